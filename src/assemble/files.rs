@@ -1,0 +1,170 @@
+//! `[[files]]`: host files and directories beside the recipe become tree
+//! nodes. Host metadata that would make the image depend on the machine
+//! (mtimes, owners, umask-shaped modes, directory order) is never copied:
+//! mtimes are the epoch, owners come from the recipe, modes are 0755/0644
+//! from the executable bit unless the recipe says otherwise.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::fstree::{normalize_rel, Content, FsTree, Node, NodeKind};
+use crate::oci::digest::hash_reader;
+use crate::recipe::FileSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error("{loc}: reading {path}: {source}")]
+    Io { loc: String, path: PathBuf, source: std::io::Error },
+    #[error("{loc}: {path} is a symlink to {target}, which is outside the recipe's folder {root}: copy the file it points to beside the recipe instead")]
+    LinkEscapes { loc: String, path: PathBuf, target: String, root: PathBuf },
+    #[error("{loc}: {path} is a {kind}; only regular files, directories and symlinks can be copied into an image")]
+    Unsupported { loc: String, path: PathBuf, kind: &'static str },
+    #[error("{loc}: {path} has a name that is not UTF-8; rename it")]
+    NotUtf8 { loc: String, path: PathBuf },
+}
+
+fn default_mode(meta: &fs::Metadata) -> u32 {
+    if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
+/// The recipe folder, with symlinks resolved, as the bound links must stay in.
+fn canonical_root(root: &Path, loc: &str) -> Result<PathBuf, FilesError> {
+    fs::canonicalize(root).map_err(|e| FilesError::Io { loc: loc.into(), path: root.into(), source: e })
+}
+
+/// Adds one `[[files]]` entry to `tree`.
+pub fn add_file_spec(tree: &mut FsTree, spec: &FileSpec, recipe_dir: &Path, epoch: u64) -> Result<(), crate::BuildError> {
+    let loc = spec.loc.0.as_str();
+    let root = canonical_root(recipe_dir, loc)?;
+    let io = |path: &Path, e| FilesError::Io { loc: loc.into(), path: path.into(), source: e };
+    let (uid, gid) = spec.owner;
+
+    // The src itself may be a symlink (a common way to share a file between
+    // recipes); it is followed, but only within the recipe's folder.
+    let resolved = fs::canonicalize(&spec.src).map_err(|e| io(&spec.src, e))?;
+    if !resolved.starts_with(&root) {
+        return Err(FilesError::LinkEscapes {
+            loc: loc.into(),
+            path: spec.src.clone(),
+            target: resolved.display().to_string(),
+            root,
+        }
+        .into());
+    }
+    let meta = fs::metadata(&resolved).map_err(|e| io(&resolved, e))?;
+    if meta.is_file() {
+        let node = file_node(&resolved, &meta, spec, epoch, loc)?;
+        tree.insert(spec.dest.clone(), node)?;
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Err(FilesError::Unsupported { loc: loc.into(), path: resolved, kind: file_kind(&meta) }.into());
+    }
+
+    tree.insert(spec.dest.clone(), Node::dir(0o755, uid, gid, epoch))?;
+    // Hard links are grouped by inode and resolved after the walk, so the
+    // file that carries the content is the first in tar order, whatever
+    // order the directory walk found them in.
+    let mut inodes: BTreeMap<(u64, u64), Vec<String>> = BTreeMap::new();
+    let mut pending: Vec<(String, Node)> = Vec::new();
+    for entry in walkdir::WalkDir::new(&resolved).min_depth(1).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(|e| {
+            let p = e.path().map(Path::to_path_buf).unwrap_or_else(|| resolved.clone());
+            io(&p, e.into())
+        })?;
+        let path = entry.path();
+        let rel = path.strip_prefix(&resolved).expect("walk stays below its root");
+        let rel = rel.to_str().ok_or_else(|| FilesError::NotUtf8 { loc: loc.into(), path: path.into() })?;
+        let key = format!("{}/{}", spec.dest, normalize_rel(rel).expect("walked paths have no .."));
+        let meta = entry.metadata().map_err(|e| io(path, e.into()))?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            pending.push((key, Node::dir(0o755, uid, gid, epoch)));
+        } else if ft.is_symlink() {
+            let target = fs::read_link(path).map_err(|e| io(path, e))?;
+            let target_s = target.to_str().ok_or_else(|| FilesError::NotUtf8 { loc: loc.into(), path: path.into() })?;
+            // Absolute targets name image paths and are never followed on
+            // the host; relative ones must stay inside the recipe's folder.
+            if target.is_relative() {
+                let joined = path.parent().expect("entry has a parent").join(&target);
+                let escapes = match fs::canonicalize(&joined) {
+                    Ok(c) => !c.starts_with(&root),
+                    Err(_) => !lexically_inside(&joined, recipe_dir),
+                };
+                if escapes {
+                    return Err(FilesError::LinkEscapes {
+                        loc: loc.into(),
+                        path: path.into(),
+                        target: target_s.to_string(),
+                        root,
+                    }
+                    .into());
+                }
+            }
+            pending.push((key, Node::symlink(target_s, uid, gid, epoch)));
+        } else if ft.is_file() {
+            let node = file_node(path, &meta, spec, epoch, loc)?;
+            if meta.nlink() > 1 {
+                inodes.entry((meta.dev(), meta.ino())).or_default().push(key.clone());
+            }
+            pending.push((key, node));
+        } else {
+            return Err(FilesError::Unsupported { loc: loc.into(), path: path.into(), kind: file_kind(&meta) }.into());
+        }
+    }
+    let mut link_to: BTreeMap<String, String> = BTreeMap::new();
+    for mut group in inodes.into_values() {
+        group.sort();
+        for other in &group[1..] {
+            link_to.insert(other.clone(), group[0].clone());
+        }
+    }
+    for (key, mut node) in pending {
+        if let Some(target) = link_to.get(&key) {
+            node.kind = NodeKind::Hardlink(target.clone());
+        }
+        tree.insert(key, node)?;
+    }
+    Ok(())
+}
+
+fn lexically_inside(path: &Path, root: &Path) -> bool {
+    let mut depth: Vec<std::ffi::OsString> = Vec::new();
+    let root_abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                depth.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => depth.push(other.as_os_str().to_owned()),
+        }
+    }
+    depth.iter().collect::<PathBuf>().starts_with(root_abs)
+}
+
+fn file_node(path: &Path, meta: &fs::Metadata, spec: &FileSpec, epoch: u64, loc: &str) -> Result<Node, FilesError> {
+    let file = fs::File::open(path).map_err(|e| FilesError::Io { loc: loc.into(), path: path.into(), source: e })?;
+    let (digest, size) = hash_reader(std::io::BufReader::new(file))
+        .map_err(|e| FilesError::Io { loc: loc.into(), path: path.into(), source: e })?;
+    let mode = spec.mode.unwrap_or_else(|| default_mode(meta));
+    let (uid, gid) = spec.owner;
+    Ok(Node::file(Content::Host { path: path.to_path_buf(), size, digest }, mode, uid, gid, epoch))
+}
+
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let ft = meta.file_type();
+    if ft.is_fifo() {
+        "named pipe"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}

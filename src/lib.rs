@@ -1,0 +1,40 @@
+//! stele: reproducible OCI images from declarative recipes.
+//!
+//! Data flow (see DESIGN.md): recipe → (lock) → fetch → tree → layers →
+//! image/index → sink. Everything below `cli` is a function of its
+//! arguments: no clock, no environment, no host metadata except the files a
+//! recipe names.
+
+pub mod assemble;
+pub mod build;
+pub mod cli;
+pub mod fstree;
+pub mod layer;
+pub mod oci;
+pub mod recipe;
+pub mod sink;
+pub mod store;
+pub mod timefmt;
+
+pub use build::{build, BuildSettings};
+
+/// Every way a build can fail, each carrying the input it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Recipe(#[from] recipe::RecipeError),
+    #[error(transparent)]
+    Files(#[from] assemble::files::FilesError),
+    #[error(transparent)]
+    Tree(#[from] fstree::TreeError),
+    #[error(transparent)]
+    Layer(#[from] layer::LayerError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Sink(#[from] sink::SinkError),
+    #[error("{loc}: {source}")]
+    At { loc: String, source: Box<BuildError> },
+    #[error("{0}")]
+    Unsupported(String),
+}

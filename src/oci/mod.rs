@@ -1,0 +1,12 @@
+//! The image model every source and sink speaks: descriptors, configs,
+//! manifests and indexes, built eagerly into plain values with their
+//! canonical bytes.
+
+pub mod digest;
+pub mod json;
+pub mod model;
+pub mod platform;
+
+pub use digest::{Digest, HashingWriter};
+pub use model::*;
+pub use platform::Platform;

@@ -1,0 +1,166 @@
+//! Images and indexes as plain values: the oci-spec document, its canonical
+//! bytes and their digest, computed once when the value is made.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use oci_spec::image::{
+    Descriptor, ImageConfiguration, ImageIndex, ImageIndexBuilder, ImageManifest,
+    ImageManifestBuilder, MediaType,
+};
+
+use super::json::to_canonical_vec;
+use super::{Digest, Platform};
+
+pub const ANNOTATION_ENCODING: &str = "dev.stele.encoding";
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
+pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+
+/// Converts our digest to oci-spec's; ours is always a valid sha256.
+pub fn spec_digest(d: &Digest) -> oci_spec::image::Digest {
+    oci_spec::image::Digest::from_str(&d.to_string()).expect("sha256 digests are valid")
+}
+
+/// Converts oci-spec's digest to ours; refuses algorithms other than sha256.
+pub fn our_digest(d: &oci_spec::image::Digest) -> Result<Digest, super::digest::DigestParseError> {
+    d.to_string().parse()
+}
+
+pub fn descriptor(media_type: MediaType, digest: &Digest, size: u64) -> Descriptor {
+    Descriptor::new(media_type, size, spec_digest(digest))
+}
+
+pub fn annotations_map(map: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+    if map.is_empty() {
+        None
+    } else {
+        Some(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+/// One layer as a manifest references it, with the DiffID its config lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerBlob {
+    pub media_type: MediaType,
+    pub digest: Digest,
+    pub size: u64,
+    pub diff_id: Digest,
+}
+
+impl LayerBlob {
+    pub fn descriptor(&self) -> Descriptor {
+        descriptor(self.media_type.clone(), &self.digest, self.size)
+    }
+}
+
+/// A JSON document stored as a blob: the parsed value, the exact bytes, their digest.
+#[derive(Clone, Debug)]
+pub struct JsonBlob<T> {
+    pub value: T,
+    pub bytes: Vec<u8>,
+    pub digest: Digest,
+}
+
+impl<T: serde::Serialize> JsonBlob<T> {
+    pub fn canonical(value: T) -> Self {
+        let bytes = to_canonical_vec(&value);
+        let digest = Digest::of(&bytes);
+        JsonBlob { value, bytes, digest }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+/// A single-platform image: config and manifest with their bytes.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub platform: Platform,
+    pub config: JsonBlob<ImageConfiguration>,
+    pub manifest: JsonBlob<ImageManifest>,
+    pub layers: Vec<LayerBlob>,
+}
+
+impl Image {
+    pub fn new(
+        platform: Platform,
+        config: ImageConfiguration,
+        layers: Vec<LayerBlob>,
+        annotations: &BTreeMap<String, String>,
+    ) -> Image {
+        let config = JsonBlob::canonical(config);
+        let mut builder = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(descriptor(MediaType::ImageConfig, &config.digest, config.size()))
+            .layers(layers.iter().map(LayerBlob::descriptor).collect::<Vec<_>>());
+        if let Some(a) = annotations_map(annotations) {
+            builder = builder.annotations(a);
+        }
+        let manifest = builder.build().expect("all required manifest fields are set");
+        Image { platform, config, manifest: JsonBlob::canonical(manifest), layers }
+    }
+
+    pub fn manifest_descriptor(&self) -> Descriptor {
+        let mut d = descriptor(MediaType::ImageManifest, &self.manifest.digest, self.manifest.size());
+        d.set_platform(Some(spec_platform(&self.platform)));
+        d
+    }
+}
+
+pub fn spec_platform(p: &Platform) -> oci_spec::image::Platform {
+    let mut sp = oci_spec::image::PlatformBuilder::default()
+        .os(oci_spec::image::Os::from(p.os.as_str()))
+        .architecture(oci_spec::image::Arch::from(p.architecture.as_str()))
+        .build()
+        .expect("os and architecture are set");
+    sp.set_variant(p.variant.clone());
+    sp
+}
+
+/// What a build produces: one image per platform, and an index over them
+/// when there is more than one.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub images: Vec<Image>,
+    pub index: Option<JsonBlob<ImageIndex>>,
+}
+
+impl Built {
+    /// Images must already be sorted by platform so the index is canonical.
+    pub fn new(images: Vec<Image>, annotations: &BTreeMap<String, String>) -> Built {
+        let index = if images.len() > 1 {
+            let mut builder = ImageIndexBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageIndex)
+                .manifests(images.iter().map(Image::manifest_descriptor).collect::<Vec<_>>());
+            if let Some(a) = annotations_map(annotations) {
+                builder = builder.annotations(a);
+            }
+            Some(JsonBlob::canonical(builder.build().expect("index fields are set")))
+        } else {
+            None
+        };
+        Built { images, index }
+    }
+
+    /// The digest a deployment pins: the index for multi-platform builds,
+    /// otherwise the single image manifest.
+    pub fn digest(&self) -> &Digest {
+        match &self.index {
+            Some(i) => &i.digest,
+            None => &self.images[0].manifest.digest,
+        }
+    }
+
+    /// Descriptor of the top-level object, as index.json lists it.
+    pub fn top_descriptor(&self) -> Descriptor {
+        match &self.index {
+            Some(i) => descriptor(MediaType::ImageIndex, &i.digest, i.size()),
+            None => self.images[0].manifest_descriptor(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! OCI image layouts (image-spec `image-layout.md`): `oci-layout`,
+//! `index.json`, `blobs/sha256/…`. A layout is assembled in a temp folder
+//! beside its destination and renamed into place, so a failed build leaves
+//! whatever was there before.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{ImageIndexBuilder, MediaType};
+
+use super::SinkError;
+use crate::oci::json::to_canonical_vec;
+use crate::oci::model::{annotations_map, ANNOTATION_REF_NAME};
+use crate::oci::Built;
+use crate::store::BlobStore;
+
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// A layout being written. Blobs go into `store()`; `commit` adds the
+/// top-level files and moves the folder to its destination.
+pub struct LayoutStaging {
+    dest: PathBuf,
+    temp: tempfile::TempDir,
+    store: BlobStore,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
+    move |e| SinkError::Io { path: path.to_path_buf(), source: e }
+}
+
+impl LayoutStaging {
+    pub fn new(dest: &Path) -> Result<LayoutStaging, SinkError> {
+        check_replaceable(dest)?;
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let temp = tempfile::Builder::new().prefix(".stele-tmp-").tempdir_in(&parent).map_err(io_err(&parent))?;
+        let store = BlobStore::open(temp.path()).map_err(|e| SinkError::Io {
+            path: temp.path().to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(LayoutStaging { dest: dest.to_path_buf(), temp, store })
+    }
+
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    /// Writes `oci-layout` and `index.json` for `built` (whose blobs must
+    /// all be in `store()`), then puts the layout at its destination.
+    pub fn commit(self, built: &Built, tag: &str) -> Result<(), SinkError> {
+        write_top_files(self.temp.path(), built, tag)?;
+        replace_dir(self.temp, &self.dest)
+    }
+}
+
+pub fn write_top_files(dir: &Path, built: &Built, tag: &str) -> Result<(), SinkError> {
+    let mut top = built.top_descriptor();
+    let mut ann = BTreeMap::new();
+    ann.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
+    top.set_annotations(annotations_map(&ann));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![top])
+        .build()
+        .expect("index fields are set");
+    let p = dir.join("oci-layout");
+    fs::write(&p, OCI_LAYOUT).map_err(io_err(&p))?;
+    let p = dir.join("index.json");
+    fs::write(&p, to_canonical_vec(&index)).map_err(io_err(&p))?;
+    Ok(())
+}
+
+/// A destination may be replaced when it does not exist, is an empty
+/// folder, or is an OCI layout (has `oci-layout`): never a user's other data.
+fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
+    match fs::symlink_metadata(dest) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => {
+            let empty = fs::read_dir(dest).map_err(io_err(dest))?.next().is_none();
+            if empty || dest.join("oci-layout").is_file() {
+                Ok(())
+            } else {
+                Err(SinkError::WouldClobber { path: dest.to_path_buf() })
+            }
+        }
+        Ok(_) => Err(SinkError::WouldClobber { path: dest.to_path_buf() }),
+    }
+}
+
+/// Renames the finished temp folder over `dest`. An existing layout is first
+/// moved aside, then removed, so a reader sees the old layout or the new one.
+fn replace_dir(temp: tempfile::TempDir, dest: &Path) -> Result<(), SinkError> {
+    check_replaceable(dest)?;
+    let temp_path = temp.keep();
+    let set_mode = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        // TempDir makes 0700 folders; a layout is read by other users' tools.
+        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).map_err(io_err(p))
+    };
+    set_mode(&temp_path)?;
+    if fs::symlink_metadata(dest).is_ok() {
+        let parent = temp_path.parent().expect("temp dir has a parent").to_path_buf();
+        let old = tempfile::Builder::new().prefix(".stele-old-").tempdir_in(&parent).map_err(io_err(&parent))?.keep();
+        let aside = old.join("layout");
+        fs::rename(dest, &aside).map_err(io_err(dest))?;
+        fs::rename(&temp_path, dest).map_err(io_err(dest))?;
+        let _ = fs::remove_dir_all(&old);
+    } else {
+        fs::rename(&temp_path, dest).map_err(io_err(dest))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! A content-addressed blob store: `ROOT/blobs/sha256/<hex>`, the layout an
+//! OCI image layout uses, so the same code writes layouts and the cache.
+//! Blobs are written to a temp file in the same directory, fsynced and
+//! renamed: a crash leaves the old state or the new one, never half a blob.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::oci::digest::{hash_reader, Digest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("writing blob store {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("blob {digest} in {path} is damaged: expected {expected_size} bytes with that digest, found {found_size} bytes with {found}; delete the file and fetch or build again")]
+    Mismatch {
+        path: PathBuf,
+        digest: Digest,
+        expected_size: u64,
+        found: Digest,
+        found_size: u64,
+    },
+    #[error("blob {digest} is not in {path}")]
+    Missing { path: PathBuf, digest: Digest },
+    #[error("refusing blob {digest}: its size {size} is beyond the {limit}-byte limit for this kind of blob")]
+    TooLarge { digest: Digest, size: u64, limit: u64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore, StoreError> {
+        let root = root.into();
+        let dir = root.join("blobs").join("sha256");
+        fs::create_dir_all(&dir).map_err(|e| StoreError::Io { path: dir, source: e })?;
+        Ok(BlobStore { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir().join(digest.hex())
+    }
+
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// A temp file beside the blobs, to be passed to `commit`.
+    pub fn begin(&self) -> Result<NamedTempFile, StoreError> {
+        tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(self.dir())
+            .map_err(|e| StoreError::Io { path: self.dir(), source: e })
+    }
+
+    /// Makes a temp file from `begin` the blob `digest`. The caller vouches
+    /// that the content has that digest (it hashed it while writing).
+    pub fn commit(&self, temp: NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
+        let dest = self.path(digest);
+        let io_err = |e| StoreError::Io { path: dest.clone(), source: e };
+        temp.as_file().sync_all().map_err(io_err)?;
+        if dest.exists() {
+            // Same digest, same bytes: another writer got there first.
+            return Ok(());
+        }
+        temp.persist(&dest).map_err(|e| io_err(e.error))?;
+        Ok(())
+    }
+
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        if self.contains(&digest) {
+            return Ok(digest);
+        }
+        let mut temp = self.begin()?;
+        temp.write_all(bytes)
+            .map_err(|e| StoreError::Io { path: self.path(&digest), source: e })?;
+        self.commit(temp, &digest)?;
+        Ok(digest)
+    }
+
+    /// Copies a verified stream into the store: the content must hash to
+    /// `digest` and be `size` bytes, or nothing is stored.
+    pub fn put_verified<R: Read>(&self, reader: R, digest: &Digest, size: u64) -> Result<(), StoreError> {
+        if self.contains(digest) {
+            return Ok(());
+        }
+        let temp = self.begin()?;
+        let mut hw = crate::oci::HashingWriter::new(io::BufWriter::new(temp));
+        let mut limited = reader.take(size + 1);
+        io::copy(&mut limited, &mut hw)
+            .map_err(|e| StoreError::Io { path: self.path(digest), source: e })?;
+        let (buf, found, found_size) = hw.finish();
+        if &found != digest || found_size != size {
+            return Err(StoreError::Mismatch {
+                path: self.path(digest),
+                digest: digest.clone(),
+                expected_size: size,
+                found,
+                found_size,
+            });
+        }
+        let temp = buf
+            .into_inner()
+            .map_err(|e| StoreError::Io { path: self.path(digest), source: e.into_error() })?;
+        self.commit(temp, digest)
+    }
+
+    /// Reads a whole blob after checking its size against `limit` and its
+    /// content against its digest (and `size`, when known).
+    pub fn read_verified(&self, digest: &Digest, size: Option<u64>, limit: u64) -> Result<Vec<u8>, StoreError> {
+        let path = self.path(digest);
+        let mut file = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::Missing { path: self.root.clone(), digest: digest.clone() },
+            _ => StoreError::Io { path: path.clone(), source: e },
+        })?;
+        let len = file.metadata().map_err(|e| StoreError::Io { path: path.clone(), source: e })?.len();
+        if len > limit {
+            return Err(StoreError::TooLarge { digest: digest.clone(), size: len, limit });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes).map_err(|e| StoreError::Io { path: path.clone(), source: e })?;
+        let found = Digest::of(&bytes);
+        let found_size = bytes.len() as u64;
+        if &found != digest || size.is_some_and(|s| s != found_size) {
+            return Err(StoreError::Mismatch {
+                path,
+                digest: digest.clone(),
+                expected_size: size.unwrap_or(found_size),
+                found,
+                found_size,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Checks a blob on disk without loading it whole.
+    pub fn verify(&self, digest: &Digest, size: u64) -> Result<(), StoreError> {
+        let path = self.path(digest);
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::Missing { path: self.root.clone(), digest: digest.clone() },
+            _ => StoreError::Io { path: path.clone(), source: e },
+        })?;
+        let (found, found_size) =
+            hash_reader(io::BufReader::new(file)).map_err(|e| StoreError::Io { path: path.clone(), source: e })?;
+        if &found != digest || found_size != size {
+            return Err(StoreError::Mismatch {
+                path,
+                digest: digest.clone(),
+                expected_size: size,
+                found,
+                found_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Copies (hard-linking where the file system allows) a blob from
+    /// another store.
+    pub fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
+        if self.contains(digest) {
+            return Ok(());
+        }
+        let src = other.path(digest);
+        let dest = self.path(digest);
+        if fs::hard_link(&src, &dest).is_ok() {
+            return Ok(());
+        }
+        let file = File::open(&src).map_err(|e| StoreError::Io { path: src.clone(), source: e })?;
+        let size = file.metadata().map_err(|e| StoreError::Io { path: src.clone(), source: e })?.len();
+        self.put_verified(io::BufReader::new(file), digest, size)
+    }
+}
