@@ -27,7 +27,11 @@ struct PlannedLayer {
     created_by: String,
 }
 
-pub fn build(recipe: &Recipe, _settings: &BuildSettings, store: &BlobStore) -> Result<Built, BuildError> {
+pub fn build(
+    recipe: &Recipe,
+    _settings: &BuildSettings,
+    store: &BlobStore,
+) -> Result<Built, BuildError> {
     let epoch = recipe.epoch;
     let dir_template = Node::dir(0o755, 0, 0, epoch);
 
@@ -36,7 +40,10 @@ pub fn build(recipe: &Recipe, _settings: &BuildSettings, store: &BlobStore) -> R
     if !recipe_layer.is_empty() {
         recipe_layer.complete_parents(&dir_template)?;
         let blob = layer::write_layer(&recipe_layer, recipe.compression, store)?;
-        layers.push(PlannedLayer { blob, created_by: "stele: recipe files, paths and accounts".into() });
+        layers.push(PlannedLayer {
+            blob,
+            created_by: "stele: recipe files, paths and accounts".into(),
+        });
     }
 
     let mut annotations = recipe.annotations.clone();
@@ -65,8 +72,13 @@ fn assemble_image(
     let created = rfc3339(recipe.epoch);
     let c = &recipe.config;
     let mut env = c.env.clone();
-    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
-    let mut cb = ConfigBuilder::default().env(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
+    env.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.into());
+    let mut cb = ConfigBuilder::default().env(
+        env.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
+    );
     if let Some(e) = &c.entrypoint {
         cb = cb.entrypoint(e.clone());
     }
@@ -80,7 +92,12 @@ fn assemble_image(
         cb = cb.user(v.clone());
     }
     if !c.labels.is_empty() {
-        cb = cb.labels(c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::HashMap<_, _>>());
+        cb = cb.labels(
+            c.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
     }
     if !c.exposed_ports.is_empty() {
         cb = cb.exposed_ports(c.exposed_ports.clone());
@@ -91,7 +108,9 @@ fn assemble_image(
     if let Some(v) = &c.stop_signal {
         cb = cb.stop_signal(v.clone());
     }
-    let config = cb.build().map_err(|e| BuildError::Unsupported(format!("image config: {e}")))?;
+    let config = cb
+        .build()
+        .map_err(|e| BuildError::Unsupported(format!("image config: {e}")))?;
     let history = layers
         .iter()
         .map(|l| {
@@ -104,7 +123,12 @@ fn assemble_image(
         .collect::<Vec<_>>();
     let rootfs = RootFsBuilder::default()
         .typ("layers")
-        .diff_ids(layers.iter().map(|l| l.blob.diff_id.to_string()).collect::<Vec<_>>())
+        .diff_ids(
+            layers
+                .iter()
+                .map(|l| l.blob.diff_id.to_string())
+                .collect::<Vec<_>>(),
+        )
         .build()
         .expect("rootfs fields are set");
     let mut ib = ImageConfigurationBuilder::default()
@@ -119,6 +143,13 @@ fn assemble_image(
     if let Some(v) = &platform.variant {
         ib = ib.variant(v.clone());
     }
-    let image_config = ib.build().map_err(|e| BuildError::Unsupported(format!("image config: {e}")))?;
-    Ok(Image::new(platform.clone(), image_config, layers.iter().map(|l| l.blob.clone()).collect(), annotations))
+    let image_config = ib
+        .build()
+        .map_err(|e| BuildError::Unsupported(format!("image config: {e}")))?;
+    Ok(Image::new(
+        platform.clone(),
+        image_config,
+        layers.iter().map(|l| l.blob.clone()).collect(),
+        annotations,
+    ))
 }

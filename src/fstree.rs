@@ -15,7 +15,11 @@ pub enum Content {
     /// A host file streamed when the layer is written. Its digest and size
     /// were taken when it was collected and are checked again on read, so a
     /// file changed mid-build fails instead of producing an unlabelled layer.
-    Host { path: PathBuf, size: u64, digest: Digest },
+    Host {
+        path: PathBuf,
+        size: u64,
+        digest: Digest,
+    },
 }
 
 impl Content {
@@ -70,10 +74,24 @@ pub struct Node {
 
 impl Node {
     pub fn dir(mode: u32, uid: u32, gid: u32, mtime: u64) -> Node {
-        Node { kind: NodeKind::Dir, mode, uid, gid, mtime, xattrs: BTreeMap::new() }
+        Node {
+            kind: NodeKind::Dir,
+            mode,
+            uid,
+            gid,
+            mtime,
+            xattrs: BTreeMap::new(),
+        }
     }
     pub fn file(content: Content, mode: u32, uid: u32, gid: u32, mtime: u64) -> Node {
-        Node { kind: NodeKind::File(content), mode, uid, gid, mtime, xattrs: BTreeMap::new() }
+        Node {
+            kind: NodeKind::File(content),
+            mode,
+            uid,
+            gid,
+            mtime,
+            xattrs: BTreeMap::new(),
+        }
     }
     pub fn symlink(target: impl Into<String>, uid: u32, gid: u32, mtime: u64) -> Node {
         Node {
@@ -112,11 +130,15 @@ pub enum PathError {
 /// Normalizes an absolute image path to the tree's key form (`etc/passwd`).
 pub fn normalize_abs(path: &str) -> Result<String, PathError> {
     if !path.starts_with('/') {
-        return Err(PathError::NotAbsolute { path: path.to_string() });
+        return Err(PathError::NotAbsolute {
+            path: path.to_string(),
+        });
     }
     let key = normalize_rel(path)?;
     if key.is_empty() {
-        return Err(PathError::Root { path: path.to_string() });
+        return Err(PathError::Root {
+            path: path.to_string(),
+        });
     }
     Ok(key)
 }
@@ -125,13 +147,19 @@ pub fn normalize_abs(path: &str) -> Result<String, PathError> {
 /// is common and means the same as none.
 pub fn normalize_rel(path: &str) -> Result<String, PathError> {
     if path.contains('\0') {
-        return Err(PathError::Nul { path: path.replace('\0', "\\0") });
+        return Err(PathError::Nul {
+            path: path.replace('\0', "\\0"),
+        });
     }
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Err(PathError::ParentComponent { path: path.to_string() }),
+            ".." => {
+                return Err(PathError::ParentComponent {
+                    path: path.to_string(),
+                })
+            }
             p => parts.push(p),
         }
     }
@@ -146,10 +174,21 @@ pub fn parent(key: &str) -> Option<&str> {
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
     #[error("/{path} is given twice with different {what} ({first} and {second}): keep one, or make both the same")]
-    Conflict { path: String, what: &'static str, first: String, second: String },
+    Conflict {
+        path: String,
+        what: &'static str,
+        first: String,
+        second: String,
+    },
     #[error("/{path} needs /{ancestor} to be a directory, but it is a {kind}")]
-    NotADirectory { path: String, ancestor: String, kind: &'static str },
-    #[error("hard link /{path} points to /{target}, which is not a regular file in the same layer")]
+    NotADirectory {
+        path: String,
+        ancestor: String,
+        kind: &'static str,
+    },
+    #[error(
+        "hard link /{path} points to /{target}, which is not a regular file in the same layer"
+    )]
     BadHardlink { path: String, target: String },
 }
 
@@ -197,7 +236,12 @@ impl FsTree {
             }
             Some(old) => {
                 if let Some((what, first, second)) = difference(old, &node) {
-                    Err(TreeError::Conflict { path: key, what, first, second })
+                    Err(TreeError::Conflict {
+                        path: key,
+                        what,
+                        first,
+                        second,
+                    })
                 } else {
                     Ok(())
                 }
@@ -241,10 +285,18 @@ impl FsTree {
         }
         for (key, node) in &self.nodes {
             if let NodeKind::Hardlink(target) = &node.kind {
-                let ok = matches!(self.nodes.get(target), Some(Node { kind: NodeKind::File(_), .. }))
-                    && target < key;
+                let ok = matches!(
+                    self.nodes.get(target),
+                    Some(Node {
+                        kind: NodeKind::File(_),
+                        ..
+                    })
+                ) && target < key;
                 if !ok {
-                    return Err(TreeError::BadHardlink { path: key.clone(), target: target.clone() });
+                    return Err(TreeError::BadHardlink {
+                        path: key.clone(),
+                        target: target.clone(),
+                    });
                 }
             }
         }
@@ -261,24 +313,45 @@ fn difference(a: &Node, b: &Node) -> Option<(&'static str, String, String)> {
     let kinds = match (&a.kind, &b.kind) {
         (NodeKind::Dir, NodeKind::Dir) | (NodeKind::Whiteout, NodeKind::Whiteout) => None,
         (NodeKind::File(x), NodeKind::File(y)) => (!x.same_bytes(y)).then(|| {
-            ("content", format!("{} bytes, {}", x.size(), x.digest()), format!("{} bytes, {}", y.size(), y.digest()))
+            (
+                "content",
+                format!("{} bytes, {}", x.size(), x.digest()),
+                format!("{} bytes, {}", y.size(), y.digest()),
+            )
         }),
-        (NodeKind::Symlink(x), NodeKind::Symlink(y)) | (NodeKind::Hardlink(x), NodeKind::Hardlink(y)) => {
+        (NodeKind::Symlink(x), NodeKind::Symlink(y))
+        | (NodeKind::Hardlink(x), NodeKind::Hardlink(y)) => {
             (x != y).then(|| ("link targets", x.clone(), y.clone()))
         }
-        _ => Some(("kinds", a.kind_name().to_string(), b.kind_name().to_string())),
+        _ => Some((
+            "kinds",
+            a.kind_name().to_string(),
+            b.kind_name().to_string(),
+        )),
     };
     if kinds.is_some() {
         return kinds;
     }
     if a.mode != b.mode {
-        return Some(("modes", format!("{:04o}", a.mode), format!("{:04o}", b.mode)));
+        return Some((
+            "modes",
+            format!("{:04o}", a.mode),
+            format!("{:04o}", b.mode),
+        ));
     }
     if (a.uid, a.gid) != (b.uid, b.gid) {
-        return Some(("owners", format!("{}:{}", a.uid, a.gid), format!("{}:{}", b.uid, b.gid)));
+        return Some((
+            "owners",
+            format!("{}:{}", a.uid, a.gid),
+            format!("{}:{}", b.uid, b.gid),
+        ));
     }
     if a.xattrs != b.xattrs {
-        return Some(("xattrs", format!("{:?}", a.xattrs.keys()), format!("{:?}", b.xattrs.keys())));
+        return Some((
+            "xattrs",
+            format!("{:?}", a.xattrs.keys()),
+            format!("{:?}", b.xattrs.keys()),
+        ));
     }
     None
 }
@@ -290,8 +363,14 @@ mod tests {
     #[test]
     fn normalizes() {
         assert_eq!(normalize_abs("/a//b/./c/").unwrap(), "a/b/c");
-        assert!(matches!(normalize_abs("a/b"), Err(PathError::NotAbsolute { .. })));
-        assert!(matches!(normalize_abs("/a/../b"), Err(PathError::ParentComponent { .. })));
+        assert!(matches!(
+            normalize_abs("a/b"),
+            Err(PathError::NotAbsolute { .. })
+        ));
+        assert!(matches!(
+            normalize_abs("/a/../b"),
+            Err(PathError::ParentComponent { .. })
+        ));
         assert!(matches!(normalize_abs("/"), Err(PathError::Root { .. })));
         assert_eq!(normalize_rel("./usr/bin").unwrap(), "usr/bin");
     }
@@ -299,22 +378,33 @@ mod tests {
     #[test]
     fn conflicts_name_what_differs() {
         let mut t = FsTree::new();
-        t.insert("a".into(), Node::file(Content::bytes("x"), 0o644, 0, 0, 0)).unwrap();
-        t.insert("a".into(), Node::file(Content::bytes("x"), 0o644, 0, 0, 0)).unwrap();
-        let e = t.insert("a".into(), Node::file(Content::bytes("y"), 0o644, 0, 0, 0)).unwrap_err();
+        t.insert("a".into(), Node::file(Content::bytes("x"), 0o644, 0, 0, 0))
+            .unwrap();
+        t.insert("a".into(), Node::file(Content::bytes("x"), 0o644, 0, 0, 0))
+            .unwrap();
+        let e = t
+            .insert("a".into(), Node::file(Content::bytes("y"), 0o644, 0, 0, 0))
+            .unwrap_err();
         assert!(e.to_string().contains("different content"), "{e}");
-        let e = t.insert("a".into(), Node::file(Content::bytes("x"), 0o600, 0, 0, 0)).unwrap_err();
+        let e = t
+            .insert("a".into(), Node::file(Content::bytes("x"), 0o600, 0, 0, 0))
+            .unwrap_err();
         assert!(e.to_string().contains("0644 and 0600"), "{e}");
     }
 
     #[test]
     fn parents_are_completed_and_checked() {
         let mut t = FsTree::new();
-        t.insert("a/b/c".into(), Node::file(Content::bytes(""), 0o644, 0, 0, 0)).unwrap();
+        t.insert(
+            "a/b/c".into(),
+            Node::file(Content::bytes(""), 0o644, 0, 0, 0),
+        )
+        .unwrap();
         t.complete_parents(&Node::dir(0o755, 0, 0, 0)).unwrap();
         let keys: Vec<_> = t.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["a", "a/b", "a/b/c"]);
-        t.insert("a/b/c/d".into(), Node::dir(0o755, 0, 0, 0)).unwrap();
+        t.insert("a/b/c/d".into(), Node::dir(0o755, 0, 0, 0))
+            .unwrap();
         assert!(matches!(
             t.complete_parents(&Node::dir(0o755, 0, 0, 0)),
             Err(TreeError::NotADirectory { .. })

@@ -5,11 +5,13 @@
 //! arguments: no clock, no environment, no host metadata except the files a
 //! recipe names.
 
+pub mod apt;
 pub mod assemble;
 pub mod build;
 pub mod cli;
 pub mod fstree;
 pub mod layer;
+pub mod lock;
 pub mod oci;
 pub mod recipe;
 pub mod sink;
@@ -34,7 +36,10 @@ pub enum BuildError {
     #[error(transparent)]
     Sink(#[from] sink::SinkError),
     #[error("{loc}: {source}")]
-    At { loc: String, source: Box<BuildError> },
+    At {
+        loc: String,
+        source: Box<BuildError>,
+    },
     #[error("{0}")]
     Unsupported(String),
 }

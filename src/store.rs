@@ -26,7 +26,11 @@ pub enum StoreError {
     #[error("blob {digest} is not in {path}")]
     Missing { path: PathBuf, digest: Digest },
     #[error("refusing blob {digest}: its size {size} is beyond the {limit}-byte limit for this kind of blob")]
-    TooLarge { digest: Digest, size: u64, limit: u64 },
+    TooLarge {
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -39,7 +43,10 @@ impl BlobStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore, StoreError> {
         let root = root.into();
         let dir = root.join("blobs").join("sha256");
-        fs::create_dir_all(&dir).map_err(|e| StoreError::Io { path: dir, source: e })?;
+        fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
+            path: dir,
+            source: e,
+        })?;
         Ok(BlobStore { root })
     }
 
@@ -64,14 +71,20 @@ impl BlobStore {
         tempfile::Builder::new()
             .prefix(".tmp-")
             .tempfile_in(self.dir())
-            .map_err(|e| StoreError::Io { path: self.dir(), source: e })
+            .map_err(|e| StoreError::Io {
+                path: self.dir(),
+                source: e,
+            })
     }
 
     /// Makes a temp file from `begin` the blob `digest`. The caller vouches
     /// that the content has that digest (it hashed it while writing).
     pub fn commit(&self, temp: NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
         let dest = self.path(digest);
-        let io_err = |e| StoreError::Io { path: dest.clone(), source: e };
+        let io_err = |e| StoreError::Io {
+            path: dest.clone(),
+            source: e,
+        };
         temp.as_file().sync_all().map_err(io_err)?;
         if dest.exists() {
             // Same digest, same bytes: another writer got there first.
@@ -87,23 +100,32 @@ impl BlobStore {
             return Ok(digest);
         }
         let mut temp = self.begin()?;
-        temp.write_all(bytes)
-            .map_err(|e| StoreError::Io { path: self.path(&digest), source: e })?;
+        temp.write_all(bytes).map_err(|e| StoreError::Io {
+            path: self.path(&digest),
+            source: e,
+        })?;
         self.commit(temp, &digest)?;
         Ok(digest)
     }
 
     /// Copies a verified stream into the store: the content must hash to
     /// `digest` and be `size` bytes, or nothing is stored.
-    pub fn put_verified<R: Read>(&self, reader: R, digest: &Digest, size: u64) -> Result<(), StoreError> {
+    pub fn put_verified<R: Read>(
+        &self,
+        reader: R,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), StoreError> {
         if self.contains(digest) {
             return Ok(());
         }
         let temp = self.begin()?;
         let mut hw = crate::oci::HashingWriter::new(io::BufWriter::new(temp));
         let mut limited = reader.take(size + 1);
-        io::copy(&mut limited, &mut hw)
-            .map_err(|e| StoreError::Io { path: self.path(digest), source: e })?;
+        io::copy(&mut limited, &mut hw).map_err(|e| StoreError::Io {
+            path: self.path(digest),
+            source: e,
+        })?;
         let (buf, found, found_size) = hw.finish();
         if &found != digest || found_size != size {
             return Err(StoreError::Mismatch {
@@ -114,26 +136,51 @@ impl BlobStore {
                 found_size,
             });
         }
-        let temp = buf
-            .into_inner()
-            .map_err(|e| StoreError::Io { path: self.path(digest), source: e.into_error() })?;
+        let temp = buf.into_inner().map_err(|e| StoreError::Io {
+            path: self.path(digest),
+            source: e.into_error(),
+        })?;
         self.commit(temp, digest)
     }
 
     /// Reads a whole blob after checking its size against `limit` and its
     /// content against its digest (and `size`, when known).
-    pub fn read_verified(&self, digest: &Digest, size: Option<u64>, limit: u64) -> Result<Vec<u8>, StoreError> {
+    pub fn read_verified(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<u8>, StoreError> {
         let path = self.path(digest);
         let mut file = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::Missing { path: self.root.clone(), digest: digest.clone() },
-            _ => StoreError::Io { path: path.clone(), source: e },
+            io::ErrorKind::NotFound => StoreError::Missing {
+                path: self.root.clone(),
+                digest: digest.clone(),
+            },
+            _ => StoreError::Io {
+                path: path.clone(),
+                source: e,
+            },
         })?;
-        let len = file.metadata().map_err(|e| StoreError::Io { path: path.clone(), source: e })?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| StoreError::Io {
+                path: path.clone(),
+                source: e,
+            })?
+            .len();
         if len > limit {
-            return Err(StoreError::TooLarge { digest: digest.clone(), size: len, limit });
+            return Err(StoreError::TooLarge {
+                digest: digest.clone(),
+                size: len,
+                limit,
+            });
         }
         let mut bytes = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut bytes).map_err(|e| StoreError::Io { path: path.clone(), source: e })?;
+        file.read_to_end(&mut bytes).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         let found = Digest::of(&bytes);
         let found_size = bytes.len() as u64;
         if &found != digest || size.is_some_and(|s| s != found_size) {
@@ -152,11 +199,20 @@ impl BlobStore {
     pub fn verify(&self, digest: &Digest, size: u64) -> Result<(), StoreError> {
         let path = self.path(digest);
         let file = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::Missing { path: self.root.clone(), digest: digest.clone() },
-            _ => StoreError::Io { path: path.clone(), source: e },
+            io::ErrorKind::NotFound => StoreError::Missing {
+                path: self.root.clone(),
+                digest: digest.clone(),
+            },
+            _ => StoreError::Io {
+                path: path.clone(),
+                source: e,
+            },
         })?;
         let (found, found_size) =
-            hash_reader(io::BufReader::new(file)).map_err(|e| StoreError::Io { path: path.clone(), source: e })?;
+            hash_reader(io::BufReader::new(file)).map_err(|e| StoreError::Io {
+                path: path.clone(),
+                source: e,
+            })?;
         if &found != digest || found_size != size {
             return Err(StoreError::Mismatch {
                 path,
@@ -180,8 +236,17 @@ impl BlobStore {
         if fs::hard_link(&src, &dest).is_ok() {
             return Ok(());
         }
-        let file = File::open(&src).map_err(|e| StoreError::Io { path: src.clone(), source: e })?;
-        let size = file.metadata().map_err(|e| StoreError::Io { path: src.clone(), source: e })?.len();
+        let file = File::open(&src).map_err(|e| StoreError::Io {
+            path: src.clone(),
+            source: e,
+        })?;
+        let size = file
+            .metadata()
+            .map_err(|e| StoreError::Io {
+                path: src.clone(),
+                source: e,
+            })?
+            .len();
         self.put_verified(io::BufReader::new(file), digest, size)
     }
 }

@@ -58,7 +58,11 @@ fn parse_group(text: &str) -> Vec<GroupLine> {
             Some(GroupLine {
                 name: f[0].into(),
                 gid: f[2].parse().ok()?,
-                members: f[3].split(',').filter(|m| !m.is_empty()).map(String::from).collect(),
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect(),
             })
         })
         .collect()
@@ -67,7 +71,11 @@ fn parse_group(text: &str) -> Vec<GroupLine> {
 /// Builds the account files. `masters` is base-passwd's (passwd, group)
 /// master text when that package is installed; recipe entries win over
 /// master entries with the same name. Without masters, root is added.
-pub fn account_files(users: &[UserSpec], groups: &[GroupSpec], masters: Option<(&str, &str)>) -> AccountFiles {
+pub fn account_files(
+    users: &[UserSpec],
+    groups: &[GroupSpec],
+    masters: Option<(&str, &str)>,
+) -> AccountFiles {
     let (mut pw, mut gr) = match masters {
         Some((p, g)) => (parse_passwd(p), parse_group(g)),
         None => (
@@ -79,7 +87,11 @@ pub fn account_files(users: &[UserSpec], groups: &[GroupSpec], masters: Option<(
                 home: "/root".into(),
                 shell: "/sbin/nologin".into(),
             }],
-            vec![GroupLine { name: "root".into(), gid: 0, members: vec![] }],
+            vec![GroupLine {
+                name: "root".into(),
+                gid: 0,
+                members: vec![],
+            }],
         ),
     };
     let mut homes = Vec::new();
@@ -99,20 +111,33 @@ pub fn account_files(users: &[UserSpec], groups: &[GroupSpec], masters: Option<(
     }
     for g in groups {
         gr.retain(|x| x.name != g.name && x.gid != g.gid);
-        gr.push(GroupLine { name: g.name.clone(), gid: g.gid, members: g.members.clone() });
+        gr.push(GroupLine {
+            name: g.name.clone(),
+            gid: g.gid,
+            members: g.members.clone(),
+        });
     }
     // A user whose primary group nobody declared gets a group of its own
     // name, as useradd would make.
     for u in users {
         if !gr.iter().any(|g| g.gid == u.gid) && !gr.iter().any(|g| g.name == u.name) {
-            gr.push(GroupLine { name: u.name.clone(), gid: u.gid, members: vec![] });
+            gr.push(GroupLine {
+                name: u.name.clone(),
+                gid: u.gid,
+                members: vec![],
+            });
         }
     }
     pw.sort_by(|a, b| (a.uid, &a.name).cmp(&(b.uid, &b.name)));
     gr.sort_by(|a, b| (a.gid, &a.name).cmp(&(b.gid, &b.name)));
     let passwd: String = pw
         .iter()
-        .map(|p| format!("{}:x:{}:{}:{}:{}:{}\n", p.name, p.uid, p.gid, p.gecos, p.home, p.shell))
+        .map(|p| {
+            format!(
+                "{}:x:{}:{}:{}:{}:{}\n",
+                p.name, p.uid, p.gid, p.gecos, p.home, p.shell
+            )
+        })
         .collect();
     let group: String = gr
         .iter()
@@ -123,7 +148,11 @@ pub fn account_files(users: &[UserSpec], groups: &[GroupSpec], masters: Option<(
             format!("{}:x:{}:{}\n", g.name, g.gid, m.join(","))
         })
         .collect();
-    AccountFiles { passwd, group, homes }
+    AccountFiles {
+        passwd,
+        group,
+        homes,
+    }
 }
 
 #[cfg(test)]
@@ -133,8 +162,20 @@ mod tests {
     #[test]
     fn sorted_by_id_with_root_and_implied_group() {
         let users = vec![
-            UserSpec { name: "nonroot".into(), uid: 65532, gid: 65532, home: "/home/nonroot".into(), shell: "/sbin/nologin".into() },
-            UserSpec { name: "app".into(), uid: 1000, gid: 1000, home: "/app".into(), shell: "/bin/sh".into() },
+            UserSpec {
+                name: "nonroot".into(),
+                uid: 65532,
+                gid: 65532,
+                home: "/home/nonroot".into(),
+                shell: "/sbin/nologin".into(),
+            },
+            UserSpec {
+                name: "app".into(),
+                uid: 1000,
+                gid: 1000,
+                home: "/app".into(),
+                shell: "/bin/sh".into(),
+            },
         ];
         let f = account_files(&users, &[], None);
         assert_eq!(

@@ -16,29 +16,59 @@ use crate::recipe::FileSpec;
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
     #[error("{loc}: reading {path}: {source}")]
-    Io { loc: String, path: PathBuf, source: std::io::Error },
+    Io {
+        loc: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{loc}: {path} is a symlink to {target}, which is outside the recipe's folder {root}: copy the file it points to beside the recipe instead")]
-    LinkEscapes { loc: String, path: PathBuf, target: String, root: PathBuf },
+    LinkEscapes {
+        loc: String,
+        path: PathBuf,
+        target: String,
+        root: PathBuf,
+    },
     #[error("{loc}: {path} is a {kind}; only regular files, directories and symlinks can be copied into an image")]
-    Unsupported { loc: String, path: PathBuf, kind: &'static str },
+    Unsupported {
+        loc: String,
+        path: PathBuf,
+        kind: &'static str,
+    },
     #[error("{loc}: {path} has a name that is not UTF-8; rename it")]
     NotUtf8 { loc: String, path: PathBuf },
 }
 
 fn default_mode(meta: &fs::Metadata) -> u32 {
-    if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 }
+    if meta.permissions().mode() & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
 }
 
 /// The recipe folder, with symlinks resolved, as the bound links must stay in.
 fn canonical_root(root: &Path, loc: &str) -> Result<PathBuf, FilesError> {
-    fs::canonicalize(root).map_err(|e| FilesError::Io { loc: loc.into(), path: root.into(), source: e })
+    fs::canonicalize(root).map_err(|e| FilesError::Io {
+        loc: loc.into(),
+        path: root.into(),
+        source: e,
+    })
 }
 
 /// Adds one `[[files]]` entry to `tree`.
-pub fn add_file_spec(tree: &mut FsTree, spec: &FileSpec, recipe_dir: &Path, epoch: u64) -> Result<(), crate::BuildError> {
+pub fn add_file_spec(
+    tree: &mut FsTree,
+    spec: &FileSpec,
+    recipe_dir: &Path,
+    epoch: u64,
+) -> Result<(), crate::BuildError> {
     let loc = spec.loc.0.as_str();
     let root = canonical_root(recipe_dir, loc)?;
-    let io = |path: &Path, e| FilesError::Io { loc: loc.into(), path: path.into(), source: e };
+    let io = |path: &Path, e| FilesError::Io {
+        loc: loc.into(),
+        path: path.into(),
+        source: e,
+    };
     let (uid, gid) = spec.owner;
 
     // The src itself may be a symlink (a common way to share a file between
@@ -60,7 +90,12 @@ pub fn add_file_spec(tree: &mut FsTree, spec: &FileSpec, recipe_dir: &Path, epoc
         return Ok(());
     }
     if !meta.is_dir() {
-        return Err(FilesError::Unsupported { loc: loc.into(), path: resolved, kind: file_kind(&meta) }.into());
+        return Err(FilesError::Unsupported {
+            loc: loc.into(),
+            path: resolved,
+            kind: file_kind(&meta),
+        }
+        .into());
     }
 
     tree.insert(spec.dest.clone(), Node::dir(0o755, uid, gid, epoch))?;
@@ -69,22 +104,41 @@ pub fn add_file_spec(tree: &mut FsTree, spec: &FileSpec, recipe_dir: &Path, epoc
     // order the directory walk found them in.
     let mut inodes: BTreeMap<(u64, u64), Vec<String>> = BTreeMap::new();
     let mut pending: Vec<(String, Node)> = Vec::new();
-    for entry in walkdir::WalkDir::new(&resolved).min_depth(1).follow_links(false).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(&resolved)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(|e| {
-            let p = e.path().map(Path::to_path_buf).unwrap_or_else(|| resolved.clone());
+            let p = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| resolved.clone());
             io(&p, e.into())
         })?;
         let path = entry.path();
-        let rel = path.strip_prefix(&resolved).expect("walk stays below its root");
-        let rel = rel.to_str().ok_or_else(|| FilesError::NotUtf8 { loc: loc.into(), path: path.into() })?;
-        let key = format!("{}/{}", spec.dest, normalize_rel(rel).expect("walked paths have no .."));
+        let rel = path
+            .strip_prefix(&resolved)
+            .expect("walk stays below its root");
+        let rel = rel.to_str().ok_or_else(|| FilesError::NotUtf8 {
+            loc: loc.into(),
+            path: path.into(),
+        })?;
+        let key = format!(
+            "{}/{}",
+            spec.dest,
+            normalize_rel(rel).expect("walked paths have no ..")
+        );
         let meta = entry.metadata().map_err(|e| io(path, e.into()))?;
         let ft = meta.file_type();
         if ft.is_dir() {
             pending.push((key, Node::dir(0o755, uid, gid, epoch)));
         } else if ft.is_symlink() {
             let target = fs::read_link(path).map_err(|e| io(path, e))?;
-            let target_s = target.to_str().ok_or_else(|| FilesError::NotUtf8 { loc: loc.into(), path: path.into() })?;
+            let target_s = target.to_str().ok_or_else(|| FilesError::NotUtf8 {
+                loc: loc.into(),
+                path: path.into(),
+            })?;
             // Absolute targets name image paths and are never followed on
             // the host; relative ones must stay inside the recipe's folder.
             if target.is_relative() {
@@ -107,11 +161,19 @@ pub fn add_file_spec(tree: &mut FsTree, spec: &FileSpec, recipe_dir: &Path, epoc
         } else if ft.is_file() {
             let node = file_node(path, &meta, spec, epoch, loc)?;
             if meta.nlink() > 1 {
-                inodes.entry((meta.dev(), meta.ino())).or_default().push(key.clone());
+                inodes
+                    .entry((meta.dev(), meta.ino()))
+                    .or_default()
+                    .push(key.clone());
             }
             pending.push((key, node));
         } else {
-            return Err(FilesError::Unsupported { loc: loc.into(), path: path.into(), kind: file_kind(&meta) }.into());
+            return Err(FilesError::Unsupported {
+                loc: loc.into(),
+                path: path.into(),
+                kind: file_kind(&meta),
+            }
+            .into());
         }
     }
     let mut link_to: BTreeMap<String, String> = BTreeMap::new();
@@ -146,13 +208,37 @@ fn lexically_inside(path: &Path, root: &Path) -> bool {
     depth.iter().collect::<PathBuf>().starts_with(root_abs)
 }
 
-fn file_node(path: &Path, meta: &fs::Metadata, spec: &FileSpec, epoch: u64, loc: &str) -> Result<Node, FilesError> {
-    let file = fs::File::open(path).map_err(|e| FilesError::Io { loc: loc.into(), path: path.into(), source: e })?;
-    let (digest, size) = hash_reader(std::io::BufReader::new(file))
-        .map_err(|e| FilesError::Io { loc: loc.into(), path: path.into(), source: e })?;
+fn file_node(
+    path: &Path,
+    meta: &fs::Metadata,
+    spec: &FileSpec,
+    epoch: u64,
+    loc: &str,
+) -> Result<Node, FilesError> {
+    let file = fs::File::open(path).map_err(|e| FilesError::Io {
+        loc: loc.into(),
+        path: path.into(),
+        source: e,
+    })?;
+    let (digest, size) =
+        hash_reader(std::io::BufReader::new(file)).map_err(|e| FilesError::Io {
+            loc: loc.into(),
+            path: path.into(),
+            source: e,
+        })?;
     let mode = spec.mode.unwrap_or_else(|| default_mode(meta));
     let (uid, gid) = spec.owner;
-    Ok(Node::file(Content::Host { path: path.to_path_buf(), size, digest }, mode, uid, gid, epoch))
+    Ok(Node::file(
+        Content::Host {
+            path: path.to_path_buf(),
+            size,
+            digest,
+        },
+        mode,
+        uid,
+        gid,
+        epoch,
+    ))
 }
 
 fn file_kind(meta: &fs::Metadata) -> &'static str {

@@ -9,7 +9,10 @@ use crate::recipe::{PathKind, Recipe};
 
 /// The recipe layer's tree. `masters` is base-passwd's (passwd, group) when
 /// the packages install it, so accounts merge with the Debian defaults.
-pub fn recipe_tree(recipe: &Recipe, masters: Option<(&str, &str)>) -> Result<FsTree, crate::BuildError> {
+pub fn recipe_tree(
+    recipe: &Recipe,
+    masters: Option<(&str, &str)>,
+) -> Result<FsTree, crate::BuildError> {
     let epoch = recipe.epoch;
     let mut tree = FsTree::new();
     for spec in &recipe.files {
@@ -19,18 +22,38 @@ pub fn recipe_tree(recipe: &Recipe, masters: Option<(&str, &str)>) -> Result<FsT
         let (uid, gid) = p.owner;
         let node = match &p.kind {
             PathKind::Dir => Node::dir(p.mode.unwrap_or(0o755), uid, gid, epoch),
-            PathKind::File(text) => Node::file(Content::bytes(text.as_bytes()), p.mode.unwrap_or(0o644), uid, gid, epoch),
+            PathKind::File(text) => Node::file(
+                Content::bytes(text.as_bytes()),
+                p.mode.unwrap_or(0o644),
+                uid,
+                gid,
+                epoch,
+            ),
             PathKind::Symlink(t) => Node::symlink(t.clone(), uid, gid, epoch),
-            PathKind::Absent => Node { kind: NodeKind::Whiteout, ..Node::dir(0, 0, 0, epoch) },
+            PathKind::Absent => Node {
+                kind: NodeKind::Whiteout,
+                ..Node::dir(0, 0, 0, epoch)
+            },
         };
-        tree.insert(p.key.clone(), node).map_err(|e| crate::BuildError::At { loc: p.loc.0.clone(), source: Box::new(e.into()) })?;
+        tree.insert(p.key.clone(), node)
+            .map_err(|e| crate::BuildError::At {
+                loc: p.loc.0.clone(),
+                source: Box::new(e.into()),
+            })?;
     }
     if !recipe.users.is_empty() || !recipe.groups.is_empty() || masters.is_some() {
         let acc = accounts::account_files(&recipe.users, &recipe.groups, masters);
-        tree.insert("etc/passwd".into(), Node::file(Content::bytes(acc.passwd), 0o644, 0, 0, epoch))?;
-        tree.insert("etc/group".into(), Node::file(Content::bytes(acc.group), 0o644, 0, 0, epoch))?;
+        tree.insert(
+            "etc/passwd".into(),
+            Node::file(Content::bytes(acc.passwd), 0o644, 0, 0, epoch),
+        )?;
+        tree.insert(
+            "etc/group".into(),
+            Node::file(Content::bytes(acc.group), 0o644, 0, 0, epoch),
+        )?;
         for (home, uid, gid) in acc.homes {
-            let key = crate::fstree::normalize_abs(&home).expect("validated when the recipe loaded");
+            let key =
+                crate::fstree::normalize_abs(&home).expect("validated when the recipe loaded");
             if tree.get(&key).is_none() {
                 tree.insert(key, Node::dir(0o755, uid, gid, epoch))?;
             }

@@ -12,7 +12,11 @@ use crate::layer::profile::{PROFILE_DESCRIPTION, PROFILE_ID};
 use crate::sink::layout::LayoutStaging;
 
 #[derive(Parser, Debug)]
-#[command(name = "stele", version, about = "Build byte-reproducible OCI images from declarative recipes")]
+#[command(
+    name = "stele",
+    version,
+    about = "Build byte-reproducible OCI images from declarative recipes"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -64,15 +68,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn default_output(recipe_path: &Path, name: &str) -> PathBuf {
-    let dir = recipe_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = recipe_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dir.join("out").join(name)
 }
 
 fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
     let epoch = source_date_epoch()?;
     let recipe = crate::recipe::load(&args.recipe, epoch)?;
-    let out = args.output.clone().unwrap_or_else(|| default_output(&args.recipe, &recipe.name));
-    eprintln!("building {} ({} platform{})", args.recipe.display(), recipe.platforms.len(), if recipe.platforms.len() == 1 { "" } else { "s" });
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.recipe, &recipe.name));
+    eprintln!(
+        "building {} ({} platform{})",
+        args.recipe.display(),
+        recipe.platforms.len(),
+        if recipe.platforms.len() == 1 { "" } else { "s" }
+    );
     let staging = LayoutStaging::new(&out)?;
     let built = crate::build(&recipe, &crate::BuildSettings::default(), staging.store())?;
     staging.commit(&built, &recipe.tag)?;
@@ -88,12 +103,22 @@ fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
 
 /// Writes a small file through a temp file and rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !dir.is_dir() {
-        bail!("cannot write {}: folder {} does not exist", path.display(), dir.display());
+        bail!(
+            "cannot write {}: folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", path.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

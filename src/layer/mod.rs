@@ -33,7 +33,10 @@ pub struct ChunkedWriter<W: Write> {
 
 impl<W: Write> ChunkedWriter<W> {
     pub fn new(inner: W) -> Self {
-        ChunkedWriter { inner, buf: Vec::with_capacity(CHUNK_SIZE) }
+        ChunkedWriter {
+            inner,
+            buf: Vec::with_capacity(CHUNK_SIZE),
+        }
     }
 
     pub fn finish(mut self) -> io::Result<W> {
@@ -144,7 +147,12 @@ impl<W: Write> LayerSink<W> {
         let (out, digest, size) = digest_hasher.finish();
         Ok((
             out,
-            LayerBlob { media_type: self.compression.media_type(), digest, size, diff_id },
+            LayerBlob {
+                media_type: self.compression.media_type(),
+                digest,
+                size,
+                diff_id,
+            },
         ))
     }
 }
@@ -161,13 +169,19 @@ impl<W: Write> Write for LayerSink<W> {
 /// Writes `tree` as one layer blob into `store`. The tree must have had
 /// `complete_parents` called. A returned `LayerBlob` means the blob is
 /// stored under its digest.
-pub fn write_layer(tree: &FsTree, compression: Compression, store: &BlobStore) -> Result<LayerBlob, LayerError> {
+pub fn write_layer(
+    tree: &FsTree,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<LayerBlob, LayerError> {
     let temp = store.begin()?;
     let mut sink = LayerSink::new(compression, BufWriter::with_capacity(256 * 1024, temp))
         .map_err(LayerError::Compress)?;
     tar::write_tree(tree, &mut sink)?;
     let (buffered, layer) = sink.finish().map_err(LayerError::Compress)?;
-    let temp = buffered.into_inner().map_err(|e| LayerError::Compress(e.into_error()))?;
+    let temp = buffered
+        .into_inner()
+        .map_err(|e| LayerError::Compress(e.into_error()))?;
     store.commit(temp, &layer.digest)?;
     Ok(layer)
 }

@@ -11,7 +11,8 @@ use oci_spec::image::MediaType;
 pub const PROFILE_ID: &str = "stele-2026.1";
 
 /// Human-readable statement of the profile, shown by `stele version`.
-pub const PROFILE_DESCRIPTION: &str = "tar: ustar with pax records for long names, ids and xattrs; \
+pub const PROFILE_DESCRIPTION: &str =
+    "tar: ustar with pax records for long names, ids and xattrs; \
 gzip: flate2 1.1.11 on zlib-rs 0.6.8, level 6, no name, mtime 0, OS 255; \
 zstd: zstd crate 0.13.3 on libzstd 1.5.7, level 3, single thread, no checksum; \
 compressor fed 65536-byte chunks";
@@ -24,7 +25,19 @@ pub const CHUNK_SIZE: usize = 64 * 1024;
 pub const GZIP_LEVEL: u32 = 6;
 pub const ZSTD_LEVEL: i32 = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     #[default]

@@ -16,7 +16,11 @@ pub enum TarError {
     #[error("reading {path}: {source}")]
     ReadHost { path: String, source: io::Error },
     #[error("{path} changed while the image was being built (expected {expected}, read {found}); build again once it is stable")]
-    HostChanged { path: String, expected: String, found: String },
+    HostChanged {
+        path: String,
+        expected: String,
+        found: String,
+    },
     #[error("writing the layer: {0}")]
     Write(#[from] io::Error),
 }
@@ -92,7 +96,11 @@ fn write_entry<W: Write>(key: &str, node: &Node, out: &mut W) -> Result<(), TarE
         h.as_old_mut().linkname[..l.len()].copy_from_slice(l);
     }
     h.set_entry_type(entry_type);
-    h.set_mode(if node.kind == NodeKind::Whiteout { 0 } else { node.mode & 0o7777 });
+    h.set_mode(if node.kind == NodeKind::Whiteout {
+        0
+    } else {
+        node.mode & 0o7777
+    });
     h.set_uid(u64::from(node.uid).min(MAX_OCTAL_7));
     h.set_gid(u64::from(node.gid).min(MAX_OCTAL_7));
     h.set_size(size);
@@ -166,15 +174,18 @@ fn copy_content<W: Write>(content: &Content, out: &mut W) -> Result<(), TarError
         Content::Bytes(b) => out.write_all(b)?,
         Content::Host { path, size, digest } => {
             let shown = path.display().to_string();
-            let file = std::fs::File::open(path)
-                .map_err(|e| TarError::ReadHost { path: shown.clone(), source: e })?;
+            let file = std::fs::File::open(path).map_err(|e| TarError::ReadHost {
+                path: shown.clone(),
+                source: e,
+            })?;
             let mut reader = file.take(*size);
             let mut hw = HashingWriter::new(out);
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let n = reader
-                    .read(&mut buf)
-                    .map_err(|e| TarError::ReadHost { path: shown.clone(), source: e })?;
+                let n = reader.read(&mut buf).map_err(|e| TarError::ReadHost {
+                    path: shown.clone(),
+                    source: e,
+                })?;
                 if n == 0 {
                     break;
                 }
@@ -209,8 +220,13 @@ mod tests {
     fn stream_is_read_back_by_tar_crate() {
         let mut t = FsTree::new();
         let long = format!("d/{}", "x".repeat(150));
-        t.insert(long.clone(), Node::file(Content::bytes("hi"), 0o4755, 70000000, 2, 5)).unwrap();
-        t.insert("d/l".into(), Node::symlink("/etc/passwd", 0, 0, 5)).unwrap();
+        t.insert(
+            long.clone(),
+            Node::file(Content::bytes("hi"), 0o4755, 70000000, 2, 5),
+        )
+        .unwrap();
+        t.insert("d/l".into(), Node::symlink("/etc/passwd", 0, 0, 5))
+            .unwrap();
         t.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
         let mut buf = Vec::new();
         write_tree(&t, &mut buf).unwrap();

@@ -27,7 +27,9 @@ impl Digest {
     }
 
     pub fn from_hash(hash: [u8; 32]) -> Digest {
-        Digest { hex: hex::encode(hash) }
+        Digest {
+            hex: hex::encode(hash),
+        }
     }
 
     /// The 64 hex digits without the algorithm prefix; the blob file name.
@@ -41,9 +43,13 @@ impl Digest {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
-            Ok(Digest { hex: hex_digits.to_string() })
+            Ok(Digest {
+                hex: hex_digits.to_string(),
+            })
         } else {
-            Err(DigestParseError { input: hex_digits.to_string() })
+            Err(DigestParseError {
+                input: hex_digits.to_string(),
+            })
         }
     }
 }
@@ -52,8 +58,12 @@ impl FromStr for Digest {
     type Err = DigestParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.strip_prefix("sha256:") {
-            Some(h) => Digest::from_hex(h).map_err(|_| DigestParseError { input: s.to_string() }),
-            None => Err(DigestParseError { input: s.to_string() }),
+            Some(h) => Digest::from_hex(h).map_err(|_| DigestParseError {
+                input: s.to_string(),
+            }),
+            None => Err(DigestParseError {
+                input: s.to_string(),
+            }),
         }
     }
 }
@@ -92,7 +102,11 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), written: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
 
     pub fn get_mut(&mut self) -> &mut W {
@@ -101,7 +115,11 @@ impl<W: Write> HashingWriter<W> {
 
     /// Returns the inner writer, the digest and the byte count of what passed.
     pub fn finish(self) -> (W, Digest, u64) {
-        (self.inner, Digest::from_hash(self.hasher.finalize().into()), self.written)
+        (
+            self.inner,
+            Digest::from_hash(self.hasher.finalize().into()),
+            self.written,
+        )
     }
 }
 
@@ -138,8 +156,10 @@ mod tests {
         );
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
         assert!("sha256:E3B0".parse::<Digest>().is_err());
-        assert!("sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-            .parse::<Digest>()
-            .is_err());
+        assert!(
+            "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                .parse::<Digest>()
+                .is_err()
+        );
     }
 }

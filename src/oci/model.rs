@@ -67,7 +67,11 @@ impl<T: serde::Serialize> JsonBlob<T> {
     pub fn canonical(value: T) -> Self {
         let bytes = to_canonical_vec(&value);
         let digest = Digest::of(&bytes);
-        JsonBlob { value, bytes, digest }
+        JsonBlob {
+            value,
+            bytes,
+            digest,
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -95,17 +99,32 @@ impl Image {
         let mut builder = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
-            .config(descriptor(MediaType::ImageConfig, &config.digest, config.size()))
+            .config(descriptor(
+                MediaType::ImageConfig,
+                &config.digest,
+                config.size(),
+            ))
             .layers(layers.iter().map(LayerBlob::descriptor).collect::<Vec<_>>());
         if let Some(a) = annotations_map(annotations) {
             builder = builder.annotations(a);
         }
-        let manifest = builder.build().expect("all required manifest fields are set");
-        Image { platform, config, manifest: JsonBlob::canonical(manifest), layers }
+        let manifest = builder
+            .build()
+            .expect("all required manifest fields are set");
+        Image {
+            platform,
+            config,
+            manifest: JsonBlob::canonical(manifest),
+            layers,
+        }
     }
 
     pub fn manifest_descriptor(&self) -> Descriptor {
-        let mut d = descriptor(MediaType::ImageManifest, &self.manifest.digest, self.manifest.size());
+        let mut d = descriptor(
+            MediaType::ImageManifest,
+            &self.manifest.digest,
+            self.manifest.size(),
+        );
         d.set_platform(Some(spec_platform(&self.platform)));
         d
     }
@@ -136,11 +155,18 @@ impl Built {
             let mut builder = ImageIndexBuilder::default()
                 .schema_version(2u32)
                 .media_type(MediaType::ImageIndex)
-                .manifests(images.iter().map(Image::manifest_descriptor).collect::<Vec<_>>());
+                .manifests(
+                    images
+                        .iter()
+                        .map(Image::manifest_descriptor)
+                        .collect::<Vec<_>>(),
+                );
             if let Some(a) = annotations_map(annotations) {
                 builder = builder.annotations(a);
             }
-            Some(JsonBlob::canonical(builder.build().expect("index fields are set")))
+            Some(JsonBlob::canonical(
+                builder.build().expect("index fields are set"),
+            ))
         } else {
             None
         };

@@ -17,36 +17,47 @@ pub struct PlatformParseError {
 
 impl Platform {
     pub fn linux(arch: &str) -> Platform {
-        Platform { os: "linux".into(), architecture: arch.into(), variant: None }
+        Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: None,
+        }
     }
 
     /// The Debian architecture name for this platform (`dpkg --print-architecture`).
     pub fn debian_arch(&self) -> Option<&'static str> {
-        Some(match (self.architecture.as_str(), self.variant.as_deref()) {
-            ("amd64", _) => "amd64",
-            ("arm64", _) => "arm64",
-            ("arm", Some("v7")) => "armhf",
-            ("arm", Some("v5")) | ("arm", Some("v6")) => "armel",
-            ("386", _) => "i386",
-            ("ppc64le", _) => "ppc64el",
-            ("s390x", _) => "s390x",
-            ("mips64le", _) => "mips64el",
-            ("riscv64", _) => "riscv64",
-            _ => return None,
-        })
+        Some(
+            match (self.architecture.as_str(), self.variant.as_deref()) {
+                ("amd64", _) => "amd64",
+                ("arm64", _) => "arm64",
+                ("arm", Some("v7")) => "armhf",
+                ("arm", Some("v5")) | ("arm", Some("v6")) => "armel",
+                ("386", _) => "i386",
+                ("ppc64le", _) => "ppc64el",
+                ("s390x", _) => "s390x",
+                ("mips64le", _) => "mips64el",
+                ("riscv64", _) => "riscv64",
+                _ => return None,
+            },
+        )
     }
 }
 
 impl FromStr for Platform {
     type Err = PlatformParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || PlatformParseError { input: s.to_string() };
+        let err = || PlatformParseError {
+            input: s.to_string(),
+        };
         let parts: Vec<&str> = s.split('/').collect();
-        let valid = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid =
+            |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         match parts.as_slice() {
-            [os, arch] if valid(os) && valid(arch) => {
-                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None })
-            }
+            [os, arch] if valid(os) && valid(arch) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
             [os, arch, v] if valid(os) && valid(arch) && valid(v) => Ok(Platform {
                 os: os.to_string(),
                 architecture: arch.to_string(),

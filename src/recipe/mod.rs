@@ -16,7 +16,10 @@ use schema::*;
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
     #[error("cannot read recipe {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// `location` is `file:line:column`.
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
@@ -36,9 +39,17 @@ impl std::fmt::Display for Loc {
 pub enum BaseSpec {
     Scratch,
     /// A registry image pinned by digest: `reference` without the digest.
-    Image { reference: String, digest: Digest, loc: Loc },
+    Image {
+        reference: String,
+        digest: Digest,
+        loc: Loc,
+    },
     /// A local OCI layout directory or oci-archive file, pinned by digest.
-    Layout { path: PathBuf, digest: Digest, loc: Loc },
+    Layout {
+        path: PathBuf,
+        digest: Digest,
+        loc: Loc,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,7 +166,8 @@ impl Recipe {
     /// The canonical recipe without the inputs that cannot change which
     /// packages resolve: the lockfile's staleness check uses this.
     pub fn apt_digest(&self) -> Digest {
-        let v: serde_json::Value = serde_json::from_slice(&self.canonical).expect("canonical JSON parses");
+        let v: serde_json::Value =
+            serde_json::from_slice(&self.canonical).expect("canonical JSON parses");
         let subset = serde_json::json!({
             "apt": v.get("apt"),
             "platforms": self.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
@@ -168,7 +180,10 @@ impl Recipe {
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
     (line, col)
 }
 
@@ -183,30 +198,50 @@ impl Ctx<'_> {
         Loc(format!("{}:{}:{}", self.shown, l, c))
     }
     fn err<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> RecipeError {
-        RecipeError::Invalid { location: self.loc(s).0, message: message.into() }
+        RecipeError::Invalid {
+            location: self.loc(s).0,
+            message: message.into(),
+        }
     }
 }
 
 /// Reads and checks a recipe. `epoch_override` is `SOURCE_DATE_EPOCH` as the
 /// CLI read it.
 pub fn load(path: &Path, epoch_override: Option<u64>) -> Result<Recipe, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Read { path: path.to_path_buf(), source: e })?;
+    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     parse(path, &text, epoch_override)
 }
 
 pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Recipe, RecipeError> {
-    let ctx = Ctx { shown: path.display().to_string(), text };
+    let ctx = Ctx {
+        shown: path.display().to_string(),
+        text,
+    };
     let file: RecipeFile = toml::from_str(text).map_err(|e| {
         let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         let mut message = e.message().trim_end().to_string();
         if message.starts_with("unknown field") {
-            message.push_str("; remove it or correct its spelling (see the recipe reference in README.md)");
+            message.push_str(
+                "; remove it or correct its spelling (see the recipe reference in README.md)",
+            );
         }
-        RecipeError::Invalid { location: format!("{}:{}:{}", ctx.shown, l, c), message }
+        RecipeError::Invalid {
+            location: format!("{}:{}:{}", ctx.shown, l, c),
+            message,
+        }
     })?;
     let dir = path
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let dir = std::path::absolute(&dir).unwrap_or(dir);
@@ -220,7 +255,10 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let tag = match &file.image.tag {
         Some(t) => {
             let v = t.get_ref();
-            let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            let ok = !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
                 && !v.starts_with(['.', '-']);
             if !ok {
                 return Err(ctx.err(t, format!("tag `{v}` is not valid: use up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`")));
@@ -232,7 +270,10 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let epoch = match (epoch_override, &file.image.epoch) {
         (Some(e), _) => e,
         (None, Some(e)) if *e.get_ref() < 0 => {
-            return Err(ctx.err(e, "epoch must be zero or more seconds since 1970-01-01T00:00:00Z"));
+            return Err(ctx.err(
+                e,
+                "epoch must be zero or more seconds since 1970-01-01T00:00:00Z",
+            ));
         }
         (None, Some(e)) => *e.get_ref() as u64,
         (None, None) => 0,
@@ -240,10 +281,16 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let mut platforms = Vec::new();
     if let Some(list) = &file.image.platforms {
         if list.get_ref().is_empty() {
-            return Err(ctx.err(list, "platforms is empty: list at least one, e.g. [\"linux/amd64\"]"));
+            return Err(ctx.err(
+                list,
+                "platforms is empty: list at least one, e.g. [\"linux/amd64\"]",
+            ));
         }
         for p in list.get_ref() {
-            let parsed: Platform = p.get_ref().parse().map_err(|e: crate::oci::platform::PlatformParseError| ctx.err(p, e.to_string()))?;
+            let parsed: Platform = p
+                .get_ref()
+                .parse()
+                .map_err(|e: crate::oci::platform::PlatformParseError| ctx.err(p, e.to_string()))?;
             if platforms.contains(&parsed) {
                 return Err(ctx.err(p, format!("platform {parsed} is listed twice")));
             }
@@ -255,7 +302,11 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     }
 
     let base = parse_base(&ctx, &file.base, &dir)?;
-    let apt = file.apt.as_ref().map(|a| parse_apt(&ctx, a, &dir)).transpose()?;
+    let apt = file
+        .apt
+        .as_ref()
+        .map(|a| parse_apt(&ctx, a, &dir))
+        .transpose()?;
     if let Some(apt) = &apt {
         for p in &platforms {
             if p.debian_arch().is_none() {
@@ -279,7 +330,10 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let config = parse_config(&ctx, &file.config)?;
     for k in file.annotations.keys() {
         if k.is_empty() {
-            return Err(RecipeError::Invalid { location: ctx.shown.clone(), message: "an annotation key is empty".into() });
+            return Err(RecipeError::Invalid {
+                location: ctx.shown.clone(),
+                message: "an annotation key is empty".into(),
+            });
         }
     }
     let canonical = crate::oci::json::to_canonical_vec(&file);
@@ -306,11 +360,19 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b))
-        && name.split('/').all(|c| !c.is_empty() && c.as_bytes()[0].is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b))
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && c.as_bytes()[0].is_ascii_alphanumeric())
 }
 
-fn split_pinned(ctx: &Ctx, s: &Spanned<String>, what: &str) -> Result<(String, Digest), RecipeError> {
+fn split_pinned(
+    ctx: &Ctx,
+    s: &Spanned<String>,
+    what: &str,
+) -> Result<(String, Digest), RecipeError> {
     let v = s.get_ref();
     match v.rsplit_once('@') {
         Some((head, d)) => {
@@ -324,9 +386,16 @@ fn split_pinned(ctx: &Ctx, s: &Spanned<String>, what: &str) -> Result<(String, D
 }
 
 fn parse_base(ctx: &Ctx, b: &BaseTable, dir: &Path) -> Result<BaseSpec, RecipeError> {
-    let given = [b.scratch.is_some(), b.image.is_some(), b.layout.is_some()].iter().filter(|x| **x).count();
+    let given = [b.scratch.is_some(), b.image.is_some(), b.layout.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
     if given > 1 {
-        let s = b.image.as_ref().or(b.layout.as_ref()).expect("at least two given");
+        let s = b
+            .image
+            .as_ref()
+            .or(b.layout.as_ref())
+            .expect("at least two given");
         return Err(ctx.err(s, "[base] takes exactly one of scratch, image and layout"));
     }
     if let Some(s) = &b.scratch {
@@ -336,18 +405,29 @@ fn parse_base(ctx: &Ctx, b: &BaseTable, dir: &Path) -> Result<BaseSpec, RecipeEr
     }
     if let Some(i) = &b.image {
         let (reference, digest) = split_pinned(ctx, i, "base image")?;
-        return Ok(BaseSpec::Image { reference, digest, loc: ctx.loc(i) });
+        return Ok(BaseSpec::Image {
+            reference,
+            digest,
+            loc: ctx.loc(i),
+        });
     }
     if let Some(l) = &b.layout {
         let (p, digest) = split_pinned(ctx, l, "base layout")?;
-        return Ok(BaseSpec::Layout { path: dir.join(p), digest, loc: ctx.loc(l) });
+        return Ok(BaseSpec::Layout {
+            path: dir.join(p),
+            digest,
+            loc: ctx.loc(l),
+        });
     }
     Ok(BaseSpec::Scratch)
 }
 
 fn parse_apt(ctx: &Ctx, a: &AptTable, dir: &Path) -> Result<AptSpec, RecipeError> {
     if a.sources.get_ref().is_empty() {
-        return Err(ctx.err(&a.sources, "[apt] sources is empty: add e.g. { mirror = \"host\", suite = \"bookworm\" }"));
+        return Err(ctx.err(
+            &a.sources,
+            "[apt] sources is empty: add e.g. { mirror = \"host\", suite = \"bookworm\" }",
+        ));
     }
     let mut sources = Vec::new();
     for s in a.sources.get_ref() {
@@ -364,7 +444,10 @@ fn parse_apt(ctx: &Ctx, a: &AptTable, dir: &Path) -> Result<AptSpec, RecipeError
         }
         let suite = s.suite.get_ref();
         if suite.is_empty() || suite.contains(['/', ' ']) && !suite.ends_with('/') {
-            return Err(ctx.err(&s.suite, format!("suite `{suite}` is not a suite name such as bookworm")));
+            return Err(ctx.err(
+                &s.suite,
+                format!("suite `{suite}` is not a suite name such as bookworm"),
+            ));
         }
         sources.push(AptSource {
             mirror: m.clone(),
@@ -379,7 +462,9 @@ fn parse_apt(ctx: &Ctx, a: &AptTable, dir: &Path) -> Result<AptSpec, RecipeError
         let name = p.get_ref();
         let base = name.split_once('=').map_or(name.as_str(), |(n, _)| n);
         let ok = base.len() >= 2
-            && base.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.:".contains(&b));
+            && base
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.:".contains(&b));
         if !ok {
             return Err(ctx.err(p, format!("`{name}` is not a Debian package name (lowercase letters, digits, `+`, `-`, `.`; optionally `=VERSION`)")));
         }
@@ -392,10 +477,18 @@ fn parse_apt(ctx: &Ctx, a: &AptTable, dir: &Path) -> Result<AptSpec, RecipeError
         None | Some("single") => AptLayers::Single,
         Some("per-package") => AptLayers::PerPackage,
         Some(other) => {
-            return Err(ctx.err(a.layers.as_ref().expect("some"), format!("layers = \"{other}\" is not known: use \"single\" or \"per-package\"")));
+            return Err(ctx.err(
+                a.layers.as_ref().expect("some"),
+                format!("layers = \"{other}\" is not known: use \"single\" or \"per-package\""),
+            ));
         }
     };
-    Ok(AptSpec { sources, packages, layers, loc: ctx.loc(&a.sources) })
+    Ok(AptSpec {
+        sources,
+        packages,
+        layers,
+        loc: ctx.loc(&a.sources),
+    })
 }
 
 fn parse_mode(ctx: &Ctx, m: &Spanned<String>) -> Result<u32, RecipeError> {
@@ -410,7 +503,9 @@ fn parse_mode(ctx: &Ctx, m: &Spanned<String>) -> Result<u32, RecipeError> {
 fn parse_owner(ctx: &Ctx, o: &Option<Spanned<String>>) -> Result<(u32, u32), RecipeError> {
     let Some(o) = o else { return Ok((0, 0)) };
     let v = o.get_ref();
-    let parsed = v.split_once(':').and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)));
+    let parsed = v
+        .split_once(':')
+        .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)));
     parsed.ok_or_else(|| ctx.err(o, format!("owner `{v}` is not numeric `uid:gid`, e.g. \"65532:65532\" (names are not looked up: the image's /etc/passwd is not read)")))
 }
 
@@ -421,29 +516,53 @@ fn parse_dest(ctx: &Ctx, d: &Spanned<String>) -> Result<String, RecipeError> {
 fn parse_file(ctx: &Ctx, f: &FileTable, dir: &Path) -> Result<FileSpec, RecipeError> {
     let src_written = f.src.get_ref().clone();
     if src_written.is_empty() {
-        return Err(ctx.err(&f.src, "src is empty: name a file or directory beside the recipe"));
+        return Err(ctx.err(
+            &f.src,
+            "src is empty: name a file or directory beside the recipe",
+        ));
     }
     let rel = Path::new(&src_written);
     if rel.is_absolute() {
         return Err(ctx.err(&f.src, format!("src `{src_written}` is absolute: sources are relative to the recipe's folder ({}), so the recipe builds the same anywhere", dir.display())));
     }
-    if rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if rel
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return Err(ctx.err(&f.src, format!("src `{src_written}` climbs out of the recipe's folder with `..`: move the file beside the recipe")));
     }
     let src = dir.join(rel);
     if std::fs::symlink_metadata(&src).is_err() {
-        return Err(ctx.err(&f.src, format!("src `{src_written}` does not exist (looked for {})", src.display())));
+        return Err(ctx.err(
+            &f.src,
+            format!(
+                "src `{src_written}` does not exist (looked for {})",
+                src.display()
+            ),
+        ));
     }
     let dest = parse_dest(ctx, &f.dest)?;
     let mode = f.mode.as_ref().map(|m| parse_mode(ctx, m)).transpose()?;
     let owner = parse_owner(ctx, &f.owner)?;
-    Ok(FileSpec { src, src_written, dest, mode, owner, loc: ctx.loc(&f.src) })
+    Ok(FileSpec {
+        src,
+        src_written,
+        dest,
+        mode,
+        owner,
+        loc: ctx.loc(&f.src),
+    })
 }
 
 fn parse_path(ctx: &Ctx, p: &PathTable) -> Result<PathSpec, RecipeError> {
     let key = parse_dest(ctx, &p.path)?;
     let kind_s = p.kind.get_ref().as_str();
-    let wrong_extra = |what: &str, s: &Spanned<String>| ctx.err(s, format!("`{what}` does not apply to kind = \"{kind_s}\": remove it"));
+    let wrong_extra = |what: &str, s: &Spanned<String>| {
+        ctx.err(
+            s,
+            format!("`{what}` does not apply to kind = \"{kind_s}\": remove it"),
+        )
+    };
     let kind = match kind_s {
         "dir" | "absent" => {
             if let Some(c) = &p.content {
@@ -452,26 +571,42 @@ fn parse_path(ctx: &Ctx, p: &PathTable) -> Result<PathSpec, RecipeError> {
             if let Some(t) = &p.target {
                 return Err(wrong_extra("target", t));
             }
-            if kind_s == "dir" { PathKind::Dir } else { PathKind::Absent }
+            if kind_s == "dir" {
+                PathKind::Dir
+            } else {
+                PathKind::Absent
+            }
         }
         "file" => {
             if let Some(t) = &p.target {
                 return Err(wrong_extra("target", t));
             }
-            PathKind::File(p.content.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default())
+            PathKind::File(
+                p.content
+                    .as_ref()
+                    .map(|c| c.get_ref().clone())
+                    .unwrap_or_default(),
+            )
         }
         "symlink" => {
             if let Some(c) = &p.content {
                 return Err(wrong_extra("content", c));
             }
             match &p.target {
-                Some(t) if !t.get_ref().is_empty() && !t.get_ref().contains('\0') => PathKind::Symlink(t.get_ref().clone()),
+                Some(t) if !t.get_ref().is_empty() && !t.get_ref().contains('\0') => {
+                    PathKind::Symlink(t.get_ref().clone())
+                }
                 Some(t) => return Err(ctx.err(t, "symlink target is empty")),
                 None => return Err(ctx.err(&p.kind, "kind = \"symlink\" needs `target = \"...\"`")),
             }
         }
         other => {
-            return Err(ctx.err(&p.kind, format!("kind `{other}` is not known: use \"dir\", \"file\", \"symlink\" or \"absent\"")));
+            return Err(ctx.err(
+                &p.kind,
+                format!(
+                    "kind `{other}` is not known: use \"dir\", \"file\", \"symlink\" or \"absent\""
+                ),
+            ));
         }
     };
     let mode = p.mode.as_ref().map(|m| parse_mode(ctx, m)).transpose()?;
@@ -479,28 +614,46 @@ fn parse_path(ctx: &Ctx, p: &PathTable) -> Result<PathSpec, RecipeError> {
         return Err(wrong_extra("mode", m));
     }
     let owner = parse_owner(ctx, &p.owner)?;
-    Ok(PathSpec { key, kind, mode, owner, loc: ctx.loc(&p.path) })
+    Ok(PathSpec {
+        key,
+        kind,
+        mode,
+        owner,
+        loc: ctx.loc(&p.path),
+    })
 }
 
 fn valid_account_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 32
         && !n.starts_with('-')
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn parse_accounts(ctx: &Ctx, a: &AccountsTable) -> Result<(Vec<UserSpec>, Vec<GroupSpec>), RecipeError> {
+fn parse_accounts(
+    ctx: &Ctx,
+    a: &AccountsTable,
+) -> Result<(Vec<UserSpec>, Vec<GroupSpec>), RecipeError> {
     let mut users = Vec::new();
     for u in &a.users {
         let name = u.name.get_ref();
         if !valid_account_name(name) {
-            return Err(ctx.err(&u.name, format!("user name `{name}` is not valid: letters, digits, `.`, `_`, `-`, at most 32")));
+            return Err(ctx.err(
+                &u.name,
+                format!(
+                    "user name `{name}` is not valid: letters, digits, `.`, `_`, `-`, at most 32"
+                ),
+            ));
         }
         if users.iter().any(|x: &UserSpec| &x.name == name) {
             return Err(ctx.err(&u.name, format!("user `{name}` is defined twice")));
         }
         if users.iter().any(|x: &UserSpec| x.uid == *u.uid.get_ref()) {
-            return Err(ctx.err(&u.uid, format!("uid {} is used by two users", u.uid.get_ref())));
+            return Err(ctx.err(
+                &u.uid,
+                format!("uid {} is used by two users", u.uid.get_ref()),
+            ));
         }
         let home = match &u.home {
             Some(h) => {
@@ -513,26 +666,47 @@ fn parse_accounts(ctx: &Ctx, a: &AccountsTable) -> Result<(Vec<UserSpec>, Vec<Gr
         if shell.contains([':', '\n']) || home.contains([':', '\n']) {
             return Err(ctx.err(&u.name, "home and shell may not contain `:` or newlines"));
         }
-        users.push(UserSpec { name: name.clone(), uid: *u.uid.get_ref(), gid: u.gid.unwrap_or(*u.uid.get_ref()), home, shell });
+        users.push(UserSpec {
+            name: name.clone(),
+            uid: *u.uid.get_ref(),
+            gid: u.gid.unwrap_or(*u.uid.get_ref()),
+            home,
+            shell,
+        });
     }
     let mut groups = Vec::new();
     for g in &a.groups {
         let name = g.name.get_ref();
         if !valid_account_name(name) {
-            return Err(ctx.err(&g.name, format!("group name `{name}` is not valid: letters, digits, `.`, `_`, `-`, at most 32")));
+            return Err(ctx.err(
+                &g.name,
+                format!(
+                    "group name `{name}` is not valid: letters, digits, `.`, `_`, `-`, at most 32"
+                ),
+            ));
         }
         if groups.iter().any(|x: &GroupSpec| &x.name == name) {
             return Err(ctx.err(&g.name, format!("group `{name}` is defined twice")));
         }
         if groups.iter().any(|x: &GroupSpec| x.gid == *g.gid.get_ref()) {
-            return Err(ctx.err(&g.gid, format!("gid {} is used by two groups", g.gid.get_ref())));
+            return Err(ctx.err(
+                &g.gid,
+                format!("gid {} is used by two groups", g.gid.get_ref()),
+            ));
         }
         for m in &g.members {
             if !valid_account_name(m) {
-                return Err(ctx.err(&g.name, format!("group member `{m}` is not a valid user name")));
+                return Err(ctx.err(
+                    &g.name,
+                    format!("group member `{m}` is not a valid user name"),
+                ));
             }
         }
-        groups.push(GroupSpec { name: name.clone(), gid: *g.gid.get_ref(), members: g.members.clone() });
+        groups.push(GroupSpec {
+            name: name.clone(),
+            gid: *g.gid.get_ref(),
+            members: g.members.clone(),
+        });
     }
     Ok((users, groups))
 }
@@ -542,13 +716,22 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
         if k.is_empty() || k.contains('=') {
             return Err(RecipeError::Invalid {
                 location: ctx.shown.clone(),
-                message: format!("[config] env key `{k}` is not a variable name (non-empty, no `=`)"),
+                message: format!(
+                    "[config] env key `{k}` is not a variable name (non-empty, no `=`)"
+                ),
             });
         }
     }
     let workdir = match &c.workdir {
         Some(w) if !w.get_ref().starts_with('/') => {
-            return Err(ctx.err(w, format!("workdir `{}` must be absolute, e.g. \"/{}\"", w.get_ref(), w.get_ref())));
+            return Err(ctx.err(
+                w,
+                format!(
+                    "workdir `{}` must be absolute, e.g. \"/{}\"",
+                    w.get_ref(),
+                    w.get_ref()
+                ),
+            ));
         }
         Some(w) => Some(w.get_ref().clone()),
         None => None,
@@ -557,7 +740,8 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
     for p in &c.exposed_ports {
         let v = p.get_ref();
         let (port, proto) = v.split_once('/').unwrap_or((v, "tcp"));
-        let ok = port.parse::<u16>().is_ok_and(|n| n > 0) && ["tcp", "udp", "sctp"].contains(&proto);
+        let ok =
+            port.parse::<u16>().is_ok_and(|n| n > 0) && ["tcp", "udp", "sctp"].contains(&proto);
         if !ok {
             return Err(ctx.err(p, format!("exposed port `{v}` is not PORT/PROTOCOL, e.g. \"8080/tcp\" (protocol tcp, udp or sctp)")));
         }
@@ -570,7 +754,10 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
     let mut volumes = Vec::new();
     for v in &c.volumes {
         if !v.get_ref().starts_with('/') {
-            return Err(ctx.err(v, format!("volume `{}` must be an absolute path", v.get_ref())));
+            return Err(ctx.err(
+                v,
+                format!("volume `{}` must be an absolute path", v.get_ref()),
+            ));
         }
         volumes.push(v.get_ref().clone());
     }
@@ -578,14 +765,25 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
     volumes.dedup();
     if let Some(u) = &c.user {
         if u.get_ref().is_empty() || u.get_ref().contains(char::is_whitespace) {
-            return Err(ctx.err(u, "user must be `uid`, `uid:gid`, `name` or `name:group`, without spaces"));
+            return Err(ctx.err(
+                u,
+                "user must be `uid`, `uid:gid`, `name` or `name:group`, without spaces",
+            ));
         }
     }
     if let Some(s) = &c.stop_signal {
         let v = s.get_ref();
-        let ok = v.parse::<u32>().is_ok() || (v.starts_with("SIG") && v.len() > 3 && v[3..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-'));
+        let ok = v.parse::<u32>().is_ok()
+            || (v.starts_with("SIG")
+                && v.len() > 3
+                && v[3..].bytes().all(|b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-'
+                }));
         if !ok {
-            return Err(ctx.err(s, format!("stop_signal `{v}` is not a signal: write e.g. \"SIGTERM\" or \"15\"")));
+            return Err(ctx.err(
+                s,
+                format!("stop_signal `{v}` is not a signal: write e.g. \"SIGTERM\" or \"15\""),
+            ));
         }
     }
     Ok(ConfigSpec {
@@ -606,7 +804,9 @@ mod tests {
     use super::*;
 
     fn err_of(text: &str) -> String {
-        parse(Path::new("r.toml"), text, None).unwrap_err().to_string()
+        parse(Path::new("r.toml"), text, None)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -622,8 +822,13 @@ mod tests {
         let e = err_of("[image]\nname = 5\n");
         assert!(e.starts_with("r.toml:2:8:"), "{e}");
         let e = err_of("[image]\nname = \"x\"\n[[paths]]\npath = \"tmp\"\nkind = \"dir\"\n");
-        assert!(e.starts_with("r.toml:4:8:") && e.contains("not an absolute path"), "{e}");
-        let e = err_of("[image]\nname = \"x\"\n[[paths]]\npath = \"/tmp\"\nkind = \"dir\"\nmode = \"999\"\n");
+        assert!(
+            e.starts_with("r.toml:4:8:") && e.contains("not an absolute path"),
+            "{e}"
+        );
+        let e = err_of(
+            "[image]\nname = \"x\"\n[[paths]]\npath = \"/tmp\"\nkind = \"dir\"\nmode = \"999\"\n",
+        );
         assert!(e.contains("octal"), "{e}");
         let e = err_of("[image]\nname = \"x\"\n[base]\nimage = \"reg.example/a:1\"\n");
         assert!(e.contains("has no digest"), "{e}");
@@ -631,8 +836,18 @@ mod tests {
 
     #[test]
     fn canonical_ignores_formatting() {
-        let a = parse(Path::new("r.toml"), "[image]\nname = \"x\"\nepoch = 5\n", None).unwrap();
-        let b = parse(Path::new("r.toml"), "# note\n[image]\nepoch   = 5\nname = 'x'\n", None).unwrap();
+        let a = parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\nepoch = 5\n",
+            None,
+        )
+        .unwrap();
+        let b = parse(
+            Path::new("r.toml"),
+            "# note\n[image]\nepoch   = 5\nname = 'x'\n",
+            None,
+        )
+        .unwrap();
         assert_eq!(a.digest(), b.digest());
     }
 }

@@ -26,7 +26,10 @@ pub struct LayoutStaging {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
-    move |e| SinkError::Io { path: path.to_path_buf(), source: e }
+    move |e| SinkError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 impl LayoutStaging {
@@ -37,12 +40,19 @@ impl LayoutStaging {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let temp = tempfile::Builder::new().prefix(".stele-tmp-").tempdir_in(&parent).map_err(io_err(&parent))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".stele-tmp-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent))?;
         let store = BlobStore::open(temp.path()).map_err(|e| SinkError::Io {
             path: temp.path().to_path_buf(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        Ok(LayoutStaging { dest: dest.to_path_buf(), temp, store })
+        Ok(LayoutStaging {
+            dest: dest.to_path_buf(),
+            temp,
+            store,
+        })
     }
 
     pub fn store(&self) -> &BlobStore {
@@ -85,10 +95,14 @@ fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
             if empty || dest.join("oci-layout").is_file() {
                 Ok(())
             } else {
-                Err(SinkError::WouldClobber { path: dest.to_path_buf() })
+                Err(SinkError::WouldClobber {
+                    path: dest.to_path_buf(),
+                })
             }
         }
-        Ok(_) => Err(SinkError::WouldClobber { path: dest.to_path_buf() }),
+        Ok(_) => Err(SinkError::WouldClobber {
+            path: dest.to_path_buf(),
+        }),
     }
 }
 
@@ -104,8 +118,15 @@ fn replace_dir(temp: tempfile::TempDir, dest: &Path) -> Result<(), SinkError> {
     };
     set_mode(&temp_path)?;
     if fs::symlink_metadata(dest).is_ok() {
-        let parent = temp_path.parent().expect("temp dir has a parent").to_path_buf();
-        let old = tempfile::Builder::new().prefix(".stele-old-").tempdir_in(&parent).map_err(io_err(&parent))?.keep();
+        let parent = temp_path
+            .parent()
+            .expect("temp dir has a parent")
+            .to_path_buf();
+        let old = tempfile::Builder::new()
+            .prefix(".stele-old-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent))?
+            .keep();
         let aside = old.join("layout");
         fs::rename(dest, &aside).map_err(io_err(dest))?;
         fs::rename(&temp_path, dest).map_err(io_err(dest))?;

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("writing {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("refusing to replace {path}: it exists and is not an OCI image layout stele could have written; choose another output with -o or remove it")]
     WouldClobber { path: PathBuf },
 }

@@ -1,0 +1,6 @@
+//! Debian packages from signed apt repositories: trust chain (InRelease →
+//! Packages → .deb), version ordering, resolution, fetching and caching.
+
+pub mod package;
+
+pub use package::Package;

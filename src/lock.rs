@@ -1,0 +1,160 @@
+//! The lockfile: everything a build needs to fetch exactly the same bytes
+//! again, and nothing about where they were fetched from (mirrors are
+//! locations, digests are identity). TOML, sorted, meant to be diffed in
+//! review.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::oci::Digest;
+
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// Format version of this file.
+    pub version: u32,
+    /// Digest of the canonical recipe's apt inputs (sources, packages,
+    /// platforms): when it differs from the recipe's, the lock is stale.
+    pub recipe_digest: Digest,
+    /// Encoding profile the lock was made with.
+    pub encoding: String,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<LockedSource>,
+    /// Per platform (`linux/amd64`), the packages to install, sorted by name.
+    #[serde(default)]
+    pub platforms: BTreeMap<String, LockedPlatform>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedSource {
+    pub suite: String,
+    pub components: Vec<String>,
+    /// sha256 of the InRelease file the packages were resolved from.
+    pub inrelease_sha256: Digest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPlatform {
+    #[serde(default, rename = "package")]
+    pub packages: Vec<LockedPackage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPackage {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    /// Index into `sources`.
+    pub source: usize,
+    /// Pool path relative to the mirror root.
+    pub path: String,
+    pub size: u64,
+    pub sha256: Digest,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read lockfile {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}; delete it and run `stele lock` again")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path} is version {found}, this stele reads version {LOCK_VERSION}; run `stele lock` to rewrite it")]
+    Version { path: PathBuf, found: u32 },
+}
+
+impl Lock {
+    pub fn load(path: &Path) -> Result<Lock, LockError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LockError::Read {
+            path: path.into(),
+            source: e,
+        })?;
+        let lock: Lock = toml::from_str(&text).map_err(|e| {
+            let (l, c) = e
+                .span()
+                .map_or((1, 1), |s| crate::recipe::line_col(&text, s.start));
+            LockError::Parse {
+                path: path.into(),
+                message: format!("line {l} column {c}: {}", e.message().trim_end()),
+            }
+        })?;
+        if lock.version != LOCK_VERSION {
+            return Err(LockError::Version {
+                path: path.into(),
+                found: lock.version,
+            });
+        }
+        Ok(lock)
+    }
+
+    /// The canonical text: sorted packages, a header comment saying what
+    /// the file is. Same lock, same bytes.
+    pub fn to_text(&self) -> String {
+        let mut sorted = self.clone();
+        for p in sorted.platforms.values_mut() {
+            p.packages.sort();
+        }
+        let body = toml::to_string(&sorted).expect("lock serializes");
+        format!("# stele lockfile: written by `stele lock`, read by `stele build`. Do not edit.\n{body}")
+    }
+
+    /// The lockfile path for a recipe: `<stem>.lock` beside it.
+    pub fn path_for(recipe: &Path) -> PathBuf {
+        recipe.with_extension("lock")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_sorts() {
+        let pkg = |n: &str| LockedPackage {
+            name: n.into(),
+            version: "1.0-1".into(),
+            architecture: "amd64".into(),
+            source: 0,
+            path: format!("pool/main/{n}.deb"),
+            size: 10,
+            sha256: Digest::of(n.as_bytes()),
+        };
+        let mut platforms = BTreeMap::new();
+        platforms.insert(
+            "linux/amd64".into(),
+            LockedPlatform {
+                packages: vec![pkg("zz"), pkg("aa")],
+            },
+        );
+        let lock = Lock {
+            version: LOCK_VERSION,
+            recipe_digest: Digest::of(b"r"),
+            encoding: "stele-2026.1".into(),
+            sources: vec![LockedSource {
+                suite: "bookworm".into(),
+                components: vec!["main".into()],
+                inrelease_sha256: Digest::of(b"i"),
+            }],
+            platforms,
+        };
+        let text = lock.to_text();
+        assert!(
+            text.find("name = \"aa\"").unwrap() < text.find("name = \"zz\"").unwrap(),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.lock");
+        std::fs::write(&p, &text).unwrap();
+        let back = Lock::load(&p).unwrap();
+        assert_eq!(back.to_text(), text);
+    }
+}
