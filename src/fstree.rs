@@ -2,7 +2,7 @@
 //! (relative to `/`, no `.`/`..`, no trailing slash) and kept in a BTreeMap,
 //! so iteration is byte order and every parent sorts before its children.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -260,7 +260,14 @@ impl FsTree {
     /// once before a tree is written, so the tar never relies on a reader
     /// inventing parent directories with its own modes.
     pub fn complete_parents(&mut self, template: &Node) -> Result<(), TreeError> {
-        let mut missing: BTreeMap<String, ()> = BTreeMap::new();
+        self.complete_parents_over(None, template)
+    }
+
+    /// As `complete_parents`, but a missing directory that `lower` (the
+    /// layers below) has is repeated with its metadata, so an upper layer
+    /// never resets, say, /tmp's 1777 to the template's 0755.
+    pub fn complete_parents_over(&mut self, lower: Option<&FsTree>, template: &Node) -> Result<(), TreeError> {
+        let mut missing: BTreeSet<String> = BTreeSet::new();
         for key in self.nodes.keys() {
             let mut cur = key.as_str();
             while let Some(p) = parent(cur) {
@@ -274,14 +281,18 @@ impl FsTree {
                         })
                     }
                     None => {
-                        missing.insert(p.to_string(), ());
+                        missing.insert(p.to_string());
                     }
                 }
                 cur = p;
             }
         }
-        for (k, ()) in missing {
-            self.nodes.insert(k, template.clone());
+        for k in missing {
+            let node = match lower.and_then(|l| l.get(&k)) {
+                Some(n) if n.kind == NodeKind::Dir => n.clone(),
+                _ => template.clone(),
+            };
+            self.nodes.insert(k, node);
         }
         for (key, node) in &self.nodes {
             if let NodeKind::Hardlink(target) = &node.kind {
