@@ -266,7 +266,11 @@ impl FsTree {
     /// As `complete_parents`, but a missing directory that `lower` (the
     /// layers below) has is repeated with its metadata, so an upper layer
     /// never resets, say, /tmp's 1777 to the template's 0755.
-    pub fn complete_parents_over(&mut self, lower: Option<&FsTree>, template: &Node) -> Result<(), TreeError> {
+    pub fn complete_parents_over(
+        &mut self,
+        lower: Option<&FsTree>,
+        template: &Node,
+    ) -> Result<(), TreeError> {
         let mut missing: BTreeSet<String> = BTreeSet::new();
         for key in self.nodes.keys() {
             let mut cur = key.as_str();
