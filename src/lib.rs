@@ -9,6 +9,7 @@ pub mod apt;
 pub mod assemble;
 pub mod build;
 pub mod cli;
+pub mod deb;
 pub mod fstree;
 pub mod layer;
 pub mod lock;
