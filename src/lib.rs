@@ -31,6 +31,10 @@ pub enum BuildError {
     #[error(transparent)]
     Tree(#[from] fstree::TreeError),
     #[error(transparent)]
+    Deb(#[from] deb::DebError),
+    #[error(transparent)]
+    Install(#[from] apt::install::InstallError),
+    #[error(transparent)]
     Layer(#[from] layer::LayerError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
