@@ -9,6 +9,7 @@ pub mod apt;
 pub mod assemble;
 pub mod build;
 pub mod cli;
+pub mod deb;
 pub mod fstree;
 pub mod layer;
 pub mod lock;
@@ -29,6 +30,10 @@ pub enum BuildError {
     Files(#[from] assemble::files::FilesError),
     #[error(transparent)]
     Tree(#[from] fstree::TreeError),
+    #[error(transparent)]
+    Deb(#[from] deb::DebError),
+    #[error(transparent)]
+    Install(#[from] apt::install::InstallError),
     #[error(transparent)]
     Layer(#[from] layer::LayerError),
     #[error(transparent)]

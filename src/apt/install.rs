@@ -1,0 +1,567 @@
+//! Installing packages without running them: the .debs' file systems become
+//! one `FsTree` per package, checked against each other the way dpkg checks
+//! file ownership, plus what maintainer scripts would have left behind and
+//! images rely on, made declaratively.
+//!
+//! Reproduced:
+//! - merged /usr (usrmerge, debootstrap's default since bookworm): paths
+//!   under /bin, /sbin, /lib, /lib32, /lib64, /libx32 are installed under
+//!   /usr and `bin -> usr/bin` etc. are added. Relative symlink targets are
+//!   left as shipped, which is what dpkg does on a merged system.
+//! - the dpkg database, distroless style (what trivy, grype and syft read
+//!   when /var/lib/dpkg/status is absent): `status.d/<pkg>` is the control
+//!   file with `Status: install ok installed`, `status.d/<pkg>.md5sums` the
+//!   package's md5sums. Multi-Arch packages installed for two
+//!   architectures are told apart as `<pkg>:<arch>`.
+//! - ca-certificates' postinst: /etc/ssl/certs/ca-certificates.crt built as
+//!   `update-ca-certificates` does with the default configuration.
+//! - base-passwd's postinst: its master files are handed back so the
+//!   account files are written from them (see `assemble::accounts`).
+//!
+//! Knowingly skipped: update-alternatives (no /etc/alternatives links; name
+//! the real path), the ldconfig cache (glibc finds libraries in the default
+//! directories without it), debconf questions (defaults only), systemd and
+//! init integration, the openssl hash symlinks in /etc/ssl/certs (OpenSSL
+//! reads the bundle), /etc/ca-certificates.conf, triggers, `/var/lib/dpkg/
+//! status` and `info/`, and diversions.
+
+use std::collections::BTreeMap;
+
+use crate::apt::Package;
+use crate::deb::DebContents;
+use crate::fstree::{self, Content, FsTree, Node, NodeKind};
+
+/// What `install` does beyond unpacking. The default does all of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallOptions {
+    /// Install /bin, /sbin and /lib* under /usr and add the alias symlinks.
+    pub merged_usr: bool,
+    /// Write `/var/lib/dpkg/status.d/` for scanners.
+    pub dpkg_status: bool,
+    /// Generate the CA bundle when ca-certificates is installed.
+    pub ca_bundle: bool,
+}
+
+impl Default for InstallOptions {
+    fn default() -> InstallOptions {
+        InstallOptions {
+            merged_usr: true,
+            dpkg_status: true,
+            ca_bundle: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageSummary {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    /// The control file's `Installed-Size` (KiB), or the package's file
+    /// sizes summed and rounded up to KiB when the field is missing.
+    pub installed_size_kib: u64,
+    /// Absolute image path of the package's copyright file, if it has one
+    /// (directly or through a /usr/share/doc symlink to another package's).
+    pub copyright: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct InstalledPackage {
+    pub summary: PackageSummary,
+    /// The package's files and the generated files it owns. Parents are not
+    /// completed: call `complete_parents` on the tree a layer is made from.
+    pub tree: FsTree,
+}
+
+#[derive(Clone, Debug)]
+pub struct Installed {
+    /// In the order the packages were given.
+    pub packages: Vec<InstalledPackage>,
+    /// (passwd.master, group.master) when base-passwd is installed.
+    pub passwd_masters: Option<(String, String)>,
+}
+
+impl Installed {
+    /// Every package's tree in one, for a single packages layer. Conflicts
+    /// were settled by `install`, so only identical files and directories
+    /// overlap (a later directory's metadata wins, as a later layer's would).
+    pub fn merged_tree(&self) -> FsTree {
+        let mut tree = FsTree::new();
+        for p in &self.packages {
+            tree.overlay(p.tree.clone());
+        }
+        tree
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{package}: the .deb has no control file, or it is not UTF-8 text; delete it from the cache and fetch it again")]
+    NoControl { package: String },
+    #[error("{package}: the .deb's control file says {field} `{found}` but the package index says `{expected}`; the cached file is not the package the lock names: delete it and fetch again")]
+    Mismatch {
+        package: String,
+        field: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("/{path} is shipped by both {first} and {second}, differently ({detail}); drop one of them from [apt] packages (a later package may overwrite an earlier one's file only when its Replaces names it)")]
+    Conflict {
+        path: String,
+        first: String,
+        second: String,
+        detail: String,
+    },
+    #[error("{package} installs /{path} below /{ancestor}, which {owner} ships as a {kind}; these packages cannot be installed together: drop one of them")]
+    BelowNonDirectory {
+        package: String,
+        path: String,
+        ancestor: String,
+        owner: String,
+        kind: &'static str,
+    },
+    #[error("{package} ships /{alias} as a {kind}; with merged /usr it must be a directory (installed as /usr/{alias}) or the symlink {alias} -> usr/{alias}: install without merged /usr or pick another version")]
+    MergedUsrAlias {
+        package: String,
+        alias: String,
+        kind: &'static str,
+    },
+    #[error("{package} ships both /{first} and /{second}, which are one path with merged /usr, differently; install without merged /usr or pick another version")]
+    MergedUsrClash {
+        package: String,
+        first: String,
+        second: String,
+    },
+    #[error("base-passwd is installed but /{path} is {problem}; the package is damaged: delete it from the cache and fetch it again")]
+    PasswdMaster { path: String, problem: &'static str },
+    #[error("{package}: /{path} is not held in memory, so it cannot be read; build the package's contents with deb::read_deb")]
+    NotInMemory { package: String, path: String },
+}
+
+/// The directories merged /usr turns into symlinks, in byte order.
+const MERGED_DIRS: [&str; 6] = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"];
+const STATUS_DIR: &str = "var/lib/dpkg/status.d";
+const CA_DIR: &str = "usr/share/ca-certificates/";
+const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+const PASSWD_MASTER: &str = "usr/share/base-passwd/passwd.master";
+const GROUP_MASTER: &str = "usr/share/base-passwd/group.master";
+
+/// Installs `packages` in the given order (the resolver's order: a package
+/// after those it depends on). Generated files get mtime `epoch`, mode 0644
+/// and owner 0:0.
+pub fn install(
+    packages: &[(Package, DebContents)],
+    epoch: u64,
+    opts: &InstallOptions,
+) -> Result<Installed, InstallError> {
+    for (p, deb) in packages {
+        check_identity(p, deb)?;
+    }
+    let mut state = State {
+        packages,
+        trees: vec![FsTree::new(); packages.len()],
+        holders: BTreeMap::new(),
+    };
+    // The first package whose paths went through each merged directory.
+    let mut remapped: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (j, (p, deb)) in packages.iter().enumerate() {
+        for (key, node) in stage(j, p, deb, opts.merged_usr, &mut remapped)? {
+            state.place(j, key, node)?;
+        }
+    }
+
+    if opts.merged_usr {
+        for alias in MERGED_DIRS {
+            if state.holders.contains_key(alias) {
+                continue; // a package ships the symlink itself
+            }
+            let usr = format!("usr/{alias}");
+            let first_usr = state.holders.get(&usr).map(|h| h[0]);
+            let owner = match (remapped.get(alias).copied(), first_usr) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(j) = owner {
+                state.place(j, alias.to_string(), Node::symlink(usr, 0, 0, epoch))?;
+            }
+        }
+    }
+
+    if opts.dpkg_status {
+        let mut name_count: BTreeMap<&str, usize> = BTreeMap::new();
+        for (p, _) in packages {
+            *name_count.entry(&p.name).or_default() += 1;
+        }
+        for (j, (p, deb)) in packages.iter().enumerate() {
+            let file = if name_count[p.name.as_str()] > 1 {
+                format!("{}:{}", p.name, p.architecture)
+            } else {
+                p.name.clone()
+            };
+            let own_file = |bytes: Vec<u8>| Node::file(Content::bytes(bytes), 0o644, 0, 0, epoch);
+            let status = generated::status_text(p, deb)?;
+            state.place(
+                j,
+                format!("{STATUS_DIR}/{file}"),
+                own_file(status.into_bytes()),
+            )?;
+            let md5sums = match deb.control.get("md5sums") {
+                Some(m) => m.clone(),
+                None => generated::computed_md5sums(p, deb)?,
+            };
+            if !md5sums.is_empty() {
+                state.place(j, format!("{STATUS_DIR}/{file}.md5sums"), own_file(md5sums))?;
+            }
+        }
+    }
+
+    if opts.ca_bundle {
+        if let Some(j) = packages
+            .iter()
+            .position(|(p, _)| p.name == "ca-certificates")
+        {
+            let bundle = generated::ca_bundle(packages, &state.trees)?;
+            let node = Node::file(Content::bytes(bundle), 0o644, 0, 0, epoch);
+            state.place(j, CA_BUNDLE.to_string(), node)?;
+        }
+    }
+
+    let passwd_masters = match packages.iter().position(|(p, _)| p.name == "base-passwd") {
+        Some(j) => Some((
+            generated::master_text(&state.trees[j], PASSWD_MASTER)?,
+            generated::master_text(&state.trees[j], GROUP_MASTER)?,
+        )),
+        None => None,
+    };
+
+    let summaries: Vec<PackageSummary> = packages
+        .iter()
+        .enumerate()
+        .map(|(j, (p, deb))| generated::summary(p, deb, j, &state.trees))
+        .collect();
+    let installed = summaries
+        .into_iter()
+        .zip(state.trees)
+        .map(|(summary, mut tree)| {
+            canonicalize_hardlinks(&mut tree);
+            InstalledPackage { summary, tree }
+        })
+        .collect();
+    Ok(Installed {
+        packages: installed,
+        passwd_masters,
+    })
+}
+
+fn package_label(p: &Package) -> String {
+    format!("{} {} ({})", p.name, p.version, p.architecture)
+}
+
+fn check_identity(p: &Package, deb: &DebContents) -> Result<(), InstallError> {
+    let fields = deb
+        .control_fields()
+        .ok_or_else(|| InstallError::NoControl {
+            package: package_label(p),
+        })?;
+    let checks = [
+        ("Package", &p.name),
+        ("Version", &p.version),
+        ("Architecture", &p.architecture),
+    ];
+    for (field, expected) in checks {
+        let found = fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(field))
+            .map_or("", |(_, v)| v.as_str());
+        if found != expected {
+            return Err(InstallError::Mismatch {
+                package: package_label(p),
+                field,
+                expected: expected.clone(),
+                found: found.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The merged /usr directory `key` lies in (or is), if any.
+fn merged_alias(key: &str) -> Option<&'static str> {
+    let first = key.split('/').next()?;
+    MERGED_DIRS.iter().copied().find(|a| *a == first)
+}
+
+/// One package's entries keyed by where they are installed.
+fn stage(
+    j: usize,
+    p: &Package,
+    deb: &DebContents,
+    merged_usr: bool,
+    remapped: &mut BTreeMap<&'static str, usize>,
+) -> Result<BTreeMap<String, Node>, InstallError> {
+    let mut staged: BTreeMap<String, (Node, &str)> = BTreeMap::new();
+    for entry in &deb.data {
+        let mut node = entry.node.clone();
+        let alias = merged_alias(&entry.path).filter(|_| merged_usr);
+        let key = match alias {
+            None => entry.path.clone(),
+            Some(alias) if entry.path == alias => match &node.kind {
+                NodeKind::Dir => {
+                    remapped.entry(alias).or_insert(j);
+                    format!("usr/{alias}")
+                }
+                NodeKind::Symlink(t)
+                    if lexical_target(alias, t).as_deref() == Some(&format!("usr/{alias}")) =>
+                {
+                    alias.to_string()
+                }
+                _ => {
+                    return Err(InstallError::MergedUsrAlias {
+                        package: package_label(p),
+                        alias: alias.to_string(),
+                        kind: node.kind_name(),
+                    })
+                }
+            },
+            Some(alias) => {
+                remapped.entry(alias).or_insert(j);
+                format!("usr/{}", entry.path)
+            }
+        };
+        if let NodeKind::Hardlink(target) = &mut node.kind {
+            if merged_usr && merged_alias(target).is_some() {
+                *target = format!("usr/{target}");
+            }
+        }
+        match staged.get(&key) {
+            None => {
+                staged.insert(key, (node, entry.path.as_str()));
+            }
+            Some((old, _)) if old.kind == NodeKind::Dir && node.kind == NodeKind::Dir => {
+                // /usr/bin's own metadata wins over a remapped /bin's.
+                if entry.path == key {
+                    staged.insert(key, (node, entry.path.as_str()));
+                }
+            }
+            Some((old, _)) if equivalent(&key, old, &node) => {}
+            Some((_, first)) => {
+                return Err(InstallError::MergedUsrClash {
+                    package: package_label(p),
+                    first: first.to_string(),
+                    second: entry.path.clone(),
+                })
+            }
+        }
+    }
+    Ok(staged.into_iter().map(|(k, (n, _))| (k, n)).collect())
+}
+
+/// Where a symlink at `key` points, as a normalized key resolved lexically
+/// (`None` if it climbs above the root).
+fn lexical_target(key: &str, target: &str) -> Option<String> {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        fstree::parent(key).map_or(Vec::new(), |p| p.split('/').collect())
+    };
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Whether two packages' entries at `key` are the same thing. As in dpkg,
+/// files shared by Multi-Arch packages are compared by content only.
+fn equivalent(key: &str, a: &Node, b: &Node) -> bool {
+    match (&a.kind, &b.kind) {
+        (NodeKind::Dir, NodeKind::Dir) => true,
+        (NodeKind::File(x), NodeKind::File(y)) => x.same_bytes(y),
+        (NodeKind::Symlink(x), NodeKind::Symlink(y)) => {
+            x == y || lexical_target(key, x).is_some_and(|t| Some(t) == lexical_target(key, y))
+        }
+        (NodeKind::Hardlink(x), NodeKind::Hardlink(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn describe_difference(a: &Node, b: &Node) -> String {
+    match (&a.kind, &b.kind) {
+        (NodeKind::File(x), NodeKind::File(y)) => format!(
+            "{} bytes, {} against {} bytes, {}",
+            x.size(),
+            x.digest(),
+            y.size(),
+            y.digest()
+        ),
+        (NodeKind::Symlink(x), NodeKind::Symlink(y)) => format!("symlinks to `{x}` and `{y}`"),
+        _ => format!("a {} and a {}", a.kind_name(), b.kind_name()),
+    }
+}
+
+/// Names in a relationship field (`a (>= 1), b:any | c`), without versions
+/// or architecture qualifiers.
+fn relation_names(field: &str) -> impl Iterator<Item = &str> {
+    field.split([',', '|']).filter_map(|r| {
+        r.split([' ', '\t', '\n', '(', ':', '['])
+            .find(|s| !s.is_empty())
+    })
+}
+
+/// Whether `later`'s Replaces names `earlier` (or a name it Provides).
+/// Version restrictions are not evaluated: a Replaces naming a package at
+/// all is taken to cover the version being installed.
+fn replaces(later: &Package, earlier: &Package) -> bool {
+    relation_names(&later.replaces).any(|n| {
+        n == earlier.name || relation_names(&earlier.provides).any(|provided| provided == n)
+    })
+}
+
+struct State<'a> {
+    packages: &'a [(Package, DebContents)],
+    trees: Vec<FsTree>,
+    /// Which packages' trees hold each path (several for shared identical
+    /// files and directories, otherwise one).
+    holders: BTreeMap<String, Vec<usize>>,
+}
+
+impl State<'_> {
+    fn label(&self, j: usize) -> String {
+        package_label(&self.packages[j].0)
+    }
+
+    /// Adds package `j`'s `node` at `key`, settling what earlier packages
+    /// hold there as dpkg would.
+    fn place(&mut self, j: usize, key: String, node: Node) -> Result<(), InstallError> {
+        let mut cur = key.as_str();
+        while let Some(ancestor) = fstree::parent(cur) {
+            if let Some(hs) = self.holders.get(ancestor) {
+                let held = &self.trees[hs[0]]
+                    .get(ancestor)
+                    .expect("holders match trees")
+                    .kind;
+                if *held != NodeKind::Dir {
+                    return Err(InstallError::BelowNonDirectory {
+                        package: self.label(j),
+                        path: key.clone(),
+                        ancestor: ancestor.to_string(),
+                        owner: self.label(hs[0]),
+                        kind: self.trees[hs[0]].get(ancestor).expect("held").kind_name(),
+                    });
+                }
+            }
+            cur = ancestor;
+        }
+        match self.holders.get(&key).cloned() {
+            None => {
+                if node.kind != NodeKind::Dir {
+                    let prefix = format!("{key}/");
+                    let below = self.holders.range(prefix.clone()..).next();
+                    if let Some((child, hs)) = below.filter(|(c, _)| c.starts_with(&prefix)) {
+                        return Err(InstallError::BelowNonDirectory {
+                            package: self.label(hs[0]),
+                            path: child.clone(),
+                            ancestor: key,
+                            owner: self.label(j),
+                            kind: node.kind_name(),
+                        });
+                    }
+                }
+                self.holders.insert(key.clone(), vec![j]);
+            }
+            Some(hs) => {
+                let old = self.trees[hs[0]].get(&key).expect("holders match trees");
+                if equivalent(&key, old, &node) {
+                    self.holders.get_mut(&key).expect("present").push(j);
+                } else if old.kind != NodeKind::Dir
+                    && hs
+                        .iter()
+                        .all(|&h| replaces(&self.packages[j].0, &self.packages[h].0))
+                {
+                    for &h in &hs {
+                        remove_entry(&mut self.trees[h], &key);
+                    }
+                    self.holders.insert(key.clone(), vec![j]);
+                } else {
+                    return Err(InstallError::Conflict {
+                        detail: describe_difference(old, &node),
+                        path: key,
+                        first: self.label(hs[0]),
+                        second: self.label(j),
+                    });
+                }
+            }
+        }
+        self.trees[j].replace(key, node);
+        Ok(())
+    }
+}
+
+/// Removes `key` from `tree`; hard links to it keep its content, one of
+/// them becoming the file the others link to.
+fn remove_entry(tree: &mut FsTree, key: &str) {
+    let Some(removed) = tree.remove(key) else {
+        return;
+    };
+    if !matches!(removed.kind, NodeKind::File(_)) {
+        return;
+    }
+    let links: Vec<String> = tree
+        .iter()
+        .filter(|(_, n)| n.kind == NodeKind::Hardlink(key.to_string()))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if let Some((first, rest)) = links.split_first() {
+        tree.replace(first.clone(), removed);
+        for link in rest {
+            if let Some(n) = tree.get_mut(link) {
+                n.kind = NodeKind::Hardlink(first.clone());
+            }
+        }
+    }
+}
+
+/// Makes the byte-order-first path of every hard-link group the regular
+/// file, since a layer's tar lists paths in byte order and a link must come
+/// after its target (a package's archive order, or merged /usr, may differ).
+fn canonicalize_hardlinks(tree: &mut FsTree) {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, node) in tree.iter() {
+        if let NodeKind::Hardlink(target) = &node.kind {
+            groups.entry(target.clone()).or_default().push(key.clone());
+        }
+    }
+    for (target, links) in groups {
+        let first = &links[0]; // keys iterate in byte order
+        if *first > target {
+            continue;
+        }
+        let Some(file) = tree.get(&target).cloned() else {
+            continue;
+        };
+        let link_node = tree.get(first).cloned().expect("listed above");
+        tree.replace(first.clone(), file);
+        tree.replace(
+            target.clone(),
+            Node {
+                kind: NodeKind::Hardlink(first.clone()),
+                ..link_node
+            },
+        );
+        for link in &links[1..] {
+            if let Some(n) = tree.get_mut(link) {
+                n.kind = NodeKind::Hardlink(first.clone());
+            }
+        }
+    }
+}
+
+mod generated;
+
+#[cfg(test)]
+mod tests;

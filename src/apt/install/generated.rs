@@ -1,0 +1,203 @@
+//! What dpkg and maintainer scripts would have written, made from the
+//! installed trees: the status.d database, the CA bundle, base-passwd's
+//! masters, and each package's summary.
+
+use std::collections::BTreeMap;
+
+use md5::{Digest as _, Md5};
+
+use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR};
+use crate::apt::Package;
+use crate::deb::DebContents;
+use crate::fstree::{self, Content, FsTree, NodeKind};
+
+fn control_text<'a>(p: &Package, deb: &'a DebContents) -> Result<&'a str, InstallError> {
+    deb.control
+        .get("control")
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .ok_or_else(|| InstallError::NoControl {
+            package: package_label(p),
+        })
+}
+
+/// The control file's paragraph as dpkg's status keeps it: every field as
+/// shipped, `Status: install ok installed` right after `Package`.
+pub(super) fn status_text(p: &Package, deb: &DebContents) -> Result<String, InstallError> {
+    let text = control_text(p, deb)?;
+    let mut fields: Vec<String> = Vec::new();
+    for line in text.lines().skip_while(|l| l.trim().is_empty()) {
+        if line.trim().is_empty() {
+            break;
+        }
+        match fields.last_mut() {
+            Some(f) if line.starts_with([' ', '\t']) => {
+                f.push('\n');
+                f.push_str(line);
+            }
+            _ => fields.push(line.to_string()),
+        }
+    }
+    let name_of = |f: &str| {
+        f.split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
+    let mut out = String::new();
+    for field in fields.iter().filter(|f| name_of(f) != "status") {
+        out.push_str(field);
+        out.push('\n');
+        if name_of(field) == "package" {
+            out.push_str("Status: install ok installed\n");
+        }
+    }
+    Ok(out)
+}
+
+/// An md5sums file as dh_md5sums writes it: regular files in byte order of
+/// path (it runs `LC_ALL=C sort`), conffiles left out, paths as shipped.
+pub(super) fn computed_md5sums(p: &Package, deb: &DebContents) -> Result<Vec<u8>, InstallError> {
+    let conffiles: Vec<String> = deb
+        .control
+        .get("conffiles")
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().trim_start_matches("remove-on-upgrade").trim())
+        .filter_map(|l| fstree::normalize_rel(l).ok())
+        .collect();
+    let files: BTreeMap<&str, &Content> = deb
+        .data
+        .iter()
+        .filter_map(|e| match &e.node.kind {
+            NodeKind::File(c) => Some((e.path.as_str(), c)),
+            _ => None,
+        })
+        .collect();
+    let mut lines: BTreeMap<&str, String> = BTreeMap::new();
+    for e in &deb.data {
+        let content = match &e.node.kind {
+            NodeKind::File(c) => c,
+            NodeKind::Hardlink(t) => match files.get(t.as_str()) {
+                Some(c) => c,
+                None => continue,
+            },
+            _ => continue,
+        };
+        if conffiles.contains(&e.path) {
+            continue;
+        }
+        let bytes = in_memory(p, &e.path, content)?;
+        lines.insert(&e.path, hex::encode(Md5::digest(bytes)));
+    }
+    let out: String = lines
+        .into_iter()
+        .map(|(path, md5)| format!("{md5}  {path}\n"))
+        .collect();
+    Ok(out.into_bytes())
+}
+
+fn in_memory<'a>(p: &Package, path: &str, content: &'a Content) -> Result<&'a [u8], InstallError> {
+    match content {
+        Content::Bytes(b) => Ok(b),
+        Content::Host { .. } => Err(InstallError::NotInMemory {
+            package: package_label(p),
+            path: path.to_string(),
+        }),
+    }
+}
+
+/// update-ca-certificates with the default configuration (every `.crt`
+/// file under /usr/share/ca-certificates, in byte order of path), each
+/// certificate given a final newline if it lacks one (Debian #635570).
+pub(super) fn ca_bundle(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+) -> Result<Vec<u8>, InstallError> {
+    let mut certs: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    for (j, tree) in trees.iter().enumerate() {
+        for (key, node) in tree.iter() {
+            if !key.starts_with(CA_DIR) || !key.ends_with(".crt") {
+                continue;
+            }
+            let content = match &node.kind {
+                NodeKind::File(c) => c,
+                NodeKind::Hardlink(t) => match tree.get(t).map(|n| &n.kind) {
+                    Some(NodeKind::File(c)) => c,
+                    _ => continue,
+                },
+                _ => continue, // `find -type f` does not list symlinks
+            };
+            certs.insert(key, in_memory(&packages[j].0, key, content)?);
+        }
+    }
+    let mut bundle = Vec::new();
+    for cert in certs.values() {
+        bundle.extend_from_slice(cert);
+        if !cert.is_empty() && !cert.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+    }
+    Ok(bundle)
+}
+
+pub(super) fn master_text(tree: &FsTree, key: &str) -> Result<String, InstallError> {
+    let err = |problem| InstallError::PasswdMaster {
+        path: key.to_string(),
+        problem,
+    };
+    match tree.get(key).map(|n| &n.kind) {
+        Some(NodeKind::File(Content::Bytes(b))) => {
+            String::from_utf8(b.to_vec()).map_err(|_| err("not UTF-8 text"))
+        }
+        _ => Err(err("missing from it")),
+    }
+}
+
+pub(super) fn summary(
+    p: &Package,
+    deb: &DebContents,
+    j: usize,
+    trees: &[FsTree],
+) -> PackageSummary {
+    let installed_size_kib = deb
+        .control_field("Installed-Size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            let bytes: u64 = deb
+                .data
+                .iter()
+                .map(|e| match &e.node.kind {
+                    NodeKind::File(c) => c.size(),
+                    _ => 0,
+                })
+                .sum();
+            bytes.div_ceil(1024)
+        });
+    let doc = format!("usr/share/doc/{}", p.name);
+    let is_file = |tree: &FsTree, key: &str| {
+        matches!(
+            tree.get(key).map(|n| &n.kind),
+            Some(NodeKind::File(_) | NodeKind::Hardlink(_))
+        )
+    };
+    let own = format!("{doc}/copyright");
+    let copyright = if is_file(&trees[j], &own) {
+        Some(format!("/{own}"))
+    } else if let Some(NodeKind::Symlink(t)) = trees[j].get(&doc).map(|n| &n.kind) {
+        lexical_target(&doc, t)
+            .map(|dir| format!("{dir}/copyright"))
+            .filter(|key| trees.iter().any(|tree| is_file(tree, key)))
+            .map(|key| format!("/{key}"))
+    } else {
+        None
+    };
+    PackageSummary {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        architecture: p.architecture.clone(),
+        installed_size_kib,
+        copyright,
+    }
+}
