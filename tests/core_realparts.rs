@@ -259,7 +259,7 @@ fn compile_hello(dir: &Path) -> Option<PathBuf> {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("gcc -static failed (is libc6-dev installed?): {}", r.stderr);
         }
-        eprintln!("SKIP: gcc -static failed: {}", r.stderr);
+        skip(&format!("gcc -static failed: {}", r.stderr));
         return None;
     }
     Some(bin)

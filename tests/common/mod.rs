@@ -392,7 +392,16 @@ pub fn have_tool(name: &str) -> bool {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{name} is not installed, and CI=true requires every tool (install the Debian package)");
         }
-        eprintln!("SKIP: {name} is not installed; install it to run this test");
+        skip(&format!(
+            "{name} is not installed; install it to run this test"
+        ));
     }
     found
+}
+
+/// Says why a test did nothing. Written to the real stderr, not through
+/// `eprintln!`, which the test harness captures and hides on success.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
 }
