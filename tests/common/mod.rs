@@ -3,6 +3,8 @@
 //! a layout the way an independent reader would.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod tree;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
