@@ -40,11 +40,10 @@ pub enum BuildError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Sink(#[from] sink::SinkError),
-    #[error("{loc}: {source}")]
-    At {
-        loc: String,
-        source: Box<BuildError>,
-    },
+    // Not `source`: the message already carries the inner error, and a
+    // source would make the CLI print it a second time as "caused by".
+    #[error("{loc}: {error}")]
+    At { loc: String, error: Box<BuildError> },
     #[error("{0}")]
     Unsupported(String),
 }

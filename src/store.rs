@@ -68,8 +68,11 @@ impl BlobStore {
 
     /// A temp file beside the blobs, to be passed to `commit`.
     pub fn begin(&self) -> Result<NamedTempFile, StoreError> {
+        // tempfile makes 0600 files; blobs are content anyone may read (a
+        // layout is served and run by other users), so the umask decides.
         tempfile::Builder::new()
             .prefix(".tmp-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(self.dir())
             .map_err(|e| StoreError::Io {
                 path: self.dir(),

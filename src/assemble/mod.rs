@@ -16,7 +16,15 @@ pub fn recipe_tree(
     let epoch = recipe.epoch;
     let mut tree = FsTree::new();
     for spec in &recipe.files {
-        files::add_file_spec(&mut tree, spec, &recipe.dir, epoch)?;
+        // FilesError already names the entry; a clash found by the tree
+        // does not know which recipe entry caused it.
+        files::add_file_spec(&mut tree, spec, &recipe.dir, epoch).map_err(|e| match e {
+            crate::BuildError::Tree(_) => crate::BuildError::At {
+                loc: spec.loc.0.clone(),
+                error: Box::new(e),
+            },
+            other => other,
+        })?;
     }
     for p in &recipe.paths {
         let (uid, gid) = p.owner;
@@ -38,7 +46,7 @@ pub fn recipe_tree(
         tree.insert(p.key.clone(), node)
             .map_err(|e| crate::BuildError::At {
                 loc: p.loc.0.clone(),
-                source: Box::new(e.into()),
+                error: Box::new(e.into()),
             })?;
     }
     if !recipe.users.is_empty() || !recipe.groups.is_empty() || masters.is_some() {

@@ -227,6 +227,11 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
             message.push_str(
                 "; remove it or correct its spelling (see the recipe reference in README.md)",
             );
+        } else if message.starts_with("invalid type") {
+            message
+                .push_str("; write the value as that type (see the recipe reference in README.md)");
+        } else if message.starts_with("missing field") {
+            message.push_str("; add it (see the recipe reference in README.md)");
         }
         RecipeError::Invalid {
             location: format!("{}:{}:{}", ctx.shown, l, c),
