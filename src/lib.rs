@@ -7,6 +7,7 @@
 
 pub mod apt;
 pub mod assemble;
+pub mod attest;
 pub mod build;
 pub mod cli;
 pub mod fstree;
@@ -35,6 +36,8 @@ pub enum BuildError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Sink(#[from] sink::SinkError),
+    #[error(transparent)]
+    Attest(#[from] attest::AttestError),
     #[error("{loc}: {source}")]
     At {
         loc: String,
