@@ -92,6 +92,11 @@ pub struct Attestation {
 }
 
 impl Attestation {
+    /// Digest of the manifest or index this attestation is about.
+    pub fn subject_digest(&self) -> Digest {
+        our_digest(self.subject.digest()).expect("stele's own descriptors are sha256")
+    }
+
     /// Descriptor for the layout's index.json and for a referrers list:
     /// `artifactType` and the stele annotations, as the referrers API
     /// reports them.
@@ -241,7 +246,11 @@ pub fn open(store: &BlobStore, digest: &Digest, size: Option<u64>) -> Result<Ope
         .get(ANNOTATION_ATTESTATION)
         .and_then(|n| Kind::from_name(n))
         .ok_or_else(|| malformed(format!("no known `{ANNOTATION_ATTESTATION}` annotation")))?;
-    if manifest.artifact_type().as_ref().map(|t| t.to_string()).as_deref()
+    if manifest
+        .artifact_type()
+        .as_ref()
+        .map(|t| t.to_string())
+        .as_deref()
         != Some(kind.artifact_type())
     {
         return Err(malformed(format!(
@@ -276,7 +285,11 @@ impl Opened {
     /// Checks that this attestation is about `expected` (both the OCI
     /// subject and, where there is one, the statement's subjects) and,
     /// with `key`, that `key` signed it.
-    pub fn check(&self, expected: &Digest, key: Option<&PublicKey>) -> Result<Checked, AttestError> {
+    pub fn check(
+        &self,
+        expected: &Digest,
+        key: Option<&PublicKey>,
+    ) -> Result<Checked, AttestError> {
         let malformed = |message: String| AttestError::Malformed {
             digest: self.digest.clone(),
             message,

@@ -56,7 +56,14 @@ struct WireSignature {
 /// definition").
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
-    out.extend_from_slice(format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "DSSEv1 {} {payload_type} {} ",
+            payload_type.len(),
+            payload.len()
+        )
+        .as_bytes(),
+    );
     out.extend_from_slice(payload);
     out
 }

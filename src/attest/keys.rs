@@ -174,6 +174,12 @@ impl PublicKey {
     }
 }
 
+/// Where the public key goes when only the private key's path is given:
+/// beside it, with the extension `pub` (`stele.key` → `stele.pub`).
+pub fn public_path_for(private: &Path) -> PathBuf {
+    private.with_extension("pub")
+}
+
 fn read(path: &Path) -> Result<String, KeyError> {
     std::fs::read_to_string(path).map_err(|e| KeyError::Read {
         path: path.to_path_buf(),

@@ -171,7 +171,10 @@ fn simple_expression(words: &[&str]) -> Option<String> {
             let mut name = w.to_string();
             // `GPL-2+ with OpenSSL exception`: an exception Debian names
             // freely; kept whole as one license reference.
-            if words.get(i + 1).is_some_and(|n| n.eq_ignore_ascii_case("with")) {
+            if words
+                .get(i + 1)
+                .is_some_and(|n| n.eq_ignore_ascii_case("with"))
+            {
                 let end = words[i..]
                     .iter()
                     .position(|x| x.eq_ignore_ascii_case("exception"))
@@ -212,7 +215,13 @@ pub fn spdx_id(debian: &str) -> String {
     }
     let clean: String = debian
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("LicenseRef-debian-{clean}")
 }
@@ -225,7 +234,15 @@ fn gnu_id(lower: &str) -> Option<String> {
     let canonical = family.to_ascii_uppercase();
     if rest.is_empty() {
         // No version: any version the licensee chooses.
-        let first = if family == "gfdl" { "1.1" } else if family == "lgpl" { "2.0" } else if family == "agpl" { "3.0" } else { "1.0" };
+        let first = if family == "gfdl" {
+            "1.1"
+        } else if family == "lgpl" {
+            "2.0"
+        } else if family == "agpl" {
+            "3.0"
+        } else {
+            "1.0"
+        };
         return Some(format!("{canonical}-{first}-or-later"));
     }
     let rest = rest.strip_prefix('-')?;
@@ -263,7 +280,10 @@ mod tests {
 
     #[test]
     fn synopses_keep_dep5_precedence() {
-        assert_eq!(from_synopsis("GPL-2+ or Artistic").unwrap(), "GPL-2.0-or-later OR Artistic-1.0");
+        assert_eq!(
+            from_synopsis("GPL-2+ or Artistic").unwrap(),
+            "GPL-2.0-or-later OR Artistic-1.0"
+        );
         assert_eq!(
             from_synopsis("GPL-2+ or Artistic, and BSD-3-clause").unwrap(),
             "(GPL-2.0-or-later OR Artistic-1.0) AND BSD-3-Clause"
@@ -288,6 +308,9 @@ License: Expat\n Permission is hereby granted ...\n";
             from_debian_copyright(text).unwrap(),
             "GPL-2.0-or-later AND MIT"
         );
-        assert_eq!(from_debian_copyright("This package was debianized by someone.\n\nIt is GPL.\n"), None);
+        assert_eq!(
+            from_debian_copyright("This package was debianized by someone.\n\nIt is GPL.\n"),
+            None
+        );
     }
 }

@@ -175,11 +175,7 @@ pub struct ResourceDescriptor {
     pub uri: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub digest: BTreeMap<String, String>,
-    #[serde(
-        default,
-        rename = "mediaType",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "mediaType", skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, serde_json::Value>,
@@ -192,7 +188,11 @@ impl ResourceDescriptor {
 }
 
 impl Statement {
-    pub fn new(subject: Vec<ResourceDescriptor>, predicate_type: &str, predicate: serde_json::Value) -> Self {
+    pub fn new(
+        subject: Vec<ResourceDescriptor>,
+        predicate_type: &str,
+        predicate: serde_json::Value,
+    ) -> Self {
         Statement {
             statement_type: STATEMENT_TYPE.into(),
             subject,
@@ -329,6 +329,9 @@ mod tests {
         assert!(!"provenance".parse::<Selection>().unwrap().sbom());
         assert!(!"none".parse::<Selection>().unwrap().provenance());
         let e = "sboms".parse::<Selection>().unwrap_err().to_string();
-        assert!(e.contains("sboms") && e.contains("none, provenance, sbom or all"), "{e}");
+        assert!(
+            e.contains("sboms") && e.contains("none, provenance, sbom or all"),
+            "{e}"
+        );
     }
 }

@@ -139,7 +139,13 @@ pub fn document_value(input: &AttestInput, image: &Image) -> Value {
 fn package_id(p: &SbomPackage) -> String {
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect()
     };
     format!(
