@@ -566,6 +566,26 @@ fn dsse_envelopes_verify_with_securesystemslib() {
     )
     .unwrap();
 
+    // The private key file loads in another implementation and signs the
+    // same bytes (ed25519 is deterministic).
+    let py = "import sys\nfrom cryptography.hazmat.primitives.serialization import load_pem_private_key\n\
+              k = load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n\
+              print(k.sign(b'stele').hex())";
+    let out = Command::new("python3")
+        .args(["-c", py])
+        .arg(&sk)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        hex::encode(key.sign(b"stele"))
+    );
+
     let f = Fixture::new(TWO);
     for (i, a) in f.attest(Some(&key)).iter().enumerate() {
         let env = dir.path().join(format!("{i}.dsse.json"));
@@ -617,4 +637,77 @@ fn a_package_without_a_license_is_noassertion() {
             Kind::Provenance => unreachable!("provenance has no platform"),
         }
     }
+}
+
+/// Whether `tool` runs. Missing: fail under CI=true, otherwise skip.
+fn tool_present(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        let msg = format!("{tool} is not installed (apt-get install {tool})");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{msg}");
+        }
+        eprintln!("skipping: {msg}");
+    }
+    ok
+}
+
+#[test]
+fn a_layout_listing_attestations_still_reads_as_the_same_image() {
+    if !tool_present("skopeo") || !tool_present("umoci") {
+        return;
+    }
+    let recipe = recipe("\"linux/amd64\"");
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    let staging = stele::sink::layout::LayoutStaging::new(&dest).unwrap();
+    let built = stele::build(&recipe, &Default::default(), staging.store()).unwrap();
+    let (lock, packages) = lock_and_packages(&built);
+    let key = PrivateKey::from_seed(&[1; 32]);
+    let input = input(&built, &recipe, &lock, packages);
+    let all = attest(&input, Selection::All, Some(&key), staging.store()).unwrap();
+    staging.commit(&built, "latest").unwrap();
+    // index.json lists the attestations beside the tagged image, as the
+    // OCI 1.1 layout lets readers find referrers.
+    let index_path = dest.join("index.json");
+    let mut index = json(&std::fs::read(&index_path).unwrap());
+    for a in &all {
+        let d = serde_json::to_value(a.index_descriptor()).unwrap();
+        index["manifests"].as_array_mut().unwrap().push(d);
+    }
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let out = Command::new("skopeo")
+        .args(["inspect", "--format", "{{.Digest}}"])
+        .arg(format!("oci:{}:latest", dest.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        built.digest().to_string()
+    );
+    let bundle = dir.path().join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:latest", dest.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(bundle.join("rootfs/etc/motd")).unwrap(),
+        b"hi\n"
+    );
 }

@@ -13,7 +13,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, KeypairBytes,
+};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
 
@@ -93,12 +95,18 @@ impl PrivateKey {
         self.signing.sign(message).to_bytes()
     }
 
-    /// PKCS#8 PEM text. Holds the secret: write it only with `write_pair`.
+    /// PKCS#8 v1 PEM text (RFC 8410: the seed only). Holds the secret:
+    /// write it only with `write_pair`. Not the v2 form with the public key
+    /// that ed25519-dalek writes by default: OpenSSL 3 and Python's
+    /// `cryptography` refuse to load that one.
     fn to_pem(&self) -> String {
-        self.signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .expect("an ed25519 key always encodes")
-            .to_string()
+        KeypairBytes {
+            secret_key: self.signing.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("an ed25519 key always encodes")
+        .to_string()
     }
 
     pub fn from_pem(text: &str, path: &Path) -> Result<PrivateKey, KeyError> {
@@ -249,6 +257,23 @@ mod tests {
         // 12-byte SPKI prefix for ed25519 (RFC 8410) then the 32-byte key.
         assert_eq!(der.len(), 44);
         assert_eq!(key.keyid(), Digest::of(&der).hex());
+    }
+
+    #[test]
+    fn private_key_is_the_rfc8410_v1_form() {
+        let pem = PrivateKey::from_seed(&[7; 32]).to_pem();
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        // RFC 8410 section 10.3: version 0, the OID, the 32-byte seed.
+        assert_eq!(der.len(), 48);
+        assert_eq!(
+            &der[..16],
+            hex::decode("302e020100300506032b657004220420").unwrap()
+        );
+        assert_eq!(&der[16..], &[7; 32]);
     }
 
     #[test]
