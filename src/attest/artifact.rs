@@ -284,7 +284,8 @@ pub fn open(store: &BlobStore, digest: &Digest, size: Option<u64>) -> Result<Ope
 impl Opened {
     /// Checks that this attestation is about `expected` (both the OCI
     /// subject and, where there is one, the statement's subjects) and,
-    /// with `key`, that `key` signed it.
+    /// with `key`, that `key` signed it. Without `key` no signature is
+    /// checked, signed or not: only a key makes a signature mean anything.
     pub fn check(
         &self,
         expected: &Digest,
