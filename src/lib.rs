@@ -7,6 +7,7 @@
 
 pub mod apt;
 pub mod assemble;
+pub mod attest;
 pub mod build;
 pub mod cli;
 pub mod deb;
@@ -40,6 +41,8 @@ pub enum BuildError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Sink(#[from] sink::SinkError),
+    #[error(transparent)]
+    Attest(#[from] attest::AttestError),
     // Not `source`: the message already carries the inner error, and a
     // source would make the CLI print it a second time as "caused by".
     #[error("{loc}: {error}")]

@@ -1,0 +1,505 @@
+//! Attestations over a real (tiny) build: structure, reproducibility,
+//! signatures, and acceptance by independent validators (spdx-tools,
+//! CycloneDX's JSON schema, securesystemslib).
+
+#[path = "attest_tools/support.rs"]
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use stele::attest::artifact::{self, Kind, ANNOTATION_ATTESTATION, MEDIA_TYPE_DSSE};
+use stele::attest::dsse::Envelope;
+use stele::attest::{attest, AttestError, PrivateKey, Selection};
+use stele::oci::Digest;
+use support::*;
+
+#[test]
+fn provenance_names_recipe_packages_and_every_digest() {
+    let f = Fixture::new(TWO);
+    let all = f.attest(None);
+    let kinds: Vec<Kind> = all.iter().map(|a| a.kind).collect();
+    use Kind::*;
+    assert_eq!(kinds, [Provenance, Spdx, CycloneDx, Spdx, CycloneDx]);
+    let prov = &all[0];
+    assert_eq!(
+        prov.subject_digest(),
+        f.built.index.as_ref().unwrap().digest
+    );
+    let st = json(&f.content(prov));
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(st["predicateType"], "https://slsa.dev/provenance/v1");
+    let subjects: Vec<&str> = st["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["digest"]["sha256"].as_str().unwrap())
+        .collect();
+    let mut expected = vec![f.built.index.as_ref().unwrap().digest.hex()];
+    expected.extend(f.built.images.iter().map(|i| i.manifest.digest.hex()));
+    assert_eq!(subjects, expected);
+    assert!(st["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["name"] == "team/hello"));
+
+    let bd = &st["predicate"]["buildDefinition"];
+    assert_eq!(
+        bd["buildType"],
+        "https://stele.example/buildtypes/recipe/v1"
+    );
+    assert_eq!(
+        bd["externalParameters"]["recipeDigest"],
+        f.recipe.digest().to_string()
+    );
+    assert_eq!(
+        bd["externalParameters"]["recipe"],
+        json(&f.recipe.canonical)
+    );
+    assert_eq!(bd["externalParameters"]["epoch"], 1_700_000_000u64);
+    assert_eq!(
+        bd["internalParameters"]["encodingProfile"]["id"],
+        stele::layer::PROFILE_ID
+    );
+    let deps = bd["resolvedDependencies"].as_array().unwrap();
+    let uris: Vec<&str> = deps.iter().filter_map(|d| d["uri"].as_str()).collect();
+    // The arch-all package is listed once though both platforms lock it.
+    assert_eq!(
+        uris,
+        [
+            "pkg:deb/debian/busybox-static@1:1.35.0-4%2Bb3?arch=amd64",
+            "pkg:deb/debian/busybox-static@1:1.35.0-4%2Bb3?arch=arm64",
+            "pkg:deb/debian/ca-certificates@20230311?arch=all",
+            &format!("pkg:oci/debian@sha256:{}", sha("base").hex()),
+        ]
+    );
+    assert!(uris.iter().all(|u| !u.contains("://")), "{uris:?}");
+    assert_eq!(deps[0]["digest"]["sha256"], sha("amd64").hex());
+    assert_eq!(deps[0]["annotations"]["version"], "1:1.35.0-4+b3");
+    assert!(deps
+        .iter()
+        .any(|d| d["digest"]["sha256"] == sha("inrelease").hex()));
+    assert!(deps
+        .iter()
+        .any(|d| d["digest"]["sha256"] == sha("base").hex()
+            && d["name"] == "registry.example/base/debian"));
+
+    let rd = &st["predicate"]["runDetails"];
+    assert_eq!(rd["builder"]["id"], "https://stele.example/builders/local");
+    assert_eq!(rd["builder"]["version"]["stele"], "0.1.0");
+    assert_eq!(rd["metadata"]["startedOn"], "2026-01-02T03:04:05Z");
+    assert_eq!(rd["metadata"]["finishedOn"], "2026-01-02T03:04:09Z");
+}
+
+#[test]
+fn single_platform_provenance_is_about_the_manifest() {
+    let f = Fixture::new("\"linux/amd64\"");
+    let all = f.attest(None);
+    let manifest = &f.built.images[0].manifest.digest;
+    assert!(all.iter().all(|a| &a.subject_digest() == manifest));
+    let st = json(&f.content(&all[0]));
+    assert_eq!(st["subject"].as_array().unwrap().len(), 1);
+    assert_eq!(st["subject"][0]["digest"]["sha256"], manifest.hex());
+}
+
+#[test]
+fn sboms_list_every_package_with_purl_license_hash_and_layer() {
+    let f = Fixture::new(TWO);
+    let all = f.attest(None);
+    let amd64 = &f.built.images[0];
+    assert_eq!(amd64.platform.to_string(), "linux/amd64");
+    let layer = amd64.layers[0].digest.to_string();
+
+    let spdx_a = all
+        .iter()
+        .find(|a| a.kind == Kind::Spdx && a.platform.as_ref() == Some(&amd64.platform))
+        .unwrap();
+    assert_eq!(spdx_a.subject_digest(), amd64.manifest.digest);
+    let doc = json(&f.content(spdx_a));
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    assert_eq!(doc["creationInfo"]["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(doc["creationInfo"]["creators"][0], "Tool: stele-0.1.0");
+    assert_eq!(
+        doc["documentNamespace"],
+        format!(
+            "https://stele.example/spdx/team/hello/{}",
+            amd64.manifest.digest.hex()
+        )
+    );
+    let pkgs = doc["packages"].as_array().unwrap();
+    let busybox = pkgs.iter().find(|p| p["name"] == "busybox-static").unwrap();
+    assert_eq!(
+        busybox["externalRefs"][0]["referenceLocator"],
+        "pkg:deb/debian/busybox-static@1:1.35.0-4%2Bb3?arch=amd64"
+    );
+    assert_eq!(busybox["licenseDeclared"], "GPL-2.0-only");
+    assert_eq!(busybox["checksums"][0]["checksumValue"], sha("amd64").hex());
+    assert_eq!(
+        busybox["annotations"][0]["comment"],
+        format!("stele:layer={layer}")
+    );
+    assert_eq!(
+        doc["hasExtractedLicensingInfos"][0]["licenseId"],
+        "LicenseRef-debian-public-domain"
+    );
+    let contains = doc["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["relationshipType"] == "CONTAINS")
+        .count();
+    assert_eq!(contains, 2);
+
+    let cdx_a = all
+        .iter()
+        .find(|a| a.kind == Kind::CycloneDx && a.platform.as_ref() == Some(&amd64.platform))
+        .unwrap();
+    let bom = json(&f.content(cdx_a));
+    assert_eq!(bom["specVersion"], "1.5");
+    assert_eq!(bom["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
+    assert!(bom["serialNumber"]
+        .as_str()
+        .unwrap()
+        .starts_with("urn:uuid:"));
+    let c = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ca-certificates")
+        .unwrap();
+    assert_eq!(
+        c["purl"],
+        "pkg:deb/debian/ca-certificates@20230311?arch=all"
+    );
+    assert_eq!(c["hashes"][0]["content"], sha("certs").hex());
+    assert_eq!(c["properties"][0]["name"], "stele:layer");
+    assert_eq!(c["properties"][0]["value"], layer);
+    assert_eq!(
+        c["licenses"][0]["expression"],
+        "GPL-2.0-or-later AND LicenseRef-debian-public-domain"
+    );
+    // Each platform's BOM has its own identity.
+    let cdx_b = all.iter().rfind(|a| a.kind == Kind::CycloneDx).unwrap();
+    assert_ne!(json(&f.content(cdx_b))["serialNumber"], bom["serialNumber"]);
+}
+
+#[test]
+fn same_inputs_give_the_same_bytes() {
+    let key = PrivateKey::from_seed(&[9; 32]);
+    let a = Fixture::new(TWO);
+    let b = Fixture::new(TWO);
+    for key in [None, Some(&key)] {
+        let (xa, xb) = (a.attest(key), b.attest(key));
+        assert_eq!(xa.len(), xb.len());
+        for (x, y) in xa.iter().zip(&xb) {
+            assert_eq!(x.manifest.bytes, y.manifest.bytes, "{:?}", x.kind);
+            assert_eq!(a.content(x), b.content(y), "{:?}", x.kind);
+        }
+    }
+    // Another image (here: the other platform's) has another SBOM identity.
+    let all = a.attest(None);
+    let namespace = |i: usize| json(&a.content(&all[i]))["documentNamespace"].clone();
+    assert_eq!(all[1].kind, all[3].kind);
+    assert_ne!(namespace(1), namespace(3));
+}
+
+#[test]
+fn attestations_are_artifacts_that_leave_the_image_alone() {
+    let f = Fixture::new(TWO);
+    let before = f.built.digest().clone();
+    let top_bytes = f.built.index.as_ref().unwrap().bytes.clone();
+    let all = f.attest(None);
+    // Building again into a store that now holds attestations gives the
+    // same image, and the index blob is unchanged.
+    let again = stele::build(&f.recipe, &Default::default(), &f.store).unwrap();
+    assert_eq!(again.digest(), &before);
+    assert_eq!(
+        f.store.read_verified(&before, None, 1 << 20).unwrap(),
+        top_bytes
+    );
+
+    for a in &all {
+        let m = json(&a.manifest.bytes);
+        assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+        assert_eq!(m["artifactType"], a.kind.artifact_type());
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        assert_eq!(m["config"]["digest"], Digest::of(b"{}").to_string());
+        assert_eq!(m["config"]["size"], 2);
+        assert!(f.store.contains(&Digest::of(b"{}")));
+        assert_eq!(m["layers"].as_array().unwrap().len(), 1);
+        assert_eq!(m["annotations"][ANNOTATION_ATTESTATION], a.kind.name());
+        assert!(m["subject"].get("platform").is_none());
+        let d = json(&serde_json::to_vec(&a.index_descriptor()).unwrap());
+        assert_eq!(d["artifactType"], a.kind.artifact_type());
+        assert_eq!(d["digest"], a.manifest.digest.to_string());
+        assert_eq!(d["annotations"][ANNOTATION_ATTESTATION], a.kind.name());
+        let checked = artifact::open(&f.store, &a.manifest.digest, Some(a.manifest.size()))
+            .unwrap()
+            .check(&a.subject_digest(), None)
+            .unwrap();
+        assert!(checked.signed_by.is_none());
+    }
+    let amd64 = &f.built.images[0].manifest.digest;
+    let referrers = json(&artifact::referrers_index(&all, amd64).bytes);
+    let listed = referrers["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "SPDX and CycloneDX for linux/amd64");
+    assert!(listed
+        .iter()
+        .all(|m| m["annotations"]["dev.stele.platform"] == "linux/amd64"));
+}
+
+#[test]
+fn selection_chooses_what_is_made() {
+    let f = Fixture::new(TWO);
+    let input = input(&f.built, &f.recipe, &f.lock, f.packages.clone());
+    let count = |s| attest(&input, s, None, &f.store).unwrap().len();
+    assert_eq!(count(Selection::None), 0);
+    assert_eq!(count(Selection::Provenance), 1);
+    assert_eq!(count(Selection::Sbom), 4);
+}
+
+#[test]
+fn signed_attestations_verify_and_tampering_is_caught() {
+    let f = Fixture::new(TWO);
+    let key = PrivateKey::from_seed(&[5; 32]);
+    let all = f.attest(Some(&key));
+    for a in &all {
+        assert_eq!(a.keyid.as_deref(), Some(key.keyid()));
+        let opened = artifact::open(&f.store, &a.manifest.digest, None).unwrap();
+        assert_eq!(opened.layer_media_type, MEDIA_TYPE_DSSE);
+        let checked = opened
+            .check(&a.subject_digest(), Some(key.public()))
+            .unwrap();
+        assert_eq!(checked.signed_by.as_deref(), Some(key.keyid()));
+        let st = checked.statement.unwrap();
+        assert_eq!(st.predicate_type, a.kind.predicate_type());
+    }
+    let prov = &all[0];
+    let opened = artifact::open(&f.store, &prov.manifest.digest, None).unwrap();
+
+    // A wrong key: the error names both the key tried and the signer.
+    let other = PrivateKey::from_seed(&[6; 32]);
+    let e = opened
+        .check(&prov.subject_digest(), Some(other.public()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(other.keyid()) && e.contains(key.keyid()), "{e}");
+
+    // An edited provenance with the old signature.
+    let mut env = Envelope::from_json(&opened.content).unwrap();
+    let at = env.payload.len() / 2;
+    env.payload[at] ^= 0x20;
+    let e = env.verify(key.public()).unwrap_err().to_string();
+    assert!(e.contains(key.keyid()) && e.contains("altered"), "{e}");
+
+    // The same edit made to the stored blob is caught by its digest.
+    let blob = f.store.path(&Digest::of(&opened.content));
+    std::fs::write(&blob, env.to_json()).unwrap();
+    let e = artifact::open(&f.store, &prov.manifest.digest, None).unwrap_err();
+    assert!(matches!(e, AttestError::Store(_)), "{e}");
+
+    // An attestation about another image.
+    let sbom = &all[1];
+    let opened = artifact::open(&f.store, &sbom.manifest.digest, None).unwrap();
+    let e = opened
+        .check(&f.built.images[1].manifest.digest, Some(key.public()))
+        .unwrap_err();
+    assert!(matches!(e, AttestError::WrongSubject { .. }), "{e}");
+
+    // An unsigned attestation when a key is required.
+    let g = Fixture::new(TWO);
+    let plain = g.attest(None);
+    let opened = artifact::open(&g.store, &plain[1].manifest.digest, None).unwrap();
+    let e = opened
+        .check(&plain[1].subject_digest(), Some(key.public()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not signed") && e.contains(key.keyid()), "{e}");
+}
+
+#[test]
+fn sboms_pass_spdx_tools_and_the_cyclonedx_schema() {
+    if !python_has(&["spdx_tools", "cyclonedx", "jsonschema", "packageurl"]) {
+        return;
+    }
+    let f = Fixture::new(TWO);
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for (i, a) in f.attest(None).iter().enumerate() {
+        let (script, ext) = match a.kind {
+            Kind::Spdx => ("validate_spdx.py", "spdx.json"),
+            Kind::CycloneDx => ("validate_cyclonedx.py", "cdx.json"),
+            Kind::Provenance => continue,
+        };
+        let p = dir.path().join(format!("{i}.{ext}"));
+        std::fs::write(&p, f.content(a)).unwrap();
+        let (ok, out) = tool(script, &[&p]);
+        assert!(ok, "{script} rejected {:?}:\n{out}", a.kind);
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+
+    // The validators do reject: an SPDX package without its SPDXID, and a
+    // BOM with a made-up field.
+    let all = f.attest(None);
+    let mut bad = json(&f.content(&all[1]));
+    bad["packages"][1].as_object_mut().unwrap().remove("SPDXID");
+    let p = dir.path().join("bad.spdx.json");
+    std::fs::write(&p, serde_json::to_vec(&bad).unwrap()).unwrap();
+    assert!(!tool("validate_spdx.py", &[&p]).0);
+    let mut bad = json(&f.content(&all[2]));
+    bad["components"][0]["madeUp"] = Value::Bool(true);
+    let p = dir.path().join("bad.cdx.json");
+    std::fs::write(&p, serde_json::to_vec(&bad).unwrap()).unwrap();
+    assert!(!tool("validate_cyclonedx.py", &[&p]).0);
+}
+
+#[test]
+fn dsse_envelopes_verify_with_securesystemslib() {
+    if !python_has(&["securesystemslib.dsse", "cryptography"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKey::from_seed(&[11; 32]);
+    let (sk, pk) = (dir.path().join("k.key"), dir.path().join("k.pub"));
+    key.write_pair(&sk, &pk).unwrap();
+    let other_pk = dir.path().join("other.pub");
+    std::fs::write(
+        &other_pk,
+        PrivateKey::from_seed(&[12; 32]).public().to_pem(),
+    )
+    .unwrap();
+
+    // The private key file loads in another implementation and signs the
+    // same bytes (ed25519 is deterministic).
+    let py = "import sys\nfrom cryptography.hazmat.primitives.serialization import load_pem_private_key\n\
+              k = load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n\
+              print(k.sign(b'stele').hex())";
+    let out = Command::new("python3")
+        .args(["-c", py])
+        .arg(&sk)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        hex::encode(key.sign(b"stele"))
+    );
+
+    let f = Fixture::new(TWO);
+    for (i, a) in f.attest(Some(&key)).iter().enumerate() {
+        let env = dir.path().join(format!("{i}.dsse.json"));
+        std::fs::write(&env, f.content(a)).unwrap();
+        let (ok, out) = tool("verify_dsse.py", &[&env, &pk]);
+        assert!(ok, "securesystemslib rejected {:?}:\n{out}", a.kind);
+        assert!(out.contains(key.keyid()), "{out}");
+        if i == 0 {
+            let (ok, out) = tool("verify_dsse.py", &[&env, &other_pk]);
+            assert!(!ok, "accepted a wrong key:\n{out}");
+            let mut e = Envelope::from_json(&f.content(a)).unwrap();
+            e.payload[20] ^= 1;
+            let bad = dir.path().join("tampered.dsse.json");
+            std::fs::write(&bad, e.to_json()).unwrap();
+            let (ok, out) = tool("verify_dsse.py", &[&bad, &pk]);
+            assert!(!ok, "accepted a tampered payload:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn a_package_without_a_license_is_noassertion() {
+    let f = Fixture::new(TWO);
+    let all = f.attest(None);
+    let arm64 = all
+        .iter()
+        .filter(|a| a.platform.as_ref().map(|p| p.architecture.as_str()) == Some("arm64"));
+    for a in arm64 {
+        let doc = json(&f.content(a));
+        match a.kind {
+            Kind::Spdx => {
+                let p = doc["packages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == "busybox-static")
+                    .unwrap();
+                assert_eq!(p["licenseDeclared"], "NOASSERTION");
+            }
+            Kind::CycloneDx => {
+                let c = doc["components"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["name"] == "busybox-static")
+                    .unwrap();
+                assert!(c.get("licenses").is_none(), "{c}");
+            }
+            Kind::Provenance => unreachable!("provenance has no platform"),
+        }
+    }
+}
+
+#[test]
+fn a_layout_listing_attestations_still_reads_as_the_same_image() {
+    if !tool_present("skopeo") || !tool_present("umoci") {
+        return;
+    }
+    let recipe = recipe("\"linux/amd64\"");
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    let staging = stele::sink::layout::LayoutStaging::new(&dest).unwrap();
+    let built = stele::build(&recipe, &Default::default(), staging.store()).unwrap();
+    let (lock, packages) = lock_and_packages(&built);
+    let key = PrivateKey::from_seed(&[1; 32]);
+    let input = input(&built, &recipe, &lock, packages);
+    let all = attest(&input, Selection::All, Some(&key), staging.store()).unwrap();
+    staging.commit(&built, "latest").unwrap();
+    // index.json lists the attestations beside the tagged image, as the
+    // OCI 1.1 layout lets readers find referrers.
+    let index_path = dest.join("index.json");
+    let mut index = json(&std::fs::read(&index_path).unwrap());
+    for a in &all {
+        let d = serde_json::to_value(a.index_descriptor()).unwrap();
+        index["manifests"].as_array_mut().unwrap().push(d);
+    }
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let out = Command::new("skopeo")
+        .args(["inspect", "--format", "{{.Digest}}"])
+        .arg(format!("oci:{}:latest", dest.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        built.digest().to_string()
+    );
+    let bundle = dir.path().join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:latest", dest.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(bundle.join("rootfs/etc/motd")).unwrap(),
+        b"hi\n"
+    );
+}
