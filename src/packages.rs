@@ -1,0 +1,308 @@
+//! `[apt]` end to end: resolving a recipe's packages into a lockfile, and
+//! turning a lockfile back into installed trees. Only this module and the
+//! registry client reach the network; everything after the .deb bytes are
+//! verified is a pure function of them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::apt::fetch::{join_url, FetchError, FetchItem, Fetcher};
+use crate::apt::install::{install, InstallOptions, Installed};
+use crate::apt::release::Keyring;
+use crate::apt::{control, hostconf, resolver, Package};
+use crate::deb::{read_deb, DebContents};
+use crate::layer::PROFILE_ID;
+use crate::lock::{Lock, LockedPackage, LockedPlatform, LockedSource, LOCK_VERSION};
+use crate::oci::Platform;
+use crate::recipe::{AptSource, AptSpec, Recipe};
+
+/// Where mirrors and keys come from; filled by the CLI from the machine's
+/// apt configuration root and `STELE_MIRROR_<NAME>` variables.
+#[derive(Clone, Debug)]
+pub struct AptSettings {
+    /// Root under which `etc/apt` is read for `mirror = "host"` (normally `/`).
+    pub host_root: PathBuf,
+    /// `STELE_MIRROR_<NAME>` values by NAME.
+    pub mirrors: BTreeMap<String, String>,
+    /// Parallel downloads.
+    pub jobs: usize,
+}
+
+impl Default for AptSettings {
+    fn default() -> Self {
+        AptSettings { host_root: PathBuf::from("/"), mirrors: BTreeMap::new(), jobs: 4 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackagesError {
+    #[error("{loc}: mirror = \"host\" but the machine's apt configuration ({root}etc/apt) has no `deb` source for suite {suite}; add one, or set mirror to a URL")]
+    NoHostSource { loc: String, root: String, suite: String },
+    #[error("{loc}: mirror = \"{name}\" but STELE_MIRROR_{name} is not set; export it as the mirror's base URL")]
+    NoMirrorVariable { loc: String, name: String },
+    #[error("{loc}: mirror {mirror} has no keyring: add `keyring = \"path/to/keyring.gpg\"` to this source (binary or armored OpenPGP keys)")]
+    NoKeyring { loc: String, mirror: String },
+    #[error("{loc}: reading keyring {path}: {source}")]
+    KeyringRead { loc: String, path: PathBuf, source: std::io::Error },
+    #[error("{loc}: {source}")]
+    Keyring { loc: String, source: crate::apt::release::ReleaseError },
+    #[error("{loc}: {source}")]
+    HostConf { loc: String, source: hostconf::HostConfError },
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    #[error("resolving packages for {platform}: {source}")]
+    Resolve { platform: Platform, source: resolver::ResolveError },
+    #[error("the lockfile {path} has no packages for {platform}; run `stele lock` again")]
+    LockMissingPlatform { path: PathBuf, platform: Platform },
+    #[error("the lockfile {path} names source {index}, but the recipe has {count} sources; run `stele lock` again")]
+    LockBadSource { path: PathBuf, index: usize, count: usize },
+    #[error("{path}: {source}")]
+    Deb { path: PathBuf, source: crate::deb::DebError },
+    #[error(transparent)]
+    Install(#[from] crate::apt::install::InstallError),
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// A recipe source made concrete: base URL and the keys that must sign it.
+struct Located {
+    url: String,
+    keyring: Keyring,
+}
+
+fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, PackagesError> {
+    let loc = src.loc.0.clone();
+    let recipe_keyring = || -> Result<Option<Keyring>, PackagesError> {
+        let Some(path) = &src.keyring else { return Ok(None) };
+        let bytes = std::fs::read(path)
+            .map_err(|e| PackagesError::KeyringRead { loc: loc.clone(), path: path.clone(), source: e })?;
+        let ring = Keyring::parse(&bytes, &path.display().to_string())
+            .map_err(|e| PackagesError::Keyring { loc: loc.clone(), source: e })?;
+        Ok(Some(ring))
+    };
+    if src.mirror == "host" {
+        let sources = hostconf::host_sources(&settings.host_root)
+            .map_err(|e| PackagesError::HostConf { loc: loc.clone(), source: e })?;
+        let host = hostconf::find_host_source(&sources, &src.suite).ok_or_else(|| PackagesError::NoHostSource {
+            loc: loc.clone(),
+            root: settings.host_root.display().to_string().trim_end_matches('/').to_string() + "/",
+            suite: src.suite.clone(),
+        })?;
+        let keyring = match recipe_keyring()? {
+            Some(k) => k,
+            None => hostconf::load_keyring(&settings.host_root, host)
+                .map_err(|e| PackagesError::HostConf { loc: loc.clone(), source: e })?,
+        };
+        return Ok(Located { url: host.uri.clone(), keyring });
+    }
+    let url = if src.mirror.contains("://") {
+        src.mirror.clone()
+    } else {
+        settings
+            .mirrors
+            .get(&src.mirror)
+            .cloned()
+            .ok_or_else(|| PackagesError::NoMirrorVariable { loc: loc.clone(), name: src.mirror.clone() })?
+    };
+    let keyring = recipe_keyring()?.ok_or_else(|| PackagesError::NoKeyring { loc: loc.clone(), mirror: url.clone() })?;
+    Ok(Located { url, keyring })
+}
+
+/// Resolves the recipe's packages against the signed indexes of its
+/// sources, for every platform: the content of a new lockfile.
+pub fn resolve_lock(recipe: &Recipe, apt: &AptSpec, fetcher: &Fetcher, settings: &AptSettings) -> Result<Lock, PackagesError> {
+    let mut sources = Vec::new();
+    let mut releases = Vec::new();
+    for src in &apt.sources {
+        let located = locate(src, settings)?;
+        let verified = fetcher.fetch_release(&located.url, &src.suite, &located.keyring)?;
+        sources.push(LockedSource {
+            suite: src.suite.clone(),
+            components: src.components.clone(),
+            inrelease_sha256: verified.inrelease_sha256.clone(),
+        });
+        releases.push((located, verified));
+    }
+    let mut platforms = BTreeMap::new();
+    for platform in &recipe.platforms {
+        let arch = platform.debian_arch().expect("checked when the recipe loaded");
+        let mut all = Vec::new();
+        for (i, (src, (located, verified))) in apt.sources.iter().zip(&releases).enumerate() {
+            for component in &src.components {
+                let text = fetcher.fetch_index(&located.url, &src.suite, component, arch, &verified.release)?;
+                let text = String::from_utf8_lossy(&text);
+                let name = format!("{} {}/binary-{arch}/Packages", src.suite, component);
+                all.extend(control::parse_packages_index(&text, &name, i)?);
+            }
+        }
+        let universe = resolver::Universe::new(all, arch)
+            .map_err(|e| PackagesError::Resolve { platform: platform.clone(), source: e })?;
+        let chosen = resolver::resolve(&universe, &apt.packages)
+            .map_err(|e| PackagesError::Resolve { platform: platform.clone(), source: e })?;
+        let packages = chosen
+            .into_iter()
+            .map(|p| LockedPackage {
+                name: p.name,
+                version: p.version,
+                architecture: p.architecture,
+                source: p.source_index,
+                path: p.filename,
+                size: p.size,
+                sha256: p.sha256,
+            })
+            .collect();
+        platforms.insert(platform.to_string(), LockedPlatform { packages });
+    }
+    Ok(Lock {
+        version: LOCK_VERSION,
+        recipe_digest: recipe.apt_digest(),
+        encoding: PROFILE_ID.to_string(),
+        sources,
+        platforms,
+    })
+}
+
+/// Whether `lock` still matches the recipe's apt inputs.
+pub fn is_fresh(recipe: &Recipe, lock: &Lock) -> bool {
+    lock.recipe_digest == recipe.apt_digest()
+}
+
+/// The locked packages of one platform, sorted by name.
+pub fn locked_for<'a>(lock: &'a Lock, lock_path: &Path, platform: &Platform) -> Result<&'a [LockedPackage], PackagesError> {
+    lock.platforms
+        .get(&platform.to_string())
+        .map(|p| p.packages.as_slice())
+        .ok_or_else(|| PackagesError::LockMissingPlatform { path: lock_path.into(), platform: platform.clone() })
+}
+
+/// Downloads (or finds in the cache) every locked .deb of `platforms`,
+/// verified against the lock. Returns the cache path of each by sha256.
+pub fn fetch_locked(
+    apt: &AptSpec,
+    lock: &Lock,
+    lock_path: &Path,
+    platforms: &[Platform],
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+) -> Result<BTreeMap<crate::oci::Digest, PathBuf>, PackagesError> {
+    let mut wanted: BTreeMap<crate::oci::Digest, &LockedPackage> = BTreeMap::new();
+    for platform in platforms {
+        for p in locked_for(lock, lock_path, platform)? {
+            if p.source >= apt.sources.len() {
+                return Err(PackagesError::LockBadSource { path: lock_path.into(), index: p.source, count: apt.sources.len() });
+            }
+            wanted.entry(p.sha256.clone()).or_insert(p);
+        }
+    }
+    let missing: Vec<&LockedPackage> = wanted.values().copied().filter(|p| !fetcher.cache().contains(&p.sha256)).collect();
+    // Mirrors are only looked up when something must be downloaded, so a
+    // warm cache (or a vendored folder) builds without apt configuration.
+    let mut urls: BTreeMap<usize, String> = BTreeMap::new();
+    if !missing.is_empty() && !fetcher.offline() {
+        for p in &missing {
+            if let std::collections::btree_map::Entry::Vacant(e) = urls.entry(p.source) {
+                e.insert(locate(&apt.sources[p.source], settings)?.url);
+            }
+        }
+    }
+    let items: Vec<FetchItem> = missing
+        .iter()
+        .map(|p| FetchItem {
+            url: urls.get(&p.source).map(|u| join_url(u, &p.path)).unwrap_or_else(|| p.path.clone()),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            label: format!("{} {} ({})", p.name, p.version, p.architecture),
+        })
+        .collect();
+    fetcher.fetch_all(&items, settings.jobs)?;
+    Ok(wanted.keys().map(|d| (d.clone(), fetcher.cache().path(d))).collect())
+}
+
+/// Reads and installs one platform's locked packages from their verified
+/// files, in lock (name) order.
+pub fn install_locked(locked: &[LockedPackage], files: &BTreeMap<crate::oci::Digest, PathBuf>, epoch: u64) -> Result<Installed, PackagesError> {
+    let mut debs = Vec::with_capacity(locked.len());
+    for p in locked {
+        let path = &files[&p.sha256];
+        let file = std::fs::File::open(path).map_err(|e| PackagesError::Io { path: path.clone(), source: e })?;
+        let label = format!("{}_{}_{}.deb", p.name, p.version, p.architecture);
+        let contents = read_deb(&label, std::io::BufReader::new(file), epoch)
+            .map_err(|e| PackagesError::Deb { path: path.clone(), source: e })?;
+        debs.push((package_record(p, &contents), contents));
+    }
+    Ok(install(&debs, epoch, &InstallOptions::default())?)
+}
+
+/// The package record `install` needs, from the lock and the .deb's own
+/// control file (which is what dpkg trusts too).
+fn package_record(p: &LockedPackage, deb: &DebContents) -> Package {
+    let field = |n: &str| deb.control_field(n).unwrap_or_default();
+    Package {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        architecture: p.architecture.clone(),
+        multi_arch: field("Multi-Arch"),
+        essential: field("Essential") == "yes",
+        priority: field("Priority"),
+        source: deb.control_field("Source").map_or_else(|| p.name.clone(), |s| s.split_whitespace().next().unwrap_or_default().to_string()),
+        depends: field("Depends"),
+        pre_depends: field("Pre-Depends"),
+        provides: field("Provides"),
+        conflicts: field("Conflicts"),
+        breaks: field("Breaks"),
+        replaces: field("Replaces"),
+        filename: p.path.clone(),
+        size: p.size,
+        sha256: p.sha256.clone(),
+        stanza: String::new(),
+        source_index: p.source,
+    }
+}
+
+/// Copies every locked .deb into `dir` as `<name>_<version>_<arch>.deb`.
+pub fn vendor(lock: &Lock, files: &BTreeMap<crate::oci::Digest, PathBuf>, dir: &Path) -> Result<usize, PackagesError> {
+    std::fs::create_dir_all(dir).map_err(|e| PackagesError::Io { path: dir.into(), source: e })?;
+    let mut n = 0;
+    for platform in lock.platforms.values() {
+        for p in &platform.packages {
+            let dest = dir.join(vendor_name(p));
+            if dest.exists() {
+                continue;
+            }
+            let tmp = dir.join(format!(".{}.tmp", vendor_name(p)));
+            std::fs::copy(&files[&p.sha256], &tmp).map_err(|e| PackagesError::Io { path: tmp.clone(), source: e })?;
+            std::fs::rename(&tmp, &dest).map_err(|e| PackagesError::Io { path: dest.clone(), source: e })?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub fn vendor_name(p: &LockedPackage) -> String {
+    // dpkg's file naming drops the epoch's colon, which is not portable.
+    let version = p.version.replace(':', "%3a");
+    format!("{}_{}_{}.deb", p.name, version, p.architecture)
+}
+
+/// Imports .debs from a vendored folder into the cache, each verified
+/// against the lock (a file with the right name but other bytes is refused).
+pub fn import_vendored(lock: &Lock, dir: &Path, fetcher: &Fetcher) -> Result<usize, PackagesError> {
+    let mut n = 0;
+    for platform in lock.platforms.values() {
+        for p in &platform.packages {
+            let src = dir.join(vendor_name(p));
+            if fetcher.cache().contains(&p.sha256) || !src.is_file() {
+                continue;
+            }
+            let file = std::fs::File::open(&src).map_err(|e| PackagesError::Io { path: src.clone(), source: e })?;
+            fetcher
+                .cache()
+                .put_verified(std::io::BufReader::new(file), &p.sha256, p.size)
+                .map_err(|e| PackagesError::Fetch(FetchError::Store(e)))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
