@@ -200,7 +200,9 @@ impl Fetcher {
             };
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Attempt::Fatal(FetchError::UnsupportedUrl { url: url.into() }));
+            return Err(Attempt::Fatal(FetchError::UnsupportedUrl {
+                url: url.into(),
+            }));
         }
         match self.agent.get(url).call() {
             Ok(response) => Ok(Box::new(response.into_reader())),
@@ -299,7 +301,10 @@ impl Fetcher {
                 inner: self.open(url)?,
                 error: None,
             };
-            match self.cache.put_verified(&mut reader, &item.sha256, item.size) {
+            match self
+                .cache
+                .put_verified(&mut reader, &item.sha256, item.size)
+            {
                 Ok(()) => Ok(()),
                 Err(StoreError::Mismatch {
                     found, found_size, ..
@@ -452,7 +457,13 @@ impl Fetcher {
                 cache: self.cache.root().to_path_buf(),
             });
         } else {
-            let bytes = self.get_bytes(&url, size)?;
+            // Room beyond `size` so a tampered, larger file is reported as
+            // a mismatch with its real digest rather than as oversized.
+            let limit = size
+                .saturating_mul(2)
+                .max(size + (64 << 10))
+                .min(INDEX_LIMIT);
+            let bytes = self.get_bytes(&url, limit)?;
             let found = Digest::of(&bytes);
             if found != digest || bytes.len() as u64 != size {
                 return Err(FetchError::IndexMismatch {
@@ -578,6 +589,9 @@ mod tests {
         std::fs::write(store.path(&digest), b"hell").unwrap();
         let f = Fetcher::new(store, true);
         let e = f.fetch_verified("file:///nowhere", &digest, 5).unwrap_err();
-        assert!(matches!(e, FetchError::Store(StoreError::Mismatch { .. })), "{e}");
+        assert!(
+            matches!(e, FetchError::Store(StoreError::Mismatch { .. })),
+            "{e}"
+        );
     }
 }

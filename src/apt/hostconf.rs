@@ -280,11 +280,10 @@ fn parse_deb822(text: &str, file: &str) -> Result<Vec<HostSource>, HostConfError
                     last.2.push('\n');
                     last.2.push_str(if content == "." { "" } else { content });
                 } else {
-                    let (key, value) =
-                        l.split_once(':').ok_or_else(|| HostConfError::Syntax {
-                            origin: format!("{file}:{line_no}"),
-                            message: format!("`{l}` is not a `Field: value` line"),
-                        })?;
+                    let (key, value) = l.split_once(':').ok_or_else(|| HostConfError::Syntax {
+                        origin: format!("{file}:{line_no}"),
+                        message: format!("`{l}` is not a `Field: value` line"),
+                    })?;
                     if paragraph.is_empty() {
                         start = line_no;
                     }
@@ -390,15 +389,19 @@ mod tests {
             "etc/apt/sources.list.d/a.list",
             "deb http://127.0.0.1:3/c three main\n",
         );
-        write(
-            root,
-            "etc/apt/sources.list.d/c.sources.disabled",
-            "garbage",
-        );
+        write(root, "etc/apt/sources.list.d/c.sources.disabled", "garbage");
         let s = host_sources(root).unwrap();
         let summary: Vec<String> = s
             .iter()
-            .map(|s| format!("{:?} {} {} {}", s.source_type, s.uri, s.suite, s.components.join(",")))
+            .map(|s| {
+                format!(
+                    "{:?} {} {} {}",
+                    s.source_type,
+                    s.uri,
+                    s.suite,
+                    s.components.join(",")
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -414,7 +417,11 @@ mod tests {
         );
         assert_eq!(s[0].architectures, ["amd64", "arm64"]);
         assert_eq!(s[0].signed_by, Some(SignedBy::Path("/k/one.gpg".into())));
-        assert!(s[0].origin.ends_with("etc/apt/sources.list:2"), "{}", s[0].origin);
+        assert!(
+            s[0].origin.ends_with("etc/apt/sources.list:2"),
+            "{}",
+            s[0].origin
+        );
         assert!(s[3].origin.ends_with("b.sources:1"), "{}", s[3].origin);
         assert_eq!(s[3].architectures, ["arm64"]);
 

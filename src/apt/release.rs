@@ -189,8 +189,11 @@ pub fn verify_inrelease_with(
             .keys
             .iter()
             .flat_map(|k| {
-                std::iter::once(format!("{:X}", k.fingerprint()))
-                    .chain(k.public_subkeys.iter().map(|s| format!("{:X}", s.fingerprint())))
+                std::iter::once(format!("{:X}", k.fingerprint())).chain(
+                    k.public_subkeys
+                        .iter()
+                        .map(|s| format!("{:X}", s.fingerprint())),
+                )
             })
             .collect();
         return Err(ReleaseError::BadSignature {
