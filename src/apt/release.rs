@@ -106,7 +106,7 @@ impl Keyring {
             }
             for (n, start) in starts.iter().enumerate() {
                 let end = starts.get(n + 1).copied().unwrap_or(text.len());
-                let (block, _) = SignedPublicKey::from_armor_many(text[*start..end].as_bytes())
+                let (block, _) = SignedPublicKey::from_armor_many(&bytes[*start..end])
                     .map_err(|e| err(e.to_string()))?;
                 for key in block {
                     keys.push(key.map_err(|e| err(e.to_string()))?);

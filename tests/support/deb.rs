@@ -249,7 +249,15 @@ impl Deb {
             if e.kind == EntryKind::Dir && path != e.path && !path.ends_with('/') {
                 path.push('/');
             }
-            tar.entry(&path, &e.kind, e.mode, e.uid, e.gid);
+            tar.entry(
+                &path,
+                &e.kind,
+                Meta {
+                    mode: e.mode,
+                    uid: e.uid,
+                    gid: e.gid,
+                },
+            );
         }
         tar.finish()
     }
@@ -258,9 +266,16 @@ impl Deb {
     /// regular files), then any extra control files.
     pub fn control_tar(&self) -> Vec<u8> {
         let mut tar = TarWriter::default();
-        tar.entry("./", &EntryKind::Dir, 0o755, 0, 0);
+        tar.entry(
+            "./",
+            &EntryKind::Dir,
+            Meta {
+                mode: 0o755,
+                ..ROOT_FILE
+            },
+        );
         let control = EntryKind::File(self.control_text().into_bytes());
-        tar.entry("./control", &control, 0o644, 0, 0);
+        tar.entry("./control", &control, ROOT_FILE);
         let mut md5sums = String::new();
         for e in &self.entries {
             if let EntryKind::File(content) = &e.kind {
@@ -270,11 +285,18 @@ impl Deb {
         }
         if !md5sums.is_empty() {
             let md5 = EntryKind::File(md5sums.into_bytes());
-            tar.entry("./md5sums", &md5, 0o644, 0, 0);
+            tar.entry("./md5sums", &md5, ROOT_FILE);
         }
         for (name, content, mode) in &self.control_files {
             let kind = EntryKind::File(content.clone());
-            tar.entry(&format!("./{name}"), &kind, *mode, 0, 0);
+            tar.entry(
+                &format!("./{name}"),
+                &kind,
+                Meta {
+                    mode: *mode,
+                    ..ROOT_FILE
+                },
+            );
         }
         tar.finish()
     }
@@ -351,15 +373,27 @@ struct TarWriter {
     out: Vec<u8>,
 }
 
+/// Permission bits and numeric owner of a tar entry.
+#[derive(Clone, Copy)]
+struct Meta {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+}
+
+const ROOT_FILE: Meta = Meta {
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+};
+
 impl TarWriter {
     fn header(
         &mut self,
         name: &[u8],
         link: &[u8],
         typeflag: u8,
-        mode: u32,
-        uid: u64,
-        gid: u64,
+        Meta { mode, uid, gid }: Meta,
         size: u64,
     ) {
         let mut h = [0u8; 512];
@@ -400,15 +434,13 @@ impl TarWriter {
             b"././@LongLink",
             b"",
             typeflag,
-            0o644,
-            0,
-            0,
+            ROOT_FILE,
             content.len() as u64,
         );
         self.data(&content);
     }
 
-    fn entry(&mut self, path: &str, kind: &EntryKind, mode: u32, uid: u64, gid: u64) {
+    fn entry(&mut self, path: &str, kind: &EntryKind, meta: Meta) {
         let (typeflag, link, content): (u8, &[u8], &[u8]) = match kind {
             EntryKind::File(c) => (b'0', b"", c),
             EntryKind::Dir => (b'5', b"", b""),
@@ -421,15 +453,7 @@ impl TarWriter {
         if path.len() > 100 {
             self.long(b'L', path.as_bytes());
         }
-        self.header(
-            path.as_bytes(),
-            link,
-            typeflag,
-            mode,
-            uid,
-            gid,
-            content.len() as u64,
-        );
+        self.header(path.as_bytes(), link, typeflag, meta, content.len() as u64);
         self.data(content);
     }
 
