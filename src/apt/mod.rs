@@ -1,7 +1,10 @@
 //! Debian packages from signed apt repositories: trust chain (InRelease →
 //! Packages → .deb), version ordering, resolution, fetching and caching.
 
+pub mod fetch;
+pub mod hostconf;
 pub mod install;
 pub mod package;
+pub mod release;
 
 pub use package::Package;

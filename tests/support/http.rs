@@ -1,0 +1,199 @@
+//! A loopback static-file HTTP/1.1 server for hermetic network tests, with
+//! fault injection for retry tests. Each connection gets one response and
+//! is closed. The server stops when the [`HttpServer`] is dropped.
+//!
+//! ```ignore
+//! let (url, server) = HttpServer::serve(dir.path());   // "http://127.0.0.1:PORT"
+//! server.fail_first("/dists/s/InRelease", 2, Fault::Status(500));
+//! // … fetch …
+//! assert_eq!(server.hits("/dists/s/InRelease"), 3);
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// What a faulty response looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and an empty body.
+    Status(u16),
+    /// Close the connection without answering.
+    Drop,
+    /// Send the headers (with the full Content-Length) and half the body,
+    /// then close.
+    Truncate,
+}
+
+#[derive(Default)]
+struct State {
+    /// path → (remaining faulty responses, fault)
+    faults: BTreeMap<String, (u32, Fault)>,
+    /// `METHOD /path` of every request, in arrival order.
+    log: Vec<String>,
+}
+
+pub struct HttpServer {
+    url: String,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HttpServer {
+    /// Serves the files below `dir` on `127.0.0.1` at a free port. Returns
+    /// the base URL (no trailing `/`) and the server handle.
+    pub fn serve(dir: &Path) -> (String, HttpServer) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let dir = dir.to_path_buf();
+        let thread = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (dir, state) = (dir.clone(), state.clone());
+                    std::thread::spawn(move || {
+                        let _ = handle(conn, &dir, &state);
+                    });
+                }
+            })
+        };
+        let server = HttpServer {
+            url: url.clone(),
+            state,
+            stop,
+            thread: Some(thread),
+        };
+        (url, server)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next `n` requests for `path` (URL path, e.g. `/dists/s/InRelease`)
+    /// get `fault` instead of the file.
+    pub fn fail_first(&self, path: &str, n: u32, fault: Fault) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .insert(path.to_string(), (n, fault));
+    }
+
+    /// Every request so far as `METHOD /path`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    /// How many requests (any method) asked for `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.split_once(' ').map(|(_, p)| p) == Some(path))
+            .count()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so the loop sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn handle(mut conn: TcpStream, dir: &Path, state: &Mutex<State>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = percent_decode(target.split('?').next().unwrap_or(""));
+    let fault = {
+        let mut st = state.lock().unwrap();
+        st.log.push(format!("{method} {path}"));
+        match st.faults.get_mut(&path) {
+            Some((n, fault)) if *n > 0 => {
+                *n -= 1;
+                Some(*fault)
+            }
+            _ => None,
+        }
+    };
+    let respond = |conn: &mut TcpStream, status: &str, body: &[u8], send: usize| {
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes())?;
+        if method != "HEAD" {
+            conn.write_all(&body[..send])?;
+        }
+        conn.flush()
+    };
+    if method != "GET" && method != "HEAD" {
+        respond(&mut conn, "405 Method Not Allowed", b"", 0)?;
+        return conn.shutdown(Shutdown::Both);
+    }
+    let file = resolve(dir, &path).and_then(|p| std::fs::read(p).ok());
+    match (fault, file) {
+        (Some(Fault::Drop), _) => {}
+        (Some(Fault::Status(code)), _) => respond(&mut conn, &format!("{code} Injected"), b"", 0)?,
+        (Some(Fault::Truncate), Some(body)) => respond(&mut conn, "200 OK", &body, body.len() / 2)?,
+        (_, Some(body)) => respond(&mut conn, "200 OK", &body, body.len())?,
+        (_, None) => respond(&mut conn, "404 Not Found", b"", 0)?,
+    }
+    conn.shutdown(Shutdown::Both)
+}
+
+/// The file for a URL path, refusing anything that would leave `dir`.
+fn resolve(dir: &Path, url_path: &str) -> Option<PathBuf> {
+    let rel = Path::new(url_path.trim_start_matches('/'));
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    let full = dir.join(rel);
+    full.is_file().then_some(full)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex_digits = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex_digits, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
