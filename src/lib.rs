@@ -17,6 +17,7 @@ pub mod lock;
 pub mod oci;
 pub mod recipe;
 pub mod sink;
+pub mod source;
 pub mod store;
 pub mod timefmt;
 

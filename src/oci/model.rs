@@ -79,6 +79,21 @@ impl<T: serde::Serialize> JsonBlob<T> {
     }
 }
 
+impl<T: serde::de::DeserializeOwned> JsonBlob<T> {
+    /// A document read back from a store or registry: its bytes are kept
+    /// exactly as found, since re-serializing a foreign document would
+    /// change its digest.
+    pub fn parse(bytes: Vec<u8>) -> Result<Self, serde_json::Error> {
+        let value = serde_json::from_slice(&bytes)?;
+        let digest = Digest::of(&bytes);
+        Ok(JsonBlob {
+            value,
+            bytes,
+            digest,
+        })
+    }
+}
+
 /// A single-platform image: config and manifest with their bytes.
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -119,12 +134,44 @@ impl Image {
         }
     }
 
+    /// An image read back: its layers are the manifest's, each paired
+    /// with the DiffID at the same position in the config's rootfs. `None`
+    /// when the two lists differ in length (the image is malformed).
+    pub fn from_stored(
+        platform: Platform,
+        config: JsonBlob<ImageConfiguration>,
+        manifest: JsonBlob<ImageManifest>,
+    ) -> Option<Image> {
+        let diff_ids = config.value.rootfs().diff_ids();
+        if diff_ids.len() != manifest.value.layers().len() {
+            return None;
+        }
+        let mut layers = Vec::new();
+        for (d, diff_id) in manifest.value.layers().iter().zip(diff_ids) {
+            layers.push(LayerBlob {
+                media_type: d.media_type().clone(),
+                digest: our_digest(d.digest()).ok()?,
+                size: d.size(),
+                diff_id: diff_id.parse().ok()?,
+            });
+        }
+        Some(Image {
+            platform,
+            config,
+            manifest,
+            layers,
+        })
+    }
+
     pub fn manifest_descriptor(&self) -> Descriptor {
-        let mut d = descriptor(
-            MediaType::ImageManifest,
-            &self.manifest.digest,
-            self.manifest.size(),
-        );
+        // A pulled Docker v2 manifest keeps its own media type.
+        let media_type = self
+            .manifest
+            .value
+            .media_type()
+            .clone()
+            .unwrap_or(MediaType::ImageManifest);
+        let mut d = descriptor(media_type, &self.manifest.digest, self.manifest.size());
         d.set_platform(Some(spec_platform(&self.platform)));
         d
     }
@@ -185,7 +232,14 @@ impl Built {
     /// Descriptor of the top-level object, as index.json lists it.
     pub fn top_descriptor(&self) -> Descriptor {
         match &self.index {
-            Some(i) => descriptor(MediaType::ImageIndex, &i.digest, i.size()),
+            Some(i) => descriptor(
+                i.value
+                    .media_type()
+                    .clone()
+                    .unwrap_or(MediaType::ImageIndex),
+                &i.digest,
+                i.size(),
+            ),
             None => self.images[0].manifest_descriptor(),
         }
     }

@@ -1,0 +1,178 @@
+//! Reading an OCI image layout (image-spec `image-layout.md`) back.
+
+use std::path::Path;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use super::{read_built, read_doc, Opened, SourceError, MANIFEST_LIMIT};
+use crate::oci::{model::ANNOTATION_REF_NAME, our_digest, Digest};
+use crate::store::BlobStore;
+
+/// Which of a layout's images to open: by digest, by
+/// `org.opencontainers.image.ref.name`, or the only one there is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Only,
+    Digest(Digest),
+    RefName(String),
+}
+
+/// Opens the image `selector` names in the layout at `dir`. index.json
+/// entries whose manifest has a `subject` are attestations: they are
+/// returned as `referrers` of the image, never chosen as the image.
+pub fn open_layout(dir: &Path, selector: &Selector) -> Result<Opened, SourceError> {
+    let name = dir.display().to_string();
+    let marker = dir.join("oci-layout");
+    if !marker.is_file() {
+        return Err(SourceError::NotLayout { path: dir.into() });
+    }
+    let index_path = dir.join("index.json");
+    let index_bytes = read_small(&index_path)?;
+    let index: ImageIndex =
+        serde_json::from_slice(&index_bytes).map_err(|e| SourceError::Unusable {
+            image: name.clone(),
+            message: format!("index.json is not an OCI image index: {e}"),
+        })?;
+    let store = BlobStore::open(dir).map_err(|e| SourceError::Store {
+        image: name.clone(),
+        source: e,
+    })?;
+    let mut images = Vec::new();
+    let mut referrers = Vec::new();
+    for d in index.manifests() {
+        if is_referrer(&store, d, &name)? {
+            referrers.push(d.clone());
+        } else {
+            images.push(d.clone());
+        }
+    }
+    let top = choose(&images, selector, &name)?;
+    let built = read_built(&store, &top, &name)?;
+    let subjects: Vec<Digest> = built
+        .images
+        .iter()
+        .map(|i| i.manifest.digest.clone())
+        .chain(built.index.iter().map(|i| i.digest.clone()))
+        .collect();
+    let mut mine = Vec::new();
+    for r in referrers {
+        if subject_of(&store, &r, &name)?.is_some_and(|s| subjects.contains(&s)) {
+            mine.push(r);
+        }
+    }
+    Ok(Opened {
+        name,
+        store,
+        built,
+        referrers: mine,
+        temp: None,
+    })
+}
+
+fn read_small(path: &Path) -> Result<Vec<u8>, SourceError> {
+    let meta = std::fs::metadata(path).map_err(|e| SourceError::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    if meta.len() > MANIFEST_LIMIT {
+        return Err(SourceError::Unusable {
+            image: path.display().to_string(),
+            message: format!(
+                "{} bytes is beyond the {MANIFEST_LIMIT}-byte limit for an index",
+                meta.len()
+            ),
+        });
+    }
+    std::fs::read(path).map_err(|e| SourceError::Io {
+        path: path.into(),
+        source: e,
+    })
+}
+
+fn is_referrer(store: &BlobStore, d: &Descriptor, name: &str) -> Result<bool, SourceError> {
+    if d.artifact_type().is_some() {
+        return Ok(true);
+    }
+    Ok(subject_of(store, d, name)?.is_some())
+}
+
+/// The `subject` of the manifest `d` names, if it is a manifest with one.
+fn subject_of(
+    store: &BlobStore,
+    d: &Descriptor,
+    name: &str,
+) -> Result<Option<Digest>, SourceError> {
+    if d.media_type() != &oci_spec::image::MediaType::ImageManifest {
+        return Ok(None);
+    }
+    let digest = super::descriptor_digest(d, name, "manifest")?;
+    let bytes = read_doc(store, &digest, d.size(), MANIFEST_LIMIT, name)?;
+    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&bytes) else {
+        return Ok(None);
+    };
+    Ok(manifest
+        .subject()
+        .as_ref()
+        .and_then(|s| our_digest(s.digest()).ok()))
+}
+
+fn describe(candidates: &[Descriptor]) -> String {
+    candidates
+        .iter()
+        .map(|d| {
+            let name = d
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_REF_NAME).cloned());
+            match name {
+                Some(n) => format!("{} ({n})", d.digest()),
+                None => d.digest().to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn choose(
+    candidates: &[Descriptor],
+    selector: &Selector,
+    name: &str,
+) -> Result<Descriptor, SourceError> {
+    let matching: Vec<&Descriptor> = match selector {
+        Selector::Only => candidates.iter().collect(),
+        Selector::Digest(want) => candidates
+            .iter()
+            .filter(|d| our_digest(d.digest()).ok().as_ref() == Some(want))
+            .collect(),
+        Selector::RefName(want) => candidates
+            .iter()
+            .filter(|d| {
+                d.annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(ANNOTATION_REF_NAME))
+                    == Some(want)
+            })
+            .collect(),
+    };
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] if *selector == Selector::Only => Err(SourceError::Unusable {
+            image: name.into(),
+            message: "index.json lists no image".into(),
+        }),
+        [] => Err(SourceError::NoMatch {
+            image: name.into(),
+            selector: match selector {
+                Selector::Digest(d) => d.to_string(),
+                Selector::RefName(r) => format!("named {r}"),
+                Selector::Only => unreachable!("handled above"),
+            },
+            candidates: describe(candidates),
+        }),
+        many => Err(SourceError::Ambiguous {
+            image: name.into(),
+            count: many.len(),
+            candidates: describe(candidates),
+        }),
+    }
+}

@@ -1,0 +1,264 @@
+//! Images that already exist: an OCI layout folder, an oci-archive, a
+//! registry. Each opens into the model a build produces (`Built`, its blobs
+//! in a `BlobStore`), so base images, `push`, `verify` and `diff` work the
+//! same whatever the image came from.
+//!
+//! Everything read here is untrusted: every blob is checked against the
+//! digest and size that names it, and documents are size-limited before they
+//! are parsed.
+
+pub mod layout;
+pub mod target;
+
+use std::path::PathBuf;
+
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+
+use crate::oci::{our_digest, Built, Digest, Image, JsonBlob, Platform};
+use crate::store::{BlobStore, StoreError};
+
+pub use target::Target;
+
+/// The largest manifest or index accepted (distribution-spec: registries
+/// may refuse manifests over 4 MiB, so nothing larger is portable).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// The largest image config accepted.
+pub const CONFIG_LIMIT: u64 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an OCI image layout (no oci-layout file); give the folder `stele build` wrote, or an archive")]
+    NotLayout { path: PathBuf },
+    #[error("{image}: {source}")]
+    Store { image: String, source: StoreError },
+    #[error("{image}: {what} {digest} is malformed: {message}")]
+    Malformed {
+        image: String,
+        what: &'static str,
+        digest: Digest,
+        message: String,
+    },
+    #[error("{image}: {message}")]
+    Unusable { image: String, message: String },
+    #[error("{image} holds {count} images ({candidates}); name one as {image}@sha256:…")]
+    Ambiguous {
+        image: String,
+        count: usize,
+        candidates: String,
+    },
+    #[error("{image} has no image {selector}; it holds {candidates}")]
+    NoMatch {
+        image: String,
+        selector: String,
+        candidates: String,
+    },
+    #[error("{image}: expected {expected} but it is {found}; the reference or the pin is wrong")]
+    DigestMismatch {
+        image: String,
+        expected: Digest,
+        found: Digest,
+    },
+}
+
+/// An image or index read back, with every blob it references in `store`
+/// (verified when it was read). `referrers` are the other manifests stored
+/// beside it whose `subject` is one of its manifests: attestations.
+pub struct Opened {
+    /// How the image was named, for messages.
+    pub name: String,
+    pub store: BlobStore,
+    pub built: Built,
+    pub referrers: Vec<Descriptor>,
+    /// Keeps an unpacked archive's folder alive as long as the value.
+    pub temp: Option<tempfile::TempDir>,
+}
+
+impl Opened {
+    /// The digest a deployment would pin.
+    pub fn digest(&self) -> &Digest {
+        self.built.digest()
+    }
+}
+
+fn is_index(media_type: &MediaType) -> bool {
+    matches!(media_type, MediaType::ImageIndex)
+        || media_type.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+fn is_manifest(media_type: &MediaType) -> bool {
+    matches!(media_type, MediaType::ImageManifest)
+        || media_type.to_string() == "application/vnd.docker.distribution.manifest.v2+json"
+}
+
+/// Reads the manifest or index `top` from `store`, and what it references,
+/// into a `Built`. Index entries for other operating systems than a
+/// platform can run (`unknown/unknown` attestation manifests BuildKit
+/// writes) are skipped; every blob is verified, layers by digest and size.
+pub fn read_built(store: &BlobStore, top: &Descriptor, image: &str) -> Result<Built, SourceError> {
+    let digest = descriptor_digest(top, image, "descriptor")?;
+    let bytes = read_doc(store, &digest, top.size(), MANIFEST_LIMIT, image)?;
+    let media_type = sniff_media_type(top.media_type(), &bytes);
+    if is_index(&media_type) {
+        let index: JsonBlob<ImageIndex> =
+            JsonBlob::parse(bytes).map_err(|e| SourceError::Malformed {
+                image: image.into(),
+                what: "index",
+                digest: digest.clone(),
+                message: e.to_string(),
+            })?;
+        let mut images = Vec::new();
+        for d in index.value.manifests() {
+            if let Some(p) = d.platform() {
+                if p.os().to_string() == "unknown" {
+                    continue;
+                }
+            }
+            if is_index(d.media_type()) {
+                return Err(SourceError::Unusable {
+                    image: image.into(),
+                    message: format!(
+                        "index {digest} nests another index ({}); flatten it first, e.g. with `skopeo copy --all`",
+                        d.digest()
+                    ),
+                });
+            }
+            let platform = d.platform().as_ref().map(|p| Platform {
+                os: p.os().to_string(),
+                architecture: p.architecture().to_string(),
+                variant: p.variant().clone(),
+            });
+            images.push(read_image(store, d, platform, image)?);
+        }
+        if images.is_empty() {
+            return Err(SourceError::Unusable {
+                image: image.into(),
+                message: format!("index {digest} lists no runnable image"),
+            });
+        }
+        Ok(Built {
+            images,
+            index: Some(index),
+        })
+    } else {
+        let image = read_image_bytes(store, &digest, bytes, None, image)?;
+        Ok(Built {
+            images: vec![image],
+            index: None,
+        })
+    }
+}
+
+/// Media type from the descriptor, or from the document's own `mediaType`
+/// when the descriptor's is missing or generic.
+fn sniff_media_type(given: &MediaType, bytes: &[u8]) -> MediaType {
+    if is_index(given) || is_manifest(given) {
+        return given.clone();
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Probe>(bytes) {
+        Ok(Probe {
+            media_type: Some(m),
+            ..
+        }) => MediaType::from(m.as_str()),
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => MediaType::ImageIndex,
+        _ => MediaType::ImageManifest,
+    }
+}
+
+fn descriptor_digest(d: &Descriptor, image: &str, what: &str) -> Result<Digest, SourceError> {
+    our_digest(d.digest()).map_err(|e| SourceError::Unusable {
+        image: image.into(),
+        message: format!("{what} {}: {e}", d.digest()),
+    })
+}
+
+fn read_doc(
+    store: &BlobStore,
+    digest: &Digest,
+    size: u64,
+    limit: u64,
+    image: &str,
+) -> Result<Vec<u8>, SourceError> {
+    if size > limit {
+        return Err(SourceError::Store {
+            image: image.into(),
+            source: StoreError::TooLarge {
+                digest: digest.clone(),
+                size,
+                limit,
+            },
+        });
+    }
+    store
+        .read_verified(digest, Some(size), limit)
+        .map_err(|e| SourceError::Store {
+            image: image.into(),
+            source: e,
+        })
+}
+
+fn read_image(
+    store: &BlobStore,
+    d: &Descriptor,
+    platform: Option<Platform>,
+    image: &str,
+) -> Result<Image, SourceError> {
+    let digest = descriptor_digest(d, image, "manifest")?;
+    let bytes = read_doc(store, &digest, d.size(), MANIFEST_LIMIT, image)?;
+    read_image_bytes(store, &digest, bytes, platform, image)
+}
+
+fn read_image_bytes(
+    store: &BlobStore,
+    digest: &Digest,
+    bytes: Vec<u8>,
+    platform: Option<Platform>,
+    image: &str,
+) -> Result<Image, SourceError> {
+    let malformed = |what: &'static str, digest: &Digest, message: String| SourceError::Malformed {
+        image: image.into(),
+        what,
+        digest: digest.clone(),
+        message,
+    };
+    let manifest: JsonBlob<ImageManifest> =
+        JsonBlob::parse(bytes).map_err(|e| malformed("manifest", digest, e.to_string()))?;
+    let cd = manifest.value.config();
+    let config_digest = descriptor_digest(cd, image, "config")?;
+    let config_bytes = read_doc(store, &config_digest, cd.size(), CONFIG_LIMIT, image)?;
+    let config: JsonBlob<ImageConfiguration> = JsonBlob::parse(config_bytes)
+        .map_err(|e| malformed("config", &config_digest, e.to_string()))?;
+    for layer in manifest.value.layers() {
+        let ld = descriptor_digest(layer, image, "layer")?;
+        store
+            .verify(&ld, layer.size())
+            .map_err(|e| SourceError::Store {
+                image: image.into(),
+                source: e,
+            })?;
+    }
+    let platform = platform.unwrap_or_else(|| Platform {
+        os: config.value.os().to_string(),
+        architecture: config.value.architecture().to_string(),
+        variant: config.value.variant().clone(),
+    });
+    Image::from_stored(platform, config, manifest).ok_or_else(|| {
+        malformed(
+            "manifest",
+            digest,
+            "its layers and its config's rootfs.diff_ids differ in number or are not sha256".into(),
+        )
+    })
+}
