@@ -226,6 +226,25 @@ impl FsTree {
         self.nodes.remove(key)
     }
 
+    /// Removes `key` and everything below it; returns how many nodes went.
+    pub fn remove_subtree(&mut self, key: &str) -> usize {
+        let prefix = format!("{key}/");
+        let doomed: Vec<String> = self
+            .nodes
+            .range::<str, _>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| {
+                k.as_str() == key || k.starts_with(&prefix) || k.as_str() < prefix.as_str()
+            })
+            .filter(|k| k.as_str() == key || k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for k in &doomed {
+            self.nodes.remove(k);
+        }
+        doomed.len()
+    }
+
     /// Inserts a node. The same path given twice is accepted only when both
     /// say the same thing; anything else is a conflict naming what differs.
     pub fn insert(&mut self, key: String, node: Node) -> Result<(), TreeError> {

@@ -21,7 +21,7 @@ pub mod source;
 pub mod store;
 pub mod timefmt;
 
-pub use build::{build, BuildSettings};
+pub use build::{build, BuildInputs, BuildOutput, BuildSettings};
 
 /// Every way a build can fail, each carrying the input it is about.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,11 @@ pub enum BuildError {
     Sink(#[from] sink::SinkError),
     #[error(transparent)]
     Attest(#[from] attest::AttestError),
+    #[error("base image {image}: {source}")]
+    Base {
+        image: String,
+        source: source::unpack::UnpackError,
+    },
     // Not `source`: the message already carries the inner error, and a
     // source would make the CLI print it a second time as "caused by".
     #[error("{loc}: {error}")]

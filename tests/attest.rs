@@ -212,7 +212,14 @@ fn attestations_are_artifacts_that_leave_the_image_alone() {
     let all = f.attest(None);
     // Building again into a store that now holds attestations gives the
     // same image, and the index blob is unchanged.
-    let again = stele::build(&f.recipe, &Default::default(), &f.store).unwrap();
+    let again = stele::build(
+        &f.recipe,
+        &Default::default(),
+        &Default::default(),
+        &f.store,
+    )
+    .unwrap()
+    .built;
     assert_eq!(again.digest(), &before);
     assert_eq!(
         f.store.read_verified(&before, None, 1 << 20).unwrap(),
@@ -456,12 +463,19 @@ fn a_layout_listing_attestations_still_reads_as_the_same_image() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("layout");
     let staging = stele::sink::layout::LayoutStaging::new(&dest).unwrap();
-    let built = stele::build(&recipe, &Default::default(), staging.store()).unwrap();
+    let built = stele::build(
+        &recipe,
+        &Default::default(),
+        &Default::default(),
+        staging.store(),
+    )
+    .unwrap()
+    .built;
     let (lock, packages) = lock_and_packages(&built);
     let key = PrivateKey::from_seed(&[1; 32]);
     let input = input(&built, &recipe, &lock, packages);
     let all = attest(&input, Selection::All, Some(&key), staging.store()).unwrap();
-    staging.commit(&built, "latest").unwrap();
+    staging.commit(&built, "latest", &[]).unwrap();
     // index.json lists the attestations beside the tagged image, as the
     // OCI 1.1 layout lets readers find referrers.
     let index_path = dest.join("index.json");

@@ -47,6 +47,9 @@ pub enum BaseSpec {
     /// A local OCI layout directory or oci-archive file, pinned by digest.
     Layout {
         path: PathBuf,
+        /// The path as the recipe wrote it (relative to the recipe), for
+        /// provenance: never the host's absolute path.
+        written: String,
         digest: Digest,
         loc: Loc,
     },
@@ -419,7 +422,8 @@ fn parse_base(ctx: &Ctx, b: &BaseTable, dir: &Path) -> Result<BaseSpec, RecipeEr
     if let Some(l) = &b.layout {
         let (p, digest) = split_pinned(ctx, l, "base layout")?;
         return Ok(BaseSpec::Layout {
-            path: dir.join(p),
+            path: dir.join(&p),
+            written: p,
             digest,
             loc: ctx.loc(l),
         });

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{ImageIndexBuilder, MediaType};
+use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType};
 
 use super::SinkError;
 use crate::oci::json::to_canonical_vec;
@@ -61,13 +61,25 @@ impl LayoutStaging {
 
     /// Writes `oci-layout` and `index.json` for `built` (whose blobs must
     /// all be in `store()`), then puts the layout at its destination.
-    pub fn commit(self, built: &Built, tag: &str) -> Result<(), SinkError> {
-        write_top_files(self.temp.path(), built, tag)?;
+    /// `referrers` (attestation manifests, also in the store) are listed
+    /// after the image, as OCI 1.1 layouts let readers find them.
+    pub fn commit(
+        self,
+        built: &Built,
+        tag: &str,
+        referrers: &[Descriptor],
+    ) -> Result<(), SinkError> {
+        write_top_files(self.temp.path(), built, tag, referrers)?;
         replace_dir(self.temp, &self.dest)
     }
 }
 
-pub fn write_top_files(dir: &Path, built: &Built, tag: &str) -> Result<(), SinkError> {
+pub fn write_top_files(
+    dir: &Path,
+    built: &Built,
+    tag: &str,
+    referrers: &[Descriptor],
+) -> Result<(), SinkError> {
     let mut top = built.top_descriptor();
     let mut ann = BTreeMap::new();
     ann.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
@@ -75,7 +87,11 @@ pub fn write_top_files(dir: &Path, built: &Built, tag: &str) -> Result<(), SinkE
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
-        .manifests(vec![top])
+        .manifests(
+            std::iter::once(top)
+                .chain(referrers.iter().cloned())
+                .collect::<Vec<_>>(),
+        )
         .build()
         .expect("index fields are set");
     let p = dir.join("oci-layout");

@@ -9,6 +9,7 @@
 
 pub mod layout;
 pub mod target;
+pub mod unpack;
 
 use std::path::PathBuf;
 
@@ -51,7 +52,7 @@ pub enum SourceError {
         count: usize,
         candidates: String,
     },
-    #[error("{image} has no image {selector}; it holds {candidates}")]
+    #[error("{image} has no image {selector}; it holds {candidates}: name one of these")]
     NoMatch {
         image: String,
         selector: String,

@@ -30,7 +30,9 @@ pub fn recipe(platforms: &str) -> Recipe {
 pub fn build(recipe: &Recipe) -> (tempfile::TempDir, BlobStore, Built) {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open(dir.path()).unwrap();
-    let built = stele::build(recipe, &Default::default(), &store).unwrap();
+    let built = stele::build(recipe, &Default::default(), &Default::default(), &store)
+        .unwrap()
+        .built;
     (dir, store, built)
 }
 

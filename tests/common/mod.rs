@@ -235,8 +235,8 @@ pub struct Layout {
 }
 
 /// Checks a layout the way a reader would (image-spec `image-layout.md`):
-/// the version file, an index naming one manifest, and every blob reachable
-/// from it present with the digest and size its descriptor claims, and
+/// the version file, an index naming one manifest (then only attestations
+/// about it), and every blob reachable from them present with the digest and size its descriptor claims, and
 /// nothing else in `blobs/`.
 #[track_caller]
 pub fn check_layout(layout: &Path) -> Layout {
@@ -249,8 +249,9 @@ pub fn check_layout(layout: &Path) -> Layout {
         "application/vnd.oci.image.index.v1+json"
     );
     let manifests = index["manifests"].as_array().expect("index manifests");
-    assert_eq!(manifests.len(), 1, "one platform, one manifest: {index}");
+    // The image first; then attestations (artifacts whose subject it is).
     let top = &manifests[0];
+    assert!(top.get("artifactType").is_none(), "image first: {index}");
     assert_eq!(
         top["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"
@@ -274,6 +275,20 @@ pub fn check_layout(layout: &Path) -> Layout {
             l["mediaType"].as_str().unwrap().to_string(),
             descriptor_blob(layout, l),
         ));
+    }
+    for a in &manifests[1..] {
+        assert!(
+            a.get("artifactType").is_some(),
+            "only attestations follow the image: {index}"
+        );
+        let am = json(&descriptor_blob(layout, a));
+        assert_eq!(am["subject"]["digest"], manifest_digest.as_str(), "{am}");
+        reachable.push(a["digest"].as_str().unwrap().to_string());
+        reachable.push(am["config"]["digest"].as_str().unwrap().to_string());
+        for l in am["layers"].as_array().expect("artifact layers") {
+            descriptor_blob(layout, l);
+            reachable.push(l["digest"].as_str().unwrap().to_string());
+        }
     }
     let diff_ids = config["rootfs"]["diff_ids"].as_array().expect("diff_ids");
     assert_eq!(diff_ids.len(), layers.len(), "one diff_id per layer");

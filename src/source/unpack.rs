@@ -1,0 +1,276 @@
+//! Reading layer blobs entry by entry, without unpacking anything onto the
+//! host: the base image's file system view (for parent directories and
+//! account files), `verify`'s DiffID check and `diff`'s file comparison.
+//!
+//! Entry paths are untrusted: they are normalized and anything that would
+//! climb out of the root is refused.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use crate::fstree::{normalize_rel, Content, FsTree, Node, NodeKind};
+use crate::oci::{Digest, HashingWriter, LayerBlob};
+use crate::store::BlobStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("layer {digest}: cannot read it: {source}")]
+    Io { digest: Digest, source: io::Error },
+    #[error("layer {digest} has media type {media_type}, which stele cannot read (it reads tar, tar+gzip and tar+zstd layers)")]
+    MediaType { digest: Digest, media_type: String },
+    #[error("layer {digest}: entry `{entry}` is unsafe: {problem}")]
+    Unsafe {
+        digest: Digest,
+        entry: String,
+        problem: String,
+    },
+}
+
+/// What a layer entry is, with a regular file's content named by digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File {
+        size: u64,
+        digest: Digest,
+    },
+    Symlink(String),
+    Hardlink(String),
+    /// `.wh.NAME`: removes NAME from the layers below.
+    Whiteout,
+    /// `.wh..wh..opq`: the directory's lower contents are hidden.
+    Opaque,
+    /// Devices and fifos: kept as a name for diffs, never installed.
+    Other(char),
+}
+
+/// One entry of a layer, path normalized (no leading `/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerEntry {
+    pub path: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+/// The decompressed stream of `layer`, by its media type (OCI and Docker).
+fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackError> {
+    let io_err = |e| UnpackError::Io {
+        digest: layer.digest.clone(),
+        source: e,
+    };
+    let file = std::fs::File::open(store.path(&layer.digest)).map_err(io_err)?;
+    let file = io::BufReader::with_capacity(256 * 1024, file);
+    let mt = layer.media_type.to_string();
+    let reader: Box<dyn Read> = if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else if mt.ends_with("+zstd") || mt.ends_with(".tar.zstd") {
+        Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(io_err)?)
+    } else if mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar") {
+        Box::new(file)
+    } else {
+        return Err(UnpackError::MediaType {
+            digest: layer.digest.clone(),
+            media_type: mt,
+        });
+    };
+    Ok(reader)
+}
+
+/// Calls `f` for every entry of `layer` in stream order. `keep` says whose
+/// content to hand over in memory (the rest is hashed and dropped).
+/// Returns the DiffID: the sha256 of the whole uncompressed stream.
+pub fn for_each_entry(
+    store: &BlobStore,
+    layer: &LayerBlob,
+    keep: &dyn Fn(&str) -> bool,
+    f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
+) -> Result<Digest, UnpackError> {
+    let io_err = |e| UnpackError::Io {
+        digest: layer.digest.clone(),
+        source: e,
+    };
+    // The tar reader may stop before the stream's end (after the two zero
+    // blocks); the DiffID covers every byte, so hash through a tee.
+    let mut tee = Tee {
+        inner: open(store, layer)?,
+        hasher: HashingWriter::new(io::sink()),
+    };
+    {
+        let mut archive = tar::Archive::new(&mut tee);
+        for entry in archive.entries().map_err(io_err)? {
+            let mut entry = entry.map_err(io_err)?;
+            let raw_path = entry.path().map_err(io_err)?.to_string_lossy().into_owned();
+            let unsafe_err = |problem: String| UnpackError::Unsafe {
+                digest: layer.digest.clone(),
+                entry: raw_path.clone(),
+                problem,
+            };
+            let trimmed = raw_path.trim_start_matches("./").trim_start_matches('/');
+            if trimmed.is_empty() || trimmed == "." {
+                continue;
+            }
+            let path = normalize_rel(trimmed).map_err(|e| unsafe_err(e.to_string()))?;
+            let h = entry.header().clone();
+            let mut xattrs = BTreeMap::new();
+            if let Some(exts) = entry.pax_extensions().map_err(io_err)? {
+                for ext in exts {
+                    let ext = ext.map_err(io_err)?;
+                    if let Some(k) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                        xattrs.insert(k.to_string(), ext.value_bytes().to_vec());
+                    }
+                }
+            }
+            let link = || -> Result<String, UnpackError> {
+                Ok(entry
+                    .link_name()
+                    .map_err(io_err)?
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default())
+            };
+            let (name_dir, base) = match path.rsplit_once('/') {
+                Some((d, b)) => (Some(d), b),
+                None => (None, path.as_str()),
+            };
+            let join = |b: &str| name_dir.map_or(b.to_string(), |d| format!("{d}/{b}"));
+            let (path, kind, content) = if base == ".wh..wh..opq" {
+                (name_dir.unwrap_or("").to_string(), EntryKind::Opaque, None)
+            } else if let Some(hidden) = base.strip_prefix(".wh.") {
+                (join(hidden), EntryKind::Whiteout, None)
+            } else {
+                match h.entry_type() {
+                    tar::EntryType::Directory => (path, EntryKind::Dir, None),
+                    tar::EntryType::Symlink => {
+                        let l = link()?;
+                        (path, EntryKind::Symlink(l), None)
+                    }
+                    tar::EntryType::Link => {
+                        let l = link()?;
+                        let target =
+                            normalize_rel(l.trim_start_matches("./").trim_start_matches('/'))
+                                .map_err(|e| unsafe_err(format!("hard link target: {e}")))?;
+                        (path, EntryKind::Hardlink(target), None)
+                    }
+                    tar::EntryType::Regular | tar::EntryType::Continuous => {
+                        let wanted = keep(&path);
+                        let mut hw = HashingWriter::new(Vec::new());
+                        if wanted {
+                            io::copy(&mut entry, &mut hw).map_err(io_err)?;
+                        } else {
+                            let mut hs = HashingWriter::new(io::sink());
+                            io::copy(&mut entry, &mut hs).map_err(io_err)?;
+                            let (_, digest, size) = hs.finish();
+                            f(
+                                LayerEntry {
+                                    path,
+                                    kind: EntryKind::File { size, digest },
+                                    mode: h.mode().unwrap_or(0),
+                                    uid: h.uid().unwrap_or(0),
+                                    gid: h.gid().unwrap_or(0),
+                                    mtime: h.mtime().unwrap_or(0),
+                                    xattrs,
+                                },
+                                None,
+                            );
+                            continue;
+                        }
+                        let (bytes, digest, size) = hw.finish();
+                        (path, EntryKind::File { size, digest }, Some(bytes))
+                    }
+                    tar::EntryType::Char => (path, EntryKind::Other('c'), None),
+                    tar::EntryType::Block => (path, EntryKind::Other('b'), None),
+                    tar::EntryType::Fifo => (path, EntryKind::Other('p'), None),
+                    _ => continue,
+                }
+            };
+            f(
+                LayerEntry {
+                    path,
+                    kind,
+                    mode: h.mode().unwrap_or(0),
+                    uid: h.uid().unwrap_or(0),
+                    gid: h.gid().unwrap_or(0),
+                    mtime: h.mtime().unwrap_or(0),
+                    xattrs,
+                },
+                content,
+            );
+        }
+    }
+    io::copy(&mut tee, &mut io::sink()).map_err(io_err)?;
+    Ok(tee.hasher.finish().1)
+}
+
+struct Tee<R> {
+    inner: R,
+    hasher: HashingWriter<io::Sink>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        io::Write::write_all(&mut self.hasher, &buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// The file system the layers make when applied in order, whiteouts
+/// honoured. Regular files for which `keep` is true hold their bytes;
+/// the others hold nothing (their size and digest are lost): the view is
+/// for metadata and for the few small files a build reads (account files).
+pub fn merged_view(
+    store: &BlobStore,
+    layers: &[LayerBlob],
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<FsTree, UnpackError> {
+    let mut tree = FsTree::new();
+    for layer in layers {
+        let mut entries = Vec::new();
+        for_each_entry(store, layer, keep, &mut |e, c| entries.push((e, c)))?;
+        // Whiteouts apply to the layers below only, so they go first
+        // (image-spec layer.md, "Whiteouts").
+        for (e, _) in &entries {
+            match e.kind {
+                EntryKind::Whiteout => {
+                    tree.remove_subtree(&e.path);
+                }
+                EntryKind::Opaque => {
+                    let keep_dir = tree.get(&e.path).cloned();
+                    tree.remove_subtree(&e.path);
+                    if let Some(d) = keep_dir {
+                        tree.replace(e.path.clone(), d);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (e, content) in entries {
+            let mode = e.mode & 0o7777;
+            let (uid, gid) = (e.uid as u32, e.gid as u32);
+            let node = match e.kind {
+                EntryKind::Dir => Node::dir(mode, uid, gid, e.mtime),
+                EntryKind::File { .. } => Node::file(
+                    Content::bytes(content.unwrap_or_default()),
+                    mode,
+                    uid,
+                    gid,
+                    e.mtime,
+                ),
+                EntryKind::Symlink(t) => Node::symlink(t, uid, gid, e.mtime),
+                EntryKind::Hardlink(t) => Node {
+                    kind: NodeKind::Hardlink(t),
+                    ..Node::dir(mode, uid, gid, e.mtime)
+                },
+                EntryKind::Whiteout | EntryKind::Opaque | EntryKind::Other(_) => continue,
+            };
+            if node.kind != NodeKind::Dir {
+                tree.remove_subtree(&e.path);
+            }
+            tree.replace(e.path, node);
+        }
+    }
+    Ok(tree)
+}
