@@ -9,6 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::podman::{compile_hello, lowercase_tempdir, podman_run};
 use common::*;
 
 const FILES_RECIPE: &str = r#"
@@ -233,97 +234,6 @@ fn oci_image_tool_validates_the_layout() {
     r.expect_fail();
 }
 
-const HELLO_C: &str = r#"
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    char cwd[256];
-    if (!getcwd(cwd, sizeof cwd)) return 3;
-    const char *greeting = getenv("GREETING");
-    printf("hello from stele\n");
-    printf("uid=%u gid=%u\n", (unsigned)getuid(), (unsigned)getgid());
-    printf("cwd=%s\n", cwd);
-    printf("greeting=%s\n", greeting ? greeting : "(none)");
-    for (int i = 1; i < argc; i++) printf("arg=%s\n", argv[i]);
-    FILE *f = fopen("/etc/motd", "r");
-    char line[64] = "";
-    if (f && fgets(line, sizeof line, f)) printf("motd=%s", line);
-    return 0;
-}
-"#;
-
-/// Compiles HELLO_C into `dir/hello` as a static binary. `None` (skip)
-/// outside CI when no static C toolchain is installed.
-fn compile_hello(dir: &Path) -> Option<PathBuf> {
-    if !have_tool("gcc") {
-        return None;
-    }
-    fs::create_dir_all(dir).unwrap();
-    fs::write(dir.join("hello.c"), HELLO_C).unwrap();
-    let bin = dir.join("hello");
-    let r = run(Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&bin)
-        .arg(dir.join("hello.c")));
-    if !r.ok() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("gcc -static failed (is libc6-dev installed?): {}", r.stderr);
-        }
-        skip(&format!("gcc -static failed: {}", r.stderr));
-        return None;
-    }
-    Some(bin)
-}
-
-/// `podman run` of an OCI layout with the flags these sandboxes need, and
-/// storage private to the test so parallel tests do not share locks.
-fn podman_run(storage: &Path, layout: &Path) -> Run {
-    run(Command::new("podman")
-        .arg("--root")
-        .arg(storage.join("r"))
-        .arg("--runroot")
-        .arg(storage.join("rr"))
-        .args([
-            "--runtime",
-            "runc",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--storage-driver",
-            "vfs",
-            "--events-backend",
-            "none",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=1000:1000",
-        ])
-        .arg(format!("oci:{}:latest", layout.display())))
-}
-
-/// podman names an `oci:` image after its path, and a repository name
-/// must be lowercase (tempfile's random names are not); its runroot must
-/// also be under 50 characters, so the name is short.
-fn lowercase_tempdir() -> tempfile::TempDir {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    tempfile::Builder::new()
-        .prefix(&format!(
-            "stele-pm-{}-{}",
-            std::process::id(),
-            nanos % 1_000_000_000
-        ))
-        .rand_bytes(0)
-        .tempdir()
-        .expect("temp dir")
-}
-
 #[test]
 fn podman_runs_a_static_entrypoint() {
     if !have_tool("podman") || !have_tool("runc") {
@@ -388,7 +298,7 @@ workdir = "/srv"
     for (file, uid) in [("root.toml", 0), ("nonroot.toml", 65532)] {
         let layout = tmp.path().join(file.replace(".toml", ""));
         build(&dir.join(file), &layout);
-        let r = podman_run(&storage, &layout);
+        let r = podman_run(&storage, &format!("oci:{}:latest", layout.display()));
         r.expect_ok();
         let want = format!(
             "hello from stele\nuid={uid} gid={uid}\ncwd=/srv\ngreeting=bonjour\narg=first\narg=second arg\nmotd=motd from the recipe\n"

@@ -7,9 +7,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::attest::{self, AttestInput, Attestation, PrivateKey, Selection};
+use crate::oci::Platform;
 use crate::recipe::{BaseSpec, Recipe};
+use crate::sink::archive::check_replaceable;
+use crate::sink::docker_archive::write_docker_archive;
 use crate::sink::layout::LayoutStaging;
+use crate::sink::oci_archive::write_oci_archive;
 use crate::source::layout::{open_layout, Selector};
+use crate::source::target::ArchiveKind;
 use crate::source::Opened;
 use crate::store::BlobStore;
 
@@ -17,9 +22,17 @@ use crate::store::BlobStore;
 pub struct BuildArgs {
     /// The recipe (TOML).
     pub recipe: PathBuf,
-    /// Output path (default: out/<image name> beside the recipe).
+    /// Output path (default: out/<image name> beside the recipe, with
+    /// `.tar` for archives).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// What to write: an OCI layout folder, an oci-archive or a
+    /// docker-archive (for `docker load` / `podman load`).
+    #[arg(long, value_enum, default_value = "oci")]
+    pub format: Format,
+    /// The platform a docker-archive holds, for multi-platform recipes.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<Platform>,
     /// Also write the digest (sha256:…) to this file.
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
@@ -34,18 +47,59 @@ pub struct BuildArgs {
     pub sign_key: Option<PathBuf>,
 }
 
+/// What `stele build` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// An OCI image layout folder.
+    Oci,
+    /// The layout in a tar file (skopeo's oci-archive:).
+    OciArchive,
+    /// The `docker save` format, also an oci-archive (docker/podman load).
+    DockerArchive,
+}
+
 /// The builder id provenance names: this command-line tool on a machine
 /// the attestation does not identify further.
 pub fn builder_id() -> String {
     format!("{}/builders/cli", crate::attest::URI_BASE)
 }
 
-fn default_output(recipe_path: &Path, name: &str) -> PathBuf {
+fn default_output(recipe_path: &Path, name: &str, format: Format) -> PathBuf {
     let dir = recipe_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    dir.join("out").join(name)
+    match format {
+        Format::Oci => dir.join("out").join(name),
+        Format::OciArchive | Format::DockerArchive => dir.join("out").join(format!("{name}.tar")),
+    }
+}
+
+/// The platform a docker-archive of `recipe` holds: the only one, or the
+/// one `--platform` names among the recipe's.
+fn docker_platform(recipe: &Recipe, wanted: Option<&Platform>) -> Result<Platform> {
+    let listed = || {
+        recipe
+            .platforms
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (wanted, recipe.platforms.as_slice()) {
+        (Some(p), platforms) if platforms.contains(p) => Ok(p.clone()),
+        (Some(p), _) => bail!(
+            "--platform {p} is not one of the recipe's platforms ({}); pass one of them",
+            listed()
+        ),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => bail!(
+            "a docker-archive holds one platform and {} builds {} ({}); pass --platform with one of them",
+            recipe.path.display(),
+            recipe.platforms.len(),
+            listed()
+        ),
+    }
 }
 
 /// Opens the recipe's `[base]`, checking it is the image the recipe pins.
@@ -133,23 +187,89 @@ pub fn produce(recipe: &Recipe, opts: &BuildOptions, store: &BlobStore) -> Resul
 
 pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
     let epoch = super::source_date_epoch()?;
-    let opts = BuildOptions::from_args(&args)?;
+    let mut opts = BuildOptions::from_args(&args)?;
     let recipe = crate::recipe::load(&args.recipe, epoch)?;
     let out = args
         .output
         .clone()
-        .unwrap_or_else(|| default_output(&args.recipe, &recipe.name));
+        .unwrap_or_else(|| default_output(&args.recipe, &recipe.name, args.format));
     let tag = args.tag.clone().unwrap_or_else(|| recipe.tag.clone());
+    if !crate::recipe::valid_tag(&tag) {
+        bail!("--tag `{tag}` is not valid: use up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`");
+    }
+    // Decided before the build, so a wrong flag fails at once.
+    let docker_platform = match args.format {
+        Format::DockerArchive => {
+            if opts.key.is_some() {
+                bail!("--sign-key signs attestations, and a docker-archive carries none; use --format oci or oci-archive to keep signed attestations");
+            }
+            // `docker load` would not know attestations: none are made.
+            opts.selection = Selection::None;
+            Some(docker_platform(&recipe, args.platform.as_ref())?)
+        }
+        _ if args.platform.is_some() => {
+            bail!("--platform chooses the platform of a docker-archive; an OCI layout or oci-archive holds every platform the recipe builds")
+        }
+        _ => None,
+    };
     eprintln!(
         "building {} ({} platform{})",
         args.recipe.display(),
         recipe.platforms.len(),
         if recipe.platforms.len() == 1 { "" } else { "s" }
     );
-    let staging = LayoutStaging::new(&out)?;
-    let produced = produce(&recipe, &opts, staging.store())?;
-    staging.commit(&produced.output.built, &tag, &produced.referrers())?;
-    let digest = produced.output.built.digest().to_string();
+    let built = match args.format {
+        Format::Oci => {
+            let staging = LayoutStaging::new(&out)?;
+            let produced = produce(&recipe, &opts, staging.store())?;
+            staging.commit(&produced.output.built, &tag, &produced.referrers())?;
+            produced.output.built
+        }
+        Format::OciArchive => {
+            check_replaceable(&out, ArchiveKind::Oci)?;
+            let staging = LayoutStaging::beside(&out)?;
+            let produced = produce(&recipe, &opts, staging.store())?;
+            let built = produced.output.built.clone();
+            write_oci_archive(
+                &out,
+                staging.store(),
+                &built,
+                &tag,
+                &produced.referrers(),
+                recipe.epoch,
+            )?;
+            built
+        }
+        Format::DockerArchive => {
+            check_replaceable(&out, ArchiveKind::Docker)?;
+            let platform = docker_platform.expect("decided above for docker-archive");
+            let staging = LayoutStaging::beside(&out)?;
+            let produced = produce(&recipe, &opts, staging.store())?;
+            let built = produced.output.built;
+            let image = built
+                .images
+                .iter()
+                .find(|i| i.platform == platform)
+                .expect("the build makes every recipe platform");
+            write_docker_archive(
+                &out,
+                staging.store(),
+                image,
+                &recipe.name,
+                &tag,
+                recipe.epoch,
+            )?;
+            if built.images.len() > 1 {
+                eprintln!(
+                    "the docker-archive holds the {platform} image {} of the index below",
+                    image.manifest.digest
+                );
+            }
+            built
+        }
+    };
+    // The build's digest whatever the format: the same recipe pins the same value.
+    let digest = built.digest().to_string();
     if let Some(f) = &args.digest_file {
         super::write_atomic(f, format!("{digest}\n").as_bytes())?;
     }

@@ -115,7 +115,7 @@ fn write_entry<W: Write>(key: &str, node: &Node, out: &mut W) -> Result<(), TarE
 
 /// A ustar header with every field this writer does not vary set to a fixed
 /// value: empty user and group names, zero device numbers, the given mtime.
-fn base_header(mtime: u64) -> Header {
+pub(crate) fn base_header(mtime: u64) -> Header {
     let mut h = Header::new_ustar();
     h.set_mtime(mtime);
     h.set_uid(0);
@@ -131,7 +131,7 @@ fn base_header(mtime: u64) -> Header {
     h
 }
 
-fn set_name_bytes(h: &mut Header, name: &[u8]) {
+pub(crate) fn set_name_bytes(h: &mut Header, name: &[u8]) {
     let old = h.as_old_mut();
     old.name.fill(0);
     old.name[..name.len()].copy_from_slice(name);
@@ -143,7 +143,7 @@ fn truncate(b: &[u8], n: usize) -> &[u8] {
 }
 
 /// pax records are `"<len> <key>=<value>\n"` where `<len>` counts itself.
-fn pax_body(records: &[(String, Vec<u8>)]) -> Vec<u8> {
+pub(crate) fn pax_body(records: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut body = Vec::new();
     for (k, v) in records {
         let rest = k.len() + v.len() + 3; // space, '=', newline
@@ -161,7 +161,7 @@ fn pax_body(records: &[(String, Vec<u8>)]) -> Vec<u8> {
     body
 }
 
-fn pad<W: Write>(out: &mut W, size: u64) -> io::Result<()> {
+pub(crate) fn pad<W: Write>(out: &mut W, size: u64) -> io::Result<()> {
     let rem = (size % 512) as usize;
     if rem != 0 {
         out.write_all(&[0u8; 512][..512 - rem])?;

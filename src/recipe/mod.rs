@@ -263,12 +263,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let tag = match &file.image.tag {
         Some(t) => {
             let v = t.get_ref();
-            let ok = !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                && !v.starts_with(['.', '-']);
-            if !ok {
+            if !valid_tag(v) {
                 return Err(ctx.err(t, format!("tag `{v}` is not valid: use up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`")));
             }
             v.clone()
@@ -363,6 +358,17 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         annotations: file.annotations.clone(),
         canonical,
     })
+}
+
+/// A tag as registries and `docker load` accept it (distribution's
+/// reference grammar: `[\w][\w.-]{0,127}`).
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !tag.starts_with(['.', '-'])
 }
 
 fn valid_name(name: &str) -> bool {

@@ -35,6 +35,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
 impl LayoutStaging {
     pub fn new(dest: &Path) -> Result<LayoutStaging, SinkError> {
         check_replaceable(dest)?;
+        LayoutStaging::beside(dest)
+    }
+
+    /// A staging folder beside `dest` for an output that is not a layout
+    /// (an archive): the caller checks `dest` may be replaced, writes the
+    /// output from `store()` and drops the staging folder.
+    pub fn beside(dest: &Path) -> Result<LayoutStaging, SinkError> {
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -80,6 +87,15 @@ pub fn write_top_files(
     tag: &str,
     referrers: &[Descriptor],
 ) -> Result<(), SinkError> {
+    let p = dir.join("oci-layout");
+    fs::write(&p, OCI_LAYOUT).map_err(io_err(&p))?;
+    let p = dir.join("index.json");
+    fs::write(&p, index_json(built, tag, referrers)).map_err(io_err(&p))?;
+    Ok(())
+}
+
+/// The layout's `index.json`: the image named `tag`, then `referrers`.
+pub fn index_json(built: &Built, tag: &str, referrers: &[Descriptor]) -> Vec<u8> {
     let mut top = built.top_descriptor();
     let mut ann = BTreeMap::new();
     ann.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
@@ -94,11 +110,7 @@ pub fn write_top_files(
         )
         .build()
         .expect("index fields are set");
-    let p = dir.join("oci-layout");
-    fs::write(&p, OCI_LAYOUT).map_err(io_err(&p))?;
-    let p = dir.join("index.json");
-    fs::write(&p, to_canonical_vec(&index)).map_err(io_err(&p))?;
-    Ok(())
+    to_canonical_vec(&index)
 }
 
 /// A destination may be replaced when it does not exist, is an empty

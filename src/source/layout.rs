@@ -21,7 +21,16 @@ pub enum Selector {
 /// entries whose manifest has a `subject` are attestations: they are
 /// returned as `referrers` of the image, never chosen as the image.
 pub fn open_layout(dir: &Path, selector: &Selector) -> Result<Opened, SourceError> {
-    let name = dir.display().to_string();
+    open_layout_named(dir, selector, dir.display().to_string())
+}
+
+/// `open_layout`, naming the image `name` in messages: an unpacked
+/// archive is named after the archive, not its temp folder.
+pub(crate) fn open_layout_named(
+    dir: &Path,
+    selector: &Selector,
+    name: String,
+) -> Result<Opened, SourceError> {
     let marker = dir.join("oci-layout");
     if !marker.is_file() {
         return Err(SourceError::NotLayout { path: dir.into() });

@@ -7,6 +7,8 @@
 //! digest and size that names it, and documents are size-limited before they
 //! are parsed.
 
+pub mod archive;
+pub mod docker_archive;
 pub mod layout;
 pub mod target;
 pub mod unpack;
@@ -64,6 +66,34 @@ pub enum SourceError {
         expected: Digest,
         found: Digest,
     },
+    #[error("{path} is not an image archive: {message}")]
+    NotArchive { path: PathBuf, message: String },
+    #[error("{path}: refusing archive member `{member}`: it {problem}")]
+    UnsafeMember {
+        path: PathBuf,
+        member: String,
+        problem: String,
+    },
+    #[error("{reference} is a registry image; registry targets are opened by the registry client, not by `source::open`")]
+    RegistryElsewhere { reference: String },
+}
+
+/// Opens any image a user can name (`verify`, `diff`, `push SOURCE`):
+/// a layout folder or an archive file.
+pub fn open(target: &Target) -> Result<Opened, SourceError> {
+    match target {
+        Target::Layout { path, selector } => layout::open_layout(path, selector),
+        Target::Archive {
+            path,
+            kind,
+            selector,
+        } => archive::open_archive(path, *kind, selector),
+        // Placeholder until the registry client is merged: that branch
+        // pulls the image into a store and returns its `Opened` here.
+        Target::Registry { reference } => Err(SourceError::RegistryElsewhere {
+            reference: reference.clone(),
+        }),
+    }
 }
 
 /// An image or index read back, with every blob it references in `store`

@@ -3,6 +3,7 @@
 //! a layout the way an independent reader would.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod podman;
 pub mod tree;
 
 use std::collections::BTreeMap;
@@ -101,6 +102,26 @@ pub fn build(recipe: &Path, out: &Path) -> String {
         is_digest(&digest),
         "last stdout line is not a digest: {r_out:?}",
         r_out = r.stdout
+    );
+    digest
+}
+
+/// `stele build RECIPE -o OUT ARGS…`, checked to succeed; returns the
+/// digest line.
+#[track_caller]
+pub fn build_with(recipe: &Path, out: &Path, args: &[&str]) -> String {
+    let r = run(stele()
+        .arg("build")
+        .arg(recipe)
+        .arg("-o")
+        .arg(out)
+        .args(args));
+    r.expect_ok();
+    let digest = r.last_line().to_string();
+    assert!(
+        is_digest(&digest),
+        "last stdout line is not a digest: {:?}",
+        r.stdout
     );
     digest
 }
