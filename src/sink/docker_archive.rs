@@ -18,6 +18,7 @@ use std::path::Path;
 
 use super::archive::write_archive;
 use super::layout::OCI_LAYOUT;
+use super::oci_archive::add_image_blobs;
 use super::SinkError;
 use crate::oci::json::to_canonical_vec;
 use crate::oci::model::{annotations_map, ANNOTATION_REF_NAME};
@@ -83,9 +84,7 @@ pub fn write_docker_archive(
     let index_json = to_canonical_vec(&index);
 
     let mut blobs = std::collections::BTreeSet::new();
-    blobs.insert(image.manifest.digest.clone());
-    blobs.insert(image.config.digest.clone());
-    blobs.extend(image.layers.iter().map(|l| l.digest.clone()));
+    add_image_blobs(&mut blobs, image);
 
     write_archive(dest, ArchiveKind::Docker, mtime, |w| {
         w.file("manifest.json", &manifest_json)?;

@@ -12,7 +12,7 @@ use oci_spec::image::{Descriptor, ImageManifest};
 use super::archive::write_archive;
 use super::layout::{index_json, OCI_LAYOUT};
 use super::SinkError;
-use crate::oci::{our_digest, Built, Digest};
+use crate::oci::{our_digest, Built, Digest, Image};
 use crate::source::target::ArchiveKind;
 use crate::source::MANIFEST_LIMIT;
 use crate::store::BlobStore;
@@ -53,11 +53,16 @@ pub fn image_blobs(built: &Built) -> BTreeSet<Digest> {
         blobs.insert(index.digest.clone());
     }
     for image in &built.images {
-        blobs.insert(image.manifest.digest.clone());
-        blobs.insert(image.config.digest.clone());
-        blobs.extend(image.layers.iter().map(|l| l.digest.clone()));
+        add_image_blobs(&mut blobs, image);
     }
     blobs
+}
+
+/// Adds one image's manifest, config and layers to `blobs`.
+pub fn add_image_blobs(blobs: &mut BTreeSet<Digest>, image: &Image) {
+    blobs.insert(image.manifest.digest.clone());
+    blobs.insert(image.config.digest.clone());
+    blobs.extend(image.layers.iter().map(|l| l.digest.clone()));
 }
 
 /// An attestation manifest's own blobs: itself, its config, its layers
