@@ -36,7 +36,8 @@ pub struct BuildArgs {
     /// Also write the digest (sha256:…) to this file.
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
-    /// Tag written as the layout's ref name (default: [image] tag, else latest).
+    /// Tag written as the layout's ref name and in a docker-archive's RepoTags
+    /// (default: [image] tag, else latest).
     #[arg(long)]
     pub tag: Option<String>,
     /// Attestations to attach: none, provenance, sbom or all.
