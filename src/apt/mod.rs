@@ -6,5 +6,6 @@ pub mod hostconf;
 pub mod install;
 pub mod package;
 pub mod release;
+pub mod version;
 
 pub use package::Package;
