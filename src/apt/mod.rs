@@ -1,6 +1,7 @@
 //! Debian packages from signed apt repositories: trust chain (InRelease →
 //! Packages → .deb), version ordering, resolution, fetching and caching.
 
+pub mod control;
 pub mod fetch;
 pub mod hostconf;
 pub mod install;
