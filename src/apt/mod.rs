@@ -7,6 +7,7 @@ pub mod hostconf;
 pub mod install;
 pub mod package;
 pub mod release;
+pub mod resolver;
 pub mod version;
 
 pub use package::Package;
