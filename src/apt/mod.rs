@@ -1,10 +1,13 @@
 //! Debian packages from signed apt repositories: trust chain (InRelease →
 //! Packages → .deb), version ordering, resolution, fetching and caching.
 
+pub mod control;
 pub mod fetch;
 pub mod hostconf;
 pub mod install;
 pub mod package;
 pub mod release;
+pub mod resolver;
+pub mod version;
 
 pub use package::Package;
