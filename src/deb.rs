@@ -329,6 +329,15 @@ fn checked_key(label: &str, member: &'static str, raw: &[u8]) -> Result<String, 
             "its name is not UTF-8, which an image path must be",
         )
     })?;
+    // dpkg-deb names every member `./…`; an absolute name is never in a
+    // package dpkg built, and refusing it keeps "where does this go"
+    // answerable by reading the name.
+    if path.starts_with('/') {
+        return Err(unsafe_entry(
+            path.to_string(),
+            "its path is absolute; package members are named relative to `./`",
+        ));
+    }
     fstree::normalize_rel(path).map_err(|e| match e {
         PathError::ParentComponent { .. } => unsafe_entry(
             path.to_string(),

@@ -15,6 +15,7 @@ pub mod fstree;
 pub mod layer;
 pub mod lock;
 pub mod oci;
+pub mod packages;
 pub mod recipe;
 pub mod sink;
 pub mod source;
@@ -36,6 +37,12 @@ pub enum BuildError {
     Deb(#[from] deb::DebError),
     #[error(transparent)]
     Install(#[from] apt::install::InstallError),
+    // Boxed: package errors carry several paths and would make every
+    // `Result<_, BuildError>` large.
+    #[error(transparent)]
+    Packages(Box<packages::PackagesError>),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
     #[error(transparent)]
     Layer(#[from] layer::LayerError),
     #[error(transparent)]
@@ -55,4 +62,10 @@ pub enum BuildError {
     At { loc: String, error: Box<BuildError> },
     #[error("{0}")]
     Unsupported(String),
+}
+
+impl From<packages::PackagesError> for BuildError {
+    fn from(e: packages::PackagesError) -> BuildError {
+        BuildError::Packages(Box::new(e))
+    }
 }

@@ -30,40 +30,71 @@ pub struct AptSettings {
 
 impl Default for AptSettings {
     fn default() -> Self {
-        AptSettings { host_root: PathBuf::from("/"), mirrors: BTreeMap::new(), jobs: 4 }
+        AptSettings {
+            host_root: PathBuf::from("/"),
+            mirrors: BTreeMap::new(),
+            jobs: 4,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackagesError {
     #[error("{loc}: mirror = \"host\" but the machine's apt configuration ({root}etc/apt) has no `deb` source for suite {suite}; add one, or set mirror to a URL")]
-    NoHostSource { loc: String, root: String, suite: String },
+    NoHostSource {
+        loc: String,
+        root: String,
+        suite: String,
+    },
     #[error("{loc}: mirror = \"{name}\" but STELE_MIRROR_{name} is not set; export it as the mirror's base URL")]
     NoMirrorVariable { loc: String, name: String },
     #[error("{loc}: mirror {mirror} has no keyring: add `keyring = \"path/to/keyring.gpg\"` to this source (binary or armored OpenPGP keys)")]
     NoKeyring { loc: String, mirror: String },
     #[error("{loc}: reading keyring {path}: {source}")]
-    KeyringRead { loc: String, path: PathBuf, source: std::io::Error },
+    KeyringRead {
+        loc: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{loc}: {source}")]
-    Keyring { loc: String, source: crate::apt::release::ReleaseError },
+    Keyring {
+        loc: String,
+        source: crate::apt::release::ReleaseError,
+    },
     #[error("{loc}: {source}")]
-    HostConf { loc: String, source: hostconf::HostConfError },
+    HostConf {
+        loc: String,
+        source: hostconf::HostConfError,
+    },
     #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Control(#[from] control::ControlError),
     #[error("resolving packages for {platform}: {source}")]
-    Resolve { platform: Platform, source: resolver::ResolveError },
+    Resolve {
+        platform: Platform,
+        source: Box<resolver::ResolveError>,
+    },
     #[error("the lockfile {path} has no packages for {platform}; run `stele lock` again")]
     LockMissingPlatform { path: PathBuf, platform: Platform },
     #[error("the lockfile {path} names source {index}, but the recipe has {count} sources; run `stele lock` again")]
-    LockBadSource { path: PathBuf, index: usize, count: usize },
+    LockBadSource {
+        path: PathBuf,
+        index: usize,
+        count: usize,
+    },
     #[error("{path}: {source}")]
-    Deb { path: PathBuf, source: crate::deb::DebError },
+    Deb {
+        path: PathBuf,
+        source: crate::deb::DebError,
+    },
     #[error(transparent)]
     Install(#[from] crate::apt::install::InstallError),
     #[error("reading {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A recipe source made concrete: base URL and the keys that must sign it.
@@ -75,44 +106,80 @@ struct Located {
 fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, PackagesError> {
     let loc = src.loc.0.clone();
     let recipe_keyring = || -> Result<Option<Keyring>, PackagesError> {
-        let Some(path) = &src.keyring else { return Ok(None) };
-        let bytes = std::fs::read(path)
-            .map_err(|e| PackagesError::KeyringRead { loc: loc.clone(), path: path.clone(), source: e })?;
-        let ring = Keyring::parse(&bytes, &path.display().to_string())
-            .map_err(|e| PackagesError::Keyring { loc: loc.clone(), source: e })?;
+        let Some(path) = &src.keyring else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(path).map_err(|e| PackagesError::KeyringRead {
+            loc: loc.clone(),
+            path: path.clone(),
+            source: e,
+        })?;
+        let ring = Keyring::parse(&bytes, &path.display().to_string()).map_err(|e| {
+            PackagesError::Keyring {
+                loc: loc.clone(),
+                source: e,
+            }
+        })?;
         Ok(Some(ring))
     };
     if src.mirror == "host" {
-        let sources = hostconf::host_sources(&settings.host_root)
-            .map_err(|e| PackagesError::HostConf { loc: loc.clone(), source: e })?;
-        let host = hostconf::find_host_source(&sources, &src.suite).ok_or_else(|| PackagesError::NoHostSource {
-            loc: loc.clone(),
-            root: settings.host_root.display().to_string().trim_end_matches('/').to_string() + "/",
-            suite: src.suite.clone(),
+        let sources =
+            hostconf::host_sources(&settings.host_root).map_err(|e| PackagesError::HostConf {
+                loc: loc.clone(),
+                source: e,
+            })?;
+        let host = hostconf::find_host_source(&sources, &src.suite).ok_or_else(|| {
+            PackagesError::NoHostSource {
+                loc: loc.clone(),
+                root: settings
+                    .host_root
+                    .display()
+                    .to_string()
+                    .trim_end_matches('/')
+                    .to_string()
+                    + "/",
+                suite: src.suite.clone(),
+            }
         })?;
         let keyring = match recipe_keyring()? {
             Some(k) => k,
-            None => hostconf::load_keyring(&settings.host_root, host)
-                .map_err(|e| PackagesError::HostConf { loc: loc.clone(), source: e })?,
+            None => hostconf::load_keyring(&settings.host_root, host).map_err(|e| {
+                PackagesError::HostConf {
+                    loc: loc.clone(),
+                    source: e,
+                }
+            })?,
         };
-        return Ok(Located { url: host.uri.clone(), keyring });
+        return Ok(Located {
+            url: host.uri.clone(),
+            keyring,
+        });
     }
     let url = if src.mirror.contains("://") {
         src.mirror.clone()
     } else {
-        settings
-            .mirrors
-            .get(&src.mirror)
-            .cloned()
-            .ok_or_else(|| PackagesError::NoMirrorVariable { loc: loc.clone(), name: src.mirror.clone() })?
+        settings.mirrors.get(&src.mirror).cloned().ok_or_else(|| {
+            PackagesError::NoMirrorVariable {
+                loc: loc.clone(),
+                name: src.mirror.clone(),
+            }
+        })?
     };
-    let keyring = recipe_keyring()?.ok_or_else(|| PackagesError::NoKeyring { loc: loc.clone(), mirror: url.clone() })?;
+    let keyring = recipe_keyring()?.ok_or_else(|| PackagesError::NoKeyring {
+        loc: loc.clone(),
+        mirror: url.clone(),
+    })?;
     Ok(Located { url, keyring })
 }
 
 /// Resolves the recipe's packages against the signed indexes of its
 /// sources, for every platform: the content of a new lockfile.
-pub fn resolve_lock(recipe: &Recipe, apt: &AptSpec, fetcher: &Fetcher, settings: &AptSettings) -> Result<Lock, PackagesError> {
+pub fn resolve_lock(
+    recipe: &Recipe,
+    apt: &AptSpec,
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+) -> Result<Lock, PackagesError> {
     let mut sources = Vec::new();
     let mut releases = Vec::new();
     for src in &apt.sources {
@@ -127,20 +194,33 @@ pub fn resolve_lock(recipe: &Recipe, apt: &AptSpec, fetcher: &Fetcher, settings:
     }
     let mut platforms = BTreeMap::new();
     for platform in &recipe.platforms {
-        let arch = platform.debian_arch().expect("checked when the recipe loaded");
+        let arch = platform
+            .debian_arch()
+            .expect("checked when the recipe loaded");
         let mut all = Vec::new();
         for (i, (src, (located, verified))) in apt.sources.iter().zip(&releases).enumerate() {
             for component in &src.components {
-                let text = fetcher.fetch_index(&located.url, &src.suite, component, arch, &verified.release)?;
+                let text = fetcher.fetch_index(
+                    &located.url,
+                    &src.suite,
+                    component,
+                    arch,
+                    &verified.release,
+                )?;
                 let text = String::from_utf8_lossy(&text);
                 let name = format!("{} {}/binary-{arch}/Packages", src.suite, component);
                 all.extend(control::parse_packages_index(&text, &name, i)?);
             }
         }
-        let universe = resolver::Universe::new(all, arch)
-            .map_err(|e| PackagesError::Resolve { platform: platform.clone(), source: e })?;
-        let chosen = resolver::resolve(&universe, &apt.packages)
-            .map_err(|e| PackagesError::Resolve { platform: platform.clone(), source: e })?;
+        let universe = resolver::Universe::new(all, arch).map_err(|e| PackagesError::Resolve {
+            platform: platform.clone(),
+            source: Box::new(e),
+        })?;
+        let chosen =
+            resolver::resolve(&universe, &apt.packages).map_err(|e| PackagesError::Resolve {
+                platform: platform.clone(),
+                source: Box::new(e),
+            })?;
         let packages = chosen
             .into_iter()
             .map(|p| LockedPackage {
@@ -170,11 +250,18 @@ pub fn is_fresh(recipe: &Recipe, lock: &Lock) -> bool {
 }
 
 /// The locked packages of one platform, sorted by name.
-pub fn locked_for<'a>(lock: &'a Lock, lock_path: &Path, platform: &Platform) -> Result<&'a [LockedPackage], PackagesError> {
+pub fn locked_for<'a>(
+    lock: &'a Lock,
+    lock_path: &Path,
+    platform: &Platform,
+) -> Result<&'a [LockedPackage], PackagesError> {
     lock.platforms
         .get(&platform.to_string())
         .map(|p| p.packages.as_slice())
-        .ok_or_else(|| PackagesError::LockMissingPlatform { path: lock_path.into(), platform: platform.clone() })
+        .ok_or_else(|| PackagesError::LockMissingPlatform {
+            path: lock_path.into(),
+            platform: platform.clone(),
+        })
 }
 
 /// Downloads (or finds in the cache) every locked .deb of `platforms`,
@@ -191,12 +278,20 @@ pub fn fetch_locked(
     for platform in platforms {
         for p in locked_for(lock, lock_path, platform)? {
             if p.source >= apt.sources.len() {
-                return Err(PackagesError::LockBadSource { path: lock_path.into(), index: p.source, count: apt.sources.len() });
+                return Err(PackagesError::LockBadSource {
+                    path: lock_path.into(),
+                    index: p.source,
+                    count: apt.sources.len(),
+                });
             }
             wanted.entry(p.sha256.clone()).or_insert(p);
         }
     }
-    let missing: Vec<&LockedPackage> = wanted.values().copied().filter(|p| !fetcher.cache().contains(&p.sha256)).collect();
+    let missing: Vec<&LockedPackage> = wanted
+        .values()
+        .copied()
+        .filter(|p| !fetcher.cache().contains(&p.sha256))
+        .collect();
     // Mirrors are only looked up when something must be downloaded, so a
     // warm cache (or a vendored folder) builds without apt configuration.
     let mut urls: BTreeMap<usize, String> = BTreeMap::new();
@@ -210,29 +305,53 @@ pub fn fetch_locked(
     let items: Vec<FetchItem> = missing
         .iter()
         .map(|p| FetchItem {
-            url: urls.get(&p.source).map(|u| join_url(u, &p.path)).unwrap_or_else(|| p.path.clone()),
+            url: urls
+                .get(&p.source)
+                .map(|u| join_url(u, &p.path))
+                .unwrap_or_else(|| p.path.clone()),
             sha256: p.sha256.clone(),
             size: p.size,
             label: format!("{} {} ({})", p.name, p.version, p.architecture),
         })
         .collect();
     fetcher.fetch_all(&items, settings.jobs)?;
-    Ok(wanted.keys().map(|d| (d.clone(), fetcher.cache().path(d))).collect())
+    Ok(wanted
+        .keys()
+        .map(|d| (d.clone(), fetcher.cache().path(d)))
+        .collect())
 }
 
 /// Reads and installs one platform's locked packages from their verified
-/// files, in lock (name) order.
-pub fn install_locked(locked: &[LockedPackage], files: &BTreeMap<crate::oci::Digest, PathBuf>, epoch: u64) -> Result<Installed, PackagesError> {
+/// files, each after the packages it depends on (dpkg's unpack order, which
+/// is what `Replaces` is judged by); ties in name order.
+pub fn install_locked(
+    locked: &[LockedPackage],
+    files: &BTreeMap<crate::oci::Digest, PathBuf>,
+    epoch: u64,
+) -> Result<Installed, PackagesError> {
     let mut debs = Vec::with_capacity(locked.len());
     for p in locked {
         let path = &files[&p.sha256];
-        let file = std::fs::File::open(path).map_err(|e| PackagesError::Io { path: path.clone(), source: e })?;
+        let file = std::fs::File::open(path).map_err(|e| PackagesError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         let label = format!("{}_{}_{}.deb", p.name, p.version, p.architecture);
-        let contents = read_deb(&label, std::io::BufReader::new(file), epoch)
-            .map_err(|e| PackagesError::Deb { path: path.clone(), source: e })?;
+        let contents = read_deb(&label, std::io::BufReader::new(file), epoch).map_err(|e| {
+            PackagesError::Deb {
+                path: path.clone(),
+                source: e,
+            }
+        })?;
         debs.push((package_record(p, &contents), contents));
     }
-    Ok(install(&debs, epoch, &InstallOptions::default())?)
+    let records: Vec<Package> = debs.iter().map(|(p, _)| p.clone()).collect();
+    let mut slots: Vec<Option<(Package, DebContents)>> = debs.into_iter().map(Some).collect();
+    let ordered: Vec<(Package, DebContents)> = resolver::install_order(&records)
+        .into_iter()
+        .map(|i| slots[i].take().expect("install_order is a permutation"))
+        .collect();
+    Ok(install(&ordered, epoch, &InstallOptions::default())?)
 }
 
 /// The package record `install` needs, from the lock and the .deb's own
@@ -246,7 +365,10 @@ fn package_record(p: &LockedPackage, deb: &DebContents) -> Package {
         multi_arch: field("Multi-Arch"),
         essential: field("Essential") == "yes",
         priority: field("Priority"),
-        source: deb.control_field("Source").map_or_else(|| p.name.clone(), |s| s.split_whitespace().next().unwrap_or_default().to_string()),
+        source: deb.control_field("Source").map_or_else(
+            || p.name.clone(),
+            |s| s.split_whitespace().next().unwrap_or_default().to_string(),
+        ),
         depends: field("Depends"),
         pre_depends: field("Pre-Depends"),
         provides: field("Provides"),
@@ -262,8 +384,15 @@ fn package_record(p: &LockedPackage, deb: &DebContents) -> Package {
 }
 
 /// Copies every locked .deb into `dir` as `<name>_<version>_<arch>.deb`.
-pub fn vendor(lock: &Lock, files: &BTreeMap<crate::oci::Digest, PathBuf>, dir: &Path) -> Result<usize, PackagesError> {
-    std::fs::create_dir_all(dir).map_err(|e| PackagesError::Io { path: dir.into(), source: e })?;
+pub fn vendor(
+    lock: &Lock,
+    files: &BTreeMap<crate::oci::Digest, PathBuf>,
+    dir: &Path,
+) -> Result<usize, PackagesError> {
+    std::fs::create_dir_all(dir).map_err(|e| PackagesError::Io {
+        path: dir.into(),
+        source: e,
+    })?;
     let mut n = 0;
     for platform in lock.platforms.values() {
         for p in &platform.packages {
@@ -272,8 +401,14 @@ pub fn vendor(lock: &Lock, files: &BTreeMap<crate::oci::Digest, PathBuf>, dir: &
                 continue;
             }
             let tmp = dir.join(format!(".{}.tmp", vendor_name(p)));
-            std::fs::copy(&files[&p.sha256], &tmp).map_err(|e| PackagesError::Io { path: tmp.clone(), source: e })?;
-            std::fs::rename(&tmp, &dest).map_err(|e| PackagesError::Io { path: dest.clone(), source: e })?;
+            std::fs::copy(&files[&p.sha256], &tmp).map_err(|e| PackagesError::Io {
+                path: tmp.clone(),
+                source: e,
+            })?;
+            std::fs::rename(&tmp, &dest).map_err(|e| PackagesError::Io {
+                path: dest.clone(),
+                source: e,
+            })?;
             n += 1;
         }
     }
@@ -296,7 +431,10 @@ pub fn import_vendored(lock: &Lock, dir: &Path, fetcher: &Fetcher) -> Result<usi
             if fetcher.cache().contains(&p.sha256) || !src.is_file() {
                 continue;
             }
-            let file = std::fs::File::open(&src).map_err(|e| PackagesError::Io { path: src.clone(), source: e })?;
+            let file = std::fs::File::open(&src).map_err(|e| PackagesError::Io {
+                path: src.clone(),
+                source: e,
+            })?;
             fetcher
                 .cache()
                 .put_verified(std::io::BufReader::new(file), &p.sha256, p.size)

@@ -57,6 +57,8 @@ pub struct PackageSummary {
     pub name: String,
     pub version: String,
     pub architecture: String,
+    /// Source package name, for SBOMs.
+    pub source: String,
     /// The control file's `Installed-Size` (KiB), or the package's file
     /// sizes summed and rounded up to KiB when the field is missing.
     pub installed_size_kib: u64,

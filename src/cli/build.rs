@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use super::packages::PackageArgs;
 use crate::attest::{self, AttestInput, Attestation, PrivateKey, Selection};
 use crate::oci::Platform;
 use crate::recipe::{BaseSpec, Recipe};
@@ -46,6 +47,8 @@ pub struct BuildArgs {
     /// Sign attestations (DSSE) with this ed25519 key (`stele key generate`).
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub packages: PackageArgs,
 }
 
 /// What `stele build` writes.
@@ -124,6 +127,7 @@ pub fn open_base(recipe: &Recipe) -> Result<Option<Opened>> {
 pub struct BuildOptions {
     pub selection: Selection,
     pub key: Option<PrivateKey>,
+    pub packages: PackageArgs,
 }
 
 impl BuildOptions {
@@ -136,7 +140,11 @@ impl BuildOptions {
         if key.is_some() && selection == Selection::None {
             bail!("--sign-key signs attestations, but --attest none makes none; drop one of them");
         }
-        Ok(BuildOptions { selection, key })
+        Ok(BuildOptions {
+            selection,
+            key,
+            packages: args.packages.clone(),
+        })
     }
 }
 
@@ -160,8 +168,14 @@ impl Produced {
 /// what `build` writes and what `verify --rebuild` compares.
 pub fn produce(recipe: &Recipe, opts: &BuildOptions, store: &BlobStore) -> Result<Produced> {
     let base = open_base(recipe)?;
+    let prepared = super::packages::prepare(recipe, &opts.packages)?;
     let inputs = crate::BuildInputs {
         base: base.as_ref(),
+        packages: prepared.as_ref().map(|p| crate::build::PackageInputs {
+            lock: &p.lock,
+            lock_path: &p.lock_path,
+            files: &p.files,
+        }),
     };
     let output = crate::build(recipe, &inputs, &crate::BuildSettings::default(), store)?;
     let attestations = if opts.selection == Selection::None {
@@ -170,7 +184,7 @@ pub fn produce(recipe: &Recipe, opts: &BuildOptions, store: &BlobStore) -> Resul
         let input = AttestInput {
             built: &output.built,
             recipe,
-            lock: None,
+            lock: prepared.as_ref().map(|p| &p.lock),
             packages: output.packages.clone(),
             base: output.base.clone(),
             builder_id: builder_id(),

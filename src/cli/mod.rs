@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod keys;
+pub mod packages;
 
 use std::io::Write;
 use std::path::Path;
@@ -28,6 +29,10 @@ pub struct Cli {
 pub enum Command {
     /// Build a recipe into an OCI image; prints the digest as the last line.
     Build(build::BuildArgs),
+    /// Resolve the recipe's [apt] packages and write <recipe>.lock beside it.
+    Lock(packages::LockArgs),
+    /// Copy every locked .deb into a folder, for offline rebuilds.
+    Vendor(packages::VendorArgs),
     /// Manage signing keys for attestations.
     #[command(subcommand)]
     Key(keys::KeyCommand),
@@ -38,6 +43,14 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::cmd_build(args),
+        Command::Lock(args) => {
+            packages::cmd_lock(args, source_date_epoch()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vendor(args) => {
+            packages::cmd_vendor(args, source_date_epoch()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Key(cmd) => keys::run(cmd),
         Command::Version => {
             println!("stele {}", env!("CARGO_PKG_VERSION"));

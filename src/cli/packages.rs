@@ -70,13 +70,23 @@ fn mirror_variables() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `STELE_APT_ROOT` moves where `mirror = "host"` reads `etc/apt` from
+/// (a chroot, or a test's own configuration); the default is `/`.
 pub fn apt_settings(args: &PackageArgs) -> AptSettings {
-    AptSettings { host_root: PathBuf::from("/"), mirrors: mirror_variables(), jobs: args.jobs.max(1) }
+    let host_root = std::env::var_os("STELE_APT_ROOT")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    AptSettings {
+        host_root,
+        mirrors: mirror_variables(),
+        jobs: args.jobs.max(1),
+    }
 }
 
 pub fn fetcher(args: &PackageArgs) -> Result<Fetcher> {
     let dir = cache_dir(&args.cache_dir)?;
-    let store = BlobStore::open(&dir).with_context(|| format!("opening the cache {}", dir.display()))?;
+    let store =
+        BlobStore::open(&dir).with_context(|| format!("opening the cache {}", dir.display()))?;
     Ok(Fetcher::new(store, args.offline))
 }
 
@@ -92,17 +102,31 @@ pub struct PreparedPackages {
 /// rewriting the lockfile) happens only when the lock is missing or stale
 /// and `--locked` was not given.
 pub fn prepare(recipe: &Recipe, args: &PackageArgs) -> Result<Option<PreparedPackages>> {
-    let Some(apt) = &recipe.apt else { return Ok(None) };
+    let Some(apt) = &recipe.apt else {
+        return Ok(None);
+    };
     let settings = apt_settings(args);
     let fetcher = fetcher(args)?;
     let lock_path = Lock::path_for(&recipe.path);
-    let existing = if lock_path.exists() { Some(Lock::load(&lock_path)?) } else { None };
+    let existing = if lock_path.exists() {
+        Some(Lock::load(&lock_path)?)
+    } else {
+        None
+    };
     let lock = match existing {
         Some(lock) if packages::is_fresh(recipe, &lock) => lock,
         other => {
-            let why = if other.is_some() { "is stale (the recipe's [apt] or platforms changed)" } else { "does not exist" };
+            let why = if other.is_some() {
+                "is stale (the recipe's [apt] or platforms changed)"
+            } else {
+                "does not exist"
+            };
             if args.locked {
-                bail!("--locked: the lockfile {} {why}; run `stele lock {}` and commit the result", lock_path.display(), recipe.path.display());
+                bail!(
+                    "--locked: the lockfile {} {why}; run `stele lock {}` and commit the result",
+                    lock_path.display(),
+                    recipe.path.display()
+                );
             }
             if args.offline {
                 bail!("--offline: the lockfile {} {why}, and resolving needs the network; run `stele lock` online first", lock_path.display());
@@ -118,19 +142,38 @@ pub fn prepare(recipe: &Recipe, args: &PackageArgs) -> Result<Option<PreparedPac
         let n = packages::import_vendored(&lock, dir, &fetcher)?;
         eprintln!("imported {n} package(s) from {}", dir.display());
     }
-    let files = packages::fetch_locked(apt, &lock, &lock_path, &recipe.platforms, &fetcher, &settings)?;
-    Ok(Some(PreparedPackages { lock, lock_path, files }))
+    let files = packages::fetch_locked(
+        apt,
+        &lock,
+        &lock_path,
+        &recipe.platforms,
+        &fetcher,
+        &settings,
+    )?;
+    Ok(Some(PreparedPackages {
+        lock,
+        lock_path,
+        files,
+    }))
 }
 
 pub fn cmd_lock(args: LockArgs, epoch: Option<u64>) -> Result<()> {
     let recipe = crate::recipe::load(&args.recipe, epoch)?;
     let Some(apt) = &recipe.apt else {
-        bail!("{} has no [apt] section: there is nothing to lock", args.recipe.display());
+        bail!(
+            "{} has no [apt] section: there is nothing to lock",
+            args.recipe.display()
+        );
     };
     if args.packages.offline {
         bail!("`stele lock` resolves against the mirrors' current indexes and needs the network; drop --offline");
     }
-    let lock = packages::resolve_lock(&recipe, apt, &fetcher(&args.packages)?, &apt_settings(&args.packages))?;
+    let lock = packages::resolve_lock(
+        &recipe,
+        apt,
+        &fetcher(&args.packages)?,
+        &apt_settings(&args.packages),
+    )?;
     let path = Lock::path_for(&args.recipe);
     super::write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
@@ -144,8 +187,12 @@ pub fn cmd_vendor(args: VendorArgs, epoch: Option<u64>) -> Result<()> {
     let recipe = crate::recipe::load(&args.recipe, epoch)?;
     let mut opts = args.packages.clone();
     opts.locked = true;
-    let prepared = prepare(&recipe, &opts)?
-        .with_context(|| format!("{} has no [apt] section: there is nothing to vendor", args.recipe.display()))?;
+    let prepared = prepare(&recipe, &opts)?.with_context(|| {
+        format!(
+            "{} has no [apt] section: there is nothing to vendor",
+            args.recipe.display()
+        )
+    })?;
     let n = packages::vendor(&prepared.lock, &prepared.files, &args.dir)?;
     eprintln!("copied {n} package(s) into {}", args.dir.display());
     println!("{}", vendor_hint(&args.recipe, &args.dir));
@@ -153,5 +200,9 @@ pub fn cmd_vendor(args: VendorArgs, epoch: Option<u64>) -> Result<()> {
 }
 
 fn vendor_hint(recipe: &Path, dir: &Path) -> String {
-    format!("rebuild offline with: stele build {} --offline --vendor {}", recipe.display(), dir.display())
+    format!(
+        "rebuild offline with: stele build {} --offline --vendor {}",
+        recipe.display(),
+        dir.display()
+    )
 }

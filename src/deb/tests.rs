@@ -214,7 +214,7 @@ fn reads_every_compression() {
             MTIME,
         )
         .raw(
-            b"/usr/bin/mail",
+            b"usr/bin/mail",
             EntryType::Regular,
             b"m",
             b"",
@@ -520,4 +520,13 @@ fn ignores_underscore_members() {
     assert_eq!(c.data.len(), 1);
     let bytes = ar(&[("debian-binary", b"3.0\n")]);
     assert!(read(&bytes, 0).unwrap_err().to_string().contains("3.0"));
+}
+
+#[test]
+fn absolute_member_names_are_refused() {
+    let msg = refusal(&TarBuilder::new().file("/etc/shadow", b"x").finish());
+    assert!(
+        msg.contains("`/etc/shadow`") && msg.contains("absolute"),
+        "{msg}"
+    );
 }

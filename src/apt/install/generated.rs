@@ -197,6 +197,7 @@ pub(super) fn summary(
         name: p.name.clone(),
         version: p.version.clone(),
         architecture: p.architecture.clone(),
+        source: p.source.clone(),
         installed_size_kib,
         copyright,
     }
