@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod keys;
+pub mod verify;
 
 use std::io::Write;
 use std::path::Path;
@@ -33,6 +34,10 @@ pub enum Command {
     Key(keys::KeyCommand),
     /// Print stele's version and encoding profile.
     Version,
+    /// Check an image: blobs, DiffIDs, media types, pin, attestations, rebuild.
+    Verify(verify::VerifyArgs),
+    /// Compare two images and name the likely cause of a digest difference.
+    Diff(verify::DiffArgs),
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -44,6 +49,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("encoding profile {PROFILE_ID}: {PROFILE_DESCRIPTION}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify(args) => verify::cmd_verify(args),
+        Command::Diff(args) => verify::cmd_diff(args),
     }
 }
 
