@@ -64,8 +64,9 @@ pub fn check(subject: &Subject, walk: &Walk, keys: &[PublicKey]) -> Attested {
             continue;
         }
         found.push(label.clone());
-        out.checks
-            .push(blobs_check(&subject.store, &manifest, &digest, &label));
+        let blobs = blobs_check(&subject.store, &manifest, &digest, &label);
+        let intact = blobs.status == super::Status::Pass;
+        out.checks.push(blobs);
         let subject_name = format!("attestation {label} subject");
         match (&about, mine) {
             (Some(a), true) => out.checks.push(Check::pass(subject_name, a.to_string())),
@@ -80,6 +81,14 @@ pub fn check(subject: &Subject, walk: &Walk, keys: &[PublicKey]) -> Attested {
                 subject_name,
                 format!("artifact {digest} names no sha256 subject"),
             )),
+        }
+        if !intact {
+            let why = "its blobs did not verify (see its blob check)";
+            for what in ["statement", "signature"] {
+                out.checks
+                    .push(Check::skipped(format!("attestation {label} {what}"), why));
+            }
+            continue;
         }
         let opened = match artifact::open(&subject.store, &digest, Some(d.size())) {
             Ok(o) => o,

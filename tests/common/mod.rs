@@ -3,6 +3,7 @@
 //! a layout the way an independent reader would.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod edit;
 pub mod tree;
 
 use std::collections::BTreeMap;
