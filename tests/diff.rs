@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::edit::*;
 use common::tree::{populate, RECIPE};
@@ -300,4 +301,38 @@ fn an_unreadable_side_exits_2() {
         .as_str()
         .unwrap()
         .contains("not an OCI image layout"));
+}
+
+#[test]
+fn a_skopeo_copy_in_docker_format_verifies_and_differs_in_encoding() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let tmp = tempdir();
+    let a = base(tmp.path());
+    let copy = tmp.path().join("copy");
+    let r = run(Command::new("skopeo")
+        .arg("copy")
+        .arg("--format")
+        .arg("v2s2")
+        .arg(format!("oci:{}:latest", a.display()))
+        .arg(format!("oci:{}:latest", copy.display())));
+    r.expect_ok();
+    let r = run(stele().arg("verify").arg(&copy));
+    exit_code(&r, 0);
+    assert!(
+        r.stdout
+            .contains("manifest application/vnd.docker.distribution.manifest.v2+json"),
+        "{}",
+        r.stdout
+    );
+    let r = diff(&a, &copy, false);
+    exit_code(&r, 1);
+    // skopeo keeps every blob but the manifest, which it rewrites in
+    // Docker's types, which have no annotations.
+    assert_eq!(
+        first_line(&r),
+        "differ: annotations (dev.stele.encoding, org.example.note, org.opencontainers.image.source); \
+         encoding (media type, config media type, layer 1 media type)"
+    );
 }

@@ -137,10 +137,11 @@ impl Diff {
             .iter()
             .map(|&c| {
                 let topics = self.topics(c);
+                // "content only" and "ordering only" would say less than
+                // the plain words: content explains any other difference,
+                // and a reordering is never a matter of degree.
                 let what = match c {
-                    Cause::Content if only => "content".to_string(),
-                    Cause::Ordering => "ordering".to_string(),
-                    Cause::Content => "content".to_string(),
+                    Cause::Content | Cause::Ordering => c.name().to_string(),
                     _ if only => format!("{} only", c.name()),
                     _ => c.name().to_string(),
                 };
@@ -464,7 +465,20 @@ fn compare_images(
     for i in 0..n {
         let title = format!("{label} layer {}/{n}", i + 1);
         match (a.layers.get(i), b.layers.get(i)) {
-            (Some(la), Some(lb)) if la.digest == lb.digest => {}
+            (Some(la), Some(lb)) if la.digest == lb.digest => {
+                // The same bytes named as another format (OCI and Docker
+                // layer types name the same tar+gzip).
+                if la.media_type != lb.media_type {
+                    let item = Item::new(
+                        "media type",
+                        Some(la.media_type.to_string()),
+                        Some(lb.media_type.to_string()),
+                    )
+                    .because(Cause::Encoding)
+                    .topic(format!("layer {} media type", i + 1));
+                    push(d, title, vec![item]);
+                }
+            }
             (Some(la), Some(lb)) => {
                 let mut items = Vec::new();
                 items.push(Item::new(
