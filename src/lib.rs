@@ -21,6 +21,7 @@ pub mod sink;
 pub mod source;
 pub mod store;
 pub mod timefmt;
+pub mod verify;
 
 pub use build::{build, BuildInputs, BuildOutput, BuildSettings};
 

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod keys;
 pub mod packages;
+pub mod verify;
 
 use std::io::Write;
 use std::path::Path;
@@ -38,6 +39,10 @@ pub enum Command {
     Key(keys::KeyCommand),
     /// Print stele's version and encoding profile.
     Version,
+    /// Check an image: blobs, DiffIDs, media types, pin, attestations, rebuild.
+    Verify(verify::VerifyArgs),
+    /// Compare two images and name the likely cause of a digest difference.
+    Diff(verify::DiffArgs),
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -57,6 +62,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("encoding profile {PROFILE_ID}: {PROFILE_DESCRIPTION}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify(args) => verify::cmd_verify(args),
+        Command::Diff(args) => verify::cmd_diff(args),
     }
 }
 

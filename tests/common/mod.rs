@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 pub mod archive;
+pub mod edit;
 pub mod podman;
 pub mod tree;
 

@@ -1,0 +1,190 @@
+//! `stele verify` and `stele diff`. Both exit 0 when all is well (verified,
+//! identical), 1 when it is not (a check failed, the images differ) and 2
+//! when they could not find out (a target that cannot be read, a key or
+//! recipe that is invalid), so CI can tell a bad image from a bad setup.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::attest::{PublicKey, Selection};
+use crate::oci::Digest;
+use crate::source::{Opened, Target};
+use crate::store::BlobStore;
+use crate::verify::{self, report, Options};
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The image: a layout folder (oci:PATH[@sha256:…]), an archive or a
+    /// registry reference.
+    pub target: String,
+    /// The digest the image must have (what the deployment pins).
+    #[arg(long, value_name = "sha256:…")]
+    pub digest: Option<String>,
+    /// Public key attestations must be signed with (repeatable: any one
+    /// of them will do). Without it, signatures are not checked.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// Build this recipe again (into a temp store) and compare digests.
+    #[arg(long, value_name = "RECIPE")]
+    pub rebuild: Option<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Package options for `--rebuild` (the lock is always taken as it is:
+    /// a rebuild never re-resolves).
+    #[command(flatten)]
+    pub packages: super::packages::PackageArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The first image (any target form `verify` takes).
+    pub a: String,
+    /// The second image.
+    pub b: String,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const COULD_NOT_CHECK: u8 = 2;
+
+/// Prints an error the way `main` does, and the exit status for "could not
+/// check"; in JSON mode CI also gets a document saying so.
+fn could_not_check(err: anyhow::Error, target: &str, json: bool) -> ExitCode {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    if json {
+        let mut out = report::error_json(target, &format!("{err:#}"));
+        out.push(b'\n');
+        let _ = std::io::stdout().write_all(&out);
+    }
+    ExitCode::from(COULD_NOT_CHECK)
+}
+
+pub fn cmd_verify(args: VerifyArgs) -> Result<ExitCode> {
+    match run_verify(&args) {
+        Ok(report) => {
+            let mut stdout = std::io::stdout().lock();
+            if args.json {
+                stdout.write_all(&report::verify_json(&report))?;
+                stdout.write_all(b"\n")?;
+            } else {
+                stdout.write_all(report::verify_text(&report).as_bytes())?;
+            }
+            Ok(if report.verified() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(e) => Ok(could_not_check(e, &args.target, args.json)),
+    }
+}
+
+fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
+    let pin = match &args.digest {
+        Some(d) => Some(
+            d.parse::<Digest>()
+                .with_context(|| "--digest must be the digest the image is pinned by")?,
+        ),
+        None => None,
+    };
+    let keys = args
+        .keys
+        .iter()
+        .map(|p| PublicKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The recipe is read before the image, so a bad recipe is reported
+    // without a page of checks above it.
+    let recipe = match &args.rebuild {
+        Some(path) => Some((
+            path,
+            crate::recipe::load(path, super::source_date_epoch()?)?,
+        )),
+        None => None,
+    };
+    let target = Target::parse(&args.target)?;
+    let subject = verify::locate(&target)?;
+    let mut report = verify::verify(&subject, &Options { pin, keys });
+    if let Some((path, recipe)) = recipe {
+        eprintln!("rebuilding {}", path.display());
+        let rebuilt = rebuild(&recipe, &args.packages)
+            .with_context(|| format!("rebuilding {} to compare", path.display()))?;
+        let opened = subject.into_opened();
+        verify::rebuild::compare(
+            &mut report,
+            opened.as_ref(),
+            &rebuilt,
+            &path.display().to_string(),
+            recipe.epoch,
+        );
+    }
+    Ok(report)
+}
+
+/// Builds `recipe` with the same `produce` as `stele build`, into a temp
+/// store that goes away with the returned value: the user's output folder
+/// is never touched. Attestations are not made; only the image is compared.
+fn rebuild(
+    recipe: &crate::recipe::Recipe,
+    packages: &super::packages::PackageArgs,
+) -> Result<Opened> {
+    let temp = tempfile::Builder::new()
+        .prefix("stele-rebuild-")
+        .tempdir()
+        .context("making a temp folder for the rebuild")?;
+    let store = BlobStore::open(temp.path())?;
+    let opts = super::build::BuildOptions {
+        selection: Selection::None,
+        key: None,
+        packages: super::packages::PackageArgs {
+            locked: true,
+            ..packages.clone()
+        },
+    };
+    let produced = super::build::produce(recipe, &opts, &store)?;
+    Ok(Opened {
+        name: format!("rebuild of {}", recipe.path.display()),
+        store,
+        built: produced.output.built,
+        referrers: Vec::new(),
+        temp: Some(temp),
+    })
+}
+
+pub fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
+    let open = |s: &str| -> Result<Opened> {
+        let target = Target::parse(s)?;
+        Ok(verify::open(&target)?)
+    };
+    let (a, b) = match (open(&args.a), open(&args.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) => return Ok(could_not_check(e, &args.a, args.json)),
+        (_, Err(e)) => return Ok(could_not_check(e, &args.b, args.json)),
+    };
+    let d = match verify::diff::diff(&a, &b) {
+        Ok(d) => d,
+        Err(e) => {
+            let target = format!("{} {}", args.a, args.b);
+            return Ok(could_not_check(e.into(), &target, args.json));
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        stdout.write_all(&report::diff_json(&d))?;
+        stdout.write_all(b"\n")?;
+    } else {
+        stdout.write_all(report::diff_text(&d).as_bytes())?;
+    }
+    Ok(if d.identical() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
