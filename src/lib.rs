@@ -16,6 +16,7 @@ pub mod layer;
 pub mod lock;
 pub mod oci;
 pub mod recipe;
+pub mod registry;
 pub mod sink;
 pub mod source;
 pub mod store;

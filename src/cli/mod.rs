@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 use crate::layer::profile::{PROFILE_DESCRIPTION, PROFILE_ID};
 use crate::sink::layout::LayoutStaging;
 
+pub mod distribute;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "stele",
@@ -28,6 +30,11 @@ pub enum Command {
     Build(BuildArgs),
     /// Print stele's version and encoding profile.
     Version,
+    /// Push an image (layout, archive or registry) to a registry; prints
+    /// HOST/REPO[:TAG]@sha256:… as the last line.
+    Push(distribute::PushArgs),
+    /// Pull an image from a registry into an OCI layout; prints its digest.
+    Pull(distribute::PullArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +66,8 @@ fn source_date_epoch() -> Result<Option<u64>> {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(args) => cmd_build(args),
+        Command::Push(args) => distribute::cmd_push(args),
+        Command::Pull(args) => distribute::cmd_pull(args),
         Command::Version => {
             println!("stele {}", env!("CARGO_PKG_VERSION"));
             println!("encoding profile {PROFILE_ID}: {PROFILE_DESCRIPTION}");

@@ -2,6 +2,7 @@
 //! store holding its blobs.
 
 pub mod layout;
+pub mod registry;
 
 use std::path::PathBuf;
 
@@ -12,6 +13,8 @@ pub enum SinkError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("refusing to replace {path}: it exists and is not an OCI image layout stele could have written; choose another output with -o or remove it")]
     WouldClobber { path: PathBuf },
 }

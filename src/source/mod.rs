@@ -8,6 +8,7 @@
 //! are parsed.
 
 pub mod layout;
+pub mod registry;
 pub mod target;
 
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ pub enum SourceError {
         selector: String,
         candidates: String,
     },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("{image}: expected {expected} but it is {found}; the reference or the pin is wrong")]
     DigestMismatch {
         image: String,

@@ -1,0 +1,188 @@
+//! `stele push` and `stele pull`: the CLI's half of the registry client
+//! (flags, auth file locations, the cache folder).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::registry::{PushOptions, Reference, RegistrySettings};
+use crate::sink::layout::LayoutStaging;
+use crate::source::layout::open_layout;
+use crate::source::registry::{open_registry, pull_registry};
+use crate::source::{Opened, Target};
+use crate::store::BlobStore;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP (and a plain-HTTP token service) to any registry;
+    /// localhost and 127.0.0.1 always allow it.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Read credentials from this auth file first (docker/containers
+    /// format), before $REGISTRY_AUTH_FILE and the usual locations.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Content-addressed download cache (default $XDG_CACHE_HOME/stele,
+    /// else ~/.cache/stele).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// The image: a layout folder, oci:PATH[@sha256:…], oci-archive:PATH,
+    /// or a registry reference (copied).
+    pub source: String,
+    /// Where to: HOST[:PORT]/REPO[:TAG] (the tag defaults to `latest`).
+    pub reference: String,
+    /// Another repository on the same registry that may hold some blobs:
+    /// they are mounted from there instead of uploaded. Repeatable.
+    #[arg(long, value_name = "REPO")]
+    pub mount_from: Vec<String>,
+    /// Write what was sent (blobs uploaded, bytes, …) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PullArgs {
+    /// HOST[:PORT]/REPO[:TAG][@sha256:…]
+    pub reference: String,
+    /// The OCI layout folder to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Where podman, skopeo and docker keep credentials, in the order they
+/// are consulted: the flag, `$REGISTRY_AUTH_FILE`,
+/// `$XDG_RUNTIME_DIR/containers/auth.json`,
+/// `~/.config/containers/auth.json`, `~/.docker/config.json`.
+pub fn auth_files(flag: &Option<PathBuf>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    files.extend(flag.clone());
+    files.extend(env_path("REGISTRY_AUTH_FILE"));
+    if let Some(run) = env_path("XDG_RUNTIME_DIR") {
+        files.push(run.join("containers/auth.json"));
+    }
+    if let Some(home) = env_path("HOME") {
+        files.push(home.join(".config/containers/auth.json"));
+        files.push(home.join(".docker/config.json"));
+    }
+    files
+}
+
+pub fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
+    RegistrySettings {
+        auth_files: auth_files(&args.authfile),
+        insecure: args.insecure,
+        ..RegistrySettings::default()
+    }
+}
+
+/// The cache folder: the flag, else `$XDG_CACHE_HOME/stele`, else
+/// `~/.cache/stele`. Same rules as `cli::packages::cache_dir`, which is
+/// not compiled yet; the two should become one.
+pub fn cache_dir(flag: &Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(d) = flag {
+        return Ok(d.clone());
+    }
+    if let Some(x) = env_path("XDG_CACHE_HOME") {
+        return Ok(x.join("stele"));
+    }
+    match env_path("HOME") {
+        Some(h) => Ok(h.join(".cache").join("stele")),
+        None => bail!("no cache folder: HOME and XDG_CACHE_HOME are unset; pass --cache-dir DIR"),
+    }
+}
+
+fn open_cache(flag: &Option<PathBuf>) -> Result<BlobStore> {
+    let dir = cache_dir(flag)?;
+    BlobStore::open(&dir).with_context(|| format!("opening the cache {}", dir.display()))
+}
+
+fn open_source(source: &str, args: &RegistryArgs) -> Result<Opened> {
+    match Target::parse(source)? {
+        Target::Layout { path, selector } => Ok(open_layout(&path, &selector)?),
+        // Placeholder until src/source/archive.rs lands.
+        Target::Archive { path, .. } => bail!(
+            "{}: pushing from an archive is not supported yet; unpack it to a layout first (e.g. `skopeo copy oci-archive:{} oci:DIR`)",
+            path.display(),
+            path.display()
+        ),
+        Target::Registry { reference } => {
+            let reference = Reference::parse(&reference)?;
+            let cache = open_cache(&args.cache_dir)?;
+            Ok(open_registry(&reference, &registry_settings(args), &cache)?)
+        }
+    }
+}
+
+pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
+    let mut reference = Reference::parse(&args.reference)?;
+    if reference.tag.is_none() && reference.digest.is_none() {
+        eprintln!("no tag given: tagging `latest`");
+        reference.tag = Some("latest".into());
+    }
+    let opened = open_source(&args.source, &args.registry)?;
+    eprintln!(
+        "pushing {} ({}) to {}",
+        opened.name,
+        opened.digest(),
+        reference
+    );
+    let options = PushOptions {
+        mount_from: args.mount_from.clone(),
+    };
+    let (digest, report) = crate::sink::registry::push_opened(
+        &opened,
+        &reference,
+        &registry_settings(&args.registry),
+        &options,
+    )
+    .with_context(|| format!("pushing {} to {reference}", opened.name))?;
+    eprintln!("pushed: {report}");
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec(&report).expect("a report always serializes");
+        super::write_atomic(path, &json)?;
+    }
+    let pinned = Reference {
+        digest: None,
+        ..reference
+    }
+    .with_digest(digest);
+    writeln!(std::io::stdout().lock(), "{pinned}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_pull(args: PullArgs) -> Result<ExitCode> {
+    let reference = Reference::parse(&args.reference)?;
+    let cache = open_cache(&args.registry.cache_dir)?;
+    let settings = registry_settings(&args.registry);
+    eprintln!("pulling {reference}");
+    let (opened, blobs) = pull_registry(&reference, &settings, &cache)
+        .with_context(|| format!("pulling {reference}"))?;
+    let staging = LayoutStaging::new(&args.output)?;
+    for digest in &blobs {
+        staging
+            .store()
+            .copy_from(&cache, digest)
+            .with_context(|| format!("copying {digest} into {}", args.output.display()))?;
+    }
+    let tag = reference.tag.as_deref().unwrap_or("latest");
+    staging.commit(&opened.built, tag)?;
+    eprintln!("wrote {}", args.output.display());
+    writeln!(std::io::stdout().lock(), "{}", opened.digest())?;
+    Ok(ExitCode::SUCCESS)
+}
