@@ -151,6 +151,20 @@ pub(crate) fn query_escape(s: &str) -> String {
     out
 }
 
+/// A transport failure without the URL (the error names it already).
+fn transport_message(t: &ureq::Transport) -> String {
+    let mut s = t.kind().to_string();
+    if let Some(m) = t.message() {
+        s.push_str(": ");
+        s.push_str(m);
+    }
+    if let Some(src) = std::error::Error::source(t) {
+        s.push_str(": ");
+        s.push_str(&src.to_string());
+    }
+    s
+}
+
 fn transient(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
@@ -342,7 +356,9 @@ impl Client {
             };
             let resp = match result {
                 Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
-                Err(ureq::Error::Transport(t)) => return Err(Failure::Transport(t.to_string())),
+                Err(ureq::Error::Transport(t)) => {
+                    return Err(Failure::Transport(transport_message(&t)))
+                }
             };
             let status = resp.status();
             if status == 401 && own && !challenged {
@@ -496,7 +512,7 @@ impl Client {
                     self.back_off(attempt);
                     continue;
                 }
-                Err(ureq::Error::Transport(t)) => return Err(auth_err(t.to_string())),
+                Err(ureq::Error::Transport(t)) => return Err(auth_err(transport_message(&t))),
             };
             let status = resp.status();
             if transient(status) && attempt <= self.settings.retries {

@@ -246,8 +246,9 @@ impl Walk<'_> {
             digest: doc.digest.clone(),
             message,
         };
-        if doc.media_type.contains("manifest.v1+prettyjws")
-            || doc.media_type.ends_with("manifest.v1+json")
+        if doc
+            .media_type
+            .starts_with("application/vnd.docker.distribution.manifest.v1+")
         {
             return Err(malformed(
                 "manifest",
@@ -272,13 +273,18 @@ impl Walk<'_> {
         }
         let manifest: ImageManifest =
             serde_json::from_slice(&doc.bytes).map_err(|e| malformed("manifest", e.to_string()))?;
+        // Every size is checked before the first byte is fetched.
         let config = manifest.config();
-        let digest = self.check_size("config", config, CONFIG_LIMIT)?;
-        self.blob(&digest, config.size())?;
+        let mut wanted = vec![(
+            self.check_size("config", config, CONFIG_LIMIT)?,
+            config.size(),
+        )];
         let limit = self.client.settings().blob_limit;
         for layer in manifest.layers() {
-            let digest = self.check_size("layer", layer, limit)?;
-            self.blob(&digest, layer.size())?;
+            wanted.push((self.check_size("layer", layer, limit)?, layer.size()));
+        }
+        for (digest, size) in wanted {
+            self.blob(&digest, size)?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 
 pub mod deb;
 pub mod http;
+pub mod registry;
 pub mod repo;
 
 pub use deb::{build_deb, Compression, Deb, DebEntry, EntryKind, FIXTURE_MTIME};
