@@ -41,6 +41,10 @@ pub struct PushArgs {
     /// they are mounted from there instead of uploaded. Repeatable.
     #[arg(long, value_name = "REPO")]
     pub mount_from: Vec<String>,
+    /// Blobs larger than this are uploaded in chunks of this many bytes
+    /// (default 16 MiB); smaller ones in one request.
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
     /// Write what was sent (blobs uploaded, bytes, …) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -145,13 +149,16 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     let options = PushOptions {
         mount_from: args.mount_from.clone(),
     };
-    let (digest, report) = crate::sink::registry::push_opened(
-        &opened,
-        &reference,
-        &registry_settings(&args.registry),
-        &options,
-    )
-    .with_context(|| format!("pushing {} to {reference}", opened.name))?;
+    let mut settings = registry_settings(&args.registry);
+    if let Some(c) = args.chunk_size {
+        if c == 0 {
+            bail!("--chunk-size must be at least 1 byte");
+        }
+        settings.chunk_size = c;
+    }
+    let (digest, report) =
+        crate::sink::registry::push_opened(&opened, &reference, &settings, &options)
+            .with_context(|| format!("pushing {} to {reference}", opened.name))?;
     eprintln!("pushed: {report}");
     if let Some(path) = &args.report {
         let json = serde_json::to_vec(&report).expect("a report always serializes");
