@@ -3,21 +3,21 @@
 //! origin, retries with backoff, and errors that say what the registry
 //! said and what to do.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::auth::{find_credentials, parse_challenge, parse_token, Challenge, Credentials};
-use super::reference::{base_url, host_without_port, is_loopback};
+use super::auth::{find_credentials, parse_challenge, Challenge, Credentials};
+use super::reference::base_url;
+use super::token::AuthState;
 use super::{RegistryError, RegistrySettings};
 
 /// Redirects followed for one request (blob GETs go to storage once).
 const MAX_REDIRECTS: u32 = 5;
 /// How much of an error answer is read for its `errors[]`.
-const ERROR_BODY_LIMIT: u64 = 64 << 10;
+pub(super) const ERROR_BODY_LIMIT: u64 = 64 << 10;
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 pub fn pull_scope(repository: &str) -> String {
@@ -31,23 +31,13 @@ pub fn push_scope(repository: &str) -> String {
 /// A client for one registry (`host[:port]`), holding its credentials and
 /// the tokens obtained so far. Safe to share between threads.
 pub struct Client {
-    agent: ureq::Agent,
-    settings: RegistrySettings,
-    registry: String,
-    base: String,
-    credentials: Option<(Credentials, PathBuf)>,
-    auth: Mutex<AuthState>,
-    retries: AtomicU64,
-}
-
-#[derive(Default)]
-struct AuthState {
-    /// The registry asked for Basic auth.
-    basic: bool,
-    /// The registry's token service, once a challenge named it.
-    bearer: Option<(String, Option<String>)>,
-    /// Tokens by the scopes they were asked for, for this run only.
-    tokens: BTreeMap<String, String>,
+    pub(super) agent: ureq::Agent,
+    pub(super) settings: RegistrySettings,
+    pub(super) registry: String,
+    pub(super) base: String,
+    pub(super) credentials: Option<(Credentials, PathBuf)>,
+    pub(super) auth: Mutex<AuthState>,
+    pub(super) retries: AtomicU64,
 }
 
 /// One request as the push and pull code describe it.
@@ -107,7 +97,7 @@ pub(crate) enum Failure {
 }
 
 /// `scheme://host:port` of a URL, lowercased, for origin comparisons.
-fn origin(url: &str) -> String {
+pub(super) fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     format!(
@@ -152,7 +142,7 @@ pub(crate) fn query_escape(s: &str) -> String {
 }
 
 /// A transport failure without the URL (the error names it already).
-fn transport_message(t: &ureq::Transport) -> String {
+pub(super) fn transport_message(t: &ureq::Transport) -> String {
     let mut s = t.kind().to_string();
     if let Some(m) = t.message() {
         s.push_str(": ");
@@ -165,13 +155,13 @@ fn transport_message(t: &ureq::Transport) -> String {
     s
 }
 
-fn transient(status: u16) -> bool {
+pub(super) fn transient(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// The registry's `errors[]` (distribution-spec "Error Codes") as
 /// `: CODE: message, CODE: message`, or empty.
-fn error_codes(body: &[u8]) -> String {
+pub(super) fn error_codes(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -365,6 +355,10 @@ impl Client {
                 challenged = true;
                 if let Some(h) = resp.header("WWW-Authenticate") {
                     if let Some(c) = parse_challenge(h) {
+                        // Basic without credentials: asking again cannot help.
+                        if c == Challenge::Basic && self.credentials.is_none() {
+                            return Ok(resp);
+                        }
                         self.answer_challenge(c, &req.scopes)
                             .map_err(Failure::Fatal)?;
                         continue;
@@ -399,150 +393,6 @@ impl Client {
                 continue;
             }
             return Ok(resp);
-        }
-    }
-
-    /// The Authorization header for requests needing `scopes`, fetching a
-    /// token first when the registry is known to want one.
-    fn authorization(&self, scopes: &[String]) -> Result<Option<String>, RegistryError> {
-        let key = scopes.join(" ");
-        let (bearer, basic) = {
-            let st = self.auth.lock().expect("auth state lock");
-            if let Some(t) = st.tokens.get(&key) {
-                return Ok(Some(format!("Bearer {t}")));
-            }
-            (st.bearer.clone(), st.basic)
-        };
-        if let Some((realm, service)) = bearer {
-            let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
-            self.auth
-                .lock()
-                .expect("auth state lock")
-                .tokens
-                .insert(key, token.clone());
-            return Ok(Some(format!("Bearer {token}")));
-        }
-        if basic {
-            if let Some((c, _)) = &self.credentials {
-                return Ok(Some(c.basic_header()));
-            }
-        }
-        Ok(None)
-    }
-
-    fn answer_challenge(&self, c: Challenge, scopes: &[String]) -> Result<(), RegistryError> {
-        let mut st = self.auth.lock().expect("auth state lock");
-        match c {
-            Challenge::Basic => st.basic = true,
-            Challenge::Bearer {
-                realm,
-                service,
-                scope,
-            } => {
-                st.bearer = Some((realm.clone(), service.clone()));
-                // A 401 with a cached token: it expired or lacks a scope.
-                let key = scopes.join(" ");
-                st.tokens.remove(&key);
-                drop(st);
-                let mut wanted: Vec<String> = scopes.to_vec();
-                if let Some(s) = scope {
-                    if !wanted.contains(&s) {
-                        wanted.push(s);
-                    }
-                }
-                let token = self.fetch_token(&realm, service.as_deref(), &wanted)?;
-                self.auth
-                    .lock()
-                    .expect("auth state lock")
-                    .tokens
-                    .insert(key, token);
-            }
-        }
-        Ok(())
-    }
-
-    /// GET `realm?service=…&scope=…` (with the registry's basic
-    /// credentials when there are some) for a bearer token.
-    fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-    ) -> Result<String, RegistryError> {
-        let auth_err = |message: String| RegistryError::Auth {
-            url: realm.to_string(),
-            message,
-        };
-        let realm_host = origin(realm);
-        let realm_host = realm_host.split_once("://").map_or("", |(_, h)| h);
-        if realm.starts_with("http://")
-            && !self.settings.insecure
-            && !is_loopback(host_without_port(realm_host))
-        {
-            return Err(auth_err(
-                "the token service is plain HTTP; credentials would travel unencrypted (allow it with --insecure only on a trusted network)".into(),
-            ));
-        }
-        if !realm.starts_with("http://") && !realm.starts_with("https://") {
-            return Err(auth_err(
-                "the challenge's realm is not an http(s) URL".into(),
-            ));
-        }
-        let mut url = realm.to_string();
-        let mut sep = if url.contains('?') { '&' } else { '?' };
-        if let Some(s) = service {
-            url.push_str(&format!("{sep}service={}", query_escape(s)));
-            sep = '&';
-        }
-        for s in scopes {
-            url.push_str(&format!("{sep}scope={}", query_escape(s)));
-            sep = '&';
-        }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut r = self.agent.get(&url);
-            if let Some((c, _)) = &self.credentials {
-                r = r.set("Authorization", &c.basic_header());
-            }
-            let resp = match r.call() {
-                Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
-                Err(ureq::Error::Transport(t)) if attempt <= self.settings.retries => {
-                    let _ = t;
-                    self.back_off(attempt);
-                    continue;
-                }
-                Err(ureq::Error::Transport(t)) => return Err(auth_err(transport_message(&t))),
-            };
-            let status = resp.status();
-            if transient(status) && attempt <= self.settings.retries {
-                self.back_off(attempt);
-                continue;
-            }
-            let mut body = Vec::new();
-            let _ = resp
-                .into_reader()
-                .take(ERROR_BODY_LIMIT)
-                .read_to_end(&mut body);
-            if status == 200 {
-                return parse_token(&body)
-                    .ok_or_else(|| auth_err("the token service's answer holds no token".into()));
-            }
-            let who = match &self.credentials {
-                Some((c, file)) => format!(
-                    "it refused user `{}` from {}; check the password there, or log in again",
-                    c.username,
-                    file.display()
-                ),
-                None => format!(
-                    "no credentials for {} were found in the auth files; log in (e.g. `podman login {}`) or pass an auth file",
-                    self.registry, self.registry
-                ),
-            };
-            return Err(auth_err(format!(
-                "the token service answered {status}{}; {who}",
-                error_codes(&body)
-            )));
         }
     }
 

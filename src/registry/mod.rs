@@ -8,7 +8,8 @@
 //!
 //! - [`reference`]: `HOST[:PORT]/REPO[:TAG][@sha256:…]`, never a default host
 //! - [`auth`]: credentials from auth files, `WWW-Authenticate` challenges
-//! - [`client`]: one registry's HTTP: auth, redirects, retries, errors
+//! - [`client`]: one registry's HTTP: redirects, retries, errors
+//! - `token`: basic credentials or bearer tokens, cached per scope
 //! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
 //! - [`push`]: images and indexes, and their referrers
 //! - [`pull`]: manifests and blobs into a `BlobStore`
@@ -19,6 +20,7 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod referrers;
+mod token;
 pub mod upload;
 
 use std::path::PathBuf;

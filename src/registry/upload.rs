@@ -139,11 +139,10 @@ fn upload(
         };
         match step {
             Step::Done => return Ok(()),
-            Step::Restart(reason) if restarts < retries => {
+            Step::Restart(_) if restarts < retries => {
                 restarts += 1;
                 report.uploads_restarted += 1;
                 client.back_off(restarts);
-                let _ = reason;
             }
             Step::Restart(reason) => {
                 return Err(RegistryError::Protocol {
