@@ -430,6 +430,19 @@ fn redirected_blob_downloads_never_carry_authorization_to_another_host() {
     .unwrap();
     assert_eq!(again.blobs, pulled.blobs);
     assert_eq!(storage.log().len(), before);
+
+    // Pinned by digest and fully cached: no request at all (a base image
+    // builds offline once it has been pulled).
+    let before = reg.log().len();
+    let pinned = reference(&reg, "team/app").with_digest(f.built.digest().clone());
+    let offline = pull(
+        &pinned,
+        &settings(vec![dir.path().join("auth.json")]),
+        &store,
+    )
+    .unwrap();
+    assert_eq!(offline.blobs, pulled.blobs);
+    assert_eq!(reg.log().len(), before);
 }
 
 #[test]
