@@ -17,6 +17,7 @@ pub mod lock;
 pub mod oci;
 pub mod packages;
 pub mod recipe;
+pub mod registry;
 pub mod sink;
 pub mod source;
 pub mod store;

@@ -46,7 +46,7 @@ fn archives_read_back_to_the_same_image() {
     // The dispatcher the commands use opens either kind of local target.
     for path in [&t.layout, &t.oci, &t.docker] {
         let target = stele::source::Target::parse(path.to_str().unwrap()).unwrap();
-        let opened = stele::source::open(&target).unwrap();
+        let opened = stele::source::open(&target, None).unwrap();
         assert_eq!(opened.digest().to_string(), t.digest);
     }
 }

@@ -47,8 +47,15 @@ pub struct BuildArgs {
     /// Sign attestations (DSSE) with this ed25519 key (`stele key generate`).
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
+    /// Also push the image (and its attestations) to this registry
+    /// reference, HOST[:PORT]/REPO[:TAG]; prints REF@sha256:… before the
+    /// digest line.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
     #[command(flatten)]
     pub packages: PackageArgs,
+    #[command(flatten)]
+    pub registry: super::distribute::RegistryArgs,
 }
 
 /// What `stele build` writes.
@@ -107,7 +114,9 @@ fn docker_platform(recipe: &Recipe, wanted: Option<&Platform>) -> Result<Platfor
 }
 
 /// Opens the recipe's `[base]`, checking it is the image the recipe pins.
-pub fn open_base(recipe: &Recipe) -> Result<Option<Opened>> {
+/// A registry base is pulled through the cache: once cached, later builds
+/// make no request at all.
+pub fn open_base(recipe: &Recipe, opts: &BuildOptions) -> Result<Option<Opened>> {
     match &recipe.base {
         BaseSpec::Scratch => Ok(None),
         BaseSpec::Layout {
@@ -117,8 +126,20 @@ pub fn open_base(recipe: &Recipe) -> Result<Option<Opened>> {
                 .with_context(|| format!("{loc}: opening the base layout"))?;
             Ok(Some(opened))
         }
-        BaseSpec::Image { loc, .. } => {
-            bail!("{loc}: registry base images are not supported by this build of stele yet; use `layout = \"path@sha256:…\"`")
+        BaseSpec::Image {
+            reference,
+            digest,
+            loc,
+        } => {
+            let pinned = crate::registry::Reference::parse(&format!("{reference}@{digest}"))
+                .with_context(|| format!("{loc}: the base image reference"))?;
+            let cache = super::distribute::open_cache(&opts.packages.cache_dir)?;
+            if opts.packages.offline && !cache.contains(digest) {
+                bail!("{loc}: --offline, and the base image {reference}@{digest} is not in the cache {}; build once online (or `stele pull` it) first", cache.root().display());
+            }
+            let opened = crate::source::registry::open_registry(&pinned, &opts.registry, &cache)
+                .with_context(|| format!("{loc}: pulling the base image"))?;
+            Ok(Some(opened))
         }
     }
 }
@@ -128,6 +149,8 @@ pub struct BuildOptions {
     pub selection: Selection,
     pub key: Option<PrivateKey>,
     pub packages: PackageArgs,
+    /// For registry base images.
+    pub registry: crate::registry::RegistrySettings,
 }
 
 impl BuildOptions {
@@ -144,6 +167,7 @@ impl BuildOptions {
             selection,
             key,
             packages: args.packages.clone(),
+            registry: super::distribute::registry_settings(&args.registry),
         })
     }
 }
@@ -167,7 +191,7 @@ impl Produced {
 /// Opens the base, builds `recipe` into `store` and attests the result:
 /// what `build` writes and what `verify --rebuild` compares.
 pub fn produce(recipe: &Recipe, opts: &BuildOptions, store: &BlobStore) -> Result<Produced> {
-    let base = open_base(recipe)?;
+    let base = open_base(recipe, opts)?;
     let prepared = super::packages::prepare(recipe, &opts.packages)?;
     let inputs = crate::BuildInputs {
         base: base.as_ref(),
@@ -200,6 +224,35 @@ pub fn produce(recipe: &Recipe, opts: &BuildOptions, store: &BlobStore) -> Resul
     })
 }
 
+/// `--push`: the image and its attestations, from the staging store,
+/// before the output is written (the store moves when it is committed).
+fn push(
+    to: &Option<crate::registry::Reference>,
+    produced: &Produced,
+    store: &BlobStore,
+    args: &BuildArgs,
+) -> Result<()> {
+    let Some(reference) = to else { return Ok(()) };
+    let settings = super::distribute::registry_settings(&args.registry);
+    let (digest, report) = crate::registry::push_built(
+        &produced.output.built,
+        store,
+        &produced.referrers(),
+        reference,
+        &settings,
+        &crate::registry::PushOptions::default(),
+    )
+    .with_context(|| format!("pushing to {reference}"))?;
+    eprintln!("pushed: {report}");
+    let pinned = crate::registry::Reference {
+        digest: None,
+        ..reference.clone()
+    }
+    .with_digest(digest);
+    writeln!(std::io::stdout().lock(), "{pinned}")?;
+    Ok(())
+}
+
 pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
     let epoch = super::source_date_epoch()?;
     let mut opts = BuildOptions::from_args(&args)?;
@@ -227,6 +280,20 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
+    // Parsed before the build, so a bad reference fails at once.
+    let push_to = match &args.push {
+        Some(r) => {
+            let mut r = crate::registry::Reference::parse(r)?;
+            if r.digest.is_some() {
+                bail!("--push {r}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
+            }
+            if r.tag.is_none() {
+                r.tag = Some(tag.clone());
+            }
+            Some(r)
+        }
+        None => None,
+    };
     eprintln!(
         "building {} ({} platform{})",
         args.recipe.display(),
@@ -237,6 +304,7 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         Format::Oci => {
             let staging = LayoutStaging::new(&out)?;
             let produced = produce(&recipe, &opts, staging.store())?;
+            push(&push_to, &produced, staging.store(), &args)?;
             staging.commit(&produced.output.built, &tag, &produced.referrers())?;
             produced.output.built
         }
@@ -244,6 +312,7 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
             check_replaceable(&out, ArchiveKind::Oci)?;
             let staging = LayoutStaging::beside(&out)?;
             let produced = produce(&recipe, &opts, staging.store())?;
+            push(&push_to, &produced, staging.store(), &args)?;
             let built = produced.output.built.clone();
             write_oci_archive(
                 &out,
@@ -260,6 +329,7 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
             let platform = docker_platform.expect("decided above for docker-archive");
             let staging = LayoutStaging::beside(&out)?;
             let produced = produce(&recipe, &opts, staging.store())?;
+            push(&push_to, &produced, staging.store(), &args)?;
             let built = produced.output.built;
             let image = built
                 .images

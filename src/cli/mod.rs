@@ -2,6 +2,7 @@
 //! Raw arguments become settings once; the library never looks at either.
 
 pub mod build;
+pub mod distribute;
 pub mod keys;
 pub mod packages;
 pub mod verify;
@@ -43,6 +44,11 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Compare two images and name the likely cause of a digest difference.
     Diff(verify::DiffArgs),
+    /// Push an image (layout, archive or registry) to a registry; prints
+    /// HOST/REPO[:TAG]@sha256:… as the last line.
+    Push(distribute::PushArgs),
+    /// Pull an image from a registry into an OCI layout; prints its digest.
+    Pull(distribute::PullArgs),
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -57,6 +63,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(cmd) => keys::run(cmd),
+        Command::Push(args) => distribute::cmd_push(args),
+        Command::Pull(args) => distribute::cmd_pull(args),
         Command::Version => {
             println!("stele {}", env!("CARGO_PKG_VERSION"));
             println!("encoding profile {PROFILE_ID}: {PROFILE_DESCRIPTION}");

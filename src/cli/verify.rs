@@ -37,6 +37,8 @@ pub struct VerifyArgs {
     /// a rebuild never re-resolves).
     #[command(flatten)]
     pub packages: super::packages::PackageArgs,
+    #[command(flatten)]
+    pub registry: super::distribute::RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +50,12 @@ pub struct DiffArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Content-addressed download cache, for registry images (default
+    /// $XDG_CACHE_HOME/stele, else ~/.cache/stele).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: super::distribute::RegistryArgs,
 }
 
 const COULD_NOT_CHECK: u8 = 2;
@@ -110,11 +118,22 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
         None => None,
     };
     let target = Target::parse(&args.target)?;
-    let subject = verify::locate(&target)?;
+    let subject = match target {
+        Target::Registry { .. } => {
+            let cache = super::distribute::open_cache(&args.packages.cache_dir)?;
+            let settings = super::distribute::registry_settings(&args.registry);
+            let access = crate::source::RegistryAccess {
+                settings: &settings,
+                cache: &cache,
+            };
+            verify::locate(&target, Some(&access))?
+        }
+        _ => verify::locate(&target, None)?,
+    };
     let mut report = verify::verify(&subject, &Options { pin, keys });
     if let Some((path, recipe)) = recipe {
         eprintln!("rebuilding {}", path.display());
-        let rebuilt = rebuild(&recipe, &args.packages)
+        let rebuilt = rebuild(&recipe, &args.packages, &args.registry)
             .with_context(|| format!("rebuilding {} to compare", path.display()))?;
         let opened = subject.into_opened();
         verify::rebuild::compare(
@@ -134,6 +153,7 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
 fn rebuild(
     recipe: &crate::recipe::Recipe,
     packages: &super::packages::PackageArgs,
+    registry: &super::distribute::RegistryArgs,
 ) -> Result<Opened> {
     let temp = tempfile::Builder::new()
         .prefix("stele-rebuild-")
@@ -147,6 +167,7 @@ fn rebuild(
             locked: true,
             ..packages.clone()
         },
+        registry: super::distribute::registry_settings(registry),
     };
     let produced = super::build::produce(recipe, &opts, &store)?;
     Ok(Opened {
@@ -160,8 +181,7 @@ fn rebuild(
 
 pub fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
     let open = |s: &str| -> Result<Opened> {
-        let target = Target::parse(s)?;
-        Ok(verify::open(&target)?)
+        super::distribute::open_target(s, &args.registry, &args.cache_dir)
     };
     let (a, b) = match (open(&args.a), open(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),

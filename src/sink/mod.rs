@@ -5,6 +5,7 @@ pub mod archive;
 pub mod docker_archive;
 pub mod layout;
 pub mod oci_archive;
+pub mod registry;
 
 use std::path::PathBuf;
 
@@ -18,6 +19,8 @@ pub enum SinkError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("refusing to replace {path}: it exists and is not an OCI image layout stele could have written; choose another output with -o or remove it")]
     WouldClobber { path: PathBuf },
     #[error("refusing to replace {path}: it exists and is not {} stele could have written; choose another output with -o or remove it", archive_noun(*.kind))]

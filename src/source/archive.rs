@@ -275,6 +275,35 @@ pub fn open_archive(
     }
 }
 
+/// Unpacks the OCI layout an archive carries (an oci-archive, or a
+/// docker-archive stele or Docker 25+ wrote) into a temp folder, members
+/// checked but blobs not verified: `verify` reads it to report damage blob
+/// by blob. `None` for a classic docker-archive, which has no layout.
+pub fn unpack_layout_of(
+    path: &Path,
+    kind: Option<ArchiveKind>,
+) -> Result<Option<tempfile::TempDir>, SourceError> {
+    let members = Members::read(path)?;
+    let sniffed = members.sniffed();
+    let has_layout = sniffed.oci_layout && sniffed.index_json;
+    match kind.or(sniffed.kind()) {
+        Some(ArchiveKind::Docker) if !has_layout => Ok(None),
+        None => Err(SourceError::NotArchive {
+            path: path.to_path_buf(),
+            message: "it has neither an oci-layout member (oci-archive) nor a manifest.json member (docker-archive)".into(),
+        }),
+        Some(_) if !has_layout => Err(SourceError::NotArchive {
+            path: path.to_path_buf(),
+            message: "it has no oci-layout and index.json members, so it is not an oci-archive".into(),
+        }),
+        Some(_) => {
+            let temp = scratch_dir(path)?;
+            unpack_layout(&members, temp.path())?;
+            Ok(Some(temp))
+        }
+    }
+}
+
 /// A scratch folder for an archive's content, removed when dropped.
 pub(super) fn scratch_dir(archive: &Path) -> Result<tempfile::TempDir, SourceError> {
     tempfile::Builder::new()

@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod docker_archive;
 pub mod layout;
+pub mod registry;
 pub mod target;
 pub mod unpack;
 
@@ -60,6 +61,8 @@ pub enum SourceError {
         selector: String,
         candidates: String,
     },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("{image}: expected {expected} but it is {found}; the reference or the pin is wrong")]
     DigestMismatch {
         image: String,
@@ -74,13 +77,13 @@ pub enum SourceError {
         member: String,
         problem: String,
     },
-    #[error("{reference} is a registry image; registry targets are opened by the registry client, not by `source::open`")]
+    #[error("{reference} is a registry image, and this command reads only local images; `stele pull` it into a layout first")]
     RegistryElsewhere { reference: String },
 }
 
 /// Opens any image a user can name (`verify`, `diff`, `push SOURCE`):
 /// a layout folder or an archive file.
-pub fn open(target: &Target) -> Result<Opened, SourceError> {
+pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened, SourceError> {
     match target {
         Target::Layout { path, selector } => layout::open_layout(path, selector),
         Target::Archive {
@@ -88,12 +91,23 @@ pub fn open(target: &Target) -> Result<Opened, SourceError> {
             kind,
             selector,
         } => archive::open_archive(path, *kind, selector),
-        // Placeholder until the registry client is merged: that branch
-        // pulls the image into a store and returns its `Opened` here.
-        Target::Registry { reference } => Err(SourceError::RegistryElsewhere {
-            reference: reference.clone(),
-        }),
+        Target::Registry { reference } => match registry {
+            Some(access) => {
+                let reference = crate::registry::Reference::parse(reference)?;
+                registry::open_registry(&reference, access.settings, access.cache)
+            }
+            None => Err(SourceError::RegistryElsewhere {
+                reference: reference.clone(),
+            }),
+        },
     }
+}
+
+/// What opening a registry target needs: how to talk to registries, and
+/// the content-addressed cache the blobs go into.
+pub struct RegistryAccess<'a> {
+    pub settings: &'a crate::registry::RegistrySettings,
+    pub cache: &'a BlobStore,
 }
 
 /// An image or index read back, with every blob it references in `store`

@@ -24,7 +24,7 @@ use crate::oci::model::ANNOTATION_REF_NAME;
 use crate::oci::{our_digest, Digest};
 use crate::source::layout::{open_layout, Selector};
 use crate::source::target::TargetError;
-use crate::source::{Opened, SourceError, Target, MANIFEST_LIMIT};
+use crate::source::{Opened, RegistryAccess, SourceError, Target, MANIFEST_LIMIT};
 use crate::store::BlobStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +33,6 @@ pub enum VerifyError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("{target}: this build of stele cannot read {what} yet; copy the image into a layout folder first (`skopeo copy {transport}{target} oci:DIR`) and give that folder")]
-    NotReadable {
-        target: String,
-        what: &'static str,
-        transport: &'static str,
-    },
 }
 
 /// The outcome of one check.
@@ -134,6 +128,8 @@ pub struct Subject {
     /// image's.
     pub sole_image: bool,
     origin: Origin,
+    /// The folder an archive was unpacked into, kept while the subject is.
+    unpacked: Option<tempfile::TempDir>,
 }
 
 enum Origin {
@@ -153,6 +149,7 @@ impl Subject {
             artifacts: opened.referrers.clone(),
             sole_image: true,
             origin: Origin::Opened(Box::new(opened)),
+            unpacked: None,
         }
     }
 
@@ -171,54 +168,43 @@ impl Subject {
                     image: self.name.clone(),
                     message: e.to_string(),
                 })?;
-                open_layout(&dir, &Selector::Digest(digest))
+                let mut opened = open_layout(&dir, &Selector::Digest(digest))?;
+                opened.name = self.name.clone();
+                opened.temp = self.unpacked;
+                Ok(opened)
             }
         }
     }
 }
 
 /// Opens `target` into the model (what `diff` compares).
-///
-/// Only layouts are read here for now: archives and registries fail with
-/// `NotReadable` until their readers land (wire them into this match and
-/// into `locate`).
-pub fn open(target: &Target) -> Result<Opened, VerifyError> {
-    match target {
-        Target::Layout { path, selector } => Ok(open_layout(path, selector)?),
-        other => Err(not_readable(other)),
-    }
+pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened, VerifyError> {
+    Ok(crate::source::open(target, registry)?)
 }
 
 /// Locates the image `target` names for `verify`, without requiring its
-/// blobs to be intact. Archives and registries: see `open`; once they can
-/// be opened, `Subject::from_opened` makes their subject.
-pub fn locate(target: &Target) -> Result<Subject, VerifyError> {
+/// blobs to be intact where that can be helped: a layout, or the layout
+/// inside an oci-archive, is read only as far as index.json, so a damaged
+/// blob is left for the checks to name. A classic docker-archive and a
+/// registry image are read (and verified) whole: what could not be read
+/// cannot be checked.
+pub fn locate(target: &Target, registry: Option<&RegistryAccess>) -> Result<Subject, VerifyError> {
     match target {
         Target::Layout { path, selector } => locate_in_layout(path, selector),
-        other => Err(not_readable(other)),
-    }
-}
-
-fn not_readable(target: &Target) -> VerifyError {
-    match target {
-        Target::Archive { path, kind, .. } => VerifyError::NotReadable {
-            target: path.display().to_string(),
-            what: "archives",
-            transport: match kind {
-                Some(crate::source::target::ArchiveKind::Docker) => "docker-archive:",
-                _ => "oci-archive:",
-            },
+        Target::Archive {
+            path,
+            kind,
+            selector,
+        } => match crate::source::archive::unpack_layout_of(path, *kind)? {
+            Some(temp) => {
+                let mut subject = locate_in_layout(temp.path(), selector)?;
+                subject.name = path.display().to_string();
+                subject.unpacked = Some(temp);
+                Ok(subject)
+            }
+            None => Ok(Subject::from_opened(open(target, registry)?)),
         },
-        Target::Registry { reference } => VerifyError::NotReadable {
-            target: reference.clone(),
-            what: "registries",
-            transport: "docker://",
-        },
-        Target::Layout { path, .. } => VerifyError::NotReadable {
-            target: path.display().to_string(),
-            what: "this layout",
-            transport: "oci:",
-        },
+        Target::Registry { .. } => Ok(Subject::from_opened(open(target, registry)?)),
     }
 }
 
@@ -315,6 +301,7 @@ fn locate_in_layout(dir: &Path, selector: &Selector) -> Result<Subject, VerifyEr
         artifacts,
         sole_image: images.len() == 1,
         origin: Origin::Layout(dir.to_path_buf()),
+        unpacked: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Hermetic fixtures for integration tests: Debian packages built in
-//! memory ([`deb`]), signed apt repositories on disk ([`repo`]) and a
-//! loopback HTTP server with fault injection ([`http`]). Nothing here
+//! memory ([`deb`]), signed apt repositories on disk ([`repo`]), a
+//! loopback HTTP server with fault injection ([`http`]) and an in-process
+//! OCI registry that misbehaves on request ([`registry`]). Nothing here
 //! touches the network beyond 127.0.0.1.
 //!
 //! Use from a test file with `mod support;` and `use support::*;`.
@@ -10,6 +11,7 @@
 
 pub mod deb;
 pub mod http;
+pub mod registry;
 pub mod repo;
 
 pub use deb::{build_deb, Compression, Deb, DebEntry, EntryKind, FIXTURE_MTIME};

@@ -1,0 +1,309 @@
+//! Who we are to a registry: credentials from docker/containers auth files,
+//! and the `WWW-Authenticate` challenge a registry answers a 401 with
+//! (RFC 7235; the token flow is Docker's "Token Authentication
+//! Specification", which every OCI registry with bearer auth follows).
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::RegistryError;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+// Never print a password, not even in a debug dump.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, ****)", self.username)
+    }
+}
+
+impl Credentials {
+    pub fn basic_header(&self) -> String {
+        let raw = format!("{}:{}", self.username, self.password);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+}
+
+/// The most an auth file may be; they are a few hundred bytes.
+const AUTH_FILE_LIMIT: u64 = 1 << 20;
+
+/// Credentials for `registry` (`host[:port]`) from the first of `files`
+/// that has an entry for it. Files that do not exist are skipped; a file
+/// that exists but cannot be read or parsed is an error naming it, since
+/// silently going anonymous would hide the user's mistake.
+///
+/// Entries are `auths.<key>.auth` (base64 `user:pass`) or
+/// `auths.<key>.username`/`password`. An entry with only an
+/// `identitytoken` (an OAuth2 refresh token) is not supported and is
+/// passed over; `credsStore`/`credHelpers` (external programs) are not
+/// run. Keys may carry a scheme or a path (`https://host/v1/`) as docker
+/// writes them; the host part is compared, case-insensitively.
+pub fn find_credentials(
+    registry: &str,
+    files: &[PathBuf],
+) -> Result<Option<(Credentials, PathBuf)>, RegistryError> {
+    for path in files {
+        if let Some(c) = credentials_in(registry, path)? {
+            return Ok(Some((c, path.clone())));
+        }
+    }
+    Ok(None)
+}
+
+fn credentials_in(registry: &str, path: &Path) -> Result<Option<Credentials>, RegistryError> {
+    let fail = |message: String| RegistryError::AuthFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    if meta.len() > AUTH_FILE_LIMIT {
+        return Err(fail(format!(
+            "{} bytes is too large for an auth file",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        auths: std::collections::BTreeMap<String, Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        auth: Option<String>,
+        username: Option<String>,
+        password: Option<String>,
+    }
+    let file: File = serde_json::from_slice(&bytes)
+        .map_err(|e| fail(format!("not a docker/containers auth file: {e}")))?;
+    let want = registry.to_ascii_lowercase();
+    for (key, entry) in &file.auths {
+        if normalize_key(key) != want {
+            continue;
+        }
+        if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    fail(format!("auths.{key}.auth is not base64 of `user:password`"))
+                })?;
+            let (u, p) = decoded.split_once(':').ok_or_else(|| {
+                fail(format!("auths.{key}.auth is not base64 of `user:password`"))
+            })?;
+            return Ok(Some(Credentials {
+                username: u.to_string(),
+                password: p.to_string(),
+            }));
+        }
+        if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
+            return Ok(Some(Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// `https://Host:5000/v1/` → `host:5000`.
+fn normalize_key(key: &str) -> String {
+    let k = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    k.split('/').next().unwrap_or(k).to_ascii_lowercase()
+}
+
+/// A parsed `WWW-Authenticate` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+/// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`.
+/// Parameter values may be quoted (with `\` escapes) or bare tokens.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let params = parse_params(rest);
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    if scheme.eq_ignore_ascii_case("basic") {
+        Some(Challenge::Basic)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Some(Challenge::Bearer {
+            realm: get("realm")?,
+            service: get("service"),
+            scope: get("scope"),
+        })
+    } else {
+        None
+    }
+}
+
+fn parse_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c == ',' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        if name.is_empty() {
+            return out;
+        }
+        if chars.next() != Some('=') {
+            continue;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        out.push((name.trim().to_string(), value.trim().to_string()));
+    }
+}
+
+/// The token endpoint's answer: `token`, or OAuth2's `access_token`.
+pub fn parse_token(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        token: Option<String>,
+        access_token: Option<String>,
+    }
+    let t: TokenAnswer = serde_json::from_slice(body).ok()?;
+    t.token
+        .filter(|t| !t.is_empty())
+        .or(t.access_token.filter(|t| !t.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_and_basic_challenges() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Challenge::Bearer {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            }
+        );
+        let c =
+            parse_challenge(r#"bearer realm=https://auth.example/t, error="insufficient_scope""#)
+                .unwrap();
+        assert!(matches!(
+            c,
+            Challenge::Bearer {
+                service: None,
+                scope: None,
+                ..
+            }
+        ));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(
+            parse_challenge("Bearer service=\"x\""),
+            None,
+            "realm is required"
+        );
+    }
+
+    #[test]
+    fn reads_auth_files_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.json");
+        let second = dir.path().join("second.json");
+        let missing = dir.path().join("missing.json");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("alice:s3:cret");
+        std::fs::write(
+            &first,
+            format!(r#"{{"auths":{{"other.example":{{"auth":"{b64}"}},"id.example":{{"identitytoken":"x"}}}}}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            &second,
+            format!(r#"{{"auths":{{"https://Registry.example:5000/v1/":{{"auth":"{b64}"}},"id.example":{{"username":"bob","password":"pw"}}}}}}"#),
+        )
+        .unwrap();
+        let files = vec![missing, first.clone(), second.clone()];
+        let (c, from) = find_credentials("registry.example:5000", &files)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("alice", "s3:cret")
+        );
+        assert_eq!(from, second);
+        let (c, _) = find_credentials("other.example", &files).unwrap().unwrap();
+        assert_eq!(c.username, "alice");
+        // identitytoken alone is passed over; the next file has a password.
+        let (c, _) = find_credentials("id.example", &files).unwrap().unwrap();
+        assert_eq!(c.username, "bob");
+        assert!(find_credentials("none.example", &files).unwrap().is_none());
+        assert!(!format!("{c:?}").contains("pw"));
+
+        std::fs::write(&first, "{not json").unwrap();
+        let e = find_credentials("x.example", &files)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("first.json"), "{e}");
+    }
+}

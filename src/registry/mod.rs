@@ -1,0 +1,194 @@
+//! An OCI Distribution Spec client (distribution-spec v1.1): push and pull
+//! of the image model, with the registry's own rules for authentication,
+//! resumable uploads and referrers.
+//!
+//! Nothing here reads the environment or the user's home: which auth files
+//! to read, how hard to retry and whether plain HTTP is allowed all come in
+//! through [`RegistrySettings`], which the CLI fills.
+//!
+//! - [`reference`]: `HOST[:PORT]/REPO[:TAG][@sha256:…]`, never a default host
+//! - [`auth`]: credentials from auth files, `WWW-Authenticate` challenges
+//! - [`client`]: one registry's HTTP: redirects, retries, errors
+//! - `token`: basic credentials or bearer tokens, cached per scope
+//! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
+//! - [`push`]: images and indexes, and their referrers
+//! - [`pull`]: manifests and blobs into a `BlobStore`
+
+pub mod auth;
+pub mod client;
+pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod referrers;
+mod token;
+pub mod upload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::oci::Digest;
+use crate::store::StoreError;
+
+pub use client::Client;
+pub use pull::{pull, Pulled};
+pub use push::{push_built, PushOptions};
+pub use reference::Reference;
+
+pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// How to talk to registries. The CLI builds it from flags and the
+/// environment; tests build it directly.
+#[derive(Clone, Debug)]
+pub struct RegistrySettings {
+    /// docker/containers auth files, in order: the first that has an entry
+    /// for a registry's host gives its credentials.
+    pub auth_files: Vec<PathBuf>,
+    /// Allow plain HTTP to any host (it is always allowed to loopback).
+    pub insecure: bool,
+    /// Blobs up to this size are uploaded in one PUT; larger ones in
+    /// PATCH chunks of this size (memory use is one chunk).
+    pub chunk_size: u64,
+    /// Further attempts after a dropped connection or a 5xx/429 answer.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each one after.
+    pub backoff: Duration,
+    /// Connect, read and write timeout of each request.
+    pub timeout: Duration,
+    /// The largest blob a pull accepts; a descriptor claiming more is
+    /// refused before anything is downloaded.
+    pub blob_limit: u64,
+    pub user_agent: String,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        RegistrySettings {
+            auth_files: Vec::new(),
+            insecure: false,
+            chunk_size: 16 << 20,
+            retries: 4,
+            backoff: Duration::from_millis(500),
+            timeout: Duration::from_secs(120),
+            blob_limit: 32 << 30,
+            user_agent: format!("stele/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// What a push did, counted as it happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushReport {
+    /// Blobs whose bytes were sent.
+    pub blobs_uploaded: u64,
+    /// Blob bytes put on the wire, including bytes sent again after a
+    /// failed attempt.
+    pub bytes_uploaded: u64,
+    /// Blobs the registry already had (HEAD said so): nothing sent.
+    pub blobs_existing: u64,
+    /// Blobs mounted from another repository of the same registry.
+    pub blobs_mounted: u64,
+    /// Manifests and indexes PUT, by digest or tag.
+    pub manifests_pushed: u64,
+    /// Referrer (attestation) manifests pushed.
+    pub referrers_pushed: u64,
+    /// Uploads continued from the registry's `Range` after a failure.
+    pub uploads_resumed: u64,
+    /// Uploads started over (416, or an upload the registry lost).
+    pub uploads_restarted: u64,
+    /// Requests sent again after a 5xx, 429 or dropped connection.
+    pub retries: u64,
+}
+
+impl std::fmt::Display for PushReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} blob(s) uploaded ({} bytes), {} already there, {} mounted; {} manifest(s), {} referrer(s)",
+            self.blobs_uploaded,
+            self.bytes_uploaded,
+            self.blobs_existing,
+            self.blobs_mounted,
+            self.manifests_pushed,
+            self.referrers_pushed
+        )?;
+        if self.retries + self.uploads_resumed + self.uploads_restarted > 0 {
+            write!(
+                f,
+                "; {} retries, {} upload(s) resumed, {} restarted",
+                self.retries, self.uploads_resumed, self.uploads_restarted
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("`{input}` is not a registry reference: {reason}")]
+    Reference { input: String, reason: String },
+    #[error("{method} {url}: the registry answered {status} {reason}{codes}{hint}")]
+    Status {
+        method: &'static str,
+        url: String,
+        status: u16,
+        /// The HTTP reason phrase.
+        reason: String,
+        /// The registry's `errors[]` as `CODE: message` list, with a
+        /// leading `: ` when there are any.
+        codes: String,
+        /// What to do about it, with a leading `; ` when there is advice.
+        hint: String,
+    },
+    #[error("{method} {url}: {message} (gave up after {attempts} attempt(s)); check that the registry is running and reachable")]
+    Transport {
+        method: &'static str,
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{url}: {message}")]
+    Protocol { url: String, message: String },
+    #[error("{url}: digest mismatch: stele expected {expected}, the registry's answer has {found}; the registry or a proxy changed the content, or the reference names other content")]
+    DigestMismatch {
+        url: String,
+        expected: Digest,
+        found: String,
+    },
+    #[error("registry auth file {path}: {message}")]
+    AuthFile { path: PathBuf, message: String },
+    #[error("authenticating at {url}: {message}")]
+    Auth { url: String, message: String },
+    #[error("{reference}: refusing {what} {digest}: it claims {size} bytes, beyond the {limit}-byte limit")]
+    TooLarge {
+        reference: String,
+        what: &'static str,
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{reference}: {source}")]
+    Store {
+        reference: String,
+        source: StoreError,
+    },
+    #[error("{reference}: {what} {digest} is malformed: {message}")]
+    Malformed {
+        reference: String,
+        what: &'static str,
+        digest: Digest,
+        message: String,
+    },
+}
+
+impl RegistryError {
+    /// The HTTP status, for a registry's error answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Pulling (distribution-spec "Pulling manifests", "Pulling blobs"): the
+//! manifest or index by tag or digest, checked against the digest that
+//! names it, then every manifest, config and layer it references into a
+//! `BlobStore`, each verified by `put_verified` as it streams in. Blobs the
+//! store already has are not fetched again, so a pinned image that is fully
+//! cached needs no network at all.
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
+
+use super::client::{pull_scope, read_limited, Client, Req};
+use super::reference::Reference;
+use super::{
+    RegistryError, RegistrySettings, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX,
+    MEDIA_OCI_MANIFEST,
+};
+use crate::oci::model::{descriptor, our_digest};
+use crate::oci::Digest;
+use crate::source::{CONFIG_LIMIT, MANIFEST_LIMIT};
+use crate::store::{BlobStore, StoreError};
+
+/// Indexes inside indexes are followed this deep, no deeper.
+const MAX_DEPTH: u32 = 2;
+
+/// What a pull stored.
+#[derive(Clone, Debug)]
+pub struct Pulled {
+    /// The manifest or index the reference names, as an index would list it.
+    pub top: Descriptor,
+    /// Every blob reachable from it (manifests included), each once, in
+    /// the order they were reached. All are in the store.
+    pub blobs: Vec<Digest>,
+}
+
+/// Pulls `reference` into `store`.
+pub fn pull(
+    reference: &Reference,
+    settings: &RegistrySettings,
+    store: &BlobStore,
+) -> Result<Pulled, RegistryError> {
+    let client = Client::new(&reference.registry, settings)?;
+    pull_with(&client, reference, store)
+}
+
+/// Like [`pull`], with a client already made (and its tokens).
+pub fn pull_with(
+    client: &Client,
+    reference: &Reference,
+    store: &BlobStore,
+) -> Result<Pulled, RegistryError> {
+    let mut walk = Walk {
+        client,
+        reference,
+        name: reference.to_string(),
+        store,
+        scopes: vec![pull_scope(&reference.repository)],
+        blobs: Vec::new(),
+    };
+    let doc = walk.manifest(
+        &reference.manifest_reference(),
+        reference.digest.as_ref(),
+        None,
+    )?;
+    walk.document(&doc, 0)?;
+    let top = descriptor(
+        MediaType::from(doc.media_type.as_str()),
+        &doc.digest,
+        doc.bytes.len() as u64,
+    );
+    Ok(Pulled {
+        top,
+        blobs: walk.blobs,
+    })
+}
+
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+struct Doc {
+    bytes: Vec<u8>,
+    digest: Digest,
+    media_type: String,
+}
+
+fn is_index(media_type: &str) -> bool {
+    media_type == MEDIA_OCI_INDEX || media_type == MEDIA_DOCKER_LIST
+}
+
+/// The document's own `mediaType`, or what its shape says.
+fn sniff(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Probe>(bytes) {
+        Ok(Probe {
+            media_type: Some(m),
+            ..
+        }) => m,
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => MEDIA_OCI_INDEX.into(),
+        _ => MEDIA_OCI_MANIFEST.into(),
+    }
+}
+
+struct Walk<'a> {
+    client: &'a Client,
+    reference: &'a Reference,
+    name: String,
+    store: &'a BlobStore,
+    scopes: Vec<String>,
+    blobs: Vec<Digest>,
+}
+
+impl Walk<'_> {
+    fn store_err(&self, e: StoreError) -> RegistryError {
+        RegistryError::Store {
+            reference: self.name.clone(),
+            source: e,
+        }
+    }
+
+    fn note(&mut self, digest: &Digest) {
+        if !self.blobs.contains(digest) {
+            self.blobs.push(digest.clone());
+        }
+    }
+
+    fn check_size(
+        &self,
+        what: &'static str,
+        d: &Descriptor,
+        limit: u64,
+    ) -> Result<Digest, RegistryError> {
+        let digest = our_digest(d.digest()).map_err(|e| RegistryError::Reference {
+            input: self.name.clone(),
+            reason: format!("{what} {}: {e}", d.digest()),
+        })?;
+        if d.size() > limit {
+            return Err(RegistryError::TooLarge {
+                reference: self.name.clone(),
+                what,
+                digest,
+                size: d.size(),
+                limit,
+            });
+        }
+        Ok(digest)
+    }
+
+    /// A manifest or index by tag or digest, from the store when `expected`
+    /// names one it has, else from the registry. Its digest is checked
+    /// against `expected` when given, else against the registry's
+    /// `Docker-Content-Digest`.
+    fn manifest(
+        &mut self,
+        tag_or_digest: &str,
+        expected: Option<&Digest>,
+        size: Option<u64>,
+    ) -> Result<Doc, RegistryError> {
+        if let Some(d) = expected.filter(|d| self.store.contains(d)) {
+            let bytes = self
+                .store
+                .read_verified(d, size, MANIFEST_LIMIT)
+                .map_err(|e| self.store_err(e))?;
+            let media_type = sniff(&bytes);
+            self.note(d);
+            return Ok(Doc {
+                bytes,
+                digest: d.clone(),
+                media_type,
+            });
+        }
+        let url = self.client.url(&format!(
+            "{}/manifests/{tag_or_digest}",
+            self.reference.repository
+        ));
+        let resp = self
+            .client
+            .send(&Req::new("GET", url.clone(), self.scopes.clone()).header("Accept", ACCEPT))?;
+        let content_type = resp
+            .header("Content-Type")
+            .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+        let reported = resp
+            .header("Docker-Content-Digest")
+            .map(|d| d.trim().to_string());
+        let bytes = read_limited(resp, MANIFEST_LIMIT, &url)?;
+        let found = Digest::of(&bytes);
+        let wanted = expected.map(|d| d.to_string()).or(reported);
+        if let Some(w) = wanted {
+            if w != found.to_string() {
+                // The pin (or the registry's claim) is what was asked for;
+                // what we hashed is what came.
+                return Err(match w.parse::<Digest>() {
+                    Ok(expected) => RegistryError::DigestMismatch {
+                        url,
+                        expected,
+                        found: found.to_string(),
+                    },
+                    Err(_) => RegistryError::Protocol {
+                        url,
+                        message: format!("the registry reports digest `{w}`, which is not sha256"),
+                    },
+                });
+            }
+        }
+        if let Some(s) = size.filter(|s| *s != bytes.len() as u64) {
+            return Err(RegistryError::Protocol {
+                url,
+                message: format!(
+                    "{found} is {} bytes, but its descriptor says {s}",
+                    bytes.len()
+                ),
+            });
+        }
+        let media_type = match content_type {
+            Some(c)
+                if [
+                    MEDIA_OCI_INDEX,
+                    MEDIA_OCI_MANIFEST,
+                    MEDIA_DOCKER_LIST,
+                    MEDIA_DOCKER_MANIFEST,
+                ]
+                .contains(&c.as_str()) =>
+            {
+                c
+            }
+            _ => sniff(&bytes),
+        };
+        self.store
+            .put_verified(&bytes[..], &found, bytes.len() as u64)
+            .map_err(|e| self.store_err(e))?;
+        self.note(&found);
+        Ok(Doc {
+            bytes,
+            digest: found,
+            media_type,
+        })
+    }
+
+    fn document(&mut self, doc: &Doc, depth: u32) -> Result<(), RegistryError> {
+        let malformed = |what, message: String| RegistryError::Malformed {
+            reference: self.name.clone(),
+            what,
+            digest: doc.digest.clone(),
+            message,
+        };
+        if doc
+            .media_type
+            .starts_with("application/vnd.docker.distribution.manifest.v1+")
+        {
+            return Err(malformed(
+                "manifest",
+                format!("{} (Docker schema 1) is not supported; convert the image to OCI or Docker schema 2, e.g. with `skopeo copy`", doc.media_type),
+            ));
+        }
+        if is_index(&doc.media_type) {
+            let index: ImageIndex = serde_json::from_slice(&doc.bytes)
+                .map_err(|e| malformed("index", e.to_string()))?;
+            if depth >= MAX_DEPTH {
+                return Err(malformed(
+                    "index",
+                    format!("indexes nest deeper than {MAX_DEPTH}"),
+                ));
+            }
+            for d in index.manifests() {
+                let digest = self.check_size("manifest", d, MANIFEST_LIMIT)?;
+                let child = self.manifest(&digest.to_string(), Some(&digest), Some(d.size()))?;
+                self.document(&child, depth + 1)?;
+            }
+            return Ok(());
+        }
+        let manifest: ImageManifest =
+            serde_json::from_slice(&doc.bytes).map_err(|e| malformed("manifest", e.to_string()))?;
+        // Every size is checked before the first byte is fetched.
+        let config = manifest.config();
+        let mut wanted = vec![(
+            self.check_size("config", config, CONFIG_LIMIT)?,
+            config.size(),
+        )];
+        let limit = self.client.settings().blob_limit;
+        for layer in manifest.layers() {
+            wanted.push((self.check_size("layer", layer, limit)?, layer.size()));
+        }
+        for (digest, size) in wanted {
+            self.blob(&digest, size)?;
+        }
+        Ok(())
+    }
+
+    /// Streams one blob into the store; a connection that drops mid-way is
+    /// retried from the start.
+    fn blob(&mut self, digest: &Digest, size: u64) -> Result<(), RegistryError> {
+        if self.store.contains(digest) {
+            self.note(digest);
+            return Ok(());
+        }
+        let url = self
+            .client
+            .url(&format!("{}/blobs/{digest}", self.reference.repository));
+        let retries = self.client.settings().retries;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let resp = self
+                .client
+                .send(&Req::new("GET", url.clone(), self.scopes.clone()))?;
+            if let Some(n) = resp
+                .header("Content-Length")
+                .and_then(|l| l.trim().parse::<u64>().ok())
+            {
+                if n != size {
+                    return Err(RegistryError::Protocol {
+                        url,
+                        message: format!("the registry sends {n} bytes for {digest}, whose descriptor says {size}"),
+                    });
+                }
+            }
+            match self.store.put_verified(resp.into_reader(), digest, size) {
+                Ok(()) => break,
+                Err(StoreError::Io { .. }) if attempt <= retries => self.client.back_off(attempt),
+                Err(e) => return Err(self.store_err(e)),
+            }
+        }
+        self.note(digest);
+        Ok(())
+    }
+}

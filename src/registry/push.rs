@@ -1,0 +1,170 @@
+//! Pushing an image or index (distribution-spec "Pushing manifests"):
+//! every blob first, then each manifest by digest, the index by digest,
+//! the top object by tag, then the referrers (attestations).
+
+use std::collections::BTreeSet;
+
+use oci_spec::image::Descriptor;
+
+use super::client::{push_scope, Client, Req};
+use super::reference::Reference;
+use super::upload::push_blob;
+use super::{PushReport, RegistryError, RegistrySettings, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+use crate::oci::{Built, Digest};
+use crate::store::BlobStore;
+
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// Repositories of the same registry that may already hold some of the
+    /// blobs: each missing blob is first offered as a cross-repository
+    /// mount from these, in order, before it is uploaded.
+    pub mount_from: Vec<String>,
+}
+
+/// Pushes `built` (its blobs in `store`) and its `referrers` (manifests in
+/// `store` whose `subject` is one of its manifests) to the repository
+/// `reference` names. The top object is tagged when the reference has a
+/// tag; a reference with a digest must name `built`'s digest. Returns the
+/// pushed digest and what was sent.
+pub fn push_built(
+    built: &Built,
+    store: &BlobStore,
+    referrers: &[Descriptor],
+    reference: &Reference,
+    settings: &RegistrySettings,
+    options: &PushOptions,
+) -> Result<(Digest, PushReport), RegistryError> {
+    if let Some(d) = &reference.digest {
+        if d != built.digest() {
+            return Err(RegistryError::Reference {
+                input: reference.to_string(),
+                reason: format!(
+                    "it pins {d}, but the image being pushed is {}; drop the @digest or push the image it names",
+                    built.digest()
+                ),
+            });
+        }
+    }
+    let client = Client::new(&reference.registry, settings)?;
+    let repository = &reference.repository;
+    let mut report = PushReport::default();
+    let mut seen = BTreeSet::new();
+    for image in &built.images {
+        let config = (&image.config.digest, image.config.size());
+        let layers = image.layers.iter().map(|l| (&l.digest, l.size));
+        for (digest, size) in std::iter::once(config).chain(layers) {
+            if seen.insert(digest.clone()) {
+                push_blob(
+                    &client,
+                    repository,
+                    store,
+                    digest,
+                    size,
+                    &options.mount_from,
+                    &mut report,
+                )?;
+            }
+        }
+    }
+    for image in &built.images {
+        let m = &image.manifest;
+        let media_type = m
+            .value
+            .media_type()
+            .as_ref()
+            .map_or(MEDIA_OCI_MANIFEST.to_string(), |t| t.to_string());
+        let by_digest = m.digest.to_string();
+        put_manifest(
+            &client,
+            repository,
+            &by_digest,
+            &media_type,
+            &m.bytes,
+            &m.digest,
+            &mut report,
+        )?;
+        if built.index.is_none() {
+            if let Some(tag) = &reference.tag {
+                put_manifest(
+                    &client,
+                    repository,
+                    tag,
+                    &media_type,
+                    &m.bytes,
+                    &m.digest,
+                    &mut report,
+                )?;
+            }
+        }
+    }
+    if let Some(index) = &built.index {
+        let media_type = index
+            .value
+            .media_type()
+            .as_ref()
+            .map_or(MEDIA_OCI_INDEX.to_string(), |t| t.to_string());
+        let by_digest = index.digest.to_string();
+        put_manifest(
+            &client,
+            repository,
+            &by_digest,
+            &media_type,
+            &index.bytes,
+            &index.digest,
+            &mut report,
+        )?;
+        if let Some(tag) = &reference.tag {
+            put_manifest(
+                &client,
+                repository,
+                tag,
+                &media_type,
+                &index.bytes,
+                &index.digest,
+                &mut report,
+            )?;
+        }
+    }
+    super::referrers::push_referrers(
+        &client,
+        repository,
+        store,
+        referrers,
+        &options.mount_from,
+        &mut report,
+    )?;
+    report.retries = client.retries();
+    Ok((built.digest().clone(), report))
+}
+
+/// PUTs a manifest or index under `tag_or_digest` and checks the digest the
+/// registry computed (`Docker-Content-Digest`) is ours. Returns the
+/// registry's `OCI-Subject` header: when present, the registry indexes
+/// referrers itself.
+pub fn put_manifest(
+    client: &Client,
+    repository: &str,
+    tag_or_digest: &str,
+    media_type: &str,
+    bytes: &[u8],
+    digest: &Digest,
+    report: &mut PushReport,
+) -> Result<Option<String>, RegistryError> {
+    let url = client.url(&format!("{repository}/manifests/{tag_or_digest}"));
+    let resp = client.send(
+        &Req::new("PUT", url.clone(), vec![push_scope(repository)])
+            .header("Content-Type", media_type)
+            .body(bytes),
+    )?;
+    if let Some(found) = resp.header("Docker-Content-Digest") {
+        if found.trim() != digest.to_string() {
+            return Err(RegistryError::DigestMismatch {
+                url,
+                expected: digest.clone(),
+                found: found.trim().to_string(),
+            });
+        }
+    }
+    report.manifests_pushed += 1;
+    Ok(resp.header("OCI-Subject").map(str::to_string))
+}

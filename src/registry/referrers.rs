@@ -1,0 +1,216 @@
+//! Referrers (distribution-spec v1.1 "Listing Referrers"): attestation
+//! manifests whose `subject` is an image. They are pushed by digest; a
+//! registry with the referrers API indexes them itself, and for one without
+//! it stele maintains the "Referrers Tag Schema" fallback: an index tagged
+//! `sha256-<hex of the subject>` listing them, merged with what it held.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
+
+use super::client::{push_scope, read_limited, Client, Req};
+use super::push::put_manifest;
+use super::upload::push_blob;
+use super::{PushReport, RegistryError, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+use crate::oci::json::to_canonical_vec;
+use crate::oci::model::{descriptor, our_digest};
+use crate::oci::{Digest, JsonBlob};
+use crate::source::MANIFEST_LIMIT;
+use crate::store::BlobStore;
+
+/// The fallback tag for `subject`.
+pub fn fallback_tag(subject: &Digest) -> String {
+    format!("sha256-{}", subject.hex())
+}
+
+fn sha256_of(d: &Descriptor, repository: &str) -> Result<Digest, RegistryError> {
+    our_digest(d.digest()).map_err(|e| RegistryError::Reference {
+        input: repository.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Pushes each referrer manifest (with its config and layer blobs, all in
+/// `store`), then makes each subject's referrers findable.
+pub(crate) fn push_referrers(
+    client: &Client,
+    repository: &str,
+    store: &BlobStore,
+    referrers: &[Descriptor],
+    mount_from: &[String],
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
+    let mut by_subject: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
+    let mut indexed_by_registry = BTreeSet::new();
+    for d in referrers {
+        let digest = sha256_of(d, repository)?;
+        let bytes = store
+            .read_verified(&digest, Some(d.size()), MANIFEST_LIMIT)
+            .map_err(|e| RegistryError::Store {
+                reference: repository.to_string(),
+                source: e,
+            })?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Malformed {
+                reference: repository.to_string(),
+                what: "referrer manifest",
+                digest: digest.clone(),
+                message: e.to_string(),
+            })?;
+        let Some(subject) = manifest.subject() else {
+            return Err(RegistryError::Malformed {
+                reference: repository.to_string(),
+                what: "referrer manifest",
+                digest,
+                message: "it has no subject".into(),
+            });
+        };
+        let subject = sha256_of(subject, repository)?;
+        for blob in std::iter::once(manifest.config()).chain(manifest.layers()) {
+            let blob_digest = sha256_of(blob, repository)?;
+            push_blob(
+                client,
+                repository,
+                store,
+                &blob_digest,
+                blob.size(),
+                mount_from,
+                report,
+            )?;
+        }
+        let media_type = manifest
+            .media_type()
+            .as_ref()
+            .map_or(MEDIA_OCI_MANIFEST.to_string(), |t| t.to_string());
+        let oci_subject = put_manifest(
+            client,
+            repository,
+            &digest.to_string(),
+            &media_type,
+            &bytes,
+            &digest,
+            report,
+        )?;
+        report.referrers_pushed += 1;
+        if oci_subject.is_some() {
+            indexed_by_registry.insert(subject.clone());
+        }
+        by_subject.entry(subject).or_default().push(list_entry(
+            &manifest,
+            &media_type,
+            &digest,
+            bytes.len() as u64,
+        ));
+    }
+    for (subject, entries) in by_subject {
+        if indexed_by_registry.contains(&subject)
+            || has_referrers_api(client, repository, &subject)?
+        {
+            continue;
+        }
+        update_fallback_tag(client, repository, &subject, entries, report)?;
+    }
+    Ok(())
+}
+
+/// A referrers-list entry: the manifest's descriptor with its
+/// `artifactType` (or, lacking one, its config's media type) and its
+/// annotations, as distribution-spec says the list carries them.
+fn list_entry(
+    manifest: &ImageManifest,
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+) -> Descriptor {
+    let mut d = descriptor(MediaType::from(media_type), digest, size);
+    let artifact_type = manifest
+        .artifact_type()
+        .clone()
+        .unwrap_or_else(|| manifest.config().media_type().clone());
+    d.set_artifact_type(Some(artifact_type));
+    d.set_annotations(manifest.annotations().clone());
+    d
+}
+
+/// Whether `GET /v2/<name>/referrers/<subject>` works: 200 with an index.
+fn has_referrers_api(
+    client: &Client,
+    repository: &str,
+    subject: &Digest,
+) -> Result<bool, RegistryError> {
+    let url = client.url(&format!("{repository}/referrers/{subject}"));
+    let resp = client.send(
+        &Req::new("GET", url.clone(), vec![push_scope(repository)])
+            .header("Accept", MEDIA_OCI_INDEX)
+            .allow(&[400, 401, 403, 404, 405, 406, 501]),
+    )?;
+    if resp.status() != 200 {
+        return Ok(false);
+    }
+    let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
+    Ok(serde_json::from_slice::<ImageIndex>(&body).is_ok())
+}
+
+/// Adds `entries` to the index tagged `sha256-<subject hex>`, creating it
+/// when missing. Entries are kept unique by digest and sorted by it, so the
+/// same set of referrers gives the same index bytes whoever pushed them.
+fn update_fallback_tag(
+    client: &Client,
+    repository: &str,
+    subject: &Digest,
+    entries: Vec<Descriptor>,
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
+    let tag = fallback_tag(subject);
+    let url = client.url(&format!("{repository}/manifests/{tag}"));
+    let resp = client.send(
+        &Req::new("GET", url.clone(), vec![push_scope(repository)])
+            .header("Accept", MEDIA_OCI_INDEX)
+            .allow(&[404]),
+    )?;
+    let existing: Vec<Descriptor> = if resp.status() == 404 {
+        Vec::new()
+    } else {
+        let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
+        let index: ImageIndex = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+            url: url.clone(),
+            message: format!(
+                "the referrers tag {tag} holds something that is not an index ({e}); delete that tag so stele can list the referrers there"
+            ),
+        })?;
+        index.manifests().clone()
+    };
+    let mut merged: BTreeMap<String, Descriptor> = existing
+        .iter()
+        .map(|d| (d.digest().to_string(), d.clone()))
+        .collect();
+    for e in entries {
+        merged.insert(e.digest().to_string(), e);
+    }
+    let merged: Vec<Descriptor> = merged.into_values().collect();
+    let mut sorted_existing = existing;
+    sorted_existing.sort_by_key(|d| d.digest().to_string());
+    if !sorted_existing.is_empty()
+        && to_canonical_vec(&sorted_existing) == to_canonical_vec(&merged)
+    {
+        return Ok(());
+    }
+    let index = JsonBlob::canonical(
+        ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(merged)
+            .build()
+            .expect("index fields are set"),
+    );
+    put_manifest(
+        client,
+        repository,
+        &tag,
+        MEDIA_OCI_INDEX,
+        &index.bytes,
+        &index.digest,
+        report,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! Pushing one blob (distribution-spec "Pushing blobs"): HEAD first, then
+//! a cross-repository mount when another repository is known to hold it,
+//! else an upload: monolithic (POST, then PUT `?digest=`) up to the chunk
+//! size, chunked (PATCH with `Content-Range`) above it.
+//!
+//! A chunked upload that fails mid-way (dropped connection, 5xx) asks the
+//! registry how far it got (GET on the upload URL, its `Range`) and goes on
+//! from there; a 416 or a lost upload session starts over cleanly. A 201
+//! or 202 is only believed with a `Location`, and a completed blob's
+//! `Docker-Content-Digest` must be ours.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+
+use super::client::{pull_scope, push_scope, resolve, Client, Failure, Req};
+use super::{PushReport, RegistryError};
+use crate::oci::Digest;
+use crate::store::{BlobStore, StoreError};
+
+/// How an upload attempt ended when it did not finish.
+enum Step {
+    Done,
+    /// The registry lost or refused the session: start a new one.
+    Restart(String),
+}
+
+fn blob_url(client: &Client, repository: &str, digest: &Digest) -> String {
+    client.url(&format!("{repository}/blobs/{digest}"))
+}
+
+fn with_query(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={value}")
+}
+
+/// Whether `repository` has the blob (HEAD answers 200 with its size).
+pub fn blob_exists(
+    client: &Client,
+    repository: &str,
+    digest: &Digest,
+    size: u64,
+    scopes: &[String],
+) -> Result<bool, RegistryError> {
+    let resp = client.send(
+        &Req::new(
+            "HEAD",
+            blob_url(client, repository, digest),
+            scopes.to_vec(),
+        )
+        .allow(&[404]),
+    )?;
+    if resp.status() == 404 {
+        return Ok(false);
+    }
+    // A different length under the same digest is a damaged copy there:
+    // upload ours.
+    let length = resp
+        .header("Content-Length")
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    Ok(length.map_or(true, |l| l == size))
+}
+
+/// Pushes the blob `digest` (`size` bytes, in `store`) to `repository`,
+/// unless the registry has it. `mount_from` names other repositories of
+/// the same registry that may hold it.
+pub fn push_blob(
+    client: &Client,
+    repository: &str,
+    store: &BlobStore,
+    digest: &Digest,
+    size: u64,
+    mount_from: &[String],
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
+    let scopes = vec![push_scope(repository)];
+    if blob_exists(client, repository, digest, size, &scopes)? {
+        report.blobs_existing += 1;
+        return Ok(());
+    }
+    let mut session = None;
+    for from in mount_from.iter().filter(|f| f.as_str() != repository) {
+        let url = client.url(&format!(
+            "{repository}/blobs/uploads/?mount={digest}&from={from}"
+        ));
+        let mount_scopes = vec![push_scope(repository), pull_scope(from)];
+        let resp = client.send(&Req::new("POST", url.clone(), mount_scopes).body(&[]))?;
+        match resp.status() {
+            201 => {
+                check_created(&resp, &url, digest)?;
+                report.blobs_mounted += 1;
+                return Ok(());
+            }
+            // Not mountable from there; the registry opened an upload
+            // session instead. The next candidate may still mount; else the
+            // upload below uses the last session opened.
+            202 => session = Some(upload_location(&resp, &url)?),
+            s => {
+                return Err(RegistryError::Protocol {
+                    url,
+                    message: format!("the registry answered {s} to a mount; expected 201 or 202"),
+                })
+            }
+        }
+    }
+    upload(client, repository, store, digest, size, session, report)?;
+    report.blobs_uploaded += 1;
+    Ok(())
+}
+
+fn upload(
+    client: &Client,
+    repository: &str,
+    store: &BlobStore,
+    digest: &Digest,
+    size: u64,
+    mut session: Option<String>,
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
+    let retries = client.settings().retries;
+    let mut restarts = 0;
+    loop {
+        let (location, min_chunk) = match session.take() {
+            Some(l) => (l, 0),
+            None => start_session(client, repository)?,
+        };
+        let chunk = client.settings().chunk_size.max(min_chunk).max(1);
+        let up = Upload {
+            client,
+            repository,
+            store,
+            digest,
+            size,
+            scopes: vec![push_scope(repository)],
+        };
+        let step = if size <= chunk {
+            up.monolithic(location, report)?
+        } else {
+            up.chunked(location, chunk, report)?
+        };
+        match step {
+            Step::Done => return Ok(()),
+            Step::Restart(_) if restarts < retries => {
+                restarts += 1;
+                report.uploads_restarted += 1;
+                client.back_off(restarts);
+            }
+            Step::Restart(reason) => {
+                return Err(RegistryError::Protocol {
+                    url: blob_url(client, repository, digest),
+                    message: format!(
+                        "uploading {digest} failed {} times, the last because {reason}",
+                        restarts + 1
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// POST a new upload session: its URL and the registry's minimum chunk
+/// size (`OCI-Chunk-Min-Length`, distribution-spec v1.1).
+fn start_session(client: &Client, repository: &str) -> Result<(String, u64), RegistryError> {
+    let url = client.url(&format!("{repository}/blobs/uploads/"));
+    let resp =
+        client.send(&Req::new("POST", url.clone(), vec![push_scope(repository)]).body(&[]))?;
+    if resp.status() != 202 {
+        return Err(RegistryError::Protocol {
+            url,
+            message: format!(
+                "the registry answered {} to starting an upload; expected 202",
+                resp.status()
+            ),
+        });
+    }
+    let min = resp
+        .header("OCI-Chunk-Min-Length")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((upload_location(&resp, &url)?, min))
+}
+
+/// The upload URL a 202 names; a 202 without one cannot be continued.
+fn upload_location(resp: &ureq::Response, url: &str) -> Result<String, RegistryError> {
+    match resp.header("Location") {
+        Some(l) if !l.trim().is_empty() => Ok(resolve(url, l.trim())),
+        _ => Err(RegistryError::Protocol {
+            url: url.to_string(),
+            message: format!(
+                "the registry answered {} without a Location; the upload cannot go on",
+                resp.status()
+            ),
+        }),
+    }
+}
+
+/// Checks a 201 that claims the blob `digest` now exists: it must say
+/// where, and any digest it reports must be ours.
+fn check_created(resp: &ureq::Response, url: &str, digest: &Digest) -> Result<(), RegistryError> {
+    let location = resp.header("Location").map(str::trim).unwrap_or("");
+    if location.is_empty() {
+        return Err(RegistryError::Protocol {
+            url: url.to_string(),
+            message: format!(
+                "the registry answered {} without a Location; not trusting that {digest} was stored",
+                resp.status()
+            ),
+        });
+    }
+    if let Some(i) = location.find("sha256:") {
+        let named = &location[i..];
+        if !named.starts_with(&digest.to_string()) {
+            return Err(RegistryError::DigestMismatch {
+                url: url.to_string(),
+                expected: digest.clone(),
+                found: named.chars().take(71).collect(),
+            });
+        }
+    }
+    if let Some(found) = resp.header("Docker-Content-Digest") {
+        if found.trim() != digest.to_string() {
+            return Err(RegistryError::DigestMismatch {
+                url: url.to_string(),
+                expected: digest.clone(),
+                found: found.trim().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The offset after what the registry holds, from `Range: 0-<last>`.
+/// distribution answers `0-0` both for nothing and for one byte; taking it
+/// as nothing is safe, since a wrong offset is answered with 416 and the
+/// upload restarts.
+fn range_end(resp: &ureq::Response) -> Option<u64> {
+    let r = resp.header("Range")?.trim();
+    let r = r.strip_prefix("bytes=").unwrap_or(r);
+    let (start, end) = r.split_once('-')?;
+    let end: u64 = end.trim().parse().ok()?;
+    if start.trim() != "0" {
+        return None;
+    }
+    Some(if end == 0 { 0 } else { end + 1 })
+}
+
+struct Upload<'a> {
+    client: &'a Client,
+    repository: &'a str,
+    store: &'a BlobStore,
+    digest: &'a Digest,
+    size: u64,
+    scopes: Vec<String>,
+}
+
+impl Upload<'_> {
+    fn read(&self, file: &mut File, offset: u64, len: u64) -> Result<Vec<u8>, RegistryError> {
+        let path = self.store.path(self.digest);
+        let io = |e: std::io::Error| RegistryError::Store {
+            reference: self.repository.to_string(),
+            source: StoreError::Io {
+                path: path.clone(),
+                source: e,
+            },
+        };
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut buf = vec![0; len as usize];
+        file.read_exact(&mut buf).map_err(io)?;
+        Ok(buf)
+    }
+
+    fn open(&self) -> Result<File, RegistryError> {
+        let path = self.store.path(self.digest);
+        File::open(&path).map_err(|e| RegistryError::Store {
+            reference: self.repository.to_string(),
+            source: if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::Missing {
+                    path: self.store.root().to_path_buf(),
+                    digest: self.digest.clone(),
+                }
+            } else {
+                StoreError::Io { path, source: e }
+            },
+        })
+    }
+
+    /// One PUT with the whole blob. A failure starts over: the blob is at
+    /// most one chunk, so there is little to save by resuming.
+    fn monolithic(&self, location: String, report: &mut PushReport) -> Result<Step, RegistryError> {
+        let mut file = self.open()?;
+        let body = self.read(&mut file, 0, self.size)?;
+        self.finish(location, &body, report)
+    }
+
+    /// The closing PUT `?digest=`, with `body` (the whole blob, or nothing
+    /// after chunks).
+    fn finish(
+        &self,
+        location: String,
+        body: &[u8],
+        report: &mut PushReport,
+    ) -> Result<Step, RegistryError> {
+        let url = with_query(&location, "digest", &self.digest.to_string());
+        report.bytes_uploaded += body.len() as u64;
+        let req = Req::new("PUT", url.clone(), self.scopes.clone())
+            .header("Content-Type", "application/octet-stream")
+            .body(body)
+            .no_retry();
+        match self.client.attempt(&req) {
+            Ok(resp) if resp.status() == 201 => {
+                check_created(&resp, &url, self.digest)?;
+                Ok(Step::Done)
+            }
+            Ok(resp) if (200..300).contains(&resp.status()) => Err(RegistryError::Protocol {
+                url,
+                message: format!(
+                    "the registry answered {} to completing the upload of {}; expected 201",
+                    resp.status(),
+                    self.digest
+                ),
+            }),
+            Ok(resp) if matches!(resp.status(), 404 | 416) || resp.status() >= 500 => {
+                // The answer may be lost after the blob landed.
+                if self.exists()? {
+                    return Ok(Step::Done);
+                }
+                Ok(Step::Restart(format!(
+                    "the closing PUT was answered {}",
+                    resp.status()
+                )))
+            }
+            Ok(resp) => Err(self.client.status_error("PUT", &url, resp)),
+            Err(Failure::Transport(m)) => {
+                if self.exists()? {
+                    return Ok(Step::Done);
+                }
+                Ok(Step::Restart(format!("the closing PUT failed: {m}")))
+            }
+            Err(Failure::Fatal(e)) => Err(e),
+        }
+    }
+
+    fn exists(&self) -> Result<bool, RegistryError> {
+        blob_exists(
+            self.client,
+            self.repository,
+            self.digest,
+            self.size,
+            &self.scopes,
+        )
+    }
+
+    /// PATCH chunks of `chunk` bytes, resuming from the registry's `Range`
+    /// after a failure, then the closing PUT.
+    fn chunked(
+        &self,
+        mut location: String,
+        chunk: u64,
+        report: &mut PushReport,
+    ) -> Result<Step, RegistryError> {
+        let retries = self.client.settings().retries;
+        let mut file = self.open()?;
+        let mut offset = 0;
+        let mut failures = 0;
+        while offset < self.size {
+            let end = (offset + chunk).min(self.size);
+            let body = self.read(&mut file, offset, end - offset)?;
+            report.bytes_uploaded += body.len() as u64;
+            let req = Req::new("PATCH", location.clone(), self.scopes.clone())
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Range", format!("{offset}-{}", end - 1))
+                .body(&body)
+                .no_retry();
+            let failure = match self.client.attempt(&req) {
+                // 202 is the spec's answer; a 201 or 204 with a Location is
+                // taken as progress, never as completion: only the closing
+                // PUT completes an upload.
+                Ok(resp) if matches!(resp.status(), 201 | 202 | 204) => {
+                    let next = upload_location(&resp, &location)?;
+                    match range_end(&resp) {
+                        Some(e) if e > end => {
+                            return Err(RegistryError::Protocol {
+                                url: location,
+                                message: format!(
+                                    "the registry claims {e} bytes of {} after {end} were sent",
+                                    self.digest
+                                ),
+                            })
+                        }
+                        Some(e) => offset = e,
+                        None => offset = end,
+                    }
+                    location = next;
+                    failures = 0;
+                    continue;
+                }
+                Ok(resp) if matches!(resp.status(), 404 | 416) => {
+                    return Ok(Step::Restart(format!(
+                        "a chunk was answered {}",
+                        resp.status()
+                    )))
+                }
+                Ok(resp) if resp.status() >= 500 || resp.status() == 429 => {
+                    format!("a chunk was answered {}", resp.status())
+                }
+                Ok(resp) => return Err(self.client.status_error("PATCH", &location, resp)),
+                Err(Failure::Transport(m)) => m,
+                Err(Failure::Fatal(e)) => return Err(e),
+            };
+            failures += 1;
+            if failures > retries {
+                return Err(RegistryError::Transport {
+                    method: "PATCH",
+                    url: location,
+                    message: failure,
+                    attempts: failures,
+                });
+            }
+            self.client.back_off(failures);
+            match self.status(&location)? {
+                Some((got, next)) => {
+                    offset = got.min(self.size);
+                    location = next;
+                    report.uploads_resumed += 1;
+                }
+                None => {
+                    return Ok(Step::Restart(format!(
+                        "the upload session was lost after: {failure}"
+                    )))
+                }
+            }
+        }
+        self.finish(location, &[], report)
+    }
+
+    /// Asks the registry how much of the upload it holds: the offset to
+    /// go on from and the URL to use, or `None` when the session is gone.
+    fn status(&self, location: &str) -> Result<Option<(u64, String)>, RegistryError> {
+        let resp = self.client.send(
+            &Req::new("GET", location.to_string(), self.scopes.clone()).allow(&[400, 404, 416]),
+        )?;
+        if !(200..300).contains(&resp.status()) {
+            return Ok(None);
+        }
+        let Some(offset) = range_end(&resp) else {
+            return Ok(None);
+        };
+        let next = match resp.header("Location") {
+            Some(l) if !l.trim().is_empty() => resolve(location, l.trim()),
+            _ => location.to_string(),
+        };
+        Ok(Some((offset, next)))
+    }
+}

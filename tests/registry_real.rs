@@ -1,0 +1,591 @@
+//! `stele push` and `stele pull` against the real registry (distribution
+//! 2.8's `docker-registry`, filesystem storage in a temp folder, on
+//! 127.0.0.1), read back by skopeo, stele and podman.
+
+mod common;
+
+use std::fs;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::tree::populate;
+use common::*;
+use serde_json::Value;
+
+/// A `docker-registry serve` process on a free 127.0.0.1 port, killed on drop.
+struct DockerRegistry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl DockerRegistry {
+    /// Starts a registry; with `htpasswd`, it wants basic credentials.
+    fn start(htpasswd: Option<&Path>) -> DockerRegistry {
+        let dir = tempdir();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let auth = htpasswd.map_or(String::new(), |p| {
+            format!(
+                "auth:\n  htpasswd:\n    realm: stele-test\n    path: {}\n",
+                p.display()
+            )
+        });
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            dir.path().join("data").display()
+        );
+        fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        let mut reg = DockerRegistry { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = ureq::get(&format!("http://127.0.0.1:{port}/v2/")).call();
+            match answer {
+                Ok(_) => break,
+                Err(ureq::Error::Status(401, _)) => break,
+                Err(_) if Instant::now() < deadline => {
+                    if let Ok(Some(status)) = reg.child.try_wait() {
+                        panic!("docker-registry exited ({status}): {}", reg.log());
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("docker-registry did not answer /v2/: {e}: {}", reg.log()),
+            }
+        }
+        reg
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for DockerRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have_registry() -> bool {
+    have_tool("docker-registry")
+}
+
+/// `stele` with HOME and the credential and cache locations pointed into
+/// `home`, so the developer's own auth files never take part.
+fn stele_in(home: &Path) -> Command {
+    let mut c = stele();
+    c.env("HOME", home);
+    for k in [
+        "XDG_RUNTIME_DIR",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "REGISTRY_AUTH_FILE",
+        "DOCKER_CONFIG",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// `stele push LAYOUT REF --report FILE` (plus `extra`), checked to
+/// succeed; returns the last stdout line and the report.
+#[track_caller]
+fn push(home: &Path, layout: &Path, reference: &str, extra: &[&str]) -> (String, Value) {
+    let report = home.join(format!("report-{}.json", rand_suffix()));
+    let r = run(stele_in(home)
+        .arg("push")
+        .arg(layout)
+        .arg(reference)
+        .arg("--report")
+        .arg(&report)
+        .args(extra));
+    r.expect_ok();
+    (r.last_line().to_string(), json(&fs::read(&report).unwrap()))
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// The populate() image plus an incompressible file, so its layer spans
+/// several upload chunks.
+fn build_repro(tmp: &Path) -> (PathBuf, String) {
+    let src = tmp.join("src");
+    populate(&src, false);
+    let mut x: u64 = 7;
+    let noise: Vec<u8> = (0..200_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u8
+        })
+        .collect();
+    write_file(&src.join("app/share/noise.bin"), noise, 0o644);
+    let layout = tmp.join("layout");
+    // Without attestations, so the counts below are the image's own blobs;
+    // `build_push_sends_the_attestations_too` covers those.
+    let r = run(stele()
+        .arg("build")
+        .arg(src.join("recipe.toml"))
+        .args(["--attest", "none", "-o"])
+        .arg(&layout));
+    r.expect_ok();
+    (layout, r.last_line().to_string())
+}
+
+fn blob_bytes_total(layout: &Path) -> u64 {
+    let l = check_layout(layout);
+    let mut total = l.manifest["config"]["size"].as_u64().unwrap();
+    for layer in l.manifest["layers"].as_array().unwrap() {
+        total += layer["size"].as_u64().unwrap();
+    }
+    total
+}
+
+#[test]
+fn push_twice_sends_nothing_new_and_skopeo_and_stele_pull_the_same_digest() {
+    if !have_registry() || !have_tool("skopeo") {
+        return;
+    }
+    let reg = DockerRegistry::start(None);
+    let tmp = tempdir();
+    let (layout, digest) = build_repro(tmp.path());
+    let reference = format!("{}/stele/repro:v1", reg.host());
+
+    // Chunks of 64 KiB: the ~200 KB layer goes up in PATCHes.
+    let (line, first) = push(tmp.path(), &layout, &reference, &["--chunk-size", "65536"]);
+    assert_eq!(line, format!("{reference}@{digest}"));
+    assert_eq!(first["blobs_uploaded"], 2, "{first}");
+    assert_eq!(
+        first["bytes_uploaded"],
+        blob_bytes_total(&layout),
+        "{first}"
+    );
+    assert_eq!(first["blobs_existing"], 0, "{first}");
+    // The access log shows the chunks: ~200 KB in 64 KiB PATCHes.
+    let patches = reg
+        .log()
+        .matches("\"PATCH /v2/stele/repro/blobs/uploads/")
+        .count();
+    assert!(patches >= 3, "expected chunked upload: {}", reg.log());
+
+    let (line, second) = push(tmp.path(), &layout, &reference, &[]);
+    assert_eq!(line, format!("{reference}@{digest}"));
+    assert_eq!(second["blobs_uploaded"], 0, "{second}");
+    assert_eq!(second["bytes_uploaded"], 0, "{second}");
+    assert_eq!(second["blobs_existing"], 2, "{second}");
+
+    // skopeo reads the same manifest bytes back.
+    let copied = tmp.path().join("skopeo-copy");
+    let r = run(Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:v1", copied.display())));
+    r.expect_ok();
+    // skopeo's index.json has no mediaType, which check_layout insists on.
+    let index = json(&fs::read(copied.join("index.json")).unwrap());
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str(), "{index}");
+    blob(&copied, &digest);
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(sha256_digest(&raw.stdout), digest);
+
+    // stele pull writes a layout with the same digest and the same blobs.
+    let pulled = tmp.path().join("pulled");
+    let cache = tmp.path().join("cache");
+    let r = run(stele_in(tmp.path())
+        .args(["pull", &reference, "-o"])
+        .arg(&pulled)
+        .arg("--cache-dir")
+        .arg(&cache));
+    r.expect_ok();
+    assert_eq!(r.last_line(), digest);
+    check_layout(&pulled);
+    assert_eq!(
+        snapshot(&pulled.join("blobs")),
+        snapshot(&layout.join("blobs"))
+    );
+
+    // Pinned by digest, from a warm cache, into another folder.
+    let again = tmp.path().join("again");
+    let r = run(stele_in(tmp.path())
+        .arg("pull")
+        .arg(format!("{}/stele/repro@{digest}", reg.host()))
+        .arg("-o")
+        .arg(&again)
+        .arg("--cache-dir")
+        .arg(&cache));
+    r.expect_ok();
+    assert_eq!(r.last_line(), digest);
+    check_layout(&again);
+}
+
+#[test]
+fn a_mount_hint_moves_blobs_between_repositories_without_uploading() {
+    if !have_registry() {
+        return;
+    }
+    let reg = DockerRegistry::start(None);
+    let tmp = tempdir();
+    let (layout, digest) = build_repro(tmp.path());
+    let (_, first) = push(
+        tmp.path(),
+        &layout,
+        &format!("{}/team/a:v1", reg.host()),
+        &[],
+    );
+    assert_eq!(first["blobs_uploaded"], 2, "{first}");
+
+    let target = format!("{}/team/b:v1", reg.host());
+    let (line, mounted) = push(tmp.path(), &layout, &target, &["--mount-from", "team/a"]);
+    assert_eq!(line, format!("{target}@{digest}"));
+    assert_eq!(mounted["blobs_mounted"], 2, "{mounted}");
+    assert_eq!(mounted["blobs_uploaded"], 0, "{mounted}");
+    assert_eq!(mounted["bytes_uploaded"], 0, "{mounted}");
+
+    // A hint naming a repository without the blobs falls back to uploading.
+    let (_, fallback) = push(
+        tmp.path(),
+        &layout,
+        &format!("{}/team/c:v1", reg.host()),
+        &["--mount-from", "team/empty"],
+    );
+    assert_eq!(fallback["blobs_mounted"], 0, "{fallback}");
+    assert_eq!(fallback["blobs_uploaded"], 2, "{fallback}");
+}
+
+#[test]
+fn basic_auth_from_an_auth_file() {
+    if !have_registry() || !have_tool("perl") {
+        return;
+    }
+    let tmp = tempdir();
+    // bcrypt through the C library's crypt(3) (libxcrypt), as htpasswd -B.
+    let out = Command::new("perl")
+        .args([
+            "-e",
+            r#"print crypt("s3cret", '$2y$05$abcdefghijklmnopqrstuu')"#,
+        ])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap();
+    if !hash.starts_with("$2y$") {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("perl's crypt() cannot make a bcrypt hash: {hash}");
+        }
+        skip("perl's crypt() cannot make a bcrypt hash here");
+        return;
+    }
+    let htpasswd = tmp.path().join("htpasswd");
+    fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
+    let reg = DockerRegistry::start(Some(&htpasswd));
+    let (layout, digest) = build_repro(tmp.path());
+    let reference = format!("{}/private/app:v1", reg.host());
+
+    let r = run(stele_in(tmp.path())
+        .arg("push")
+        .arg(&layout)
+        .arg(&reference));
+    r.expect_fail();
+    assert!(
+        r.stderr.contains("401") && r.stderr.contains("credentials"),
+        "{}",
+        r.stderr
+    );
+
+    use base64::Engine as _;
+    let auth = tmp.path().join("auth.json");
+    let b64 = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    let mut f = fs::File::create(&auth).unwrap();
+    write!(f, r#"{{"auths":{{"{}":{{"auth":"{b64}"}}}}}}"#, reg.host()).unwrap();
+    let r = run(stele_in(tmp.path())
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .arg("push")
+        .arg(&layout)
+        .arg(&reference));
+    r.expect_ok();
+    assert_eq!(r.last_line(), format!("{reference}@{digest}"));
+
+    let r = run(stele_in(tmp.path())
+        .args(["pull", &reference, "--authfile"])
+        .arg(&auth)
+        .arg("-o")
+        .arg(tmp.path().join("pulled"))
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache")));
+    r.expect_ok();
+    assert_eq!(r.last_line(), digest);
+}
+
+#[test]
+fn referrers_get_the_fallback_tag_on_distribution() {
+    if !have_registry() {
+        return;
+    }
+    let reg = DockerRegistry::start(None);
+    let tmp = tempdir();
+    let (layout, digest) = build_repro(tmp.path());
+    // An SBOM-like artifact about the image, listed in index.json beside it.
+    let put = |bytes: &[u8]| {
+        let d = sha256_digest(bytes);
+        fs::write(layout.join("blobs/sha256").join(&d[7..]), bytes).unwrap();
+        d
+    };
+    let top = check_layout(&layout).index["manifests"][0].clone();
+    let empty = put(b"{}");
+    let content = b"an sbom\n";
+    let layer = put(content);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.sbom",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": "text/plain", "digest": layer, "size": content.len()}],
+        "subject": {"mediaType": top["mediaType"], "digest": top["digest"], "size": top["size"]},
+    }))
+    .unwrap();
+    let artifact = put(&manifest);
+    let index_path = layout.join("index.json");
+    let mut index = json(&fs::read(&index_path).unwrap());
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": artifact, "size": manifest.len(),
+            "artifactType": "application/vnd.example.sbom",
+        }));
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let reference = format!("{}/stele/attested:v1", reg.host());
+    let (line, report) = push(tmp.path(), &layout, &reference, &[]);
+    assert_eq!(line, format!("{reference}@{digest}"));
+    assert_eq!(report["referrers_pushed"], 1, "{report}");
+
+    let tag_url = format!(
+        "http://{}/v2/stele/attested/manifests/sha256-{}",
+        reg.host(),
+        &digest[7..]
+    );
+    let fetch = || {
+        let body = ureq::get(&tag_url)
+            .set("Accept", "application/vnd.oci.image.index.v1+json")
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        json(body.as_bytes())
+    };
+    let listed = fetch();
+    assert_eq!(listed["manifests"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["manifests"][0]["digest"], artifact.as_str());
+    assert_eq!(
+        listed["manifests"][0]["artifactType"],
+        "application/vnd.example.sbom"
+    );
+    // The artifact itself is there by digest.
+    let got = ureq::get(&format!(
+        "http://{}/v2/stele/attested/manifests/{artifact}",
+        reg.host()
+    ))
+    .set("Accept", "application/vnd.oci.image.manifest.v1+json")
+    .call()
+    .unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut got.into_reader(), &mut bytes).unwrap();
+    assert_eq!(bytes, manifest);
+
+    // Pushing again leaves the list as it was.
+    push(tmp.path(), &layout, &reference, &[]);
+    assert_eq!(fetch(), listed);
+}
+
+#[test]
+fn podman_pulls_and_runs_what_stele_pushed() {
+    if !have_registry() || !have_tool("podman") || !have_tool("runc") {
+        return;
+    }
+    let tmp = common::podman::lowercase_tempdir();
+    let src = tmp.path().join("src");
+    let Some(_) = common::podman::compile_hello(&src) else {
+        return;
+    };
+    fs::write(
+        src.join("recipe.toml"),
+        r#"
+[image]
+name = "hello"
+epoch = 1700000000
+
+[[files]]
+src = "hello"
+dest = "/usr/local/bin/hello"
+
+[config]
+entrypoint = ["/usr/local/bin/hello"]
+cmd = ["pushed"]
+"#,
+    )
+    .unwrap();
+    let layout = tmp.path().join("layout");
+    let digest = build(&src.join("recipe.toml"), &layout);
+    let reg = DockerRegistry::start(None);
+    let reference = format!("{}/stele/hello:v1", reg.host());
+    let (line, _) = push(tmp.path(), &layout, &reference, &[]);
+    assert_eq!(line, format!("{reference}@{digest}"));
+
+    let podman = |args: &[&str]| run(common::podman::podman(tmp.path()).args(args));
+    let r = podman(&[
+        "pull",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    r.expect_ok();
+    let r = podman(&["image", "inspect", "--format", "{{.Digest}}", &reference]);
+    r.expect_ok();
+    assert_eq!(r.last_line(), digest);
+    let r = common::podman::podman_run(tmp.path(), &reference);
+    r.expect_ok();
+    assert_eq!(
+        r.stdout, "hello from stele\nuid=0 gid=0\ncwd=/\ngreeting=(none)\narg=pushed\n",
+        "{}",
+        r.stderr
+    );
+}
+
+/// `build --push` sends the image and its attestations; `verify` reads it
+/// back from the registry; a recipe pinned to the pushed image builds on
+/// it (the base's layers pass through untouched), again offline from the
+/// cache, and runs.
+#[test]
+fn build_push_then_a_recipe_builds_on_the_pushed_base_and_runs() {
+    if !have_registry() || !have_tool("podman") || !have_tool("runc") {
+        return;
+    }
+    let tmp = common::podman::lowercase_tempdir();
+    let src = tmp.path().join("src");
+    let Some(_) = common::podman::compile_hello(&src) else {
+        return;
+    };
+    fs::write(
+        src.join("base.toml"),
+        "[image]\nname = \"base\"\nepoch = 1700000000\n\n[[files]]\nsrc = \"hello\"\ndest = \"/usr/local/bin/hello\"\n\n[config]\nentrypoint = [\"/usr/local/bin/hello\"]\ncmd = [\"from-base\"]\nenv = { GREETING = \"inherited\" }\n",
+    )
+    .unwrap();
+    let reg = DockerRegistry::start(None);
+    let reference = format!("{}/stele/base:v1", reg.host());
+    let cache = tmp.path().join("cache");
+    let r = run(stele_in(tmp.path())
+        .arg("build")
+        .arg(src.join("base.toml"))
+        .arg("-o")
+        .arg(tmp.path().join("base"))
+        .args(["--push", &reference]));
+    r.expect_ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let base_digest = lines.last().unwrap().to_string();
+    assert_eq!(lines[lines.len() - 2], format!("{reference}@{base_digest}"));
+    assert!(r.stderr.contains("pushed:"), "{}", r.stderr);
+
+    // The three attestations are listed under the referrers fallback tag.
+    let tag_url = format!(
+        "http://{}/v2/stele/base/manifests/sha256-{}",
+        reg.host(),
+        &base_digest[7..]
+    );
+    let listed = json(
+        ureq::get(&tag_url)
+            .set("Accept", "application/vnd.oci.image.index.v1+json")
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+            .as_bytes(),
+    );
+    assert_eq!(listed["manifests"].as_array().unwrap().len(), 3, "{listed}");
+
+    // verify reads the pushed image from the registry.
+    let r = run(stele_in(tmp.path())
+        .arg("verify")
+        .arg(format!("docker://{reference}"))
+        .args(["--digest", &base_digest, "--cache-dir"])
+        .arg(&cache));
+    r.expect_ok();
+
+    fs::write(
+        src.join("child.toml"),
+        format!("[image]\nname = \"child\"\nepoch = 1700000000\n\n[base]\nimage = \"{}/stele/base@{base_digest}\"\n\n[[paths]]\npath = \"/etc/motd\"\nkind = \"file\"\ncontent = \"child layer\\n\"\n\n[config]\ncmd = [\"from-child\"]\n", reg.host()),
+    )
+    .unwrap();
+    let child = tmp.path().join("child");
+    let build_child = |out: &Path, extra: &[&str]| {
+        let r = run(stele_in(tmp.path())
+            .arg("build")
+            .arg(src.join("child.toml"))
+            .arg("-o")
+            .arg(out)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(extra));
+        r.expect_ok();
+        r.last_line().to_string()
+    };
+    let child_digest = build_child(&child, &[]);
+    let base_l = check_layout(&tmp.path().join("base"));
+    let child_l = check_layout(&child);
+    assert_eq!(child_l.manifest["layers"][0], base_l.manifest["layers"][0]);
+    assert_eq!(child_l.layers.len(), 2);
+    assert_eq!(
+        child_l.manifest["annotations"]["org.opencontainers.image.base.name"],
+        format!("{}/stele/base", reg.host()).as_str()
+    );
+
+    // The registry is gone: the cache alone rebuilds it.
+    drop(reg);
+    let again = build_child(&tmp.path().join("again"), &["--offline"]);
+    assert_eq!(again, child_digest);
+
+    let r = common::podman::podman_run(
+        &tmp.path().join("p"),
+        &format!("oci:{}:latest", child.display()),
+    );
+    r.expect_ok();
+    assert_eq!(
+        r.stdout,
+        "hello from stele\nuid=0 gid=0\ncwd=/\ngreeting=inherited\narg=from-child\nmotd=child layer\n",
+        "{}",
+        r.stderr
+    );
+}
