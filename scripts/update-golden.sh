@@ -1,5 +1,5 @@
 #!/bin/sh
-# Prints the digests the golden fixture (tests/fixtures/golden) builds to
+# Prints the digests the golden fixture (fixtures/golden) builds to
 # with the current code, for updating the constants in tests/golden.rs.
 #
 # A changed gzip or zstd digest with an unchanged diff_id means the

@@ -26,7 +26,7 @@ const EXECUTABLE: &[&str] = &["files/bin/hello"];
 /// Copies the committed fixture with modes set here, not by the checkout
 /// (git keeps at most the +x bit, and the umask shapes the rest).
 fn fixture_copy(dest: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden");
     for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
         let entry = entry.unwrap();
         let rel = entry.path().strip_prefix(&src).unwrap();

@@ -4,6 +4,10 @@
 //! source for the suite the recipes name (even under CI: a machine without
 //! apt sources cannot run them).
 
+// Only the validator gates are used here.
+#[allow(dead_code)]
+#[path = "attest_tools/support.rs"]
+mod attest_support;
 mod common;
 
 use std::fs;
@@ -80,6 +84,23 @@ fn hello_builds_from_the_host_mirror_and_runs() {
         .arg(tmp.path().join("again")));
     again.expect_ok();
     assert_eq!(again.last_line(), first.last_line());
+
+    // What a release engineer runs before deploying: the digest pin, every
+    // blob, and a rebuild from the recipe and lock, offline from the cache.
+    verify_rebuild(&out, &recipe, first.last_line(), &cache);
+}
+
+/// `stele verify OUT --digest D --rebuild RECIPE --offline` passes.
+fn verify_rebuild(out: &Path, recipe: &Path, digest: &str, cache: &Path) {
+    let r = run(stele()
+        .arg("verify")
+        .arg(out)
+        .args(["--digest", digest, "--rebuild"])
+        .arg(recipe)
+        .args(["--offline", "--cache-dir"])
+        .arg(cache));
+    r.expect_ok();
+    assert!(r.stdout.contains("rebuild"), "{}", r.stdout);
 }
 
 #[test]
@@ -90,7 +111,8 @@ fn debian_base_builds_for_amd64_and_arm64() {
     let tmp = tempdir();
     let recipe = example("debian-base", tmp.path());
     let out = tmp.path().join("base");
-    let r = build_locked(&recipe, &out, &tmp.path().join("cache"));
+    let cache = tmp.path().join("cache");
+    let r = build_locked(&recipe, &out, &cache);
     let index = json(&fs::read(out.join("index.json")).unwrap());
     let top = &index["manifests"][0];
     assert_eq!(top["digest"], r.last_line());
@@ -126,4 +148,38 @@ fn debian_base_builds_for_amd64_and_arm64() {
             );
         }
     }
+    sboms_are_valid_and_name_the_packages(&out, &index);
+    verify_rebuild(&out, &recipe, r.last_line(), &cache);
+}
+
+/// The SBOMs of a real package build pass the independent validators and
+/// list what the lock installed, with purls and the licenses the packages'
+/// copyright files state.
+fn sboms_are_valid_and_name_the_packages(out: &Path, index: &serde_json::Value) {
+    if !attest_support::python_has(&["spdx_tools", "cyclonedx", "jsonschema", "packageurl"]) {
+        return;
+    }
+    let dir = tempdir();
+    let mut checked = 0;
+    for (i, d) in index["manifests"].as_array().unwrap()[1..]
+        .iter()
+        .enumerate()
+    {
+        let manifest = json(&descriptor_blob(out, d));
+        let content = descriptor_blob(out, &manifest["layers"][0]);
+        let (script, ext) = match d["artifactType"].as_str().unwrap() {
+            "application/spdx+json" => ("validate_spdx.py", "spdx.json"),
+            "application/vnd.cyclonedx+json" => ("validate_cyclonedx.py", "cdx.json"),
+            _ => continue,
+        };
+        let p = dir.path().join(format!("{i}.{ext}"));
+        fs::write(&p, &content).unwrap();
+        let (ok, text) = attest_support::tool(script, &[&p]);
+        assert!(ok, "{script} rejected the SBOM of a real build:\n{text}");
+        let doc = String::from_utf8(content).unwrap();
+        assert!(doc.contains("pkg:deb/debian/libc6@"), "libc6 purl missing");
+
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "SPDX and CycloneDX for two platforms");
 }
