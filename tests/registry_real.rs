@@ -589,3 +589,25 @@ fn build_push_then_a_recipe_builds_on_the_pushed_base_and_runs() {
         r.stderr
     );
 }
+
+/// `stele push RECIPE REF` builds first: the pushed digest is the one
+/// `stele build` prints for the same recipe.
+#[test]
+fn push_a_recipe_builds_it_first() {
+    if !have_registry() {
+        return;
+    }
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    populate(&src, false);
+    let digest = build(&src.join("recipe.toml"), &tmp.path().join("layout"));
+    let reg = DockerRegistry::start(None);
+    let reference = format!("{}/stele/from-recipe:v2", reg.host());
+    let r = run(stele_in(tmp.path())
+        .arg("push")
+        .arg(src.join("recipe.toml"))
+        .arg(&reference));
+    r.expect_ok();
+    assert_eq!(r.last_line(), format!("{reference}@{digest}"));
+    assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+}

@@ -28,7 +28,7 @@ pub struct RegistryArgs {
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {
     /// The image: a layout folder, oci:PATH[@sha256:…], oci-archive:PATH,
-    /// or a registry reference (copied).
+    /// a registry reference (copied), or a recipe (.toml, built first).
     pub source: String,
     /// Where to: HOST[:PORT]/REPO[:TAG] (the tag defaults to `latest`).
     pub reference: String,
@@ -119,13 +119,49 @@ pub fn open_target(target: &str, args: &RegistryArgs, cache: &Option<PathBuf>) -
     Ok(crate::source::open(&target, None)?)
 }
 
+/// `stele push RECIPE REF`: builds the recipe (default options, the lock
+/// as `stele build` would use it) into a temp store, then pushes it with
+/// its attestations. `stele build --push` takes every build flag.
+fn build_for_push(recipe_path: &std::path::Path, args: &PushArgs) -> Result<Opened> {
+    let recipe = crate::recipe::load(recipe_path, super::source_date_epoch()?)?;
+    let temp = tempfile::Builder::new()
+        .prefix("stele-push-")
+        .tempdir()
+        .context("making a temp folder for the build")?;
+    let store = BlobStore::open(temp.path())?;
+    let opts = super::build::BuildOptions {
+        selection: crate::attest::Selection::All,
+        key: None,
+        packages: super::packages::PackageArgs {
+            cache_dir: args.cache_dir.clone(),
+            jobs: crate::apt::fetch::DEFAULT_JOBS,
+            ..Default::default()
+        },
+        registry: registry_settings(&args.registry),
+    };
+    eprintln!("building {}", recipe_path.display());
+    let produced = super::build::produce(&recipe, &opts, &store)?;
+    Ok(Opened {
+        name: recipe_path.display().to_string(),
+        referrers: produced.referrers(),
+        built: produced.output.built,
+        store,
+        temp: Some(temp),
+    })
+}
+
 pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     let mut reference = Reference::parse(&args.reference)?;
     if reference.tag.is_none() && reference.digest.is_none() {
         eprintln!("no tag given: tagging `latest`");
         reference.tag = Some("latest".into());
     }
-    let opened = open_target(&args.source, &args.registry, &args.cache_dir)?;
+    let source = std::path::Path::new(&args.source);
+    let opened = if source.extension().is_some_and(|e| e == "toml") && source.is_file() {
+        build_for_push(source, &args)?
+    } else {
+        open_target(&args.source, &args.registry, &args.cache_dir)?
+    };
     eprintln!(
         "pushing {} ({}) to {}",
         opened.name,
