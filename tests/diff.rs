@@ -23,17 +23,6 @@ fn diff(a: &Path, b: &Path, json_out: bool) -> Run {
     run(&mut c)
 }
 
-#[track_caller]
-fn exit_code(r: &Run, want: i32) {
-    assert_eq!(
-        r.status.code(),
-        Some(want),
-        "exit status\nstdout:\n{}\nstderr:\n{}",
-        r.stdout,
-        r.stderr
-    );
-}
-
 fn first_line(r: &Run) -> &str {
     r.stdout.lines().next().unwrap_or("")
 }
@@ -59,7 +48,7 @@ fn an_image_is_identical_to_itself() {
     let tmp = tempdir();
     let a = base(tmp.path());
     let r = diff(&a, &a, false);
-    exit_code(&r, 0);
+    r.expect_code(0);
     assert!(
         first_line(&r).starts_with("identical: both are sha256:"),
         "{}",
@@ -67,7 +56,7 @@ fn an_image_is_identical_to_itself() {
     );
     // Another build of the same inputs is the same image.
     let again = variant(tmp.path(), "again", |_, t| t);
-    exit_code(&diff(&a, &again, false), 0);
+    diff(&a, &again, false).expect_code(0);
 }
 
 #[test]
@@ -78,7 +67,7 @@ fn compression_only() {
         t.replace("compression = \"gzip\"", "compression = \"zstd\"")
     });
     let r = diff(&a, &b, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert_eq!(
         first_line(&r),
         "differ: compression only (same DiffIDs, different digests)"
@@ -91,7 +80,7 @@ fn compression_only() {
     );
 
     let r = diff(&a, &b, true);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let doc = json(r.stdout.as_bytes());
     assert_eq!(doc["identical"], false);
     assert_eq!(doc["causes"], serde_json::json!(["compression"]));
@@ -120,7 +109,7 @@ fn timestamps_only() {
         .arg(&b))
     .expect_ok();
     let r = diff(&a, &b, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert!(
         first_line(&r)
             .starts_with("differ: timestamps only (config created, history created, file mtimes"),
@@ -158,7 +147,7 @@ fn one_file_is_named() {
         t
     });
     let r = diff(&a, &b, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert_eq!(
         first_line(&r),
         "differ: content (1 file differs: opt/app/share/data.bin)"
@@ -179,7 +168,7 @@ fn config_only_and_annotations_only() {
         t.replace("cmd = [\"--serve\"]", "cmd = [\"--once\"]")
     });
     let r = diff(&a, &cmd, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert_eq!(first_line(&r), "differ: config only (cmd)");
     assert!(
         r.stdout.contains("cmd: [\"--serve\"] → [\"--once\"]"),
@@ -194,7 +183,7 @@ fn config_only_and_annotations_only() {
         )
     });
     let r = diff(&a, &note, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert_eq!(
         first_line(&r),
         "differ: annotations only (org.example.note)"
@@ -217,7 +206,7 @@ fn platforms_added_are_content() {
         )
     });
     let r = diff(&a, &b, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert!(
         first_line(&r).starts_with("differ: content (platform linux/riscv64)"),
         "{}",
@@ -279,13 +268,13 @@ fn ordering() {
     let b = variant(tmp.path(), "reordered", |_, t| t);
     reorder_layer(&b);
     let r = diff(&a, &b, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert_eq!(
         first_line(&r),
         "differ: ordering (same entries, different tar order)"
     );
     // The reordered image is still a valid one.
-    exit_code(&run(stele().arg("verify").arg(&b).arg("--json")), 0);
+    run(stele().arg("verify").arg(&b).arg("--json")).expect_code(0);
 }
 
 #[test]
@@ -293,10 +282,10 @@ fn an_unreadable_side_exits_2() {
     let tmp = tempdir();
     let a = base(tmp.path());
     let r = diff(&a, &tmp.path().join("missing"), false);
-    exit_code(&r, 2);
+    r.expect_code(2);
     assert!(r.stderr.contains("missing does not exist"), "{}", r.stderr);
     let r = diff(tmp.path(), &a, true);
-    exit_code(&r, 2);
+    r.expect_code(2);
     assert!(json(r.stdout.as_bytes())["error"]
         .as_str()
         .unwrap()
@@ -319,7 +308,7 @@ fn a_skopeo_copy_in_docker_format_verifies_and_differs_in_encoding() {
         .arg(format!("oci:{}:latest", copy.display())));
     r.expect_ok();
     let r = run(stele().arg("verify").arg(&copy));
-    exit_code(&r, 0);
+    r.expect_code(0);
     assert!(
         r.stdout
             .contains("manifest application/vnd.docker.distribution.manifest.v2+json"),
@@ -327,7 +316,7 @@ fn a_skopeo_copy_in_docker_format_verifies_and_differs_in_encoding() {
         r.stdout
     );
     let r = diff(&a, &copy, false);
-    exit_code(&r, 1);
+    r.expect_code(1);
     // skopeo keeps every blob but the manifest, which it rewrites in
     // Docker's types, which have no annotations.
     assert_eq!(

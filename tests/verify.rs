@@ -24,17 +24,6 @@ fn verify(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Run {
     run(&mut c)
 }
 
-#[track_caller]
-fn exit_code(r: &Run, want: i32) {
-    assert_eq!(
-        r.status.code(),
-        Some(want),
-        "exit status\nstdout:\n{}\nstderr:\n{}",
-        r.stdout,
-        r.stderr
-    );
-}
-
 /// The check lines of a text report with `status` (`pass`, `FAIL`, `skip`).
 fn lines<'a>(r: &'a Run, status: &str) -> Vec<&'a str> {
     r.stdout
@@ -94,7 +83,7 @@ fn a_clean_build_verifies_with_and_without_keys() {
     let (out, digest) = built(tmp.path(), Some(&tmp.path().join("signer.key")));
 
     let r = verify(&[&out]);
-    exit_code(&r, 0);
+    r.expect_code(0);
     assert!(r.stdout.starts_with("VERIFIED "), "{}", r.stdout);
     assert!(lines(&r, "FAIL").is_empty(), "{}", r.stdout);
     // Without a key, signatures are reported and not checked.
@@ -114,7 +103,7 @@ fn a_clean_build_verifies_with_and_without_keys() {
         &"--digest",
         &digest,
     ]);
-    exit_code(&r, 0);
+    r.expect_code(0);
     let signed = lines(&r, "pass")
         .into_iter()
         .filter(|l| l.contains("signature") && l.contains(&format!("signed by key {keyid}")))
@@ -122,7 +111,7 @@ fn a_clean_build_verifies_with_and_without_keys() {
     assert_eq!(signed, 3, "provenance and two SBOMs:\n{}", r.stdout);
 
     let r = verify(&[&out, &"--key", &public, &"--digest", &digest, &"--json"]);
-    exit_code(&r, 0);
+    r.expect_code(0);
     let doc = json(r.stdout.as_bytes());
     assert_eq!(doc["verified"], true);
     assert_eq!(doc["digest"], digest.as_str());
@@ -148,7 +137,7 @@ fn a_clean_build_verifies_with_and_without_keys() {
     let plain = tmp.path().join("plain");
     build(&tmp.path().join("src/recipe.toml"), &plain);
     let r = verify(&[&plain, &"--key", &public]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let failed = lines(&r, "FAIL");
     assert_eq!(failed.len(), 3, "{}", r.stdout);
     assert!(
@@ -179,7 +168,7 @@ fn damaged_blobs_are_each_named() {
     flip_byte(&out, &content);
 
     let r = verify(&[&out]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     assert!(r.stdout.starts_with("NOT VERIFIED "), "{}", r.stdout);
     let failed = lines(&r, "FAIL");
     assert_eq!(failed.len(), 2, "{}", r.stdout);
@@ -219,7 +208,7 @@ fn a_swapped_config_is_caught_by_the_diff_ids_and_the_pin() {
     let swapped = edit_manifest(&out, 0, |m| m["config"] = theirs.clone());
 
     let r = verify(&[&out, &"--digest", &digest]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let failed = lines(&r, "FAIL");
     assert!(
         !failed.iter().any(|l| l.contains("blob ")),
@@ -276,7 +265,7 @@ fn an_edited_provenance_fails_only_the_signature() {
     });
 
     let r = verify(&[&out, &"--key", &public]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let failed = lines(&r, "FAIL");
     assert_eq!(failed.len(), 1, "{}", r.stdout);
     assert!(
@@ -287,7 +276,7 @@ fn an_edited_provenance_fails_only_the_signature() {
     );
     // Without a key nothing vouches for the signature, and nothing else
     // is wrong: verified, the signature not checked (as cosign would).
-    exit_code(&verify(&[&out]), 0);
+    verify(&[&out]).expect_code(0);
 }
 
 #[test]
@@ -298,7 +287,7 @@ fn a_wrong_key_and_a_wrong_pin_are_named() {
     let (out, digest) = built(tmp.path(), Some(&tmp.path().join("signer.key")));
 
     let r = verify(&[&out, &"--key", &other]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let failed = lines(&r, "FAIL");
     assert_eq!(failed.len(), 3, "{}", r.stdout);
     assert!(
@@ -310,7 +299,7 @@ fn a_wrong_key_and_a_wrong_pin_are_named() {
 
     let pinned = sha256_digest(b"some other image");
     let r = verify(&[&out, &"--digest", &pinned, &"--json"]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let doc = json(r.stdout.as_bytes());
     assert_eq!(doc["verified"], false);
     let pin = checks(&doc).into_iter().find(|c| c.0 == "pin").unwrap();
@@ -329,7 +318,7 @@ fn an_unknown_media_type_fails() {
         m["layers"][0]["mediaType"] = Value::String("application/x-tarball".into())
     });
     let r = verify(&[&out]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let failed = lines(&r, "FAIL");
     assert!(
         failed.iter().any(|l| l.contains("media types image")
@@ -347,7 +336,7 @@ fn rebuild_compares_and_leaves_the_output_alone() {
     let before = snapshot(&out);
 
     let r = verify(&[&out, &"--rebuild", &recipe]);
-    exit_code(&r, 0);
+    r.expect_code(0);
     assert!(
         lines(&r, "pass").iter().any(|l| l.contains("rebuild")),
         "{}",
@@ -361,7 +350,7 @@ fn rebuild_compares_and_leaves_the_output_alone() {
         0o644,
     );
     let r = verify(&[&out, &"--rebuild", &recipe]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let failed = lines(&r, "FAIL");
     assert_eq!(failed.len(), 1, "{}", r.stdout);
     assert!(
@@ -393,7 +382,7 @@ fn rebuild_points_at_the_epoch_provenance_records() {
     let recipe = src.join("recipe.toml");
 
     let r = verify(&[&out, &"--rebuild", &recipe]);
-    exit_code(&r, 1);
+    r.expect_code(1);
     let failed = lines(&r, "FAIL");
     assert!(
         failed[0].contains("timestamps only") && failed[0].contains("SOURCE_DATE_EPOCH=1800000000"),
@@ -405,18 +394,18 @@ fn rebuild_points_at_the_epoch_provenance_records() {
         .arg(&out)
         .arg("--rebuild")
         .arg(&recipe));
-    exit_code(&r, 0);
+    r.expect_code(0);
 }
 
 #[test]
 fn what_cannot_be_checked_exits_2() {
     let tmp = tempdir();
     let r = verify(&[&tmp.path().join("missing")]);
-    exit_code(&r, 2);
+    r.expect_code(2);
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 
     let r = verify(&[&tmp.path(), &"--json"]);
-    exit_code(&r, 2);
+    r.expect_code(2);
     assert!(r.stderr.contains("not an OCI image layout"), "{}", r.stderr);
     let doc = json(r.stdout.as_bytes());
     assert_eq!(doc["verified"], false);
@@ -427,17 +416,17 @@ fn what_cannot_be_checked_exits_2() {
 
     let (out, _) = built(tmp.path(), None);
     let r = verify(&[&out, &"--key", &tmp.path().join("no.pub")]);
-    exit_code(&r, 2);
+    r.expect_code(2);
     assert!(r.stderr.contains("no.pub"), "{}", r.stderr);
 
     let bad = tmp.path().join("bad.toml");
     fs::write(&bad, "[image]\nname = \"x\"\nbogus = 1\n").unwrap();
     let r = verify(&[&out, &"--rebuild", &bad]);
-    exit_code(&r, 2);
+    r.expect_code(2);
     assert!(r.stderr.contains("bad.toml:3"), "{}", r.stderr);
 
     fs::write(out.join("index.json"), b"{ not json").unwrap();
     let r = verify(&[&out]);
-    exit_code(&r, 2);
+    r.expect_code(2);
     assert!(r.stderr.contains("index.json"), "{}", r.stderr);
 }

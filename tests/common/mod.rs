@@ -67,6 +67,19 @@ impl Run {
         self
     }
 
+    /// Checks the exit status (`verify` and `diff` tell 1 from 2).
+    #[track_caller]
+    pub fn expect_code(&self, want: i32) -> &Self {
+        assert_eq!(
+            self.status.code(),
+            Some(want),
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
     #[track_caller]
     pub fn expect_fail(&self) -> &Self {
         assert!(
