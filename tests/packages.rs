@@ -528,24 +528,9 @@ fn podman_runs_a_binary_from_a_package() {
         return;
     }
     let work = tempdir();
-    let c = work.path().join("hello.c");
-    fs::write(
-        &c,
-        "#include <stdio.h>\nint main(void){puts(\"hello from a package\");return 0;}\n",
-    )
-    .unwrap();
-    let bin = work.path().join("hello");
-    let out = std::process::Command::new("gcc")
-        .args(["-static", "-Os", "-o"])
-        .arg(&bin)
-        .arg(&c)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let Some(bin) = common::podman::compile_hello(work.path()) else {
+        return;
+    };
     let repo = AptRepo::builder()
         .suite("stable", &["amd64"])
         .deb(
@@ -583,5 +568,9 @@ fn podman_runs_a_binary_from_a_package() {
     let r =
         common::podman::podman_run(storage.path(), &format!("oci:{}:latest", p.out().display()));
     r.expect_ok();
-    assert_eq!(r.stdout, "hello from a package\n", "{}", r.stderr);
+    assert_eq!(
+        r.stdout, "hello from stele\nuid=0 gid=0\ncwd=/\ngreeting=(none)\n",
+        "{}",
+        r.stderr
+    );
 }

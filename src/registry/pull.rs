@@ -84,26 +84,6 @@ fn is_index(media_type: &str) -> bool {
     media_type == MEDIA_OCI_INDEX || media_type == MEDIA_DOCKER_LIST
 }
 
-/// The document's own `mediaType`, or what its shape says.
-fn sniff(bytes: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-        manifests: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe {
-            media_type: Some(m),
-            ..
-        }) => m,
-        Ok(Probe {
-            manifests: Some(_), ..
-        }) => MEDIA_OCI_INDEX.into(),
-        _ => MEDIA_OCI_MANIFEST.into(),
-    }
-}
-
 struct Walk<'a> {
     client: &'a Client,
     reference: &'a Reference,
@@ -164,7 +144,7 @@ impl Walk<'_> {
                 .store
                 .read_verified(d, size, MANIFEST_LIMIT)
                 .map_err(|e| self.store_err(e))?;
-            let media_type = sniff(&bytes);
+            let media_type = crate::source::document_media_type(&bytes);
             self.note(d);
             return Ok(Doc {
                 bytes,
@@ -226,7 +206,7 @@ impl Walk<'_> {
             {
                 c
             }
-            _ => sniff(&bytes),
+            _ => crate::source::document_media_type(&bytes),
         };
         self.store
             .put_verified(&bytes[..], &found, bytes.len() as u64)

@@ -204,6 +204,12 @@ fn sniff_media_type(given: &MediaType, bytes: &[u8]) -> MediaType {
     if is_index(given) || is_manifest(given) {
         return given.clone();
     }
+    MediaType::from(document_media_type(bytes).as_str())
+}
+
+/// A manifest or index's own `mediaType`, or what its shape says (an index
+/// has `manifests`); an OCI manifest when neither tells.
+pub(crate) fn document_media_type(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "mediaType")]
@@ -214,11 +220,11 @@ fn sniff_media_type(given: &MediaType, bytes: &[u8]) -> MediaType {
         Ok(Probe {
             media_type: Some(m),
             ..
-        }) => MediaType::from(m.as_str()),
+        }) => m,
         Ok(Probe {
             manifests: Some(_), ..
-        }) => MediaType::ImageIndex,
-        _ => MediaType::ImageManifest,
+        }) => MediaType::ImageIndex.to_string(),
+        _ => MediaType::ImageManifest.to_string(),
     }
 }
 
