@@ -2,6 +2,7 @@
 //! DiffID hasher, a fixed-chunk compressor and the digest hasher into a blob
 //! file, in one pass. No layer is held whole in memory.
 
+pub mod cache;
 pub mod profile;
 pub mod tar;
 
@@ -12,6 +13,7 @@ use flate2::write::GzEncoder;
 use crate::fstree::FsTree;
 use crate::oci::{Digest, HashingWriter, LayerBlob};
 use crate::store::{BlobStore, StoreError};
+pub use cache::{layer_key, LayerCache};
 pub use profile::{Compression, CHUNK_SIZE, PROFILE_ID};
 
 #[derive(Debug, thiserror::Error)]
