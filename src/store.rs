@@ -242,6 +242,42 @@ impl BlobStore {
         }
     }
 
+    /// Copies the blob `digest` of `size` bytes from `other`, checking the
+    /// copy before it gets its name. Never a hard link: the two stores stay
+    /// independent, so a blob changed in place in one (a layout someone
+    /// edits) cannot damage the other.
+    pub fn copy_checked_from(
+        &self,
+        other: &BlobStore,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        if self.contains(digest) {
+            return Ok(());
+        }
+        let temp = self.begin()?;
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e| StoreError::Io { path, source: e }
+        };
+        // `fs::copy` lets the kernel copy (copy_file_range), sharing
+        // extents where the file system can.
+        fs::copy(other.path(digest), temp.path()).map_err(io_err(&other.path(digest)))?;
+        let file = File::open(temp.path()).map_err(io_err(temp.path()))?;
+        let (found, found_size) = hash_reader(io::BufReader::with_capacity(256 * 1024, file))
+            .map_err(io_err(temp.path()))?;
+        if &found != digest || found_size != size {
+            return Err(StoreError::Mismatch {
+                path: other.path(digest),
+                digest: digest.clone(),
+                expected_size: size,
+                found,
+                found_size,
+            });
+        }
+        self.commit(temp, digest)
+    }
+
     /// Copies (hard-linking where the file system allows) a blob from
     /// another store.
     pub fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {

@@ -265,8 +265,8 @@ fn damaged_cache_entries_are_misses_and_rebuilt() {
     let first = p.build("first", &[]);
     let layers = layer_digests(&p.out("first"));
 
-    // A cached layer blob rots in place (the output's copy may share its
-    // file, so the output is checked against the digest, not the file).
+    // A cached layer blob rots in place; the earlier output, a copy, is
+    // untouched.
     let victim = p.cache().join("blobs/sha256").join(&layers[1][7..]);
     let mut bytes = fs::read(&victim).unwrap();
     let at = bytes.len() / 2;
@@ -276,6 +276,16 @@ fn damaged_cache_entries_are_misses_and_rebuilt() {
     assert_eq!(layer_cache(&r), (3, 1), "{}", r.stderr);
     assert_eq!(r.last_line(), first.last_line());
     check_layout(&p.out("rotten-blob"));
+    check_layout(&p.out("first"));
+
+    // An output blob changed in place leaves the cache whole.
+    let output_blob = p.out("first").join("blobs/sha256").join(&layers[2][7..]);
+    let mut bytes = fs::read(&output_blob).unwrap();
+    bytes[0] ^= 0x55;
+    fs::write(&output_blob, &bytes).unwrap();
+    let r = p.build("after-output-edit", &[]);
+    assert_eq!(layer_cache(&r), (4, 0), "{}", r.stderr);
+    check_layout(&p.out("after-output-edit"));
     let r = p.build("healed", &[]);
     assert_eq!(
         layer_cache(&r),

@@ -51,9 +51,14 @@ pub(super) fn write_layers(
             if let Some(blob) = cache.and_then(|c| c.get(&keys[i], compression, store)) {
                 return Ok((blob, true));
             }
-            let blob = layer::write_layer(&plans[i].tree, compression, store)?;
+            let blob = layer::write_layer_to(
+                &plans[i].tree,
+                compression,
+                store,
+                cache.map(|c| c.store()),
+            )?;
             if let Some(c) = cache {
-                c.put(&keys[i], &blob, store)?;
+                c.record(&keys[i], &blob)?;
             }
             Ok((blob, false))
         },

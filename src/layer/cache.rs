@@ -11,9 +11,10 @@
 //! host file or unpacking the package), so a hit never reads the content.
 //!
 //! A record `layers/v<N>/<key>` names the layer's descriptor fields; the
-//! blob is in the cache's blob store and is checked against its digest and
-//! size before it is used. A missing or damaged record or blob is a miss
-//! (and is dropped), never a wrong image.
+//! blob is in the cache's blob store, copied (never hard-linked) to and
+//! from outputs, and checked against its digest and size as it is copied
+//! out. A missing or damaged record or blob is a miss (and is dropped),
+//! never a wrong image.
 
 use std::io::Write;
 use std::path::Path;
@@ -125,12 +126,15 @@ impl LayerCache {
             self.records.remove(key);
             return None;
         };
-        if self.store.verify(&record.digest, record.size).is_err() {
-            self.store.remove(&record.digest);
-            self.records.remove(key);
-            return None;
+        match out.copy_checked_from(&self.store, &record.digest, record.size) {
+            Ok(()) => {}
+            Err(StoreError::Mismatch { .. }) => {
+                self.store.remove(&record.digest);
+                self.records.remove(key);
+                return None;
+            }
+            Err(_) => return None,
         }
-        out.copy_from(&self.store, &record.digest).ok()?;
         Some(LayerBlob {
             media_type: MediaType::from(record.media_type.as_str()),
             digest: record.digest,
@@ -141,7 +145,20 @@ impl LayerCache {
 
     /// Records `layer`, whose blob is in `from`, under `key`.
     pub fn put(&self, key: &Digest, layer: &LayerBlob, from: &BlobStore) -> Result<(), StoreError> {
-        self.store.copy_from(from, &layer.digest)?;
+        self.store.remove_if_damaged(&layer.digest, layer.size);
+        self.store
+            .copy_checked_from(from, &layer.digest, layer.size)?;
+        self.record(key, layer)
+    }
+
+    /// The store layers are kept in: `write_layer_to` may write there
+    /// directly, and `record` then names the result.
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    /// Records `layer`, whose blob is already in `store()`, under `key`.
+    pub fn record(&self, key: &Digest, layer: &LayerBlob) -> Result<(), StoreError> {
         let record = Record {
             key: key.clone(),
             media_type: layer.media_type.to_string(),
@@ -221,13 +238,14 @@ mod tests {
         out.verify(&layer.digest, layer.size).unwrap();
         assert!(cache.get(&key, Compression::Zstd, &out).is_none());
 
-        // The cached blob damaged in place (through its own name only).
+        // The cached blob damaged in place; the stores share no file.
         cache.put(&key, &layer, &first).unwrap();
         let blob = cache.store.path(&layer.digest);
         let mut bytes = std::fs::read(&blob).unwrap();
         bytes[10] ^= 1;
-        std::fs::remove_file(&blob).unwrap();
         std::fs::write(&blob, &bytes).unwrap();
+        first.verify(&layer.digest, layer.size).unwrap();
+        out.verify(&layer.digest, layer.size).unwrap();
         let out2 = BlobStore::open(dir.path().join("out2")).unwrap();
         assert!(cache.get(&key, Compression::Gzip, &out2).is_none());
         assert!(
