@@ -83,7 +83,8 @@ rm -rf "$WORK/cache-debs" "$WORK/cache-unpacked" "$WORK/cache"
 "$STELE" vendor "$SRC/bench.toml" "$WORK/vendor" --cache-dir "$WORK/cache-debs" >/dev/null 2>&1
 cp -a "$WORK/cache-debs" "$WORK/cache-unpacked"
 stele_build "$SRC/bench.toml" "$WORK/cache-unpacked" --no-layer-cache >/dev/null 2>&1
-fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache"; }
+# The copy is synced so its writeback is not charged to the timed build.
+fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && sync; }
 
 echo "bench: stele, $RUNS runs each" >&2
 for _ in $(seq "$RUNS"); do
@@ -97,7 +98,7 @@ done
 for _ in $(seq "$RUNS"); do
     timed stele-warm "${S[@]}" "$SRC/bench.toml"
 done
-grep -q "layer cache: hits 19, misses 0" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+grep -q "misses 0$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
 for i in $(seq "$RUNS"); do
     echo "# edit $i $EPOCHREALTIME" >>"$SRC/bench-app/main.py"
     timed stele-edit "${S[@]}" "$SRC/bench.toml"
@@ -123,7 +124,7 @@ printf 'FROM scratch\nCOPY rootfs/ /\n' >"$CTX/Dockerfile"
 echo "bench: buildah and gzip, $RUNS runs each" >&2
 BUILDAH=(buildah --storage-driver vfs --root "$WORK/buildah/root" --runroot "$WORK/buildah/run")
 for _ in $(seq "$RUNS"); do
-    rm -rf "$WORK/buildah" "$WORK/out/buildah"
+    rm -rf "$WORK/buildah" "$WORK/out/buildah" && sync
     timed buildah-bud "${BUILDAH[@]}" bud --isolation chroot --timestamp 0 -f "$CTX/Dockerfile" -t bench "$CTX"
     timed buildah-push "${BUILDAH[@]}" push bench "oci:$WORK/out/buildah:latest"
 done

@@ -129,8 +129,9 @@ pub fn build(
         annotations.insert(ANNOTATION_BASE_DIGEST.into(), r.digest.to_string());
     }
 
-    // Every platform's layers are planned first (trees only, no content
-    // read), then written together, then assembled in recipe order.
+    // Every platform's layers are planned first (trees, whose contents stay
+    // where they are), then written together, so independent layers of
+    // all platforms share the threads; then assembled in recipe order.
     let mut plans = Vec::new();
     for platform in &recipe.platforms {
         plans.push(plan_platform(recipe, inputs, platform, store)?);
