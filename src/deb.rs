@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::path::PathBuf;
 
 use tar::EntryType;
 
@@ -93,6 +94,12 @@ pub enum DebError {
         member: String,
         compression: String,
     },
+    #[error("{deb}: writing its files to {path}: {source}; check the cache folder's free space and permissions")]
+    Store {
+        deb: String,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("{deb}: refusing {member} entry `{entry}`: {problem}; the package is malformed or hostile, do not install it")]
     Unsafe {
         deb: String,
@@ -105,10 +112,38 @@ pub enum DebError {
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
 const AR_HEADER_LEN: usize = 60;
 
-/// Reads a whole .deb from `reader`. `label` names it in every error (the
-/// pool path or cache file); `epoch` clamps every mtime (`min(mtime, epoch)`)
-/// so a package built after the recipe's epoch cannot leak its build time.
-pub fn read_deb<R: Read>(label: &str, mut reader: R, epoch: u64) -> Result<DebContents, DebError> {
+/// Reads a whole .deb from `reader` into memory. `label` names it in every
+/// error (the pool path or cache file); `epoch` clamps every mtime
+/// (`min(mtime, epoch)`) so a package built after the recipe's epoch
+/// cannot leak its build time.
+pub fn read_deb<R: Read>(label: &str, reader: R, epoch: u64) -> Result<DebContents, DebError> {
+    read_deb_with(label, reader, epoch, &mut |entry, size| {
+        let mut bytes = Vec::with_capacity(size.min(1 << 26) as usize);
+        entry.read_to_end(&mut bytes).map_err(FileError::Read)?;
+        Ok(Content::bytes(bytes))
+    })
+}
+
+/// Why a regular file's bytes could not be kept: the package ended or was
+/// corrupt (`Read`), or the place they go failed (`Write`).
+#[derive(Debug)]
+pub enum FileError {
+    Read(io::Error),
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Receives each regular file of the data member (its bytes as a reader,
+/// its declared size) and returns the content that stands for them.
+pub type FileSink<'a> = dyn FnMut(&mut dyn Read, u64) -> Result<Content, FileError> + 'a;
+
+/// As `read_deb`, with each regular file's bytes handed to `store_file`
+/// in archive order instead of being kept in memory.
+pub fn read_deb_with<R: Read>(
+    label: &str,
+    mut reader: R,
+    epoch: u64,
+    store_file: &mut FileSink,
+) -> Result<DebContents, DebError> {
     let corrupt = |context: &str, source: io::Error| DebError::Corrupt {
         deb: label.to_string(),
         context: context.to_string(),
@@ -192,7 +227,7 @@ pub fn read_deb<R: Read>(label: &str, mut reader: R, epoch: u64) -> Result<DebCo
             if stage == 1 {
                 read_control(label, &mut archive, &mut contents.control)?;
             } else {
-                contents.data = read_data(label, &mut archive, epoch)?;
+                contents.data = read_data(label, &mut archive, epoch, store_file)?;
             }
             // The tar reader stops at the end-of-archive blocks; reading the
             // decompressor to its end is what checks gzip's CRC and xz's and
@@ -351,6 +386,7 @@ fn read_data<R: Read>(
     label: &str,
     archive: &mut tar::Archive<R>,
     epoch: u64,
+    store_file: &mut FileSink,
 ) -> Result<Vec<DataEntry>, DebError> {
     let corrupt = |source: io::Error| DebError::Corrupt {
         deb: label.to_string(),
@@ -418,9 +454,16 @@ fn read_data<R: Read>(
         };
         let kind = match entry_type {
             EntryType::Regular | EntryType::Continuous => {
-                let mut bytes = Vec::with_capacity(entry.size().min(1 << 26) as usize);
-                entry.read_to_end(&mut bytes).map_err(corrupt)?;
-                NodeKind::File(Content::bytes(bytes))
+                let size = entry.size();
+                let content = store_file(&mut entry, size).map_err(|e| match e {
+                    FileError::Read(e) => corrupt(e),
+                    FileError::Write { path, source } => DebError::Store {
+                        deb: label.to_string(),
+                        path,
+                        source,
+                    },
+                })?;
+                NodeKind::File(content)
             }
             EntryType::Directory => NodeKind::Dir,
             EntryType::Symlink => {
@@ -554,6 +597,8 @@ pub(crate) fn climbs_above_root(key: &str, target: &str) -> bool {
     }
     false
 }
+
+pub mod unpack;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -2,53 +2,11 @@
 //! (relative to `/`, no `.`/`..`, no trailing slash) and kept in a BTreeMap,
 //! so iteration is byte order and every parent sorts before its children.
 
+mod content;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::oci::Digest;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Content {
-    /// Bytes held in memory (generated files, package contents).
-    Bytes(Arc<[u8]>),
-    /// A host file streamed when the layer is written. Its digest and size
-    /// were taken when it was collected and are checked again on read, so a
-    /// file changed mid-build fails instead of producing an unlabelled layer.
-    Host {
-        path: PathBuf,
-        size: u64,
-        digest: Digest,
-    },
-}
-
-impl Content {
-    pub fn bytes(data: impl Into<Vec<u8>>) -> Content {
-        Content::Bytes(Arc::from(data.into().into_boxed_slice()))
-    }
-
-    pub fn size(&self) -> u64 {
-        match self {
-            Content::Bytes(b) => b.len() as u64,
-            Content::Host { size, .. } => *size,
-        }
-    }
-
-    pub fn digest(&self) -> Digest {
-        match self {
-            Content::Bytes(b) => Digest::of(b),
-            Content::Host { digest, .. } => digest.clone(),
-        }
-    }
-
-    /// Same bytes, wherever they are held.
-    pub fn same_bytes(&self, other: &Content) -> bool {
-        match (self, other) {
-            (Content::Bytes(a), Content::Bytes(b)) => a == b,
-            _ => self.size() == other.size() && self.digest() == other.digest(),
-        }
-    }
-}
+pub use content::{Content, ContentError, ContentReader};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeKind {

@@ -16,6 +16,7 @@ pub mod layer;
 pub mod lock;
 pub mod oci;
 pub mod packages;
+pub mod parallel;
 pub mod recipe;
 pub mod registry;
 pub mod sink;
@@ -35,6 +36,8 @@ pub enum BuildError {
     Files(#[from] assemble::files::FilesError),
     #[error(transparent)]
     Tree(#[from] fstree::TreeError),
+    #[error(transparent)]
+    Content(#[from] fstree::ContentError),
     #[error(transparent)]
     Deb(#[from] deb::DebError),
     #[error(transparent)]

@@ -10,10 +10,11 @@ use crate::apt::fetch::{join_url, FetchError, FetchItem, Fetcher};
 use crate::apt::install::{install, InstallOptions, Installed};
 use crate::apt::release::Keyring;
 use crate::apt::{control, hostconf, resolver, Package};
-use crate::deb::{read_deb, DebContents};
+use crate::deb::unpack::{UnpackCache, UnpackError, UnpackedDeb};
+use crate::deb::DebContents;
 use crate::layer::PROFILE_ID;
 use crate::lock::{Lock, LockedPackage, LockedPlatform, LockedSource, LOCK_VERSION};
-use crate::oci::Platform;
+use crate::oci::{Digest, Platform};
 use crate::recipe::{AptSource, AptSpec, Recipe};
 
 /// Where mirrors and keys come from; filled by the CLI from the machine's
@@ -83,11 +84,10 @@ pub enum PackagesError {
         index: usize,
         count: usize,
     },
-    #[error("{path}: {source}")]
-    Deb {
-        path: PathBuf,
-        source: crate::deb::DebError,
-    },
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error("{package} was not unpacked before the build; this is a bug in stele")]
+    NotUnpacked { package: String },
     #[error(transparent)]
     Install(#[from] crate::apt::install::InstallError),
     #[error("reading {path}: {source}")]
@@ -264,17 +264,15 @@ pub fn locked_for<'a>(
         })
 }
 
-/// Downloads (or finds in the cache) every locked .deb of `platforms`,
-/// verified against the lock. Returns the cache path of each by sha256.
-pub fn fetch_locked(
+/// The distinct packages `platforms` lock, by sha256, each checked to name
+/// one of the recipe's sources.
+fn wanted<'a>(
     apt: &AptSpec,
-    lock: &Lock,
+    lock: &'a Lock,
     lock_path: &Path,
     platforms: &[Platform],
-    fetcher: &Fetcher,
-    settings: &AptSettings,
-) -> Result<BTreeMap<crate::oci::Digest, PathBuf>, PackagesError> {
-    let mut wanted: BTreeMap<crate::oci::Digest, &LockedPackage> = BTreeMap::new();
+) -> Result<BTreeMap<Digest, &'a LockedPackage>, PackagesError> {
+    let mut wanted: BTreeMap<Digest, &LockedPackage> = BTreeMap::new();
     for platform in platforms {
         for p in locked_for(lock, lock_path, platform)? {
             if p.source >= apt.sources.len() {
@@ -287,9 +285,35 @@ pub fn fetch_locked(
             wanted.entry(p.sha256.clone()).or_insert(p);
         }
     }
-    let missing: Vec<&LockedPackage> = wanted
-        .values()
-        .copied()
+    Ok(wanted)
+}
+
+/// Downloads (or finds in the cache) every locked .deb of `platforms`,
+/// verified against the lock. Returns the cache path of each by sha256.
+pub fn fetch_locked(
+    apt: &AptSpec,
+    lock: &Lock,
+    lock_path: &Path,
+    platforms: &[Platform],
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+) -> Result<BTreeMap<Digest, PathBuf>, PackagesError> {
+    let wanted = wanted(apt, lock, lock_path, platforms)?;
+    fetch_missing(apt, wanted.values().copied(), fetcher, settings)?;
+    Ok(wanted
+        .keys()
+        .map(|d| (d.clone(), fetcher.cache().path(d)))
+        .collect())
+}
+
+/// Downloads those of `packages` the cache does not hold yet.
+fn fetch_missing<'a>(
+    apt: &AptSpec,
+    packages: impl Iterator<Item = &'a LockedPackage>,
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+) -> Result<(), PackagesError> {
+    let missing: Vec<&LockedPackage> = packages
         .filter(|p| !fetcher.cache().contains(&p.sha256))
         .collect();
     // Mirrors are only looked up when something must be downloaded, so a
@@ -311,42 +335,83 @@ pub fn fetch_locked(
                 .unwrap_or_else(|| p.path.clone()),
             sha256: p.sha256.clone(),
             size: p.size,
-            label: format!("{} {} ({})", p.name, p.version, p.architecture),
+            label: package_label(p),
         })
         .collect();
     fetcher.fetch_all(&items, settings.jobs)?;
-    Ok(wanted
-        .keys()
-        .map(|d| (d.clone(), fetcher.cache().path(d)))
-        .collect())
+    Ok(())
 }
 
-/// Reads and installs one platform's locked packages from their verified
-/// files, each after the packages it depends on (dpkg's unpack order, which
-/// is what `Replaces` is judged by); ties in name order.
+fn package_label(p: &LockedPackage) -> String {
+    format!("{} {} ({})", p.name, p.version, p.architecture)
+}
+
+/// The locked packages of `platforms`, unpacked, and how many of them
+/// had been unpacked by an earlier build.
+pub struct UnpackedPackages {
+    pub debs: BTreeMap<Digest, UnpackedDeb>,
+    pub reused: usize,
+}
+
+/// Every locked .deb of `platforms`, unpacked. A package the cache has
+/// unpacked before is taken from there and its .deb is neither fetched nor
+/// read; the others are fetched if missing and unpacked into the cache,
+/// `jobs` at a time.
+pub fn unpack_locked(
+    apt: &AptSpec,
+    lock: &Lock,
+    lock_path: &Path,
+    platforms: &[Platform],
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+    jobs: usize,
+) -> Result<UnpackedPackages, PackagesError> {
+    let wanted = wanted(apt, lock, lock_path, platforms)?;
+    let cache = UnpackCache::open(fetcher.cache()).map_err(FetchError::Store)?;
+    let mut debs = BTreeMap::new();
+    let mut todo: Vec<&LockedPackage> = Vec::new();
+    for (digest, p) in &wanted {
+        match cache.load(digest) {
+            Some(u) => {
+                debs.insert(digest.clone(), u);
+            }
+            None => todo.push(p),
+        }
+    }
+    let reused = debs.len();
+    fetch_missing(apt, todo.iter().copied(), fetcher, settings)?;
+    let unpacked = crate::parallel::map(
+        &todo,
+        jobs,
+        |p| p.size,
+        |p| cache.unpack(&package_label(p), &p.sha256, p.size),
+    )?;
+    for (p, u) in todo.iter().zip(unpacked) {
+        debs.insert(p.sha256.clone(), u);
+    }
+    Ok(UnpackedPackages { debs, reused })
+}
+
+/// Installs one platform's locked packages from their unpacked contents,
+/// each after the packages it depends on (dpkg's unpack order, which is
+/// what `Replaces` is judged by); ties in name order.
 pub fn install_locked(
     locked: &[LockedPackage],
-    files: &BTreeMap<crate::oci::Digest, PathBuf>,
+    debs: &BTreeMap<Digest, UnpackedDeb>,
     epoch: u64,
 ) -> Result<Installed, PackagesError> {
-    let mut debs = Vec::with_capacity(locked.len());
+    let mut unpacked = Vec::with_capacity(locked.len());
     for p in locked {
-        let path = &files[&p.sha256];
-        let file = std::fs::File::open(path).map_err(|e| PackagesError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        let label = format!("{}_{}_{}.deb", p.name, p.version, p.architecture);
-        let contents = read_deb(&label, std::io::BufReader::new(file), epoch).map_err(|e| {
-            PackagesError::Deb {
-                path: path.clone(),
-                source: e,
-            }
-        })?;
-        debs.push((package_record(p, &contents), contents));
+        let contents = debs
+            .get(&p.sha256)
+            .ok_or_else(|| PackagesError::NotUnpacked {
+                package: package_label(p),
+            })?
+            .contents(epoch);
+        unpacked.push((package_record(p, &contents), contents));
     }
-    let records: Vec<Package> = debs.iter().map(|(p, _)| p.clone()).collect();
-    let mut slots: Vec<Option<(Package, DebContents)>> = debs.into_iter().map(Some).collect();
+    let records: Vec<Package> = unpacked.iter().map(|(p, _)| p.clone()).collect();
+    let mut slots: Vec<Option<(Package, DebContents)>> = unpacked.into_iter().map(Some).collect();
     let ordered: Vec<(Package, DebContents)> = resolver::install_order(&records)
         .into_iter()
         .map(|i| slots[i].take().expect("install_order is a permutation"))
@@ -386,7 +451,7 @@ fn package_record(p: &LockedPackage, deb: &DebContents) -> Package {
 /// Copies every locked .deb into `dir` as `<name>_<version>_<arch>.deb`.
 pub fn vendor(
     lock: &Lock,
-    files: &BTreeMap<crate::oci::Digest, PathBuf>,
+    files: &BTreeMap<Digest, PathBuf>,
     dir: &Path,
 ) -> Result<usize, PackagesError> {
     std::fs::create_dir_all(dir).map_err(|e| PackagesError::Io {

@@ -228,6 +228,56 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Deletes a blob found damaged, so the next writer can store it anew.
+    pub fn remove(&self, digest: &Digest) {
+        let _ = fs::remove_file(self.path(digest));
+    }
+
+    /// Deletes the blob `digest` if it is there but not `size` bytes with
+    /// that digest: `commit` keeps an existing blob, which must not keep a
+    /// damaged one forever.
+    pub fn remove_if_damaged(&self, digest: &Digest, size: u64) {
+        if self.contains(digest) && self.verify(digest, size).is_err() {
+            self.remove(digest);
+        }
+    }
+
+    /// Copies the blob `digest` of `size` bytes from `other`, checking the
+    /// copy before it gets its name. Never a hard link: the two stores stay
+    /// independent, so a blob changed in place in one (a layout someone
+    /// edits) cannot damage the other.
+    pub fn copy_checked_from(
+        &self,
+        other: &BlobStore,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        if self.contains(digest) {
+            return Ok(());
+        }
+        let temp = self.begin()?;
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e| StoreError::Io { path, source: e }
+        };
+        // `fs::copy` lets the kernel copy (copy_file_range), sharing
+        // extents where the file system can.
+        fs::copy(other.path(digest), temp.path()).map_err(io_err(&other.path(digest)))?;
+        let file = File::open(temp.path()).map_err(io_err(temp.path()))?;
+        let (found, found_size) = hash_reader(io::BufReader::with_capacity(256 * 1024, file))
+            .map_err(io_err(temp.path()))?;
+        if &found != digest || found_size != size {
+            return Err(StoreError::Mismatch {
+                path: other.path(digest),
+                digest: digest.clone(),
+                expected_size: size,
+                found,
+                found_size,
+            });
+        }
+        self.commit(temp, digest)
+    }
+
     /// Copies (hard-linking where the file system allows) a blob from
     /// another store.
     pub fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
@@ -251,5 +301,68 @@ impl BlobStore {
             })?
             .len();
         self.put_verified(io::BufReader::new(file), digest, size)
+    }
+}
+
+/// Cache records: small JSON blobs in a `BlobStore`, found by a key through
+/// a pointer file `DIR/<key hex>` that holds the record's digest. Records
+/// are read back verified, so a damaged or half-written pointer or record
+/// reads as absent (a cache miss), never as another answer.
+#[derive(Clone, Debug)]
+pub struct Records {
+    dir: PathBuf,
+}
+
+/// Records are a few hundred kilobytes at most (a large package's index).
+const RECORD_LIMIT: u64 = 64 << 20;
+
+impl Records {
+    /// Opens (creating if needed) the pointer folder `dir`.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Records, StoreError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        Ok(Records { dir })
+    }
+
+    pub fn pointer_path(&self, key: &Digest) -> PathBuf {
+        self.dir.join(key.hex())
+    }
+
+    /// The record stored under `key`, or `None` when there is none or it
+    /// does not check out.
+    pub fn get(&self, store: &BlobStore, key: &Digest) -> Option<Vec<u8>> {
+        let pointer = fs::read(self.pointer_path(key)).ok()?;
+        let text = std::str::from_utf8(&pointer).ok()?;
+        let digest: Digest = text.trim_end().parse().ok()?;
+        store.read_verified(&digest, None, RECORD_LIMIT).ok()
+    }
+
+    /// Stores `record` under `key`: the blob first, then the pointer, each
+    /// complete before it gets its name.
+    pub fn put(&self, store: &BlobStore, key: &Digest, record: &[u8]) -> Result<(), StoreError> {
+        store.remove_if_damaged(&Digest::of(record), record.len() as u64);
+        let digest = store.put_bytes(record)?;
+        let dest = self.pointer_path(key);
+        let io_err = |e| StoreError::Io {
+            path: dest.clone(),
+            source: e,
+        };
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&self.dir)
+            .map_err(io_err)?;
+        temp.write_all(format!("{digest}\n").as_bytes())
+            .map_err(io_err)?;
+        temp.as_file().sync_all().map_err(io_err)?;
+        temp.persist(&dest).map_err(|e| io_err(e.error))?;
+        Ok(())
+    }
+
+    /// Forgets `key` (a record found damaged or stale).
+    pub fn remove(&self, key: &Digest) {
+        let _ = fs::remove_file(self.pointer_path(key));
     }
 }

@@ -136,8 +136,12 @@ pub enum InstallError {
     },
     #[error("base-passwd is installed but /{path} is {problem}; the package is damaged: delete it from the cache and fetch it again")]
     PasswdMaster { path: String, problem: &'static str },
-    #[error("{package}: /{path} is not held in memory, so it cannot be read; build the package's contents with deb::read_deb")]
-    NotInMemory { package: String, path: String },
+    #[error("{package}: reading /{path}: {source}")]
+    Read {
+        package: String,
+        path: String,
+        source: Box<crate::fstree::ContentError>,
+    },
 }
 
 /// The directories merged /usr turns into symlinks, in byte order.

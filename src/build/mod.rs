@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::attest::{BaseRef, SbomPackage};
 use crate::fstree::{FsTree, Node, NodeKind};
-use crate::layer::{self, PROFILE_ID};
+use crate::layer::{LayerCache, PROFILE_ID};
 use crate::oci::model::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, ANNOTATION_ENCODING};
 use crate::oci::{Built, Image, LayerBlob, Platform};
 use crate::recipe::{BaseSpec, Recipe};
@@ -18,12 +18,28 @@ use crate::BuildError;
 
 mod config;
 mod packages;
+mod write;
 use config::assemble_image;
 pub use packages::PackageInputs;
+pub use write::LayerStats;
 
 /// What the CLI decided for this build; nothing below reads flags or env.
-#[derive(Clone, Debug, Default)]
-pub struct BuildSettings {}
+#[derive(Clone, Debug)]
+pub struct BuildSettings {
+    /// Layers written at once (0 counts as 1). The bytes never depend on it.
+    pub jobs: usize,
+    /// Layers of earlier builds; `None` writes every layer.
+    pub layer_cache: Option<LayerCache>,
+}
+
+impl Default for BuildSettings {
+    fn default() -> BuildSettings {
+        BuildSettings {
+            jobs: 1,
+            layer_cache: None,
+        }
+    }
+}
 
 /// What the build starts from, already fetched and verified by the caller.
 #[derive(Default)]
@@ -40,6 +56,7 @@ pub struct BuildOutput {
     pub built: Built,
     pub packages: BTreeMap<String, Vec<SbomPackage>>,
     pub base: Option<BaseRef>,
+    pub layers: LayerStats,
 }
 
 /// The default PATH buildkit gives scratch images; without one, an image
@@ -50,16 +67,31 @@ pub(crate) const DEFAULT_PATH: &str =
 /// Files of the base image a build reads: the account files it merges with.
 const BASE_FILES_READ: [&str; 2] = ["etc/passwd", "etc/group"];
 
-/// A layer of this build with the line its history entry gets.
+/// A layer this build makes, before it is written: its complete tree and
+/// the line its history entry gets.
+struct LayerPlan {
+    tree: FsTree,
+    created_by: String,
+}
+
+/// A layer of this build, written, with the line its history entry gets.
 struct PlannedLayer {
     blob: LayerBlob,
     created_by: String,
 }
 
+/// One platform's image before its layers are written.
+struct PlatformPlan<'a> {
+    platform: &'a Platform,
+    base: Option<&'a Image>,
+    layers: Vec<LayerPlan>,
+    packages: Option<packages::PackageLayers<'a>>,
+}
+
 pub fn build(
     recipe: &Recipe,
     inputs: &BuildInputs,
-    _settings: &BuildSettings,
+    settings: &BuildSettings,
     store: &BlobStore,
 ) -> Result<BuildOutput, BuildError> {
     let base_ref = match (&recipe.base, inputs.base) {
@@ -97,51 +129,36 @@ pub fn build(
         annotations.insert(ANNOTATION_BASE_DIGEST.into(), r.digest.to_string());
     }
 
+    // Every platform's layers are planned first (trees, whose contents stay
+    // where they are), then written together, so independent layers of
+    // all platforms share the threads; then assembled in recipe order.
+    let mut plans = Vec::new();
+    for platform in &recipe.platforms {
+        plans.push(plan_platform(recipe, inputs, platform, store)?);
+    }
+    let all: Vec<&LayerPlan> = plans.iter().flat_map(|p| &p.layers).collect();
+    let (mut blobs, stats) = write::write_layers(&all, recipe.compression, settings, store)?;
     let mut images = Vec::new();
     let mut sbom = BTreeMap::new();
-    for platform in &recipe.platforms {
-        let base = match inputs.base {
-            Some(opened) => Some((opened, base_image(opened, platform)?)),
-            None => None,
-        };
-        let mut layers = Vec::new();
-        let mut lower = FsTree::new();
-        if let Some((opened, image)) = &base {
-            for l in &image.layers {
-                store.copy_from(&opened.store, &l.digest)?;
-            }
-            lower = merged_view(&opened.store, &image.layers, &|p| {
-                BASE_FILES_READ.contains(&p)
+    for plan in plans {
+        let rest = blobs.split_off(plan.layers.len());
+        let mine = std::mem::replace(&mut blobs, rest);
+        if let Some(p) = &plan.packages {
+            sbom.insert(plan.platform.to_string(), p.sbom(&mine));
+        }
+        let layers: Vec<PlannedLayer> = plan
+            .layers
+            .into_iter()
+            .zip(mine)
+            .map(|(l, blob)| PlannedLayer {
+                blob,
+                created_by: l.created_by,
             })
-            .map_err(|e| BuildError::Base {
-                image: opened.name.clone(),
-                source: e,
-            })?;
-        }
-        let mut masters = None;
-        match (&recipe.apt, &inputs.packages) {
-            (Some(apt), Some(pi)) => {
-                let p = packages::package_layers(recipe, apt, pi, platform, &lower, store)?;
-                layers.extend(p.layers);
-                lower.overlay(p.tree);
-                masters = p.masters;
-                sbom.insert(platform.to_string(), p.sbom);
-            }
-            (Some(apt), None) => {
-                return Err(BuildError::Unsupported(format!(
-                    "{}: the recipe installs packages but none were fetched",
-                    apt.loc
-                )))
-            }
-            _ => {}
-        }
-        if let Some(layer) = recipe_layer(recipe, &lower, masters, store)? {
-            layers.push(layer);
-        }
+            .collect();
         images.push(assemble_image(
             recipe,
-            platform,
-            base.map(|(_, i)| i),
+            plan.platform,
+            plan.base,
             &layers,
             &annotations,
         )?);
@@ -158,6 +175,64 @@ pub fn build(
         built,
         packages: sbom,
         base: base_ref,
+        layers: stats,
+    })
+}
+
+/// The new layers of `platform`'s image, in order: the packages', then
+/// the recipe's. The base's blobs are copied into `store` here.
+fn plan_platform<'a>(
+    recipe: &Recipe,
+    inputs: &BuildInputs<'a>,
+    platform: &'a Platform,
+    store: &BlobStore,
+) -> Result<PlatformPlan<'a>, BuildError> {
+    let base = match inputs.base {
+        Some(opened) => Some((opened, base_image(opened, platform)?)),
+        None => None,
+    };
+    let mut lower = FsTree::new();
+    if let Some((opened, image)) = &base {
+        for l in &image.layers {
+            store.copy_from(&opened.store, &l.digest)?;
+        }
+        lower = merged_view(&opened.store, &image.layers, &|p| {
+            BASE_FILES_READ.contains(&p)
+        })
+        .map_err(|e| BuildError::Base {
+            image: opened.name.clone(),
+            source: e,
+        })?;
+    }
+    let mut layers = Vec::new();
+    let mut masters = None;
+    let mut package_step = None;
+    match (&recipe.apt, &inputs.packages) {
+        (Some(apt), Some(pi)) => {
+            let mut p = packages::package_layers(recipe, apt, pi, platform, &lower)?;
+            // Package layers come first, so the step's layer numbers stay
+            // the image's new-layer numbers.
+            layers.append(&mut p.layers);
+            lower.overlay(std::mem::take(&mut p.tree));
+            masters = p.masters.take();
+            package_step = Some(p);
+        }
+        (Some(apt), None) => {
+            return Err(BuildError::Unsupported(format!(
+                "{}: the recipe installs packages but none were fetched",
+                apt.loc
+            )))
+        }
+        _ => {}
+    }
+    if let Some(layer) = recipe_layer(recipe, &lower, masters)? {
+        layers.push(layer);
+    }
+    Ok(PlatformPlan {
+        platform,
+        base: base.map(|(_, i)| i),
+        layers,
+        packages: package_step,
     })
 }
 
@@ -203,16 +278,18 @@ fn recipe_layer(
     recipe: &Recipe,
     lower: &FsTree,
     masters: Option<(String, String)>,
-    store: &BlobStore,
-) -> Result<Option<PlannedLayer>, BuildError> {
-    let text = |key: &str| match lower.get(key).map(|n| &n.kind) {
-        Some(NodeKind::File(crate::fstree::Content::Bytes(b))) if !b.is_empty() => {
-            Some(String::from_utf8_lossy(b).into_owned())
+) -> Result<Option<LayerPlan>, BuildError> {
+    let text = |key: &str| -> Result<Option<String>, BuildError> {
+        match lower.get(key).map(|n| &n.kind) {
+            Some(NodeKind::File(c)) if c.size() > 0 => {
+                let bytes = c.read_all()?;
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            _ => Ok(None),
         }
-        _ => None,
     };
     let declared = !recipe.users.is_empty() || !recipe.groups.is_empty();
-    let masters = match (text("etc/passwd"), text("etc/group")) {
+    let masters = match (text("etc/passwd")?, text("etc/group")?) {
         (Some(p), Some(g)) if declared => Some((p, g)),
         (Some(_), Some(_)) => None,
         _ => masters,
@@ -233,9 +310,8 @@ fn recipe_layer(
         return Ok(None);
     }
     tree.complete_parents_over(Some(lower), &Node::dir(0o755, 0, 0, recipe.epoch))?;
-    let blob = layer::write_layer(&tree, recipe.compression, store)?;
-    Ok(Some(PlannedLayer {
-        blob,
+    Ok(Some(LayerPlan {
+        tree,
         created_by: "stele: recipe files, paths and accounts".into(),
     }))
 }

@@ -3,46 +3,48 @@
 //! about each package.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::PlannedLayer;
+use super::LayerPlan;
 use crate::apt::install::Installed;
 use crate::attest::{license, SbomPackage};
-use crate::fstree::{Content, FsTree, Node, NodeKind};
-use crate::layer;
+use crate::deb::unpack::UnpackedDeb;
+use crate::fstree::{FsTree, Node, NodeKind};
 use crate::lock::{Lock, LockedPackage};
-use crate::oci::{Digest, Platform};
+use crate::oci::{Digest, LayerBlob, Platform};
 use crate::recipe::{AptLayers, AptSpec, PathKind, Recipe};
-use crate::store::BlobStore;
 use crate::BuildError;
 
-/// The lock in force and the verified cache file of every .deb it names.
+/// The lock in force and every .deb it names, unpacked.
 pub struct PackageInputs<'a> {
     pub lock: &'a Lock,
     pub lock_path: &'a Path,
-    pub files: &'a BTreeMap<Digest, PathBuf>,
+    pub debs: &'a BTreeMap<Digest, UnpackedDeb>,
 }
 
-/// What the package step hands the rest of the build.
-pub(super) struct PackageLayers {
-    pub layers: Vec<PlannedLayer>,
+/// What the package step hands the rest of the build: the layers to
+/// write, and what SBOMs need once they are written.
+pub(super) struct PackageLayers<'a> {
+    pub layers: Vec<LayerPlan>,
     /// Every installed path, for the recipe layer's parents and whiteouts.
     pub tree: FsTree,
     /// base-passwd's (passwd, group) masters, when it is installed.
     pub masters: Option<(String, String)>,
-    pub sbom: Vec<SbomPackage>,
+    installed: Installed,
+    locked: &'a [LockedPackage],
+    /// Which of `layers` holds each package, by name.
+    holder: BTreeMap<String, usize>,
 }
 
-pub(super) fn package_layers(
+pub(super) fn package_layers<'a>(
     recipe: &Recipe,
     apt: &AptSpec,
-    inputs: &PackageInputs,
+    inputs: &PackageInputs<'a>,
     platform: &Platform,
     lower: &FsTree,
-    store: &BlobStore,
-) -> Result<PackageLayers, BuildError> {
+) -> Result<PackageLayers<'a>, BuildError> {
     let locked = crate::packages::locked_for(inputs.lock, inputs.lock_path, platform)?;
-    let mut installed = crate::packages::install_locked(locked, inputs.files, recipe.epoch)?;
+    let mut installed = crate::packages::install_locked(locked, inputs.debs, recipe.epoch)?;
     // `kind = "absent"` takes a path out of the packages themselves, so
     // its bytes never ship (a whiteout would only hide them).
     for p in &recipe.paths {
@@ -54,27 +56,19 @@ pub(super) fn package_layers(
     }
     let template = Node::dir(0o755, 0, 0, recipe.epoch);
     let mut layers = Vec::new();
-    let mut holder: BTreeMap<String, Digest> = BTreeMap::new();
+    let mut holder: BTreeMap<String, usize> = BTreeMap::new();
     let mut tree = FsTree::new();
     match apt.layers {
         AptLayers::Single => {
             let mut merged = installed.merged_tree();
             merged.complete_parents_over(Some(lower), &template)?;
-            let blob = layer::write_layer(&merged, recipe.compression, store)?;
             for p in &installed.packages {
-                holder.insert(p.summary.name.clone(), blob.digest.clone());
+                holder.insert(p.summary.name.clone(), 0);
             }
-            layers.push(PlannedLayer {
-                blob,
-                created_by: format!(
-                    "stele: {} Debian package{}",
-                    installed.packages.len(),
-                    if installed.packages.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    }
-                ),
+            let n = installed.packages.len();
+            layers.push(LayerPlan {
+                tree: merged.clone(),
+                created_by: format!("stele: {n} Debian package{}", if n == 1 { "" } else { "s" }),
             });
             tree = merged;
         }
@@ -83,27 +77,40 @@ pub(super) fn package_layers(
             for p in &installed.packages {
                 let mut t = p.tree.clone();
                 t.complete_parents_over(Some(&below), &template)?;
-                let blob = layer::write_layer(&t, recipe.compression, store)?;
-                holder.insert(p.summary.name.clone(), blob.digest.clone());
-                layers.push(PlannedLayer {
-                    blob,
+                holder.insert(p.summary.name.clone(), layers.len());
+                below.overlay(t.clone());
+                tree.overlay(t.clone());
+                layers.push(LayerPlan {
+                    tree: t,
                     created_by: format!(
                         "stele: Debian package {} {} ({})",
                         p.summary.name, p.summary.version, p.summary.architecture
                     ),
                 });
-                below.overlay(t.clone());
-                tree.overlay(t);
             }
         }
     }
-    let sbom = sbom_packages(&installed, locked, &holder);
     Ok(PackageLayers {
         layers,
         tree,
         masters: installed.passwd_masters.clone(),
-        sbom,
+        installed,
+        locked,
+        holder,
     })
+}
+
+impl PackageLayers<'_> {
+    /// The SBOM entries, once the image's new layers exist: `blobs`, in
+    /// order, starting with this step's.
+    pub fn sbom(&self, blobs: &[LayerBlob]) -> Vec<SbomPackage> {
+        let holder = self
+            .holder
+            .iter()
+            .map(|(name, &i)| (name.clone(), blobs[i].digest.clone()))
+            .collect();
+        sbom_packages(&self.installed, self.locked, &holder)
+    }
 }
 
 /// Each installed package as SBOMs list it: its license from its own
@@ -121,11 +128,14 @@ fn sbom_packages(
             .iter()
             .find_map(|p| match p.tree.get(key) {
                 Some(Node {
-                    kind: NodeKind::File(Content::Bytes(b)),
+                    kind: NodeKind::File(content),
                     ..
-                }) => Some(String::from_utf8_lossy(b).into_owned()),
+                }) => Some(content.read_all()),
                 _ => None,
             })
+            // Unreadable here means damaged, which writing the layer reports.
+            .and_then(Result::ok)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
     };
     let mut out = Vec::new();
     for p in &installed.packages {

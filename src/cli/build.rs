@@ -52,6 +52,10 @@ pub struct BuildArgs {
     /// digest line.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
+    /// Write every layer anew: neither use nor fill the layer cache (in
+    /// the cache folder, beside the packages).
+    #[arg(long)]
+    pub no_layer_cache: bool,
     #[command(flatten)]
     pub packages: PackageArgs,
     #[command(flatten)]
@@ -144,11 +148,29 @@ pub fn open_base(recipe: &Recipe, opts: &BuildOptions) -> Result<Option<Opened>>
     }
 }
 
+/// This executable, as the layer cache's keys name it: its version and
+/// the size and modification time of its file, so a rebuilt stele never
+/// takes layers another build of it wrote.
+fn builder_identity() -> String {
+    let meta = std::env::current_exe().and_then(std::fs::metadata);
+    let (size, mtime) = match meta {
+        Ok(m) => {
+            use std::os::unix::fs::MetadataExt;
+            (m.size(), format!("{}.{:09}", m.mtime(), m.mtime_nsec()))
+        }
+        // Unknown: a key no other process shares, so nothing is reused.
+        Err(_) => (0, format!("pid {}", std::process::id())),
+    };
+    format!("stele {} {size} {mtime}", env!("CARGO_PKG_VERSION"))
+}
+
 /// Everything `stele build` decided from its flags, for `produce`.
 pub struct BuildOptions {
     pub selection: Selection,
     pub key: Option<PrivateKey>,
     pub packages: PackageArgs,
+    /// Reuse and record layers in the cache folder's layer cache.
+    pub layer_cache: bool,
     /// For registry base images.
     pub registry: crate::registry::RegistrySettings,
 }
@@ -167,6 +189,7 @@ impl BuildOptions {
             selection,
             key,
             packages: args.packages.clone(),
+            layer_cache: !args.no_layer_cache,
             registry: super::distribute::registry_settings(&args.registry),
         })
     }
@@ -198,10 +221,36 @@ pub fn produce(recipe: &Recipe, opts: &BuildOptions, store: &BlobStore) -> Resul
         packages: prepared.as_ref().map(|p| crate::build::PackageInputs {
             lock: &p.lock,
             lock_path: &p.lock_path,
-            files: &p.files,
+            debs: &p.debs,
         }),
     };
-    let output = crate::build(recipe, &inputs, &crate::BuildSettings::default(), store)?;
+    let layer_cache = if opts.layer_cache {
+        let dir = super::packages::cache_dir(&opts.packages.cache_dir)?;
+        let cache =
+            crate::layer::LayerCache::open(&dir, &builder_identity()).with_context(|| {
+                format!(
+                    "opening the layer cache in {}; pass --no-layer-cache to build without it",
+                    dir.display()
+                )
+            })?;
+        Some(cache)
+    } else {
+        None
+    };
+    let settings = crate::BuildSettings {
+        jobs: opts.packages.work_jobs(),
+        layer_cache,
+    };
+    let output = crate::build(recipe, &inputs, &settings, store)?;
+    let stats = output.layers;
+    if opts.layer_cache {
+        eprintln!(
+            "layer cache: hits {}, misses {}",
+            stats.reused, stats.written
+        );
+    } else {
+        eprintln!("layer cache: off, {} layers written", stats.written);
+    }
     let attestations = if opts.selection == Selection::None {
         Vec::new()
     } else {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::apt::fetch::Fetcher;
+use crate::deb::unpack::UnpackedDeb;
 use crate::lock::Lock;
 use crate::packages::{self, AptSettings};
 use crate::recipe::Recipe;
@@ -14,7 +15,8 @@ use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PackageArgs {
-    /// Content-addressed download cache (default $XDG_CACHE_HOME/stele, else ~/.cache/stele).
+    /// Cache of downloads, unpacked packages and layers (default
+    /// $XDG_CACHE_HOME/stele, else ~/.cache/stele).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Use only the cache (and --vendor): never touch the network.
@@ -26,9 +28,20 @@ pub struct PackageArgs {
     /// Import .debs from a folder written by `stele vendor` before fetching.
     #[arg(long, value_name = "DIR")]
     pub vendor: Option<PathBuf>,
-    /// Parallel downloads.
-    #[arg(long, default_value_t = 4)]
-    pub jobs: usize,
+    /// How much runs at once: downloads (default 4), and package unpacking
+    /// and layer writing (default: one per CPU). The image is the same for
+    /// any value.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+impl PackageArgs {
+    /// Threads for unpacking packages and writing layers.
+    pub fn work_jobs(&self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -79,7 +92,7 @@ pub fn apt_settings(args: &PackageArgs) -> AptSettings {
     AptSettings {
         host_root,
         mirrors: mirror_variables(),
-        jobs: args.jobs.max(1),
+        jobs: args.jobs.unwrap_or(4).max(1),
     }
 }
 
@@ -91,17 +104,51 @@ pub fn fetcher(args: &PackageArgs) -> Result<Fetcher> {
 }
 
 /// The recipe's packages, ready for the pure build: the lock in force and
-/// the verified file of every locked .deb.
+/// every locked .deb unpacked.
 pub struct PreparedPackages {
     pub lock: Lock,
     pub lock_path: PathBuf,
-    pub files: BTreeMap<crate::oci::Digest, PathBuf>,
+    pub debs: BTreeMap<crate::oci::Digest, UnpackedDeb>,
 }
 
-/// Finds or makes the lock, then fetches what it names. Resolving (and so
-/// rewriting the lockfile) happens only when the lock is missing or stale
-/// and `--locked` was not given.
+/// The lock in force, and what fetching under it needs.
+struct LockInForce {
+    lock: Lock,
+    lock_path: PathBuf,
+    fetcher: Fetcher,
+    settings: AptSettings,
+}
+
+/// Finds or makes the lock, then unpacks what it names (fetching only the
+/// packages not unpacked before). Resolving (and so rewriting the
+/// lockfile) happens only when the lock is missing or stale and `--locked`
+/// was not given.
 pub fn prepare(recipe: &Recipe, args: &PackageArgs) -> Result<Option<PreparedPackages>> {
+    let (Some(apt), Some(l)) = (&recipe.apt, lock_in_force(recipe, args)?) else {
+        return Ok(None);
+    };
+    let unpacked = packages::unpack_locked(
+        apt,
+        &l.lock,
+        &l.lock_path,
+        &recipe.platforms,
+        &l.fetcher,
+        &l.settings,
+        args.work_jobs(),
+    )?;
+    eprintln!(
+        "packages: {} unpacked before, {} unpacked now",
+        unpacked.reused,
+        unpacked.debs.len() - unpacked.reused
+    );
+    Ok(Some(PreparedPackages {
+        lock: l.lock,
+        lock_path: l.lock_path,
+        debs: unpacked.debs,
+    }))
+}
+
+fn lock_in_force(recipe: &Recipe, args: &PackageArgs) -> Result<Option<LockInForce>> {
     let Some(apt) = &recipe.apt else {
         return Ok(None);
     };
@@ -142,18 +189,11 @@ pub fn prepare(recipe: &Recipe, args: &PackageArgs) -> Result<Option<PreparedPac
         let n = packages::import_vendored(&lock, dir, &fetcher)?;
         eprintln!("imported {n} package(s) from {}", dir.display());
     }
-    let files = packages::fetch_locked(
-        apt,
-        &lock,
-        &lock_path,
-        &recipe.platforms,
-        &fetcher,
-        &settings,
-    )?;
-    Ok(Some(PreparedPackages {
+    Ok(Some(LockInForce {
         lock,
         lock_path,
-        files,
+        fetcher,
+        settings,
     }))
 }
 
@@ -187,13 +227,21 @@ pub fn cmd_vendor(args: VendorArgs, epoch: Option<u64>) -> Result<()> {
     let recipe = crate::recipe::load(&args.recipe, epoch)?;
     let mut opts = args.packages.clone();
     opts.locked = true;
-    let prepared = prepare(&recipe, &opts)?.with_context(|| {
-        format!(
+    let (Some(apt), Some(l)) = (&recipe.apt, lock_in_force(&recipe, &opts)?) else {
+        bail!(
             "{} has no [apt] section: there is nothing to vendor",
             args.recipe.display()
-        )
-    })?;
-    let n = packages::vendor(&prepared.lock, &prepared.files, &args.dir)?;
+        );
+    };
+    let files = packages::fetch_locked(
+        apt,
+        &l.lock,
+        &l.lock_path,
+        &recipe.platforms,
+        &l.fetcher,
+        &l.settings,
+    )?;
+    let n = packages::vendor(&l.lock, &files, &args.dir)?;
     eprintln!("copied {n} package(s) into {}", args.dir.display());
     println!("{}", vendor_hint(&args.recipe, &args.dir));
     Ok(())

@@ -167,6 +167,9 @@ fn rebuild(
             locked: true,
             ..packages.clone()
         },
+        // A rebuild that took layers from the cache would compare the
+        // image with an earlier build of this machine, not with a build.
+        layer_cache: false,
         registry: super::distribute::registry_settings(registry),
     };
     let produced = super::build::produce(recipe, &opts, &store)?;

@@ -2,6 +2,7 @@
 //! DiffID hasher, a fixed-chunk compressor and the digest hasher into a blob
 //! file, in one pass. No layer is held whole in memory.
 
+pub mod cache;
 pub mod profile;
 pub mod tar;
 
@@ -12,6 +13,7 @@ use flate2::write::GzEncoder;
 use crate::fstree::FsTree;
 use crate::oci::{Digest, HashingWriter, LayerBlob};
 use crate::store::{BlobStore, StoreError};
+pub use cache::{layer_key, LayerCache};
 pub use profile::{Compression, CHUNK_SIZE, PROFILE_ID};
 
 #[derive(Debug, thiserror::Error)]
@@ -174,16 +176,59 @@ pub fn write_layer(
     compression: Compression,
     store: &BlobStore,
 ) -> Result<LayerBlob, LayerError> {
-    let temp = store.begin()?;
-    let mut sink = LayerSink::new(compression, BufWriter::with_capacity(256 * 1024, temp))
-        .map_err(LayerError::Compress)?;
+    write_layer_to(tree, compression, store, None)
+}
+
+/// As `write_layer`, and the same bytes also into `also` (the layer
+/// cache's store), from the one pass: a second file is cheaper than
+/// copying and checking the blob afterwards.
+pub fn write_layer_to(
+    tree: &FsTree,
+    compression: Compression,
+    store: &BlobStore,
+    also: Option<&BlobStore>,
+) -> Result<LayerBlob, LayerError> {
+    let buffered = |t| BufWriter::with_capacity(256 * 1024, t);
+    let out = Tee {
+        first: buffered(store.begin()?),
+        second: also.map(BlobStore::begin).transpose()?.map(buffered),
+    };
+    let mut sink = LayerSink::new(compression, out).map_err(LayerError::Compress)?;
     tar::write_tree(tree, &mut sink)?;
-    let (buffered, layer) = sink.finish().map_err(LayerError::Compress)?;
-    let temp = buffered
-        .into_inner()
-        .map_err(|e| LayerError::Compress(e.into_error()))?;
-    store.commit(temp, &layer.digest)?;
+    let (out, layer) = sink.finish().map_err(LayerError::Compress)?;
+    let unbuffer = |b: BufWriter<_>| {
+        b.into_inner()
+            .map_err(|e| LayerError::Compress(e.into_error()))
+    };
+    store.commit(unbuffer(out.first)?, &layer.digest)?;
+    if let (Some(also), Some(second)) = (also, out.second) {
+        also.remove_if_damaged(&layer.digest, layer.size);
+        also.commit(unbuffer(second)?, &layer.digest)?;
+    }
     Ok(layer)
+}
+
+/// Writes everything to one writer, and to a second when there is one.
+struct Tee<W: Write> {
+    first: W,
+    second: Option<W>,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.first.write_all(buf)?;
+        if let Some(w) = &mut self.second {
+            w.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.first.flush()?;
+        if let Some(w) = &mut self.second {
+            w.flush()?;
+        }
+        Ok(())
+    }
 }
 
 /// Digest of a layer's uncompressed tar without writing a blob (used by

@@ -4,23 +4,16 @@
 //! entry whose path or link target exceeds 100 bytes, whose ids exceed the
 //! octal fields, or which carries xattrs.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use tar::{EntryType, Header};
 
-use crate::fstree::{Content, FsTree, Node, NodeKind};
-use crate::oci::digest::HashingWriter;
+use crate::fstree::{ContentError, ContentReader, FsTree, Node, NodeKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TarError {
-    #[error("reading {path}: {source}")]
-    ReadHost { path: String, source: io::Error },
-    #[error("{path} changed while the image was being built (expected {expected}, read {found}); build again once it is stable")]
-    HostChanged {
-        path: String,
-        expected: String,
-        found: String,
-    },
+    #[error(transparent)]
+    Content(#[from] ContentError),
     #[error("writing the layer: {0}")]
     Write(#[from] io::Error),
 }
@@ -30,8 +23,9 @@ const MAX_OCTAL_7: u64 = 0o7777777;
 /// Writes `tree` as a tar stream (with end-of-archive blocks) to `out`.
 /// The tree must have had `complete_parents` called.
 pub fn write_tree<W: Write>(tree: &FsTree, out: &mut W) -> Result<(), TarError> {
+    let mut reader = ContentReader::default();
     for (key, node) in tree.iter() {
-        write_entry(key, node, out)?;
+        write_entry(key, node, &mut reader, out)?;
     }
     out.write_all(&[0u8; 1024])?;
     Ok(())
@@ -48,7 +42,12 @@ fn entry_name(key: &str, node: &Node) -> String {
     }
 }
 
-fn write_entry<W: Write>(key: &str, node: &Node, out: &mut W) -> Result<(), TarError> {
+fn write_entry<W: Write>(
+    key: &str,
+    node: &Node,
+    reader: &mut ContentReader,
+    out: &mut W,
+) -> Result<(), TarError> {
     let name = entry_name(key, node);
     let (entry_type, size, link) = match &node.kind {
         NodeKind::Dir => (EntryType::Directory, 0, None),
@@ -107,7 +106,7 @@ fn write_entry<W: Write>(key: &str, node: &Node, out: &mut W) -> Result<(), TarE
     h.set_cksum();
     out.write_all(h.as_bytes())?;
     if let NodeKind::File(content) = &node.kind {
-        copy_content(content, out)?;
+        reader.copy(content, out)?;
         pad(out, size)?;
     }
     Ok(())
@@ -169,44 +168,10 @@ pub(crate) fn pad<W: Write>(out: &mut W, size: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn copy_content<W: Write>(content: &Content, out: &mut W) -> Result<(), TarError> {
-    match content {
-        Content::Bytes(b) => out.write_all(b)?,
-        Content::Host { path, size, digest } => {
-            let shown = path.display().to_string();
-            let file = std::fs::File::open(path).map_err(|e| TarError::ReadHost {
-                path: shown.clone(),
-                source: e,
-            })?;
-            let mut reader = file.take(*size);
-            let mut hw = HashingWriter::new(out);
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = reader.read(&mut buf).map_err(|e| TarError::ReadHost {
-                    path: shown.clone(),
-                    source: e,
-                })?;
-                if n == 0 {
-                    break;
-                }
-                hw.write_all(&buf[..n])?;
-            }
-            let (_, found, n) = hw.finish();
-            if n != *size || &found != digest {
-                return Err(TarError::HostChanged {
-                    path: shown,
-                    expected: format!("{size} bytes, {digest}"),
-                    found: format!("{n} bytes, {found}"),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fstree::Content;
 
     #[test]
     fn pax_length_counts_itself() {

@@ -9,7 +9,7 @@ use md5::{Digest as _, Md5};
 use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR};
 use crate::apt::Package;
 use crate::deb::DebContents;
-use crate::fstree::{self, Content, FsTree, NodeKind};
+use crate::fstree::{self, Content, ContentError, ContentReader, FsTree, NodeKind};
 
 fn control_text<'a>(p: &Package, deb: &'a DebContents) -> Result<&'a str, InstallError> {
     deb.control
@@ -88,8 +88,11 @@ pub(super) fn computed_md5sums(p: &Package, deb: &DebContents) -> Result<Vec<u8>
         if conffiles.contains(&e.path) {
             continue;
         }
-        let bytes = in_memory(p, &e.path, content)?;
-        lines.insert(&e.path, hex::encode(Md5::digest(bytes)));
+        let mut md5 = Md5Writer(Md5::new());
+        ContentReader::default()
+            .copy(content, &mut md5)
+            .map_err(|source| read_error(p, &e.path, source))?;
+        lines.insert(&e.path, hex::encode(md5.0.finalize()));
     }
     let out: String = lines
         .into_iter()
@@ -98,13 +101,24 @@ pub(super) fn computed_md5sums(p: &Package, deb: &DebContents) -> Result<Vec<u8>
     Ok(out.into_bytes())
 }
 
-fn in_memory<'a>(p: &Package, path: &str, content: &'a Content) -> Result<&'a [u8], InstallError> {
-    match content {
-        Content::Bytes(b) => Ok(b),
-        Content::Host { .. } => Err(InstallError::NotInMemory {
-            package: package_label(p),
-            path: path.to_string(),
-        }),
+/// Streams file contents into an md5 hash: a package file may be large.
+struct Md5Writer(Md5);
+
+impl std::io::Write for Md5Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn read_error(p: &Package, path: &str, source: ContentError) -> InstallError {
+    InstallError::Read {
+        package: package_label(p),
+        path: path.to_string(),
+        source: Box::new(source),
     }
 }
 
@@ -115,7 +129,7 @@ pub(super) fn ca_bundle(
     packages: &[(Package, DebContents)],
     trees: &[FsTree],
 ) -> Result<Vec<u8>, InstallError> {
-    let mut certs: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    let mut certs: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for (j, tree) in trees.iter().enumerate() {
         for (key, node) in tree.iter() {
             if !key.starts_with(CA_DIR) || !key.ends_with(".crt") {
@@ -129,7 +143,10 @@ pub(super) fn ca_bundle(
                 },
                 _ => continue, // `find -type f` does not list symlinks
             };
-            certs.insert(key, in_memory(&packages[j].0, key, content)?);
+            let bytes = content
+                .read_all()
+                .map_err(|source| read_error(&packages[j].0, key, source))?;
+            certs.insert(key, bytes);
         }
     }
     let mut bundle = Vec::new();
@@ -148,8 +165,9 @@ pub(super) fn master_text(tree: &FsTree, key: &str) -> Result<String, InstallErr
         problem,
     };
     match tree.get(key).map(|n| &n.kind) {
-        Some(NodeKind::File(Content::Bytes(b))) => {
-            String::from_utf8(b.to_vec()).map_err(|_| err("not UTF-8 text"))
+        Some(NodeKind::File(content)) => {
+            let bytes = content.read_all().map_err(|_| err("unreadable"))?;
+            String::from_utf8(bytes).map_err(|_| err("not UTF-8 text"))
         }
         _ => Err(err("missing from it")),
     }

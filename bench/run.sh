@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Times stele against buildah and GNU gzip on the same content, on this
+# machine, in one run, and prints medians and ratios (README "Speed").
+#
+#   bench/run.sh [RUNS]          (default 5 runs of each measurement)
+#
+# Needs: cargo, buildah (vfs storage; run as root, or with user namespaces
+# set up for rootless buildah), GNU tar and gzip, jq, /usr/bin/time (the
+# Debian package `time`), and the network once, to fetch the packages of
+# recipes/bench.toml from the machine's apt mirror. BENCH_DIR (default a
+# new folder under /tmp) holds everything it writes; BENCH_BIG_MB (default
+# 1024) sizes the generated image whose peak memory is measured.
+#
+# What is measured (wall clock; peak RSS from /usr/bin/time -v):
+#   stele first   only the .debs in the cache: unpack, compress, write
+#   stele cold    packages cached (downloaded and unpacked), layer cache empty
+#   stele warm    nothing changed since the last build
+#   stele edit    one file of the recipe's [[files]] changed
+#   stele zstd    cold, with compression = "zstd"
+#   buildah       `buildah bud --timestamp 0` of a Dockerfile that COPYs the
+#                 same files (the unpacked image stele built), vfs storage,
+#                 empty storage each run; and then `buildah push` to an OCI
+#                 layout, which is when it compresses
+#   gzip -6       `tar -cf - . | gzip -6` of the same files: one GNU gzip
+#   big           a generated recipe with BENCH_BIG_MB of [[files]]: peak RSS
+
+set -euo pipefail
+
+RUNS=${1:-5}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${BENCH_DIR:-$(mktemp -d /tmp/stele-bench.XXXXXX)}
+BIG_MB=${BENCH_BIG_MB:-1024}
+STELE=$REPO/target/release/stele
+mkdir -p "$WORK"
+
+for tool in buildah tar gzip jq /usr/bin/time cargo; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
+done
+
+echo "bench: building stele (release)" >&2
+(cd "$REPO" && cargo build --release --quiet)
+
+SRC=$WORK/src
+rm -rf "$SRC" "$WORK/times"
+mkdir -p "$SRC" "$WORK/times"
+cp -r "$REPO/recipes/bench.toml" "$REPO/recipes/bench.lock" "$REPO/recipes/bench-app" "$SRC/"
+sed 's/^epoch = \(.*\)$/epoch = \1\ncompression = "zstd"/' "$SRC/bench.toml" >"$SRC/bench-zstd.toml"
+cp "$SRC/bench.lock" "$SRC/bench-zstd.lock"
+
+# timed NAME CMD...: runs CMD, appends "seconds peak_rss_kb" to times/NAME.
+timed() {
+    local name=$1
+    shift
+    local t0=$EPOCHREALTIME
+    if ! /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
+        echo "bench: $name failed: $*" >&2
+        cat "$WORK/last.err" >&2
+        exit 1
+    fi
+    local t1=$EPOCHREALTIME
+    local rss
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
+    awk -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.4f %d\n", b - a, r }' >>"$WORK/times/$name"
+}
+
+median() { cut -d' ' -f1 "$WORK/times/$1" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+peak_rss_mb() { cut -d' ' -f2 "$WORK/times/$1" | sort -g | tail -1 | awk '{ printf "%.0f", $1 / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# stele_build RECIPE CACHE [FLAGS...]: the build every stele run makes,
+# into the same output folder each time, as a CI job would.
+stele_build() {
+    local recipe=$1 cache=$2
+    shift 2
+    "$STELE" build "$recipe" -o "$WORK/out/stele" --cache-dir "$cache" "$@"
+}
+S=("$STELE" build -o "$WORK/out/stele" --cache-dir "$WORK/cache")
+
+# The package cache in two states, copied in before each run (untimed):
+# the .debs only, and the .debs unpacked with no layer cache.
+echo "bench: fetching packages" >&2
+rm -rf "$WORK/cache-debs" "$WORK/cache-unpacked" "$WORK/cache"
+"$STELE" vendor "$SRC/bench.toml" "$WORK/vendor" --cache-dir "$WORK/cache-debs" >/dev/null 2>&1
+cp -a "$WORK/cache-debs" "$WORK/cache-unpacked"
+stele_build "$SRC/bench.toml" "$WORK/cache-unpacked" --no-layer-cache >/dev/null 2>&1
+# The copy is synced so its writeback is not charged to the timed build.
+fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && sync; }
+
+echo "bench: stele, $RUNS runs each" >&2
+for _ in $(seq "$RUNS"); do
+    fresh_cache debs
+    timed stele-first "${S[@]}" "$SRC/bench.toml"
+done
+for _ in $(seq "$RUNS"); do
+    fresh_cache unpacked
+    timed stele-cold "${S[@]}" "$SRC/bench.toml"
+done
+for _ in $(seq "$RUNS"); do
+    timed stele-warm "${S[@]}" "$SRC/bench.toml"
+done
+grep -q "misses 0$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+for i in $(seq "$RUNS"); do
+    echo "# edit $i $EPOCHREALTIME" >>"$SRC/bench-app/main.py"
+    timed stele-edit "${S[@]}" "$SRC/bench.toml"
+done
+grep -q "misses 1$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+for _ in $(seq "$RUNS"); do
+    fresh_cache unpacked
+    timed stele-zstd "${S[@]}" "$SRC/bench-zstd.toml"
+done
+
+# The same files for the others: the image stele built, unpacked.
+CTX=$WORK/ctx
+rm -rf "$CTX" && mkdir -p "$CTX/rootfs"
+stele_build "$SRC/bench.toml" "$WORK/cache" --no-layer-cache >/dev/null 2>&1
+manifest=$(jq -r '.manifests[0].digest' "$WORK/out/stele/index.json")
+for layer in $(jq -r '.layers[].digest' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}"); do
+    tar -xzf "$WORK/out/stele/blobs/sha256/${layer#sha256:}" -C "$CTX/rootfs"
+done
+tar_mb=$(tar -C "$CTX/rootfs" -cf - . | wc -c | awk '{ printf "%.1f", $1 / 1e6 }')
+image_mb=$(jq '[.layers[].size] | add' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}" | awk '{ printf "%.1f", $1 / 1e6 }')
+printf 'FROM scratch\nCOPY rootfs/ /\n' >"$CTX/Dockerfile"
+
+echo "bench: buildah and gzip, $RUNS runs each" >&2
+BUILDAH=(buildah --storage-driver vfs --root "$WORK/buildah/root" --runroot "$WORK/buildah/run")
+for _ in $(seq "$RUNS"); do
+    rm -rf "$WORK/buildah" "$WORK/out/buildah" && sync
+    timed buildah-bud "${BUILDAH[@]}" bud --isolation chroot --timestamp 0 -f "$CTX/Dockerfile" -t bench "$CTX"
+    timed buildah-push "${BUILDAH[@]}" push bench "oci:$WORK/out/buildah:latest"
+done
+rm -rf "$WORK/buildah"
+for _ in $(seq "$RUNS"); do
+    timed gzip bash -c 'tar -C "$1" -cf - . | gzip -6 >/dev/null' _ "$CTX/rootfs"
+done
+
+echo "bench: a generated image of $BIG_MB MB (one run)" >&2
+BIG=$WORK/big
+rm -rf "$BIG" && mkdir -p "$BIG/data"
+# `yes` and `base64` end on SIGPIPE when `head` has enough.
+set +o pipefail
+for i in $(seq 0 $((BIG_MB / 16 - 1))); do
+    {
+        yes "file $i of the generated image: text that compresses well, line after line" | head -c $((8 << 20))
+        head -c $((6 << 20)) /dev/urandom | base64 -w 76 | head -c $((8 << 20))
+    } >"$BIG/data/part-$i.bin"
+done
+set -o pipefail
+printf '[image]\nname = "big"\n\n[[files]]\nsrc = "data/"\ndest = "/data"\n' >"$BIG/big.toml"
+rm -rf "$WORK/big-cache"
+timed big "$STELE" build "$BIG/big.toml" -o "$WORK/out/big" --cache-dir "$WORK/big-cache"
+big_content=$(du -sm "$BIG/data" | cut -f1)
+
+cold=$(median stele-cold)
+first=$(median stele-first)
+warm=$(median stele-warm)
+edit=$(median stele-edit)
+zstd=$(median stele-zstd)
+bud=$(median buildah-bud)
+push=$(median buildah-push)
+gz=$(median gzip)
+bud_push=$(awk -v a="$bud" -v b="$push" 'BEGIN { print a + b }')
+
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+{
+    echo "machine: $(nproc) cores (nproc), $cpu, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(df -T "$WORK" | awk 'NR == 2 { print $2 }') at $WORK"
+    echo "$("$STELE" version | head -1), $(buildah --version), $(gzip --version | head -1)"
+    echo "content: recipes/bench.toml, $(grep -c '^name = ' "$SRC/bench.lock") packages, tar $tar_mb MB, stele image (gzip) $image_mb MB"
+    echo "median of $RUNS runs (seconds), peak RSS (MB):"
+    printf '  %-34s %8s %6s\n' "stele first (unpack + cold)" "$first" "$(peak_rss_mb stele-first)"
+    printf '  %-34s %8s %6s\n' "stele cold" "$cold" "$(peak_rss_mb stele-cold)"
+    printf '  %-34s %8s %6s\n' "stele warm" "$warm" "$(peak_rss_mb stele-warm)"
+    printf '  %-34s %8s %6s\n' "stele one-file change" "$edit" "$(peak_rss_mb stele-edit)"
+    printf '  %-34s %8s %6s\n' "stele cold, zstd" "$zstd" "$(peak_rss_mb stele-zstd)"
+    printf '  %-34s %8s %6s\n' "buildah bud --timestamp 0" "$bud" "$(peak_rss_mb buildah-bud)"
+    printf '  %-34s %8s %6s\n' "buildah push oci: (compresses)" "$push" "$(peak_rss_mb buildah-push)"
+    printf '  %-34s %8s %6s\n' "tar | gzip -6" "$gz" "$(peak_rss_mb gzip)"
+    printf '  %-34s %8s %6s\n' "stele, ${big_content} MB of [[files]], cold" "$(median big)" "$(peak_rss_mb big)"
+    echo "ratios:"
+    echo "  stele cold / buildah bud          $(ratio "$cold" "$bud")   (target <= 0.4)"
+    echo "  stele cold / buildah bud + push   $(ratio "$cold" "$bud_push")"
+    echo "  stele cold / tar | gzip -6        $(ratio "$cold" "$gz")   (target <= 0.4)"
+    echo "  stele first / tar | gzip -6       $(ratio "$first" "$gz")"
+    echo "  stele cold gzip / cold zstd       $(ratio "$cold" "$zstd")   (target >= 3)"
+    echo "  stele warm                        ${warm} s   (target <= 0.2 s)"
+    echo "  stele one-file change             ${edit} s   (target <= 0.5 s)"
+    echo "  peak RSS, ${big_content} MB image           $(peak_rss_mb big) MB   (target < 100 MB)"
+} | tee "$WORK/results.txt"
+echo "bench: raw times in $WORK/times, summary in $WORK/results.txt" >&2

@@ -1,0 +1,96 @@
+//! Writing a build's new layers: each one found in the layer cache or
+//! written in one streaming pass, independent layers on parallel threads.
+//! Every layer has its own single-threaded compressor, so its bytes are
+//! the same whatever the thread count; the results come back in the order
+//! the layers were planned, which is the recipe's.
+
+use super::{BuildSettings, LayerPlan};
+use crate::fstree::NodeKind;
+use crate::layer::{self, layer_key, Compression};
+use crate::oci::{Digest, LayerBlob};
+use crate::store::BlobStore;
+use crate::BuildError;
+
+/// What the layer step did, for the user to see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Layers taken from the layer cache.
+    pub reused: usize,
+    /// Layers written (compressed) by this build.
+    pub written: usize,
+}
+
+/// The blob of every planned layer, in plan order, each in `store`.
+/// Layers with the same key (an architecture-independent package on two
+/// platforms) are written once.
+pub(super) fn write_layers(
+    plans: &[&LayerPlan],
+    compression: Compression,
+    settings: &BuildSettings,
+    store: &BlobStore,
+) -> Result<(Vec<LayerBlob>, LayerStats), BuildError> {
+    let cache = settings.layer_cache.as_ref();
+    let keys: Vec<Digest> = plans
+        .iter()
+        .map(|p| match cache {
+            Some(c) => c.key(&p.tree, compression),
+            None => layer_key(&p.tree, compression, ""),
+        })
+        .collect();
+    let mut unique: Vec<usize> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        if !keys[..i].contains(key) {
+            unique.push(i);
+        }
+    }
+    let results = crate::parallel::map(
+        &unique,
+        settings.jobs,
+        |&i| content_size(plans[i]),
+        |&i| -> Result<(LayerBlob, bool), BuildError> {
+            if let Some(blob) = cache.and_then(|c| c.get(&keys[i], compression, store)) {
+                return Ok((blob, true));
+            }
+            let blob = layer::write_layer_to(
+                &plans[i].tree,
+                compression,
+                store,
+                cache.map(|c| c.store()),
+            )?;
+            if let Some(c) = cache {
+                c.record(&keys[i], &blob)?;
+            }
+            Ok((blob, false))
+        },
+    )?;
+    let mut stats = LayerStats::default();
+    for (_, reused) in &results {
+        if *reused {
+            stats.reused += 1;
+        } else {
+            stats.written += 1;
+        }
+    }
+    let blobs = keys
+        .iter()
+        .map(|key| {
+            let j = unique
+                .iter()
+                .position(|&i| &keys[i] == key)
+                .expect("every key has its first layer");
+            results[j].0.clone()
+        })
+        .collect();
+    Ok((blobs, stats))
+}
+
+/// Bytes of content in a layer: how long writing it takes, roughly.
+fn content_size(plan: &LayerPlan) -> u64 {
+    plan.tree
+        .iter()
+        .map(|(_, n)| match &n.kind {
+            NodeKind::File(c) => c.size(),
+            _ => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,237 @@
+//! Where a file's bytes are: in memory, in a host file beside the recipe,
+//! or in a pack of the package cache. Only generated files are held in
+//! memory; the others are streamed when a layer is written and checked
+//! against the digest taken when they were collected, so a file that
+//! changed, or a cache file that was damaged, fails the build instead of
+//! producing an image whose digest names other bytes.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::oci::digest::HashingWriter;
+use crate::oci::Digest;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Bytes held in memory (generated files: dpkg status, CA bundle, …).
+    Bytes(Arc<[u8]>),
+    /// A host file streamed when the layer is written. Its digest and size
+    /// were taken when it was collected and are checked again on read, so a
+    /// file changed mid-build fails instead of producing an unlabelled layer.
+    Host {
+        path: PathBuf,
+        size: u64,
+        digest: Digest,
+    },
+    /// `size` bytes at `offset` of a pack in the package cache (an unpacked
+    /// .deb's regular files, back to back), checked against `digest` when
+    /// read. The pack is named by its own hash, so any change to it is
+    /// damage, never a newer version.
+    Cached {
+        pack: Arc<Path>,
+        offset: u64,
+        size: u64,
+        digest: Digest,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} changed while the image was being built (expected {expected}, read {found}); build again once it is stable")]
+    HostChanged {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("the package cache file {path} is damaged at offset {offset} (expected {expected}, read {found}); delete it and build again, which unpacks the package anew")]
+    CacheDamaged {
+        path: PathBuf,
+        offset: u64,
+        expected: String,
+        found: String,
+    },
+    #[error("writing the layer: {0}")]
+    Write(#[source] io::Error),
+}
+
+impl Content {
+    pub fn bytes(data: impl Into<Vec<u8>>) -> Content {
+        Content::Bytes(Arc::from(data.into().into_boxed_slice()))
+    }
+
+    pub fn size(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Host { size, .. } | Content::Cached { size, .. } => *size,
+        }
+    }
+
+    pub fn digest(&self) -> Digest {
+        match self {
+            Content::Bytes(b) => Digest::of(b),
+            Content::Host { digest, .. } | Content::Cached { digest, .. } => digest.clone(),
+        }
+    }
+
+    /// Same bytes, wherever they are held.
+    pub fn same_bytes(&self, other: &Content) -> bool {
+        match (self, other) {
+            (Content::Bytes(a), Content::Bytes(b)) => a == b,
+            _ => self.size() == other.size() && self.digest() == other.digest(),
+        }
+    }
+
+    /// The whole content, checked; for the few files a build reads (CA
+    /// certificates, account masters, copyright files).
+    pub fn read_all(&self) -> Result<Vec<u8>, ContentError> {
+        let mut out = Vec::with_capacity(self.size().min(1 << 20) as usize);
+        ContentReader::default().copy(self, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Copies contents into a writer, keeping the last pack open: a layer's
+/// files mostly come from one package, so one open file serves them all.
+#[derive(Default)]
+pub struct ContentReader {
+    open: Option<(Arc<Path>, File)>,
+    buf: Vec<u8>,
+}
+
+const READ_CHUNK: usize = 128 * 1024;
+
+impl ContentReader {
+    /// Writes `content` to `out`, failing if what was read is not the
+    /// bytes the content's digest names.
+    pub fn copy<W: Write>(&mut self, content: &Content, out: &mut W) -> Result<(), ContentError> {
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; READ_CHUNK];
+        }
+        match content {
+            Content::Bytes(b) => out.write_all(b).map_err(ContentError::Write),
+            Content::Host { path, size, digest } => {
+                let read = |e| ContentError::Read {
+                    path: path.clone(),
+                    source: e,
+                };
+                // One byte past `size` is read, so growth is noticed too.
+                let mut reader = File::open(path).map_err(read)?.take(size + 1);
+                let mut hw = HashingWriter::new(out);
+                loop {
+                    let n = match reader.read(&mut self.buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(read(e)),
+                    };
+                    hw.write_all(&self.buf[..n]).map_err(ContentError::Write)?;
+                }
+                let (_, found, n) = hw.finish();
+                if n != *size || &found != digest {
+                    return Err(ContentError::HostChanged {
+                        path: path.clone(),
+                        expected: format!("{size} bytes, {digest}"),
+                        found: format!("{n} bytes, {found}"),
+                    });
+                }
+                Ok(())
+            }
+            Content::Cached {
+                pack,
+                offset,
+                size,
+                digest,
+            } => {
+                let read = |e| ContentError::Read {
+                    path: pack.to_path_buf(),
+                    source: e,
+                };
+                if !matches!(&self.open, Some((p, _)) if p == pack) {
+                    let file = File::open(pack).map_err(read)?;
+                    self.open = Some((pack.clone(), file));
+                }
+                let (_, file) = self.open.as_ref().expect("opened above");
+                let mut hw = HashingWriter::new(out);
+                let mut done = 0u64;
+                while done < *size {
+                    let want = (*size - done).min(READ_CHUNK as u64) as usize;
+                    let n = match file.read_at(&mut self.buf[..want], offset + done) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(read(e)),
+                    };
+                    hw.write_all(&self.buf[..n]).map_err(ContentError::Write)?;
+                    done += n as u64;
+                }
+                let (_, found, n) = hw.finish();
+                if n != *size || &found != digest {
+                    return Err(ContentError::CacheDamaged {
+                        path: pack.to_path_buf(),
+                        offset: *offset,
+                        expected: format!("{size} bytes, {digest}"),
+                        found: format!("{n} bytes, {found}"),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_ranges_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let pack: Arc<Path> = Arc::from(dir.path().join("pack").as_path());
+        std::fs::write(&pack, b"aaaahello world").unwrap();
+        let good = Content::Cached {
+            pack: pack.clone(),
+            offset: 4,
+            size: 5,
+            digest: Digest::of(b"hello"),
+        };
+        assert_eq!(good.read_all().unwrap(), b"hello");
+        let bad = Content::Cached {
+            pack: pack.clone(),
+            offset: 5,
+            size: 5,
+            digest: Digest::of(b"hello"),
+        };
+        let e = bad.read_all().unwrap_err();
+        assert!(matches!(e, ContentError::CacheDamaged { .. }), "{e}");
+        let short = Content::Cached {
+            pack,
+            offset: 12,
+            size: 5,
+            digest: Digest::of(b"rld\0\0"),
+        };
+        assert!(short.read_all().is_err());
+    }
+
+    #[test]
+    fn host_files_that_grew_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let c = Content::Host {
+            path: path.clone(),
+            size: 3,
+            digest: Digest::of(b"abc"),
+        };
+        assert_eq!(c.read_all().unwrap(), b"abc");
+        std::fs::write(&path, b"abcd").unwrap();
+        assert!(matches!(
+            c.read_all(),
+            Err(ContentError::HostChanged { .. })
+        ));
+    }
+}
