@@ -278,17 +278,14 @@ impl BlobStore {
         self.commit(temp, digest)
     }
 
-    /// Copies (hard-linking where the file system allows) a blob from
-    /// another store.
+    /// Copies a blob from another store, checking it on the way. Never a
+    /// hard link: an output that shares its file with the cache (or with a
+    /// base layout) would let an edit to one damage the other.
     pub fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
         if self.contains(digest) {
             return Ok(());
         }
         let src = other.path(digest);
-        let dest = self.path(digest);
-        if fs::hard_link(&src, &dest).is_ok() {
-            return Ok(());
-        }
         let file = File::open(&src).map_err(|e| StoreError::Io {
             path: src.clone(),
             source: e,

@@ -134,9 +134,9 @@ fn build_for_push(recipe_path: &std::path::Path, args: &PushArgs) -> Result<Open
         key: None,
         packages: super::packages::PackageArgs {
             cache_dir: args.cache_dir.clone(),
-            jobs: crate::apt::fetch::DEFAULT_JOBS,
             ..Default::default()
         },
+        layer_cache: true,
         registry: registry_settings(&args.registry),
     };
     eprintln!("building {}", recipe_path.display());

@@ -25,12 +25,15 @@ pub const STELE: &str = env!("CARGO_BIN_EXE_stele");
 const CONTROLLED_ENV: &[&str] = &["SOURCE_DATE_EPOCH", "TZ", "LANG", "LC_ALL", "LANGUAGE"];
 
 /// A `stele` command with the environment variables that matter removed, so
-/// the developer's shell cannot change a test's outcome.
+/// the developer's shell cannot change a test's outcome. Builds that name
+/// no `--cache-dir` use a cache under cargo's target folder, never the
+/// developer's own.
 pub fn stele() -> Command {
     let mut c = Command::new(STELE);
     for k in CONTROLLED_ENV {
         c.env_remove(k);
     }
+    c.env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"));
     c
 }
 
