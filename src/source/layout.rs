@@ -31,21 +31,7 @@ pub(crate) fn open_layout_named(
     selector: &Selector,
     name: String,
 ) -> Result<Opened, SourceError> {
-    let marker = dir.join("oci-layout");
-    if !marker.is_file() {
-        return Err(SourceError::NotLayout { path: dir.into() });
-    }
-    let index_path = dir.join("index.json");
-    let index_bytes = read_small(&index_path)?;
-    let index: ImageIndex =
-        serde_json::from_slice(&index_bytes).map_err(|e| SourceError::Unusable {
-            image: name.clone(),
-            message: format!("index.json is not an OCI image index: {e}"),
-        })?;
-    let store = BlobStore::open(dir).map_err(|e| SourceError::Store {
-        image: name.clone(),
-        source: e,
-    })?;
+    let (index, store) = read_index(dir, &name)?;
     let mut images = Vec::new();
     let mut referrers = Vec::new();
     for d in index.manifests() {
@@ -76,6 +62,25 @@ pub(crate) fn open_layout_named(
         referrers: mine,
         temp: None,
     })
+}
+
+/// A layout's index.json (size-limited, then parsed) and its blob store;
+/// nothing beyond index.json is read.
+pub(crate) fn read_index(dir: &Path, name: &str) -> Result<(ImageIndex, BlobStore), SourceError> {
+    if !dir.join("oci-layout").is_file() {
+        return Err(SourceError::NotLayout { path: dir.into() });
+    }
+    let index_bytes = read_small(&dir.join("index.json"))?;
+    let index: ImageIndex =
+        serde_json::from_slice(&index_bytes).map_err(|e| SourceError::Unusable {
+            image: name.to_string(),
+            message: format!("index.json is not an OCI image index: {e}"),
+        })?;
+    let store = BlobStore::open(dir).map_err(|e| SourceError::Store {
+        image: name.to_string(),
+        source: e,
+    })?;
+    Ok((index, store))
 }
 
 fn read_small(path: &Path) -> Result<Vec<u8>, SourceError> {

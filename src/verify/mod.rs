@@ -16,7 +16,7 @@ pub mod report;
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, ImageManifest};
 use serde::Serialize;
 
 use crate::attest::PublicKey;
@@ -217,28 +217,7 @@ fn locate_in_layout(dir: &Path, selector: &Selector) -> Result<Subject, VerifyEr
     if !dir.join("oci-layout").is_file() || !dir.join("blobs").is_dir() {
         return Err(SourceError::NotLayout { path: dir.into() }.into());
     }
-    let index_path = dir.join("index.json");
-    let io_err = |e| SourceError::Io {
-        path: index_path.clone(),
-        source: e,
-    };
-    let size = std::fs::metadata(&index_path).map_err(io_err)?.len();
-    if size > MANIFEST_LIMIT {
-        return Err(SourceError::Unusable {
-            image: name,
-            message: format!("index.json is {size} bytes, beyond the {MANIFEST_LIMIT}-byte limit"),
-        }
-        .into());
-    }
-    let bytes = std::fs::read(&index_path).map_err(io_err)?;
-    let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| SourceError::Unusable {
-        image: name.clone(),
-        message: format!("index.json is not an OCI image index: {e}"),
-    })?;
-    let store = BlobStore::open(dir).map_err(|e| SourceError::Store {
-        image: name.clone(),
-        source: e,
-    })?;
+    let (index, store) = crate::source::layout::read_index(dir, &name)?;
     let (artifacts, images): (Vec<Descriptor>, Vec<Descriptor>) = index
         .manifests()
         .iter()
