@@ -35,20 +35,20 @@ pub enum Command {
     Lock(packages::LockArgs),
     /// Copy every locked .deb into a folder, for offline rebuilds.
     Vendor(packages::VendorArgs),
+    /// Push an image (layout, archive, registry or recipe) to a registry;
+    /// prints HOST/REPO[:TAG]@sha256:… as the last line.
+    Push(distribute::PushArgs),
+    /// Pull an image from a registry into an OCI layout; prints its digest.
+    Pull(distribute::PullArgs),
+    /// Check an image: blobs, DiffIDs, media types, pin, attestations, rebuild.
+    Verify(verify::VerifyArgs),
+    /// Compare two images and name the likely cause of a digest difference.
+    Diff(verify::DiffArgs),
     /// Manage signing keys for attestations.
     #[command(subcommand)]
     Key(keys::KeyCommand),
     /// Print stele's version and encoding profile.
     Version,
-    /// Check an image: blobs, DiffIDs, media types, pin, attestations, rebuild.
-    Verify(verify::VerifyArgs),
-    /// Compare two images and name the likely cause of a digest difference.
-    Diff(verify::DiffArgs),
-    /// Push an image (layout, archive or registry) to a registry; prints
-    /// HOST/REPO[:TAG]@sha256:… as the last line.
-    Push(distribute::PushArgs),
-    /// Pull an image from a registry into an OCI layout; prints its digest.
-    Pull(distribute::PullArgs),
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
