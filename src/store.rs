@@ -278,26 +278,19 @@ impl BlobStore {
         self.commit(temp, digest)
     }
 
-    /// Copies a blob from another store, checking it on the way. Never a
-    /// hard link: an output that shares its file with the cache (or with a
-    /// base layout) would let an edit to one damage the other.
+    /// `copy_checked_from` for a blob whose size only its file knows.
     pub fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
         if self.contains(digest) {
             return Ok(());
         }
         let src = other.path(digest);
-        let file = File::open(&src).map_err(|e| StoreError::Io {
-            path: src.clone(),
-            source: e,
-        })?;
-        let size = file
-            .metadata()
+        let size = fs::metadata(&src)
             .map_err(|e| StoreError::Io {
                 path: src.clone(),
                 source: e,
             })?
             .len();
-        self.put_verified(io::BufReader::new(file), digest, size)
+        self.copy_checked_from(other, digest, size)
     }
 }
 

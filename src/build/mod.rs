@@ -194,7 +194,7 @@ fn plan_platform<'a>(
     let mut lower = FsTree::new();
     if let Some((opened, image)) = &base {
         for l in &image.layers {
-            store.copy_from(&opened.store, &l.digest)?;
+            store.copy_checked_from(&opened.store, &l.digest, l.size)?;
         }
         lower = merged_view(&opened.store, &image.layers, &|p| {
             BASE_FILES_READ.contains(&p)

@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use flate2::write::GzEncoder;
 
 use crate::fstree::FsTree;
-use crate::oci::{Digest, HashingWriter, LayerBlob};
+use crate::oci::{HashingWriter, LayerBlob};
 use crate::store::{BlobStore, StoreError};
 pub use cache::{layer_key, LayerCache};
 pub use profile::{Compression, CHUNK_SIZE, PROFILE_ID};
@@ -231,17 +231,10 @@ impl<W: Write> Write for Tee<W> {
     }
 }
 
-/// Digest of a layer's uncompressed tar without writing a blob (used by
-/// tests and `verify` to compare trees).
-pub fn diff_id_of(tree: &FsTree) -> Result<Digest, LayerError> {
-    let mut hw = HashingWriter::new(io::sink());
-    tar::write_tree(tree, &mut hw)?;
-    Ok(hw.finish().1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::Digest;
 
     #[test]
     fn chunked_writer_is_independent_of_write_sizes() {

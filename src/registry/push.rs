@@ -66,64 +66,41 @@ pub fn push_built(
             }
         }
     }
-    for image in &built.images {
-        let m = &image.manifest;
-        let media_type = m
-            .value
-            .media_type()
+    // Each manifest, then the index, by digest (a registry refuses an index
+    // whose manifests it lacks); the last is the top document, which the
+    // tag names.
+    let media_type = |given: &Option<oci_spec::image::MediaType>, default: &str| {
+        given
             .as_ref()
-            .map_or(MEDIA_OCI_MANIFEST.to_string(), |t| t.to_string());
-        let by_digest = m.digest.to_string();
-        put_manifest(
-            &client,
-            repository,
-            &by_digest,
-            &media_type,
-            &m.bytes,
-            &m.digest,
-            &mut report,
-        )?;
-        if built.index.is_none() {
-            if let Some(tag) = &reference.tag {
-                put_manifest(
-                    &client,
-                    repository,
-                    tag,
-                    &media_type,
-                    &m.bytes,
-                    &m.digest,
-                    &mut report,
-                )?;
-            }
-        }
-    }
+            .map_or(default.to_string(), |t| t.to_string())
+    };
+    let mut documents: Vec<(&[u8], &Digest, String)> = built
+        .images
+        .iter()
+        .map(|i| {
+            let m = &i.manifest;
+            let mt = media_type(m.value.media_type(), MEDIA_OCI_MANIFEST);
+            (m.bytes.as_slice(), &m.digest, mt)
+        })
+        .collect();
     if let Some(index) = &built.index {
-        let media_type = index
-            .value
-            .media_type()
-            .as_ref()
-            .map_or(MEDIA_OCI_INDEX.to_string(), |t| t.to_string());
-        let by_digest = index.digest.to_string();
+        let mt = media_type(index.value.media_type(), MEDIA_OCI_INDEX);
+        documents.push((index.bytes.as_slice(), &index.digest, mt));
+    }
+    for (bytes, digest, mt) in &documents {
+        let by_digest = digest.to_string();
         put_manifest(
             &client,
             repository,
             &by_digest,
-            &media_type,
-            &index.bytes,
-            &index.digest,
+            mt,
+            bytes,
+            digest,
             &mut report,
         )?;
-        if let Some(tag) = &reference.tag {
-            put_manifest(
-                &client,
-                repository,
-                tag,
-                &media_type,
-                &index.bytes,
-                &index.digest,
-                &mut report,
-            )?;
-        }
+    }
+    if let (Some(tag), Some((bytes, digest, mt))) = (&reference.tag, documents.last()) {
+        put_manifest(&client, repository, tag, mt, bytes, digest, &mut report)?;
     }
     super::referrers::push_referrers(
         &client,
