@@ -68,6 +68,12 @@ pub enum LockError {
     },
     #[error("{path}: {message}; delete it and run `stele lock` again")]
     Parse { path: PathBuf, message: String },
+    #[error("cannot write lockfile {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path} is version {found}, this stele reads version {LOCK_VERSION}; run `stele lock` to rewrite it")]
     Version { path: PathBuf, found: u32 },
 }
@@ -110,6 +116,31 @@ impl Lock {
     /// The lockfile path for a recipe: `<stem>.lock` beside it.
     pub fn path_for(recipe: &Path) -> PathBuf {
         recipe.with_extension("lock")
+    }
+
+    /// Writes the lockfile at `path` through a temp file and a rename, so
+    /// a reader sees the old lock or the new one. Created 0666 before the
+    /// umask, as any file a user's tool writes.
+    pub fn write(&self, path: &Path) -> Result<(), LockError> {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let err = |source| LockError::Write {
+            path: path.into(),
+            source,
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".stele-tmp-")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)
+            .map_err(err)?;
+        tmp.write_all(self.to_text().as_bytes()).map_err(err)?;
+        tmp.as_file().sync_all().map_err(err)?;
+        tmp.persist(path).map_err(|e| err(e.error))?;
+        Ok(())
     }
 }
 

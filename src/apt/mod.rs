@@ -2,12 +2,15 @@
 //! Packages → .deb), version ordering, resolution, fetching and caching.
 
 pub mod control;
+pub mod debs;
 pub mod fetch;
 pub mod hostconf;
 pub mod install;
+pub mod locking;
 pub mod package;
 pub mod release;
 pub mod resolver;
+pub mod sources;
 pub mod version;
 
 pub use package::Package;

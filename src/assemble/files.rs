@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::fstree::{normalize_rel, Content, FsTree, Node, NodeKind};
+use crate::fstree::{normalize_rel, Content, FsTree, Node, NodeKind, TreeError};
 use crate::oci::digest::hash_reader;
 use crate::recipe::FileSpec;
 
@@ -36,6 +36,10 @@ pub enum FilesError {
     },
     #[error("{loc}: {path} has a name that is not UTF-8; rename it")]
     NotUtf8 { loc: String, path: PathBuf },
+    // Interpolated, not attached: the tree's message is the whole story
+    // and the location is what it lacks.
+    #[error("{loc}: {error}")]
+    Tree { loc: String, error: TreeError },
 }
 
 fn default_mode(meta: &fs::Metadata) -> u32 {
@@ -61,8 +65,12 @@ pub fn add_file_spec(
     spec: &FileSpec,
     recipe_dir: &Path,
     epoch: u64,
-) -> Result<(), crate::BuildError> {
+) -> Result<(), FilesError> {
     let loc = spec.loc.0.as_str();
+    let tree_error = |error| FilesError::Tree {
+        loc: loc.into(),
+        error,
+    };
     let root = canonical_root(recipe_dir, loc)?;
     let io = |path: &Path, e| FilesError::Io {
         loc: loc.into(),
@@ -80,13 +88,12 @@ pub fn add_file_spec(
             path: spec.src.clone(),
             target: resolved.display().to_string(),
             root,
-        }
-        .into());
+        });
     }
     let meta = fs::metadata(&resolved).map_err(|e| io(&resolved, e))?;
     if meta.is_file() {
         let node = file_node(&resolved, &meta, spec, epoch, loc)?;
-        tree.insert(spec.dest.clone(), node)?;
+        tree.insert(spec.dest.clone(), node).map_err(tree_error)?;
         return Ok(());
     }
     if !meta.is_dir() {
@@ -94,11 +101,11 @@ pub fn add_file_spec(
             loc: loc.into(),
             path: resolved,
             kind: file_kind(&meta),
-        }
-        .into());
+        });
     }
 
-    tree.insert(spec.dest.clone(), Node::dir(0o755, uid, gid, epoch))?;
+    tree.insert(spec.dest.clone(), Node::dir(0o755, uid, gid, epoch))
+        .map_err(tree_error)?;
     // Hard links are grouped by inode and resolved after the walk, so the
     // file that carries the content is the first in tar order, whatever
     // order the directory walk found them in.
@@ -153,8 +160,7 @@ pub fn add_file_spec(
                         path: path.into(),
                         target: target_s.to_string(),
                         root,
-                    }
-                    .into());
+                    });
                 }
             }
             pending.push((key, Node::symlink(target_s, uid, gid, epoch)));
@@ -172,8 +178,7 @@ pub fn add_file_spec(
                 loc: loc.into(),
                 path: path.into(),
                 kind: file_kind(&meta),
-            }
-            .into());
+            });
         }
     }
     let mut link_to: BTreeMap<String, String> = BTreeMap::new();
@@ -187,7 +192,7 @@ pub fn add_file_spec(
         if let Some(target) = link_to.get(&key) {
             node.kind = NodeKind::Hardlink(target.clone());
         }
-        tree.insert(key, node)?;
+        tree.insert(key, node).map_err(tree_error)?;
     }
     Ok(())
 }

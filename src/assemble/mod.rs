@@ -4,27 +4,31 @@
 pub mod accounts;
 pub mod files;
 
-use crate::fstree::{Content, FsTree, Node, NodeKind};
+use crate::fstree::{Content, FsTree, Node, NodeKind, TreeError};
 use crate::recipe::{PathKind, Recipe};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    #[error(transparent)]
+    Files(#[from] files::FilesError),
+    // Interpolated, not attached: the location is what the tree's own
+    // message lacks.
+    #[error("{loc}: {error}")]
+    Path { loc: String, error: TreeError },
+    #[error("the account files: {error}")]
+    Accounts { error: TreeError },
+}
 
 /// The recipe layer's tree. `masters` is base-passwd's (passwd, group) when
 /// the packages install it, so accounts merge with the Debian defaults.
 pub fn recipe_tree(
     recipe: &Recipe,
     masters: Option<(&str, &str)>,
-) -> Result<FsTree, crate::BuildError> {
+) -> Result<FsTree, AssembleError> {
     let epoch = recipe.epoch;
     let mut tree = FsTree::new();
     for spec in &recipe.files {
-        // FilesError already names the entry; a clash found by the tree
-        // does not know which recipe entry caused it.
-        files::add_file_spec(&mut tree, spec, &recipe.dir, epoch).map_err(|e| match e {
-            crate::BuildError::Tree(_) => crate::BuildError::At {
-                loc: spec.loc.0.clone(),
-                error: Box::new(e),
-            },
-            other => other,
-        })?;
+        files::add_file_spec(&mut tree, spec, &recipe.dir, epoch)?;
     }
     for p in &recipe.paths {
         let (uid, gid) = p.owner;
@@ -44,26 +48,30 @@ pub fn recipe_tree(
             },
         };
         tree.insert(p.key.clone(), node)
-            .map_err(|e| crate::BuildError::At {
+            .map_err(|error| AssembleError::Path {
                 loc: p.loc.0.clone(),
-                error: Box::new(e.into()),
+                error,
             })?;
     }
+    let accounts = |error| AssembleError::Accounts { error };
     if !recipe.users.is_empty() || !recipe.groups.is_empty() || masters.is_some() {
         let acc = accounts::account_files(&recipe.users, &recipe.groups, masters);
         tree.insert(
             "etc/passwd".into(),
             Node::file(Content::bytes(acc.passwd), 0o644, 0, 0, epoch),
-        )?;
+        )
+        .map_err(accounts)?;
         tree.insert(
             "etc/group".into(),
             Node::file(Content::bytes(acc.group), 0o644, 0, 0, epoch),
-        )?;
+        )
+        .map_err(accounts)?;
         for (home, uid, gid) in acc.homes {
             let key =
                 crate::fstree::normalize_abs(&home).expect("validated when the recipe loaded");
             if tree.get(&key).is_none() {
-                tree.insert(key, Node::dir(0o755, uid, gid, epoch))?;
+                tree.insert(key, Node::dir(0o755, uid, gid, epoch))
+                    .map_err(accounts)?;
             }
         }
     }

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use oci_spec::image::{ConfigBuilder, History, HistoryBuilder, ImageConfiguration};
 
+use super::BuildError;
 use super::{as_oci_layer, PlannedLayer, DEFAULT_PATH};
 use crate::oci::{Image, LayerBlob, Platform};
 use crate::recipe::Recipe;
 use crate::timefmt::rfc3339;
-use crate::BuildError;
 
 /// The image config: the base's, with the recipe's settings over it the way
 /// a Dockerfile's instructions override its FROM image (an ENTRYPOINT resets
@@ -116,9 +116,10 @@ pub(super) fn assemble_image(
     if !volumes.is_empty() {
         cb = cb.volumes(volumes);
     }
-    let config = cb
-        .build()
-        .map_err(|e| BuildError::Unsupported(format!("image config: {e}")))?;
+    let config = cb.build().map_err(|e| BuildError::ImageConfig {
+        platform: platform.to_string(),
+        message: e.to_string(),
+    })?;
 
     let mut history: Vec<History> = base
         .and_then(|b| b.config.value.history().clone())
@@ -158,9 +159,10 @@ pub(super) fn assemble_image(
     if let Some(v) = &platform.variant {
         ib = ib.variant(v.clone());
     }
-    let image_config: ImageConfiguration = ib
-        .build()
-        .map_err(|e| BuildError::Unsupported(format!("image config: {e}")))?;
+    let image_config: ImageConfiguration = ib.build().map_err(|e| BuildError::ImageConfig {
+        platform: platform.to_string(),
+        message: e.to_string(),
+    })?;
     Ok(Image::new(
         platform.clone(),
         image_config,

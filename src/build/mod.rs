@@ -10,17 +10,19 @@ use crate::fstree::{FsTree, Node, NodeKind};
 use crate::layer::{LayerCache, PROFILE_ID};
 use crate::oci::model::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, ANNOTATION_ENCODING};
 use crate::oci::{Built, Image, LayerBlob, Platform};
-use crate::recipe::{BaseSpec, Recipe};
+use crate::recipe::Recipe;
 use crate::source::unpack::merged_view;
 use crate::source::Opened;
 use crate::store::BlobStore;
-use crate::BuildError;
 
 mod config;
-mod packages;
+mod error;
+mod package_layers;
 mod write;
 use config::assemble_image;
-pub use packages::PackageInputs;
+pub use error::BaseError;
+pub use error::BuildError;
+pub use package_layers::Packages;
 pub use write::LayerStats;
 
 /// What the CLI decided for this build; nothing below reads flags or env.
@@ -41,13 +43,84 @@ impl Default for BuildSettings {
     }
 }
 
-/// What the build starts from, already fetched and verified by the caller.
+/// The recipe's `[base]`, opened and checked: it has an image for every
+/// platform the recipe builds.
+pub struct BaseImage {
+    pub(crate) opened: Opened,
+    /// How provenance and the base annotations name it.
+    pub(crate) reference: BaseRef,
+    /// Whether `reference.name` is a portable name (a registry reference)
+    /// worth recording in the image; a local layout's path is not.
+    pub(crate) portable_name: bool,
+    /// Per recipe platform, the index of its image in `opened.built`.
+    images: BTreeMap<String, usize>,
+}
+
+impl BaseImage {
+    /// Checks that `opened` has an image for each of `platforms`. An
+    /// arm64 platform without a variant matches `arm64/v8`, the only arm64
+    /// variant there is.
+    pub fn new(
+        opened: Opened,
+        reference: BaseRef,
+        portable_name: bool,
+        platforms: &[Platform],
+    ) -> Result<BaseImage, BaseError> {
+        let norm = |p: &Platform| {
+            let mut p = p.clone();
+            if p.architecture == "arm64" && p.variant.as_deref() == Some("v8") {
+                p.variant = None;
+            }
+            p
+        };
+        let mut images = BTreeMap::new();
+        for platform in platforms {
+            let want = norm(platform);
+            let found = opened
+                .built
+                .images
+                .iter()
+                .position(|i| norm(&i.platform) == want)
+                .ok_or_else(|| BaseError::NoPlatform {
+                    image: opened.name.clone(),
+                    platform: platform.clone(),
+                    has: opened
+                        .built
+                        .images
+                        .iter()
+                        .map(|i| i.platform.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            images.insert(platform.to_string(), found);
+        }
+        Ok(BaseImage {
+            opened,
+            reference,
+            portable_name,
+            images,
+        })
+    }
+
+    pub fn reference(&self) -> &BaseRef {
+        &self.reference
+    }
+
+    fn image(&self, platform: &Platform) -> Option<&Image> {
+        let i = *self.images.get(&platform.to_string())?;
+        self.opened.built.images.get(i)
+    }
+}
+
+/// What the build starts from, already fetched and verified by the
+/// pipeline's resolve stage: scratch or an opened base, and the packages
+/// exactly when the recipe has `[apt]`.
 #[derive(Default)]
-pub struct BuildInputs<'a> {
-    /// The recipe's `[base]` image or layout, opened; `None` for scratch.
-    pub base: Option<&'a Opened>,
-    /// The lock and fetched .debs, when the recipe has `[apt]`.
-    pub packages: Option<PackageInputs<'a>>,
+pub struct BuildInputs {
+    /// The recipe's `[base]`, opened; `None` for scratch.
+    pub base: Option<BaseImage>,
+    /// The lock and unpacked .debs of the recipe's `[apt]`.
+    pub packages: Option<Packages>,
 }
 
 /// A finished build: the images, and per platform the packages installed
@@ -85,7 +158,7 @@ struct PlatformPlan<'a> {
     platform: &'a Platform,
     base: Option<&'a Image>,
     layers: Vec<LayerPlan>,
-    packages: Option<packages::PackageLayers<'a>>,
+    packages: Option<package_layers::PackageLayers<'a>>,
 }
 
 pub fn build(
@@ -94,36 +167,11 @@ pub fn build(
     settings: &BuildSettings,
     store: &BlobStore,
 ) -> Result<BuildOutput, BuildError> {
-    let base_ref = match (&recipe.base, inputs.base) {
-        (BaseSpec::Scratch, _) => None,
-        (
-            BaseSpec::Image {
-                reference, digest, ..
-            },
-            Some(_),
-        ) => Some(BaseRef {
-            name: reference.clone(),
-            digest: digest.clone(),
-        }),
-        (
-            BaseSpec::Layout {
-                written, digest, ..
-            },
-            Some(_),
-        ) => Some(BaseRef {
-            name: written.clone(),
-            digest: digest.clone(),
-        }),
-        (_, None) => {
-            return Err(BuildError::Unsupported(
-                "the recipe names a base image but none was opened".into(),
-            ))
-        }
-    };
+    let base_ref = inputs.base.as_ref().map(|b| b.reference.clone());
     let mut annotations = recipe.annotations.clone();
     annotations.insert(ANNOTATION_ENCODING.into(), PROFILE_ID.into());
-    if let (Some(r), BaseSpec::Image { .. }) = (&base_ref, &recipe.base) {
-        annotations.insert(ANNOTATION_BASE_NAME.into(), r.name.clone());
+    if let Some(b) = inputs.base.as_ref().filter(|b| b.portable_name) {
+        annotations.insert(ANNOTATION_BASE_NAME.into(), b.reference.name.clone());
     }
     if let Some(r) = &base_ref {
         annotations.insert(ANNOTATION_BASE_DIGEST.into(), r.digest.to_string());
@@ -183,12 +231,19 @@ pub fn build(
 /// the recipe's. The base's blobs are copied into `store` here.
 fn plan_platform<'a>(
     recipe: &Recipe,
-    inputs: &BuildInputs<'a>,
+    inputs: &'a BuildInputs,
     platform: &'a Platform,
     store: &BlobStore,
 ) -> Result<PlatformPlan<'a>, BuildError> {
-    let base = match inputs.base {
-        Some(opened) => Some((opened, base_image(opened, platform)?)),
+    let base = match &inputs.base {
+        Some(b) => {
+            let image = b.image(platform).ok_or_else(|| BaseError::NoPlatform {
+                image: b.opened.name.clone(),
+                platform: platform.clone(),
+                has: String::from("other platforms than the recipe's"),
+            })?;
+            Some((&b.opened, image))
+        }
         None => None,
     };
     let mut lower = FsTree::new();
@@ -199,35 +254,26 @@ fn plan_platform<'a>(
         lower = merged_view(&opened.store, &image.layers, &|p| {
             BASE_FILES_READ.contains(&p)
         })
-        .map_err(|e| BuildError::Base {
+        .map_err(|error| BaseError::Unpack {
             image: opened.name.clone(),
-            source: e,
+            error,
         })?;
     }
     let mut layers = Vec::new();
     let mut masters = None;
     let mut package_step = None;
-    match (&recipe.apt, &inputs.packages) {
-        (Some(apt), Some(pi)) => {
-            let mut p = packages::package_layers(recipe, apt, pi, platform, &lower)?;
-            // Package layers come first, so the step's layer numbers stay
-            // the image's new-layer numbers.
-            layers.append(&mut p.layers);
-            lower.overlay(std::mem::take(&mut p.tree));
-            masters = p.masters.take();
-            package_step = Some(p);
-        }
-        (Some(apt), None) => {
-            return Err(BuildError::Unsupported(format!(
-                "{}: the recipe installs packages but none were fetched",
-                apt.loc
-            )))
-        }
-        _ => {}
+    if let Some(pi) = &inputs.packages {
+        let mut p = package_layers::package_layers(recipe, pi, platform, &lower)?;
+        // Package layers come first, so the step's layer numbers stay
+        // the image's new-layer numbers.
+        layers.append(&mut p.layers);
+        lower.overlay(std::mem::take(&mut p.tree));
+        masters = p.masters.take();
+        package_step = Some(p);
     }
-    if let Some(layer) = recipe_layer(recipe, &lower, masters)? {
-        layers.push(layer);
-    }
+    let layer = recipe_layer(recipe, &lower, masters)?;
+    check_user(recipe, platform, &lower, layer.as_ref().map(|l| &l.tree))?;
+    layers.extend(layer);
     Ok(PlatformPlan {
         platform,
         base: base.map(|(_, i)| i),
@@ -236,35 +282,59 @@ fn plan_platform<'a>(
     })
 }
 
-/// The base's image for `platform`. An arm64 platform without a variant
-/// matches `arm64/v8`, the only arm64 variant there is.
-fn base_image<'a>(opened: &'a Opened, platform: &Platform) -> Result<&'a Image, BuildError> {
-    let norm = |p: &Platform| {
-        let mut p = p.clone();
-        if p.architecture == "arm64" && p.variant.as_deref() == Some("v8") {
-            p.variant = None;
-        }
-        p
+/// `[config] user` by name must be an account of the image, or the
+/// container fails only when it starts ("unable to find user"). Numeric
+/// ids need no account, as in Docker.
+fn check_user(
+    recipe: &Recipe,
+    platform: &Platform,
+    lower: &FsTree,
+    top: Option<&FsTree>,
+) -> Result<(), BuildError> {
+    let Some(user) = &recipe.config.user else {
+        return Ok(());
     };
-    let want = norm(platform);
-    opened
-        .built
-        .images
-        .iter()
-        .find(|i| norm(&i.platform) == want)
-        .ok_or_else(|| {
-            let has = opened
-                .built
-                .images
-                .iter()
-                .map(|i| i.platform.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            BuildError::Unsupported(format!(
-                "base {} has no image for {platform} (it has {has}); drop {platform} from [image] platforms or pick a base that has it",
-                opened.name
-            ))
-        })
+    let (name, group) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user.as_str(), None),
+    };
+    let names = |key: &str| -> Result<Vec<String>, BuildError> {
+        let node = top.and_then(|t| t.get(key)).or_else(|| lower.get(key));
+        match node.map(|n| &n.kind) {
+            Some(NodeKind::File(c)) => {
+                let bytes = c.read_all()?;
+                Ok(String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .filter_map(|l| l.split(':').next())
+                    .map(str::to_string)
+                    .collect())
+            }
+            _ => Ok(Vec::new()),
+        }
+    };
+    let loc = recipe
+        .config
+        .user_loc
+        .as_ref()
+        .map_or_else(|| recipe.path.display().to_string(), |l| l.0.clone());
+    for (what, value, key, file) in [
+        ("user", Some(name), "etc/passwd", "/etc/passwd"),
+        ("group", group, "etc/group", "/etc/group"),
+    ] {
+        let Some(value) = value.filter(|v| v.parse::<u32>().is_err()) else {
+            continue;
+        };
+        if !names(key)?.iter().any(|n| n == value) {
+            return Err(BuildError::UnknownAccount {
+                loc: loc.clone(),
+                what,
+                name: value.to_string(),
+                platform: platform.to_string(),
+                file,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The layer of the recipe's own files, paths and accounts, over `lower`

@@ -4,12 +4,12 @@
 //! the same whatever the thread count; the results come back in the order
 //! the layers were planned, which is the recipe's.
 
+use super::BuildError;
 use super::{BuildSettings, LayerPlan};
 use crate::fstree::NodeKind;
 use crate::layer::{self, layer_key, Compression};
 use crate::oci::{Digest, LayerBlob};
 use crate::store::BlobStore;
-use crate::BuildError;
 
 /// What the layer step did, for the user to see.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! `stele build`: open the base, build, attest, write the output.
+//! `stele build`: run the pipeline, then publish its outputs (push, the
+//! layout or archive, the digest file) only once all of it succeeded.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,17 +7,18 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use super::packages::PackageArgs;
-use crate::attest::{self, AttestInput, Attestation, PrivateKey, Selection};
+use super::output::Pending;
+use super::settings::{CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs};
+use crate::attest::{PrivateKey, Selection};
 use crate::oci::Platform;
-use crate::recipe::{BaseSpec, Recipe};
+use crate::pipeline::{AttestOptions, Produced};
+use crate::recipe::Recipe;
+use crate::registry::Reference;
 use crate::sink::archive::check_replaceable;
 use crate::sink::docker_archive::write_docker_archive;
 use crate::sink::layout::LayoutStaging;
 use crate::sink::oci_archive::write_oci_archive;
-use crate::source::layout::{open_layout, Selector};
 use crate::source::target::ArchiveKind;
-use crate::source::Opened;
 use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
@@ -56,10 +58,18 @@ pub struct BuildArgs {
     /// the cache folder, beside the packages).
     #[arg(long)]
     pub no_layer_cache: bool,
+    /// Print one JSON document (digest, platforms, layers, attestations,
+    /// lock status, cache hits) on stdout instead of the digest line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
     #[command(flatten)]
     pub packages: PackageArgs,
     #[command(flatten)]
-    pub registry: super::distribute::RegistryArgs,
+    pub registry: RegistryArgs,
 }
 
 /// What `stele build` writes.
@@ -71,12 +81,6 @@ pub enum Format {
     OciArchive,
     /// The `docker save` format, also an oci-archive (docker/podman load).
     DockerArchive,
-}
-
-/// The builder id provenance names: this command-line tool on a machine
-/// the attestation does not identify further.
-pub fn builder_id() -> String {
-    format!("{}/builders/cli", crate::attest::URI_BASE)
 }
 
 fn default_output(recipe_path: &Path, name: &str, format: Format) -> PathBuf {
@@ -117,172 +121,28 @@ fn docker_platform(recipe: &Recipe, wanted: Option<&Platform>) -> Result<Platfor
     }
 }
 
-/// Opens the recipe's `[base]`, checking it is the image the recipe pins.
-/// A registry base is pulled through the cache: once cached, later builds
-/// make no request at all.
-pub fn open_base(recipe: &Recipe, opts: &BuildOptions) -> Result<Option<Opened>> {
-    match &recipe.base {
-        BaseSpec::Scratch => Ok(None),
-        BaseSpec::Layout {
-            path, digest, loc, ..
-        } => {
-            let opened = open_layout(path, &Selector::Digest(digest.clone()))
-                .with_context(|| format!("{loc}: opening the base layout"))?;
-            Ok(Some(opened))
-        }
-        BaseSpec::Image {
-            reference,
-            digest,
-            loc,
-        } => {
-            let pinned = crate::registry::Reference::parse(&format!("{reference}@{digest}"))
-                .with_context(|| format!("{loc}: the base image reference"))?;
-            let cache = super::distribute::open_cache(&opts.packages.cache_dir)?;
-            if opts.packages.offline && !cache.contains(digest) {
-                bail!("{loc}: --offline, and the base image {reference}@{digest} is not in the cache {}; build once online (or `stele pull` it) first", cache.root().display());
-            }
-            let opened = crate::source::registry::open_registry(&pinned, &opts.registry, &cache)
-                .with_context(|| format!("{loc}: pulling the base image"))?;
-            Ok(Some(opened))
-        }
+/// The attestations flags, checked against each other.
+pub fn attest_options(attest: &str, sign_key: &Option<PathBuf>) -> Result<AttestOptions> {
+    let selection: Selection = attest.parse()?;
+    let key = match sign_key {
+        Some(p) => Some(PrivateKey::load(p)?),
+        None => None,
+    };
+    if key.is_some() && selection == Selection::None {
+        bail!("--sign-key signs attestations, but --attest none makes none; drop one of them");
     }
+    Ok(AttestOptions { selection, key })
 }
 
-/// This executable, as the layer cache's keys name it: its version and
-/// the size and modification time of its file, so a rebuilt stele never
-/// takes layers another build of it wrote.
-fn builder_identity() -> String {
-    let meta = std::env::current_exe().and_then(std::fs::metadata);
-    let (size, mtime) = match meta {
-        Ok(m) => {
-            use std::os::unix::fs::MetadataExt;
-            (m.size(), format!("{}.{:09}", m.mtime(), m.mtime_nsec()))
-        }
-        // Unknown: a key no other process shares, so nothing is reused.
-        Err(_) => (0, format!("pid {}", std::process::id())),
-    };
-    format!("stele {} {size} {mtime}", env!("CARGO_PKG_VERSION"))
-}
-
-/// Everything `stele build` decided from its flags, for `produce`.
-pub struct BuildOptions {
-    pub selection: Selection,
-    pub key: Option<PrivateKey>,
-    pub packages: PackageArgs,
-    /// Reuse and record layers in the cache folder's layer cache.
-    pub layer_cache: bool,
-    /// For registry base images.
-    pub registry: crate::registry::RegistrySettings,
-}
-
-impl BuildOptions {
-    pub fn from_args(args: &BuildArgs) -> Result<BuildOptions> {
-        let selection: Selection = args.attest.parse()?;
-        let key = match &args.sign_key {
-            Some(p) => Some(PrivateKey::load(p)?),
-            None => None,
-        };
-        if key.is_some() && selection == Selection::None {
-            bail!("--sign-key signs attestations, but --attest none makes none; drop one of them");
-        }
-        Ok(BuildOptions {
-            selection,
-            key,
-            packages: args.packages.clone(),
-            layer_cache: !args.no_layer_cache,
-            registry: super::distribute::registry_settings(&args.registry),
-        })
-    }
-}
-
-/// A build and its attestations, every blob in the store it was given.
-pub struct Produced {
-    pub output: crate::BuildOutput,
-    pub attestations: Vec<Attestation>,
-}
-
-impl Produced {
-    /// The attestations as index.json and referrers lists name them.
-    pub fn referrers(&self) -> Vec<oci_spec::image::Descriptor> {
-        self.attestations
-            .iter()
-            .map(|a| a.index_descriptor())
-            .collect()
-    }
-}
-
-/// Opens the base, builds `recipe` into `store` and attests the result:
-/// what `build` writes and what `verify --rebuild` compares.
-pub fn produce(recipe: &Recipe, opts: &BuildOptions, store: &BlobStore) -> Result<Produced> {
-    let base = open_base(recipe, opts)?;
-    let prepared = super::packages::prepare(recipe, &opts.packages)?;
-    let inputs = crate::BuildInputs {
-        base: base.as_ref(),
-        packages: prepared.as_ref().map(|p| crate::build::PackageInputs {
-            lock: &p.lock,
-            lock_path: &p.lock_path,
-            debs: &p.debs,
-        }),
-    };
-    let layer_cache = if opts.layer_cache {
-        let dir = super::packages::cache_dir(&opts.packages.cache_dir)?;
-        let cache =
-            crate::layer::LayerCache::open(&dir, &builder_identity()).with_context(|| {
-                format!(
-                    "opening the layer cache in {}; pass --no-layer-cache to build without it",
-                    dir.display()
-                )
-            })?;
-        Some(cache)
-    } else {
-        None
-    };
-    let settings = crate::BuildSettings {
-        jobs: opts.packages.work_jobs(),
-        layer_cache,
-    };
-    let output = crate::build(recipe, &inputs, &settings, store)?;
-    let stats = output.layers;
-    if opts.layer_cache {
-        eprintln!(
-            "layer cache: hits {}, misses {}",
-            stats.reused, stats.written
-        );
-    } else {
-        eprintln!("layer cache: off, {} layers written", stats.written);
-    }
-    let attestations = if opts.selection == Selection::None {
-        Vec::new()
-    } else {
-        let input = AttestInput {
-            built: &output.built,
-            recipe,
-            lock: prepared.as_ref().map(|p| &p.lock),
-            packages: output.packages.clone(),
-            base: output.base.clone(),
-            builder_id: builder_id(),
-            stele_version: env!("CARGO_PKG_VERSION").into(),
-            invocation_started: None,
-            invocation_finished: None,
-        };
-        attest::attest(&input, opts.selection, opts.key.as_ref(), store)?
-    };
-    Ok(Produced {
-        output,
-        attestations,
-    })
-}
-
-/// `--push`: the image and its attestations, from the staging store,
-/// before the output is written (the store moves when it is committed).
+/// `--push`: the image and its attestations, from the staging store.
+/// Returns the pinned reference pushed.
 fn push(
-    to: &Option<crate::registry::Reference>,
+    reference: &Reference,
     produced: &Produced,
     store: &BlobStore,
     args: &BuildArgs,
-) -> Result<()> {
-    let Some(reference) = to else { return Ok(()) };
-    let settings = super::distribute::registry_settings(&args.registry);
+) -> Result<Reference> {
+    let settings = super::settings::registry_settings(&args.registry);
     let (digest, report) = crate::registry::push_built(
         &produced.output.built,
         store,
@@ -293,18 +153,16 @@ fn push(
     )
     .with_context(|| format!("pushing to {reference}"))?;
     eprintln!("pushed: {report}");
-    let pinned = crate::registry::Reference {
+    Ok(Reference {
         digest: None,
         ..reference.clone()
     }
-    .with_digest(digest);
-    writeln!(std::io::stdout().lock(), "{pinned}")?;
-    Ok(())
+    .with_digest(digest))
 }
 
 pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
-    let epoch = super::source_date_epoch()?;
-    let mut opts = BuildOptions::from_args(&args)?;
+    let epoch = super::settings::source_date_epoch()?;
+    let mut attest = attest_options(&args.attest, &args.sign_key)?;
     let recipe = crate::recipe::load(&args.recipe, epoch)?;
     let out = args
         .output
@@ -317,11 +175,11 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
     // Decided before the build, so a wrong flag fails at once.
     let docker_platform = match args.format {
         Format::DockerArchive => {
-            if opts.key.is_some() {
+            if attest.key.is_some() {
                 bail!("--sign-key signs attestations, and a docker-archive carries none; use --format oci or oci-archive to keep signed attestations");
             }
             // `docker load` would not know attestations: none are made.
-            opts.selection = Selection::None;
+            attest.selection = Selection::None;
             Some(docker_platform(&recipe, args.platform.as_ref())?)
         }
         _ if args.platform.is_some() => {
@@ -332,7 +190,7 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
     // Parsed before the build, so a bad reference fails at once.
     let push_to = match &args.push {
         Some(r) => {
-            let mut r = crate::registry::Reference::parse(r)?;
+            let mut r = Reference::parse(r)?;
             if r.digest.is_some() {
                 bail!("--push {r}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
             }
@@ -343,43 +201,61 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    match args.format {
+        Format::Oci => {
+            LayoutStaging::check_replaceable(&out)?;
+        }
+        Format::OciArchive => check_replaceable(&out, ArchiveKind::Oci)?,
+        Format::DockerArchive => check_replaceable(&out, ArchiveKind::Docker)?,
+    }
+    let settings = PipelineArgs {
+        cache: &args.cache,
+        jobs: &args.jobs,
+        packages: &args.packages,
+        registry: &args.registry,
+        layer_cache: !args.no_layer_cache,
+    }
+    .settings()?;
     eprintln!(
         "building {} ({} platform{})",
         args.recipe.display(),
         recipe.platforms.len(),
         if recipe.platforms.len() == 1 { "" } else { "s" }
     );
-    let built = match args.format {
-        Format::Oci => {
-            let staging = LayoutStaging::new(&out)?;
-            let produced = produce(&recipe, &opts, staging.store())?;
-            push(&push_to, &produced, staging.store(), &args)?;
-            staging.commit(&produced.output.built, &tag, &produced.referrers())?;
-            produced.output.built
-        }
-        Format::OciArchive => {
-            check_replaceable(&out, ArchiveKind::Oci)?;
-            let staging = LayoutStaging::beside(&out)?;
-            let produced = produce(&recipe, &opts, staging.store())?;
-            push(&push_to, &produced, staging.store(), &args)?;
-            let built = produced.output.built.clone();
-            write_oci_archive(
-                &out,
-                staging.store(),
-                &built,
-                &tag,
-                &produced.referrers(),
-                recipe.epoch,
-            )?;
-            built
-        }
+    let staging = LayoutStaging::beside(&out)?;
+    let produced = crate::pipeline::produce(
+        &recipe,
+        &settings,
+        &attest,
+        staging.store(),
+        &super::report::progress,
+    )?;
+    let built = &produced.output.built;
+    // The build's digest whatever the format: the same recipe pins the same value.
+    let digest = built.digest().to_string();
+
+    // Everything below publishes; the small files are staged first, so a
+    // folder that cannot take them fails before anything changed.
+    let mut pending = Pending::default();
+    if let Some(f) = &args.digest_file {
+        pending.file(f, format!("{digest}\n").as_bytes())?;
+    }
+    let pushed = match &push_to {
+        Some(r) => Some(push(r, &produced, staging.store(), &args)?),
+        None => None,
+    };
+    match args.format {
+        Format::Oci => staging.commit(built, &tag, &produced.referrers())?,
+        Format::OciArchive => write_oci_archive(
+            &out,
+            staging.store(),
+            built,
+            &tag,
+            &produced.referrers(),
+            recipe.epoch,
+        )?,
         Format::DockerArchive => {
-            check_replaceable(&out, ArchiveKind::Docker)?;
             let platform = docker_platform.expect("decided above for docker-archive");
-            let staging = LayoutStaging::beside(&out)?;
-            let produced = produce(&recipe, &opts, staging.store())?;
-            push(&push_to, &produced, staging.store(), &args)?;
-            let built = produced.output.built;
             let image = built
                 .images
                 .iter()
@@ -399,16 +275,36 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
                     image.manifest.digest
                 );
             }
-            built
         }
-    };
-    // The build's digest whatever the format: the same recipe pins the same value.
-    let digest = built.digest().to_string();
-    if let Some(f) = &args.digest_file {
-        super::write_atomic(f, format!("{digest}\n").as_bytes())?;
     }
+    pending.publish()?;
     eprintln!("wrote {}", out.display());
+    if args.json {
+        let stats = produced.output.layers;
+        let mut doc = super::report::image_json(built);
+        doc["output"] = out.display().to_string().into();
+        doc["format"] = format!("{:?}", args.format).to_lowercase().into();
+        doc["tag"] = tag.clone().into();
+        doc["pushed"] = pushed.as_ref().map(|r| r.to_string()).into();
+        doc["attestations"] = super::report::attestations_json(&produced.attestations);
+        doc["layer_cache"] = serde_json::json!({
+            "enabled": !args.no_layer_cache,
+            "hits": stats.reused,
+            "misses": stats.written,
+        });
+        doc["lock"] = match &produced.lock {
+            Some(l) => serde_json::json!({
+                "path": l.path.display().to_string(),
+                "status": l.status.as_str(),
+            }),
+            None => serde_json::Value::Null,
+        };
+        return super::report::print_json(&doc).map(|()| ExitCode::SUCCESS);
+    }
     let mut stdout = std::io::stdout().lock();
+    if let Some(r) = &pushed {
+        writeln!(stdout, "{r}")?;
+    }
     writeln!(stdout, "{digest}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,23 +7,17 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use crate::registry::{PushOptions, Reference, RegistrySettings};
+use super::output::{write_atomic, Pending};
+use super::settings::{
+    open_cache, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
+    PipelineArgs, RegistryArgs,
+};
+use crate::pipeline::AttestOptions;
+use crate::registry::{PushOptions, Reference};
 use crate::sink::layout::LayoutStaging;
 use crate::source::registry::pull_registry;
 use crate::source::{Opened, RegistryAccess, Target};
 use crate::store::BlobStore;
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct RegistryArgs {
-    /// Allow plain HTTP (and a plain-HTTP token service) to any registry;
-    /// localhost and 127.0.0.1 always allow it.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Read credentials from this auth file first (docker/containers
-    /// format), before $REGISTRY_AUTH_FILE and the usual locations.
-    #[arg(long, value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {
@@ -43,10 +37,12 @@ pub struct PushArgs {
     /// Write what was sent (blobs uploaded, bytes, …) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Content-addressed download cache, for a registry SOURCE (default
-    /// $XDG_CACHE_HOME/stele, else ~/.cache/stele).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    /// Print one JSON document (the pushed reference, digest, layers,
+    /// referrers, what was sent) on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -58,61 +54,26 @@ pub struct PullArgs {
     /// The OCI layout folder to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Content-addressed download cache (default $XDG_CACHE_HOME/stele,
-    /// else ~/.cache/stele).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    /// Print one JSON document (digest, platforms, layers, referrers) on
+    /// stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-/// Where podman, skopeo and docker keep credentials, in the order they
-/// are consulted: the flag, `$REGISTRY_AUTH_FILE`,
-/// `$XDG_RUNTIME_DIR/containers/auth.json`,
-/// `~/.config/containers/auth.json`, `~/.docker/config.json`.
-pub fn auth_files(flag: &Option<PathBuf>) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    files.extend(flag.clone());
-    files.extend(env_path("REGISTRY_AUTH_FILE"));
-    if let Some(run) = env_path("XDG_RUNTIME_DIR") {
-        files.push(run.join("containers/auth.json"));
-    }
-    if let Some(home) = env_path("HOME") {
-        files.push(home.join(".config/containers/auth.json"));
-        files.push(home.join(".docker/config.json"));
-    }
-    files
-}
-
-pub fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
-    RegistrySettings {
-        auth_files: auth_files(&args.authfile),
-        insecure: args.insecure,
-        ..RegistrySettings::default()
-    }
-}
-
-pub fn open_cache(flag: &Option<PathBuf>) -> Result<BlobStore> {
-    let dir = super::packages::cache_dir(flag)?;
-    BlobStore::open(&dir).with_context(|| format!("opening the cache {}", dir.display()))
-}
-
 /// Opens any image a user names (layout, archive, registry reference);
 /// the cache is opened only when a registry is involved.
-pub fn open_target(target: &str, args: &RegistryArgs, cache: &Option<PathBuf>) -> Result<Opened> {
+pub fn open_target(target: &str, args: &RegistryArgs, cache: &CacheArgs) -> Result<Opened> {
     let target = Target::parse(target)?;
     if let Target::Registry { .. } = target {
         let cache = open_cache(cache)?;
         let settings = registry_settings(args);
         let access = RegistryAccess {
             settings: &settings,
-            cache: &cache,
+            cache: cache.blobs(),
         };
         return Ok(crate::source::open(&target, Some(&access))?);
     }
@@ -122,46 +83,61 @@ pub fn open_target(target: &str, args: &RegistryArgs, cache: &Option<PathBuf>) -
 /// `stele push RECIPE REF`: builds the recipe (default options, the lock
 /// as `stele build` would use it) into a temp store, then pushes it with
 /// its attestations. `stele build --push` takes every build flag.
-fn build_for_push(recipe_path: &std::path::Path, args: &PushArgs) -> Result<Opened> {
-    let recipe = crate::recipe::load(recipe_path, super::source_date_epoch()?)?;
+fn build_for_push(recipe_path: &std::path::Path, args: &PushArgs) -> Result<(Opened, String)> {
+    let recipe = crate::recipe::load(recipe_path, source_date_epoch()?)?;
     let temp = tempfile::Builder::new()
         .prefix("stele-push-")
         .tempdir()
         .context("making a temp folder for the build")?;
     let store = BlobStore::open(temp.path())?;
-    let opts = super::build::BuildOptions {
-        selection: crate::attest::Selection::All,
-        key: None,
-        packages: super::packages::PackageArgs {
-            cache_dir: args.cache_dir.clone(),
-            ..Default::default()
-        },
+    let settings = PipelineArgs {
+        cache: &args.cache,
+        jobs: &JobsArgs::default(),
+        packages: &PackageArgs::default(),
+        registry: &args.registry,
         layer_cache: true,
-        registry: registry_settings(&args.registry),
-    };
+    }
+    .settings()?;
     eprintln!("building {}", recipe_path.display());
-    let produced = super::build::produce(&recipe, &opts, &store)?;
-    Ok(Opened {
+    let produced = crate::pipeline::produce(
+        &recipe,
+        &settings,
+        &AttestOptions::default(),
+        &store,
+        &super::report::progress,
+    )?;
+    let opened = Opened {
         name: recipe_path.display().to_string(),
         referrers: produced.referrers(),
         built: produced.output.built,
         store,
         temp: Some(temp),
-    })
+    };
+    Ok((opened, recipe.tag))
 }
 
 pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     let mut reference = Reference::parse(&args.reference)?;
-    if reference.tag.is_none() && reference.digest.is_none() {
-        eprintln!("no tag given: tagging `latest`");
-        reference.tag = Some("latest".into());
+    if let Some(c) = args.chunk_size {
+        if c == 0 {
+            bail!("--chunk-size must be at least 1 byte");
+        }
     }
     let source = std::path::Path::new(&args.source);
-    let opened = if source.extension().is_some_and(|e| e == "toml") && source.is_file() {
-        build_for_push(source, &args)?
-    } else {
-        open_target(&args.source, &args.registry, &args.cache_dir)?
-    };
+    let (opened, source_tag) =
+        if source.extension().is_some_and(|e| e == "toml") && source.is_file() {
+            let (opened, tag) = build_for_push(source, &args)?;
+            (opened, Some(tag))
+        } else {
+            let tag = source_tag(&args.source);
+            (open_target(&args.source, &args.registry, &args.cache)?, tag)
+        };
+    if reference.tag.is_none() && reference.digest.is_none() {
+        // As skopeo and crane do: the image keeps the tag it had.
+        let tag = source_tag.unwrap_or_else(|| "latest".into());
+        eprintln!("no tag given: tagging `{tag}` (the source's)");
+        reference.tag = Some(tag);
+    }
     eprintln!(
         "pushing {} ({}) to {}",
         opened.name,
@@ -173,45 +149,114 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     };
     let mut settings = registry_settings(&args.registry);
     if let Some(c) = args.chunk_size {
-        if c == 0 {
-            bail!("--chunk-size must be at least 1 byte");
-        }
         settings.chunk_size = c;
+    }
+    let mut pending = Pending::default();
+    if let Some(path) = &args.report {
+        // Staged now so an unwritable folder fails before the push.
+        pending.file(path, b"")?;
     }
     let (digest, report) =
         crate::sink::registry::push_opened(&opened, &reference, &settings, &options)
             .with_context(|| format!("pushing {} to {reference}", opened.name))?;
     eprintln!("pushed: {report}");
+    drop(pending);
     if let Some(path) = &args.report {
         let json = serde_json::to_vec(&report).expect("a report always serializes");
-        super::write_atomic(path, &json)?;
+        write_atomic(path, &json)?;
     }
     let pinned = Reference {
         digest: None,
         ..reference
     }
     .with_digest(digest);
-    writeln!(std::io::stdout().lock(), "{pinned}")?;
+    if args.json {
+        let mut doc = super::report::image_json(&opened.built);
+        doc["pushed"] = pinned.to_string().into();
+        doc["referrers"] = opened
+            .referrers
+            .iter()
+            .map(|d| d.digest().to_string())
+            .collect::<Vec<_>>()
+            .into();
+        doc["report"] = serde_json::to_value(&report).expect("a report always serializes");
+        super::report::print_json(&doc)?;
+    } else {
+        writeln!(std::io::stdout().lock(), "{pinned}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn cmd_pull(args: PullArgs) -> Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
-    let cache = open_cache(&args.cache_dir)?;
+    let cache = open_cache(&args.cache)?;
     let settings = registry_settings(&args.registry);
     eprintln!("pulling {reference}");
-    let (opened, blobs) = pull_registry(&reference, &settings, &cache)
+    let (opened, blobs) = pull_registry(&reference, &settings, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;
     let staging = LayoutStaging::new(&args.output)?;
     for digest in &blobs {
         staging
             .store()
-            .copy_from(&cache, digest)
+            .copy_from(cache.blobs(), digest)
             .with_context(|| format!("copying {digest} into {}", args.output.display()))?;
     }
     let tag = reference.tag.as_deref().unwrap_or("latest");
     staging.commit(&opened.built, tag, &opened.referrers)?;
     eprintln!("wrote {}", args.output.display());
-    writeln!(std::io::stdout().lock(), "{}", opened.digest())?;
+    if args.json {
+        let mut doc = super::report::image_json(&opened.built);
+        doc["output"] = args.output.display().to_string().into();
+        doc["tag"] = tag.into();
+        doc["referrers"] = opened
+            .referrers
+            .iter()
+            .map(|d| d.digest().to_string())
+            .collect::<Vec<_>>()
+            .into();
+        super::report::print_json(&doc)?;
+    } else {
+        writeln!(std::io::stdout().lock(), "{}", opened.digest())?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tag a source image carries: the ref name it was chosen by or, in
+/// a layout holding one image, that image's ref name; a registry
+/// reference's tag. `None` when it has none or is named by digest.
+fn source_tag(source: &str) -> Option<String> {
+    use crate::source::layout::Selector;
+    match Target::parse(source).ok()? {
+        Target::Registry { reference } => Reference::parse(&reference).ok()?.tag,
+        Target::Layout {
+            selector: Selector::RefName(n),
+            ..
+        }
+        | Target::Archive {
+            selector: Selector::RefName(n),
+            ..
+        } => Some(n),
+        Target::Layout {
+            path,
+            selector: Selector::Only,
+        } => layout_ref_name(&path),
+        _ => None,
+    }
+}
+
+/// The ref name of the image a layout's index.json lists first (our
+/// layouts list the image first, then its attestations).
+fn layout_ref_name(dir: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(dir.join("index.json"))
+        .ok()?
+        .take(crate::source::MANIFEST_LIMIT)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let index: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    index["manifests"][0]["annotations"][crate::oci::model::ANNOTATION_REF_NAME]
+        .as_str()
+        .filter(|t| crate::recipe::valid_tag(t))
+        .map(str::to_string)
 }

@@ -9,8 +9,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::attest::{PublicKey, Selection};
+use super::settings::{
+    open_cache, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
+    PipelineArgs, RegistryArgs,
+};
+use crate::attest::PublicKey;
 use crate::oci::Digest;
+use crate::pipeline::AttestOptions;
 use crate::source::{Opened, Target};
 use crate::store::BlobStore;
 use crate::verify::{self, report, Options};
@@ -33,12 +38,16 @@ pub struct VerifyArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Package options for `--rebuild` (the lock is always taken as it is:
     /// a rebuild never re-resolves).
     #[command(flatten)]
-    pub packages: super::packages::PackageArgs,
+    pub packages: PackageArgs,
     #[command(flatten)]
-    pub registry: super::distribute::RegistryArgs,
+    pub jobs: JobsArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -50,12 +59,10 @@ pub struct DiffArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Content-addressed download cache, for registry images (default
-    /// $XDG_CACHE_HOME/stele, else ~/.cache/stele).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub registry: super::distribute::RegistryArgs,
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 const COULD_NOT_CHECK: u8 = 2;
@@ -111,20 +118,17 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
     // The recipe is read before the image, so a bad recipe is reported
     // without a page of checks above it.
     let recipe = match &args.rebuild {
-        Some(path) => Some((
-            path,
-            crate::recipe::load(path, super::source_date_epoch()?)?,
-        )),
+        Some(path) => Some((path, crate::recipe::load(path, source_date_epoch()?)?)),
         None => None,
     };
     let target = Target::parse(&args.target)?;
     let subject = match target {
         Target::Registry { .. } => {
-            let cache = super::distribute::open_cache(&args.packages.cache_dir)?;
-            let settings = super::distribute::registry_settings(&args.registry);
+            let cache = open_cache(&args.cache)?;
+            let settings = registry_settings(&args.registry);
             let access = crate::source::RegistryAccess {
                 settings: &settings,
-                cache: &cache,
+                cache: cache.blobs(),
             };
             verify::locate(&target, Some(&access))?
         }
@@ -133,7 +137,7 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
     let mut report = verify::verify(&subject, &Options { pin, keys });
     if let Some((path, recipe)) = recipe {
         eprintln!("rebuilding {}", path.display());
-        let rebuilt = rebuild(&recipe, &args.packages, &args.registry)
+        let rebuilt = rebuild(&recipe, args)
             .with_context(|| format!("rebuilding {} to compare", path.display()))?;
         let opened = subject.into_opened();
         verify::rebuild::compare(
@@ -150,29 +154,32 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
 /// Builds `recipe` with the same `produce` as `stele build`, into a temp
 /// store that goes away with the returned value: the user's output folder
 /// is never touched. Attestations are not made; only the image is compared.
-fn rebuild(
-    recipe: &crate::recipe::Recipe,
-    packages: &super::packages::PackageArgs,
-    registry: &super::distribute::RegistryArgs,
-) -> Result<Opened> {
+fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs) -> Result<Opened> {
     let temp = tempfile::Builder::new()
         .prefix("stele-rebuild-")
         .tempdir()
         .context("making a temp folder for the rebuild")?;
     let store = BlobStore::open(temp.path())?;
-    let opts = super::build::BuildOptions {
-        selection: Selection::None,
-        key: None,
-        packages: super::packages::PackageArgs {
+    let settings = PipelineArgs {
+        cache: &args.cache,
+        jobs: &args.jobs,
+        packages: &PackageArgs {
             locked: true,
-            ..packages.clone()
+            ..args.packages.clone()
         },
+        registry: &args.registry,
         // A rebuild that took layers from the cache would compare the
         // image with an earlier build of this machine, not with a build.
         layer_cache: false,
-        registry: super::distribute::registry_settings(registry),
-    };
-    let produced = super::build::produce(recipe, &opts, &store)?;
+    }
+    .settings()?;
+    let produced = crate::pipeline::produce(
+        recipe,
+        &settings,
+        &AttestOptions::none(),
+        &store,
+        &super::report::progress,
+    )?;
     Ok(Opened {
         name: format!("rebuild of {}", recipe.path.display()),
         store,
@@ -184,7 +191,7 @@ fn rebuild(
 
 pub fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
     let open = |s: &str| -> Result<Opened> {
-        super::distribute::open_target(s, &args.registry, &args.cache_dir)
+        super::distribute::open_target(s, &args.registry, &args.cache)
     };
     let (a, b) = match (open(&args.a), open(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),

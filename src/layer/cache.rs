@@ -96,10 +96,14 @@ impl LayerCache {
     /// stele are never taken, and a change to the encoder that forgot to
     /// bump the encoding profile cannot hide behind the cache.
     pub fn open(root: &Path, builder: &str) -> Result<LayerCache, StoreError> {
-        let store = BlobStore::open(root)?;
-        let records = Records::open(root.join("layers").join(format!("v{CACHE_FORMAT}")))?;
+        LayerCache::in_store(&BlobStore::open(root)?, builder)
+    }
+
+    /// The layer cache beside the blobs of an opened cache folder.
+    pub fn in_store(store: &BlobStore, builder: &str) -> Result<LayerCache, StoreError> {
+        let records = Records::open(store.root().join("layers").join(format!("v{CACHE_FORMAT}")))?;
         Ok(LayerCache {
-            store,
+            store: store.clone(),
             records,
             builder: builder.to_string(),
         })

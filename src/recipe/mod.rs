@@ -132,6 +132,8 @@ pub struct ConfigSpec {
     pub env: BTreeMap<String, String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
+    /// Where `user` is written, for the build's check that it exists.
+    pub user_loc: Option<Loc>,
     pub labels: BTreeMap<String, String>,
     pub exposed_ports: Vec<String>,
     pub volumes: Vec<String>,
@@ -164,18 +166,6 @@ pub struct Recipe {
 impl Recipe {
     pub fn digest(&self) -> Digest {
         Digest::of(&self.canonical)
-    }
-
-    /// The canonical recipe without the inputs that cannot change which
-    /// packages resolve: the lockfile's staleness check uses this.
-    pub fn apt_digest(&self) -> Digest {
-        let v: serde_json::Value =
-            serde_json::from_slice(&self.canonical).expect("canonical JSON parses");
-        let subset = serde_json::json!({
-            "apt": v.get("apt"),
-            "platforms": self.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        });
-        Digest::of(&crate::oci::json::to_canonical_vec(&subset))
     }
 }
 
@@ -807,6 +797,7 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
         env: c.env.clone(),
         workdir,
         user: c.user.as_ref().map(|u| u.get_ref().clone()),
+        user_loc: c.user.as_ref().map(|u| ctx.loc(u)),
         labels: c.labels.clone(),
         exposed_ports,
         volumes,

@@ -38,6 +38,12 @@ impl LayoutStaging {
         LayoutStaging::beside(dest)
     }
 
+    /// Fails when `dest` holds something a layout must not replace, so a
+    /// command can refuse before it does any work.
+    pub fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
+        check_replaceable(dest)
+    }
+
     /// A staging folder beside `dest` for an output that is not a layout
     /// (an archive): the caller checks `dest` may be replaced, writes the
     /// output from `store()` and drops the staging folder.
@@ -146,21 +152,38 @@ fn replace_dir(temp: tempfile::TempDir, dest: &Path) -> Result<(), SinkError> {
     };
     set_mode(&temp_path)?;
     if fs::symlink_metadata(dest).is_ok() {
-        let parent = temp_path
-            .parent()
-            .expect("temp dir has a parent")
-            .to_path_buf();
-        let old = tempfile::Builder::new()
-            .prefix(".stele-old-")
-            .tempdir_in(&parent)
-            .map_err(io_err(&parent))?
-            .keep();
-        let aside = old.join("layout");
-        fs::rename(dest, &aside).map_err(io_err(dest))?;
-        fs::rename(&temp_path, dest).map_err(io_err(dest))?;
-        let _ = fs::remove_dir_all(&old);
+        // One atomic exchange: a reader, or a kill at any point, sees the
+        // old layout or the new one at `dest`, never neither.
+        exchange(&temp_path, dest).map_err(io_err(dest))?;
+        let _ = fs::remove_dir_all(&temp_path);
     } else {
         fs::rename(&temp_path, dest).map_err(io_err(dest))?;
     }
     Ok(())
+}
+
+/// Swaps two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::other("path contains a NUL byte"))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

@@ -3,23 +3,42 @@
 //! about each package.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use super::LayerPlan;
-use crate::apt::install::Installed;
+use super::{BuildError, LayerPlan};
+use crate::apt::debs::{package_label, CheckedLock};
+use crate::apt::install::{install, InstallOptions, Installed};
+use crate::apt::{resolver, Package};
 use crate::attest::{license, SbomPackage};
 use crate::deb::unpack::UnpackedDeb;
+use crate::deb::DebContents;
 use crate::fstree::{FsTree, Node, NodeKind};
-use crate::lock::{Lock, LockedPackage};
+use crate::lock::LockedPackage;
 use crate::oci::{Digest, LayerBlob, Platform};
 use crate::recipe::{AptLayers, AptSpec, PathKind, Recipe};
-use crate::BuildError;
 
-/// The lock in force and every .deb it names, unpacked.
-pub struct PackageInputs<'a> {
-    pub lock: &'a Lock,
-    pub lock_path: &'a Path,
-    pub debs: &'a BTreeMap<Digest, UnpackedDeb>,
+/// A recipe's `[apt]` made ready for the pure build: its spec, the lock in
+/// force (checked against the recipe's platforms and sources), and every
+/// .deb it names, unpacked. Only the pipeline's resolve stage makes one,
+/// so a build has packages exactly when the recipe has `[apt]`.
+pub struct Packages {
+    pub(crate) apt: AptSpec,
+    pub(crate) lock: CheckedLock,
+    pub(crate) debs: BTreeMap<Digest, UnpackedDeb>,
+}
+
+impl Packages {
+    pub(crate) fn new(
+        apt: AptSpec,
+        lock: CheckedLock,
+        debs: BTreeMap<Digest, UnpackedDeb>,
+    ) -> Packages {
+        Packages { apt, lock, debs }
+    }
+
+    /// The lock in force.
+    pub fn lock(&self) -> &crate::lock::Lock {
+        &self.lock.lock
+    }
 }
 
 /// What the package step hands the rest of the build: the layers to
@@ -38,13 +57,16 @@ pub(super) struct PackageLayers<'a> {
 
 pub(super) fn package_layers<'a>(
     recipe: &Recipe,
-    apt: &AptSpec,
-    inputs: &PackageInputs<'a>,
+    inputs: &'a Packages,
     platform: &Platform,
     lower: &FsTree,
 ) -> Result<PackageLayers<'a>, BuildError> {
-    let locked = crate::packages::locked_for(inputs.lock, inputs.lock_path, platform)?;
-    let mut installed = crate::packages::install_locked(locked, inputs.debs, recipe.epoch)?;
+    let locked: &[LockedPackage] = inputs
+        .lock
+        .per_platform
+        .get(&platform.to_string())
+        .map_or(&[], Vec::as_slice);
+    let mut installed = install_locked(locked, &inputs.debs, recipe.epoch)?;
     // `kind = "absent"` takes a path out of the packages themselves, so
     // its bytes never ship (a whiteout would only hide them).
     for p in &recipe.paths {
@@ -58,7 +80,7 @@ pub(super) fn package_layers<'a>(
     let mut layers = Vec::new();
     let mut holder: BTreeMap<String, usize> = BTreeMap::new();
     let mut tree = FsTree::new();
-    match apt.layers {
+    match inputs.apt.layers {
         AptLayers::Single => {
             let mut merged = installed.merged_tree();
             merged.complete_parents_over(Some(lower), &template)?;
@@ -162,4 +184,60 @@ fn sbom_packages(
     }
     out.sort();
     out
+}
+
+/// Installs one platform's locked packages from their unpacked contents,
+/// each after the packages it depends on (dpkg's unpack order, which is
+/// what `Replaces` is judged by); ties in name order.
+pub fn install_locked(
+    locked: &[LockedPackage],
+    debs: &BTreeMap<Digest, UnpackedDeb>,
+    epoch: u64,
+) -> Result<Installed, BuildError> {
+    let mut unpacked = Vec::with_capacity(locked.len());
+    for p in locked {
+        let contents = debs
+            .get(&p.sha256)
+            .ok_or_else(|| BuildError::NotUnpacked {
+                package: package_label(p),
+            })?
+            .contents(epoch);
+        unpacked.push((package_record(p, &contents), contents));
+    }
+    let records: Vec<Package> = unpacked.iter().map(|(p, _)| p.clone()).collect();
+    let mut slots: Vec<Option<(Package, DebContents)>> = unpacked.into_iter().map(Some).collect();
+    let ordered: Vec<(Package, DebContents)> = resolver::install_order(&records)
+        .into_iter()
+        .map(|i| slots[i].take().expect("install_order is a permutation"))
+        .collect();
+    Ok(install(&ordered, epoch, &InstallOptions::default())?)
+}
+
+/// The package record `install` needs, from the lock and the .deb's own
+/// control file (which is what dpkg trusts too).
+fn package_record(p: &LockedPackage, deb: &DebContents) -> Package {
+    let field = |n: &str| deb.control_field(n).unwrap_or_default();
+    Package {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        architecture: p.architecture.clone(),
+        multi_arch: field("Multi-Arch"),
+        essential: field("Essential") == "yes",
+        priority: field("Priority"),
+        source: deb.control_field("Source").map_or_else(
+            || p.name.clone(),
+            |s| s.split_whitespace().next().unwrap_or_default().to_string(),
+        ),
+        depends: field("Depends"),
+        pre_depends: field("Pre-Depends"),
+        provides: field("Provides"),
+        conflicts: field("Conflicts"),
+        breaks: field("Breaks"),
+        replaces: field("Replaces"),
+        filename: p.path.clone(),
+        size: p.size,
+        sha256: p.sha256.clone(),
+        stanza: String::new(),
+        source_index: p.source,
+    }
 }

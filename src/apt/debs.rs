@@ -1,0 +1,262 @@
+//! The .debs a lock names: downloaded (or imported from a vendored folder)
+//! into the content-addressed cache, each verified against its locked
+//! sha256 and size, and unpacked once into the cache's packs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::apt::fetch::{FetchError, FetchItem, Fetcher};
+use crate::apt::sources::{locate, package_url, AptSettings, SourcesError};
+use crate::deb::unpack::{UnpackCache, UnpackError, UnpackedDeb};
+use crate::lock::{Lock, LockedPackage};
+use crate::oci::{Digest, Platform};
+use crate::recipe::AptSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DebsError {
+    #[error("the lockfile {path} has no packages for {platform}; run `stele lock` again")]
+    LockMissingPlatform { path: PathBuf, platform: Platform },
+    #[error("the lockfile {path} names source {index}, but the recipe has {count} sources; run `stele lock` again")]
+    LockBadSource {
+        path: PathBuf,
+        index: usize,
+        count: usize,
+    },
+    #[error(transparent)]
+    Sources(#[from] SourcesError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A lock checked against the recipe it is used with: it has packages
+/// for every platform, and every package names one of the recipe's
+/// sources. Everything after this reads the lock without failing.
+#[derive(Clone, Debug)]
+pub struct CheckedLock {
+    pub lock: Lock,
+    pub path: PathBuf,
+    /// The recipe's platforms' packages, by platform, sorted by name.
+    pub per_platform: BTreeMap<String, Vec<LockedPackage>>,
+}
+
+impl CheckedLock {
+    pub fn check(
+        lock: Lock,
+        path: &Path,
+        apt: &AptSpec,
+        platforms: &[Platform],
+    ) -> Result<CheckedLock, DebsError> {
+        let mut per_platform = BTreeMap::new();
+        for platform in platforms {
+            let packages = lock
+                .platforms
+                .get(&platform.to_string())
+                .map(|p| p.packages.clone())
+                .ok_or_else(|| DebsError::LockMissingPlatform {
+                    path: path.into(),
+                    platform: platform.clone(),
+                })?;
+            if let Some(p) = packages.iter().find(|p| p.source >= apt.sources.len()) {
+                return Err(DebsError::LockBadSource {
+                    path: path.into(),
+                    index: p.source,
+                    count: apt.sources.len(),
+                });
+            }
+            per_platform.insert(platform.to_string(), packages);
+        }
+        Ok(CheckedLock {
+            lock,
+            path: path.into(),
+            per_platform,
+        })
+    }
+
+    /// The distinct packages of the checked platforms, by sha256.
+    fn wanted(&self) -> BTreeMap<Digest, &LockedPackage> {
+        let mut wanted = BTreeMap::new();
+        for p in self.per_platform.values().flatten() {
+            wanted.entry(p.sha256.clone()).or_insert(p);
+        }
+        wanted
+    }
+}
+
+/// How a package is named in messages.
+pub fn package_label(p: &LockedPackage) -> String {
+    format!("{} {} ({})", p.name, p.version, p.architecture)
+}
+
+/// Downloads (or finds in the cache) every locked .deb, verified against
+/// the lock. Returns the cache path of each by sha256.
+pub fn fetch_locked(
+    apt: &AptSpec,
+    lock: &CheckedLock,
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+) -> Result<BTreeMap<Digest, PathBuf>, DebsError> {
+    let wanted = lock.wanted();
+    fetch_missing(apt, wanted.values().copied(), fetcher, settings)?;
+    Ok(wanted
+        .keys()
+        .map(|d| (d.clone(), fetcher.cache().path(d)))
+        .collect())
+}
+
+/// Downloads those of `packages` the cache does not hold yet.
+fn fetch_missing<'a>(
+    apt: &AptSpec,
+    packages: impl Iterator<Item = &'a LockedPackage>,
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+) -> Result<(), DebsError> {
+    let missing: Vec<&LockedPackage> = packages
+        .filter(|p| !fetcher.cache().contains(&p.sha256))
+        .collect();
+    // Mirrors are only looked up when something must be downloaded, so a
+    // warm cache (or a vendored folder) builds without apt configuration.
+    let mut urls: BTreeMap<usize, String> = BTreeMap::new();
+    if !missing.is_empty() && !fetcher.offline() {
+        for p in &missing {
+            if let std::collections::btree_map::Entry::Vacant(e) = urls.entry(p.source) {
+                e.insert(locate(&apt.sources[p.source], settings)?.url);
+            }
+        }
+    }
+    let items: Vec<FetchItem> = missing
+        .iter()
+        .map(|p| FetchItem {
+            url: urls
+                .get(&p.source)
+                .map(|u| package_url(u, p))
+                .unwrap_or_else(|| p.path.clone()),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            label: package_label(p),
+        })
+        .collect();
+    fetcher.fetch_all(&items, settings.jobs)?;
+    Ok(())
+}
+
+/// The locked packages, unpacked, and how many of them had been unpacked
+/// by an earlier build.
+pub struct UnpackedPackages {
+    pub debs: BTreeMap<Digest, UnpackedDeb>,
+    pub reused: usize,
+}
+
+/// Every locked .deb, unpacked. A package the cache has unpacked before is
+/// taken from there and its .deb is neither fetched nor read; the others
+/// are fetched if missing and unpacked into the cache, `jobs` at a time.
+pub fn unpack_locked(
+    apt: &AptSpec,
+    lock: &CheckedLock,
+    fetcher: &Fetcher,
+    unpacked: &UnpackCache,
+    settings: &AptSettings,
+    jobs: usize,
+) -> Result<UnpackedPackages, DebsError> {
+    let wanted = lock.wanted();
+    let mut debs = BTreeMap::new();
+    let mut todo: Vec<&LockedPackage> = Vec::new();
+    for (digest, p) in &wanted {
+        match unpacked.load(digest) {
+            Some(u) => {
+                debs.insert(digest.clone(), u);
+            }
+            None => todo.push(p),
+        }
+    }
+    let reused = debs.len();
+    fetch_missing(apt, todo.iter().copied(), fetcher, settings)?;
+    let done = crate::parallel::map(
+        &todo,
+        jobs,
+        |p| p.size,
+        |p| unpacked.unpack(&package_label(p), &p.sha256, p.size),
+    )?;
+    for (p, u) in todo.iter().zip(done) {
+        debs.insert(p.sha256.clone(), u);
+    }
+    Ok(UnpackedPackages { debs, reused })
+}
+
+/// Copies every locked .deb into `dir` as `<name>_<version>_<arch>.deb`.
+pub fn vendor(
+    lock: &Lock,
+    files: &BTreeMap<Digest, PathBuf>,
+    dir: &Path,
+) -> Result<usize, DebsError> {
+    std::fs::create_dir_all(dir).map_err(|e| DebsError::Write {
+        path: dir.into(),
+        source: e,
+    })?;
+    let mut n = 0;
+    for platform in lock.platforms.values() {
+        for p in &platform.packages {
+            let dest = dir.join(vendor_name(p));
+            if dest.exists() {
+                continue;
+            }
+            let Some(src) = files.get(&p.sha256) else {
+                continue;
+            };
+            let tmp = dir.join(format!(".{}.tmp", vendor_name(p)));
+            std::fs::copy(src, &tmp).map_err(|e| DebsError::Write {
+                path: tmp.clone(),
+                source: e,
+            })?;
+            std::fs::rename(&tmp, &dest).map_err(|e| DebsError::Write {
+                path: dest.clone(),
+                source: e,
+            })?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub fn vendor_name(p: &LockedPackage) -> String {
+    // dpkg's file naming drops the epoch's colon, which is not portable.
+    let version = p.version.replace(':', "%3a");
+    format!("{}_{}_{}.deb", p.name, version, p.architecture)
+}
+
+/// Imports .debs from a vendored folder into the cache, each verified
+/// against the lock (a file with the right name but other bytes is refused).
+pub fn import_vendored(lock: &Lock, dir: &Path, fetcher: &Fetcher) -> Result<usize, DebsError> {
+    let mut n = 0;
+    for platform in lock.platforms.values() {
+        for p in &platform.packages {
+            let src = dir.join(vendor_name(p));
+            if fetcher.cache().contains(&p.sha256) || !src.is_file() {
+                continue;
+            }
+            let file = std::fs::File::open(&src).map_err(|e| DebsError::Read {
+                path: src.clone(),
+                source: e,
+            })?;
+            fetcher
+                .cache()
+                .put_verified(std::io::BufReader::new(file), &p.sha256, p.size)
+                .map_err(|e| DebsError::Fetch(FetchError::Store(e)))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

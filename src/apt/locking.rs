@@ -1,0 +1,122 @@
+//! Resolving a recipe's `[apt]` into a lockfile, and telling whether a
+//! lockfile still answers the recipe.
+
+use std::collections::BTreeMap;
+
+use crate::apt::fetch::{FetchError, Fetcher};
+use crate::apt::sources::{locate, AptSettings, SourcesError};
+use crate::apt::{control, resolver};
+use crate::layer::PROFILE_ID;
+use crate::lock::{Lock, LockedPackage, LockedPlatform, LockedSource, LOCK_VERSION};
+use crate::oci::{Digest, Platform};
+use crate::recipe::{AptSpec, Recipe};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockingError {
+    #[error(transparent)]
+    Sources(#[from] SourcesError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    #[error("resolving packages for {platform}: {source}")]
+    Resolve {
+        platform: Platform,
+        source: Box<resolver::ResolveError>,
+    },
+}
+
+/// Resolves the recipe's packages against the signed indexes of its
+/// sources, for every platform: the content of a new lockfile.
+pub fn resolve_lock(
+    recipe: &Recipe,
+    apt: &AptSpec,
+    fetcher: &Fetcher,
+    settings: &AptSettings,
+) -> Result<Lock, LockingError> {
+    let mut sources = Vec::new();
+    let mut releases = Vec::new();
+    for src in &apt.sources {
+        let located = locate(src, settings)?;
+        let verified = fetcher.fetch_release(&located.url, &src.suite, &located.keyring)?;
+        sources.push(LockedSource {
+            suite: src.suite.clone(),
+            components: src.components.clone(),
+            inrelease_sha256: verified.inrelease_sha256.clone(),
+        });
+        releases.push((located, verified));
+    }
+    let mut platforms = BTreeMap::new();
+    for platform in &recipe.platforms {
+        let arch = platform
+            .debian_arch()
+            .expect("checked when the recipe loaded");
+        let mut all = Vec::new();
+        for (i, (src, (located, verified))) in apt.sources.iter().zip(&releases).enumerate() {
+            for component in &src.components {
+                let text = fetcher.fetch_index(
+                    &located.url,
+                    &src.suite,
+                    component,
+                    arch,
+                    &verified.release,
+                )?;
+                let text = String::from_utf8_lossy(&text);
+                let name = format!("{} {}/binary-{arch}/Packages", src.suite, component);
+                all.extend(control::parse_packages_index(&text, &name, i)?);
+            }
+        }
+        let resolve_error = |e| LockingError::Resolve {
+            platform: platform.clone(),
+            source: Box::new(e),
+        };
+        let universe = resolver::Universe::new(all, arch).map_err(resolve_error)?;
+        let chosen = resolver::resolve(&universe, &apt.packages).map_err(resolve_error)?;
+        let packages = chosen
+            .into_iter()
+            .map(|p| LockedPackage {
+                name: p.name,
+                version: p.version,
+                architecture: p.architecture,
+                source: p.source_index,
+                path: p.filename,
+                size: p.size,
+                sha256: p.sha256,
+            })
+            .collect();
+        platforms.insert(platform.to_string(), LockedPlatform { packages });
+    }
+    Ok(Lock {
+        version: LOCK_VERSION,
+        recipe_digest: resolution_digest(recipe, apt),
+        encoding: PROFILE_ID.to_string(),
+        sources,
+        platforms,
+    })
+}
+
+/// The digest of exactly what decides which packages resolve: each
+/// source's suite and components (in order: the lock refers to sources by
+/// position), the package list with its pins, and the platforms. Mirrors,
+/// keyrings and the layer split are left out on purpose: a snapshot
+/// mirror, another name for the same archive or a rotated key resolve the
+/// same packages, and trust is checked again when the .debs are fetched
+/// (by their locked sha256) or the indexes are read (by the keyring).
+pub fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
+    let sources: Vec<serde_json::Value> = apt
+        .sources
+        .iter()
+        .map(|s| serde_json::json!({ "suite": s.suite, "components": s.components }))
+        .collect();
+    let inputs = serde_json::json!({
+        "sources": sources,
+        "packages": apt.packages,
+        "platforms": recipe.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+    });
+    Digest::of(&crate::oci::json::to_canonical_vec(&inputs))
+}
+
+/// Whether `lock` still answers the recipe's `[apt]`.
+pub fn is_fresh(recipe: &Recipe, apt: &AptSpec, lock: &Lock) -> bool {
+    lock.recipe_digest == resolution_digest(recipe, apt)
+}

@@ -1,0 +1,51 @@
+//! How a build fails, each variant carrying the input it is about.
+
+use crate::oci::Platform;
+
+/// Every way the pure build can fail. What the pipeline's resolve stage
+/// checks (the lock, the base's platforms) cannot fail here.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Assemble(#[from] crate::assemble::AssembleError),
+    #[error(transparent)]
+    Tree(#[from] crate::fstree::TreeError),
+    #[error(transparent)]
+    Content(#[from] crate::fstree::ContentError),
+    #[error(transparent)]
+    Install(#[from] crate::apt::install::InstallError),
+    #[error("{package} was not unpacked before the build; this is a bug in stele")]
+    NotUnpacked { package: String },
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Base(#[from] BaseError),
+    #[error("{loc}: {what} `{name}` is not in the {platform} image's {file}; add it under [accounts], install the package that creates it, or give a numeric id")]
+    UnknownAccount {
+        loc: String,
+        what: &'static str,
+        name: String,
+        platform: String,
+        file: &'static str,
+    },
+    #[error("the image config of {platform} cannot be written: {message}")]
+    ImageConfig { platform: String, message: String },
+}
+
+/// A base image the build cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum BaseError {
+    #[error("base {image} has no image for {platform} (it has {has}); drop {platform} from [image] platforms or pick a base that has it")]
+    NoPlatform {
+        image: String,
+        platform: Platform,
+        has: String,
+    },
+    #[error("base image {image}: {error}")]
+    Unpack {
+        image: String,
+        error: crate::source::unpack::UnpackError,
+    },
+}

@@ -1,0 +1,164 @@
+//! `stele lock` and `stele vendor`: the lockfile and the packages it names.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use super::output::write_atomic;
+use super::settings::{CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs};
+use crate::apt::debs::{self, CheckedLock};
+use crate::apt::locking;
+use crate::lock::Lock;
+use crate::pipeline::{check_lock, lock_in_force, LockStatus};
+
+#[derive(clap::Args, Debug)]
+pub struct LockArgs {
+    /// The recipe (TOML); the lock is written as <stem>.lock beside it.
+    pub recipe: PathBuf,
+    /// Change nothing: exit 0 when the lockfile answers the recipe, 1 when
+    /// it is missing or stale (for CI: "is the lock current?").
+    #[arg(long)]
+    pub check: bool,
+    /// Print one JSON document (lockfile, status, packages per platform)
+    /// on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VendorArgs {
+    /// The recipe (TOML), with its lockfile beside it.
+    pub recipe: PathBuf,
+    /// Folder to copy every locked .deb into.
+    pub dir: PathBuf,
+    /// Use only the cache: never touch the network.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+}
+
+fn lock_json(path: &std::path::Path, status: &str, lock: Option<&Lock>) -> serde_json::Value {
+    let platforms: serde_json::Map<String, serde_json::Value> = lock
+        .map(|l| {
+            l.platforms
+                .iter()
+                .map(|(p, locked)| {
+                    let packages: Vec<serde_json::Value> = locked
+                        .packages
+                        .iter()
+                        .map(|p| {
+                            serde_json::json!({
+                                "name": p.name,
+                                "version": p.version,
+                                "architecture": p.architecture,
+                                "sha256": p.sha256.to_string(),
+                                "size": p.size,
+                            })
+                        })
+                        .collect();
+                    (p.clone(), packages.into())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "lockfile": path.display().to_string(),
+        "status": status,
+        "platforms": platforms,
+    })
+}
+
+pub fn cmd_lock(args: LockArgs) -> Result<ExitCode> {
+    let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
+    let Some(apt) = &recipe.apt else {
+        bail!(
+            "{} has no [apt] section: there is nothing to lock",
+            args.recipe.display()
+        );
+    };
+    let path = Lock::path_for(&args.recipe);
+    if args.check {
+        let (lock, status) = check_lock(&recipe, apt)?;
+        let status = match status {
+            LockStatus::Fresh => "fresh",
+            LockStatus::Created => "missing",
+            LockStatus::Updated => "stale",
+        };
+        if args.json {
+            super::report::print_json(&lock_json(&path, status, lock.as_ref()))?;
+        }
+        return Ok(if status == "fresh" {
+            eprintln!("{} answers {}", path.display(), args.recipe.display());
+            ExitCode::SUCCESS
+        } else {
+            eprintln!(
+                "the lockfile {} is {status}; run `stele lock {}` and commit the result",
+                path.display(),
+                args.recipe.display()
+            );
+            ExitCode::FAILURE
+        });
+    }
+    let settings = PipelineArgs {
+        cache: &args.cache,
+        jobs: &args.jobs,
+        packages: &PackageArgs::default(),
+        registry: &RegistryArgs::default(),
+        layer_cache: false,
+    }
+    .settings()?;
+    let fetcher = settings.cache.fetcher(false);
+    let lock = locking::resolve_lock(&recipe, apt, &fetcher, &settings.apt)?;
+    write_atomic(&path, lock.to_text().as_bytes())?;
+    for (platform, p) in &lock.platforms {
+        eprintln!("{platform}: {} package(s)", p.packages.len());
+    }
+    if args.json {
+        super::report::print_json(&lock_json(&path, "written", Some(&lock)))?;
+    } else {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_vendor(args: VendorArgs) -> Result<ExitCode> {
+    let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
+    let Some(apt) = &recipe.apt else {
+        bail!(
+            "{} has no [apt] section: there is nothing to vendor",
+            args.recipe.display()
+        );
+    };
+    let settings = PipelineArgs {
+        cache: &args.cache,
+        jobs: &args.jobs,
+        packages: &PackageArgs {
+            offline: args.offline,
+            locked: true,
+            vendor: None,
+        },
+        registry: &RegistryArgs::default(),
+        layer_cache: false,
+    }
+    .settings()?;
+    let fetcher = settings.cache.fetcher(settings.offline);
+    let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &super::report::progress)?;
+    let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
+    let files = debs::fetch_locked(apt, &checked, &fetcher, &settings.apt)?;
+    let n = debs::vendor(&checked.lock, &files, &args.dir)?;
+    eprintln!("copied {n} package(s) into {}", args.dir.display());
+    println!(
+        "rebuild offline with: stele build {} --offline --vendor {}",
+        args.recipe.display(),
+        args.dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,203 @@
+//! Flags and environment variables become settings here, once per
+//! command; nothing below the CLI reads either.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::apt::sources::AptSettings;
+use crate::pipeline::{Builder, Cache, LockPolicy, Settings};
+use crate::registry::RegistrySettings;
+
+/// The cache folder flag, shared by every command that reads a cache.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CacheArgs {
+    /// Cache of downloads, unpacked packages and layers (default
+    /// $XDG_CACHE_HOME/stele, else ~/.cache/stele).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// How much runs at once.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct JobsArgs {
+    /// How much runs at once: downloads (default 4), and package unpacking
+    /// and layer writing (default: one per CPU). The image is the same for
+    /// any value.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// What decides where a build's packages come from.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PackageArgs {
+    /// Use only the cache (and --vendor): never touch the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Fail instead of resolving when the lockfile is missing or stale.
+    #[arg(long)]
+    pub locked: bool,
+    /// Import .debs from a folder written by `stele vendor` before fetching.
+    #[arg(long, value_name = "DIR")]
+    pub vendor: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP (and a plain-HTTP token service) to any registry;
+    /// localhost and 127.0.0.1 always allow it.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Read credentials from this auth file first (docker/containers
+    /// format), before $REGISTRY_AUTH_FILE and the usual locations.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The cache folder: the flag, else `$XDG_CACHE_HOME/stele`, else `~/.cache/stele`.
+pub fn cache_dir(args: &CacheArgs) -> Result<PathBuf> {
+    if let Some(d) = &args.cache_dir {
+        return Ok(d.clone());
+    }
+    if let Some(x) = env_path("XDG_CACHE_HOME") {
+        return Ok(x.join("stele"));
+    }
+    match env_path("HOME") {
+        Some(h) => Ok(h.join(".cache").join("stele")),
+        None => anyhow::bail!(
+            "no cache folder: HOME and XDG_CACHE_HOME are unset; pass --cache-dir DIR"
+        ),
+    }
+}
+
+/// Opens the cache folder (once per command).
+pub fn open_cache(args: &CacheArgs) -> Result<Cache> {
+    let dir = cache_dir(args)?;
+    Cache::open(&dir).with_context(|| format!("cannot open the cache {}", dir.display()))
+}
+
+/// Where podman, skopeo and docker keep credentials, in the order they
+/// are consulted: the flag, `$REGISTRY_AUTH_FILE`,
+/// `$XDG_RUNTIME_DIR/containers/auth.json`,
+/// `~/.config/containers/auth.json`, `~/.docker/config.json`.
+pub fn auth_files(flag: &Option<PathBuf>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    files.extend(flag.clone());
+    files.extend(env_path("REGISTRY_AUTH_FILE"));
+    if let Some(run) = env_path("XDG_RUNTIME_DIR") {
+        files.push(run.join("containers/auth.json"));
+    }
+    if let Some(home) = env_path("HOME") {
+        files.push(home.join(".config/containers/auth.json"));
+        files.push(home.join(".docker/config.json"));
+    }
+    files
+}
+
+pub fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
+    RegistrySettings {
+        auth_files: auth_files(&args.authfile),
+        insecure: args.insecure,
+        ..RegistrySettings::default()
+    }
+}
+
+/// `STELE_APT_ROOT` moves where `mirror = "host"` reads `etc/apt` from
+/// (a chroot, or a test's own configuration); `STELE_MIRROR_<NAME>`
+/// names mirrors.
+pub fn apt_settings(jobs: &JobsArgs) -> AptSettings {
+    let host_root = env_path("STELE_APT_ROOT").unwrap_or_else(|| PathBuf::from("/"));
+    let mirrors: BTreeMap<String, String> = std::env::vars()
+        .filter_map(|(k, v)| k.strip_prefix("STELE_MIRROR_").map(|n| (n.to_string(), v)))
+        .collect();
+    AptSettings {
+        host_root,
+        mirrors,
+        jobs: jobs.jobs.unwrap_or(4).max(1),
+    }
+}
+
+/// Threads for unpacking packages and writing layers.
+pub fn work_jobs(jobs: &JobsArgs) -> usize {
+    jobs.jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// The builder id provenance names: this command-line tool on a machine
+/// the attestation does not identify further.
+pub fn builder() -> Builder {
+    Builder {
+        id: format!("{}/builders/cli", crate::attest::URI_BASE),
+        version: env!("CARGO_PKG_VERSION").into(),
+        identity: builder_identity(),
+    }
+}
+
+/// This executable, as the layer cache's keys name it: its version and
+/// the size and modification time of its file, so a rebuilt stele never
+/// takes layers another build of it wrote.
+fn builder_identity() -> String {
+    let meta = std::env::current_exe().and_then(std::fs::metadata);
+    let (size, mtime) = match meta {
+        Ok(m) => {
+            use std::os::unix::fs::MetadataExt;
+            (m.size(), format!("{}.{:09}", m.mtime(), m.mtime_nsec()))
+        }
+        // Unknown: a key no other process shares, so nothing is reused.
+        Err(_) => (0, format!("pid {}", std::process::id())),
+    };
+    format!("stele {} {size} {mtime}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The flags a pipeline run takes, gathered from whichever command runs it.
+pub struct PipelineArgs<'a> {
+    pub cache: &'a CacheArgs,
+    pub jobs: &'a JobsArgs,
+    pub packages: &'a PackageArgs,
+    pub registry: &'a RegistryArgs,
+    pub layer_cache: bool,
+}
+
+impl PipelineArgs<'_> {
+    /// The settings of one run: the cache opened, mirrors and auth files
+    /// found, the builder named.
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
+            cache: open_cache(self.cache)?,
+            apt: apt_settings(self.jobs),
+            registry: registry_settings(self.registry),
+            jobs: work_jobs(self.jobs),
+            offline: self.packages.offline,
+            lock: if self.packages.locked {
+                LockPolicy::Locked
+            } else {
+                LockPolicy::Update
+            },
+            vendor: self.packages.vendor.clone(),
+            layer_cache: self.layer_cache,
+            builder: builder(),
+        })
+    }
+}
+
+/// Reads `SOURCE_DATE_EPOCH` (reproducible-builds.org spec): a decimal
+/// integer of seconds; anything else is an error rather than ignored.
+pub fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .with_context(|| format!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds since 1970; unset it or fix it")),
+        Err(_) => Ok(None),
+    }
+}

@@ -1,0 +1,170 @@
+//! The build pipeline as typed stages, shared by `stele build`,
+//! `stele push RECIPE` and `stele verify --rebuild`:
+//!
+//! ```text
+//! Settings (the CLI, once) ─▶ resolve (network, cache) ─▶ BuildInputs
+//!   ─▶ build (pure) ─▶ BuildOutput ─▶ attest ─▶ Produced
+//! ```
+//!
+//! `resolve` is the only stage that touches the network or the cache
+//! folder; `build` is a function of the recipe and its inputs; `attest`
+//! adds the facts that ride beside the image. Nothing here writes a user's
+//! output: the caller decides where `Produced` goes, and only after it
+//! exists.
+
+mod resolve;
+mod settings;
+
+pub use resolve::{check_lock, lock_in_force, resolve, LockOutcome, LockStatus, Resolved};
+pub use settings::{Builder, Cache, LockPolicy, Settings};
+
+use std::path::PathBuf;
+
+use crate::attest::{self, AttestError, AttestInput, Attestation, PrivateKey, Selection};
+use crate::build::{BuildError, BuildOutput, BuildSettings, LayerStats};
+use crate::store::{BlobStore, StoreError};
+
+/// What a pipeline run tells its caller while it works, so the CLI can
+/// show progress without the library printing anything.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The lockfile is missing or stale and is being resolved again.
+    Resolving {
+        lock_path: &'a std::path::Path,
+        why: &'static str,
+    },
+    /// The lockfile was written anew.
+    LockWritten { lock_path: &'a std::path::Path },
+    /// Packages imported from a vendored folder.
+    Vendored {
+        count: usize,
+        dir: &'a std::path::Path,
+    },
+    /// Packages unpacked by an earlier build, and now.
+    Unpacked { reused: usize, fresh: usize },
+    /// The layer step: taken from the layer cache, or written.
+    Layers { stats: LayerStats, cache: bool },
+}
+
+/// Which attestations to make, and the key that signs them.
+#[derive(Default)]
+pub struct AttestOptions {
+    pub selection: Selection,
+    pub key: Option<PrivateKey>,
+}
+
+impl AttestOptions {
+    pub fn none() -> AttestOptions {
+        AttestOptions {
+            selection: Selection::None,
+            key: None,
+        }
+    }
+}
+
+impl From<resolve::ResolveError> for PipelineError {
+    fn from(e: resolve::ResolveError) -> PipelineError {
+        PipelineError::Resolve(Box::new(e))
+    }
+}
+
+impl From<BuildError> for PipelineError {
+    fn from(e: BuildError) -> PipelineError {
+        PipelineError::Build(Box::new(e))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    // Boxed: both carry paths and digests; a `Result` stays small.
+    #[error(transparent)]
+    Resolve(#[from] Box<resolve::ResolveError>),
+    #[error(transparent)]
+    Build(#[from] Box<BuildError>),
+    #[error(transparent)]
+    Attest(#[from] AttestError),
+    #[error("cannot open the layer cache in {dir}; pass --no-layer-cache to build without it")]
+    LayerCache {
+        dir: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// A build and its attestations, every blob in the store it was given,
+/// and the lock it used.
+pub struct Produced {
+    pub output: BuildOutput,
+    pub attestations: Vec<Attestation>,
+    pub lock: Option<LockOutcome>,
+}
+
+impl Produced {
+    /// The attestations as index.json and referrers lists name them.
+    pub fn referrers(&self) -> Vec<oci_spec::image::Descriptor> {
+        self.attestations
+            .iter()
+            .map(|a| a.index_descriptor())
+            .collect()
+    }
+}
+
+/// Resolves, builds and attests `recipe` into `store`: what `build`
+/// writes, what `push RECIPE` pushes and what `verify --rebuild` compares.
+pub fn produce(
+    recipe: &crate::recipe::Recipe,
+    settings: &Settings,
+    attest_options: &AttestOptions,
+    store: &BlobStore,
+    progress: &dyn Fn(Event),
+) -> Result<Produced, PipelineError> {
+    let Resolved { inputs, lock } = resolve(recipe, settings, progress)?;
+    let layer_cache = if settings.layer_cache {
+        Some(
+            settings
+                .cache
+                .layer_cache(&settings.builder.identity)
+                .map_err(|source| PipelineError::LayerCache {
+                    dir: settings.cache.root().to_path_buf(),
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
+    let build_settings = BuildSettings {
+        jobs: settings.jobs,
+        layer_cache,
+    };
+    let output = crate::build::build(recipe, &inputs, &build_settings, store)?;
+    progress(Event::Layers {
+        stats: output.layers,
+        cache: settings.layer_cache,
+    });
+    let attestations = if attest_options.selection == Selection::None {
+        Vec::new()
+    } else {
+        let input = AttestInput {
+            built: &output.built,
+            recipe,
+            lock: inputs.packages.as_ref().map(|p| p.lock()),
+            packages: output.packages.clone(),
+            base: output.base.clone(),
+            builder_id: settings.builder.id.clone(),
+            stele_version: settings.builder.version.clone(),
+            invocation_started: None,
+            invocation_finished: None,
+        };
+        attest::attest(
+            &input,
+            attest_options.selection,
+            attest_options.key.as_ref(),
+            store,
+        )?
+    };
+    Ok(Produced {
+        output,
+        attestations,
+        lock,
+    })
+}

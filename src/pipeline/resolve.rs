@@ -1,0 +1,287 @@
+//! The resolve stage: everything a build needs from outside the recipe,
+//! fetched, verified and opened. The base image (from a layout or a
+//! registry, through the cache), the lock in force, and every .deb it
+//! names unpacked. The only stage that touches the network or the cache.
+
+use std::path::PathBuf;
+
+use super::{Event, LockPolicy, Settings};
+use crate::apt::debs::{self, CheckedLock, DebsError};
+use crate::apt::fetch::Fetcher;
+use crate::apt::locking::{self, LockingError};
+use crate::attest::BaseRef;
+use crate::build::{BaseError, BaseImage, BuildInputs, Packages};
+use crate::lock::{Lock, LockError};
+use crate::recipe::{AptSpec, BaseSpec, Recipe};
+use crate::source::layout::{open_layout, Selector};
+use crate::source::SourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{loc}: cannot open the base layout")]
+    BaseLayout {
+        loc: String,
+        #[source]
+        source: Box<SourceError>,
+    },
+    #[error("{loc}: the base image reference {reference} is not valid")]
+    BaseReference {
+        loc: String,
+        reference: String,
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
+    #[error("{loc}: --offline, and the base image {reference} is not in the cache {cache}; build once online (or `stele pull` it) first")]
+    BaseOffline {
+        loc: String,
+        reference: String,
+        cache: PathBuf,
+    },
+    #[error("{loc}: cannot pull the base image {reference}")]
+    BasePull {
+        loc: String,
+        reference: String,
+        #[source]
+        source: Box<SourceError>,
+    },
+    #[error("{loc}: {error}")]
+    BasePlatforms { loc: String, error: Box<BaseError> },
+    #[error(
+        "--locked: the lockfile {path} {why}; run `stele lock {recipe}` and commit the result"
+    )]
+    Locked {
+        path: PathBuf,
+        why: &'static str,
+        recipe: PathBuf,
+    },
+    #[error("--offline: the lockfile {path} {why}, and resolving needs the network; run `stele lock` online first")]
+    OfflineResolve { path: PathBuf, why: &'static str },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Locking(#[from] LockingError),
+    // Boxed: fetch errors carry several paths and URLs.
+    #[error(transparent)]
+    Debs(#[from] Box<DebsError>),
+}
+
+/// How the lock in force came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockStatus {
+    /// The lockfile answers the recipe and was used as it is.
+    Fresh,
+    /// There was no lockfile: resolved now.
+    Created,
+    /// The lockfile no longer answered the recipe: resolved again.
+    Updated,
+}
+
+impl From<DebsError> for ResolveError {
+    fn from(e: DebsError) -> ResolveError {
+        ResolveError::Debs(Box::new(e))
+    }
+}
+
+impl LockStatus {
+    /// Whether the lockfile must be (re)written.
+    pub fn changed(self) -> bool {
+        self != LockStatus::Fresh
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockStatus::Fresh => "fresh",
+            LockStatus::Created => "created",
+            LockStatus::Updated => "updated",
+        }
+    }
+}
+
+/// The lock in force, where it lives, and whether it was resolved now.
+#[derive(Clone, Debug)]
+pub struct LockOutcome {
+    pub path: PathBuf,
+    pub lock: Lock,
+    pub status: LockStatus,
+}
+
+/// What resolving a recipe found.
+pub struct Resolved {
+    pub inputs: BuildInputs,
+    pub lock: Option<LockOutcome>,
+}
+
+pub fn resolve(
+    recipe: &Recipe,
+    settings: &Settings,
+    progress: &dyn Fn(Event),
+) -> Result<Resolved, ResolveError> {
+    let base = open_base(recipe, settings)?;
+    let (packages, lock) = match &recipe.apt {
+        None => (None, None),
+        Some(apt) => {
+            let fetcher = settings.cache.fetcher(settings.offline);
+            let outcome = lock_in_force(recipe, apt, settings, &fetcher, progress)?;
+            let checked =
+                CheckedLock::check(outcome.lock.clone(), &outcome.path, apt, &recipe.platforms)?;
+            let unpacked = debs::unpack_locked(
+                apt,
+                &checked,
+                &fetcher,
+                settings.cache.unpacked(),
+                &settings.apt,
+                settings.jobs,
+            )?;
+            progress(Event::Unpacked {
+                reused: unpacked.reused,
+                fresh: unpacked.debs.len() - unpacked.reused,
+            });
+            (
+                Some(Packages::new(apt.clone(), checked, unpacked.debs)),
+                Some(outcome),
+            )
+        }
+    };
+    Ok(Resolved {
+        inputs: BuildInputs { base, packages },
+        lock,
+    })
+}
+
+/// Opens the recipe's `[base]`, checking it is the image the recipe pins
+/// and that it has every platform the recipe builds. A registry base is
+/// pulled through the cache: once cached, later builds make no request.
+fn open_base(recipe: &Recipe, settings: &Settings) -> Result<Option<BaseImage>, ResolveError> {
+    let (opened, reference, portable_name, loc) = match &recipe.base {
+        BaseSpec::Scratch => return Ok(None),
+        BaseSpec::Layout {
+            path,
+            digest,
+            written,
+            loc,
+        } => {
+            let opened = open_layout(path, &Selector::Digest(digest.clone())).map_err(|e| {
+                ResolveError::BaseLayout {
+                    loc: loc.to_string(),
+                    source: Box::new(e),
+                }
+            })?;
+            let reference = BaseRef {
+                name: written.clone(),
+                digest: digest.clone(),
+            };
+            (opened, reference, false, loc)
+        }
+        BaseSpec::Image {
+            reference,
+            digest,
+            loc,
+        } => {
+            let full = format!("{reference}@{digest}");
+            let pinned = crate::registry::Reference::parse(&full).map_err(|e| {
+                ResolveError::BaseReference {
+                    loc: loc.to_string(),
+                    reference: full.clone(),
+                    source: Box::new(e),
+                }
+            })?;
+            let cache = settings.cache.blobs();
+            if settings.offline && !cache.contains(digest) {
+                return Err(ResolveError::BaseOffline {
+                    loc: loc.to_string(),
+                    reference: full,
+                    cache: cache.root().to_path_buf(),
+                });
+            }
+            let opened = crate::source::registry::open_registry(&pinned, &settings.registry, cache)
+                .map_err(|e| ResolveError::BasePull {
+                    loc: loc.to_string(),
+                    reference: full.clone(),
+                    source: Box::new(e),
+                })?;
+            let reference = BaseRef {
+                name: reference.clone(),
+                digest: digest.clone(),
+            };
+            (opened, reference, true, loc)
+        }
+    };
+    BaseImage::new(opened, reference, portable_name, &recipe.platforms)
+        .map(Some)
+        .map_err(|error| ResolveError::BasePlatforms {
+            loc: loc.to_string(),
+            error: Box::new(error),
+        })
+}
+
+/// Whether the lockfile beside `recipe` answers it: `None` when it does,
+/// else why not ("does not exist", "is stale …").
+pub fn check_lock(recipe: &Recipe, apt: &AptSpec) -> Result<(Option<Lock>, LockStatus), LockError> {
+    let path = Lock::path_for(&recipe.path);
+    if !path.exists() {
+        return Ok((None, LockStatus::Created));
+    }
+    let lock = Lock::load(&path)?;
+    if locking::is_fresh(recipe, apt, &lock) {
+        Ok((Some(lock), LockStatus::Fresh))
+    } else {
+        Ok((Some(lock), LockStatus::Updated))
+    }
+}
+
+fn why(status: LockStatus) -> &'static str {
+    match status {
+        LockStatus::Created => "does not exist",
+        _ => {
+            "is stale (the recipe's packages, sources' suites or components, or platforms changed)"
+        }
+    }
+}
+
+/// Finds the lock in force, resolving a new one when the lockfile is
+/// missing or stale and the policy allows it (and writing it beside the
+/// recipe), then imports the vendored folder, if any.
+pub fn lock_in_force(
+    recipe: &Recipe,
+    apt: &AptSpec,
+    settings: &Settings,
+    fetcher: &Fetcher,
+    progress: &dyn Fn(Event),
+) -> Result<LockOutcome, ResolveError> {
+    let path = Lock::path_for(&recipe.path);
+    let (existing, status) = check_lock(recipe, apt)?;
+    let lock = match (existing, status) {
+        (Some(lock), LockStatus::Fresh) => lock,
+        _ => {
+            if settings.lock == LockPolicy::Locked {
+                return Err(ResolveError::Locked {
+                    path,
+                    why: why(status),
+                    recipe: recipe.path.clone(),
+                });
+            }
+            if settings.offline {
+                return Err(ResolveError::OfflineResolve {
+                    path,
+                    why: why(status),
+                });
+            }
+            progress(Event::Resolving {
+                lock_path: &path,
+                why: why(status),
+            });
+            let lock = locking::resolve_lock(recipe, apt, fetcher, &settings.apt)?;
+            // Written as soon as it is resolved, whatever happens to the
+            // build: resolving is the slow, network-bound part, and the
+            // lockfile is the recipe's own companion, not a build output.
+            lock.write(&path)?;
+            progress(Event::LockWritten { lock_path: &path });
+            lock
+        }
+    };
+    if let Some(dir) = &settings.vendor {
+        let count = debs::import_vendored(&lock, dir, fetcher)?;
+        progress(Event::Vendored { count, dir });
+    }
+    Ok(LockOutcome { path, lock, status })
+}

@@ -1,0 +1,89 @@
+//! Everything a pipeline run needs to know about its surroundings,
+//! decided once by the CLI from flags and the environment.
+
+use std::path::{Path, PathBuf};
+
+use crate::apt::fetch::Fetcher;
+use crate::apt::sources::AptSettings;
+use crate::deb::unpack::UnpackCache;
+use crate::layer::LayerCache;
+use crate::registry::RegistrySettings;
+use crate::store::{BlobStore, StoreError};
+
+/// What to do when the lockfile is missing or stale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LockPolicy {
+    /// Resolve again (the caller writes the new lockfile after success).
+    #[default]
+    Update,
+    /// Fail: CI's `--locked`, and every rebuild.
+    Locked,
+}
+
+/// Who builds: what provenance names, and what the layer cache keys by.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    /// SLSA `builder.id`.
+    pub id: String,
+    pub version: String,
+    /// This executable as the layer cache's keys name it, so layers that
+    /// another build of stele wrote are never taken.
+    pub identity: String,
+}
+
+/// The cache folder, opened once: downloads, unpacked packages and layers
+/// share one content-addressed blob store.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    blobs: BlobStore,
+    unpacked: UnpackCache,
+}
+
+impl Cache {
+    pub fn open(root: &Path) -> Result<Cache, StoreError> {
+        let blobs = BlobStore::open(root)?;
+        let unpacked = UnpackCache::open(&blobs)?;
+        Ok(Cache { blobs, unpacked })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.blobs.root()
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn unpacked(&self) -> &UnpackCache {
+        &self.unpacked
+    }
+
+    /// A downloader into this cache; with `offline`, cache misses are
+    /// errors and nothing touches the network.
+    pub fn fetcher(&self, offline: bool) -> Fetcher {
+        Fetcher::new(self.blobs.clone(), offline)
+    }
+
+    pub fn layer_cache(&self, builder_identity: &str) -> Result<LayerCache, StoreError> {
+        LayerCache::in_store(&self.blobs, builder_identity)
+    }
+}
+
+/// The settings of one run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub cache: Cache,
+    pub apt: AptSettings,
+    pub registry: RegistrySettings,
+    /// Threads for unpacking packages and writing layers; the bytes never
+    /// depend on it.
+    pub jobs: usize,
+    /// Use only the cache (and `vendor`): never touch the network.
+    pub offline: bool,
+    pub lock: LockPolicy,
+    /// A folder `stele vendor` wrote, imported before fetching.
+    pub vendor: Option<PathBuf>,
+    /// Reuse and record layers in the cache's layer cache.
+    pub layer_cache: bool,
+    pub builder: Builder,
+}
