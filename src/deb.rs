@@ -80,11 +80,11 @@ pub(crate) fn parse_stanza(text: &str) -> Vec<(String, String)> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebError {
-    #[error("{deb}: reading {context} failed: {source}; the file is truncated or corrupt: delete it from the cache and fetch it again")]
+    #[error("{deb}: reading {context} failed: {error}; the file is truncated or corrupt: delete it from the cache and fetch it again")]
     Corrupt {
         deb: String,
         context: String,
-        source: io::Error,
+        error: io::Error,
     },
     #[error("{deb}: not a Debian binary package: {reason}; check that the file is the .deb the lock names")]
     Format { deb: String, reason: String },
@@ -94,11 +94,11 @@ pub enum DebError {
         member: String,
         compression: String,
     },
-    #[error("{deb}: writing its files to {path}: {source}; check the cache folder's free space and permissions")]
+    #[error("{deb}: writing its files to {path}: {error}; check the cache folder's free space and permissions")]
     Store {
         deb: String,
         path: PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
     #[error("{deb}: refusing {member} entry `{entry}`: {problem}; the package is malformed or hostile, do not install it")]
     Unsafe {
@@ -147,7 +147,7 @@ pub fn read_deb_with<R: Read>(
     let corrupt = |context: &str, source: io::Error| DebError::Corrupt {
         deb: label.to_string(),
         context: context.to_string(),
-        source,
+        error: source,
     };
     let format = |reason: String| DebError::Format {
         deb: label.to_string(),
@@ -303,7 +303,7 @@ fn decompressor<'a, R: Read + 'a>(
                 zstd::stream::read::Decoder::new(member).map_err(|e| DebError::Corrupt {
                     deb: label.to_string(),
                     context: format!("member `{name}`"),
-                    source: e,
+                    error: e,
                 })?,
             )
         }
@@ -329,7 +329,7 @@ fn read_control<R: Read>(
     let corrupt = |source: io::Error| DebError::Corrupt {
         deb: label.to_string(),
         context: "the control member".into(),
-        source,
+        error: source,
     };
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
@@ -391,7 +391,7 @@ fn read_data<R: Read>(
     let corrupt = |source: io::Error| DebError::Corrupt {
         deb: label.to_string(),
         context: "the data member".into(),
-        source,
+        error: source,
     };
     let mut data: Vec<DataEntry> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -460,7 +460,7 @@ fn read_data<R: Read>(
                     FileError::Write { path, source } => DebError::Store {
                         deb: label.to_string(),
                         path,
-                        source,
+                        error: source,
                     },
                 })?;
                 NodeKind::File(content)

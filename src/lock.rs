@@ -61,10 +61,10 @@ pub struct LockedPackage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("cannot read lockfile {path}: {source}")]
+    #[error("cannot read lockfile {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {message}; delete it and run `stele lock` again")]
     Parse { path: PathBuf, message: String },
@@ -82,7 +82,7 @@ impl Lock {
     pub fn load(path: &Path) -> Result<Lock, LockError> {
         let text = std::fs::read_to_string(path).map_err(|e| LockError::Read {
             path: path.into(),
-            source: e,
+            error: e,
         })?;
         let lock: Lock = toml::from_str(&text).map_err(|e| {
             let (l, c) = e

@@ -7,10 +7,7 @@ fn main() -> ExitCode {
     match stele::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            stele::cli::print_error(&err);
             ExitCode::FAILURE
         }
     }

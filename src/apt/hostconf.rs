@@ -41,10 +41,10 @@ pub struct HostSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostConfError {
-    #[error("reading apt configuration {path}: {source}")]
+    #[error("reading apt configuration {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{origin}: {message}; fix the apt source entry or name the mirror in the recipe instead of `host`")]
     Syntax { origin: String, message: String },
@@ -57,7 +57,7 @@ pub enum HostConfError {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HostConfError + '_ {
     move |source| HostConfError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 

@@ -136,11 +136,11 @@ pub enum InstallError {
     },
     #[error("base-passwd is installed but /{path} is {problem}; the package is damaged: delete it from the cache and fetch it again")]
     PasswdMaster { path: String, problem: &'static str },
-    #[error("{package}: reading /{path}: {source}")]
+    #[error("{package}: reading /{path}: {error}")]
     Read {
         package: String,
         path: String,
-        source: Box<crate::fstree::ContentError>,
+        error: Box<crate::fstree::ContentError>,
     },
 }
 

@@ -19,10 +19,10 @@ pub enum LockingError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Control(#[from] control::ControlError),
-    #[error("resolving packages for {platform}: {source}")]
+    #[error("resolving packages for {platform}: {error}")]
     Resolve {
         platform: Platform,
-        source: Box<resolver::ResolveError>,
+        error: Box<resolver::ResolveError>,
     },
 }
 
@@ -68,7 +68,7 @@ pub fn resolve_lock(
         }
         let resolve_error = |e| LockingError::Resolve {
             platform: platform.clone(),
-            source: Box::new(e),
+            error: Box::new(e),
         };
         let universe = resolver::Universe::new(all, arch).map_err(resolve_error)?;
         let chosen = resolver::resolve(&universe, &apt.packages).map_err(resolve_error)?;

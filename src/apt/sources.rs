@@ -52,12 +52,12 @@ pub enum SourcesError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{loc}: {source}")]
-    Keyring { loc: String, source: ReleaseError },
-    #[error("{loc}: {source}")]
+    #[error("{loc}: {error}")]
+    Keyring { loc: String, error: ReleaseError },
+    #[error("{loc}: {error}")]
     HostConf {
         loc: String,
-        source: hostconf::HostConfError,
+        error: hostconf::HostConfError,
     },
 }
 
@@ -85,7 +85,7 @@ pub fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, Source
         let ring = Keyring::parse(&bytes, &path.display().to_string()).map_err(|e| {
             SourcesError::Keyring {
                 loc: loc.clone(),
-                source: e,
+                error: e,
             }
         })?;
         Ok(Some(ring))
@@ -94,7 +94,7 @@ pub fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, Source
         let sources =
             hostconf::host_sources(&settings.host_root).map_err(|e| SourcesError::HostConf {
                 loc: loc.clone(),
-                source: e,
+                error: e,
             })?;
         let host = hostconf::find_host_source(&sources, &src.suite).ok_or_else(|| {
             SourcesError::NoHostSource {
@@ -114,7 +114,7 @@ pub fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, Source
             None => hostconf::load_keyring(&settings.host_root, host).map_err(|e| {
                 SourcesError::HostConf {
                     loc: loc.clone(),
-                    source: e,
+                    error: e,
                 }
             })?,
         };

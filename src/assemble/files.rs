@@ -15,11 +15,11 @@ use crate::recipe::FileSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
-    #[error("{loc}: reading {path}: {source}")]
+    #[error("{loc}: reading {path}: {error}")]
     Io {
         loc: String,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{loc}: {path} is a symlink to {target}, which is outside the recipe's folder {root}: copy the file it points to beside the recipe instead")]
     LinkEscapes {
@@ -55,7 +55,7 @@ fn canonical_root(root: &Path, loc: &str) -> Result<PathBuf, FilesError> {
     fs::canonicalize(root).map_err(|e| FilesError::Io {
         loc: loc.into(),
         path: root.into(),
-        source: e,
+        error: e,
     })
 }
 
@@ -75,7 +75,7 @@ pub fn add_file_spec(
     let io = |path: &Path, e| FilesError::Io {
         loc: loc.into(),
         path: path.into(),
-        source: e,
+        error: e,
     };
     let (uid, gid) = spec.owner;
 
@@ -223,13 +223,13 @@ fn file_node(
     let file = fs::File::open(path).map_err(|e| FilesError::Io {
         loc: loc.into(),
         path: path.into(),
-        source: e,
+        error: e,
     })?;
     let (digest, size) =
         hash_reader(std::io::BufReader::new(file)).map_err(|e| FilesError::Io {
             loc: loc.into(),
             path: path.into(),
-            source: e,
+            error: e,
         })?;
     let mode = spec.mode.unwrap_or_else(|| default_mode(meta));
     let (uid, gid) = spec.owner;

@@ -307,12 +307,12 @@ impl Opened {
             (MEDIA_TYPE_DSSE, key) => {
                 let env = Envelope::from_json(&self.content).map_err(|e| AttestError::Dsse {
                     digest: self.digest.clone(),
-                    source: e,
+                    error: e,
                 })?;
                 if let Some(k) = key {
                     env.verify(k).map_err(|e| AttestError::Dsse {
                         digest: self.digest.clone(),
-                        source: e,
+                        error: e,
                     })?;
                 }
                 if env.payload_type != PAYLOAD_TYPE_IN_TOTO {

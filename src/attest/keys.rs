@@ -23,10 +23,10 @@ use crate::oci::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read key {path}: {source}")]
+    #[error("cannot read key {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not an ed25519 {expected} PEM file ({message}); make one with `stele key generate`")]
     Parse {
@@ -36,10 +36,10 @@ pub enum KeyError {
     },
     #[error("refusing to overwrite {path}: it exists; remove it or choose another key path")]
     Exists { path: PathBuf },
-    #[error("cannot write key {path}: {source}")]
+    #[error("cannot write key {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -191,14 +191,14 @@ pub fn public_path_for(private: &Path) -> PathBuf {
 fn read(path: &Path) -> Result<String, KeyError> {
     std::fs::read_to_string(path).map_err(|e| KeyError::Read {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     })
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
     let err = |e: std::io::Error| KeyError::Write {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     };
     let mut file = OpenOptions::new()
         .write(true)

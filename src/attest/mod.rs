@@ -41,10 +41,10 @@ pub enum AttestError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Key(#[from] keys::KeyError),
-    #[error("attestation {digest}: {source}")]
+    #[error("attestation {digest}: {error}")]
     Dsse {
         digest: Digest,
-        source: dsse::DsseError,
+        error: dsse::DsseError,
     },
     #[error("attestation {digest} is not a stele attestation: {message}")]
     Malformed { digest: Digest, message: String },

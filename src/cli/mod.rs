@@ -69,3 +69,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => verify::cmd_diff(args),
     }
 }
+
+/// Prints an error and its causes on stderr, each message once: a cause
+/// whose text the message above it already carries is not repeated.
+pub fn print_error(err: &anyhow::Error) {
+    let mut shown = err.to_string();
+    eprintln!("error: {shown}");
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        shown = text;
+    }
+}

@@ -70,10 +70,7 @@ const COULD_NOT_CHECK: u8 = 2;
 /// Prints an error the way `main` does, and the exit status for "could not
 /// check"; in JSON mode CI also gets a document saying so.
 fn could_not_check(err: anyhow::Error, target: &str, json: bool) -> ExitCode {
-    eprintln!("error: {err}");
-    for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
-    }
+    super::print_error(&err);
     if json {
         let mut out = report::error_json(target, &format!("{err:#}"));
         out.push(b'\n');

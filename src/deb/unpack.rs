@@ -45,11 +45,11 @@ pub enum UnpackError {
         expected: String,
         found: String,
     },
-    #[error("{label}: reading {path}: {source}")]
+    #[error("{label}: reading {path}: {error}")]
     Read {
         label: String,
         path: std::path::PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -158,7 +158,7 @@ impl UnpackCache {
         let read_err = |e| UnpackError::Read {
             label: label.to_string(),
             path: path.clone(),
-            source: e,
+            error: e,
         };
         let file = File::open(&path).map_err(read_err)?;
         // Hashed as it is read: the .deb unpacked is the one the lock names.

@@ -40,8 +40,8 @@ pub enum Content {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContentError {
-    #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error("reading {path}: {error}")]
+    Read { path: PathBuf, error: io::Error },
     #[error("{path} changed while the image was being built (expected {expected}, read {found}); build again once it is stable")]
     HostChanged {
         path: PathBuf,
@@ -117,7 +117,7 @@ impl ContentReader {
             Content::Host { path, size, digest } => {
                 let read = |e| ContentError::Read {
                     path: path.clone(),
-                    source: e,
+                    error: e,
                 };
                 // One byte past `size` is read, so growth is noticed too.
                 let mut reader = File::open(path).map_err(read)?.take(size + 1);
@@ -149,7 +149,7 @@ impl ContentReader {
             } => {
                 let read = |e| ContentError::Read {
                     path: pack.to_path_buf(),
-                    source: e,
+                    error: e,
                 };
                 if !matches!(&self.open, Some((p, _)) if p == pack) {
                     let file = File::open(pack).map_err(read)?;

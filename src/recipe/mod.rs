@@ -15,10 +15,10 @@ use schema::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
-    #[error("cannot read recipe {path}: {source}")]
+    #[error("cannot read recipe {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// `location` is `file:line:column`.
     #[error("{location}: {message}")]
@@ -203,7 +203,7 @@ impl Ctx<'_> {
 pub fn load(path: &Path, epoch_override: Option<u64>) -> Result<Recipe, RecipeError> {
     let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Read {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     parse(path, &text, epoch_override)
 }

@@ -118,7 +118,7 @@ fn read_error(p: &Package, path: &str, source: ContentError) -> InstallError {
     InstallError::Read {
         package: package_label(p),
         path: path.to_string(),
-        source: Box::new(source),
+        error: Box::new(source),
     }
 }
 
