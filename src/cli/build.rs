@@ -140,15 +140,14 @@ fn push(
     reference: &Reference,
     produced: &Produced,
     store: &BlobStore,
-    args: &BuildArgs,
+    settings: &crate::registry::RegistrySettings,
 ) -> Result<Reference> {
-    let settings = super::settings::registry_settings(&args.registry);
     let (digest, report) = crate::registry::push_built(
         &produced.output.built,
         store,
         &produced.referrers(),
         reference,
-        &settings,
+        settings,
         &crate::registry::PushOptions::default(),
     )
     .with_context(|| format!("pushing to {reference}"))?;
@@ -241,7 +240,7 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         pending.file(f, format!("{digest}\n").as_bytes())?;
     }
     let pushed = match &push_to {
-        Some(r) => Some(push(r, &produced, staging.store(), &args)?),
+        Some(r) => Some(push(r, &produced, staging.store(), &settings.registry)?),
         None => None,
     };
     match args.format {
