@@ -574,3 +574,59 @@ fn podman_runs_a_binary_from_a_package() {
         r.stderr
     );
 }
+
+#[test]
+fn lock_check_answers_ci_and_mirrors_or_keyrings_never_make_a_lock_stale() {
+    let repo = repo(AptRepo::builder());
+    let (url, _server) = repo.serve();
+    let p = Project::new(&repo, &url, "[\"linux/amd64\"]", "[\"hello\"]", "single");
+    // Missing: exit 1, nothing written.
+    let r = p.stele(&["lock", "--check"]);
+    r.expect_code(1);
+    assert!(r.stderr.contains("missing"), "{}", r.stderr);
+    assert!(!p.lock().exists());
+    p.stele(&["lock"]).expect_ok();
+    p.stele(&["lock", "--check"]).expect_code(0);
+    let digest = p.build(&["--locked"]).expect_ok().last_line().to_string();
+    let lock_bytes = fs::read(p.lock()).unwrap();
+
+    // The same archive under another name, by URL, and with its keyring
+    // elsewhere: the lock still answers and the image is the same.
+    fs::copy(
+        p.dir.path().join("keyring.gpg"),
+        p.dir.path().join("other.gpg"),
+    )
+    .unwrap();
+    let text = fs::read_to_string(p.recipe()).unwrap();
+    for edited in [
+        text.replace("mirror = \"LOCAL\"", &format!("mirror = \"{url}\"")),
+        text.replace("keyring.gpg", "other.gpg"),
+        text.replace("layers = \"single\"", "layers = \"single\" # again"),
+    ] {
+        fs::write(p.recipe(), &edited).unwrap();
+        p.stele(&["lock", "--check"]).expect_code(0);
+        let r = p.build(&["--locked"]);
+        r.expect_ok();
+        assert_eq!(r.last_line(), digest, "{edited}");
+    }
+    assert_eq!(fs::read(p.lock()).unwrap(), lock_bytes);
+
+    // Another package list: stale, reported, and left as it was.
+    fs::write(
+        p.recipe(),
+        text.replace("[\"hello\"]", "[\"hello\", \"data\"]"),
+    )
+    .unwrap();
+    let r = p.stele(&["lock", "--check", "--json"]);
+    r.expect_code(1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["status"], "stale");
+    assert_eq!(fs::read(p.lock()).unwrap(), lock_bytes);
+
+    // `lock` takes no flag it would ignore.
+    for flag in ["--locked", "--offline", "--vendor"] {
+        let r = p.stele(&["lock", flag]);
+        r.expect_code(2);
+        assert!(r.stderr.contains(flag), "{}", r.stderr);
+    }
+}
