@@ -10,7 +10,7 @@ use crate::apt::sources::{locate, package_url, AptSettings, SourcesError};
 use crate::deb::unpack::{UnpackCache, UnpackError, UnpackedDeb};
 use crate::lock::{Lock, LockedPackage};
 use crate::oci::{Digest, Platform};
-use crate::recipe::AptSpec;
+use crate::recipe::{AptSource, AptSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebsError {
@@ -49,6 +49,8 @@ pub enum DebsError {
 pub struct CheckedLock {
     pub lock: Lock,
     pub path: PathBuf,
+    /// The recipe's sources the packages' indexes refer to.
+    pub sources: Vec<AptSource>,
     /// The recipe's platforms' packages, by platform, sorted by name.
     pub per_platform: BTreeMap<String, Vec<LockedPackage>>,
 }
@@ -82,6 +84,7 @@ impl CheckedLock {
         Ok(CheckedLock {
             lock,
             path: path.into(),
+            sources: apt.sources.clone(),
             per_platform,
         })
     }
@@ -104,13 +107,12 @@ pub fn package_label(p: &LockedPackage) -> String {
 /// Downloads (or finds in the cache) every locked .deb, verified against
 /// the lock. Returns the cache path of each by sha256.
 pub fn fetch_locked(
-    apt: &AptSpec,
     lock: &CheckedLock,
     fetcher: &Fetcher,
     settings: &AptSettings,
 ) -> Result<BTreeMap<Digest, PathBuf>, DebsError> {
     let wanted = lock.wanted();
-    fetch_missing(apt, wanted.values().copied(), fetcher, settings)?;
+    fetch_missing(&lock.sources, wanted.values().copied(), fetcher, settings)?;
     Ok(wanted
         .keys()
         .map(|d| (d.clone(), fetcher.cache().path(d)))
@@ -119,7 +121,7 @@ pub fn fetch_locked(
 
 /// Downloads those of `packages` the cache does not hold yet.
 fn fetch_missing<'a>(
-    apt: &AptSpec,
+    sources: &[AptSource],
     packages: impl Iterator<Item = &'a LockedPackage>,
     fetcher: &Fetcher,
     settings: &AptSettings,
@@ -133,7 +135,7 @@ fn fetch_missing<'a>(
     if !missing.is_empty() && !fetcher.offline() {
         for p in &missing {
             if let std::collections::btree_map::Entry::Vacant(e) = urls.entry(p.source) {
-                e.insert(locate(&apt.sources[p.source], settings)?.url);
+                e.insert(locate(&sources[p.source], settings)?.url);
             }
         }
     }
@@ -164,7 +166,6 @@ pub struct UnpackedPackages {
 /// taken from there and its .deb is neither fetched nor read; the others
 /// are fetched if missing and unpacked into the cache, `jobs` at a time.
 pub fn unpack_locked(
-    apt: &AptSpec,
     lock: &CheckedLock,
     fetcher: &Fetcher,
     unpacked: &UnpackCache,
@@ -183,7 +184,7 @@ pub fn unpack_locked(
         }
     }
     let reused = debs.len();
-    fetch_missing(apt, todo.iter().copied(), fetcher, settings)?;
+    fetch_missing(&lock.sources, todo.iter().copied(), fetcher, settings)?;
     let done = crate::parallel::map(
         &todo,
         jobs,

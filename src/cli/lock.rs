@@ -152,7 +152,7 @@ pub fn cmd_vendor(args: VendorArgs) -> Result<ExitCode> {
     let fetcher = settings.cache.fetcher(settings.offline);
     let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &super::report::progress)?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
-    let files = debs::fetch_locked(apt, &checked, &fetcher, &settings.apt)?;
+    let files = debs::fetch_locked(&checked, &fetcher, &settings.apt)?;
     let n = debs::vendor(&checked.lock, &files, &args.dir)?;
     eprintln!("copied {n} package(s) into {}", args.dir.display());
     println!(

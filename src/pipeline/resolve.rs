@@ -125,7 +125,6 @@ pub fn resolve(
             let checked =
                 CheckedLock::check(outcome.lock.clone(), &outcome.path, apt, &recipe.platforms)?;
             let unpacked = debs::unpack_locked(
-                apt,
                 &checked,
                 &fetcher,
                 settings.cache.unpacked(),
