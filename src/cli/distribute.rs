@@ -133,9 +133,17 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
             (open_target(&args.source, &args.registry, &args.cache)?, tag)
         };
     if reference.tag.is_none() && reference.digest.is_none() {
-        // As skopeo and crane do: the image keeps the tag it had.
-        let tag = source_tag.unwrap_or_else(|| "latest".into());
-        eprintln!("no tag given: tagging `{tag}` (the source's)");
+        // The image keeps the tag it has, as `build --push` does.
+        let tag = match source_tag {
+            Some(t) => {
+                eprintln!("no tag given: tagging `{t}`, the source's");
+                t
+            }
+            None => {
+                eprintln!("no tag given and the source has none: tagging `latest`");
+                "latest".into()
+            }
+        };
         reference.tag = Some(tag);
     }
     eprintln!(
