@@ -3,14 +3,12 @@
 //! compression writes a valid layout, and the output folder is replaced
 //! only when it is ours to replace.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common::tree::{populate, EPOCH, RECIPE};
-use common::*;
+use crate::support::tree::{populate, EPOCH, RECIPE};
+use crate::support::*;
 
 /// A fresh recipe folder and a build of it into `<tmp>/layout`.
 fn baseline() -> (tempfile::TempDir, String) {

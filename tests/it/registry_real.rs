@@ -2,8 +2,6 @@
 //! 2.8's `docker-registry`, filesystem storage in a temp folder, on
 //! 127.0.0.1), read back by skopeo, stele and podman.
 
-mod common;
-
 use std::fs;
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -11,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::tree::populate;
-use common::*;
+use crate::support::tree::populate;
+use crate::support::*;
 use serde_json::Value;
 
 /// A `docker-registry serve` process on a free 127.0.0.1 port, killed on drop.
@@ -437,9 +435,9 @@ fn podman_pulls_and_runs_what_stele_pushed() {
     if !have_registry() || !have_tool("podman") || !have_tool("runc") {
         return;
     }
-    let tmp = common::podman::lowercase_tempdir();
+    let tmp = crate::support::podman::lowercase_tempdir();
     let src = tmp.path().join("src");
-    let Some(_) = common::podman::compile_hello(&src) else {
+    let Some(_) = crate::support::podman::compile_hello(&src) else {
         return;
     };
     fs::write(
@@ -466,7 +464,7 @@ cmd = ["pushed"]
     let (line, _) = push(tmp.path(), &layout, &reference, &[]);
     assert_eq!(line, format!("{reference}@{digest}"));
 
-    let podman = |args: &[&str]| run(common::podman::podman(tmp.path()).args(args));
+    let podman = |args: &[&str]| run(crate::support::podman::podman(tmp.path()).args(args));
     let r = podman(&[
         "pull",
         "--tls-verify=false",
@@ -476,7 +474,7 @@ cmd = ["pushed"]
     let r = podman(&["image", "inspect", "--format", "{{.Digest}}", &reference]);
     r.expect_ok();
     assert_eq!(r.last_line(), digest);
-    let r = common::podman::podman_run(tmp.path(), &reference);
+    let r = crate::support::podman::podman_run(tmp.path(), &reference);
     r.expect_ok();
     assert_eq!(
         r.stdout, "hello from stele\nuid=0 gid=0\ncwd=/\ngreeting=(none)\narg=pushed\n",
@@ -494,9 +492,9 @@ fn build_push_then_a_recipe_builds_on_the_pushed_base_and_runs() {
     if !have_registry() || !have_tool("podman") || !have_tool("runc") {
         return;
     }
-    let tmp = common::podman::lowercase_tempdir();
+    let tmp = crate::support::podman::lowercase_tempdir();
     let src = tmp.path().join("src");
-    let Some(_) = common::podman::compile_hello(&src) else {
+    let Some(_) = crate::support::podman::compile_hello(&src) else {
         return;
     };
     fs::write(
@@ -577,7 +575,7 @@ fn build_push_then_a_recipe_builds_on_the_pushed_base_and_runs() {
     let again = build_child(&tmp.path().join("again"), &["--offline"]);
     assert_eq!(again, child_digest);
 
-    let r = common::podman::podman_run(
+    let r = crate::support::podman::podman_run(
         &tmp.path().join("p"),
         &format!("oci:{}:latest", child.display()),
     );

@@ -1,6 +1,7 @@
-//! Shared by tests/attest.rs: a tiny two-platform build with a fake lock,
-//! and the gates for external validators (fail under CI=true when missing,
-//! skip with the reason otherwise).
+//! For the attestation tests (attest.rs, live.rs): a tiny two-platform
+//! build with a fake lock, and the gates for external validators (fail
+//! under CI=true when missing, skip with the reason otherwise). The
+//! validators are the Python scripts in `attest_tools/` beside this file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,7 +193,7 @@ pub fn python_has(modules: &[&str]) -> bool {
 
 pub fn tool(script: &str, args: &[&Path]) -> (bool, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/attest_tools")
+        .join("tests/it/support/attest_tools")
         .join(script);
     let out = Command::new("python3")
         .arg(path)

@@ -1,12 +1,26 @@
-//! Helpers shared by the core integration tests: run the real `stele`
-//! binary with a controlled environment, read back what it wrote, and check
-//! a layout the way an independent reader would.
-#![allow(dead_code)] // each test crate uses a different subset
+//! Everything the integration tests share: run the real `stele` binary
+//! with a controlled environment, read back what it wrote and check a
+//! layout the way an independent reader would ([`archive`], [`edit`],
+//! [`tree`], [`podman`]); hermetic fixtures: Debian packages built in
+//! memory ([`deb`]), signed apt repositories on disk ([`repo`]), a loopback
+//! HTTP server with fault injection ([`http`]), an in-process OCI registry
+//! that misbehaves on request ([`registry`]); and attestation fixtures with
+//! the gates of their independent validators ([`attest`]). Nothing here
+//! touches the network beyond 127.0.0.1.
 
 pub mod archive;
+pub mod attest;
+pub mod deb;
 pub mod edit;
+pub mod http;
 pub mod podman;
+pub mod registry;
+pub mod repo;
 pub mod tree;
+
+pub use deb::{build_deb, Compression, Deb, DebEntry, EntryKind, FIXTURE_MTIME};
+pub use http::{Fault, HttpServer};
+pub use repo::{AptRepo, AptRepoBuilder, PublishedDeb, Signing, Tamper, TestKey};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -460,4 +474,22 @@ pub fn have_tool(name: &str) -> bool {
 pub fn skip(reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
+}
+
+/// Whether a test that needs an external tool must fail rather than skip
+/// when the tool is missing (`CI=true`).
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required when CI=true"
+        );
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
 }

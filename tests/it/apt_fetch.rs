@@ -2,17 +2,15 @@
 //! served from 127.0.0.1: signatures, index and package verification,
 //! retries, offline mode and a cache shared by concurrent fetchers.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use stele::apt::fetch::{FetchError, FetchItem, Fetcher};
 use stele::apt::hostconf::{find_host_source, host_sources, load_keyring};
 use stele::apt::release::{verify_inrelease, Keyring, ReleaseError};
 use stele::oci::Digest;
 use stele::store::BlobStore;
-use support::*;
 
 fn hello() -> Deb {
     Deb::new("hello", "1.0-1", "amd64")

@@ -3,15 +3,13 @@
 //! that replace only their own kind, read by skopeo, loaded and run by
 //! podman.
 
-mod common;
-
 use std::fs;
 use std::process::Command;
 
-use common::archive::{build_three, by_name, members};
-use common::podman::{compile_hello, lowercase_tempdir, podman, podman_run};
-use common::tree::{populate, EPOCH};
-use common::*;
+use crate::support::archive::{build_three, by_name, members};
+use crate::support::podman::{compile_hello, lowercase_tempdir, podman, podman_run};
+use crate::support::tree::{populate, EPOCH};
+use crate::support::*;
 use stele::source::archive::open_archive;
 use stele::source::layout::Selector;
 

@@ -2,17 +2,14 @@
 //! signatures, and acceptance by independent validators (spdx-tools,
 //! CycloneDX's JSON schema, securesystemslib).
 
-#[path = "attest_tools/support.rs"]
-mod support;
-
 use std::process::Command;
 
+use crate::support::attest::*;
 use serde_json::Value;
 use stele::attest::artifact::{self, Kind, ANNOTATION_ATTESTATION, MEDIA_TYPE_DSSE};
 use stele::attest::dsse::Envelope;
 use stele::attest::{attest, AttestError, PrivateKey, Selection};
 use stele::oci::Digest;
-use support::*;
 
 #[test]
 fn provenance_names_recipe_packages_and_every_digest() {
