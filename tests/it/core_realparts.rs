@@ -2,15 +2,13 @@
 //! what we wrote, oci-image-tool must accept it, and podman must run an
 //! image whose entrypoint is a static binary compiled here.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::podman::{compile_hello, lowercase_tempdir, podman_run};
-use common::*;
+use crate::support::podman::{compile_hello, lowercase_tempdir, podman_run};
+use crate::support::*;
 
 const FILES_RECIPE: &str = r#"
 [image]

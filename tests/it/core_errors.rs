@@ -2,12 +2,10 @@
 //! recipe's file:line:column and what would fix it, and no output at all
 //! (no layout, no staging folder left beside where it would have gone).
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 
 const HEAD: &str = "[image]\nname = \"bad\"\n";
 

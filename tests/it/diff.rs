@@ -2,16 +2,14 @@
 //! line names the likely cause, the details name what differs, and the
 //! exit status says identical (0), different (1) or unreadable (2).
 
-mod common;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::edit::*;
-use common::tree::{populate, RECIPE};
-use common::*;
+use crate::support::edit::*;
+use crate::support::tree::{populate, RECIPE};
+use crate::support::*;
 use serde_json::Value;
 
 fn diff(a: &Path, b: &Path, json_out: bool) -> Run {

@@ -2,8 +2,6 @@
 //! 2.8's `docker-registry`, filesystem storage in a temp folder, on
 //! 127.0.0.1), read back by skopeo, stele and podman.
 
-mod common;
-
 use std::fs;
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -11,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::tree::populate;
-use common::*;
+use crate::support::tree::populate;
+use crate::support::*;
 use serde_json::Value;
 
 /// A `docker-registry serve` process on a free 127.0.0.1 port, killed on drop.
@@ -90,20 +88,12 @@ fn have_registry() -> bool {
     have_tool("docker-registry")
 }
 
-/// `stele` with HOME and the credential and cache locations pointed into
-/// `home`, so the developer's own auth files never take part.
+/// `stele` with HOME in `home`, where a test puts credential files, and
+/// its cache there too (no XDG_CACHE_HOME). [`stele`] already keeps the
+/// developer's own auth files out.
 fn stele_in(home: &Path) -> Command {
     let mut c = stele();
-    c.env("HOME", home);
-    for k in [
-        "XDG_RUNTIME_DIR",
-        "XDG_CACHE_HOME",
-        "XDG_CONFIG_HOME",
-        "REGISTRY_AUTH_FILE",
-        "DOCKER_CONFIG",
-    ] {
-        c.env_remove(k);
-    }
+    c.env("HOME", home).env_remove("XDG_CACHE_HOME");
     c
 }
 
@@ -437,9 +427,9 @@ fn podman_pulls_and_runs_what_stele_pushed() {
     if !have_registry() || !have_tool("podman") || !have_tool("runc") {
         return;
     }
-    let tmp = common::podman::lowercase_tempdir();
+    let tmp = crate::support::podman::lowercase_tempdir();
     let src = tmp.path().join("src");
-    let Some(_) = common::podman::compile_hello(&src) else {
+    let Some(_) = crate::support::podman::compile_hello(&src) else {
         return;
     };
     fs::write(
@@ -466,7 +456,7 @@ cmd = ["pushed"]
     let (line, _) = push(tmp.path(), &layout, &reference, &[]);
     assert_eq!(line, format!("{reference}@{digest}"));
 
-    let podman = |args: &[&str]| run(common::podman::podman(tmp.path()).args(args));
+    let podman = |args: &[&str]| run(crate::support::podman::podman(tmp.path()).args(args));
     let r = podman(&[
         "pull",
         "--tls-verify=false",
@@ -476,7 +466,7 @@ cmd = ["pushed"]
     let r = podman(&["image", "inspect", "--format", "{{.Digest}}", &reference]);
     r.expect_ok();
     assert_eq!(r.last_line(), digest);
-    let r = common::podman::podman_run(tmp.path(), &reference);
+    let r = crate::support::podman::podman_run(tmp.path(), &reference);
     r.expect_ok();
     assert_eq!(
         r.stdout, "hello from stele\nuid=0 gid=0\ncwd=/\ngreeting=(none)\narg=pushed\n",
@@ -494,9 +484,9 @@ fn build_push_then_a_recipe_builds_on_the_pushed_base_and_runs() {
     if !have_registry() || !have_tool("podman") || !have_tool("runc") {
         return;
     }
-    let tmp = common::podman::lowercase_tempdir();
+    let tmp = crate::support::podman::lowercase_tempdir();
     let src = tmp.path().join("src");
-    let Some(_) = common::podman::compile_hello(&src) else {
+    let Some(_) = crate::support::podman::compile_hello(&src) else {
         return;
     };
     fs::write(
@@ -577,7 +567,7 @@ fn build_push_then_a_recipe_builds_on_the_pushed_base_and_runs() {
     let again = build_child(&tmp.path().join("again"), &["--offline"]);
     assert_eq!(again, child_digest);
 
-    let r = common::podman::podman_run(
+    let r = crate::support::podman::podman_run(
         &tmp.path().join("p"),
         &format!("oci:{}:latest", child.display()),
     );

@@ -2,17 +2,15 @@
 //! signatures, and acceptance by independent validators (spdx-tools,
 //! CycloneDX's JSON schema, securesystemslib).
 
-#[path = "attest_tools/support.rs"]
-mod support;
-
 use std::process::Command;
 
+use crate::support::attest::*;
+use crate::support::{have_tool, json};
 use serde_json::Value;
 use stele::attest::artifact::{self, Kind, ANNOTATION_ATTESTATION, MEDIA_TYPE_DSSE};
 use stele::attest::dsse::Envelope;
 use stele::attest::{attest, AttestError, PrivateKey, Selection};
 use stele::oci::Digest;
-use support::*;
 
 #[test]
 fn provenance_names_recipe_packages_and_every_digest() {
@@ -456,7 +454,7 @@ fn a_package_without_a_license_is_noassertion() {
 
 #[test]
 fn a_layout_listing_attestations_still_reads_as_the_same_image() {
-    if !tool_present("skopeo") || !tool_present("umoci") {
+    if !have_tool("skopeo") || !have_tool("umoci") {
         return;
     }
     let recipe = recipe("\"linux/amd64\"");

@@ -4,16 +4,10 @@
 //! source for the suite the recipes name (even under CI: a machine without
 //! apt sources cannot run them).
 
-// Only the validator gates are used here.
-#[allow(dead_code)]
-#[path = "attest_tools/support.rs"]
-mod attest_support;
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::support::*;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -62,12 +56,12 @@ fn hello_builds_from_the_host_mirror_and_runs() {
     if !host_has_suite("bookworm") || !have_tool("podman") {
         return;
     }
-    let tmp = common::podman::lowercase_tempdir();
+    let tmp = crate::support::podman::lowercase_tempdir();
     let recipe = example("hello", tmp.path());
     let out = tmp.path().join("hello");
     let cache = tmp.path().join("cache");
     let first = build_locked(&recipe, &out, &cache);
-    let r = common::podman::podman_run(
+    let r = crate::support::podman::podman_run(
         &tmp.path().join("p"),
         &format!("oci:{}:latest", out.display()),
     );
@@ -156,7 +150,7 @@ fn debian_base_builds_for_amd64_and_arm64() {
 /// list what the lock installed, with purls and the licenses the packages'
 /// copyright files state.
 fn sboms_are_valid_and_name_the_packages(out: &Path, index: &serde_json::Value) {
-    if !attest_support::python_has(&["spdx_tools", "cyclonedx", "jsonschema", "packageurl"]) {
+    if !attest::python_has(&["spdx_tools", "cyclonedx", "jsonschema", "packageurl"]) {
         return;
     }
     let dir = tempdir();
@@ -174,7 +168,7 @@ fn sboms_are_valid_and_name_the_packages(out: &Path, index: &serde_json::Value) 
         };
         let p = dir.path().join(format!("{i}.{ext}"));
         fs::write(&p, &content).unwrap();
-        let (ok, text) = attest_support::tool(script, &[&p]);
+        let (ok, text) = attest::tool(script, &[&p]);
         assert!(ok, "{script} rejected the SBOM of a real build:\n{text}");
         let doc = String::from_utf8(content).unwrap();
         assert!(doc.contains("pkg:deb/debian/libc6@"), "libc6 purl missing");

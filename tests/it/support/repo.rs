@@ -150,8 +150,6 @@ pub struct AptRepoBuilder {
 /// A package as published: where it is and what Packages says about it.
 #[derive(Clone, Debug)]
 pub struct PublishedDeb {
-    pub suite: String,
-    pub component: String,
     pub name: String,
     pub version: String,
     pub arch: String,
@@ -281,12 +279,6 @@ impl AptRepoBuilder {
         self
     }
 
-    /// Seed of the signing key (default 1): same seed, same key.
-    pub fn key_seed(mut self, seed: u64) -> Self {
-        self.key_seed = seed;
-        self
-    }
-
     pub fn build(self) -> AptRepo {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -317,7 +309,7 @@ impl AptRepoBuilder {
             for (component, debs) in &spec.components {
                 let mut suite_debs: Vec<PublishedDeb> = debs
                     .iter()
-                    .map(|deb| publish(root, suite, component, deb, &tampered))
+                    .map(|deb| publish(root, component, deb, &tampered))
                     .collect();
                 suite_debs.sort_by(|a, b| {
                     (&a.name, &a.version, &a.arch).cmp(&(&b.name, &b.version, &b.arch))
@@ -381,7 +373,6 @@ impl AptRepoBuilder {
 /// returns what Packages will list.
 fn publish(
     root: &Path,
-    suite: &str,
     component: &str,
     deb: &Deb,
     tampered: &dyn Fn(Tamper) -> bool,
@@ -424,8 +415,6 @@ fn publish(
         sha256.hex()
     );
     PublishedDeb {
-        suite: suite.into(),
-        component: component.into(),
         name: deb.name.clone(),
         version: deb.version.clone(),
         arch: deb.arch.clone(),

@@ -3,14 +3,12 @@
 //! compression writes a valid layout, and the output folder is replaced
 //! only when it is ours to replace.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common::tree::{populate, EPOCH, RECIPE};
-use common::*;
+use crate::support::tree::{populate, EPOCH, RECIPE};
+use crate::support::*;
 
 /// A fresh recipe folder and a build of it into `<tmp>/layout`.
 fn baseline() -> (tempfile::TempDir, String) {
@@ -154,11 +152,13 @@ fn umask_does_not_reach_the_bytes() {
     // stele itself run under it.
     let other = tempdir();
     let src = other.path().join("src");
-    let r = run(std::process::Command::new("sh")
-        .arg("-c")
-        .arg("umask 077 && cp -R --preserve=links \"$0\" \"$1\"")
-        .arg(base.0.path().join("src"))
-        .arg(&src));
+    let r = run(with_umask(
+        std::process::Command::new("cp")
+            .args(["-R", "--preserve=links"])
+            .arg(base.0.path().join("src"))
+            .arg(&src),
+        0o077,
+    ));
     r.expect_ok();
     let m = fs::metadata(src.join("app/share/doc/readme.txt")).unwrap();
     assert_eq!(
@@ -177,13 +177,16 @@ fn umask_does_not_reach_the_bytes() {
         2
     );
     let out = other.path().join("layout");
-    let r = run(std::process::Command::new("sh")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .arg("-c")
-        .arg("umask 077 && exec \"$0\" build \"$1\" -o \"$2\"")
-        .arg(STELE)
-        .arg(src.join("recipe.toml"))
-        .arg(&out));
+    let r = run(with_umask(
+        stele()
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("XDG_CACHE_HOME", other.path().join("cache"))
+            .arg("build")
+            .arg(src.join("recipe.toml"))
+            .arg("-o")
+            .arg(&out),
+        0o077,
+    ));
     r.expect_ok();
     assert_same_build(&base, &out, r.last_line());
 }
@@ -257,10 +260,15 @@ fn default_output_is_beside_the_recipe_not_the_working_directory() {
 fn source_mtimes_do_not_reach_the_bytes() {
     let base = baseline();
     let src = base.0.path().join("src");
-    let r = run(std::process::Command::new("sh")
-        .arg("-c")
-        .arg("find \"$0\" -exec touch -h -d '2001-02-03 04:05:06 UTC' {} +")
-        .arg(&src));
+    let r = run(std::process::Command::new("find").arg(&src).args([
+        "-exec",
+        "touch",
+        "-h",
+        "-d",
+        "2001-02-03 04:05:06 UTC",
+        "{}",
+        "+",
+    ]));
     r.expect_ok();
     let m = fs::symlink_metadata(src.join("app/lib/data")).unwrap();
     assert_eq!(
@@ -484,13 +492,16 @@ fn layout_is_readable_by_other_users() {
     // umask 022 every file of the layout must be readable by them.
     let base = baseline();
     let layout = base.0.path().join("shared");
-    let r = run(std::process::Command::new("sh")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .arg("-c")
-        .arg("umask 022 && exec \"$0\" build \"$1\" -o \"$2\"")
-        .arg(STELE)
-        .arg(base.0.path().join("src/recipe.toml"))
-        .arg(&layout));
+    let r = run(with_umask(
+        stele()
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("XDG_CACHE_HOME", base.0.path().join("cache"))
+            .arg("build")
+            .arg(base.0.path().join("src/recipe.toml"))
+            .arg("-o")
+            .arg(&layout),
+        0o022,
+    ));
     r.expect_ok();
     for entry in walkdir::WalkDir::new(&layout) {
         let entry = entry.unwrap();

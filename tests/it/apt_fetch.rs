@@ -2,17 +2,15 @@
 //! served from 127.0.0.1: signatures, index and package verification,
 //! retries, offline mode and a cache shared by concurrent fetchers.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use stele::apt::fetch::{FetchError, FetchItem, Fetcher};
 use stele::apt::hostconf::{find_host_source, host_sources, load_keyring};
 use stele::apt::release::{verify_inrelease, Keyring, ReleaseError};
 use stele::oci::Digest;
 use stele::store::BlobStore;
-use support::*;
 
 fn hello() -> Deb {
     Deb::new("hello", "1.0-1", "amd64")
@@ -499,7 +497,7 @@ fn host_configuration_to_verified_index() {
 /// every data compression, and hostile names must come out verbatim.
 #[test]
 fn fixture_debs_are_what_dpkg_deb_reads() {
-    if !require_tool("dpkg-deb") {
+    if !have_tool("dpkg-deb") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -563,7 +561,7 @@ fn fixture_debs_are_what_dpkg_deb_reads() {
 /// fixture's binary keyring: the fixtures sign the way real archives do.
 #[test]
 fn fixture_inrelease_verifies_with_gpgv() {
-    if !require_tool("gpgv") {
+    if !have_tool("gpgv") {
         return;
     }
     let repo = repo_with(AptRepo::builder());

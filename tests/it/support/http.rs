@@ -77,10 +77,6 @@ impl HttpServer {
         (url, server)
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// The next `n` requests for `path` (URL path, e.g. `/dists/s/InRelease`)
     /// get `fault` instead of the file.
     pub fn fail_first(&self, path: &str, n: u32, fault: Fault) {

@@ -2,11 +2,9 @@
 //! its config is inherited the way a Dockerfile's FROM image is, its
 //! account files merge with the recipe's, and `absent` removes a path.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::support::*;
 
 const BASE: &str = r#"
 [image]

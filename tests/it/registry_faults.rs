@@ -1,21 +1,19 @@
 //! The registry client against a deliberately misbehaving in-process
-//! registry (tests/support/registry.rs): retries, resumed and restarted
+//! registry (support/registry.rs): retries, resumed and restarted
 //! uploads, digests the registry gets wrong, redirects to other hosts,
 //! bearer and basic authentication, and the errors a user reads.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::registry::{Auth, FakeRegistry, Fault};
 use oci_spec::image::{Arch, Descriptor, ImageConfigurationBuilder, MediaType, Os, RootFsBuilder};
 use stele::oci::{Built, Digest, Image, LayerBlob, Platform};
 use stele::registry::{
     pull, push_built, PushOptions, PushReport, Reference, RegistryError, RegistrySettings,
 };
 use stele::store::BlobStore;
-use support::registry::{Auth, FakeRegistry, Fault};
 
 fn settings(auth_files: Vec<PathBuf>) -> RegistrySettings {
     RegistrySettings {

@@ -2,13 +2,11 @@
 //! image the build made, a classic `docker save` archive converts with
 //! its config and DiffIDs, hostile archives are refused by member name.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::archive::{build_three, by_name, members, raw_tar};
-use common::*;
+use crate::support::archive::{build_three, by_name, members, raw_tar};
+use crate::support::*;
 use stele::source::archive::open_archive;
 use stele::source::layout::{open_layout, Selector};
 use stele::source::target::ArchiveKind;

@@ -3,14 +3,10 @@
 //! build, rebuild offline from the cache and from a vendored folder, and
 //! every broken link of the trust chain refused with nothing written.
 
-mod common;
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::*;
-use support::*;
+use crate::support::*;
 
 const EPOCH: u64 = 1_700_000_000;
 
@@ -528,7 +524,7 @@ fn podman_runs_a_binary_from_a_package() {
         return;
     }
     let work = tempdir();
-    let Some(bin) = common::podman::compile_hello(work.path()) else {
+    let Some(bin) = crate::support::podman::compile_hello(work.path()) else {
         return;
     };
     let repo = AptRepo::builder()
@@ -543,7 +539,7 @@ fn podman_runs_a_binary_from_a_package() {
     let (url, _server) = repo.serve();
     // podman names an oci: image after its path, which must be lowercase.
     let p = Project::new_in(
-        common::podman::lowercase_tempdir(),
+        crate::support::podman::lowercase_tempdir(),
         &repo,
         &url,
         "[\"linux/amd64\"]",
@@ -564,9 +560,11 @@ fn podman_runs_a_binary_from_a_package() {
     )
     .unwrap();
     p.build(&[]).expect_ok();
-    let storage = common::podman::lowercase_tempdir();
-    let r =
-        common::podman::podman_run(storage.path(), &format!("oci:{}:latest", p.out().display()));
+    let storage = crate::support::podman::lowercase_tempdir();
+    let r = crate::support::podman::podman_run(
+        storage.path(),
+        &format!("oci:{}:latest", p.out().display()),
+    );
     r.expect_ok();
     assert_eq!(
         r.stdout, "hello from stele\nuid=0 gid=0\ncwd=/\ngreeting=(none)\n",

@@ -1,12 +1,12 @@
-//! Shared by tests/attest.rs: a tiny two-platform build with a fake lock,
-//! and the gates for external validators (fail under CI=true when missing,
-//! skip with the reason otherwise).
+//! For the attestation tests (attest.rs, live.rs): a tiny two-platform
+//! build with a fake lock, and the independent validators, Python scripts
+//! in `attest_tools/` beside this file, with their gate (fail under
+//! CI=true when missing, skip with the reason otherwise).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
 use stele::attest::artifact;
 use stele::attest::{
     attest, AttestInput, Attestation, BaseRef, PrivateKey, SbomPackage, Selection,
@@ -165,10 +165,6 @@ impl Fixture {
     }
 }
 
-pub fn json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap()
-}
-
 pub const TWO: &str = "\"linux/arm64\", \"linux/amd64\"";
 
 // ---- independent validators (Python) ----
@@ -185,14 +181,14 @@ pub fn python_has(modules: &[&str]) -> bool {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg}");
         }
-        eprintln!("skipping: {msg}");
+        super::skip(&msg);
     }
     ok
 }
 
 pub fn tool(script: &str, args: &[&Path]) -> (bool, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/attest_tools")
+        .join("tests/it/support/attest_tools")
         .join(script);
     let out = Command::new("python3")
         .arg(path)
@@ -205,20 +201,4 @@ pub fn tool(script: &str, args: &[&Path]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-/// Whether `tool` runs. Missing: fail under CI=true, otherwise skip.
-pub fn tool_present(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg = format!("{tool} is not installed (apt-get install {tool})");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg}");
-        }
-        eprintln!("skipping: {msg}");
-    }
-    ok
 }

@@ -62,7 +62,7 @@ pub fn by_name(members: &[Member]) -> BTreeMap<String, Vec<u8>> {
 /// The tree recipe built as a layout and as both archives.
 pub struct Three {
     /// Holds every path below; removed when dropped.
-    pub tmp: tempfile::TempDir,
+    _tmp: tempfile::TempDir,
     pub layout: PathBuf,
     pub oci: PathBuf,
     pub docker: PathBuf,
@@ -87,7 +87,7 @@ pub fn build_three() -> Three {
         digest
     );
     Three {
-        tmp,
+        _tmp: tmp,
         layout,
         oci,
         docker,

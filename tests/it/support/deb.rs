@@ -194,11 +194,6 @@ impl Deb {
         self
     }
 
-    pub fn control_file(mut self, name: &str, content: impl Into<Vec<u8>>, mode: u32) -> Deb {
-        self.control_files.push((name.into(), content.into(), mode));
-        self
-    }
-
     /// The `control` file text (each field once, ending in a newline).
     pub fn control_text(&self) -> String {
         let file_bytes: u64 = self

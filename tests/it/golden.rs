@@ -5,13 +5,11 @@
 //! src/layer/profile.rs and update the digests (scripts/update-golden.sh
 //! prints them).
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 
 const PROFILE: &str = "stele-2026.1";
 /// The uncompressed layer: changes only when the tar writer or the tree does.

@@ -1,12 +1,10 @@
 //! Reading a layout back: the image `stele build` wrote opens into the same
 //! digests, a damaged blob is named, and selection by digest works.
 
-mod common;
-
 use std::fs;
 
-use common::tree::populate;
-use common::*;
+use crate::support::tree::populate;
+use crate::support::*;
 use stele::source::layout::{open_layout, Selector};
 
 #[test]

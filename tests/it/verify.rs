@@ -3,16 +3,14 @@
 //! it, named, with exit 1; a rebuild is compared; what cannot be checked
 //! exits 2.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::edit::*;
+use crate::support::tree::populate;
+use crate::support::*;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::edit::*;
-use common::tree::populate;
-use common::*;
 use serde_json::Value;
 
 fn verify(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Run {

@@ -61,7 +61,6 @@ pub struct Logged {
     pub query: String,
     pub authorization: Option<String>,
     pub content_range: Option<String>,
-    pub body_len: usize,
 }
 
 struct Rule {
@@ -307,7 +306,6 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, addr: &str) -> std::io::Res
             query: query_text.to_string(),
             authorization: req.headers.get("authorization").cloned(),
             content_range: req.headers.get("content-range").cloned(),
-            body_len: length,
         });
         let mut chosen = None;
         for r in st.rules.iter_mut() {

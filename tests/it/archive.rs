@@ -3,15 +3,13 @@
 //! that replace only their own kind, read by skopeo, loaded and run by
 //! podman.
 
-mod common;
-
 use std::fs;
 use std::process::Command;
 
-use common::archive::{build_three, by_name, members};
-use common::podman::{compile_hello, lowercase_tempdir, podman, podman_run};
-use common::tree::{populate, EPOCH};
-use common::*;
+use crate::support::archive::{build_three, by_name, members};
+use crate::support::podman::{compile_hello, lowercase_tempdir, podman, podman_run};
+use crate::support::tree::{populate, EPOCH};
+use crate::support::*;
 use stele::source::archive::open_archive;
 use stele::source::layout::Selector;
 
@@ -108,18 +106,18 @@ fn archives_are_byte_identical_across_builds_umask_and_tz() {
         let digest = build_with(&recipe, &a, &["--format", format]);
         // Built again over itself: an earlier archive of its kind is replaced.
         assert_eq!(build_with(&recipe, &a, &["--format", format]), digest);
-        let r = run(Command::new("sh")
-            .arg("-c")
-            .arg("umask 077 && exec \"$@\"")
-            .arg("sh")
-            .arg(STELE)
-            .arg("build")
-            .arg(&recipe)
-            .args(["--format", format, "-o"])
-            .arg(&b)
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env("TZ", "Pacific/Kiritimati")
-            .env("LC_ALL", "C.UTF-8"));
+        let r = run(with_umask(
+            stele()
+                .arg("build")
+                .arg(&recipe)
+                .args(["--format", format, "-o"])
+                .arg(&b)
+                .env("XDG_CACHE_HOME", tmp.path().join("cache-umask-077"))
+                .env_remove("SOURCE_DATE_EPOCH")
+                .env("TZ", "Pacific/Kiritimati")
+                .env("LC_ALL", "C.UTF-8"),
+            0o077,
+        ));
         r.expect_ok();
         assert_eq!(r.last_line(), digest);
         assert!(

@@ -1,12 +1,26 @@
-//! Helpers shared by the core integration tests: run the real `stele`
-//! binary with a controlled environment, read back what it wrote, and check
-//! a layout the way an independent reader would.
-#![allow(dead_code)] // each test crate uses a different subset
+//! Everything the integration tests share: run the real `stele` binary
+//! with a controlled environment, read back what it wrote and check a
+//! layout the way an independent reader would ([`archive`], [`edit`],
+//! [`tree`], [`podman`]); hermetic fixtures: Debian packages built in
+//! memory ([`deb`]), signed apt repositories on disk ([`repo`]), a loopback
+//! HTTP server with fault injection ([`http`]), an in-process OCI registry
+//! that misbehaves on request ([`registry`]); and attestation fixtures with
+//! the gates of their independent validators ([`attest`]). Nothing here
+//! touches the network beyond 127.0.0.1.
 
 pub mod archive;
+pub mod attest;
+pub mod deb;
 pub mod edit;
+pub mod http;
 pub mod podman;
+pub mod registry;
+pub mod repo;
 pub mod tree;
+
+pub use deb::{build_deb, Compression, Deb, DebEntry};
+pub use http::Fault;
+pub use repo::{AptRepo, AptRepoBuilder, Signing, Tamper};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -14,27 +28,87 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-pub const STELE: &str = env!("CARGO_BIN_EXE_stele");
+const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
-/// Variables that could reach a build and that the test, not the
-/// developer's shell, decides.
-const CONTROLLED_ENV: &[&str] = &["SOURCE_DATE_EPOCH", "TZ", "LANG", "LC_ALL", "LANGUAGE"];
+/// Variables that could reach a build or a push and that the test, not
+/// the developer's shell, decides: the build's clock and locale, and where
+/// the developer's registry credentials are.
+const CONTROLLED_ENV: &[&str] = &[
+    "SOURCE_DATE_EPOCH",
+    "TZ",
+    "LANG",
+    "LC_ALL",
+    "LANGUAGE",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+];
 
 /// A `stele` command with the environment variables that matter removed, so
-/// the developer's shell cannot change a test's outcome. Builds that name
-/// no `--cache-dir` use a cache under cargo's target folder, never the
-/// developer's own.
+/// the developer's shell cannot change a test's outcome. Nothing it does
+/// reaches the developer's home: HOME is an empty folder the tests own,
+/// builds that name no `--cache-dir` use a cache under cargo's target
+/// folder, and so do its temp files. A test that runs `stele` under another
+/// umask gives it a cache of its own (`XDG_CACHE_HOME`): files that umask
+/// makes would otherwise end in the cache the other tests share.
 pub fn stele() -> Command {
+    let dirs = test_dirs();
     let mut c = Command::new(STELE);
     for k in CONTROLLED_ENV {
         c.env_remove(k);
     }
-    c.env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"));
+    c.env("HOME", &dirs.home)
+        .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env("TMPDIR", &dirs.tmp);
     c
+}
+
+/// The folders under cargo's target folder that [`stele`] points HOME and
+/// TMPDIR at.
+struct TestDirs {
+    home: PathBuf,
+    tmp: PathBuf,
+}
+
+/// Made once per run of the test binary; HOME starts empty every run and
+/// is read-only, so (short of running as root) a `stele` that writes into
+/// its home fails the test instead of leaving something the next run reads.
+fn test_dirs() -> &'static TestDirs {
+    static DIRS: OnceLock<TestDirs> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let home = target.join("home");
+        let tmp = target.join("tmpdir");
+        if home.exists() {
+            fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+            fs::remove_dir_all(&home)
+                .unwrap_or_else(|e| panic!("emptying {}: {e}", home.display()));
+        }
+        fs::create_dir_all(&home).unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o555)).unwrap();
+        fs::create_dir_all(&tmp).unwrap();
+        TestDirs { home, tmp }
+    })
+}
+
+/// `cmd`, started under umask `mask` (what `sh -c 'umask MASK && exec …'`
+/// does, without a shell between the test and the command).
+pub fn with_umask(cmd: &mut Command, mask: u32) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls may run between fork and exec;
+    // umask(2) is one, and the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::umask(mask as libc::mode_t);
+            Ok(())
+        })
+    }
 }
 
 /// The output of a finished command, with text accessors for assertions.

@@ -3,14 +3,10 @@
 //! not change, and never change a byte of the image. Packages come from a
 //! signed apt repository the tests make and serve on 127.0.0.1.
 
-mod common;
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::*;
-use support::*;
+use crate::support::*;
 
 fn repo() -> AptRepo {
     let mut b = AptRepo::builder().suite("stable", &["amd64", "arm64"]);

@@ -1,0 +1,24 @@
+//! The integration tests, as one binary (the layout ripgrep and uv use):
+//! cargo compiles and links the shared helpers once, and every test runs
+//! in one harness. Each module is one area of `stele`; all of them share
+//! [`support`].
+
+mod support;
+
+mod apt_fetch;
+mod archive;
+mod archive_source;
+mod attest;
+mod base_layout;
+mod core_build;
+mod core_errors;
+mod core_realparts;
+mod diff;
+mod golden;
+mod layer_cache;
+mod live;
+mod packages;
+mod registry_faults;
+mod registry_real;
+mod source_layout;
+mod verify;
