@@ -18,6 +18,7 @@ mod golden;
 mod layer_cache;
 mod live;
 mod packages;
+mod pipeline;
 mod registry_faults;
 mod registry_real;
 mod source_layout;

@@ -2,12 +2,10 @@
 //! succeeded, the image config's user checked against the image's
 //! accounts, and `--json` documents that say what the human lines say.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 
 fn recipe(dir: &Path, extra: &str) -> std::path::PathBuf {
     write_file(&dir.join("app/hello.txt"), "hello\n", 0o644);
