@@ -306,7 +306,7 @@ impl Fetcher {
                 .put_verified(&mut reader, &item.sha256, item.size)
             {
                 Ok(()) => Ok(()),
-                Err(StoreError::Mismatch {
+                Err(StoreError::DigestMismatch {
                     found, found_size, ..
                 }) => Err(Attempt::Fatal(FetchError::Mismatch {
                     url: url.into(),
