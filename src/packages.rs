@@ -465,19 +465,27 @@ pub fn vendor(
             if dest.exists() {
                 continue;
             }
-            let tmp = dir.join(format!(".{}.tmp", vendor_name(p)));
-            std::fs::copy(&files[&p.sha256], &tmp).map_err(|e| PackagesError::Io {
-                path: tmp.clone(),
-                source: e,
-            })?;
-            std::fs::rename(&tmp, &dest).map_err(|e| PackagesError::Io {
-                path: dest.clone(),
-                source: e,
-            })?;
+            copy_fresh(&files[&p.sha256], dir, &dest)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Copies `src` to `dest` as a new file (temp, fsync, rename) whose mode
+/// the umask decides: `fs::copy` would copy the cache file's mode, and a
+/// cache filled under `umask 077` would make the vendor folder unreadable.
+fn copy_fresh(src: &Path, dir: &Path, dest: &Path) -> Result<(), PackagesError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| PackagesError::Io { path, source: e }
+    };
+    let mut from = std::fs::File::open(src).map_err(io_err(src))?;
+    let mut temp = crate::store::temp_file_in(dir, ".stele-tmp-").map_err(io_err(dir))?;
+    std::io::copy(&mut from, &mut temp).map_err(io_err(dest))?;
+    temp.as_file().sync_all().map_err(io_err(dest))?;
+    temp.persist(dest).map_err(|e| io_err(dest)(e.error))?;
+    Ok(())
 }
 
 pub fn vendor_name(p: &LockedPackage) -> String {

@@ -102,7 +102,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             dir.display()
         );
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = crate::store::temp_file_in(dir, ".stele-tmp-")
         .with_context(|| format!("writing {}", path.display()))?;
     tmp.write_all(bytes)
         .with_context(|| format!("writing {}", path.display()))?;
