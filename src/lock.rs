@@ -123,7 +123,6 @@ impl Lock {
     /// umask, as any file a user's tool writes.
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
         use std::io::Write;
-        use std::os::unix::fs::PermissionsExt;
         let err = |source| LockError::Write {
             path: path.into(),
             source,
@@ -132,11 +131,7 @@ impl Lock {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".stele-tmp-")
-            .permissions(std::fs::Permissions::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(err)?;
+        let mut tmp = crate::store::temp_file_in(dir, ".stele-tmp-").map_err(err)?;
         tmp.write_all(self.to_text().as_bytes()).map_err(err)?;
         tmp.as_file().sync_all().map_err(err)?;
         tmp.persist(path).map_err(|e| err(e.error))?;

@@ -217,19 +217,30 @@ pub fn vendor(
             let Some(src) = files.get(&p.sha256) else {
                 continue;
             };
-            let tmp = dir.join(format!(".{}.tmp", vendor_name(p)));
-            std::fs::copy(src, &tmp).map_err(|e| DebsError::Write {
-                path: tmp.clone(),
-                source: e,
-            })?;
-            std::fs::rename(&tmp, &dest).map_err(|e| DebsError::Write {
-                path: dest.clone(),
-                source: e,
-            })?;
+            copy_fresh(src, dir, &dest)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Copies `src` to `dest` as a new file (temp, fsync, rename) whose mode
+/// the umask decides: `fs::copy` would copy the cache file's mode, and a
+/// cache filled under `umask 077` would make the vendor folder unreadable.
+fn copy_fresh(src: &Path, dir: &Path, dest: &Path) -> Result<(), DebsError> {
+    let write_err = |source| DebsError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let mut from = std::fs::File::open(src).map_err(|source| DebsError::Read {
+        path: src.to_path_buf(),
+        source,
+    })?;
+    let mut temp = crate::store::temp_file_in(dir, ".stele-tmp-").map_err(write_err)?;
+    std::io::copy(&mut from, &mut temp).map_err(write_err)?;
+    temp.as_file().sync_all().map_err(write_err)?;
+    temp.persist(dest).map_err(|e| write_err(e.error))?;
+    Ok(())
 }
 
 pub fn vendor_name(p: &LockedPackage) -> String {

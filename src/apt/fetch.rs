@@ -7,8 +7,6 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
@@ -306,7 +304,7 @@ impl Fetcher {
                 .put_verified(&mut reader, &item.sha256, item.size)
             {
                 Ok(()) => Ok(()),
-                Err(StoreError::Mismatch {
+                Err(StoreError::DigestMismatch {
                     found, found_size, ..
                 }) => Err(Attempt::Fatal(FetchError::Mismatch {
                     url: url.into(),
@@ -330,45 +328,13 @@ impl Fetcher {
         Ok(path)
     }
 
-    /// Fetches every item with `jobs` worker threads pulling from a shared
-    /// queue. Returns the cache paths in item order. After the first
-    /// failure no new downloads start; the error is returned once all
-    /// workers have stopped.
+    /// Fetches every item with up to `jobs` threads, starting them in item
+    /// order. Returns the cache paths in item order. After the first
+    /// failure no new downloads start; once all threads have stopped, the
+    /// error of the lowest-numbered failed item is returned.
     pub fn fetch_all(&self, items: &[FetchItem], jobs: usize) -> Result<Vec<PathBuf>, FetchError> {
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let first_error: Mutex<Option<FetchError>> = Mutex::new(None);
-        let paths: Mutex<Vec<Option<PathBuf>>> = Mutex::new(vec![None; items.len()]);
-        let workers = jobs.clamp(1, items.len().max(1));
-        thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    while !failed.load(Ordering::SeqCst) {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(item) = items.get(i) else { break };
-                        match self.fetch_item(item) {
-                            Ok(path) => paths.lock().expect("no panics under lock")[i] = Some(path),
-                            Err(e) => {
-                                failed.store(true, Ordering::SeqCst);
-                                first_error
-                                    .lock()
-                                    .expect("no panics under lock")
-                                    .get_or_insert(e);
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = first_error.into_inner().expect("workers joined") {
-            return Err(e);
-        }
-        Ok(paths
-            .into_inner()
-            .expect("workers joined")
-            .into_iter()
-            .map(|p| p.expect("every item fetched when none failed"))
-            .collect())
+        // Equal weights: downloads are bound by the network, not the item.
+        crate::parallel::map(items, jobs, |_| 0, |item| self.fetch_item(item))
     }
 
     /// The raw `dists/<suite>/InRelease` of a mirror, unverified and

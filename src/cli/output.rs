@@ -6,7 +6,6 @@
 //! succeeded.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -33,10 +32,7 @@ impl Pending {
         }
         // 0666 before the umask, as any file a user's tool creates, never
         // the 0600 of a temp file.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".stele-tmp-")
-            .permissions(std::fs::Permissions::from_mode(0o666))
-            .tempfile_in(dir)
+        let mut tmp = crate::store::temp_file_in(dir, ".stele-tmp-")
             .with_context(|| {
                 format!(
                     "cannot write {}: folder {} is not writable; fix its permissions or choose another path",

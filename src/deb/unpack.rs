@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -164,9 +164,8 @@ impl UnpackCache {
         // Hashed as it is read: the .deb unpacked is the one the lock names.
         let mut reader = HashingReader::new(BufReader::with_capacity(256 * 1024, file));
 
-        let temp = self.store.begin()?;
-        let temp_path = temp.path().to_path_buf();
-        let mut pack = HashingWriter::new(BufWriter::with_capacity(256 * 1024, temp));
+        let mut pack = self.store.begin()?;
+        let temp_path = pack.temp_path().to_path_buf();
         let mut files: Vec<(u64, u64, Digest)> = Vec::new();
         let mut offset = 0u64;
         let contents = read_deb_with(label, &mut reader, u64::MAX, &mut |entry, _| {
@@ -201,13 +200,7 @@ impl UnpackCache {
                 found: format!("{found_size} bytes, {found}"),
             });
         }
-        let (buffered, pack_digest, pack_size) = pack.finish();
-        let temp = buffered.into_inner().map_err(|e| StoreError::Io {
-            path: temp_path.clone(),
-            source: e.into_error(),
-        })?;
-        self.store.remove_if_damaged(&pack_digest, pack_size);
-        self.store.commit(temp, &pack_digest)?;
+        let (pack_digest, pack_size) = pack.finish()?;
 
         let index = Index::new(deb, pack_digest, pack_size, &contents, &files);
         let bytes = serde_json::to_vec(&index).expect("an index serializes");

@@ -6,12 +6,12 @@ pub mod cache;
 pub mod profile;
 pub mod tar;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 use flate2::write::GzEncoder;
 
 use crate::fstree::FsTree;
-use crate::oci::{HashingWriter, LayerBlob};
+use crate::oci::{Digest, HashingWriter, LayerBlob};
 use crate::store::{BlobStore, StoreError};
 pub use cache::{layer_key, LayerCache};
 pub use profile::{Compression, CHUNK_SIZE, PROFILE_ID};
@@ -124,38 +124,27 @@ impl<W: Write> Write for Compressor<W> {
 }
 
 /// The uncompressed-to-blob half of the pipeline, for callers that produce
-/// tar bytes themselves: write tar bytes into it, then `finish`.
+/// tar bytes themselves: write tar bytes into it, then `finish`. The blob's
+/// digest and size are taken by `out` (a `BlobWriter` hashes what it
+/// stores), so the compressed bytes are hashed once.
 pub struct LayerSink<W: Write> {
-    chain: HashingWriter<ChunkedWriter<Compressor<HashingWriter<W>>>>,
-    compression: Compression,
+    chain: HashingWriter<ChunkedWriter<Compressor<W>>>,
 }
 
 impl<W: Write> LayerSink<W> {
     pub fn new(compression: Compression, out: W) -> io::Result<Self> {
-        let digest_hasher = HashingWriter::new(out);
-        let compressor = Compressor::new(compression, digest_hasher)?;
+        let compressor = Compressor::new(compression, out)?;
         Ok(LayerSink {
             chain: HashingWriter::new(ChunkedWriter::new(compressor)),
-            compression,
         })
     }
 
-    /// Flushes the compressor and returns the sink with the layer's
-    /// descriptor fields (digest and size of the blob, DiffID of the tar).
-    pub fn finish(self) -> io::Result<(W, LayerBlob)> {
+    /// Flushes the compressor and returns the sink with the layer's DiffID
+    /// (the digest of the tar bytes written).
+    pub fn finish(self) -> io::Result<(W, Digest)> {
         let (chunked, diff_id, _) = self.chain.finish();
         let compressor = chunked.finish()?;
-        let digest_hasher = compressor.finish()?;
-        let (out, digest, size) = digest_hasher.finish();
-        Ok((
-            out,
-            LayerBlob {
-                media_type: self.compression.media_type(),
-                digest,
-                size,
-                diff_id,
-            },
-        ))
+        Ok((compressor.finish()?, diff_id))
     }
 }
 
@@ -188,53 +177,25 @@ pub fn write_layer_to(
     store: &BlobStore,
     also: Option<&BlobStore>,
 ) -> Result<LayerBlob, LayerError> {
-    let buffered = |t| BufWriter::with_capacity(256 * 1024, t);
-    let out = Tee {
-        first: buffered(store.begin()?),
-        second: also.map(BlobStore::begin).transpose()?.map(buffered),
-    };
+    let mut out = store.begin()?;
+    if let Some(also) = also {
+        out = out.mirror_into(also)?;
+    }
     let mut sink = LayerSink::new(compression, out).map_err(LayerError::Compress)?;
     tar::write_tree(tree, &mut sink)?;
-    let (out, layer) = sink.finish().map_err(LayerError::Compress)?;
-    let unbuffer = |b: BufWriter<_>| {
-        b.into_inner()
-            .map_err(|e| LayerError::Compress(e.into_error()))
-    };
-    store.commit(unbuffer(out.first)?, &layer.digest)?;
-    if let (Some(also), Some(second)) = (also, out.second) {
-        also.remove_if_damaged(&layer.digest, layer.size);
-        also.commit(unbuffer(second)?, &layer.digest)?;
-    }
-    Ok(layer)
-}
-
-/// Writes everything to one writer, and to a second when there is one.
-struct Tee<W: Write> {
-    first: W,
-    second: Option<W>,
-}
-
-impl<W: Write> Write for Tee<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.first.write_all(buf)?;
-        if let Some(w) = &mut self.second {
-            w.write_all(buf)?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.first.flush()?;
-        if let Some(w) = &mut self.second {
-            w.flush()?;
-        }
-        Ok(())
-    }
+    let (out, diff_id) = sink.finish().map_err(LayerError::Compress)?;
+    let (digest, size) = out.finish()?;
+    Ok(LayerBlob {
+        media_type: compression.media_type(),
+        digest,
+        size,
+        diff_id,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::Digest;
 
     #[test]
     fn chunked_writer_is_independent_of_write_sizes() {
@@ -246,14 +207,13 @@ mod tests {
             }
             sink.finish().unwrap()
         };
-        let (a, la) = run(1);
-        let (b, lb) = run(4099);
-        let (c, lc) = run(CHUNK_SIZE * 3);
+        let (a, da) = run(1);
+        let (b, db) = run(4099);
+        let (c, dc) = run(CHUNK_SIZE * 3);
         assert_eq!(a, b);
         assert_eq!(b, c);
-        assert_eq!(la, lb);
-        assert_eq!(lb, lc);
-        assert_eq!(la.diff_id, Digest::of(&data));
-        assert_eq!(la.digest, Digest::of(&a));
+        assert_eq!(da, db);
+        assert_eq!(db, dc);
+        assert_eq!(da, Digest::of(&data));
     }
 }

@@ -75,16 +75,7 @@ fn write_entry<W: Write>(
         pax.push((format!("SCHILY.xattr.{k}"), v.clone()));
     }
     if !pax.is_empty() {
-        let body = pax_body(&pax);
-        let mut h = base_header(node.mtime);
-        set_name_bytes(&mut h, b"././@PaxHeader");
-        h.set_entry_type(EntryType::XHeader);
-        h.set_mode(0o644);
-        h.set_size(body.len() as u64);
-        h.set_cksum();
-        out.write_all(h.as_bytes())?;
-        out.write_all(&body)?;
-        pad(out, body.len() as u64)?;
+        write_pax(out, node.mtime, &pax)?;
     }
 
     let mut h = base_header(node.mtime);
@@ -141,8 +132,29 @@ fn truncate(b: &[u8], n: usize) -> &[u8] {
     &b[..b.len().min(n)]
 }
 
+/// Writes a pax extended header (POSIX.1-2001 typeflag `x`) holding
+/// `records` for the entry after it. The one pax writer of layers and of
+/// the archive sinks: its header is a `base_header` like theirs, named
+/// `././@PaxHeader` with mode 0644, so the bytes depend on nothing else.
+pub(crate) fn write_pax<W: Write>(
+    out: &mut W,
+    mtime: u64,
+    records: &[(String, Vec<u8>)],
+) -> io::Result<()> {
+    let body = pax_body(records);
+    let mut h = base_header(mtime);
+    set_name_bytes(&mut h, b"././@PaxHeader");
+    h.set_entry_type(EntryType::XHeader);
+    h.set_mode(0o644);
+    h.set_size(body.len() as u64);
+    h.set_cksum();
+    out.write_all(h.as_bytes())?;
+    out.write_all(&body)?;
+    pad(out, body.len() as u64)
+}
+
 /// pax records are `"<len> <key>=<value>\n"` where `<len>` counts itself.
-pub(crate) fn pax_body(records: &[(String, Vec<u8>)]) -> Vec<u8> {
+fn pax_body(records: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut body = Vec::new();
     for (k, v) in records {
         let rest = k.len() + v.len() + 3; // space, '=', newline

@@ -12,11 +12,11 @@ use sha2::{Digest as _, Sha256};
 use tar::EntryType;
 
 use super::SinkError;
-use crate::layer::tar::{base_header, pad, pax_body, set_name_bytes};
+use crate::layer::tar::{base_header, pad, set_name_bytes, write_pax};
 use crate::oci::Digest;
 use crate::source::archive::sniff;
 use crate::source::target::ArchiveKind;
-use crate::store::{BlobStore, StoreError};
+use crate::store::{temp_file_in, BlobStore, StoreError};
 
 /// The largest size a ustar header's 11 octal digits hold; larger members
 /// carry their size in a pax record (POSIX.1-2001 `size`).
@@ -50,16 +50,8 @@ impl<W: Write> ArchiveWriter<W> {
         // fits the 100-byte ustar name field.
         assert!(name.len() <= 100, "archive member name {name} too long");
         if size > MAX_USTAR_SIZE {
-            let body = pax_body(&[("size".into(), size.to_string().into_bytes())]);
-            let mut h = base_header(self.mtime);
-            set_name_bytes(&mut h, b"././@PaxHeader");
-            h.set_entry_type(EntryType::XHeader);
-            h.set_mode(0o644);
-            h.set_size(body.len() as u64);
-            h.set_cksum();
-            self.out.write_all(h.as_bytes())?;
-            self.out.write_all(&body)?;
-            pad(&mut self.out, body.len() as u64)?;
+            let records = [("size".into(), size.to_string().into_bytes())];
+            write_pax(&mut self.out, self.mtime, &records)?;
         }
         let mut h = base_header(self.mtime);
         set_name_bytes(&mut h, name.as_bytes());
@@ -212,13 +204,8 @@ pub fn write_archive(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    // tempfile makes 0600 files; an archive is handed to other users'
-    // tools like any file, so the umask decides its mode.
-    let temp = tempfile::Builder::new()
-        .prefix(".stele-tmp-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(&parent)
-        .map_err(io_err(&parent))?;
+    // An archive is handed to other users' tools like any file.
+    let temp = temp_file_in(&parent, ".stele-tmp-").map_err(io_err(&parent))?;
     {
         let mut w = ArchiveWriter::new(
             BufWriter::with_capacity(256 * 1024, temp.as_file()),

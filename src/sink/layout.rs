@@ -53,8 +53,11 @@ impl LayoutStaging {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        // TempDir makes 0700 folders; a layout is read by other users'
+        // tools, so the umask decides, as for any folder a program makes.
         let temp = tempfile::Builder::new()
             .prefix(".stele-tmp-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .tempdir_in(&parent)
             .map_err(io_err(&parent))?;
         let store = BlobStore::open(temp.path()).map_err(|e| SinkError::Io {
@@ -145,12 +148,6 @@ fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
 fn replace_dir(temp: tempfile::TempDir, dest: &Path) -> Result<(), SinkError> {
     check_replaceable(dest)?;
     let temp_path = temp.keep();
-    let set_mode = |p: &Path| {
-        use std::os::unix::fs::PermissionsExt;
-        // TempDir makes 0700 folders; a layout is read by other users' tools.
-        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).map_err(io_err(p))
-    };
-    set_mode(&temp_path)?;
     if fs::symlink_metadata(dest).is_ok() {
         // One atomic exchange: a reader, or a kill at any point, sees the
         // old layout or the new one at `dest`, never neither.

@@ -20,7 +20,7 @@ use oci_spec::image::{ImageManifestBuilder, MediaType};
 use super::archive::{clean_name, scratch_dir, Member, MemberKind, Members};
 use super::layout::Selector;
 use super::{read_built, Opened, SourceError, CONFIG_LIMIT, MANIFEST_LIMIT};
-use crate::oci::digest::{hash_reader, HashingWriter};
+use crate::oci::digest::hash_reader;
 use crate::oci::{descriptor, Built, Digest, JsonBlob};
 use crate::store::{BlobStore, StoreError};
 
@@ -226,14 +226,10 @@ fn store_member(
             source: e,
         })
     };
-    let temp = store.begin().map_err(store_err)?;
-    let mut hw = HashingWriter::new(io::BufWriter::new(temp));
-    let copied = io::copy(&mut members.open(m)?, &mut hw).map_err(io_err)?;
+    let mut blob = store.begin().map_err(store_err)?;
+    let copied = io::copy(&mut members.open(m)?, &mut blob).map_err(io_err)?;
     members.check_length(m, copied)?;
-    let (buf, digest, size) = hw.finish();
-    let temp = buf.into_inner().map_err(|e| io_err(e.into_error()))?;
-    store.commit(temp, &digest).map_err(store_err)?;
-    Ok((digest, size))
+    blob.finish().map_err(store_err)
 }
 
 /// A stored layer's media type by its first bytes, and its DiffID.
