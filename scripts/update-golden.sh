@@ -1,6 +1,6 @@
 #!/bin/sh
 # Prints the digests the golden fixture (fixtures/golden) builds to
-# with the current code, for updating the constants in tests/golden.rs.
+# with the current code, for updating the constants in tests/it/golden.rs.
 #
 # A changed gzip or zstd digest with an unchanged diff_id means the
 # compressed bytes changed (a compressor crate, level or chunk size): bump
