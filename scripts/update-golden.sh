@@ -8,7 +8,7 @@
 # means the tar writer or the tree changed.
 set -eu
 cd "$(dirname "$0")/.."
-out=$(cargo test --quiet --test golden fixture_builds_to_the_golden_digests -- --nocapture 2>&1 || true)
+out=$(cargo test --quiet --test it golden::fixture_builds_to_the_golden_digests -- --nocapture 2>&1 || true)
 lines=$(printf '%s\n' "$out" | grep '^golden ' || true)
 if [ -z "$lines" ]; then
     printf '%s\n' "$out" >&2
