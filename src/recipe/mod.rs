@@ -157,6 +157,8 @@ pub struct Recipe {
     pub groups: Vec<GroupSpec>,
     pub config: ConfigSpec,
     pub annotations: BTreeMap<String, String>,
+    /// `[image] sbom`: whether the image embeds its SPDX SBOM.
+    pub sbom: bool,
     /// Canonical JSON of the parsed recipe: what provenance records and
     /// what the lockfile's recipe digest is taken over. Formatting,
     /// comments and key order in the TOML do not change it.
@@ -321,12 +323,44 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     }
     let (users, groups) = parse_accounts(&ctx, &file.accounts)?;
     let config = parse_config(&ctx, &file.config)?;
-    for k in file.annotations.keys() {
+    for (k, v) in &file.annotations {
         if k.is_empty() {
             return Err(RecipeError::Invalid {
                 location: ctx.shown.clone(),
                 message: "an annotation key is empty".into(),
             });
+        }
+        if let Some(why) = crate::build::provenance::set_by_stele(k) {
+            return Err(ctx.err(
+                v,
+                format!("[annotations] `{k}` is set by stele ({why}); remove it from the recipe"),
+            ));
+        }
+    }
+    let annotations: BTreeMap<String, String> = file
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect();
+    // A label stele copies from an annotation may repeat it, but not
+    // contradict it: the image would say two things about one fact.
+    for (k, v) in &file.config.labels {
+        if let Some(why) = crate::build::provenance::set_by_stele(k) {
+            return Err(ctx.err(
+                v,
+                format!("[config] label `{k}` is set by stele ({why}); remove it from the recipe"),
+            ));
+        }
+        if let Some(a) = annotations
+            .get(k)
+            .filter(|_| crate::build::provenance::COPIED_ANNOTATIONS.contains(&k.as_str()))
+        {
+            if a != v.get_ref() {
+                return Err(ctx.err(
+                    v,
+                    format!("[config] label `{k}` is \"{}\" but [annotations] gives \"{a}\", which stele also writes as this label; remove the label or make them agree", v.get_ref()),
+                ));
+            }
         }
     }
     let canonical = crate::oci::json::to_canonical_vec(&file);
@@ -345,7 +379,8 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         users,
         groups,
         config,
-        annotations: file.annotations.clone(),
+        annotations,
+        sbom: file.image.sbom.unwrap_or(true),
         canonical,
     })
 }
@@ -798,7 +833,11 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
         workdir,
         user: c.user.as_ref().map(|u| u.get_ref().clone()),
         user_loc: c.user.as_ref().map(|u| ctx.loc(u)),
-        labels: c.labels.clone(),
+        labels: c
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
         exposed_ports,
         volumes,
         stop_signal: c.stop_signal.as_ref().map(|s| s.get_ref().clone()),
@@ -838,6 +877,54 @@ mod tests {
         assert!(e.contains("octal"), "{e}");
         let e = err_of("[image]\nname = \"x\"\n[base]\nimage = \"reg.example/a:1\"\n");
         assert!(e.contains("has no digest"), "{e}");
+    }
+
+    #[test]
+    fn keys_stele_sets_are_refused_at_their_line() {
+        let e = err_of("[image]\nname = \"x\"\n[config]\nlabels = { \"dev.stele.recipe.digest\" = \"sha256:0\" }\n");
+        assert!(
+            e.starts_with("r.toml:4:") && e.contains("set by stele"),
+            "{e}"
+        );
+        let e = err_of("[image]\nname = \"x\"\n[annotations]\n\"org.opencontainers.image.created\" = \"2020\"\n");
+        assert!(
+            e.starts_with("r.toml:4:") && e.contains("from the epoch"),
+            "{e}"
+        );
+        let e = err_of("[image]\nname = \"x\"\n[config]\nlabels = { \"org.opencontainers.image.source\" = \"a\" }\n[annotations]\n\"org.opencontainers.image.source\" = \"b\"\n");
+        assert!(
+            e.starts_with("r.toml:4:") && e.contains("make them agree"),
+            "{e}"
+        );
+        let same = "[image]\nname = \"x\"\n[config]\nlabels = { \"org.opencontainers.image.source\" = \"a\" }\n[annotations]\n\"org.opencontainers.image.source\" = \"a\"\n";
+        let r = parse(Path::new("r.toml"), same, None).unwrap();
+        // Spanned values serialize as the bare value: the canonical recipe
+        // (and so every recipe digest) is what it was before they were spanned.
+        let canonical = String::from_utf8(r.canonical).unwrap();
+        assert!(
+            canonical.contains(r#""labels":{"org.opencontainers.image.source":"a"}"#),
+            "{canonical}"
+        );
+    }
+
+    #[test]
+    fn sbom_is_on_by_default_and_only_a_written_value_enters_the_digest() {
+        let plain = parse(Path::new("r.toml"), "[image]\nname = \"x\"\n", None).unwrap();
+        let on = parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\nsbom = true\n",
+            None,
+        )
+        .unwrap();
+        let off = parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\nsbom = false\n",
+            None,
+        )
+        .unwrap();
+        assert!(plain.sbom && on.sbom && !off.sbom);
+        assert!(!String::from_utf8_lossy(&plain.canonical).contains("sbom"));
+        assert_ne!(plain.digest(), off.digest());
     }
 
     #[test]
