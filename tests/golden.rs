@@ -19,9 +19,9 @@ const PROFILE: &str = "stele-2026.1";
 /// holds the SBOM, the config and manifest the recipe digest; the
 /// encoding profile did not change.)
 const GOLDEN_DIFF_ID: &str =
-    "sha256:dced565147eed9cb449a8d1034a1dc48d542c7e7e60f8d9dc10bd195b0378ccf";
-const GOLDEN_GZIP: &str = "sha256:77595f80e1b1b71408991c7e6625d38ff4169342ce247cb0ad651e2c70c7017e";
-const GOLDEN_ZSTD: &str = "sha256:c574e277d98da8c75defadab291cb1c2a2287c2d3cb5cc32d636a880b1676248";
+    "sha256:909e286f8b6625fd54939054e051df900f6ee054fc9b824239f19ea0d92396bd";
+const GOLDEN_GZIP: &str = "sha256:8a090fbfc156bec9040eca3d6b75edbde3edef8bfbcf19330d206d5e520b9892";
+const GOLDEN_ZSTD: &str = "sha256:a65513334ca780dd84b927992d6af18526f4a8c3f6eb431ab0f0486dddaebec5";
 
 /// Files of the fixture that are executable; every other file gets 0644.
 const EXECUTABLE: &[&str] = &["files/bin/hello"];

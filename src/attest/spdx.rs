@@ -97,8 +97,6 @@ pub struct Embedded<'a> {
     pub image_name: &'a str,
     pub platform: &'a Platform,
     pub epoch: u64,
-    /// The canonical recipe's digest: names the document.
-    pub recipe_digest: &'a Digest,
     pub base: Option<&'a BaseRef>,
     pub packages: &'a [DebPackage],
 }
@@ -138,11 +136,6 @@ pub fn embedded_document(e: &Embedded) -> Vec<u8> {
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": format!("{} {platform}", e.image_name),
-        "documentNamespace": format!(
-            "{URI_BASE}/spdx/{}/recipe/{}/{platform}",
-            e.image_name,
-            e.recipe_digest.hex()
-        ),
         "creationInfo": {
             "created": rfc3339(e.epoch),
             "creators": [EMBEDDED_TOOL],
@@ -150,7 +143,17 @@ pub fn embedded_document(e: &Embedded) -> Vec<u8> {
         "packages": packages,
         "relationships": relationships,
     });
-    crate::oci::json::to_canonical_vec(&with_license_refs(doc, &license_refs))
+    let mut doc = with_license_refs(doc, &license_refs);
+    // Unique per content, as SPDX asks, yet a function of what the
+    // document says only: the same packages give the same namespace
+    // whatever else of the recipe (its compression, its files) changed.
+    let content = Digest::of(&crate::oci::json::to_canonical_vec(&doc));
+    doc["documentNamespace"] = Value::String(format!(
+        "{URI_BASE}/spdx/{}/{platform}/{}",
+        e.image_name,
+        content.hex()
+    ));
+    crate::oci::json::to_canonical_vec(&doc)
 }
 
 /// A Debian package's SPDX entry and id; its `LicenseRef-`s are added to

@@ -278,7 +278,6 @@ fn plan_platform<'a>(
             image_name: &recipe.name,
             platform,
             epoch: recipe.epoch,
-            recipe_digest: &recipe.digest(),
             base: inputs.base.as_ref().map(|b| &b.reference),
             packages: &packages,
         })
