@@ -129,8 +129,11 @@ impl Project {
     }
 }
 
-/// Each platform's (manifest, config, layers as (media type, blob)).
-fn images(layout: &Path) -> Vec<(Value, Value, Vec<(String, Vec<u8>)>)> {
+/// Layers as (media type, blob), in manifest order.
+type Layers = Vec<(String, Vec<u8>)>;
+
+/// Each platform's (manifest, config, layers).
+fn images(layout: &Path) -> Vec<(Value, Value, Layers)> {
     let index = json(&fs::read(layout.join("index.json")).unwrap());
     let top = &index["manifests"][0];
     let manifests: Vec<Value> = if top["mediaType"] == "application/vnd.oci.image.index.v1+json" {
