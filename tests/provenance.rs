@@ -258,7 +258,7 @@ fn embedded_values_are_what_they_claim_and_verify_recipe_checks_them() {
     fs::copy(p.path("recipe.lock"), p.path("again.lock")).unwrap();
     let library = stele::recipe::parse(&p.path("again.toml"), RECIPE_REFORMATTED, None)
         .unwrap()
-        .digest()
+        .input_digest()
         .to_string();
     let again = p.path("again-out");
     let r = p.stele(&[
@@ -338,8 +338,20 @@ fn embedded_values_are_what_they_claim_and_verify_recipe_checks_them() {
     ] {
         assert!(r.stdout.contains(line), "{line}:\n{}", r.stdout);
     }
-    // The reformatted recipe is the same recipe.
+    // The reformatted recipe is the same recipe; so is one that fetches
+    // from another mirror with the keyring elsewhere (locations, not
+    // identity: the lock pins what is fetched).
     p.verify("out", "again.toml").expect_code(0);
+    fs::copy(p.path("keyring.gpg"), p.path("moved.gpg")).unwrap();
+    fs::write(
+        p.path("moved.toml"),
+        RECIPE
+            .replace("mirror = \"LOCAL\"", &format!("mirror = \"{url}\""))
+            .replace("keyring.gpg", "moved.gpg"),
+    )
+    .unwrap();
+    fs::copy(p.path("recipe.lock"), p.path("moved.lock")).unwrap();
+    p.verify("out", "moved.toml").expect_code(0);
 
     // An edited recipe: the recipe digest fails, the rest still passes.
     fs::write(
@@ -529,7 +541,7 @@ fn labels_survive_podman_load_and_save() {
     r.expect_ok();
     let want_recipe = stele::recipe::load(&recipe, None)
         .unwrap()
-        .digest()
+        .input_digest()
         .to_string();
 
     let storage = tmp.path().join("storage");

@@ -62,7 +62,7 @@ pub fn lock_digest(lock: &Lock) -> Digest {
 /// (the epoch), the base, and the embedded SBOM's path.
 pub(super) fn facts(recipe: &Recipe, inputs: &BuildInputs) -> BTreeMap<String, String> {
     let mut facts = BTreeMap::new();
-    facts.insert(KEY_RECIPE_DIGEST.into(), recipe.digest().to_string());
+    facts.insert(KEY_RECIPE_DIGEST.into(), recipe.input_digest().to_string());
     if let Some(p) = &inputs.packages {
         facts.insert(KEY_LOCK_DIGEST.into(), lock_digest(p.lock()).to_string());
     }
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(l["keep"], "me");
         assert_eq!(l["team"], "a");
         assert_eq!(l["org.opencontainers.image.revision"], "abc");
-        assert_eq!(l[KEY_RECIPE_DIGEST], recipe.digest().to_string());
+        assert_eq!(l[KEY_RECIPE_DIGEST], recipe.input_digest().to_string());
         assert_eq!(l[ANNOTATION_CREATED], "1970-01-01T00:00:00Z");
         assert_eq!(l[KEY_SBOM], SBOM_PATH);
     }

@@ -163,12 +163,43 @@ pub struct Recipe {
     /// what the lockfile's recipe digest is taken over. Formatting,
     /// comments and key order in the TOML do not change it.
     pub canonical: Vec<u8>,
+    /// See [`Recipe::input_digest`].
+    input_digest: Digest,
 }
 
 impl Recipe {
     pub fn digest(&self) -> Digest {
         Digest::of(&self.canonical)
     }
+
+    /// The digest the image records as `dev.stele.recipe.digest`: of the
+    /// canonical recipe without where `[apt]` sources are fetched from
+    /// (`mirror`, `keyring`). Mirrors are locations and the lock's digests
+    /// are identity, so another name for the same archive or a moved
+    /// keyring must not change the image; everything else in the recipe
+    /// does change this digest.
+    pub fn input_digest(&self) -> Digest {
+        self.input_digest.clone()
+    }
+}
+
+/// The canonical JSON of `file` without its sources' locations.
+fn input_canonical(file: &RecipeFile) -> Vec<u8> {
+    let mut value = serde_json::to_value(file).expect("a recipe serializes");
+    if let Some(sources) = value
+        .get_mut("apt")
+        .and_then(|a| a.get_mut("sources"))
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for source in sources
+            .iter_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            source.remove("mirror");
+            source.remove("keyring");
+        }
+    }
+    crate::oci::json::to_canonical_vec(&value)
 }
 
 /// Line and column (1-based) of byte `offset` in `text`.
@@ -364,6 +395,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         }
     }
     let canonical = crate::oci::json::to_canonical_vec(&file);
+    let input_digest = Digest::of(&input_canonical(&file));
     Ok(Recipe {
         path: path.to_path_buf(),
         dir,
@@ -382,6 +414,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         annotations,
         sbom: file.image.sbom.unwrap_or(true),
         canonical,
+        input_digest,
     })
 }
 
@@ -925,6 +958,20 @@ mod tests {
         assert!(plain.sbom && on.sbom && !off.sbom);
         assert!(!String::from_utf8_lossy(&plain.canonical).contains("sbom"));
         assert_ne!(plain.digest(), off.digest());
+    }
+
+    #[test]
+    fn input_digest_leaves_out_where_packages_come_from() {
+        let recipe = |mirror: &str, keyring: &str, suite: &str| {
+            let text = format!("[image]\nname = \"x\"\n[apt]\nsources = [{{ mirror = \"{mirror}\", suite = \"{suite}\", keyring = \"{keyring}\" }}]\npackages = [\"hello\"]\n");
+            parse(Path::new("r.toml"), &text, None).unwrap()
+        };
+        let a = recipe("host", "k.gpg", "stable");
+        let b = recipe("http://127.0.0.1:1", "other.gpg", "stable");
+        let c = recipe("host", "k.gpg", "testing");
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(a.input_digest(), b.input_digest());
+        assert_ne!(a.input_digest(), c.input_digest());
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl Expected {
     pub fn new(recipe: &Recipe, lock: Option<(String, &[u8], Lock)>) -> Expected {
         Expected {
             recipe_shown: recipe.path.display().to_string(),
-            recipe_digest: recipe.digest(),
+            recipe_digest: recipe.input_digest(),
             lock: lock.map(|(shown, bytes, lock)| ExpectedLock {
                 shown,
                 digest: Digest::of(bytes),
