@@ -578,3 +578,80 @@ fn labels_survive_podman_load_and_save() {
         assert_eq!(labels["org.opencontainers.image.version"], "1.2.3");
     }
 }
+
+#[test]
+fn an_image_on_a_stele_base_records_its_own_provenance_not_the_base_s() {
+    let repo = repo();
+    let (url, _server) = repo.serve();
+    let p = Project::new(&repo, &url);
+    let recipe = p.path("recipe.toml");
+    p.stele(&["lock", recipe.to_str().unwrap()]).expect_ok();
+    // The packaged image, one platform, as a base.
+    fs::write(
+        &recipe,
+        RECIPE.replace(
+            "platforms = [\"linux/amd64\", \"linux/arm64\"]",
+            "platforms = [\"linux/amd64\"]",
+        ),
+    )
+    .unwrap();
+    let base_out = p.path("base");
+    let r = p.stele(&[
+        "build",
+        recipe.to_str().unwrap(),
+        "-o",
+        base_out.to_str().unwrap(),
+    ]);
+    r.expect_ok();
+    let base_digest = r.last_line().to_string();
+    let (_, base_config, _) = images(&base_out).remove(0);
+    assert!(!label(&base_config, "dev.stele.lock.digest").is_null());
+
+    let child = |name: &str, sbom: &str| -> (Value, Value, Layers) {
+        let file = p.path(&format!("{name}.toml"));
+        fs::write(
+            &file,
+            format!(
+                "[image]\nname = \"{name}\"\nepoch = 1700000000\n{sbom}\n[base]\nlayout = \"base@{base_digest}\"\n"
+            ),
+        )
+        .unwrap();
+        let out = p.path(name);
+        p.stele(&["build", file.to_str().unwrap(), "-o", out.to_str().unwrap()])
+            .expect_ok();
+        p.verify(name, &format!("{name}.toml")).expect_code(0);
+        images(&out).remove(0)
+    };
+
+    // The child's SBOM replaces the base's: no packages of its own, the
+    // base named by digest.
+    let (manifest, config, layers) = child("child", "");
+    assert!(label(&config, "dev.stele.lock.digest").is_null());
+    assert!(label(&config, "org.opencontainers.image.source").is_null());
+    assert_eq!(
+        label(&config, "org.example.team"),
+        "blue",
+        "other labels stay"
+    );
+    assert_eq!(
+        label(&config, "org.opencontainers.image.base.digest"),
+        base_digest.as_str()
+    );
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.base.digest"],
+        base_digest.as_str()
+    );
+    assert_ne!(
+        label(&config, "dev.stele.recipe.digest"),
+        label(&base_config, "dev.stele.recipe.digest")
+    );
+    let doc = json(&file_in(&layers, SBOM_PATH).unwrap());
+    assert!(spdx_packages(&doc).is_empty());
+    assert_eq!(doc["packages"][1]["versionInfo"], base_digest.as_str());
+
+    // Without an SBOM of its own, the base's is whited out: it would
+    // describe another image.
+    let (_, config, layers) = child("bare", "sbom = false");
+    assert!(file_in(&layers, SBOM_PATH).is_none());
+    assert!(label(&config, "dev.stele.sbom").is_null());
+}
