@@ -453,6 +453,31 @@ fn sbom_false_leaves_the_file_out_and_the_default_embeds_one_without_packages() 
     assert!(r.stdout.contains("pass  sbom linux/amd64"), "{}", r.stdout);
     assert!(r.stdout.contains("skip  lock digest"), "{}", r.stdout);
 
+    // An annotation edited to name another recipe no longer agrees with
+    // the label (which the config digest protects): named, failed.
+    let edited = tmp.path().join("edited");
+    run(std::process::Command::new("cp")
+        .arg("-R")
+        .arg(&out)
+        .arg(&edited))
+    .expect_ok();
+    common::edit::edit_manifest(&edited, 0, |m| {
+        m["annotations"]["dev.stele.recipe.digest"] = Value::String(sha256_digest(b"another"));
+    });
+    let r = run(stele()
+        .arg("verify")
+        .arg(&edited)
+        .arg("--recipe")
+        .arg(tmp.path().join("with.toml"))
+        .arg("--cache-dir")
+        .arg(&cache));
+    r.expect_code(1);
+    assert!(
+        r.stdout.contains("FAIL  recipe digest") && r.stdout.contains("one of them was changed"),
+        "{}",
+        r.stdout
+    );
+
     let out = build("without", "sbom = false");
     let (manifest, config, layers) = images(&out).remove(0);
     for (mt, blob) in &layers {
@@ -567,6 +592,18 @@ fn labels_survive_podman_load_and_save() {
     let by_name = common::archive::by_name(&members);
     let manifest = json(&by_name["manifest.json"]);
     let config = json(&by_name[manifest[0]["Config"].as_str().unwrap()]);
+    // The saved archive has Docker's manifest, without annotations; the
+    // labels alone still let verify --recipe match it to the recipe.
+    let r = run(stele()
+        .arg("verify")
+        .arg(format!("docker-archive:{}", saved.display()))
+        .arg("--recipe")
+        .arg(&recipe)
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache")));
+    r.expect_code(0);
+    assert!(r.stdout.contains("pass  recipe digest"), "{}", r.stdout);
+    assert!(r.stdout.contains("pass  sbom linux/amd64"), "{}", r.stdout);
     for labels in [labels, &config["config"]["Labels"]] {
         assert_eq!(labels["dev.stele.recipe.digest"], want_recipe.as_str());
         assert_eq!(labels["dev.stele.encoding"], "stele-2026.1");

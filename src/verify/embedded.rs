@@ -86,7 +86,9 @@ pub fn check(store: &BlobStore, walk: &Walk, expected: &Expected) -> Vec<Check> 
 }
 
 /// The value of `key` in the manifest's annotations and the config's
-/// labels of `image`; both must be there and agree.
+/// labels of `image`. Either may be missing (a manifest rewritten from a
+/// `docker save` archive has no annotations; the config keeps its
+/// labels), but where both are there they must agree.
 fn recorded(image: &WalkedImage, key: &str) -> Result<Option<String>, String> {
     let annotation = image
         .manifest
@@ -100,13 +102,11 @@ fn recorded(image: &WalkedImage, key: &str) -> Result<Option<String>, String> {
         .and_then(|c| c.labels().as_ref())
         .and_then(|l| l.get(key).cloned());
     match (annotation, label) {
-        (a, l) if a == l => Ok(a),
-        (a, l) => Err(format!(
-            "the {} manifest annotation says {} but its config label says {}",
+        (Some(a), Some(l)) if a != l => Err(format!(
+            "the {} manifest annotation {key} is {a} but its config label is {l}: one of them was changed",
             image.label,
-            a.as_deref().unwrap_or("nothing"),
-            l.as_deref().unwrap_or("nothing"),
         )),
+        (a, l) => Ok(l.or(a)),
     }
 }
 
