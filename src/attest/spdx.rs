@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::{deb_purl, oci_purl, AttestInput, SbomPackage, URI_BASE};
-use crate::oci::{Digest, Image};
+use super::{deb_purl, oci_purl, AttestInput, BaseRef, DebPackage, URI_BASE};
+use crate::oci::{Digest, Image, Platform};
 use crate::timefmt::rfc3339;
 
 pub const MEDIA_TYPE: &str = "application/spdx+json";
@@ -57,54 +57,24 @@ pub fn document_value(input: &AttestInput, image: &Image) -> Value {
     let mut relationships = vec![relationship("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_ID)];
 
     if let Some(base) = &input.base {
-        packages.push(json!({
-            "SPDXID": BASE_ID,
-            "name": base.name,
-            "versionInfo": base.digest.to_string(),
-            "downloadLocation": NOASSERTION,
-            "filesAnalyzed": false,
-            "primaryPackagePurpose": "CONTAINER",
-            "checksums": [sha256_checksum(&base.digest)],
-            "externalRefs": [purl_ref(oci_purl(&base.name, &base.digest, &BTreeMap::new()))],
-        }));
+        packages.push(base_entry(base));
         relationships.push(relationship(IMAGE_ID, "DESCENDANT_OF", BASE_ID));
     }
 
     let mut license_refs = BTreeSet::new();
     for p in input.packages_for(image) {
-        let id = package_id(&p);
-        let declared = p.license.clone().unwrap_or_else(|| NOASSERTION.into());
-        license_refs.extend(
-            declared
-                .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-                .filter(|t| t.starts_with("LicenseRef-"))
-                .map(str::to_string),
-        );
-        packages.push(json!({
-            "SPDXID": id,
-            "name": p.name,
-            "versionInfo": p.version,
-            "downloadLocation": NOASSERTION,
-            "filesAnalyzed": false,
-            // Concluded is what an analysis of the files found; stele read
-            // only the copyright file, which is what the package declares.
-            "licenseConcluded": NOASSERTION,
-            "licenseDeclared": declared,
-            "copyrightText": NOASSERTION,
-            "sourceInfo": format!("built from Debian source package {}", p.source_package),
-            "checksums": [sha256_checksum(&p.sha256)],
-            "externalRefs": [purl_ref(deb_purl(&p.name, &p.version, &p.architecture))],
-            "annotations": [{
-                "annotationDate": created,
-                "annotationType": "OTHER",
-                "annotator": tool,
-                "comment": format!("{LAYER_ANNOTATION_PREFIX}{}", p.layer_digest),
-            }],
-        }));
+        let (id, mut entry) = deb_entry(&p.deb(), &mut license_refs);
+        entry["annotations"] = json!([{
+            "annotationDate": created,
+            "annotationType": "OTHER",
+            "annotator": tool,
+            "comment": format!("{LAYER_ANNOTATION_PREFIX}{}", p.layer_digest),
+        }]);
+        packages.push(entry);
         relationships.push(relationship(IMAGE_ID, "CONTAINS", &id));
     }
 
-    let mut doc = json!({
+    let doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -117,6 +87,118 @@ pub fn document_value(input: &AttestInput, image: &Image) -> Value {
         "packages": packages,
         "relationships": relationships,
     });
+    with_license_refs(doc, &license_refs)
+}
+
+/// What the SBOM embedded in an image is made from: only inputs of the
+/// build, never the image's own digest or layers (the document is inside
+/// them, so it cannot name them).
+pub struct Embedded<'a> {
+    pub image_name: &'a str,
+    pub platform: &'a Platform,
+    pub epoch: u64,
+    pub base: Option<&'a BaseRef>,
+    pub packages: &'a [DebPackage],
+}
+
+/// `creators` of the embedded SBOM: no version, which would change the
+/// image's bytes with every stele release that did not change them.
+pub const EMBEDDED_TOOL: &str = "Tool: stele";
+
+/// The SPDX document an image carries inside itself, as canonical JSON
+/// bytes: the same inputs give the same bytes.
+pub fn embedded_document(e: &Embedded) -> Vec<u8> {
+    let platform = e.platform.to_string();
+    let mut packages = vec![json!({
+        "SPDXID": IMAGE_ID,
+        "name": e.image_name,
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": false,
+        "primaryPackagePurpose": "CONTAINER",
+        "comment": format!("the OCI image for {platform} that holds this document"),
+    })];
+    let mut relationships = vec![relationship("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_ID)];
+    if let Some(base) = e.base {
+        packages.push(base_entry(base));
+        relationships.push(relationship(IMAGE_ID, "DESCENDANT_OF", BASE_ID));
+    }
+    let mut license_refs = BTreeSet::new();
+    let mut sorted = e.packages.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    for p in &sorted {
+        let (id, entry) = deb_entry(p, &mut license_refs);
+        packages.push(entry);
+        relationships.push(relationship(IMAGE_ID, "CONTAINS", &id));
+    }
+    let doc = json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": format!("{} {platform}", e.image_name),
+        "creationInfo": {
+            "created": rfc3339(e.epoch),
+            "creators": [EMBEDDED_TOOL],
+        },
+        "packages": packages,
+        "relationships": relationships,
+    });
+    let mut doc = with_license_refs(doc, &license_refs);
+    // Unique per content, as SPDX asks, yet a function of what the
+    // document says only: the same packages give the same namespace
+    // whatever else of the recipe (its compression, its files) changed.
+    let content = Digest::of(&crate::oci::json::to_canonical_vec(&doc));
+    doc["documentNamespace"] = Value::String(format!(
+        "{URI_BASE}/spdx/{}/{platform}/{}",
+        e.image_name,
+        content.hex()
+    ));
+    crate::oci::json::to_canonical_vec(&doc)
+}
+
+/// A Debian package's SPDX entry and id; its `LicenseRef-`s are added to
+/// `license_refs`.
+fn deb_entry(p: &DebPackage, license_refs: &mut BTreeSet<String>) -> (String, Value) {
+    let id = package_id(&p.name, &p.architecture, &p.sha256);
+    let declared = p.license.clone().unwrap_or_else(|| NOASSERTION.into());
+    license_refs.extend(
+        declared
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .filter(|t| t.starts_with("LicenseRef-"))
+            .map(str::to_string),
+    );
+    let entry = json!({
+        "SPDXID": id,
+        "name": p.name,
+        "versionInfo": p.version,
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": false,
+        // Concluded is what an analysis of the files found; stele read
+        // only the copyright file, which is what the package declares.
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": declared,
+        "copyrightText": NOASSERTION,
+        "sourceInfo": format!("built from Debian source package {}", p.source_package),
+        "checksums": [sha256_checksum(&p.sha256)],
+        "externalRefs": [purl_ref(deb_purl(&p.name, &p.version, &p.architecture))],
+    });
+    (id, entry)
+}
+
+fn base_entry(base: &BaseRef) -> Value {
+    json!({
+        "SPDXID": BASE_ID,
+        "name": base.name,
+        "versionInfo": base.digest.to_string(),
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": false,
+        "primaryPackagePurpose": "CONTAINER",
+        "checksums": [sha256_checksum(&base.digest)],
+        "externalRefs": [purl_ref(oci_purl(&base.name, &base.digest, &BTreeMap::new()))],
+    })
+}
+
+fn with_license_refs(mut doc: Value, license_refs: &BTreeSet<String>) -> Value {
     if !license_refs.is_empty() {
         doc["hasExtractedLicensingInfos"] = Value::Array(
             license_refs
@@ -136,7 +218,7 @@ pub fn document_value(input: &AttestInput, image: &Image) -> Value {
 
 /// `SPDXRef-` ids allow only letters, digits, `.` and `-`; the .deb's hash
 /// keeps two names that sanitize alike (`a+b`, `a-b`) apart.
-fn package_id(p: &SbomPackage) -> String {
+fn package_id(name: &str, architecture: &str, sha256: &Digest) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -150,9 +232,9 @@ fn package_id(p: &SbomPackage) -> String {
     };
     format!(
         "SPDXRef-deb-{}-{}-{}",
-        clean(&p.name),
-        clean(&p.architecture),
-        &p.sha256.hex()[..12]
+        clean(name),
+        clean(architecture),
+        &sha256.hex()[..12]
     )
 }
 

@@ -20,6 +20,7 @@ pub(super) fn assemble_image(
     base: Option<&Image>,
     layers: &[PlannedLayer],
     annotations: &BTreeMap<String, String>,
+    facts: &BTreeMap<String, String>,
 ) -> Result<Image, BuildError> {
     let created = rfc3339(recipe.epoch);
     let c = &recipe.config;
@@ -85,12 +86,15 @@ pub(super) fn assemble_image(
     ) {
         cb = cb.stop_signal(v);
     }
-    let mut labels: BTreeMap<String, String> = inherited
-        .and_then(|i| i.labels().clone())
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    labels.extend(c.labels.clone());
+    let labels = super::provenance::labels(
+        inherited
+            .and_then(|i| i.labels().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        recipe,
+        facts,
+    );
     if !labels.is_empty() {
         cb = cb.labels(
             labels

@@ -30,6 +30,11 @@ pub enum BuildError {
         platform: String,
         file: &'static str,
     },
+    #[error("{recipe}: the recipe puts a file at {path}, where stele embeds the image's SBOM; move it, or set `sbom = false` under [image]")]
+    SbomPathTaken {
+        recipe: std::path::PathBuf,
+        path: &'static str,
+    },
     #[error("the image config of {platform} cannot be written: {message}")]
     ImageConfig { platform: String, message: String },
 }

@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::attest::{BaseRef, SbomPackage};
-use crate::fstree::{FsTree, Node, NodeKind};
-use crate::layer::{LayerCache, PROFILE_ID};
-use crate::oci::model::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, ANNOTATION_ENCODING};
+use crate::fstree::{Content, FsTree, Node, NodeKind};
+use crate::layer::LayerCache;
 use crate::oci::{Built, Image, LayerBlob, Platform};
 use crate::recipe::Recipe;
 use crate::source::unpack::merged_view;
@@ -18,6 +17,7 @@ use crate::store::BlobStore;
 mod config;
 mod error;
 mod package_layers;
+pub mod provenance;
 mod write;
 use config::assemble_image;
 pub use error::BaseError;
@@ -168,14 +168,11 @@ pub fn build(
     store: &BlobStore,
 ) -> Result<BuildOutput, BuildError> {
     let base_ref = inputs.base.as_ref().map(|b| b.reference.clone());
+    // The recipe cannot set a fact's key (refused when it is read), so
+    // the facts never overwrite a recipe annotation.
+    let facts = provenance::facts(recipe, inputs);
     let mut annotations = recipe.annotations.clone();
-    annotations.insert(ANNOTATION_ENCODING.into(), PROFILE_ID.into());
-    if let Some(b) = inputs.base.as_ref().filter(|b| b.portable_name) {
-        annotations.insert(ANNOTATION_BASE_NAME.into(), b.reference.name.clone());
-    }
-    if let Some(r) = &base_ref {
-        annotations.insert(ANNOTATION_BASE_DIGEST.into(), r.digest.to_string());
-    }
+    annotations.extend(facts.clone());
 
     // Every platform's layers are planned first (trees, whose contents stay
     // where they are), then written together, so independent layers of
@@ -209,6 +206,7 @@ pub fn build(
             plan.base,
             &layers,
             &annotations,
+            &facts,
         )?);
     }
     let built = Built::new(images, &annotations);
@@ -271,7 +269,20 @@ fn plan_platform<'a>(
         masters = p.masters.take();
         package_step = Some(p);
     }
-    let layer = recipe_layer(recipe, &lower, masters)?;
+    let sbom = recipe.sbom.then(|| {
+        let packages = package_step
+            .as_ref()
+            .map(package_layers::PackageLayers::deb_packages)
+            .unwrap_or_default();
+        crate::attest::spdx::embedded_document(&crate::attest::spdx::Embedded {
+            image_name: &recipe.name,
+            platform,
+            epoch: recipe.epoch,
+            base: inputs.base.as_ref().map(|b| &b.reference),
+            packages: &packages,
+        })
+    });
+    let layer = recipe_layer(recipe, &lower, masters, sbom)?;
     check_user(recipe, platform, &lower, layer.as_ref().map(|l| &l.tree))?;
     layers.extend(layer);
     Ok(PlatformPlan {
@@ -343,11 +354,14 @@ fn check_user(
 /// whiteouts only where there is something below to remove.
 /// `masters` is base-passwd's, when the packages install it: like its
 /// postinst, the account files are then written even without `[accounts]`,
-/// unless the base already has them.
+/// unless the base already has them. `sbom` is the embedded SBOM's bytes;
+/// without one, an SBOM the layers below carry (a stele-built base's) is
+/// whited out, since it describes another image.
 fn recipe_layer(
     recipe: &Recipe,
     lower: &FsTree,
     masters: Option<(String, String)>,
+    sbom: Option<Vec<u8>>,
 ) -> Result<Option<LayerPlan>, BuildError> {
     let text = |key: &str| -> Result<Option<String>, BuildError> {
         match lower.get(key).map(|n| &n.kind) {
@@ -375,6 +389,28 @@ fn recipe_layer(
         .collect();
     for k in pointless {
         tree.remove(&k);
+    }
+    let sbom_key = provenance::SBOM_PATH.trim_start_matches('/');
+    let taken = tree.get(sbom_key).is_some();
+    if taken && sbom.is_some() {
+        return Err(BuildError::SbomPathTaken {
+            recipe: recipe.path.clone(),
+            path: provenance::SBOM_PATH,
+        });
+    }
+    match sbom {
+        Some(bytes) => {
+            let file = Node::file(Content::bytes(bytes), 0o644, 0, 0, recipe.epoch);
+            tree.replace(sbom_key.to_string(), file);
+        }
+        None if !taken && lower.get(sbom_key).is_some() => {
+            let whiteout = Node {
+                kind: NodeKind::Whiteout,
+                ..Node::dir(0, 0, 0, recipe.epoch)
+            };
+            tree.replace(sbom_key.to_string(), whiteout);
+        }
+        None => {}
     }
     if tree.is_empty() {
         return Ok(None);

@@ -8,7 +8,7 @@ use super::{BuildError, LayerPlan};
 use crate::apt::debs::{package_label, CheckedLock};
 use crate::apt::install::{install, InstallOptions, Installed};
 use crate::apt::{resolver, Package};
-use crate::attest::{license, SbomPackage};
+use crate::attest::{license, DebPackage, SbomPackage};
 use crate::deb::unpack::UnpackedDeb;
 use crate::deb::DebContents;
 use crate::fstree::{FsTree, Node, NodeKind};
@@ -123,26 +123,29 @@ pub(super) fn package_layers<'a>(
 }
 
 impl PackageLayers<'_> {
+    /// The packages installed, for the SBOM embedded in the image: known
+    /// before any layer is written.
+    pub fn deb_packages(&self) -> Vec<DebPackage> {
+        deb_packages(&self.installed, self.locked)
+    }
+
     /// The SBOM entries, once the image's new layers exist: `blobs`, in
     /// order, starting with this step's.
     pub fn sbom(&self, blobs: &[LayerBlob]) -> Vec<SbomPackage> {
-        let holder = self
-            .holder
+        let mut out: Vec<SbomPackage> = self
+            .deb_packages()
             .iter()
-            .map(|(name, &i)| (name.clone(), blobs[i].digest.clone()))
+            .map(|p| p.in_layer(blobs[self.holder[&p.name]].digest.clone()))
             .collect();
-        sbom_packages(&self.installed, self.locked, &holder)
+        out.sort();
+        out
     }
 }
 
 /// Each installed package as SBOMs list it: its license from its own
-/// copyright file (or the one its doc symlink leads to), the .deb's hash
-/// from the lock, and the layer that holds its files.
-fn sbom_packages(
-    installed: &Installed,
-    locked: &[LockedPackage],
-    holder: &BTreeMap<String, Digest>,
-) -> Vec<SbomPackage> {
+/// copyright file (or the one its doc symlink leads to) and the .deb's
+/// hash from the lock.
+fn deb_packages(installed: &Installed, locked: &[LockedPackage]) -> Vec<DebPackage> {
     let copyright_text = |path: &str| {
         let key = path.trim_start_matches('/');
         installed
@@ -172,14 +175,13 @@ fn sbom_packages(
             .as_deref()
             .and_then(copyright_text)
             .and_then(|t| license::from_debian_copyright(&t));
-        out.push(SbomPackage {
+        out.push(DebPackage {
             name: s.name.clone(),
             version: s.version.clone(),
             architecture: s.architecture.clone(),
             license,
             source_package: s.source.clone(),
             sha256: lp.sha256.clone(),
-            layer_digest: holder[&s.name].clone(),
         });
     }
     out.sort();

@@ -4,7 +4,7 @@
 //! recipe that is invalid), so CI can tell a bad image from a bad setup.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -14,6 +14,7 @@ use super::settings::{
     PipelineArgs, RegistryArgs,
 };
 use crate::attest::PublicKey;
+use crate::lock::Lock;
 use crate::oci::Digest;
 use crate::pipeline::AttestOptions;
 use crate::source::{Opened, Target};
@@ -32,6 +33,11 @@ pub struct VerifyArgs {
     /// of them will do). Without it, signatures are not checked.
     #[arg(long = "key", value_name = "PUB")]
     pub keys: Vec<PathBuf>,
+    /// Check, without building, that the image says it was made from this
+    /// recipe and its lockfile (beside it), and that its embedded SBOM
+    /// lists exactly the lock's packages.
+    #[arg(long, value_name = "RECIPE")]
+    pub recipe: Option<PathBuf>,
     /// Build this recipe again (into a temp store) and compare digests.
     #[arg(long, value_name = "RECIPE")]
     pub rebuild: Option<PathBuf>,
@@ -118,6 +124,10 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
         Some(path) => Some((path, crate::recipe::load(path, source_date_epoch()?)?)),
         None => None,
     };
+    let expected = match &args.recipe {
+        Some(path) => Some(expected_from(path)?),
+        None => None,
+    };
     let target = Target::parse(&args.target)?;
     let subject = match target {
         Target::Registry { .. } => {
@@ -131,7 +141,14 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
         }
         _ => verify::locate(&target, None)?,
     };
-    let mut report = verify::verify(&subject, &Options { pin, keys });
+    let mut report = verify::verify(
+        &subject,
+        &Options {
+            pin,
+            keys,
+            recipe: expected,
+        },
+    );
     if let Some((path, recipe)) = recipe {
         eprintln!("rebuilding {}", path.display());
         let rebuilt = rebuild(&recipe, args)
@@ -146,6 +163,32 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
         );
     }
     Ok(report)
+}
+
+/// What `--recipe` checks the image against: the recipe's digest and,
+/// when it has `[apt]`, its lockfile's bytes exactly as they are on disk
+/// (the file a commit holds; an edited lock is a different lock).
+fn expected_from(path: &Path) -> Result<verify::embedded::Expected> {
+    // The epoch does not enter the recipe digest, so SOURCE_DATE_EPOCH is
+    // not read here.
+    let recipe = crate::recipe::load(path, None)?;
+    if recipe.apt.is_none() {
+        return Ok(verify::embedded::Expected::new(&recipe, None));
+    }
+    let lock_path = Lock::path_for(path);
+    let bytes = std::fs::read(&lock_path).with_context(|| {
+        format!(
+            "reading {}, the lockfile of {} (run `stele lock` to make it)",
+            lock_path.display(),
+            path.display()
+        )
+    })?;
+    let lock = Lock::load(&lock_path)?;
+    let shown = lock_path.display().to_string();
+    Ok(verify::embedded::Expected::new(
+        &recipe,
+        Some((shown, &bytes, lock)),
+    ))
 }
 
 /// Builds `recipe` with the same `produce` as `stele build`, into a temp

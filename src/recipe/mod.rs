@@ -157,16 +157,49 @@ pub struct Recipe {
     pub groups: Vec<GroupSpec>,
     pub config: ConfigSpec,
     pub annotations: BTreeMap<String, String>,
+    /// `[image] sbom`: whether the image embeds its SPDX SBOM.
+    pub sbom: bool,
     /// Canonical JSON of the parsed recipe: what provenance records and
     /// what the lockfile's recipe digest is taken over. Formatting,
     /// comments and key order in the TOML do not change it.
     pub canonical: Vec<u8>,
+    /// See [`Recipe::input_digest`].
+    input_digest: Digest,
 }
 
 impl Recipe {
     pub fn digest(&self) -> Digest {
         Digest::of(&self.canonical)
     }
+
+    /// The digest the image records as `dev.stele.recipe.digest`: of the
+    /// canonical recipe without where `[apt]` sources are fetched from
+    /// (`mirror`, `keyring`). Mirrors are locations and the lock's digests
+    /// are identity, so another name for the same archive or a moved
+    /// keyring must not change the image; everything else in the recipe
+    /// does change this digest.
+    pub fn input_digest(&self) -> Digest {
+        self.input_digest.clone()
+    }
+}
+
+/// The canonical JSON of `file` without its sources' locations.
+fn input_canonical(file: &RecipeFile) -> Vec<u8> {
+    let mut value = serde_json::to_value(file).expect("a recipe serializes");
+    if let Some(sources) = value
+        .get_mut("apt")
+        .and_then(|a| a.get_mut("sources"))
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for source in sources
+            .iter_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            source.remove("mirror");
+            source.remove("keyring");
+        }
+    }
+    crate::oci::json::to_canonical_vec(&value)
 }
 
 /// Line and column (1-based) of byte `offset` in `text`.
@@ -321,15 +354,48 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     }
     let (users, groups) = parse_accounts(&ctx, &file.accounts)?;
     let config = parse_config(&ctx, &file.config)?;
-    for k in file.annotations.keys() {
+    for (k, v) in &file.annotations {
         if k.is_empty() {
             return Err(RecipeError::Invalid {
                 location: ctx.shown.clone(),
                 message: "an annotation key is empty".into(),
             });
         }
+        if let Some(why) = crate::build::provenance::set_by_stele(k) {
+            return Err(ctx.err(
+                v,
+                format!("[annotations] `{k}` is set by stele ({why}); remove it from the recipe"),
+            ));
+        }
+    }
+    let annotations: BTreeMap<String, String> = file
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect();
+    // A label stele copies from an annotation may repeat it, but not
+    // contradict it: the image would say two things about one fact.
+    for (k, v) in &file.config.labels {
+        if let Some(why) = crate::build::provenance::set_by_stele(k) {
+            return Err(ctx.err(
+                v,
+                format!("[config] label `{k}` is set by stele ({why}); remove it from the recipe"),
+            ));
+        }
+        if let Some(a) = annotations
+            .get(k)
+            .filter(|_| crate::build::provenance::COPIED_ANNOTATIONS.contains(&k.as_str()))
+        {
+            if a != v.get_ref() {
+                return Err(ctx.err(
+                    v,
+                    format!("[config] label `{k}` is \"{}\" but [annotations] gives \"{a}\", which stele also writes as this label; remove the label or make them agree", v.get_ref()),
+                ));
+            }
+        }
     }
     let canonical = crate::oci::json::to_canonical_vec(&file);
+    let input_digest = Digest::of(&input_canonical(&file));
     Ok(Recipe {
         path: path.to_path_buf(),
         dir,
@@ -345,8 +411,10 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         users,
         groups,
         config,
-        annotations: file.annotations.clone(),
+        annotations,
+        sbom: file.image.sbom.unwrap_or(true),
         canonical,
+        input_digest,
     })
 }
 
@@ -798,7 +866,11 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
         workdir,
         user: c.user.as_ref().map(|u| u.get_ref().clone()),
         user_loc: c.user.as_ref().map(|u| ctx.loc(u)),
-        labels: c.labels.clone(),
+        labels: c
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
         exposed_ports,
         volumes,
         stop_signal: c.stop_signal.as_ref().map(|s| s.get_ref().clone()),
@@ -838,6 +910,68 @@ mod tests {
         assert!(e.contains("octal"), "{e}");
         let e = err_of("[image]\nname = \"x\"\n[base]\nimage = \"reg.example/a:1\"\n");
         assert!(e.contains("has no digest"), "{e}");
+    }
+
+    #[test]
+    fn keys_stele_sets_are_refused_at_their_line() {
+        let e = err_of("[image]\nname = \"x\"\n[config]\nlabels = { \"dev.stele.recipe.digest\" = \"sha256:0\" }\n");
+        assert!(
+            e.starts_with("r.toml:4:") && e.contains("set by stele"),
+            "{e}"
+        );
+        let e = err_of("[image]\nname = \"x\"\n[annotations]\n\"org.opencontainers.image.created\" = \"2020\"\n");
+        assert!(
+            e.starts_with("r.toml:4:") && e.contains("from the epoch"),
+            "{e}"
+        );
+        let e = err_of("[image]\nname = \"x\"\n[config]\nlabels = { \"org.opencontainers.image.source\" = \"a\" }\n[annotations]\n\"org.opencontainers.image.source\" = \"b\"\n");
+        assert!(
+            e.starts_with("r.toml:4:") && e.contains("make them agree"),
+            "{e}"
+        );
+        let same = "[image]\nname = \"x\"\n[config]\nlabels = { \"org.opencontainers.image.source\" = \"a\" }\n[annotations]\n\"org.opencontainers.image.source\" = \"a\"\n";
+        let r = parse(Path::new("r.toml"), same, None).unwrap();
+        // Spanned values serialize as the bare value: the canonical recipe
+        // (and so every recipe digest) is what it was before they were spanned.
+        let canonical = String::from_utf8(r.canonical).unwrap();
+        assert!(
+            canonical.contains(r#""labels":{"org.opencontainers.image.source":"a"}"#),
+            "{canonical}"
+        );
+    }
+
+    #[test]
+    fn sbom_is_on_by_default_and_only_a_written_value_enters_the_digest() {
+        let plain = parse(Path::new("r.toml"), "[image]\nname = \"x\"\n", None).unwrap();
+        let on = parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\nsbom = true\n",
+            None,
+        )
+        .unwrap();
+        let off = parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\nsbom = false\n",
+            None,
+        )
+        .unwrap();
+        assert!(plain.sbom && on.sbom && !off.sbom);
+        assert!(!String::from_utf8_lossy(&plain.canonical).contains("sbom"));
+        assert_ne!(plain.digest(), off.digest());
+    }
+
+    #[test]
+    fn input_digest_leaves_out_where_packages_come_from() {
+        let recipe = |mirror: &str, keyring: &str, suite: &str| {
+            let text = format!("[image]\nname = \"x\"\n[apt]\nsources = [{{ mirror = \"{mirror}\", suite = \"{suite}\", keyring = \"{keyring}\" }}]\npackages = [\"hello\"]\n");
+            parse(Path::new("r.toml"), &text, None).unwrap()
+        };
+        let a = recipe("host", "k.gpg", "stable");
+        let b = recipe("http://127.0.0.1:1", "other.gpg", "stable");
+        let c = recipe("host", "k.gpg", "testing");
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(a.input_digest(), b.input_digest());
+        assert_ne!(a.input_digest(), c.input_digest());
     }
 
     #[test]

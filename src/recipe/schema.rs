@@ -32,9 +32,11 @@ pub struct RecipeFile {
     /// Optional: the image config (entrypoint, env, user, …).
     #[serde(default)]
     pub config: ConfigTable,
-    /// Optional: annotations copied to the image manifest.
+    /// Optional: annotations copied to the image manifest (and, for
+    /// `org.opencontainers.image.source`, `revision` and `version`, to the
+    /// config's labels). Keys stele sets itself are refused.
     #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -51,6 +53,11 @@ pub struct ImageTable {
     pub compression: Compression,
     /// Optional (default ["linux/amd64"]): platforms to build.
     pub platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Optional (default true): embed an SPDX SBOM of the installed
+    /// packages in the image. Left out of the canonical recipe when not
+    /// written, so recipes that do not set it keep their digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -155,8 +162,9 @@ pub struct ConfigTable {
     pub env: BTreeMap<String, String>,
     pub workdir: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
+    /// Keys stele sets itself (provenance) are refused.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub exposed_ports: Vec<Spanned<String>>,
     #[serde(default)]

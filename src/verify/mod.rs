@@ -10,6 +10,7 @@
 
 pub mod attestations;
 pub mod diff;
+pub mod embedded;
 pub mod fsck;
 pub mod rebuild;
 pub mod report;
@@ -112,6 +113,8 @@ pub struct Options {
     pub pin: Option<Digest>,
     /// `--key`: attestations must be signed by one of these.
     pub keys: Vec<PublicKey>,
+    /// `--recipe`: what the image must say it was made from.
+    pub recipe: Option<embedded::Expected>,
 }
 
 /// The image to verify, located but not yet read: the store holding its
@@ -313,6 +316,9 @@ pub fn verify(subject: &Subject, options: &Options) -> Report {
     checks.push(pin_check(digest.as_ref(), options.pin.as_ref()));
     let attested = attestations::check(subject, &walk, &options.keys);
     checks.extend(attested.checks);
+    if let Some(expected) = &options.recipe {
+        checks.extend(embedded::check(&subject.store, &walk, expected));
+    }
     Report {
         target: subject.name.clone(),
         digest,

@@ -19,6 +19,7 @@ mod layer_cache;
 mod live;
 mod packages;
 mod pipeline;
+mod provenance;
 mod registry_faults;
 mod registry_real;
 mod source_layout;

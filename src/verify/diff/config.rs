@@ -64,7 +64,15 @@ pub fn compare(a: &Value, b: &Value) -> Vec<Item> {
         }
     }
     env(ca.get("Env"), cb.get("Env"), &mut items);
+    let before = items.len();
     keyed("label", ca.get("Labels"), cb.get("Labels"), &mut items);
+    // The provenance labels are classified as their annotations are.
+    for item in &mut items[before..] {
+        if let Some(key) = item.what.strip_prefix("label ") {
+            let key = key.to_string();
+            *item = super::classify_provenance(item.clone(), &key);
+        }
+    }
     set(
         "port",
         ca.get("ExposedPorts"),

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::build::provenance::SBOM_PATH;
 use crate::oci::{Digest, Image};
 use crate::source::unpack::{for_each_entry, UnpackError};
 use crate::source::Opened;
@@ -168,7 +169,16 @@ impl Diff {
             })
             .collect();
         if parts.is_empty() {
-            return "the digests differ but nothing compared does".into();
+            let provenance = self
+                .sections
+                .iter()
+                .flat_map(|s| &s.items)
+                .any(|i| i.topic == PROVENANCE_TOPIC);
+            return if provenance {
+                "provenance only (the recipe or lock changed, nothing they make did)".into()
+            } else {
+                "the digests differ but nothing compared does".into()
+            };
         }
         parts.join("; ")
     }
@@ -359,8 +369,52 @@ pub(crate) fn opt(v: &Value) -> Option<String> {
     }
 }
 
-/// `org.opencontainers.image.created` is a time; every other annotation
-/// is an annotation.
+/// Whether two embedded SBOMs say the same but for their creation time
+/// (and the namespace, a hash of the content that time is part of).
+fn sbom_differs_only_in_time(a: &[u8], b: &[u8]) -> bool {
+    let strip = |bytes: &[u8]| {
+        let mut v: Value = serde_json::from_slice(bytes).ok()?;
+        let doc = v.as_object_mut()?;
+        doc.remove("documentNamespace");
+        doc.get_mut("creationInfo")?
+            .as_object_mut()?
+            .remove("created");
+        Some(v)
+    };
+    matches!((strip(a), strip(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Topic of the recorded recipe and lock digests when both sides have
+/// them: they follow from the inputs, so they are no cause of their own
+/// (the differences the changed inputs made are).
+pub(crate) const PROVENANCE_TOPIC: &str = "recorded recipe or lock digest";
+
+/// How a difference in annotation or label `key` is classified, when both
+/// sides have it: the created time is a timestamp, the recorded digests
+/// are no cause (see [`PROVENANCE_TOPIC`]).
+pub(crate) fn classify_provenance(item: Item, key: &str) -> Item {
+    if item.a.is_none() || item.b.is_none() {
+        return item;
+    }
+    if key == crate::oci::model::ANNOTATION_CREATED {
+        let topic = item.topic.clone();
+        return item.because(Cause::Timestamps).topic(topic);
+    }
+    if key == crate::build::provenance::KEY_RECIPE_DIGEST
+        || key == crate::build::provenance::KEY_LOCK_DIGEST
+    {
+        return Item {
+            cause: None,
+            topic: PROVENANCE_TOPIC.into(),
+            ..item
+        };
+    }
+    item
+}
+
+/// `org.opencontainers.image.created` is a time and the recorded digests
+/// follow the inputs (see [`classify_provenance`]); every other
+/// annotation is an annotation.
 fn annotations(va: &Value, vb: &Value, items: &mut Vec<Item>) {
     let empty = serde_json::Map::new();
     let aa = va["annotations"].as_object().unwrap_or(&empty);
@@ -369,16 +423,12 @@ fn annotations(va: &Value, vb: &Value, items: &mut Vec<Item>) {
     for k in keys {
         let (x, y) = (aa.get(k), ab.get(k));
         if x != y {
-            let cause = if k == crate::oci::model::ANNOTATION_CREATED {
-                Cause::Timestamps
-            } else {
-                Cause::Annotations
-            };
-            items.push(
+            items.push(classify_provenance(
                 Item::new(format!("annotation {k}"), x.map(show), y.map(show))
-                    .because(cause)
+                    .because(Cause::Annotations)
                     .topic(k.clone()),
-            );
+                k,
+            ));
         }
     }
 }
@@ -504,10 +554,20 @@ fn compare_images(
                         .topic(format!("layer {}", i + 1)),
                     );
                 }
-                let mut ea = Vec::new();
-                let da = for_each_entry(&oa.store, la, &|_| false, &mut |e, _| ea.push(e))?;
-                let mut eb = Vec::new();
-                let db = for_each_entry(&ob.store, lb, &|_| false, &mut |e, _| eb.push(e))?;
+                // The embedded SBOM's content is kept: its only time is
+                // the epoch, which a rebuild with another epoch changes.
+                let sbom_key = SBOM_PATH.trim_start_matches('/');
+                let keep = |p: &str| p == sbom_key;
+                let (mut ea, mut sa) = (Vec::new(), None);
+                let da = for_each_entry(&oa.store, la, &keep, &mut |e, c| {
+                    sa = sa.take().or(c);
+                    ea.push(e)
+                })?;
+                let (mut eb, mut sb) = (Vec::new(), None);
+                let db = for_each_entry(&ob.store, lb, &keep, &mut |e, c| {
+                    sb = sb.take().or(c);
+                    eb.push(e)
+                })?;
                 if da == db {
                     items.push(
                         Item::new(
@@ -527,6 +587,14 @@ fn compare_images(
                     ));
                     push(d, title.clone(), items);
                     let mut file_items = files::compare(&ea, &eb);
+                    if let (Some(x), Some(y)) = (&sa, &sb) {
+                        if sbom_differs_only_in_time(x, y) {
+                            for item in file_items.iter_mut().filter(|i| i.what == sbom_key) {
+                                item.cause = Some(Cause::Timestamps);
+                                item.topic = "embedded SBOM created".into();
+                            }
+                        }
+                    }
                     if file_items.is_empty() {
                         file_items.push(
                             Item::new("tar stream", Some(da.to_string()), Some(db.to_string()))
@@ -551,4 +619,30 @@ fn compare_images(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_embedded_sbom_of_another_epoch_differs_only_in_time() {
+        let doc = |created: &str, version: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "creationInfo": {"created": created, "creators": ["Tool: stele"]},
+                "documentNamespace": format!("https://stele.example/{created}{version}"),
+                "packages": [{"name": "a", "versionInfo": version}],
+            }))
+            .unwrap()
+        };
+        assert!(sbom_differs_only_in_time(
+            &doc("1970", "1"),
+            &doc("2023", "1")
+        ));
+        assert!(!sbom_differs_only_in_time(
+            &doc("1970", "1"),
+            &doc("2023", "2")
+        ));
+        assert!(!sbom_differs_only_in_time(b"not json", b"not json"));
+    }
 }
