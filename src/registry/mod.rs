@@ -34,11 +34,6 @@ pub use pull::{pull, Pulled};
 pub use push::{push_built, PushOptions};
 pub use reference::Reference;
 
-pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-
 /// How to talk to registries. The CLI builds it from flags and the
 /// environment; tests build it directly.
 #[derive(Clone, Debug)]

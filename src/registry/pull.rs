@@ -9,13 +9,13 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::client::{pull_scope, read_limited, Client, Req};
 use super::reference::Reference;
-use super::{
-    RegistryError, RegistrySettings, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX,
-    MEDIA_OCI_MANIFEST,
+use super::{RegistryError, RegistrySettings};
+use crate::oci::media::{
+    self, document_media_type, ACCEPT_MANIFESTS, CONFIG_LIMIT, DOCKER_SCHEMA1_PREFIX,
+    MANIFEST_LIMIT,
 };
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::Digest;
-use crate::source::{CONFIG_LIMIT, MANIFEST_LIMIT};
 use crate::store::{BlobStore, StoreError};
 
 /// Indexes inside indexes are followed this deep, no deeper.
@@ -72,16 +72,10 @@ pub fn pull_with(
     })
 }
 
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
-
 struct Doc {
     bytes: Vec<u8>,
     digest: Digest,
     media_type: String,
-}
-
-fn is_index(media_type: &str) -> bool {
-    media_type == MEDIA_OCI_INDEX || media_type == MEDIA_DOCKER_LIST
 }
 
 struct Walk<'a> {
@@ -144,7 +138,7 @@ impl Walk<'_> {
                 .store
                 .read_verified(d, size, MANIFEST_LIMIT)
                 .map_err(|e| self.store_err(e))?;
-            let media_type = crate::source::document_media_type(&bytes);
+            let media_type = document_media_type(&bytes);
             self.note(d);
             return Ok(Doc {
                 bytes,
@@ -156,9 +150,9 @@ impl Walk<'_> {
             "{}/manifests/{tag_or_digest}",
             self.reference.repository
         ));
-        let resp = self
-            .client
-            .send(&Req::new("GET", url.clone(), self.scopes.clone()).header("Accept", ACCEPT))?;
+        let resp = self.client.send(
+            &Req::new("GET", url.clone(), self.scopes.clone()).header("Accept", ACCEPT_MANIFESTS),
+        )?;
         let content_type = resp
             .header("Content-Type")
             .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
@@ -195,18 +189,8 @@ impl Walk<'_> {
             });
         }
         let media_type = match content_type {
-            Some(c)
-                if [
-                    MEDIA_OCI_INDEX,
-                    MEDIA_OCI_MANIFEST,
-                    MEDIA_DOCKER_LIST,
-                    MEDIA_DOCKER_MANIFEST,
-                ]
-                .contains(&c.as_str()) =>
-            {
-                c
-            }
-            _ => crate::source::document_media_type(&bytes),
+            Some(c) if media::is_document(&c) => c,
+            _ => document_media_type(&bytes),
         };
         self.store
             .put_verified(&bytes[..], &found, bytes.len() as u64)
@@ -226,16 +210,13 @@ impl Walk<'_> {
             digest: doc.digest.clone(),
             message,
         };
-        if doc
-            .media_type
-            .starts_with("application/vnd.docker.distribution.manifest.v1+")
-        {
+        if doc.media_type.starts_with(DOCKER_SCHEMA1_PREFIX) {
             return Err(malformed(
                 "manifest",
                 format!("{} (Docker schema 1) is not supported; convert the image to OCI or Docker schema 2, e.g. with `skopeo copy`", doc.media_type),
             ));
         }
-        if is_index(&doc.media_type) {
+        if media::is_index(&doc.media_type) {
             let index: ImageIndex = serde_json::from_slice(&doc.bytes)
                 .map_err(|e| malformed("index", e.to_string()))?;
             if depth >= MAX_DEPTH {

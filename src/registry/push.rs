@@ -9,7 +9,8 @@ use oci_spec::image::Descriptor;
 use super::client::{push_scope, Client, Req};
 use super::reference::Reference;
 use super::upload::push_blob;
-use super::{PushReport, RegistryError, RegistrySettings, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+use super::{PushReport, RegistryError, RegistrySettings};
+use crate::oci::media::{OCI_INDEX, OCI_MANIFEST};
 use crate::oci::{Built, Digest};
 use crate::store::BlobStore;
 
@@ -79,12 +80,12 @@ pub fn push_built(
         .iter()
         .map(|i| {
             let m = &i.manifest;
-            let mt = media_type(m.value.media_type(), MEDIA_OCI_MANIFEST);
+            let mt = media_type(m.value.media_type(), OCI_MANIFEST);
             (m.bytes.as_slice(), &m.digest, mt)
         })
         .collect();
     if let Some(index) = &built.index {
-        let mt = media_type(index.value.media_type(), MEDIA_OCI_INDEX);
+        let mt = media_type(index.value.media_type(), OCI_INDEX);
         documents.push((index.bytes.as_slice(), &index.digest, mt));
     }
     for (bytes, digest, mt) in &documents {

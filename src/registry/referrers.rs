@@ -11,11 +11,11 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, 
 use super::client::{push_scope, read_limited, Client, Req};
 use super::push::put_manifest;
 use super::upload::push_blob;
-use super::{PushReport, RegistryError, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+use super::{PushReport, RegistryError};
 use crate::oci::json::to_canonical_vec;
+use crate::oci::media::{MANIFEST_LIMIT, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::{Digest, JsonBlob};
-use crate::source::MANIFEST_LIMIT;
 use crate::store::BlobStore;
 
 /// The fallback tag for `subject`.
@@ -81,7 +81,7 @@ pub(crate) fn push_referrers(
         let media_type = manifest
             .media_type()
             .as_ref()
-            .map_or(MEDIA_OCI_MANIFEST.to_string(), |t| t.to_string());
+            .map_or(OCI_MANIFEST.to_string(), |t| t.to_string());
         let oci_subject = put_manifest(
             client,
             repository,
@@ -141,7 +141,7 @@ fn has_referrers_api(
     let url = client.url(&format!("{repository}/referrers/{subject}"));
     let resp = client.send(
         &Req::new("GET", url.clone(), vec![push_scope(repository)])
-            .header("Accept", MEDIA_OCI_INDEX)
+            .header("Accept", OCI_INDEX)
             .allow(&[400, 401, 403, 404, 405, 406, 501]),
     )?;
     if resp.status() != 200 {
@@ -165,7 +165,7 @@ fn update_fallback_tag(
     let url = client.url(&format!("{repository}/manifests/{tag}"));
     let resp = client.send(
         &Req::new("GET", url.clone(), vec![push_scope(repository)])
-            .header("Accept", MEDIA_OCI_INDEX)
+            .header("Accept", OCI_INDEX)
             .allow(&[404]),
     )?;
     let existing: Vec<Descriptor> = if resp.status() == 404 {
@@ -207,7 +207,7 @@ fn update_fallback_tag(
         client,
         repository,
         &tag,
-        MEDIA_OCI_INDEX,
+        OCI_INDEX,
         &index.bytes,
         &index.digest,
         report,

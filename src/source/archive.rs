@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{open_layout_named, Selector};
 use super::target::ArchiveKind;
-use super::{Opened, SourceError, MANIFEST_LIMIT};
+use super::{Opened, SourceError};
+use crate::oci::media::MANIFEST_LIMIT;
 
 /// What a tar member is; links keep their target as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
