@@ -178,6 +178,47 @@ pub enum RegistryError {
     },
 }
 
+/// How much of an error answer is read for its `errors[]`.
+pub(crate) const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// The registry's `errors[]` (distribution-spec "Error Codes") as
+/// `: CODE: message, CODE: message`, or empty.
+pub(crate) fn error_codes(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let Ok(e) = serde_json::from_slice::<Errors>(body) else {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        return if text.is_empty() || text.len() > 200 || text.starts_with('<') {
+            String::new()
+        } else {
+            format!(": {text}")
+        };
+    };
+    let parts: Vec<String> = e
+        .errors
+        .iter()
+        .map(|x| match (&x.code, &x.message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => "(no detail)".into(),
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    }
+}
+
 impl RegistryError {
     /// The HTTP status, for a registry's error answer.
     pub fn status(&self) -> Option<u16> {
