@@ -11,11 +11,13 @@
 //! - [`client`]: one registry's HTTP: redirects, retries, errors
 //! - `token`: basic credentials or bearer tokens, cached per scope
 //! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
+//! - `manifest`: one manifest or index PUT, its digest checked
 //! - [`push`]: images and indexes, and their referrers
 //! - [`pull`]: manifests and blobs into a `BlobStore`
 
 pub mod auth;
 pub mod client;
+mod manifest;
 pub mod pull;
 pub mod push;
 pub mod reference;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
 
 use super::client::{push_scope, read_limited, Client, Req};
-use super::push::put_manifest;
+use super::manifest::put_manifest;
 use super::upload::push_blob;
 use super::{PushReport, RegistryError};
 use crate::oci::json::to_canonical_vec;
