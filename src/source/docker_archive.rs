@@ -16,8 +16,8 @@ use std::io::{self, Read};
 
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 
-use super::archive::{clean_name, scratch_dir, Member, MemberKind, Members};
 use super::layout::Selector;
+use super::members::{clean_name, scratch_dir, Member, MemberKind, Members};
 use super::{read_built, Opened, SourceError};
 use crate::oci::digest::{hash_reader, HashingWriter};
 use crate::oci::media::{

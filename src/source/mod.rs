@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod docker_archive;
 pub mod layout;
+mod members;
 pub mod registry;
 pub mod target;
 pub mod unpack;
