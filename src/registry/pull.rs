@@ -4,11 +4,17 @@
 //! `BlobStore`, each verified by `put_verified` as it streams in. Blobs the
 //! store already has are not fetched again, so a pinned image that is fully
 //! cached needs no network at all.
+//!
+//! Referrers (attestations) are pulled the same way, manifest and blobs,
+//! from wherever `referrers` lists them.
+
+use std::collections::BTreeSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::client::{pull_scope, read_limited, Client, Req};
 use super::reference::Reference;
+use super::referrers::{list_entry, list_referrers};
 use super::{RegistryError, RegistrySettings};
 use crate::oci::media::{
     self, document_media_type, ACCEPT_MANIFESTS, CONFIG_LIMIT, DOCKER_SCHEMA1_PREFIX,
@@ -29,6 +35,21 @@ pub struct Pulled {
     /// Every blob reachable from it (manifests included), each once, in
     /// the order they were reached. All are in the store.
     pub blobs: Vec<Digest>,
+}
+
+/// The referrers of an image, pulled.
+#[derive(Debug, Default)]
+pub struct PulledReferrers {
+    /// Each referrer once, as a layout's index.json lists it, in the order
+    /// found; those that could not be pulled whole are listed as the
+    /// registry listed them, so whoever checks them finds them lacking.
+    pub referrers: Vec<Descriptor>,
+    /// Every blob of the referrers that is in the store (manifests,
+    /// configs, layers), each once.
+    pub blobs: Vec<Digest>,
+    /// Why a listed referrer is not in the store whole: its manifest is
+    /// gone, or it or a blob did not verify. One error per referrer.
+    pub incomplete: Vec<RegistryError>,
 }
 
 /// Pulls `reference` into `store`.
@@ -70,6 +91,49 @@ pub fn pull_with(
         top,
         blobs: walk.blobs,
     })
+}
+
+/// Pulls the referrers of each of `subjects` (manifests and indexes of
+/// the image `reference` names) from its repository into `store`, found
+/// by the referrers API or else the fallback tag. A referrer that cannot
+/// be pulled whole is reported in `incomplete`, not an error: the caller
+/// decides whether a damaged attestation stops it. Failing to reach the
+/// registry, or to read its lists, is an error.
+pub fn pull_referrers(
+    client: &Client,
+    reference: &Reference,
+    subjects: &[Digest],
+    store: &BlobStore,
+) -> Result<PulledReferrers, RegistryError> {
+    let mut walk = Walk {
+        client,
+        reference,
+        name: reference.to_string(),
+        store,
+        scopes: vec![pull_scope(&reference.repository)],
+        blobs: Vec::new(),
+    };
+    let mut out = PulledReferrers::default();
+    let mut seen = BTreeSet::new();
+    for subject in subjects {
+        for listed in list_referrers(client, &reference.repository, subject)? {
+            if !seen.insert(listed.digest().to_string()) {
+                continue;
+            }
+            match walk.referrer(&listed) {
+                Ok(entry) => out.referrers.push(entry),
+                Err(e @ (RegistryError::Transport { .. } | RegistryError::Auth { .. })) => {
+                    return Err(e)
+                }
+                Err(e) => {
+                    out.referrers.push(listed);
+                    out.incomplete.push(e);
+                }
+            }
+        }
+    }
+    out.blobs = walk.blobs;
+    Ok(out)
 }
 
 struct Doc {
@@ -248,6 +312,41 @@ impl Walk<'_> {
             self.blob(&digest, size)?;
         }
         Ok(())
+    }
+
+    /// One referrer manifest and its config and layers; returns it as a
+    /// referrers list names it.
+    fn referrer(&mut self, listed: &Descriptor) -> Result<Descriptor, RegistryError> {
+        let digest = self.check_size("referrer manifest", listed, MANIFEST_LIMIT)?;
+        let doc = self.manifest(&digest.to_string(), Some(&digest), Some(listed.size()))?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&doc.bytes).map_err(|e| RegistryError::Malformed {
+                reference: self.name.clone(),
+                what: "referrer manifest",
+                digest: digest.clone(),
+                message: e.to_string(),
+            })?;
+        let config = manifest.config();
+        let mut wanted = vec![(
+            self.check_size("referrer config", config, CONFIG_LIMIT)?,
+            config.size(),
+        )];
+        let limit = self.client.settings().blob_limit;
+        for layer in manifest.layers() {
+            wanted.push((
+                self.check_size("referrer layer", layer, limit)?,
+                layer.size(),
+            ));
+        }
+        for (blob, size) in wanted {
+            self.blob(&blob, size)?;
+        }
+        Ok(list_entry(
+            &manifest,
+            &doc.media_type,
+            &digest,
+            doc.bytes.len() as u64,
+        ))
     }
 
     /// Streams one blob into the store; a connection that drops mid-way is

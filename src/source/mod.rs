@@ -73,6 +73,12 @@ pub enum SourceError {
         member: String,
         problem: String,
     },
+    #[error("{image}: an attestation the registry lists for it could not be pulled whole; push the image with its attestations again, or remove that listing from the registry")]
+    IncompleteReferrer {
+        image: String,
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
     #[error("{reference} is a registry image, and this command reads only local images; `stele pull` it into a layout first")]
     RegistryElsewhere { reference: String },
 }
