@@ -753,7 +753,11 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
         .arg(tmp.join("pulled-again"))
         .arg("--cache-dir")
         .arg(tmp.join("cache-pull-again")));
-    assert!(!r.ok(), "pull of an image whose attestations are gone: {}", r.stdout);
+    assert!(
+        !r.ok(),
+        "pull of an image whose attestations are gone: {}",
+        r.stdout
+    );
     assert!(
         r.stderr.contains("attestation") && listed.iter().any(|d| r.stderr.contains(d.as_str())),
         "{}",

@@ -96,7 +96,7 @@ pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened
         Target::Registry { reference } => match registry {
             Some(access) => {
                 let reference = crate::registry::Reference::parse(reference)?;
-                registry::open_registry(&reference, access.settings, access.cache)
+                registry::open_registry_with_referrers(&reference, access.settings, access.cache)
             }
             None => Err(SourceError::RegistryElsewhere {
                 reference: reference.clone(),

@@ -9,11 +9,23 @@ use crate::registry::{Client, Reference, RegistryError, RegistrySettings};
 use crate::store::BlobStore;
 
 /// Pulls `reference` into `cache` (blobs it already holds are not fetched
-/// again) and opens it; the `Opened`'s store is `cache`. Its `referrers`
-/// are the attestations the registry lists for the image or any of its
-/// manifests. One that could not be pulled whole is still listed, so
-/// `verify` names it as damaged instead of overlooking it.
+/// again) and opens it; the `Opened`'s store is `cache`. Referrers are not
+/// fetched (`referrers` is empty): a base image needs none, and a pinned
+/// base already in the cache then needs no network at all.
 pub fn open_registry(
+    reference: &Reference,
+    settings: &RegistrySettings,
+    cache: &BlobStore,
+) -> Result<Opened, SourceError> {
+    let client = Client::new(&reference.registry, settings)?;
+    Ok(open_with(&client, reference, cache)?.0)
+}
+
+/// Like [`open_registry`], with the image's `referrers`: the attestations
+/// the registry lists for the image or any of its manifests, pulled into
+/// `cache`. One that could not be pulled whole is still listed, so
+/// `verify` names it as damaged instead of overlooking it.
+pub fn open_registry_with_referrers(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
@@ -21,8 +33,8 @@ pub fn open_registry(
     Ok(fetch(reference, settings, cache)?.0)
 }
 
-/// Like [`open_registry`], also returning every blob the image and its
-/// referrers reach (manifests of every index entry included, even those
+/// Like [`open_registry_with_referrers`], also returning every blob the
+/// image and its referrers reach (manifests of every index entry included, even those
 /// `Built` leaves out), so a layout written from it is complete. A
 /// referrer that cannot be pulled whole is an error here: a layout must
 /// not list what it lacks.
@@ -47,9 +59,8 @@ fn fetch(
     cache: &BlobStore,
 ) -> Result<(Opened, Vec<Digest>, Vec<RegistryError>), SourceError> {
     let client = Client::new(&reference.registry, settings)?;
-    let pulled = pull_with(&client, reference, cache)?;
-    let name = reference.to_string();
-    let built = read_built(cache, &pulled.top, &name)?;
+    let (mut opened, mut blobs) = open_with(&client, reference, cache)?;
+    let built = &opened.built;
     // Attestations name the index or one platform's manifest as subject.
     let mut subjects: Vec<Digest> = vec![built.digest().clone()];
     for image in &built.images {
@@ -62,21 +73,30 @@ fn fetch(
         blobs: referrer_blobs,
         incomplete,
     } = pull_referrers(&client, reference, &subjects, cache)?;
-    let mut blobs = pulled.blobs;
     for digest in referrer_blobs {
         if !blobs.contains(&digest) {
             blobs.push(digest);
         }
     }
-    Ok((
-        Opened {
-            name,
-            store: cache.clone(),
-            built,
-            referrers,
-            temp: None,
-        },
-        blobs,
-        incomplete,
-    ))
+    opened.referrers = referrers;
+    Ok((opened, blobs, incomplete))
+}
+
+/// The image alone, opened, and every blob it reaches.
+fn open_with(
+    client: &Client,
+    reference: &Reference,
+    cache: &BlobStore,
+) -> Result<(Opened, Vec<Digest>), SourceError> {
+    let pulled = pull_with(client, reference, cache)?;
+    let name = reference.to_string();
+    let built = read_built(cache, &pulled.top, &name)?;
+    let opened = Opened {
+        name,
+        store: cache.clone(),
+        built,
+        referrers: Vec::new(),
+        temp: None,
+    };
+    Ok((opened, pulled.blobs))
 }
