@@ -736,6 +736,39 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
     assert_eq!(report["referrers_pushed"], 3, "{report}");
     verify_with_key(tmp, &format!("docker://{copy}"), &key, Some(&digest)).expect_ok();
 
+    // One attestation layer rots in the registry's storage: verify names
+    // that attestation and the blob, as it would in a layout.
+    let manifest = ureq::get(&format!(
+        "http://{}/v2/stele/signed/manifests/{}",
+        reg.host(),
+        listed[0]
+    ))
+    .set("Accept", "application/vnd.oci.image.manifest.v1+json")
+    .call()
+    .unwrap()
+    .into_string()
+    .unwrap();
+    let layer = json(manifest.as_bytes())["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = reg.dir.path().join(format!(
+        "data/docker/registry/v2/blobs/sha256/{}/{}/data",
+        &layer[7..9],
+        &layer[7..]
+    ));
+    let mut bytes = fs::read(&stored).unwrap();
+    bytes[0] ^= 0xff;
+    fs::write(&stored, bytes).unwrap();
+    let r = verify_with_key(tmp, &format!("docker://{reference}"), &key, Some(&digest));
+    r.expect_code(1);
+    assert!(
+        r.stdout.contains(&layer) && r.stdout.contains("FAIL  attestation"),
+        "verify names the damaged blob {layer}: {}{}",
+        r.stdout,
+        r.stderr
+    );
+
     // The registry loses the attestations; the fallback tag still lists
     // them, and verify names the ones it cannot read.
     for d in &listed {
