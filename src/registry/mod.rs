@@ -13,7 +13,12 @@
 //! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
 //! - `manifest`: one manifest or index PUT, its digest checked
 //! - [`push`]: images and indexes, and their referrers
-//! - [`pull`]: manifests and blobs into a `BlobStore`
+//! - [`referrers`]: pushing referrers and listing them (API, fallback tag)
+//! - [`pull`]: manifests and blobs into a `BlobStore`, and the referrers'
+//!
+//! Imports go one way: `push` and `pull` use `referrers`, `manifest` and
+//! `upload`; those use `client`; `client` uses `token`, `auth` and
+//! `reference`.
 
 pub mod auth;
 pub mod client;
