@@ -30,12 +30,12 @@ pub const ANNOTATION_ATTESTATION: &str = "dev.stele.attestation";
 pub const ANNOTATION_PLATFORM: &str = "dev.stele.platform";
 /// Layer annotation Docker's and in-toto's tooling read.
 pub const ANNOTATION_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
-pub const MEDIA_TYPE_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
-pub const MEDIA_TYPE_IN_TOTO: &str = "application/vnd.in-toto+json";
+pub const MEDIA_TYPE_DSSE: &str = crate::oci::media::DSSE_ENVELOPE;
+pub const MEDIA_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
 /// The empty config blob `{}` (image-spec "Guidance for an Empty Descriptor").
 pub const EMPTY_JSON: &[u8] = b"{}";
 
-const MANIFEST_LIMIT: u64 = 4 << 20;
+use crate::oci::media::MANIFEST_LIMIT;
 const CONTENT_LIMIT: u64 = 256 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

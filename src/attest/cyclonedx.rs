@@ -11,7 +11,7 @@ use super::{deb_purl, oci_purl, AttestInput, URI_BASE};
 use crate::oci::{Digest, Image};
 use crate::timefmt::rfc3339;
 
-pub const MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
+pub const MEDIA_TYPE: &str = crate::oci::media::CYCLONEDX;
 /// Predicate type when the BOM is wrapped in an in-toto statement.
 pub const PREDICATE_TYPE: &str = "https://cyclonedx.org/bom/v1.5";
 /// Property naming the digest of the layer that holds a component.

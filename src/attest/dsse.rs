@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{PrivateKey, PublicKey};
 
 /// `payloadType` of an in-toto statement.
-pub const PAYLOAD_TYPE_IN_TOTO: &str = "application/vnd.in-toto+json";
+pub const PAYLOAD_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DsseError {

@@ -426,15 +426,8 @@ fn recipe_layer(
 /// name the same bytes (image-spec media-types.md, "Compatibility Matrix"),
 /// so only the descriptor changes and the blob passes through untouched.
 pub(crate) fn as_oci_layer(layer: &LayerBlob) -> LayerBlob {
-    use oci_spec::image::MediaType;
-    let media_type = match layer.media_type.to_string().as_str() {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" => MediaType::ImageLayerGzip,
-        "application/vnd.docker.image.rootfs.diff.tar.zstd" => MediaType::ImageLayerZstd,
-        "application/vnd.docker.image.rootfs.diff.tar" => MediaType::ImageLayer,
-        _ => layer.media_type.clone(),
-    };
     LayerBlob {
-        media_type,
+        media_type: crate::oci::media::oci_layer_type(&layer.media_type),
         ..layer.clone()
     }
 }

@@ -259,7 +259,7 @@ fn layout_ref_name(dir: &std::path::Path) -> Option<String> {
     let mut bytes = Vec::new();
     std::fs::File::open(dir.join("index.json"))
         .ok()?
-        .take(crate::source::MANIFEST_LIMIT)
+        .take(crate::oci::media::MANIFEST_LIMIT)
         .read_to_end(&mut bytes)
         .ok()?;
     let index: serde_json::Value = serde_json::from_slice(&bytes).ok()?;

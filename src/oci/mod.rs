@@ -4,6 +4,7 @@
 
 pub mod digest;
 pub mod json;
+pub mod media;
 pub mod model;
 pub mod platform;
 

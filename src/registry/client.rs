@@ -6,18 +6,15 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::auth::{find_credentials, parse_challenge, Challenge, Credentials};
-use super::reference::base_url;
-use super::token::AuthState;
-use super::{RegistryError, RegistrySettings};
+use super::reference::{base_url, origin};
+use super::token::{AuthState, Identity};
+use super::{error_codes, RegistryError, RegistrySettings, ERROR_BODY_LIMIT};
 
 /// Redirects followed for one request (blob GETs go to storage once).
 const MAX_REDIRECTS: u32 = 5;
-/// How much of an error answer is read for its `errors[]`.
-pub(super) const ERROR_BODY_LIMIT: u64 = 64 << 10;
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 pub fn pull_scope(repository: &str) -> String {
@@ -36,7 +33,7 @@ pub struct Client {
     pub(super) registry: String,
     pub(super) base: String,
     pub(super) credentials: Option<(Credentials, PathBuf)>,
-    pub(super) auth: Mutex<AuthState>,
+    pub(super) auth: AuthState,
     pub(super) retries: AtomicU64,
 }
 
@@ -52,6 +49,9 @@ pub(crate) struct Req<'a> {
     pub retry: bool,
     /// Non-2xx statuses the caller handles itself (e.g. 404 on HEAD).
     pub allow: &'a [u16],
+    /// Goes with the registry's authorization and answers its challenges.
+    /// Off for the token service, whose authorization is the caller's.
+    pub registry_auth: bool,
 }
 
 impl<'a> Req<'a> {
@@ -64,6 +64,7 @@ impl<'a> Req<'a> {
             scopes,
             retry: true,
             allow: &[],
+            registry_auth: true,
         }
     }
 
@@ -86,6 +87,11 @@ impl<'a> Req<'a> {
         self.retry = false;
         self
     }
+
+    pub fn without_registry_auth(mut self) -> Self {
+        self.registry_auth = false;
+        self
+    }
 }
 
 /// How one attempt ended when it got no usable answer.
@@ -94,17 +100,6 @@ pub(crate) enum Failure {
     Transport(String),
     /// Not worth another try.
     Fatal(RegistryError),
-}
-
-/// `scheme://host:port` of a URL, lowercased, for origin comparisons.
-pub(super) fn origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    format!(
-        "{}://{}",
-        scheme.to_ascii_lowercase(),
-        host.to_ascii_lowercase()
-    )
 }
 
 /// Resolves a `Location` header against the URL that sent it (RFC 3986
@@ -128,19 +123,6 @@ pub(crate) fn resolve(base: &str, location: &str) -> String {
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A transport failure without the URL (the error names it already).
 pub(super) fn transport_message(t: &ureq::Transport) -> String {
     let mut s = t.kind().to_string();
@@ -157,44 +139,6 @@ pub(super) fn transport_message(t: &ureq::Transport) -> String {
 
 pub(super) fn transient(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// The registry's `errors[]` (distribution-spec "Error Codes") as
-/// `: CODE: message, CODE: message`, or empty.
-pub(super) fn error_codes(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorEntry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorEntry {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    let Ok(e) = serde_json::from_slice::<Errors>(body) else {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        return if text.is_empty() || text.len() > 200 || text.starts_with('<') {
-            String::new()
-        } else {
-            format!(": {text}")
-        };
-    };
-    let parts: Vec<String> = e
-        .errors
-        .iter()
-        .map(|x| match (&x.code, &x.message) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            (Some(c), None) => c.clone(),
-            (None, Some(m)) => m.clone(),
-            (None, None) => "(no detail)".into(),
-        })
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", parts.join(", "))
-    }
 }
 
 /// Reads an answer's body, refusing more than `limit` bytes (a manifest,
@@ -252,7 +196,7 @@ impl Client {
             registry: registry.to_string(),
             base: base_url(registry, settings.insecure),
             credentials,
-            auth: Mutex::new(AuthState::default()),
+            auth: AuthState::default(),
             retries: AtomicU64::new(0),
         })
     }
@@ -330,13 +274,20 @@ impl Client {
         let mut redirects = 0;
         let registry_origin = origin(&self.base);
         loop {
-            let own = origin(&url) == registry_origin;
+            let own = req.registry_auth && origin(&url) == registry_origin;
             let mut r = self.agent.request(req.method, &url);
             for (k, v) in &req.headers {
                 r = r.set(k, v);
             }
             if own {
-                if let Some(a) = self.authorization(&req.scopes).map_err(Failure::Fatal)? {
+                let who = self.identity();
+                let authorization = self
+                    .auth
+                    .authorization(&who, &req.scopes, &|url, basic| {
+                        self.fetch_token(url, basic)
+                    })
+                    .map_err(Failure::Fatal)?;
+                if let Some(a) = authorization {
                     r = r.set("Authorization", &a);
                 }
             }
@@ -359,7 +310,10 @@ impl Client {
                         if c == Challenge::Basic && self.credentials.is_none() {
                             return Ok(resp);
                         }
-                        self.answer_challenge(c, &req.scopes)
+                        self.auth
+                            .answer_challenge(&self.identity(), c, &req.scopes, &|url, basic| {
+                                self.fetch_token(url, basic)
+                            })
                             .map_err(Failure::Fatal)?;
                         continue;
                     }
@@ -394,6 +348,37 @@ impl Client {
             }
             return Ok(resp);
         }
+    }
+
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            registry: &self.registry,
+            credentials: self.credentials.as_ref(),
+            insecure: self.settings.insecure,
+        }
+    }
+
+    /// A token service's answer (status and the start of its body) to a
+    /// GET of `url`, sent the way every request is, retries included.
+    fn fetch_token(
+        &self,
+        url: &str,
+        basic: Option<String>,
+    ) -> Result<(u16, Vec<u8>), RegistryError> {
+        let mut req = Req::new("GET", url.to_string(), Vec::new())
+            .without_registry_auth()
+            .allow(&[400, 401, 403, 404, 405]);
+        if let Some(b) = basic {
+            req = req.header("Authorization", b);
+        }
+        let resp = self.send(&req)?;
+        let status = resp.status();
+        let mut body = Vec::new();
+        let _ = resp
+            .into_reader()
+            .take(ERROR_BODY_LIMIT)
+            .read_to_end(&mut body);
+        Ok((status, body))
     }
 
     /// An error for a non-2xx answer: URL, status, the registry's error
@@ -448,6 +433,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::reference::query_escape;
 
     #[test]
     fn resolves_locations() {

@@ -11,11 +11,18 @@
 //! - [`client`]: one registry's HTTP: redirects, retries, errors
 //! - `token`: basic credentials or bearer tokens, cached per scope
 //! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
+//! - `manifest`: one manifest or index PUT, its digest checked
 //! - [`push`]: images and indexes, and their referrers
-//! - [`pull`]: manifests and blobs into a `BlobStore`
+//! - [`referrers`]: pushing referrers and listing them (API, fallback tag)
+//! - [`pull`]: manifests and blobs into a `BlobStore`, and the referrers'
+//!
+//! Imports go one way: `push` and `pull` use `referrers`, `manifest` and
+//! `upload`; those use `client`; `client` uses `token`, `auth` and
+//! `reference`.
 
 pub mod auth;
 pub mod client;
+mod manifest;
 pub mod pull;
 pub mod push;
 pub mod reference;
@@ -33,11 +40,6 @@ pub use client::Client;
 pub use pull::{pull, Pulled};
 pub use push::{push_built, PushOptions};
 pub use reference::Reference;
-
-pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// How to talk to registries. The CLI builds it from flags and the
 /// environment; tests build it directly.
@@ -181,6 +183,47 @@ pub enum RegistryError {
         digest: Digest,
         message: String,
     },
+}
+
+/// How much of an error answer is read for its `errors[]`.
+pub(crate) const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// The registry's `errors[]` (distribution-spec "Error Codes") as
+/// `: CODE: message, CODE: message`, or empty.
+pub(crate) fn error_codes(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let Ok(e) = serde_json::from_slice::<Errors>(body) else {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        return if text.is_empty() || text.len() > 200 || text.starts_with('<') {
+            String::new()
+        } else {
+            format!(": {text}")
+        };
+    };
+    let parts: Vec<String> = e
+        .errors
+        .iter()
+        .map(|x| match (&x.code, &x.message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => "(no detail)".into(),
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    }
 }
 
 impl RegistryError {

@@ -4,18 +4,24 @@
 //! `BlobStore`, each verified by `put_verified` as it streams in. Blobs the
 //! store already has are not fetched again, so a pinned image that is fully
 //! cached needs no network at all.
+//!
+//! Referrers (attestations) are pulled the same way, manifest and blobs,
+//! from wherever `referrers` lists them.
+
+use std::collections::BTreeSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::client::{pull_scope, read_limited, Client, Req};
 use super::reference::Reference;
-use super::{
-    RegistryError, RegistrySettings, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX,
-    MEDIA_OCI_MANIFEST,
+use super::referrers::{list_entry, list_referrers};
+use super::{RegistryError, RegistrySettings};
+use crate::oci::media::{
+    self, document_media_type, ACCEPT_MANIFESTS, CONFIG_LIMIT, DOCKER_SCHEMA1_PREFIX,
+    MANIFEST_LIMIT,
 };
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::Digest;
-use crate::source::{CONFIG_LIMIT, MANIFEST_LIMIT};
 use crate::store::{BlobStore, StoreError};
 
 /// Indexes inside indexes are followed this deep, no deeper.
@@ -29,6 +35,21 @@ pub struct Pulled {
     /// Every blob reachable from it (manifests included), each once, in
     /// the order they were reached. All are in the store.
     pub blobs: Vec<Digest>,
+}
+
+/// The referrers of an image, pulled.
+#[derive(Debug, Default)]
+pub struct PulledReferrers {
+    /// Each referrer once, as a layout's index.json lists it, in the order
+    /// found; those that could not be pulled whole are listed as the
+    /// registry listed them, so whoever checks them finds them lacking.
+    pub referrers: Vec<Descriptor>,
+    /// Every blob of the referrers that is in the store (manifests,
+    /// configs, layers), each once.
+    pub blobs: Vec<Digest>,
+    /// Why a listed referrer is not in the store whole: its manifest is
+    /// gone, or it or a blob did not verify. One error per referrer.
+    pub incomplete: Vec<RegistryError>,
 }
 
 /// Pulls `reference` into `store`.
@@ -72,16 +93,53 @@ pub fn pull_with(
     })
 }
 
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+/// Pulls the referrers of each of `subjects` (manifests and indexes of
+/// the image `reference` names) from its repository into `store`, found
+/// by the referrers API or else the fallback tag. A referrer that cannot
+/// be pulled whole is reported in `incomplete`, not an error: the caller
+/// decides whether a damaged attestation stops it. Failing to reach the
+/// registry, or to read its lists, is an error.
+pub fn pull_referrers(
+    client: &Client,
+    reference: &Reference,
+    subjects: &[Digest],
+    store: &BlobStore,
+) -> Result<PulledReferrers, RegistryError> {
+    let mut walk = Walk {
+        client,
+        reference,
+        name: reference.to_string(),
+        store,
+        scopes: vec![pull_scope(&reference.repository)],
+        blobs: Vec::new(),
+    };
+    let mut out = PulledReferrers::default();
+    let mut seen = BTreeSet::new();
+    for subject in subjects {
+        for listed in list_referrers(client, &reference.repository, subject)? {
+            if !seen.insert(listed.digest().to_string()) {
+                continue;
+            }
+            match walk.referrer(&listed) {
+                Ok(entry) => out.referrers.push(entry),
+                Err(e @ (RegistryError::Transport { .. } | RegistryError::Auth { .. })) => {
+                    return Err(e)
+                }
+                Err(e) => {
+                    out.referrers.push(listed);
+                    out.incomplete.push(e);
+                }
+            }
+        }
+    }
+    out.blobs = walk.blobs;
+    Ok(out)
+}
 
 struct Doc {
     bytes: Vec<u8>,
     digest: Digest,
     media_type: String,
-}
-
-fn is_index(media_type: &str) -> bool {
-    media_type == MEDIA_OCI_INDEX || media_type == MEDIA_DOCKER_LIST
 }
 
 struct Walk<'a> {
@@ -144,7 +202,7 @@ impl Walk<'_> {
                 .store
                 .read_verified(d, size, MANIFEST_LIMIT)
                 .map_err(|e| self.store_err(e))?;
-            let media_type = crate::source::document_media_type(&bytes);
+            let media_type = document_media_type(&bytes);
             self.note(d);
             return Ok(Doc {
                 bytes,
@@ -156,9 +214,9 @@ impl Walk<'_> {
             "{}/manifests/{tag_or_digest}",
             self.reference.repository
         ));
-        let resp = self
-            .client
-            .send(&Req::new("GET", url.clone(), self.scopes.clone()).header("Accept", ACCEPT))?;
+        let resp = self.client.send(
+            &Req::new("GET", url.clone(), self.scopes.clone()).header("Accept", ACCEPT_MANIFESTS),
+        )?;
         let content_type = resp
             .header("Content-Type")
             .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
@@ -195,18 +253,8 @@ impl Walk<'_> {
             });
         }
         let media_type = match content_type {
-            Some(c)
-                if [
-                    MEDIA_OCI_INDEX,
-                    MEDIA_OCI_MANIFEST,
-                    MEDIA_DOCKER_LIST,
-                    MEDIA_DOCKER_MANIFEST,
-                ]
-                .contains(&c.as_str()) =>
-            {
-                c
-            }
-            _ => crate::source::document_media_type(&bytes),
+            Some(c) if media::is_document(&c) => c,
+            _ => document_media_type(&bytes),
         };
         self.store
             .put_verified(&bytes[..], &found, bytes.len() as u64)
@@ -226,16 +274,13 @@ impl Walk<'_> {
             digest: doc.digest.clone(),
             message,
         };
-        if doc
-            .media_type
-            .starts_with("application/vnd.docker.distribution.manifest.v1+")
-        {
+        if doc.media_type.starts_with(DOCKER_SCHEMA1_PREFIX) {
             return Err(malformed(
                 "manifest",
                 format!("{} (Docker schema 1) is not supported; convert the image to OCI or Docker schema 2, e.g. with `skopeo copy`", doc.media_type),
             ));
         }
-        if is_index(&doc.media_type) {
+        if media::is_index(&doc.media_type) {
             let index: ImageIndex = serde_json::from_slice(&doc.bytes)
                 .map_err(|e| malformed("index", e.to_string()))?;
             if depth >= MAX_DEPTH {
@@ -267,6 +312,41 @@ impl Walk<'_> {
             self.blob(&digest, size)?;
         }
         Ok(())
+    }
+
+    /// One referrer manifest and its config and layers; returns it as a
+    /// referrers list names it.
+    fn referrer(&mut self, listed: &Descriptor) -> Result<Descriptor, RegistryError> {
+        let digest = self.check_size("referrer manifest", listed, MANIFEST_LIMIT)?;
+        let doc = self.manifest(&digest.to_string(), Some(&digest), Some(listed.size()))?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&doc.bytes).map_err(|e| RegistryError::Malformed {
+                reference: self.name.clone(),
+                what: "referrer manifest",
+                digest: digest.clone(),
+                message: e.to_string(),
+            })?;
+        let config = manifest.config();
+        let mut wanted = vec![(
+            self.check_size("referrer config", config, CONFIG_LIMIT)?,
+            config.size(),
+        )];
+        let limit = self.client.settings().blob_limit;
+        for layer in manifest.layers() {
+            wanted.push((
+                self.check_size("referrer layer", layer, limit)?,
+                layer.size(),
+            ));
+        }
+        for (blob, size) in wanted {
+            self.blob(&blob, size)?;
+        }
+        Ok(list_entry(
+            &manifest,
+            &doc.media_type,
+            &digest,
+            doc.bytes.len() as u64,
+        ))
     }
 
     /// Streams one blob into the store; a connection that drops mid-way is

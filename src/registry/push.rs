@@ -6,10 +6,12 @@ use std::collections::BTreeSet;
 
 use oci_spec::image::Descriptor;
 
-use super::client::{push_scope, Client, Req};
+use super::client::Client;
+use super::manifest::put_manifest;
 use super::reference::Reference;
 use super::upload::push_blob;
-use super::{PushReport, RegistryError, RegistrySettings, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+use super::{PushReport, RegistryError, RegistrySettings};
+use crate::oci::media::{OCI_INDEX, OCI_MANIFEST};
 use crate::oci::{Built, Digest};
 use crate::store::BlobStore;
 
@@ -79,12 +81,12 @@ pub fn push_built(
         .iter()
         .map(|i| {
             let m = &i.manifest;
-            let mt = media_type(m.value.media_type(), MEDIA_OCI_MANIFEST);
+            let mt = media_type(m.value.media_type(), OCI_MANIFEST);
             (m.bytes.as_slice(), &m.digest, mt)
         })
         .collect();
     if let Some(index) = &built.index {
-        let mt = media_type(index.value.media_type(), MEDIA_OCI_INDEX);
+        let mt = media_type(index.value.media_type(), OCI_INDEX);
         documents.push((index.bytes.as_slice(), &index.digest, mt));
     }
     for (bytes, digest, mt) in &documents {
@@ -112,36 +114,4 @@ pub fn push_built(
     )?;
     report.retries = client.retries();
     Ok((built.digest().clone(), report))
-}
-
-/// PUTs a manifest or index under `tag_or_digest` and checks the digest the
-/// registry computed (`Docker-Content-Digest`) is ours. Returns the
-/// registry's `OCI-Subject` header: when present, the registry indexes
-/// referrers itself.
-pub fn put_manifest(
-    client: &Client,
-    repository: &str,
-    tag_or_digest: &str,
-    media_type: &str,
-    bytes: &[u8],
-    digest: &Digest,
-    report: &mut PushReport,
-) -> Result<Option<String>, RegistryError> {
-    let url = client.url(&format!("{repository}/manifests/{tag_or_digest}"));
-    let resp = client.send(
-        &Req::new("PUT", url.clone(), vec![push_scope(repository)])
-            .header("Content-Type", media_type)
-            .body(bytes),
-    )?;
-    if let Some(found) = resp.header("Docker-Content-Digest") {
-        if found.trim() != digest.to_string() {
-            return Err(RegistryError::DigestMismatch {
-                url,
-                expected: digest.clone(),
-                found: found.trim().to_string(),
-            });
-        }
-    }
-    report.manifests_pushed += 1;
-    Ok(resp.header("OCI-Subject").map(str::to_string))
 }

@@ -3,19 +3,20 @@
 //! registry with the referrers API indexes them itself, and for one without
 //! it stele maintains the "Referrers Tag Schema" fallback: an index tagged
 //! `sha256-<hex of the subject>` listing them, merged with what it held.
+//! Listing reads the same two places, the API first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
 
-use super::client::{push_scope, read_limited, Client, Req};
-use super::push::put_manifest;
+use super::client::{pull_scope, push_scope, read_limited, Client, Req};
+use super::manifest::put_manifest;
 use super::upload::push_blob;
-use super::{PushReport, RegistryError, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+use super::{PushReport, RegistryError};
 use crate::oci::json::to_canonical_vec;
+use crate::oci::media::{MANIFEST_LIMIT, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::{Digest, JsonBlob};
-use crate::source::MANIFEST_LIMIT;
 use crate::store::BlobStore;
 
 /// The fallback tag for `subject`.
@@ -81,7 +82,7 @@ pub(crate) fn push_referrers(
         let media_type = manifest
             .media_type()
             .as_ref()
-            .map_or(MEDIA_OCI_MANIFEST.to_string(), |t| t.to_string());
+            .map_or(OCI_MANIFEST.to_string(), |t| t.to_string());
         let oci_subject = put_manifest(
             client,
             repository,
@@ -116,7 +117,7 @@ pub(crate) fn push_referrers(
 /// A referrers-list entry: the manifest's descriptor with its
 /// `artifactType` (or, lacking one, its config's media type) and its
 /// annotations, as distribution-spec says the list carries them.
-fn list_entry(
+pub(super) fn list_entry(
     manifest: &ImageManifest,
     media_type: &str,
     digest: &Digest,
@@ -132,23 +133,78 @@ fn list_entry(
     d
 }
 
+/// The manifests listed as referrers of `subject` in `repository`: the
+/// referrers API's list when the registry has the API, else the fallback
+/// tag's index; empty when neither lists any.
+pub(super) fn list_referrers(
+    client: &Client,
+    repository: &str,
+    subject: &Digest,
+) -> Result<Vec<Descriptor>, RegistryError> {
+    let scope = pull_scope(repository);
+    if let Some(index) = referrers_api(client, repository, subject, &scope)? {
+        return Ok(index.manifests().clone());
+    }
+    Ok(fallback_list(client, repository, subject, &scope)?.unwrap_or_default())
+}
+
 /// Whether `GET /v2/<name>/referrers/<subject>` works: 200 with an index.
 fn has_referrers_api(
     client: &Client,
     repository: &str,
     subject: &Digest,
 ) -> Result<bool, RegistryError> {
+    Ok(referrers_api(client, repository, subject, &push_scope(repository))?.is_some())
+}
+
+/// The referrers API's index for `subject`; `None` when the registry has
+/// no such API (distribution-spec 1.1: a 404; older registries answer
+/// with other refusals too).
+fn referrers_api(
+    client: &Client,
+    repository: &str,
+    subject: &Digest,
+    scope: &str,
+) -> Result<Option<ImageIndex>, RegistryError> {
     let url = client.url(&format!("{repository}/referrers/{subject}"));
     let resp = client.send(
-        &Req::new("GET", url.clone(), vec![push_scope(repository)])
-            .header("Accept", MEDIA_OCI_INDEX)
+        &Req::new("GET", url.clone(), vec![scope.to_string()])
+            .header("Accept", OCI_INDEX)
             .allow(&[400, 401, 403, 404, 405, 406, 501]),
     )?;
     if resp.status() != 200 {
-        return Ok(false);
+        return Ok(None);
     }
     let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
-    Ok(serde_json::from_slice::<ImageIndex>(&body).is_ok())
+    Ok(serde_json::from_slice::<ImageIndex>(&body).ok())
+}
+
+/// What the fallback tag of `subject` lists; `None` when there is no
+/// such tag.
+fn fallback_list(
+    client: &Client,
+    repository: &str,
+    subject: &Digest,
+    scope: &str,
+) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+    let tag = fallback_tag(subject);
+    let url = client.url(&format!("{repository}/manifests/{tag}"));
+    let resp = client.send(
+        &Req::new("GET", url.clone(), vec![scope.to_string()])
+            .header("Accept", OCI_INDEX)
+            .allow(&[404]),
+    )?;
+    if resp.status() == 404 {
+        return Ok(None);
+    }
+    let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
+    let index: ImageIndex = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+        url: url.clone(),
+        message: format!(
+            "the referrers tag {tag} holds something that is not an index ({e}); delete that tag so stele can list the referrers there"
+        ),
+    })?;
+    Ok(Some(index.manifests().clone()))
 }
 
 /// Adds `entries` to the index tagged `sha256-<subject hex>`, creating it
@@ -162,24 +218,8 @@ fn update_fallback_tag(
     report: &mut PushReport,
 ) -> Result<(), RegistryError> {
     let tag = fallback_tag(subject);
-    let url = client.url(&format!("{repository}/manifests/{tag}"));
-    let resp = client.send(
-        &Req::new("GET", url.clone(), vec![push_scope(repository)])
-            .header("Accept", MEDIA_OCI_INDEX)
-            .allow(&[404]),
-    )?;
-    let existing: Vec<Descriptor> = if resp.status() == 404 {
-        Vec::new()
-    } else {
-        let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
-        let index: ImageIndex = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-            url: url.clone(),
-            message: format!(
-                "the referrers tag {tag} holds something that is not an index ({e}); delete that tag so stele can list the referrers there"
-            ),
-        })?;
-        index.manifests().clone()
-    };
+    let existing =
+        fallback_list(client, repository, subject, &push_scope(repository))?.unwrap_or_default();
     let mut merged: BTreeMap<String, Descriptor> = existing
         .iter()
         .map(|d| (d.digest().to_string(), d.clone()))
@@ -207,7 +247,7 @@ fn update_fallback_tag(
         client,
         repository,
         &tag,
-        MEDIA_OCI_INDEX,
+        OCI_INDEX,
         &index.bytes,
         &index.digest,
         report,

@@ -12,9 +12,9 @@ use oci_spec::image::{Descriptor, ImageManifest};
 use super::archive::write_archive;
 use super::layout::{index_json, OCI_LAYOUT};
 use super::SinkError;
+use crate::oci::media::MANIFEST_LIMIT;
 use crate::oci::{our_digest, Built, Digest, Image};
 use crate::source::target::ArchiveKind;
-use crate::source::MANIFEST_LIMIT;
 use crate::store::BlobStore;
 
 /// Writes `built` (and the attestation manifests `referrers`, all blobs

@@ -4,9 +4,8 @@
 //! (uncompressed tars; older ones in `<id>/layer.tar` folders that
 //! symlink to each other for shared layers). Such an image is converted
 //! into the model: the config blob as it is, each layer blob as it is
-//! stored (an uncompressed layer is a
-//! `application/vnd.docker.image.rootfs.diff.tar` blob whose digest is its
-//! DiffID), and a Docker v2 manifest made here over them.
+//! stored (an uncompressed layer is a `media::DOCKER_LAYER` blob whose
+//! digest is its DiffID), and a Docker v2 manifest made here over them.
 //!
 //! That manifest's digest is *not* the one the image had in its registry:
 //! the registry's manifest named the compressed layers it served, which
@@ -17,20 +16,16 @@ use std::io::{self, Read};
 
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 
-use super::archive::{clean_name, scratch_dir, Member, MemberKind, Members};
 use super::layout::Selector;
-use super::{read_built, Opened, SourceError, CONFIG_LIMIT, MANIFEST_LIMIT};
+use super::members::{clean_name, scratch_dir, Member, MemberKind, Members};
+use super::{read_built, Opened, SourceError};
 use crate::oci::digest::hash_reader;
+use crate::oci::media::{
+    CONFIG_LIMIT, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, MANIFEST_LIMIT,
+    OCI_LAYER_ZSTD,
+};
 use crate::oci::{descriptor, Built, Digest, JsonBlob};
 use crate::store::{BlobStore, StoreError};
-
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-/// Docker has no zstd layer type of its own; the OCI one is what
-/// containers/image and containerd use for zstd in either manifest kind.
-const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// How many links a `manifest.json` path may pass through.
 const MAX_LINK_HOPS: usize = 8;
@@ -258,6 +253,8 @@ fn layer_kind(
         [0x28, 0xb5, 0x2f, 0xfd] => {
             let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err)?;
             let (diff_id, _) = hash_reader(decoder).map_err(io_err)?;
+            // The OCI type is what containers/image and containerd write
+            // for zstd in either manifest kind.
             Ok((OCI_LAYER_ZSTD, diff_id))
         }
         _ => Ok((DOCKER_LAYER, digest.clone())),

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::{read_built, read_doc, Opened, SourceError, MANIFEST_LIMIT};
+use super::{read_built, read_doc, Opened, SourceError};
+use crate::oci::media::{self, MANIFEST_LIMIT};
 use crate::oci::{model::ANNOTATION_REF_NAME, our_digest, Digest};
 use crate::store::BlobStore;
 
@@ -116,7 +117,7 @@ fn subject_of(
     d: &Descriptor,
     name: &str,
 ) -> Result<Option<Digest>, SourceError> {
-    if d.media_type() != &oci_spec::image::MediaType::ImageManifest {
+    if !media::is_manifest(d.media_type().as_ref()) {
         return Ok(None);
     }
     let digest = super::descriptor_digest(d, name, "manifest")?;

@@ -10,24 +10,20 @@
 pub mod archive;
 pub mod docker_archive;
 pub mod layout;
+mod members;
 pub mod registry;
 pub mod target;
 pub mod unpack;
 
 use std::path::PathBuf;
 
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
+use crate::oci::media::{self, sniff_media_type, CONFIG_LIMIT, MANIFEST_LIMIT};
 use crate::oci::{our_digest, Built, Digest, Image, JsonBlob, Platform};
 use crate::store::{BlobStore, StoreError};
 
 pub use target::Target;
-
-/// The largest manifest or index accepted (distribution-spec: registries
-/// may refuse manifests over 4 MiB, so nothing larger is portable).
-pub const MANIFEST_LIMIT: u64 = 4 << 20;
-/// The largest image config accepted.
-pub const CONFIG_LIMIT: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -77,6 +73,12 @@ pub enum SourceError {
         member: String,
         problem: String,
     },
+    #[error("{image}: an attestation the registry lists for it could not be pulled whole; push the image with its attestations again, or remove that listing from the registry")]
+    IncompleteReferrer {
+        image: String,
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
     #[error("{reference} is a registry image, and this command reads only local images; `stele pull` it into a layout first")]
     RegistryElsewhere { reference: String },
 }
@@ -94,7 +96,7 @@ pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened
         Target::Registry { reference } => match registry {
             Some(access) => {
                 let reference = crate::registry::Reference::parse(reference)?;
-                registry::open_registry(&reference, access.settings, access.cache)
+                registry::open_registry_with_referrers(&reference, access.settings, access.cache)
             }
             None => Err(SourceError::RegistryElsewhere {
                 reference: reference.clone(),
@@ -130,16 +132,6 @@ impl Opened {
     }
 }
 
-fn is_index(media_type: &MediaType) -> bool {
-    matches!(media_type, MediaType::ImageIndex)
-        || media_type.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json"
-}
-
-fn is_manifest(media_type: &MediaType) -> bool {
-    matches!(media_type, MediaType::ImageManifest)
-        || media_type.to_string() == "application/vnd.docker.distribution.manifest.v2+json"
-}
-
 /// Reads the manifest or index `top` from `store`, and what it references,
 /// into a `Built`. Index entries for other operating systems than a
 /// platform can run (`unknown/unknown` attestation manifests BuildKit
@@ -148,7 +140,7 @@ pub fn read_built(store: &BlobStore, top: &Descriptor, image: &str) -> Result<Bu
     let digest = descriptor_digest(top, image, "descriptor")?;
     let bytes = read_doc(store, &digest, top.size(), MANIFEST_LIMIT, image)?;
     let media_type = sniff_media_type(top.media_type(), &bytes);
-    if is_index(&media_type) {
+    if media::is_index(media_type.as_ref()) {
         let index: JsonBlob<ImageIndex> =
             JsonBlob::parse(bytes).map_err(|e| SourceError::Malformed {
                 image: image.into(),
@@ -163,7 +155,7 @@ pub fn read_built(store: &BlobStore, top: &Descriptor, image: &str) -> Result<Bu
                     continue;
                 }
             }
-            if is_index(d.media_type()) {
+            if media::is_index(d.media_type().as_ref()) {
                 return Err(SourceError::Unusable {
                     image: image.into(),
                     message: format!(
@@ -195,36 +187,6 @@ pub fn read_built(store: &BlobStore, top: &Descriptor, image: &str) -> Result<Bu
             images: vec![image],
             index: None,
         })
-    }
-}
-
-/// Media type from the descriptor, or from the document's own `mediaType`
-/// when the descriptor's is missing or generic.
-fn sniff_media_type(given: &MediaType, bytes: &[u8]) -> MediaType {
-    if is_index(given) || is_manifest(given) {
-        return given.clone();
-    }
-    MediaType::from(document_media_type(bytes).as_str())
-}
-
-/// A manifest or index's own `mediaType`, or what its shape says (an index
-/// has `manifests`); an OCI manifest when neither tells.
-pub(crate) fn document_media_type(bytes: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-        manifests: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe {
-            media_type: Some(m),
-            ..
-        }) => m,
-        Ok(Probe {
-            manifests: Some(_), ..
-        }) => MediaType::ImageIndex.to_string(),
-        _ => MediaType::ImageManifest.to_string(),
     }
 }
 

@@ -1,41 +1,102 @@
 //! Opening an image from a registry: pulled into the user's
-//! content-addressed cache, then read back like any other source.
+//! content-addressed cache with its referrers (attestations), then read
+//! back like any other source.
 
 use super::{read_built, Opened, SourceError};
 use crate::oci::Digest;
-use crate::registry::{self, Reference, RegistrySettings};
+use crate::registry::pull::{pull_referrers, pull_with, PulledReferrers};
+use crate::registry::{Client, Reference, RegistryError, RegistrySettings};
 use crate::store::BlobStore;
 
 /// Pulls `reference` into `cache` (blobs it already holds are not fetched
-/// again) and opens it; the `Opened`'s store is `cache`. Referrers are
-/// not fetched: `referrers` is empty.
+/// again) and opens it; the `Opened`'s store is `cache`. Referrers are not
+/// fetched (`referrers` is empty): a base image needs none, and a pinned
+/// base already in the cache then needs no network at all.
 pub fn open_registry(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
 ) -> Result<Opened, SourceError> {
-    Ok(pull_registry(reference, settings, cache)?.0)
+    let client = Client::new(&reference.registry, settings)?;
+    Ok(open_with(&client, reference, cache)?.0)
 }
 
-/// Like [`open_registry`], also returning every blob the image reaches
-/// (manifests of every index entry included, even those `Built` leaves
-/// out), so a layout written from it is complete.
+/// Like [`open_registry`], with the image's `referrers`: the attestations
+/// the registry lists for the image or any of its manifests, pulled into
+/// `cache`. One that could not be pulled whole is still listed, so
+/// `verify` names it as damaged instead of overlooking it.
+pub fn open_registry_with_referrers(
+    reference: &Reference,
+    settings: &RegistrySettings,
+    cache: &BlobStore,
+) -> Result<Opened, SourceError> {
+    Ok(fetch(reference, settings, cache)?.0)
+}
+
+/// Like [`open_registry_with_referrers`], also returning every blob the
+/// image and its referrers reach (manifests of every index entry included, even those
+/// `Built` leaves out), so a layout written from it is complete. A
+/// referrer that cannot be pulled whole is an error here: a layout must
+/// not list what it lacks.
 pub fn pull_registry(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
 ) -> Result<(Opened, Vec<Digest>), SourceError> {
-    let pulled = registry::pull(reference, settings, cache)?;
+    let (opened, blobs, incomplete) = fetch(reference, settings, cache)?;
+    if let Some(source) = incomplete.into_iter().next() {
+        return Err(SourceError::IncompleteReferrer {
+            image: opened.name,
+            source: Box::new(source),
+        });
+    }
+    Ok((opened, blobs))
+}
+
+fn fetch(
+    reference: &Reference,
+    settings: &RegistrySettings,
+    cache: &BlobStore,
+) -> Result<(Opened, Vec<Digest>, Vec<RegistryError>), SourceError> {
+    let client = Client::new(&reference.registry, settings)?;
+    let (mut opened, mut blobs) = open_with(&client, reference, cache)?;
+    let built = &opened.built;
+    // Attestations name the index or one platform's manifest as subject.
+    let mut subjects: Vec<Digest> = vec![built.digest().clone()];
+    for image in &built.images {
+        if !subjects.contains(&image.manifest.digest) {
+            subjects.push(image.manifest.digest.clone());
+        }
+    }
+    let PulledReferrers {
+        referrers,
+        blobs: referrer_blobs,
+        incomplete,
+    } = pull_referrers(&client, reference, &subjects, cache)?;
+    for digest in referrer_blobs {
+        if !blobs.contains(&digest) {
+            blobs.push(digest);
+        }
+    }
+    opened.referrers = referrers;
+    Ok((opened, blobs, incomplete))
+}
+
+/// The image alone, opened, and every blob it reaches.
+fn open_with(
+    client: &Client,
+    reference: &Reference,
+    cache: &BlobStore,
+) -> Result<(Opened, Vec<Digest>), SourceError> {
+    let pulled = pull_with(client, reference, cache)?;
     let name = reference.to_string();
     let built = read_built(cache, &pulled.top, &name)?;
-    Ok((
-        Opened {
-            name,
-            store: cache.clone(),
-            built,
-            referrers: Vec::new(),
-            temp: None,
-        },
-        pulled.blobs,
-    ))
+    let opened = Opened {
+        name,
+        store: cache.clone(),
+        built,
+        referrers: Vec::new(),
+        temp: None,
+    };
+    Ok((opened, pulled.blobs))
 }

@@ -11,8 +11,8 @@ use super::{Check, Subject};
 use crate::attest::artifact::{self, Kind, ANNOTATION_ATTESTATION, ANNOTATION_PLATFORM};
 use crate::attest::dsse::Envelope;
 use crate::attest::{AttestError, PublicKey, Statement};
+use crate::oci::media::{CONFIG_LIMIT, MANIFEST_LIMIT};
 use crate::oci::{our_digest, Digest};
-use crate::source::{CONFIG_LIMIT, MANIFEST_LIMIT};
 use crate::store::BlobStore;
 
 /// What the attestation checks found.

@@ -10,38 +10,12 @@
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 
 use super::Check;
+use crate::oci::media::{
+    self, CONFIG_LIMIT, CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_LIMIT, MANIFEST_TYPES,
+};
 use crate::oci::{our_digest, Digest, LayerBlob};
 use crate::source::unpack::for_each_entry;
-use crate::source::{CONFIG_LIMIT, MANIFEST_LIMIT};
 use crate::store::BlobStore;
-
-pub const INDEX_TYPES: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-pub const MANIFEST_TYPES: &[&str] = &[
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
-pub const CONFIG_TYPES: &[&str] = &[
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-];
-pub const LAYER_TYPES: &[&str] = &[
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    // Deprecated by image-spec 1.1 but still defined, and still met.
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    // Not in Docker's schema 2 text, but defined by containerd and written
-    // by Docker and BuildKit for uncompressed and zstd layers.
-    "application/vnd.docker.image.rootfs.diff.tar",
-    "application/vnd.docker.image.rootfs.diff.tar.zstd",
-];
 
 /// What the walk reached, for the checks that follow it.
 #[derive(Clone, Debug, Default)]
@@ -83,17 +57,13 @@ const MAX_DEPTH: usize = 4;
 
 pub fn walk(store: &BlobStore, top: &Descriptor) -> Walk {
     let mut w = Walk::default();
-    let label = if is_index_type(top.media_type().as_ref()) {
+    let label = if media::is_index(top.media_type().as_ref()) {
         "index"
     } else {
         "image"
     };
     walk_node(store, top, label, true, 0, &mut w);
     w
-}
-
-fn is_index_type(t: &str) -> bool {
-    INDEX_TYPES.contains(&t)
 }
 
 /// The digest a descriptor names, or a failed check saying it is not one
@@ -150,7 +120,7 @@ fn walk_node(
         w.digests.push(digest);
     }
     let media_type = d.media_type().to_string();
-    let is_index = is_index_type(&media_type) || sniff_index(store, d);
+    let is_index = media::is_index(&media_type) || sniff_index(store, d);
     if !is_index {
         walk_manifest(store, d, label, runnable, w);
         return;
@@ -212,7 +182,7 @@ fn walk_node(
 /// A descriptor with no useful media type may still be an index: look at
 /// the document (quietly; its blob check comes with the walk).
 fn sniff_index(store: &BlobStore, d: &Descriptor) -> bool {
-    if MANIFEST_TYPES.contains(&d.media_type().to_string().as_str()) {
+    if media::is_manifest(d.media_type().as_ref()) {
         return false;
     }
     let Ok(digest) = our_digest(d.digest()) else {
@@ -229,7 +199,7 @@ fn sniff_index(store: &BlobStore, d: &Descriptor) -> bool {
         .ok()
         .and_then(|b| serde_json::from_slice::<Probe>(&b).ok())
         .is_some_and(|p| {
-            p.media_type.as_deref().is_some_and(is_index_type)
+            p.media_type.as_deref().is_some_and(media::is_index)
                 || (p.media_type.is_none() && p.manifests.is_some())
         })
 }
@@ -346,7 +316,7 @@ pub fn media_types(w: &Walk) -> Vec<Check> {
         );
         for d in index.index.manifests() {
             let t = d.media_type().to_string();
-            if !MANIFEST_TYPES.contains(&t.as_str()) && !INDEX_TYPES.contains(&t.as_str()) {
+            if !media::is_document(&t) {
                 problems.push(format!(
                     "entry {} has media type {t}, which is no manifest or index type",
                     d.digest()

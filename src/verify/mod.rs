@@ -21,11 +21,12 @@ use oci_spec::image::{Descriptor, ImageManifest};
 use serde::Serialize;
 
 use crate::attest::PublicKey;
+use crate::oci::media::MANIFEST_LIMIT;
 use crate::oci::model::ANNOTATION_REF_NAME;
 use crate::oci::{our_digest, Digest};
 use crate::source::layout::{open_layout, Selector};
 use crate::source::target::TargetError;
-use crate::source::{Opened, RegistryAccess, SourceError, Target, MANIFEST_LIMIT};
+use crate::source::{Opened, RegistryAccess, SourceError, Target};
 use crate::store::BlobStore;
 
 #[derive(Debug, thiserror::Error)]

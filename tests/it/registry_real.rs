@@ -36,7 +36,9 @@ impl DockerRegistry {
             )
         });
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            // Deleting manifests is off by default; a test deletes
+            // attestations to see verify notice.
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
             dir.path().join("data").display()
         );
         fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -600,4 +602,211 @@ fn push_a_recipe_builds_it_first() {
     r.expect_ok();
     assert_eq!(r.last_line(), format!("{reference}@{digest}"));
     assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+}
+
+/// A source tree built with `--sign-key` and pushed to `reference`; every
+/// stele run here gets its own cache under `tmp`. Returns the public key
+/// and the image digest.
+fn build_signed_and_push(tmp: &Path, reference: &str) -> (PathBuf, String) {
+    let r = run(stele_in(tmp)
+        .args(["key", "generate"])
+        .arg(tmp.join("signer.key")));
+    r.expect_ok();
+    let src = tmp.join("src");
+    populate(&src, false);
+    let r = run(stele_in(tmp)
+        .arg("build")
+        .arg(src.join("recipe.toml"))
+        .arg("-o")
+        .arg(tmp.join("built"))
+        .arg("--sign-key")
+        .arg(tmp.join("signer.key"))
+        .args(["--push", reference, "--cache-dir"])
+        .arg(tmp.join("cache-build")));
+    r.expect_ok();
+    assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+    (tmp.join("signer.pub"), r.last_line().to_string())
+}
+
+/// `stele verify TARGET --key PUB [--digest D]` with a cache of its own.
+fn verify_with_key(tmp: &Path, target: &str, key: &Path, digest: Option<&str>) -> Run {
+    let cache = tmp.join(format!("cache-verify-{}", rand_suffix()));
+    let mut c = stele_in(tmp);
+    c.arg("verify").arg(target).arg("--key").arg(key);
+    if let Some(d) = digest {
+        c.args(["--digest", d]);
+    }
+    run(c.arg("--cache-dir").arg(cache))
+}
+
+/// The digests the fallback tag of `digest` lists in `repo`.
+fn fallback_listed(host: &str, repo: &str, digest: &str) -> Vec<String> {
+    let body = ureq::get(&format!(
+        "http://{host}/v2/{repo}/manifests/sha256-{}",
+        &digest[7..]
+    ))
+    .set("Accept", "application/vnd.oci.image.index.v1+json")
+    .call()
+    .unwrap()
+    .into_string()
+    .unwrap();
+    json(body.as_bytes())["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Distribution 2.8 has no referrers API: the attestations `build --push`
+/// lists under the fallback tag are what `verify`, `pull` and a
+/// registry-to-registry `push` find, from empty caches; once the registry
+/// loses them, `verify` and `pull` say which.
+#[test]
+fn attestations_travel_through_the_registry_by_the_fallback_tag() {
+    if !have_registry() {
+        return;
+    }
+    let reg = DockerRegistry::start(None);
+    let tmp = tempdir();
+    let tmp = tmp.path();
+    let reference = format!("{}/stele/signed:v1", reg.host());
+    let (key, digest) = build_signed_and_push(tmp, &reference);
+    let listed = fallback_listed(&reg.host(), "stele/signed", &digest);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+
+    let r = verify_with_key(tmp, &format!("docker://{reference}"), &key, Some(&digest));
+    r.expect_ok();
+    assert!(
+        reg.log().contains(&format!(
+            "\"GET /v2/stele/signed/manifests/sha256-{}",
+            &digest[7..]
+        )),
+        "verify read the fallback tag: {}",
+        reg.log()
+    );
+
+    // pull writes the attestations into the layout beside the image.
+    let pulled = tmp.join("pulled");
+    let r = run(stele_in(tmp)
+        .args(["pull", &reference, "-o"])
+        .arg(&pulled)
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-pull")));
+    r.expect_ok();
+    assert_eq!(r.last_line(), digest);
+    let index = json(&fs::read(pulled.join("index.json")).unwrap());
+    let entries: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(entries.len(), 4, "{index}");
+    for d in &listed {
+        assert!(entries.contains(&d.as_str()), "{d} missing from {index}");
+    }
+    verify_with_key(tmp, pulled.to_str().unwrap(), &key, Some(&digest)).expect_ok();
+
+    // Registry to registry: the referrers go along.
+    let copy = format!("{}/stele/copy:v1", reg.host());
+    let report = tmp.join("push-report.json");
+    let r = run(stele_in(tmp)
+        .arg("push")
+        .arg(format!("docker://{reference}"))
+        .arg(&copy)
+        .arg("--report")
+        .arg(&report)
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-push")));
+    r.expect_ok();
+    assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+    let report = json(&fs::read(&report).unwrap());
+    assert_eq!(report["referrers_pushed"], 3, "{report}");
+    verify_with_key(tmp, &format!("docker://{copy}"), &key, Some(&digest)).expect_ok();
+
+    // One attestation layer rots in the registry's storage: verify names
+    // that attestation and the blob, as it would in a layout.
+    let manifest = ureq::get(&format!(
+        "http://{}/v2/stele/signed/manifests/{}",
+        reg.host(),
+        listed[0]
+    ))
+    .set("Accept", "application/vnd.oci.image.manifest.v1+json")
+    .call()
+    .unwrap()
+    .into_string()
+    .unwrap();
+    let layer = json(manifest.as_bytes())["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = reg.dir.path().join(format!(
+        "data/docker/registry/v2/blobs/sha256/{}/{}/data",
+        &layer[7..9],
+        &layer[7..]
+    ));
+    let mut bytes = fs::read(&stored).unwrap();
+    bytes[0] ^= 0xff;
+    fs::write(&stored, bytes).unwrap();
+    let r = verify_with_key(tmp, &format!("docker://{reference}"), &key, Some(&digest));
+    r.expect_code(1);
+    assert!(
+        r.stdout.contains(&layer) && r.stdout.contains("FAIL  attestation"),
+        "verify names the damaged blob {layer}: {}{}",
+        r.stdout,
+        r.stderr
+    );
+
+    // The registry loses the attestations; the fallback tag still lists
+    // them, and verify names the ones it cannot read.
+    for d in &listed {
+        let url = format!("http://{}/v2/stele/signed/manifests/{d}", reg.host());
+        ureq::delete(&url).call().unwrap();
+    }
+    let r = verify_with_key(tmp, &format!("docker://{reference}"), &key, Some(&digest));
+    r.expect_code(1);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    for d in &listed {
+        assert!(said.contains(d.as_str()), "verify names {d}: {said}");
+    }
+    let r = run(stele_in(tmp)
+        .args(["pull", &reference, "-o"])
+        .arg(tmp.join("pulled-again"))
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-pull-again")));
+    assert!(
+        !r.ok(),
+        "pull of an image whose attestations are gone: {}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("attestation") && listed.iter().any(|d| r.stderr.contains(d.as_str())),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A registry with the referrers API (distribution-spec 1.1) lists the
+/// attestations itself: verify finds them there, without a fallback tag.
+#[test]
+fn attestations_are_found_by_the_referrers_api() {
+    let reg = crate::support::registry::FakeRegistry::start(crate::support::registry::Auth::None);
+    reg.enable_referrers_api();
+    let tmp = tempdir();
+    let tmp = tmp.path();
+    let reference = format!("{}/stele/api:v1", reg.host());
+    let (key, digest) = build_signed_and_push(tmp, &reference);
+    let r = verify_with_key(tmp, &format!("docker://{reference}"), &key, Some(&digest));
+    r.expect_ok();
+    let log = reg.log();
+    assert!(
+        log.iter()
+            .any(|l| l.method == "GET" && l.path == format!("/v2/stele/api/referrers/{digest}")),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.path.contains("/manifests/sha256-")),
+        "no fallback tag with the API: {log:#?}"
+    );
 }
