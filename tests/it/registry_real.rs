@@ -278,13 +278,10 @@ fn a_mount_hint_moves_blobs_between_repositories_without_uploading() {
     assert_eq!(fallback["blobs_uploaded"], 2, "{fallback}");
 }
 
-#[test]
-fn basic_auth_from_an_auth_file() {
-    if !have_registry() || !have_tool("perl") {
-        return;
-    }
-    let tmp = tempdir();
-    // bcrypt through the C library's crypt(3) (libxcrypt), as htpasswd -B.
+/// An htpasswd file for `alice:s3cret`, bcrypt-hashed through the C
+/// library's crypt(3) (libxcrypt), as `htpasswd -B` does; `None` (a skip)
+/// where crypt(3) cannot make bcrypt and CI is not asking.
+fn htpasswd_alice(dir: &Path) -> Option<PathBuf> {
     let out = Command::new("perl")
         .args([
             "-e",
@@ -298,10 +295,35 @@ fn basic_auth_from_an_auth_file() {
             panic!("perl's crypt() cannot make a bcrypt hash: {hash}");
         }
         skip("perl's crypt() cannot make a bcrypt hash here");
+        return None;
+    }
+    let htpasswd = dir.join("htpasswd");
+    fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
+    Some(htpasswd)
+}
+
+/// A docker auth file with alice's credentials for `host`.
+fn auth_file_alice(dir: &Path, host: &str) -> PathBuf {
+    use base64::Engine as _;
+    let auth = dir.join("auth.json");
+    let b64 = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    fs::write(
+        &auth,
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{b64}"}}}}}}"#),
+    )
+    .unwrap();
+    auth
+}
+
+#[test]
+fn basic_auth_from_an_auth_file() {
+    if !have_registry() || !have_tool("perl") {
         return;
     }
-    let htpasswd = tmp.path().join("htpasswd");
-    fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
+    let tmp = tempdir();
+    let Some(htpasswd) = htpasswd_alice(tmp.path()) else {
+        return;
+    };
     let reg = DockerRegistry::start(Some(&htpasswd));
     let (layout, digest) = build_repro(tmp.path());
     let reference = format!("{}/private/app:v1", reg.host());
@@ -809,4 +831,212 @@ fn attestations_are_found_by_the_referrers_api() {
         !log.iter().any(|l| l.path.contains("/manifests/sha256-")),
         "no fallback tag with the API: {log:#?}"
     );
+}
+
+/// A recipe of one locked package from a signed repository the test
+/// serves, and its lock: what a CI job builds with `--locked`.
+fn locked_project(dir: &Path) -> (PathBuf, AptRepo, crate::support::http::HttpServer, String) {
+    let repo = AptRepo::builder()
+        .suite("stable", &["amd64"])
+        .deb(
+            "stable",
+            Deb::new("hello", "1.0-1", "amd64")
+                .entry(DebEntry::dir("usr/share/hello"))
+                .entry(DebEntry::file("usr/share/hello/greeting", "hello\n")),
+        )
+        .build();
+    let (url, server) = repo.serve();
+    fs::copy(repo.keyring_path(), dir.join("keyring.gpg")).unwrap();
+    let recipe = dir.join("app.toml");
+    fs::write(
+        &recipe,
+        r#"[image]
+name = "app"
+tag = "v1"
+epoch = 1700000000
+
+[apt]
+sources = [{ mirror = "LOCAL", suite = "stable", components = ["main"], keyring = "keyring.gpg" }]
+packages = ["hello"]
+"#,
+    )
+    .unwrap();
+    (recipe, repo, server, url)
+}
+
+/// The path the mission's three users share, with real parts: CI builds
+/// with `--locked`, signs and pushes to one registry; the image is copied
+/// to a second registry that wants credentials; a deploy job with an empty
+/// cache verifies it there by digest and key; losing the attestations
+/// there fails that check; skopeo still copies the image.
+#[test]
+fn ci_builds_and_pushes_deploy_verifies_at_another_registry() {
+    if !have_registry() || !have_tool("perl") || !have_tool("skopeo") {
+        return;
+    }
+    let tmp = tempdir();
+    let tmp = tmp.path();
+    let Some(htpasswd) = htpasswd_alice(tmp) else {
+        return;
+    };
+    let first = DockerRegistry::start(None);
+    let second = DockerRegistry::start(Some(&htpasswd));
+    let auth = auth_file_alice(tmp, &second.host());
+    let (recipe, _repo, _server, url) = locked_project(tmp);
+
+    // The developer locks and commits; CI asks whether the lock is current.
+    let r = run(stele_in(tmp)
+        .arg("lock")
+        .arg(&recipe)
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-dev"))
+        .env("STELE_MIRROR_LOCAL", &url));
+    r.expect_ok();
+    run(stele_in(tmp).args(["lock", "--check"]).arg(&recipe)).expect_code(0);
+
+    // CI: --locked, signed, pushed; the JSON document is what it records.
+    run(stele_in(tmp)
+        .args(["key", "generate"])
+        .arg(tmp.join("ci.key")))
+    .expect_ok();
+    let r = run(stele_in(tmp)
+        .arg("build")
+        .arg(&recipe)
+        .args(["--locked", "--json", "--sign-key"])
+        .arg(tmp.join("ci.key"))
+        .args(["--push", &format!("{}/team/app", first.host())])
+        .arg("-o")
+        .arg(tmp.join("ci-out"))
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-ci"))
+        .env("STELE_MIRROR_LOCAL", &url));
+    r.expect_ok();
+    let doc = json(r.stdout.as_bytes());
+    let digest = doc["digest"].as_str().unwrap().to_string();
+    let pushed = format!("{}/team/app:v1@{digest}", first.host());
+    assert_eq!(doc["pushed"], pushed.as_str(), "the image's own tag");
+    assert_eq!(doc["lock"]["status"], "fresh");
+    assert_eq!(doc["attestations"].as_array().unwrap().len(), 3);
+    assert!(doc["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["signed"] == true));
+
+    // Promotion: registry to registry, no tag given: the image keeps v1.
+    let r = run(stele_in(tmp)
+        .arg("push")
+        .arg(format!("docker://{}/team/app:v1", first.host()))
+        .arg(format!("{}/prod/app", second.host()))
+        .arg("--authfile")
+        .arg(&auth)
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-promote")));
+    r.expect_ok();
+    assert_eq!(
+        r.last_line(),
+        format!("{}/prod/app:v1@{digest}", second.host())
+    );
+    assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+
+    // Deploy: another machine, an empty cache, the pin and the key.
+    let target = format!("docker://{}/prod/app:v1", second.host());
+    let deploy = |name: &str| {
+        run(stele_in(tmp)
+            .arg("verify")
+            .arg(&target)
+            .args(["--digest", &digest, "--key"])
+            .arg(tmp.join("ci.pub"))
+            .arg("--authfile")
+            .arg(&auth)
+            .arg("--cache-dir")
+            .arg(tmp.join(name)))
+    };
+    let r = deploy("cache-deploy");
+    r.expect_code(0);
+    assert!(r.stdout.contains("signature"), "{}", r.stdout);
+
+    // skopeo reads the promoted image as any registry image.
+    let copied = tmp.join("skopeo-copy");
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            "alice:s3cret",
+        ])
+        .arg(&target)
+        .arg(format!("oci:{}:v1", copied.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The attestations are deleted at the second registry: deploy fails.
+    let listed = {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        let body = ureq::get(&format!(
+            "http://{}/v2/prod/app/manifests/sha256-{}",
+            second.host(),
+            &digest[7..]
+        ))
+        .set("Accept", "application/vnd.oci.image.index.v1+json")
+        .set("Authorization", &format!("Basic {basic}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+        let listed: Vec<String> = json(body.as_bytes())["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_string())
+            .collect();
+        for d in &listed {
+            ureq::delete(&format!(
+                "http://{}/v2/prod/app/manifests/{d}",
+                second.host()
+            ))
+            .set("Authorization", &format!("Basic {basic}"))
+            .call()
+            .unwrap();
+        }
+        listed
+    };
+    assert_eq!(listed.len(), 3);
+    let r = deploy("cache-deploy-again");
+    r.expect_code(1);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        listed.iter().all(|d| said.contains(d.as_str())),
+        "verify names the lost attestations: {said}"
+    );
+}
+
+/// `stele push LAYOUT REPO` without a tag keeps the layout's own tag.
+#[test]
+fn push_keeps_the_tag_of_the_layout() {
+    if !have_registry() {
+        return;
+    }
+    let reg = DockerRegistry::start(None);
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    populate(&src, false);
+    let layout = tmp.path().join("tagged");
+    let digest = build_with(&src.join("recipe.toml"), &layout, &["--tag", "v7"]);
+    let r = run(stele_in(tmp.path())
+        .arg("push")
+        .arg(&layout)
+        .arg(format!("{}/tags/app", reg.host())));
+    r.expect_ok();
+    assert_eq!(
+        r.last_line(),
+        format!("{}/tags/app:v7@{digest}", reg.host())
+    );
+    assert!(r.stderr.contains("`v7`"), "{}", r.stderr);
 }
