@@ -41,13 +41,13 @@ pub struct DataEntry {
 impl DebContents {
     /// The fields of the `control` file in order, continuation lines joined
     /// with `\n` as deb822 keeps them. `None` when it is missing or not UTF-8.
-    pub fn control_fields(&self) -> Option<Vec<(String, String)>> {
+    pub(crate) fn control_fields(&self) -> Option<Vec<(String, String)>> {
         let text = std::str::from_utf8(self.control.get("control")?).ok()?;
         Some(parse_stanza(text))
     }
 
     /// One field of the `control` file, case-insensitively by name.
-    pub fn control_field(&self, name: &str) -> Option<String> {
+    pub(crate) fn control_field(&self, name: &str) -> Option<String> {
         self.control_fields()?
             .into_iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -112,11 +112,16 @@ pub enum DebError {
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
 const AR_HEADER_LEN: usize = 60;
 
+#[cfg(test)]
 /// Reads a whole .deb from `reader` into memory. `label` names it in every
 /// error (the pool path or cache file); `epoch` clamps every mtime
 /// (`min(mtime, epoch)`) so a package built after the recipe's epoch
 /// cannot leak its build time.
-pub fn read_deb<R: Read>(label: &str, reader: R, epoch: u64) -> Result<DebContents, DebError> {
+pub(crate) fn read_deb<R: Read>(
+    label: &str,
+    reader: R,
+    epoch: u64,
+) -> Result<DebContents, DebError> {
     read_deb_with(label, reader, epoch, &mut |entry, size| {
         let mut bytes = Vec::with_capacity(size.min(1 << 26) as usize);
         entry.read_to_end(&mut bytes).map_err(FileError::Read)?;
@@ -127,18 +132,18 @@ pub fn read_deb<R: Read>(label: &str, reader: R, epoch: u64) -> Result<DebConten
 /// Why a regular file's bytes could not be kept: the package ended or was
 /// corrupt (`Read`), or the place they go failed (`Write`).
 #[derive(Debug)]
-pub enum FileError {
+pub(crate) enum FileError {
     Read(io::Error),
     Write { path: PathBuf, source: io::Error },
 }
 
 /// Receives each regular file of the data member (its bytes as a reader,
 /// its declared size) and returns the content that stands for them.
-pub type FileSink<'a> = dyn FnMut(&mut dyn Read, u64) -> Result<Content, FileError> + 'a;
+pub(crate) type FileSink<'a> = dyn FnMut(&mut dyn Read, u64) -> Result<Content, FileError> + 'a;
 
 /// As `read_deb`, with each regular file's bytes handed to `store_file`
 /// in archive order instead of being kept in memory.
-pub fn read_deb_with<R: Read>(
+pub(crate) fn read_deb_with<R: Read>(
     label: &str,
     mut reader: R,
     epoch: u64,

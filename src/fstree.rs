@@ -62,7 +62,7 @@ impl Node {
         }
     }
 
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self.kind {
             NodeKind::Dir => "directory",
             NodeKind::File(_) => "file",
@@ -74,7 +74,7 @@ impl Node {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PathError {
+pub(crate) enum PathError {
     #[error("`{path}` is not an absolute path: image paths start with `/`, e.g. `/{path}`")]
     NotAbsolute { path: String },
     #[error("`{path}` contains `..`: image paths may not climb out of their parent; write the path it means without `..`")]
@@ -86,7 +86,7 @@ pub enum PathError {
 }
 
 /// Normalizes an absolute image path to the tree's key form (`etc/passwd`).
-pub fn normalize_abs(path: &str) -> Result<String, PathError> {
+pub(crate) fn normalize_abs(path: &str) -> Result<String, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute {
             path: path.to_string(),
@@ -103,7 +103,7 @@ pub fn normalize_abs(path: &str) -> Result<String, PathError> {
 
 /// Normalizes a path found inside an archive, where a leading `/` or `./`
 /// is common and means the same as none.
-pub fn normalize_rel(path: &str) -> Result<String, PathError> {
+pub(crate) fn normalize_rel(path: &str) -> Result<String, PathError> {
     if path.contains('\0') {
         return Err(PathError::Nul {
             path: path.replace('\0', "\\0"),
@@ -185,7 +185,7 @@ impl FsTree {
     }
 
     /// Removes `key` and everything below it; returns how many nodes went.
-    pub fn remove_subtree(&mut self, key: &str) -> usize {
+    pub(crate) fn remove_subtree(&mut self, key: &str) -> usize {
         let prefix = format!("{key}/");
         let doomed: Vec<String> = self
             .nodes
@@ -243,7 +243,7 @@ impl FsTree {
     /// As `complete_parents`, but a missing directory that `lower` (the
     /// layers below) has is repeated with its metadata, so an upper layer
     /// never resets, say, /tmp's 1777 to the template's 0755.
-    pub fn complete_parents_over(
+    pub(crate) fn complete_parents_over(
         &mut self,
         lower: Option<&FsTree>,
         template: &Node,
@@ -296,7 +296,7 @@ impl FsTree {
     }
 
     /// Moves every node of `other` into this tree; `other` wins on a clash.
-    pub fn overlay(&mut self, other: FsTree) {
+    pub(crate) fn overlay(&mut self, other: FsTree) {
         self.nodes.extend(other.nodes);
     }
 }

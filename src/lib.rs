@@ -7,23 +7,28 @@
 //! names.
 
 pub mod apt;
-pub mod assemble;
+pub(crate) mod assemble;
 pub mod attest;
 pub mod build;
 pub mod cli;
-pub mod deb;
+pub(crate) mod deb;
 pub mod fstree;
 pub mod layer;
 pub mod lock;
 pub mod oci;
-pub mod parallel;
+pub(crate) mod parallel;
 pub mod pipeline;
 pub mod recipe;
 pub mod registry;
 pub mod sink;
 pub mod source;
 pub mod store;
-pub mod timefmt;
+pub(crate) mod timefmt;
 pub mod verify;
 
+// The facade: the pipeline an embedder runs, and the pure build it calls.
+// Modules are public where the integration tests or an embedder read
+// their types; everything else in them is `pub(crate)`, so the compiler
+// finds what nothing uses.
 pub use build::{build, BuildError, BuildInputs, BuildOutput, BuildSettings};
+pub use pipeline::{produce, resolve, AttestOptions, Event, PipelineError, Produced, Settings};

@@ -104,7 +104,7 @@ impl Lock {
 
     /// The canonical text: sorted packages, a header comment saying what
     /// the file is. Same lock, same bytes.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut sorted = self.clone();
         for p in sorted.platforms.values_mut() {
             p.packages.sort();
@@ -114,7 +114,7 @@ impl Lock {
     }
 
     /// The lockfile path for a recipe: `<stem>.lock` beside it.
-    pub fn path_for(recipe: &Path) -> PathBuf {
+    pub(crate) fn path_for(recipe: &Path) -> PathBuf {
         recipe.with_extension("lock")
     }
 

@@ -22,7 +22,7 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// a program creates (tempfile's default is 0600). Outputs are read and
 /// served by other users' tools, so the umask decides, never a copied
 /// source's mode.
-pub fn temp_file_in(dir: &Path, prefix: &str) -> io::Result<NamedTempFile> {
+pub(crate) fn temp_file_in(dir: &Path, prefix: &str) -> io::Result<NamedTempFile> {
     tempfile::Builder::new()
         .prefix(prefix)
         .permissions(Permissions::from_mode(0o666))
@@ -94,7 +94,7 @@ impl BlobStore {
     }
 
     /// A writer for a new blob in this store; see [`BlobWriter`].
-    pub fn begin(&self) -> Result<BlobWriter, StoreError> {
+    pub(crate) fn begin(&self) -> Result<BlobWriter, StoreError> {
         let dir = self.dir();
         let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
             path: dir,
@@ -126,7 +126,7 @@ impl BlobStore {
     /// Copies a verified stream into the store: the content must hash to
     /// `digest` and be `size` bytes, or nothing is stored
     /// (`StoreError::DigestMismatch`).
-    pub fn put_verified<R: Read>(
+    pub(crate) fn put_verified<R: Read>(
         &self,
         reader: R,
         digest: &Digest,
@@ -236,7 +236,7 @@ impl BlobStore {
     /// that digest: `put_bytes`, `put_verified` and `copy_checked_from`
     /// take an existing blob as it is, which must not keep a damaged one
     /// forever.
-    pub fn remove_if_damaged(&self, digest: &Digest, size: u64) {
+    pub(crate) fn remove_if_damaged(&self, digest: &Digest, size: u64) {
         if self.contains(digest) && self.verify(digest, size).is_err() {
             self.remove(digest);
         }
@@ -248,7 +248,7 @@ impl BlobStore {
     /// (a layout someone edits) cannot damage the other, and the copy is a
     /// new file whose mode the umask decides, never the source's (a cache
     /// filled under `umask 077` must not make layouts unreadable).
-    pub fn copy_checked_from(
+    pub(crate) fn copy_checked_from(
         &self,
         other: &BlobStore,
         digest: &Digest,
@@ -308,7 +308,7 @@ impl BlobStore {
     }
 
     /// `copy_checked_from` for a blob whose size only its file knows.
-    pub fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
+    pub(crate) fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
         if self.contains(digest) {
             return Ok(());
         }
@@ -327,7 +327,7 @@ impl BlobStore {
 /// file beside the blobs and is hashed and counted on the way, so a blob
 /// can only be stored under the digest of its own bytes. Dropped without
 /// `finish` or `commit_verified_as`, it leaves nothing behind.
-pub struct BlobWriter {
+pub(crate) struct BlobWriter {
     store: BlobStore,
     file: BufWriter<NamedTempFile>,
     /// A second store getting the same bytes (the layer cache): one hash
@@ -340,7 +340,7 @@ pub struct BlobWriter {
 impl BlobWriter {
     /// Writes the same bytes into `other` too: `finish` and
     /// `commit_verified_as` then return `Ok` only when both stores hold it.
-    pub fn mirror_into(mut self, other: &BlobStore) -> Result<BlobWriter, StoreError> {
+    pub(crate) fn mirror_into(mut self, other: &BlobStore) -> Result<BlobWriter, StoreError> {
         let dir = other.dir();
         let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
             path: dir,
@@ -351,7 +351,7 @@ impl BlobWriter {
     }
 
     /// The temp file being written, for messages.
-    pub fn temp_path(&self) -> &Path {
+    pub(crate) fn temp_path(&self) -> &Path {
         self.file.get_ref().path()
     }
 
@@ -367,7 +367,7 @@ impl BlobWriter {
     /// Stores the bytes written as `expected` if they are `expected_size`
     /// bytes with that digest; else stores nothing and returns
     /// `StoreError::DigestMismatch`.
-    pub fn commit_verified_as(
+    pub(crate) fn commit_verified_as(
         mut self,
         expected: &Digest,
         expected_size: u64,
@@ -427,7 +427,7 @@ impl Write for BlobWriter {
 /// are read back verified, so a damaged or half-written pointer or record
 /// reads as absent (a cache miss), never as another answer.
 #[derive(Clone, Debug)]
-pub struct Records {
+pub(crate) struct Records {
     dir: PathBuf,
 }
 
@@ -445,7 +445,7 @@ impl Records {
         Ok(Records { dir })
     }
 
-    pub fn pointer_path(&self, key: &Digest) -> PathBuf {
+    pub(crate) fn pointer_path(&self, key: &Digest) -> PathBuf {
         self.dir.join(key.hex())
     }
 

@@ -2,7 +2,7 @@
 //! every timestamp stele writes comes from the build's epoch.
 
 /// `1970-01-01T00:00:00Z` form (UTC, no fraction) of `secs`.
-pub fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);

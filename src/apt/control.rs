@@ -130,7 +130,7 @@ fn split_stanzas<'a>(text: &'a str, index: &str) -> Result<Vec<Stanza<'a>>, Cont
 /// Parses a Packages index. `name` names the index in errors (e.g.
 /// `bookworm main/binary-amd64/Packages`); `source_index` is recorded in
 /// every package.
-pub fn parse_packages_index(
+pub(crate) fn parse_packages_index(
     text: &str,
     name: &str,
     source_index: usize,
@@ -211,7 +211,7 @@ fn package_from(
 
 /// A version relation operator (policy §7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Op {
+pub(crate) enum Op {
     /// `<<`
     Lt,
     /// `<=` (and the obsolete `<`, which meant the same)
@@ -227,7 +227,7 @@ pub enum Op {
 impl Op {
     /// Whether a version that compares `order` to the relation's version
     /// satisfies the relation.
-    pub fn accepts(self, order: std::cmp::Ordering) -> bool {
+    pub(crate) fn accepts(self, order: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::*;
         match self {
             Op::Lt => order == Less,
@@ -253,7 +253,7 @@ impl fmt::Display for Op {
 
 /// One package relation: `name[:arch] [(op version)]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Relation {
+pub(crate) struct Relation {
     pub name: String,
     /// `any`, `native` or an architecture name, as written after `:`.
     pub arch_qualifier: Option<String>,
@@ -265,7 +265,7 @@ impl Relation {
     /// (`None` for an unversioned Provides) satisfies this relation. An
     /// unversioned Provides never satisfies a versioned relation (policy
     /// §7.5).
-    pub fn accepts_version(&self, version: Option<&str>) -> bool {
+    pub(crate) fn accepts_version(&self, version: Option<&str>) -> bool {
         match (&self.constraint, version) {
             (None, _) => true,
             (Some(_), None) => false,
@@ -288,7 +288,7 @@ impl fmt::Display for Relation {
 }
 
 /// Writes an OR group as `a | b (>= 1)`.
-pub fn display_group(group: &[Relation]) -> String {
+pub(crate) fn display_group(group: &[Relation]) -> String {
     group
         .iter()
         .map(Relation::to_string)
@@ -298,7 +298,7 @@ pub fn display_group(group: &[Relation]) -> String {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("relation `{relation}`: {problem}")]
-pub struct RelationError {
+pub(crate) struct RelationError {
     pub relation: String,
     pub problem: String,
 }
@@ -308,7 +308,10 @@ pub struct RelationError {
 /// `arch` are dropped, and so is a group left empty by that (what
 /// dpkg-gencontrol does). Build-profile lists `<…>` are ignored: they only
 /// matter when building from source.
-pub fn parse_relations(field: &str, arch: &str) -> Result<Vec<Vec<Relation>>, RelationError> {
+pub(crate) fn parse_relations(
+    field: &str,
+    arch: &str,
+) -> Result<Vec<Vec<Relation>>, RelationError> {
     let mut groups = Vec::new();
     for group_text in field.split(',') {
         if group_text.trim().is_empty() {
@@ -329,7 +332,7 @@ pub fn parse_relations(field: &str, arch: &str) -> Result<Vec<Vec<Relation>>, Re
 
 /// Parses a field that allows no alternatives (Provides, Conflicts,
 /// Breaks, Replaces) into a flat list.
-pub fn parse_relation_list(field: &str, arch: &str) -> Result<Vec<Relation>, RelationError> {
+pub(crate) fn parse_relation_list(field: &str, arch: &str) -> Result<Vec<Relation>, RelationError> {
     let groups = parse_relations(field, arch)?;
     if let Some(group) = groups.iter().find(|g| g.len() > 1) {
         return Err(RelationError {
@@ -442,7 +445,7 @@ fn arch_list_applies(list: &str, arch: &str) -> Result<bool, String> {
 /// without an OS prefix are Linux; the CPU is the name itself except for
 /// the ARM EABI variants. This is dpkg's tuple matching reduced to the
 /// OS and CPU parts, which is all that Linux architectures differ in.
-pub fn arch_matches(pattern: &str, arch: &str) -> bool {
+pub(crate) fn arch_matches(pattern: &str, arch: &str) -> bool {
     if pattern == arch || pattern == "any" {
         return true;
     }

@@ -46,9 +46,8 @@ pub enum DebsError {
 /// for every platform, and every package names one of the recipe's
 /// sources. Everything after this reads the lock without failing.
 #[derive(Clone, Debug)]
-pub struct CheckedLock {
+pub(crate) struct CheckedLock {
     pub lock: Lock,
-    pub path: PathBuf,
     /// The recipe's sources the packages' indexes refer to.
     pub sources: Vec<AptSource>,
     /// The recipe's platforms' packages, by platform, sorted by name.
@@ -83,7 +82,6 @@ impl CheckedLock {
         }
         Ok(CheckedLock {
             lock,
-            path: path.into(),
             sources: apt.sources.clone(),
             per_platform,
         })
@@ -100,13 +98,13 @@ impl CheckedLock {
 }
 
 /// How a package is named in messages.
-pub fn package_label(p: &LockedPackage) -> String {
+pub(crate) fn package_label(p: &LockedPackage) -> String {
     format!("{} {} ({})", p.name, p.version, p.architecture)
 }
 
 /// Downloads (or finds in the cache) every locked .deb, verified against
 /// the lock. Returns the cache path of each by sha256.
-pub fn fetch_locked(
+pub(crate) fn fetch_locked(
     lock: &CheckedLock,
     fetcher: &Fetcher,
     settings: &AptSettings,
@@ -157,7 +155,7 @@ fn fetch_missing<'a>(
 
 /// The locked packages, unpacked, and how many of them had been unpacked
 /// by an earlier build.
-pub struct UnpackedPackages {
+pub(crate) struct UnpackedPackages {
     pub debs: BTreeMap<Digest, UnpackedDeb>,
     pub reused: usize,
 }
@@ -165,7 +163,7 @@ pub struct UnpackedPackages {
 /// Every locked .deb, unpacked. A package the cache has unpacked before is
 /// taken from there and its .deb is neither fetched nor read; the others
 /// are fetched if missing and unpacked into the cache, `jobs` at a time.
-pub fn unpack_locked(
+pub(crate) fn unpack_locked(
     lock: &CheckedLock,
     fetcher: &Fetcher,
     unpacked: &UnpackCache,
@@ -243,7 +241,7 @@ fn copy_fresh(src: &Path, dir: &Path, dest: &Path) -> Result<(), DebsError> {
     Ok(())
 }
 
-pub fn vendor_name(p: &LockedPackage) -> String {
+pub(crate) fn vendor_name(p: &LockedPackage) -> String {
     // dpkg's file naming drops the epoch's colon, which is not portable.
     let version = p.version.replace(':', "%3a");
     format!("{}_{}_{}.deb", p.name, version, p.architecture)
@@ -251,7 +249,11 @@ pub fn vendor_name(p: &LockedPackage) -> String {
 
 /// Imports .debs from a vendored folder into the cache, each verified
 /// against the lock (a file with the right name but other bytes is refused).
-pub fn import_vendored(lock: &Lock, dir: &Path, fetcher: &Fetcher) -> Result<usize, DebsError> {
+pub(crate) fn import_vendored(
+    lock: &Lock,
+    dir: &Path,
+    fetcher: &Fetcher,
+) -> Result<usize, DebsError> {
     let mut n = 0;
     for platform in lock.platforms.values() {
         for p in &platform.packages {

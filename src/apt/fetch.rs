@@ -13,15 +13,12 @@ use std::time::Duration;
 use super::release::{verify_inrelease_with, Keyring, Release, ReleaseError};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
-
-/// Parallel downloads when the caller has no opinion.
-pub const DEFAULT_JOBS: usize = 4;
 /// InRelease files are a few hundred KiB; anything this big is not one.
-pub const INRELEASE_LIMIT: u64 = 16 << 20;
+pub(crate) const INRELEASE_LIMIT: u64 = 16 << 20;
 /// Compressed index files (the largest Debian Packages.xz is ~10 MiB).
-pub const INDEX_LIMIT: u64 = 512 << 20;
+pub(crate) const INDEX_LIMIT: u64 = 512 << 20;
 /// Decompressed Packages text; bounds a decompression bomb.
-pub const INDEX_TEXT_LIMIT: u64 = 2 << 30;
+pub(crate) const INDEX_TEXT_LIMIT: u64 = 2 << 30;
 
 const INDEX_NAMES: [&str; 3] = ["Packages.xz", "Packages.gz", "Packages"];
 
@@ -275,7 +272,7 @@ impl Fetcher {
 
     /// As [`Fetcher::fetch_verified`], naming the item by its label in
     /// offline errors.
-    pub fn fetch_item(&self, item: &FetchItem) -> Result<PathBuf, FetchError> {
+    pub(crate) fn fetch_item(&self, item: &FetchItem) -> Result<PathBuf, FetchError> {
         let path = self.cache.path(&item.sha256);
         if let Ok(meta) = path.metadata() {
             // Cached blobs were verified on the way in; a size check catches
@@ -484,7 +481,7 @@ fn decompress(file: &str, bytes: &[u8], url: &str) -> Result<Vec<u8>, FetchError
 }
 
 /// `<mirror>/<path>`, tolerating a trailing `/` on the mirror.
-pub fn join_url(mirror: &str, path: &str) -> String {
+pub(crate) fn join_url(mirror: &str, path: &str) -> String {
     format!(
         "{}/{}",
         mirror.trim_end_matches('/'),
@@ -492,7 +489,7 @@ pub fn join_url(mirror: &str, path: &str) -> String {
     )
 }
 
-pub fn inrelease_url(mirror: &str, suite: &str) -> String {
+pub(crate) fn inrelease_url(mirror: &str, suite: &str) -> String {
     join_url(mirror, &format!("dists/{suite}/InRelease"))
 }
 

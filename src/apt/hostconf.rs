@@ -140,7 +140,7 @@ pub fn load_keyring(root: &Path, source: &HostSource) -> Result<Keyring, HostCon
 }
 
 /// apt's default trusted keys below `root` (possibly empty).
-pub fn default_keyring(root: &Path) -> Result<Keyring, HostConfError> {
+pub(crate) fn default_keyring(root: &Path) -> Result<Keyring, HostConfError> {
     let mut ring = Keyring::new();
     let dir = root.join("etc/apt/trusted.gpg.d");
     let mut files = Vec::new();

@@ -87,7 +87,7 @@ impl Installed {
     /// Every package's tree in one, for a single packages layer. Conflicts
     /// were settled by `install`, so only identical files and directories
     /// overlap (a later directory's metadata wins, as a later layer's would).
-    pub fn merged_tree(&self) -> FsTree {
+    pub(crate) fn merged_tree(&self) -> FsTree {
         let mut tree = FsTree::new();
         for p in &self.packages {
             tree.overlay(p.tree.clone());

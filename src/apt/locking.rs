@@ -28,7 +28,7 @@ pub enum LockingError {
 
 /// Resolves the recipe's packages against the signed indexes of its
 /// sources, for every platform: the content of a new lockfile.
-pub fn resolve_lock(
+pub(crate) fn resolve_lock(
     recipe: &Recipe,
     apt: &AptSpec,
     fetcher: &Fetcher,
@@ -102,7 +102,7 @@ pub fn resolve_lock(
 /// mirror, another name for the same archive or a rotated key resolve the
 /// same packages, and trust is checked again when the .debs are fetched
 /// (by their locked sha256) or the indexes are read (by the keyring).
-pub fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
+pub(crate) fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
     let sources: Vec<serde_json::Value> = apt
         .sources
         .iter()
@@ -117,6 +117,6 @@ pub fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
 }
 
 /// Whether `lock` still answers the recipe's `[apt]`.
-pub fn is_fresh(recipe: &Recipe, apt: &AptSpec, lock: &Lock) -> bool {
+pub(crate) fn is_fresh(recipe: &Recipe, apt: &AptSpec, lock: &Lock) -> bool {
     lock.recipe_digest == resolution_digest(recipe, apt)
 }

@@ -6,10 +6,10 @@ pub mod debs;
 pub mod fetch;
 pub mod hostconf;
 pub mod install;
-pub mod locking;
+pub(crate) mod locking;
 pub mod package;
 pub mod release;
-pub mod resolver;
+pub(crate) mod resolver;
 pub mod sources;
 pub mod version;
 

@@ -127,14 +127,6 @@ impl Keyring {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
-
-    /// Uppercase hex fingerprints of the primary keys, in file order.
-    pub fn fingerprints(&self) -> Vec<String> {
-        self.keys
-            .iter()
-            .map(|k| format!("{:X}", k.fingerprint()))
-            .collect()
-    }
 }
 
 /// Verifies an InRelease file against a keyring (binary or armored bytes)
@@ -150,7 +142,7 @@ pub fn verify_inrelease(
 }
 
 /// As [`verify_inrelease`], with an already parsed keyring.
-pub fn verify_inrelease_with(
+pub(crate) fn verify_inrelease_with(
     inrelease: &[u8],
     keyring: &Keyring,
     inrelease_name: &str,

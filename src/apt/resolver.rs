@@ -32,7 +32,7 @@ use crate::apt::Package;
 
 /// How many install attempts one `resolve` may make before giving up.
 /// Real dependency trees need about one per chosen package plus a few.
-pub const ATTEMPT_LIMIT: usize = 100_000;
+pub(crate) const ATTEMPT_LIMIT: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -118,7 +118,7 @@ fn parse_package_relations(p: &Package, arch: &str) -> Result<Relations, String>
 
 /// Every package that can be installed for one architecture, indexed by
 /// name and by what they provide.
-pub struct Universe {
+pub(crate) struct Universe {
     arch: String,
     packages: Vec<Package>,
     /// Per package; a malformed field only matters if the package is tried.
@@ -206,10 +206,6 @@ impl Universe {
             by_name,
             providers,
         })
-    }
-
-    pub fn packages(&self) -> &[Package] {
-        &self.packages
     }
 
     fn label(&self, i: usize) -> String {

@@ -62,7 +62,7 @@ pub enum SourcesError {
 }
 
 /// A recipe source made concrete: base URL and the keys that must sign it.
-pub struct Located {
+pub(crate) struct Located {
     pub url: String,
     pub keyring: Keyring,
 }
@@ -71,7 +71,7 @@ pub struct Located {
 /// configuration for `mirror = "host"`, a URL as written, or the
 /// `STELE_MIRROR_<NAME>` value for a name. The recipe's `keyring` wins
 /// over the host source's `Signed-By`.
-pub fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, SourcesError> {
+pub(crate) fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, SourcesError> {
     let loc = src.loc.0.clone();
     let recipe_keyring = || -> Result<Option<Keyring>, SourcesError> {
         let Some(path) = &src.keyring else {
@@ -141,6 +141,6 @@ pub fn locate(src: &AptSource, settings: &AptSettings) -> Result<Located, Source
 }
 
 /// The URL of a locked package on the mirror `mirror_url`.
-pub fn package_url(mirror_url: &str, p: &LockedPackage) -> String {
+pub(crate) fn package_url(mirror_url: &str, p: &LockedPackage) -> String {
     join_url(mirror_url, &p.path)
 }

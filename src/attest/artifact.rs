@@ -27,13 +27,13 @@ use crate::store::BlobStore;
 /// `provenance`, `sbom-spdx` or `sbom-cyclonedx`.
 pub const ANNOTATION_ATTESTATION: &str = "dev.stele.attestation";
 /// Index and manifest annotation: the platform an SBOM describes.
-pub const ANNOTATION_PLATFORM: &str = "dev.stele.platform";
+pub(crate) const ANNOTATION_PLATFORM: &str = "dev.stele.platform";
 /// Layer annotation Docker's and in-toto's tooling read.
-pub const ANNOTATION_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+pub(crate) const ANNOTATION_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
 pub const MEDIA_TYPE_DSSE: &str = crate::oci::media::DSSE_ENVELOPE;
-pub const MEDIA_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
+pub(crate) const MEDIA_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
 /// The empty config blob `{}` (image-spec "Guidance for an Empty Descriptor").
-pub const EMPTY_JSON: &[u8] = b"{}";
+pub(crate) const EMPTY_JSON: &[u8] = b"{}";
 
 use crate::oci::media::MANIFEST_LIMIT;
 const CONTENT_LIMIT: u64 = 256 << 20;
@@ -55,7 +55,7 @@ impl Kind {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Kind> {
+    pub(crate) fn from_name(name: &str) -> Option<Kind> {
         [Kind::Provenance, Kind::Spdx, Kind::CycloneDx]
             .into_iter()
             .find(|k| k.name() == name)
@@ -120,7 +120,7 @@ fn annotations(kind: Kind, platform: Option<&Platform>) -> BTreeMap<String, Stri
     a
 }
 
-pub fn empty_descriptor() -> Descriptor {
+pub(crate) fn empty_descriptor() -> Descriptor {
     let mut d = descriptor(MediaType::EmptyJSON, &Digest::of(EMPTY_JSON), 2);
     d.set_data(Some("e30=".into()));
     d

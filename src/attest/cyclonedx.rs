@@ -11,11 +11,11 @@ use super::{deb_purl, oci_purl, AttestInput, URI_BASE};
 use crate::oci::{Digest, Image};
 use crate::timefmt::rfc3339;
 
-pub const MEDIA_TYPE: &str = crate::oci::media::CYCLONEDX;
+pub(crate) const MEDIA_TYPE: &str = crate::oci::media::CYCLONEDX;
 /// Predicate type when the BOM is wrapped in an in-toto statement.
-pub const PREDICATE_TYPE: &str = "https://cyclonedx.org/bom/v1.5";
+pub(crate) const PREDICATE_TYPE: &str = "https://cyclonedx.org/bom/v1.5";
 /// Property naming the digest of the layer that holds a component.
-pub const LAYER_PROPERTY: &str = "stele:layer";
+pub(crate) const LAYER_PROPERTY: &str = "stele:layer";
 
 const IMAGE_REF: &str = "image";
 const BASE_REF: &str = "base-image";
@@ -29,7 +29,7 @@ const NAMESPACE_URL: [u8; 16] = [
 /// URL naming this image's BOM. Name-based because a random one would make
 /// every build's BOM differ; version 5 because the CycloneDX schema's
 /// pattern admits only versions 1 to 5.
-pub fn serial_number(image_name: &str, manifest: &Digest) -> String {
+pub(crate) fn serial_number(image_name: &str, manifest: &Digest) -> String {
     let name = format!("{URI_BASE}/cyclonedx/{image_name}/{}", manifest.hex());
     let mut h = Sha1::new();
     h.update(NAMESPACE_URL);
@@ -53,7 +53,7 @@ pub fn document(input: &AttestInput, image: &Image) -> Vec<u8> {
     crate::oci::json::to_canonical_vec(&document_value(input, image))
 }
 
-pub fn document_value(input: &AttestInput, image: &Image) -> Value {
+pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
     let name = &input.recipe.name;
     let digest = &image.manifest.digest;
     let qualifiers = BTreeMap::from([

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{PrivateKey, PublicKey};
 
 /// `payloadType` of an in-toto statement.
-pub const PAYLOAD_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
+pub(crate) const PAYLOAD_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DsseError {
@@ -54,7 +54,7 @@ struct WireSignature {
 /// `PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`,
 /// lengths as ASCII decimal byte counts (DSSE protocol, "Signature
 /// definition").
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
     out.extend_from_slice(
         format!(

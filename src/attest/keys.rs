@@ -109,7 +109,7 @@ impl PrivateKey {
         .to_string()
     }
 
-    pub fn from_pem(text: &str, path: &Path) -> Result<PrivateKey, KeyError> {
+    pub(crate) fn from_pem(text: &str, path: &Path) -> Result<PrivateKey, KeyError> {
         let signing = SigningKey::from_pkcs8_pem(text).map_err(|e| KeyError::Parse {
             path: path.to_path_buf(),
             expected: "private key (PKCS#8)",
@@ -158,7 +158,7 @@ impl PublicKey {
             .expect("an ed25519 key always encodes")
     }
 
-    pub fn from_pem(text: &str, path: &Path) -> Result<PublicKey, KeyError> {
+    pub(crate) fn from_pem(text: &str, path: &Path) -> Result<PublicKey, KeyError> {
         let verifying = VerifyingKey::from_public_key_pem(text).map_err(|e| KeyError::Parse {
             path: path.to_path_buf(),
             expected: "public key (SubjectPublicKeyInfo)",
@@ -184,7 +184,7 @@ impl PublicKey {
 
 /// Where the public key goes when only the private key's path is given:
 /// beside it, with the extension `pub` (`stele.key` → `stele.pub`).
-pub fn public_path_for(private: &Path) -> PathBuf {
+pub(crate) fn public_path_for(private: &Path) -> PathBuf {
     private.with_extension("pub")
 }
 

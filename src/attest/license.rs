@@ -60,7 +60,7 @@ const TABLE: &[(&str, &str)] = &[
 /// is `text`: every `License:` synopsis of the header and `Files`
 /// paragraphs, translated, joined with AND (different files, different
 /// licenses), sorted so the result does not depend on paragraph order.
-pub fn from_debian_copyright(text: &str) -> Option<String> {
+pub(crate) fn from_debian_copyright(text: &str) -> Option<String> {
     let paragraphs = paragraphs(text);
     let header = paragraphs.first()?;
     if !field(header, "Format").is_some_and(|f| f.contains("copyright-format")) {
@@ -132,7 +132,7 @@ fn parenthesize_or(e: &str) -> String {
 /// A DEP-5 license synopsis as SPDX. In DEP-5 `and` binds tighter than
 /// `or`, as in SPDX, except that a comma ends everything before it:
 /// `A or B, and C` is `(A OR B) AND C`.
-pub fn from_synopsis(synopsis: &str) -> Option<String> {
+pub(crate) fn from_synopsis(synopsis: &str) -> Option<String> {
     let mut acc: Option<String> = None;
     for (i, segment) in synopsis.split(',').enumerate() {
         let words: Vec<&str> = segment.split_whitespace().collect();
@@ -201,7 +201,7 @@ fn simple_expression(words: &[&str]) -> Option<String> {
 }
 
 /// One Debian license short name as an SPDX id (or `LicenseRef-debian-…`).
-pub fn spdx_id(debian: &str) -> String {
+pub(crate) fn spdx_id(debian: &str) -> String {
     let lower = debian.to_ascii_lowercase();
     if lower == "perl" {
         // Debian's "Perl" is "the same terms as Perl itself".

@@ -29,11 +29,11 @@ pub use artifact::{Attestation, Kind};
 pub use keys::{PrivateKey, PublicKey};
 
 /// `_type` of an in-toto Statement v1.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 
 /// Attestation URIs live under a reserved domain (RFC 6761 `.example`):
 /// they are names, never fetched.
-pub const URI_BASE: &str = "https://stele.example";
+pub(crate) const URI_BASE: &str = "https://stele.example";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {
@@ -121,7 +121,7 @@ pub struct DebPackage {
 
 impl DebPackage {
     /// The package as SBOMs beside the image list it, in `layer_digest`.
-    pub fn in_layer(&self, layer_digest: Digest) -> SbomPackage {
+    pub(crate) fn in_layer(&self, layer_digest: Digest) -> SbomPackage {
         SbomPackage {
             name: self.name.clone(),
             version: self.version.clone(),
@@ -153,7 +153,7 @@ pub struct AttestInput<'a> {
 
 impl AttestInput<'_> {
     /// The packages of `image`'s platform, sorted, duplicates removed.
-    pub fn packages_for(&self, image: &Image) -> Vec<SbomPackage> {
+    pub(crate) fn packages_for(&self, image: &Image) -> Vec<SbomPackage> {
         let mut list = self
             .packages
             .get(&image.platform.to_string())
@@ -252,7 +252,7 @@ impl Statement {
     }
 
     /// Whether `digest` is among the subjects.
-    pub fn is_about(&self, digest: &Digest) -> bool {
+    pub(crate) fn is_about(&self, digest: &Digest) -> bool {
         self.subject
             .iter()
             .any(|s| s.digest.get("sha256").map(String::as_str) == Some(digest.hex()))
@@ -262,7 +262,7 @@ impl Statement {
 /// purl for a Debian binary package, as the issue and scanners spell it:
 /// `pkg:deb/debian/NAME@VERSION?arch=ARCH`, percent-encoded the way the
 /// reference purl implementation does (`+` → `%2B`, `:` and `~` kept).
-pub fn deb_purl(name: &str, version: &str, arch: &str) -> String {
+pub(crate) fn deb_purl(name: &str, version: &str, arch: &str) -> String {
     format!(
         "pkg:deb/debian/{}@{}?arch={}",
         purl_encode(name),
@@ -273,7 +273,7 @@ pub fn deb_purl(name: &str, version: &str, arch: &str) -> String {
 
 /// purl for an OCI image by digest (purl-spec `oci` type); qualifiers in
 /// key order as purl's canonical form requires.
-pub fn oci_purl(name: &str, digest: &Digest, qualifiers: &BTreeMap<&str, String>) -> String {
+pub(crate) fn oci_purl(name: &str, digest: &Digest, qualifiers: &BTreeMap<&str, String>) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
     let mut s = format!(
         "pkg:oci/{}@{}",

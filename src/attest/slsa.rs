@@ -12,11 +12,11 @@ use crate::layer::profile::PROFILE_DESCRIPTION;
 use crate::layer::PROFILE_ID;
 use crate::oci::Digest;
 
-pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+pub(crate) const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 
 /// The build type: what `externalParameters` and `internalParameters`
 /// mean. Bump the version when their shape changes.
-pub fn build_type() -> String {
+pub(crate) fn build_type() -> String {
     format!("{URI_BASE}/buildtypes/recipe/v1")
 }
 

@@ -12,16 +12,16 @@ use super::{deb_purl, oci_purl, AttestInput, BaseRef, DebPackage, URI_BASE};
 use crate::oci::{Digest, Image, Platform};
 use crate::timefmt::rfc3339;
 
-pub const MEDIA_TYPE: &str = "application/spdx+json";
+pub(crate) const MEDIA_TYPE: &str = "application/spdx+json";
 /// Predicate type when the document is wrapped in an in-toto statement
 /// (the value cosign and in-toto attestation tooling use).
-pub const PREDICATE_TYPE: &str = "https://spdx.dev/Document/v2.3";
+pub(crate) const PREDICATE_TYPE: &str = "https://spdx.dev/Document/v2.3";
 
 const IMAGE_ID: &str = "SPDXRef-Image";
 const BASE_ID: &str = "SPDXRef-BaseImage";
 const NOASSERTION: &str = "NOASSERTION";
 /// Prefix of the annotation saying which layer holds a package.
-pub const LAYER_ANNOTATION_PREFIX: &str = "stele:layer=";
+pub(crate) const LAYER_ANNOTATION_PREFIX: &str = "stele:layer=";
 
 /// `documentNamespace`: unique per image, under a reserved domain.
 pub fn namespace(image_name: &str, manifest: &Digest) -> String {
@@ -33,7 +33,7 @@ pub fn document(input: &AttestInput, image: &Image) -> Vec<u8> {
     crate::oci::json::to_canonical_vec(&document_value(input, image))
 }
 
-pub fn document_value(input: &AttestInput, image: &Image) -> Value {
+pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
     let name = &input.recipe.name;
     let digest = &image.manifest.digest;
     let created = rfc3339(input.recipe.epoch);
@@ -93,7 +93,7 @@ pub fn document_value(input: &AttestInput, image: &Image) -> Value {
 /// What the SBOM embedded in an image is made from: only inputs of the
 /// build, never the image's own digest or layers (the document is inside
 /// them, so it cannot name them).
-pub struct Embedded<'a> {
+pub(crate) struct Embedded<'a> {
     pub image_name: &'a str,
     pub platform: &'a Platform,
     pub epoch: u64,
@@ -103,11 +103,11 @@ pub struct Embedded<'a> {
 
 /// `creators` of the embedded SBOM: no version, which would change the
 /// image's bytes with every stele release that did not change them.
-pub const EMBEDDED_TOOL: &str = "Tool: stele";
+pub(crate) const EMBEDDED_TOOL: &str = "Tool: stele";
 
 /// The SPDX document an image carries inside itself, as canonical JSON
 /// bytes: the same inputs give the same bytes.
-pub fn embedded_document(e: &Embedded) -> Vec<u8> {
+pub(crate) fn embedded_document(e: &Embedded) -> Vec<u8> {
     let platform = e.platform.to_string();
     let mut packages = vec![json!({
         "SPDXID": IMAGE_ID,

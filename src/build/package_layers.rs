@@ -125,7 +125,7 @@ pub(super) fn package_layers<'a>(
 impl PackageLayers<'_> {
     /// The packages installed, for the SBOM embedded in the image: known
     /// before any layer is written.
-    pub fn deb_packages(&self) -> Vec<DebPackage> {
+    pub(crate) fn deb_packages(&self) -> Vec<DebPackage> {
         deb_packages(&self.installed, self.locked)
     }
 
@@ -191,7 +191,7 @@ fn deb_packages(installed: &Installed, locked: &[LockedPackage]) -> Vec<DebPacka
 /// Installs one platform's locked packages from their unpacked contents,
 /// each after the packages it depends on (dpkg's unpack order, which is
 /// what `Replaces` is judged by); ties in name order.
-pub fn install_locked(
+pub(crate) fn install_locked(
     locked: &[LockedPackage],
     debs: &BTreeMap<Digest, UnpackedDeb>,
     epoch: u64,

@@ -19,12 +19,12 @@ use crate::recipe::Recipe;
 use crate::timefmt::rfc3339;
 
 /// Digest of the canonical recipe (`Recipe::digest`).
-pub const KEY_RECIPE_DIGEST: &str = "dev.stele.recipe.digest";
+pub(crate) const KEY_RECIPE_DIGEST: &str = "dev.stele.recipe.digest";
 /// sha256 of the lockfile's bytes as `stele lock` writes them; only for
 /// recipes with `[apt]`.
-pub const KEY_LOCK_DIGEST: &str = "dev.stele.lock.digest";
+pub(crate) const KEY_LOCK_DIGEST: &str = "dev.stele.lock.digest";
 /// Where the embedded SBOM is, when the image has one.
-pub const KEY_SBOM: &str = "dev.stele.sbom";
+pub(crate) const KEY_SBOM: &str = "dev.stele.sbom";
 
 /// The SPDX SBOM inside every image that embeds one (each platform's image
 /// has its own, at the same path). Under `/usr/share` beside the other
@@ -34,7 +34,7 @@ pub const SBOM_PATH: &str = "/usr/share/stele/sbom/image.spdx.json";
 
 /// `[annotations]` keys stele also writes as labels, so they survive
 /// `docker save`/`load` too.
-pub const COPIED_ANNOTATIONS: [&str; 3] = [
+pub(crate) const COPIED_ANNOTATIONS: [&str; 3] = [
     "org.opencontainers.image.source",
     "org.opencontainers.image.revision",
     "org.opencontainers.image.version",
@@ -43,7 +43,7 @@ pub const COPIED_ANNOTATIONS: [&str; 3] = [
 /// Why `key` cannot come from a recipe's `[annotations]` or `[config]
 /// labels`, when stele sets it itself: a recipe value would either be
 /// overwritten silently or contradict the fact the image records.
-pub fn set_by_stele(key: &str) -> Option<&'static str> {
+pub(crate) fn set_by_stele(key: &str) -> Option<&'static str> {
     match key {
         ANNOTATION_CREATED => Some("from the epoch"),
         ANNOTATION_BASE_NAME | ANNOTATION_BASE_DIGEST => Some("from [base]"),

@@ -32,7 +32,7 @@ use crate::store::{BlobStore, Records, StoreError};
 
 /// Bumped whenever what an index records or means changes: records of
 /// other versions live in another folder and are never read.
-pub const UNPACK_FORMAT: u32 = 1;
+pub(crate) const UNPACK_FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -293,7 +293,7 @@ impl IndexEntry {
 impl UnpackedDeb {
     /// The package's contents as `read_deb` gives them, for a build whose
     /// epoch is `epoch`; every file refers to its range of the pack.
-    pub fn contents(&self, epoch: u64) -> DebContents {
+    pub(crate) fn contents(&self, epoch: u64) -> DebContents {
         let data = self
             .index
             .entries
@@ -338,8 +338,9 @@ impl UnpackedDeb {
         }
     }
 
+    #[cfg(test)]
     /// The sum of the package's file sizes: how much a layer of it writes.
-    pub fn unpacked_size(&self) -> u64 {
+    pub(crate) fn unpacked_size(&self) -> u64 {
         self.index.pack_size
     }
 }

@@ -79,7 +79,7 @@ impl Content {
     }
 
     /// Same bytes, wherever they are held.
-    pub fn same_bytes(&self, other: &Content) -> bool {
+    pub(crate) fn same_bytes(&self, other: &Content) -> bool {
         match (self, other) {
             (Content::Bytes(a), Content::Bytes(b)) => a == b,
             _ => self.size() == other.size() && self.digest() == other.digest(),
@@ -88,7 +88,7 @@ impl Content {
 
     /// The whole content, checked; for the few files a build reads (CA
     /// certificates, account masters, copyright files).
-    pub fn read_all(&self) -> Result<Vec<u8>, ContentError> {
+    pub(crate) fn read_all(&self) -> Result<Vec<u8>, ContentError> {
         let mut out = Vec::with_capacity(self.size().min(1 << 20) as usize);
         ContentReader::default().copy(self, &mut out)?;
         Ok(out)

@@ -100,7 +100,7 @@ impl LayerCache {
     }
 
     /// The layer cache beside the blobs of an opened cache folder.
-    pub fn in_store(store: &BlobStore, builder: &str) -> Result<LayerCache, StoreError> {
+    pub(crate) fn in_store(store: &BlobStore, builder: &str) -> Result<LayerCache, StoreError> {
         let records = Records::open(store.root().join("layers").join(format!("v{CACHE_FORMAT}")))?;
         Ok(LayerCache {
             store: store.clone(),
@@ -174,8 +174,9 @@ impl LayerCache {
         self.records.put(&self.store, key, &bytes)
     }
 
+    #[cfg(test)]
     /// Where the record of `key` is (for tests and messages).
-    pub fn record_path(&self, key: &Digest) -> std::path::PathBuf {
+    pub(crate) fn record_path(&self, key: &Digest) -> std::path::PathBuf {
         self.records.pointer_path(key)
     }
 }

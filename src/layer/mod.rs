@@ -28,7 +28,7 @@ pub enum LayerError {
 
 /// Passes bytes on in slices of exactly `CHUNK_SIZE`, whatever sizes they
 /// arrive in, so the compressor sees the same calls on every machine.
-pub struct ChunkedWriter<W: Write> {
+pub(crate) struct ChunkedWriter<W: Write> {
     inner: W,
     buf: Vec<u8>,
 }
@@ -127,7 +127,7 @@ impl<W: Write> Write for Compressor<W> {
 /// tar bytes themselves: write tar bytes into it, then `finish`. The blob's
 /// digest and size are taken by `out` (a `BlobWriter` hashes what it
 /// stores), so the compressed bytes are hashed once.
-pub struct LayerSink<W: Write> {
+pub(crate) struct LayerSink<W: Write> {
     chain: HashingWriter<ChunkedWriter<Compressor<W>>>,
 }
 
@@ -171,7 +171,7 @@ pub fn write_layer(
 /// As `write_layer`, and the same bytes also into `also` (the layer
 /// cache's store), from the one pass: a second file is cheaper than
 /// copying and checking the blob afterwards.
-pub fn write_layer_to(
+pub(crate) fn write_layer_to(
     tree: &FsTree,
     compression: Compression,
     store: &BlobStore,

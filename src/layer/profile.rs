@@ -11,7 +11,7 @@ use oci_spec::image::MediaType;
 pub const PROFILE_ID: &str = "stele-2026.1";
 
 /// Human-readable statement of the profile, shown by `stele version`.
-pub const PROFILE_DESCRIPTION: &str =
+pub(crate) const PROFILE_DESCRIPTION: &str =
     "tar: ustar with pax records for long names, ids and xattrs; \
 gzip: flate2 1.1.11 on zlib-rs 0.6.8, level 6, no name, mtime 0, OS 255; \
 zstd: zstd crate 0.13.3 on libzstd 1.5.7, level 3, single thread, no checksum; \
@@ -22,8 +22,8 @@ compressor fed 65536-byte chunks";
 /// streams for the same input written in different slices.
 pub const CHUNK_SIZE: usize = 64 * 1024;
 
-pub const GZIP_LEVEL: u32 = 6;
-pub const ZSTD_LEVEL: i32 = 3;
+pub(crate) const GZIP_LEVEL: u32 = 6;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 #[derive(
     Clone,

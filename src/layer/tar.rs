@@ -22,7 +22,7 @@ const MAX_OCTAL_7: u64 = 0o7777777;
 
 /// Writes `tree` as a tar stream (with end-of-archive blocks) to `out`.
 /// The tree must have had `complete_parents` called.
-pub fn write_tree<W: Write>(tree: &FsTree, out: &mut W) -> Result<(), TarError> {
+pub(crate) fn write_tree<W: Write>(tree: &FsTree, out: &mut W) -> Result<(), TarError> {
     let mut reader = ContentReader::default();
     for (key, node) in tree.iter() {
         write_entry(key, node, &mut reader, out)?;

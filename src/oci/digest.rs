@@ -26,7 +26,7 @@ impl Digest {
         Digest::from_hash(Sha256::digest(bytes).into())
     }
 
-    pub fn from_hash(hash: [u8; 32]) -> Digest {
+    pub(crate) fn from_hash(hash: [u8; 32]) -> Digest {
         Digest {
             hex: hex::encode(hash),
         }
@@ -37,7 +37,7 @@ impl Digest {
         &self.hex
     }
 
-    pub fn from_hex(hex_digits: &str) -> Result<Digest, DigestParseError> {
+    pub(crate) fn from_hex(hex_digits: &str) -> Result<Digest, DigestParseError> {
         let ok = hex_digits.len() == 64
             && hex_digits
                 .bytes()
@@ -136,7 +136,7 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// Hashes a reader to its end: digest and size.
-pub fn hash_reader<R: io::Read>(mut reader: R) -> io::Result<(Digest, u64)> {
+pub(crate) fn hash_reader<R: io::Read>(mut reader: R) -> io::Result<(Digest, u64)> {
     let mut w = HashingWriter::new(io::sink());
     io::copy(&mut reader, &mut w)?;
     let (_, d, n) = w.finish();

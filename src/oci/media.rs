@@ -8,47 +8,47 @@
 
 use oci_spec::image::MediaType;
 
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub(crate) const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(crate) const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 // Deprecated by image-spec 1.1 but still defined, and still met.
-pub const OCI_LAYER_NONDISTRIBUTABLE: &str =
+pub(crate) const OCI_LAYER_NONDISTRIBUTABLE: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar";
-pub const OCI_LAYER_NONDISTRIBUTABLE_GZIP: &str =
+pub(crate) const OCI_LAYER_NONDISTRIBUTABLE_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
-pub const OCI_LAYER_NONDISTRIBUTABLE_ZSTD: &str =
+pub(crate) const OCI_LAYER_NONDISTRIBUTABLE_ZSTD: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
+pub(crate) const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub(crate) const DOCKER_LAYER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 // Not in Docker's schema 2 text, but defined by containerd and written by
 // Docker and BuildKit for uncompressed and zstd layers.
-pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+pub(crate) const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub(crate) const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
 /// Docker schema 1 manifests (`…manifest.v1+json`, `…v1+prettyjws`):
 /// recognised only to be refused by name.
-pub const DOCKER_SCHEMA1_PREFIX: &str = "application/vnd.docker.distribution.manifest.v1+";
+pub(crate) const DOCKER_SCHEMA1_PREFIX: &str = "application/vnd.docker.distribution.manifest.v1+";
 
 /// DSSE envelopes and in-toto statements: the layers and payloads of
 /// attestations.
-pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
-pub const IN_TOTO: &str = "application/vnd.in-toto+json";
-pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
+pub(crate) const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+pub(crate) const IN_TOTO: &str = "application/vnd.in-toto+json";
+pub(crate) const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 
 /// The `Accept` header of a manifest GET: every document kind stele reads.
-pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
-pub const INDEX_TYPES: &[&str] = &[OCI_INDEX, DOCKER_LIST];
-pub const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST];
-pub const CONFIG_TYPES: &[&str] = &[OCI_CONFIG, DOCKER_CONFIG];
-pub const LAYER_TYPES: &[&str] = &[
+pub(crate) const INDEX_TYPES: &[&str] = &[OCI_INDEX, DOCKER_LIST];
+pub(crate) const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST];
+pub(crate) const CONFIG_TYPES: &[&str] = &[OCI_CONFIG, DOCKER_CONFIG];
+pub(crate) const LAYER_TYPES: &[&str] = &[
     OCI_LAYER,
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
@@ -63,28 +63,28 @@ pub const LAYER_TYPES: &[&str] = &[
 
 /// The largest manifest or index accepted (distribution-spec: registries
 /// may refuse manifests over 4 MiB, so nothing larger is portable).
-pub const MANIFEST_LIMIT: u64 = 4 << 20;
+pub(crate) const MANIFEST_LIMIT: u64 = 4 << 20;
 /// The largest image config accepted.
-pub const CONFIG_LIMIT: u64 = 16 << 20;
+pub(crate) const CONFIG_LIMIT: u64 = 16 << 20;
 
 /// An OCI index or a Docker manifest list.
-pub fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     INDEX_TYPES.contains(&media_type)
 }
 
 /// An OCI image manifest or a Docker schema 2 manifest.
-pub fn is_manifest(media_type: &str) -> bool {
+pub(crate) fn is_manifest(media_type: &str) -> bool {
     MANIFEST_TYPES.contains(&media_type)
 }
 
 /// An index or a manifest: a document a manifest GET may answer with.
-pub fn is_document(media_type: &str) -> bool {
+pub(crate) fn is_document(media_type: &str) -> bool {
     is_index(media_type) || is_manifest(media_type)
 }
 
 /// Media type from the descriptor, or from the document's own `mediaType`
 /// when the descriptor's is missing or generic.
-pub fn sniff_media_type(given: &MediaType, bytes: &[u8]) -> MediaType {
+pub(crate) fn sniff_media_type(given: &MediaType, bytes: &[u8]) -> MediaType {
     if is_document(given.as_ref()) {
         return given.clone();
     }
@@ -93,7 +93,7 @@ pub fn sniff_media_type(given: &MediaType, bytes: &[u8]) -> MediaType {
 
 /// A manifest or index's own `mediaType`, or what its shape says (an index
 /// has `manifests`); an OCI manifest when neither tells.
-pub fn document_media_type(bytes: &[u8]) -> String {
+pub(crate) fn document_media_type(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "mediaType")]
@@ -115,7 +115,7 @@ pub fn document_media_type(bytes: &[u8]) -> String {
 /// The OCI layer type naming the same bytes as `media_type`: Docker's
 /// layer types are byte-compatible with OCI's (image-spec media-types.md,
 /// "Compatibility Matrix"). Any other type is returned as it is.
-pub fn oci_layer_type(media_type: &MediaType) -> MediaType {
+pub(crate) fn oci_layer_type(media_type: &MediaType) -> MediaType {
     match media_type.to_string().as_str() {
         DOCKER_LAYER_GZIP => MediaType::ImageLayerGzip,
         DOCKER_LAYER_ZSTD => MediaType::ImageLayerZstd,

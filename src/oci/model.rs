@@ -12,19 +12,21 @@ use oci_spec::image::{
 use super::json::to_canonical_vec;
 use super::{Digest, Platform};
 
-pub const ANNOTATION_ENCODING: &str = "dev.stele.encoding";
-pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
-pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
-pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
-pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+pub(crate) const ANNOTATION_ENCODING: &str = "dev.stele.encoding";
+pub(crate) const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
+pub(crate) const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+pub(crate) const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
 /// Converts our digest to oci-spec's; ours is always a valid sha256.
-pub fn spec_digest(d: &Digest) -> oci_spec::image::Digest {
+pub(crate) fn spec_digest(d: &Digest) -> oci_spec::image::Digest {
     oci_spec::image::Digest::from_str(&d.to_string()).expect("sha256 digests are valid")
 }
 
 /// Converts oci-spec's digest to ours; refuses algorithms other than sha256.
-pub fn our_digest(d: &oci_spec::image::Digest) -> Result<Digest, super::digest::DigestParseError> {
+pub(crate) fn our_digest(
+    d: &oci_spec::image::Digest,
+) -> Result<Digest, super::digest::DigestParseError> {
     d.to_string().parse()
 }
 
@@ -32,7 +34,7 @@ pub fn descriptor(media_type: MediaType, digest: &Digest, size: u64) -> Descript
     Descriptor::new(media_type, size, spec_digest(digest))
 }
 
-pub fn annotations_map(map: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+pub(crate) fn annotations_map(map: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
     if map.is_empty() {
         None
     } else {
@@ -137,7 +139,7 @@ impl Image {
     /// An image read back: its layers are the manifest's, each paired
     /// with the DiffID at the same position in the config's rootfs. `None`
     /// when the two lists differ in length (the image is malformed).
-    pub fn from_stored(
+    pub(crate) fn from_stored(
         platform: Platform,
         config: JsonBlob<ImageConfiguration>,
         manifest: JsonBlob<ImageManifest>,
@@ -163,7 +165,7 @@ impl Image {
         })
     }
 
-    pub fn manifest_descriptor(&self) -> Descriptor {
+    pub(crate) fn manifest_descriptor(&self) -> Descriptor {
         // A pulled Docker v2 manifest keeps its own media type.
         let media_type = self
             .manifest
@@ -177,7 +179,7 @@ impl Image {
     }
 }
 
-pub fn spec_platform(p: &Platform) -> oci_spec::image::Platform {
+pub(crate) fn spec_platform(p: &Platform) -> oci_spec::image::Platform {
     let mut sp = oci_spec::image::PlatformBuilder::default()
         .os(oci_spec::image::Os::from(p.os.as_str()))
         .architecture(oci_spec::image::Arch::from(p.architecture.as_str()))

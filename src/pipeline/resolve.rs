@@ -83,11 +83,6 @@ impl From<DebsError> for ResolveError {
 }
 
 impl LockStatus {
-    /// Whether the lockfile must be (re)written.
-    pub fn changed(self) -> bool {
-        self != LockStatus::Fresh
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             LockStatus::Fresh => "fresh",

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use super::RegistryError;
 
 #[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub username: String,
     pub password: String,
 }
@@ -23,7 +23,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    pub fn basic_header(&self) -> String {
+    pub(crate) fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password);
         format!(
             "Basic {}",
@@ -46,7 +46,7 @@ const AUTH_FILE_LIMIT: u64 = 1 << 20;
 /// passed over; `credsStore`/`credHelpers` (external programs) are not
 /// run. Keys may carry a scheme or a path (`https://host/v1/`) as docker
 /// writes them; the host part is compared, case-insensitively.
-pub fn find_credentials(
+pub(crate) fn find_credentials(
     registry: &str,
     files: &[PathBuf],
 ) -> Result<Option<(Credentials, PathBuf)>, RegistryError> {
@@ -130,7 +130,7 @@ fn normalize_key(key: &str) -> String {
 
 /// A parsed `WWW-Authenticate` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Challenge {
+pub(crate) enum Challenge {
     Basic,
     Bearer {
         realm: String,
@@ -141,7 +141,7 @@ pub enum Challenge {
 
 /// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`.
 /// Parameter values may be quoted (with `\` escapes) or bare tokens.
-pub fn parse_challenge(header: &str) -> Option<Challenge> {
+pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
     let header = header.trim();
     let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
     let params = parse_params(rest);
@@ -213,7 +213,7 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
 }
 
 /// The token endpoint's answer: `token`, or OAuth2's `access_token`.
-pub fn parse_token(body: &[u8]) -> Option<String> {
+pub(crate) fn parse_token(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct TokenAnswer {
         token: Option<String>,

@@ -17,11 +17,11 @@ use super::{error_codes, RegistryError, RegistrySettings, ERROR_BODY_LIMIT};
 const MAX_REDIRECTS: u32 = 5;
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
-pub fn pull_scope(repository: &str) -> String {
+pub(crate) fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
 
-pub fn push_scope(repository: &str) -> String {
+pub(crate) fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
@@ -78,17 +78,17 @@ impl<'a> Req<'a> {
         self
     }
 
-    pub fn allow(mut self, statuses: &'a [u16]) -> Self {
+    pub(crate) fn allow(mut self, statuses: &'a [u16]) -> Self {
         self.allow = statuses;
         self
     }
 
-    pub fn no_retry(mut self) -> Self {
+    pub(crate) fn no_retry(mut self) -> Self {
         self.retry = false;
         self
     }
 
-    pub fn without_registry_auth(mut self) -> Self {
+    pub(crate) fn without_registry_auth(mut self) -> Self {
         self.registry_auth = false;
         self
     }

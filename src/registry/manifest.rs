@@ -11,7 +11,7 @@ use crate::oci::Digest;
 /// registry computed (`Docker-Content-Digest`) is ours. Returns the
 /// registry's `OCI-Subject` header: when present, the registry indexes
 /// referrers itself.
-pub fn put_manifest(
+pub(crate) fn put_manifest(
     client: &Client,
     repository: &str,
     tag_or_digest: &str,

@@ -39,7 +39,7 @@ pub struct Pulled {
 
 /// The referrers of an image, pulled.
 #[derive(Debug, Default)]
-pub struct PulledReferrers {
+pub(crate) struct PulledReferrers {
     /// Each referrer once, as a layout's index.json lists it, in the order
     /// found; those that could not be pulled whole are listed as the
     /// registry listed them, so whoever checks them finds them lacking.
@@ -63,7 +63,7 @@ pub fn pull(
 }
 
 /// Like [`pull`], with a client already made (and its tokens).
-pub fn pull_with(
+pub(crate) fn pull_with(
     client: &Client,
     reference: &Reference,
     store: &BlobStore,
@@ -99,7 +99,7 @@ pub fn pull_with(
 /// be pulled whole is reported in `incomplete`, not an error: the caller
 /// decides whether a damaged attestation stops it. Failing to reach the
 /// registry, or to read its lists, is an error.
-pub fn pull_referrers(
+pub(crate) fn pull_referrers(
     client: &Client,
     reference: &Reference,
     subjects: &[Digest],

@@ -163,15 +163,9 @@ impl Reference {
         host_without_port(&self.registry)
     }
 
-    /// The base URL, `scheme://host[:port]`: https unless the host is
-    /// loopback or `insecure` allows plain HTTP.
-    pub fn base_url(&self, insecure: bool) -> String {
-        base_url(&self.registry, insecure)
-    }
-
     /// What the manifest endpoint is asked for: the digest when pinned,
     /// else the tag, else `latest`.
-    pub fn manifest_reference(&self) -> String {
+    pub(crate) fn manifest_reference(&self) -> String {
         match (&self.digest, &self.tag) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),
@@ -204,7 +198,7 @@ pub(crate) fn host_without_port(registry: &str) -> &str {
 }
 
 /// Loopback hosts may be spoken to over plain HTTP without `insecure`.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
 }
 
@@ -271,8 +265,11 @@ mod tests {
             format!("registry.example:5000/team/app:v1.2@{d}")
         );
         assert_eq!(r.manifest_reference(), d.to_string());
-        assert_eq!(r.base_url(false), "https://registry.example:5000");
-        assert_eq!(r.base_url(true), "http://registry.example:5000");
+        assert_eq!(
+            base_url(&r.registry, false),
+            "https://registry.example:5000"
+        );
+        assert_eq!(base_url(&r.registry, true), "http://registry.example:5000");
 
         let r = Reference::parse("docker://127.0.0.1:5000/a").unwrap();
         assert_eq!(
@@ -280,12 +277,12 @@ mod tests {
             ("127.0.0.1:5000", "a")
         );
         assert_eq!(r.manifest_reference(), "latest");
-        assert_eq!(r.base_url(false), "http://127.0.0.1:5000");
+        assert_eq!(base_url(&r.registry, false), "http://127.0.0.1:5000");
         let r = Reference::parse("localhost/a/b-c__d.e:t").unwrap();
-        assert_eq!(r.base_url(false), "http://localhost");
+        assert_eq!(base_url(&r.registry, false), "http://localhost");
         let r = Reference::parse("[::1]:5000/a:t").unwrap();
         assert_eq!(r.hostname(), "[::1]");
-        assert_eq!(r.base_url(false), "http://[::1]:5000");
+        assert_eq!(base_url(&r.registry, false), "http://[::1]:5000");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::oci::{Digest, JsonBlob};
 use crate::store::BlobStore;
 
 /// The fallback tag for `subject`.
-pub fn fallback_tag(subject: &Digest) -> String {
+pub(crate) fn fallback_tag(subject: &Digest) -> String {
     format!("sha256-{}", subject.hex())
 }
 

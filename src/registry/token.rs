@@ -82,7 +82,7 @@ impl AuthState {
 
     /// Remembers what a 401's challenge asks for; for a bearer challenge,
     /// fetches the token for `scopes` (plus the scope the challenge names).
-    pub fn answer_challenge(
+    pub(crate) fn answer_challenge(
         &self,
         who: &Identity,
         c: Challenge,

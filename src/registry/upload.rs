@@ -34,7 +34,7 @@ fn with_query(url: &str, key: &str, value: &str) -> String {
 }
 
 /// Whether `repository` has the blob (HEAD answers 200 with its size).
-pub fn blob_exists(
+pub(crate) fn blob_exists(
     client: &Client,
     repository: &str,
     digest: &Digest,
@@ -63,7 +63,7 @@ pub fn blob_exists(
 /// Pushes the blob `digest` (`size` bytes, in `store`) to `repository`,
 /// unless the registry has it. `mount_from` names other repositories of
 /// the same registry that may hold it.
-pub fn push_blob(
+pub(crate) fn push_blob(
     client: &Client,
     repository: &str,
     store: &BlobStore,

@@ -23,7 +23,7 @@ use crate::store::{temp_file_in, BlobStore, StoreError};
 const MAX_USTAR_SIZE: u64 = 0o77777777777;
 
 /// A tar stream being written; `path` is the archive, for messages.
-pub struct ArchiveWriter<W: Write> {
+pub(crate) struct ArchiveWriter<W: Write> {
     out: W,
     mtime: u64,
     path: PathBuf,
@@ -156,7 +156,7 @@ impl<W: Write> ArchiveWriter<W> {
 /// of the same kind (by its members): never a user's other data.
 /// Our docker-archives also hold an OCI layout, so an oci-archive is one
 /// with `oci-layout` and without `manifest.json`.
-pub fn check_replaceable(dest: &Path, kind: ArchiveKind) -> Result<(), SinkError> {
+pub(crate) fn check_replaceable(dest: &Path, kind: ArchiveKind) -> Result<(), SinkError> {
     let clobber = || SinkError::WouldClobberArchive {
         path: dest.to_path_buf(),
         kind,
@@ -188,7 +188,7 @@ pub fn check_replaceable(dest: &Path, kind: ArchiveKind) -> Result<(), SinkError
 /// Writes an archive of `kind` at `dest` through a temp file beside it:
 /// `members` writes the content, then the file is synced and renamed over
 /// `dest`. On any error nothing is left behind and `dest` is untouched.
-pub fn write_archive(
+pub(crate) fn write_archive(
     dest: &Path,
     kind: ArchiveKind,
     mtime: u64,

@@ -28,7 +28,7 @@ use crate::store::BlobStore;
 
 /// The annotation containerd, Docker 25+ and podman read an image's full
 /// name from in an archive's `index.json`.
-pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+pub(crate) const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 #[derive(serde::Serialize)]
 struct ManifestItem {
@@ -48,7 +48,7 @@ fn blob_path(digest: &crate::oci::Digest) -> String {
 /// tagged `name:tag`. `name` is kept as written: a loader without a
 /// registry host in the name adds its own default (podman: `localhost/`).
 /// Every member's mtime is `mtime` (the build's epoch).
-pub fn write_docker_archive(
+pub(crate) fn write_docker_archive(
     dest: &Path,
     store: &BlobStore,
     image: &Image,

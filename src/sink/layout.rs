@@ -15,7 +15,7 @@ use crate::oci::model::{annotations_map, ANNOTATION_REF_NAME};
 use crate::oci::Built;
 use crate::store::BlobStore;
 
-pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// A layout being written. Blobs go into `store()`; `commit` adds the
 /// top-level files and moves the folder to its destination.
@@ -40,7 +40,7 @@ impl LayoutStaging {
 
     /// Fails when `dest` holds something a layout must not replace, so a
     /// command can refuse before it does any work.
-    pub fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
+    pub(crate) fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
         check_replaceable(dest)
     }
 
@@ -90,7 +90,7 @@ impl LayoutStaging {
     }
 }
 
-pub fn write_top_files(
+pub(crate) fn write_top_files(
     dir: &Path,
     built: &Built,
     tag: &str,
@@ -104,7 +104,7 @@ pub fn write_top_files(
 }
 
 /// The layout's `index.json`: the image named `tag`, then `referrers`.
-pub fn index_json(built: &Built, tag: &str, referrers: &[Descriptor]) -> Vec<u8> {
+pub(crate) fn index_json(built: &Built, tag: &str, referrers: &[Descriptor]) -> Vec<u8> {
     let mut top = built.top_descriptor();
     let mut ann = BTreeMap::new();
     ann.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());

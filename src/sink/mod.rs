@@ -2,9 +2,9 @@
 //! store holding its blobs.
 
 pub mod archive;
-pub mod docker_archive;
+pub(crate) mod docker_archive;
 pub mod layout;
-pub mod oci_archive;
+pub(crate) mod oci_archive;
 pub mod registry;
 
 use std::path::PathBuf;

@@ -20,7 +20,7 @@ use crate::store::BlobStore;
 /// Writes `built` (and the attestation manifests `referrers`, all blobs
 /// in `store`) as an oci-archive at `dest`, its index naming the image
 /// `tag`. Every member's mtime is `mtime` (the build's epoch).
-pub fn write_oci_archive(
+pub(crate) fn write_oci_archive(
     dest: &Path,
     store: &BlobStore,
     built: &Built,
@@ -59,7 +59,7 @@ pub fn image_blobs(built: &Built) -> BTreeSet<Digest> {
 }
 
 /// Adds one image's manifest, config and layers to `blobs`.
-pub fn add_image_blobs(blobs: &mut BTreeSet<Digest>, image: &Image) {
+pub(crate) fn add_image_blobs(blobs: &mut BTreeSet<Digest>, image: &Image) {
     blobs.insert(image.manifest.digest.clone());
     blobs.insert(image.config.digest.clone());
     blobs.extend(image.layers.iter().map(|l| l.digest.clone()));

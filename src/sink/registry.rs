@@ -9,7 +9,7 @@ use crate::source::Opened;
 
 /// Pushes `opened` and its referrers to `reference` (tagged when it has a
 /// tag). Returns the pushed digest and what was sent.
-pub fn push_opened(
+pub(crate) fn push_opened(
     opened: &Opened,
     reference: &Reference,
     settings: &RegistrySettings,

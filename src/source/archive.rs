@@ -20,7 +20,7 @@ use crate::oci::media::MANIFEST_LIMIT;
 pub use super::members::Sniffed;
 
 /// Reads the member list of the archive at `path` and says what it holds.
-pub fn sniff(path: &Path) -> Result<Sniffed, SourceError> {
+pub(crate) fn sniff(path: &Path) -> Result<Sniffed, SourceError> {
     Ok(Members::read(path)?.sniffed())
 }
 
@@ -68,7 +68,7 @@ pub fn open_archive(
 /// docker-archive stele or Docker 25+ wrote) into a temp folder, members
 /// checked but blobs not verified: `verify` reads it to report damage blob
 /// by blob. `None` for a classic docker-archive, which has no layout.
-pub fn unpack_layout_of(
+pub(crate) fn unpack_layout_of(
     path: &Path,
     kind: Option<ArchiveKind>,
 ) -> Result<Option<tempfile::TempDir>, SourceError> {

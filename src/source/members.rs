@@ -163,7 +163,7 @@ impl Members {
         })
     }
 
-    pub fn sniffed(&self) -> Sniffed {
+    pub(crate) fn sniffed(&self) -> Sniffed {
         let is_file = |n: &str| self.get(n).is_some_and(|m| m.kind == MemberKind::File);
         Sniffed {
             oci_layout: is_file("oci-layout"),
@@ -188,7 +188,7 @@ impl Members {
     }
 
     /// A small member read whole, refused beyond `limit` bytes.
-    pub fn read_small(&self, m: &Member, limit: u64) -> Result<Vec<u8>, SourceError> {
+    pub(crate) fn read_small(&self, m: &Member, limit: u64) -> Result<Vec<u8>, SourceError> {
         if m.size > limit {
             return Err(SourceError::Unusable {
                 image: self.path.display().to_string(),
@@ -210,7 +210,7 @@ impl Members {
     }
 
     /// A member whose data ends before its header's size: a cut-off file.
-    pub fn check_length(&self, m: &Member, read: u64) -> Result<(), SourceError> {
+    pub(crate) fn check_length(&self, m: &Member, read: u64) -> Result<(), SourceError> {
         if read == m.size {
             return Ok(());
         }

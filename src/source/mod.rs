@@ -8,7 +8,7 @@
 //! are parsed.
 
 pub mod archive;
-pub mod docker_archive;
+pub(crate) mod docker_archive;
 pub mod layout;
 mod members;
 pub mod registry;
@@ -136,7 +136,11 @@ impl Opened {
 /// into a `Built`. Index entries for other operating systems than a
 /// platform can run (`unknown/unknown` attestation manifests BuildKit
 /// writes) are skipped; every blob is verified, layers by digest and size.
-pub fn read_built(store: &BlobStore, top: &Descriptor, image: &str) -> Result<Built, SourceError> {
+pub(crate) fn read_built(
+    store: &BlobStore,
+    top: &Descriptor,
+    image: &str,
+) -> Result<Built, SourceError> {
     let digest = descriptor_digest(top, image, "descriptor")?;
     let bytes = read_doc(store, &digest, top.size(), MANIFEST_LIMIT, image)?;
     let media_type = sniff_media_type(top.media_type(), &bytes);

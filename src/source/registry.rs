@@ -12,7 +12,7 @@ use crate::store::BlobStore;
 /// again) and opens it; the `Opened`'s store is `cache`. Referrers are not
 /// fetched (`referrers` is empty): a base image needs none, and a pinned
 /// base already in the cache then needs no network at all.
-pub fn open_registry(
+pub(crate) fn open_registry(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
@@ -25,7 +25,7 @@ pub fn open_registry(
 /// the registry lists for the image or any of its manifests, pulled into
 /// `cache`. One that could not be pulled whole is still listed, so
 /// `verify` names it as damaged instead of overlooking it.
-pub fn open_registry_with_referrers(
+pub(crate) fn open_registry_with_referrers(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
@@ -38,7 +38,7 @@ pub fn open_registry_with_referrers(
 /// `Built` leaves out), so a layout written from it is complete. A
 /// referrer that cannot be pulled whole is an error here: a layout must
 /// not list what it lacks.
-pub fn pull_registry(
+pub(crate) fn pull_registry(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,

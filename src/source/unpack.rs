@@ -46,7 +46,7 @@ pub enum EntryKind {
 
 /// One entry of a layer, path normalized (no leading `/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerEntry {
+pub(crate) struct LayerEntry {
     pub path: String,
     pub kind: EntryKind,
     pub mode: u32,
@@ -83,7 +83,7 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
 /// Calls `f` for every entry of `layer` in stream order. `keep` says whose
 /// content to hand over in memory (the rest is hashed and dropped).
 /// Returns the DiffID: the sha256 of the whole uncompressed stream.
-pub fn for_each_entry(
+pub(crate) fn for_each_entry(
     store: &BlobStore,
     layer: &LayerBlob,
     keep: &dyn Fn(&str) -> bool,
@@ -221,7 +221,7 @@ impl<R: Read> Read for Tee<R> {
 /// honoured. Regular files for which `keep` is true hold their bytes;
 /// the others hold nothing (their size and digest are lost): the view is
 /// for metadata and for the few small files a build reads (account files).
-pub fn merged_view(
+pub(crate) fn merged_view(
     store: &BlobStore,
     layers: &[LayerBlob],
     keep: &dyn Fn(&str) -> bool,

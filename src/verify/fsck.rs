@@ -55,7 +55,7 @@ pub struct WalkedImage {
 /// real image nests more than one, and a cycle must not loop forever.
 const MAX_DEPTH: usize = 4;
 
-pub fn walk(store: &BlobStore, top: &Descriptor) -> Walk {
+pub(crate) fn walk(store: &BlobStore, top: &Descriptor) -> Walk {
     let mut w = Walk::default();
     let label = if media::is_index(top.media_type().as_ref()) {
         "index"
@@ -302,7 +302,7 @@ fn check_layer_blob(store: &BlobStore, layer: &Descriptor, name: &str, w: &mut W
 /// One check per index and per image: every media type is one the spec
 /// defines for its place, and a document's own `mediaType` agrees with
 /// the descriptor that names it.
-pub fn media_types(w: &Walk) -> Vec<Check> {
+pub(crate) fn media_types(w: &Walk) -> Vec<Check> {
     let mut out = Vec::new();
     for index in &w.indexes {
         let mut problems = Vec::new();

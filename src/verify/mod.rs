@@ -11,7 +11,7 @@
 pub mod attestations;
 pub mod diff;
 pub mod embedded;
-pub mod fsck;
+pub(crate) mod fsck;
 pub mod rebuild;
 pub mod report;
 
@@ -145,7 +145,7 @@ impl Subject {
     /// A subject from an image some source already read (archives,
     /// registries): its blobs were verified while reading; the checks
     /// walk them again.
-    pub fn from_opened(opened: Opened) -> Subject {
+    pub(crate) fn from_opened(opened: Opened) -> Subject {
         Subject {
             name: opened.name.clone(),
             store: opened.store.clone(),
@@ -164,7 +164,7 @@ impl Subject {
 
     /// The image read into the model, for `diff` and `--rebuild`. Fails
     /// when a blob is damaged (the checks say which).
-    pub fn into_opened(self) -> Result<Opened, SourceError> {
+    pub(crate) fn into_opened(self) -> Result<Opened, SourceError> {
         match self.origin {
             Origin::Opened(o) => Ok(*o),
             Origin::Layout(dir) => {
@@ -192,7 +192,10 @@ pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened
 /// blob is left for the checks to name. A classic docker-archive and a
 /// registry image are read (and verified) whole: what could not be read
 /// cannot be checked.
-pub fn locate(target: &Target, registry: Option<&RegistryAccess>) -> Result<Subject, VerifyError> {
+pub(crate) fn locate(
+    target: &Target,
+    registry: Option<&RegistryAccess>,
+) -> Result<Subject, VerifyError> {
     match target {
         Target::Layout { path, selector } => locate_in_layout(path, selector),
         Target::Archive {

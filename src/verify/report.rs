@@ -16,7 +16,7 @@ pub const SECTION_CAP: usize = 12;
 /// Longest value shown on one line; longer ones get lines of their own.
 const INLINE: usize = 48;
 
-pub fn verify_text(r: &Report) -> String {
+pub(crate) fn verify_text(r: &Report) -> String {
     let mut out = String::new();
     let digest = r
         .digest
@@ -61,7 +61,7 @@ pub fn verify_text(r: &Report) -> String {
     out
 }
 
-pub fn verify_json(r: &Report) -> Vec<u8> {
+pub(crate) fn verify_json(r: &Report) -> Vec<u8> {
     let checks: Vec<Value> = r
         .checks
         .iter()
@@ -85,7 +85,7 @@ pub fn verify_json(r: &Report) -> Vec<u8> {
 }
 
 /// What CI reads when the target could not be checked at all (exit 2).
-pub fn error_json(target: &str, error: &str) -> Vec<u8> {
+pub(crate) fn error_json(target: &str, error: &str) -> Vec<u8> {
     to_canonical_vec(&json!({
         "target": target,
         "verified": false,
@@ -94,7 +94,7 @@ pub fn error_json(target: &str, error: &str) -> Vec<u8> {
     }))
 }
 
-pub fn diff_text(d: &Diff) -> String {
+pub(crate) fn diff_text(d: &Diff) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", d.summary());
     let _ = writeln!(out, "  A  {}  {}", d.a.name, d.a.digest);
@@ -140,6 +140,6 @@ fn diff_value(d: &Diff) -> Value {
     })
 }
 
-pub fn diff_json(d: &Diff) -> Vec<u8> {
+pub(crate) fn diff_json(d: &Diff) -> Vec<u8> {
     to_canonical_vec(&diff_value(d))
 }

@@ -416,7 +416,7 @@ Depends: libz:arm64
         ["a 1", "b 1", "libz 1", "python3 3.11"]
     );
     assert_eq!(
-        u.packages().iter().filter(|p| p.name == "libz").count(),
+        u.packages.iter().filter(|p| p.name == "libz").count(),
         1,
         "arm64 packages are dropped for amd64"
     );

@@ -80,12 +80,12 @@ impl Item {
         }
     }
 
-    pub fn because(mut self, cause: Cause) -> Item {
+    pub(crate) fn because(mut self, cause: Cause) -> Item {
         self.cause = Some(cause);
         self
     }
 
-    pub fn topic(mut self, topic: impl Into<String>) -> Item {
+    pub(crate) fn topic(mut self, topic: impl Into<String>) -> Item {
         self.topic = topic.into();
         self
     }
@@ -128,7 +128,7 @@ impl Diff {
 
     /// The likely cause in words: `compression only (…)`, `timestamps only
     /// (…)`, `content (…)`, … or several joined.
-    pub fn likely_cause(&self) -> String {
+    pub(crate) fn likely_cause(&self) -> String {
         if self.identical() {
             return "identical".into();
         }
@@ -184,7 +184,7 @@ impl Diff {
     }
 
     /// The first line: identical, or how and why they differ.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if self.identical() {
             format!("identical: both are {}", self.a.digest)
         } else {
