@@ -31,8 +31,8 @@ pub(crate) fn temp_file_in(dir: &Path, prefix: &str) -> io::Result<NamedTempFile
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("writing blob store {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("writing blob store {path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("blob {digest} in {path} is damaged: expected {expected_size} bytes with that digest, found {found_size} bytes with {found}; delete the file and fetch or build again")]
     Mismatch {
         path: PathBuf,
@@ -72,7 +72,7 @@ impl BlobStore {
         let dir = root.join("blobs").join("sha256");
         fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
             path: dir,
-            source: e,
+            error: e,
         })?;
         Ok(BlobStore { root })
     }
@@ -98,7 +98,7 @@ impl BlobStore {
         let dir = self.dir();
         let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
             path: dir,
-            source: e,
+            error: e,
         })?;
         Ok(BlobWriter {
             store: self.clone(),
@@ -117,7 +117,7 @@ impl BlobStore {
         let mut blob = self.begin()?;
         blob.write_all(bytes).map_err(|e| StoreError::Io {
             path: self.path(&digest),
-            source: e,
+            error: e,
         })?;
         blob.commit_verified_as(&digest, bytes.len() as u64)?;
         Ok(digest)
@@ -140,7 +140,7 @@ impl BlobStore {
         let mut limited = reader.take(size + 1);
         io::copy(&mut limited, &mut blob).map_err(|e| StoreError::Io {
             path: self.path(digest),
-            source: e,
+            error: e,
         })?;
         blob.commit_verified_as(digest, size)
     }
@@ -161,14 +161,14 @@ impl BlobStore {
             },
             _ => StoreError::Io {
                 path: path.clone(),
-                source: e,
+                error: e,
             },
         })?;
         let len = file
             .metadata()
             .map_err(|e| StoreError::Io {
                 path: path.clone(),
-                source: e,
+                error: e,
             })?
             .len();
         if len > limit {
@@ -181,7 +181,7 @@ impl BlobStore {
         let mut bytes = Vec::with_capacity(len as usize);
         file.read_to_end(&mut bytes).map_err(|e| StoreError::Io {
             path: path.clone(),
-            source: e,
+            error: e,
         })?;
         let found = Digest::of(&bytes);
         let found_size = bytes.len() as u64;
@@ -207,13 +207,13 @@ impl BlobStore {
             },
             _ => StoreError::Io {
                 path: path.clone(),
-                source: e,
+                error: e,
             },
         })?;
         let (found, found_size) =
             hash_reader(io::BufReader::new(file)).map_err(|e| StoreError::Io {
                 path: path.clone(),
-                source: e,
+                error: e,
             })?;
         if &found != digest || found_size != size {
             return Err(StoreError::Mismatch {
@@ -265,7 +265,7 @@ impl BlobStore {
             },
             _ => StoreError::Io {
                 path: src.clone(),
-                source: e,
+                error: e,
             },
         })?;
         let mut blob = self.begin()?;
@@ -280,13 +280,13 @@ impl BlobStore {
                 Err(e) => {
                     return Err(StoreError::Io {
                         path: src,
-                        source: e,
+                        error: e,
                     })
                 }
             };
             blob.write_all(&buf[..n]).map_err(|e| StoreError::Io {
                 path: self.path(digest),
-                source: e,
+                error: e,
             })?;
         }
         match blob.commit_verified_as(digest, size) {
@@ -316,7 +316,7 @@ impl BlobStore {
         let size = fs::metadata(&src)
             .map_err(|e| StoreError::Io {
                 path: src.clone(),
-                source: e,
+                error: e,
             })?
             .len();
         self.copy_checked_from(other, digest, size)
@@ -344,7 +344,7 @@ impl BlobWriter {
         let dir = other.dir();
         let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
             path: dir,
-            source: e,
+            error: e,
         })?;
         self.mirror = Some((other.clone(), BufWriter::with_capacity(WRITE_BUFFER, temp)));
         Ok(self)
@@ -390,7 +390,7 @@ impl BlobWriter {
             let dest = store.path(digest);
             let io_err = |e| StoreError::Io {
                 path: dest.clone(),
-                source: e,
+                error: e,
             };
             let temp = file.into_inner().map_err(|e| io_err(e.into_error()))?;
             temp.as_file().sync_all().map_err(io_err)?;
@@ -440,7 +440,7 @@ impl Records {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
             path: dir.clone(),
-            source: e,
+            error: e,
         })?;
         Ok(Records { dir })
     }
@@ -466,7 +466,7 @@ impl Records {
         let dest = self.pointer_path(key);
         let io_err = |e| StoreError::Io {
             path: dest.clone(),
-            source: e,
+            error: e,
         };
         let mut temp = temp_file_in(&self.dir, ".tmp-").map_err(io_err)?;
         temp.write_all(format!("{digest}\n").as_bytes())

@@ -67,11 +67,11 @@ pub enum FetchError {
     },
     #[error("--offline forbids downloading {url}; drop --offline, or build from an existing lockfile whose packages are cached")]
     Offline { url: String },
-    #[error("reading {url} ({path}): {source}")]
+    #[error("reading {url} ({path}): {error}")]
     File {
         url: String,
         path: PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
     #[error("`{url}` is not an http://, https:// or file:// URL")]
     UnsupportedUrl { url: String },
@@ -190,7 +190,7 @@ impl Fetcher {
                 Err(source) => Err(Attempt::Fatal(FetchError::File {
                     url: url.into(),
                     path,
-                    source,
+                    error: source,
                 })),
             };
         }

@@ -56,7 +56,7 @@ pub enum ContentError {
         found: String,
     },
     #[error("writing the layer: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
 }
 
 impl Content {

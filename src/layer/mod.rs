@@ -21,7 +21,7 @@ pub enum LayerError {
     #[error(transparent)]
     Tar(#[from] tar::TarError),
     #[error("compressing a layer: {0}")]
-    Compress(#[source] io::Error),
+    Compress(io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

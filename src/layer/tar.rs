@@ -14,8 +14,15 @@ use crate::fstree::{ContentError, ContentReader, FsTree, Node, NodeKind};
 pub enum TarError {
     #[error(transparent)]
     Content(#[from] ContentError),
+    // Interpolated, not attached: the message already says it.
     #[error("writing the layer: {0}")]
-    Write(#[from] io::Error),
+    Write(io::Error),
+}
+
+impl From<io::Error> for TarError {
+    fn from(e: io::Error) -> TarError {
+        TarError::Write(e)
+    }
 }
 
 const MAX_OCTAL_7: u64 = 0o7777777;

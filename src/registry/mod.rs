@@ -171,10 +171,10 @@ pub enum RegistryError {
         size: u64,
         limit: u64,
     },
-    #[error("{reference}: {source}")]
+    #[error("{reference}: {error}")]
     Store {
         reference: String,
-        source: StoreError,
+        error: StoreError,
     },
     #[error("{reference}: {what} {digest} is malformed: {message}")]
     Malformed {

@@ -155,7 +155,7 @@ impl Walk<'_> {
     fn store_err(&self, e: StoreError) -> RegistryError {
         RegistryError::Store {
             reference: self.name.clone(),
-            source: e,
+            error: e,
         }
     }
 

@@ -49,7 +49,7 @@ pub(crate) fn push_referrers(
             .read_verified(&digest, Some(d.size()), MANIFEST_LIMIT)
             .map_err(|e| RegistryError::Store {
                 reference: repository.to_string(),
-                source: e,
+                error: e,
             })?;
         let manifest: ImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Malformed {

@@ -257,9 +257,9 @@ impl Upload<'_> {
         let path = self.store.path(self.digest);
         let io = |e: std::io::Error| RegistryError::Store {
             reference: self.repository.to_string(),
-            source: StoreError::Io {
+            error: StoreError::Io {
                 path: path.clone(),
-                source: e,
+                error: e,
             },
         };
         file.seek(SeekFrom::Start(offset)).map_err(io)?;
@@ -272,13 +272,13 @@ impl Upload<'_> {
         let path = self.store.path(self.digest);
         File::open(&path).map_err(|e| RegistryError::Store {
             reference: self.repository.to_string(),
-            source: if e.kind() == std::io::ErrorKind::NotFound {
+            error: if e.kind() == std::io::ErrorKind::NotFound {
                 StoreError::Missing {
                     path: self.store.root().to_path_buf(),
                     digest: self.digest.clone(),
                 }
             } else {
-                StoreError::Io { path, source: e }
+                StoreError::Io { path, error: e }
             },
         })
     }

@@ -41,7 +41,7 @@ impl<W: Write> ArchiveWriter<W> {
     fn io_err(&self) -> impl FnOnce(io::Error) -> SinkError + '_ {
         move |e| SinkError::Io {
             path: self.path.clone(),
-            source: e,
+            error: e,
         }
     }
 
@@ -89,7 +89,7 @@ impl<W: Write> ArchiveWriter<W> {
         let archive = self.path.clone();
         let blob_err = |source| SinkError::Blob {
             path: archive.clone(),
-            source,
+            error: source,
         };
         let file = File::open(&src).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => blob_err(StoreError::Missing {
@@ -98,14 +98,14 @@ impl<W: Write> ArchiveWriter<W> {
             }),
             _ => blob_err(StoreError::Io {
                 path: src.clone(),
-                source: e,
+                error: e,
             }),
         })?;
         let read_err = |e| SinkError::Blob {
             path: archive.clone(),
-            source: StoreError::Io {
+            error: StoreError::Io {
                 path: src.clone(),
-                source: e,
+                error: e,
             },
         };
         let size = file.metadata().map_err(read_err)?.len();
@@ -165,7 +165,7 @@ pub(crate) fn check_replaceable(dest: &Path, kind: ArchiveKind) -> Result<(), Si
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(SinkError::Io {
             path: dest.to_path_buf(),
-            source: e,
+            error: e,
         }),
         Ok(m) if m.is_file() => {
             let Ok(found) = sniff(dest) else {
@@ -197,7 +197,7 @@ pub(crate) fn write_archive(
     check_replaceable(dest, kind)?;
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |e| SinkError::Io { path, source: e }
+        move |e| SinkError::Io { path, error: e }
     };
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -222,7 +222,7 @@ pub(crate) fn write_archive(
     check_replaceable(dest, kind)?;
     temp.persist(dest).map_err(|e| SinkError::Io {
         path: dest.to_path_buf(),
-        source: e.error,
+        error: e.error,
     })?;
     Ok(())
 }

@@ -28,7 +28,7 @@ pub struct LayoutStaging {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
     move |e| SinkError::Io {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     }
 }
 
@@ -62,7 +62,7 @@ impl LayoutStaging {
             .map_err(io_err(&parent))?;
         let store = BlobStore::open(temp.path()).map_err(|e| SinkError::Io {
             path: temp.path().to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
+            error: std::io::Error::other(e.to_string()),
         })?;
         Ok(LayoutStaging {
             dest: dest.to_path_buf(),

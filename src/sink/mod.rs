@@ -14,10 +14,10 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
@@ -25,8 +25,8 @@ pub enum SinkError {
     WouldClobber { path: PathBuf },
     #[error("refusing to replace {path}: it exists and is not {} stele could have written; choose another output with -o or remove it", archive_noun(*.kind))]
     WouldClobberArchive { path: PathBuf, kind: ArchiveKind },
-    #[error("writing {path}: {source}")]
-    Blob { path: PathBuf, source: StoreError },
+    #[error("writing {path}: {error}")]
+    Blob { path: PathBuf, error: StoreError },
 }
 
 pub(crate) fn archive_noun(kind: ArchiveKind) -> &'static str {

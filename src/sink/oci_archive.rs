@@ -74,7 +74,7 @@ fn artifact_blobs(
 ) -> Result<Vec<Digest>, SinkError> {
     let blob_err = |source| SinkError::Blob {
         path: archive.to_path_buf(),
-        source,
+        error: source,
     };
     let digest = spec_to_ours(d.digest(), archive)?;
     let bytes = store
@@ -82,7 +82,7 @@ fn artifact_blobs(
         .map_err(blob_err)?;
     let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| SinkError::Io {
         path: archive.to_path_buf(),
-        source: std::io::Error::other(format!("attestation manifest {digest}: {e}")),
+        error: std::io::Error::other(format!("attestation manifest {digest}: {e}")),
     })?;
     let mut out = vec![digest, spec_to_ours(manifest.config().digest(), archive)?];
     for l in manifest.layers() {
@@ -94,6 +94,6 @@ fn artifact_blobs(
 fn spec_to_ours(d: &oci_spec::image::Digest, archive: &Path) -> Result<Digest, SinkError> {
     our_digest(d).map_err(|e| SinkError::Io {
         path: archive.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        error: std::io::Error::other(e.to_string()),
     })
 }

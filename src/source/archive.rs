@@ -152,7 +152,7 @@ fn unpack_layout(members: &Members, dir: &Path) -> Result<(), SourceError> {
     let path = &members.path;
     let write_err = |p: &Path| {
         let p = p.to_path_buf();
-        move |e| SourceError::Io { path: p, source: e }
+        move |e| SourceError::Io { path: p, error: e }
     };
     for m in &members.list {
         let only_files = "; an oci-archive holds only files and folders";

@@ -89,7 +89,7 @@ pub(super) fn open_classic(members: &Members, selector: &Selector) -> Result<Ope
     let temp = scratch_dir(&members.path)?;
     let store = BlobStore::open(temp.path()).map_err(|e| SourceError::Store {
         image: name.clone(),
-        source: e,
+        error: e,
     })?;
     let built = match selector {
         Selector::Only if items.len() == 1 => convert(members, &items[0], &store)?,
@@ -213,12 +213,12 @@ fn store_member(
     let image = members.path.display().to_string();
     let store_err = |source| SourceError::Store {
         image: image.clone(),
-        source,
+        error: source,
     };
     let io_err = |e| {
         store_err(StoreError::Io {
             path: store.root().to_path_buf(),
-            source: e,
+            error: e,
         })
     };
     let mut blob = store.begin().map_err(store_err)?;
@@ -235,9 +235,9 @@ fn layer_kind(
 ) -> Result<(&'static str, Digest), SourceError> {
     let io_err = |e| SourceError::Store {
         image: image.to_string(),
-        source: StoreError::Io {
+        error: StoreError::Io {
             path: store.path(digest),
-            source: e,
+            error: e,
         },
     };
     let open = || std::fs::File::open(store.path(digest)).map_err(io_err);
@@ -323,7 +323,7 @@ fn convert(
         .put_bytes(&manifest.bytes)
         .map_err(|e| SourceError::Store {
             image: image.clone(),
-            source: e,
+            error: e,
         })?;
     let top = descriptor(
         MediaType::from(DOCKER_MANIFEST),

@@ -79,7 +79,7 @@ pub(crate) fn read_index(dir: &Path, name: &str) -> Result<(ImageIndex, BlobStor
         })?;
     let store = BlobStore::open(dir).map_err(|e| SourceError::Store {
         image: name.to_string(),
-        source: e,
+        error: e,
     })?;
     Ok((index, store))
 }
@@ -87,7 +87,7 @@ pub(crate) fn read_index(dir: &Path, name: &str) -> Result<(ImageIndex, BlobStor
 fn read_small(path: &Path) -> Result<Vec<u8>, SourceError> {
     let meta = std::fs::metadata(path).map_err(|e| SourceError::Io {
         path: path.into(),
-        source: e,
+        error: e,
     })?;
     if meta.len() > MANIFEST_LIMIT {
         return Err(SourceError::Unusable {
@@ -100,7 +100,7 @@ fn read_small(path: &Path) -> Result<Vec<u8>, SourceError> {
     }
     std::fs::read(path).map_err(|e| SourceError::Io {
         path: path.into(),
-        source: e,
+        error: e,
     })
 }
 

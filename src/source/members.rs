@@ -99,7 +99,7 @@ impl Members {
     pub fn read(path: &Path) -> Result<Members, SourceError> {
         let io_err = |e| SourceError::Io {
             path: path.to_path_buf(),
-            source: e,
+            error: e,
         };
         let file = File::open(path).map_err(io_err)?;
         let mut archive = tar::Archive::new(file);
@@ -180,7 +180,7 @@ impl Members {
     pub fn open(&self, m: &Member) -> Result<io::Take<File>, SourceError> {
         let io_err = |e| SourceError::Io {
             path: self.path.clone(),
-            source: e,
+            error: e,
         };
         let mut file = File::open(&self.path).map_err(io_err)?;
         file.seek(SeekFrom::Start(m.offset)).map_err(io_err)?;
@@ -203,7 +203,7 @@ impl Members {
             .read_to_end(&mut bytes)
             .map_err(|e| SourceError::Io {
                 path: self.path.clone(),
-                source: e,
+                error: e,
             })?;
         self.check_length(m, bytes.len() as u64)?;
         Ok(bytes)
@@ -231,6 +231,6 @@ pub(super) fn scratch_dir(archive: &Path) -> Result<tempfile::TempDir, SourceErr
         .tempdir()
         .map_err(|e| SourceError::Io {
             path: archive.to_path_buf(),
-            source: io::Error::other(format!("creating a temp folder to unpack it: {e}")),
+            error: io::Error::other(format!("creating a temp folder to unpack it: {e}")),
         })
 }

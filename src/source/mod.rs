@@ -27,15 +27,15 @@ pub use target::Target;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not an OCI image layout (no oci-layout file); give the folder `stele build` wrote, or an archive")]
     NotLayout { path: PathBuf },
-    #[error("{image}: {source}")]
-    Store { image: String, source: StoreError },
+    #[error("{image}: {error}")]
+    Store { image: String, error: StoreError },
     #[error("{image}: {what} {digest} is malformed: {message}")]
     Malformed {
         image: String,
@@ -211,7 +211,7 @@ fn read_doc(
     if size > limit {
         return Err(SourceError::Store {
             image: image.into(),
-            source: StoreError::TooLarge {
+            error: StoreError::TooLarge {
                 digest: digest.clone(),
                 size,
                 limit,
@@ -222,7 +222,7 @@ fn read_doc(
         .read_verified(digest, Some(size), limit)
         .map_err(|e| SourceError::Store {
             image: image.into(),
-            source: e,
+            error: e,
         })
 }
 
@@ -263,7 +263,7 @@ fn read_image_bytes(
             .verify(&ld, layer.size())
             .map_err(|e| SourceError::Store {
                 image: image.into(),
-                source: e,
+                error: e,
             })?;
     }
     let platform = platform.unwrap_or_else(|| Platform {

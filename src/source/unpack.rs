@@ -14,8 +14,8 @@ use crate::store::BlobStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
-    #[error("layer {digest}: cannot read it: {source}")]
-    Io { digest: Digest, source: io::Error },
+    #[error("layer {digest}: cannot read it: {error}")]
+    Io { digest: Digest, error: io::Error },
     #[error("layer {digest} has media type {media_type}, which stele cannot read (it reads tar, tar+gzip and tar+zstd layers)")]
     MediaType { digest: Digest, media_type: String },
     #[error("layer {digest}: entry `{entry}` is unsafe: {problem}")]
@@ -60,7 +60,7 @@ pub(crate) struct LayerEntry {
 fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackError> {
     let io_err = |e| UnpackError::Io {
         digest: layer.digest.clone(),
-        source: e,
+        error: e,
     };
     let file = std::fs::File::open(store.path(&layer.digest)).map_err(io_err)?;
     let file = io::BufReader::with_capacity(256 * 1024, file);
@@ -91,7 +91,7 @@ pub(crate) fn for_each_entry(
 ) -> Result<Digest, UnpackError> {
     let io_err = |e| UnpackError::Io {
         digest: layer.digest.clone(),
-        source: e,
+        error: e,
     };
     // The tar reader may stop before the stream's end (after the two zero
     // blocks); the DiffID covers every byte, so hash through a tee.
