@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use super::BuildInputs;
 use crate::layer::PROFILE_ID;
 use crate::lock::Lock;
+pub(crate) use crate::oci::model::{set_by_stele, COPIED_ANNOTATIONS};
 use crate::oci::model::{
     ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, ANNOTATION_CREATED, ANNOTATION_ENCODING,
 };
@@ -31,26 +32,6 @@ pub(crate) const KEY_SBOM: &str = "dev.stele.sbom";
 /// files the build puts there, in a folder of stele's own; the name ends
 /// in `.spdx.json`, the suffix SBOM-aware scanners look for.
 pub const SBOM_PATH: &str = "/usr/share/stele/sbom/image.spdx.json";
-
-/// `[annotations]` keys stele also writes as labels, so they survive
-/// `docker save`/`load` too.
-pub(crate) const COPIED_ANNOTATIONS: [&str; 3] = [
-    "org.opencontainers.image.source",
-    "org.opencontainers.image.revision",
-    "org.opencontainers.image.version",
-];
-
-/// Why `key` cannot come from a recipe's `[annotations]` or `[config]
-/// labels`, when stele sets it itself: a recipe value would either be
-/// overwritten silently or contradict the fact the image records.
-pub(crate) fn set_by_stele(key: &str) -> Option<&'static str> {
-    match key {
-        ANNOTATION_CREATED => Some("from the epoch"),
-        ANNOTATION_BASE_NAME | ANNOTATION_BASE_DIGEST => Some("from [base]"),
-        k if k.starts_with("dev.stele.") => Some("the dev.stele. keys are stele's provenance"),
-        _ => None,
-    }
-}
 
 /// sha256 of the lockfile as stele writes it.
 pub fn lock_digest(lock: &Lock) -> Digest {

@@ -18,6 +18,26 @@ pub(crate) const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.nam
 pub(crate) const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub(crate) const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
+/// `[annotations]` keys stele also writes as labels, so they survive
+/// `docker save`/`load` too.
+pub(crate) const COPIED_ANNOTATIONS: [&str; 3] = [
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.version",
+];
+
+/// Why `key` cannot come from a recipe's `[annotations]` or `[config]
+/// labels`, when stele sets it itself: a recipe value would either be
+/// overwritten silently or contradict the fact the image records.
+pub(crate) fn set_by_stele(key: &str) -> Option<&'static str> {
+    match key {
+        ANNOTATION_CREATED => Some("from the epoch"),
+        ANNOTATION_BASE_NAME | ANNOTATION_BASE_DIGEST => Some("from [base]"),
+        k if k.starts_with("dev.stele.") => Some("the dev.stele. keys are stele's provenance"),
+        _ => None,
+    }
+}
+
 /// Converts our digest to oci-spec's; ours is always a valid sha256.
 pub(crate) fn spec_digest(d: &Digest) -> oci_spec::image::Digest {
     oci_spec::image::Digest::from_str(&d.to_string()).expect("sha256 digests are valid")

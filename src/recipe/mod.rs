@@ -361,7 +361,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
                 message: "an annotation key is empty".into(),
             });
         }
-        if let Some(why) = crate::build::provenance::set_by_stele(k) {
+        if let Some(why) = crate::oci::model::set_by_stele(k) {
             return Err(ctx.err(
                 v,
                 format!("[annotations] `{k}` is set by stele ({why}); remove it from the recipe"),
@@ -376,7 +376,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     // A label stele copies from an annotation may repeat it, but not
     // contradict it: the image would say two things about one fact.
     for (k, v) in &file.config.labels {
-        if let Some(why) = crate::build::provenance::set_by_stele(k) {
+        if let Some(why) = crate::oci::model::set_by_stele(k) {
             return Err(ctx.err(
                 v,
                 format!("[config] label `{k}` is set by stele ({why}); remove it from the recipe"),
@@ -384,7 +384,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         }
         if let Some(a) = annotations
             .get(k)
-            .filter(|_| crate::build::provenance::COPIED_ANNOTATIONS.contains(&k.as_str()))
+            .filter(|_| crate::oci::model::COPIED_ANNOTATIONS.contains(&k.as_str()))
         {
             if a != v.get_ref() {
                 return Err(ctx.err(
