@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::BuildInputs;
 use crate::layer::PROFILE_ID;
 use crate::lock::Lock;
-pub(crate) use crate::oci::model::{set_by_stele, COPIED_ANNOTATIONS};
+use crate::oci::model::{set_by_stele, COPIED_ANNOTATIONS};
 use crate::oci::model::{
     ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, ANNOTATION_CREATED, ANNOTATION_ENCODING,
 };
