@@ -1039,4 +1039,37 @@ fn push_keeps_the_tag_of_the_layout() {
         format!("{}/tags/app:v7@{digest}", reg.host())
     );
     assert!(r.stderr.contains("`v7`"), "{}", r.stderr);
+
+    // The JSON documents CI reads say the same.
+    let r = run(stele_in(tmp.path())
+        .arg("push")
+        .arg(&layout)
+        .arg(format!("{}/tags/again", reg.host()))
+        .arg("--json"));
+    r.expect_ok();
+    let doc = json(r.stdout.as_bytes());
+    assert_eq!(doc["digest"], digest.as_str());
+    assert_eq!(
+        doc["pushed"],
+        format!("{}/tags/again:v7@{digest}", reg.host()).as_str()
+    );
+    assert_eq!(doc["referrers"].as_array().unwrap().len(), 3);
+    assert!(doc["report"]["blobs_uploaded"].as_u64().is_some(), "{doc}");
+    let r = run(stele_in(tmp.path())
+        .args([
+            "pull",
+            &format!("{}/tags/again:v7", reg.host()),
+            "--json",
+            "-o",
+        ])
+        .arg(tmp.path().join("pulled"))
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache-pull")));
+    r.expect_ok();
+    let doc = json(r.stdout.as_bytes());
+    assert_eq!(doc["digest"], digest.as_str());
+    assert_eq!(doc["tag"], "v7");
+    assert_eq!(doc["referrers"].as_array().unwrap().len(), 3);
+    let layers = doc["images"][0]["layers"].as_array().unwrap();
+    assert!(!layers.is_empty() && layers.iter().all(|l| l["size"].as_u64().unwrap() > 0));
 }
