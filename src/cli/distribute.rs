@@ -181,12 +181,7 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     if args.json {
         let mut doc = super::report::image_json(&opened.built);
         doc["pushed"] = pinned.to_string().into();
-        doc["referrers"] = opened
-            .referrers
-            .iter()
-            .map(|d| d.digest().to_string())
-            .collect::<Vec<_>>()
-            .into();
+        doc["referrers"] = super::report::referrers_json(&opened.referrers);
         doc["report"] = serde_json::to_value(&report).expect("a report always serializes");
         super::report::print_json(&doc)?;
     } else {
@@ -216,12 +211,7 @@ pub fn cmd_pull(args: PullArgs) -> Result<ExitCode> {
         let mut doc = super::report::image_json(&opened.built);
         doc["output"] = args.output.display().to_string().into();
         doc["tag"] = tag.into();
-        doc["referrers"] = opened
-            .referrers
-            .iter()
-            .map(|d| d.digest().to_string())
-            .collect::<Vec<_>>()
-            .into();
+        doc["referrers"] = super::report::referrers_json(&opened.referrers);
         super::report::print_json(&doc)?;
     } else {
         writeln!(std::io::stdout().lock(), "{}", opened.digest())?;

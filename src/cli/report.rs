@@ -81,6 +81,14 @@ pub fn attestations_json(attestations: &[Attestation]) -> Value {
         .collect()
 }
 
+/// The digests of an image's referrers (its attestations).
+pub fn referrers_json(referrers: &[oci_spec::image::Descriptor]) -> Value {
+    referrers
+        .iter()
+        .map(|d| Value::from(d.digest().to_string()))
+        .collect()
+}
+
 /// Prints one JSON document on stdout.
 pub fn print_json(doc: &Value) -> anyhow::Result<()> {
     use std::io::Write;

@@ -68,14 +68,7 @@ pub(crate) fn pull_with(
     reference: &Reference,
     store: &BlobStore,
 ) -> Result<Pulled, RegistryError> {
-    let mut walk = Walk {
-        client,
-        reference,
-        name: reference.to_string(),
-        store,
-        scopes: vec![pull_scope(&reference.repository)],
-        blobs: Vec::new(),
-    };
+    let mut walk = Walk::new(client, reference, store);
     let doc = walk.manifest(
         &reference.manifest_reference(),
         reference.digest.as_ref(),
@@ -105,14 +98,7 @@ pub(crate) fn pull_referrers(
     subjects: &[Digest],
     store: &BlobStore,
 ) -> Result<PulledReferrers, RegistryError> {
-    let mut walk = Walk {
-        client,
-        reference,
-        name: reference.to_string(),
-        store,
-        scopes: vec![pull_scope(&reference.repository)],
-        blobs: Vec::new(),
-    };
+    let mut walk = Walk::new(client, reference, store);
     let mut out = PulledReferrers::default();
     let mut seen = BTreeSet::new();
     for subject in subjects {
@@ -151,7 +137,18 @@ struct Walk<'a> {
     blobs: Vec<Digest>,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    fn new(client: &'a Client, reference: &'a Reference, store: &'a BlobStore) -> Walk<'a> {
+        Walk {
+            client,
+            reference,
+            name: reference.to_string(),
+            store,
+            scopes: vec![pull_scope(&reference.repository)],
+            blobs: Vec::new(),
+        }
+    }
+
     fn store_err(&self, e: StoreError) -> RegistryError {
         RegistryError::Store {
             reference: self.name.clone(),

@@ -52,12 +52,8 @@ fn a_failing_digest_file_leaves_every_previous_output_as_it_was() {
         fs::read_to_string(&digest_file).unwrap(),
         format!("{first}\n")
     );
-    let names: Vec<String> = fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with(".stele-"))
-        .collect();
-    assert!(names.is_empty(), "staging left behind: {names:?}");
+    let left = leftovers(tmp.path(), ".stele-");
+    assert!(left.is_empty(), "staging left behind: {left:?}");
 }
 
 #[test]
@@ -79,11 +75,7 @@ fn replacing_a_layout_swaps_it_whole() {
             .any(|m| m["digest"] == second.as_str()),
         "{index}"
     );
-    let left: Vec<String> = fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with(".stele-"))
-        .collect();
+    let left = leftovers(tmp.path(), ".stele-");
     assert!(left.is_empty(), "the old layout was left at {left:?}");
 }
 
