@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::report::Reporter;
 use anyhow::{bail, Context, Result};
 
 use super::output::Pending;
@@ -141,6 +142,7 @@ fn push(
     produced: &Produced,
     store: &BlobStore,
     settings: &crate::registry::RegistrySettings,
+    r: &Reporter,
 ) -> Result<Reference> {
     let (digest, report) = crate::registry::push_built(
         &produced.output.built,
@@ -151,7 +153,7 @@ fn push(
         &crate::registry::PushOptions::default(),
     )
     .with_context(|| format!("pushing to {reference}"))?;
-    eprintln!("pushed: {report}");
+    r.info(format_args!("pushed: {report}"));
     Ok(Reference {
         digest: None,
         ..reference.clone()
@@ -159,7 +161,7 @@ fn push(
     .with_digest(digest))
 }
 
-pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
+pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     let epoch = super::settings::source_date_epoch()?;
     let mut attest = attest_options(&args.attest, &args.sign_key)?;
     let recipe = crate::recipe::load(&args.recipe, epoch)?;
@@ -188,15 +190,15 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
     };
     // Parsed before the build, so a bad reference fails at once.
     let push_to = match &args.push {
-        Some(r) => {
-            let mut r = Reference::parse(r)?;
-            if r.digest.is_some() {
-                bail!("--push {r}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
+        Some(given) => {
+            let mut to = Reference::parse(given)?;
+            if to.digest.is_some() {
+                bail!("--push {to}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
             }
-            if r.tag.is_none() {
-                r.tag = Some(tag.clone());
+            if to.tag.is_none() {
+                to.tag = Some(tag.clone());
             }
-            Some(r)
+            Some(to)
         }
         None => None,
     };
@@ -215,21 +217,28 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         layer_cache: !args.no_layer_cache,
     }
     .settings()?;
-    eprintln!(
+    r.info(format_args!(
         "building {} ({} platform{})",
         args.recipe.display(),
         recipe.platforms.len(),
         if recipe.platforms.len() == 1 { "" } else { "s" }
-    );
+    ));
     let staging = LayoutStaging::beside(&out)?;
-    let produced = crate::pipeline::produce(
-        &recipe,
-        &settings,
-        &attest,
-        staging.store(),
-        &super::report::progress,
-    )?;
+    let produced =
+        crate::pipeline::produce(&recipe, &settings, &attest, staging.store(), &r.progress())?;
     let built = &produced.output.built;
+    for image in &built.images {
+        r.detail(format_args!(
+            "{}: manifest {}, config {}",
+            image.platform, image.manifest.digest, image.config.digest
+        ));
+        for layer in &image.layers {
+            r.detail(format_args!(
+                "  layer {} ({} bytes, DiffID {})",
+                layer.digest, layer.size, layer.diff_id
+            ));
+        }
+    }
     // The build's digest whatever the format: the same recipe pins the same value.
     let digest = built.digest().to_string();
 
@@ -240,7 +249,7 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         pending.file(f, format!("{digest}\n").as_bytes())?;
     }
     let pushed = match &push_to {
-        Some(r) => Some(push(r, &produced, staging.store(), &settings.registry)?),
+        Some(to) => Some(push(to, &produced, staging.store(), &settings.registry, r)?),
         None => None,
     };
     match args.format {
@@ -269,15 +278,15 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
                 recipe.epoch,
             )?;
             if built.images.len() > 1 {
-                eprintln!(
+                r.info(format_args!(
                     "the docker-archive holds the {platform} image {} of the index below",
                     image.manifest.digest
-                );
+                ));
             }
         }
     }
     pending.publish()?;
-    eprintln!("wrote {}", out.display());
+    r.info(format_args!("wrote {}", out.display()));
     if args.json {
         let stats = produced.output.layers;
         let mut doc = super::report::image_json(built);
@@ -301,8 +310,8 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         return super::report::print_json(&doc).map(|()| ExitCode::SUCCESS);
     }
     let mut stdout = std::io::stdout().lock();
-    if let Some(r) = &pushed {
-        writeln!(stdout, "{r}")?;
+    if let Some(pinned) = &pushed {
+        writeln!(stdout, "{pinned}")?;
     }
     writeln!(stdout, "{digest}")?;
     Ok(ExitCode::SUCCESS)

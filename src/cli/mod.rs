@@ -24,6 +24,13 @@ use crate::layer::profile::{PROFILE_DESCRIPTION, PROFILE_ID};
     about = "Build byte-reproducible OCI images from declarative recipes"
 )]
 pub struct Cli {
+    /// Print only the result (stdout) and errors: no progress lines.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print what the caches decided (lockfile used or resolved,
+    /// packages unpacked now, each layer written).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,19 +60,20 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let r = &report::Reporter::new(cli.quiet, cli.verbose);
     match cli.command {
-        Command::Build(args) => build::cmd_build(args),
-        Command::Lock(args) => lock::cmd_lock(args),
-        Command::Vendor(args) => lock::cmd_vendor(args),
-        Command::Key(cmd) => keys::run(cmd),
-        Command::Push(args) => distribute::cmd_push(args),
-        Command::Pull(args) => distribute::cmd_pull(args),
+        Command::Build(args) => build::cmd_build(args, r),
+        Command::Lock(args) => lock::cmd_lock(args, r),
+        Command::Vendor(args) => lock::cmd_vendor(args, r),
+        Command::Key(cmd) => keys::run(cmd, r),
+        Command::Push(args) => distribute::cmd_push(args, r),
+        Command::Pull(args) => distribute::cmd_pull(args, r),
         Command::Version => {
             println!("stele {}", env!("CARGO_PKG_VERSION"));
             println!("encoding profile {PROFILE_ID}: {PROFILE_DESCRIPTION}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify(args) => verify::cmd_verify(args),
+        Command::Verify(args) => verify::cmd_verify(args, r),
         Command::Diff(args) => verify::cmd_diff(args),
     }
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::report::Reporter;
 use anyhow::{Context, Result};
 
 use super::settings::{
@@ -79,8 +80,8 @@ fn could_not_check(err: anyhow::Error, target: &str, json: bool) -> ExitCode {
     ExitCode::from(COULD_NOT_CHECK)
 }
 
-pub fn cmd_verify(args: VerifyArgs) -> Result<ExitCode> {
-    match run_verify(&args) {
+pub fn cmd_verify(args: VerifyArgs, r: &Reporter) -> Result<ExitCode> {
+    match run_verify(&args, r) {
         Ok(report) => {
             let mut stdout = std::io::stdout().lock();
             if args.json {
@@ -99,7 +100,7 @@ pub fn cmd_verify(args: VerifyArgs) -> Result<ExitCode> {
     }
 }
 
-fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
+fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
     let pin = match &args.digest {
         Some(d) => Some(
             d.parse::<Digest>()
@@ -133,8 +134,8 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
     };
     let mut report = verify::verify(&subject, &Options { pin, keys });
     if let Some((path, recipe)) = recipe {
-        eprintln!("rebuilding {}", path.display());
-        let rebuilt = rebuild(&recipe, args)
+        r.info(format_args!("rebuilding {}", path.display()));
+        let rebuilt = rebuild(&recipe, args, r)
             .with_context(|| format!("rebuilding {} to compare", path.display()))?;
         let opened = subject.into_opened();
         verify::rebuild::compare(
@@ -151,7 +152,7 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
 /// Builds `recipe` with the same `produce` as `stele build`, into a temp
 /// store that goes away with the returned value: the user's output folder
 /// is never touched. Attestations are not made; only the image is compared.
-fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs) -> Result<Opened> {
+fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> Result<Opened> {
     let temp = tempfile::Builder::new()
         .prefix("stele-rebuild-")
         .tempdir()
@@ -175,7 +176,7 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs) -> Result<Opened> 
         &settings,
         &AttestOptions::none(),
         &store,
-        &super::report::progress,
+        &r.progress(),
     )?;
     Ok(Opened {
         name: format!("rebuild of {}", recipe.path.display()),
