@@ -127,3 +127,86 @@ fn normal_and_verbose_progress_on_stderr() {
     let both = f.build("out", &["-q", "-v"]);
     both.expect_fail();
 }
+
+// ---- item 2 and 8: messages said once, snapshotted -------------------------
+
+/// Replaces the test's temp folder with `[TMP]` so snapshots hold still.
+fn snapshot_filters(f: &Fixture) -> Vec<(String, &'static str)> {
+    vec![(regex_escape(&f.tmp.path().display().to_string()), "[TMP]")]
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+macro_rules! assert_stderr_snapshot {
+    ($f:expr, $name:expr, $text:expr) => {{
+        let filters = snapshot_filters($f);
+        let filters: Vec<(&str, &str)> = filters.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+        insta::with_settings!({ filters => filters, prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!($name, $text);
+        });
+    }};
+}
+
+#[test]
+fn integer_mode_says_write_it_as_a_string() {
+    for (name, written) in [
+        ("everyday_mode_leading_zero", "0755"),
+        ("everyday_mode_integer", "755"),
+    ] {
+        let f = Fixture::with_recipe(&format!(
+            "[image]\nname = \"x\"\n\n[[files]]\nsrc = \"app\"\ndest = \"/app\"\nmode = {written}\n"
+        ));
+        let r = f.build("out", &[]);
+        r.expect_fail();
+        assert_stderr_snapshot!(&f, name, r.stderr);
+    }
+}
+
+#[test]
+fn unwritable_output_folder_is_named_before_any_work() {
+    let f = Fixture::new();
+    let locked = f.path("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+    // root writes anywhere it is allowed to; /sys/fs refuses even root.
+    let root = std::fs::write(locked.join("probe"), "").is_ok();
+    let out = if root {
+        PathBuf::from("/sys/fs/stele-out")
+    } else {
+        locked.join("out")
+    };
+    let mut c = f.stele(&["build"]);
+    c.arg(f.recipe()).arg("-o").arg(&out);
+    let r = run(&mut c);
+    r.expect_fail();
+    let stderr = r
+        .stderr
+        .replace(&out.display().to_string(), "[OUT]")
+        .replace(&out.parent().unwrap().display().to_string(), "[FOLDER]");
+    assert!(!stderr.contains(".stele-tmp-"), "{stderr}");
+    assert!(
+        !stderr.contains("building"),
+        "checked before the build: {stderr}"
+    );
+    assert_stderr_snapshot!(&f, "everyday_unwritable_output", stderr);
+}
+
+#[test]
+fn missing_recipe_is_named() {
+    let f = Fixture::new();
+    let mut c = f.stele(&["build"]);
+    c.arg(f.path("src/nope.toml"));
+    let r = run(&mut c);
+    r.expect_fail();
+    assert_stderr_snapshot!(&f, "everyday_missing_recipe", r.stderr);
+}

@@ -122,6 +122,38 @@ fn docker_platform(recipe: &Recipe, wanted: Option<&Platform>) -> Result<Platfor
     }
 }
 
+/// Checks that the folder `out` is written into can be created and
+/// written, by creating it and a probe file in it, so an unwritable output
+/// is reported as that rather than as a temp file's `Permission denied`.
+fn check_output_folder(out: &Path) -> Result<()> {
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fix = "fix its permissions, or pass -o with a path in a folder you can write";
+    if let Err(e) = std::fs::create_dir_all(folder) {
+        bail!(
+            "cannot write the output {}: cannot create the folder {} ({}); {fix}",
+            out.display(),
+            folder.display(),
+            e.kind()
+        );
+    }
+    if let Err(e) = tempfile::Builder::new()
+        .prefix(".stele-probe-")
+        .tempfile_in(folder)
+    {
+        bail!(
+            "cannot write the output {}: the folder {} is not writable ({}); {fix}",
+            out.display(),
+            folder.display(),
+            // The kind alone: the error's own text names the probe file.
+            e.kind()
+        );
+    }
+    Ok(())
+}
+
 /// The attestations flags, checked against each other.
 pub fn attest_options(attest: &str, sign_key: &Option<PathBuf>) -> Result<AttestOptions> {
     let selection: Selection = attest.parse()?;
@@ -209,6 +241,9 @@ pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         Format::OciArchive => check_replaceable(&out, ArchiveKind::Oci)?,
         Format::DockerArchive => check_replaceable(&out, ArchiveKind::Docker)?,
     }
+    // Before the cache, the network or the build: a folder we cannot
+    // write fails at once, named, instead of after minutes of work.
+    check_output_folder(&out)?;
     let settings = PipelineArgs {
         cache: &args.cache,
         jobs: &args.jobs,

@@ -15,6 +15,8 @@ use schema::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
+    #[error("recipe {path} does not exist: check the path, or write one with `stele init`")]
+    NotFound { path: PathBuf },
     #[error("cannot read recipe {path}: {error}")]
     Read {
         path: PathBuf,
@@ -201,9 +203,14 @@ impl Ctx<'_> {
 /// Reads and checks a recipe. `epoch_override` is `SOURCE_DATE_EPOCH` as the
 /// CLI read it.
 pub fn load(path: &Path, epoch_override: Option<u64>) -> Result<Recipe, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Read {
-        path: path.to_path_buf(),
-        error: e,
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => RecipeError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => RecipeError::Read {
+            path: path.to_path_buf(),
+            error: e,
+        },
     })?;
     parse(path, &text, epoch_override)
 }
@@ -214,9 +221,15 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         text,
     };
     let file: RecipeFile = toml::from_str(text).map_err(|e| {
-        let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        let (l, mut c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         let mut message = e.message().trim_end().to_string();
-        if message.starts_with("unknown field") {
+        if let Some((value_col, fix)) = integer_mode(text, l) {
+            // `mode = 0755` is not TOML at all (a leading zero), and
+            // `mode = 755` is a decimal integer: either way the parser's
+            // own words ("expected newline", "invalid type") miss the point.
+            c = value_col;
+            message = fix;
+        } else if message.starts_with("unknown field") {
             message.push_str(
                 "; remove it or correct its spelling (see the recipe reference in README.md)",
             );
@@ -348,6 +361,27 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         annotations: file.annotations.clone(),
         canonical,
     })
+}
+
+/// When line `line` of `text` is `mode = DIGITS` (an integer, or what a
+/// leading zero makes invalid TOML), the column of the value and the
+/// message saying to write it as a string.
+fn integer_mode(text: &str, line: usize) -> Option<(usize, String)> {
+    let written = text.lines().nth(line.checked_sub(1)?)?;
+    let (key, rest) = written.split_once('=')?;
+    if key.trim() != "mode" {
+        return None;
+    }
+    let value = rest.split('#').next()?.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let col = key.len() + 1 + (rest.len() - rest.trim_start().len()) + 1;
+    let octal = format!("{value:0>4}");
+    Some((
+        col,
+        format!("mode = {value} is not a string: write mode as a string, \"{octal}\""),
+    ))
 }
 
 /// A tag as registries and `docker load` accept it (distribution's
@@ -838,6 +872,21 @@ mod tests {
         assert!(e.contains("octal"), "{e}");
         let e = err_of("[image]\nname = \"x\"\n[base]\nimage = \"reg.example/a:1\"\n");
         assert!(e.contains("has no digest"), "{e}");
+        for (written, fix) in [
+            ("0755", "\"0755\""),
+            ("755", "\"0755\""),
+            ("600", "\"0600\""),
+        ] {
+            let e = err_of(&format!(
+                "[image]\nname = \"x\"\n[[paths]]\npath = \"/a\"\nkind = \"dir\"\nmode = {written}\n"
+            ));
+            assert_eq!(
+                e,
+                format!(
+                    "r.toml:6:8: mode = {written} is not a string: write mode as a string, {fix}"
+                )
+            );
+        }
     }
 
     #[test]
