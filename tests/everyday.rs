@@ -210,3 +210,86 @@ fn missing_recipe_is_named() {
     r.expect_fail();
     assert_stderr_snapshot!(&f, "everyday_missing_recipe", r.stderr);
 }
+
+// ---- item 3: [[files]] exclude and .steleignore -----------------------------
+
+const EXCLUDE_RECIPE: &str = r#"
+[image]
+name = "excludes"
+epoch = 1700000000
+
+[[files]]
+src = "app"
+dest = "/opt/app"
+exclude = ["**/__pycache__", "*.pyc"]
+"#;
+
+/// Paths in the image's only layer.
+fn layer_paths(layout: &std::path::Path) -> Vec<String> {
+    let l = check_layout(layout);
+    l.layers
+        .iter()
+        .flat_map(|(media_type, blob)| tar_entries(&decompress(media_type, blob)))
+        .map(|e| e.path)
+        .collect()
+}
+
+#[test]
+fn excluded_files_are_left_out_and_the_digest_is_as_without_them() {
+    let f = Fixture::with_recipe(EXCLUDE_RECIPE);
+    write_file(&f.path("src/app/lib/mod.py"), "x = 1\n", 0o644);
+    let clean = digest_of(&f.build("clean", &[]));
+    write_file(&f.path("src/app/__pycache__/x.pyc"), "bytecode", 0o644);
+    write_file(
+        &f.path("src/app/lib/__pycache__/mod.cpython.pyc"),
+        "b",
+        0o644,
+    );
+    write_file(&f.path("src/app/stray.pyc"), "bytecode", 0o644);
+    let stray = digest_of(&f.build("stray", &[]));
+    assert_eq!(clean, stray, "excluded files changed the image");
+    let paths = layer_paths(&f.path("stray"));
+    assert!(paths.iter().any(|p| p == "opt/app/run"), "{paths:?}");
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.contains("pyc") || p.contains("__pycache__")),
+        "{paths:?}"
+    );
+    assert!(paths.iter().any(|p| p == "opt/app/lib/mod.py"), "{paths:?}");
+}
+
+#[test]
+fn steleignore_excludes_and_is_not_copied() {
+    let f = Fixture::with_recipe(EXCLUDE_RECIPE);
+    let clean = digest_of(&f.build("clean", &[]));
+    write_file(
+        &f.path("src/app/.steleignore"),
+        "# scratch files\n*.log\ntmp/\n",
+        0o644,
+    );
+    write_file(&f.path("src/app/debug.log"), "noise", 0o644);
+    write_file(&f.path("src/app/tmp/cache.bin"), "noise", 0o644);
+    let ignored = digest_of(&f.build("ignored", &[]));
+    assert_eq!(clean, ignored);
+    let paths = layer_paths(&f.path("ignored"));
+    assert!(
+        !paths.iter().any(|p| p.contains(".steleignore")),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn exclude_is_checked_at_its_line() {
+    let f = Fixture::with_recipe(
+        "[image]\nname = \"x\"\n\n[[files]]\nsrc = \"app/run\"\ndest = \"/run\"\nexclude = [\"*.pyc\"]\n",
+    );
+    let r = f.build("out", &[]);
+    r.expect_fail();
+    assert!(
+        r.stderr
+            .contains("recipe.toml:7:12: exclude applies to a folder"),
+        "{}",
+        r.stderr
+    );
+}

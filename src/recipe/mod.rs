@@ -91,6 +91,9 @@ pub struct FileSpec {
     pub dest: String,
     pub mode: Option<u32>,
     pub owner: (u32, u32),
+    /// Gitignore-style patterns relative to `src` (a folder), each checked
+    /// to compile; `.steleignore` in `src` adds to them when copying.
+    pub exclude: Vec<String>,
     pub loc: Loc,
 }
 
@@ -583,12 +586,35 @@ fn parse_file(ctx: &Ctx, f: &FileTable, dir: &Path) -> Result<FileSpec, RecipeEr
     let dest = parse_dest(ctx, &f.dest)?;
     let mode = f.mode.as_ref().map(|m| parse_mode(ctx, m)).transpose()?;
     let owner = parse_owner(ctx, &f.owner)?;
+    if let Some(first) = f.exclude.first() {
+        if !src.is_dir() {
+            return Err(ctx.err(
+                first,
+                format!("exclude applies to a folder, and src `{src_written}` is a file: remove exclude"),
+            ));
+        }
+    }
+    let mut exclude = Vec::new();
+    for pattern in &f.exclude {
+        let mut check = ignore::gitignore::GitignoreBuilder::new(&src);
+        if let Err(e) = check.add_line(None, pattern.get_ref()) {
+            return Err(ctx.err(
+                pattern,
+                format!(
+                    "exclude pattern `{}` is not a gitignore pattern: {e}",
+                    pattern.get_ref()
+                ),
+            ));
+        }
+        exclude.push(pattern.get_ref().clone());
+    }
     Ok(FileSpec {
         src,
         src_written,
         dest,
         mode,
         owner,
+        exclude,
         loc: ctx.loc(&f.src),
     })
 }

@@ -99,6 +99,13 @@ pub struct FileTable {
     pub mode: Option<Spanned<String>>,
     /// Optional (default "0:0"): numeric `uid:gid`.
     pub owner: Option<Spanned<String>>,
+    /// Optional (default none): gitignore-style patterns, relative to a
+    /// folder `src`, of what not to copy (e.g. "**/__pycache__", "*.pyc").
+    /// A `.steleignore` file at the folder's root adds its own.
+    // Left out of the canonical recipe when empty, so recipes written
+    // before it existed keep their digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
