@@ -293,3 +293,151 @@ fn exclude_is_checked_at_its_line() {
         r.stderr
     );
 }
+
+// ---- item 4: init, completions, man, schema ----------------------------------
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Validates each TOML file against the schema with Python's jsonschema
+/// (an independent validator), converting TOML with tomllib.
+fn validate_with_python(schema: &std::path::Path, recipes: &[PathBuf]) -> Run {
+    const SCRIPT: &str = r#"
+import json, sys, tomllib
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+validator = jsonschema.Draft202012Validator(schema)
+bad = 0
+for path in sys.argv[2:]:
+    with open(path, "rb") as f:
+        recipe = tomllib.load(f)
+    for error in validator.iter_errors(recipe):
+        bad += 1
+        print(f"{path}: {error.json_path}: {error.message}")
+print(f"checked {len(sys.argv) - 2} recipe(s)")
+sys.exit(1 if bad else 0)
+"#;
+    run(Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(schema)
+        .args(recipes))
+}
+
+#[test]
+fn schema_is_published_and_validates_every_recipe() {
+    let published = PathBuf::from(REPO).join("schema/recipe.schema.json");
+    let r = run(stele().arg("schema"));
+    r.expect_ok();
+    assert_eq!(
+        r.stdout,
+        std::fs::read_to_string(&published).unwrap(),
+        "schema/recipe.schema.json is not what `stele schema` prints: run `stele schema > schema/recipe.schema.json`"
+    );
+    let mut recipes: Vec<PathBuf> = std::fs::read_dir(PathBuf::from(REPO).join("recipes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    recipes.sort();
+    assert!(!recipes.is_empty());
+    // The templates `stele init` writes are recipes too.
+    let f = Fixture::new();
+    for template in ["scratch", "debian", "python"] {
+        let dir = f.path(&format!("init-{template}"));
+        run(f.stele(&["init", "--template", template]).arg(&dir)).expect_ok();
+        recipes.push(dir.join("recipe.toml"));
+    }
+    let v = validate_with_python(&published, &recipes);
+    v.expect_ok();
+    assert!(
+        v.stdout
+            .contains(&format!("checked {} recipe(s)", recipes.len())),
+        "{}",
+        v.stdout
+    );
+    // And it refuses what the loader refuses: an integer mode, an unknown key.
+    let wrong = f.path("wrong.toml");
+    write_file(
+        &wrong,
+        "[image]\nname = \"x\"\nbogus = 1\n[[files]]\nsrc = \"a\"\ndest = \"/a\"\nmode = 755\n",
+        0o644,
+    );
+    let v = validate_with_python(&published, &[wrong]);
+    v.expect_fail();
+    assert!(
+        v.stdout.contains("bogus") && v.stdout.contains("$.files[0].mode"),
+        "{}",
+        v.stdout
+    );
+}
+
+#[test]
+fn init_scratch_builds_as_written() {
+    let f = Fixture::new();
+    let dir = f.path("hello");
+    let r = run(f.stele(&["init"]).arg(&dir));
+    r.expect_ok();
+    assert_eq!(
+        r.stdout.trim(),
+        dir.join("recipe.toml").display().to_string()
+    );
+    let recipe = std::fs::read_to_string(dir.join("recipe.toml")).unwrap();
+    assert!(
+        recipe.contains("name = \"hello\"") && recipe.contains("# "),
+        "{recipe}"
+    );
+    let mut c = f.stele(&["build"]);
+    c.arg(dir.join("recipe.toml"));
+    let built = run(&mut c);
+    digest_of(&built);
+    let paths = layer_paths(&dir.join("out/hello"));
+    assert!(paths.iter().any(|p| p == "app/hello.txt"), "{paths:?}");
+    // Never replaces what is there.
+    let again = run(f.stele(&["init"]).arg(&dir));
+    again.expect_fail();
+    assert!(
+        again.stderr.contains("recipe.toml exists"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn init_apt_templates_load_and_need_a_lock() {
+    let f = Fixture::new();
+    for template in ["debian", "python"] {
+        let dir = f.path(template);
+        run(f.stele(&["init", "--template", template]).arg(&dir)).expect_ok();
+        let mut c = f.stele(&["lock", "--check", "--json"]);
+        c.arg(dir.join("recipe.toml"));
+        let r = run(&mut c);
+        r.expect_code(1);
+        let doc = json(r.stdout.as_bytes());
+        assert_eq!(doc["status"], "missing", "{}", r.stdout);
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run(stele().args(["completions", shell]));
+        r.expect_ok();
+        assert!(r.stdout.len() > 200, "{shell}: {}", r.stdout);
+        assert!(r.stdout.contains("build"), "{shell} completion lacks build");
+    }
+    let r = run(stele().args(["completions", "tcsh"]));
+    r.expect_fail();
+}
+
+#[test]
+fn man_page_is_roff() {
+    let r = run(stele().arg("man"));
+    r.expect_ok();
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH stele"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
+    assert!(r.stdout.contains("build"));
+}

@@ -3,11 +3,13 @@
 
 pub mod build;
 pub mod distribute;
+pub mod init;
 pub mod keys;
 pub mod lock;
 pub mod output;
 pub mod report;
 pub mod settings;
+pub mod tools;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -55,6 +57,16 @@ pub enum Command {
     /// Manage signing keys for attestations.
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Write a commented recipe.toml to start from (scratch, debian, python).
+    Init(init::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, …) on stdout.
+    Completions(tools::CompletionsArgs),
+    /// Print stele's man page (roff) on stdout.
+    #[command(after_help = "Examples:\n  stele man > stele.1 && man ./stele.1")]
+    Man,
+    /// Print the recipe's JSON Schema on stdout (for editors and CI).
+    #[command(after_help = "Examples:\n  stele schema > recipe.schema.json")]
+    Schema,
     /// Print stele's version and encoding profile.
     Version,
 }
@@ -75,6 +87,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Verify(args) => verify::cmd_verify(args, r),
         Command::Diff(args) => verify::cmd_diff(args),
+        Command::Init(args) => init::cmd_init(args, r),
+        Command::Completions(args) => tools::cmd_completions(args),
+        Command::Man => tools::cmd_man(),
+        Command::Schema => tools::cmd_schema(),
     }
 }
 
