@@ -441,3 +441,104 @@ fn man_page_is_roff() {
     );
     assert!(r.stdout.contains("build"));
 }
+
+// ---- item 5: inspect -------------------------------------------------------
+
+const INSPECT_RECIPE: &str = r#"
+[image]
+name = "inspected"
+epoch = 1700000000
+
+[[files]]
+src = "app"
+dest = "/opt/app"
+
+[[paths]]
+path = "/var/lib/dpkg/status.d/tool"
+kind = "file"
+content = """
+Package: tool
+Status: install ok installed
+Version: 1.2-3
+Architecture: amd64
+"""
+
+[config]
+entrypoint = ["/opt/app/run"]
+env = { GREETING = "hi" }
+user = "65532:65532"
+workdir = "/opt/app"
+labels = { "org.example.role" = "test" }
+"#;
+
+#[test]
+fn inspect_shows_config_layers_packages_attestations_and_files() {
+    let f = Fixture::with_recipe(INSPECT_RECIPE);
+    let key = f.path("stele.key");
+    run(f.stele(&["key", "generate"]).arg(&key)).expect_ok();
+    let digest = digest_of(&f.build("out", &["--sign-key", key.to_str().unwrap()]));
+    let mut c = f.stele(&["inspect", "--json", "--files"]);
+    c.arg(f.path("out"));
+    let r = run(&mut c);
+    r.expect_ok();
+    let doc = json(r.stdout.as_bytes());
+    assert_eq!(doc["digest"], digest.as_str());
+    assert_eq!(doc["platforms"], serde_json::json!(["linux/amd64"]));
+    let image = &doc["images"][0];
+    let config = &image["config"];
+    assert_eq!(config["entrypoint"], serde_json::json!(["/opt/app/run"]));
+    assert_eq!(config["user"], "65532:65532");
+    assert_eq!(config["workdir"], "/opt/app");
+    assert_eq!(config["labels"]["org.example.role"], "test");
+    assert!(config["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "GREETING=hi"));
+    let layer = &image["layers"][0];
+    assert!(is_digest(layer["digest"].as_str().unwrap()));
+    assert!(
+        layer["created_by"].as_str().unwrap().starts_with("stele: "),
+        "{layer}"
+    );
+    assert_eq!(
+        image["packages"],
+        serde_json::json!([{"name": "tool", "version": "1.2-3", "architecture": "amd64"}])
+    );
+    let files = image["files"].as_array().unwrap();
+    let run_file = files.iter().find(|e| e["path"] == "/opt/app/run").unwrap();
+    assert_eq!(
+        (&run_file["mode"], &run_file["owner"], &run_file["size"]),
+        (&"0755".into(), &"0:0".into(), &18.into())
+    );
+    let attestations = doc["attestations"].as_array().unwrap();
+    assert!(!attestations.is_empty());
+    assert!(
+        attestations.iter().all(|a| a["signed"] == true),
+        "{attestations:?}"
+    );
+    assert!(attestations.iter().any(|a| a["kind"] == "provenance"));
+
+    // Text: the same facts for people; files only when asked.
+    let mut c = f.stele(&["inspect"]);
+    c.arg(f.path("out"));
+    let t = run(&mut c);
+    t.expect_ok();
+    assert!(
+        t.stdout.contains(&format!("digest     {digest}")),
+        "{}",
+        t.stdout
+    );
+    assert!(t.stdout.contains("    tool 1.2-3 amd64"), "{}", t.stdout);
+    assert!(t.stdout.contains("provenance"), "{}", t.stdout);
+    assert!(t.stdout.contains("signed"), "{}", t.stdout);
+    assert!(!t.stdout.contains("/opt/app/run\n"), "{}", t.stdout);
+    // An oci-archive is a target too.
+    let archive = f.path("img.tar");
+    digest_of(&f.build("img.tar", &["--format", "oci-archive"]));
+    let mut c = f.stele(&["inspect", "--json"]);
+    c.arg(format!("oci-archive:{}", archive.display()));
+    let a = run(&mut c);
+    a.expect_ok();
+    assert_eq!(json(a.stdout.as_bytes())["digest"], digest.as_str());
+}

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod distribute;
 pub mod init;
+pub mod inspect;
 pub mod keys;
 pub mod lock;
 pub mod output;
@@ -54,6 +55,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Compare two images and name the likely cause of a digest difference.
     Diff(verify::DiffArgs),
+    /// Show an image: platforms, config, layers and what each holds,
+    /// packages, attestations, and (--files) its file tree.
+    Inspect(inspect::InspectArgs),
     /// Manage signing keys for attestations.
     #[command(subcommand)]
     Key(keys::KeyCommand),
@@ -88,6 +92,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::cmd_verify(args, r),
         Command::Diff(args) => verify::cmd_diff(args),
         Command::Init(args) => init::cmd_init(args, r),
+        Command::Inspect(args) => inspect::cmd_inspect(args),
         Command::Completions(args) => tools::cmd_completions(args),
         Command::Man => tools::cmd_man(),
         Command::Schema => tools::cmd_schema(),
