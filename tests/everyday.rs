@@ -542,3 +542,106 @@ fn inspect_shows_config_layers_packages_attestations_and_files() {
     a.expect_ok();
     assert_eq!(json(a.stdout.as_bytes())["digest"], digest.as_str());
 }
+
+// ---- item 6: --annotation, --label, --platform ------------------------------
+
+#[test]
+fn annotation_and_label_flags_build_as_if_written_in_the_recipe() {
+    let written = Fixture::with_recipe(&format!(
+        "{SMALL_RECIPE}labels = {{ \"org.example.build\" = \"42\" }}\n\n[annotations]\n\"org.opencontainers.image.revision\" = \"abc=1\"\n"
+    ));
+    let from_file = digest_of(&written.build("out", &[]));
+    let f = Fixture::new();
+    let plain = digest_of(&f.build("plain", &[]));
+    let flagged = digest_of(&f.build(
+        "out",
+        &[
+            "--annotation",
+            "org.opencontainers.image.revision=abc=1",
+            "--label",
+            "org.example.build=42",
+        ],
+    ));
+    assert_ne!(plain, flagged);
+    assert_eq!(
+        from_file, flagged,
+        "flags differ from the same keys in the recipe"
+    );
+    let mut c = f.stele(&["inspect", "--json"]);
+    c.arg(f.path("out"));
+    let doc = json(run(&mut c).expect_ok().stdout.as_bytes());
+    assert_eq!(
+        doc["images"][0]["config"]["labels"]["org.example.build"],
+        "42"
+    );
+    let index = json(&std::fs::read(f.path("out/index.json")).unwrap());
+    let top = descriptor_blob(&f.path("out"), &index["manifests"][0]);
+    assert_eq!(
+        json(&top)["annotations"]["org.opencontainers.image.revision"],
+        "abc=1"
+    );
+    let bad = f.build("bad", &["--label", "=x"]);
+    bad.expect_fail();
+    assert!(bad.stderr.contains("is not KEY=VALUE"), "{}", bad.stderr);
+}
+
+#[test]
+fn platform_builds_a_subset_for_oci_outputs() {
+    let f = Fixture::new();
+    let all = digest_of(&f.build("all", &[]));
+    let index = json(&blob(&f.path("all"), &all));
+    let arm = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one = f.build("one", &["--platform", "linux/arm64"]);
+    assert_eq!(
+        digest_of(&one),
+        arm,
+        "the subset is the full build's arm64 image"
+    );
+    assert!(one.stderr.contains("(1 platform)"), "{}", one.stderr);
+    let both = f.build(
+        "both.tar",
+        &[
+            "--format",
+            "oci-archive",
+            "--platform",
+            "linux/arm64",
+            "--platform",
+            "linux/amd64",
+        ],
+    );
+    assert_eq!(digest_of(&both), all);
+    let missing = f.build("x", &["--platform", "linux/s390x"]);
+    missing.expect_fail();
+    assert!(
+        missing
+            .stderr
+            .contains("--platform linux/s390x is not one of the platforms"),
+        "{}",
+        missing.stderr
+    );
+    let two_docker = f.build(
+        "d.tar",
+        &[
+            "--format",
+            "docker-archive",
+            "--platform",
+            "linux/arm64",
+            "--platform",
+            "linux/amd64",
+        ],
+    );
+    two_docker.expect_fail();
+    assert!(
+        two_docker.stderr.contains("holds one platform"),
+        "{}",
+        two_docker.stderr
+    );
+}

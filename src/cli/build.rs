@@ -34,9 +34,21 @@ pub struct BuildArgs {
     /// docker-archive (for `docker load` / `podman load`).
     #[arg(long, value_enum, default_value = "oci")]
     pub format: Format,
-    /// The platform a docker-archive holds, for multi-platform recipes.
+    /// Build only this platform of the recipe's (repeatable): for an OCI
+    /// layout or oci-archive, a subset of them; for a docker-archive, the
+    /// one platform it holds.
     #[arg(long, value_name = "OS/ARCH")]
-    pub platform: Option<Platform>,
+    pub platform: Vec<Platform>,
+    /// Add an annotation to the image manifest (and index), as if written
+    /// in the recipe's [annotations]; repeatable; replaces the recipe's
+    /// value for the same key. Recorded in provenance.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub annotation: Vec<(String, String)>,
+    /// Add a label to the image config, as if written in the recipe's
+    /// [config] labels; repeatable; replaces the recipe's value for the
+    /// same key. Recorded in provenance.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub label: Vec<(String, String)>,
     /// Also write the digest (sha256:…) to this file.
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
@@ -73,6 +85,16 @@ pub struct BuildArgs {
     pub registry: RegistryArgs,
 }
 
+/// `KEY=VALUE`, the key non-empty; the value may hold `=`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!(
+            "`{s}` is not KEY=VALUE (e.g. org.opencontainers.image.source=https://…)"
+        )),
+    }
+}
+
 /// What `stele build` writes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -95,25 +117,41 @@ fn default_output(recipe_path: &Path, name: &str, format: Format) -> PathBuf {
     }
 }
 
+fn listed(recipe: &Recipe) -> String {
+    recipe
+        .platforms
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each `--platform` checked to be one of the recipe's.
+fn check_platforms(recipe: &Recipe, wanted: &[Platform]) -> Result<()> {
+    for p in wanted {
+        if !recipe.platforms.contains(p) {
+            bail!(
+                "--platform {p} is not one of the platforms {} builds ({}); pass one of them",
+                recipe.path.display(),
+                listed(recipe)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The platform a docker-archive of `recipe` holds: the only one, or the
 /// one `--platform` names among the recipe's.
-fn docker_platform(recipe: &Recipe, wanted: Option<&Platform>) -> Result<Platform> {
-    let listed = || {
-        recipe
-            .platforms
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+fn docker_platform(recipe: &Recipe, wanted: &[Platform]) -> Result<Platform> {
+    let listed = || listed(recipe);
+    check_platforms(recipe, wanted)?;
     match (wanted, recipe.platforms.as_slice()) {
-        (Some(p), platforms) if platforms.contains(p) => Ok(p.clone()),
-        (Some(p), _) => bail!(
-            "--platform {p} is not one of the recipe's platforms ({}); pass one of them",
-            listed()
+        ([p], _) => Ok(p.clone()),
+        ([_, _, ..], _) => bail!(
+            "a docker-archive holds one platform: pass --platform once (or use --format oci or oci-archive for several)"
         ),
-        (None, [only]) => Ok(only.clone()),
-        (None, _) => bail!(
+        ([], [only]) => Ok(only.clone()),
+        ([], _) => bail!(
             "a docker-archive holds one platform and {} builds {} ({}); pass --platform with one of them",
             recipe.path.display(),
             recipe.platforms.len(),
@@ -196,7 +234,8 @@ fn push(
 pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     let epoch = super::settings::source_date_epoch()?;
     let mut attest = attest_options(&args.attest, &args.sign_key)?;
-    let recipe = crate::recipe::load(&args.recipe, epoch)?;
+    let mut recipe = crate::recipe::load(&args.recipe, epoch)?;
+    recipe.add_metadata(&args.annotation, &args.label);
     let out = args
         .output
         .clone()
@@ -213,12 +252,12 @@ pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
             }
             // `docker load` would not know attestations: none are made.
             attest.selection = Selection::None;
-            Some(docker_platform(&recipe, args.platform.as_ref())?)
+            Some(docker_platform(&recipe, &args.platform)?)
         }
-        _ if args.platform.is_some() => {
-            bail!("--platform chooses the platform of a docker-archive; an OCI layout or oci-archive holds every platform the recipe builds")
+        _ => {
+            check_platforms(&recipe, &args.platform)?;
+            None
         }
-        _ => None,
     };
     // Parsed before the build, so a bad reference fails at once.
     let push_to = match &args.push {
@@ -244,7 +283,7 @@ pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     // Before the cache, the network or the build: a folder we cannot
     // write fails at once, named, instead of after minutes of work.
     check_output_folder(&out)?;
-    let settings = PipelineArgs {
+    let mut settings = PipelineArgs {
         cache: &args.cache,
         jobs: &args.jobs,
         packages: &args.packages,
@@ -252,11 +291,20 @@ pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         layer_cache: !args.no_layer_cache,
     }
     .settings()?;
+    let mut building = recipe.platforms.len();
+    if args.format != Format::DockerArchive {
+        // A subset: the index lists only these; the lock and base still
+        // answer every platform of the recipe.
+        settings.only_platforms = args.platform.clone();
+        if !args.platform.is_empty() {
+            building = args.platform.len();
+        }
+    }
     r.info(format_args!(
         "building {} ({} platform{})",
         args.recipe.display(),
-        recipe.platforms.len(),
-        if recipe.platforms.len() == 1 { "" } else { "s" }
+        building,
+        if building == 1 { "" } else { "s" }
     ));
     let staging = LayoutStaging::beside(&out)?;
     let produced =

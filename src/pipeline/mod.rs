@@ -126,6 +126,15 @@ pub fn produce(
     progress: &dyn Fn(Event),
 ) -> Result<Produced, PipelineError> {
     let Resolved { inputs, lock } = resolve(recipe, settings, progress)?;
+    let subset;
+    let recipe = if settings.only_platforms.is_empty() {
+        recipe
+    } else {
+        let mut r = recipe.clone();
+        r.platforms.retain(|p| settings.only_platforms.contains(p));
+        subset = r;
+        &subset
+    };
     let layer_cache = if settings.layer_cache {
         Some(
             settings

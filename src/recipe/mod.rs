@@ -172,6 +172,28 @@ impl Recipe {
     pub fn digest(&self) -> Digest {
         Digest::of(&self.canonical)
     }
+
+    /// Adds `[annotations]` and `[config] labels` given beside the recipe
+    /// (`build --annotation/--label`), replacing the recipe's value for
+    /// the same key. The canonical recipe takes them too, so provenance and
+    /// the recipe digest describe what was built, as if they were written
+    /// in the file.
+    pub fn add_metadata(&mut self, annotations: &[(String, String)], labels: &[(String, String)]) {
+        if annotations.is_empty() && labels.is_empty() {
+            return;
+        }
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&self.canonical).expect("the canonical recipe is JSON");
+        for (k, v) in annotations {
+            self.annotations.insert(k.clone(), v.clone());
+            doc["annotations"][k] = v.clone().into();
+        }
+        for (k, v) in labels {
+            self.config.labels.insert(k.clone(), v.clone());
+            doc["config"]["labels"][k] = v.clone().into();
+        }
+        self.canonical = crate::oci::json::to_canonical_vec(&doc);
+    }
 }
 
 /// Line and column (1-based) of byte `offset` in `text`.
