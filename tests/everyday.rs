@@ -645,3 +645,71 @@ fn platform_builds_a_subset_for_oci_outputs() {
         two_docker.stderr
     );
 }
+
+// ---- item 7: each --help with its own options and an example ----------------
+
+#[test]
+fn every_command_help_has_an_example() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["build"],
+        &["lock"],
+        &["vendor"],
+        &["push"],
+        &["pull"],
+        &["verify"],
+        &["diff"],
+        &["inspect"],
+        &["init"],
+        &["completions"],
+        &["man"],
+        &["schema"],
+        &["key"],
+        &["key", "generate"],
+        &["version"],
+    ];
+    for command in commands {
+        let r = run(stele().args(*command).arg("--help"));
+        r.expect_ok();
+        let examples = r
+            .stdout
+            .split_once("Examples:\n")
+            .unwrap_or_else(|| panic!("stele {command:?} --help has no Examples:\n{}", r.stdout))
+            .1;
+        assert!(
+            examples.trim_start().starts_with("stele"),
+            "{command:?}: {examples}"
+        );
+    }
+}
+
+#[test]
+fn lock_and_vendor_help_list_only_what_they_use() {
+    // The options part, above the examples (which may show other commands).
+    let help = |c: &str| {
+        let out = run(stele().args([c, "--help"])).expect_ok().stdout.clone();
+        out.split("Examples:").next().unwrap().to_string()
+    };
+    let lock = help("lock");
+    for absent in [
+        "--jobs",
+        "--offline",
+        "--locked",
+        "--vendor",
+        "--insecure",
+        "--format",
+    ] {
+        assert!(
+            !lock.contains(absent),
+            "lock --help lists {absent}:\n{lock}"
+        );
+    }
+    let vendor = help("vendor");
+    for absent in ["--locked", "--vendor", "--insecure", "--format", "--json"] {
+        assert!(
+            !vendor.contains(absent),
+            "vendor --help lists {absent}:\n{vendor}"
+        );
+    }
+    assert!(!help("verify").contains("--locked"));
+}

@@ -23,6 +23,9 @@ use crate::source::target::ArchiveKind;
 use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele build recipe.toml --locked --digest-file image.digest\n  stele build recipe.toml --format docker-archive --platform linux/arm64"
+)]
 pub struct BuildArgs {
     /// The recipe (TOML).
     pub recipe: PathBuf,

@@ -21,6 +21,9 @@ use crate::source::{Opened, RegistryAccess, Target};
 use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app"
+)]
 pub struct PushArgs {
     /// The image: a layout folder, oci:PATH[@sha256:…], oci-archive:PATH,
     /// a registry reference (copied), or a recipe (.toml, built first).
@@ -49,6 +52,7 @@ pub struct PushArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  stele pull localhost:5000/hello:1.0 -o base/hello")]
 pub struct PullArgs {
     /// HOST[:PORT]/REPO[:TAG][@sha256:…]
     pub reference: String,

@@ -11,6 +11,9 @@ use crate::attest::PrivateKey;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KeyCommand {
+    #[command(
+        after_help = "Examples:\n  stele key generate ci.key   # writes ci.key and ci.pub, prints the key id"
+    )]
     /// Write a new ed25519 private key (mode 0600) and its public key
     /// beside it (`.pub`). Existing files are never replaced.
     Generate {

@@ -14,6 +14,10 @@ use crate::lock::Lock;
 use crate::pipeline::{check_lock, lock_in_force, LockStatus};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele lock recipe.toml\n  stele lock --check recipe.toml   # in CI: exit 1 when the lock is stale",
+    mut_arg("cache_dir", |a| a.help("Cache of downloaded indexes (default $XDG_CACHE_HOME/stele, else ~/.cache/stele)"))
+)]
 pub struct LockArgs {
     /// The recipe (TOML); the lock is written as <stem>.lock beside it.
     pub recipe: PathBuf,
@@ -27,11 +31,14 @@ pub struct LockArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
-    #[command(flatten)]
-    pub jobs: JobsArgs,
 }
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele vendor recipe.toml vendor/ && stele build recipe.toml --offline --vendor vendor/",
+    mut_arg("jobs", |a| a.help("Downloads at once (default 4)")),
+    mut_arg("cache_dir", |a| a.help("Cache of downloaded packages (default $XDG_CACHE_HOME/stele, else ~/.cache/stele)"))
+)]
 pub struct VendorArgs {
     /// The recipe (TOML), with its lockfile beside it.
     pub recipe: PathBuf,
@@ -114,7 +121,7 @@ pub fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
     }
     let settings = PipelineArgs {
         cache: &args.cache,
-        jobs: &args.jobs,
+        jobs: &JobsArgs::default(),
         packages: &PackageArgs::default(),
         registry: &RegistryArgs::default(),
         layer_cache: false,

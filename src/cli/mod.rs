@@ -24,15 +24,22 @@ use crate::layer::profile::{PROFILE_DESCRIPTION, PROFILE_ID};
 #[command(
     name = "stele",
     version,
-    about = "Build byte-reproducible OCI images from declarative recipes"
+    about = "Build byte-reproducible OCI images from declarative recipes",
+    after_help = "Examples:\n  stele init hello && stele build hello/recipe.toml\n  stele inspect hello/out/hello"
 )]
 pub struct Cli {
     /// Print only the result (stdout) and errors: no progress lines.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
     pub quiet: bool,
     /// Also print what the caches decided (lockfile used or resolved,
     /// packages unpacked now, each layer written).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -59,7 +66,7 @@ pub enum Command {
     /// packages, attestations, and (--files) its file tree.
     Inspect(inspect::InspectArgs),
     /// Manage signing keys for attestations.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  stele key generate ci.key")]
     Key(keys::KeyCommand),
     /// Write a commented recipe.toml to start from (scratch, debian, python).
     Init(init::InitArgs),
@@ -72,6 +79,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  stele schema > recipe.schema.json")]
     Schema,
     /// Print stele's version and encoding profile.
+    #[command(after_help = "Examples:\n  stele version")]
     Version,
 }
 

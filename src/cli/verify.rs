@@ -22,6 +22,9 @@ use crate::store::BlobStore;
 use crate::verify::{self, report, Options};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele verify out/hello --digest sha256:… --key stele.pub\n  stele verify localhost:5000/hello:1.0 --rebuild recipe.toml --offline"
+)]
 pub struct VerifyArgs {
     /// The image: a layout folder (oci:PATH[@sha256:…]), an archive or a
     /// registry reference.
@@ -41,10 +44,14 @@ pub struct VerifyArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
-    /// Package options for `--rebuild` (the lock is always taken as it is:
-    /// a rebuild never re-resolves).
-    #[command(flatten)]
-    pub packages: PackageArgs,
+    /// For `--rebuild`: use only the cache (and --vendor), never the
+    /// network. The lock is always taken as it is: a rebuild never resolves.
+    #[arg(long)]
+    pub offline: bool,
+    /// For `--rebuild`: import .debs from a folder written by `stele vendor`
+    /// before fetching.
+    #[arg(long, value_name = "DIR")]
+    pub vendor: Option<PathBuf>,
     #[command(flatten)]
     pub jobs: JobsArgs,
     #[command(flatten)]
@@ -52,6 +59,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  stele diff out/hello oci-archive:/tmp/other-build.tar")]
 pub struct DiffArgs {
     /// The first image (any target form `verify` takes).
     pub a: String,
@@ -163,7 +171,8 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> R
         jobs: &args.jobs,
         packages: &PackageArgs {
             locked: true,
-            ..args.packages.clone()
+            offline: args.offline,
+            vendor: args.vendor.clone(),
         },
         registry: &args.registry,
         // A rebuild that took layers from the cache would compare the
