@@ -713,3 +713,19 @@ fn lock_and_vendor_help_list_only_what_they_use() {
     }
     assert!(!help("verify").contains("--locked"));
 }
+
+// ---- item 8: the help people read first, snapshotted -------------------------
+
+#[test]
+fn help_snapshots() {
+    let top = run(stele().arg("--help"));
+    top.expect_ok();
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("everyday_help", top.stdout);
+    });
+    let build = run(stele().args(["build", "--help"]));
+    build.expect_ok();
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("everyday_build_help", build.stdout);
+    });
+}
