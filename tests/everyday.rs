@@ -118,7 +118,10 @@ fn normal_and_verbose_progress_on_stderr() {
     );
     assert!(
         verbose.stderr.contains("linux/arm64: manifest sha256:")
-            && verbose.stderr.contains("  layer sha256:"),
+            && verbose.stderr.contains("  layer sha256:")
+            && verbose
+                .stderr
+                .contains("): stele: recipe files, paths and accounts"),
         "{}",
         verbose.stderr
     );

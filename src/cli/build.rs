@@ -318,10 +318,19 @@ pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
             "{}: manifest {}, config {}",
             image.platform, image.manifest.digest, image.config.digest
         ));
+        // History entries that made a layer, in layer order: what each holds.
+        let history = image.config.value.history().clone().unwrap_or_default();
+        let mut created_by = history
+            .iter()
+            .filter(|h| !h.empty_layer().unwrap_or(false))
+            .map(|h| h.created_by().clone().unwrap_or_default());
         for layer in &image.layers {
             r.detail(format_args!(
-                "  layer {} ({} bytes, DiffID {})",
-                layer.digest, layer.size, layer.diff_id
+                "  layer {} ({} bytes, DiffID {}): {}",
+                layer.digest,
+                layer.size,
+                layer.diff_id,
+                created_by.next().unwrap_or_default()
             ));
         }
     }
