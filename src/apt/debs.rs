@@ -158,6 +158,9 @@ fn fetch_missing<'a>(
 pub(crate) struct UnpackedPackages {
     pub debs: BTreeMap<Digest, UnpackedDeb>,
     pub reused: usize,
+    /// `name version (arch)` of each package unpacked by this call, in
+    /// lock order: what `-v` shows as the cache's misses.
+    pub unpacked_now: Vec<String>,
 }
 
 /// Every locked .deb, unpacked. A package the cache has unpacked before is
@@ -189,10 +192,15 @@ pub(crate) fn unpack_locked(
         |p| p.size,
         |p| unpacked.unpack(&package_label(p), &p.sha256, p.size),
     )?;
+    let unpacked_now = todo.iter().map(|p| package_label(p)).collect();
     for (p, u) in todo.iter().zip(done) {
         debs.insert(p.sha256.clone(), u);
     }
-    Ok(UnpackedPackages { debs, reused })
+    Ok(UnpackedPackages {
+        debs,
+        reused,
+        unpacked_now,
+    })
 }
 
 /// Copies every locked .deb into `dir` as `<name>_<version>_<arch>.deb`.

@@ -36,6 +36,12 @@ pub enum FilesError {
     },
     #[error("{loc}: {path} has a name that is not UTF-8; rename it")]
     NotUtf8 { loc: String, path: PathBuf },
+    #[error("{loc}: {path}: {message}; fix the pattern (gitignore syntax)")]
+    Ignore {
+        loc: String,
+        path: PathBuf,
+        message: String,
+    },
     // Interpolated, not attached: the tree's message is the whole story
     // and the location is what it lacks.
     #[error("{loc}: {error}")]
@@ -106,6 +112,7 @@ pub fn add_file_spec(
 
     tree.insert(spec.dest.clone(), Node::dir(0o755, uid, gid, epoch))
         .map_err(tree_error)?;
+    let excluded = exclusions(&resolved, spec, loc)?;
     // Hard links are grouped by inode and resolved after the walk, so the
     // file that carries the content is the first in tar order, whatever
     // order the directory walk found them in.
@@ -115,6 +122,9 @@ pub fn add_file_spec(
         .min_depth(1)
         .follow_links(false)
         .sort_by_file_name()
+        .into_iter()
+        // An excluded folder is not entered: nothing below it is copied.
+        .filter_entry(|e| !excluded(e.path(), e.file_type().is_dir()))
     {
         let entry = entry.map_err(|e| {
             let p = e
@@ -196,6 +206,49 @@ pub fn add_file_spec(
     }
     Ok(())
 }
+
+/// What `[[files]] exclude` and the folder's `.steleignore` leave out
+/// of a copied folder `root`, as a predicate on (host path, is a folder).
+/// The `.steleignore` itself is never copied; its text changes the image
+/// only through what it excludes.
+fn exclusions(
+    root: &Path,
+    spec: &FileSpec,
+    loc: &str,
+) -> Result<impl Fn(&Path, bool) -> bool, FilesError> {
+    let ignore_file = root.join(IGNORE_FILE);
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+    for pattern in &spec.exclude {
+        builder
+            .add_line(None, pattern)
+            .map_err(|e| FilesError::Ignore {
+                loc: loc.into(),
+                path: spec.src.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    if ignore_file.is_file() {
+        if let Some(e) = builder.add(&ignore_file) {
+            return Err(FilesError::Ignore {
+                loc: loc.into(),
+                path: ignore_file,
+                message: e.to_string(),
+            });
+        }
+    }
+    let matcher = builder.build().map_err(|e| FilesError::Ignore {
+        loc: loc.into(),
+        path: spec.src.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(move |path: &Path, is_dir: bool| {
+        path == ignore_file || matcher.matched(path, is_dir).is_ignore()
+    })
+}
+
+/// The file in a copied folder's root that lists, gitignore-style, what
+/// not to copy.
+pub const IGNORE_FILE: &str = ".steleignore";
 
 fn lexically_inside(path: &Path, root: &Path) -> bool {
     let mut depth: Vec<std::ffi::OsString> = Vec::new();

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::report::Reporter;
 use anyhow::{bail, Context, Result};
 
 use super::output::Pending;
@@ -22,6 +23,9 @@ use crate::source::target::ArchiveKind;
 use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele build recipe.toml --locked --digest-file image.digest\n  stele build recipe.toml --format docker-archive --platform linux/arm64"
+)]
 pub struct BuildArgs {
     /// The recipe (TOML).
     pub recipe: PathBuf,
@@ -33,9 +37,21 @@ pub struct BuildArgs {
     /// docker-archive (for `docker load` / `podman load`).
     #[arg(long, value_enum, default_value = "oci")]
     pub format: Format,
-    /// The platform a docker-archive holds, for multi-platform recipes.
+    /// Build only this platform of the recipe's (repeatable): for an OCI
+    /// layout or oci-archive, a subset of them; for a docker-archive, the
+    /// one platform it holds.
     #[arg(long, value_name = "OS/ARCH")]
-    pub platform: Option<Platform>,
+    pub platform: Vec<Platform>,
+    /// Add an annotation to the image manifest (and index), as if written
+    /// in the recipe's [annotations]; repeatable; replaces the recipe's
+    /// value for the same key. Recorded in provenance.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub annotation: Vec<(String, String)>,
+    /// Add a label to the image config, as if written in the recipe's
+    /// [config] labels; repeatable; replaces the recipe's value for the
+    /// same key. Recorded in provenance.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub label: Vec<(String, String)>,
     /// Also write the digest (sha256:…) to this file.
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
@@ -72,6 +88,20 @@ pub struct BuildArgs {
     pub registry: RegistryArgs,
 }
 
+/// `KEY=VALUE`, the key non-empty; the value may hold `=`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, _)) if crate::oci::model::set_by_stele(k).is_some() => Err(format!(
+            "`{k}` is a key stele sets itself ({}); choose another key",
+            crate::oci::model::set_by_stele(k).unwrap_or_default()
+        )),
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!(
+            "`{s}` is not KEY=VALUE (e.g. org.opencontainers.image.source=https://…)"
+        )),
+    }
+}
+
 /// What `stele build` writes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -94,31 +124,79 @@ fn default_output(recipe_path: &Path, name: &str, format: Format) -> PathBuf {
     }
 }
 
+fn listed(recipe: &Recipe) -> String {
+    recipe
+        .platforms
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each `--platform` checked to be one of the recipe's.
+fn check_platforms(recipe: &Recipe, wanted: &[Platform]) -> Result<()> {
+    for p in wanted {
+        if !recipe.platforms.contains(p) {
+            bail!(
+                "--platform {p} is not one of the platforms {} builds ({}); pass one of them",
+                recipe.path.display(),
+                listed(recipe)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The platform a docker-archive of `recipe` holds: the only one, or the
 /// one `--platform` names among the recipe's.
-fn docker_platform(recipe: &Recipe, wanted: Option<&Platform>) -> Result<Platform> {
-    let listed = || {
-        recipe
-            .platforms
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+fn docker_platform(recipe: &Recipe, wanted: &[Platform]) -> Result<Platform> {
+    let listed = || listed(recipe);
+    check_platforms(recipe, wanted)?;
     match (wanted, recipe.platforms.as_slice()) {
-        (Some(p), platforms) if platforms.contains(p) => Ok(p.clone()),
-        (Some(p), _) => bail!(
-            "--platform {p} is not one of the recipe's platforms ({}); pass one of them",
-            listed()
+        ([p], _) => Ok(p.clone()),
+        ([_, _, ..], _) => bail!(
+            "a docker-archive holds one platform: pass --platform once (or use --format oci or oci-archive for several)"
         ),
-        (None, [only]) => Ok(only.clone()),
-        (None, _) => bail!(
+        ([], [only]) => Ok(only.clone()),
+        ([], _) => bail!(
             "a docker-archive holds one platform and {} builds {} ({}); pass --platform with one of them",
             recipe.path.display(),
             recipe.platforms.len(),
             listed()
         ),
     }
+}
+
+/// Checks that the folder `out` is written into can be created and
+/// written, by creating it and a probe file in it, so an unwritable output
+/// is reported as that rather than as a temp file's `Permission denied`.
+fn check_output_folder(out: &Path) -> Result<()> {
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fix = "fix its permissions, or pass -o with a path in a folder you can write";
+    if let Err(e) = std::fs::create_dir_all(folder) {
+        bail!(
+            "cannot write the output {}: cannot create the folder {} ({}); {fix}",
+            out.display(),
+            folder.display(),
+            e.kind()
+        );
+    }
+    if let Err(e) = tempfile::Builder::new()
+        .prefix(".stele-probe-")
+        .tempfile_in(folder)
+    {
+        bail!(
+            "cannot write the output {}: the folder {} is not writable ({}); {fix}",
+            out.display(),
+            folder.display(),
+            // The kind alone: the error's own text names the probe file.
+            e.kind()
+        );
+    }
+    Ok(())
 }
 
 /// The attestations flags, checked against each other.
@@ -141,6 +219,7 @@ fn push(
     produced: &Produced,
     store: &BlobStore,
     settings: &crate::registry::RegistrySettings,
+    r: &Reporter,
 ) -> Result<Reference> {
     let (digest, report) = crate::registry::push_built(
         &produced.output.built,
@@ -151,7 +230,7 @@ fn push(
         &crate::registry::PushOptions::default(),
     )
     .with_context(|| format!("pushing to {reference}"))?;
-    eprintln!("pushed: {report}");
+    r.info(format_args!("pushed: {report}"));
     Ok(Reference {
         digest: None,
         ..reference.clone()
@@ -159,10 +238,11 @@ fn push(
     .with_digest(digest))
 }
 
-pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
+pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     let epoch = super::settings::source_date_epoch()?;
     let mut attest = attest_options(&args.attest, &args.sign_key)?;
-    let recipe = crate::recipe::load(&args.recipe, epoch)?;
+    let mut recipe = crate::recipe::load(&args.recipe, epoch)?;
+    recipe.add_metadata(&args.annotation, &args.label);
     let out = args
         .output
         .clone()
@@ -179,24 +259,24 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
             }
             // `docker load` would not know attestations: none are made.
             attest.selection = Selection::None;
-            Some(docker_platform(&recipe, args.platform.as_ref())?)
+            Some(docker_platform(&recipe, &args.platform)?)
         }
-        _ if args.platform.is_some() => {
-            bail!("--platform chooses the platform of a docker-archive; an OCI layout or oci-archive holds every platform the recipe builds")
+        _ => {
+            check_platforms(&recipe, &args.platform)?;
+            None
         }
-        _ => None,
     };
     // Parsed before the build, so a bad reference fails at once.
     let push_to = match &args.push {
-        Some(r) => {
-            let mut r = Reference::parse(r)?;
-            if r.digest.is_some() {
-                bail!("--push {r}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
+        Some(given) => {
+            let mut to = Reference::parse(given)?;
+            if to.digest.is_some() {
+                bail!("--push {to}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
             }
-            if r.tag.is_none() {
-                r.tag = Some(tag.clone());
+            if to.tag.is_none() {
+                to.tag = Some(tag.clone());
             }
-            Some(r)
+            Some(to)
         }
         None => None,
     };
@@ -207,7 +287,10 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         Format::OciArchive => check_replaceable(&out, ArchiveKind::Oci)?,
         Format::DockerArchive => check_replaceable(&out, ArchiveKind::Docker)?,
     }
-    let settings = PipelineArgs {
+    // Before the cache, the network or the build: a folder we cannot
+    // write fails at once, named, instead of after minutes of work.
+    check_output_folder(&out)?;
+    let mut settings = PipelineArgs {
         cache: &args.cache,
         jobs: &args.jobs,
         packages: &args.packages,
@@ -215,21 +298,46 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         layer_cache: !args.no_layer_cache,
     }
     .settings()?;
-    eprintln!(
+    let mut building = recipe.platforms.len();
+    if args.format != Format::DockerArchive {
+        // A subset: the index lists only these; the lock and base still
+        // answer every platform of the recipe.
+        settings.only_platforms = args.platform.clone();
+        if !args.platform.is_empty() {
+            building = args.platform.len();
+        }
+    }
+    r.info(format_args!(
         "building {} ({} platform{})",
         args.recipe.display(),
-        recipe.platforms.len(),
-        if recipe.platforms.len() == 1 { "" } else { "s" }
-    );
+        building,
+        if building == 1 { "" } else { "s" }
+    ));
     let staging = LayoutStaging::beside(&out)?;
-    let produced = crate::pipeline::produce(
-        &recipe,
-        &settings,
-        &attest,
-        staging.store(),
-        &super::report::progress,
-    )?;
+    let produced =
+        crate::pipeline::produce(&recipe, &settings, &attest, staging.store(), &r.progress())?;
     let built = &produced.output.built;
+    for image in &built.images {
+        r.detail(format_args!(
+            "{}: manifest {}, config {}",
+            image.platform, image.manifest.digest, image.config.digest
+        ));
+        // History entries that made a layer, in layer order: what each holds.
+        let history = image.config.value.history().clone().unwrap_or_default();
+        let mut created_by = history
+            .iter()
+            .filter(|h| !h.empty_layer().unwrap_or(false))
+            .map(|h| h.created_by().clone().unwrap_or_default());
+        for layer in &image.layers {
+            r.detail(format_args!(
+                "  layer {} ({} bytes, DiffID {}): {}",
+                layer.digest,
+                layer.size,
+                layer.diff_id,
+                created_by.next().unwrap_or_default()
+            ));
+        }
+    }
     // The build's digest whatever the format: the same recipe pins the same value.
     let digest = built.digest().to_string();
 
@@ -240,7 +348,7 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         pending.file(f, format!("{digest}\n").as_bytes())?;
     }
     let pushed = match &push_to {
-        Some(r) => Some(push(r, &produced, staging.store(), &settings.registry)?),
+        Some(to) => Some(push(to, &produced, staging.store(), &settings.registry, r)?),
         None => None,
     };
     match args.format {
@@ -269,15 +377,15 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
                 recipe.epoch,
             )?;
             if built.images.len() > 1 {
-                eprintln!(
+                r.info(format_args!(
                     "the docker-archive holds the {platform} image {} of the index below",
                     image.manifest.digest
-                );
+                ));
             }
         }
     }
     pending.publish()?;
-    eprintln!("wrote {}", out.display());
+    r.info(format_args!("wrote {}", out.display()));
     if args.json {
         let stats = produced.output.layers;
         let mut doc = super::report::image_json(built);
@@ -301,8 +409,8 @@ pub fn cmd_build(args: BuildArgs) -> Result<ExitCode> {
         return super::report::print_json(&doc).map(|()| ExitCode::SUCCESS);
     }
     let mut stdout = std::io::stdout().lock();
-    if let Some(r) = &pushed {
-        writeln!(stdout, "{r}")?;
+    if let Some(pinned) = &pushed {
+        writeln!(stdout, "{pinned}")?;
     }
     writeln!(stdout, "{digest}")?;
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::report::Reporter;
 use anyhow::{bail, Context, Result};
 
 use super::output::{write_atomic, Pending};
@@ -20,6 +21,9 @@ use crate::source::{Opened, RegistryAccess, Target};
 use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app"
+)]
 pub struct PushArgs {
     /// The image: a layout folder, oci:PATH[@sha256:…], oci-archive:PATH,
     /// a registry reference (copied), or a recipe (.toml, built first).
@@ -48,6 +52,7 @@ pub struct PushArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  stele pull localhost:5000/hello:1.0 -o base/hello")]
 pub struct PullArgs {
     /// HOST[:PORT]/REPO[:TAG][@sha256:…]
     pub reference: String,
@@ -83,7 +88,11 @@ pub fn open_target(target: &str, args: &RegistryArgs, cache: &CacheArgs) -> Resu
 /// `stele push RECIPE REF`: builds the recipe (default options, the lock
 /// as `stele build` would use it) into a temp store, then pushes it with
 /// its attestations. `stele build --push` takes every build flag.
-fn build_for_push(recipe_path: &std::path::Path, args: &PushArgs) -> Result<(Opened, String)> {
+fn build_for_push(
+    recipe_path: &std::path::Path,
+    args: &PushArgs,
+    r: &Reporter,
+) -> Result<(Opened, String)> {
     let recipe = crate::recipe::load(recipe_path, source_date_epoch()?)?;
     let temp = tempfile::Builder::new()
         .prefix("stele-push-")
@@ -98,13 +107,13 @@ fn build_for_push(recipe_path: &std::path::Path, args: &PushArgs) -> Result<(Ope
         layer_cache: true,
     }
     .settings()?;
-    eprintln!("building {}", recipe_path.display());
+    r.info(format_args!("building {}", recipe_path.display()));
     let produced = crate::pipeline::produce(
         &recipe,
         &settings,
         &AttestOptions::default(),
         &store,
-        &super::report::progress,
+        &r.progress(),
     )?;
     let opened = Opened {
         name: recipe_path.display().to_string(),
@@ -116,7 +125,7 @@ fn build_for_push(recipe_path: &std::path::Path, args: &PushArgs) -> Result<(Ope
     Ok((opened, recipe.tag))
 }
 
-pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
+pub fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     let mut reference = Reference::parse(&args.reference)?;
     if let Some(c) = args.chunk_size {
         if c == 0 {
@@ -126,7 +135,7 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     let source = std::path::Path::new(&args.source);
     let (opened, source_tag) =
         if source.extension().is_some_and(|e| e == "toml") && source.is_file() {
-            let (opened, tag) = build_for_push(source, &args)?;
+            let (opened, tag) = build_for_push(source, &args, r)?;
             (opened, Some(tag))
         } else {
             let tag = source_tag(&args.source);
@@ -136,22 +145,24 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
         // The image keeps the tag it has, as `build --push` does.
         let tag = match source_tag {
             Some(t) => {
-                eprintln!("no tag given: tagging `{t}`, the source's");
+                r.info(format_args!("no tag given: tagging `{t}`, the source's"));
                 t
             }
             None => {
-                eprintln!("no tag given and the source has none: tagging `latest`");
+                r.info(format_args!(
+                    "no tag given and the source has none: tagging `latest`"
+                ));
                 "latest".into()
             }
         };
         reference.tag = Some(tag);
     }
-    eprintln!(
+    r.info(format_args!(
         "pushing {} ({}) to {}",
         opened.name,
         opened.digest(),
         reference
-    );
+    ));
     let options = PushOptions {
         mount_from: args.mount_from.clone(),
     };
@@ -167,7 +178,7 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     let (digest, report) =
         crate::sink::registry::push_opened(&opened, &reference, &settings, &options)
             .with_context(|| format!("pushing {} to {reference}", opened.name))?;
-    eprintln!("pushed: {report}");
+    r.info(format_args!("pushed: {report}"));
     drop(pending);
     if let Some(path) = &args.report {
         let json = serde_json::to_vec(&report).expect("a report always serializes");
@@ -190,11 +201,11 @@ pub fn cmd_push(args: PushArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_pull(args: PullArgs) -> Result<ExitCode> {
+pub fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let cache = open_cache(&args.cache)?;
     let settings = registry_settings(&args.registry);
-    eprintln!("pulling {reference}");
+    r.info(format_args!("pulling {reference}"));
     let (opened, blobs) = pull_registry(&reference, &settings, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;
     let staging = LayoutStaging::new(&args.output)?;
@@ -206,7 +217,7 @@ pub fn cmd_pull(args: PullArgs) -> Result<ExitCode> {
     }
     let tag = reference.tag.as_deref().unwrap_or("latest");
     staging.commit(&opened.built, tag, &opened.referrers)?;
-    eprintln!("wrote {}", args.output.display());
+    r.info(format_args!("wrote {}", args.output.display()));
     if args.json {
         let mut doc = super::report::image_json(&opened.built);
         doc["output"] = args.output.display().to_string().into();

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::report::Reporter;
 use anyhow::{bail, Result};
 
 use super::output::write_atomic;
@@ -13,6 +14,10 @@ use crate::lock::Lock;
 use crate::pipeline::{check_lock, lock_in_force, LockStatus};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele lock recipe.toml\n  stele lock --check recipe.toml   # in CI: exit 1 when the lock is stale",
+    mut_arg("cache_dir", |a| a.help("Cache of downloaded indexes (default $XDG_CACHE_HOME/stele, else ~/.cache/stele)"))
+)]
 pub struct LockArgs {
     /// The recipe (TOML); the lock is written as <stem>.lock beside it.
     pub recipe: PathBuf,
@@ -26,11 +31,14 @@ pub struct LockArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
-    #[command(flatten)]
-    pub jobs: JobsArgs,
 }
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele vendor recipe.toml vendor/ && stele build recipe.toml --offline --vendor vendor/",
+    mut_arg("jobs", |a| a.help("Downloads at once (default 4)")),
+    mut_arg("cache_dir", |a| a.help("Cache of downloaded packages (default $XDG_CACHE_HOME/stele, else ~/.cache/stele)"))
+)]
 pub struct VendorArgs {
     /// The recipe (TOML), with its lockfile beside it.
     pub recipe: PathBuf,
@@ -76,7 +84,7 @@ fn lock_json(path: &std::path::Path, status: &str, lock: Option<&Lock>) -> serde
     })
 }
 
-pub fn cmd_lock(args: LockArgs) -> Result<ExitCode> {
+pub fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
     let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
     let Some(apt) = &recipe.apt else {
         bail!(
@@ -96,20 +104,24 @@ pub fn cmd_lock(args: LockArgs) -> Result<ExitCode> {
             super::report::print_json(&lock_json(&path, status, lock.as_ref()))?;
         }
         return Ok(if status == "fresh" {
-            eprintln!("{} answers {}", path.display(), args.recipe.display());
+            r.info(format_args!(
+                "{} answers {}",
+                path.display(),
+                args.recipe.display()
+            ));
             ExitCode::SUCCESS
         } else {
-            eprintln!(
+            r.info(format_args!(
                 "the lockfile {} is {status}; run `stele lock {}` and commit the result",
                 path.display(),
                 args.recipe.display()
-            );
+            ));
             ExitCode::FAILURE
         });
     }
     let settings = PipelineArgs {
         cache: &args.cache,
-        jobs: &args.jobs,
+        jobs: &JobsArgs::default(),
         packages: &PackageArgs::default(),
         registry: &RegistryArgs::default(),
         layer_cache: false,
@@ -119,7 +131,7 @@ pub fn cmd_lock(args: LockArgs) -> Result<ExitCode> {
     let lock = locking::resolve_lock(&recipe, apt, &fetcher, &settings.apt)?;
     write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
-        eprintln!("{platform}: {} package(s)", p.packages.len());
+        r.info(format_args!("{platform}: {} package(s)", p.packages.len()));
     }
     if args.json {
         super::report::print_json(&lock_json(&path, "written", Some(&lock)))?;
@@ -129,7 +141,7 @@ pub fn cmd_lock(args: LockArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_vendor(args: VendorArgs) -> Result<ExitCode> {
+pub fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
     let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
     let Some(apt) = &recipe.apt else {
         bail!(
@@ -150,11 +162,14 @@ pub fn cmd_vendor(args: VendorArgs) -> Result<ExitCode> {
     }
     .settings()?;
     let fetcher = settings.cache.fetcher(settings.offline);
-    let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &super::report::progress)?;
+    let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &r.progress())?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
     let files = debs::fetch_locked(&checked, &fetcher, &settings.apt)?;
     let n = debs::vendor(&checked.lock, &files, &args.dir)?;
-    eprintln!("copied {n} package(s) into {}", args.dir.display());
+    r.info(format_args!(
+        "copied {n} package(s) into {}",
+        args.dir.display()
+    ));
     println!(
         "rebuild offline with: stele build {} --offline --vendor {}",
         args.recipe.display(),

@@ -3,11 +3,14 @@
 
 pub mod build;
 pub mod distribute;
+pub mod init;
+pub mod inspect;
 pub mod keys;
 pub mod lock;
 pub mod output;
 pub mod report;
 pub mod settings;
+pub mod tools;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -21,9 +24,23 @@ use crate::layer::profile::{PROFILE_DESCRIPTION, PROFILE_ID};
 #[command(
     name = "stele",
     version,
-    about = "Build byte-reproducible OCI images from declarative recipes"
+    about = "Build byte-reproducible OCI images from declarative recipes",
+    after_help = "Examples:\n  stele init hello && stele build hello/recipe.toml\n  stele inspect hello/out/hello"
 )]
 pub struct Cli {
+    /// Print only the result (stdout) and errors: no progress lines.
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
+    pub quiet: bool,
+    /// Also print what the caches decided (lockfile used or resolved,
+    /// packages unpacked now, each layer written).
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,28 +62,48 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Compare two images and name the likely cause of a digest difference.
     Diff(verify::DiffArgs),
+    /// Show an image: platforms, config, layers and what each holds,
+    /// packages, attestations, and (--files) its file tree.
+    Inspect(inspect::InspectArgs),
     /// Manage signing keys for attestations.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  stele key generate ci.key")]
     Key(keys::KeyCommand),
+    /// Write a commented recipe.toml to start from (scratch, debian, python).
+    Init(init::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, …) on stdout.
+    Completions(tools::CompletionsArgs),
+    /// Print stele's man page (roff) on stdout.
+    #[command(after_help = "Examples:\n  stele man > stele.1 && man ./stele.1")]
+    Man,
+    /// Print the recipe's JSON Schema on stdout (for editors and CI).
+    #[command(after_help = "Examples:\n  stele schema > recipe.schema.json")]
+    Schema,
     /// Print stele's version and encoding profile.
+    #[command(after_help = "Examples:\n  stele version")]
     Version,
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let r = &report::Reporter::new(cli.quiet, cli.verbose);
     match cli.command {
-        Command::Build(args) => build::cmd_build(args),
-        Command::Lock(args) => lock::cmd_lock(args),
-        Command::Vendor(args) => lock::cmd_vendor(args),
-        Command::Key(cmd) => keys::run(cmd),
-        Command::Push(args) => distribute::cmd_push(args),
-        Command::Pull(args) => distribute::cmd_pull(args),
+        Command::Build(args) => build::cmd_build(args, r),
+        Command::Lock(args) => lock::cmd_lock(args, r),
+        Command::Vendor(args) => lock::cmd_vendor(args, r),
+        Command::Key(cmd) => keys::run(cmd, r),
+        Command::Push(args) => distribute::cmd_push(args, r),
+        Command::Pull(args) => distribute::cmd_pull(args, r),
         Command::Version => {
             println!("stele {}", env!("CARGO_PKG_VERSION"));
             println!("encoding profile {PROFILE_ID}: {PROFILE_DESCRIPTION}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify(args) => verify::cmd_verify(args),
+        Command::Verify(args) => verify::cmd_verify(args, r),
         Command::Diff(args) => verify::cmd_diff(args),
+        Command::Init(args) => init::cmd_init(args, r),
+        Command::Inspect(args) => inspect::cmd_inspect(args),
+        Command::Completions(args) => tools::cmd_completions(args),
+        Command::Man => tools::cmd_man(),
+        Command::Schema => tools::cmd_schema(),
     }
 }
 

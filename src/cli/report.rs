@@ -7,27 +7,98 @@ use crate::attest::Attestation;
 use crate::oci::Built;
 use crate::pipeline::Event;
 
-/// Progress lines on stderr, as the pipeline reports its stages.
-pub fn progress(event: Event) {
-    match event {
-        Event::Resolving { lock_path, why } => {
-            eprintln!("lockfile {} {why}: resolving", lock_path.display())
+/// How much a command says on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Only errors (the result still goes to stdout).
+    Quiet,
+    /// The stages of the work, a line each.
+    Normal,
+    /// Also what the caches decided and why.
+    Verbose,
+}
+
+/// Everything a command tells people goes through this one value, so
+/// `-q` silences all of it and `-v` adds the cache decisions. Errors are
+/// printed by `print_error` whatever the level. Nothing here colors its
+/// output, so `NO_COLOR` holds without being read; lines are plain
+/// whether or not stderr is a terminal, so logs and tests read the same.
+#[derive(Clone, Copy, Debug)]
+pub struct Reporter {
+    pub level: Level,
+}
+
+impl Reporter {
+    pub fn new(quiet: bool, verbose: bool) -> Reporter {
+        let level = match (quiet, verbose) {
+            (true, _) => Level::Quiet,
+            (false, true) => Level::Verbose,
+            (false, false) => Level::Normal,
+        };
+        Reporter { level }
+    }
+
+    /// A progress line, shown unless `-q`.
+    pub fn info(&self, line: impl std::fmt::Display) {
+        if self.level >= Level::Normal {
+            eprintln!("{line}");
         }
-        Event::LockWritten { lock_path } => eprintln!("wrote {}", lock_path.display()),
-        Event::Vendored { count, dir } => {
-            eprintln!("imported {count} package(s) from {}", dir.display())
+    }
+
+    /// A line only `-v` shows: a cache decision, a detail of the work.
+    pub fn detail(&self, line: impl std::fmt::Display) {
+        if self.level >= Level::Verbose {
+            eprintln!("{line}");
         }
-        Event::Unpacked { reused, fresh } => {
-            eprintln!("packages: {reused} unpacked before, {fresh} unpacked now")
+    }
+
+    /// Progress lines as the pipeline reports its stages.
+    pub fn event(&self, event: Event) {
+        match event {
+            Event::Resolving { lock_path, why } => self.info(format_args!(
+                "lockfile {} {why}: resolving",
+                lock_path.display()
+            )),
+            Event::LockWritten { lock_path } => {
+                self.info(format_args!("wrote {}", lock_path.display()))
+            }
+            Event::LockFresh { lock_path } => self.detail(format_args!(
+                "lockfile {} answers the recipe: using it as it is",
+                lock_path.display()
+            )),
+            Event::Vendored { count, dir } => self.info(format_args!(
+                "imported {count} package(s) from {}",
+                dir.display()
+            )),
+            Event::Unpacked {
+                reused,
+                fresh,
+                unpacked_now,
+            } => {
+                self.info(format_args!(
+                    "packages: {reused} unpacked before, {fresh} unpacked now"
+                ));
+                for label in unpacked_now {
+                    self.detail(format_args!("  unpacked now: {label}"));
+                }
+            }
+            Event::Layers { stats, cache: true } => self.info(format_args!(
+                "layer cache: hits {}, misses {}",
+                stats.reused, stats.written
+            )),
+            Event::Layers {
+                stats,
+                cache: false,
+            } => self.info(format_args!(
+                "layer cache: off, {} layers written",
+                stats.written
+            )),
         }
-        Event::Layers { stats, cache: true } => eprintln!(
-            "layer cache: hits {}, misses {}",
-            stats.reused, stats.written
-        ),
-        Event::Layers {
-            stats,
-            cache: false,
-        } => eprintln!("layer cache: off, {} layers written", stats.written),
+    }
+
+    /// The pipeline's progress callback.
+    pub fn progress(&self) -> impl Fn(Event) + '_ {
+        move |e| self.event(e)
     }
 }
 

@@ -184,6 +184,7 @@ impl PipelineArgs<'_> {
             vendor: self.packages.vendor.clone(),
             layer_cache: self.layer_cache,
             builder: builder(),
+            only_platforms: Vec::new(),
         })
     }
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::report::Reporter;
 use anyhow::{Context, Result};
 
 use super::settings::{
@@ -22,6 +23,9 @@ use crate::store::BlobStore;
 use crate::verify::{self, report, Options};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  stele verify out/hello --digest sha256:… --key stele.pub\n  stele verify localhost:5000/hello:1.0 --rebuild recipe.toml --offline"
+)]
 pub struct VerifyArgs {
     /// The image: a layout folder (oci:PATH[@sha256:…]), an archive or a
     /// registry reference.
@@ -46,10 +50,14 @@ pub struct VerifyArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
-    /// Package options for `--rebuild` (the lock is always taken as it is:
-    /// a rebuild never re-resolves).
-    #[command(flatten)]
-    pub packages: PackageArgs,
+    /// For `--rebuild`: use only the cache (and --vendor), never the
+    /// network. The lock is always taken as it is: a rebuild never resolves.
+    #[arg(long)]
+    pub offline: bool,
+    /// For `--rebuild`: import .debs from a folder written by `stele vendor`
+    /// before fetching.
+    #[arg(long, value_name = "DIR")]
+    pub vendor: Option<PathBuf>,
     #[command(flatten)]
     pub jobs: JobsArgs,
     #[command(flatten)]
@@ -57,6 +65,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  stele diff out/hello oci-archive:/tmp/other-build.tar")]
 pub struct DiffArgs {
     /// The first image (any target form `verify` takes).
     pub a: String,
@@ -85,8 +94,8 @@ fn could_not_check(err: anyhow::Error, target: &str, json: bool) -> ExitCode {
     ExitCode::from(COULD_NOT_CHECK)
 }
 
-pub fn cmd_verify(args: VerifyArgs) -> Result<ExitCode> {
-    match run_verify(&args) {
+pub fn cmd_verify(args: VerifyArgs, r: &Reporter) -> Result<ExitCode> {
+    match run_verify(&args, r) {
         Ok(report) => {
             let mut stdout = std::io::stdout().lock();
             if args.json {
@@ -105,7 +114,7 @@ pub fn cmd_verify(args: VerifyArgs) -> Result<ExitCode> {
     }
 }
 
-fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
+fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
     let pin = match &args.digest {
         Some(d) => Some(
             d.parse::<Digest>()
@@ -150,8 +159,8 @@ fn run_verify(args: &VerifyArgs) -> Result<verify::Report> {
         },
     );
     if let Some((path, recipe)) = recipe {
-        eprintln!("rebuilding {}", path.display());
-        let rebuilt = rebuild(&recipe, args)
+        r.info(format_args!("rebuilding {}", path.display()));
+        let rebuilt = rebuild(&recipe, args, r)
             .with_context(|| format!("rebuilding {} to compare", path.display()))?;
         let opened = subject.into_opened();
         verify::rebuild::compare(
@@ -194,7 +203,7 @@ fn expected_from(path: &Path) -> Result<verify::embedded::Expected> {
 /// Builds `recipe` with the same `produce` as `stele build`, into a temp
 /// store that goes away with the returned value: the user's output folder
 /// is never touched. Attestations are not made; only the image is compared.
-fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs) -> Result<Opened> {
+fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> Result<Opened> {
     let temp = tempfile::Builder::new()
         .prefix("stele-rebuild-")
         .tempdir()
@@ -205,7 +214,8 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs) -> Result<Opened> 
         jobs: &args.jobs,
         packages: &PackageArgs {
             locked: true,
-            ..args.packages.clone()
+            offline: args.offline,
+            vendor: args.vendor.clone(),
         },
         registry: &args.registry,
         // A rebuild that took layers from the cache would compare the
@@ -218,7 +228,7 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs) -> Result<Opened> 
         &settings,
         &AttestOptions::none(),
         &store,
-        &super::report::progress,
+        &r.progress(),
     )?;
     Ok(Opened {
         name: format!("rebuild of {}", recipe.path.display()),

@@ -40,8 +40,15 @@ pub enum Event<'a> {
         count: usize,
         dir: &'a std::path::Path,
     },
-    /// Packages unpacked by an earlier build, and now.
-    Unpacked { reused: usize, fresh: usize },
+    /// The lockfile answers the recipe and is used as it is.
+    LockFresh { lock_path: &'a std::path::Path },
+    /// Packages unpacked by an earlier build, and now (`unpacked_now`
+    /// names the latter, `name version (arch)`).
+    Unpacked {
+        reused: usize,
+        fresh: usize,
+        unpacked_now: &'a [String],
+    },
     /// The layer step: taken from the layer cache, or written.
     Layers { stats: LayerStats, cache: bool },
 }
@@ -119,6 +126,15 @@ pub fn produce(
     progress: &dyn Fn(Event),
 ) -> Result<Produced, PipelineError> {
     let Resolved { inputs, lock } = resolve(recipe, settings, progress)?;
+    let subset;
+    let recipe = if settings.only_platforms.is_empty() {
+        recipe
+    } else {
+        let mut r = recipe.clone();
+        r.platforms.retain(|p| settings.only_platforms.contains(p));
+        subset = r;
+        &subset
+    };
     let layer_cache = if settings.layer_cache {
         Some(
             settings

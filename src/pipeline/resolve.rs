@@ -129,6 +129,7 @@ pub fn resolve(
             progress(Event::Unpacked {
                 reused: unpacked.reused,
                 fresh: unpacked.debs.len() - unpacked.reused,
+                unpacked_now: &unpacked.unpacked_now,
             });
             (
                 Some(Packages::new(apt.clone(), checked, unpacked.debs)),
@@ -245,7 +246,10 @@ pub fn lock_in_force(
     let path = Lock::path_for(&recipe.path);
     let (existing, status) = check_lock(recipe, apt)?;
     let lock = match (existing, status) {
-        (Some(lock), LockStatus::Fresh) => lock,
+        (Some(lock), LockStatus::Fresh) => {
+            progress(Event::LockFresh { lock_path: &path });
+            lock
+        }
         _ => {
             if settings.lock == LockPolicy::Locked {
                 return Err(ResolveError::Locked {

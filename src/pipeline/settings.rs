@@ -86,4 +86,8 @@ pub struct Settings {
     /// Reuse and record layers in the cache's layer cache.
     pub layer_cache: bool,
     pub builder: Builder,
+    /// Build only these of the recipe's platforms (empty: all of them).
+    /// The lock and the base are still resolved and checked for every
+    /// platform the recipe names, so a subset never rewrites the lock.
+    pub only_platforms: Vec<crate::oci::Platform>,
 }

@@ -15,6 +15,8 @@ use schema::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
+    #[error("recipe {path} does not exist: check the path, or write one with `stele init`")]
+    NotFound { path: PathBuf },
     #[error("cannot read recipe {path}: {error}")]
     Read {
         path: PathBuf,
@@ -89,6 +91,9 @@ pub struct FileSpec {
     pub dest: String,
     pub mode: Option<u32>,
     pub owner: (u32, u32),
+    /// Gitignore-style patterns relative to `src` (a folder), each checked
+    /// to compile; `.steleignore` in `src` adds to them when copying.
+    pub exclude: Vec<String>,
     pub loc: Loc,
 }
 
@@ -181,11 +186,38 @@ impl Recipe {
     pub fn input_digest(&self) -> Digest {
         self.input_digest.clone()
     }
+
+    /// Adds `[annotations]` and `[config] labels` given beside the recipe
+    /// (`build --annotation/--label`), replacing the recipe's value for
+    /// the same key. The canonical recipe takes them too, so provenance and
+    /// the recipe digest describe what was built, as if they were written
+    /// in the file.
+    pub fn add_metadata(&mut self, annotations: &[(String, String)], labels: &[(String, String)]) {
+        if annotations.is_empty() && labels.is_empty() {
+            return;
+        }
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&self.canonical).expect("the canonical recipe is JSON");
+        for (k, v) in annotations {
+            self.annotations.insert(k.clone(), v.clone());
+            doc["annotations"][k] = v.clone().into();
+        }
+        for (k, v) in labels {
+            self.config.labels.insert(k.clone(), v.clone());
+            doc["config"]["labels"][k] = v.clone().into();
+        }
+        self.input_digest = Digest::of(&input_canonical_value(doc.clone()));
+        self.canonical = crate::oci::json::to_canonical_vec(&doc);
+    }
 }
 
 /// The canonical JSON of `file` without its sources' locations.
 fn input_canonical(file: &RecipeFile) -> Vec<u8> {
-    let mut value = serde_json::to_value(file).expect("a recipe serializes");
+    input_canonical_value(serde_json::to_value(file).expect("a recipe serializes"))
+}
+
+/// The canonical JSON of a recipe document without its sources' locations.
+fn input_canonical_value(mut value: serde_json::Value) -> Vec<u8> {
     if let Some(sources) = value
         .get_mut("apt")
         .and_then(|a| a.get_mut("sources"))
@@ -234,9 +266,14 @@ impl Ctx<'_> {
 /// Reads and checks a recipe. `epoch_override` is `SOURCE_DATE_EPOCH` as the
 /// CLI read it.
 pub fn load(path: &Path, epoch_override: Option<u64>) -> Result<Recipe, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Read {
-        path: path.to_path_buf(),
-        error: e,
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => RecipeError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => RecipeError::Read {
+            path: path.to_path_buf(),
+            error: e,
+        },
     })?;
     parse(path, &text, epoch_override)
 }
@@ -247,9 +284,15 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         text,
     };
     let file: RecipeFile = toml::from_str(text).map_err(|e| {
-        let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        let (l, mut c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         let mut message = e.message().trim_end().to_string();
-        if message.starts_with("unknown field") {
+        if let Some((value_col, fix)) = integer_mode(text, l) {
+            // `mode = 0755` is not TOML at all (a leading zero), and
+            // `mode = 755` is a decimal integer: either way the parser's
+            // own words ("expected newline", "invalid type") miss the point.
+            c = value_col;
+            message = fix;
+        } else if message.starts_with("unknown field") {
             message.push_str(
                 "; remove it or correct its spelling (see the recipe reference in README.md)",
             );
@@ -416,6 +459,27 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         canonical,
         input_digest,
     })
+}
+
+/// When line `line` of `text` is `mode = DIGITS` (an integer, or what a
+/// leading zero makes invalid TOML), the column of the value and the
+/// message saying to write it as a string.
+fn integer_mode(text: &str, line: usize) -> Option<(usize, String)> {
+    let written = text.lines().nth(line.checked_sub(1)?)?;
+    let (key, rest) = written.split_once('=')?;
+    if key.trim() != "mode" {
+        return None;
+    }
+    let value = rest.split('#').next()?.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let col = key.len() + 1 + (rest.len() - rest.trim_start().len()) + 1;
+    let octal = format!("{value:0>4}");
+    Some((
+        col,
+        format!("mode = {value} is not a string: write mode as a string, \"{octal}\""),
+    ))
 }
 
 /// A tag as registries and `docker load` accept it (distribution's
@@ -617,12 +681,35 @@ fn parse_file(ctx: &Ctx, f: &FileTable, dir: &Path) -> Result<FileSpec, RecipeEr
     let dest = parse_dest(ctx, &f.dest)?;
     let mode = f.mode.as_ref().map(|m| parse_mode(ctx, m)).transpose()?;
     let owner = parse_owner(ctx, &f.owner)?;
+    if let Some(first) = f.exclude.first() {
+        if !src.is_dir() {
+            return Err(ctx.err(
+                first,
+                format!("exclude applies to a folder, and src `{src_written}` is a file: remove exclude"),
+            ));
+        }
+    }
+    let mut exclude = Vec::new();
+    for pattern in &f.exclude {
+        let mut check = ignore::gitignore::GitignoreBuilder::new(&src);
+        if let Err(e) = check.add_line(None, pattern.get_ref()) {
+            return Err(ctx.err(
+                pattern,
+                format!(
+                    "exclude pattern `{}` is not a gitignore pattern: {e}",
+                    pattern.get_ref()
+                ),
+            ));
+        }
+        exclude.push(pattern.get_ref().clone());
+    }
     Ok(FileSpec {
         src,
         src_written,
         dest,
         mode,
         owner,
+        exclude,
         loc: ctx.loc(&f.src),
     })
 }
@@ -910,6 +997,21 @@ mod tests {
         assert!(e.contains("octal"), "{e}");
         let e = err_of("[image]\nname = \"x\"\n[base]\nimage = \"reg.example/a:1\"\n");
         assert!(e.contains("has no digest"), "{e}");
+        for (written, fix) in [
+            ("0755", "\"0755\""),
+            ("755", "\"0755\""),
+            ("600", "\"0600\""),
+        ] {
+            let e = err_of(&format!(
+                "[image]\nname = \"x\"\n[[paths]]\npath = \"/a\"\nkind = \"dir\"\nmode = {written}\n"
+            ));
+            assert_eq!(
+                e,
+                format!(
+                    "r.toml:6:8: mode = {written} is not a string: write mode as a string, {fix}"
+                )
+            );
+        }
     }
 
     #[test]

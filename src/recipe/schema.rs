@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::layer::Compression;
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipeFile {
     /// Required: what the image is called.
@@ -36,22 +37,28 @@ pub struct RecipeFile {
     /// `org.opencontainers.image.source`, `revision` and `version`, to the
     /// config's labels). Keys stele sets itself are refused.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub annotations: BTreeMap<String, Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageTable {
     /// Required: image name; default output folder `out/<name>` and archive tag.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Optional (default "latest"): the tag written as the layout's ref name.
+    #[schemars(with = "Option<String>")]
     pub tag: Option<Spanned<String>>,
     /// Optional (default 0): seconds since 1970 for every timestamp; `SOURCE_DATE_EPOCH` overrides.
+    #[schemars(with = "Option<i64>")]
     pub epoch: Option<Spanned<i64>>,
     /// Optional (default "gzip"): layer compression, "gzip", "zstd" or "none".
     #[serde(default)]
+    #[schemars(with = "CompressionName")]
     pub compression: Compression,
     /// Optional (default ["linux/amd64"]): platforms to build.
+    #[schemars(with = "Option<Vec<String>>")]
     pub platforms: Option<Spanned<Vec<Spanned<String>>>>,
     /// Optional (default true): embed an SPDX SBOM of the installed
     /// packages in the image. Left out of the canonical recipe when not
@@ -60,34 +67,43 @@ pub struct ImageTable {
     pub sbom: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BaseTable {
+    #[schemars(with = "Option<bool>")]
     pub scratch: Option<Spanned<bool>>,
     /// `registry/repo@sha256:…`; the digest is required.
+    #[schemars(with = "Option<String>")]
     pub image: Option<Spanned<String>>,
     /// `path@sha256:…` of a local OCI layout or oci-archive, relative to the recipe.
+    #[schemars(with = "Option<String>")]
     pub layout: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AptTable {
+    #[schemars(with = "Vec<AptSourceTable>")]
     pub sources: Spanned<Vec<AptSourceTable>>,
+    #[schemars(with = "Vec<String>")]
     pub packages: Spanned<Vec<Spanned<String>>>,
     /// "single" (default) or "per-package".
+    #[schemars(with = "Option<AptLayersName>")]
     pub layers: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AptSourceTable {
     /// "host", a URL, or a NAME read from `STELE_MIRROR_<NAME>`.
+    #[schemars(with = "String")]
     pub mirror: Spanned<String>,
+    #[schemars(with = "String")]
     pub suite: Spanned<String>,
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     /// Keyring file (binary or armored), relative to the recipe.
+    #[schemars(with = "Option<String>")]
     pub keyring: Option<Spanned<String>>,
 }
 
@@ -95,34 +111,52 @@ fn default_components() -> Vec<String> {
     vec!["main".to_string()]
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileTable {
     /// Required: file or directory, relative to the recipe's folder.
+    #[schemars(with = "String")]
     pub src: Spanned<String>,
     /// Required: absolute path in the image.
+    #[schemars(with = "String")]
     pub dest: Spanned<String>,
     /// Optional: octal mode for copied files (default from the executable bit: 0755/0644).
+    #[schemars(with = "Option<String>", regex(pattern = r"^(0o)?[0-7]{1,4}$"))]
     pub mode: Option<Spanned<String>>,
     /// Optional (default "0:0"): numeric `uid:gid`.
+    #[schemars(with = "Option<String>")]
     pub owner: Option<Spanned<String>>,
+    /// Optional (default none): gitignore-style patterns, relative to a
+    /// folder `src`, of what not to copy (e.g. "**/__pycache__", "*.pyc").
+    /// A `.steleignore` file at the folder's root adds its own.
+    // Left out of the canonical recipe when empty, so recipes written
+    // before it existed keep their digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub exclude: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathTable {
+    #[schemars(with = "String")]
     pub path: Spanned<String>,
     /// "dir", "file", "symlink" or "absent".
+    #[schemars(with = "PathKindName")]
     pub kind: Spanned<String>,
+    #[schemars(with = "Option<String>", regex(pattern = r"^(0o)?[0-7]{1,4}$"))]
     pub mode: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub owner: Option<Spanned<String>>,
     /// For kind = "file": its text.
+    #[schemars(with = "Option<String>")]
     pub content: Option<Spanned<String>>,
     /// For kind = "symlink": where it points.
+    #[schemars(with = "Option<String>")]
     pub target: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsTable {
     #[serde(default)]
@@ -131,43 +165,95 @@ pub struct AccountsTable {
     pub groups: Vec<GroupTable>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserTable {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    #[schemars(with = "u32")]
     pub uid: Spanned<u32>,
     /// Default: same as uid.
     pub gid: Option<u32>,
     /// Default: /home/<name>, created owned by the user.
+    #[schemars(with = "Option<String>")]
     pub home: Option<Spanned<String>>,
     /// Default: /sbin/nologin.
     pub shell: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupTable {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    #[schemars(with = "u32")]
     pub gid: Spanned<u32>,
     #[serde(default)]
     pub members: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigTable {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[schemars(with = "Option<String>")]
     pub workdir: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub user: Option<Spanned<String>>,
     /// Keys stele sets itself (provenance) are refused.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub labels: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub exposed_ports: Vec<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub volumes: Vec<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub stop_signal: Option<Spanned<String>>,
+}
+
+// The schema's names for values the loader checks as strings, so editors
+// offer them; the loader's checks stay the authority.
+
+/// Layer compression.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // only its schema is used
+enum CompressionName {
+    Gzip,
+    Zstd,
+    None,
+}
+
+/// What a `[[paths]]` entry makes.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // only its schema is used
+enum PathKindName {
+    Dir,
+    File,
+    Symlink,
+    Absent,
+}
+
+/// How `[apt]` packages are laid into layers.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)] // only its schema is used
+enum AptLayersName {
+    Single,
+    PerPackage,
+}
+
+/// The recipe's JSON Schema (draft 2020-12), generated from these types:
+/// what `stele schema` prints and `schema/recipe.schema.json` holds.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(RecipeFile);
+    schema.insert("title".into(), "stele recipe".into());
+    schema.to_value()
 }

@@ -108,7 +108,7 @@ const CASES: &[Case] = &[
         name: "mode as a number",
         body: "[[files]]\nsrc = \"a.txt\"\ndest = \"/a\"\nmode = 644\n",
         at: Some("644\n"),
-        hint: &["invalid type: integer", "expected a string", "write the value as that type"],
+        hint: &["mode = 644 is not a string", "write mode as a string, \"0644\""],
     },
     Case {
         name: "invalid owner",

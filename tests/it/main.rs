@@ -14,6 +14,7 @@ mod core_build;
 mod core_errors;
 mod core_realparts;
 mod diff;
+mod everyday;
 mod golden;
 mod layer_cache;
 mod live;
