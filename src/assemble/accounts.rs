@@ -22,7 +22,7 @@ struct GroupLine {
 }
 
 /// The generated account files.
-pub struct AccountFiles {
+pub(crate) struct AccountFiles {
     pub passwd: String,
     pub group: String,
     /// Home directories to create: (path, uid, gid).
@@ -71,7 +71,7 @@ fn parse_group(text: &str) -> Vec<GroupLine> {
 /// Builds the account files. `masters` is base-passwd's (passwd, group)
 /// master text when that package is installed; recipe entries win over
 /// master entries with the same name. Without masters, root is added.
-pub fn account_files(
+pub(crate) fn account_files(
     users: &[UserSpec],
     groups: &[GroupSpec],
     masters: Option<(&str, &str)>,

@@ -66,7 +66,7 @@ fn canonical_root(root: &Path, loc: &str) -> Result<PathBuf, FilesError> {
 }
 
 /// Adds one `[[files]]` entry to `tree`.
-pub fn add_file_spec(
+pub(crate) fn add_file_spec(
     tree: &mut FsTree,
     spec: &FileSpec,
     recipe_dir: &Path,
@@ -248,7 +248,7 @@ fn exclusions(
 
 /// The file in a copied folder's root that lists, gitignore-style, what
 /// not to copy.
-pub const IGNORE_FILE: &str = ".steleignore";
+pub(crate) const IGNORE_FILE: &str = ".steleignore";
 
 fn lexically_inside(path: &Path, root: &Path) -> bool {
     let mut depth: Vec<std::ffi::OsString> = Vec::new();

@@ -21,7 +21,7 @@ pub enum AssembleError {
 
 /// The recipe layer's tree. `masters` is base-passwd's (passwd, group) when
 /// the packages install it, so accounts merge with the Debian defaults.
-pub fn recipe_tree(
+pub(crate) fn recipe_tree(
     recipe: &Recipe,
     masters: Option<(&str, &str)>,
 ) -> Result<FsTree, AssembleError> {

@@ -200,7 +200,7 @@ fn check_output_folder(out: &Path) -> Result<()> {
 }
 
 /// The attestations flags, checked against each other.
-pub fn attest_options(attest: &str, sign_key: &Option<PathBuf>) -> Result<AttestOptions> {
+pub(crate) fn attest_options(attest: &str, sign_key: &Option<PathBuf>) -> Result<AttestOptions> {
     let selection: Selection = attest.parse()?;
     let key = match sign_key {
         Some(p) => Some(PrivateKey::load(p)?),
@@ -238,7 +238,7 @@ fn push(
     .with_digest(digest))
 }
 
-pub fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
+pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     let epoch = super::settings::source_date_epoch()?;
     let mut attest = attest_options(&args.attest, &args.sign_key)?;
     let mut recipe = crate::recipe::load(&args.recipe, epoch)?;

@@ -71,7 +71,7 @@ pub struct PullArgs {
 
 /// Opens any image a user names (layout, archive, registry reference);
 /// the cache is opened only when a registry is involved.
-pub fn open_target(target: &str, args: &RegistryArgs, cache: &CacheArgs) -> Result<Opened> {
+pub(crate) fn open_target(target: &str, args: &RegistryArgs, cache: &CacheArgs) -> Result<Opened> {
     let target = Target::parse(target)?;
     if let Target::Registry { .. } = target {
         let cache = open_cache(cache)?;
@@ -125,7 +125,7 @@ fn build_for_push(
     Ok((opened, recipe.tag))
 }
 
-pub fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
+pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     let mut reference = Reference::parse(&args.reference)?;
     if let Some(c) = args.chunk_size {
         if c == 0 {
@@ -201,7 +201,7 @@ pub fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
+pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let cache = open_cache(&args.cache)?;
     let settings = registry_settings(&args.registry);

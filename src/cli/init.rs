@@ -140,7 +140,7 @@ fn image_name(dir: &Path) -> String {
     }
 }
 
-pub fn cmd_init(args: InitArgs, r: &Reporter) -> Result<ExitCode> {
+pub(crate) fn cmd_init(args: InitArgs, r: &Reporter) -> Result<ExitCode> {
     let name = image_name(&args.dir);
     let recipe = match args.template {
         Template::Scratch => SCRATCH,

@@ -336,7 +336,7 @@ fn text(doc: &Value) -> String {
     out
 }
 
-pub fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
+pub(crate) fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
     let opened = super::distribute::open_target(&args.target, &args.registry, &args.cache)?;
     let images = opened
         .built

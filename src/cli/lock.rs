@@ -84,7 +84,7 @@ fn lock_json(path: &std::path::Path, status: &str, lock: Option<&Lock>) -> serde
     })
 }
 
-pub fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
+pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
     let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
     let Some(apt) = &recipe.apt else {
         bail!(
@@ -141,7 +141,7 @@ pub fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
+pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
     let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
     let Some(apt) = &recipe.apt else {
         bail!(

@@ -2,7 +2,7 @@
 //! Raw arguments become settings once; the library never looks at either.
 
 pub mod build;
-pub mod distribute;
+pub(crate) mod distribute;
 pub mod init;
 pub mod inspect;
 pub mod keys;

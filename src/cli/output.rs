@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 #[derive(Default)]
-pub struct Pending {
+pub(crate) struct Pending {
     files: Vec<(tempfile::NamedTempFile, PathBuf)>,
 }
 
@@ -58,7 +58,7 @@ impl Pending {
 }
 
 /// Writes one small file through a temp file and rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut pending = Pending::default();
     pending.file(path, bytes)?;
     pending.publish()

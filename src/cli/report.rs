@@ -39,7 +39,7 @@ impl Reporter {
     }
 
     /// A progress line, shown unless `-q`.
-    pub fn info(&self, line: impl std::fmt::Display) {
+    pub(crate) fn info(&self, line: impl std::fmt::Display) {
         if self.level >= Level::Normal {
             eprintln!("{line}");
         }
@@ -53,7 +53,7 @@ impl Reporter {
     }
 
     /// Progress lines as the pipeline reports its stages.
-    pub fn event(&self, event: Event) {
+    pub(crate) fn event(&self, event: Event) {
         match event {
             Event::Resolving { lock_path, why } => self.info(format_args!(
                 "lockfile {} {why}: resolving",
@@ -97,14 +97,14 @@ impl Reporter {
     }
 
     /// The pipeline's progress callback.
-    pub fn progress(&self) -> impl Fn(Event) + '_ {
+    pub(crate) fn progress(&self) -> impl Fn(Event) + '_ {
         move |e| self.event(e)
     }
 }
 
 /// An image as `--json` documents describe it: its digest, and per
 /// platform the manifest, config and layers with their sizes.
-pub fn image_json(built: &Built) -> Value {
+pub(crate) fn image_json(built: &Built) -> Value {
     let images: Vec<Value> = built
         .images
         .iter()
@@ -136,7 +136,7 @@ pub fn image_json(built: &Built) -> Value {
     })
 }
 
-pub fn attestations_json(attestations: &[Attestation]) -> Value {
+pub(crate) fn attestations_json(attestations: &[Attestation]) -> Value {
     attestations
         .iter()
         .map(|a| {
@@ -153,7 +153,7 @@ pub fn attestations_json(attestations: &[Attestation]) -> Value {
 }
 
 /// The digests of an image's referrers (its attestations).
-pub fn referrers_json(referrers: &[oci_spec::image::Descriptor]) -> Value {
+pub(crate) fn referrers_json(referrers: &[oci_spec::image::Descriptor]) -> Value {
     referrers
         .iter()
         .map(|d| Value::from(d.digest().to_string()))
@@ -161,7 +161,7 @@ pub fn referrers_json(referrers: &[oci_spec::image::Descriptor]) -> Value {
 }
 
 /// Prints one JSON document on stdout.
-pub fn print_json(doc: &Value) -> anyhow::Result<()> {
+pub(crate) fn print_json(doc: &Value) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, doc)?;

@@ -62,7 +62,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 /// The cache folder: the flag, else `$XDG_CACHE_HOME/stele`, else `~/.cache/stele`.
-pub fn cache_dir(args: &CacheArgs) -> Result<PathBuf> {
+pub(crate) fn cache_dir(args: &CacheArgs) -> Result<PathBuf> {
     if let Some(d) = &args.cache_dir {
         return Ok(d.clone());
     }
@@ -78,7 +78,7 @@ pub fn cache_dir(args: &CacheArgs) -> Result<PathBuf> {
 }
 
 /// Opens the cache folder (once per command).
-pub fn open_cache(args: &CacheArgs) -> Result<Cache> {
+pub(crate) fn open_cache(args: &CacheArgs) -> Result<Cache> {
     let dir = cache_dir(args)?;
     Cache::open(&dir).with_context(|| format!("cannot open the cache {}", dir.display()))
 }
@@ -101,7 +101,7 @@ pub fn auth_files(flag: &Option<PathBuf>) -> Vec<PathBuf> {
     files
 }
 
-pub fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
+pub(crate) fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
     RegistrySettings {
         auth_files: auth_files(&args.authfile),
         insecure: args.insecure,
@@ -112,7 +112,7 @@ pub fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
 /// `STELE_APT_ROOT` moves where `mirror = "host"` reads `etc/apt` from
 /// (a chroot, or a test's own configuration); `STELE_MIRROR_<NAME>`
 /// names mirrors.
-pub fn apt_settings(jobs: &JobsArgs) -> AptSettings {
+pub(crate) fn apt_settings(jobs: &JobsArgs) -> AptSettings {
     let host_root = env_path("STELE_APT_ROOT").unwrap_or_else(|| PathBuf::from("/"));
     let mirrors: BTreeMap<String, String> = std::env::vars()
         .filter_map(|(k, v)| k.strip_prefix("STELE_MIRROR_").map(|n| (n.to_string(), v)))
@@ -125,7 +125,7 @@ pub fn apt_settings(jobs: &JobsArgs) -> AptSettings {
 }
 
 /// Threads for unpacking packages and writing layers.
-pub fn work_jobs(jobs: &JobsArgs) -> usize {
+pub(crate) fn work_jobs(jobs: &JobsArgs) -> usize {
     jobs.jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1)
@@ -158,7 +158,7 @@ fn builder_identity() -> String {
 }
 
 /// The flags a pipeline run takes, gathered from whichever command runs it.
-pub struct PipelineArgs<'a> {
+pub(crate) struct PipelineArgs<'a> {
     pub cache: &'a CacheArgs,
     pub jobs: &'a JobsArgs,
     pub packages: &'a PackageArgs,
@@ -191,7 +191,7 @@ impl PipelineArgs<'_> {
 
 /// Reads `SOURCE_DATE_EPOCH` (reproducible-builds.org spec): a decimal
 /// integer of seconds; anything else is an error rather than ignored.
-pub fn source_date_epoch() -> Result<Option<u64>> {
+pub(crate) fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if v.is_empty() => Ok(None),
         Ok(v) => v

@@ -17,7 +17,7 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-pub fn cmd_completions(args: CompletionsArgs) -> Result<ExitCode> {
+pub(crate) fn cmd_completions(args: CompletionsArgs) -> Result<ExitCode> {
     let mut command = super::Cli::command();
     let mut out = std::io::stdout().lock();
     clap_complete::generate(args.shell, &mut command, "stele", &mut out);
@@ -26,7 +26,7 @@ pub fn cmd_completions(args: CompletionsArgs) -> Result<ExitCode> {
 }
 
 /// The roff man page of `stele` and its commands, one page.
-pub fn cmd_man() -> Result<ExitCode> {
+pub(crate) fn cmd_man() -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     clap_mangen::Man::new(super::Cli::command()).render(&mut out)?;
     out.flush()?;
@@ -34,7 +34,7 @@ pub fn cmd_man() -> Result<ExitCode> {
 }
 
 /// The recipe's JSON Schema, as `schema/recipe.schema.json` holds it.
-pub fn cmd_schema() -> Result<ExitCode> {
+pub(crate) fn cmd_schema() -> Result<ExitCode> {
     super::report::print_json(&crate::recipe::schema::json_schema())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -94,7 +94,7 @@ fn could_not_check(err: anyhow::Error, target: &str, json: bool) -> ExitCode {
     ExitCode::from(COULD_NOT_CHECK)
 }
 
-pub fn cmd_verify(args: VerifyArgs, r: &Reporter) -> Result<ExitCode> {
+pub(crate) fn cmd_verify(args: VerifyArgs, r: &Reporter) -> Result<ExitCode> {
     match run_verify(&args, r) {
         Ok(report) => {
             let mut stdout = std::io::stdout().lock();
@@ -239,7 +239,7 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> R
     })
 }
 
-pub fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
+pub(crate) fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
     let open = |s: &str| -> Result<Opened> {
         super::distribute::open_target(s, &args.registry, &args.cache)
     };

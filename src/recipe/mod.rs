@@ -192,7 +192,11 @@ impl Recipe {
     /// the same key. The canonical recipe takes them too, so provenance and
     /// the recipe digest describe what was built, as if they were written
     /// in the file.
-    pub fn add_metadata(&mut self, annotations: &[(String, String)], labels: &[(String, String)]) {
+    pub(crate) fn add_metadata(
+        &mut self,
+        annotations: &[(String, String)],
+        labels: &[(String, String)],
+    ) {
         if annotations.is_empty() && labels.is_empty() {
             return;
         }
@@ -484,7 +488,7 @@ fn integer_mode(text: &str, line: usize) -> Option<(usize, String)> {
 
 /// A tag as registries and `docker load` accept it (distribution's
 /// reference grammar: `[\w][\w.-]{0,127}`).
-pub fn valid_tag(tag: &str) -> bool {
+pub(crate) fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 128
         && tag

@@ -13,7 +13,7 @@ use crate::layer::Compression;
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RecipeFile {
+pub(crate) struct RecipeFile {
     /// Required: what the image is called.
     pub image: ImageTable,
     /// Optional (default: scratch): what the image starts from.
@@ -43,7 +43,7 @@ pub struct RecipeFile {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ImageTable {
+pub(crate) struct ImageTable {
     /// Required: image name; default output folder `out/<name>` and archive tag.
     #[schemars(with = "String")]
     pub name: Spanned<String>,
@@ -69,7 +69,7 @@ pub struct ImageTable {
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BaseTable {
+pub(crate) struct BaseTable {
     #[schemars(with = "Option<bool>")]
     pub scratch: Option<Spanned<bool>>,
     /// `registry/repo@sha256:…`; the digest is required.
@@ -82,7 +82,7 @@ pub struct BaseTable {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AptTable {
+pub(crate) struct AptTable {
     #[schemars(with = "Vec<AptSourceTable>")]
     pub sources: Spanned<Vec<AptSourceTable>>,
     #[schemars(with = "Vec<String>")]
@@ -94,7 +94,7 @@ pub struct AptTable {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AptSourceTable {
+pub(crate) struct AptSourceTable {
     /// "host", a URL, or a NAME read from `STELE_MIRROR_<NAME>`.
     #[schemars(with = "String")]
     pub mirror: Spanned<String>,
@@ -113,7 +113,7 @@ fn default_components() -> Vec<String> {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FileTable {
+pub(crate) struct FileTable {
     /// Required: file or directory, relative to the recipe's folder.
     #[schemars(with = "String")]
     pub src: Spanned<String>,
@@ -138,7 +138,7 @@ pub struct FileTable {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PathTable {
+pub(crate) struct PathTable {
     #[schemars(with = "String")]
     pub path: Spanned<String>,
     /// "dir", "file", "symlink" or "absent".
@@ -158,7 +158,7 @@ pub struct PathTable {
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AccountsTable {
+pub(crate) struct AccountsTable {
     #[serde(default)]
     pub users: Vec<UserTable>,
     #[serde(default)]
@@ -167,7 +167,7 @@ pub struct AccountsTable {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UserTable {
+pub(crate) struct UserTable {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
     #[schemars(with = "u32")]
@@ -183,7 +183,7 @@ pub struct UserTable {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GroupTable {
+pub(crate) struct GroupTable {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
     #[schemars(with = "u32")]
@@ -194,7 +194,7 @@ pub struct GroupTable {
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigTable {
+pub(crate) struct ConfigTable {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     #[serde(default)]
@@ -252,7 +252,7 @@ enum AptLayersName {
 
 /// The recipe's JSON Schema (draft 2020-12), generated from these types:
 /// what `stele schema` prints and `schema/recipe.schema.json` holds.
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(RecipeFile);
     schema.insert("title".into(), "stele recipe".into());
     schema.to_value()

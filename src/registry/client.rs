@@ -105,7 +105,7 @@ pub(crate) enum Failure {
 /// Resolves a `Location` header against the URL that sent it (RFC 3986
 /// §5.2, the forms registries use: absolute, scheme-relative, absolute
 /// path, relative path).
-pub(crate) fn resolve(base: &str, location: &str) -> String {
+pub fn resolve(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.to_string();
     }
