@@ -97,6 +97,15 @@ impl CheckedLock {
     }
 }
 
+/// The .debs a fetch must download (`done: false`, before) or has
+/// downloaded and verified (`done: true`, after), for progress.
+#[derive(Clone, Copy, Debug)]
+pub struct Download {
+    pub packages: usize,
+    pub bytes: u64,
+    pub done: bool,
+}
+
 /// How a package is named in messages.
 pub(crate) fn package_label(p: &LockedPackage) -> String {
     format!("{} {} ({})", p.name, p.version, p.architecture)
@@ -108,9 +117,16 @@ pub(crate) fn fetch_locked(
     lock: &CheckedLock,
     fetcher: &Fetcher,
     settings: &AptSettings,
+    progress: &dyn Fn(Download),
 ) -> Result<BTreeMap<Digest, PathBuf>, DebsError> {
     let wanted = lock.wanted();
-    fetch_missing(&lock.sources, wanted.values().copied(), fetcher, settings)?;
+    fetch_missing(
+        &lock.sources,
+        wanted.values().copied(),
+        fetcher,
+        settings,
+        progress,
+    )?;
     Ok(wanted
         .keys()
         .map(|d| (d.clone(), fetcher.cache().path(d)))
@@ -123,10 +139,16 @@ fn fetch_missing<'a>(
     packages: impl Iterator<Item = &'a LockedPackage>,
     fetcher: &Fetcher,
     settings: &AptSettings,
+    progress: &dyn Fn(Download),
 ) -> Result<(), DebsError> {
     let missing: Vec<&LockedPackage> = packages
         .filter(|p| !fetcher.cache().contains(&p.sha256))
         .collect();
+    let count = Download {
+        packages: missing.len(),
+        bytes: missing.iter().map(|p| p.size).sum(),
+        done: false,
+    };
     // Mirrors are only looked up when something must be downloaded, so a
     // warm cache (or a vendored folder) builds without apt configuration.
     let mut urls: BTreeMap<usize, String> = BTreeMap::new();
@@ -149,7 +171,16 @@ fn fetch_missing<'a>(
             label: package_label(p),
         })
         .collect();
+    if !missing.is_empty() {
+        progress(count);
+    }
     fetcher.fetch_all(&items, settings.jobs)?;
+    if !missing.is_empty() {
+        progress(Download {
+            done: true,
+            ..count
+        });
+    }
     Ok(())
 }
 
@@ -172,6 +203,7 @@ pub(crate) fn unpack_locked(
     unpacked: &UnpackCache,
     settings: &AptSettings,
     jobs: usize,
+    progress: &dyn Fn(Download),
 ) -> Result<UnpackedPackages, DebsError> {
     let wanted = lock.wanted();
     let mut debs = BTreeMap::new();
@@ -185,7 +217,13 @@ pub(crate) fn unpack_locked(
         }
     }
     let reused = debs.len();
-    fetch_missing(&lock.sources, todo.iter().copied(), fetcher, settings)?;
+    fetch_missing(
+        &lock.sources,
+        todo.iter().copied(),
+        fetcher,
+        settings,
+        progress,
+    )?;
     let done = crate::parallel::map(
         &todo,
         jobs,

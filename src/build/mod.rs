@@ -23,7 +23,7 @@ use config::assemble_image;
 pub use error::BaseError;
 pub use error::BuildError;
 pub use package_layers::Packages;
-pub use write::LayerStats;
+pub use write::{LayerDecision, LayerStats};
 
 /// What the CLI decided for this build; nothing below reads flags or env.
 #[derive(Clone, Debug)]

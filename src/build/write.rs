@@ -12,12 +12,24 @@ use crate::oci::{Digest, LayerBlob};
 use crate::store::BlobStore;
 
 /// What the layer step did, for the user to see.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LayerStats {
     /// Layers taken from the layer cache.
     pub reused: usize,
     /// Layers written (compressed) by this build.
     pub written: usize,
+    /// Each distinct layer in plan order: its history line, its blob, and
+    /// whether the layer cache had it.
+    pub decisions: Vec<LayerDecision>,
+}
+
+/// One layer's cache decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerDecision {
+    pub created_by: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub reused: bool,
 }
 
 /// The blob of every planned layer, in plan order, each in `store`.
@@ -64,12 +76,18 @@ pub(super) fn write_layers(
         },
     )?;
     let mut stats = LayerStats::default();
-    for (_, reused) in &results {
+    for (&i, (blob, reused)) in unique.iter().zip(&results) {
         if *reused {
             stats.reused += 1;
         } else {
             stats.written += 1;
         }
+        stats.decisions.push(LayerDecision {
+            created_by: plans[i].created_by.clone(),
+            digest: blob.digest.clone(),
+            size: blob.size,
+            reused: *reused,
+        });
     }
     let blobs = keys
         .iter()

@@ -164,7 +164,9 @@ pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
     let fetcher = settings.cache.fetcher(settings.offline);
     let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &r.progress())?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
-    let files = debs::fetch_locked(&checked, &fetcher, &settings.apt)?;
+    let files = debs::fetch_locked(&checked, &fetcher, &settings.apt, &|d| {
+        r.event(crate::pipeline::download_event(d))
+    })?;
     let n = debs::vendor(&checked.lock, &files, &args.dir)?;
     r.info(format_args!(
         "copied {n} package(s) into {}",

@@ -23,9 +23,11 @@ pub enum Level {
 /// printed by `print_error` whatever the level. Nothing here colors its
 /// output, so `NO_COLOR` holds without being read; lines are plain
 /// whether or not stderr is a terminal, so logs and tests read the same.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Reporter {
     pub level: Level,
+    /// When the current download began, for its rate.
+    started: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl Reporter {
@@ -35,7 +37,10 @@ impl Reporter {
             (false, true) => Level::Verbose,
             (false, false) => Level::Normal,
         };
-        Reporter { level }
+        Reporter {
+            level,
+            started: std::cell::Cell::new(None),
+        }
     }
 
     /// A progress line, shown unless `-q`.
@@ -82,23 +87,66 @@ impl Reporter {
                     self.detail(format_args!("  unpacked now: {label}"));
                 }
             }
-            Event::Layers { stats, cache: true } => self.info(format_args!(
-                "layer cache: hits {}, misses {}",
-                stats.reused, stats.written
-            )),
-            Event::Layers {
-                stats,
-                cache: false,
-            } => self.info(format_args!(
-                "layer cache: off, {} layers written",
-                stats.written
-            )),
+            Event::Layers { stats, cache } => {
+                if cache {
+                    self.info(format_args!(
+                        "layer cache: hits {}, misses {}",
+                        stats.reused, stats.written
+                    ));
+                } else {
+                    self.info(format_args!(
+                        "layer cache: off, {} layers written",
+                        stats.written
+                    ));
+                }
+                for d in &stats.decisions {
+                    self.detail(format_args!(
+                        "  {} {} ({} bytes): {}",
+                        if d.reused { "cache hit:" } else { "written:  " },
+                        d.digest,
+                        d.size,
+                        d.created_by
+                    ));
+                }
+            }
+            Event::Downloading { packages, bytes } => {
+                self.started.set(Some(std::time::Instant::now()));
+                self.info(format_args!(
+                    "downloading {packages} package(s), {}",
+                    human_bytes(bytes)
+                ));
+            }
+            Event::Downloaded { packages, bytes } => {
+                let secs = self
+                    .started
+                    .take()
+                    .map_or(0.0, |t| t.elapsed().as_secs_f64());
+                let rate = if secs > 0.0 {
+                    format!(", {}/s", human_bytes((bytes as f64 / secs) as u64))
+                } else {
+                    String::new()
+                };
+                self.info(format_args!(
+                    "downloaded {packages} package(s), {} in {secs:.1} s{rate}",
+                    human_bytes(bytes)
+                ));
+            }
         }
     }
 
     /// The pipeline's progress callback.
     pub(crate) fn progress(&self) -> impl Fn(Event) + '_ {
         move |e| self.event(e)
+    }
+}
+
+/// A size as people read it: bytes, kB, MB or GB (powers of 1000).
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..=999 => format!("{n} B"),
+        1_000..=999_999 => format!("{:.1} kB", n as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
     }
 }
 

@@ -15,6 +15,7 @@
 mod resolve;
 mod settings;
 
+pub(crate) use resolve::download_event;
 pub use resolve::{check_lock, lock_in_force, resolve, LockOutcome, LockStatus, Resolved};
 pub use settings::{Builder, Cache, LockPolicy, Settings};
 
@@ -50,7 +51,11 @@ pub enum Event<'a> {
         unpacked_now: &'a [String],
     },
     /// The layer step: taken from the layer cache, or written.
-    Layers { stats: LayerStats, cache: bool },
+    Layers { stats: &'a LayerStats, cache: bool },
+    /// Locked .debs the cache lacks are being downloaded.
+    Downloading { packages: usize, bytes: u64 },
+    /// They were downloaded, verified and cached.
+    Downloaded { packages: usize, bytes: u64 },
 }
 
 /// Which attestations to make, and the key that signs them.
@@ -154,7 +159,7 @@ pub fn produce(
     };
     let output = crate::build::build(recipe, &inputs, &build_settings, store)?;
     progress(Event::Layers {
-        stats: output.layers,
+        stats: &output.layers,
         cache: settings.layer_cache,
     });
     let attestations = if attest_options.selection == Selection::None {

@@ -125,6 +125,7 @@ pub fn resolve(
                 settings.cache.unpacked(),
                 &settings.apt,
                 settings.jobs,
+                &|d| progress(download_event(d)),
             )?;
             progress(Event::Unpacked {
                 reused: unpacked.reused,
@@ -141,6 +142,21 @@ pub fn resolve(
         inputs: BuildInputs { base, packages },
         lock,
     })
+}
+
+/// A download's progress as the pipeline reports it.
+pub(crate) fn download_event(d: debs::Download) -> Event<'static> {
+    if d.done {
+        Event::Downloaded {
+            packages: d.packages,
+            bytes: d.bytes,
+        }
+    } else {
+        Event::Downloading {
+            packages: d.packages,
+            bytes: d.bytes,
+        }
+    }
 }
 
 /// Opens the recipe's `[base]`, checking it is the image the recipe pins

@@ -111,7 +111,8 @@ fn normal_and_verbose_progress_on_stderr() {
     assert_eq!(digest_of(&verbose), digest);
     assert!(
         // One recipe layer per platform: each holds its platform's SBOM.
-        verbose.stderr.contains("layer cache: hits 2, misses 0"),
+        verbose.stderr.contains("layer cache: hits 2, misses 0")
+            && verbose.stderr.matches("cache hit: sha256:").count() == 2,
         "{}",
         verbose.stderr
     );

@@ -585,7 +585,17 @@ fn lock_check_answers_ci_and_mirrors_or_keyrings_never_make_a_lock_stale() {
     assert!(!p.lock().exists());
     p.stele(&["lock"]).expect_ok();
     p.stele(&["lock", "--check"]).expect_code(0);
-    let digest = p.build(&["--locked"]).expect_ok().last_line().to_string();
+    let first = p.build(&["--locked"]);
+    first.expect_ok();
+    // hello, libgreet 2.0 and base-passwd: downloaded once, with a rate.
+    assert!(
+        first.stderr.contains("downloading 3 package(s)")
+            && first.stderr.contains("downloaded 3 package(s)")
+            && first.stderr.contains("/s"),
+        "{}",
+        first.stderr
+    );
+    let digest = first.last_line().to_string();
     let lock_bytes = fs::read(p.lock()).unwrap();
 
     // The same archive under another name, by URL, and with its keyring
