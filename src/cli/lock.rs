@@ -115,7 +115,7 @@ pub fn cmd_lock(args: LockArgs) -> Result<ExitCode> {
         layer_cache: false,
     }
     .settings()?;
-    let fetcher = settings.cache.fetcher(false);
+    let fetcher = settings.cache.fetcher(false, &settings.network)?;
     let lock = locking::resolve_lock(&recipe, apt, &fetcher, &settings.apt)?;
     write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
@@ -149,7 +149,9 @@ pub fn cmd_vendor(args: VendorArgs) -> Result<ExitCode> {
         layer_cache: false,
     }
     .settings()?;
-    let fetcher = settings.cache.fetcher(settings.offline);
+    let fetcher = settings
+        .cache
+        .fetcher(settings.offline, &settings.network)?;
     let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &super::report::progress)?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
     let files = debs::fetch_locked(&checked, &fetcher, &settings.apt)?;

@@ -31,10 +31,10 @@ mod token;
 pub mod upload;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::oci::Digest;
 use crate::store::StoreError;
+use crate::transport::{NetworkSettings, TransportError};
 
 pub use client::Client;
 pub use pull::{pull, Pulled};
@@ -53,16 +53,12 @@ pub struct RegistrySettings {
     /// Blobs up to this size are uploaded in one PUT; larger ones in
     /// PATCH chunks of this size (memory use is one chunk).
     pub chunk_size: u64,
-    /// Further attempts after a dropped connection or a 5xx/429 answer.
-    pub retries: u32,
-    /// Wait before the first retry; doubled for each one after.
-    pub backoff: Duration,
-    /// Connect, read and write timeout of each request.
-    pub timeout: Duration,
+    /// Timeouts, retries, proxies and TLS: the transport's settings,
+    /// shared with apt fetching.
+    pub network: NetworkSettings,
     /// The largest blob a pull accepts; a descriptor claiming more is
     /// refused before anything is downloaded.
     pub blob_limit: u64,
-    pub user_agent: String,
 }
 
 impl Default for RegistrySettings {
@@ -71,11 +67,8 @@ impl Default for RegistrySettings {
             auth_files: Vec::new(),
             insecure: false,
             chunk_size: 16 << 20,
-            retries: 4,
-            backoff: Duration::from_millis(500),
-            timeout: Duration::from_secs(120),
+            network: NetworkSettings::default(),
             blob_limit: 32 << 30,
-            user_agent: format!("stele/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 }
@@ -144,13 +137,8 @@ pub enum RegistryError {
         /// What to do about it, with a leading `; ` when there is advice.
         hint: String,
     },
-    #[error("{method} {url}: {message} (gave up after {attempts} attempt(s)); check that the registry is running and reachable")]
-    Transport {
-        method: &'static str,
-        url: String,
-        message: String,
-        attempts: u32,
-    },
+    #[error(transparent)]
+    Network(#[from] TransportError),
     #[error("{url}: {message}")]
     Protocol { url: String, message: String },
     #[error("{url}: digest mismatch: stele expected {expected}, the registry's answer has {found}; the registry or a proxy changed the content, or the reference names other content")]
@@ -161,6 +149,14 @@ pub enum RegistryError {
     },
     #[error("registry auth file {path}: {message}")]
     AuthFile { path: PathBuf, message: String },
+    #[error("{program} ({field} in {file}) for {registry}: {message}")]
+    CredentialHelper {
+        program: String,
+        registry: String,
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("authenticating at {url}: {message}")]
     Auth { url: String, message: String },
     #[error("{reference}: refusing {what} {digest}: it claims {size} bytes, beyond the {limit}-byte limit")]

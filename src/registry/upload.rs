@@ -16,6 +16,7 @@ use super::client::{pull_scope, push_scope, resolve, Client, Failure, Req};
 use super::{PushReport, RegistryError};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
+use crate::transport::{transient_status, TransportError};
 
 /// How an upload attempt ended when it did not finish.
 enum Step {
@@ -116,7 +117,7 @@ fn upload(
     mut session: Option<String>,
     report: &mut PushReport,
 ) -> Result<(), RegistryError> {
-    let retries = client.settings().retries;
+    let retries = client.settings().network.retries;
     let mut restarts = 0;
     loop {
         let (location, min_chunk) = match session.take() {
@@ -142,7 +143,7 @@ fn upload(
             Step::Restart(_) if restarts < retries => {
                 restarts += 1;
                 report.uploads_restarted += 1;
-                client.back_off(restarts);
+                client.transport().back_off(restarts);
             }
             Step::Restart(reason) => {
                 return Err(RegistryError::Protocol {
@@ -329,12 +330,17 @@ impl Upload<'_> {
                 )))
             }
             Ok(resp) => Err(self.client.status_error("PUT", &url, resp)),
-            Err(Failure::Transport(m)) => {
+            Err(Failure::Transport(e)) if !e.transient() => Err(e.into()),
+            Err(Failure::Transport(e)) => {
                 if self.exists()? {
                     return Ok(Step::Done);
                 }
-                Ok(Step::Restart(format!("the closing PUT failed: {m}")))
+                Ok(Step::Restart(format!("the closing PUT failed: {e}")))
             }
+            Err(Failure::Status(resp)) => Ok(Step::Restart(format!(
+                "the closing PUT was answered {}",
+                resp.status()
+            ))),
             Err(Failure::Fatal(e)) => Err(e),
         }
     }
@@ -357,7 +363,7 @@ impl Upload<'_> {
         chunk: u64,
         report: &mut PushReport,
     ) -> Result<Step, RegistryError> {
-        let retries = self.client.settings().retries;
+        let retries = self.client.settings().network.retries;
         let mut file = self.open()?;
         let mut offset = 0;
         let mut failures = 0;
@@ -399,23 +405,26 @@ impl Upload<'_> {
                         resp.status()
                     )))
                 }
-                Ok(resp) if resp.status() >= 500 || resp.status() == 429 => {
+                Ok(resp) if transient_status(resp.status()) => {
                     format!("a chunk was answered {}", resp.status())
                 }
                 Ok(resp) => return Err(self.client.status_error("PATCH", &location, resp)),
-                Err(Failure::Transport(m)) => m,
+                Err(Failure::Transport(e)) if e.transient() => e.to_string(),
+                Err(Failure::Transport(e)) => return Err(e.into()),
+                Err(Failure::Status(resp)) => format!("a chunk was answered {}", resp.status()),
                 Err(Failure::Fatal(e)) => return Err(e),
             };
             failures += 1;
             if failures > retries {
-                return Err(RegistryError::Transport {
+                return Err(TransportError::Connection {
                     method: "PATCH",
                     url: location,
                     message: failure,
                     attempts: failures,
-                });
+                }
+                .into());
             }
-            self.client.back_off(failures);
+            self.client.transport().back_off(failures);
             match self.status(&location)? {
                 Some((got, next)) => {
                     offset = got.min(self.size);

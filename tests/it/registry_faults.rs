@@ -14,14 +14,18 @@ use stele::registry::{
     pull, push_built, PushOptions, PushReport, Reference, RegistryError, RegistrySettings,
 };
 use stele::store::BlobStore;
+use stele::transport::NetworkSettings;
 
 fn settings(auth_files: Vec<PathBuf>) -> RegistrySettings {
     RegistrySettings {
         auth_files,
         chunk_size: 1000,
-        retries: 3,
-        backoff: Duration::from_millis(1),
-        timeout: Duration::from_secs(20),
+        network: NetworkSettings {
+            retries: 3,
+            backoff: Duration::from_millis(1),
+            idle_timeout: Duration::from_secs(20),
+            ..NetworkSettings::default()
+        },
         ..RegistrySettings::default()
     }
 }
