@@ -199,10 +199,8 @@ fn run_helper(
     use std::process::{Command, Stdio};
     let program = format!("docker-credential-{name}");
     let fail = |message: String| RegistryError::CredentialHelper {
-        program: program.clone(),
+        helper: format!("{program} ({field} in {})", file.display()),
         registry: registry.to_string(),
-        file: file.to_path_buf(),
-        field: field.to_string(),
         message,
     };
     if name.is_empty() || name.contains(['/', '\\']) {

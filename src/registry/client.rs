@@ -98,8 +98,8 @@ impl<'a> Req<'a> {
 pub(crate) enum Failure {
     /// No answer; the transport says whether another try may help.
     Transport(TransportError),
-    /// A 429 or 5xx answer: worth another try.
-    Status(ureq::Response),
+    /// A 429 or 5xx answer: worth another try. Boxed: an answer is large.
+    Status(Box<ureq::Response>),
     /// Not worth another try.
     Fatal(RegistryError),
 }
@@ -151,7 +151,7 @@ pub(crate) fn read_limited(
         .take(limit + 1)
         .read_to_end(&mut body)
         .map_err(|e| {
-            RegistryError::Network(TransportError::Connection {
+            RegistryError::from(TransportError::Connection {
                 method: "GET",
                 url: url.to_string(),
                 message: format!("reading the answer: {e}"),
@@ -164,13 +164,11 @@ pub(crate) fn read_limited(
     Ok(body)
 }
 
-/// A 400 without headers in HTTP/1.0: how Go's TLS servers answer a
-/// plain-HTTP request.
+/// A 400 in HTTP/1.0 without a single header: how Go's TLS servers
+/// answer a plain-HTTP request ("Client sent an HTTP request to an HTTPS
+/// server."); an HTTP server's own 400 has at least a Date.
 fn bare_400(resp: &ureq::Response) -> bool {
-    resp.status() == 400
-        && resp.http_version() == "HTTP/1.0"
-        && resp.header("Content-Type").is_none()
-        && resp.header("Content-Length").is_none()
+    resp.status() == 400 && resp.http_version() == "HTTP/1.0" && resp.headers_names().is_empty()
 }
 
 impl Client {
@@ -231,12 +229,13 @@ impl Client {
                 && !req.allow.contains(&status)
                 && transient_status(status)
             {
-                return Err(Failure::Status(resp));
+                return Err(Failure::Status(Box::new(resp)));
             }
             Ok(resp)
         });
         let resp = match result {
-            Ok(resp) | Err(Failure::Status(resp)) => resp,
+            Ok(resp) => resp,
+            Err(Failure::Status(resp)) => *resp,
             Err(Failure::Transport(e)) => return Err(e.into()),
             Err(Failure::Fatal(e)) => return Err(e),
         };
@@ -251,37 +250,28 @@ impl Client {
     /// the registry is spoken to over HTTP only by the loopback default,
     /// not by --insecure), its URLs are upgraded to https for the rest of
     /// the run. Go's TLS servers, docker-registry among them, answer plain
-    /// HTTP with a bare HTTP/1.0 400 saying so; others send a TLS alert,
-    /// which is no HTTP status line. An answer that is not one of these is
-    /// handed back (its body read into memory).
+    /// HTTP with a bare `HTTP/1.0 400` without headers (see [`bare_400`]);
+    /// others send a TLS alert, which is no HTTP status line. Any other
+    /// answer is handed back untouched.
     fn speaks_tls(
         &self,
         url: &str,
         answer: Result<ureq::Response, &TransportError>,
-    ) -> Result<(), ureq::Response> {
+    ) -> Result<(), Option<Box<ureq::Response>>> {
         let candidate = !self.settings.insecure
             && self.base.starts_with("http://")
             && url.starts_with(&format!("{}/", self.base))
             && !self.upgraded.load(Ordering::Relaxed);
         let tls = match answer {
-            Ok(resp) => {
-                let status_text = resp.status_text().to_string();
-                let mut body = Vec::new();
-                let _ = resp.into_reader().take(4096).read_to_end(&mut body);
-                let text = String::from_utf8_lossy(&body).into_owned();
-                if !(candidate && text.contains("HTTP request to an HTTPS server")) {
-                    return Err(ureq::Response::new(400, &status_text, &text)
-                        .expect("a status line stele wrote"));
-                }
-                true
-            }
+            Ok(resp) if !candidate => return Err(Some(Box::new(resp))),
+            Ok(_) => true,
             Err(TransportError::Protocol { message, .. }) => {
                 candidate && message.starts_with("Bad Status")
             }
             Err(_) => false,
         };
         if !tls {
-            return Err(ureq::Response::new(400, "", "").expect("a status line stele wrote"));
+            return Err(None);
         }
         self.upgraded.store(true, Ordering::Relaxed);
         Ok(())
@@ -333,7 +323,7 @@ impl Client {
                         url = self.current(&url);
                         continue;
                     }
-                    Err(resp) => resp,
+                    Err(resp) => *resp.expect("an answer is handed back"),
                 },
                 Ok(resp) => resp,
                 Err(e) if own && self.speaks_tls(&url, Err(&e)).is_ok() => {

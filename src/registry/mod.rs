@@ -137,8 +137,9 @@ pub enum RegistryError {
         /// What to do about it, with a leading `; ` when there is advice.
         hint: String,
     },
+    // Boxed: a transport error carries a URL and a message or two.
     #[error(transparent)]
-    Network(#[from] TransportError),
+    Network(Box<TransportError>),
     #[error("{url}: {message}")]
     Protocol { url: String, message: String },
     #[error("{url}: digest mismatch: stele expected {expected}, the registry's answer has {found}; the registry or a proxy changed the content, or the reference names other content")]
@@ -149,12 +150,11 @@ pub enum RegistryError {
     },
     #[error("registry auth file {path}: {message}")]
     AuthFile { path: PathBuf, message: String },
-    #[error("{program} ({field} in {file}) for {registry}: {message}")]
+    /// `helper` names the program and the auth file entry that named it.
+    #[error("{helper} for {registry}: {message}")]
     CredentialHelper {
-        program: String,
+        helper: String,
         registry: String,
-        file: PathBuf,
-        field: String,
         message: String,
     },
     #[error("authenticating at {url}: {message}")]
@@ -179,6 +179,12 @@ pub enum RegistryError {
         digest: Digest,
         message: String,
     },
+}
+
+impl From<TransportError> for RegistryError {
+    fn from(e: TransportError) -> RegistryError {
+        RegistryError::Network(Box::new(e))
+    }
 }
 
 /// How much of an error answer is read for its `errors[]`.

@@ -366,7 +366,7 @@ impl Walk<'_> {
             let resp = client.attempt(&Req::new("GET", url.clone(), scopes.clone()))?;
             let status = resp.status();
             if transient_status(status) {
-                return Err(Failure::Status(resp));
+                return Err(Failure::Status(Box::new(resp)));
             }
             if !(200..300).contains(&status) {
                 return Err(Failure::Fatal(client.status_error("GET", &url, resp)));
@@ -396,7 +396,7 @@ impl Walk<'_> {
         });
         match result {
             Ok(()) => {}
-            Err(Failure::Status(resp)) => return Err(client.status_error("GET", &url, resp)),
+            Err(Failure::Status(resp)) => return Err(client.status_error("GET", &url, *resp)),
             Err(Failure::Transport(e)) => return Err(e.into()),
             Err(Failure::Fatal(e)) => return Err(e),
         }

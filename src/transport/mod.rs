@@ -62,11 +62,9 @@ impl Default for NetworkSettings {
     }
 }
 
-const TRUST_HINT: &str = "if a private CA signed it, trust that CA: SSL_CERT_FILE=CA.crt, or CA.crt in --cert-dir DIR/HOST:PORT/ or /etc/containers/certs.d/HOST:PORT/ (--tls-verify=false skips the check)";
-
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("{method} {url}: the certificate of {host} is not trusted: {problem}; {TRUST_HINT}")]
+    #[error("{method} {url}: the certificate of {host} is not trusted: {problem}; if a private CA signed it, trust that CA: SSL_CERT_FILE=CA.crt, or CA.crt in --cert-dir DIR/{host}/ or /etc/containers/certs.d/{host}/ (--tls-verify=false skips the check)")]
     Certificate {
         method: &'static str,
         url: String,

@@ -17,6 +17,7 @@ mod diff;
 mod golden;
 mod layer_cache;
 mod live;
+mod network;
 mod packages;
 mod pipeline;
 mod provenance;
