@@ -13,7 +13,8 @@ use super::release::{verify_inrelease_with, Keyring, Release, ReleaseError};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::{
-    transient_status, NetworkSettings, Retry, TrackedRead, Transport, TransportError,
+    transient_status, Budget, NetworkSettings, ResumingBody, Retry, TrackedRead, Transport,
+    TransportError,
 };
 /// InRelease files are a few hundred KiB; anything this big is not one.
 pub(crate) const INRELEASE_LIMIT: u64 = 16 << 20;
@@ -179,17 +180,23 @@ impl Fetcher {
     /// 429 and 5xx answers are retried; 4xx answers and integrity failures
     /// are not (a mirror that served bad bytes once is not trusted to be
     /// asked again blindly).
-    fn retrying<T>(&self, op: impl FnMut() -> Result<T, Attempt>) -> Result<T, FetchError> {
+    /// Bodies that stall or break off are picked up again with a `Range`
+    /// request within the same budget of attempts.
+    fn retrying<T>(
+        &self,
+        mut op: impl FnMut(&Budget) -> Result<T, Attempt>,
+    ) -> Result<T, FetchError> {
+        let budget = self.transport.budget(true);
         self.transport
-            .retrying(true, op)
+            .retrying_within(&budget, || op(&budget))
             .map_err(Attempt::into_error)
     }
 
-    fn open(&self, url: &str) -> Result<Box<dyn Read + Send>, Attempt> {
+    fn open<'a>(&'a self, url: &str, budget: &'a Budget) -> Result<Body<'a>, Attempt> {
         if let Some(path) = url.strip_prefix("file://") {
             let path = PathBuf::from(path);
             return match File::open(&path) {
-                Ok(f) => Ok(Box::new(f)),
+                Ok(f) => Ok(Body::File(TrackedRead::new(f))),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     Err(Attempt::Fatal(FetchError::NotFound { url: url.into() }))
                 }
@@ -210,8 +217,19 @@ impl Fetcher {
             Err(e) if e.transient() => return Err(Attempt::Retry(e.into())),
             Err(e) => return Err(Attempt::Fatal(e.into())),
         };
+        let owned = url.to_string();
+        let reopen = move |offset: u64| {
+            self.transport
+                .get_following(&owned, &[("Range", format!("bytes={offset}-"))])
+        };
         match response.status() {
-            200..=299 => Ok(Box::new(response.into_reader())),
+            200..=299 => Ok(Body::Http(ResumingBody::new(
+                &self.transport,
+                budget,
+                url,
+                response,
+                Box::new(reopen),
+            ))),
             404 | 410 => Err(Attempt::Fatal(FetchError::NotFound { url: url.into() })),
             status => {
                 let e = FetchError::Status {
@@ -234,15 +252,21 @@ impl Fetcher {
         if self.offline {
             return Err(FetchError::Offline { url: url.into() });
         }
-        self.retrying(|| {
-            let mut reader = TrackedRead::new(self.open(url)?);
+        self.retrying(|budget| {
+            let mut reader = self.open(url, budget)?;
             let mut bytes = Vec::new();
-            if (&mut reader)
+            if let Err(e) = (&mut reader)
                 .take(limit.saturating_add(1))
                 .read_to_end(&mut bytes)
-                .is_err()
             {
-                let failure = reader.failure("GET", url).expect("the read failed");
+                let failure = reader
+                    .failure(url)
+                    .unwrap_or_else(|| TransportError::Connection {
+                        method: "GET",
+                        url: url.to_string(),
+                        message: e.to_string(),
+                        attempts: 1,
+                    });
                 return Err(Attempt::Retry(failure.into()));
             }
             if bytes.len() as u64 > limit {
@@ -293,8 +317,8 @@ impl Fetcher {
             });
         }
         let url = item.url.as_str();
-        self.retrying(|| {
-            let mut reader = TrackedRead::new(self.open(url)?);
+        self.retrying(|budget| {
+            let mut reader = self.open(url, budget)?;
             match self
                 .cache
                 .put_verified(&mut reader, &item.sha256, item.size)
@@ -311,7 +335,7 @@ impl Fetcher {
                 })),
                 // The store reports reader and writer failures alike; a
                 // failed read is the network's fault and worth retrying.
-                Err(e) => match reader.failure("GET", url) {
+                Err(e) => match reader.failure(url) {
                     Some(failure) => Err(Attempt::Retry(failure.into())),
                     None => Err(Attempt::Fatal(e.into())),
                 },
@@ -447,6 +471,31 @@ impl Fetcher {
             }
         }
         Ok(text)
+    }
+}
+
+/// A download's body: a local file, or an HTTP answer that resumes.
+enum Body<'a> {
+    File(TrackedRead<File>),
+    Http(ResumingBody<'a>),
+}
+
+impl Body<'_> {
+    /// The failure of reading, when the source failed (not the consumer).
+    fn failure(&mut self, url: &str) -> Option<TransportError> {
+        match self {
+            Body::File(f) => f.failure("GET", url),
+            Body::Http(h) => h.failure(),
+        }
+    }
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Body::File(f) => f.read(buf),
+            Body::Http(h) => h.read(buf),
+        }
     }
 }
 

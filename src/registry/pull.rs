@@ -23,7 +23,7 @@ use crate::oci::media::{
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
-use crate::transport::{transient_status, TrackedRead};
+use crate::transport::{transient_status, ResumingBody, TransportError};
 
 /// Indexes inside indexes are followed this deep, no deeper.
 const MAX_DEPTH: u32 = 2;
@@ -362,7 +362,8 @@ impl Walk<'_> {
         // One attempt is the GET and the whole body into the store; a body
         // that stalls or ends short is a transient failure, and the
         // transport's loop starts the blob over.
-        let result = client.transport().retrying(true, || {
+        let budget = client.transport().budget(true);
+        let result = client.transport().retrying_within(&budget, || {
             let resp = client.attempt(&Req::new("GET", url.clone(), scopes.clone()))?;
             let status = resp.status();
             if transient_status(status) {
@@ -382,10 +383,30 @@ impl Walk<'_> {
                     }));
                 }
             }
-            let mut reader = TrackedRead::new(resp.into_reader());
+            // The rest of a body that broke off, asked for the same way
+            // (authorization and redirects included).
+            let reopen = |offset: u64| {
+                let req = Req::new("GET", url.clone(), scopes.clone())
+                    .header("Range", format!("bytes={offset}-"));
+                client.attempt(&req).map_err(|f| match f {
+                    Failure::Transport(e) => e,
+                    Failure::Status(resp) => TransportError::Protocol {
+                        method: "GET",
+                        url: url.clone(),
+                        message: format!("asking for the rest, the registry answered {}", resp.status()),
+                    },
+                    Failure::Fatal(e) => TransportError::Protocol {
+                        method: "GET",
+                        url: url.clone(),
+                        message: format!("asking for the rest: {e}"),
+                    },
+                })
+            };
+            let mut reader =
+                ResumingBody::new(client.transport(), &budget, &url, resp, Box::new(reopen));
             match store.put_verified(&mut reader, digest, size) {
                 Ok(()) => Ok(()),
-                Err(e) => match reader.failure("GET", &url) {
+                Err(e) => match reader.failure() {
                     Some(t) => Err(Failure::Transport(t)),
                     None => Err(Failure::Fatal(RegistryError::Store {
                         reference: self.name.clone(),

@@ -357,22 +357,40 @@ impl Transport {
         })
     }
 
-    /// Runs `op` until it succeeds, fails for good, or `retries + 1`
-    /// attempts are spent (1 when `retry` is off), waiting before each
-    /// retry. The only retry loop: every caller describes one attempt.
+    /// The attempts one operation may make: `retries + 1`, or 1 without
+    /// `retry`. Retries of the operation and resumed bodies inside it
+    /// draw on the same budget, so an operation is bounded as a whole.
+    pub fn budget(&self, retry: bool) -> Budget {
+        Budget {
+            left: std::sync::atomic::AtomicU32::new(if retry { self.settings.retries } else { 0 }),
+            used: std::sync::atomic::AtomicU32::new(1),
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the operation's
+    /// budget is spent (`retries + 1` attempts, 1 when `retry` is off),
+    /// waiting before each retry. The only retry loop: every caller
+    /// describes one attempt.
     pub fn retrying<T, E: Retry>(
         &self,
         retry: bool,
+        op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.retrying_within(&self.budget(retry), op)
+    }
+
+    /// [`Transport::retrying`] within a budget the caller also hands to
+    /// the [`ResumingBody`]s of its attempts.
+    pub fn retrying_within<T, E: Retry>(
+        &self,
+        budget: &Budget,
         mut op: impl FnMut() -> Result<T, E>,
     ) -> Result<T, E> {
-        let attempts = if retry { self.settings.retries + 1 } else { 1 };
-        let mut n = 0;
         loop {
-            n += 1;
             match op() {
                 Ok(v) => return Ok(v),
-                Err(e) if e.transient() && n < attempts => self.back_off(n),
-                Err(e) => return Err(e.gave_up(n)),
+                Err(e) if e.transient() && budget.take() => self.back_off(budget.used()),
+                Err(e) => return Err(e.gave_up(budget.used())),
             }
         }
     }
@@ -387,6 +405,145 @@ impl Transport {
                 .saturating_mul(factor)
                 .min(BACKOFF_CAP),
         );
+    }
+}
+
+/// What is left of one operation's attempts (see [`Transport::budget`]).
+pub struct Budget {
+    left: std::sync::atomic::AtomicU32,
+    used: std::sync::atomic::AtomicU32,
+}
+
+impl Budget {
+    /// Takes one more attempt, if there is one left.
+    fn take(&self) -> bool {
+        let taken = self
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if taken {
+            self.used.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Attempts made so far, the first included.
+    fn used(&self) -> u32 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Asks again for a body from `offset` on (a `Range` request); the
+/// answer is used only when it is a `206` starting exactly there.
+pub type Reopen<'a> = dyn FnMut(u64) -> Result<ureq::Response, TransportError> + 'a;
+
+/// An answer's body that, when it stalls (no progress for the idle
+/// timeout), breaks off or ends short of its `Content-Length`, asks again
+/// for the rest with a `Range` request, where the server said it serves
+/// ranges (`Accept-Ranges: bytes`), within the operation's budget. Else
+/// the read fails and [`ResumingBody::failure`] says how, so the caller's
+/// attempt can fail transiently and the operation start over.
+pub struct ResumingBody<'a> {
+    transport: &'a Transport,
+    budget: &'a Budget,
+    method: &'static str,
+    url: String,
+    body: Box<dyn std::io::Read + Send>,
+    offset: u64,
+    length: Option<u64>,
+    ranges: bool,
+    reopen: Box<Reopen<'a>>,
+    failure: Option<TransportError>,
+    /// Times the body was picked up again.
+    pub resumed: u32,
+}
+
+impl<'a> ResumingBody<'a> {
+    pub fn new(
+        transport: &'a Transport,
+        budget: &'a Budget,
+        url: &str,
+        resp: ureq::Response,
+        reopen: Box<Reopen<'a>>,
+    ) -> ResumingBody<'a> {
+        let ranges = resp
+            .header("Accept-Ranges")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
+        let length = resp
+            .header("Content-Length")
+            .and_then(|l| l.trim().parse().ok());
+        ResumingBody {
+            transport,
+            budget,
+            method: "GET",
+            url: url.to_string(),
+            body: Box::new(resp.into_reader()),
+            offset: 0,
+            length,
+            ranges,
+            reopen,
+            failure: None,
+            resumed: 0,
+        }
+    }
+
+    /// The transient failure that ended reading, if one did.
+    pub fn failure(&mut self) -> Option<TransportError> {
+        self.failure.take()
+    }
+
+    fn broke_off(&self, why: &str) -> TransportError {
+        TransportError::Connection {
+            method: self.method,
+            url: self.url.clone(),
+            message: format!("the answer broke off after {} bytes: {why}", self.offset),
+            attempts: 1,
+        }
+    }
+
+    /// Picks the body up at `offset`, or says why it cannot.
+    fn resume(&mut self, why: &str) -> Result<(), TransportError> {
+        if !self.ranges || !self.budget.take() {
+            return Err(self.broke_off(why));
+        }
+        self.transport.back_off(self.budget.used());
+        let resp = (self.reopen)(self.offset)?;
+        let starts_here = resp
+            .header("Content-Range")
+            .and_then(|r| r.trim().strip_prefix("bytes "))
+            .and_then(|r| r.split_once('-'))
+            .is_some_and(|(start, _)| start.trim().parse::<u64>().ok() == Some(self.offset));
+        if resp.status() != 206 || !starts_here {
+            return Err(self.broke_off(&format!(
+                "{why}; asked for the rest, the server answered {} without the range",
+                resp.status()
+            )));
+        }
+        self.body = Box::new(resp.into_reader());
+        self.resumed += 1;
+        Ok(())
+    }
+}
+
+impl std::io::Read for ResumingBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let why = match self.body.read(buf) {
+                Ok(0) if self.length.is_some_and(|l| self.offset < l) => {
+                    "the connection closed before the end".to_string()
+                }
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) => e.to_string(),
+            };
+            if let Err(failure) = self.resume(&why) {
+                let message = failure.to_string();
+                self.failure = Some(failure);
+                return Err(std::io::Error::other(message));
+            }
+        }
     }
 }
 

@@ -583,3 +583,79 @@ fn a_credential_helper_named_in_docker_config_answers_for_the_registry() {
         r.stderr
     );
 }
+
+/// Bytes that neither compress nor repeat.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 11;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_stalled_or_broken_download_goes_on_from_its_offset_where_ranges_are_served() {
+    use crate::support::http::HttpServer;
+    use stele::apt::fetch::Fetcher;
+    use stele::oci::Digest;
+    use stele::store::BlobStore;
+    use stele::transport::NetworkSettings;
+
+    let dir = tempdir();
+    let bytes = noise(300_000);
+    fs::write(dir.path().join("blob"), &bytes).unwrap();
+    let digest: Digest = sha256_digest(&bytes).parse().unwrap();
+    let network = NetworkSettings {
+        idle_timeout: Duration::from_secs(1),
+        retries: 2,
+        backoff: Duration::from_millis(1),
+        ..NetworkSettings::default()
+    };
+    let fetcher = |cache: &Path| {
+        Fetcher::with_network(BlobStore::open(cache).unwrap(), false, &network).unwrap()
+    };
+
+    // Stalls past the idle timeout: abandoned, then the rest by Range.
+    let (url, server) = HttpServer::serve(dir.path());
+    server.accept_ranges();
+    server.fail_first("/blob", 1, Fault::Stall);
+    let cache = tempdir();
+    let started = Instant::now();
+    let path = fetcher(cache.path())
+        .fetch_verified(&format!("{url}/blob"), &digest, bytes.len() as u64)
+        .unwrap();
+    assert_eq!(fs::read(path).unwrap(), bytes);
+    assert_eq!(server.hits("/blob"), 2);
+    assert_eq!(server.range_requests("/blob"), vec![bytes.len() as u64 / 2]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Broken off, and the server serves no ranges: started over.
+    let (url, server) = HttpServer::serve(dir.path());
+    server.fail_first("/blob", 1, Fault::Truncate);
+    let cache = tempdir();
+    fetcher(cache.path())
+        .fetch_verified(&format!("{url}/blob"), &digest, bytes.len() as u64)
+        .unwrap();
+    assert_eq!(server.hits("/blob"), 2);
+    assert!(server.range_requests("/blob").is_empty());
+
+    // Broken off every time: the operation's budget (3 attempts, resumes
+    // included) bounds the requests.
+    let (url, server) = HttpServer::serve(dir.path());
+    server.accept_ranges();
+    server.fail_first("/blob", 100, Fault::Truncate);
+    let cache = tempdir();
+    let e = fetcher(cache.path())
+        .fetch_verified(&format!("{url}/blob"), &digest, bytes.len() as u64)
+        .unwrap_err();
+    assert!(e.to_string().contains("gave up after 3 attempt(s)"), "{e}");
+    assert_eq!(server.hits("/blob"), 3);
+}
