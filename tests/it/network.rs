@@ -659,3 +659,44 @@ fn a_stalled_or_broken_download_goes_on_from_its_offset_where_ranges_are_served(
     assert!(e.to_string().contains("gave up after 3 attempt(s)"), "{e}");
     assert_eq!(server.hits("/blob"), 3);
 }
+
+#[test]
+fn an_identity_token_is_exchanged_at_the_token_service_and_never_sent_as_a_password() {
+    use crate::support::registry::{Auth, FakeRegistry};
+
+    let tmp = tempdir();
+    let reg = FakeRegistry::start(Auth::Bearer {
+        user: "alice".into(),
+        password: "refresh-secret".into(),
+    });
+    let layout = image(tmp.path());
+    let docker_config = tmp.path().join("docker");
+    fs::create_dir_all(&docker_config).unwrap();
+    fs::write(
+        docker_config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"refresh-secret"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let r = push(&layout, &format!("{}/team/app:1", reg.host()), |c| {
+        c.env("DOCKER_CONFIG", &docker_config);
+    });
+    r.expect_ok();
+    let log = reg.log();
+    let token_requests: Vec<_> = log.iter().filter(|l| l.path == "/token").collect();
+    assert!(!token_requests.is_empty(), "{log:?}");
+    assert!(
+        token_requests
+            .iter()
+            .all(|l| l.method == "POST" && l.authorization.is_none()),
+        "{token_requests:?}"
+    );
+    assert!(
+        log.iter()
+            .filter_map(|l| l.authorization.as_deref())
+            .all(|a| a.starts_with("Bearer token-")),
+        "{log:?}"
+    );
+}
