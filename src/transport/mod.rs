@@ -389,13 +389,14 @@ impl Transport {
         loop {
             match op() {
                 Ok(v) => return Ok(v),
-                Err(e) if e.transient() && budget.take() => self.back_off(budget.used()),
+                Err(e) if e.transient() && budget.take() => self.back_off(budget.used() - 1),
                 Err(e) => return Err(e.gave_up(budget.used())),
             }
         }
     }
 
-    /// Waits before retry number `n` (1-based) and counts it.
+    /// Waits before retry number `n` (1-based: the attempt after the
+    /// first) and counts it.
     pub fn back_off(&self, n: u32) {
         self.retries.fetch_add(1, Ordering::Relaxed);
         let factor = 1u32 << n.saturating_sub(1).min(16);
@@ -416,7 +417,7 @@ pub struct Budget {
 
 impl Budget {
     /// Takes one more attempt, if there is one left.
-    fn take(&self) -> bool {
+    pub fn take(&self) -> bool {
         let taken = self
             .left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -428,7 +429,7 @@ impl Budget {
     }
 
     /// Attempts made so far, the first included.
-    fn used(&self) -> u32 {
+    pub fn used(&self) -> u32 {
         self.used.load(Ordering::Relaxed)
     }
 }
@@ -506,7 +507,7 @@ impl<'a> ResumingBody<'a> {
         if !self.ranges || !self.budget.take() {
             return Err(self.broke_off(why));
         }
-        self.transport.back_off(self.budget.used());
+        self.transport.back_off(self.budget.used() - 1);
         let resp = (self.reopen)(self.offset)?;
         let starts_here = resp
             .header("Content-Range")
