@@ -769,4 +769,70 @@ mod tests {
         );
         assert!(transient_status(503) && transient_status(429) && !transient_status(404));
     }
+
+    #[test]
+    fn credentials_never_go_in_plain_http_through_a_proxy() {
+        let t = Transport::new(&NetworkSettings {
+            proxy: ProxySettings {
+                http: Some("http://user:pw@127.0.0.1:9".into()),
+                https: None,
+                no_proxy: vec!["10.0.0.1".into()],
+            },
+            ..NetworkSettings::default()
+        })
+        .unwrap();
+        let headers = [("Authorization", "Basic eDp5".to_string())];
+        let e = t
+            .send(&Request {
+                method: "GET",
+                url: "http://registry.example:5000/v2/",
+                headers: &headers,
+                body: None,
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, TransportError::CredentialsToProxy { .. }),
+            "{e}"
+        );
+        // The proxy's own password is not repeated.
+        assert!(!e.to_string().contains("pw"), "{e}");
+        assert!(e.to_string().contains("NO_PROXY"), "{e}");
+    }
+
+    #[test]
+    fn only_transient_failures_are_tried_again() {
+        let t = Transport::new(&NetworkSettings {
+            retries: 3,
+            backoff: Duration::ZERO,
+            ..NetworkSettings::default()
+        })
+        .unwrap();
+        let mut calls = 0;
+        let e = t
+            .retrying(true, || -> Result<(), TransportError> {
+                calls += 1;
+                Err(TransportError::Certificate {
+                    method: "GET",
+                    url: "https://registry.example/v2/".into(),
+                    host: "registry.example:443".into(),
+                    problem: "UnknownIssuer".into(),
+                })
+            })
+            .unwrap_err();
+        assert_eq!(calls, 1, "{e}");
+        let mut calls = 0;
+        let e = t
+            .retrying(true, || -> Result<(), TransportError> {
+                calls += 1;
+                Err(TransportError::Connection {
+                    method: "GET",
+                    url: "https://registry.example/v2/".into(),
+                    message: "connection refused".into(),
+                    attempts: 1,
+                })
+            })
+            .unwrap_err();
+        assert_eq!(calls, 4);
+        assert!(e.to_string().contains("gave up after 4 attempt(s)"), "{e}");
+    }
 }

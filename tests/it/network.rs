@@ -700,3 +700,100 @@ fn an_identity_token_is_exchanged_at_the_token_service_and_never_sent_as_a_passw
         "{log:?}"
     );
 }
+
+/// `openssl s_server -WWW`: the files below a folder over HTTPS, one
+/// connection at a time. Killed on drop.
+struct TlsFileServer(std::process::Child);
+
+impl TlsFileServer {
+    fn start(root: &Path, cert: &Path, key: &Path) -> (String, TlsFileServer) {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .current_dir(root)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (format!("https://127.0.0.1:{port}"), TlsFileServer(child))
+    }
+}
+
+impl Drop for TlsFileServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_apt_mirror_over_https_with_a_private_ca_goes_through_the_same_transport() {
+    if !have_tool("openssl") {
+        return;
+    }
+    let tmp = tempdir();
+    let pki = Pki::new(&tmp.path().join("pki"));
+    let (cert, key) = pki.issue("mirror", true);
+    let repo = AptRepo::builder()
+        .suite("stable", &["amd64"])
+        .deb(
+            "stable",
+            Deb::new("hello", "1.0", "amd64")
+                .entry(DebEntry::dir("bin"))
+                .entry(DebEntry::exec("bin/hello", "#!/bin/sh\necho hello\n")),
+        )
+        .build();
+    let (mirror, _server) = TlsFileServer::start(repo.root(), &cert, &key);
+    let project = tmp.path().join("project");
+    fs::create_dir_all(&project).unwrap();
+    fs::copy(repo.keyring_path(), project.join("keyring.gpg")).unwrap();
+    fs::write(project.join("recipe.toml"), APT_RECIPE).unwrap();
+    let lock = |trust: Option<&Path>| {
+        let mut cmd = stele();
+        cmd.arg("lock")
+            .arg(project.join("recipe.toml"))
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .env("STELE_MIRROR_LOCAL", &mirror);
+        if let Some(ca) = trust {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        run(&mut cmd)
+    };
+
+    let started = Instant::now();
+    let r = lock(None);
+    r.expect_fail();
+    let host = mirror.trim_start_matches("https://");
+    assert!(
+        r.stderr.contains(host)
+            && r.stderr.contains("UnknownIssuer")
+            && r.stderr.contains("SSL_CERT_FILE"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    lock(Some(&pki.ca())).expect_ok();
+    let text = fs::read_to_string(project.join("recipe.lock")).unwrap();
+    assert!(text.contains("hello"), "{text}");
+}
