@@ -47,7 +47,8 @@ pub struct PackageArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RegistryArgs {
     /// Allow plain HTTP (and a plain-HTTP token service) to any registry;
-    /// localhost and 127.0.0.1 always allow it.
+    /// localhost and 127.0.0.1 always allow it (and switch to HTTPS when
+    /// they answer as a TLS server).
     #[arg(long)]
     pub insecure: bool,
     /// Read credentials from this auth file first (docker/containers

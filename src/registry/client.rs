@@ -1,7 +1,14 @@
 //! One registry's HTTP: authentication (anonymous, basic, bearer tokens
 //! cached per scope), redirects that never carry credentials to another
-//! origin, retries with backoff, and errors that say what the registry
-//! said and what to do.
+//! origin, and errors that say what the registry said and what to do.
+//! Requests go out through the crate's transport, whose one retry loop
+//! sends them again after transient failures.
+//!
+//! Loopback registries are spoken to over plain HTTP by default (as
+//! before), but one that answers the way a TLS server answers plain HTTP
+//! is upgraded to HTTPS for the rest of the run (`speaks_tls`); the first
+//! request of a client carries no credentials, so nothing is lost in the
+//! clear by trying.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,12 +3,15 @@
 //! resumable uploads and referrers.
 //!
 //! Nothing here reads the environment or the user's home: which auth files
-//! to read, how hard to retry and whether plain HTTP is allowed all come in
-//! through [`RegistrySettings`], which the CLI fills.
+//! to read, whether plain HTTP is allowed and how requests go out (the
+//! transport's retries, proxies and TLS) all come in through
+//! [`RegistrySettings`], which the CLI fills.
 //!
 //! - [`reference`]: `HOST[:PORT]/REPO[:TAG][@sha256:…]`, never a default host
-//! - [`auth`]: credentials from auth files, `WWW-Authenticate` challenges
-//! - [`client`]: one registry's HTTP: redirects, retries, errors
+//! - [`auth`]: credentials from auth files and credential helpers,
+//!   `WWW-Authenticate` challenges
+//! - [`client`]: one registry's HTTP over the crate's `transport`:
+//!   authentication, redirects, the loopback HTTPS upgrade, errors
 //! - `token`: basic credentials or bearer tokens, cached per scope
 //! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
 //! - `manifest`: one manifest or index PUT, its digest checked
