@@ -264,22 +264,27 @@ impl Transport {
             let parsed = ureq::Proxy::new(p).map_err(|e| TransportError::Proxy {
                 method,
                 url: url.to_string(),
-                proxy: p.clone(),
+                proxy: redact(p),
                 message: format!("not a proxy URL: {e}"),
             })?;
             builder = builder.proxy(parsed);
         }
         if scheme == "https" {
-            // certs.d names folders `host:port`, or `host` for port 443.
-            let authority = match (host.contains(':'), port) {
-                (true, p) => format!("[{host}]:{p}"),
-                (false, 443) => host.clone(),
-                (false, p) => format!("{host}:{p}"),
+            // certs.d names folders as references write the registry:
+            // `host:port`, and for port 443 `host` (or `host:443`).
+            let named = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
             };
+            let mut folders = vec![format!("{named}:{port}")];
+            if port == 443 {
+                folders.insert(0, named);
+            }
             builder = builder.tls_config(tls::client_config(
                 &self.settings.tls,
                 &self.roots,
-                &authority,
+                &folders,
             )?);
         }
         let agent = (builder.build(), proxy);

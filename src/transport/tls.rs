@@ -138,23 +138,26 @@ fn scan(dir: &Path, into: &mut HostFiles) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// The client configuration for `authority` (`host[:port]`): the base
-/// roots plus the host's certs.d CAs, and its client certificate.
+/// The client configuration for one host: the base roots plus the CAs in
+/// its certs.d `folders` (`host:port`, and `host` for port 443), and its
+/// client certificate (the first pair found).
 pub(super) fn client_config(
     settings: &TlsSettings,
     base: &RootCertStore,
-    authority: &str,
+    folders: &[String],
 ) -> Result<Arc<ClientConfig>, TransportError> {
     let mut files = HostFiles::default();
     if let Some(d) = &settings.direct_cert_dir {
         scan(d, &mut files)?;
     }
     for root in &settings.certs_d {
-        scan(&root.join(authority), &mut files)?;
+        for folder in folders {
+            scan(&root.join(folder), &mut files)?;
+        }
     }
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| cert_file_error(Path::new(authority), e.to_string()))?;
+        .map_err(|e| cert_file_error(Path::new(&folders[0]), e.to_string()))?;
     let builder = if settings.verify {
         let mut roots = base.clone();
         for ca in &files.cas {
