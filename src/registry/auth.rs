@@ -436,6 +436,16 @@ mod tests {
             .unwrap();
         assert!(!format!("{c:?}").contains("s3:cret"));
 
+        // Docker's bare registry token is named, not silently skipped.
+        std::fs::write(&first, r#"{"auths":{"tok.example":{"registrytoken":"x"}}}"#).unwrap();
+        let e = find_credentials("tok.example", &files)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("auths.tok.example") && e.contains("registrytoken"),
+            "{e}"
+        );
+
         std::fs::write(&first, "{not json").unwrap();
         let e = find_credentials("x.example", &files)
             .unwrap_err()
