@@ -684,14 +684,26 @@ fn classify(
                 host,
                 problem: format!("{problem:?}"),
             },
-            rustls::Error::AlertReceived(alert) => TransportError::Tls {
-                method,
-                url: url_s,
-                host,
-                problem: format!(
-                    "the server ended the handshake with alert {alert:?}; if it wants a client certificate, put NAME.cert and NAME.key in --cert-dir DIR/HOST:PORT/ or /etc/containers/certs.d/HOST:PORT/"
-                ),
-            },
+            rustls::Error::AlertReceived(alert) => {
+                use rustls::AlertDescription as A;
+                // What servers send when the client certificate is
+                // missing or not one they accept.
+                let client_certificate = matches!(
+                    alert,
+                    A::BadCertificate | A::CertificateRequired | A::UnknownCA | A::AccessDenied
+                );
+                let problem = if client_certificate {
+                    format!("the server refused the handshake ({alert:?}): it wants a client certificate it accepts; put NAME.cert and NAME.key in --cert-dir DIR/{host}/ or /etc/containers/certs.d/{host}/")
+                } else {
+                    format!("the server ended the handshake with alert {alert:?}")
+                };
+                TransportError::Tls {
+                    method,
+                    url: url_s,
+                    host,
+                    problem,
+                }
+            }
             rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
                 TransportError::Tls {
                     method,
