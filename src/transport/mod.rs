@@ -682,7 +682,9 @@ fn classify(
                 method,
                 url: url_s,
                 host,
-                problem: format!("{problem:?}"),
+                // rustls words the cases with context (name, expiry) and
+                // names the rest (`UnknownIssuer`, `BadSignature`, …).
+                problem: problem.to_string(),
             },
             rustls::Error::AlertReceived(alert) => {
                 use rustls::AlertDescription as A;
