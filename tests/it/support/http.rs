@@ -27,7 +27,7 @@ pub enum Fault {
     /// Send the headers (with the full Content-Length) and half the body,
     /// then close.
     Truncate,
-    /// Send the headers and half the body, then nothing for 3 seconds
+    /// Send the headers and half the body, then nothing for 10 seconds
     /// (past a client's idle timeout), then close.
     Stall,
 }
@@ -211,7 +211,7 @@ fn handle(mut conn: TcpStream, dir: &Path, state: &Mutex<State>) -> std::io::Res
     match (fault, file) {
         (Some(Fault::Stall), Some(body)) => {
             respond(&mut conn, "200 OK", &body, body.len() / 2)?;
-            std::thread::sleep(std::time::Duration::from_secs(3));
+            std::thread::sleep(std::time::Duration::from_secs(10));
         }
         (Some(Fault::Drop), _) => {}
         (Some(Fault::Status(code)), _) => respond(&mut conn, &format!("{code} Injected"), b"", 0)?,
