@@ -631,8 +631,9 @@ fn a_stalled_or_broken_download_goes_on_from_its_offset_where_ranges_are_served(
     assert_eq!(fs::read(path).unwrap(), bytes);
     assert_eq!(server.hits("/blob"), 2);
     assert_eq!(server.range_requests("/blob"), vec![bytes.len() as u64 / 2]);
+    // Abandoned at the 1-second idle timeout, not when the server hangs up.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(6),
         "{:?}",
         started.elapsed()
     );
