@@ -24,6 +24,7 @@ pub mod sink;
 pub mod source;
 pub mod store;
 pub(crate) mod timefmt;
+pub mod transport;
 pub mod verify;
 
 // The facade: the pipeline an embedder runs, and the pure build it calls.

@@ -7,12 +7,15 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::thread;
 use std::time::Duration;
 
 use super::release::{verify_inrelease_with, Keyring, Release, ReleaseError};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
+use crate::transport::{
+    transient_status, Budget, NetworkSettings, ResumingBody, Retry, TrackedRead, Transport,
+    TransportError,
+};
 /// InRelease files are a few hundred KiB; anything this big is not one.
 pub(crate) const INRELEASE_LIMIT: u64 = 16 << 20;
 /// Compressed index files (the largest Debian Packages.xz is ~10 MiB).
@@ -28,12 +31,8 @@ pub enum FetchError {
     NotFound { url: String },
     #[error("GET {url} failed with HTTP {status}; check the mirror URL and that it serves an apt repository")]
     Status { url: String, status: u16 },
-    #[error("GET {url} failed after {attempts} attempts: {message}; check the network and the mirror URL, or use --offline with a filled cache")]
-    Transport {
-        url: String,
-        attempts: u32,
-        message: String,
-    },
+    #[error(transparent)]
+    Network(#[from] TransportError),
     #[error("{url} is larger than the {limit}-byte limit for this kind of file; the mirror is serving something else")]
     TooLarge { url: String, limit: u64 },
     #[error("{url} does not match its expected digest: expected {expected} ({expected_size} bytes), found {found} ({found_size} bytes); the mirror may be out of sync or tampered with — try again later or another mirror; nothing was cached")]
@@ -100,10 +99,32 @@ pub struct VerifiedRelease {
     pub url: String,
 }
 
-/// Outcome of one attempt: worth trying again, or final.
+/// One failed attempt: worth trying again, or final.
 enum Attempt {
     Retry(FetchError),
     Fatal(FetchError),
+}
+
+impl Retry for Attempt {
+    fn transient(&self) -> bool {
+        matches!(self, Attempt::Retry(_))
+    }
+    fn gave_up(self, attempts: u32) -> Self {
+        match self {
+            Attempt::Retry(FetchError::Network(e)) => {
+                Attempt::Retry(FetchError::Network(e.gave_up(attempts)))
+            }
+            other => other,
+        }
+    }
+}
+
+impl Attempt {
+    fn into_error(self) -> FetchError {
+        match self {
+            Attempt::Retry(e) | Attempt::Fatal(e) => e,
+        }
+    }
 }
 
 /// Downloads into a [`BlobStore`]. Cheap to share across threads.
@@ -111,35 +132,40 @@ enum Attempt {
 pub struct Fetcher {
     cache: BlobStore,
     offline: bool,
-    agent: ureq::Agent,
-    attempts: u32,
-    first_backoff: Duration,
+    transport: Transport,
 }
 
 impl Fetcher {
-    /// A fetcher caching into `cache`. With `offline`, nothing touches the
+    /// A fetcher caching into `cache`, with the default network settings
+    /// (no proxy, no extra CAs). With `offline`, nothing touches the
     /// network and cache misses are errors.
     pub fn new(cache: BlobStore, offline: bool) -> Fetcher {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(60))
-            .user_agent(concat!("stele/", env!("CARGO_PKG_VERSION")))
-            .build();
-        Fetcher {
+        Fetcher::with_network(cache, offline, &NetworkSettings::default())
+            .expect("the default network settings name no files")
+    }
+
+    /// A fetcher whose requests go out as `network` says (proxies, CAs,
+    /// timeouts, retries).
+    pub fn with_network(
+        cache: BlobStore,
+        offline: bool,
+        network: &NetworkSettings,
+    ) -> Result<Fetcher, TransportError> {
+        Ok(Fetcher {
             cache,
             offline,
-            agent,
-            attempts: 4,
-            first_backoff: Duration::from_millis(500),
-        }
+            transport: Transport::new(network)?,
+        })
     }
 
     /// Sets how many times a request is tried (at least once) and the
     /// delay before the first retry; each later delay doubles.
-    pub fn with_retries(mut self, attempts: u32, first_backoff: Duration) -> Fetcher {
-        self.attempts = attempts.max(1);
-        self.first_backoff = first_backoff;
-        self
+    pub fn with_retries(self, attempts: u32, first_backoff: Duration) -> Fetcher {
+        let mut network = self.transport.settings().clone();
+        network.retries = attempts.max(1) - 1;
+        network.backoff = first_backoff;
+        Fetcher::with_network(self.cache, self.offline, &network)
+            .expect("the settings were already loaded once")
     }
 
     pub fn cache(&self) -> &BlobStore {
@@ -150,40 +176,27 @@ impl Fetcher {
         self.offline
     }
 
-    /// Runs `op` until it succeeds, fails for good, or attempts run out.
-    /// Connection failures and 5xx answers are retried with exponential
-    /// backoff; 4xx answers and integrity failures are not (a mirror that
-    /// served bad bytes once is not trusted to be asked again blindly).
-    fn retrying<T>(&self, mut op: impl FnMut() -> Result<T, Attempt>) -> Result<T, FetchError> {
-        let mut delay = self.first_backoff;
-        for attempt in 1..=self.attempts {
-            match op() {
-                Ok(v) => return Ok(v),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(e)) if attempt == self.attempts => {
-                    return Err(match e {
-                        FetchError::Transport { url, message, .. } => FetchError::Transport {
-                            url,
-                            attempts: self.attempts,
-                            message,
-                        },
-                        other => other,
-                    })
-                }
-                Err(Attempt::Retry(_)) => {
-                    thread::sleep(delay);
-                    delay *= 2;
-                }
-            }
-        }
-        unreachable!("attempts is at least 1")
+    /// Runs `op` through the transport's retry loop. Connection failures,
+    /// 429 and 5xx answers are retried; 4xx answers and integrity failures
+    /// are not (a mirror that served bad bytes once is not trusted to be
+    /// asked again blindly).
+    /// Bodies that stall or break off are picked up again with a `Range`
+    /// request within the same budget of attempts.
+    fn retrying<T>(
+        &self,
+        mut op: impl FnMut(&Budget) -> Result<T, Attempt>,
+    ) -> Result<T, FetchError> {
+        let budget = self.transport.budget(true);
+        self.transport
+            .retrying_within(&budget, || op(&budget))
+            .map_err(Attempt::into_error)
     }
 
-    fn open(&self, url: &str) -> Result<Box<dyn Read + Send>, Attempt> {
+    fn open<'a>(&'a self, url: &str, budget: &'a Budget) -> Result<Body<'a>, Attempt> {
         if let Some(path) = url.strip_prefix("file://") {
             let path = PathBuf::from(path);
             return match File::open(&path) {
-                Ok(f) => Ok(Box::new(f)),
+                Ok(f) => Ok(Body::File(TrackedRead::new(f))),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     Err(Attempt::Fatal(FetchError::NotFound { url: url.into() }))
                 }
@@ -199,27 +212,36 @@ impl Fetcher {
                 url: url.into(),
             }));
         }
-        match self.agent.get(url).call() {
-            Ok(response) => Ok(Box::new(response.into_reader())),
-            Err(ureq::Error::Status(404 | 410, _)) => {
-                Err(Attempt::Fatal(FetchError::NotFound { url: url.into() }))
-            }
-            Err(ureq::Error::Status(status, _)) => {
+        let response = match self.transport.get_following(url, &[]) {
+            Ok(r) => r,
+            Err(e) if e.transient() => return Err(Attempt::Retry(e.into())),
+            Err(e) => return Err(Attempt::Fatal(e.into())),
+        };
+        let owned = url.to_string();
+        let reopen = move |offset: u64| {
+            self.transport
+                .get_following(&owned, &[("Range", format!("bytes={offset}-"))])
+        };
+        match response.status() {
+            200..=299 => Ok(Body::Http(ResumingBody::new(
+                &self.transport,
+                budget,
+                url,
+                response,
+                Box::new(reopen),
+            ))),
+            404 | 410 => Err(Attempt::Fatal(FetchError::NotFound { url: url.into() })),
+            status => {
                 let e = FetchError::Status {
                     url: url.into(),
                     status,
                 };
-                if status >= 500 || status == 408 || status == 429 {
+                if transient_status(status) {
                     Err(Attempt::Retry(e))
                 } else {
                     Err(Attempt::Fatal(e))
                 }
             }
-            Err(ureq::Error::Transport(t)) => Err(Attempt::Retry(FetchError::Transport {
-                url: url.into(),
-                attempts: 1,
-                message: t.to_string(),
-            })),
         }
     }
 
@@ -230,19 +252,23 @@ impl Fetcher {
         if self.offline {
             return Err(FetchError::Offline { url: url.into() });
         }
-        self.retrying(|| {
-            let reader = self.open(url)?;
+        self.retrying(|budget| {
+            let mut reader = self.open(url, budget)?;
             let mut bytes = Vec::new();
-            reader
+            if let Err(e) = (&mut reader)
                 .take(limit.saturating_add(1))
                 .read_to_end(&mut bytes)
-                .map_err(|e| {
-                    Attempt::Retry(FetchError::Transport {
-                        url: url.into(),
-                        attempts: 1,
+            {
+                let failure = reader
+                    .failure(url)
+                    .unwrap_or_else(|| TransportError::Connection {
+                        method: "GET",
+                        url: url.to_string(),
                         message: e.to_string(),
-                    })
-                })?;
+                        attempts: 1,
+                    });
+                return Err(Attempt::Retry(failure.into()));
+            }
             if bytes.len() as u64 > limit {
                 return Err(Attempt::Fatal(FetchError::TooLarge {
                     url: url.into(),
@@ -291,11 +317,8 @@ impl Fetcher {
             });
         }
         let url = item.url.as_str();
-        self.retrying(|| {
-            let mut reader = TrackedRead {
-                inner: self.open(url)?,
-                error: None,
-            };
+        self.retrying(|budget| {
+            let mut reader = self.open(url, budget)?;
             match self
                 .cache
                 .put_verified(&mut reader, &item.sha256, item.size)
@@ -312,12 +335,8 @@ impl Fetcher {
                 })),
                 // The store reports reader and writer failures alike; a
                 // failed read is the network's fault and worth retrying.
-                Err(e) => match reader.error {
-                    Some(message) => Err(Attempt::Retry(FetchError::Transport {
-                        url: url.into(),
-                        attempts: 1,
-                        message,
-                    })),
+                Err(e) => match reader.failure(url) {
+                    Some(failure) => Err(Attempt::Retry(failure.into())),
                     None => Err(Attempt::Fatal(e.into())),
                 },
             }
@@ -455,6 +474,31 @@ impl Fetcher {
     }
 }
 
+/// A download's body: a local file, or an HTTP answer that resumes.
+enum Body<'a> {
+    File(TrackedRead<File>),
+    Http(ResumingBody<'a>),
+}
+
+impl Body<'_> {
+    /// The failure of reading, when the source failed (not the consumer).
+    fn failure(&mut self, url: &str) -> Option<TransportError> {
+        match self {
+            Body::File(f) => f.failure("GET", url),
+            Body::Http(h) => h.failure(),
+        }
+    }
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Body::File(f) => f.read(buf),
+            Body::Http(h) => h.read(buf),
+        }
+    }
+}
+
 fn decompress(file: &str, bytes: &[u8], url: &str) -> Result<Vec<u8>, FetchError> {
     let reader: Box<dyn Read + '_> = if file.ends_with(".xz") {
         Box::new(xz2::read::XzDecoder::new(bytes))
@@ -491,21 +535,6 @@ pub(crate) fn join_url(mirror: &str, path: &str) -> String {
 
 pub(crate) fn inrelease_url(mirror: &str, suite: &str) -> String {
     join_url(mirror, &format!("dists/{suite}/InRelease"))
-}
-
-/// Remembers whether a read failed, so a network failure can be told
-/// apart from a cache write failure after `put_verified` returns.
-struct TrackedRead<R> {
-    inner: R,
-    error: Option<String>,
-}
-
-impl<R: Read> Read for TrackedRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| {
-            self.error = Some(e.to_string());
-        })
-    }
 }
 
 #[cfg(test)]

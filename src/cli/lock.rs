@@ -7,7 +7,7 @@ use super::report::Reporter;
 use anyhow::{bail, Result};
 
 use super::output::write_atomic;
-use super::settings::{CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs};
+use super::settings::{CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs, TlsArgs};
 use crate::apt::debs::{self, CheckedLock};
 use crate::apt::locking;
 use crate::lock::Lock;
@@ -31,6 +31,8 @@ pub struct LockArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -49,6 +51,8 @@ pub struct VendorArgs {
     pub offline: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     pub jobs: JobsArgs,
 }
@@ -123,11 +127,14 @@ pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
         cache: &args.cache,
         jobs: &JobsArgs::default(),
         packages: &PackageArgs::default(),
-        registry: &RegistryArgs::default(),
+        registry: &RegistryArgs {
+            tls: args.tls.clone(),
+            ..RegistryArgs::default()
+        },
         layer_cache: false,
     }
     .settings()?;
-    let fetcher = settings.cache.fetcher(false);
+    let fetcher = settings.cache.fetcher(false, &settings.network)?;
     let lock = locking::resolve_lock(&recipe, apt, &fetcher, &settings.apt)?;
     write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
@@ -157,11 +164,16 @@ pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
             locked: true,
             vendor: None,
         },
-        registry: &RegistryArgs::default(),
+        registry: &RegistryArgs {
+            tls: args.tls.clone(),
+            ..RegistryArgs::default()
+        },
         layer_cache: false,
     }
     .settings()?;
-    let fetcher = settings.cache.fetcher(settings.offline);
+    let fetcher = settings
+        .cache
+        .fetcher(settings.offline, &settings.network)?;
     let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &r.progress())?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
     let files = debs::fetch_locked(&checked, &fetcher, &settings.apt, &|d| {

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use crate::apt::sources::AptSettings;
 use crate::pipeline::{Builder, Cache, LockPolicy, Settings};
 use crate::registry::RegistrySettings;
+use crate::transport::{NetworkSettings, ProxySettings, TlsSettings};
 
 /// The cache folder flag, shared by every command that reads a cache.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -46,13 +47,31 @@ pub struct PackageArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RegistryArgs {
     /// Allow plain HTTP (and a plain-HTTP token service) to any registry;
-    /// localhost and 127.0.0.1 always allow it.
+    /// localhost and 127.0.0.1 always allow it (and switch to HTTPS when
+    /// they answer as a TLS server).
     #[arg(long)]
     pub insecure: bool,
     /// Read credentials from this auth file first (docker/containers
     /// format), before $REGISTRY_AUTH_FILE and the usual locations.
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How TLS certificates are trusted: for registries and apt mirrors alike.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// Trust the CAs and use the client certificate in DIR: DIR/HOST:PORT/
+    /// (certs.d layout: *.crt CAs, *.cert + *.key a client pair), or the
+    /// files in DIR itself; searched before /etc/containers/certs.d and
+    /// /etc/docker/certs.d.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Check TLS certificates (default true); `--tls-verify=false` accepts
+    /// any certificate, as podman's flag does.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -83,10 +102,12 @@ pub(crate) fn open_cache(args: &CacheArgs) -> Result<Cache> {
     Cache::open(&dir).with_context(|| format!("cannot open the cache {}", dir.display()))
 }
 
-/// Where podman, skopeo and docker keep credentials, in the order they
-/// are consulted: the flag, `$REGISTRY_AUTH_FILE`,
+/// Where podman, skopeo and docker keep credentials, in the order
+/// containers-auth.json(5) consults them: the flag, `$REGISTRY_AUTH_FILE`,
 /// `$XDG_RUNTIME_DIR/containers/auth.json`,
-/// `~/.config/containers/auth.json`, `~/.docker/config.json`.
+/// `$XDG_CONFIG_HOME/containers/auth.json` (else
+/// `~/.config/containers/auth.json`), then docker's
+/// `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`).
 pub fn auth_files(flag: &Option<PathBuf>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     files.extend(flag.clone());
@@ -94,17 +115,101 @@ pub fn auth_files(flag: &Option<PathBuf>) -> Vec<PathBuf> {
     if let Some(run) = env_path("XDG_RUNTIME_DIR") {
         files.push(run.join("containers/auth.json"));
     }
-    if let Some(home) = env_path("HOME") {
-        files.push(home.join(".config/containers/auth.json"));
-        files.push(home.join(".docker/config.json"));
+    let home = env_path("HOME");
+    match (env_path("XDG_CONFIG_HOME"), &home) {
+        (Some(config), _) => files.push(config.join("containers/auth.json")),
+        (None, Some(h)) => files.push(h.join(".config/containers/auth.json")),
+        (None, None) => {}
+    }
+    match (env_path("DOCKER_CONFIG"), &home) {
+        (Some(d), _) => files.push(d.join("config.json")),
+        (None, Some(h)) => files.push(h.join(".docker/config.json")),
+        (None, None) => {}
     }
     files
+}
+
+/// The first set of `names` (lower case first, as curl reads them).
+fn env_first(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+fn env_paths(name: &str) -> Vec<PathBuf> {
+    std::env::var_os(name)
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Distribution CA bundles; the first that exists is the system's trust.
+const SYSTEM_CA_FILES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+/// How requests go out, for registries and apt mirrors alike:
+/// - trust: the system CA bundle plus `SSL_CERT_FILE` and the PEM files in
+///   `SSL_CERT_DIR` (each adds, none replaces), and per host the certs.d
+///   folders: `--cert-dir`, then `$STELE_CERTS_D` (a `:` list, for tests
+///   and unusual layouts) or else `/etc/containers/certs.d` and
+///   `/etc/docker/certs.d`;
+/// - proxies: `http_proxy`/`HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`,
+///   `no_proxy`/`NO_PROXY`.
+pub(crate) fn network_settings(args: &RegistryArgs) -> NetworkSettings {
+    let mut tls = TlsSettings::default();
+    let system = SYSTEM_CA_FILES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    tls.ca_files.extend(system.clone());
+    tls.optional_ca_files.extend(system);
+    tls.ca_files.extend(env_path("SSL_CERT_FILE"));
+    tls.ca_dirs = env_paths("SSL_CERT_DIR");
+    tls.direct_cert_dir = args.tls.cert_dir.clone();
+    tls.certs_d.extend(args.tls.cert_dir.clone());
+    let roots = env_paths("STELE_CERTS_D");
+    if roots.is_empty() {
+        tls.certs_d.push(PathBuf::from("/etc/containers/certs.d"));
+        tls.certs_d.push(PathBuf::from("/etc/docker/certs.d"));
+    } else {
+        tls.certs_d.extend(roots);
+    }
+    tls.verify = args.tls.tls_verify.unwrap_or(true);
+    if !tls.verify {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            eprintln!("warning: --tls-verify=false: TLS certificates are not checked; anyone on the path can read and change what is sent and received");
+        });
+    }
+    let no_proxy = env_first(&["no_proxy", "NO_PROXY"])
+        .map(|v| {
+            v.split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    NetworkSettings {
+        tls,
+        proxy: ProxySettings {
+            http: env_first(&["http_proxy", "HTTP_PROXY"]),
+            https: env_first(&["https_proxy", "HTTPS_PROXY"]),
+            no_proxy,
+        },
+        ..NetworkSettings::default()
+    }
 }
 
 pub(crate) fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
     RegistrySettings {
         auth_files: auth_files(&args.authfile),
         insecure: args.insecure,
+        network: network_settings(args),
         ..RegistrySettings::default()
     }
 }
@@ -174,6 +279,7 @@ impl PipelineArgs<'_> {
             cache: open_cache(self.cache)?,
             apt: apt_settings(self.jobs),
             registry: registry_settings(self.registry),
+            network: network_settings(self.registry),
             jobs: work_jobs(self.jobs),
             offline: self.packages.offline,
             lock: if self.packages.locked {

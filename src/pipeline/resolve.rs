@@ -115,7 +115,10 @@ pub fn resolve(
     let (packages, lock) = match &recipe.apt {
         None => (None, None),
         Some(apt) => {
-            let fetcher = settings.cache.fetcher(settings.offline);
+            let fetcher = settings
+                .cache
+                .fetcher(settings.offline, &settings.network)
+                .map_err(DebsError::from)?;
             let outcome = lock_in_force(recipe, apt, settings, &fetcher, progress)?;
             let checked =
                 CheckedLock::check(outcome.lock.clone(), &outcome.path, apt, &recipe.platforms)?;

@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::apt::fetch::Fetcher;
+use crate::apt::fetch::{FetchError, Fetcher};
 use crate::apt::sources::AptSettings;
 use crate::deb::unpack::UnpackCache;
 use crate::layer::LayerCache;
 use crate::registry::RegistrySettings;
 use crate::store::{BlobStore, StoreError};
+use crate::transport::NetworkSettings;
 
 /// What to do when the lockfile is missing or stale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,10 +59,11 @@ impl Cache {
         &self.unpacked
     }
 
-    /// A downloader into this cache; with `offline`, cache misses are
-    /// errors and nothing touches the network.
-    pub fn fetcher(&self, offline: bool) -> Fetcher {
-        Fetcher::new(self.blobs.clone(), offline)
+    /// A downloader into this cache whose requests go out as `network`
+    /// says; with `offline`, cache misses are errors and nothing touches
+    /// the network.
+    pub fn fetcher(&self, offline: bool, network: &NetworkSettings) -> Result<Fetcher, FetchError> {
+        Ok(Fetcher::with_network(self.blobs.clone(), offline, network)?)
     }
 
     pub fn layer_cache(&self, builder_identity: &str) -> Result<LayerCache, StoreError> {
@@ -74,7 +76,11 @@ impl Cache {
 pub struct Settings {
     pub cache: Cache,
     pub apt: AptSettings,
+    /// Registries: auth files, plain HTTP, chunk size; its `network` is
+    /// the same as the run's.
     pub registry: RegistrySettings,
+    /// How apt mirrors are reached: proxies, CAs, timeouts, retries.
+    pub network: NetworkSettings,
     /// Threads for unpacking packages and writing layers; the bytes never
     /// depend on it.
     pub jobs: usize,

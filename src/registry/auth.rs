@@ -3,6 +3,7 @@
 //! (RFC 7235; the token flow is Docker's "Token Authentication
 //! Specification", which every OCI registry with bearer auth follows).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -13,6 +14,10 @@ use super::RegistryError;
 pub(crate) struct Credentials {
     pub username: String,
     pub password: String,
+    /// An OAuth2 refresh token (docker's `identitytoken`, or a helper's
+    /// answer for user `<token>`): exchanged at the token service with
+    /// `grant_type=refresh_token`, never sent as a password.
+    pub identity_token: Option<String>,
 }
 
 // Never print a password, not even in a debug dump.
@@ -23,12 +28,33 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    pub(crate) fn basic_header(&self) -> String {
+    fn password(username: &str, password: &str) -> Credentials {
+        Credentials {
+            username: username.to_string(),
+            password: password.to_string(),
+            identity_token: None,
+        }
+    }
+
+    fn token(username: &str, token: &str) -> Credentials {
+        Credentials {
+            username: username.to_string(),
+            password: String::new(),
+            identity_token: Some(token.to_string()),
+        }
+    }
+
+    /// `Basic …` of user and password; `None` for an identity token,
+    /// which only a token service may see.
+    pub(crate) fn basic_header(&self) -> Option<String> {
+        if self.identity_token.is_some() {
+            return None;
+        }
         let raw = format!("{}:{}", self.username, self.password);
-        format!(
+        Some(format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(raw)
-        )
+        ))
     }
 }
 
@@ -36,29 +62,34 @@ impl Credentials {
 const AUTH_FILE_LIMIT: u64 = 1 << 20;
 
 /// Credentials for `registry` (`host[:port]`) from the first of `files`
-/// that has an entry for it. Files that do not exist are skipped; a file
-/// that exists but cannot be read or parsed is an error naming it, since
-/// silently going anonymous would hide the user's mistake.
+/// that has them, with where they came from (for messages). Files that do
+/// not exist are skipped; a file that exists but cannot be read or parsed
+/// is an error naming it, since silently going anonymous would hide the
+/// user's mistake.
 ///
-/// Entries are `auths.<key>.auth` (base64 `user:pass`) or
-/// `auths.<key>.username`/`password`. An entry with only an
-/// `identitytoken` (an OAuth2 refresh token) is not supported and is
-/// passed over; `credsStore`/`credHelpers` (external programs) are not
-/// run. Keys may carry a scheme or a path (`https://host/v1/`) as docker
-/// writes them; the host part is compared, case-insensitively.
+/// In each file, in docker's order: `credHelpers.<host>` (a
+/// `docker-credential-NAME` program), then `auths.<key>` (`auth`, base64
+/// `user:pass`; `username`/`password`; or `identitytoken`, an OAuth2
+/// refresh token), then `credsStore` (a program for every host). A helper
+/// that answers "credentials not found" passes to the next file. Keys may
+/// carry a scheme or a path (`https://host/v1/`) as docker writes them;
+/// the host part is compared, case-insensitively.
 pub(crate) fn find_credentials(
     registry: &str,
     files: &[PathBuf],
-) -> Result<Option<(Credentials, PathBuf)>, RegistryError> {
+) -> Result<Option<(Credentials, String)>, RegistryError> {
     for path in files {
-        if let Some(c) = credentials_in(registry, path)? {
-            return Ok(Some((c, path.clone())));
+        if let Some(found) = credentials_in(registry, path)? {
+            return Ok(Some(found));
         }
     }
     Ok(None)
 }
 
-fn credentials_in(registry: &str, path: &Path) -> Result<Option<Credentials>, RegistryError> {
+fn credentials_in(
+    registry: &str,
+    path: &Path,
+) -> Result<Option<(Credentials, String)>, RegistryError> {
     let fail = |message: String| RegistryError::AuthFile {
         path: path.to_path_buf(),
         message,
@@ -78,17 +109,39 @@ fn credentials_in(registry: &str, path: &Path) -> Result<Option<Credentials>, Re
     #[derive(serde::Deserialize)]
     struct File {
         #[serde(default)]
-        auths: std::collections::BTreeMap<String, Entry>,
+        auths: BTreeMap<String, Entry>,
+        #[serde(default, rename = "credHelpers")]
+        cred_helpers: BTreeMap<String, String>,
+        #[serde(default, rename = "credsStore")]
+        creds_store: Option<String>,
     }
     #[derive(serde::Deserialize)]
     struct Entry {
         auth: Option<String>,
         username: Option<String>,
         password: Option<String>,
+        identitytoken: Option<String>,
+        registrytoken: Option<String>,
     }
     let file: File = serde_json::from_slice(&bytes)
         .map_err(|e| fail(format!("not a docker/containers auth file: {e}")))?;
     let want = registry.to_ascii_lowercase();
+    let from_file = format!("auth file {}", path.display());
+    let helper =
+        |name: &str, field: &str| -> Result<Option<(Credentials, String)>, RegistryError> {
+            let origin = format!(
+                "credential helper docker-credential-{name} ({field} in {})",
+                path.display()
+            );
+            Ok(run_helper(name, registry, path, field)?.map(|c| (c, origin)))
+        };
+    if let Some((_, name)) = file
+        .cred_helpers
+        .iter()
+        .find(|(key, _)| normalize_key(key) == want)
+    {
+        return helper(name, &format!("credHelpers.{registry}"));
+    }
     for (key, entry) in &file.auths {
         if normalize_key(key) != want {
             continue;
@@ -104,19 +157,98 @@ fn credentials_in(registry: &str, path: &Path) -> Result<Option<Credentials>, Re
             let (u, p) = decoded.split_once(':').ok_or_else(|| {
                 fail(format!("auths.{key}.auth is not base64 of `user:password`"))
             })?;
-            return Ok(Some(Credentials {
-                username: u.to_string(),
-                password: p.to_string(),
-            }));
+            if let Some(t) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+                return Ok(Some((Credentials::token(u, t), from_file)));
+            }
+            return Ok(Some((Credentials::password(u, p), from_file)));
         }
         if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-            return Ok(Some(Credentials {
-                username: u.clone(),
-                password: p.clone(),
-            }));
+            return Ok(Some((Credentials::password(u, p), from_file)));
         }
+        if let Some(t) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            let user = entry.username.as_deref().unwrap_or("<token>");
+            return Ok(Some((Credentials::token(user, t), from_file)));
+        }
+        if entry.registrytoken.is_some() {
+            return Err(fail(format!(
+                "auths.{key} holds only a `registrytoken`, which stele does not use; log in again (e.g. `podman login {registry}`) to store a password or identity token"
+            )));
+        }
+        // An empty entry: docker writes one beside a credsStore.
+    }
+    if let Some(name) = file.creds_store.as_deref().filter(|n| !n.is_empty()) {
+        return helper(name, "credsStore");
     }
     Ok(None)
+}
+
+/// What a docker-credential helper's `get` may answer when it has nothing
+/// for the host (the protocol's "credentials not found" message).
+const NOT_FOUND: &str = "credentials not found";
+
+/// Runs `docker-credential-NAME get` with `registry` on stdin (the
+/// docker-credential-helpers protocol) and reads its
+/// `{"Username","Secret"}`. `None` when it has nothing for the host.
+fn run_helper(
+    name: &str,
+    registry: &str,
+    file: &Path,
+    field: &str,
+) -> Result<Option<Credentials>, RegistryError> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{name}");
+    let fail = |message: String| RegistryError::CredentialHelper {
+        helper: format!("{program} ({field} in {})", file.display()),
+        registry: registry.to_string(),
+        message,
+    };
+    if name.is_empty() || name.contains(['/', '\\']) {
+        return Err(fail("not a credential helper name".into()));
+    }
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                fail("it is not on PATH; install it, or remove the entry to use the auth file's own `auths`".into())
+            } else {
+                fail(e.to_string())
+            }
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is judged by its answer.
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = format!("{} {}", stdout.trim(), stderr.trim());
+        if said.to_ascii_lowercase().contains(NOT_FOUND) {
+            return Ok(None);
+        }
+        return Err(fail(format!("it failed ({}): {}", out.status, said.trim())));
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let a: Answer = serde_json::from_slice(&out.stdout).map_err(|e| {
+        fail(format!(
+            "its answer is not the protocol's {{\"Username\",\"Secret\"}} JSON: {e}"
+        ))
+    })?;
+    if a.username == "<token>" {
+        return Ok(Some(Credentials::token(&a.username, &a.secret)));
+    }
+    Ok(Some(Credentials::password(&a.username, &a.secret)))
 }
 
 /// `https://Host:5000/v1/` → `host:5000`.
@@ -291,14 +423,28 @@ mod tests {
             (c.username.as_str(), c.password.as_str()),
             ("alice", "s3:cret")
         );
-        assert_eq!(from, second);
+        assert_eq!(from, format!("auth file {}", second.display()));
         let (c, _) = find_credentials("other.example", &files).unwrap().unwrap();
         assert_eq!(c.username, "alice");
-        // identitytoken alone is passed over; the next file has a password.
+        // identitytoken alone is a refresh token, from the first file.
         let (c, _) = find_credentials("id.example", &files).unwrap().unwrap();
-        assert_eq!(c.username, "bob");
+        assert_eq!(c.identity_token.as_deref(), Some("x"));
+        assert_eq!(c.basic_header(), None);
         assert!(find_credentials("none.example", &files).unwrap().is_none());
-        assert!(!format!("{c:?}").contains("pw"));
+        let (c, _) = find_credentials("registry.example:5000", &files)
+            .unwrap()
+            .unwrap();
+        assert!(!format!("{c:?}").contains("s3:cret"));
+
+        // Docker's bare registry token is named, not silently skipped.
+        std::fs::write(&first, r#"{"auths":{"tok.example":{"registrytoken":"x"}}}"#).unwrap();
+        let e = find_credentials("tok.example", &files)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("auths.tok.example") && e.contains("registrytoken"),
+            "{e}"
+        );
 
         std::fs::write(&first, "{not json").unwrap();
         let e = find_credentials("x.example", &files)

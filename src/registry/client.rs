@@ -1,21 +1,26 @@
 //! One registry's HTTP: authentication (anonymous, basic, bearer tokens
 //! cached per scope), redirects that never carry credentials to another
-//! origin, retries with backoff, and errors that say what the registry
-//! said and what to do.
+//! origin, and errors that say what the registry said and what to do.
+//! Requests go out through the crate's transport, whose one retry loop
+//! sends them again after transient failures.
+//!
+//! Loopback registries are spoken to over plain HTTP by default (as
+//! before), but one that answers the way a TLS server answers plain HTTP
+//! is upgraded to HTTPS for the rest of the run (`speaks_tls`); the first
+//! request of a client carries no credentials, so nothing is lost in the
+//! clear by trying.
 
 use std::io::Read;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::auth::{find_credentials, parse_challenge, Challenge, Credentials};
 use super::reference::{base_url, origin};
-use super::token::{AuthState, Identity};
+use super::token::{AuthState, Identity, TokenRequest};
 use super::{error_codes, RegistryError, RegistrySettings, ERROR_BODY_LIMIT};
+use crate::transport::{self, transient_status, Retry, Transport, TransportError};
 
 /// Redirects followed for one request (blob GETs go to storage once).
 const MAX_REDIRECTS: u32 = 5;
-const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 pub(crate) fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
@@ -28,13 +33,15 @@ pub(crate) fn push_scope(repository: &str) -> String {
 /// A client for one registry (`host[:port]`), holding its credentials and
 /// the tokens obtained so far. Safe to share between threads.
 pub struct Client {
-    pub(super) agent: ureq::Agent,
+    pub(super) transport: Transport,
     pub(super) settings: RegistrySettings,
     pub(super) registry: String,
     pub(super) base: String,
-    pub(super) credentials: Option<(Credentials, PathBuf)>,
+    pub(super) credentials: Option<(Credentials, String)>,
     pub(super) auth: AuthState,
-    pub(super) retries: AtomicU64,
+    /// A registry reached over plain HTTP by default (loopback) turned out
+    /// to speak TLS: its URLs are sent as https from then on.
+    pub(super) upgraded: AtomicBool,
 }
 
 /// One request as the push and pull code describe it.
@@ -96,49 +103,33 @@ impl<'a> Req<'a> {
 
 /// How one attempt ended when it got no usable answer.
 pub(crate) enum Failure {
-    /// The connection failed or dropped: worth another try.
-    Transport(String),
+    /// No answer; the transport says whether another try may help.
+    Transport(TransportError),
+    /// A 429 or 5xx answer: worth another try. Boxed: an answer is large.
+    Status(Box<ureq::Response>),
     /// Not worth another try.
     Fatal(RegistryError),
 }
 
-/// Resolves a `Location` header against the URL that sent it (RFC 3986
-/// §5.2, the forms registries use: absolute, scheme-relative, absolute
-/// path, relative path).
-pub fn resolve(base: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_string();
+impl Retry for Failure {
+    fn transient(&self) -> bool {
+        match self {
+            Failure::Transport(e) => e.transient(),
+            Failure::Status(_) => true,
+            Failure::Fatal(_) => false,
+        }
     }
-    let scheme = base.split_once("://").map_or("https", |(s, _)| s);
-    if let Some(rest) = location.strip_prefix("//") {
-        return format!("{scheme}://{rest}");
-    }
-    if location.starts_with('/') {
-        return format!("{}{location}", origin(base));
-    }
-    let path = base.split(['?', '#']).next().unwrap_or(base);
-    match path.rfind('/') {
-        Some(i) if i + 1 > origin(base).len() => format!("{}{location}", &path[..=i]),
-        _ => format!("{}/{location}", origin(base)),
+    fn gave_up(self, attempts: u32) -> Self {
+        match self {
+            Failure::Transport(e) => Failure::Transport(e.gave_up(attempts)),
+            other => other,
+        }
     }
 }
 
-/// A transport failure without the URL (the error names it already).
-pub(super) fn transport_message(t: &ureq::Transport) -> String {
-    let mut s = t.kind().to_string();
-    if let Some(m) = t.message() {
-        s.push_str(": ");
-        s.push_str(m);
-    }
-    if let Some(src) = std::error::Error::source(t) {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
-    }
-    s
-}
-
-pub(super) fn transient(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+/// Resolves a `Location` header against the URL that sent it.
+pub(crate) fn resolve(base: &str, location: &str) -> String {
+    transport::resolve_location(base, location)
 }
 
 /// Reads an answer's body, refusing more than `limit` bytes (a manifest,
@@ -166,11 +157,13 @@ pub(crate) fn read_limited(
     resp.into_reader()
         .take(limit + 1)
         .read_to_end(&mut body)
-        .map_err(|e| RegistryError::Transport {
-            method: "GET",
-            url: url.to_string(),
-            message: e.to_string(),
-            attempts: 1,
+        .map_err(|e| {
+            RegistryError::from(TransportError::Connection {
+                method: "GET",
+                url: url.to_string(),
+                message: format!("reading the answer: {e}"),
+                attempts: 1,
+            })
         })?;
     if body.len() as u64 > limit {
         return Err(too_large(body.len() as u64));
@@ -178,26 +171,26 @@ pub(crate) fn read_limited(
     Ok(body)
 }
 
+/// A 400 in HTTP/1.0 without a single header: how Go's TLS servers
+/// answer a plain-HTTP request ("Client sent an HTTP request to an HTTPS
+/// server."); an HTTP server's own 400 has at least a Date.
+fn bare_400(resp: &ureq::Response) -> bool {
+    resp.status() == 400 && resp.http_version() == "HTTP/1.0" && resp.headers_names().is_empty()
+}
+
 impl Client {
     /// A client for `registry` (`host[:port]`); reads the auth files the
     /// settings name now, so a broken one is reported before any upload.
     pub fn new(registry: &str, settings: &RegistrySettings) -> Result<Client, RegistryError> {
         let credentials = find_credentials(registry, &settings.auth_files)?;
-        let agent = ureq::AgentBuilder::new()
-            .redirects(0)
-            .timeout_connect(settings.timeout.min(Duration::from_secs(30)))
-            .timeout_read(settings.timeout)
-            .timeout_write(settings.timeout)
-            .user_agent(&settings.user_agent)
-            .build();
         Ok(Client {
-            agent,
+            transport: Transport::new(&settings.network)?,
             settings: settings.clone(),
             registry: registry.to_string(),
             base: base_url(registry, settings.insecure),
             credentials,
             auth: AuthState::default(),
-            retries: AtomicU64::new(0),
+            upgraded: AtomicBool::new(false),
         })
     }
 
@@ -209,97 +202,142 @@ impl Client {
         &self.settings
     }
 
+    /// The registry's origin as requests are sent to it now.
+    fn current_base(&self) -> String {
+        match self.base.strip_prefix("http://") {
+            Some(rest) if self.upgraded.load(Ordering::Relaxed) => format!("https://{rest}"),
+            _ => self.base.clone(),
+        }
+    }
+
     /// `base/v2/<path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("{}/v2/{path}", self.base)
+        format!("{}/v2/{path}", self.current_base())
     }
 
     /// Requests sent again so far.
     pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
+        self.transport.retries()
     }
 
-    /// Waits before retry number `n` (1-based) and counts it.
-    pub(crate) fn back_off(&self, n: u32) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
-        let factor = 1u32 << n.saturating_sub(1).min(16);
-        std::thread::sleep(
-            self.settings
-                .backoff
-                .saturating_mul(factor)
-                .min(BACKOFF_CAP),
-        );
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// Sends `req`, authenticating, following redirects and retrying
-    /// transient failures. Returns the answer when it is 2xx or one of
-    /// `req.allow`; any other status is an error naming the URL, the
-    /// status and the registry's error codes.
+    /// transient failures (the transport's one loop). Returns the answer
+    /// when it is 2xx or one of `req.allow`; any other status is an
+    /// error naming the URL, the status and the registry's error codes.
     pub(crate) fn send(&self, req: &Req) -> Result<ureq::Response, RegistryError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let can_retry = req.retry && attempt <= self.settings.retries;
-            match self.attempt(req) {
-                Ok(resp) => {
-                    let status = resp.status();
-                    if (200..300).contains(&status) || req.allow.contains(&status) {
-                        return Ok(resp);
-                    }
-                    if transient(status) && can_retry {
-                        self.back_off(attempt);
-                        continue;
-                    }
-                    return Err(self.status_error(req.method, &req.url, resp));
-                }
-                Err(Failure::Transport(_)) if can_retry => self.back_off(attempt),
-                Err(Failure::Transport(message)) => {
-                    return Err(RegistryError::Transport {
-                        method: req.method,
-                        url: req.url.clone(),
-                        message,
-                        attempts: attempt,
-                    })
-                }
-                Err(Failure::Fatal(e)) => return Err(e),
+        let result = self.transport.retrying(req.retry, || {
+            let resp = self.attempt(req)?;
+            let status = resp.status();
+            if !(200..300).contains(&status)
+                && !req.allow.contains(&status)
+                && transient_status(status)
+            {
+                return Err(Failure::Status(Box::new(resp)));
             }
+            Ok(resp)
+        });
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(Failure::Status(resp)) => *resp,
+            Err(Failure::Transport(e)) => return Err(e.into()),
+            Err(Failure::Fatal(e)) => return Err(e),
+        };
+        let status = resp.status();
+        if (200..300).contains(&status) || req.allow.contains(&status) {
+            return Ok(resp);
+        }
+        Err(self.status_error(req.method, &req.url, resp))
+    }
+
+    /// Whether a plain-HTTP answer says the server speaks TLS; if so (and
+    /// the registry is spoken to over HTTP only by the loopback default,
+    /// not by --insecure), its URLs are upgraded to https for the rest of
+    /// the run. Go's TLS servers, docker-registry among them, answer plain
+    /// HTTP with a bare `HTTP/1.0 400` without headers (see [`bare_400`]);
+    /// others send a TLS alert, which is no HTTP status line. Any other
+    /// answer is handed back untouched.
+    fn speaks_tls(
+        &self,
+        url: &str,
+        answer: Result<ureq::Response, &TransportError>,
+    ) -> Result<(), Option<Box<ureq::Response>>> {
+        let candidate = !self.settings.insecure
+            && self.base.starts_with("http://")
+            && url.starts_with(&format!("{}/", self.base))
+            && !self.upgraded.load(Ordering::Relaxed);
+        let tls = match answer {
+            Ok(resp) if !candidate => return Err(Some(Box::new(resp))),
+            Ok(_) => true,
+            Err(TransportError::Protocol { message, .. }) => {
+                candidate && message.starts_with("Bad Status")
+            }
+            Err(_) => false,
+        };
+        if !tls {
+            return Err(None);
+        }
+        self.upgraded.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `url` as it is sent now: upgraded to https when the registry turned
+    /// out to speak TLS.
+    fn current(&self, url: &str) -> String {
+        match url.strip_prefix(&format!("{}/", self.base)) {
+            Some(rest)
+                if self.upgraded.load(Ordering::Relaxed) && self.base.starts_with("http://") =>
+            {
+                format!("{}/{rest}", self.current_base())
+            }
+            _ => url.to_string(),
         }
     }
 
     /// One attempt: answers a 401 challenge once, follows redirects of
     /// GET/HEAD. Authorization goes only to the registry's own origin.
     pub(crate) fn attempt(&self, req: &Req) -> Result<ureq::Response, Failure> {
-        let mut url = req.url.clone();
+        let mut url = self.current(&req.url);
         let mut challenged = false;
         let mut redirects = 0;
-        let registry_origin = origin(&self.base);
         loop {
+            let registry_origin = origin(&self.current_base());
             let own = req.registry_auth && origin(&url) == registry_origin;
-            let mut r = self.agent.request(req.method, &url);
-            for (k, v) in &req.headers {
-                r = r.set(k, v);
-            }
+            let mut headers: Vec<(&str, String)> =
+                req.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
             if own {
                 let who = self.identity();
                 let authorization = self
                     .auth
-                    .authorization(&who, &req.scopes, &|url, basic| {
-                        self.fetch_token(url, basic)
-                    })
+                    .authorization(&who, &req.scopes, &|t| self.fetch_token(t))
                     .map_err(Failure::Fatal)?;
                 if let Some(a) = authorization {
-                    r = r.set("Authorization", &a);
+                    headers.push(("Authorization", a));
                 }
             }
-            let result = match req.body {
-                Some(b) => r.send_bytes(b),
-                None => r.call(),
-            };
+            let result = self.transport.send(&transport::Request {
+                method: req.method,
+                url: &url,
+                headers: &headers,
+                body: req.body,
+            });
             let resp = match result {
-                Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
-                Err(ureq::Error::Transport(t)) => {
-                    return Err(Failure::Transport(transport_message(&t)))
+                Ok(resp) if own && bare_400(&resp) => match self.speaks_tls(&url, Ok(resp)) {
+                    Ok(()) => {
+                        url = self.current(&url);
+                        continue;
+                    }
+                    Err(resp) => *resp.expect("an answer is handed back"),
+                },
+                Ok(resp) => resp,
+                Err(e) if own && self.speaks_tls(&url, Err(&e)).is_ok() => {
+                    url = self.current(&url);
+                    continue;
                 }
+                Err(e) => return Err(Failure::Transport(e)),
             };
             let status = resp.status();
             if status == 401 && own && !challenged {
@@ -311,8 +349,8 @@ impl Client {
                             return Ok(resp);
                         }
                         self.auth
-                            .answer_challenge(&self.identity(), c, &req.scopes, &|url, basic| {
-                                self.fetch_token(url, basic)
+                            .answer_challenge(&self.identity(), c, &req.scopes, &|t| {
+                                self.fetch_token(t)
                             })
                             .map_err(Failure::Fatal)?;
                         continue;
@@ -358,18 +396,20 @@ impl Client {
         }
     }
 
-    /// A token service's answer (status and the start of its body) to a
-    /// GET of `url`, sent the way every request is, retries included.
-    fn fetch_token(
-        &self,
-        url: &str,
-        basic: Option<String>,
-    ) -> Result<(u16, Vec<u8>), RegistryError> {
-        let mut req = Req::new("GET", url.to_string(), Vec::new())
+    /// A token service's answer (status and the start of its body) to
+    /// `t`, sent the way every request is, retries included.
+    fn fetch_token(&self, t: &TokenRequest) -> Result<(u16, Vec<u8>), RegistryError> {
+        let method = if t.form.is_some() { "POST" } else { "GET" };
+        let mut req = Req::new(method, t.url.clone(), Vec::new())
             .without_registry_auth()
             .allow(&[400, 401, 403, 404, 405]);
-        if let Some(b) = basic {
-            req = req.header("Authorization", b);
+        if let Some(b) = &t.basic {
+            req = req.header("Authorization", b.clone());
+        }
+        if let Some(form) = &t.form {
+            req = req
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form.as_bytes());
         }
         let resp = self.send(&req)?;
         let status = resp.status();
@@ -398,13 +438,12 @@ impl Client {
             .read_to_end(&mut body);
         let hint = match status {
             401 => match &self.credentials {
-                Some((c, file)) => format!(
-                    "the registry refused user `{}` from {}; check those credentials",
+                Some((c, from)) => format!(
+                    "the registry refused user `{}` from the {from}; check those credentials",
                     c.username,
-                    file.display()
                 ),
                 None => format!(
-                    "the registry wants credentials and none for {} were found in the auth files; log in (e.g. `podman login {}`) or pass an auth file",
+                    "the registry wants credentials and none for {} were found in the auth files (nor through their credential helpers); log in (e.g. `podman login {}`) or pass an auth file",
                     self.registry, self.registry
                 ),
             },

@@ -3,12 +3,15 @@
 //! resumable uploads and referrers.
 //!
 //! Nothing here reads the environment or the user's home: which auth files
-//! to read, how hard to retry and whether plain HTTP is allowed all come in
-//! through [`RegistrySettings`], which the CLI fills.
+//! to read, whether plain HTTP is allowed and how requests go out (the
+//! transport's retries, proxies and TLS) all come in through
+//! [`RegistrySettings`], which the CLI fills.
 //!
 //! - [`reference`]: `HOST[:PORT]/REPO[:TAG][@sha256:…]`, never a default host
-//! - [`auth`]: credentials from auth files, `WWW-Authenticate` challenges
-//! - [`client`]: one registry's HTTP: redirects, retries, errors
+//! - [`auth`]: credentials from auth files and credential helpers,
+//!   `WWW-Authenticate` challenges
+//! - [`client`]: one registry's HTTP over the crate's `transport`:
+//!   authentication, redirects, the loopback HTTPS upgrade, errors
 //! - `token`: basic credentials or bearer tokens, cached per scope
 //! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
 //! - `manifest`: one manifest or index PUT, its digest checked
@@ -31,10 +34,10 @@ mod token;
 pub mod upload;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::oci::Digest;
 use crate::store::StoreError;
+use crate::transport::{NetworkSettings, TransportError};
 
 pub use client::Client;
 pub use pull::{pull, Pulled};
@@ -53,16 +56,12 @@ pub struct RegistrySettings {
     /// Blobs up to this size are uploaded in one PUT; larger ones in
     /// PATCH chunks of this size (memory use is one chunk).
     pub chunk_size: u64,
-    /// Further attempts after a dropped connection or a 5xx/429 answer.
-    pub retries: u32,
-    /// Wait before the first retry; doubled for each one after.
-    pub backoff: Duration,
-    /// Connect, read and write timeout of each request.
-    pub timeout: Duration,
+    /// Timeouts, retries, proxies and TLS: the transport's settings,
+    /// shared with apt fetching.
+    pub network: NetworkSettings,
     /// The largest blob a pull accepts; a descriptor claiming more is
     /// refused before anything is downloaded.
     pub blob_limit: u64,
-    pub user_agent: String,
 }
 
 impl Default for RegistrySettings {
@@ -71,11 +70,8 @@ impl Default for RegistrySettings {
             auth_files: Vec::new(),
             insecure: false,
             chunk_size: 16 << 20,
-            retries: 4,
-            backoff: Duration::from_millis(500),
-            timeout: Duration::from_secs(120),
+            network: NetworkSettings::default(),
             blob_limit: 32 << 30,
-            user_agent: format!("stele/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 }
@@ -144,13 +140,9 @@ pub enum RegistryError {
         /// What to do about it, with a leading `; ` when there is advice.
         hint: String,
     },
-    #[error("{method} {url}: {message} (gave up after {attempts} attempt(s)); check that the registry is running and reachable")]
-    Transport {
-        method: &'static str,
-        url: String,
-        message: String,
-        attempts: u32,
-    },
+    // Boxed: a transport error carries a URL and a message or two.
+    #[error(transparent)]
+    Network(Box<TransportError>),
     #[error("{url}: {message}")]
     Protocol { url: String, message: String },
     #[error("{url}: digest mismatch: stele expected {expected}, the registry's answer has {found}; the registry or a proxy changed the content, or the reference names other content")]
@@ -161,6 +153,13 @@ pub enum RegistryError {
     },
     #[error("registry auth file {path}: {message}")]
     AuthFile { path: PathBuf, message: String },
+    /// `helper` names the program and the auth file entry that named it.
+    #[error("{helper} for {registry}: {message}")]
+    CredentialHelper {
+        helper: String,
+        registry: String,
+        message: String,
+    },
     #[error("authenticating at {url}: {message}")]
     Auth { url: String, message: String },
     #[error("{reference}: refusing {what} {digest}: it claims {size} bytes, beyond the {limit}-byte limit")]
@@ -183,6 +182,12 @@ pub enum RegistryError {
         digest: Digest,
         message: String,
     },
+}
+
+impl From<TransportError> for RegistryError {
+    fn from(e: TransportError) -> RegistryError {
+        RegistryError::Network(Box::new(e))
+    }
 }
 
 /// How much of an error answer is read for its `errors[]`.

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::client::{pull_scope, read_limited, Client, Req};
+use super::client::{pull_scope, read_limited, Client, Failure, Req};
 use super::reference::Reference;
 use super::referrers::{list_entry, list_referrers};
 use super::{RegistryError, RegistrySettings};
@@ -23,6 +23,7 @@ use crate::oci::media::{
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
+use crate::transport::{transient_status, ResumingBody, TransportError};
 
 /// Indexes inside indexes are followed this deep, no deeper.
 const MAX_DEPTH: u32 = 2;
@@ -108,9 +109,7 @@ pub(crate) fn pull_referrers(
             }
             match walk.referrer(&listed) {
                 Ok(entry) => out.referrers.push(entry),
-                Err(e @ (RegistryError::Transport { .. } | RegistryError::Auth { .. })) => {
-                    return Err(e)
-                }
+                Err(e @ (RegistryError::Network(_) | RegistryError::Auth { .. })) => return Err(e),
                 Err(e) => {
                     out.referrers.push(listed);
                     out.incomplete.push(e);
@@ -356,29 +355,68 @@ impl<'a> Walk<'a> {
         let url = self
             .client
             .url(&format!("{}/blobs/{digest}", self.reference.repository));
-        let retries = self.client.settings().retries;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let resp = self
-                .client
-                .send(&Req::new("GET", url.clone(), self.scopes.clone()))?;
+        let (client, store, scopes) = (self.client, self.store, &self.scopes);
+        // One attempt is the GET and the whole body into the store; a body
+        // that stalls or ends short is a transient failure, and the
+        // transport's loop starts the blob over.
+        let budget = client.transport().budget(true);
+        let result = client.transport().retrying_within(&budget, || {
+            let resp = client.attempt(&Req::new("GET", url.clone(), scopes.clone()))?;
+            let status = resp.status();
+            if transient_status(status) {
+                return Err(Failure::Status(Box::new(resp)));
+            }
+            if !(200..300).contains(&status) {
+                return Err(Failure::Fatal(client.status_error("GET", &url, resp)));
+            }
             if let Some(n) = resp
                 .header("Content-Length")
                 .and_then(|l| l.trim().parse::<u64>().ok())
             {
                 if n != size {
-                    return Err(RegistryError::Protocol {
-                        url,
+                    return Err(Failure::Fatal(RegistryError::Protocol {
+                        url: url.clone(),
                         message: format!("the registry sends {n} bytes for {digest}, whose descriptor says {size}"),
-                    });
+                    }));
                 }
             }
-            match self.store.put_verified(resp.into_reader(), digest, size) {
-                Ok(()) => break,
-                Err(StoreError::Io { .. }) if attempt <= retries => self.client.back_off(attempt),
-                Err(e) => return Err(self.store_err(e)),
+            // The rest of a body that broke off, asked for the same way
+            // (authorization and redirects included).
+            let reopen = |offset: u64| {
+                let req = Req::new("GET", url.clone(), scopes.clone())
+                    .header("Range", format!("bytes={offset}-"));
+                client.attempt(&req).map_err(|f| match f {
+                    Failure::Transport(e) => e,
+                    Failure::Status(resp) => TransportError::Protocol {
+                        method: "GET",
+                        url: url.clone(),
+                        message: format!("asking for the rest, the registry answered {}", resp.status()),
+                    },
+                    Failure::Fatal(e) => TransportError::Protocol {
+                        method: "GET",
+                        url: url.clone(),
+                        message: format!("asking for the rest: {e}"),
+                    },
+                })
+            };
+            let mut reader =
+                ResumingBody::new(client.transport(), &budget, &url, resp, Box::new(reopen));
+            match store.put_verified(&mut reader, digest, size) {
+                Ok(()) => Ok(()),
+                Err(e) => match reader.failure() {
+                    Some(t) => Err(Failure::Transport(t)),
+                    None => Err(Failure::Fatal(RegistryError::Store {
+                        reference: self.name.clone(),
+                        error: e,
+                    })),
+                },
             }
+        });
+        match result {
+            Ok(()) => {}
+            Err(Failure::Status(resp)) => return Err(client.status_error("GET", &url, *resp)),
+            Err(Failure::Transport(e)) => return Err(e.into()),
+            Err(Failure::Fatal(e)) => return Err(e),
         }
         self.note(digest);
         Ok(())

@@ -7,24 +7,30 @@
 //! request path (retries, redirects, timeouts), handed in as a [`Fetch`].
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::auth::{parse_token, Challenge, Credentials};
 use super::reference::{host_without_port, is_loopback, origin, query_escape};
 use super::{error_codes, RegistryError};
 
-/// GETs a token service URL, with the `Authorization` header given (the
-/// registry's basic credentials, when there are some), and returns the
-/// answer's status and (size-limited) body. Transport failures and
-/// transient statuses are the fetcher's to retry.
-pub(super) type Fetch<'a> =
-    &'a dyn Fn(&str, Option<String>) -> Result<(u16, Vec<u8>), RegistryError>;
+/// One request to a token service: a GET of `url` with the registry's
+/// basic credentials when there are some, or a POST of an OAuth2 form
+/// (`application/x-www-form-urlencoded`) for a refresh token.
+pub(super) struct TokenRequest {
+    pub url: String,
+    pub basic: Option<String>,
+    pub form: Option<String>,
+}
+
+/// Sends a [`TokenRequest`] and returns the answer's status and
+/// (size-limited) body. Transport failures and transient statuses are the
+/// fetcher's to retry.
+pub(super) type Fetch<'a> = &'a dyn Fn(&TokenRequest) -> Result<(u16, Vec<u8>), RegistryError>;
 
 /// The registry a client talks to, as far as authenticating needs it.
 pub(super) struct Identity<'a> {
     pub registry: &'a str,
-    pub credentials: Option<&'a (Credentials, PathBuf)>,
+    pub credentials: Option<&'a (Credentials, String)>,
     /// Plain HTTP allowed to any token service (else only to loopback).
     pub insecure: bool,
 }
@@ -73,8 +79,14 @@ impl AuthState {
             return Ok(Some(format!("Bearer {token}")));
         }
         if basic {
-            if let Some((c, _)) = who.credentials {
-                return Ok(Some(c.basic_header()));
+            if let Some((c, from)) = who.credentials {
+                return match c.basic_header() {
+                    Some(b) => Ok(Some(b)),
+                    None => Err(RegistryError::Auth {
+                        url: who.registry.to_string(),
+                        message: format!("the registry asks for a password (Basic), but the {from} holds only an identity token, which goes only to a token service; log in with a password"),
+                    }),
+                };
             }
         }
         Ok(None)
@@ -156,20 +168,50 @@ fn fetch_token(
         url.push_str(&format!("{sep}scope={}", query_escape(s)));
         sep = '&';
     }
-    let basic = who.credentials.map(|(c, _)| c.basic_header());
-    let (status, body) = fetch(&url, basic)?;
+    let request = match who.credentials {
+        // OAuth2 (RFC 6749 §6) as the distribution token spec's "OAuth2
+        // token" section has it: the refresh token is exchanged by POST.
+        Some((
+            Credentials {
+                identity_token: Some(refresh),
+                ..
+            },
+            _,
+        )) => {
+            let mut form = format!(
+                "grant_type=refresh_token&client_id=stele&refresh_token={}",
+                query_escape(refresh)
+            );
+            if let Some(s) = service {
+                form.push_str(&format!("&service={}", query_escape(s)));
+            }
+            if !scopes.is_empty() {
+                form.push_str(&format!("&scope={}", query_escape(&scopes.join(" "))));
+            }
+            TokenRequest {
+                url: realm.to_string(),
+                basic: None,
+                form: Some(form),
+            }
+        }
+        creds => TokenRequest {
+            url,
+            basic: creds.and_then(|(c, _)| c.basic_header()),
+            form: None,
+        },
+    };
+    let (status, body) = fetch(&request)?;
     if status == 200 {
         return parse_token(&body)
             .ok_or_else(|| auth_err("the token service's answer holds no token".into()));
     }
     let advice = match who.credentials {
-        Some((c, file)) => format!(
-            "it refused user `{}` from {}; check the password there, or log in again",
+        Some((c, from)) => format!(
+            "it refused user `{}` from the {from}; check the password there, or log in again",
             c.username,
-            file.display()
         ),
         None => format!(
-            "no credentials for {} were found in the auth files; log in (e.g. `podman login {}`) or pass an auth file",
+            "no credentials for {} were found in the auth files (nor through their credential helpers); log in (e.g. `podman login {}`) or pass an auth file",
             who.registry, who.registry
         ),
     };

@@ -16,6 +16,7 @@ use super::client::{pull_scope, push_scope, resolve, Client, Failure, Req};
 use super::{PushReport, RegistryError};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
+use crate::transport::{transient_status, Retry, TransportError};
 
 /// How an upload attempt ended when it did not finish.
 enum Step {
@@ -107,6 +108,25 @@ pub(crate) fn push_blob(
     Ok(())
 }
 
+/// Why an upload attempt did not finish, as the transport's retry loop
+/// sees it: a lost or refused session is worth a new one.
+enum Unfinished {
+    Restart { reason: String, attempts: u32 },
+    Fatal(RegistryError),
+}
+
+impl Retry for Unfinished {
+    fn transient(&self) -> bool {
+        matches!(self, Unfinished::Restart { .. })
+    }
+    fn gave_up(self, attempts: u32) -> Self {
+        match self {
+            Unfinished::Restart { reason, .. } => Unfinished::Restart { reason, attempts },
+            fatal => fatal,
+        }
+    }
+}
+
 fn upload(
     client: &Client,
     repository: &str,
@@ -116,12 +136,17 @@ fn upload(
     mut session: Option<String>,
     report: &mut PushReport,
 ) -> Result<(), RegistryError> {
-    let retries = client.settings().retries;
-    let mut restarts = 0;
-    loop {
+    let mut first = true;
+    // Each attempt is a whole session; the transport's loop bounds and
+    // spaces them. Chunks resumed inside a session have their own budget.
+    let result = client.transport().retrying(true, || {
+        if !first {
+            report.uploads_restarted += 1;
+        }
+        first = false;
         let (location, min_chunk) = match session.take() {
             Some(l) => (l, 0),
-            None => start_session(client, repository)?,
+            None => start_session(client, repository).map_err(Unfinished::Fatal)?,
         };
         let chunk = client.settings().chunk_size.max(min_chunk).max(1);
         let up = Upload {
@@ -133,27 +158,27 @@ fn upload(
             scopes: vec![push_scope(repository)],
         };
         let step = if size <= chunk {
-            up.monolithic(location, report)?
+            up.monolithic(location, report)
         } else {
-            up.chunked(location, chunk, report)?
+            up.chunked(location, chunk, report)
         };
-        match step {
-            Step::Done => return Ok(()),
-            Step::Restart(_) if restarts < retries => {
-                restarts += 1;
-                report.uploads_restarted += 1;
-                client.back_off(restarts);
-            }
-            Step::Restart(reason) => {
-                return Err(RegistryError::Protocol {
-                    url: blob_url(client, repository, digest),
-                    message: format!(
-                        "uploading {digest} failed {} times, the last because {reason}",
-                        restarts + 1
-                    ),
-                })
-            }
+        match step.map_err(Unfinished::Fatal)? {
+            Step::Done => Ok(()),
+            Step::Restart(reason) => Err(Unfinished::Restart {
+                reason,
+                attempts: 1,
+            }),
         }
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(Unfinished::Fatal(e)) => Err(e),
+        Err(Unfinished::Restart { reason, attempts }) => Err(RegistryError::Protocol {
+            url: blob_url(client, repository, digest),
+            message: format!(
+                "uploading {digest} failed {attempts} times, the last because {reason}"
+            ),
+        }),
     }
 }
 
@@ -329,12 +354,17 @@ impl Upload<'_> {
                 )))
             }
             Ok(resp) => Err(self.client.status_error("PUT", &url, resp)),
-            Err(Failure::Transport(m)) => {
+            Err(Failure::Transport(e)) if !e.transient() => Err(e.into()),
+            Err(Failure::Transport(e)) => {
                 if self.exists()? {
                     return Ok(Step::Done);
                 }
-                Ok(Step::Restart(format!("the closing PUT failed: {m}")))
+                Ok(Step::Restart(format!("the closing PUT failed: {e}")))
             }
+            Err(Failure::Status(resp)) => Ok(Step::Restart(format!(
+                "the closing PUT was answered {}",
+                resp.status()
+            ))),
             Err(Failure::Fatal(e)) => Err(e),
         }
     }
@@ -357,10 +387,11 @@ impl Upload<'_> {
         chunk: u64,
         report: &mut PushReport,
     ) -> Result<Step, RegistryError> {
-        let retries = self.client.settings().retries;
         let mut file = self.open()?;
         let mut offset = 0;
-        let mut failures = 0;
+        // Failures of one chunk, resumed from the registry's Range, draw
+        // on one budget; progress earns the next chunk a fresh one.
+        let mut budget = self.client.transport().budget(true);
         while offset < self.size {
             let end = (offset + chunk).min(self.size);
             let body = self.read(&mut file, offset, end - offset)?;
@@ -390,7 +421,7 @@ impl Upload<'_> {
                         None => offset = end,
                     }
                     location = next;
-                    failures = 0;
+                    budget = self.client.transport().budget(true);
                     continue;
                 }
                 Ok(resp) if matches!(resp.status(), 404 | 416) => {
@@ -399,23 +430,25 @@ impl Upload<'_> {
                         resp.status()
                     )))
                 }
-                Ok(resp) if resp.status() >= 500 || resp.status() == 429 => {
+                Ok(resp) if transient_status(resp.status()) => {
                     format!("a chunk was answered {}", resp.status())
                 }
                 Ok(resp) => return Err(self.client.status_error("PATCH", &location, resp)),
-                Err(Failure::Transport(m)) => m,
+                Err(Failure::Transport(e)) if e.transient() => e.to_string(),
+                Err(Failure::Transport(e)) => return Err(e.into()),
+                Err(Failure::Status(resp)) => format!("a chunk was answered {}", resp.status()),
                 Err(Failure::Fatal(e)) => return Err(e),
             };
-            failures += 1;
-            if failures > retries {
-                return Err(RegistryError::Transport {
+            if !budget.take() {
+                return Err(TransportError::Connection {
                     method: "PATCH",
                     url: location,
                     message: failure,
-                    attempts: failures,
-                });
+                    attempts: budget.used(),
+                }
+                .into());
             }
-            self.client.back_off(failures);
+            self.client.transport().back_off(budget.used() - 1);
             match self.status(&location)? {
                 Some((got, next)) => {
                     offset = got.min(self.size);

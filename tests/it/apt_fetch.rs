@@ -11,6 +11,7 @@ use stele::apt::hostconf::{find_host_source, host_sources, load_keyring};
 use stele::apt::release::{verify_inrelease, Keyring, ReleaseError};
 use stele::oci::Digest;
 use stele::store::BlobStore;
+use stele::transport::TransportError;
 
 fn hello() -> Deb {
     Deb::new("hello", "1.0-1", "amd64")
@@ -302,7 +303,10 @@ fn connection_refused_is_a_transport_error_after_retries() {
     let url = format!("http://127.0.0.1:{port}/x");
     let err = f.get_bytes(&url, 10).unwrap_err();
     assert!(
-        matches!(err, FetchError::Transport { attempts: 2, .. }),
+        matches!(
+            err,
+            FetchError::Network(TransportError::Connection { attempts: 2, .. })
+        ),
         "{err}"
     );
     assert!(err.to_string().contains(&url), "{err}");

@@ -18,6 +18,7 @@ mod everyday;
 mod golden;
 mod layer_cache;
 mod live;
+mod network;
 mod packages;
 mod pipeline;
 mod provenance;

@@ -14,14 +14,18 @@ use stele::registry::{
     pull, push_built, PushOptions, PushReport, Reference, RegistryError, RegistrySettings,
 };
 use stele::store::BlobStore;
+use stele::transport::NetworkSettings;
 
 fn settings(auth_files: Vec<PathBuf>) -> RegistrySettings {
     RegistrySettings {
         auth_files,
         chunk_size: 1000,
-        retries: 3,
-        backoff: Duration::from_millis(1),
-        timeout: Duration::from_secs(20),
+        network: NetworkSettings {
+            retries: 3,
+            backoff: Duration::from_millis(1),
+            idle_timeout: Duration::from_secs(20),
+            ..NetworkSettings::default()
+        },
         ..RegistrySettings::default()
     }
 }
@@ -604,4 +608,35 @@ fn referrers_go_under_the_fallback_tag_when_the_registry_has_no_referrers_api() 
     )
     .unwrap();
     assert!(api.manifest("team/app", &tag).is_none());
+}
+
+#[test]
+fn a_blob_download_that_breaks_off_goes_on_with_a_range_request() {
+    let reg = FakeRegistry::start(Auth::None);
+    let f = fixture(40_000, 21);
+    push(&f, &reg, "team/app:v1", &settings(vec![])).unwrap();
+    let layer = layer_digest(&f);
+    // The layer's GET breaks off twice: the first half, then half the rest.
+    reg.fault("GET", &layer, 0, 2, Fault::HalfBody);
+    let cache = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(cache.path()).unwrap();
+    pull(&reference(&reg, "team/app:v1"), &settings(vec![]), &store).unwrap();
+    let digest: Digest = layer.parse().unwrap();
+    assert_eq!(std::fs::read(store.path(&digest)).unwrap(), f.layer);
+    let gets: Vec<_> = reg
+        .log()
+        .into_iter()
+        .filter(|l| l.method == "GET" && l.path.contains(&layer))
+        .collect();
+    assert_eq!(gets.len(), 3, "{gets:?}");
+    // Not started over: each later GET asks for the rest.
+    let ranges: Vec<_> = gets.iter().map(|g| g.range.clone()).collect();
+    assert_eq!(
+        ranges,
+        vec![
+            None,
+            Some("bytes=20000-".to_string()),
+            Some("bytes=30000-".to_string())
+        ]
+    );
 }

@@ -4,91 +4,13 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use crate::support::docker_registry::{have_registry, htpasswd_alice, DockerRegistry};
 use crate::support::tree::populate;
 use crate::support::*;
 use serde_json::Value;
-
-/// A `docker-registry serve` process on a free 127.0.0.1 port, killed on drop.
-struct DockerRegistry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl DockerRegistry {
-    /// Starts a registry; with `htpasswd`, it wants basic credentials.
-    fn start(htpasswd: Option<&Path>) -> DockerRegistry {
-        let dir = tempdir();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let auth = htpasswd.map_or(String::new(), |p| {
-            format!(
-                "auth:\n  htpasswd:\n    realm: stele-test\n    path: {}\n",
-                p.display()
-            )
-        });
-        let config = format!(
-            // Deleting manifests is off by default; a test deletes
-            // attestations to see verify notice.
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-            dir.path().join("data").display()
-        );
-        fs::write(dir.path().join("config.yml"), config).unwrap();
-        let log = fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("starting docker-registry");
-        let mut reg = DockerRegistry { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let answer = ureq::get(&format!("http://127.0.0.1:{port}/v2/")).call();
-            match answer {
-                Ok(_) => break,
-                Err(ureq::Error::Status(401, _)) => break,
-                Err(_) if Instant::now() < deadline => {
-                    if let Ok(Some(status)) = reg.child.try_wait() {
-                        panic!("docker-registry exited ({status}): {}", reg.log());
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("docker-registry did not answer /v2/: {e}: {}", reg.log()),
-            }
-        }
-        reg
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for DockerRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn have_registry() -> bool {
-    have_tool("docker-registry")
-}
 
 /// `stele` with HOME in `home`, where a test puts credential files, and
 /// its cache there too (no XDG_CACHE_HOME). [`stele`] already keeps the
@@ -276,30 +198,6 @@ fn a_mount_hint_moves_blobs_between_repositories_without_uploading() {
     );
     assert_eq!(fallback["blobs_mounted"], 0, "{fallback}");
     assert_eq!(fallback["blobs_uploaded"], 2, "{fallback}");
-}
-
-/// An htpasswd file for `alice:s3cret`, bcrypt-hashed through the C
-/// library's crypt(3) (libxcrypt), as `htpasswd -B` does; `None` (a skip)
-/// where crypt(3) cannot make bcrypt and CI is not asking.
-fn htpasswd_alice(dir: &Path) -> Option<PathBuf> {
-    let out = Command::new("perl")
-        .args([
-            "-e",
-            r#"print crypt("s3cret", '$2y$05$abcdefghijklmnopqrstuu')"#,
-        ])
-        .output()
-        .unwrap();
-    let hash = String::from_utf8(out.stdout).unwrap();
-    if !hash.starts_with("$2y$") {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("perl's crypt() cannot make a bcrypt hash: {hash}");
-        }
-        skip("perl's crypt() cannot make a bcrypt hash here");
-        return None;
-    }
-    let htpasswd = dir.join("htpasswd");
-    fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
-    Some(htpasswd)
 }
 
 /// A docker auth file with alice's credentials for `host`.
@@ -763,7 +661,7 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
         .as_str()
         .unwrap()
         .to_string();
-    let stored = reg.dir.path().join(format!(
+    let stored = reg.dir().join(format!(
         "data/docker/registry/v2/blobs/sha256/{}/{}/data",
         &layer[7..9],
         &layer[7..]

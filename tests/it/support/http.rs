@@ -27,6 +27,9 @@ pub enum Fault {
     /// Send the headers (with the full Content-Length) and half the body,
     /// then close.
     Truncate,
+    /// Send the headers and half the body, then nothing for 10 seconds
+    /// (past a client's idle timeout), then close.
+    Stall,
 }
 
 #[derive(Default)]
@@ -35,6 +38,10 @@ struct State {
     faults: BTreeMap<String, (u32, Fault)>,
     /// `METHOD /path` of every request, in arrival order.
     log: Vec<String>,
+    /// Answer `Range: bytes=N-` with 206 and say `Accept-Ranges: bytes`.
+    ranges: bool,
+    /// `(path, N)` of every `Range: bytes=N-` request.
+    range_requests: Vec<(String, u64)>,
 }
 
 pub struct HttpServer {
@@ -87,6 +94,23 @@ impl HttpServer {
             .insert(path.to_string(), (n, fault));
     }
 
+    /// From now on, serve byte ranges (`Range: bytes=N-`) and say so.
+    pub fn accept_ranges(&self) {
+        self.state.lock().unwrap().ranges = true;
+    }
+
+    /// The start offsets of the range requests for `path`, in order.
+    pub fn range_requests(&self, path: &str) -> Vec<u64> {
+        self.state
+            .lock()
+            .unwrap()
+            .range_requests
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
     /// Every request so far as `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().log.clone()
@@ -116,29 +140,48 @@ fn handle(mut conn: TcpStream, dir: &Path, state: &Mutex<State>) -> std::io::Res
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
+    let mut range_start = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
             break;
         }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("range:") {
+            range_start = v
+                .trim()
+                .strip_prefix("bytes=")
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse::<u64>().ok());
+        }
     }
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = percent_decode(target.split('?').next().unwrap_or(""));
-    let fault = {
+    let (fault, ranges) = {
         let mut st = state.lock().unwrap();
         st.log.push(format!("{method} {path}"));
-        match st.faults.get_mut(&path) {
+        if let Some(n) = range_start {
+            st.range_requests.push((path.clone(), n));
+        }
+        let ranges = st.ranges;
+        let fault = match st.faults.get_mut(&path) {
             Some((n, fault)) if *n > 0 => {
                 *n -= 1;
                 Some(*fault)
             }
             _ => None,
-        }
+        };
+        (fault, ranges)
+    };
+    let extra = if ranges {
+        "Accept-Ranges: bytes\r\n"
+    } else {
+        ""
     };
     let respond = |conn: &mut TcpStream, status: &str, body: &[u8], send: usize| {
         let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n{extra}Connection: close\r\n\r\n",
             body.len()
         );
         conn.write_all(head.as_bytes())?;
@@ -152,7 +195,24 @@ fn handle(mut conn: TcpStream, dir: &Path, state: &Mutex<State>) -> std::io::Res
         return conn.shutdown(Shutdown::Both);
     }
     let file = resolve(dir, &path).and_then(|p| std::fs::read(p).ok());
+    if let (true, Some(start), None, Some(body)) = (ranges, range_start, fault, &file) {
+        let start = (start as usize).min(body.len());
+        let head = format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\n{extra}Connection: close\r\n\r\n",
+            body.len() - start,
+            body.len().saturating_sub(1),
+            body.len()
+        );
+        conn.write_all(head.as_bytes())?;
+        conn.write_all(&body[start..])?;
+        conn.flush()?;
+        return conn.shutdown(Shutdown::Both);
+    }
     match (fault, file) {
+        (Some(Fault::Stall), Some(body)) => {
+            respond(&mut conn, "200 OK", &body, body.len() / 2)?;
+            std::thread::sleep(std::time::Duration::from_secs(10));
+        }
         (Some(Fault::Drop), _) => {}
         (Some(Fault::Status(code)), _) => respond(&mut conn, &format!("{code} Injected"), b"", 0)?,
         (Some(Fault::Truncate), Some(body)) => respond(&mut conn, "200 OK", &body, body.len() / 2)?,

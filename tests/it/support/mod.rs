@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod attest;
 pub mod deb;
+pub mod docker_registry;
 pub mod edit;
 pub mod http;
 pub mod podman;
@@ -48,6 +49,19 @@ const CONTROLLED_ENV: &[&str] = &[
     "DOCKER_CONFIG",
     "XDG_RUNTIME_DIR",
     "XDG_CONFIG_HOME",
+    // How requests go out: a developer's proxy or extra CAs must not
+    // change a test; tests that want them set them.
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "STELE_CERTS_D",
 ];
 
 /// A `stele` command with the environment variables that matter removed, so

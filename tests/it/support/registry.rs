@@ -29,7 +29,8 @@ pub enum Auth {
         password: String,
     },
     /// 401 with a Bearer challenge; `/token` hands out tokens for these
-    /// basic credentials.
+    /// basic credentials (GET), or for `password` as an OAuth2 refresh
+    /// token (POST `grant_type=refresh_token&refresh_token=…`).
     Bearer {
         user: String,
         password: String,
@@ -51,6 +52,9 @@ pub enum Fault {
     Created,
     /// Answer as usual, but without the `Location` header.
     NoLocation,
+    /// Answer as usual (full `Content-Length`), but send only half the
+    /// body, then close.
+    HalfBody,
 }
 
 /// One request as received.
@@ -61,6 +65,7 @@ pub struct Logged {
     pub query: String,
     pub authorization: Option<String>,
     pub content_range: Option<String>,
+    pub range: Option<String>,
 }
 
 struct Rule {
@@ -306,6 +311,7 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, addr: &str) -> std::io::Res
             query: query_text.to_string(),
             authorization: req.headers.get("authorization").cloned(),
             content_range: req.headers.get("content-range").cloned(),
+            range: req.headers.get("range").cloned(),
         });
         let mut chosen = None;
         for r in st.rules.iter_mut() {
@@ -357,6 +363,7 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, addr: &str) -> std::io::Res
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        206 => "Partial Content",
         307 => "Temporary Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -377,7 +384,12 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, addr: &str) -> std::io::Res
     ));
     conn.write_all(head.as_bytes())?;
     if method != "HEAD" {
-        conn.write_all(&resp.body)?;
+        let send = if fault == Some(Fault::HalfBody) {
+            resp.body.len() / 2
+        } else {
+            resp.body.len()
+        };
+        conn.write_all(&resp.body[..send])?;
     }
     conn.flush()?;
     conn.shutdown(Shutdown::Both)
@@ -449,7 +461,15 @@ fn route(req: &Request, body: Vec<u8>, state: &Mutex<State>, addr: &str) -> Resp
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
-        if req.headers.get("authorization") != Some(&want) {
+        let form: BTreeMap<String, String> = String::from_utf8_lossy(&body)
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+            .collect();
+        let refreshed = req.method == "POST"
+            && form.get("grant_type").map(String::as_str) == Some("refresh_token")
+            && form.get("refresh_token") == Some(&password);
+        if !refreshed && req.headers.get("authorization") != Some(&want) {
             return Response::error(401, "UNAUTHORIZED");
         }
         st.next_id += 1;
@@ -485,9 +505,25 @@ fn route(req: &Request, body: Vec<u8>, state: &Mutex<State>, addr: &str) -> Resp
             let bytes = st.blobs[&rest].clone();
             let r = Response::new(200)
                 .header("Docker-Content-Digest", rest.clone())
-                .header("Content-Type", "application/octet-stream");
+                .header("Content-Type", "application/octet-stream")
+                .header("Accept-Ranges", "bytes");
             if m == "HEAD" {
                 return head_with_length(r, bytes.len());
+            }
+            // `Range: bytes=N-`, as distribution serves blobs.
+            let start = req
+                .headers
+                .get("range")
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(n) = start.filter(|n| *n < bytes.len()) {
+                let mut partial = r.header(
+                    "Content-Range",
+                    format!("bytes {n}-{}/{}", bytes.len() - 1, bytes.len()),
+                );
+                partial.status = 206;
+                return partial.body(bytes[n..].to_vec());
             }
             r.body(bytes)
         }
