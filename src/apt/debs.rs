@@ -97,14 +97,17 @@ impl CheckedLock {
     }
 }
 
-/// The .debs a fetch must download (`done: false`, before) or has
-/// downloaded and verified (`done: true`, after), for progress.
+/// A download's progress: what must be downloaded (before), each .deb
+/// as it arrives verified, and the whole (after).
 #[derive(Clone, Copy, Debug)]
-pub struct Download {
-    pub packages: usize,
-    pub bytes: u64,
-    pub done: bool,
+pub enum Download {
+    Starting { packages: usize, bytes: u64 },
+    Fetched { bytes: u64 },
+    Done { packages: usize, bytes: u64 },
 }
+
+/// Called from the download threads.
+pub(crate) type DownloadProgress<'a> = &'a (dyn Fn(Download) + Sync);
 
 /// How a package is named in messages.
 pub(crate) fn package_label(p: &LockedPackage) -> String {
@@ -117,7 +120,7 @@ pub(crate) fn fetch_locked(
     lock: &CheckedLock,
     fetcher: &Fetcher,
     settings: &AptSettings,
-    progress: &dyn Fn(Download),
+    progress: DownloadProgress,
 ) -> Result<BTreeMap<Digest, PathBuf>, DebsError> {
     let wanted = lock.wanted();
     fetch_missing(
@@ -139,16 +142,12 @@ fn fetch_missing<'a>(
     packages: impl Iterator<Item = &'a LockedPackage>,
     fetcher: &Fetcher,
     settings: &AptSettings,
-    progress: &dyn Fn(Download),
+    progress: DownloadProgress,
 ) -> Result<(), DebsError> {
     let missing: Vec<&LockedPackage> = packages
         .filter(|p| !fetcher.cache().contains(&p.sha256))
         .collect();
-    let count = Download {
-        packages: missing.len(),
-        bytes: missing.iter().map(|p| p.size).sum(),
-        done: false,
-    };
+    let (count, total) = (missing.len(), missing.iter().map(|p| p.size).sum());
     // Mirrors are only looked up when something must be downloaded, so a
     // warm cache (or a vendored folder) builds without apt configuration.
     let mut urls: BTreeMap<usize, String> = BTreeMap::new();
@@ -172,13 +171,18 @@ fn fetch_missing<'a>(
         })
         .collect();
     if !missing.is_empty() {
-        progress(count);
+        progress(Download::Starting {
+            packages: count,
+            bytes: total,
+        });
     }
-    fetcher.fetch_all(&items, settings.jobs)?;
+    fetcher.fetch_all_with(&items, settings.jobs, &|item| {
+        progress(Download::Fetched { bytes: item.size })
+    })?;
     if !missing.is_empty() {
-        progress(Download {
-            done: true,
-            ..count
+        progress(Download::Done {
+            packages: count,
+            bytes: total,
         });
     }
     Ok(())
@@ -203,7 +207,7 @@ pub(crate) fn unpack_locked(
     unpacked: &UnpackCache,
     settings: &AptSettings,
     jobs: usize,
-    progress: &dyn Fn(Download),
+    progress: DownloadProgress,
 ) -> Result<UnpackedPackages, DebsError> {
     let wanted = lock.wanted();
     let mut debs = BTreeMap::new();

@@ -349,8 +349,28 @@ impl Fetcher {
     /// failure no new downloads start; once all threads have stopped, the
     /// error of the lowest-numbered failed item is returned.
     pub fn fetch_all(&self, items: &[FetchItem], jobs: usize) -> Result<Vec<PathBuf>, FetchError> {
+        self.fetch_all_with(items, jobs, &|_| {})
+    }
+
+    /// [`Fetcher::fetch_all`], telling `fetched` (from the download
+    /// threads) of each item once it is verified and cached.
+    pub(crate) fn fetch_all_with(
+        &self,
+        items: &[FetchItem],
+        jobs: usize,
+        fetched: &(dyn Fn(&FetchItem) + Sync),
+    ) -> Result<Vec<PathBuf>, FetchError> {
         // Equal weights: downloads are bound by the network, not the item.
-        crate::parallel::map(items, jobs, |_| 0, |item| self.fetch_item(item))
+        crate::parallel::map(
+            items,
+            jobs,
+            |_| 0,
+            |item| {
+                let path = self.fetch_item(item)?;
+                fetched(item);
+                Ok(path)
+            },
+        )
     }
 
     /// The raw `dists/<suite>/InRelease` of a mirror, unverified and

@@ -21,13 +21,26 @@ pub enum Level {
 /// Everything a command tells people goes through this one value, so
 /// `-q` silences all of it and `-v` adds the cache decisions. Errors are
 /// printed by `print_error` whatever the level. Nothing here colors its
-/// output, so `NO_COLOR` holds without being read; lines are plain
-/// whether or not stderr is a terminal, so logs and tests read the same.
-#[derive(Clone, Debug)]
+/// output, so `NO_COLOR` holds without being read. Only a download's
+/// status line differs on a terminal (it updates in place); logs and CI
+/// get whole lines.
+#[derive(Debug)]
 pub struct Reporter {
     pub level: Level,
-    /// When the current download began, for its rate.
-    started: std::cell::Cell<Option<std::time::Instant>>,
+    /// Whether stderr is a terminal: then a download shows a status line
+    /// that updates in place; elsewhere (logs, CI) only whole lines.
+    terminal: bool,
+    /// The download under way; the pipeline reports it from its threads.
+    download: std::sync::Mutex<Option<DownloadState>>,
+}
+
+#[derive(Debug)]
+struct DownloadState {
+    started: std::time::Instant,
+    packages: usize,
+    bytes: u64,
+    done_packages: usize,
+    done_bytes: u64,
 }
 
 impl Reporter {
@@ -37,10 +50,17 @@ impl Reporter {
             (false, true) => Level::Verbose,
             (false, false) => Level::Normal,
         };
+        use std::io::IsTerminal;
         Reporter {
             level,
-            started: std::cell::Cell::new(None),
+            terminal: std::io::stderr().is_terminal(),
+            download: std::sync::Mutex::new(None),
         }
+    }
+
+    fn download(&self) -> std::sync::MutexGuard<'_, Option<DownloadState>> {
+        // A poisoned lock only means a progress line was lost.
+        self.download.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A progress line, shown unless `-q`.
@@ -110,17 +130,42 @@ impl Reporter {
                 }
             }
             Event::Downloading { packages, bytes } => {
-                self.started.set(Some(std::time::Instant::now()));
+                *self.download() = Some(DownloadState {
+                    started: std::time::Instant::now(),
+                    packages,
+                    bytes,
+                    done_packages: 0,
+                    done_bytes: 0,
+                });
                 self.info(format_args!(
                     "downloading {packages} package(s), {}",
                     human_bytes(bytes)
                 ));
             }
+            Event::Fetched { bytes } => {
+                let mut state = self.download();
+                let Some(d) = state.as_mut() else { return };
+                d.done_packages += 1;
+                d.done_bytes += bytes;
+                if self.terminal && self.level == Level::Normal {
+                    let secs = d.started.elapsed().as_secs_f64().max(0.001);
+                    eprint!(
+                        "\r\x1b[2K  {}/{} package(s), {} of {}, {}/s",
+                        d.done_packages,
+                        d.packages,
+                        human_bytes(d.done_bytes),
+                        human_bytes(d.bytes),
+                        human_bytes((d.done_bytes as f64 / secs) as u64)
+                    );
+                }
+            }
             Event::Downloaded { packages, bytes } => {
-                let secs = self
-                    .started
-                    .take()
-                    .map_or(0.0, |t| t.elapsed().as_secs_f64());
+                let started = self.download().take().map(|d| d.started);
+                if self.terminal && self.level == Level::Normal {
+                    // Clear the status line before the summary replaces it.
+                    eprint!("\r\x1b[2K");
+                }
+                let secs = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
                 let rate = if secs > 0.0 {
                     format!(", {}/s", human_bytes((bytes as f64 / secs) as u64))
                 } else {

@@ -54,9 +54,16 @@ pub enum Event<'a> {
     Layers { stats: &'a LayerStats, cache: bool },
     /// Locked .debs the cache lacks are being downloaded.
     Downloading { packages: usize, bytes: u64 },
+    /// One of them was downloaded, verified and cached (from the download
+    /// threads, in any order).
+    Fetched { bytes: u64 },
     /// They were downloaded, verified and cached.
     Downloaded { packages: usize, bytes: u64 },
 }
+
+/// Where a pipeline run reports its events; called from worker threads
+/// too, hence `Sync`.
+pub type Progress<'a> = &'a (dyn Fn(Event) + Sync);
 
 /// Which attestations to make, and the key that signs them.
 #[derive(Default)]
@@ -128,7 +135,7 @@ pub fn produce(
     settings: &Settings,
     attest_options: &AttestOptions,
     store: &BlobStore,
-    progress: &dyn Fn(Event),
+    progress: Progress,
 ) -> Result<Produced, PipelineError> {
     let Resolved { inputs, lock } = resolve(recipe, settings, progress)?;
     let subset;

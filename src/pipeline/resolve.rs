@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::{Event, LockPolicy, Settings};
+use super::{Event, LockPolicy, Progress, Settings};
 use crate::apt::debs::{self, CheckedLock, DebsError};
 use crate::apt::fetch::Fetcher;
 use crate::apt::locking::{self, LockingError};
@@ -109,7 +109,7 @@ pub struct Resolved {
 pub fn resolve(
     recipe: &Recipe,
     settings: &Settings,
-    progress: &dyn Fn(Event),
+    progress: Progress,
 ) -> Result<Resolved, ResolveError> {
     let base = open_base(recipe, settings)?;
     let (packages, lock) = match &recipe.apt {
@@ -149,16 +149,10 @@ pub fn resolve(
 
 /// A download's progress as the pipeline reports it.
 pub(crate) fn download_event(d: debs::Download) -> Event<'static> {
-    if d.done {
-        Event::Downloaded {
-            packages: d.packages,
-            bytes: d.bytes,
-        }
-    } else {
-        Event::Downloading {
-            packages: d.packages,
-            bytes: d.bytes,
-        }
+    match d {
+        debs::Download::Starting { packages, bytes } => Event::Downloading { packages, bytes },
+        debs::Download::Fetched { bytes } => Event::Fetched { bytes },
+        debs::Download::Done { packages, bytes } => Event::Downloaded { packages, bytes },
     }
 }
 
@@ -260,7 +254,7 @@ pub fn lock_in_force(
     apt: &AptSpec,
     settings: &Settings,
     fetcher: &Fetcher,
-    progress: &dyn Fn(Event),
+    progress: Progress,
 ) -> Result<LockOutcome, ResolveError> {
     let path = Lock::path_for(&recipe.path);
     let (existing, status) = check_lock(recipe, apt)?;

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::support::*;
 
@@ -637,4 +638,49 @@ fn lock_check_answers_ci_and_mirrors_or_keyrings_never_make_a_lock_stale() {
         r.expect_code(2);
         assert!(r.stderr.contains(flag), "{}", r.stderr);
     }
+}
+
+/// On a terminal, a download shows a status line that updates in place
+/// (packages and bytes done, rate); in a log it shows whole lines only.
+#[test]
+fn downloads_show_progress_on_a_terminal() {
+    if !have_tool("script") {
+        return;
+    }
+    let repo = repo(AptRepo::builder());
+    let (url, _server) = repo.serve();
+    let p = Project::new(&repo, &url, "[\"linux/amd64\"]", "[\"hello\"]", "single");
+    p.stele(&["lock"]).expect_ok();
+    // script(1) gives the command a pseudo-terminal; the environment is the
+    // test helper's, so the run keeps its own HOME, TMPDIR and cache.
+    let helper = stele();
+    let mut cmd = Command::new("script");
+    for (k, v) in helper.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let line = format!(
+        "{} build {} -o {} --cache-dir {}",
+        STELE,
+        p.recipe().display(),
+        p.out().display(),
+        p.cache().display()
+    );
+    let r = run(cmd
+        .env("STELE_MIRROR_LOCAL", &url)
+        .args(["-qec", &line, "/dev/null"]));
+    r.expect_ok();
+    assert!(
+        r.stdout.contains("\r\x1b[2K  3/3 package(s)") && r.stdout.contains("downloaded 3"),
+        "{:?}",
+        r.stdout
+    );
+    // Not a terminal: no status line at all.
+    let plain = Project::new(&repo, &url, "[\"linux/amd64\"]", "[\"hello\"]", "single");
+    plain.stele(&["lock"]).expect_ok();
+    let r = plain.build(&[]);
+    r.expect_ok();
+    assert!(!r.stderr.contains('\r'), "{:?}", r.stderr);
 }

@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-const STELE: &str = env!("CARGO_BIN_EXE_stele");
+pub const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
 /// Variables that could reach a build or a push and that the test, not
 /// the developer's shell, decides: the build's clock and locale, and where
