@@ -16,7 +16,6 @@
 //! version is a miss, and the package is unpacked again.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -160,7 +159,8 @@ impl UnpackCache {
             path: path.clone(),
             error: e,
         };
-        let file = File::open(&path).map_err(read_err)?;
+        let (file, _) = self.store.open_blob(deb)?;
+        let file = file.take(size.saturating_add(1));
         // Hashed as it is read: the .deb unpacked is the one the lock names.
         let mut reader = HashingReader::new(BufReader::with_capacity(256 * 1024, file));
 

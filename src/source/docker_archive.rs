@@ -240,7 +240,15 @@ fn layer_kind(
             error: e,
         },
     };
-    let open = || std::fs::File::open(store.path(digest)).map_err(io_err);
+    let open = || {
+        store
+            .open_blob(digest)
+            .map(|(f, _)| f)
+            .map_err(|e| SourceError::Store {
+                image: image.to_string(),
+                error: e,
+            })
+    };
     let mut magic = [0u8; 4];
     let n = open()?.read(&mut magic).map_err(io_err)?;
     let reader = io::BufReader::with_capacity(256 * 1024, open()?);

@@ -101,7 +101,10 @@ impl Members {
             path: path.to_path_buf(),
             error: e,
         };
-        let file = File::open(path).map_err(io_err)?;
+        let (file, _) = crate::store::open_regular(path).map_err(|e| SourceError::Store {
+            image: path.display().to_string(),
+            error: e,
+        })?;
         let mut archive = tar::Archive::new(file);
         let mut list: Vec<Member> = Vec::new();
         let mut by_name = BTreeMap::new();
@@ -182,7 +185,11 @@ impl Members {
             path: self.path.clone(),
             error: e,
         };
-        let mut file = File::open(&self.path).map_err(io_err)?;
+        let (mut file, _) =
+            crate::store::open_regular(&self.path).map_err(|e| SourceError::Store {
+                image: self.path.display().to_string(),
+                error: e,
+            })?;
         file.seek(SeekFrom::Start(m.offset)).map_err(io_err)?;
         Ok(file.take(m.size))
     }

@@ -16,6 +16,11 @@ use crate::store::BlobStore;
 pub enum UnpackError {
     #[error("layer {digest}: cannot read it: {error}")]
     Io { digest: Digest, error: io::Error },
+    #[error("layer {digest}: {error}")]
+    Store {
+        digest: Digest,
+        error: crate::store::StoreError,
+    },
     #[error("layer {digest} has media type {media_type}, which stele cannot read (it reads tar, tar+gzip and tar+zstd layers)")]
     MediaType { digest: Digest, media_type: String },
     #[error("layer {digest}: entry `{entry}` is unsafe: {problem}")]
@@ -62,8 +67,14 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
         digest: layer.digest.clone(),
         error: e,
     };
-    let file = std::fs::File::open(store.path(&layer.digest)).map_err(io_err)?;
-    let file = io::BufReader::with_capacity(256 * 1024, file);
+    let (file, _) = store
+        .open_blob(&layer.digest)
+        .map_err(|e| UnpackError::Store {
+            digest: layer.digest.clone(),
+            error: e,
+        })?;
+    // Never past the size the manifest names, however long the file.
+    let file = io::BufReader::with_capacity(256 * 1024, file.take(layer.size));
     let mt = layer.media_type.to_string();
     let reader: Box<dyn Read> = if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
         Box::new(flate2::read::GzDecoder::new(file))

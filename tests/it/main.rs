@@ -15,6 +15,7 @@ mod core_errors;
 mod core_realparts;
 mod diff;
 mod golden;
+mod hostile;
 mod layer_cache;
 mod live;
 mod packages;
