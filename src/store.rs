@@ -671,7 +671,7 @@ impl Records {
     /// does not check out.
     pub fn get(&self, store: &BlobStore, key: &Digest) -> Option<Vec<u8>> {
         // A pointer is one digest line; anything longer is not one.
-        let (file, _) = open_untrusted(&self.dir, &key.hex()).ok()?;
+        let (file, _) = open_untrusted(&self.dir, key.hex()).ok()?;
         let pointer = read_limited(file, 128).ok()??;
         let text = std::str::from_utf8(&pointer).ok()?;
         let digest: Digest = text.trim_end().parse().ok()?;

@@ -19,7 +19,7 @@ pub enum UnpackError {
     #[error("layer {digest}: {error}")]
     Store {
         digest: Digest,
-        error: crate::store::StoreError,
+        error: Box<crate::store::StoreError>,
     },
     #[error("layer {digest} has media type {media_type}, which stele cannot read (it reads tar, tar+gzip and tar+zstd layers)")]
     MediaType { digest: Digest, media_type: String },
@@ -71,7 +71,7 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
         .open_blob(&layer.digest)
         .map_err(|e| UnpackError::Store {
             digest: layer.digest.clone(),
-            error: e,
+            error: Box::new(e),
         })?;
     // Never past the size the manifest names, however long the file.
     let file = io::BufReader::with_capacity(256 * 1024, file.take(layer.size));
