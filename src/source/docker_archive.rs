@@ -12,12 +12,14 @@
 //! `docker save` did not keep. Such an image is the same image by config
 //! digest (its image ID) and DiffIDs, never by manifest digest.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 
 use super::layout::Selector;
 use super::members::{clean_name, scratch_dir, Member, MemberKind, Members};
+use super::tar_guard::layer_limits;
 use super::{read_built, Opened, SourceError};
 use crate::oci::digest::hash_reader;
 use crate::oci::media::{
@@ -231,6 +233,7 @@ fn store_member(
 fn layer_kind(
     store: &BlobStore,
     digest: &Digest,
+    size: u64,
     image: &str,
 ) -> Result<(&'static str, Digest), SourceError> {
     let io_err = |e| SourceError::Store {
@@ -252,15 +255,28 @@ fn layer_kind(
     let mut magic = [0u8; 4];
     let n = open()?.read(&mut magic).map_err(io_err)?;
     let reader = io::BufReader::with_capacity(256 * 1024, open()?);
+    // A bomb is cut off at the layer's decompressed-size limit.
+    let limit = layer_limits(size).bytes;
+    let bounded = |(diff_id, n): (Digest, u64)| {
+        if n > limit {
+            return Err(SourceError::Unusable {
+                image: image.to_string(),
+                message: format!(
+                    "layer {digest} decompresses to more than {limit} bytes, the limit for a layer of {size} bytes"
+                ),
+            });
+        }
+        Ok(diff_id)
+    };
     match &magic[..n] {
         [0x1f, 0x8b, ..] => {
-            let (diff_id, _) =
-                hash_reader(flate2::read::MultiGzDecoder::new(reader)).map_err(io_err)?;
+            let decoder = flate2::read::MultiGzDecoder::new(reader).take(limit + 1);
+            let diff_id = bounded(hash_reader(decoder).map_err(io_err)?)?;
             Ok((DOCKER_LAYER_GZIP, diff_id))
         }
         [0x28, 0xb5, 0x2f, 0xfd] => {
             let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err)?;
-            let (diff_id, _) = hash_reader(decoder).map_err(io_err)?;
+            let diff_id = bounded(hash_reader(decoder.take(limit + 1)).map_err(io_err)?)?;
             // The OCI type is what containers/image and containerd write
             // for zstd in either manifest kind.
             Ok((OCI_LAYER_ZSTD, diff_id))
@@ -308,10 +324,20 @@ fn convert(
     }
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
+    // A member named many times is stored and hashed once.
+    let mut seen: BTreeMap<String, (Digest, u64, &'static str, Digest)> = BTreeMap::new();
     for path in &item.layers {
         let m = resolve(members, path)?;
-        let (digest, size) = store_member(members, m, store)?;
-        let (media_type, diff_id) = layer_kind(store, &digest, &image)?;
+        let (digest, size, media_type, diff_id) = match seen.get(&m.name) {
+            Some(known) => known.clone(),
+            None => {
+                let (digest, size) = store_member(members, m, store)?;
+                let (media_type, diff_id) = layer_kind(store, &digest, size, &image)?;
+                let known = (digest, size, media_type, diff_id);
+                seen.insert(m.name.clone(), known.clone());
+                known
+            }
+        };
         layers.push(descriptor(MediaType::from(media_type), &digest, size));
         diff_ids.push((path, diff_id));
     }

@@ -84,6 +84,16 @@ pub(crate) fn read_index(dir: &Path, name: &str) -> Result<(ImageIndex, BlobStor
             image: name.to_string(),
             message: format!("index.json is not an OCI image index: {e}"),
         })?;
+    if index.manifests().len() > super::MANIFESTS_LIMIT {
+        return Err(SourceError::Unusable {
+            image: name.to_string(),
+            message: format!(
+                "index.json lists {} manifests, beyond the limit of {} for an index",
+                index.manifests().len(),
+                super::MANIFESTS_LIMIT
+            ),
+        });
+    }
     let store = BlobStore::open_read_only(dir).map_err(|e| SourceError::Store {
         image: name.to_string(),
         error: e,

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use super::tar_guard::{TarGuard, ARCHIVE_LIMITS};
 use super::target::ArchiveKind;
 use super::SourceError;
 
@@ -105,7 +106,7 @@ impl Members {
             image: path.display().to_string(),
             error: e,
         })?;
-        let mut archive = tar::Archive::new(file);
+        let mut archive = tar::Archive::new(TarGuard::new(file, ARCHIVE_LIMITS));
         let mut list: Vec<Member> = Vec::new();
         let mut by_name = BTreeMap::new();
         for entry in archive.entries_with_seek().map_err(io_err)? {

@@ -12,9 +12,11 @@ pub(crate) mod docker_archive;
 pub mod layout;
 mod members;
 pub mod registry;
+pub(crate) mod tar_guard;
 pub mod target;
 pub mod unpack;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
@@ -24,6 +26,10 @@ use crate::oci::{our_digest, Built, Digest, Image, JsonBlob, Platform};
 use crate::store::{BlobStore, StoreError};
 
 pub use target::Target;
+
+/// The most manifests an index may list: real multi-platform images list
+/// a few dozen at most.
+pub(crate) const MANIFESTS_LIMIT: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -141,6 +147,9 @@ pub(crate) fn read_built(
     top: &Descriptor,
     image: &str,
 ) -> Result<Built, SourceError> {
+    // A blob named many times is verified once: work follows the
+    // distinct bytes, not the references.
+    let mut verified = BTreeSet::new();
     let digest = descriptor_digest(top, image, "descriptor")?;
     let bytes = read_doc(store, &digest, top.size(), MANIFEST_LIMIT, image)?;
     let media_type = sniff_media_type(top.media_type(), &bytes);
@@ -152,6 +161,15 @@ pub(crate) fn read_built(
                 digest: digest.clone(),
                 message: e.to_string(),
             })?;
+        let count = index.value.manifests().len();
+        if count > MANIFESTS_LIMIT {
+            return Err(SourceError::Unusable {
+                image: image.into(),
+                message: format!(
+                    "index {digest} lists {count} manifests, beyond the limit of {MANIFESTS_LIMIT} for an index"
+                ),
+            });
+        }
         let mut images = Vec::new();
         for d in index.value.manifests() {
             if let Some(p) = d.platform() {
@@ -173,7 +191,7 @@ pub(crate) fn read_built(
                 architecture: p.architecture().to_string(),
                 variant: p.variant().clone(),
             });
-            images.push(read_image(store, d, platform, image)?);
+            images.push(read_image(store, d, platform, image, &mut verified)?);
         }
         if images.is_empty() {
             return Err(SourceError::Unusable {
@@ -186,7 +204,7 @@ pub(crate) fn read_built(
             index: Some(index),
         })
     } else {
-        let image = read_image_bytes(store, &digest, bytes, None, image)?;
+        let image = read_image_bytes(store, &digest, bytes, None, image, &mut verified)?;
         Ok(Built {
             images: vec![image],
             index: None,
@@ -231,10 +249,11 @@ fn read_image(
     d: &Descriptor,
     platform: Option<Platform>,
     image: &str,
+    verified: &mut BTreeSet<(Digest, u64)>,
 ) -> Result<Image, SourceError> {
     let digest = descriptor_digest(d, image, "manifest")?;
     let bytes = read_doc(store, &digest, d.size(), MANIFEST_LIMIT, image)?;
-    read_image_bytes(store, &digest, bytes, platform, image)
+    read_image_bytes(store, &digest, bytes, platform, image, verified)
 }
 
 fn read_image_bytes(
@@ -243,6 +262,7 @@ fn read_image_bytes(
     bytes: Vec<u8>,
     platform: Option<Platform>,
     image: &str,
+    verified: &mut BTreeSet<(Digest, u64)>,
 ) -> Result<Image, SourceError> {
     let malformed = |what: &'static str, digest: &Digest, message: String| SourceError::Malformed {
         image: image.into(),
@@ -259,6 +279,9 @@ fn read_image_bytes(
         .map_err(|e| malformed("config", &config_digest, e.to_string()))?;
     for layer in manifest.value.layers() {
         let ld = descriptor_digest(layer, image, "layer")?;
+        if !verified.insert((ld.clone(), layer.size())) {
+            continue;
+        }
         store
             .verify(&ld, layer.size())
             .map_err(|e| SourceError::Store {

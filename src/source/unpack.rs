@@ -12,6 +12,11 @@ use crate::fstree::{normalize_rel, Content, FsTree, Node, NodeKind};
 use crate::oci::{Digest, HashingWriter, LayerBlob};
 use crate::store::BlobStore;
 
+use super::tar_guard::{layer_limits, TarGuard};
+
+/// The largest file content handed over in memory (`keep`).
+const KEPT_LIMIT: u64 = 16 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     #[error("layer {digest}: cannot read it: {error}")]
@@ -107,7 +112,7 @@ pub(crate) fn for_each_entry(
     // The tar reader may stop before the stream's end (after the two zero
     // blocks); the DiffID covers every byte, so hash through a tee.
     let mut tee = Tee {
-        inner: open(store, layer)?,
+        inner: TarGuard::new(open(store, layer)?, layer_limits(layer.size)),
         hasher: HashingWriter::new(io::sink()),
     };
     {
@@ -169,7 +174,14 @@ pub(crate) fn for_each_entry(
                         let wanted = keep(&path);
                         let mut hw = HashingWriter::new(Vec::new());
                         if wanted {
-                            io::copy(&mut entry, &mut hw).map_err(io_err)?;
+                            if entry.size() > KEPT_LIMIT {
+                                return Err(unsafe_err(format!(
+                                    "it is {} bytes, beyond the {KEPT_LIMIT}-byte limit for a file stele reads (account files)",
+                                    entry.size()
+                                )));
+                            }
+                            io::copy(&mut (&mut entry).take(KEPT_LIMIT), &mut hw)
+                                .map_err(io_err)?;
                         } else {
                             let mut hs = HashingWriter::new(io::sink());
                             io::copy(&mut entry, &mut hs).map_err(io_err)?;

@@ -24,25 +24,35 @@ pub fn run_within(cmd: &mut Command, limit: Duration) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    // Read both pipes while waiting: a child blocked on a full pipe
+    // would otherwise look like a hang.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if start.elapsed() > limit {
             child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
+            child.wait().unwrap();
             panic!(
                 "{cmd:?} ran past {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                stderr.join().unwrap()
             );
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
     Run {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
 }
 
@@ -205,4 +215,175 @@ fn reading_a_layout_whose_blobs_is_a_link_writes_nothing_there() {
     }
     assert_eq!(listing(tmp.path()), before, "reading created something");
     assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+/// A tar holding one file of `size` bytes of `byte`.
+fn layer_tar(size: usize, byte: u8) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_path("data").unwrap();
+    h.set_size(size as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, std::io::repeat(byte).take(size as u64))
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+use std::io::{Read, Write};
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A classic docker-archive at `path` whose one image names the layer
+/// member `layer` (stored as `layer.tar`) `times` times, with a config
+/// listing `diff_id` as often.
+fn docker_archive(path: &Path, layer: &[u8], diff_id: &str, times: usize) {
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": vec![diff_id; times]},
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_name = format!("{}.json", sha256_hex(&config));
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": ["hostile:latest"],
+        "Layers": vec!["layer.tar"; times],
+    }]);
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    raw_tar(
+        path,
+        &[
+            ("manifest.json", tar::EntryType::Regular, &manifest, ""),
+            (&config_name, tar::EntryType::Regular, &config, ""),
+            ("layer.tar", tar::EntryType::Regular, layer, ""),
+        ],
+    );
+}
+
+use crate::support::archive::raw_tar;
+
+fn timed(cmd: &mut Command) -> (Run, Duration) {
+    let start = Instant::now();
+    let r = run_within(cmd, Duration::from_secs(120));
+    (r, start.elapsed())
+}
+
+#[test]
+fn a_layer_named_a_thousand_times_is_read_once() {
+    let tmp = tempdir();
+    let tar = layer_tar(8 << 20, 7);
+    let diff_id = sha256_digest(&tar);
+    let once = tmp.path().join("once.tar");
+    let many = tmp.path().join("many.tar");
+    docker_archive(&once, &tar, &diff_id, 1);
+    docker_archive(&many, &tar, &diff_id, 1000);
+    let (r, t_once) = timed(
+        stele()
+            .arg("verify")
+            .arg(format!("docker-archive:{}", once.display())),
+    );
+    r.expect_ok();
+    let (r, t_many) = timed(
+        stele()
+            .arg("verify")
+            .arg(format!("docker-archive:{}", many.display())),
+    );
+    r.expect_ok();
+    assert!(
+        t_many < t_once * 5 + Duration::from_secs(3),
+        "1000 references took {t_many:?}, one took {t_once:?}"
+    );
+    let (r, t_diff) = timed(
+        stele()
+            .arg("diff")
+            .arg(format!("docker-archive:{}", many.display()))
+            .arg(format!("docker-archive:{}", once.display())),
+    );
+    r.expect_code(1);
+    assert!(
+        t_diff < t_once * 10 + Duration::from_secs(3),
+        "diff took {t_diff:?}"
+    );
+}
+
+#[test]
+fn a_bomb_layer_named_a_hundred_times_is_unpacked_once() {
+    let tmp = tempdir();
+    let tar = layer_tar(128 << 20, 0);
+    let diff_id = sha256_digest(&tar);
+    let layer = gzip(&tar);
+    drop(tar);
+    let once = tmp.path().join("once.tar");
+    let many = tmp.path().join("many.tar");
+    docker_archive(&once, &layer, &diff_id, 1);
+    docker_archive(&many, &layer, &diff_id, 100);
+    let (r, t_once) = timed(
+        stele()
+            .arg("verify")
+            .arg(format!("docker-archive:{}", once.display())),
+    );
+    r.expect_ok();
+    let (r, t_many) = timed(
+        stele()
+            .arg("verify")
+            .arg(format!("docker-archive:{}", many.display())),
+    );
+    r.expect_ok();
+    assert!(
+        t_many < t_once * 3 + Duration::from_secs(3),
+        "100 references took {t_many:?}, one took {t_once:?}"
+    );
+}
+
+/// A tar whose first header is a PAX record claiming `size` bytes, with
+/// only a few kilobytes after it.
+fn huge_pax_tar(size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path("PaxHeader").unwrap();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut bytes = h.as_bytes().to_vec();
+    bytes.extend_from_slice(&[b'9'; 8192]);
+    bytes
+}
+
+#[test]
+fn a_pax_record_claiming_a_gigabyte_is_refused_naming_the_limit() {
+    let tmp = tempdir();
+    let (layout, _) = built_layout(tmp.path());
+    let layer = gzip(&huge_pax_tar(1 << 30));
+    let (digest, size) = put_blob(&layout, &layer);
+    edit_manifest(&layout, 0, |m| {
+        m["layers"][0]["digest"] = digest.clone().into();
+        m["layers"][0]["size"] = size.into();
+    });
+    let (r, t) = timed(stele().arg("verify").arg(&layout));
+    r.expect_code(1);
+    assert!(
+        r.stdout.contains("PAX record of 1073741824 bytes")
+            && r.stdout.contains("1048576-byte limit"),
+        "{}",
+        r.stdout
+    );
+    assert!(t < Duration::from_secs(20), "{t:?}");
+
+    // In an archive's own tar stream, the same.
+    let archive = tmp.path().join("pax.tar");
+    fs::write(&archive, huge_pax_tar(1 << 30)).unwrap();
+    let r = run_within(
+        stele()
+            .arg("verify")
+            .arg(format!("docker-archive:{}", archive.display())),
+        DEADLINE,
+    );
+    r.expect_fail();
+    assert!(r.stderr.contains("1048576-byte limit"), "{}", r.stderr);
 }
