@@ -16,7 +16,7 @@ pub(crate) mod tar_guard;
 pub mod target;
 pub mod unpack;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
@@ -85,13 +85,52 @@ pub enum SourceError {
         #[source]
         source: Box<crate::registry::RegistryError>,
     },
+    #[error("{image}: {}", mismatch)]
+    DiffIdMismatch {
+        image: String,
+        mismatch: Box<DiffIdMismatch>,
+    },
+    #[error("{image}: {platform} layer {position} ({digest}) cannot be read to check its DiffID")]
+    DiffIdUnreadable {
+        image: String,
+        platform: String,
+        position: String,
+        digest: Digest,
+        #[source]
+        source: Box<unpack::UnpackError>,
+    },
     #[error("{reference} is a registry image, and this command reads only local images; `stele pull` it into a layout first")]
     RegistryElsewhere { reference: String },
 }
 
-/// Opens any image a user can name (`verify`, `diff`, `push SOURCE`):
-/// a layout folder or an archive file.
+/// A layer whose uncompressed stream is not the DiffID its config lists.
+#[derive(Debug, thiserror::Error)]
+#[error("{platform} layer {position} ({digest}) uncompresses to {found}, but the config lists DiffID {claimed}: the config does not describe its layers; refusing the image")]
+pub struct DiffIdMismatch {
+    pub platform: String,
+    /// `2/5`: which layer, of how many.
+    pub position: String,
+    pub digest: Digest,
+    pub found: Digest,
+    pub claimed: Digest,
+}
+
+/// Opens any image a user can name (`diff`, `push SOURCE`): a layout
+/// folder, an archive file or a registry image. Ok means every blob
+/// verified and every layer's DiffID is the one its config lists
+/// (`check_diff_ids`).
 pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened, SourceError> {
+    let opened = open_unchecked(target, registry)?;
+    check_diff_ids(&opened)?;
+    Ok(opened)
+}
+
+/// `open` without the DiffID check: for `verify`, which checks DiffIDs
+/// itself and reports a mismatch as a failed check.
+pub(crate) fn open_unchecked(
+    target: &Target,
+    registry: Option<&RegistryAccess>,
+) -> Result<Opened, SourceError> {
     match target {
         Target::Layout { path, selector } => layout::open_layout(path, selector),
         Target::Archive {
@@ -136,6 +175,50 @@ impl Opened {
     pub fn digest(&self) -> &Digest {
         self.built.digest()
     }
+}
+
+/// Checks every layer of every image against the DiffID its config lists
+/// at the same position, uncompressing each distinct layer once. Ok means
+/// the configs describe the layers: an image taken in (a base, a pushed
+/// or pulled image) is the image its config says.
+pub(crate) fn check_diff_ids(opened: &Opened) -> Result<(), SourceError> {
+    let mut found: BTreeMap<(Digest, u64), Digest> = BTreeMap::new();
+    for image in &opened.built.images {
+        let count = image.layers.len();
+        for (i, layer) in image.layers.iter().enumerate() {
+            let position = format!("{}/{count}", i + 1);
+            let key = (layer.digest.clone(), layer.size);
+            let diff_id = match found.get(&key) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = unpack::layer_diff_id(&opened.store, layer).map_err(|e| {
+                        SourceError::DiffIdUnreadable {
+                            image: opened.name.clone(),
+                            platform: image.platform.to_string(),
+                            position: position.clone(),
+                            digest: layer.digest.clone(),
+                            source: Box::new(e),
+                        }
+                    })?;
+                    found.insert(key, d.clone());
+                    d
+                }
+            };
+            if diff_id != layer.diff_id {
+                return Err(SourceError::DiffIdMismatch {
+                    image: opened.name.clone(),
+                    mismatch: Box::new(DiffIdMismatch {
+                        platform: image.platform.to_string(),
+                        position,
+                        digest: layer.digest.clone(),
+                        found: diff_id,
+                        claimed: layer.diff_id.clone(),
+                    }),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the manifest or index `top` from `store`, and what it references,

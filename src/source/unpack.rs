@@ -96,6 +96,28 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
     Ok(reader)
 }
 
+/// The DiffID of `layer`: the sha256 of its uncompressed stream, read
+/// within the layer's limits.
+pub(crate) fn layer_diff_id(store: &BlobStore, layer: &LayerBlob) -> Result<Digest, UnpackError> {
+    let io_err = |e| UnpackError::Io {
+        digest: layer.digest.clone(),
+        error: e,
+    };
+    let limits = layer_limits(layer.size);
+    let reader = open(store, layer)?.take(limits.bytes.saturating_add(1));
+    let (diff_id, n) = crate::oci::digest::hash_reader(reader).map_err(io_err)?;
+    if n > limits.bytes {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it decompresses to more than {} bytes, the limit for a layer of {} bytes",
+                limits.bytes, layer.size
+            ),
+        )));
+    }
+    Ok(diff_id)
+}
+
 /// Calls `f` for every entry of `layer` in stream order. `keep` says whose
 /// content to hand over in memory (the rest is hashed and dropped).
 /// Returns the DiffID: the sha256 of the whole uncompressed stream.

@@ -387,3 +387,66 @@ fn a_pax_record_claiming_a_gigabyte_is_refused_naming_the_limit() {
     r.expect_fail();
     assert!(r.stderr.contains("1048576-byte limit"), "{}", r.stderr);
 }
+
+/// Gives the layout's image a config whose first DiffID is `wrong`;
+/// returns the new manifest digest.
+fn lie_about_diff_id(layout: &Path, wrong: &str) -> String {
+    let manifest = top_manifest(layout);
+    let config_digest = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let mut config = json(&blob(layout, &config_digest));
+    config["rootfs"]["diff_ids"][0] = wrong.into();
+    let (digest, size) = put_blob(layout, &serde_json::to_vec(&config).unwrap());
+    edit_manifest(layout, 0, |m| {
+        m["config"]["digest"] = digest.clone().into();
+        m["config"]["size"] = size.into();
+    })
+}
+
+#[test]
+fn a_base_whose_config_lies_about_a_diff_id_is_refused_by_build_and_push() {
+    let tmp = tempdir();
+    let (layout, _) = built_layout(tmp.path());
+    let wrong = sha256_digest(b"not this layer");
+    let digest = lie_about_diff_id(&layout, &wrong);
+    let child = tmp.path().join("child");
+    fs::create_dir(&child).unwrap();
+    let recipe = format!(
+        "[image]\nname = \"child\"\nepoch = 1700000000\n\n[base]\nlayout = \"{}@{digest}\"\n",
+        layout.display()
+    );
+    fs::write(child.join("recipe.toml"), recipe).unwrap();
+    let out = tmp.path().join("child-out");
+    let r = run_within(
+        stele()
+            .arg("build")
+            .arg(child.join("recipe.toml"))
+            .arg("-o")
+            .arg(&out),
+        DEADLINE,
+    );
+    r.expect_fail();
+    assert!(
+        r.stderr.contains("layer 1/1") && r.stderr.contains(&wrong),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "a refused build left {}", out.display());
+
+    let r = run_within(
+        stele()
+            .arg("push")
+            .arg(&layout)
+            .arg("127.0.0.1:9/nowhere:latest"),
+        DEADLINE,
+    );
+    r.expect_fail();
+    assert!(
+        r.stderr.contains("layer 1/1") && r.stderr.contains(&wrong),
+        "{}",
+        r.stderr
+    );
+    // verify names it as a failed check, as before.
+    let r = verify(&layout);
+    r.expect_code(1);
+    assert!(r.stdout.contains("diff_id"), "{}", r.stdout);
+}
