@@ -33,7 +33,7 @@ use crate::store::{BlobStore, StoreError};
 const MAX_LINK_HOPS: usize = 8;
 
 #[derive(serde::Deserialize)]
-struct ManifestItem {
+pub(super) struct ManifestItem {
     #[serde(rename = "Config")]
     config: String,
     #[serde(rename = "RepoTags", default)]
@@ -43,7 +43,7 @@ struct ManifestItem {
 }
 
 impl ManifestItem {
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self.repo_tags.as_deref() {
             Some(tags) if !tags.is_empty() => tags.join(" "),
             _ => format!("untagged image {}", self.config),
@@ -150,7 +150,7 @@ pub(super) fn open_classic(members: &Members, selector: &Selector) -> Result<Ope
 
 /// Follows `manifest.json`'s path `wanted` to a regular file member,
 /// through links that stay inside the archive.
-fn resolve<'a>(members: &'a Members, wanted: &str) -> Result<&'a Member, SourceError> {
+pub(super) fn resolve<'a>(members: &'a Members, wanted: &str) -> Result<&'a Member, SourceError> {
     let refuse = |problem: String| SourceError::Unusable {
         image: members.path.display().to_string(),
         message: format!("manifest.json names `{wanted}`, which {problem}"),
@@ -377,6 +377,79 @@ fn convert(
         }
     }
     Ok(built)
+}
+
+/// One image as a view of an archive names it: its config digest and its
+/// layers' digests, in order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct ViewImage {
+    pub config: Digest,
+    pub layers: Vec<Digest>,
+}
+
+/// The images `manifest.json` names, as docker and skopeo load them: each
+/// config hashed, each layer named by the blob it is when it is a
+/// `blobs/sha256/<hex>` member (the OCI view checks that blob's content),
+/// else hashed. `None` when the archive has no `manifest.json`.
+pub(super) fn docker_view(members: &Members) -> Result<Option<Vec<ViewImage>>, SourceError> {
+    let Some(m) = members
+        .get("manifest.json")
+        .filter(|m| m.kind == MemberKind::File)
+    else {
+        return Ok(None);
+    };
+    let image = members.path.display().to_string();
+    let bytes = members.read_small(m, MANIFEST_LIMIT)?;
+    let items: Vec<ManifestItem> =
+        serde_json::from_slice(&bytes).map_err(|e| SourceError::Unusable {
+            image: image.clone(),
+            message: format!("manifest.json is not a docker-archive manifest: {e}"),
+        })?;
+    let hash = |m: &Member| -> Result<Digest, SourceError> {
+        let (digest, n) = hash_reader(members.open(m)?).map_err(|e| SourceError::Io {
+            path: members.path.clone(),
+            error: e,
+        })?;
+        members.check_length(m, n)?;
+        Ok(digest)
+    };
+    let mut seen: BTreeMap<String, Digest> = BTreeMap::new();
+    let mut view = Vec::new();
+    for item in &items {
+        let config = resolve(members, &item.config)?;
+        if config.size > CONFIG_LIMIT {
+            return Err(SourceError::Unusable {
+                image,
+                message: format!(
+                    "config {} is {} bytes, beyond the {CONFIG_LIMIT}-byte limit",
+                    item.config, config.size
+                ),
+            });
+        }
+        let config = hash(config)?;
+        let mut layers = Vec::new();
+        for path in &item.layers {
+            let m = resolve(members, path)?;
+            let digest = match seen.get(&m.name) {
+                Some(d) => d.clone(),
+                None => {
+                    let named = m
+                        .name
+                        .strip_prefix("blobs/sha256/")
+                        .and_then(|h| Digest::from_hex(h).ok());
+                    let d = match named {
+                        Some(d) => d,
+                        None => hash(m)?,
+                    };
+                    seen.insert(m.name.clone(), d.clone());
+                    d
+                }
+            };
+            layers.push(digest);
+        }
+        view.push(ViewImage { config, layers });
+    }
+    Ok(Some(view))
 }
 
 #[cfg(test)]

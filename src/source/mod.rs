@@ -73,6 +73,12 @@ pub enum SourceError {
     },
     #[error("{path} is not an image archive: {message}")]
     NotArchive { path: PathBuf, message: String },
+    #[error("{path}: its two views name different images: docker's manifest.json names {docker}, OCI's index.json names {oci}; docker and skopeo would load one, stele would check the other, so the archive is refused")]
+    ViewsDisagree {
+        path: PathBuf,
+        docker: String,
+        oci: String,
+    },
     #[error("{path}: refusing archive member `{member}`: it {problem}")]
     UnsafeMember {
         path: PathBuf,

@@ -450,3 +450,107 @@ fn a_base_whose_config_lies_about_a_diff_id_is_refused_by_build_and_push() {
     r.expect_code(1);
     assert!(r.stdout.contains("diff_id"), "{}", r.stdout);
 }
+
+/// An archive holding `layout` (its oci-layout, index.json and blobs),
+/// every blob of `extra` too, and a `manifest.json` naming `docker`'s
+/// images (layouts whose first manifest is the image).
+fn two_view_archive(path: &Path, layout: &Path, extra: &Path, docker: &[&Path]) {
+    let items: Vec<serde_json::Value> = docker
+        .iter()
+        .map(|l| {
+            let m = top_manifest(l);
+            let blob = |d: &serde_json::Value| {
+                format!(
+                    "blobs/sha256/{}",
+                    d["digest"]
+                        .as_str()
+                        .unwrap()
+                        .strip_prefix("sha256:")
+                        .unwrap()
+                )
+            };
+            serde_json::json!({
+                "Config": blob(&m["config"]),
+                "RepoTags": ["two:views"],
+                "Layers": m["layers"].as_array().unwrap().iter().map(blob).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let manifest = serde_json::to_vec(&items).unwrap();
+    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
+    let mut add = |name: &str, bytes: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, bytes).unwrap();
+    };
+    add("manifest.json", &manifest);
+    add("oci-layout", &fs::read(layout.join("oci-layout")).unwrap());
+    add("index.json", &fs::read(layout.join("index.json")).unwrap());
+    let mut names = std::collections::BTreeMap::new();
+    for l in [layout, extra] {
+        for e in fs::read_dir(l.join("blobs/sha256")).unwrap() {
+            let e = e.unwrap();
+            names.insert(e.file_name(), e.path());
+        }
+    }
+    for (name, p) in names {
+        add(
+            &format!("blobs/sha256/{}", name.to_str().unwrap()),
+            &fs::read(p).unwrap(),
+        );
+    }
+    b.into_inner().unwrap();
+}
+
+#[test]
+fn an_archive_whose_docker_and_oci_views_disagree_is_refused() {
+    let tmp = tempdir();
+    let (a, _) = built_layout(&tmp.path().join("a"));
+    let src_b = tmp.path().join("b/src");
+    populate(&src_b, false);
+    fs::write(src_b.join("config.txt"), "another image\n").unwrap();
+    let b = tmp.path().join("b/out");
+    build(&src_b.join("recipe.toml"), &b);
+    let config_of = |l: &Path| {
+        top_manifest(l)["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Both views the same image: fine.
+    let agreeing = tmp.path().join("agree.tar");
+    two_view_archive(&agreeing, &a, &a, &[&a]);
+    for kind in ["docker-archive", "oci-archive"] {
+        let r = verify(Path::new(&format!("{kind}:{}", agreeing.display())));
+        r.expect_ok();
+    }
+
+    let other = tmp.path().join("other.tar");
+    two_view_archive(&other, &a, &b, &[&b]);
+    let several = tmp.path().join("several.tar");
+    two_view_archive(&several, &a, &b, &[&a, &b]);
+    for archive in [&other, &several] {
+        for kind in ["docker-archive", "oci-archive"] {
+            let target = format!("{kind}:{}", archive.display());
+            for args in [
+                vec!["verify", &target],
+                vec!["diff", &target, &target],
+                vec!["push", &target, "127.0.0.1:9/nowhere:latest"],
+            ] {
+                let r = run_within(stele().args(&args), DEADLINE);
+                r.expect_fail();
+                assert!(
+                    r.stderr.contains("two views name different images")
+                        && r.stderr.contains(&config_of(&a))
+                        && r.stderr.contains(&config_of(&b)),
+                    "{args:?}: {}",
+                    r.stderr
+                );
+            }
+        }
+    }
+}
