@@ -25,11 +25,88 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// a program creates (tempfile's default is 0600). Outputs are read and
 /// served by other users' tools, so the umask decides, never a copied
 /// source's mode.
+///
+/// The file is locked (`flock`) for as long as it is open: a temp file
+/// whose lock can be taken belongs to no live process, and
+/// `sweep_stale` removes it. The lock is taken before the file is used,
+/// and a file swept between its creation and its lock is noticed (its
+/// name no longer leads to it) and made anew.
 pub(crate) fn temp_file_in(dir: &Path, prefix: &str) -> io::Result<NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .permissions(Permissions::from_mode(0o666))
-        .tempfile_in(dir)
+    loop {
+        let temp = tempfile::Builder::new()
+            .prefix(prefix)
+            .permissions(Permissions::from_mode(0o666))
+            .tempfile_in(dir)?;
+        if lock_if_ours(temp.as_file(), temp.path())? {
+            return Ok(temp);
+        }
+    }
+}
+
+/// A temp folder in `dir`, locked like `temp_file_in`'s files; the lock
+/// lives as long as the returned handle.
+pub(crate) fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<(tempfile::TempDir, File)> {
+    loop {
+        let temp = tempfile::Builder::new()
+            .prefix(prefix)
+            .permissions(Permissions::from_mode(0o777))
+            .tempdir_in(dir)?;
+        let handle = File::open(temp.path())?;
+        if lock_if_ours(&handle, temp.path())? {
+            return Ok((temp, handle));
+        }
+    }
+}
+
+/// Locks `file` without waiting; true when the lock is held and `path`
+/// still names the locked file (no sweep removed it first).
+fn lock_if_ours(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: a valid descriptor for the call's duration.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Ok(false);
+    }
+    let held = file.metadata()?;
+    Ok(fs::symlink_metadata(path).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()))
+}
+
+/// Removes what a killed process left in `dir`: entries named
+/// `prefix…` whose lock (see `temp_file_in`) can be taken. A live
+/// process's temp files hold their lock and are left alone. Best effort:
+/// what cannot be removed is left for the next sweep.
+pub(crate) fn sweep_stale(dir: &Path, prefix: &str) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        else {
+            continue;
+        };
+        // SAFETY: a valid descriptor for the call's duration.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
+        }
+        match file.metadata() {
+            Ok(m) if m.is_dir() => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,9 +324,10 @@ impl BlobStore {
         let root = root.into();
         let dir = root.join("blobs").join("sha256");
         fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
-            path: dir,
+            path: dir.clone(),
             error: e,
         })?;
+        sweep_stale(&dir, ".tmp-");
         Ok(BlobStore {
             root,
             read_only: false,
@@ -660,6 +738,7 @@ impl Records {
             path: dir.clone(),
             error: e,
         })?;
+        sweep_stale(&dir, ".tmp-");
         Ok(Records { dir })
     }
 

@@ -13,7 +13,7 @@ use super::SinkError;
 use crate::oci::json::to_canonical_vec;
 use crate::oci::model::{annotations_map, ANNOTATION_REF_NAME};
 use crate::oci::Built;
-use crate::store::BlobStore;
+use crate::store::{sweep_stale, temp_dir_in, BlobStore};
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -22,6 +22,9 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub struct LayoutStaging {
     dest: PathBuf,
     temp: tempfile::TempDir,
+    /// Holds the temp folder's lock: while it is open, no other build's
+    /// sweep removes the folder.
+    _lock: std::fs::File,
     store: BlobStore,
 }
 
@@ -53,13 +56,12 @@ impl LayoutStaging {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        // TempDir makes 0700 folders; a layout is read by other users'
+        // What killed builds left beside their outputs: unlocked, so no
+        // live build's (see `store::temp_file_in`).
+        sweep_stale(&parent, ".stele-tmp-");
+        // Made 0777 less the umask: a layout is read by other users'
         // tools, so the umask decides, as for any folder a program makes.
-        let temp = tempfile::Builder::new()
-            .prefix(".stele-tmp-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
-            .tempdir_in(&parent)
-            .map_err(io_err(&parent))?;
+        let (temp, lock) = temp_dir_in(&parent, ".stele-tmp-").map_err(io_err(&parent))?;
         let store = BlobStore::open(temp.path()).map_err(|e| SinkError::Io {
             path: temp.path().to_path_buf(),
             error: std::io::Error::other(e.to_string()),
@@ -67,6 +69,7 @@ impl LayoutStaging {
         Ok(LayoutStaging {
             dest: dest.to_path_buf(),
             temp,
+            _lock: lock,
             store,
         })
     }
@@ -86,7 +89,11 @@ impl LayoutStaging {
         referrers: &[Descriptor],
     ) -> Result<(), SinkError> {
         write_top_files(self.temp.path(), built, tag, referrers)?;
-        replace_dir(self.temp, &self.dest)
+        // The lock is held until the old layout, moved aside, is removed.
+        let LayoutStaging {
+            dest, temp, _lock, ..
+        } = self;
+        replace_dir(temp, &dest)
     }
 }
 

@@ -13,6 +13,7 @@ mod base_layout;
 mod core_build;
 mod core_errors;
 mod core_realparts;
+mod crash;
 mod diff;
 mod golden;
 mod hostile;
