@@ -158,8 +158,9 @@ pub struct GroupTable {
 pub struct ConfigTable {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
+    /// Values spanned so a bad key is named at its line.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, Spanned<String>>,
     pub workdir: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
     /// Keys stele sets itself (provenance) are refused.

@@ -21,7 +21,12 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// top-level files and moves the folder to its destination.
 pub struct LayoutStaging {
     dest: PathBuf,
-    temp: tempfile::TempDir,
+    /// `None` once committed.
+    temp: Option<tempfile::TempDir>,
+    /// The outermost folder `beside` created for the destination's
+    /// parent: removed again (when empty) if nothing is committed, so a
+    /// refused build leaves no folder behind.
+    created: Option<PathBuf>,
     /// Holds the temp folder's lock: while it is open, no other build's
     /// sweep removes the folder.
     _lock: std::fs::File,
@@ -55,6 +60,11 @@ impl LayoutStaging {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let created = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && fs::symlink_metadata(a).is_err())
+            .last()
+            .map(Path::to_path_buf);
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
         // What killed builds left beside their outputs: unlocked, so no
         // live build's (see `store::temp_file_in`).
@@ -68,7 +78,8 @@ impl LayoutStaging {
         })?;
         Ok(LayoutStaging {
             dest: dest.to_path_buf(),
-            temp,
+            temp: Some(temp),
+            created,
             _lock: lock,
             store,
         })
@@ -88,12 +99,29 @@ impl LayoutStaging {
         tag: &str,
         referrers: &[Descriptor],
     ) -> Result<(), SinkError> {
-        write_top_files(self.temp.path(), built, tag, referrers)?;
-        // The lock is held until the old layout, moved aside, is removed.
-        let LayoutStaging {
-            dest, temp, _lock, ..
-        } = self;
-        replace_dir(temp, &dest)
+        let mut this = self;
+        let temp = this.temp.take().expect("a staging folder until committed");
+        write_top_files(temp.path(), built, tag, referrers)?;
+        this.created = None;
+        // `this` (and the lock) lives until the old layout, moved aside,
+        // is removed.
+        replace_dir(temp, &this.dest)
+    }
+}
+
+impl Drop for LayoutStaging {
+    /// Uncommitted: the staging folder goes, and so do the folders
+    /// `beside` made for it, as far as they are empty.
+    fn drop(&mut self) {
+        drop(self.temp.take());
+        if let Some(top) = self.created.take() {
+            let parent = self.dest.parent().unwrap_or(Path::new("."));
+            for dir in parent.ancestors() {
+                if fs::remove_dir(dir).is_err() || dir == top {
+                    break;
+                }
+            }
+        }
     }
 }
 

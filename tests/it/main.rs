@@ -22,6 +22,7 @@ mod live;
 mod packages;
 mod pipeline;
 mod provenance;
+mod refused;
 mod registry_faults;
 mod registry_real;
 mod source_layout;
