@@ -51,7 +51,13 @@ pub(crate) fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<(tempfile::Tem
             .prefix(prefix)
             .permissions(Permissions::from_mode(0o777))
             .tempdir_in(dir)?;
-        let handle = File::open(temp.path())?;
+        // Another build's sweep may remove the folder before it is
+        // locked: then it is made anew.
+        let handle = match File::open(temp.path()) {
+            Ok(h) => h,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         if lock_if_ours(&handle, temp.path())? {
             return Ok((temp, handle));
         }
