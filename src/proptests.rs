@@ -376,3 +376,72 @@ fn the_registry_json_readers_never_panic() {
         },
     );
 }
+
+/// Entries of a generated tar: name length, data size, kind, PAX record.
+fn tar_entries() -> impl Strategy<Value = Vec<(usize, usize, u8, bool)>> {
+    proptest::collection::vec((1usize..300, 0usize..3000, 0u8..4, any::<bool>()), 0..12)
+}
+
+/// The tar guard follows every archive the `tar` crate writes: it never
+/// refuses one within its limits, and the entries read through it are the
+/// entries read without it.
+#[test]
+fn the_tar_guard_agrees_with_the_tar_crate() {
+    use crate::source::tar_guard::{TarGuard, TarLimits};
+    check("tar-guard", tar_entries(), |entries| {
+        let mut b = tar::Builder::new(Vec::new());
+        for (i, (name_len, size, kind, pax)) in entries.iter().enumerate() {
+            let name = format!("{i}/{}", "n".repeat(*name_len));
+            if *pax {
+                b.append_pax_extensions([("SCHILY.xattr.user.k", b"v".as_slice())])
+                    .unwrap();
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            match kind {
+                0 | 1 => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(*size as u64);
+                    b.append_data(&mut h, &name, &vec![b'a'; *size][..])
+                        .unwrap();
+                }
+                2 => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, &name, &[][..]).unwrap();
+                }
+                _ => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    b.append_link(&mut h, &name, "x".repeat(*name_len)).unwrap();
+                }
+            }
+        }
+        let bytes = b.into_inner().unwrap();
+        let list = |guarded: bool| -> std::io::Result<Vec<(String, u64)>> {
+            let limits = TarLimits {
+                entries: 1000,
+                bytes: u64::MAX,
+                what: "layer",
+            };
+            let reader: Box<dyn std::io::Read> = if guarded {
+                Box::new(TarGuard::new(&bytes[..], limits))
+            } else {
+                Box::new(&bytes[..])
+            };
+            let mut ar = tar::Archive::new(reader);
+            let mut out = Vec::new();
+            for e in ar.entries()? {
+                let mut e = e?;
+                let name = e.path()?.display().to_string();
+                let n = std::io::copy(&mut e, &mut std::io::sink())?;
+                out.push((name, n));
+            }
+            Ok(out)
+        };
+        let plain = list(false).unwrap();
+        let guarded = list(true).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(plain, guarded);
+        Ok(())
+    });
+}
