@@ -56,6 +56,46 @@ pub fn run_within(cmd: &mut Command, limit: Duration) -> Run {
     }
 }
 
+/// `run_within`, also returning the command's peak resident memory in
+/// bytes, when GNU time is there to measure it. It must be a small
+/// process that forks the command: Linux carries a process's peak
+/// across exec, so a child forked from the test process (hundreds of
+/// megabytes of test data) would report the test's peak, not its own.
+pub fn run_measured(cmd: &mut Command, limit: Duration) -> (Run, Option<u64>) {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        skip("no /usr/bin/time: memory is not measured");
+        return (run_within(cmd, limit), None);
+    }
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = Command::new(time);
+    timed
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let run = run_within(&mut timed, limit);
+    let text = fs::read_to_string(report.path()).unwrap();
+    // The last line is the peak in kilobytes (a killed command's exit
+    // status comes first).
+    let kb: u64 = text.lines().last().unwrap().trim().parse().unwrap();
+    (run, Some(kb * 1024))
+}
+
+/// The memory any one `stele` run may take on hostile input.
+const MEMORY_LIMIT: u64 = 100 << 20;
+
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A layout `stele build` wrote, in `dir/out`.
@@ -270,7 +310,13 @@ use crate::support::archive::raw_tar;
 
 fn timed(cmd: &mut Command) -> (Run, Duration) {
     let start = Instant::now();
-    let r = run_within(cmd, Duration::from_secs(120));
+    let (r, rss) = run_measured(cmd, Duration::from_secs(120));
+    let rss = rss.unwrap_or(0);
+    assert!(
+        rss < MEMORY_LIMIT,
+        "{cmd:?} took {rss} bytes of memory:\n{}",
+        r.stderr
+    );
     (r, start.elapsed())
 }
 
