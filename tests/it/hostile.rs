@@ -385,6 +385,21 @@ fn a_bomb_layer_named_a_hundred_times_is_unpacked_once() {
         t_many < t_once * 3 + Duration::from_secs(3),
         "100 references took {t_many:?}, one took {t_once:?}"
     );
+    let many_target = format!("docker-archive:{}", many.display());
+    let once_target = format!("docker-archive:{}", once.display());
+    let (r, t) = timed(stele().arg("diff").arg(&many_target).arg(&once_target));
+    r.expect_code(1);
+    assert!(t < t_once * 6 + Duration::from_secs(3), "diff took {t:?}");
+    // push opens (and checks) the image before it reaches the network:
+    // the unreachable registry is what fails it, not a time limit.
+    let (r, t) = timed(
+        stele()
+            .arg("push")
+            .arg(&many_target)
+            .arg("127.0.0.1:9/nowhere:latest"),
+    );
+    r.expect_fail();
+    assert!(t < t_once * 6 + Duration::from_secs(10), "push took {t:?}");
 }
 
 /// A tar whose first header is a PAX record claiming `size` bytes, with
