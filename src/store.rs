@@ -127,6 +127,15 @@ pub enum StoreError {
         found: Digest,
         found_size: u64,
     },
+    /// Found from the file's size alone: its bytes are not read past the
+    /// size expected, so no digest of the whole is known.
+    #[error("blob {digest} in {path} is damaged: expected {expected_size} bytes, the file holds {found_size}; delete the file and fetch or build again")]
+    Longer {
+        path: PathBuf,
+        digest: Digest,
+        expected_size: u64,
+        found_size: u64,
+    },
     // No path: the content came from a stream the caller names, and a
     // path here would make every `StoreError` a word larger.
     #[error("content given as blob {expected} does not match: expected {expected_size} bytes with that digest, got {found_size} bytes with {found}; nothing was stored")]
@@ -374,6 +383,20 @@ impl BlobStore {
         })
     }
 
+    /// A file longer than its descriptor says is damaged, told without
+    /// reading it.
+    fn not_longer(&self, digest: &Digest, len: u64, size: u64) -> Result<(), StoreError> {
+        if len > size {
+            return Err(StoreError::Longer {
+                path: self.path(digest),
+                digest: digest.clone(),
+                expected_size: size,
+                found_size: len,
+            });
+        }
+        Ok(())
+    }
+
     fn rel(digest: &Digest) -> String {
         format!("blobs/sha256/{}", digest.hex())
     }
@@ -480,6 +503,9 @@ impl BlobStore {
     ) -> Result<Vec<u8>, StoreError> {
         let path = self.path(digest);
         let (file, len) = self.open_blob(digest)?;
+        if let Some(size) = size.filter(|s| *s <= limit) {
+            self.not_longer(digest, len, size)?;
+        }
         if len > limit {
             return Err(StoreError::TooLarge {
                 digest: digest.clone(),
@@ -517,8 +543,9 @@ impl BlobStore {
     /// Checks a blob on disk without loading it whole.
     pub fn verify(&self, digest: &Digest, size: u64) -> Result<(), StoreError> {
         let path = self.path(digest);
-        let (file, _) = self.open_blob(digest)?;
-        // One byte past `size` is enough to tell a longer file.
+        let (file, len) = self.open_blob(digest)?;
+        self.not_longer(digest, len, size)?;
+        // One byte past `size` is enough to tell a file grown since.
         let (found, found_size) =
             hash_reader(io::BufReader::new(file.take(size.saturating_add(1)))).map_err(|e| {
                 StoreError::Io {
@@ -574,7 +601,8 @@ impl BlobStore {
             return Ok(());
         }
         let src = other.path(digest);
-        let (file, _) = other.open_blob(digest)?;
+        let (file, len) = other.open_blob(digest)?;
+        other.not_longer(digest, len, size)?;
         let mut blob = self.begin()?;
         // One byte past `size` is enough to tell a damaged, longer source.
         let mut reader = file.take(size.saturating_add(1));
@@ -889,7 +917,12 @@ mod tests {
         fs::write(a.path(&digest), b"blobby").unwrap();
         assert!(matches!(
             b.copy_checked_from(&a, &digest, 4),
-            Err(StoreError::Mismatch { found_size: 5, .. })
+            Err(StoreError::Longer { found_size: 6, .. })
+        ));
+        fs::write(a.path(&digest), b"blub").unwrap();
+        assert!(matches!(
+            b.copy_checked_from(&a, &digest, 4),
+            Err(StoreError::Mismatch { found_size: 4, .. })
         ));
         assert!(!b.contains(&digest));
     }

@@ -109,7 +109,13 @@ fn read_small(dir: &Path, unsafe_name: &str, image: &str) -> Result<Vec<u8>, Sou
         image: image.to_string(),
         error,
     };
-    let (file, _) = open_untrusted(dir, unsafe_name).map_err(|e| store_err(e.at(path.clone())))?;
+    let (file, _) = open_untrusted(dir, unsafe_name).map_err(|e| match e {
+        OpenError::Missing => SourceError::Io {
+            path: path.clone(),
+            error: std::io::ErrorKind::NotFound.into(),
+        },
+        e => store_err(e.at(path.clone())),
+    })?;
     read_limited(file, MANIFEST_LIMIT)
         .map_err(|e| SourceError::Io {
             path: path.clone(),
