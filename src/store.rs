@@ -321,10 +321,10 @@ pub(crate) fn read_limited(reader: impl Read, limit: u64) -> io::Result<Option<V
     Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
-/// A blob store. Every read opens `blobs/sha256/<hex>` below the root
-/// without following links (`open_untrusted`), whoever made the store:
-/// layouts and archives are untrusted, and a cache is only as trustworthy
-/// as the last process that wrote into it.
+/// A blob store. Every read opens its blob without following links
+/// (`open_untrusted`; see `open_blob`), whoever made the store: layouts
+/// and archives are untrusted, and a cache is only as trustworthy as the
+/// last process that wrote into it.
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
@@ -404,8 +404,18 @@ impl BlobStore {
     /// Opens the blob `digest` to read it (see `open_untrusted`), with its
     /// size at open time. Readers bound what they read by the size the
     /// descriptor names.
+    ///
+    /// In a read-only store (someone else's layout) no component below the
+    /// root may be a link. In stele's own stores (the cache, outputs) the
+    /// `blobs/sha256` folders may be (a user may move a cache's blobs to
+    /// another disk); the blob file itself never is.
     pub fn open_blob(&self, digest: &Digest) -> Result<(File, u64), StoreError> {
-        open_untrusted(&self.root, &Self::rel(digest)).map_err(|e| match e {
+        let opened = if self.read_only {
+            open_untrusted(&self.root, &Self::rel(digest))
+        } else {
+            open_untrusted(&self.dir(), digest.hex())
+        };
+        opened.map_err(|e| match e {
             OpenError::Missing => StoreError::Missing {
                 path: self.root.clone(),
                 digest: digest.clone(),
@@ -925,5 +935,67 @@ mod tests {
             Err(StoreError::Mismatch { found_size: 4, .. })
         ));
         assert!(!b.contains(&digest));
+    }
+
+    #[test]
+    fn links_fifos_and_longer_files_are_refused_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("s")).unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, b"hello").unwrap();
+        let digest = Digest::of(b"hello");
+        std::os::unix::fs::symlink(&outside, store.path(&digest)).unwrap();
+        assert!(matches!(
+            store.verify(&digest, 5),
+            Err(StoreError::Refused {
+                problem: Refusal::Link,
+                ..
+            })
+        ));
+        assert!(!store.contains(&digest));
+        fs::remove_file(store.path(&digest)).unwrap();
+        let c = CString::new(store.path(&digest).as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let e = store.read_verified(&digest, Some(5), 100).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        fs::remove_file(store.path(&digest)).unwrap();
+        fs::write(store.path(&digest), b"hello, and more").unwrap();
+        assert!(matches!(
+            store.verify(&digest, 5),
+            Err(StoreError::Longer { found_size: 15, .. })
+        ));
+    }
+
+    #[test]
+    fn a_read_only_store_creates_nothing_and_refuses_linked_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path().join("layout");
+        fs::create_dir(&layout).unwrap();
+        let store = BlobStore::open_read_only(&layout).unwrap();
+        assert!(matches!(
+            store.put_bytes(b"x"),
+            Err(StoreError::ReadOnly { .. })
+        ));
+        assert_eq!(fs::read_dir(&layout).unwrap().count(), 0);
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, layout.join("blobs")).unwrap();
+        assert!(matches!(
+            BlobStore::open_read_only(&layout),
+            Err(StoreError::Refused {
+                problem: Refusal::Link,
+                ..
+            })
+        ));
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // stele's own store may have its blobs folder moved by a link.
+        let cache = dir.path().join("cache");
+        fs::create_dir_all(elsewhere.join("sha256")).unwrap();
+        fs::create_dir(&cache).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, cache.join("blobs")).unwrap();
+        let store = BlobStore::open(&cache).unwrap();
+        let digest = store.put_bytes(b"blob").unwrap();
+        store.verify(&digest, 4).unwrap();
     }
 }
