@@ -228,7 +228,12 @@ pub(crate) fn read_deb_with<R: Read>(
                 )));
             };
             let decoded = decompressor(label, &name, suffix, &mut member)?;
-            let mut archive = tar::Archive::new(decoded);
+            // Bounded like a layer: PAX records, entries and decompressed
+            // bytes (see `source::tar_guard`).
+            let mut limits = crate::source::tar_guard::layer_limits(size);
+            limits.what = "package member";
+            let guarded = crate::source::tar_guard::TarGuard::new(decoded, limits);
+            let mut archive = tar::Archive::new(guarded);
             if stage == 1 {
                 read_control(label, &mut archive, &mut contents.control)?;
             } else {

@@ -27,6 +27,9 @@ pub(crate) mod timefmt;
 pub mod transport;
 pub mod verify;
 
+#[cfg(test)]
+mod proptests;
+
 // The facade: the pipeline an embedder runs, and the pure build it calls.
 // Modules are public where the integration tests or an embedder read
 // their types; everything else in them is `pub(crate)`, so the compiler

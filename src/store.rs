@@ -3,9 +3,12 @@
 //! Blobs are written to a temp file in the same directory, fsynced and
 //! renamed: a crash leaves the old state or the new one, never half a blob.
 
+use std::ffi::CString;
 use std::fs::{self, File, Permissions};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -22,11 +25,94 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// a program creates (tempfile's default is 0600). Outputs are read and
 /// served by other users' tools, so the umask decides, never a copied
 /// source's mode.
+///
+/// The file is locked (`flock`) for as long as it is open: a temp file
+/// whose lock can be taken belongs to no live process, and
+/// `sweep_stale` removes it. The lock is taken before the file is used,
+/// and a file swept between its creation and its lock is noticed (its
+/// name no longer leads to it) and made anew.
 pub(crate) fn temp_file_in(dir: &Path, prefix: &str) -> io::Result<NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .permissions(Permissions::from_mode(0o666))
-        .tempfile_in(dir)
+    loop {
+        let temp = tempfile::Builder::new()
+            .prefix(prefix)
+            .permissions(Permissions::from_mode(0o666))
+            .tempfile_in(dir)?;
+        if lock_if_ours(temp.as_file(), temp.path())? {
+            return Ok(temp);
+        }
+    }
+}
+
+/// A temp folder in `dir`, locked like `temp_file_in`'s files; the lock
+/// lives as long as the returned handle.
+pub(crate) fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<(tempfile::TempDir, File)> {
+    loop {
+        let temp = tempfile::Builder::new()
+            .prefix(prefix)
+            .permissions(Permissions::from_mode(0o777))
+            .tempdir_in(dir)?;
+        // Another build's sweep may remove the folder before it is
+        // locked: then it is made anew.
+        let handle = match File::open(temp.path()) {
+            Ok(h) => h,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if lock_if_ours(&handle, temp.path())? {
+            return Ok((temp, handle));
+        }
+    }
+}
+
+/// Locks `file` without waiting; true when the lock is held and `path`
+/// still names the locked file (no sweep removed it first).
+fn lock_if_ours(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: a valid descriptor for the call's duration.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Ok(false);
+    }
+    let held = file.metadata()?;
+    Ok(fs::symlink_metadata(path).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()))
+}
+
+/// Removes what a killed process left in `dir`: entries named
+/// `prefix…` whose lock (see `temp_file_in`) can be taken. A live
+/// process's temp files hold their lock and are left alone. Best effort:
+/// what cannot be removed is left for the next sweep.
+pub(crate) fn sweep_stale(dir: &Path, prefix: &str) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        else {
+            continue;
+        };
+        // SAFETY: a valid descriptor for the call's duration.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
+        }
+        match file.metadata() {
+            Ok(m) if m.is_dir() => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +125,15 @@ pub enum StoreError {
         digest: Digest,
         expected_size: u64,
         found: Digest,
+        found_size: u64,
+    },
+    /// Found from the file's size alone: its bytes are not read past the
+    /// size expected, so no digest of the whole is known.
+    #[error("blob {digest} in {path} is damaged: expected {expected_size} bytes, the file holds {found_size}; delete the file and fetch or build again")]
+    Longer {
+        path: PathBuf,
+        digest: Digest,
+        expected_size: u64,
         found_size: u64,
     },
     // No path: the content came from a stream the caller names, and a
@@ -58,23 +153,275 @@ pub enum StoreError {
         size: u64,
         limit: u64,
     },
+    #[error("refusing {path}: {problem}")]
+    Refused { path: PathBuf, problem: Refusal },
+    #[error("{path} was opened to be read only; nothing is written into an image stele reads")]
+    ReadOnly { path: PathBuf },
 }
 
+/// Why an untrusted file was not opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("it, or a folder on the way to it, is a symbolic link; stele follows no links inside an image it reads")]
+    Link,
+    #[error("a folder on the way to it is not a folder")]
+    NotFolder,
+    #[error("it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("its name is not a plain relative path")]
+    BadName,
+}
+
+/// An untrusted file that failed to open.
+#[derive(Debug)]
+pub enum OpenError {
+    Missing,
+    Refused(Refusal),
+    Io(io::Error),
+}
+
+impl OpenError {
+    /// As a `StoreError` about `path` (`Missing` needs the caller's words).
+    pub(crate) fn at(self, path: PathBuf) -> StoreError {
+        match self {
+            OpenError::Missing => StoreError::Io {
+                path,
+                error: io::ErrorKind::NotFound.into(),
+            },
+            OpenError::Refused(problem) => StoreError::Refused { path, problem },
+            OpenError::Io(error) => StoreError::Io { path, error },
+        }
+    }
+}
+
+fn kind_name(t: fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a special file"
+    }
+}
+
+/// Opens `unsafe_rel` (`a/b/c`, no `.`, `..` or empty components) below
+/// the folder `root` without following any link on the way: each
+/// component is opened with `openat(O_NOFOLLOW)` relative to the one
+/// before, so a link anywhere below `root` is refused, not followed, and
+/// no other process can swap one in between a check and the open. `root`
+/// itself is followed: the user named it.
+///
+/// Ok means the file is a regular file (checked with `fstat` on the open
+/// descriptor, before any byte is read: a FIFO or device is never read),
+/// returned with its size at open time. Readers still bound what they read
+/// by the size they expect: a file may grow after the `fstat`.
+pub(crate) fn open_untrusted(root: &Path, unsafe_rel: &str) -> Result<(File, u64), OpenError> {
+    let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| OpenError::Refused(Refusal::BadName));
+    let last_error = |last: bool| {
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENOENT) => OpenError::Missing,
+            Some(libc::ELOOP) => OpenError::Refused(Refusal::Link),
+            Some(libc::ENOTDIR) if !last => OpenError::Refused(Refusal::NotFolder),
+            Some(libc::ENOTDIR) => OpenError::Refused(Refusal::Link),
+            _ => OpenError::Io(e),
+        }
+    };
+    let root_c = c(root.as_os_str().as_bytes())?;
+    // SAFETY: a valid C string; the descriptor is owned at once.
+    let fd = unsafe {
+        libc::open(
+            root_c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(last_error(false));
+    }
+    // SAFETY: `fd` is a fresh descriptor no one else owns.
+    let mut current = unsafe { OwnedFd::from_raw_fd(fd) };
+    let parts: Vec<&str> = unsafe_rel.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() || *part == "." || *part == ".." {
+            return Err(OpenError::Refused(Refusal::BadName));
+        }
+        let last = i + 1 == parts.len();
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; the
+        // fstat below refuses it before any read.
+        let flags = libc::O_RDONLY
+            | libc::O_NOFOLLOW
+            | libc::O_CLOEXEC
+            | if last {
+                libc::O_NONBLOCK | libc::O_NOCTTY
+            } else {
+                libc::O_DIRECTORY
+            };
+        let name = c(part.as_bytes())?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid directory descriptor and C string.
+        let fd = unsafe { libc::openat(current.as_raw_fd(), name.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(last_error(last));
+        }
+        // SAFETY: as above.
+        current = unsafe { OwnedFd::from_raw_fd(fd) };
+    }
+    let file = File::from(current);
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(OpenError::Refused(Refusal::NotRegular(kind_name(
+            meta.file_type(),
+        ))));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Opens a file a user named on the command line (an archive): followed
+/// if it is a link, but refused unless it is a regular file, checked on
+/// the open descriptor before any read, so a FIFO or device never hangs
+/// or floods a reader.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| StoreError::Io {
+            path: path.into(),
+            error: e,
+        })?;
+    let meta = file.metadata().map_err(|e| StoreError::Io {
+        path: path.into(),
+        error: e,
+    })?;
+    if !meta.file_type().is_file() {
+        return Err(StoreError::Refused {
+            path: path.into(),
+            problem: Refusal::NotRegular(kind_name(meta.file_type())),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads at most `limit` bytes of `reader`, refusing (`None`) a stream
+/// longer than that: one byte past the limit proves it.
+pub(crate) fn read_limited(reader: impl Read, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
+
+/// A blob store. Every read opens its blob without following links
+/// (`open_untrusted`; see `open_blob`), whoever made the store: layouts
+/// and archives are untrusted, and a cache is only as trustworthy as the
+/// last process that wrote into it.
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Opened with `open_read_only`: never written, never created into.
+    read_only: bool,
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) a store rooted at `root`.
+    /// Opens (creating if needed) a store rooted at `root`: stele's own
+    /// outputs and its cache.
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore, StoreError> {
         let root = root.into();
         let dir = root.join("blobs").join("sha256");
         fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
-            path: dir,
+            path: dir.clone(),
             error: e,
         })?;
-        Ok(BlobStore { root })
+        sweep_stale(&dir, ".tmp-");
+        Ok(BlobStore {
+            root,
+            read_only: false,
+        })
+    }
+
+    /// Opens the store of an image someone else made (a layout) to read
+    /// it: nothing is created or written below `root`, whatever is called
+    /// on the result (writes fail with `StoreError::ReadOnly`). `blobs`
+    /// and `blobs/sha256`, where present, must be real folders, not links
+    /// (a link would make reads, and any mistaken write, land elsewhere).
+    /// A missing folder reads as a store holding no blob.
+    pub fn open_read_only(root: impl Into<PathBuf>) -> Result<BlobStore, StoreError> {
+        let root = root.into();
+        for rel in ["blobs", "blobs/sha256"] {
+            let path = root.join(rel);
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_dir() => {}
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(StoreError::Refused {
+                        path,
+                        problem: Refusal::Link,
+                    })
+                }
+                Ok(m) => {
+                    return Err(StoreError::Refused {
+                        path,
+                        problem: Refusal::NotRegular(kind_name(m.file_type())),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) => return Err(StoreError::Io { path, error: e }),
+            }
+        }
+        Ok(BlobStore {
+            root,
+            read_only: true,
+        })
+    }
+
+    /// A file longer than its descriptor says is damaged, told without
+    /// reading it.
+    fn not_longer(&self, digest: &Digest, len: u64, size: u64) -> Result<(), StoreError> {
+        if len > size {
+            return Err(StoreError::Longer {
+                path: self.path(digest),
+                digest: digest.clone(),
+                expected_size: size,
+                found_size: len,
+            });
+        }
+        Ok(())
+    }
+
+    fn rel(digest: &Digest) -> String {
+        format!("blobs/sha256/{}", digest.hex())
+    }
+
+    /// Opens the blob `digest` to read it (see `open_untrusted`), with its
+    /// size at open time. Readers bound what they read by the size the
+    /// descriptor names.
+    ///
+    /// In a read-only store (someone else's layout) no component below the
+    /// root may be a link. In stele's own stores (the cache, outputs) the
+    /// `blobs/sha256` folders may be (a user may move a cache's blobs to
+    /// another disk); the blob file itself never is.
+    pub fn open_blob(&self, digest: &Digest) -> Result<(File, u64), StoreError> {
+        let opened = if self.read_only {
+            open_untrusted(&self.root, &Self::rel(digest))
+        } else {
+            open_untrusted(&self.dir(), digest.hex())
+        };
+        opened.map_err(|e| match e {
+            OpenError::Missing => StoreError::Missing {
+                path: self.root.clone(),
+                digest: digest.clone(),
+            },
+            e => e.at(self.path(digest)),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -89,12 +436,23 @@ impl BlobStore {
         self.dir().join(digest.hex())
     }
 
+    /// Whether a regular file (not a link) is stored under `digest`.
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.path(digest).is_file()
+        self.open_blob(digest).is_ok()
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.root.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// A writer for a new blob in this store; see [`BlobWriter`].
     pub(crate) fn begin(&self) -> Result<BlobWriter, StoreError> {
+        self.writable()?;
         let dir = self.dir();
         let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
             path: dir,
@@ -137,7 +495,7 @@ impl BlobStore {
         }
         let mut blob = self.begin()?;
         // One byte past `size` is enough to tell an over-long stream.
-        let mut limited = reader.take(size + 1);
+        let mut limited = reader.take(size.saturating_add(1));
         io::copy(&mut limited, &mut blob).map_err(|e| StoreError::Io {
             path: self.path(digest),
             error: e,
@@ -154,23 +512,10 @@ impl BlobStore {
         limit: u64,
     ) -> Result<Vec<u8>, StoreError> {
         let path = self.path(digest);
-        let mut file = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::Missing {
-                path: self.root.clone(),
-                digest: digest.clone(),
-            },
-            _ => StoreError::Io {
-                path: path.clone(),
-                error: e,
-            },
-        })?;
-        let len = file
-            .metadata()
-            .map_err(|e| StoreError::Io {
-                path: path.clone(),
-                error: e,
-            })?
-            .len();
+        let (file, len) = self.open_blob(digest)?;
+        if let Some(size) = size.filter(|s| *s <= limit) {
+            self.not_longer(digest, len, size)?;
+        }
         if len > limit {
             return Err(StoreError::TooLarge {
                 digest: digest.clone(),
@@ -178,11 +523,19 @@ impl BlobStore {
                 limit,
             });
         }
-        let mut bytes = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut bytes).map_err(|e| StoreError::Io {
-            path: path.clone(),
-            error: e,
-        })?;
+        // Never more than the limit, nor than the size the caller expects
+        // plus the one byte that proves the file longer.
+        let bound = size.map_or(limit, |s| s.min(limit));
+        let bytes = read_limited(file, bound)
+            .map_err(|e| StoreError::Io {
+                path: path.clone(),
+                error: e,
+            })?
+            .ok_or_else(|| StoreError::TooLarge {
+                digest: digest.clone(),
+                size: bound + 1,
+                limit: bound,
+            })?;
         let found = Digest::of(&bytes);
         let found_size = bytes.len() as u64;
         if &found != digest || size.is_some_and(|s| s != found_size) {
@@ -200,20 +553,15 @@ impl BlobStore {
     /// Checks a blob on disk without loading it whole.
     pub fn verify(&self, digest: &Digest, size: u64) -> Result<(), StoreError> {
         let path = self.path(digest);
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::Missing {
-                path: self.root.clone(),
-                digest: digest.clone(),
-            },
-            _ => StoreError::Io {
-                path: path.clone(),
-                error: e,
-            },
-        })?;
+        let (file, len) = self.open_blob(digest)?;
+        self.not_longer(digest, len, size)?;
+        // One byte past `size` is enough to tell a file grown since.
         let (found, found_size) =
-            hash_reader(io::BufReader::new(file)).map_err(|e| StoreError::Io {
-                path: path.clone(),
-                error: e,
+            hash_reader(io::BufReader::new(file.take(size.saturating_add(1)))).map_err(|e| {
+                StoreError::Io {
+                    path: path.clone(),
+                    error: e,
+                }
             })?;
         if &found != digest || found_size != size {
             return Err(StoreError::Mismatch {
@@ -229,6 +577,9 @@ impl BlobStore {
 
     /// Deletes a blob found damaged, so the next writer can store it anew.
     pub fn remove(&self, digest: &Digest) {
+        if self.read_only {
+            return;
+        }
         let _ = fs::remove_file(self.path(digest));
     }
 
@@ -237,7 +588,9 @@ impl BlobStore {
     /// take an existing blob as it is, which must not keep a damaged one
     /// forever.
     pub(crate) fn remove_if_damaged(&self, digest: &Digest, size: u64) {
-        if self.contains(digest) && self.verify(digest, size).is_err() {
+        // A link or special file under the name is damage too.
+        let there = fs::symlink_metadata(self.path(digest)).is_ok();
+        if there && self.verify(digest, size).is_err() {
             self.remove(digest);
         }
     }
@@ -258,19 +611,11 @@ impl BlobStore {
             return Ok(());
         }
         let src = other.path(digest);
-        let file = File::open(&src).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::Missing {
-                path: other.root.clone(),
-                digest: digest.clone(),
-            },
-            _ => StoreError::Io {
-                path: src.clone(),
-                error: e,
-            },
-        })?;
+        let (file, len) = other.open_blob(digest)?;
+        other.not_longer(digest, len, size)?;
         let mut blob = self.begin()?;
         // One byte past `size` is enough to tell a damaged, longer source.
-        let mut reader = file.take(size + 1);
+        let mut reader = file.take(size.saturating_add(1));
         let mut buf = vec![0u8; WRITE_BUFFER];
         loop {
             let n = match reader.read(&mut buf) {
@@ -312,13 +657,7 @@ impl BlobStore {
         if self.contains(digest) {
             return Ok(());
         }
-        let src = other.path(digest);
-        let size = fs::metadata(&src)
-            .map_err(|e| StoreError::Io {
-                path: src.clone(),
-                error: e,
-            })?
-            .len();
+        let (_, size) = other.open_blob(digest)?;
         self.copy_checked_from(other, digest, size)
     }
 }
@@ -341,6 +680,7 @@ impl BlobWriter {
     /// Writes the same bytes into `other` too: `finish` and
     /// `commit_verified_as` then return `Ok` only when both stores hold it.
     pub(crate) fn mirror_into(mut self, other: &BlobStore) -> Result<BlobWriter, StoreError> {
+        other.writable()?;
         let dir = other.dir();
         let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
             path: dir,
@@ -442,6 +782,7 @@ impl Records {
             path: dir.clone(),
             error: e,
         })?;
+        sweep_stale(&dir, ".tmp-");
         Ok(Records { dir })
     }
 
@@ -452,7 +793,9 @@ impl Records {
     /// The record stored under `key`, or `None` when there is none or it
     /// does not check out.
     pub fn get(&self, store: &BlobStore, key: &Digest) -> Option<Vec<u8>> {
-        let pointer = fs::read(self.pointer_path(key)).ok()?;
+        // A pointer is one digest line; anything longer is not one.
+        let (file, _) = open_untrusted(&self.dir, key.hex()).ok()?;
+        let pointer = read_limited(file, 128).ok()??;
         let text = std::str::from_utf8(&pointer).ok()?;
         let digest: Digest = text.trim_end().parse().ok()?;
         store.read_verified(&digest, None, RECORD_LIMIT).ok()
@@ -584,8 +927,75 @@ mod tests {
         fs::write(a.path(&digest), b"blobby").unwrap();
         assert!(matches!(
             b.copy_checked_from(&a, &digest, 4),
-            Err(StoreError::Mismatch { found_size: 5, .. })
+            Err(StoreError::Longer { found_size: 6, .. })
+        ));
+        fs::write(a.path(&digest), b"blub").unwrap();
+        assert!(matches!(
+            b.copy_checked_from(&a, &digest, 4),
+            Err(StoreError::Mismatch { found_size: 4, .. })
         ));
         assert!(!b.contains(&digest));
+    }
+
+    #[test]
+    fn links_fifos_and_longer_files_are_refused_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("s")).unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, b"hello").unwrap();
+        let digest = Digest::of(b"hello");
+        std::os::unix::fs::symlink(&outside, store.path(&digest)).unwrap();
+        assert!(matches!(
+            store.verify(&digest, 5),
+            Err(StoreError::Refused {
+                problem: Refusal::Link,
+                ..
+            })
+        ));
+        assert!(!store.contains(&digest));
+        fs::remove_file(store.path(&digest)).unwrap();
+        let c = CString::new(store.path(&digest).as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let e = store.read_verified(&digest, Some(5), 100).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        fs::remove_file(store.path(&digest)).unwrap();
+        fs::write(store.path(&digest), b"hello, and more").unwrap();
+        assert!(matches!(
+            store.verify(&digest, 5),
+            Err(StoreError::Longer { found_size: 15, .. })
+        ));
+    }
+
+    #[test]
+    fn a_read_only_store_creates_nothing_and_refuses_linked_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path().join("layout");
+        fs::create_dir(&layout).unwrap();
+        let store = BlobStore::open_read_only(&layout).unwrap();
+        assert!(matches!(
+            store.put_bytes(b"x"),
+            Err(StoreError::ReadOnly { .. })
+        ));
+        assert_eq!(fs::read_dir(&layout).unwrap().count(), 0);
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, layout.join("blobs")).unwrap();
+        assert!(matches!(
+            BlobStore::open_read_only(&layout),
+            Err(StoreError::Refused {
+                problem: Refusal::Link,
+                ..
+            })
+        ));
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // stele's own store may have its blobs folder moved by a link.
+        let cache = dir.path().join("cache");
+        fs::create_dir_all(elsewhere.join("sha256")).unwrap();
+        fs::create_dir(&cache).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, cache.join("blobs")).unwrap();
+        let store = BlobStore::open(&cache).unwrap();
+        let digest = store.put_bytes(b"blob").unwrap();
+        store.verify(&digest, 4).unwrap();
     }
 }

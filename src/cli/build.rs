@@ -167,36 +167,30 @@ fn docker_platform(recipe: &Recipe, wanted: &[Platform]) -> Result<Platform> {
     }
 }
 
-/// Checks that the folder `out` is written into can be created and
-/// written, by creating it and a probe file in it, so an unwritable output
-/// is reported as that rather than as a temp file's `Permission denied`.
-fn check_output_folder(out: &Path) -> Result<()> {
+/// The staging folder beside `out`, made now so that an output folder
+/// that cannot be created or written is reported as that, with the fix,
+/// rather than as a temp file's `Permission denied`.
+fn staging_beside(out: &Path) -> Result<LayoutStaging> {
     let folder = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let fix = "fix its permissions, or pass -o with a path in a folder you can write";
-    if let Err(e) = std::fs::create_dir_all(folder) {
-        bail!(
-            "cannot write the output {}: cannot create the folder {} ({}); {fix}",
+    LayoutStaging::beside(out).map_err(|e| {
+        let kind = match &e {
+            crate::sink::SinkError::Io { error, .. } => error.kind().to_string(),
+            other => other.to_string(),
+        };
+        let what = if folder.is_dir() {
+            "is not writable"
+        } else {
+            "cannot be created"
+        };
+        anyhow::anyhow!(
+            "cannot write the output {}: the folder {} {what} ({kind}); fix its permissions, or pass -o with a path in a folder you can write",
             out.display(),
             folder.display(),
-            e.kind()
-        );
-    }
-    if let Err(e) = tempfile::Builder::new()
-        .prefix(".stele-probe-")
-        .tempfile_in(folder)
-    {
-        bail!(
-            "cannot write the output {}: the folder {} is not writable ({}); {fix}",
-            out.display(),
-            folder.display(),
-            // The kind alone: the error's own text names the probe file.
-            e.kind()
-        );
-    }
-    Ok(())
+        )
+    })
 }
 
 /// The attestations flags, checked against each other.
@@ -288,8 +282,10 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         Format::DockerArchive => check_replaceable(&out, ArchiveKind::Docker)?,
     }
     // Before the cache, the network or the build: a folder we cannot
-    // write fails at once, named, instead of after minutes of work.
-    check_output_folder(&out)?;
+    // write fails at once, named, instead of after minutes of work. The
+    // staging folder is that check; dropped unused, it removes what it
+    // made.
+    let staging = staging_beside(&out)?;
     let mut settings = PipelineArgs {
         cache: &args.cache,
         jobs: &args.jobs,
@@ -313,7 +309,6 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         building,
         if building == 1 { "" } else { "s" }
     ));
-    let staging = LayoutStaging::beside(&out)?;
     let produced =
         crate::pipeline::produce(&recipe, &settings, &attest, staging.store(), &r.progress())?;
     let built = &produced.output.built;

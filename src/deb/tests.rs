@@ -530,3 +530,20 @@ fn absolute_member_names_are_refused() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_pax_record_claiming_a_gigabyte_is_refused_naming_the_limit() {
+    let mut h = Header::new_ustar();
+    h.set_path("PaxHeader").unwrap();
+    h.set_entry_type(EntryType::XHeader);
+    h.set_size(1 << 30);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut data = h.as_bytes().to_vec();
+    data.extend_from_slice(&[b'9'; 4096]);
+    let e = read(&simple(&data), 0).unwrap_err().to_string();
+    assert!(
+        e.contains("PAX record of 1073741824 bytes") && e.contains("1048576-byte limit"),
+        "{e}"
+    );
+}

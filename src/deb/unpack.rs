@@ -16,7 +16,6 @@
 //! version is a miss, and the package is unpacked again.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -142,13 +141,16 @@ impl UnpackCache {
         })
     }
 
+    /// Whether a record can be used: its fields agree, and its pack is
+    /// whole (hashed: a flipped byte anywhere in it makes the package a
+    /// miss, unpacked again from its .deb, never a build that fails on
+    /// or trusts a damaged file).
     fn sound(&self, index: &Index, deb: &Digest) -> bool {
-        let pack_len = std::fs::metadata(self.store.path(&index.pack)).map(|m| m.len());
         index.format == UNPACK_FORMAT
             && &index.deb == deb
-            && pack_len.is_ok_and(|len| len == index.pack_size)
             && index.entries.iter().all(|e| e.valid(index.pack_size))
             && index.control.values().all(|v| unb64(v).is_some())
+            && self.store.verify(&index.pack, index.pack_size).is_ok()
     }
 
     /// Unpacks the cached .deb `deb` (`size` bytes, as the lock says) and
@@ -160,7 +162,8 @@ impl UnpackCache {
             path: path.clone(),
             error: e,
         };
-        let file = File::open(&path).map_err(read_err)?;
+        let (file, _) = self.store.open_blob(deb)?;
+        let file = file.take(size.saturating_add(1));
         // Hashed as it is read: the .deb unpacked is the one the lock names.
         let mut reader = HashingReader::new(BufReader::with_capacity(256 * 1024, file));
 

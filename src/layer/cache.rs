@@ -132,7 +132,7 @@ impl LayerCache {
         };
         match out.copy_checked_from(&self.store, &record.digest, record.size) {
             Ok(()) => {}
-            Err(StoreError::Mismatch { .. }) => {
+            Err(StoreError::Mismatch { .. } | StoreError::Longer { .. }) => {
                 self.store.remove(&record.digest);
                 self.records.remove(key);
                 return None;

@@ -168,12 +168,12 @@ fn open_base(recipe: &Recipe, settings: &Settings) -> Result<Option<BaseImage>, 
             written,
             loc,
         } => {
-            let opened = open_layout(path, &Selector::Digest(digest.clone())).map_err(|e| {
-                ResolveError::BaseLayout {
+            let opened = open_layout(path, &Selector::Digest(digest.clone()))
+                .and_then(|o| crate::source::check_diff_ids(&o).map(|()| o))
+                .map_err(|e| ResolveError::BaseLayout {
                     loc: loc.to_string(),
                     source: Box::new(e),
-                }
-            })?;
+                })?;
             let reference = BaseRef {
                 name: written.clone(),
                 digest: digest.clone(),
@@ -202,6 +202,7 @@ fn open_base(recipe: &Recipe, settings: &Settings) -> Result<Option<BaseImage>, 
                 });
             }
             let opened = crate::source::registry::open_registry(&pinned, &settings.registry, cache)
+                .and_then(|o| crate::source::check_diff_ids(&o).map(|()| o))
                 .map_err(|e| ResolveError::BasePull {
                     loc: loc.to_string(),
                     reference: full.clone(),

@@ -267,10 +267,14 @@ impl Ctx<'_> {
     }
 }
 
+/// The last second of the year 9999: RFC 3339 times, which image configs
+/// hold, have four-digit years.
+const MAX_EPOCH: u64 = 253_402_300_799;
+
 /// Reads and checks a recipe. `epoch_override` is `SOURCE_DATE_EPOCH` as the
 /// CLI read it.
 pub fn load(path: &Path, epoch_override: Option<u64>) -> Result<Recipe, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => RecipeError::NotFound {
             path: path.to_path_buf(),
         },
@@ -279,6 +283,22 @@ pub fn load(path: &Path, epoch_override: Option<u64>) -> Result<Recipe, RecipeEr
             error: e,
         },
     })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let before = std::str::from_utf8(&bytes[..good]).expect("valid up to here");
+            let (l, c) = line_col(before, good);
+            return Err(RecipeError::Invalid {
+                location: format!("{}:{l}:{c}", path.display()),
+                message: format!(
+                    "the recipe is not UTF-8 (byte 0x{:02x}); save it as UTF-8",
+                    bytes[good]
+                ),
+            });
+        }
+    };
     parse(path, &text, epoch_override)
 }
 
@@ -341,7 +361,19 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         None => "latest".to_string(),
     };
     let epoch = match (epoch_override, &file.image.epoch) {
+        (Some(e), _) if e > MAX_EPOCH => {
+            return Err(RecipeError::Invalid {
+                location: ctx.shown.clone(),
+                message: format!("SOURCE_DATE_EPOCH {e} is past the year 9999 (at most {MAX_EPOCH}): an image's `created` time would be one that skopeo, docker and containerd cannot parse"),
+            });
+        }
         (Some(e), _) => e,
+        (None, Some(e)) if *e.get_ref() > MAX_EPOCH as i64 => {
+            return Err(ctx.err(
+                e,
+                format!("epoch {} is past the year 9999 (at most {MAX_EPOCH}, 9999-12-31T23:59:59Z): an image's `created` time would be one that skopeo, docker and containerd cannot parse", e.get_ref()),
+            ));
+        }
         (None, Some(e)) if *e.get_ref() < 0 => {
             return Err(ctx.err(
                 e,
@@ -403,10 +435,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let config = parse_config(&ctx, &file.config)?;
     for (k, v) in &file.annotations {
         if k.is_empty() {
-            return Err(RecipeError::Invalid {
-                location: ctx.shown.clone(),
-                message: "an annotation key is empty".into(),
-            });
+            return Err(ctx.err(v, "an annotation key is empty"));
         }
         if let Some(why) = crate::oci::model::set_by_stele(k) {
             return Err(ctx.err(
@@ -819,6 +848,13 @@ fn parse_accounts(
                 format!("uid {} is used by two users", u.uid.get_ref()),
             ));
         }
+        let uid = *u.uid.get_ref();
+        if (name == "root") != (uid == 0) {
+            return Err(ctx.err(
+                &u.name,
+                format!("user `{name}` with uid {uid}: uid 0 is root's and root's uid is 0; another pairing would take root's entry out of /etc/passwd, which tools that look up uid 0 or `root` rely on"),
+            ));
+        }
         let home = match &u.home {
             Some(h) => {
                 normalize_abs(h.get_ref()).map_err(|e| ctx.err(h, e.to_string()))?;
@@ -849,6 +885,13 @@ fn parse_accounts(
                 ),
             ));
         }
+        let gid = *g.gid.get_ref();
+        if (name == "root") != (gid == 0) {
+            return Err(ctx.err(
+                &g.name,
+                format!("group `{name}` with gid {gid}: gid 0 is root's and root's gid is 0; another pairing would take root's entry out of /etc/group"),
+            ));
+        }
         if groups.iter().any(|x: &GroupSpec| &x.name == name) {
             return Err(ctx.err(&g.name, format!("group `{name}` is defined twice")));
         }
@@ -876,14 +919,12 @@ fn parse_accounts(
 }
 
 fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
-    for k in c.env.keys() {
+    for (k, v) in &c.env {
         if k.is_empty() || k.contains('=') {
-            return Err(RecipeError::Invalid {
-                location: ctx.shown.clone(),
-                message: format!(
-                    "[config] env key `{k}` is not a variable name (non-empty, no `=`)"
-                ),
-            });
+            return Err(ctx.err(
+                v,
+                format!("[config] env key `{k}` is not a variable name (non-empty, no `=`)"),
+            ));
         }
     }
     let workdir = match &c.workdir {
@@ -953,7 +994,11 @@ fn parse_config(ctx: &Ctx, c: &ConfigTable) -> Result<ConfigSpec, RecipeError> {
     Ok(ConfigSpec {
         entrypoint: c.entrypoint.clone(),
         cmd: c.cmd.clone(),
-        env: c.env.clone(),
+        env: c
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
         workdir,
         user: c.user.as_ref().map(|u| u.get_ref().clone()),
         user_loc: c.user.as_ref().map(|u| ctx.loc(u)),
@@ -1016,6 +1061,70 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn values_other_tools_cannot_read_are_refused_at_their_line() {
+        let e = err_of("[image]\nname = \"x\"\nepoch = 253402300800\n");
+        assert!(
+            e.starts_with("r.toml:3:") && e.contains("past the year 9999"),
+            "{e}"
+        );
+        assert!(parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\nepoch = 253402300799\n",
+            None
+        )
+        .is_ok());
+        let e = parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\n",
+            Some(u64::MAX),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("SOURCE_DATE_EPOCH"), "{e}");
+        for (accounts, line) in [
+            ("[[accounts.users]]\nname = \"root\"\nuid = 1000\n", 4),
+            ("[[accounts.users]]\nname = \"admin\"\nuid = 0\n", 4),
+            ("[[accounts.groups]]\nname = \"root\"\ngid = 5\n", 4),
+            ("[[accounts.groups]]\nname = \"wheel\"\ngid = 0\n", 4),
+        ] {
+            let e = err_of(&format!("[image]\nname = \"x\"\n{accounts}"));
+            assert!(
+                e.starts_with(&format!("r.toml:{line}:")) && e.contains("root's"),
+                "{e}"
+            );
+        }
+        assert!(parse(
+            Path::new("r.toml"),
+            "[image]\nname = \"x\"\n[[accounts.users]]\nname = \"root\"\nuid = 0\n",
+            None
+        )
+        .is_ok());
+        for key in ["\"\"", "\"A=B\""] {
+            let e = err_of(&format!(
+                "[image]\nname = \"x\"\n[config]\nenv = {{ OK = \"1\", {key} = \"v\" }}\n"
+            ));
+            assert!(
+                e.starts_with("r.toml:4:") && e.contains("not a variable name"),
+                "{e}"
+            );
+        }
+        let e = err_of("[image]\nname = \"x\"\n[annotations]\n\"\" = \"v\"\n");
+        assert!(e.starts_with("r.toml:4:") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn a_recipe_that_is_not_utf8_is_named_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, b"[image]\nname = \"x\"\n# caf\xe9\n").unwrap();
+        let e = load(&path, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}:3:6:", path.display())) && e.contains("not UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -197,8 +197,10 @@ pub(crate) struct GroupTable {
 pub(crate) struct ConfigTable {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
+    /// Values spanned so a bad key is named at its line.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub env: BTreeMap<String, Spanned<String>>,
     #[schemars(with = "Option<String>")]
     pub workdir: Option<Spanned<String>>,
     #[schemars(with = "Option<String>")]

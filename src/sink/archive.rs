@@ -91,16 +91,7 @@ impl<W: Write> ArchiveWriter<W> {
             path: archive.clone(),
             error: source,
         };
-        let file = File::open(&src).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => blob_err(StoreError::Missing {
-                path: store.root().to_path_buf(),
-                digest: digest.clone(),
-            }),
-            _ => blob_err(StoreError::Io {
-                path: src.clone(),
-                error: e,
-            }),
-        })?;
+        let (file, _) = store.open_blob(digest).map_err(blob_err)?;
         let read_err = |e| SinkError::Blob {
             path: archive.clone(),
             error: StoreError::Io {

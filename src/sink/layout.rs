@@ -13,7 +13,7 @@ use super::SinkError;
 use crate::oci::json::to_canonical_vec;
 use crate::oci::model::{annotations_map, ANNOTATION_REF_NAME};
 use crate::oci::Built;
-use crate::store::BlobStore;
+use crate::store::{sweep_stale, temp_dir_in, BlobStore};
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -21,7 +21,15 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// top-level files and moves the folder to its destination.
 pub struct LayoutStaging {
     dest: PathBuf,
-    temp: tempfile::TempDir,
+    /// `None` once committed.
+    temp: Option<tempfile::TempDir>,
+    /// The outermost folder `beside` created for the destination's
+    /// parent: removed again (when empty) if nothing is committed, so a
+    /// refused build leaves no folder behind.
+    created: Option<PathBuf>,
+    /// Holds the temp folder's lock: while it is open, no other build's
+    /// sweep removes the folder.
+    _lock: std::fs::File,
     store: BlobStore,
 }
 
@@ -52,21 +60,27 @@ impl LayoutStaging {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let created = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && fs::symlink_metadata(a).is_err())
+            .last()
+            .map(Path::to_path_buf);
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        // TempDir makes 0700 folders; a layout is read by other users'
+        // What killed builds left beside their outputs: unlocked, so no
+        // live build's (see `store::temp_file_in`).
+        sweep_stale(&parent, ".stele-tmp-");
+        // Made 0777 less the umask: a layout is read by other users'
         // tools, so the umask decides, as for any folder a program makes.
-        let temp = tempfile::Builder::new()
-            .prefix(".stele-tmp-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
-            .tempdir_in(&parent)
-            .map_err(io_err(&parent))?;
+        let (temp, lock) = temp_dir_in(&parent, ".stele-tmp-").map_err(io_err(&parent))?;
         let store = BlobStore::open(temp.path()).map_err(|e| SinkError::Io {
             path: temp.path().to_path_buf(),
             error: std::io::Error::other(e.to_string()),
         })?;
         Ok(LayoutStaging {
             dest: dest.to_path_buf(),
-            temp,
+            temp: Some(temp),
+            created,
+            _lock: lock,
             store,
         })
     }
@@ -85,8 +99,29 @@ impl LayoutStaging {
         tag: &str,
         referrers: &[Descriptor],
     ) -> Result<(), SinkError> {
-        write_top_files(self.temp.path(), built, tag, referrers)?;
-        replace_dir(self.temp, &self.dest)
+        let mut this = self;
+        let temp = this.temp.take().expect("a staging folder until committed");
+        write_top_files(temp.path(), built, tag, referrers)?;
+        this.created = None;
+        // `this` (and the lock) lives until the old layout, moved aside,
+        // is removed.
+        replace_dir(temp, &this.dest)
+    }
+}
+
+impl Drop for LayoutStaging {
+    /// Uncommitted: the staging folder goes, and so do the folders
+    /// `beside` made for it, as far as they are empty.
+    fn drop(&mut self) {
+        drop(self.temp.take());
+        if let Some(top) = self.created.take() {
+            let parent = self.dest.parent().unwrap_or(Path::new("."));
+            for dir in parent.ancestors() {
+                if fs::remove_dir(dir).is_err() || dir == top {
+                    break;
+                }
+            }
+        }
     }
 }
 

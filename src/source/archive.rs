@@ -11,11 +11,15 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use super::layout::{open_layout_named, Selector};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use super::docker_archive::{docker_view, ViewImage};
+use super::layout::{open_layout_named, read_index, Selector};
 use super::members::{scratch_dir, unsafe_member, MemberKind, Members};
 use super::target::ArchiveKind;
 use super::{Opened, SourceError};
 use crate::oci::media::MANIFEST_LIMIT;
+use crate::oci::{our_digest, Digest};
 
 pub use super::members::Sniffed;
 
@@ -88,8 +92,134 @@ pub(crate) fn unpack_layout_of(
         Some(_) => {
             let temp = scratch_dir(path)?;
             unpack_layout(&members, temp.path())?;
+            check_views_agree(&members, temp.path())?;
             Ok(Some(temp))
         }
+    }
+}
+
+/// The images the OCI view of a layout unpacked at `dir` lists: per
+/// index.json entry that is not an attestation, its digest and its
+/// images (one, or an index's runnable platforms).
+type OciView = Vec<(Digest, Vec<ViewImage>)>;
+
+fn oci_view(dir: &Path, image: &str) -> Result<OciView, SourceError> {
+    let (index, store) = read_index(dir, image)?;
+    let read = |d: &Descriptor| -> Result<(Digest, Vec<u8>), SourceError> {
+        let digest = our_digest(d.digest()).map_err(|e| SourceError::Unusable {
+            image: image.into(),
+            message: format!("index entry {}: {e}", d.digest()),
+        })?;
+        let bytes = store
+            .read_verified(&digest, Some(d.size()), MANIFEST_LIMIT)
+            .map_err(|e| SourceError::Store {
+                image: image.into(),
+                error: e,
+            })?;
+        Ok((digest, bytes))
+    };
+    let malformed = |digest: &Digest, e: serde_json::Error| SourceError::Malformed {
+        image: image.into(),
+        what: "manifest",
+        digest: digest.clone(),
+        message: e.to_string(),
+    };
+    let mut view = Vec::new();
+    for d in index.manifests() {
+        if d.artifact_type().is_some() {
+            continue;
+        }
+        let (top, bytes) = read(d)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| malformed(&top, e))?;
+        let entries: Vec<Descriptor> = if value.get("manifests").is_some() {
+            let index: ImageIndex =
+                serde_json::from_value(value).map_err(|e| malformed(&top, e))?;
+            index
+                .manifests()
+                .iter()
+                .filter(|e| {
+                    e.platform()
+                        .as_ref()
+                        .map_or(true, |p| p.os().to_string() != "unknown")
+                })
+                .cloned()
+                .collect()
+        } else {
+            vec![d.clone()]
+        };
+        let mut images = Vec::new();
+        for e in entries {
+            let (digest, bytes) = read(&e)?;
+            let manifest: ImageManifest =
+                serde_json::from_slice(&bytes).map_err(|e| malformed(&digest, e))?;
+            if manifest.subject().is_some() {
+                continue;
+            }
+            let digest_of = |d: &Descriptor| {
+                our_digest(d.digest()).map_err(|e| SourceError::Unusable {
+                    image: image.into(),
+                    message: format!("manifest {digest}: {e}"),
+                })
+            };
+            let config = digest_of(manifest.config())?;
+            let layers = manifest
+                .layers()
+                .iter()
+                .map(digest_of)
+                .collect::<Result<Vec<_>, _>>()?;
+            images.push(ViewImage { config, layers });
+        }
+        if !images.is_empty() {
+            view.push((top, images));
+        }
+    }
+    Ok(view)
+}
+
+/// An archive with both views (docker's `manifest.json`, OCI's
+/// `index.json`) must name the same images in both: docker and skopeo
+/// load one view, stele reads the other, and an archive whose views
+/// disagree would pass a check on an image nobody runs. Ok means every
+/// image `manifest.json` names is one index.json lists, and the other
+/// way round; an archive without `manifest.json` has one view only.
+fn check_views_agree(members: &Members, dir: &Path) -> Result<(), SourceError> {
+    let Some(docker) = docker_view(members)? else {
+        return Ok(());
+    };
+    let image = members.path.display().to_string();
+    let oci = oci_view(dir, &image)?;
+    let disagree = |docker: String, oci: String| SourceError::ViewsDisagree {
+        path: members.path.clone(),
+        docker,
+        oci,
+    };
+    let describe_docker = || {
+        docker
+            .iter()
+            .map(|d| format!("the image with config {}", d.config))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let describe_oci = || {
+        oci.iter()
+            .map(|(top, images)| {
+                let configs: Vec<String> = images.iter().map(|v| v.config.to_string()).collect();
+                format!("{top} (config {})", configs.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let matched = |images: &[ViewImage]| docker.iter().any(|d| images.contains(d));
+    let agree = docker.len() == oci.len()
+        && docker
+            .iter()
+            .all(|d| oci.iter().any(|(_, images)| images.contains(d)))
+        && oci.iter().all(|(_, images)| matched(images));
+    if agree {
+        Ok(())
+    } else {
+        Err(disagree(describe_docker(), describe_oci()))
     }
 }
 
@@ -103,6 +233,7 @@ fn open_as_layout(members: &Members, selector: &Selector) -> Result<Opened, Sour
     }
     let temp = scratch_dir(&members.path)?;
     unpack_layout(members, temp.path())?;
+    check_views_agree(members, temp.path())?;
     let mut opened = open_layout_named(temp.path(), selector, members.path.display().to_string())?;
     opened.temp = Some(temp);
     Ok(opened)

@@ -12,12 +12,14 @@
 //! `docker save` did not keep. Such an image is the same image by config
 //! digest (its image ID) and DiffIDs, never by manifest digest.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 
 use super::layout::Selector;
 use super::members::{clean_name, scratch_dir, Member, MemberKind, Members};
+use super::tar_guard::layer_limits;
 use super::{read_built, Opened, SourceError};
 use crate::oci::digest::hash_reader;
 use crate::oci::media::{
@@ -31,7 +33,7 @@ use crate::store::{BlobStore, StoreError};
 const MAX_LINK_HOPS: usize = 8;
 
 #[derive(serde::Deserialize)]
-struct ManifestItem {
+pub(super) struct ManifestItem {
     #[serde(rename = "Config")]
     config: String,
     #[serde(rename = "RepoTags", default)]
@@ -41,7 +43,7 @@ struct ManifestItem {
 }
 
 impl ManifestItem {
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self.repo_tags.as_deref() {
             Some(tags) if !tags.is_empty() => tags.join(" "),
             _ => format!("untagged image {}", self.config),
@@ -148,7 +150,7 @@ pub(super) fn open_classic(members: &Members, selector: &Selector) -> Result<Ope
 
 /// Follows `manifest.json`'s path `wanted` to a regular file member,
 /// through links that stay inside the archive.
-fn resolve<'a>(members: &'a Members, wanted: &str) -> Result<&'a Member, SourceError> {
+pub(super) fn resolve<'a>(members: &'a Members, wanted: &str) -> Result<&'a Member, SourceError> {
     let refuse = |problem: String| SourceError::Unusable {
         image: members.path.display().to_string(),
         message: format!("manifest.json names `{wanted}`, which {problem}"),
@@ -231,6 +233,7 @@ fn store_member(
 fn layer_kind(
     store: &BlobStore,
     digest: &Digest,
+    size: u64,
     image: &str,
 ) -> Result<(&'static str, Digest), SourceError> {
     let io_err = |e| SourceError::Store {
@@ -240,19 +243,40 @@ fn layer_kind(
             error: e,
         },
     };
-    let open = || std::fs::File::open(store.path(digest)).map_err(io_err);
+    let open = || {
+        store
+            .open_blob(digest)
+            .map(|(f, _)| f)
+            .map_err(|e| SourceError::Store {
+                image: image.to_string(),
+                error: e,
+            })
+    };
     let mut magic = [0u8; 4];
     let n = open()?.read(&mut magic).map_err(io_err)?;
     let reader = io::BufReader::with_capacity(256 * 1024, open()?);
+    // A bomb is cut off at the layer's decompressed-size limit.
+    let limit = layer_limits(size).bytes;
+    let bounded = |(diff_id, n): (Digest, u64)| {
+        if n > limit {
+            return Err(SourceError::Unusable {
+                image: image.to_string(),
+                message: format!(
+                    "layer {digest} decompresses to more than {limit} bytes, the limit for a layer of {size} bytes"
+                ),
+            });
+        }
+        Ok(diff_id)
+    };
     match &magic[..n] {
         [0x1f, 0x8b, ..] => {
-            let (diff_id, _) =
-                hash_reader(flate2::read::MultiGzDecoder::new(reader)).map_err(io_err)?;
+            let decoder = flate2::read::MultiGzDecoder::new(reader).take(limit + 1);
+            let diff_id = bounded(hash_reader(decoder).map_err(io_err)?)?;
             Ok((DOCKER_LAYER_GZIP, diff_id))
         }
         [0x28, 0xb5, 0x2f, 0xfd] => {
             let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err)?;
-            let (diff_id, _) = hash_reader(decoder).map_err(io_err)?;
+            let diff_id = bounded(hash_reader(decoder.take(limit + 1)).map_err(io_err)?)?;
             // The OCI type is what containers/image and containerd write
             // for zstd in either manifest kind.
             Ok((OCI_LAYER_ZSTD, diff_id))
@@ -300,10 +324,20 @@ fn convert(
     }
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
+    // A member named many times is stored and hashed once.
+    let mut seen: BTreeMap<String, (Digest, u64, &'static str, Digest)> = BTreeMap::new();
     for path in &item.layers {
         let m = resolve(members, path)?;
-        let (digest, size) = store_member(members, m, store)?;
-        let (media_type, diff_id) = layer_kind(store, &digest, &image)?;
+        let (digest, size, media_type, diff_id) = match seen.get(&m.name) {
+            Some(known) => known.clone(),
+            None => {
+                let (digest, size) = store_member(members, m, store)?;
+                let (media_type, diff_id) = layer_kind(store, &digest, size, &image)?;
+                let known = (digest, size, media_type, diff_id);
+                seen.insert(m.name.clone(), known.clone());
+                known
+            }
+        };
         layers.push(descriptor(MediaType::from(media_type), &digest, size));
         diff_ids.push((path, diff_id));
     }
@@ -343,6 +377,79 @@ fn convert(
         }
     }
     Ok(built)
+}
+
+/// One image as a view of an archive names it: its config digest and its
+/// layers' digests, in order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct ViewImage {
+    pub config: Digest,
+    pub layers: Vec<Digest>,
+}
+
+/// The images `manifest.json` names, as docker and skopeo load them: each
+/// config hashed, each layer named by the blob it is when it is a
+/// `blobs/sha256/<hex>` member (the OCI view checks that blob's content),
+/// else hashed. `None` when the archive has no `manifest.json`.
+pub(super) fn docker_view(members: &Members) -> Result<Option<Vec<ViewImage>>, SourceError> {
+    let Some(m) = members
+        .get("manifest.json")
+        .filter(|m| m.kind == MemberKind::File)
+    else {
+        return Ok(None);
+    };
+    let image = members.path.display().to_string();
+    let bytes = members.read_small(m, MANIFEST_LIMIT)?;
+    let items: Vec<ManifestItem> =
+        serde_json::from_slice(&bytes).map_err(|e| SourceError::Unusable {
+            image: image.clone(),
+            message: format!("manifest.json is not a docker-archive manifest: {e}"),
+        })?;
+    let hash = |m: &Member| -> Result<Digest, SourceError> {
+        let (digest, n) = hash_reader(members.open(m)?).map_err(|e| SourceError::Io {
+            path: members.path.clone(),
+            error: e,
+        })?;
+        members.check_length(m, n)?;
+        Ok(digest)
+    };
+    let mut seen: BTreeMap<String, Digest> = BTreeMap::new();
+    let mut view = Vec::new();
+    for item in &items {
+        let config = resolve(members, &item.config)?;
+        if config.size > CONFIG_LIMIT {
+            return Err(SourceError::Unusable {
+                image,
+                message: format!(
+                    "config {} is {} bytes, beyond the {CONFIG_LIMIT}-byte limit",
+                    item.config, config.size
+                ),
+            });
+        }
+        let config = hash(config)?;
+        let mut layers = Vec::new();
+        for path in &item.layers {
+            let m = resolve(members, path)?;
+            let digest = match seen.get(&m.name) {
+                Some(d) => d.clone(),
+                None => {
+                    let named = m
+                        .name
+                        .strip_prefix("blobs/sha256/")
+                        .and_then(|h| Digest::from_hex(h).ok());
+                    let d = match named {
+                        Some(d) => d,
+                        None => hash(m)?,
+                    };
+                    seen.insert(m.name.clone(), d.clone());
+                    d
+                }
+            };
+            layers.push(digest);
+        }
+        view.push(ViewImage { config, layers });
+    }
+    Ok(Some(view))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use super::{read_built, read_doc, Opened, SourceError};
 use crate::oci::media::{self, MANIFEST_LIMIT};
 use crate::oci::{model::ANNOTATION_REF_NAME, our_digest, Digest};
-use crate::store::BlobStore;
+use crate::store::{open_untrusted, read_limited, BlobStore, OpenError};
 
 /// Which of a layout's images to open: by digest, by
 /// `org.opencontainers.image.ref.name`, or the only one there is.
@@ -68,40 +68,63 @@ pub(crate) fn open_layout_named(
 /// A layout's index.json (size-limited, then parsed) and its blob store;
 /// nothing beyond index.json is read.
 pub(crate) fn read_index(dir: &Path, name: &str) -> Result<(ImageIndex, BlobStore), SourceError> {
-    if !dir.join("oci-layout").is_file() {
-        return Err(SourceError::NotLayout { path: dir.into() });
+    match open_untrusted(dir, "oci-layout") {
+        Ok(_) => {}
+        Err(OpenError::Missing) => return Err(SourceError::NotLayout { path: dir.into() }),
+        Err(e) => {
+            return Err(SourceError::Store {
+                image: name.to_string(),
+                error: e.at(dir.join("oci-layout")),
+            })
+        }
     }
-    let index_bytes = read_small(&dir.join("index.json"))?;
+    let index_bytes = read_small(dir, "index.json", name)?;
     let index: ImageIndex =
         serde_json::from_slice(&index_bytes).map_err(|e| SourceError::Unusable {
             image: name.to_string(),
             message: format!("index.json is not an OCI image index: {e}"),
         })?;
-    let store = BlobStore::open(dir).map_err(|e| SourceError::Store {
+    if index.manifests().len() > super::MANIFESTS_LIMIT {
+        return Err(SourceError::Unusable {
+            image: name.to_string(),
+            message: format!(
+                "index.json lists {} manifests, beyond the limit of {} for an index",
+                index.manifests().len(),
+                super::MANIFESTS_LIMIT
+            ),
+        });
+    }
+    let store = BlobStore::open_read_only(dir).map_err(|e| SourceError::Store {
         image: name.to_string(),
         error: e,
     })?;
     Ok((index, store))
 }
 
-fn read_small(path: &Path) -> Result<Vec<u8>, SourceError> {
-    let meta = std::fs::metadata(path).map_err(|e| SourceError::Io {
-        path: path.into(),
-        error: e,
+/// A layout's top-level document `unsafe_name`, not followed if a link,
+/// read up to `MANIFEST_LIMIT` bytes.
+fn read_small(dir: &Path, unsafe_name: &str, image: &str) -> Result<Vec<u8>, SourceError> {
+    let path = dir.join(unsafe_name);
+    let store_err = |error| SourceError::Store {
+        image: image.to_string(),
+        error,
+    };
+    let (file, _) = open_untrusted(dir, unsafe_name).map_err(|e| match e {
+        OpenError::Missing => SourceError::Io {
+            path: path.clone(),
+            error: std::io::ErrorKind::NotFound.into(),
+        },
+        e => store_err(e.at(path.clone())),
     })?;
-    if meta.len() > MANIFEST_LIMIT {
-        return Err(SourceError::Unusable {
+    read_limited(file, MANIFEST_LIMIT)
+        .map_err(|e| SourceError::Io {
+            path: path.clone(),
+            error: e,
+        })?
+        .ok_or_else(|| SourceError::Unusable {
             image: path.display().to_string(),
-            message: format!(
-                "{} bytes is beyond the {MANIFEST_LIMIT}-byte limit for an index",
-                meta.len()
-            ),
-        });
-    }
-    std::fs::read(path).map_err(|e| SourceError::Io {
-        path: path.into(),
-        error: e,
-    })
+            message: format!("it is beyond the {MANIFEST_LIMIT}-byte limit for an index"),
+        })
 }
 
 fn is_referrer(store: &BlobStore, d: &Descriptor, name: &str) -> Result<bool, SourceError> {

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use super::tar_guard::{TarGuard, ARCHIVE_LIMITS};
 use super::target::ArchiveKind;
 use super::SourceError;
 
@@ -101,8 +102,11 @@ impl Members {
             path: path.to_path_buf(),
             error: e,
         };
-        let file = File::open(path).map_err(io_err)?;
-        let mut archive = tar::Archive::new(file);
+        let (file, _) = crate::store::open_regular(path).map_err(|e| SourceError::Store {
+            image: path.display().to_string(),
+            error: e,
+        })?;
+        let mut archive = tar::Archive::new(TarGuard::new(file, ARCHIVE_LIMITS));
         let mut list: Vec<Member> = Vec::new();
         let mut by_name = BTreeMap::new();
         for entry in archive.entries_with_seek().map_err(io_err)? {
@@ -182,7 +186,11 @@ impl Members {
             path: self.path.clone(),
             error: e,
         };
-        let mut file = File::open(&self.path).map_err(io_err)?;
+        let (mut file, _) =
+            crate::store::open_regular(&self.path).map_err(|e| SourceError::Store {
+                image: self.path.display().to_string(),
+                error: e,
+            })?;
         file.seek(SeekFrom::Start(m.offset)).map_err(io_err)?;
         Ok(file.take(m.size))
     }

@@ -12,9 +12,11 @@ pub(crate) mod docker_archive;
 pub mod layout;
 mod members;
 pub mod registry;
+pub(crate) mod tar_guard;
 pub mod target;
 pub mod unpack;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
@@ -24,6 +26,10 @@ use crate::oci::{our_digest, Built, Digest, Image, JsonBlob, Platform};
 use crate::store::{BlobStore, StoreError};
 
 pub use target::Target;
+
+/// The most manifests an index may list: real multi-platform images list
+/// a few dozen at most.
+pub(crate) const MANIFESTS_LIMIT: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -67,6 +73,12 @@ pub enum SourceError {
     },
     #[error("{path} is not an image archive: {message}")]
     NotArchive { path: PathBuf, message: String },
+    #[error("{path}: its two views name different images: docker's manifest.json names {docker}, OCI's index.json names {oci}; docker and skopeo would load one, stele would check the other, so the archive is refused")]
+    ViewsDisagree {
+        path: PathBuf,
+        docker: String,
+        oci: String,
+    },
     #[error("{path}: refusing archive member `{member}`: it {problem}")]
     UnsafeMember {
         path: PathBuf,
@@ -79,13 +91,52 @@ pub enum SourceError {
         #[source]
         source: Box<crate::registry::RegistryError>,
     },
+    #[error("{image}: {}", mismatch)]
+    DiffIdMismatch {
+        image: String,
+        mismatch: Box<DiffIdMismatch>,
+    },
+    #[error("{image}: {platform} layer {position} ({digest}) cannot be read to check its DiffID")]
+    DiffIdUnreadable {
+        image: String,
+        platform: String,
+        position: String,
+        digest: Digest,
+        #[source]
+        source: Box<unpack::UnpackError>,
+    },
     #[error("{reference} is a registry image, and this command reads only local images; `stele pull` it into a layout first")]
     RegistryElsewhere { reference: String },
 }
 
-/// Opens any image a user can name (`verify`, `diff`, `push SOURCE`):
-/// a layout folder or an archive file.
+/// A layer whose uncompressed stream is not the DiffID its config lists.
+#[derive(Debug, thiserror::Error)]
+#[error("{platform} layer {position} ({digest}) uncompresses to {found}, but the config lists DiffID {claimed}: the config does not describe its layers; refusing the image")]
+pub struct DiffIdMismatch {
+    pub platform: String,
+    /// `2/5`: which layer, of how many.
+    pub position: String,
+    pub digest: Digest,
+    pub found: Digest,
+    pub claimed: Digest,
+}
+
+/// Opens any image a user can name (`diff`, `push SOURCE`): a layout
+/// folder, an archive file or a registry image. Ok means every blob
+/// verified and every layer's DiffID is the one its config lists
+/// (`check_diff_ids`).
 pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened, SourceError> {
+    let opened = open_unchecked(target, registry)?;
+    check_diff_ids(&opened)?;
+    Ok(opened)
+}
+
+/// `open` without the DiffID check: for `verify`, which checks DiffIDs
+/// itself and reports a mismatch as a failed check.
+pub(crate) fn open_unchecked(
+    target: &Target,
+    registry: Option<&RegistryAccess>,
+) -> Result<Opened, SourceError> {
     match target {
         Target::Layout { path, selector } => layout::open_layout(path, selector),
         Target::Archive {
@@ -132,6 +183,50 @@ impl Opened {
     }
 }
 
+/// Checks every layer of every image against the DiffID its config lists
+/// at the same position, uncompressing each distinct layer once. Ok means
+/// the configs describe the layers: an image taken in (a base, a pushed
+/// or pulled image) is the image its config says.
+pub(crate) fn check_diff_ids(opened: &Opened) -> Result<(), SourceError> {
+    let mut found: BTreeMap<(Digest, u64), Digest> = BTreeMap::new();
+    for image in &opened.built.images {
+        let count = image.layers.len();
+        for (i, layer) in image.layers.iter().enumerate() {
+            let position = format!("{}/{count}", i + 1);
+            let key = (layer.digest.clone(), layer.size);
+            let diff_id = match found.get(&key) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = unpack::layer_diff_id(&opened.store, layer).map_err(|e| {
+                        SourceError::DiffIdUnreadable {
+                            image: opened.name.clone(),
+                            platform: image.platform.to_string(),
+                            position: position.clone(),
+                            digest: layer.digest.clone(),
+                            source: Box::new(e),
+                        }
+                    })?;
+                    found.insert(key, d.clone());
+                    d
+                }
+            };
+            if diff_id != layer.diff_id {
+                return Err(SourceError::DiffIdMismatch {
+                    image: opened.name.clone(),
+                    mismatch: Box::new(DiffIdMismatch {
+                        platform: image.platform.to_string(),
+                        position,
+                        digest: layer.digest.clone(),
+                        found: diff_id,
+                        claimed: layer.diff_id.clone(),
+                    }),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads the manifest or index `top` from `store`, and what it references,
 /// into a `Built`. Index entries for other operating systems than a
 /// platform can run (`unknown/unknown` attestation manifests BuildKit
@@ -141,6 +236,9 @@ pub(crate) fn read_built(
     top: &Descriptor,
     image: &str,
 ) -> Result<Built, SourceError> {
+    // A blob named many times is verified once: work follows the
+    // distinct bytes, not the references.
+    let mut verified = BTreeSet::new();
     let digest = descriptor_digest(top, image, "descriptor")?;
     let bytes = read_doc(store, &digest, top.size(), MANIFEST_LIMIT, image)?;
     let media_type = sniff_media_type(top.media_type(), &bytes);
@@ -152,6 +250,15 @@ pub(crate) fn read_built(
                 digest: digest.clone(),
                 message: e.to_string(),
             })?;
+        let count = index.value.manifests().len();
+        if count > MANIFESTS_LIMIT {
+            return Err(SourceError::Unusable {
+                image: image.into(),
+                message: format!(
+                    "index {digest} lists {count} manifests, beyond the limit of {MANIFESTS_LIMIT} for an index"
+                ),
+            });
+        }
         let mut images = Vec::new();
         for d in index.value.manifests() {
             if let Some(p) = d.platform() {
@@ -173,7 +280,7 @@ pub(crate) fn read_built(
                 architecture: p.architecture().to_string(),
                 variant: p.variant().clone(),
             });
-            images.push(read_image(store, d, platform, image)?);
+            images.push(read_image(store, d, platform, image, &mut verified)?);
         }
         if images.is_empty() {
             return Err(SourceError::Unusable {
@@ -186,7 +293,7 @@ pub(crate) fn read_built(
             index: Some(index),
         })
     } else {
-        let image = read_image_bytes(store, &digest, bytes, None, image)?;
+        let image = read_image_bytes(store, &digest, bytes, None, image, &mut verified)?;
         Ok(Built {
             images: vec![image],
             index: None,
@@ -231,10 +338,11 @@ fn read_image(
     d: &Descriptor,
     platform: Option<Platform>,
     image: &str,
+    verified: &mut BTreeSet<(Digest, u64)>,
 ) -> Result<Image, SourceError> {
     let digest = descriptor_digest(d, image, "manifest")?;
     let bytes = read_doc(store, &digest, d.size(), MANIFEST_LIMIT, image)?;
-    read_image_bytes(store, &digest, bytes, platform, image)
+    read_image_bytes(store, &digest, bytes, platform, image, verified)
 }
 
 fn read_image_bytes(
@@ -243,6 +351,7 @@ fn read_image_bytes(
     bytes: Vec<u8>,
     platform: Option<Platform>,
     image: &str,
+    verified: &mut BTreeSet<(Digest, u64)>,
 ) -> Result<Image, SourceError> {
     let malformed = |what: &'static str, digest: &Digest, message: String| SourceError::Malformed {
         image: image.into(),
@@ -259,6 +368,9 @@ fn read_image_bytes(
         .map_err(|e| malformed("config", &config_digest, e.to_string()))?;
     for layer in manifest.value.layers() {
         let ld = descriptor_digest(layer, image, "layer")?;
+        if !verified.insert((ld.clone(), layer.size())) {
+            continue;
+        }
         store
             .verify(&ld, layer.size())
             .map_err(|e| SourceError::Store {

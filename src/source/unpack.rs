@@ -12,10 +12,20 @@ use crate::fstree::{normalize_rel, Content, FsTree, Node, NodeKind};
 use crate::oci::{Digest, HashingWriter, LayerBlob};
 use crate::store::BlobStore;
 
+use super::tar_guard::{layer_limits, TarGuard};
+
+/// The largest file content handed over in memory (`keep`).
+const KEPT_LIMIT: u64 = 16 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     #[error("layer {digest}: cannot read it: {error}")]
     Io { digest: Digest, error: io::Error },
+    #[error("layer {digest}: {error}")]
+    Store {
+        digest: Digest,
+        error: Box<crate::store::StoreError>,
+    },
     #[error("layer {digest} has media type {media_type}, which stele cannot read (it reads tar, tar+gzip and tar+zstd layers)")]
     MediaType { digest: Digest, media_type: String },
     #[error("layer {digest}: entry `{entry}` is unsafe: {problem}")]
@@ -62,8 +72,14 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
         digest: layer.digest.clone(),
         error: e,
     };
-    let file = std::fs::File::open(store.path(&layer.digest)).map_err(io_err)?;
-    let file = io::BufReader::with_capacity(256 * 1024, file);
+    let (file, _) = store
+        .open_blob(&layer.digest)
+        .map_err(|e| UnpackError::Store {
+            digest: layer.digest.clone(),
+            error: Box::new(e),
+        })?;
+    // Never past the size the manifest names, however long the file.
+    let file = io::BufReader::with_capacity(256 * 1024, file.take(layer.size));
     let mt = layer.media_type.to_string();
     let reader: Box<dyn Read> = if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
         Box::new(flate2::read::GzDecoder::new(file))
@@ -78,6 +94,28 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
         });
     };
     Ok(reader)
+}
+
+/// The DiffID of `layer`: the sha256 of its uncompressed stream, read
+/// within the layer's limits.
+pub(crate) fn layer_diff_id(store: &BlobStore, layer: &LayerBlob) -> Result<Digest, UnpackError> {
+    let io_err = |e| UnpackError::Io {
+        digest: layer.digest.clone(),
+        error: e,
+    };
+    let limits = layer_limits(layer.size);
+    let reader = open(store, layer)?.take(limits.bytes.saturating_add(1));
+    let (diff_id, n) = crate::oci::digest::hash_reader(reader).map_err(io_err)?;
+    if n > limits.bytes {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it decompresses to more than {} bytes, the limit for a layer of {} bytes",
+                limits.bytes, layer.size
+            ),
+        )));
+    }
+    Ok(diff_id)
 }
 
 /// Calls `f` for every entry of `layer` in stream order. `keep` says whose
@@ -96,7 +134,7 @@ pub(crate) fn for_each_entry(
     // The tar reader may stop before the stream's end (after the two zero
     // blocks); the DiffID covers every byte, so hash through a tee.
     let mut tee = Tee {
-        inner: open(store, layer)?,
+        inner: TarGuard::new(open(store, layer)?, layer_limits(layer.size)),
         hasher: HashingWriter::new(io::sink()),
     };
     {
@@ -158,7 +196,14 @@ pub(crate) fn for_each_entry(
                         let wanted = keep(&path);
                         let mut hw = HashingWriter::new(Vec::new());
                         if wanted {
-                            io::copy(&mut entry, &mut hw).map_err(io_err)?;
+                            if entry.size() > KEPT_LIMIT {
+                                return Err(unsafe_err(format!(
+                                    "it is {} bytes, beyond the {KEPT_LIMIT}-byte limit for a file stele reads (account files)",
+                                    entry.size()
+                                )));
+                            }
+                            io::copy(&mut (&mut entry).take(KEPT_LIMIT), &mut hw)
+                                .map_err(io_err)?;
                         } else {
                             let mut hs = HashingWriter::new(io::sink());
                             io::copy(&mut entry, &mut hs).map_err(io_err)?;

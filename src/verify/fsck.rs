@@ -7,6 +7,8 @@
 //! layers) and keeps going past damage: a blob that does not verify is a
 //! failed check naming it, and what it would have led to is skipped.
 
+use std::collections::BTreeMap;
+
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 
 use super::Check;
@@ -15,6 +17,7 @@ use crate::oci::media::{
 };
 use crate::oci::{our_digest, Digest, LayerBlob};
 use crate::source::unpack::for_each_entry;
+use crate::source::MANIFESTS_LIMIT;
 use crate::store::BlobStore;
 
 /// What the walk reached, for the checks that follow it.
@@ -27,6 +30,9 @@ pub struct Walk {
     /// The top descriptor's digest and every index and manifest digest
     /// below it: what an attestation about this image may name.
     pub digests: Vec<Digest>,
+    /// Each distinct layer blob's check, by digest and size: a layer
+    /// named many times is read once.
+    layer_results: BTreeMap<(Digest, u64), Result<(), String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -139,6 +145,17 @@ fn walk_node(
             return;
         }
     };
+    if index.manifests().len() > MANIFESTS_LIMIT {
+        w.checks.push(Check::fail(
+            format!("document {label}"),
+            format!(
+                "{} lists {} manifests, beyond the limit of {MANIFESTS_LIMIT} for an index",
+                d.digest(),
+                index.manifests().len()
+            ),
+        ));
+        return;
+    }
     if depth >= MAX_DEPTH {
         w.checks.push(Check::fail(
             format!("document {label}"),
@@ -284,7 +301,16 @@ fn check_layer_blob(store: &BlobStore, layer: &Descriptor, name: &str, w: &mut W
         ));
         return false;
     }
-    match store.verify(&digest, layer.size()) {
+    let result = w
+        .layer_results
+        .entry((digest.clone(), layer.size()))
+        .or_insert_with(|| {
+            store
+                .verify(&digest, layer.size())
+                .map_err(|e| e.to_string())
+        })
+        .clone();
+    match result {
         Ok(()) => {
             w.checks.push(Check::pass(
                 name,
@@ -293,7 +319,7 @@ fn check_layer_blob(store: &BlobStore, layer: &Descriptor, name: &str, w: &mut W
             true
         }
         Err(e) => {
-            w.checks.push(Check::fail(name, e.to_string()));
+            w.checks.push(Check::fail(name, e));
             false
         }
     }
@@ -416,6 +442,8 @@ fn result(name: String, problems: Vec<String>, ok: String) -> Check {
 /// but fails here.
 pub fn diff_ids(store: &BlobStore, w: &Walk) -> Vec<Check> {
     let mut out = Vec::new();
+    // Each distinct layer is uncompressed once, however often named.
+    let mut found: BTreeMap<(String, String, u64), Result<Digest, String>> = BTreeMap::new();
     for image in w.images.iter().filter(|i| i.runnable) {
         let label = &image.label;
         let Some(config) = &image.config else {
@@ -449,13 +477,19 @@ pub fn diff_ids(store: &BlobStore, w: &Walk) -> Vec<Check> {
                 ));
                 continue;
             }
-            out.push(diff_id_check(store, layer, claimed, name));
+            out.push(diff_id_check(store, layer, claimed, name, &mut found));
         }
     }
     out
 }
 
-fn diff_id_check(store: &BlobStore, layer: &Descriptor, claimed: &str, name: String) -> Check {
+fn diff_id_check(
+    store: &BlobStore,
+    layer: &Descriptor,
+    claimed: &str,
+    name: String,
+    found: &mut BTreeMap<(String, String, u64), Result<Digest, String>>,
+) -> Check {
     let claimed_digest: Digest = match claimed.parse() {
         Ok(d) => d,
         Err(e) => return Check::fail(name, format!("the config lists {e}")),
@@ -470,7 +504,18 @@ fn diff_id_check(store: &BlobStore, layer: &Descriptor, claimed: &str, name: Str
         size: layer.size(),
         diff_id: claimed_digest.clone(),
     };
-    match for_each_entry(store, &blob, &|_| false, &mut |_, _| {}) {
+    let key = (
+        digest.to_string(),
+        layer.media_type().to_string(),
+        layer.size(),
+    );
+    let result = found
+        .entry(key)
+        .or_insert_with(|| {
+            for_each_entry(store, &blob, &|_| false, &mut |_, _| {}).map_err(|e| e.to_string())
+        })
+        .clone();
+    match result {
         Ok(found) if found == claimed_digest => Check::pass(name, format!("{found}")),
         Ok(found) => Check::fail(
             name,
@@ -478,7 +523,7 @@ fn diff_id_check(store: &BlobStore, layer: &Descriptor, claimed: &str, name: Str
                 "layer {digest} uncompresses to {found}, but the config lists {claimed_digest}: the config does not describe this layer"
             ),
         ),
-        Err(e) => Check::fail(name, e.to_string()),
+        Err(e) => Check::fail(name, e),
     }
 }
 

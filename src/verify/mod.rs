@@ -209,9 +209,13 @@ pub(crate) fn locate(
                 subject.unpacked = Some(temp);
                 Ok(subject)
             }
-            None => Ok(Subject::from_opened(open(target, registry)?)),
+            None => Ok(Subject::from_opened(crate::source::open_unchecked(
+                target, registry,
+            )?)),
         },
-        Target::Registry { .. } => Ok(Subject::from_opened(open(target, registry)?)),
+        Target::Registry { .. } => Ok(Subject::from_opened(crate::source::open_unchecked(
+            target, registry,
+        )?)),
     }
 }
 

@@ -512,6 +512,9 @@ fn compare_images(
     }
 
     let n = a.layers.len().max(b.layers.len());
+    // A pair of layers compared once: the same pair again (an image that
+    // names a layer many times) is told by reference, not read again.
+    let mut compared: BTreeMap<(&Digest, &Digest), usize> = BTreeMap::new();
     for i in 0..n {
         let title = format!("{label} layer {}/{n}", i + 1);
         match (a.layers.get(i), b.layers.get(i)) {
@@ -529,7 +532,18 @@ fn compare_images(
                     push(d, title, vec![item]);
                 }
             }
+            (Some(la), Some(lb)) if compared.contains_key(&(&la.digest, &lb.digest)) => {
+                let first = compared[&(&la.digest, &lb.digest)];
+                let item = Item::new(
+                    "digest",
+                    Some(la.digest.to_string()),
+                    Some(lb.digest.to_string()),
+                )
+                .topic(format!("layer {} (as layer {first})", i + 1));
+                push(d, title, vec![item]);
+            }
             (Some(la), Some(lb)) => {
+                compared.insert((&la.digest, &lb.digest), i + 1);
                 let mut items = Vec::new();
                 items.push(Item::new(
                     "digest",
