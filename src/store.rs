@@ -174,7 +174,7 @@ pub enum Refusal {
 
 /// An untrusted file that failed to open.
 #[derive(Debug)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     Missing,
     Refused(Refusal),
     Io(io::Error),
@@ -355,7 +355,7 @@ impl BlobStore {
     /// and `blobs/sha256`, where present, must be real folders, not links
     /// (a link would make reads, and any mistaken write, land elsewhere).
     /// A missing folder reads as a store holding no blob.
-    pub fn open_read_only(root: impl Into<PathBuf>) -> Result<BlobStore, StoreError> {
+    pub(crate) fn open_read_only(root: impl Into<PathBuf>) -> Result<BlobStore, StoreError> {
         let root = root.into();
         for rel in ["blobs", "blobs/sha256"] {
             let path = root.join(rel);
@@ -409,7 +409,7 @@ impl BlobStore {
     /// root may be a link. In stele's own stores (the cache, outputs) the
     /// `blobs/sha256` folders may be (a user may move a cache's blobs to
     /// another disk); the blob file itself never is.
-    pub fn open_blob(&self, digest: &Digest) -> Result<(File, u64), StoreError> {
+    pub(crate) fn open_blob(&self, digest: &Digest) -> Result<(File, u64), StoreError> {
         let opened = if self.read_only {
             open_untrusted(&self.root, &Self::rel(digest))
         } else {

@@ -15,7 +15,7 @@
 mod resolve;
 mod settings;
 
-pub(crate) use resolve::download_event;
+pub use resolve::download_event;
 pub use resolve::{check_lock, lock_in_force, resolve, LockOutcome, LockStatus, Resolved};
 pub use settings::{Builder, Cache, LockPolicy, Settings};
 

@@ -148,7 +148,7 @@ pub fn resolve(
 }
 
 /// A download's progress as the pipeline reports it.
-pub(crate) fn download_event(d: debs::Download) -> Event<'static> {
+pub fn download_event(d: debs::Download) -> Event<'static> {
     match d {
         debs::Download::Starting { packages, bytes } => Event::Downloading { packages, bytes },
         debs::Download::Fetched { bytes } => Event::Fetched { bytes },

@@ -128,7 +128,7 @@ impl Retry for Failure {
 }
 
 /// Resolves a `Location` header against the URL that sent it.
-pub(crate) fn resolve(base: &str, location: &str) -> String {
+pub fn resolve(base: &str, location: &str) -> String {
     transport::resolve_location(base, location)
 }
 

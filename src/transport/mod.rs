@@ -117,18 +117,18 @@ pub enum TransportError {
 
 impl TransportError {
     /// Whether another attempt may succeed.
-    pub fn transient(&self) -> bool {
+    pub(crate) fn transient(&self) -> bool {
         matches!(self, TransportError::Connection { .. })
     }
 }
 
 /// Statuses worth asking again for: rate limiting and server trouble.
-pub fn transient_status(status: u16) -> bool {
+pub(crate) fn transient_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
 }
 
 /// An attempt's failure, as [`Transport::retrying`] sees it.
-pub trait Retry {
+pub(crate) trait Retry {
     /// Another attempt may succeed.
     fn transient(&self) -> bool;
     /// The final failure after `attempts` attempts (to say so).
@@ -192,7 +192,7 @@ pub struct Request<'a> {
 }
 
 /// Sends requests with one configuration. Safe to share between threads.
-pub struct Transport {
+pub(crate) struct Transport {
     settings: NetworkSettings,
     roots: rustls::RootCertStore,
     /// Agents by `scheme://host:port`: each has that host's TLS
@@ -334,7 +334,7 @@ impl Transport {
     /// A GET that follows redirects (up to 5), each hop sent on its own
     /// host's agent, with no retries. For mirrors, which carry no
     /// credentials.
-    pub fn get_following(
+    pub(crate) fn get_following(
         &self,
         url: &str,
         headers: &[(&str, String)],
@@ -376,7 +376,7 @@ impl Transport {
     /// budget is spent (`retries + 1` attempts, 1 when `retry` is off),
     /// waiting before each retry. The only retry loop: every caller
     /// describes one attempt.
-    pub fn retrying<T, E: Retry>(
+    pub(crate) fn retrying<T, E: Retry>(
         &self,
         retry: bool,
         op: impl FnMut() -> Result<T, E>,
@@ -386,7 +386,7 @@ impl Transport {
 
     /// [`Transport::retrying`] within a budget the caller also hands to
     /// the [`ResumingBody`]s of its attempts.
-    pub fn retrying_within<T, E: Retry>(
+    pub(crate) fn retrying_within<T, E: Retry>(
         &self,
         budget: &Budget,
         mut op: impl FnMut() -> Result<T, E>,
@@ -402,7 +402,7 @@ impl Transport {
 
     /// Waits before retry number `n` (1-based: the attempt after the
     /// first) and counts it.
-    pub fn back_off(&self, n: u32) {
+    pub(crate) fn back_off(&self, n: u32) {
         self.retries.fetch_add(1, Ordering::Relaxed);
         let factor = 1u32 << n.saturating_sub(1).min(16);
         std::thread::sleep(
@@ -415,7 +415,7 @@ impl Transport {
 }
 
 /// What is left of one operation's attempts (see [`Transport::budget`]).
-pub struct Budget {
+pub(crate) struct Budget {
     left: std::sync::atomic::AtomicU32,
     used: std::sync::atomic::AtomicU32,
 }
@@ -441,7 +441,7 @@ impl Budget {
 
 /// Asks again for a body from `offset` on (a `Range` request); the
 /// answer is used only when it is a `206` starting exactly there.
-pub type Reopen<'a> = dyn FnMut(u64) -> Result<ureq::Response, TransportError> + 'a;
+pub(crate) type Reopen<'a> = dyn FnMut(u64) -> Result<ureq::Response, TransportError> + 'a;
 
 /// An answer's body that, when it stalls (no progress for the idle
 /// timeout), breaks off or ends short of its `Content-Length`, asks again
@@ -449,7 +449,7 @@ pub type Reopen<'a> = dyn FnMut(u64) -> Result<ureq::Response, TransportError> +
 /// ranges (`Accept-Ranges: bytes`), within the operation's budget. Else
 /// the read fails and [`ResumingBody::failure`] says how, so the caller's
 /// attempt can fail transiently and the operation start over.
-pub struct ResumingBody<'a> {
+pub(crate) struct ResumingBody<'a> {
     transport: &'a Transport,
     budget: &'a Budget,
     method: &'static str,
@@ -556,7 +556,7 @@ impl std::io::Read for ResumingBody<'_> {
 /// A body reader that remembers whether reading failed, so a failure of
 /// the network (transient: a reset, a stall past the idle timeout, a body
 /// ending short) can be told apart from one of whoever consumes it.
-pub struct TrackedRead<R> {
+pub(crate) struct TrackedRead<R> {
     inner: R,
     read: u64,
     error: Option<std::io::Error>,
@@ -612,7 +612,7 @@ fn redact(proxy: &str) -> String {
 
 /// Resolves a `Location` against the URL that sent it (absolute,
 /// scheme-relative, absolute path, relative path).
-pub fn resolve_location(base: &str, location: &str) -> String {
+pub(crate) fn resolve_location(base: &str, location: &str) -> String {
     let lower = location.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return location.to_string();

@@ -17,7 +17,7 @@ pub struct ProxySettings {
 impl ProxySettings {
     /// The proxy for a request to `host` (no brackets) on `port` over
     /// `scheme`, or `None` to connect directly.
-    pub fn for_target(&self, scheme: &str, host: &str, port: u16) -> Option<&str> {
+    pub(crate) fn for_target(&self, scheme: &str, host: &str, port: u16) -> Option<&str> {
         let proxy = match scheme {
             "https" => self.https.as_deref(),
             _ => self.http.as_deref(),
