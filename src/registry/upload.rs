@@ -293,19 +293,16 @@ impl Upload<'_> {
         Ok(buf)
     }
 
+    /// The blob, opened as every untrusted blob is: no link followed, a
+    /// regular file only (the store may be a layout someone else made).
     fn open(&self) -> Result<File, RegistryError> {
-        let path = self.store.path(self.digest);
-        File::open(&path).map_err(|e| RegistryError::Store {
-            reference: self.repository.to_string(),
-            error: if e.kind() == std::io::ErrorKind::NotFound {
-                StoreError::Missing {
-                    path: self.store.root().to_path_buf(),
-                    digest: self.digest.clone(),
-                }
-            } else {
-                StoreError::Io { path, error: e }
-            },
-        })
+        self.store
+            .open_blob(self.digest)
+            .map(|(file, _)| file)
+            .map_err(|error| RegistryError::Store {
+                reference: self.repository.to_string(),
+                error,
+            })
     }
 
     /// One PUT with the whole blob. A failure starts over: the blob is at
