@@ -212,8 +212,18 @@ pub(crate) fn unpack_locked(
     let wanted = lock.wanted();
     let mut debs = BTreeMap::new();
     let mut todo: Vec<&LockedPackage> = Vec::new();
-    for (digest, p) in &wanted {
-        match unpacked.load(digest) {
+    // Loading hashes each pack whole (a damaged one is unpacked again, never
+    // trusted), so the packs are checked on every thread, largest first.
+    let listed: Vec<(&Digest, &&LockedPackage)> = wanted.iter().collect();
+    let loaded = crate::parallel::map(
+        &listed,
+        jobs,
+        |(_, p)| p.size,
+        |(digest, _)| Ok::<_, std::convert::Infallible>(unpacked.load(digest)),
+    )
+    .unwrap_or_else(|never| match never {});
+    for ((digest, p), found) in listed.into_iter().zip(loaded) {
+        match found {
             Some(u) => {
                 debs.insert(digest.clone(), u);
             }

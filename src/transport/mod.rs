@@ -194,7 +194,10 @@ pub struct Request<'a> {
 /// Sends requests with one configuration. Safe to share between threads.
 pub(crate) struct Transport {
     settings: NetworkSettings,
-    roots: rustls::RootCertStore,
+    /// The CAs every host is checked against, read when the first HTTPS
+    /// request needs them: a warm build that sends nothing reads none of
+    /// the system bundle.
+    roots: std::sync::OnceLock<rustls::RootCertStore>,
     /// Agents by `scheme://host:port`: each has that host's TLS
     /// configuration and proxy.
     agents: Mutex<BTreeMap<String, (ureq::Agent, Option<String>)>>,
@@ -210,11 +213,12 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// Reads the CA files the settings name (once, here, so a broken one
-    /// is reported before anything is sent).
+    /// A transport for `settings`. The CA files they name are read once,
+    /// before the first HTTPS request (so a broken one is reported before
+    /// anything is sent to a TLS host).
     pub fn new(settings: &NetworkSettings) -> Result<Transport, TransportError> {
         Ok(Transport {
-            roots: tls::base_roots(&settings.tls)?,
+            roots: std::sync::OnceLock::new(),
             settings: settings.clone(),
             agents: Mutex::new(BTreeMap::new()),
             retries: AtomicU64::new(0),
@@ -281,11 +285,14 @@ impl Transport {
             if port == 443 {
                 folders.insert(0, named);
             }
-            builder = builder.tls_config(tls::client_config(
-                &self.settings.tls,
-                &self.roots,
-                &folders,
-            )?);
+            let roots = match self.roots.get() {
+                Some(r) => r,
+                None => {
+                    let loaded = tls::base_roots(&self.settings.tls)?;
+                    self.roots.get_or_init(|| loaded)
+                }
+            };
+            builder = builder.tls_config(tls::client_config(&self.settings.tls, roots, &folders)?);
         }
         let agent = (builder.build(), proxy);
         self.agents
