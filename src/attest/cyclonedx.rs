@@ -74,7 +74,8 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
         }));
         depends_on.push(BASE_REF.to_string());
     }
-    for p in input.packages_for(image) {
+    for sbom in input.packages_for(image) {
+        let p = &sbom.deb;
         let purl = deb_purl(&p.name, &p.version, &p.architecture);
         let mut c = json!({
             "type": "library",
@@ -84,7 +85,7 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
             "purl": purl,
             "hashes": [sha256_hash(&p.sha256)],
             "properties": [
-                { "name": LAYER_PROPERTY, "value": p.layer_digest.to_string() },
+                { "name": LAYER_PROPERTY, "value": sbom.layer_digest.to_string() },
                 { "name": "stele:source_package", "value": p.source_package },
                 { "name": "stele:architecture", "value": p.architecture },
             ],

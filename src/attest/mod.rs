@@ -69,9 +69,19 @@ pub struct BaseRef {
     pub digest: Digest,
 }
 
-/// One installed Debian package, as an SBOM lists it.
+/// One installed Debian package, as the SBOMs beside the image list it:
+/// the package, and the image layer holding its files.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SbomPackage {
+    pub deb: DebPackage,
+    /// Digest of the image layer holding its files.
+    pub layer_digest: Digest,
+}
+
+/// One installed Debian package, as every SBOM lists it; the SBOM inside
+/// the image says no more (it cannot name its own layers).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DebPackage {
     pub name: String,
     pub version: String,
     /// Debian architecture (`amd64`, …) or `all`.
@@ -84,54 +94,6 @@ pub struct SbomPackage {
     pub source_package: String,
     /// sha256 of the .deb file.
     pub sha256: Digest,
-    /// Digest of the image layer holding its files.
-    pub layer_digest: Digest,
-}
-
-impl SbomPackage {
-    /// The package without the layer holding it: what an SBOM inside the
-    /// image can say (it cannot name its own layers).
-    pub fn deb(&self) -> DebPackage {
-        DebPackage {
-            name: self.name.clone(),
-            version: self.version.clone(),
-            architecture: self.architecture.clone(),
-            license: self.license.clone(),
-            source_package: self.source_package.clone(),
-            sha256: self.sha256.clone(),
-        }
-    }
-}
-
-/// One installed Debian package, as the SBOM embedded in the image lists
-/// it: every field of [`SbomPackage`] but the layer.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DebPackage {
-    pub name: String,
-    pub version: String,
-    /// Debian architecture (`amd64`, …) or `all`.
-    pub architecture: String,
-    /// SPDX license expression, as in [`SbomPackage::license`].
-    pub license: Option<String>,
-    /// Source package name (`Source:` without version).
-    pub source_package: String,
-    /// sha256 of the .deb file.
-    pub sha256: Digest,
-}
-
-impl DebPackage {
-    /// The package as SBOMs beside the image list it, in `layer_digest`.
-    pub(crate) fn in_layer(&self, layer_digest: Digest) -> SbomPackage {
-        SbomPackage {
-            name: self.name.clone(),
-            version: self.version.clone(),
-            architecture: self.architecture.clone(),
-            license: self.license.clone(),
-            source_package: self.source_package.clone(),
-            sha256: self.sha256.clone(),
-            layer_digest,
-        }
-    }
 }
 
 /// Everything attestations are made from. The build fills it.

@@ -104,7 +104,7 @@ fn resolved_dependencies(input: &AttestInput) -> Vec<ResourceDescriptor> {
             }
         }
         None => {
-            for p in input.packages.values().flatten() {
+            for p in input.packages.values().flatten().map(|p| &p.deb) {
                 add(&p.name, &p.version, &p.architecture, &p.sha256);
             }
         }

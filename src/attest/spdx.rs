@@ -63,7 +63,7 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
 
     let mut license_refs = BTreeSet::new();
     for p in input.packages_for(image) {
-        let (id, mut entry) = deb_entry(&p.deb(), &mut license_refs);
+        let (id, mut entry) = deb_entry(&p.deb, &mut license_refs);
         entry["annotations"] = json!([{
             "annotationDate": created,
             "annotationType": "OTHER",

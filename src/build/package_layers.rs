@@ -135,7 +135,10 @@ impl PackageLayers<'_> {
         let mut out: Vec<SbomPackage> = self
             .deb_packages()
             .iter()
-            .map(|p| p.in_layer(blobs[self.holder[&p.name]].digest.clone()))
+            .map(|p| SbomPackage {
+                layer_digest: blobs[self.holder[&p.name]].digest.clone(),
+                deb: p.clone(),
+            })
             .collect();
         out.sort();
         out

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use stele::attest::artifact;
 use stele::attest::{
-    attest, AttestInput, Attestation, BaseRef, PrivateKey, SbomPackage, Selection,
+    attest, AttestInput, Attestation, BaseRef, DebPackage, PrivateKey, SbomPackage, Selection,
 };
 use stele::lock::{Lock, LockedPackage, LockedPlatform, LockedSource, LOCK_VERSION};
 use stele::oci::{Built, Digest};
@@ -70,22 +70,28 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
             image.platform.to_string(),
             vec![
                 SbomPackage {
-                    name: busybox.0.into(),
-                    version: busybox.1.into(),
-                    architecture: arch.into(),
-                    // One package whose copyright file states no license.
-                    license: (arch == "amd64").then(|| "GPL-2.0-only".into()),
-                    source_package: "busybox".into(),
-                    sha256: busybox.3.clone(),
+                    deb: DebPackage {
+                        name: busybox.0.into(),
+                        version: busybox.1.into(),
+                        architecture: arch.into(),
+                        // One package whose copyright file states no license.
+                        license: (arch == "amd64").then(|| "GPL-2.0-only".into()),
+                        source_package: "busybox".into(),
+                        sha256: busybox.3.clone(),
+                    },
                     layer_digest: layer.clone(),
                 },
                 SbomPackage {
-                    name: certs.0.into(),
-                    version: certs.1.into(),
-                    architecture: "all".into(),
-                    license: Some("GPL-2.0-or-later AND LicenseRef-debian-public-domain".into()),
-                    source_package: "ca-certificates".into(),
-                    sha256: certs.3.clone(),
+                    deb: DebPackage {
+                        name: certs.0.into(),
+                        version: certs.1.into(),
+                        architecture: "all".into(),
+                        license: Some(
+                            "GPL-2.0-or-later AND LicenseRef-debian-public-domain".into(),
+                        ),
+                        source_package: "ca-certificates".into(),
+                        sha256: certs.3.clone(),
+                    },
                     layer_digest: layer,
                 },
             ],
