@@ -71,7 +71,8 @@ pub(crate) fn resolve_lock(
             error: Box::new(e),
         };
         let universe = resolver::Universe::new(all, arch).map_err(resolve_error)?;
-        let chosen = resolver::resolve(&universe, &apt.packages).map_err(resolve_error)?;
+        let chosen = resolver::resolve(&universe, &apt.packages_for(platform))
+            .map_err(resolve_error)?;
         let packages = chosen
             .into_iter()
             .map(|p| LockedPackage {
@@ -97,7 +98,8 @@ pub(crate) fn resolve_lock(
 
 /// The digest of exactly what decides which packages resolve: each
 /// source's suite and components (in order: the lock refers to sources by
-/// position), the package list with its pins, and the platforms. Mirrors,
+/// position), the package list with its pins and the platforms each entry
+/// is limited to, and the platforms. Mirrors,
 /// keyrings and the layer split are left out on purpose: a snapshot
 /// mirror, another name for the same archive or a rotated key resolve the
 /// same packages, and trust is checked again when the .debs are fetched
@@ -108,9 +110,22 @@ pub(crate) fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
         .iter()
         .map(|s| serde_json::json!({ "suite": s.suite, "components": s.components }))
         .collect();
+    // An entry for every platform stays a bare string, so locks written
+    // before per-platform entries existed are still fresh.
+    let packages: Vec<serde_json::Value> = apt
+        .packages
+        .iter()
+        .map(|p| match &p.platforms {
+            None => p.name.clone().into(),
+            Some(only) => serde_json::json!({
+                "name": p.name,
+                "platforms": only.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
     let inputs = serde_json::json!({
         "sources": sources,
-        "packages": apt.packages,
+        "packages": packages,
         "platforms": recipe.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
     });
     Digest::of(&crate::oci::json::to_canonical_vec(&inputs))

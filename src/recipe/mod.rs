@@ -73,12 +73,42 @@ pub enum AptLayers {
     PerPackage,
 }
 
+/// One `[apt] packages` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageRequest {
+    /// The name as written, with its `=VERSION` pin if any.
+    pub name: String,
+    /// `None`: every platform of the recipe. Otherwise the platforms it is
+    /// installed on, sorted, each one of the recipe's.
+    pub platforms: Option<Vec<Platform>>,
+}
+
+impl PackageRequest {
+    pub fn applies_to(&self, platform: &Platform) -> bool {
+        match &self.platforms {
+            None => true,
+            Some(list) => list.contains(platform),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AptSpec {
     pub sources: Vec<AptSource>,
-    pub packages: Vec<String>,
+    pub packages: Vec<PackageRequest>,
     pub layers: AptLayers,
     pub loc: Loc,
+}
+
+impl AptSpec {
+    /// The names (with pins) requested for `platform`, in recipe order.
+    pub fn packages_for(&self, platform: &Platform) -> Vec<String> {
+        self.packages
+            .iter()
+            .filter(|p| p.applies_to(platform))
+            .map(|p| p.name.clone())
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -410,7 +440,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let apt = file
         .apt
         .as_ref()
-        .map(|a| parse_apt(&ctx, a, &dir))
+        .map(|a| parse_apt(&ctx, a, &dir, &platforms))
         .transpose()?;
     if let Some(apt) = &apt {
         for p in &platforms {
@@ -592,7 +622,52 @@ fn parse_base(ctx: &Ctx, b: &BaseTable, dir: &Path) -> Result<BaseSpec, RecipeEr
     Ok(BaseSpec::Scratch)
 }
 
-fn parse_apt(ctx: &Ctx, a: &AptTable, dir: &Path) -> Result<AptSpec, RecipeError> {
+/// The `platforms` of a `{ name, platforms }` package entry: each parsed,
+/// one of the recipe's, none twice; sorted so the order written does not
+/// matter.
+fn package_platforms(
+    ctx: &Ctx,
+    name: &str,
+    list: &Spanned<Vec<Spanned<String>>>,
+    recipe_platforms: &[Platform],
+) -> Result<Vec<Platform>, RecipeError> {
+    if list.get_ref().is_empty() {
+        return Err(ctx.err(
+            list,
+            format!("package `{name}` has an empty platforms list: name at least one of the recipe's platforms, or write the package as a plain string to install it everywhere"),
+        ));
+    }
+    let mut platforms = Vec::new();
+    for p in list.get_ref() {
+        let parsed: Platform = p
+            .get_ref()
+            .parse()
+            .map_err(|e: crate::oci::platform::PlatformParseError| ctx.err(p, e.to_string()))?;
+        if !recipe_platforms.contains(&parsed) {
+            let built: Vec<String> = recipe_platforms.iter().map(|p| p.to_string()).collect();
+            return Err(ctx.err(
+                p,
+                format!(
+                    "package `{name}` names platform {parsed}, which the recipe does not build ([image] platforms is [{}]); add it there or remove it here",
+                    built.join(", ")
+                ),
+            ));
+        }
+        if platforms.contains(&parsed) {
+            return Err(ctx.err(p, format!("platform {parsed} is listed twice for package `{name}`")));
+        }
+        platforms.push(parsed);
+    }
+    platforms.sort();
+    Ok(platforms)
+}
+
+fn parse_apt(
+    ctx: &Ctx,
+    a: &AptTable,
+    dir: &Path,
+    recipe_platforms: &[Platform],
+) -> Result<AptSpec, RecipeError> {
     if a.sources.get_ref().is_empty() {
         return Err(ctx.err(
             &a.sources,
@@ -627,21 +702,43 @@ fn parse_apt(ctx: &Ctx, a: &AptTable, dir: &Path) -> Result<AptSpec, RecipeError
             loc: ctx.loc(&s.mirror),
         });
     }
-    let mut packages = Vec::new();
-    for p in a.packages.get_ref() {
-        let name = p.get_ref();
+    let mut packages: Vec<PackageRequest> = Vec::new();
+    for entry in a.packages.get_ref() {
+        let (name, only) = match entry.get_ref() {
+            PackageEntry::Name(name) => (name, None),
+            PackageEntry::Table(t) => (t.name.get_ref(), Some(&t.platforms)),
+        };
         let base = name.split_once('=').map_or(name.as_str(), |(n, _)| n);
         let ok = base.len() >= 2
             && base
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.:".contains(&b));
         if !ok {
-            return Err(ctx.err(p, format!("`{name}` is not a Debian package name (lowercase letters, digits, `+`, `-`, `.`; optionally `=VERSION`)")));
+            return Err(ctx.err(entry, format!("`{name}` is not a Debian package name (lowercase letters, digits, `+`, `-`, `.`; optionally `=VERSION`)")));
         }
-        if packages.contains(name) {
-            return Err(ctx.err(p, format!("package `{name}` is listed twice")));
+        let platforms = only
+            .map(|list| package_platforms(ctx, name, list, recipe_platforms))
+            .transpose()?;
+        let request = PackageRequest {
+            name: name.clone(),
+            platforms,
+        };
+        // The same entry twice is a slip; `x` for amd64 and `x` for arm64
+        // in two tables is what per-platform lists are for.
+        if let Some(p) = recipe_platforms.iter().find(|p| {
+            request.applies_to(p)
+                && packages
+                    .iter()
+                    .any(|q| q.name == request.name && q.applies_to(p))
+        }) {
+            let message = if recipe_platforms.len() == 1 {
+                format!("package `{name}` is listed twice")
+            } else {
+                format!("package `{name}` is listed twice for {p}")
+            };
+            return Err(ctx.err(entry, message));
         }
-        packages.push(name.clone());
+        packages.push(request);
     }
     let layers = match a.layers.as_ref().map(|l| l.get_ref().as_str()) {
         None | Some("single") => AptLayers::Single,
@@ -1187,6 +1284,82 @@ mod tests {
         assert_ne!(a.digest(), b.digest());
         assert_eq!(a.input_digest(), b.input_digest());
         assert_ne!(a.input_digest(), c.input_digest());
+    }
+
+    fn two_platforms(packages: &str) -> String {
+        format!("[image]\nname = \"x\"\nplatforms = [\"linux/arm64\", \"linux/amd64\"]\n[apt]\nsources = [{{ mirror = \"host\", suite = \"bookworm\" }}]\npackages = {packages}\n")
+    }
+
+    #[test]
+    fn packages_can_be_limited_to_some_platforms() {
+        let text = two_platforms(
+            "[\"base-files\", { name = \"libx=1\", platforms = [\"linux/arm64\"] }, { name = \"libx=2\", platforms = [\"linux/amd64\"] }]",
+        );
+        let r = parse(Path::new("r.toml"), &text, None).unwrap();
+        let apt = r.apt.as_ref().unwrap();
+        let amd64 = Platform::linux("amd64");
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        assert_eq!(apt.packages_for(&amd64), ["base-files", "libx=2"]);
+        assert_eq!(apt.packages_for(&arm64), ["base-files", "libx=1"]);
+        // Written back as written: strings stay strings.
+        let canonical = String::from_utf8(r.canonical.clone()).unwrap();
+        assert!(
+            canonical.contains(r#""packages":["base-files",{"name":"libx=1","platforms":["linux/arm64"]}"#),
+            "{canonical}"
+        );
+
+        // Which platforms an entry has is part of what resolves, so of
+        // the lock's staleness digest; a plain list keeps the digest it
+        // had before tables existed.
+        let digest = |packages: &str| {
+            let r = parse(Path::new("r.toml"), &two_platforms(packages), None).unwrap();
+            crate::apt::locking::resolution_digest(&r, r.apt.as_ref().unwrap())
+        };
+        let everywhere = digest("[\"a1\", \"b1\"]");
+        let on_amd64 = digest("[\"a1\", { name = \"b1\", platforms = [\"linux/amd64\"] }]");
+        let on_arm64 = digest("[\"a1\", { name = \"b1\", platforms = [\"linux/arm64\"] }]");
+        let on_both = digest("[\"a1\", { name = \"b1\", platforms = [\"linux/arm64\", \"linux/amd64\"] }]");
+        let on_both_reordered =
+            digest("[\"a1\", { name = \"b1\", platforms = [\"linux/amd64\", \"linux/arm64\"] }]");
+        assert_ne!(on_amd64, on_arm64);
+        assert_ne!(everywhere, on_amd64);
+        assert_eq!(on_both, on_both_reordered);
+        let inputs = serde_json::json!({
+            "sources": [{ "suite": "bookworm", "components": ["main"] }],
+            "packages": ["a1", "b1"],
+            "platforms": ["linux/amd64", "linux/arm64"],
+        });
+        assert_eq!(
+            everywhere,
+            Digest::of(&crate::oci::json::to_canonical_vec(&inputs))
+        );
+    }
+
+    #[test]
+    fn package_platforms_are_checked_at_their_line() {
+        let e = err_of(&two_platforms(
+            "[\"a1\",\n  { name = \"b1\", platforms = [\"linux/s390x\"] }]",
+        ));
+        assert!(
+            e.starts_with("r.toml:7:31: package `b1` names platform linux/s390x, which the recipe does not build ([image] platforms is [linux/amd64, linux/arm64])"),
+            "{e}"
+        );
+        let e = err_of(&two_platforms("[{ name = \"b1\", platforms = [] }]"));
+        assert!(e.starts_with("r.toml:6:40: package `b1` has an empty platforms list"), "{e}");
+        let e = err_of(&two_platforms(
+            "[{ name = \"b1\", platforms = [\"linux/amd64\", \"linux/amd64\"] }]",
+        ));
+        assert!(e.contains("platform linux/amd64 is listed twice for package `b1`"), "{e}");
+        let e = err_of(&two_platforms(
+            "[\"b1\", { name = \"b1\", platforms = [\"linux/arm64\"] }]",
+        ));
+        assert!(e.starts_with("r.toml:6:19: package `b1` is listed twice for linux/arm64"), "{e}");
+        let e = err_of(&two_platforms("[{ name = \"B\", platforms = [\"linux/arm64\"] }]"));
+        assert!(e.starts_with("r.toml:6:13: `B` is not a Debian package name"), "{e}");
+        let e = err_of(&two_platforms("[{ name = \"b1\", arch = \"arm64\" }]"));
+        assert!(e.contains("unknown field `arch`"), "{e}");
+        let e = err_of(&two_platforms("[5]"));
+        assert!(e.contains("a package name, or a table"), "{e}");
     }
 
     #[test]

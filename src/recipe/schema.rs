@@ -85,11 +85,60 @@ pub(crate) struct BaseTable {
 pub(crate) struct AptTable {
     #[schemars(with = "Vec<AptSourceTable>")]
     pub sources: Spanned<Vec<AptSourceTable>>,
-    #[schemars(with = "Vec<String>")]
-    pub packages: Spanned<Vec<Spanned<String>>>,
+    /// Required: package names (optionally `=VERSION`), each either a
+    /// string (installed on every platform) or `{ name, platforms }`
+    /// (installed only on the platforms listed).
+    #[schemars(with = "Vec<PackageEntry>")]
+    pub packages: Spanned<Vec<Spanned<PackageEntry>>>,
     /// "single" (default) or "per-package".
     #[schemars(with = "Option<AptLayersName>")]
     pub layers: Option<Spanned<String>>,
+}
+
+/// One `[apt] packages` entry: `"name"` for every platform, or a table
+/// naming the platforms it is installed on. Written back as it was read,
+/// so recipes with only strings keep their canonical form and digest.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum PackageEntry {
+    Name(String),
+    Table(PackageTable),
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PackageTable {
+    /// Required: the package name, optionally `=VERSION`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// Required: the platforms (from `[image] platforms`) to install it on.
+    #[schemars(with = "Vec<String>")]
+    pub platforms: Spanned<Vec<Spanned<String>>>,
+}
+
+// By hand rather than `untagged`: an untagged enum buffers its input, and
+// the buffered copy loses the TOML positions `Spanned` needs for errors.
+impl<'de> Deserialize<'de> for PackageEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PackageEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a package name, or a table { name = \"…\", platforms = [\"linux/…\"] }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PackageEntry, E> {
+                Ok(PackageEntry::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PackageEntry, A::Error> {
+                PackageTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(PackageEntry::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
