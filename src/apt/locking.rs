@@ -71,8 +71,8 @@ pub(crate) fn resolve_lock(
             error: Box::new(e),
         };
         let universe = resolver::Universe::new(all, arch).map_err(resolve_error)?;
-        let chosen = resolver::resolve(&universe, &apt.packages_for(platform))
-            .map_err(resolve_error)?;
+        let chosen =
+            resolver::resolve(&universe, &apt.packages_for(platform)).map_err(resolve_error)?;
         let packages = chosen
             .into_iter()
             .map(|p| LockedPackage {

@@ -654,7 +654,10 @@ fn package_platforms(
             ));
         }
         if platforms.contains(&parsed) {
-            return Err(ctx.err(p, format!("platform {parsed} is listed twice for package `{name}`")));
+            return Err(ctx.err(
+                p,
+                format!("platform {parsed} is listed twice for package `{name}`"),
+            ));
         }
         platforms.push(parsed);
     }
@@ -1304,7 +1307,9 @@ mod tests {
         // Written back as written: strings stay strings.
         let canonical = String::from_utf8(r.canonical.clone()).unwrap();
         assert!(
-            canonical.contains(r#""packages":["base-files",{"name":"libx=1","platforms":["linux/arm64"]}"#),
+            canonical.contains(
+                r#""packages":["base-files",{"name":"libx=1","platforms":["linux/arm64"]}"#
+            ),
             "{canonical}"
         );
 
@@ -1318,7 +1323,8 @@ mod tests {
         let everywhere = digest("[\"a1\", \"b1\"]");
         let on_amd64 = digest("[\"a1\", { name = \"b1\", platforms = [\"linux/amd64\"] }]");
         let on_arm64 = digest("[\"a1\", { name = \"b1\", platforms = [\"linux/arm64\"] }]");
-        let on_both = digest("[\"a1\", { name = \"b1\", platforms = [\"linux/arm64\", \"linux/amd64\"] }]");
+        let on_both =
+            digest("[\"a1\", { name = \"b1\", platforms = [\"linux/arm64\", \"linux/amd64\"] }]");
         let on_both_reordered =
             digest("[\"a1\", { name = \"b1\", platforms = [\"linux/amd64\", \"linux/arm64\"] }]");
         assert_ne!(on_amd64, on_arm64);
@@ -1345,17 +1351,31 @@ mod tests {
             "{e}"
         );
         let e = err_of(&two_platforms("[{ name = \"b1\", platforms = [] }]"));
-        assert!(e.starts_with("r.toml:6:40: package `b1` has an empty platforms list"), "{e}");
+        assert!(
+            e.starts_with("r.toml:6:40: package `b1` has an empty platforms list"),
+            "{e}"
+        );
         let e = err_of(&two_platforms(
             "[{ name = \"b1\", platforms = [\"linux/amd64\", \"linux/amd64\"] }]",
         ));
-        assert!(e.contains("platform linux/amd64 is listed twice for package `b1`"), "{e}");
+        assert!(
+            e.contains("platform linux/amd64 is listed twice for package `b1`"),
+            "{e}"
+        );
         let e = err_of(&two_platforms(
             "[\"b1\", { name = \"b1\", platforms = [\"linux/arm64\"] }]",
         ));
-        assert!(e.starts_with("r.toml:6:19: package `b1` is listed twice for linux/arm64"), "{e}");
-        let e = err_of(&two_platforms("[{ name = \"B\", platforms = [\"linux/arm64\"] }]"));
-        assert!(e.starts_with("r.toml:6:13: `B` is not a Debian package name"), "{e}");
+        assert!(
+            e.starts_with("r.toml:6:19: package `b1` is listed twice for linux/arm64"),
+            "{e}"
+        );
+        let e = err_of(&two_platforms(
+            "[{ name = \"B\", platforms = [\"linux/arm64\"] }]",
+        ));
+        assert!(
+            e.starts_with("r.toml:6:13: `B` is not a Debian package name"),
+            "{e}"
+        );
         let e = err_of(&two_platforms("[{ name = \"b1\", arch = \"arm64\" }]"));
         assert!(e.contains("unknown field `arch`"), "{e}");
         let e = err_of(&two_platforms("[5]"));

@@ -124,7 +124,9 @@ impl<'de> Deserialize<'de> for PackageEntry {
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = PackageEntry;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a package name, or a table { name = \"…\", platforms = [\"linux/…\"] }")
+                f.write_str(
+                    "a package name, or a table { name = \"…\", platforms = [\"linux/…\"] }",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PackageEntry, E> {
                 Ok(PackageEntry::Name(v.to_string()))

@@ -93,6 +93,12 @@ pub fn podman(storage: &Path) -> Command {
 
 /// `podman run` of `image` with the flags these sandboxes need.
 pub fn podman_run(storage: &Path, image: &str) -> super::Run {
+    podman_run_with(storage, &[], image, &[])
+}
+
+/// `podman run [FLAGS] IMAGE [ARGS]` with the flags these sandboxes need,
+/// e.g. FLAGS `--entrypoint /usr/bin/awk`.
+pub fn podman_run_with(storage: &Path, flags: &[&str], image: &str, args: &[&str]) -> super::Run {
     run(podman(storage)
         .args([
             "run",
@@ -104,5 +110,7 @@ pub fn podman_run(storage: &Path, image: &str) -> super::Run {
             "--ulimit",
             "nproc=1000:1000",
         ])
-        .arg(image))
+        .args(flags)
+        .arg(image)
+        .args(args))
 }
