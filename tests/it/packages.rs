@@ -3,6 +3,7 @@
 //! build, rebuild offline from the cache and from a vendored folder, and
 //! every broken link of the trust chain refused with nothing written.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -415,6 +416,157 @@ fn platforms_make_an_index_and_per_package_layers() {
     assert_eq!(
         data_layers[0], data_layers[1],
         "an arch-all package is the same layer on every platform"
+    );
+}
+
+/// The paths of every layer of each platform's image in `layout`, by
+/// platform (`linux/amd64`, …).
+fn paths_by_platform(layout: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let index = json(&fs::read(layout.join("index.json")).unwrap());
+    let image_index = json(&descriptor_blob(layout, &index["manifests"][0]));
+    let mut by_platform = BTreeMap::new();
+    for m in image_index["manifests"].as_array().unwrap() {
+        let platform = format!(
+            "{}/{}",
+            m["platform"]["os"].as_str().unwrap(),
+            m["platform"]["architecture"].as_str().unwrap()
+        );
+        let manifest = json(&descriptor_blob(layout, m));
+        let paths = manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|l| entries_of(layout, l))
+            .map(|e| e.path)
+            .collect();
+        by_platform.insert(platform, paths);
+    }
+    by_platform
+}
+
+/// The package names the lock at `path` holds for each platform.
+fn locked_names(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let lock: toml::Value = toml::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    lock["platforms"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(platform, section)| {
+            let names = section["package"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            (platform.clone(), names)
+        })
+        .collect()
+}
+
+/// `{ name, platforms }` entries: each platform is resolved from the
+/// entries that name it (a package its architecture lacks is never asked
+/// for there), locked in its own section and installed only there; which
+/// platforms an entry names is part of the lock's staleness.
+#[test]
+fn packages_limited_to_platforms_are_locked_and_installed_only_there() {
+    let repo = {
+        let mut b = AptRepo::builder()
+            .suite("stable", &["amd64", "arm64"])
+            .deb("stable", data())
+            .deb(
+                "stable",
+                Deb::new("amdtool", "1.0", "amd64")
+                    .entry(DebEntry::dir("usr/bin"))
+                    .entry(DebEntry::exec("usr/bin/amdtool", "#!/bin/sh\n")),
+            );
+        for arch in ["amd64", "arm64"] {
+            for d in packages(arch) {
+                b = b.deb("stable", d);
+            }
+        }
+        b.build()
+    };
+    let (url, _server) = repo.serve();
+    let p = Project::new(
+        &repo,
+        &url,
+        "[\"linux/amd64\", \"linux/arm64\"]",
+        "[\"data\",\n  { name = \"amdtool\", platforms = [\"linux/amd64\"] },\n  { name = \"hello\", platforms = [\"linux/arm64\"] }]",
+        "single",
+    );
+    p.stele(&["lock"]).expect_ok();
+    assert_eq!(
+        locked_names(&p.lock()),
+        BTreeMap::from([
+            (
+                "linux/amd64".to_string(),
+                vec!["amdtool".to_string(), "data".to_string()]
+            ),
+            (
+                "linux/arm64".to_string(),
+                ["base-passwd", "data", "hello", "libgreet"]
+                    .map(String::from)
+                    .to_vec()
+            ),
+        ])
+    );
+    p.stele(&["lock", "--check"]).expect_code(0);
+
+    let r = p.build(&["--locked"]);
+    r.expect_ok();
+    let paths = paths_by_platform(&p.out());
+    assert!(paths["linux/amd64"].contains("usr/bin/amdtool"));
+    assert!(!paths["linux/amd64"].contains("usr/bin/hello"));
+    assert!(paths["linux/arm64"].contains("usr/bin/hello"));
+    assert!(!paths["linux/arm64"].contains("usr/bin/amdtool"));
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            paths[platform].contains("var/lib/dpkg/status.d/data"),
+            "{platform}"
+        );
+    }
+
+    // hello for both platforms now: the lock no longer answers the recipe.
+    let recipe = fs::read_to_string(p.recipe()).unwrap();
+    let widened = recipe.replace(
+        "{ name = \"hello\", platforms = [\"linux/arm64\"] }",
+        "{ name = \"hello\", platforms = [\"linux/arm64\", \"linux/amd64\"] }",
+    );
+    assert_ne!(recipe, widened);
+    fs::write(p.recipe(), &widened).unwrap();
+    p.stele(&["lock", "--check"]).expect_code(1);
+    let r = p.build(&["--locked"]);
+    r.expect_fail();
+    p.stele(&["lock"]).expect_ok();
+    assert!(locked_names(&p.lock())["linux/amd64"].contains(&"hello".to_string()));
+
+    // amdtool everywhere: arm64 has no such package, and the error says
+    // for which platform it failed.
+    let everywhere = widened.replace(
+        "{ name = \"amdtool\", platforms = [\"linux/amd64\"] }",
+        "\"amdtool\"",
+    );
+    fs::write(p.recipe(), everywhere).unwrap();
+    let r = p.stele(&["lock"]);
+    r.expect_fail();
+    assert!(
+        r.stderr.contains("linux/arm64") && r.stderr.contains("amdtool"),
+        "{}",
+        r.stderr
+    );
+
+    // A platform the recipe does not build: refused where it is written.
+    fs::write(
+        p.recipe(),
+        recipe.replace("[\"linux/arm64\"] }]", "[\"linux/s390x\"] }]"),
+    )
+    .unwrap();
+    let r = p.stele(&["lock"]);
+    r.expect_fail();
+    assert!(
+        r.stderr.contains("recipe.toml:11:34: package `hello` names platform linux/s390x, which the recipe does not build"),
+        "{}",
+        r.stderr
     );
 }
 
