@@ -351,6 +351,14 @@ fn schema_is_published_and_validates_every_recipe() {
         run(f.stele(&["init", "--template", template]).arg(&dir)).expect_ok();
         recipes.push(dir.join("recipe.toml"));
     }
+    // A package entry limited to some platforms is a table.
+    let per_platform = f.path("per-platform.toml");
+    write_file(
+        &per_platform,
+        "[image]\nname = \"x\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[apt]\nsources = [{ mirror = \"host\", suite = \"bookworm\" }]\npackages = [\"libc6\", { name = \"libc6-i386\", platforms = [\"linux/amd64\"] }]\n",
+        0o644,
+    );
+    recipes.push(per_platform);
     let v = validate_with_python(&published, &recipes);
     v.expect_ok();
     assert!(

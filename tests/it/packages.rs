@@ -555,6 +555,25 @@ fn packages_limited_to_platforms_are_locked_and_installed_only_there() {
         r.stderr
     );
 
+    // A platform left with no package at all still has its (empty)
+    // section, and its image only the recipe's layer.
+    fs::write(
+        p.recipe(),
+        recipe.replace(
+            "\"data\",\n  { name = \"amdtool\", platforms = [\"linux/amd64\"] },\n  { name = \"hello\", platforms = [\"linux/arm64\"] }",
+            "{ name = \"amdtool\", platforms = [\"linux/amd64\"] }",
+        ),
+    )
+    .unwrap();
+    p.stele(&["lock"]).expect_ok();
+    assert_eq!(locked_names(&p.lock())["linux/arm64"], Vec::<String>::new());
+    p.build(&["--locked"]).expect_ok();
+    let paths = paths_by_platform(&p.out());
+    assert!(paths["linux/amd64"].contains("usr/bin/amdtool"));
+    assert!(!paths["linux/arm64"]
+        .iter()
+        .any(|p| p.starts_with("var/lib/dpkg/status.d/")));
+
     // A platform the recipe does not build: refused where it is written.
     fs::write(
         p.recipe(),
