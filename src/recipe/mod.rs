@@ -717,7 +717,11 @@ fn parse_apt(
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.:".contains(&b));
         if !ok {
-            return Err(ctx.err(entry, format!("`{name}` is not a Debian package name (lowercase letters, digits, `+`, `-`, `.`; optionally `=VERSION`)")));
+            let message = format!("`{name}` is not a Debian package name (lowercase letters, digits, `+`, `-`, `.`; optionally `=VERSION`)");
+            return Err(match entry.get_ref() {
+                PackageEntry::Table(t) => ctx.err(&t.name, message),
+                PackageEntry::Name(_) => ctx.err(entry, message),
+            });
         }
         let platforms = only
             .map(|list| package_platforms(ctx, name, list, recipe_platforms))
@@ -1373,7 +1377,7 @@ mod tests {
             "[{ name = \"B\", platforms = [\"linux/arm64\"] }]",
         ));
         assert!(
-            e.starts_with("r.toml:6:13: `B` is not a Debian package name"),
+            e.starts_with("r.toml:6:22: `B` is not a Debian package name"),
             "{e}"
         );
         let e = err_of(&two_platforms("[{ name = \"b1\", arch = \"arm64\" }]"));
