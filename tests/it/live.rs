@@ -221,9 +221,11 @@ fn live_root() -> &'static Path {
 }
 
 /// .debs the live tests have downloaded, kept across runs as a `stele
-/// vendor` folder: every build imports from it (each file checked against
-/// the lock's sha256, so a stale or damaged one is refused, never used)
-/// into a cache of its own that starts cold. OpenJDK alone is 70 MB.
+/// vendor` folder: every build imports from it into a cache of its own
+/// that starts cold, so only the first run downloads (OpenJDK alone is
+/// 70 MB). Each file is checked against the lock's sha256 on import: a
+/// damaged one fails the build naming it, it is never used; deleting
+/// `target/tmp/live-debs` starts over.
 fn shared_debs() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-debs")
 }
@@ -249,8 +251,8 @@ impl Shared {
         podman_run_with(&storage.path().join("p"), flags, &self.image(), args)
     }
 
-    /// The bytes of `path` in the image (amd64), from the last layer
-    /// holding it.
+    /// The bytes of `path` in the image (its first platform), from the
+    /// last layer holding it.
     fn file(&self, path: &str) -> Vec<u8> {
         let index = json(&fs::read(self.out.join("index.json")).unwrap());
         let mut manifest = json(&descriptor_blob(&self.out, &index["manifests"][0]));
