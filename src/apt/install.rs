@@ -40,6 +40,13 @@ pub struct InstallOptions {
     pub dpkg_status: bool,
     /// Generate the CA bundle when ca-certificates is installed.
     pub ca_bundle: bool,
+    /// Read maintainer scripts and sysusers.d files for the effects an
+    /// image needs (alternatives, accounts) and report every effect.
+    pub scripts: bool,
+    /// `dpkg --print-architecture` of the system being made, when known.
+    pub native_arch: Option<String>,
+    /// The recipe's alternatives choices (manual mode).
+    pub alternatives: Vec<ManualChoice>,
 }
 
 impl Default for InstallOptions {
@@ -48,6 +55,9 @@ impl Default for InstallOptions {
             merged_usr: true,
             dpkg_status: true,
             ca_bundle: true,
+            scripts: true,
+            native_arch: None,
+            alternatives: Vec::new(),
         }
     }
 }
@@ -81,6 +91,12 @@ pub struct Installed {
     pub packages: Vec<InstalledPackage>,
     /// (passwd.master, group.master) when base-passwd is installed.
     pub passwd_masters: Option<(String, String)>,
+    /// Accounts the packages declare, in install order.
+    pub accounts: Vec<Declared>,
+    /// Every maintainer-script effect and what became of it.
+    pub report: ScriptReport,
+    /// Alternative name → the path its link leads to.
+    pub alternatives: BTreeMap<String, String>,
 }
 
 impl Installed {
@@ -136,6 +152,8 @@ pub enum InstallError {
     },
     #[error("base-passwd is installed but /{path} is {problem}; the package is damaged: delete it from the cache and fetch it again")]
     PasswdMaster { path: String, problem: &'static str },
+    #[error(transparent)]
+    Alternative(#[from] alternatives::NotOffered),
     #[error("{package}: reading /{path}: {error}")]
     Read {
         package: String,
@@ -232,6 +250,22 @@ pub fn install(
         }
     }
 
+    let configured = if opts.scripts {
+        configure::configure(
+            &mut state,
+            opts.merged_usr,
+            opts.native_arch.as_deref(),
+            &opts.alternatives,
+            epoch,
+        )?
+    } else {
+        configure::Configured {
+            accounts: Vec::new(),
+            report: ScriptReport::default(),
+            alternatives: BTreeMap::new(),
+        }
+    };
+
     let passwd_masters = match packages.iter().position(|(p, _)| p.name == "base-passwd") {
         Some(j) => Some((
             generated::master_text(&state.trees[j], PASSWD_MASTER)?,
@@ -256,6 +290,9 @@ pub fn install(
     Ok(Installed {
         packages: installed,
         passwd_masters,
+        accounts: configured.accounts,
+        report: configured.report,
+        alternatives: configured.alternatives,
     })
 }
 
@@ -567,7 +604,16 @@ fn canonicalize_hardlinks(tree: &mut FsTree) {
     }
 }
 
+mod alternatives;
+mod configure;
+mod effects;
 mod generated;
+mod scripts;
+mod sysusers;
+
+pub use alternatives::{ManualChoice, NotOffered};
+pub use effects::{Outcome, ScriptEffect, ScriptReport};
+pub use sysusers::{Declared, DeclaredUser};
 
 #[cfg(test)]
 mod tests;

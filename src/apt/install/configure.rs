@@ -1,0 +1,218 @@
+//! What `dpkg --configure` would have done after every package was
+//! unpacked, made without running anything: each package's preinst
+//! (`install`) and postinst (`configure`) read by the script reader, its
+//! sysusers.d files applied, the alternatives derived. Packages are taken
+//! in install order; the report lists every effect with its outcome.
+
+use std::collections::BTreeMap;
+
+use super::alternatives::{self, Change, ManualChoice, Registration};
+use super::effects::{Outcome, ScriptEffect, ScriptReport};
+use super::scripts::{self, Action, Found};
+use super::sysusers::{self, Declared};
+use super::{merged_alias, InstallError, State};
+use crate::fstree::{self, NodeKind};
+
+pub(super) struct Configured {
+    pub accounts: Vec<Declared>,
+    pub report: ScriptReport,
+    pub alternatives: BTreeMap<String, String>,
+}
+
+const SYSUSERS_DIR: &str = "usr/lib/sysusers.d/";
+
+pub(super) fn configure(
+    state: &mut State,
+    merged_usr: bool,
+    native_arch: Option<&str>,
+    manual: &[ManualChoice],
+    epoch: u64,
+) -> Result<Configured, InstallError> {
+    let key_of = |path: &str| -> Option<String> {
+        let key = fstree::normalize_abs(path).ok()?;
+        Some(match merged_alias(&key) {
+            Some(_) if merged_usr => format!("usr/{key}"),
+            _ => key,
+        })
+    };
+    let mut effects: Vec<ScriptEffect> = Vec::new();
+    let mut regs: Vec<Registration> = Vec::new();
+    let mut accounts: Vec<Declared> = Vec::new();
+    let packages = state.packages;
+    for (j, (p, deb)) in packages.iter().enumerate() {
+        let mut sysusers_named: Vec<String> = Vec::new();
+        for (script, args) in [
+            ("preinst", &["install"][..]),
+            ("postinst", &["configure"][..]),
+        ] {
+            let Some(bytes) = deb.control.get(script) else {
+                continue;
+            };
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                effects.push(ScriptEffect {
+                    package: p.name.clone(),
+                    source: format!("{script}:1"),
+                    effect: String::from("(the whole script)"),
+                    outcome: Outcome::Skipped,
+                    detail: String::from("not UTF-8 text"),
+                });
+                continue;
+            };
+            let lookup = |path: &str| -> Option<Found> {
+                let key = key_of(path)?;
+                let holder = state.holders.get(&key)?[0];
+                let node = state.trees[holder].get(&key)?;
+                Some(match &node.kind {
+                    NodeKind::Dir => Found::Dir,
+                    NodeKind::Symlink(_) => Found::Symlink,
+                    _ => Found::File {
+                        executable: node.mode & 0o111 != 0,
+                    },
+                })
+            };
+            let ctx = scripts::Context {
+                package: &p.name,
+                arch: &p.architecture,
+                native_arch,
+                lookup: &lookup,
+            };
+            for step in scripts::read(&ctx, text, args) {
+                let source = format!("{script}:{}", step.line);
+                let mut effect = ScriptEffect {
+                    package: p.name.clone(),
+                    source: source.clone(),
+                    effect: scripts::describe(&step.action),
+                    outcome: Outcome::Reproduced,
+                    detail: String::new(),
+                };
+                match step.action {
+                    Action::AltInstall(i) => {
+                        regs.push(Registration {
+                            package: j,
+                            package_name: p.name.clone(),
+                            source,
+                            change: Change::Install(i),
+                        });
+                        continue;
+                    }
+                    Action::AltRemove { name, path } => {
+                        regs.push(Registration {
+                            package: j,
+                            package_name: p.name.clone(),
+                            source,
+                            change: Change::Remove { name, path },
+                        });
+                        continue;
+                    }
+                    Action::AddUser(u) => {
+                        effect.detail =
+                            format!("system user `{}`, in /etc/passwd and /etc/group", u.name);
+                        accounts.push(Declared::User(u.into()));
+                    }
+                    Action::AddGroup { name, gid } => {
+                        effect.detail = format!("system group `{name}`, in /etc/group");
+                        accounts.push(Declared::Group { name, gid });
+                    }
+                    Action::AddMember { user, group } => {
+                        effect.detail = format!("`{user}` in group `{group}`, in /etc/group");
+                        accounts.push(Declared::Member { user, group });
+                    }
+                    Action::Sysusers { file } => {
+                        let file = if file.contains('/') {
+                            file
+                        } else {
+                            format!("/{SYSUSERS_DIR}{file}")
+                        };
+                        if key_of(&file).is_some_and(|k| state.trees[j].get(&k).is_some()) {
+                            effect.detail = format!("applied from {file}");
+                            sysusers_named.push(file);
+                        } else {
+                            effect.outcome = Outcome::Skipped;
+                            effect.detail = format!("{file} is not in the package");
+                        }
+                    }
+                    Action::NotNeeded { why, .. } => {
+                        effect.outcome = Outcome::NotNeeded;
+                        effect.detail = why.to_string();
+                    }
+                    Action::Skipped { why, .. } => {
+                        effect.outcome = Outcome::Skipped;
+                        effect.detail = why;
+                    }
+                }
+                effects.push(effect);
+            }
+        }
+        // The package's own sysusers.d files, applied whether or not its
+        // script calls systemd-sysusers: on Debian, systemd applies them
+        // all at boot, and an image has no boot.
+        let files: Vec<(String, Vec<u8>)> = state.trees[j]
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with(SYSUSERS_DIR)
+                    && k.ends_with(".conf")
+                    && !k[SYSUSERS_DIR.len()..].contains('/')
+            })
+            .filter_map(|(k, n)| match &n.kind {
+                NodeKind::File(c) => Some((k, c)),
+                _ => None,
+            })
+            .map(|(k, c)| {
+                c.read_all()
+                    .map(|b| (format!("/{k}"), b))
+                    .map_err(|error| InstallError::Read {
+                        package: super::package_label(p),
+                        path: k.clone(),
+                        error: Box::new(error),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        for (path, bytes) in files {
+            let text = String::from_utf8_lossy(&bytes);
+            let (declared, found) = sysusers::read(&p.name, &path, &text);
+            accounts.extend(declared);
+            effects.extend(found);
+        }
+    }
+    let present = |key: &str| state.holders.contains_key(key);
+    let is_plain = |key: &str| {
+        state.holders.get(key).is_some_and(|hs| {
+            !matches!(
+                state.trees[hs[0]].get(key).map(|n| &n.kind),
+                Some(NodeKind::Symlink(_))
+            )
+        })
+    };
+    let alts = alternatives::derive(regs, manual, &key_of, &present, &is_plain, epoch)
+        .map_err(InstallError::Alternative)?;
+    for (j, key, node) in alts.nodes {
+        state.place(j, key, node)?;
+    }
+    effects.extend(alts.effects);
+    // Package by package in install order, each package's effects in the
+    // order of their sources.
+    let order: BTreeMap<&str, usize> = packages
+        .iter()
+        .enumerate()
+        .map(|(j, (p, _))| (p.name.as_str(), j))
+        .collect();
+    effects.sort_by_key(|e| {
+        let (file, line) = e.source.rsplit_once(':').unwrap_or((&e.source, "0"));
+        let rank = match file {
+            "preinst" => 0,
+            "postinst" => 1,
+            _ => 2,
+        };
+        (
+            order.get(e.package.as_str()).copied().unwrap_or(usize::MAX),
+            rank,
+            file.to_string(),
+            line.parse::<usize>().unwrap_or(0),
+        )
+    });
+    Ok(Configured {
+        accounts,
+        report: ScriptReport { effects },
+        alternatives: alts.chosen,
+    })
+}

@@ -1,0 +1,66 @@
+//! What the packages' maintainer scripts (and the declarative files that
+//! stand for them) would have done, and what stele made of each: the
+//! report `stele build` prints a line of, puts in `--json` and in the
+//! provenance, so no effect is dropped silently.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Made declaratively: the image has what the effect would have left.
+    Reproduced,
+    /// Only a running system needs it (services, caches rebuilt at run time).
+    NotNeeded,
+    /// Not made: the image lacks it. `detail` says why.
+    Skipped,
+}
+
+/// One effect of one package, in the order the package's scripts name it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ScriptEffect {
+    pub package: String,
+    /// Where it was found: `postinst:12`, or a declarative file such as
+    /// `/usr/lib/sysusers.d/dbus.conf:5`.
+    pub source: String,
+    /// The command (expanded) or the file line.
+    pub effect: String,
+    pub outcome: Outcome,
+    /// What was made, or why not.
+    pub detail: String,
+}
+
+/// The effects of every package installed on one platform, packages in
+/// install order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ScriptReport {
+    pub effects: Vec<ScriptEffect>,
+}
+
+impl ScriptReport {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.effects.iter().filter(|e| e.outcome == outcome).count()
+    }
+
+    /// Per package with skipped effects, a short list of what: one entry
+    /// per package, in install order (`dbus: systemctl ...; ...`).
+    pub fn skipped_by_package(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for e in self
+            .effects
+            .iter()
+            .filter(|e| e.outcome == Outcome::Skipped)
+        {
+            let first_word = e.effect.split_whitespace().next().unwrap_or("").to_string();
+            match out.iter_mut().find(|(p, _)| *p == e.package) {
+                Some((_, whats)) => {
+                    if !whats.contains(&first_word) {
+                        whats.push(first_word);
+                    }
+                }
+                _ => out.push((e.package.clone(), vec![first_word])),
+            }
+        }
+        out
+    }
+}
