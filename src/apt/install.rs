@@ -93,10 +93,9 @@ pub struct Installed {
     pub passwd_masters: Option<(String, String)>,
     /// Accounts the packages declare, in install order.
     pub accounts: Vec<Declared>,
-    /// Every maintainer-script effect and what became of it.
+    /// Every maintainer-script effect and what became of it, and the
+    /// alternatives chosen.
     pub report: ScriptReport,
-    /// Alternative name → the path its link leads to.
-    pub alternatives: BTreeMap<String, String>,
 }
 
 impl Installed {
@@ -262,7 +261,6 @@ pub fn install(
         configure::Configured {
             accounts: Vec::new(),
             report: ScriptReport::default(),
-            alternatives: BTreeMap::new(),
         }
     };
 
@@ -292,7 +290,6 @@ pub fn install(
         passwd_masters,
         accounts: configured.accounts,
         report: configured.report,
-        alternatives: configured.alternatives,
     })
 }
 

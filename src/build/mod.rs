@@ -130,6 +130,9 @@ pub struct BuildOutput {
     pub packages: BTreeMap<String, Vec<SbomPackage>>,
     pub base: Option<BaseRef>,
     pub layers: LayerStats,
+    /// Per platform with packages, what their maintainer scripts would
+    /// have done and what became of it.
+    pub scripts: BTreeMap<String, crate::apt::install::ScriptReport>,
 }
 
 /// The default PATH buildkit gives scratch images; without one, an image
@@ -185,11 +188,13 @@ pub fn build(
     let (mut blobs, stats) = write::write_layers(&all, recipe.compression, settings, store)?;
     let mut images = Vec::new();
     let mut sbom = BTreeMap::new();
+    let mut scripts = BTreeMap::new();
     for plan in plans {
         let rest = blobs.split_off(plan.layers.len());
         let mine = std::mem::replace(&mut blobs, rest);
         if let Some(p) = &plan.packages {
             sbom.insert(plan.platform.to_string(), p.sbom(&mine));
+            scripts.insert(plan.platform.to_string(), p.script_report().clone());
         }
         let layers: Vec<PlannedLayer> = plan
             .layers
@@ -222,6 +227,7 @@ pub fn build(
         packages: sbom,
         base: base_ref,
         layers: stats,
+        scripts,
     })
 }
 

@@ -157,11 +157,6 @@ impl PackageLayers<'_> {
         &self.installed.report
     }
 
-    /// Alternative name → chosen path.
-    pub(crate) fn alternatives(&self) -> &BTreeMap<String, String> {
-        &self.installed.alternatives
-    }
-
     /// The packages installed, for the SBOM embedded in the image: known
     /// before any layer is written.
     pub(crate) fn deb_packages(&self) -> Vec<DebPackage> {

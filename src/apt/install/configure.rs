@@ -16,7 +16,6 @@ use crate::fstree::{self, NodeKind};
 pub(super) struct Configured {
     pub accounts: Vec<Declared>,
     pub report: ScriptReport,
-    pub alternatives: BTreeMap<String, String>,
 }
 
 const SYSUSERS_DIR: &str = "usr/lib/sysusers.d/";
@@ -212,7 +211,9 @@ pub(super) fn configure(
     });
     Ok(Configured {
         accounts,
-        report: ScriptReport { effects },
-        alternatives: alts.chosen,
+        report: ScriptReport {
+            effects,
+            alternatives: alts.chosen,
+        },
     })
 }

@@ -35,9 +35,36 @@ pub struct ScriptEffect {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ScriptReport {
     pub effects: Vec<ScriptEffect>,
+    /// Alternative name → the path its link leads to.
+    pub alternatives: std::collections::BTreeMap<String, String>,
 }
 
 impl ScriptReport {
+    /// The stderr line: counts, and per package what was skipped.
+    pub fn summary(&self) -> String {
+        let skipped = self.count(Outcome::Skipped);
+        let mut line = format!(
+            "{} effect{} reproduced, {} not needed in an image, {} skipped",
+            self.count(Outcome::Reproduced),
+            if self.count(Outcome::Reproduced) == 1 {
+                ""
+            } else {
+                "s"
+            },
+            self.count(Outcome::NotNeeded),
+            skipped,
+        );
+        if skipped > 0 {
+            let parts: Vec<String> = self
+                .skipped_by_package()
+                .into_iter()
+                .map(|(p, whats)| format!("{p}: {}", whats.join(", ")))
+                .collect();
+            line.push_str(&format!(" ({})", parts.join("; ")));
+        }
+        line
+    }
+
     pub fn count(&self, outcome: Outcome) -> usize {
         self.effects.iter().filter(|e| e.outcome == outcome).count()
     }

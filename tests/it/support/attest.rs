@@ -121,6 +121,7 @@ pub fn input<'a>(
     packages: BTreeMap<String, Vec<SbomPackage>>,
 ) -> AttestInput<'a> {
     AttestInput {
+        scripts: Default::default(),
         built,
         recipe,
         lock: Some(lock),
