@@ -17,13 +17,21 @@
 //!   `update-ca-certificates` does with the default configuration.
 //! - base-passwd's postinst: its master files are handed back so the
 //!   account files are written from them (see `assemble::accounts`).
+//! - what the preinst and postinst say, read (never run) by `scripts`, a
+//!   reader of the sh Debian's scripts mostly use: update-alternatives
+//!   registrations become the links and records (`alternatives`), system
+//!   accounts (`adduser --system` and kin) and every sysusers.d file
+//!   become accounts (`sysusers`, given ids in `assemble::accounts`).
+//!   `configure` runs all of it after every package is unpacked, as
+//!   `dpkg --configure` would, and reports each effect: reproduced, not
+//!   needed in an image (services, caches), or skipped with the reason.
 //!
-//! Knowingly skipped: update-alternatives (no /etc/alternatives links; name
-//! the real path), the ldconfig cache (glibc finds libraries in the default
-//! directories without it), debconf questions (defaults only), systemd and
-//! init integration, the openssl hash symlinks in /etc/ssl/certs (OpenSSL
-//! reads the bundle), /etc/ca-certificates.conf, triggers, `/var/lib/dpkg/
-//! status` and `info/`, and diversions.
+//! Knowingly skipped (and reported when a script names them): file changes
+//! scripts make with commands (`mkdir`, `chown`, …), the ldconfig cache
+//! (glibc finds libraries in the default directories without it), debconf
+//! questions (defaults only), the openssl hash symlinks in /etc/ssl/certs
+//! (OpenSSL reads the bundle), /etc/ca-certificates.conf, triggers,
+//! `/var/lib/dpkg/status` and `info/`, and diversions.
 
 use std::collections::BTreeMap;
 

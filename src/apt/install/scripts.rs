@@ -126,6 +126,7 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
     let mut p = Parser {
         toks: &tokens,
         i: 0,
+        depth: 0,
     };
     let list = match p.list(&[]) {
         Ok(l) if p.i == tokens.len() => l,
@@ -505,8 +506,8 @@ fn lex_dollar(chars: &[char], i: usize, quoted: bool) -> Result<(Part, usize, us
                 None
             } else {
                 let op_len = if rest.starts_with(':') { 2 } else { 1 };
-                let op = rest[..op_len.min(rest.len())].to_string();
-                let arg: Vec<char> = rest[op.len()..].chars().collect();
+                let op: String = rest.chars().take(op_len).collect();
+                let arg: Vec<char> = rest.chars().skip(op_len).collect();
                 let (word, _, _) = lex_word_in_braces(&arg)?;
                 Some((op, word))
             };
@@ -651,6 +652,7 @@ type List = Vec<AndOr>;
 struct Parser<'a> {
     toks: &'a [Token],
     i: usize,
+    depth: usize,
 }
 
 const RESERVED: [&str; 16] = [
@@ -765,6 +767,16 @@ impl Parser<'_> {
     }
 
     fn command(&mut self, stops: &[&str]) -> Result<Cmd, LexError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err("commands nested too deeply");
+        }
+        self.depth += 1;
+        let r = self.command_inner(stops);
+        self.depth -= 1;
+        r
+    }
+
+    fn command_inner(&mut self, stops: &[&str]) -> Result<Cmd, LexError> {
         let line = self.line();
         match self.peek_word() {
             Some("if") => {
