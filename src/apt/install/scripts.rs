@@ -498,7 +498,7 @@ fn lex_dollar(chars: &[char], i: usize, quoted: bool) -> Result<(Part, usize, us
             let inner: String = chars[i + 2..end].iter().collect();
             let name_len = inner
                 .char_indices()
-                .find(|&(_, c)| !is_name_char(c) && !(c == '#' || c == '@'))
+                .find(|&(_, c)| !(is_name_char(c) || c == '#' || c == '@'))
                 .map_or(inner.len(), |(k, _)| k);
             let name = inner[..name_len].to_string();
             let rest = &inner[name_len..];
@@ -729,9 +729,8 @@ impl Parser<'_> {
                 return Ok(list);
             }
             list.push(self.and_or(stops)?);
-            match self.peek_op() {
-                Some("\n" | ";" | "&") => self.i += 1,
-                _ => {}
+            if let Some("\n" | ";" | "&") = self.peek_op() {
+                self.i += 1;
             }
         }
     }
@@ -1144,14 +1143,14 @@ impl Eval<'_> {
                         cur.push_str(&value);
                         have = true;
                     } else {
-                        let mut split = value.split([' ', '\t', '\n']).peekable();
+                        let split = value.split([' ', '\t', '\n']);
                         let starts_blank = value.starts_with([' ', '\t', '\n']);
                         if starts_blank && have {
                             fields.push(std::mem::take(&mut cur));
                             have = false;
                         }
                         let mut first = true;
-                        while let Some(piece) = split.next() {
+                        for piece in split {
                             if piece.is_empty() {
                                 continue;
                             }
@@ -1264,14 +1263,7 @@ impl Eval<'_> {
         for c in &p.cmds {
             st = self.cmd(c)?;
         }
-        if p.cmds.len() > 1 {
-            // A pipeline's status is its last command's; ours only tells
-            // when the last one is known regardless of its input.
-            st = match st {
-                St::U => St::U,
-                s => s,
-            };
-        }
+        // A pipeline's status is its last command's.
         Ok(if p.bang { st.not() } else { st })
     }
 
