@@ -39,6 +39,10 @@ pub struct ScriptReport {
     pub alternatives: std::collections::BTreeMap<String, String>,
 }
 
+/// How much of the skipped list the stderr line shows.
+const SUMMARY_PACKAGES: usize = 4;
+const SUMMARY_COMMANDS: usize = 3;
+
 impl ScriptReport {
     /// The stderr line: counts, and per package what was skipped.
     pub fn summary(&self) -> String {
@@ -55,11 +59,31 @@ impl ScriptReport {
             skipped,
         );
         if skipped > 0 {
-            let parts: Vec<String> = self
-                .skipped_by_package()
-                .into_iter()
-                .map(|(p, whats)| format!("{p}: {}", whats.join(", ")))
+            // One stderr line: the first few packages and commands; the
+            // whole list is in --json.
+            let by_package = self.skipped_by_package();
+            let mut parts: Vec<String> = by_package
+                .iter()
+                .take(SUMMARY_PACKAGES)
+                .map(|(p, whats)| {
+                    let mut w = whats
+                        .iter()
+                        .take(SUMMARY_COMMANDS)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    if whats.len() > SUMMARY_COMMANDS {
+                        w.push_str(", …");
+                    }
+                    format!("{p}: {w}")
+                })
                 .collect();
+            if by_package.len() > SUMMARY_PACKAGES {
+                parts.push(format!(
+                    "{} more packages",
+                    by_package.len() - SUMMARY_PACKAGES
+                ));
+            }
             line.push_str(&format!(" ({})", parts.join("; ")));
         }
         line
@@ -89,5 +113,38 @@ impl ScriptReport {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_the_first_skipped_packages_and_commands() {
+        let e = |package: &str, effect: &str, outcome| ScriptEffect {
+            package: package.into(),
+            source: String::from("postinst:1"),
+            effect: effect.into(),
+            outcome,
+            detail: String::new(),
+        };
+        let mut effects = vec![
+            e("a", "update-alternatives --install x", Outcome::Reproduced),
+            e("a", "systemctl enable a", Outcome::NotNeeded),
+        ];
+        for p in ["p1", "p2", "p3", "p4", "p5"] {
+            for c in ["mkdir x", "chown x", "mkdir y", "ln -s", "touch z"] {
+                effects.push(e(p, c, Outcome::Skipped));
+            }
+        }
+        let r = ScriptReport {
+            effects,
+            alternatives: Default::default(),
+        };
+        assert_eq!(
+            r.summary(),
+            "1 effect reproduced, 1 not needed in an image, 25 skipped (p1: mkdir, chown, ln, …; p2: mkdir, chown, ln, …; p3: mkdir, chown, ln, …; p4: mkdir, chown, ln, …; 1 more package)"
+        );
     }
 }

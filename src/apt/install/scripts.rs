@@ -1103,6 +1103,8 @@ impl Eval<'_> {
         let words: Vec<&str> = text.split_whitespace().collect();
         match words.as_slice() {
             ["dpkg", "--print-architecture"] => self.ctx.native_arch.map(str::to_string),
+            // Images stele makes are Linux images.
+            ["uname"] | ["uname", "-s"] => Some(String::from("Linux")),
             _ => None,
         }
     }
@@ -1580,6 +1582,14 @@ impl Eval<'_> {
                 }
                 Ok(self.test(&a))
             }
+            "dpkg" => match args {
+                [_, "--compare-versions", a, op, b] => Ok(compare_versions(a, op, b)),
+                [_, "--print-architecture"] => Ok(St::T),
+                _ => {
+                    self.push(line, skipped("a dpkg query the reader does not answer"));
+                    Ok(St::U)
+                }
+            },
             "getent" if matches!(args.get(1), Some(&("passwd" | "group"))) && args.len() == 3 => {
                 Ok(St::F)
             }
@@ -1612,7 +1622,7 @@ impl Eval<'_> {
             "adduser" | "useradd" | "addgroup" | "groupadd" => {
                 match parse_account(args) {
                     Some(a) => self.push(line, a),
-                    None => self.push(line, skipped("only system accounts (`--system`, `-r`) with literal names are followed")),
+                    None => self.push(line, skipped("only system accounts (`--system`, `-r`) and groups with a given id, with literal names, are followed")),
                 }
                 Ok(St::T)
             }
@@ -1797,6 +1807,33 @@ impl Eval<'_> {
     }
 }
 
+/// `dpkg --compare-versions A OP B`: an empty version is earlier than any
+/// other, except for the `-nl` operators, where it is later.
+fn compare_versions(a: &str, op: &str, b: &str) -> St {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let (op, nl) = match op.strip_suffix("-nl") {
+        Some(o) => (o, true),
+        None => (op, false),
+    };
+    let ord = match (a.is_empty(), b.is_empty()) {
+        (true, true) => Equal,
+        (true, false) if nl => Greater,
+        (true, false) => Less,
+        (false, true) if nl => Less,
+        (false, true) => Greater,
+        (false, false) => crate::apt::version::compare(a, b),
+    };
+    match op {
+        "lt" | "<<" => St::of(ord == Less),
+        "le" | "<=" | "<" => St::of(ord != Greater),
+        "eq" | "=" => St::of(ord == Equal),
+        "ne" => St::of(ord != Equal),
+        "ge" | ">=" | ">" => St::of(ord != Less),
+        "gt" | ">>" => St::of(ord == Greater),
+        _ => St::U,
+    }
+}
+
 fn cond_line(cond: &List) -> usize {
     fn cmd_line(c: &Cmd) -> Option<usize> {
         match c {
@@ -1934,10 +1971,12 @@ fn parse_account(args: &[&str]) -> Option<Action> {
             user: u.to_string(),
             group: g.to_string(),
         }),
-        (_, [n]) if system && valid(n) && group_only => Some(Action::AddGroup {
-            name: n.to_string(),
-            gid: user.uid.or(user.gid),
-        }),
+        (_, [n]) if (system || user.uid.or(user.gid).is_some()) && valid(n) && group_only => {
+            Some(Action::AddGroup {
+                name: n.to_string(),
+                gid: user.uid.or(user.gid),
+            })
+        }
         (_, [n]) if system && valid(n) => {
             user.name = n.to_string();
             if tool == "useradd" && user.home.is_none() {

@@ -332,3 +332,19 @@ fn mangled_scripts_never_panic() {
     let _ = run("f() { f; }\nf\n");
     let _ = run("for a in 1 2 3 4 5 6 7 8 9 10; do for b in 1 2 3 4 5 6 7 8 9 10; do for c in 1 2 3 4 5 6 7 8 9 10; do for d in 1 2 3 4 5 6 7 8 9 10; do for e in 1 2 3 4 5 6 7 8 9 10; do true; done; done; done; done; done\n");
 }
+
+#[test]
+fn versions_uname_and_groups_with_an_id() {
+    let text = "if [ -z \"$2\" ] || dpkg --compare-versions \"$2\" lt 1.0.1-11; then\n  groupadd -g 42 shadow\nfi\nif dpkg --compare-versions \"$2\" lt-nl 36~; then adduser --system never; fi\nif dpkg --compare-versions 1.2 gt 1.10; then adduser --system never; fi\nif [ \"$(uname -s)\" = Linux ]; then\n  update-alternatives --install /usr/bin/pager pager /bin/more 50\nfi\n";
+    let steps = run(text);
+    assert_eq!(
+        actions(&steps),
+        [
+            &Action::AddGroup {
+                name: "shadow".into(),
+                gid: Some(42)
+            },
+            &alt("/usr/bin/pager", "pager", "/bin/more", 50, &[]),
+        ]
+    );
+}
