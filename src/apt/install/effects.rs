@@ -79,10 +79,9 @@ impl ScriptReport {
                 })
                 .collect();
             if by_package.len() > SUMMARY_PACKAGES {
-                parts.push(format!(
-                    "{} more packages",
-                    by_package.len() - SUMMARY_PACKAGES
-                ));
+                let more = by_package.len() - SUMMARY_PACKAGES;
+                let noun = if more == 1 { "package" } else { "packages" };
+                parts.push(format!("{more} more {noun}"));
             }
             line.push_str(&format!(" ({})", parts.join("; ")));
         }
