@@ -1979,9 +1979,12 @@ fn parse_account(args: &[&str]) -> Option<Action> {
         }
         (_, [n]) if system && valid(n) => {
             user.name = n.to_string();
-            if tool == "useradd" && user.home.is_none() {
-                // useradd -r makes no home unless told (-m).
+            if tool == "useradd" {
+                // useradd names /home/NAME but makes it only when told (-m).
                 user.create_home = args.contains(&"-m") || args.contains(&"--create-home");
+                if user.home.is_none() {
+                    user.home = Some(format!("/home/{n}"));
+                }
             }
             Some(Action::AddUser(user))
         }

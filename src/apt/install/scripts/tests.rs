@@ -348,3 +348,36 @@ fn versions_uname_and_groups_with_an_id() {
         ]
     );
 }
+
+#[test]
+fn useradd_and_groupadd_system_accounts() {
+    let steps = run("useradd -r -g nogroup -s /bin/false -c 'Proxy user' proxyd\ngroupadd -r proxyg\nuseradd -r -m -d /var/lib/w w\nuseradd plain\n");
+    assert_eq!(
+        actions(&steps)[..3],
+        [
+            &Action::AddUser(AddUser {
+                name: "proxyd".into(),
+                gecos: "Proxy user".into(),
+                home: Some("/home/proxyd".into()),
+                shell: Some("/bin/false".into()),
+                group: Some("nogroup".into()),
+                create_home: false,
+                ..AddUser::default()
+            }),
+            &Action::AddGroup {
+                name: "proxyg".into(),
+                gid: None
+            },
+            &Action::AddUser(AddUser {
+                name: "w".into(),
+                home: Some("/var/lib/w".into()),
+                create_home: true,
+                ..AddUser::default()
+            }),
+        ]
+    );
+    assert!(
+        matches!(actions(&steps)[3], Action::Skipped { .. }),
+        "not a system account"
+    );
+}
