@@ -43,6 +43,12 @@ pub struct LockedSource {
 pub struct LockedPlatform {
     #[serde(default, rename = "package")]
     pub packages: Vec<LockedPackage>,
+    /// The recipe's `[apt] alternatives` choices for this platform (name
+    /// → path), which the build holds the installed packages to; names
+    /// not listed follow the highest priority among the locked packages.
+    /// Locks written before this existed have none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alternatives: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -159,6 +165,7 @@ mod tests {
             "linux/amd64".into(),
             LockedPlatform {
                 packages: vec![pkg("zz"), pkg("aa")],
+                alternatives: BTreeMap::from([("awk".to_string(), "/usr/bin/mawk".to_string())]),
             },
         );
         let lock = Lock {
@@ -182,5 +189,18 @@ mod tests {
         std::fs::write(&p, &text).unwrap();
         let back = Lock::load(&p).unwrap();
         assert_eq!(back.to_text(), text);
+        assert!(
+            text.contains("[platforms.\"linux/amd64\".alternatives]\nawk = \"/usr/bin/mawk\"\n"),
+            "{text}"
+        );
+        // A lock from before alternatives were recorded still reads.
+        let old = text.replace(
+            "[platforms.\"linux/amd64\".alternatives]\nawk = \"/usr/bin/mawk\"\n",
+            "",
+        );
+        std::fs::write(&p, &old).unwrap();
+        assert!(Lock::load(&p).unwrap().platforms["linux/amd64"]
+            .alternatives
+            .is_empty());
     }
 }

@@ -17,13 +17,21 @@
 //!   `update-ca-certificates` does with the default configuration.
 //! - base-passwd's postinst: its master files are handed back so the
 //!   account files are written from them (see `assemble::accounts`).
+//! - what the preinst and postinst say, read (never run) by `scripts`, a
+//!   reader of the sh Debian's scripts mostly use: update-alternatives
+//!   registrations become the links and records (`alternatives`), system
+//!   accounts (`adduser --system` and kin) and every sysusers.d file
+//!   become accounts (`sysusers`, given ids in `assemble::accounts`).
+//!   `configure` runs all of it after every package is unpacked, as
+//!   `dpkg --configure` would, and reports each effect: reproduced, not
+//!   needed in an image (services, caches), or skipped with the reason.
 //!
-//! Knowingly skipped: update-alternatives (no /etc/alternatives links; name
-//! the real path), the ldconfig cache (glibc finds libraries in the default
-//! directories without it), debconf questions (defaults only), systemd and
-//! init integration, the openssl hash symlinks in /etc/ssl/certs (OpenSSL
-//! reads the bundle), /etc/ca-certificates.conf, triggers, `/var/lib/dpkg/
-//! status` and `info/`, and diversions.
+//! Knowingly skipped (and reported when a script names them): file changes
+//! scripts make with commands (`mkdir`, `chown`, …), the ldconfig cache
+//! (glibc finds libraries in the default directories without it), debconf
+//! questions (defaults only), the openssl hash symlinks in /etc/ssl/certs
+//! (OpenSSL reads the bundle), /etc/ca-certificates.conf, triggers,
+//! `/var/lib/dpkg/status` and `info/`, and diversions.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +48,13 @@ pub struct InstallOptions {
     pub dpkg_status: bool,
     /// Generate the CA bundle when ca-certificates is installed.
     pub ca_bundle: bool,
+    /// Read maintainer scripts and sysusers.d files for the effects an
+    /// image needs (alternatives, accounts) and report every effect.
+    pub scripts: bool,
+    /// `dpkg --print-architecture` of the system being made, when known.
+    pub native_arch: Option<String>,
+    /// The recipe's alternatives choices (manual mode).
+    pub alternatives: Vec<ManualChoice>,
 }
 
 impl Default for InstallOptions {
@@ -48,6 +63,9 @@ impl Default for InstallOptions {
             merged_usr: true,
             dpkg_status: true,
             ca_bundle: true,
+            scripts: true,
+            native_arch: None,
+            alternatives: Vec::new(),
         }
     }
 }
@@ -81,6 +99,11 @@ pub struct Installed {
     pub packages: Vec<InstalledPackage>,
     /// (passwd.master, group.master) when base-passwd is installed.
     pub passwd_masters: Option<(String, String)>,
+    /// Accounts the packages declare, in install order.
+    pub accounts: Vec<Declared>,
+    /// Every maintainer-script effect and what became of it, and the
+    /// alternatives chosen.
+    pub report: ScriptReport,
 }
 
 impl Installed {
@@ -136,6 +159,8 @@ pub enum InstallError {
     },
     #[error("base-passwd is installed but /{path} is {problem}; the package is damaged: delete it from the cache and fetch it again")]
     PasswdMaster { path: String, problem: &'static str },
+    #[error(transparent)]
+    Alternative(#[from] alternatives::NotOffered),
     #[error("{package}: reading /{path}: {error}")]
     Read {
         package: String,
@@ -232,6 +257,21 @@ pub fn install(
         }
     }
 
+    let configured = if opts.scripts {
+        configure::configure(
+            &mut state,
+            opts.merged_usr,
+            opts.native_arch.as_deref(),
+            &opts.alternatives,
+            epoch,
+        )?
+    } else {
+        configure::Configured {
+            accounts: Vec::new(),
+            report: ScriptReport::default(),
+        }
+    };
+
     let passwd_masters = match packages.iter().position(|(p, _)| p.name == "base-passwd") {
         Some(j) => Some((
             generated::master_text(&state.trees[j], PASSWD_MASTER)?,
@@ -256,6 +296,8 @@ pub fn install(
     Ok(Installed {
         packages: installed,
         passwd_masters,
+        accounts: configured.accounts,
+        report: configured.report,
     })
 }
 
@@ -567,7 +609,16 @@ fn canonicalize_hardlinks(tree: &mut FsTree) {
     }
 }
 
+mod alternatives;
+mod configure;
+mod effects;
 mod generated;
+mod scripts;
+mod sysusers;
+
+pub use alternatives::{ManualChoice, NotOffered};
+pub use effects::{Outcome, ScriptEffect, ScriptReport};
+pub use sysusers::{Declared, DeclaredUser};
 
 #[cfg(test)]
 mod tests;

@@ -85,7 +85,18 @@ pub(crate) fn resolve_lock(
                 sha256: p.sha256,
             })
             .collect();
-        platforms.insert(platform.to_string(), LockedPlatform { packages });
+        let alternatives = apt
+            .alternatives
+            .iter()
+            .map(|(name, (path, _))| (name.clone(), path.clone()))
+            .collect();
+        platforms.insert(
+            platform.to_string(),
+            LockedPlatform {
+                packages,
+                alternatives,
+            },
+        );
     }
     Ok(Lock {
         version: LOCK_VERSION,
@@ -104,6 +115,8 @@ pub(crate) fn resolve_lock(
 /// mirror, another name for the same archive or a rotated key resolve the
 /// same packages, and trust is checked again when the .debs are fetched
 /// (by their locked sha256) or the indexes are read (by the keyring).
+/// The alternatives choices are in it when there are any (the lock records
+/// them), so locks of recipes without any keep their digest.
 pub(crate) fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
     let sources: Vec<serde_json::Value> = apt
         .sources
@@ -123,11 +136,19 @@ pub(crate) fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
             }),
         })
         .collect();
-    let inputs = serde_json::json!({
+    let mut inputs = serde_json::json!({
         "sources": sources,
         "packages": packages,
         "platforms": recipe.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
     });
+    if !apt.alternatives.is_empty() {
+        let chosen: BTreeMap<&str, &str> = apt
+            .alternatives
+            .iter()
+            .map(|(n, (p, _))| (n.as_str(), p.as_str()))
+            .collect();
+        inputs["alternatives"] = serde_json::json!(chosen);
+    }
     Digest::of(&crate::oci::json::to_canonical_vec(&inputs))
 }
 

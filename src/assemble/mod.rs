@@ -20,10 +20,12 @@ pub enum AssembleError {
 }
 
 /// The recipe layer's tree. `masters` is base-passwd's (passwd, group) when
-/// the packages install it, so accounts merge with the Debian defaults.
+/// the packages install it, so accounts merge with the Debian defaults;
+/// `declared` are the accounts the packages ask for.
 pub(crate) fn recipe_tree(
     recipe: &Recipe,
     masters: Option<(&str, &str)>,
+    declared: &[crate::apt::install::Declared],
 ) -> Result<FsTree, AssembleError> {
     let epoch = recipe.epoch;
     let mut tree = FsTree::new();
@@ -54,8 +56,12 @@ pub(crate) fn recipe_tree(
             })?;
     }
     let accounts = |error| AssembleError::Accounts { error };
-    if !recipe.users.is_empty() || !recipe.groups.is_empty() || masters.is_some() {
-        let acc = accounts::account_files(&recipe.users, &recipe.groups, masters);
+    if !recipe.users.is_empty()
+        || !recipe.groups.is_empty()
+        || masters.is_some()
+        || !declared.is_empty()
+    {
+        let acc = accounts::account_files(&recipe.users, &recipe.groups, masters, declared);
         tree.insert(
             "etc/passwd".into(),
             Node::file(Content::bytes(acc.passwd), 0o644, 0, 0, epoch),

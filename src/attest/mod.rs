@@ -105,6 +105,9 @@ pub struct AttestInput<'a> {
     /// packages installed in that image.
     pub packages: BTreeMap<String, Vec<SbomPackage>>,
     pub base: Option<BaseRef>,
+    /// Per platform, the maintainer-script effects and what became of
+    /// them (provenance's byproducts).
+    pub scripts: BTreeMap<String, crate::apt::install::ScriptReport>,
     /// Who built: a URI naming the build platform (SLSA `builder.id`).
     pub builder_id: String,
     pub stele_version: String,

@@ -152,5 +152,24 @@ fn run_details(input: &AttestInput) -> Value {
     if !metadata.is_empty() {
         details["metadata"] = Value::Object(metadata);
     }
+    // What the packages' maintainer scripts would have done and what
+    // became of each effect, so nothing a build skipped goes unsaid.
+    let byproducts: Vec<ResourceDescriptor> = input
+        .scripts
+        .iter()
+        .filter(|(_, r)| !r.effects.is_empty() || !r.alternatives.is_empty())
+        .map(|(platform, report)| ResourceDescriptor {
+            name: Some(format!("maintainer-script-effects:{platform}")),
+            annotations: BTreeMap::from([
+                ("platform".to_string(), Value::String(platform.clone())),
+                ("effects".to_string(), json!(report.effects)),
+                ("alternatives".to_string(), json!(report.alternatives)),
+            ]),
+            ..Default::default()
+        })
+        .collect();
+    if !byproducts.is_empty() {
+        details["byproducts"] = json!(byproducts);
+    }
     details
 }

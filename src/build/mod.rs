@@ -130,6 +130,9 @@ pub struct BuildOutput {
     pub packages: BTreeMap<String, Vec<SbomPackage>>,
     pub base: Option<BaseRef>,
     pub layers: LayerStats,
+    /// Per platform with packages, what their maintainer scripts would
+    /// have done and what became of it.
+    pub scripts: BTreeMap<String, crate::apt::install::ScriptReport>,
 }
 
 /// The default PATH buildkit gives scratch images; without one, an image
@@ -185,11 +188,13 @@ pub fn build(
     let (mut blobs, stats) = write::write_layers(&all, recipe.compression, settings, store)?;
     let mut images = Vec::new();
     let mut sbom = BTreeMap::new();
+    let mut scripts = BTreeMap::new();
     for plan in plans {
         let rest = blobs.split_off(plan.layers.len());
         let mine = std::mem::replace(&mut blobs, rest);
         if let Some(p) = &plan.packages {
             sbom.insert(plan.platform.to_string(), p.sbom(&mine));
+            scripts.insert(plan.platform.to_string(), p.script_report().clone());
         }
         let layers: Vec<PlannedLayer> = plan
             .layers
@@ -222,6 +227,7 @@ pub fn build(
         packages: sbom,
         base: base_ref,
         layers: stats,
+        scripts,
     })
 }
 
@@ -259,6 +265,7 @@ fn plan_platform<'a>(
     }
     let mut layers = Vec::new();
     let mut masters = None;
+    let mut accounts = Vec::new();
     let mut package_step = None;
     if let Some(pi) = &inputs.packages {
         let mut p = package_layers::package_layers(recipe, pi, platform, &lower)?;
@@ -267,6 +274,7 @@ fn plan_platform<'a>(
         layers.append(&mut p.layers);
         lower.overlay(std::mem::take(&mut p.tree));
         masters = p.masters.take();
+        accounts = std::mem::take(&mut p.accounts);
         package_step = Some(p);
     }
     let sbom = recipe.sbom.then(|| {
@@ -282,7 +290,7 @@ fn plan_platform<'a>(
             packages: &packages,
         })
     });
-    let layer = recipe_layer(recipe, &lower, masters, sbom)?;
+    let layer = recipe_layer(recipe, &lower, masters, &accounts, sbom)?;
     check_user(recipe, platform, &lower, layer.as_ref().map(|l| &l.tree))?;
     layers.extend(layer);
     Ok(PlatformPlan {
@@ -354,13 +362,15 @@ fn check_user(
 /// whiteouts only where there is something below to remove.
 /// `masters` is base-passwd's, when the packages install it: like its
 /// postinst, the account files are then written even without `[accounts]`,
-/// unless the base already has them. `sbom` is the embedded SBOM's bytes;
+/// unless the base already has them. `accounts` are those the packages
+/// declare, merged into the base's files or the masters. `sbom` is the embedded SBOM's bytes;
 /// without one, an SBOM the layers below carry (a stele-built base's) is
 /// whited out, since it describes another image.
 fn recipe_layer(
     recipe: &Recipe,
     lower: &FsTree,
     masters: Option<(String, String)>,
+    accounts: &[crate::apt::install::Declared],
     sbom: Option<Vec<u8>>,
 ) -> Result<Option<LayerPlan>, BuildError> {
     let text = |key: &str| -> Result<Option<String>, BuildError> {
@@ -372,7 +382,7 @@ fn recipe_layer(
             _ => Ok(None),
         }
     };
-    let declared = !recipe.users.is_empty() || !recipe.groups.is_empty();
+    let declared = !recipe.users.is_empty() || !recipe.groups.is_empty() || !accounts.is_empty();
     let masters = match (text("etc/passwd")?, text("etc/group")?) {
         (Some(p), Some(g)) if declared => Some((p, g)),
         (Some(_), Some(_)) => None,
@@ -381,6 +391,7 @@ fn recipe_layer(
     let mut tree = crate::assemble::recipe_tree(
         recipe,
         masters.as_ref().map(|(p, g)| (p.as_str(), g.as_str())),
+        accounts,
     )?;
     let pointless: Vec<String> = tree
         .iter()

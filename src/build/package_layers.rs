@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use super::{BuildError, LayerPlan};
 use crate::apt::debs::{package_label, CheckedLock};
-use crate::apt::install::{install, InstallOptions, Installed};
+use crate::apt::install::{
+    install, Declared, InstallOptions, Installed, ManualChoice, ScriptReport,
+};
 use crate::apt::{resolver, Package};
 use crate::attest::{license, DebPackage, SbomPackage};
 use crate::deb::unpack::UnpackedDeb;
@@ -49,6 +51,8 @@ pub(super) struct PackageLayers<'a> {
     pub tree: FsTree,
     /// base-passwd's (passwd, group) masters, when it is installed.
     pub masters: Option<(String, String)>,
+    /// Accounts the packages declare.
+    pub accounts: Vec<Declared>,
     installed: Installed,
     locked: &'a [LockedPackage],
     /// Which of `layers` holds each package, by name.
@@ -66,7 +70,30 @@ pub(super) fn package_layers<'a>(
         .per_platform
         .get(&platform.to_string())
         .map_or(&[], Vec::as_slice);
-    let mut installed = install_locked(locked, &inputs.debs, recipe.epoch)?;
+    let opts = InstallOptions {
+        native_arch: platform.debian_arch().map(str::to_string),
+        // The lock's record of the choices is what the build holds the
+        // packages to; the recipe only says where each was written.
+        alternatives: inputs
+            .lock
+            .lock
+            .platforms
+            .get(&platform.to_string())
+            .map(|p| &p.alternatives)
+            .into_iter()
+            .flatten()
+            .map(|(name, path)| ManualChoice {
+                name: name.clone(),
+                path: path.clone(),
+                loc: inputs.apt.alternatives.get(name).map_or_else(
+                    || format!("the lock's {platform} alternatives"),
+                    |(_, loc)| loc.0.clone(),
+                ),
+            })
+            .collect(),
+        ..InstallOptions::default()
+    };
+    let mut installed = install_locked(locked, &inputs.debs, recipe.epoch, &opts)?;
     // `kind = "absent"` takes a path out of the packages themselves, so
     // its bytes never ship (a whiteout would only hide them).
     for p in &recipe.paths {
@@ -116,6 +143,7 @@ pub(super) fn package_layers<'a>(
         layers,
         tree,
         masters: installed.passwd_masters.clone(),
+        accounts: installed.accounts.clone(),
         installed,
         locked,
         holder,
@@ -123,6 +151,12 @@ pub(super) fn package_layers<'a>(
 }
 
 impl PackageLayers<'_> {
+    /// What the packages' maintainer scripts would have done, and what
+    /// became of each effect.
+    pub(crate) fn script_report(&self) -> &ScriptReport {
+        &self.installed.report
+    }
+
     /// The packages installed, for the SBOM embedded in the image: known
     /// before any layer is written.
     pub(crate) fn deb_packages(&self) -> Vec<DebPackage> {
@@ -198,6 +232,7 @@ pub(crate) fn install_locked(
     locked: &[LockedPackage],
     debs: &BTreeMap<Digest, UnpackedDeb>,
     epoch: u64,
+    opts: &InstallOptions,
 ) -> Result<Installed, BuildError> {
     let mut unpacked = Vec::with_capacity(locked.len());
     for p in locked {
@@ -215,7 +250,7 @@ pub(crate) fn install_locked(
         .into_iter()
         .map(|i| slots[i].take().expect("install_order is a permutation"))
         .collect();
-    Ok(install(&ordered, epoch, &InstallOptions::default())?)
+    Ok(install(&ordered, epoch, opts)?)
 }
 
 /// The package record `install` needs, from the lock and the .deb's own

@@ -312,6 +312,21 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     let produced =
         crate::pipeline::produce(&recipe, &settings, &attest, staging.store(), &r.progress())?;
     let built = &produced.output.built;
+    let scripts = &produced.output.scripts;
+    for (platform, report) in scripts {
+        if report.effects.is_empty() {
+            continue;
+        }
+        let which = if scripts.len() > 1 {
+            format!(" ({platform})")
+        } else {
+            String::new()
+        };
+        r.info(format_args!(
+            "scripts{which}: {}; see --json",
+            report.summary()
+        ));
+    }
     for image in &built.images {
         r.detail(format_args!(
             "{}: manifest {}, config {}",
@@ -389,6 +404,7 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         doc["tag"] = tag.clone().into();
         doc["pushed"] = pushed.as_ref().map(|r| r.to_string()).into();
         doc["attestations"] = super::report::attestations_json(&produced.attestations);
+        doc["scripts"] = serde_json::json!(scripts);
         doc["layer_cache"] = serde_json::json!({
             "enabled": !args.no_layer_cache,
             "hits": stats.reused,

@@ -178,6 +178,7 @@ pub fn produce(
             lock: inputs.packages.as_ref().map(|p| p.lock()),
             packages: output.packages.clone(),
             base: output.base.clone(),
+            scripts: output.scripts.clone(),
             builder_id: settings.builder.id.clone(),
             stele_version: settings.builder.version.clone(),
             invocation_started: None,

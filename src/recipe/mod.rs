@@ -97,6 +97,8 @@ pub struct AptSpec {
     pub sources: Vec<AptSource>,
     pub packages: Vec<PackageRequest>,
     pub layers: AptLayers,
+    /// `alternatives`: name → (path, where the recipe says it).
+    pub alternatives: BTreeMap<String, (String, Loc)>,
     pub loc: Loc,
 }
 
@@ -757,10 +759,27 @@ fn parse_apt(
             ));
         }
     };
+    let mut alternatives = BTreeMap::new();
+    for (name, path) in &a.alternatives {
+        if name.is_empty() || name.contains(['/', ' ']) {
+            return Err(ctx.err(
+                path,
+                format!("alternatives: `{name}` is not an alternative name such as \"java\""),
+            ));
+        }
+        let p = path.get_ref();
+        if !p.starts_with('/')
+            || normalize_abs(p).ok().map(|k| format!("/{k}")).as_deref() != Some(p.as_str())
+        {
+            return Err(ctx.err(path, format!("alternatives: `{p}` for `{name}` is not a normalized absolute path, such as the one `update-alternatives --list {name}` prints")));
+        }
+        alternatives.insert(name.clone(), (p.clone(), ctx.loc(path)));
+    }
     Ok(AptSpec {
         sources,
         packages,
         layers,
+        alternatives,
         loc: ctx.loc(&a.sources),
     })
 }

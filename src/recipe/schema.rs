@@ -93,6 +93,12 @@ pub(crate) struct AptTable {
     /// "single" (default) or "per-package".
     #[schemars(with = "Option<AptLayersName>")]
     pub layers: Option<Spanned<String>>,
+    /// Alternative name → the path its link leads to, chosen as
+    /// `update-alternatives --set` would (manual mode); other names follow
+    /// the highest priority.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
+    pub alternatives: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 /// One `[apt] packages` entry: `"name"` for every platform, or a table

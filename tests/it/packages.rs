@@ -18,7 +18,7 @@ fn passwd_masters() -> Deb {
         .entry(DebEntry::dir("usr/share/base-passwd"))
         .entry(DebEntry::file(
             "usr/share/base-passwd/passwd.master",
-            "root:*:0:0:root:/root:/bin/sh\ndaemon:*:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n",
+            "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n",
         ))
         .entry(DebEntry::file(
             "usr/share/base-passwd/group.master",
@@ -862,4 +862,200 @@ fn downloads_show_progress_on_a_terminal() {
     let r = plain.build(&[]);
     r.expect_ok();
     assert!(!r.stderr.contains('\r'), "{:?}", r.stderr);
+}
+
+/// Two packages offering `awk` through update-alternatives in their
+/// postinst (the lower one with man page slaves, the way mawk's does),
+/// and one declaring accounts in a sysusers.d file and with
+/// `adduser --system` in its postinst, beside effects the reader reports
+/// as not needed or skipped.
+fn script_packages() -> Vec<Deb> {
+    let postinst = |text: &str| vec![("postinst".to_string(), text.as_bytes().to_vec(), 0o755)];
+    let mut tinyawk = Deb::new("tinyawk", "1.0-1", "amd64")
+        .entry(DebEntry::dir("usr/bin"))
+        .entry(DebEntry::exec("usr/bin/tinyawk", "#!/bin/sh\necho tiny\n"))
+        .entry(DebEntry::dir("usr/share/man/man1"))
+        .entry(DebEntry::file("usr/share/man/man1/tinyawk.1.gz", "man"));
+    tinyawk.control_files = postinst(
+        "#!/bin/sh\nset -e\n# Automatically added by dh_installalternatives/13.11.4\nif [ \"$1\" = \"configure\" ] || [ \"$1\" = \"abort-upgrade\" ]; then\n        update-alternatives --install /usr/bin/awk awk /usr/bin/tinyawk 5 \\\n            --slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/tinyawk.1.gz \\\n            --slave /usr/bin/nawk nawk /usr/bin/tinyawk\nfi\n# End automatically added section\n",
+    );
+    let mut bigawk = Deb::new("bigawk", "2.0-1", "amd64")
+        .entry(DebEntry::dir("usr/bin"))
+        .entry(DebEntry::exec("usr/bin/bigawk", "#!/bin/sh\necho big\n"));
+    bigawk.control_files = postinst(
+        "#!/bin/sh\nset -e\ncase \"$1\" in\n  configure)\n    for n in awk; do\n      update-alternatives --install /usr/bin/$n $n /usr/bin/big$n 10\n    done\n    ;;\nesac\nexit 0\n",
+    );
+    let mut busd = Deb::new("busd", "1.0-1", "amd64")
+        .field("Depends", "base-passwd")
+        .entry(DebEntry::dir("usr/lib/sysusers.d"))
+        .entry(DebEntry::file(
+            "usr/lib/sysusers.d/busd.conf",
+            "# the bus\nu busd - \"Bus daemon\" /run/busd\ng bususers -\nm busd bususers\n",
+        ));
+    busd.control_files = postinst(
+        "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n    adduser --system --quiet --home /var/lib/fetch --group _fetch\n    chown _fetch /var/lib/fetch\nfi\nif [ -d /run/systemd/system ]; then\n    systemctl --system daemon-reload >/dev/null || true\nfi\ndeb-systemd-helper enable busd.service >/dev/null || true\n",
+    );
+    vec![tinyawk, bigawk, busd, passwd_masters()]
+}
+
+/// The image's files, later layers over earlier ones.
+fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
+    let l = check_layout(layout);
+    let mut files = std::collections::BTreeMap::new();
+    for (mt, blob) in &l.layers {
+        for e in tar_entries(&decompress(mt, blob)) {
+            files.insert(e.path.trim_end_matches('/').to_string(), e);
+        }
+    }
+    files
+}
+
+/// The local-repository golden: this recipe with this repository builds
+/// to exactly this image (the repository's key and signatures are
+/// deterministic, so the lock is too).
+const GOLDEN_SCRIPTS: &str =
+    "sha256:26bdea57941722fc432a12024e9c21ab648dacadcb8a88e6c504d6a0afdf0b48";
+
+#[test]
+fn maintainer_script_effects_alternatives_and_accounts() {
+    let mut b = AptRepo::builder().suite("stable", &["amd64"]);
+    for d in script_packages() {
+        b = b.deb("stable", d);
+    }
+    let repo = b.build();
+    let (url, _server) = repo.serve();
+    let p = Project::new(
+        &repo,
+        &url,
+        "[\"linux/amd64\"]",
+        "[\"tinyawk\", \"bigawk\", \"busd\"]",
+        "single",
+    );
+    // The recipe's hello entrypoint is not installed here; `[config]`
+    // does not check it.
+    let r = p.build(&["--json"]);
+    r.expect_ok();
+    let doc = json(r.stdout.as_bytes());
+    let digest = doc["digest"].as_str().unwrap().to_string();
+    println!("golden scripts: {digest}");
+    assert!(
+        r.stderr.contains("scripts: 6 effects reproduced, 1 not needed in an image, 1 skipped (busd: chown); see --json"),
+        "{}",
+        r.stderr
+    );
+    let report = &doc["scripts"]["linux/amd64"];
+    assert_eq!(
+        report["alternatives"],
+        serde_json::json!({ "awk": "/usr/bin/bigawk" })
+    );
+    let chown = report["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["outcome"] == "skipped")
+        .unwrap();
+    assert_eq!(chown["package"], "busd");
+    assert_eq!(chown["source"], "postinst:5");
+    assert_eq!(chown["effect"], "chown _fetch /var/lib/fetch");
+
+    let files = image_files(&p.out());
+    let link = |files: &std::collections::BTreeMap<String, TarEntry>, path: &str| {
+        let e = files.get(path).unwrap_or_else(|| panic!("{path} missing"));
+        assert_eq!(e.kind, 'l', "{path} is a symlink");
+        e.link.clone().unwrap()
+    };
+    assert_eq!(link(&files, "usr/bin/awk"), "/etc/alternatives/awk");
+    assert_eq!(link(&files, "etc/alternatives/awk"), "/usr/bin/bigawk");
+    // bigawk has no nawk or man page slave: no links for them.
+    assert!(!files.contains_key("usr/bin/nawk"));
+    assert!(!files.contains_key("etc/alternatives/nawk"));
+    assert_eq!(
+        String::from_utf8_lossy(&files["var/lib/dpkg/alternatives/awk"].data),
+        "auto\n/usr/bin/awk\nawk.1.gz\n/usr/share/man/man1/awk.1.gz\nnawk\n/usr/bin/nawk\n\n/usr/bin/bigawk\n10\n\n\n/usr/bin/tinyawk\n5\n/usr/share/man/man1/tinyawk.1.gz\n/usr/bin/tinyawk\n\n"
+    );
+    let passwd = String::from_utf8_lossy(&files["etc/passwd"].data).into_owned();
+    let group = String::from_utf8_lossy(&files["etc/group"].data).into_owned();
+    assert_eq!(
+        passwd,
+        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n_fetch:x:100:100::/var/lib/fetch:/usr/sbin/nologin\nbusd:x:101:101:Bus daemon:/run/busd:/usr/sbin/nologin\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n",
+    );
+    assert_eq!(
+        group,
+        "root:x:0:\ndaemon:x:1:\n_fetch:x:100:\nbusd:x:101:\nbususers:x:102:busd\nnonroot:x:65532:\n"
+    );
+    // adduser makes the home it names; sysusers.d does not.
+    let home = &files["var/lib/fetch"];
+    assert_eq!((home.kind, home.uid, home.gid), ('d', 100, 100));
+    assert!(!files.contains_key("run/busd"));
+    // The provenance carries the report.
+    let index = json(&fs::read(p.out().join("index.json")).unwrap());
+    let mut found = false;
+    for a in index["manifests"].as_array().unwrap()[1..].iter() {
+        let am = json(&descriptor_blob(&p.out(), a));
+        for l in am["layers"].as_array().unwrap() {
+            let body = String::from_utf8_lossy(&descriptor_blob(&p.out(), l)).into_owned();
+            found |= body.contains("maintainer-script-effects:linux/amd64");
+        }
+    }
+    assert!(found, "the provenance lists the effects");
+
+    // Reproducible: a second build from scratch gives the same image.
+    let again = tempdir();
+    let p2 = Project::new_in(
+        again,
+        &repo,
+        &url,
+        "[\"linux/amd64\"]",
+        "[\"tinyawk\", \"bigawk\", \"busd\"]",
+        "single",
+    );
+    let r2 = p2.build(&[]);
+    r2.expect_ok();
+    assert_eq!(r2.last_line(), digest);
+    assert_eq!(
+        digest, GOLDEN_SCRIPTS,
+        "the local-repository golden changed"
+    );
+
+    // A manual choice: recorded in the lock, manual mode in the record.
+    let recipe = fs::read_to_string(p.recipe()).unwrap().replace(
+        "layers = \"single\"",
+        "layers = \"single\"\nalternatives = { awk = \"/usr/bin/tinyawk\" }",
+    );
+    fs::write(p.recipe(), &recipe).unwrap();
+    let r = p.build(&[]);
+    r.expect_ok();
+    let lock = fs::read_to_string(p.lock()).unwrap();
+    assert!(
+        lock.contains("[platforms.\"linux/amd64\".alternatives]\nawk = \"/usr/bin/tinyawk\"\n"),
+        "{lock}"
+    );
+    let files = image_files(&p.out());
+    assert_eq!(link(&files, "usr/bin/awk"), "/etc/alternatives/awk");
+    assert_eq!(link(&files, "etc/alternatives/awk"), "/usr/bin/tinyawk");
+    assert_eq!(link(&files, "etc/alternatives/nawk"), "/usr/bin/tinyawk");
+    assert_eq!(link(&files, "usr/bin/nawk"), "/etc/alternatives/nawk");
+    assert_eq!(
+        link(&files, "usr/share/man/man1/awk.1.gz"),
+        "/etc/alternatives/awk.1.gz"
+    );
+    assert!(
+        String::from_utf8_lossy(&files["var/lib/dpkg/alternatives/awk"].data)
+            .starts_with("manual\n")
+    );
+
+    // A path no package offers: refused, naming the recipe line.
+    fs::write(
+        p.recipe(),
+        recipe.replace("/usr/bin/tinyawk\" }", "/usr/bin/gawk\" }"),
+    )
+    .unwrap();
+    let r = p.build(&[]);
+    r.expect_fail();
+    assert!(
+        r.stderr.contains("recipe.toml:11:")
+            && r.stderr.contains("/usr/bin/bigawk, /usr/bin/tinyawk"),
+        "{}",
+        r.stderr
+    );
 }

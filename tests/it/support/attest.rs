@@ -63,7 +63,10 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
             .collect();
         platforms.insert(
             image.platform.to_string(),
-            LockedPlatform { packages: locked },
+            LockedPlatform {
+                packages: locked,
+                ..Default::default()
+            },
         );
         let layer = image.layers[0].digest.clone();
         packages.insert(
@@ -118,6 +121,7 @@ pub fn input<'a>(
     packages: BTreeMap<String, Vec<SbomPackage>>,
 ) -> AttestInput<'a> {
     AttestInput {
+        scripts: Default::default(),
         built,
         recipe,
         lock: Some(lock),

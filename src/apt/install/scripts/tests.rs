@@ -1,0 +1,383 @@
+use super::*;
+
+fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
+    let lookup = |p: &str| {
+        files.contains(&p).then_some(Found::File {
+            executable: p.contains("/bin/"),
+        })
+    };
+    let ctx = Context {
+        package,
+        arch: "amd64",
+        native_arch: Some("amd64"),
+        lookup: &lookup,
+    };
+    read(&ctx, text, &["configure"])
+}
+
+fn run(text: &str) -> Vec<Step> {
+    run_with("p", text, &[])
+}
+
+fn actions(steps: &[Step]) -> Vec<&Action> {
+    steps.iter().map(|s| &s.action).collect()
+}
+
+fn skipped(steps: &[Step]) -> Vec<(usize, String)> {
+    steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Skipped { command, .. } => Some((s.line, command.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn alt(link: &str, name: &str, path: &str, priority: i64, slaves: &[(&str, &str, &str)]) -> Action {
+    Action::AltInstall(AltInstall {
+        link: link.into(),
+        name: name.into(),
+        path: path.into(),
+        priority,
+        slaves: slaves
+            .iter()
+            .map(|(l, n, p)| (l.to_string(), n.to_string(), p.to_string()))
+            .collect(),
+    })
+}
+
+#[test]
+fn mawk_registers_awk_with_its_slaves() {
+    let steps = run(include_str!("../fixtures/mawk.postinst"));
+    assert_eq!(
+        actions(&steps),
+        [&alt(
+            "/usr/bin/awk",
+            "awk",
+            "/usr/bin/mawk",
+            5,
+            &[
+                (
+                    "/usr/share/man/man1/awk.1.gz",
+                    "awk.1.gz",
+                    "/usr/share/man/man1/mawk.1.gz"
+                ),
+                ("/usr/bin/nawk", "nawk", "/usr/bin/mawk"),
+                (
+                    "/usr/share/man/man1/nawk.1.gz",
+                    "nawk.1.gz",
+                    "/usr/share/man/man1/mawk.1.gz"
+                ),
+            ]
+        )]
+    );
+    assert_eq!(steps[0].line, 5);
+}
+
+#[test]
+fn openjdk_registers_each_tool_with_man_slaves_only_where_pages_exist() {
+    let base = "/usr/lib/jvm/java-17-openjdk-amd64";
+    let java_man = format!("{base}/man/man1/java.1.gz");
+    let steps = run_with(
+        "openjdk-17-jre-headless",
+        include_str!("../fixtures/openjdk-17-jre-headless.postinst"),
+        &[&java_man, "/usr/bin/mountpoint"],
+    );
+    let alts: Vec<&Action> = actions(&steps)
+        .into_iter()
+        .filter(|a| matches!(a, Action::AltInstall(_)))
+        .collect();
+    let java = alt(
+        "/usr/bin/java",
+        "java",
+        &format!("{base}/bin/java"),
+        1711,
+        &[("/usr/share/man/man1/java.1.gz", "java.1.gz", &java_man)],
+    );
+    assert_eq!(alts[0], &java);
+    let names: Vec<&str> = alts
+        .iter()
+        .map(|a| match a {
+            Action::AltInstall(i) => i.name.as_str(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["java", "jpackage", "keytool", "rmiregistry", "jexec"]
+    );
+    let Action::AltInstall(keytool) = alts[2] else {
+        unreachable!()
+    };
+    assert!(keytool.slaves.is_empty(), "no man page for keytool here");
+    let Action::AltInstall(jexec) = alts[4] else {
+        unreachable!()
+    };
+    assert_eq!(
+        jexec.slaves,
+        [(
+            "/usr/share/binfmts/jar".to_string(),
+            "jexec-binfmt".to_string(),
+            format!("{base}/lib/jar.binfmt")
+        )]
+    );
+    // The /etc/.java folders and the trigger are reported, not made.
+    let skipped = skipped(&steps);
+    assert!(
+        skipped
+            .iter()
+            .any(|(l, c)| *l == 24 && c.starts_with("mkdir -m 755 /etc/.java")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(_, c)| c == "dpkg-trigger update-ca-certificates-java"),
+        "{skipped:?}"
+    );
+    // Nothing under the undecidable `mountpoint` condition is an effect.
+    assert!(
+        !skipped.iter().any(|(_, c)| c.contains("mountpoint")),
+        "{skipped:?}"
+    );
+}
+
+#[test]
+fn dbus_adds_messagebus_through_its_in_sysroot_function() {
+    let steps = run(include_str!("../fixtures/dbus-system-bus-common.postinst"));
+    assert_eq!(
+        actions(&steps),
+        [&Action::AddUser(AddUser {
+            name: "messagebus".into(),
+            home: Some("/nonexistent".into()),
+            own_group: true,
+            create_home: false,
+            ..AddUser::default()
+        })]
+    );
+}
+
+#[test]
+fn apt_adds_its_user_and_services_are_not_needed() {
+    let steps = run(include_str!("../fixtures/apt.postinst"));
+    let a = actions(&steps);
+    assert_eq!(
+        a[0],
+        &Action::AddUser(AddUser {
+            name: "_apt".into(),
+            home: Some("/nonexistent".into()),
+            create_home: false,
+            ..AddUser::default()
+        })
+    );
+    assert!(
+        a.iter()
+            .filter(|a| matches!(a, Action::NotNeeded { why, .. } if why.starts_with("service")))
+            .count()
+            >= 4
+    );
+    assert!(a.iter().any(|a| matches!(a, Action::NotNeeded { command, .. } if command.starts_with("dpkg-maintscript-helper rm_conffile /etc/apt/apt.conf.d/20changelog 1.2.4~ -- configure"))));
+    // `[ -n "$2" ]` is false on a first install: no rm.
+    assert!(skipped(&steps).is_empty(), "{:?}", skipped(&steps));
+}
+
+#[test]
+fn timesyncd_names_its_sysusers_file_and_skips_what_it_cannot_follow() {
+    let steps = run(include_str!("../fixtures/systemd-timesyncd.postinst"));
+    let a = actions(&steps);
+    assert!(a.contains(&&Action::Sysusers {
+        file: "systemd-timesync.conf".into()
+    }));
+    // _adopt_conffile returns early: no .dpkg-bak file exists.
+    assert!(
+        !skipped(&steps).iter().any(|(_, c)| c.starts_with("mv")),
+        "{:?}",
+        skipped(&steps)
+    );
+}
+
+#[test]
+fn what_the_reader_refuses_is_skipped_with_its_line() {
+    let text = "#!/bin/sh\nset -e\nfor f in /usr/lib/x/*; do\n  update-alternatives --install /usr/bin/x x $f 10\ndone\nif [ \"$(id -u)\" = 0 ]; then\n  adduser --system foo\nfi\nupdate-alternatives --install /usr/bin/y y `cat /etc/y` 5\n";
+    let steps = run(text);
+    let s: Vec<(usize, &str)> = steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Skipped { why, .. } => Some((s.line, why.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(s.len(), 3, "{steps:?}");
+    assert_eq!(s[0].0, 4);
+    assert!(s[0].1.contains("`for`"), "{s:?}");
+    assert_eq!(s[1].0, 7);
+    assert!(s[1].1.contains("condition on line 6"), "{s:?}");
+    assert_eq!(s[2].0, 9);
+    assert!(!steps
+        .iter()
+        .any(|s| matches!(s.action, Action::AltInstall(_) | Action::AddUser(_))));
+}
+
+#[test]
+fn variables_case_removal_and_exit() {
+    let text = r#"
+NAME=tool
+prio=${PRIO:-20}
+case "$1" in
+  configure|abort-upgrade)
+    for v in a b; do
+      update-alternatives --install /usr/bin/$NAME-$v $NAME-$v /usr/lib/$NAME/$v $prio \
+        --slave /usr/share/man/man1/$NAME-$v.1.gz $NAME-$v.1.gz /usr/lib/$NAME/$v.1.gz
+    done
+    update-alternatives --remove $NAME-b /usr/lib/$NAME/b
+    ;;
+  remove)
+    update-alternatives --remove $NAME-a /usr/lib/$NAME/a
+    ;;
+esac
+getent group staff >/dev/null || addgroup --system --quiet staff
+exit 0
+adduser --system never
+"#;
+    let steps = run(text);
+    let a = actions(&steps);
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert!(
+        matches!(a[0], Action::Skipped { .. }),
+        "PRIO is unknown: {a:?}"
+    );
+    let text = text.replace("${PRIO:-20}", "20");
+    let steps = run(&text);
+    let a = actions(&steps);
+    assert_eq!(
+        a,
+        [
+            &alt(
+                "/usr/bin/tool-a",
+                "tool-a",
+                "/usr/lib/tool/a",
+                20,
+                &[(
+                    "/usr/share/man/man1/tool-a.1.gz",
+                    "tool-a.1.gz",
+                    "/usr/lib/tool/a.1.gz"
+                )]
+            ),
+            &alt(
+                "/usr/bin/tool-b",
+                "tool-b",
+                "/usr/lib/tool/b",
+                20,
+                &[(
+                    "/usr/share/man/man1/tool-b.1.gz",
+                    "tool-b.1.gz",
+                    "/usr/lib/tool/b.1.gz"
+                )]
+            ),
+            &Action::AltRemove {
+                name: "tool-b".into(),
+                path: "/usr/lib/tool/b".into()
+            },
+            &Action::AddGroup {
+                name: "staff".into(),
+                gid: None
+            },
+        ]
+    );
+    assert_eq!(steps[0].line, 7);
+}
+
+/// Scripts are untrusted input: mangled versions of the fixtures (bytes
+/// from sh's special characters inserted, cut and swapped, from a fixed
+/// seed) give an answer, never a panic or a hang.
+#[test]
+fn mangled_scripts_never_panic() {
+    let fixtures = [
+        include_str!("../fixtures/mawk.postinst"),
+        include_str!("../fixtures/openjdk-17-jre-headless.postinst"),
+        include_str!("../fixtures/dbus-system-bus-common.postinst"),
+        include_str!("../fixtures/apt.postinst"),
+        include_str!("../fixtures/systemd-timesyncd.postinst"),
+    ];
+    let alphabet: Vec<char> = "$`'\"\\(){}[];&|<>#*?:-+= \n\tifthenfidoneforcaseesacé0"
+        .chars()
+        .collect();
+    let mut state: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n.max(1)
+    };
+    for round in 0..400 {
+        let mut text: Vec<char> = fixtures[round % fixtures.len()].chars().collect();
+        for _ in 0..1 + next(8) {
+            let at = next(text.len() + 1);
+            match next(3) {
+                0 => text.insert(at, alphabet[next(alphabet.len())]),
+                1 if at < text.len() => {
+                    let end = (at + next(20)).min(text.len());
+                    text.drain(at..end);
+                }
+                _ if at < text.len() => text[at] = alphabet[next(alphabet.len())],
+                _ => {}
+            }
+        }
+        let text: String = text.into_iter().collect();
+        let _ = run(&text);
+    }
+    // Deep nesting and a loop that would not end are bounded.
+    let deep = format!("{}true{}", "if true; then ".repeat(200), "; fi".repeat(200));
+    let _ = run(&deep);
+    let _ = run("f() { f; }\nf\n");
+    let _ = run("for a in 1 2 3 4 5 6 7 8 9 10; do for b in 1 2 3 4 5 6 7 8 9 10; do for c in 1 2 3 4 5 6 7 8 9 10; do for d in 1 2 3 4 5 6 7 8 9 10; do for e in 1 2 3 4 5 6 7 8 9 10; do true; done; done; done; done; done\n");
+}
+
+#[test]
+fn versions_uname_and_groups_with_an_id() {
+    let text = "if [ -z \"$2\" ] || dpkg --compare-versions \"$2\" lt 1.0.1-11; then\n  groupadd -g 42 shadow\nfi\nif dpkg --compare-versions \"$2\" lt-nl 36~; then adduser --system never; fi\nif dpkg --compare-versions 1.2 gt 1.10; then adduser --system never; fi\nif [ \"$(uname -s)\" = Linux ]; then\n  update-alternatives --install /usr/bin/pager pager /bin/more 50\nfi\n";
+    let steps = run(text);
+    assert_eq!(
+        actions(&steps),
+        [
+            &Action::AddGroup {
+                name: "shadow".into(),
+                gid: Some(42)
+            },
+            &alt("/usr/bin/pager", "pager", "/bin/more", 50, &[]),
+        ]
+    );
+}
+
+#[test]
+fn useradd_and_groupadd_system_accounts() {
+    let steps = run("useradd -r -g nogroup -s /bin/false -c 'Proxy user' proxyd\ngroupadd -r proxyg\nuseradd -r -m -d /var/lib/w w\nuseradd plain\n");
+    assert_eq!(
+        actions(&steps)[..3],
+        [
+            &Action::AddUser(AddUser {
+                name: "proxyd".into(),
+                gecos: "Proxy user".into(),
+                home: Some("/home/proxyd".into()),
+                shell: Some("/bin/false".into()),
+                group: Some("nogroup".into()),
+                create_home: false,
+                ..AddUser::default()
+            }),
+            &Action::AddGroup {
+                name: "proxyg".into(),
+                gid: None
+            },
+            &Action::AddUser(AddUser {
+                name: "w".into(),
+                home: Some("/var/lib/w".into()),
+                create_home: true,
+                ..AddUser::default()
+            }),
+        ]
+    );
+    assert!(
+        matches!(actions(&steps)[3], Action::Skipped { .. }),
+        "not a system account"
+    );
+}
