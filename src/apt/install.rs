@@ -40,6 +40,13 @@ pub struct InstallOptions {
     pub dpkg_status: bool,
     /// Generate the CA bundle when ca-certificates is installed.
     pub ca_bundle: bool,
+    /// Generate Java's keystore of the same CAs when ca-certificates-java
+    /// is installed.
+    pub java_cacerts: bool,
+    /// Generate /etc/ld.so.cache when libc-bin is installed.
+    pub ld_cache: bool,
+    /// Set the time zone to tzdata's default, Etc/UTC, when it is installed.
+    pub timezone: bool,
 }
 
 impl Default for InstallOptions {
@@ -48,6 +55,9 @@ impl Default for InstallOptions {
             merged_usr: true,
             dpkg_status: true,
             ca_bundle: true,
+            java_cacerts: true,
+            ld_cache: true,
+            timezone: true,
         }
     }
 }
@@ -149,6 +159,10 @@ const MERGED_DIRS: [&str; 6] = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"
 const STATUS_DIR: &str = "var/lib/dpkg/status.d";
 const CA_DIR: &str = "usr/share/ca-certificates/";
 const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+const JAVA_CACERTS: &str = "etc/ssl/certs/java/cacerts";
+const LD_CACHE: &str = "etc/ld.so.cache";
+/// tzdata's debconf default, what a noninteractive install selects.
+const DEFAULT_TIMEZONE: &str = "Etc/UTC";
 const PASSWD_MASTER: &str = "usr/share/base-passwd/passwd.master";
 const GROUP_MASTER: &str = "usr/share/base-passwd/group.master";
 
@@ -229,6 +243,38 @@ pub fn install(
             let bundle = generated::ca_bundle(packages, &state.trees)?;
             let node = Node::file(Content::bytes(bundle), 0o644, 0, 0, epoch);
             state.place(j, CA_BUNDLE.to_string(), node)?;
+        }
+    }
+
+    if opts.java_cacerts {
+        if let Some(j) = packages
+            .iter()
+            .position(|(p, _)| p.name == "ca-certificates-java")
+        {
+            let store = generated::java_cacerts(packages, &state.trees, epoch)?;
+            let node = Node::file(Content::bytes(store), 0o644, 0, 0, epoch);
+            state.place(j, JAVA_CACERTS.to_string(), node)?;
+        }
+    }
+
+    if opts.timezone {
+        if let Some(j) = packages.iter().position(|(p, _)| p.name == "tzdata") {
+            let zone = format!("/usr/share/zoneinfo/{DEFAULT_TIMEZONE}");
+            state.place(j, "etc/localtime".into(), Node::symlink(zone, 0, 0, epoch))?;
+            let name = Content::bytes(format!("{DEFAULT_TIMEZONE}\n").into_bytes());
+            let node = Node::file(name, 0o644, 0, 0, epoch);
+            state.place(j, "etc/timezone".into(), node)?;
+        }
+    }
+
+    // Last of the generated files: ldconfig runs from libc-bin's trigger,
+    // after every package is configured.
+    if opts.ld_cache {
+        if let Some(j) = packages.iter().position(|(p, _)| p.name == "libc-bin") {
+            if let Some(cache) = generated::ld_so_cache(packages, &state.trees, &packages[j].0)? {
+                let node = Node::file(Content::bytes(cache), 0o644, 0, 0, epoch);
+                state.place(j, LD_CACHE.to_string(), node)?;
+            }
         }
     }
 
@@ -568,6 +614,8 @@ fn canonicalize_hardlinks(tree: &mut FsTree) {
 }
 
 mod generated;
+mod java_trust;
+mod ld_cache;
 
 #[cfg(test)]
 mod tests;

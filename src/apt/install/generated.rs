@@ -1,11 +1,13 @@
 //! What dpkg and maintainer scripts would have written, made from the
-//! installed trees: the status.d database, the CA bundle, base-passwd's
-//! masters, and each package's summary.
+//! installed trees: the status.d database, the CA bundle and Java's
+//! keystore of it, the loader cache, base-passwd's masters, and each
+//! package's summary.
 
 use std::collections::BTreeMap;
 
 use md5::{Digest as _, Md5};
 
+use super::{java_trust, ld_cache};
 use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR};
 use crate::apt::Package;
 use crate::deb::DebContents;
@@ -122,13 +124,13 @@ fn read_error(p: &Package, path: &str, source: ContentError) -> InstallError {
     }
 }
 
-/// update-ca-certificates with the default configuration (every `.crt`
-/// file under /usr/share/ca-certificates, in byte order of path), each
-/// certificate given a final newline if it lacks one (Debian #635570).
-pub(super) fn ca_bundle(
+/// The certificates update-ca-certificates takes with the default
+/// configuration: every `.crt` file under /usr/share/ca-certificates, by
+/// image path in byte order.
+fn ca_files<'a>(
     packages: &[(Package, DebContents)],
-    trees: &[FsTree],
-) -> Result<Vec<u8>, InstallError> {
+    trees: &'a [FsTree],
+) -> Result<BTreeMap<&'a str, Vec<u8>>, InstallError> {
     let mut certs: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for (j, tree) in trees.iter().enumerate() {
         for (key, node) in tree.iter() {
@@ -149,14 +151,72 @@ pub(super) fn ca_bundle(
             certs.insert(key, bytes);
         }
     }
+    Ok(certs)
+}
+
+/// update-ca-certificates with the default configuration, each
+/// certificate given a final newline if it lacks one (Debian #635570).
+pub(super) fn ca_bundle(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+) -> Result<Vec<u8>, InstallError> {
     let mut bundle = Vec::new();
-    for cert in certs.values() {
+    for cert in ca_files(packages, trees)?.values() {
         bundle.extend_from_slice(cert);
         if !cert.is_empty() && !cert.ends_with(b"\n") {
             bundle.push(b'\n');
         }
     }
     Ok(bundle)
+}
+
+/// ca-certificates-java's keystore of the same CAs as the bundle, one
+/// entry per /etc/ssl/certs link update-ca-certificates would make (a later
+/// file whose link name is taken replaces the earlier, as `ln -sf` does). A
+/// file without a readable certificate is left out, as the jar leaves it.
+pub(super) fn java_cacerts(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+    epoch: u64,
+) -> Result<Vec<u8>, InstallError> {
+    let mut certs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (key, pem) in ca_files(packages, trees)? {
+        let file_name = key.rsplit('/').next().unwrap_or(key);
+        let alias = format!("debian:{}", java_trust::pem_link_name(file_name)).to_lowercase();
+        match java_trust::first_certificate(&pem) {
+            Some(der) => {
+                certs.insert(alias, der);
+            }
+            None => {
+                certs.remove(&alias);
+            }
+        }
+    }
+    Ok(java_trust::jks(&certs, epoch))
+}
+
+/// /etc/ld.so.cache as libc-bin's ldconfig trigger writes it, or `None` on
+/// an architecture whose cache flags are not known here.
+pub(super) fn ld_so_cache(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+    libc_bin: &Package,
+) -> Result<Option<Vec<u8>>, InstallError> {
+    let Some(machine) = ld_cache::Machine::for_debian_arch(&libc_bin.architecture) else {
+        return Ok(None);
+    };
+    let view = ld_cache::ImageView::new(trees);
+    let generator = ld_cache::generator(&libc_bin.version);
+    match ld_cache::ld_cache(&view, machine, &generator) {
+        Ok(cache) => Ok(Some(cache)),
+        Err((key, source)) => {
+            let j = trees
+                .iter()
+                .position(|t| t.get(&key).is_some())
+                .unwrap_or(0);
+            Err(read_error(&packages[j].0, &key, source))
+        }
+    }
 }
 
 pub(super) fn master_text(tree: &FsTree, key: &str) -> Result<String, InstallError> {
