@@ -170,29 +170,17 @@ pub(super) fn ca_bundle(
     Ok(bundle)
 }
 
-/// ca-certificates-java's keystore of the same CAs as the bundle, one
-/// entry per /etc/ssl/certs link update-ca-certificates would make (a later
-/// file whose link name is taken replaces the earlier, as `ln -sf` does). A
-/// file without a readable certificate is left out, as the jar leaves it.
+/// ca-certificates-java's keystore of the same CAs as the bundle.
 pub(super) fn java_cacerts(
     packages: &[(Package, DebContents)],
     trees: &[FsTree],
     epoch: u64,
 ) -> Result<Vec<u8>, InstallError> {
-    let mut certs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (key, pem) in ca_files(packages, trees)? {
-        let file_name = key.rsplit('/').next().unwrap_or(key);
-        let alias = format!("debian:{}", java_trust::pem_link_name(file_name)).to_lowercase();
-        match java_trust::first_certificate(&pem) {
-            Some(der) => {
-                certs.insert(alias, der);
-            }
-            None => {
-                certs.remove(&alias);
-            }
-        }
-    }
-    Ok(java_trust::jks(&certs, epoch))
+    let files = ca_files(packages, trees)?;
+    Ok(java_trust::keystore(
+        files.iter().map(|(k, v)| (*k, v.as_slice())),
+        epoch,
+    ))
 }
 
 /// /etc/ld.so.cache as libc-bin's ldconfig trigger writes it, or `None` on

@@ -52,6 +52,31 @@ pub(crate) fn first_certificate(pem: &[u8]) -> Option<Vec<u8>> {
     (der.first() == Some(&0x30)).then_some(der)
 }
 
+/// The keystore of the CA files `files` (image path → PEM, in the order
+/// update-ca-certificates takes them), one entry per /etc/ssl/certs link
+/// it would make: a later file whose link name is taken replaces the
+/// earlier, as `ln -sf` does. A file without a readable certificate is left
+/// out, as the jar leaves it.
+pub(crate) fn keystore<'a>(
+    files: impl Iterator<Item = (&'a str, &'a [u8])>,
+    epoch: u64,
+) -> Vec<u8> {
+    let mut certs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (path, pem) in files {
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        let alias = format!("debian:{}", pem_link_name(file_name)).to_lowercase();
+        match first_certificate(pem) {
+            Some(der) => {
+                certs.insert(alias, der);
+            }
+            None => {
+                certs.remove(&alias);
+            }
+        }
+    }
+    jks(&certs, epoch)
+}
+
 /// The keystore holding `certs` (alias → DER), each entry dated
 /// `epoch` seconds.
 pub(crate) fn jks(certs: &BTreeMap<String, Vec<u8>>, epoch: u64) -> Vec<u8> {
@@ -142,4 +167,195 @@ pub(crate) fn parse(b: &[u8]) -> Option<Vec<(String, u64, Vec<u8>)>> {
         out.push((alias, date, take(len)?.to_vec()));
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real CA certificate (ISRG Root X1, as ca-certificates ships it).
+    const ISRG: &str = "-----BEGIN CERTIFICATE-----
+MIIFazCCA1OgAwIBAgIRAIIQz7DSQONZRGPgu2OCiwAwDQYJKoZIhvcNAQELBQAw
+TzELMAkGA1UEBhMCVVMxKTAnBgNVBAoTIEludGVybmV0IFNlY3VyaXR5IFJlc2Vh
+cmNoIEdyb3VwMRUwEwYDVQQDEwxJU1JHIFJvb3QgWDEwHhcNMTUwNjA0MTEwNDM4
+WhcNMzUwNjA0MTEwNDM4WjBPMQswCQYDVQQGEwJVUzEpMCcGA1UEChMgSW50ZXJu
+ZXQgU2VjdXJpdHkgUmVzZWFyY2ggR3JvdXAxFTATBgNVBAMTDElTUkcgUm9vdCBY
+MTCCAiIwDQYJKoZIhvcNAQEBBQADggIPADCCAgoCggIBAK3oJHP0FDfzm54rVygc
+h77ct984kIxuPOZXoHj3dcKi/vVqbvYATyjb3miGbESTtrFj/RQSa78f0uoxmyF+
+0TM8ukj13Xnfs7j/EvEhmkvBioZxaUpmZmyPfjxwv60pIgbz5MDmgK7iS4+3mX6U
+A5/TR5d8mUgjU+g4rk8Kb4Mu0UlXjIB0ttov0DiNewNwIRt18jA8+o+u3dpjq+sW
+T8KOEUt+zwvo/7V3LvSye0rgTBIlDHCNAymg4VMk7BPZ7hm/ELNKjD+Jo2FR3qyH
+B5T0Y3HsLuJvW5iB4YlcNHlsdu87kGJ55tukmi8mxdAQ4Q7e2RCOFvu396j3x+UC
+B5iPNgiV5+I3lg02dZ77DnKxHZu8A/lJBdiB3QW0KtZB6awBdpUKD9jf1b0SHzUv
+KBds0pjBqAlkd25HN7rOrFleaJ1/ctaJxQZBKT5ZPt0m9STJEadao0xAH0ahmbWn
+OlFuhjuefXKnEgV4We0+UXgVCwOPjdAvBbI+e0ocS3MFEvzG6uBQE3xDk3SzynTn
+jh8BCNAw1FtxNrQHusEwMFxIt4I7mKZ9YIqioymCzLq9gwQbooMDQaHWBfEbwrbw
+qHyGO0aoSCqI3Haadr8faqU9GY/rOPNk3sgrDQoo//fb4hVC1CLQJ13hef4Y53CI
+rU7m2Ys6xt0nUW7/vGT1M0NPAgMBAAGjQjBAMA4GA1UdDwEB/wQEAwIBBjAPBgNV
+HRMBAf8EBTADAQH/MB0GA1UdDgQWBBR5tFnme7bl5AFzgAiIyBpY9umbbjANBgkq
+hkiG9w0BAQsFAAOCAgEAVR9YqbyyqFDQDLHYGmkgJykIrGF1XIpu+ILlaS/V9lZL
+ubhzEFnTIZd+50xx+7LSYK05qAvqFyFWhfFQDlnrzuBZ6brJFe+GnY+EgPbk6ZGQ
+3BebYhtF8GaV0nxvwuo77x/Py9auJ/GpsMiu/X1+mvoiBOv/2X/qkSsisRcOj/KK
+NFtY2PwByVS5uCbMiogziUwthDyC3+6WVwW6LLv3xLfHTjuCvjHIInNzktHCgKQ5
+ORAzI4JMPJ+GslWYHb4phowim57iaztXOoJwTdwJx4nLCgdNbOhdjsnvzqvHu7Ur
+TkXWStAmzOVyyghqpZXjFaH3pO3JLF+l+/+sKAIuvtd7u+Nxe5AW0wdeRlN8NwdC
+jNPElpzVmbUq4JUagEiuTDkHzsxHpFKVK7q4+63SM1N95R1NbdWhscdCb+ZAJzVc
+oyi3B43njTOQ5yOf+1CceWxG1bQVs5ZufpsMljq4Ui0/1lvh+wjChP4kqKOJ2qxq
+4RgqsahDYVvTH9w7jXbyLeiNdd8XM2w9U/t7y0Ff/9yi0GE44Za4rF2LN9d11TPA
+mRGunUHBcnWEvgJBQl9nJEiU0Zsnvgc/ubhPgXRR4Xq37Z0j4r7g1SgEEzwxA57d
+emyPxgcYxn/eR44/KJ4EBs+lVDR3veyJm+kXQ99b21/+jh5Xos1AnX5iItreGCc=
+-----END CERTIFICATE-----
+";
+
+    fn der() -> Vec<u8> {
+        first_certificate(ISRG.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn link_names_are_update_ca_certificates_names() {
+        assert_eq!(pem_link_name("ISRG_Root_X1.crt"), "ISRG_Root_X1.pem");
+        assert_eq!(
+            pem_link_name("NetLock_Arany_(Class_Gold)_Főtanúsítvány.crt"),
+            "NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem"
+        );
+        assert_eq!(pem_link_name("a b,c.crt"), "a_b_c.pem");
+    }
+
+    #[test]
+    fn the_first_certificate_of_a_pem_file_is_read() {
+        let der = der();
+        assert_eq!(der.len(), 1391);
+        let two = format!("junk\n{ISRG}{ISRG}");
+        assert_eq!(first_certificate(two.as_bytes()), Some(der));
+        assert_eq!(first_certificate(b"no certificate here"), None);
+        assert_eq!(
+            first_certificate(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn keystores_are_sorted_dated_and_checked() {
+        let files = [
+            (
+                "usr/share/ca-certificates/mozilla/Z_Root.crt",
+                ISRG.as_bytes(),
+            ),
+            (
+                "usr/share/ca-certificates/mozilla/ISRG Root (X1).crt",
+                ISRG.as_bytes(),
+            ),
+            (
+                "usr/share/ca-certificates/mozilla/Broken.crt",
+                b"nothing".as_slice(),
+            ),
+        ];
+        let store = keystore(files.iter().copied(), 1_700_000_000);
+        assert_eq!(&store[..8], &[0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2]);
+        let entries = parse(&store).unwrap();
+        let aliases: Vec<&str> = entries.iter().map(|(a, _, _)| a.as_str()).collect();
+        assert_eq!(aliases, ["debian:isrg_root_=x1=.pem", "debian:z_root.pem"]);
+        assert!(entries
+            .iter()
+            .all(|(_, date, d)| *date == 1_700_000_000_000 && *d == der()));
+        // Same input, same bytes, whatever order the files come in.
+        let reversed = keystore(files.iter().rev().copied(), 1_700_000_000);
+        assert_eq!(store, reversed);
+        let mut damaged = store.clone();
+        damaged[20] ^= 1;
+        assert_eq!(parse(&damaged), None);
+    }
+
+    #[test]
+    fn aliases_are_written_as_java_writes_utf() {
+        let mut out = Vec::new();
+        write_utf(&mut out, "ő\0a");
+        assert_eq!(out, [0, 5, 0xc5, 0x91, 0xc0, 0x80, b'a']);
+    }
+
+    /// The host's CAs through `keystore` against what keytool reads from
+    /// it and what ca-certificates-java's jar wrote on this host.
+    #[test]
+    fn java_reads_the_store_and_it_holds_what_the_jar_writes() {
+        let dir = std::path::Path::new("/usr/share/ca-certificates");
+        if !dir.is_dir() {
+            eprintln!("skipped: no /usr/share/ca-certificates on this host");
+            return;
+        }
+        let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for e in walkdir::WalkDir::new(dir) {
+            let e = e.unwrap();
+            let p = e.path().to_str().unwrap();
+            if e.file_type().is_file() && p.ends_with(".crt") {
+                files.insert(
+                    p.trim_start_matches('/').to_string(),
+                    std::fs::read(e.path()).unwrap(),
+                );
+            }
+        }
+        let store = keystore(files.iter().map(|(k, v)| (k.as_str(), v.as_slice())), 1_000);
+        let ours: BTreeMap<String, Vec<u8>> = parse(&store)
+            .unwrap()
+            .into_iter()
+            .map(|(a, _, d)| (a, d))
+            .collect();
+        assert!(ours.len() > 100, "{} CAs", ours.len());
+
+        // The jar's store on this host names each certificate as ours does.
+        // The host's CA files may be of another ca-certificates version than
+        // its keystore (reissued CAs, local ones), so the certificates both
+        // hold are compared.
+        if let Ok(host) = std::fs::read("/etc/ssl/certs/java/cacerts") {
+            let host = parse(&host).expect("the host's store is JKS with password changeit");
+            let by_der: BTreeMap<&[u8], &String> =
+                ours.iter().map(|(a, d)| (d.as_slice(), a)).collect();
+            let (mut same, mut renamed) = (0, Vec::new());
+            for (alias, _, der) in &host {
+                match by_der.get(der.as_slice()) {
+                    Some(ours) if *ours == alias => same += 1,
+                    Some(ours) => renamed.push(format!("{alias} / {ours}")),
+                    None => {}
+                }
+            }
+            // A CA file renamed between the two versions is named otherwise.
+            assert!(
+                same > 100 && renamed.len() * 20 < same,
+                "{same} named alike; named otherwise (jar / ours): {renamed:?}"
+            );
+        } else {
+            eprintln!("no /etc/ssl/certs/java/cacerts on this host: not compared");
+        }
+
+        let Ok(keytool) = std::process::Command::new("keytool").arg("-help").output() else {
+            eprintln!("skipped: no keytool on this host");
+            return;
+        };
+        drop(keytool);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("cacerts");
+        std::fs::write(&path, &store).unwrap();
+        let out = std::process::Command::new("keytool")
+            .args(["-list", "-storepass", STORE_PASSWORD, "-keystore"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "keytool: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("Keystore type: JKS"), "{text}");
+        assert!(
+            text.contains(&format!("Your keystore contains {} entries", ours.len())),
+            "{text}"
+        );
+        for alias in ours.keys() {
+            assert!(
+                text.contains(&format!("{alias}, ")),
+                "keytool does not list {alias}"
+            );
+        }
+        assert!(text.contains("trustedCertEntry"), "{text}");
+    }
 }

@@ -317,7 +317,8 @@ fn scan(view: &ImageView, machine: Machine) -> Result<Vec<CacheEntry>, (String, 
             // As ldconfig: a link keeps its own name when that is the
             // soname or the development link (`libz.so` for `libz.so.1`);
             // any other link counts as the file it reaches.
-            let is_link = is_link && (name == soname || (name.ends_with(".so") && soname.starts_with(name)));
+            let is_link =
+                is_link && (name == soname || (name.ends_with(".so") && soname.starts_with(name)));
             if is_link {
                 soname = name.to_string();
             }
@@ -763,7 +764,10 @@ mod tests {
         let script = format!("{lib}/libc.so");
         let files = [
             (libc.as_str(), file(elf(62, Some("libc.so.6"), &[]))),
-            (libz.as_str(), file(elf(62, Some("libz.so.1"), &["libc.so.6"]))),
+            (
+                libz.as_str(),
+                file(elf(62, Some("libz.so.1"), &["libc.so.6"])),
+            ),
             (libz1.as_str(), link("libz.so.1.2.13")),
             (script.as_str(), file(b"/* GNU ld script */".to_vec())),
         ];
@@ -789,8 +793,16 @@ mod tests {
         assert_eq!(
             entries_of(&t),
             vec![
-                (0x303, "libz.so.1".into(), "/lib/x86_64-linux-gnu/libz.so.1".into()),
-                (0x303, "libc.so.6".into(), "/lib/x86_64-linux-gnu/libc.so.6".into()),
+                (
+                    0x303,
+                    "libz.so.1".into(),
+                    "/lib/x86_64-linux-gnu/libz.so.1".into()
+                ),
+                (
+                    0x303,
+                    "libc.so.6".into(),
+                    "/lib/x86_64-linux-gnu/libc.so.6".into()
+                ),
             ]
         );
     }
@@ -798,16 +810,28 @@ mod tests {
     #[test]
     fn conf_d_directories_are_found_and_sorted_by_library_order() {
         let t = merged_image(&[
-            ("etc/ld.so.conf.d/zz-opt.conf", file(b"/opt/x/lib/ # why\n".to_vec())),
-            ("opt/x/lib/libfoo.so.10", file(elf(62, Some("libfoo.so.10"), &[]))),
-            ("opt/x/lib/libfoo.so.9", file(elf(62, Some("libfoo.so.9"), &[]))),
+            (
+                "etc/ld.so.conf.d/zz-opt.conf",
+                file(b"/opt/x/lib/ # why\n".to_vec()),
+            ),
+            (
+                "opt/x/lib/libfoo.so.10",
+                file(elf(62, Some("libfoo.so.10"), &[])),
+            ),
+            (
+                "opt/x/lib/libfoo.so.9",
+                file(elf(62, Some("libfoo.so.9"), &[])),
+            ),
             ("opt/x/lib/libc.so.6", file(elf(62, None, &[]))),
             ("opt/x/lib/notalib.so", file(elf(62, None, &[]))),
             ("opt/x/lib/libdir.so", NodeKind::Dir),
             ("opt/x/lib/libloop.so", link("libloop.so")),
         ]);
         let got = entries_of(&t);
-        let names: Vec<(&str, &str)> = got.iter().map(|(_, s, p)| (s.as_str(), p.as_str())).collect();
+        let names: Vec<(&str, &str)> = got
+            .iter()
+            .map(|(_, s, p)| (s.as_str(), p.as_str()))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -829,16 +853,29 @@ mod tests {
             file(elf(183, Some("libarm.so.1"), &["libc.so.6"])),
         )]);
         let got = entries_of(&t);
-        assert!(got.contains(&(3, "libarm.so.1".into(), "/lib/x86_64-linux-gnu/libarm.so.1".into())));
+        assert!(got.contains(&(
+            3,
+            "libarm.so.1".into(),
+            "/lib/x86_64-linux-gnu/libarm.so.1".into()
+        )));
     }
 
     #[test]
     fn without_merged_usr_both_lib_directories_are_scanned() {
         let t = tree(&[
             ("etc/ld.so.conf", file(CONF.into())),
-            ("etc/ld.so.conf.d/x86_64-linux-gnu.conf", file(MULTIARCH.into())),
-            ("lib/x86_64-linux-gnu/libc.so.6", file(elf(62, Some("libc.so.6"), &[]))),
-            ("usr/lib/x86_64-linux-gnu/libz.so.1", file(elf(62, Some("libz.so.1"), &[]))),
+            (
+                "etc/ld.so.conf.d/x86_64-linux-gnu.conf",
+                file(MULTIARCH.into()),
+            ),
+            (
+                "lib/x86_64-linux-gnu/libc.so.6",
+                file(elf(62, Some("libc.so.6"), &[])),
+            ),
+            (
+                "usr/lib/x86_64-linux-gnu/libz.so.1",
+                file(elf(62, Some("libz.so.1"), &[])),
+            ),
         ]);
         let got = entries_of(&t);
         assert_eq!(got[0].2, "/usr/lib/x86_64-linux-gnu/libz.so.1");
@@ -870,10 +907,16 @@ mod tests {
         let (table, offsets) = string_table(&strings);
         for (s, off) in strings.iter().zip(&offsets) {
             let rest = &table[*off..];
-            assert_eq!(&rest[..rest.iter().position(|&c| c == 0).unwrap()], s.as_bytes());
+            assert_eq!(
+                &rest[..rest.iter().position(|&c| c == 0).unwrap()],
+                s.as_bytes()
+            );
         }
         // Only the two strings that end no other are stored.
-        assert_eq!(table.len(), "/lib/libc.so.6".len() + 1 + "libm.so.6".len() + 1);
+        assert_eq!(
+            table.len(),
+            "/lib/libc.so.6".len() + 1 + "libm.so.6".len() + 1
+        );
     }
 
     #[test]
@@ -915,33 +958,66 @@ mod tests {
             eprintln!("skipped: the host is not x86_64 Debian");
             return;
         }
-        let real = |name: &str| -> Option<NodeKind> {
-            std::fs::read(host_lib.join(name)).ok().map(file)
-        };
+        let real =
+            |name: &str| -> Option<NodeKind> { std::fs::read(host_lib.join(name)).ok().map(file) };
         let lib = "usr/lib/x86_64-linux-gnu";
         let mut entries: Vec<(String, NodeKind)> = vec![
             ("bin".into(), link("usr/bin")),
             ("lib".into(), link("usr/lib")),
             ("lib64".into(), link("usr/lib64")),
             ("usr/bin".into(), NodeKind::Dir),
-            ("usr/lib64/ld-linux-x86-64.so.2".into(), link("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")),
+            (
+                "usr/lib64/ld-linux-x86-64.so.2".into(),
+                link("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+            ),
             ("etc/ld.so.conf".into(), file(CONF.into())),
-            ("etc/ld.so.conf.d/x86_64-linux-gnu.conf".into(), file(MULTIARCH.into())),
-            ("etc/ld.so.conf.d/libc.conf".into(), file(b"# libc default configuration\n/usr/local/lib\n".to_vec())),
-            ("etc/ld.so.conf.d/zz-opt.conf".into(), file(b"/opt/x/lib\n/opt/missing\n".to_vec())),
-            (format!("{lib}/libc.so"), file(b"/* GNU ld script */\nGROUP ( libc.so.6 )\n".to_vec())),
-            (format!("{lib}/libjunk.so.1"), file(b"not an ELF file".to_vec())),
+            (
+                "etc/ld.so.conf.d/x86_64-linux-gnu.conf".into(),
+                file(MULTIARCH.into()),
+            ),
+            (
+                "etc/ld.so.conf.d/libc.conf".into(),
+                file(b"# libc default configuration\n/usr/local/lib\n".to_vec()),
+            ),
+            (
+                "etc/ld.so.conf.d/zz-opt.conf".into(),
+                file(b"/opt/x/lib\n/opt/missing\n".to_vec()),
+            ),
+            (
+                format!("{lib}/libc.so"),
+                file(b"/* GNU ld script */\nGROUP ( libc.so.6 )\n".to_vec()),
+            ),
+            (
+                format!("{lib}/libjunk.so.1"),
+                file(b"not an ELF file".to_vec()),
+            ),
             (format!("{lib}/libz.so.1"), link("libz.so.1.2.13")),
-            (format!("{lib}/libz.so"), link("/lib/x86_64-linux-gnu/libz.so.1.2.13")),
+            (
+                format!("{lib}/libz.so"),
+                link("/lib/x86_64-linux-gnu/libz.so.1.2.13"),
+            ),
             (format!("{lib}/libtinfo.so.6"), link("libtinfo.so.6.4")),
-            ("usr/local/lib/libdangling.so.1".into(), link("nowhere.so.1")),
+            (
+                "usr/local/lib/libdangling.so.1".into(),
+                link("nowhere.so.1"),
+            ),
         ];
-        for name in ["libc.so.6", "ld-linux-x86-64.so.2", "libm.so.6", "libz.so.1.2.13", "libtinfo.so.6.4"] {
+        for name in [
+            "libc.so.6",
+            "ld-linux-x86-64.so.2",
+            "libm.so.6",
+            "libz.so.1.2.13",
+            "libtinfo.so.6.4",
+        ] {
             if let Some(f) = real(name) {
                 entries.push((format!("{lib}/{name}"), f));
             }
         }
-        for (name, from) in [("libtinfo.so.6", "libtinfo.so.6.4"), ("libfoo.so", "libz.so.1.2.13"), ("libm.so.6", "libm.so.6")] {
+        for (name, from) in [
+            ("libtinfo.so.6", "libtinfo.so.6.4"),
+            ("libfoo.so", "libz.so.1.2.13"),
+            ("libm.so.6", "libm.so.6"),
+        ] {
             if let Some(f) = real(from) {
                 entries.push((format!("opt/x/lib/{name}"), f));
             }
@@ -967,8 +1043,10 @@ mod tests {
             .unwrap();
         assert!(status.success(), "ldconfig failed: {status}");
         let theirs = std::fs::read(dir.path().join("etc/ld.so.cache")).unwrap();
-        let borrowed: Vec<(&str, NodeKind)> =
-            entries.iter().map(|(k, n)| (k.as_str(), n.clone())).collect();
+        let borrowed: Vec<(&str, NodeKind)> = entries
+            .iter()
+            .map(|(k, n)| (k.as_str(), n.clone()))
+            .collect();
         let t = tree(&borrowed);
         let ours = ld_cache(&ImageView::new([&t]), AMD64, &generator(&libc_bin_version)).unwrap();
         if ours != theirs {
