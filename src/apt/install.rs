@@ -618,4 +618,6 @@ mod java_trust;
 mod ld_cache;
 
 #[cfg(test)]
+mod generated_tests;
+#[cfg(test)]
 mod tests;

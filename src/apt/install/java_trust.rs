@@ -170,11 +170,11 @@ pub(crate) fn parse(b: &[u8]) -> Option<Vec<(String, u64, Vec<u8>)>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A real CA certificate (ISRG Root X1, as ca-certificates ships it).
-    const ISRG: &str = "-----BEGIN CERTIFICATE-----
+    pub(crate) const ISRG: &str = "-----BEGIN CERTIFICATE-----
 MIIFazCCA1OgAwIBAgIRAIIQz7DSQONZRGPgu2OCiwAwDQYJKoZIhvcNAQELBQAw
 TzELMAkGA1UEBhMCVVMxKTAnBgNVBAoTIEludGVybmV0IFNlY3VyaXR5IFJlc2Vh
 cmNoIEdyb3VwMRUwEwYDVQQDEwxJU1JHIFJvb3QgWDEwHhcNMTUwNjA0MTEwNDM4

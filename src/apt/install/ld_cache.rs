@@ -653,7 +653,7 @@ pub(crate) fn parse(b: &[u8]) -> Option<(Vec<CacheEntry>, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::fstree::{Content, FsTree};
 
@@ -666,7 +666,7 @@ mod tests {
     /// A minimal 64-bit little-endian ELF shared object: one PT_LOAD at
     /// vaddr 0x1000 for the whole file, a PT_DYNAMIC with DT_STRTAB and,
     /// if given, DT_SONAME and DT_NEEDED.
-    fn elf(machine: u16, soname: Option<&str>, needed: &[&str]) -> Vec<u8> {
+    pub(crate) fn elf(machine: u16, soname: Option<&str>, needed: &[&str]) -> Vec<u8> {
         let mut strtab = vec![0u8];
         let mut add = |s: &str| {
             let off = strtab.len() as u64;
