@@ -122,7 +122,7 @@ fn tzdata_defaults_to_utc() {
         "all",
         TarBuilder::new().file("./usr/share/zoneinfo/Etc/UTC", b"TZif"),
     );
-    let i = install(&[tz.clone()], EPOCH, &InstallOptions::default()).unwrap();
+    let i = install(std::slice::from_ref(&tz), EPOCH, &InstallOptions::default()).unwrap();
     let (_, link) = generated(&i, "etc/localtime").unwrap();
     assert_eq!(
         link.kind,

@@ -631,7 +631,7 @@ pub(crate) fn parse(b: &[u8]) -> Option<(Vec<CacheEntry>, String)> {
     let n = u32_at(20)? as usize;
     let str_at = |o: u32| -> Option<String> {
         let s = b.get(o as usize..)?;
-        Some(String::from_utf8(s[..s.iter().position(|&c| c == 0)?].to_vec()).ok()?)
+        String::from_utf8(s[..s.iter().position(|&c| c == 0)?].to_vec()).ok()
     };
     let mut entries = Vec::new();
     for i in 0..n {
