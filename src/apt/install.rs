@@ -17,13 +17,25 @@
 //!   `update-ca-certificates` does with the default configuration.
 //! - base-passwd's postinst: its master files are handed back so the
 //!   account files are written from them (see `assemble::accounts`).
+//! - ca-certificates-java's postinst: /etc/ssl/certs/java/cacerts, the JKS
+//!   store of the same CAs as the bundle (see `java_trust`); the JRE's
+//!   lib/security/cacerts is the package's own symlink to it.
+//! - libc-bin's ldconfig trigger: /etc/ld.so.cache for the directories in
+//!   /etc/ld.so.conf(.d) and glibc's own, byte-identical to ldconfig's on
+//!   amd64 and arm64 (see `ld_cache`); other architectures get none and
+//!   the loader searches its default directories.
+//! - tzdata's postinst with debconf's default: /etc/localtime ->
+//!   /usr/share/zoneinfo/Etc/UTC and /etc/timezone.
 //!
 //! Knowingly skipped: update-alternatives (no /etc/alternatives links; name
-//! the real path), the ldconfig cache (glibc finds libraries in the default
-//! directories without it), debconf questions (defaults only), systemd and
-//! init integration, the openssl hash symlinks in /etc/ssl/certs (OpenSSL
-//! reads the bundle), /etc/ca-certificates.conf, triggers, `/var/lib/dpkg/
-//! status` and `info/`, and diversions.
+//! the real path), debconf questions (defaults only), systemd and
+//! init integration, the /etc/ssl/certs/*.pem links and their OpenSSL hash
+//! links (OpenSSL and Java read the bundle and the keystore),
+//! /etc/ca-certificates.conf, ldconfig's aux-cache (inode and ctime records
+//! it rebuilds when missing), python3's byte-compiling (py3compile: Python
+//! compiles on import, and writes nothing on a read-only root), locale and
+//! other caches rebuilt at boot, triggers, `/var/lib/dpkg/status` and
+//! `info/`, and diversions.
 
 use std::collections::BTreeMap;
 

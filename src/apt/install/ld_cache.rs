@@ -285,6 +285,7 @@ struct DirLib {
 fn scan(view: &ImageView, machine: Machine) -> Result<Vec<CacheEntry>, (String, ContentError)> {
     let mut seen: Vec<String> = Vec::new();
     let mut entries: Vec<CacheEntry> = Vec::new();
+    let mut read: BTreeMap<String, Option<Elf>> = BTreeMap::new();
     for dir in directories(view, machine) {
         let Some(real) = view.resolve(&dir) else {
             continue;
@@ -306,14 +307,18 @@ fn scan(view: &ImageView, machine: Machine) -> Result<Vec<CacheEntry>, (String, 
             let Some(target) = view.resolve(&key) else {
                 continue;
             };
-            let Some(bytes) = view.file(&target) else {
-                continue;
-            };
-            let bytes = bytes.map_err(|e| (target.clone(), e))?;
-            let Some(elf) = read_elf(&bytes) else {
+            // A library is reached through its links too: read it once.
+            if !read.contains_key(&target) {
+                let elf = match view.file(&target) {
+                    Some(bytes) => read_elf(&bytes.map_err(|e| (target.clone(), e))?),
+                    None => None,
+                };
+                read.insert(target.clone(), elf);
+            }
+            let Some(elf) = &read[&target] else {
                 continue; // linker scripts, other files named like libraries
             };
-            let mut soname = elf.soname.unwrap_or_else(|| name.to_string());
+            let mut soname = elf.soname.clone().unwrap_or_else(|| name.to_string());
             // As ldconfig: a link keeps its own name when that is the
             // soname or the development link (`libz.so` for `libz.so.1`);
             // any other link counts as the file it reaches.
