@@ -26,6 +26,9 @@
 //!   the loader searches its default directories.
 //! - tzdata's postinst with debconf's default: /etc/localtime ->
 //!   /usr/share/zoneinfo/Etc/UTC and /etc/timezone.
+//! - what base-files', libc-bin's, python3's and openjdk's postinsts make
+//!   from shipped defaults where nothing is installed (/etc/profile,
+//!   /etc/nsswitch.conf, /var/run -> /run, …; see `postinst_defaults`).
 //!
 //! Knowingly skipped: update-alternatives (no /etc/alternatives links; name
 //! the real path), debconf questions (defaults only), systemd and
@@ -59,6 +62,9 @@ pub struct InstallOptions {
     pub ld_cache: bool,
     /// Set the time zone to tzdata's default, Etc/UTC, when it is installed.
     pub timezone: bool,
+    /// Make what postinsts make from shipped defaults (base-files' /etc/profile
+    /// and directories, libc-bin's /etc/nsswitch.conf, …).
+    pub postinst_defaults: bool,
 }
 
 impl Default for InstallOptions {
@@ -70,6 +76,7 @@ impl Default for InstallOptions {
             java_cacerts: true,
             ld_cache: true,
             timezone: true,
+            postinst_defaults: true,
         }
     }
 }
@@ -276,6 +283,12 @@ pub fn install(
             let name = Content::bytes(format!("{DEFAULT_TIMEZONE}\n").into_bytes());
             let node = Node::file(name, 0o644, 0, 0, epoch);
             state.place(j, "etc/timezone".into(), node)?;
+        }
+    }
+
+    if opts.postinst_defaults {
+        for made in postinst_defaults::made(packages, &state.trees, epoch) {
+            state.make_unless_held(made)?;
         }
     }
 
@@ -499,6 +512,37 @@ impl State<'_> {
         package_label(&self.packages[j].0)
     }
 
+    /// What a postinst makes where nothing is yet; a directory the owner
+    /// alone ships, with nothing below it, may become the link it migrates to.
+    fn make_unless_held(&mut self, made: postinst_defaults::Made) -> Result<(), InstallError> {
+        if let Some(hs) = self.holders.get(&made.key) {
+            let own_empty_dir = made.migrates_dir
+                && hs == &[made.owner]
+                && self.trees[made.owner].get(&made.key).map(|n| &n.kind) == Some(&NodeKind::Dir)
+                && !self.holders.keys().any(|k| {
+                    k.strip_prefix(made.key.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+                });
+            if !own_empty_dir {
+                return Ok(());
+            }
+            self.trees[made.owner].remove(&made.key);
+            self.holders.remove(&made.key);
+        }
+        // Below something that is not a directory (a package's own link,
+        // say) the script's `mkdir -p` or `cp` would go elsewhere or fail.
+        let mut cur = made.key.as_str();
+        while let Some(ancestor) = fstree::parent(cur) {
+            if let Some(hs) = self.holders.get(ancestor) {
+                if self.trees[hs[0]].get(ancestor).map(|n| &n.kind) != Some(&NodeKind::Dir) {
+                    return Ok(());
+                }
+            }
+            cur = ancestor;
+        }
+        self.place(made.owner, made.key, made.node)
+    }
+
     /// Adds package `j`'s `node` at `key`, settling what earlier packages
     /// hold there as dpkg would.
     fn place(&mut self, j: usize, key: String, node: Node) -> Result<(), InstallError> {
@@ -628,6 +672,7 @@ fn canonicalize_hardlinks(tree: &mut FsTree) {
 mod generated;
 mod java_trust;
 mod ld_cache;
+mod postinst_defaults;
 
 #[cfg(test)]
 mod generated_tests;

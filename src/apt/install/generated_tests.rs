@@ -226,3 +226,137 @@ fn ld_so_cache_when_libc_bin_is_installed() {
     .unwrap();
     assert!(generated(&i, LD_CACHE).is_none());
 }
+
+fn kind_at<'a>(i: &'a Installed, key: &str) -> Option<&'a NodeKind> {
+    generated(i, key).map(|(_, n)| &n.kind)
+}
+
+#[test]
+fn postinst_defaults_where_nothing_is_installed() {
+    let base_files = package(
+        "base-files",
+        "amd64",
+        TarBuilder::new()
+            .dir("./etc/dpkg/origins/")
+            .file("./etc/dpkg/origins/debian", b"Vendor: Debian\n")
+            .dir("./run/")
+            .dir("./usr/share/info/")
+            .file("./usr/share/base-files/profile", b"PATH=/usr/bin\n")
+            .file("./usr/share/base-files/dot.profile", b"mesg n\n")
+            .file("./usr/share/base-files/dot.bashrc", b"# bashrc\n")
+            .file("./usr/share/base-files/motd", b"motd\n")
+            .file("./usr/share/base-files/info.dir", b"info\n")
+            .dir("./var/run/")
+            .dir("./var/lock/"),
+    );
+    // Another package's own /etc/motd and a file below /var/lock win over
+    // what the postinst would make.
+    let other = package(
+        "other",
+        "amd64",
+        TarBuilder::new()
+            .file("./etc/motd", b"mine\n")
+            .file("./var/lock/held", b""),
+    );
+    let libc_bin = package(
+        "libc-bin",
+        "amd64",
+        TarBuilder::new().file("./usr/share/libc-bin/nsswitch.conf", b"hosts: files dns\n"),
+    );
+    let i = install(
+        &[base_files, other, libc_bin],
+        EPOCH,
+        &InstallOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        kind_at(&i, "etc/profile"),
+        Some(&NodeKind::File(Content::bytes(b"PATH=/usr/bin\n".to_vec())))
+    );
+    assert_eq!(
+        kind_at(&i, "root/.profile"),
+        Some(&NodeKind::File(Content::bytes(b"mesg n\n".to_vec())))
+    );
+    let (owner, motd) = generated(&i, "etc/motd").unwrap();
+    assert_eq!((owner, bytes(motd)), (1, b"mine\n".to_vec()));
+    assert_eq!(
+        kind_at(&i, "var/run"),
+        Some(&NodeKind::Symlink("/run".into()))
+    );
+    assert_eq!(
+        kind_at(&i, "var/lock"),
+        Some(&NodeKind::Dir),
+        "a file is below it"
+    );
+    assert_eq!(
+        kind_at(&i, "etc/dpkg/origins/default"),
+        Some(&NodeKind::Symlink("debian".into()))
+    );
+    let (_, mail) = generated(&i, "var/mail").unwrap();
+    assert_eq!((mail.mode, mail.gid), (0o2775, 8));
+    let (_, wtmp) = generated(&i, "var/log/wtmp").unwrap();
+    assert_eq!((wtmp.mode, wtmp.gid, bytes(wtmp)), (0o664, 43, Vec::new()));
+    assert_eq!(
+        kind_at(&i, "usr/local/man"),
+        Some(&NodeKind::Symlink("share/man".into()))
+    );
+    assert_eq!(kind_at(&i, "usr/local/bin"), Some(&NodeKind::Dir));
+    assert!(kind_at(&i, "usr/share/info/dir").is_some());
+
+    let (owner, nss) = generated(&i, "etc/nsswitch.conf").unwrap();
+    let shipped = i.packages[2]
+        .tree
+        .get("usr/share/libc-bin/nsswitch.conf")
+        .unwrap();
+    assert_eq!(owner, 2);
+    assert_eq!(
+        (nss.mode, nss.mtime, &nss.kind),
+        (shipped.mode, shipped.mtime, &shipped.kind)
+    );
+
+    let off = InstallOptions {
+        postinst_defaults: false,
+        ..InstallOptions::default()
+    };
+    let libc_bin = package(
+        "libc-bin",
+        "amd64",
+        TarBuilder::new().file("./usr/share/libc-bin/nsswitch.conf", b"hosts: files dns\n"),
+    );
+    let i = install(&[libc_bin], EPOCH, &off).unwrap();
+    assert!(generated(&i, "etc/nsswitch.conf").is_none());
+}
+
+#[test]
+fn python_and_java_postinst_defaults() {
+    let packages = [
+        package(
+            "python3.11-minimal",
+            "amd64",
+            TarBuilder::new().file("./usr/bin/python3.11", b"py"),
+        ),
+        package(
+            "python3",
+            "amd64",
+            TarBuilder::new().file("./usr/bin/pydoc3", b"py"),
+        ),
+        package(
+            "openjdk-17-jre-headless",
+            "amd64",
+            TarBuilder::new().file("./usr/lib/jvm/x", b"j"),
+        ),
+    ];
+    let i = install(&packages, EPOCH, &InstallOptions::default()).unwrap();
+    assert_eq!(
+        kind_at(&i, "usr/local/lib/python3.11/dist-packages"),
+        Some(&NodeKind::Dir)
+    );
+    let (owner, config) = generated(&i, "etc/python3/debian_config").unwrap();
+    assert_eq!(
+        (owner, bytes(config)),
+        (1, b"[DEFAULT]\nbyte-compile = standard\n".to_vec())
+    );
+    let (owner, lock) = generated(&i, "etc/.java/.systemPrefs/.system.lock").unwrap();
+    assert_eq!((owner, lock.mode, bytes(lock)), (2, 0o644, Vec::new()));
+    assert!(kind_at(&i, "etc/.java/.systemPrefs/.systemRootModFile").is_some());
+}
