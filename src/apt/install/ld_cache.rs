@@ -140,10 +140,16 @@ impl<'a> ImageView<'a> {
         }
     }
 
-    fn text(&self, path: &str) -> Option<String> {
-        let key = self.resolve(path)?;
-        let bytes = self.file(&key)?.ok()?;
-        String::from_utf8(bytes).ok()
+    /// The text of the file at `path`; `None` if there is none, or it is
+    /// not UTF-8 (ldconfig would find no directory names in it either).
+    fn text(&self, path: &str) -> Result<Option<String>, (String, ContentError)> {
+        let Some(key) = self.resolve(path) else {
+            return Ok(None);
+        };
+        match self.file(&key) {
+            None => Ok(None),
+            Some(bytes) => Ok(String::from_utf8(bytes.map_err(|e| (key, e))?).ok()),
+        }
     }
 }
 
@@ -178,9 +184,9 @@ pub(crate) fn generator(libc_bin_version: &str) -> String {
 }
 
 /// The directories ldconfig scans, as named (no trailing slash), in order.
-fn directories(view: &ImageView, machine: Machine) -> Vec<String> {
+fn directories(view: &ImageView, machine: Machine) -> Result<Vec<String>, (String, ContentError)> {
     let mut dirs = Vec::new();
-    read_conf(view, "/etc/ld.so.conf", &mut dirs, 0);
+    read_conf(view, "/etc/ld.so.conf", &mut dirs, 0)?;
     for d in [
         format!("/lib/{}", machine.triplet),
         format!("/usr/lib/{}", machine.triplet),
@@ -189,16 +195,21 @@ fn directories(view: &ImageView, machine: Machine) -> Vec<String> {
     ] {
         dirs.push(d);
     }
-    dirs
+    Ok(dirs)
 }
 
-fn read_conf(view: &ImageView, path: &str, dirs: &mut Vec<String>, depth: usize) {
+fn read_conf(
+    view: &ImageView,
+    path: &str,
+    dirs: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), (String, ContentError)> {
     // Includes nest; a loop of them is cut off rather than followed.
     if depth > 8 {
-        return;
+        return Ok(());
     }
-    let Some(text) = view.text(path) else {
-        return;
+    let Some(text) = view.text(path)? else {
+        return Ok(());
     };
     let conf_dir = path.rsplit_once('/').map_or("", |(d, _)| d);
     for line in text.lines() {
@@ -217,7 +228,7 @@ fn read_conf(view: &ImageView, path: &str, dirs: &mut Vec<String>, depth: usize)
                     format!("{conf_dir}/{pattern}")
                 };
                 for file in glob(view, &pattern) {
-                    read_conf(view, &file, dirs, depth + 1);
+                    read_conf(view, &file, dirs, depth + 1)?;
                 }
             }
         } else if line.len() > 5
@@ -234,6 +245,7 @@ fn read_conf(view: &ImageView, path: &str, dirs: &mut Vec<String>, depth: usize)
             }
         }
     }
+    Ok(())
 }
 
 /// The files matching `pattern` (wildcards in its last component only, as
@@ -286,7 +298,7 @@ fn scan(view: &ImageView, machine: Machine) -> Result<Vec<CacheEntry>, (String, 
     let mut seen: Vec<String> = Vec::new();
     let mut entries: Vec<CacheEntry> = Vec::new();
     let mut read: BTreeMap<String, Option<Elf>> = BTreeMap::new();
-    for dir in directories(view, machine) {
+    for dir in directories(view, machine)? {
         let Some(real) = view.resolve(&dir) else {
             continue;
         };
@@ -624,8 +636,8 @@ fn string_table(strings: &[&str]) -> (Vec<u8>, Vec<usize>) {
     (table, offsets)
 }
 
-/// Reads a cache back (for tests and `stele` checks): each entry's flags,
-/// key and value.
+/// Reads a cache back for the tests: each entry's flags, key and value,
+/// and the generator.
 #[cfg(test)]
 pub(crate) fn parse(b: &[u8]) -> Option<(Vec<CacheEntry>, String)> {
     if b.get(..20)? != MAGIC || *b.get(28)? != FLAGS_LITTLE_ENDIAN {
