@@ -266,6 +266,27 @@ emyPxgcYxn/eR44/KJ4EBs+lVDR3veyJm+kXQ99b21/+jh5Xos1AnX5iItreGCc=
         assert_eq!(parse(&damaged), None);
     }
 
+    /// The bytes for a fixed input, pinned: a change to the format or the
+    /// order is a change to every image with ca-certificates-java.
+    #[test]
+    fn golden_keystore() {
+        let files = [
+            (
+                "usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt",
+                ISRG.as_bytes(),
+            ),
+            (
+                "usr/share/ca-certificates/corp/Corp CA.crt",
+                ISRG.as_bytes(),
+            ),
+        ];
+        let store = keystore(files.iter().copied(), 1_735_689_600);
+        assert_eq!(
+            crate::oci::Digest::of(&store).to_string(),
+            "sha256:8976e01cc9f38664d2765aaad559bc648c54c6ce07d18eeeedac56985421b701"
+        );
+    }
+
     #[test]
     fn aliases_are_written_as_java_writes_utf() {
         let mut out = Vec::new();

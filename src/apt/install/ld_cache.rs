@@ -909,6 +909,21 @@ pub(super) mod tests {
         assert_eq!(&a[..20], b"glibc-ld.so.cache1.1");
     }
 
+    /// The bytes for a fixed tree, pinned: a change to the format or the
+    /// order is a change to every image with libc-bin.
+    #[test]
+    fn golden_cache() {
+        let t = merged_image(&[(
+            "usr/lib/x86_64-linux-gnu/libz.so",
+            link("/lib/x86_64-linux-gnu/libz.so.1.2.13"),
+        )]);
+        let cache = ld_cache(&ImageView::new([&t]), AMD64, &generator("2.36-9+deb12u14")).unwrap();
+        assert_eq!(
+            crate::oci::Digest::of(&cache).to_string(),
+            "sha256:63a9cc2958ac4070336ede1a5b990282aa370858022c6dfeb38b7f6c00c3e033"
+        );
+    }
+
     #[test]
     fn libcmp_compares_numbers_as_numbers() {
         assert_eq!(libcmp("libfoo.so.10", "libfoo.so.9"), Ordering::Greater);
