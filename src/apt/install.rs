@@ -30,11 +30,12 @@
 //!   from shipped defaults where nothing is installed (/etc/profile,
 //!   /etc/nsswitch.conf, /var/run -> /run, …; see `postinst_defaults`).
 //!
+//! - update-ca-certificates' links: /etc/ssl/certs/<name>.pem to each CA
+//!   file and `openssl rehash`'s <subject hash>.<n> links (see `cert_links`).
+//!
 //! Knowingly skipped: update-alternatives (no /etc/alternatives links; name
 //! the real path), debconf questions (defaults only), systemd and
-//! init integration, the /etc/ssl/certs/*.pem links and their OpenSSL hash
-//! links (OpenSSL and Java read the bundle and the keystore),
-//! /etc/ca-certificates.conf, ldconfig's aux-cache (inode and ctime records
+//! init integration, /etc/ca-certificates.conf, ldconfig's aux-cache (inode and ctime records
 //! it rebuilds when missing), python3's byte-compiling (py3compile: Python
 //! compiles on import, and writes nothing on a read-only root), locale and
 //! other caches rebuilt at boot, triggers, `/var/lib/dpkg/status` and
@@ -55,6 +56,9 @@ pub struct InstallOptions {
     pub dpkg_status: bool,
     /// Generate the CA bundle when ca-certificates is installed.
     pub ca_bundle: bool,
+    /// Link each CA into /etc/ssl/certs by name and by subject hash when
+    /// ca-certificates is installed.
+    pub ca_links: bool,
     /// Generate Java's keystore of the same CAs when ca-certificates-java
     /// is installed.
     pub java_cacerts: bool,
@@ -73,6 +77,7 @@ impl Default for InstallOptions {
             merged_usr: true,
             dpkg_status: true,
             ca_bundle: true,
+            ca_links: true,
             java_cacerts: true,
             ld_cache: true,
             timezone: true,
@@ -177,6 +182,7 @@ pub enum InstallError {
 const MERGED_DIRS: [&str; 6] = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"];
 const STATUS_DIR: &str = "var/lib/dpkg/status.d";
 const CA_DIR: &str = "usr/share/ca-certificates/";
+const CERTS_DIR: &str = "etc/ssl/certs";
 const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 const JAVA_CACERTS: &str = "etc/ssl/certs/java/cacerts";
 const LD_CACHE: &str = "etc/ld.so.cache";
@@ -262,6 +268,21 @@ pub fn install(
             let bundle = generated::ca_bundle(packages, &state.trees)?;
             let node = Node::file(Content::bytes(bundle), 0o644, 0, 0, epoch);
             state.place(j, CA_BUNDLE.to_string(), node)?;
+        }
+    }
+
+    if opts.ca_links {
+        if let Some(j) = packages
+            .iter()
+            .position(|(p, _)| p.name == "ca-certificates")
+        {
+            for (key, target) in generated::ca_links(packages, &state.trees)? {
+                // A package's own file there stays, as `ln -sf` is never
+                // asked to replace one in a fresh install.
+                if !state.holders.contains_key(&key) {
+                    state.place(j, key, Node::symlink(target, 0, 0, epoch))?;
+                }
+            }
         }
     }
 
@@ -669,6 +690,7 @@ fn canonicalize_hardlinks(tree: &mut FsTree) {
     }
 }
 
+mod cert_links;
 mod generated;
 mod java_trust;
 mod ld_cache;

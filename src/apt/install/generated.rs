@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use md5::{Digest as _, Md5};
 
-use super::{java_trust, ld_cache};
-use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR};
+use super::{cert_links, java_trust, ld_cache};
+use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR, CERTS_DIR};
 use crate::apt::Package;
 use crate::deb::DebContents;
 use crate::fstree::{self, Content, ContentError, ContentReader, FsTree, NodeKind};
@@ -168,6 +168,50 @@ pub(super) fn ca_bundle(
         }
     }
     Ok(bundle)
+}
+
+/// The links update-ca-certificates makes in /etc/ssl/certs (key → target):
+/// `<name>.pem` to each CA file (a later file taking a name replaces the
+/// earlier, as `ln -sf` does), then `openssl rehash`'s `<hash>.<n>` to each
+/// `.pem` holding exactly one certificate, in name order, a certificate
+/// already linked under its hash left out as rehash leaves duplicates.
+pub(super) fn ca_links(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+) -> Result<BTreeMap<String, String>, InstallError> {
+    let mut pems: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
+    for (key, bytes) in ca_files(packages, trees)? {
+        let file_name = key.rsplit('/').next().unwrap_or(key);
+        pems.insert(
+            java_trust::pem_link_name(file_name),
+            (format!("/{key}"), bytes),
+        );
+    }
+    let mut links = BTreeMap::new();
+    let mut by_hash: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+    for (pem, (target, bytes)) in &pems {
+        links.insert(format!("{CERTS_DIR}/{pem}"), target.clone());
+        let certs = bytes
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
+            .count();
+        let Some(der) = java_trust::first_certificate(bytes).filter(|_| certs == 1) else {
+            continue;
+        };
+        let Some(hash) = cert_links::subject_hash(&der) else {
+            continue;
+        };
+        let linked = by_hash.entry(hash).or_default();
+        if linked.contains(&der) {
+            continue;
+        }
+        links.insert(
+            format!("{CERTS_DIR}/{hash:08x}.{}", linked.len()),
+            pem.clone(),
+        );
+        linked.push(der);
+    }
+    Ok(links)
 }
 
 /// ca-certificates-java's keystore of the same CAs as the bundle.

@@ -360,3 +360,59 @@ fn python_and_java_postinst_defaults() {
     assert_eq!((owner, lock.mode, bytes(lock)), (2, 0o644, Vec::new()));
     assert!(kind_at(&i, "etc/.java/.systemPrefs/.systemRootModFile").is_some());
 }
+
+#[test]
+fn ca_links_by_name_and_subject_hash() {
+    let ca = package(
+        "ca-certificates",
+        "all",
+        TarBuilder::new()
+            .dir("./etc/ssl/certs/")
+            .file(
+                "./usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt",
+                java_trust::tests::ISRG.as_bytes(),
+            )
+            .file(
+                "./usr/share/ca-certificates/mozilla/ISRG (copy).crt",
+                java_trust::tests::ISRG.as_bytes(),
+            )
+            .file(
+                "./usr/share/ca-certificates/mozilla/Not a cert.crt",
+                b"nothing",
+            ),
+    );
+    let i = install(&[ca.clone()], EPOCH, &InstallOptions::default()).unwrap();
+    let links: Vec<(&str, &NodeKind)> = i.packages[0]
+        .tree
+        .iter()
+        .filter(|(k, n)| k.starts_with("etc/ssl/certs/") && matches!(n.kind, NodeKind::Symlink(_)))
+        .map(|(k, n)| (k.as_str(), &n.kind))
+        .collect();
+    let link = |t: &str| NodeKind::Symlink(t.into());
+    assert_eq!(
+        links,
+        [
+            // The copy sorts first and takes the hash; the original is a
+            // duplicate of it.
+            ("etc/ssl/certs/4042bcee.0", &link("ISRG_=copy=.pem")),
+            (
+                "etc/ssl/certs/ISRG_=copy=.pem",
+                &link("/usr/share/ca-certificates/mozilla/ISRG (copy).crt")
+            ),
+            (
+                "etc/ssl/certs/ISRG_Root_X1.pem",
+                &link("/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt")
+            ),
+            (
+                "etc/ssl/certs/Not_a_cert.pem",
+                &link("/usr/share/ca-certificates/mozilla/Not a cert.crt")
+            ),
+        ]
+    );
+    let off = InstallOptions {
+        ca_links: false,
+        ..InstallOptions::default()
+    };
+    let i = install(&[ca], EPOCH, &off).unwrap();
+    assert!(generated(&i, "etc/ssl/certs/4042bcee.0").is_none());
+}
