@@ -381,7 +381,7 @@ fn ca_links_by_name_and_subject_hash() {
                 b"nothing",
             ),
     );
-    let i = install(&[ca.clone()], EPOCH, &InstallOptions::default()).unwrap();
+    let i = install(std::slice::from_ref(&ca), EPOCH, &InstallOptions::default()).unwrap();
     let links: Vec<(&str, &NodeKind)> = i.packages[0]
         .tree
         .iter()
