@@ -17,29 +17,31 @@
 //!   `update-ca-certificates` does with the default configuration.
 //! - base-passwd's postinst: its master files are handed back so the
 //!   account files are written from them (see `assemble::accounts`).
+//! - update-ca-certificates' links: /etc/ssl/certs/<name>.pem to each CA
+//!   file and `openssl rehash`'s <subject hash>.<n> links (see `cert_links`).
 //! - ca-certificates-java's postinst: /etc/ssl/certs/java/cacerts, the JKS
 //!   store of the same CAs as the bundle (see `java_trust`); the JRE's
 //!   lib/security/cacerts is the package's own symlink to it.
 //! - libc-bin's ldconfig trigger: /etc/ld.so.cache for the directories in
-//!   /etc/ld.so.conf(.d) and glibc's own, byte-identical to ldconfig's on
-//!   amd64 and arm64 (see `ld_cache`); other architectures get none and
-//!   the loader searches its default directories.
+//!   /etc/ld.so.conf(.d) and glibc's own (see `ld_cache`): byte-identical
+//!   to ldconfig's on amd64 (checked against the host's and the image's
+//!   own ldconfig), arm64 in the same format with its loader's flags;
+//!   other architectures get none and the loader searches its default
+//!   directories.
 //! - tzdata's postinst with debconf's default: /etc/localtime ->
-//!   /usr/share/zoneinfo/Etc/UTC and /etc/timezone.
+//!   /usr/share/zoneinfo/Etc/UTC and /etc/timezone, unless a package
+//!   installs them.
 //! - what base-files', libc-bin's, python3's and openjdk's postinsts make
 //!   from shipped defaults where nothing is installed (/etc/profile,
 //!   /etc/nsswitch.conf, /var/run -> /run, …; see `postinst_defaults`).
 //!
-//! - update-ca-certificates' links: /etc/ssl/certs/<name>.pem to each CA
-//!   file and `openssl rehash`'s <subject hash>.<n> links (see `cert_links`).
-//!
 //! Knowingly skipped: update-alternatives (no /etc/alternatives links; name
-//! the real path), debconf questions (defaults only), systemd and
-//! init integration, /etc/ca-certificates.conf, ldconfig's aux-cache (inode and ctime records
-//! it rebuilds when missing), python3's byte-compiling (py3compile: Python
-//! compiles on import, and writes nothing on a read-only root), locale and
-//! other caches rebuilt at boot, triggers, `/var/lib/dpkg/status` and
-//! `info/`, and diversions.
+//! the real path), debconf questions (defaults only), systemd and init
+//! integration, /etc/ca-certificates.conf, ldconfig's aux-cache (inode and
+//! ctime records it rebuilds when missing), python3's byte-compiling
+//! (py3compile: Python compiles on import, and writes nothing on a
+//! read-only root), locale and other caches rebuilt at boot, triggers,
+//! `/var/lib/dpkg/status` and `info/`, and diversions.
 
 use std::collections::BTreeMap;
 
@@ -298,12 +300,16 @@ pub fn install(
     }
 
     if opts.timezone {
-        if let Some(j) = packages.iter().position(|(p, _)| p.name == "tzdata") {
+        // The postinst keeps a zone already set.
+        let tzdata = packages.iter().position(|(p, _)| p.name == "tzdata");
+        if let Some(j) = tzdata.filter(|_| !state.holders.contains_key("etc/localtime")) {
             let zone = format!("/usr/share/zoneinfo/{DEFAULT_TIMEZONE}");
             state.place(j, "etc/localtime".into(), Node::symlink(zone, 0, 0, epoch))?;
             let name = Content::bytes(format!("{DEFAULT_TIMEZONE}\n").into_bytes());
             let node = Node::file(name, 0o644, 0, 0, epoch);
-            state.place(j, "etc/timezone".into(), node)?;
+            if !state.holders.contains_key("etc/timezone") {
+                state.place(j, "etc/timezone".into(), node)?;
+            }
         }
     }
 
