@@ -29,8 +29,8 @@
 //!   other architectures get none and the loader searches its default
 //!   directories.
 //! - tzdata's postinst with debconf's default: /etc/localtime ->
-//!   /usr/share/zoneinfo/Etc/UTC and /etc/timezone, unless a package
-//!   installs them.
+//!   /usr/share/zoneinfo/Etc/UTC and /etc/timezone; a zone a package's
+//!   /etc/localtime link names is kept and written to /etc/timezone.
 //! - what base-files', libc-bin's, python3's and openjdk's postinsts make
 //!   from shipped defaults where nothing is installed (/etc/profile,
 //!   /etc/nsswitch.conf, /var/run -> /run, …; see `postinst_defaults`).
@@ -300,14 +300,27 @@ pub fn install(
     }
 
     if opts.timezone {
-        // The postinst keeps a zone already set.
-        let tzdata = packages.iter().position(|(p, _)| p.name == "tzdata");
-        if let Some(j) = tzdata.filter(|_| !state.holders.contains_key("etc/localtime")) {
-            let zone = format!("/usr/share/zoneinfo/{DEFAULT_TIMEZONE}");
-            state.place(j, "etc/localtime".into(), Node::symlink(zone, 0, 0, epoch))?;
-            let name = Content::bytes(format!("{DEFAULT_TIMEZONE}\n").into_bytes());
-            let node = Node::file(name, 0o644, 0, 0, epoch);
-            if !state.holders.contains_key("etc/timezone") {
+        if let Some(j) = packages.iter().position(|(p, _)| p.name == "tzdata") {
+            // The postinst keeps a zone a link already names.
+            let zone = match state.holders.get("etc/localtime") {
+                None => {
+                    let target = format!("/usr/share/zoneinfo/{DEFAULT_TIMEZONE}");
+                    state.place(
+                        j,
+                        "etc/localtime".into(),
+                        Node::symlink(target, 0, 0, epoch),
+                    )?;
+                    Some(DEFAULT_TIMEZONE.to_string())
+                }
+                Some(hs) => match &state.trees[hs[0]].get("etc/localtime").map(|n| &n.kind) {
+                    Some(NodeKind::Symlink(t)) => lexical_target("etc/localtime", t)
+                        .and_then(|k| k.strip_prefix("usr/share/zoneinfo/").map(str::to_string)),
+                    _ => None,
+                },
+            };
+            if let Some(zone) = zone.filter(|_| !state.holders.contains_key("etc/timezone")) {
+                let name = Content::bytes(format!("{zone}\n").into_bytes());
+                let node = Node::file(name, 0o644, 0, 0, epoch);
                 state.place(j, "etc/timezone".into(), node)?;
             }
         }

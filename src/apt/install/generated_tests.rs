@@ -130,6 +130,23 @@ fn tzdata_defaults_to_utc() {
     );
     let (_, name) = generated(&i, "etc/timezone").unwrap();
     assert_eq!(bytes(name), b"Etc/UTC\n");
+    // A zone a package sets is kept, as the postinst keeps it.
+    let zone = package(
+        "zone",
+        "all",
+        TarBuilder::new().symlink("./etc/localtime", "/usr/share/zoneinfo/Europe/Berlin"),
+    );
+    let i = install(&[zone, tz.clone()], EPOCH, &InstallOptions::default()).unwrap();
+    let (owner, link) = generated(&i, "etc/localtime").unwrap();
+    assert_eq!(owner, 0);
+    assert_eq!(
+        link.kind,
+        NodeKind::Symlink("/usr/share/zoneinfo/Europe/Berlin".into())
+    );
+    assert_eq!(
+        bytes(generated(&i, "etc/timezone").unwrap().1),
+        b"Europe/Berlin\n"
+    );
     let off = InstallOptions {
         timezone: false,
         ..InstallOptions::default()
