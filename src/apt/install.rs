@@ -25,12 +25,30 @@
 //!   `configure` runs all of it after every package is unpacked, as
 //!   `dpkg --configure` would, and reports each effect: reproduced, not
 //!   needed in an image (services, caches), or skipped with the reason.
+//! - update-ca-certificates' links: /etc/ssl/certs/<name>.pem to each CA
+//!   file and `openssl rehash`'s <subject hash>.<n> links (see `cert_links`).
+//! - ca-certificates-java's postinst: /etc/ssl/certs/java/cacerts, the JKS
+//!   store of the same CAs as the bundle (see `java_trust`); the JRE's
+//!   lib/security/cacerts is the package's own symlink to it.
+//! - libc-bin's ldconfig trigger: /etc/ld.so.cache for the directories in
+//!   /etc/ld.so.conf(.d) and glibc's own (see `ld_cache`): byte-identical
+//!   to ldconfig's on amd64 (checked against the host's and the image's
+//!   own ldconfig), arm64 in the same format with its loader's flags;
+//!   other architectures get none and the loader searches its default
+//!   directories.
+//! - tzdata's postinst with debconf's default: /etc/localtime ->
+//!   /usr/share/zoneinfo/Etc/UTC and /etc/timezone; a zone a package's
+//!   /etc/localtime link names is kept and written to /etc/timezone.
+//! - what base-files', libc-bin's, python3's and openjdk's postinsts make
+//!   from shipped defaults where nothing is installed (/etc/profile,
+//!   /etc/nsswitch.conf, /var/run -> /run, …; see `postinst_defaults`).
 //!
 //! Knowingly skipped (and reported when a script names them): file changes
-//! scripts make with commands (`mkdir`, `chown`, …), the ldconfig cache
-//! (glibc finds libraries in the default directories without it), debconf
-//! questions (defaults only), the openssl hash symlinks in /etc/ssl/certs
-//! (OpenSSL reads the bundle), /etc/ca-certificates.conf, triggers,
+//! scripts make with commands (`mkdir`, `chown`, …), debconf questions
+//! (defaults only), systemd and init integration, /etc/ca-certificates.conf, ldconfig's aux-cache (inode and
+//! ctime records it rebuilds when missing), python3's byte-compiling
+//! (py3compile: Python compiles on import, and writes nothing on a
+//! read-only root), locale and other caches rebuilt at boot, triggers,
 //! `/var/lib/dpkg/status` and `info/`, and diversions.
 
 use std::collections::BTreeMap;
@@ -55,6 +73,19 @@ pub struct InstallOptions {
     pub native_arch: Option<String>,
     /// The recipe's alternatives choices (manual mode).
     pub alternatives: Vec<ManualChoice>,
+    /// Link each CA into /etc/ssl/certs by name and by subject hash when
+    /// ca-certificates is installed.
+    pub ca_links: bool,
+    /// Generate Java's keystore of the same CAs when ca-certificates-java
+    /// is installed.
+    pub java_cacerts: bool,
+    /// Generate /etc/ld.so.cache when libc-bin is installed.
+    pub ld_cache: bool,
+    /// Set the time zone to tzdata's default, Etc/UTC, when it is installed.
+    pub timezone: bool,
+    /// Make what postinsts make from shipped defaults (base-files' /etc/profile
+    /// and directories, libc-bin's /etc/nsswitch.conf, …).
+    pub postinst_defaults: bool,
 }
 
 impl Default for InstallOptions {
@@ -66,6 +97,11 @@ impl Default for InstallOptions {
             scripts: true,
             native_arch: None,
             alternatives: Vec::new(),
+            ca_links: true,
+            java_cacerts: true,
+            ld_cache: true,
+            timezone: true,
+            postinst_defaults: true,
         }
     }
 }
@@ -173,7 +209,12 @@ pub enum InstallError {
 const MERGED_DIRS: [&str; 6] = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"];
 const STATUS_DIR: &str = "var/lib/dpkg/status.d";
 const CA_DIR: &str = "usr/share/ca-certificates/";
+const CERTS_DIR: &str = "etc/ssl/certs";
 const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+const JAVA_CACERTS: &str = "etc/ssl/certs/java/cacerts";
+const LD_CACHE: &str = "etc/ld.so.cache";
+/// tzdata's debconf default, what a noninteractive install selects.
+const DEFAULT_TIMEZONE: &str = "Etc/UTC";
 const PASSWD_MASTER: &str = "usr/share/base-passwd/passwd.master";
 const GROUP_MASTER: &str = "usr/share/base-passwd/group.master";
 
@@ -271,6 +312,76 @@ pub fn install(
             report: ScriptReport::default(),
         }
     };
+
+    if opts.ca_links {
+        if let Some(j) = packages
+            .iter()
+            .position(|(p, _)| p.name == "ca-certificates")
+        {
+            for (key, target) in generated::ca_links(packages, &state.trees)? {
+                // A package's own file there stays, as `ln -sf` is never
+                // asked to replace one in a fresh install.
+                if !state.holders.contains_key(&key) {
+                    state.place(j, key, Node::symlink(target, 0, 0, epoch))?;
+                }
+            }
+        }
+    }
+
+    if opts.java_cacerts {
+        if let Some(j) = packages
+            .iter()
+            .position(|(p, _)| p.name == "ca-certificates-java")
+        {
+            let store = generated::java_cacerts(packages, &state.trees, epoch)?;
+            let node = Node::file(Content::bytes(store), 0o644, 0, 0, epoch);
+            state.place(j, JAVA_CACERTS.to_string(), node)?;
+        }
+    }
+
+    if opts.timezone {
+        if let Some(j) = packages.iter().position(|(p, _)| p.name == "tzdata") {
+            // The postinst keeps a zone a link already names.
+            let zone = match state.holders.get("etc/localtime") {
+                None => {
+                    let target = format!("/usr/share/zoneinfo/{DEFAULT_TIMEZONE}");
+                    state.place(
+                        j,
+                        "etc/localtime".into(),
+                        Node::symlink(target, 0, 0, epoch),
+                    )?;
+                    Some(DEFAULT_TIMEZONE.to_string())
+                }
+                Some(hs) => match &state.trees[hs[0]].get("etc/localtime").map(|n| &n.kind) {
+                    Some(NodeKind::Symlink(t)) => lexical_target("etc/localtime", t)
+                        .and_then(|k| k.strip_prefix("usr/share/zoneinfo/").map(str::to_string)),
+                    _ => None,
+                },
+            };
+            if let Some(zone) = zone.filter(|_| !state.holders.contains_key("etc/timezone")) {
+                let name = Content::bytes(format!("{zone}\n").into_bytes());
+                let node = Node::file(name, 0o644, 0, 0, epoch);
+                state.place(j, "etc/timezone".into(), node)?;
+            }
+        }
+    }
+
+    if opts.postinst_defaults {
+        for made in postinst_defaults::made(packages, &state.trees, epoch) {
+            state.make_unless_held(made)?;
+        }
+    }
+
+    // Last of the generated files: ldconfig runs from libc-bin's trigger,
+    // after every package is configured.
+    if opts.ld_cache {
+        if let Some(j) = packages.iter().position(|(p, _)| p.name == "libc-bin") {
+            if let Some(cache) = generated::ld_so_cache(packages, &state.trees, &packages[j].0)? {
+                let node = Node::file(Content::bytes(cache), 0o644, 0, 0, epoch);
+                state.place(j, LD_CACHE.to_string(), node)?;
+            }
+        }
+    }
 
     let passwd_masters = match packages.iter().position(|(p, _)| p.name == "base-passwd") {
         Some(j) => Some((
@@ -483,6 +594,37 @@ impl State<'_> {
         package_label(&self.packages[j].0)
     }
 
+    /// What a postinst makes where nothing is yet; a directory the owner
+    /// alone ships, with nothing below it, may become the link it migrates to.
+    fn make_unless_held(&mut self, made: postinst_defaults::Made) -> Result<(), InstallError> {
+        if let Some(hs) = self.holders.get(&made.key) {
+            let own_empty_dir = made.migrates_dir
+                && hs == &[made.owner]
+                && self.trees[made.owner].get(&made.key).map(|n| &n.kind) == Some(&NodeKind::Dir)
+                && !self.holders.keys().any(|k| {
+                    k.strip_prefix(made.key.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+                });
+            if !own_empty_dir {
+                return Ok(());
+            }
+            self.trees[made.owner].remove(&made.key);
+            self.holders.remove(&made.key);
+        }
+        // Below something that is not a directory (a package's own link,
+        // say) the script's `mkdir -p` or `cp` would go elsewhere or fail.
+        let mut cur = made.key.as_str();
+        while let Some(ancestor) = fstree::parent(cur) {
+            if let Some(hs) = self.holders.get(ancestor) {
+                if self.trees[hs[0]].get(ancestor).map(|n| &n.kind) != Some(&NodeKind::Dir) {
+                    return Ok(());
+                }
+            }
+            cur = ancestor;
+        }
+        self.place(made.owner, made.key, made.node)
+    }
+
     /// Adds package `j`'s `node` at `key`, settling what earlier packages
     /// hold there as dpkg would.
     fn place(&mut self, j: usize, key: String, node: Node) -> Result<(), InstallError> {
@@ -610,9 +752,13 @@ fn canonicalize_hardlinks(tree: &mut FsTree) {
 }
 
 mod alternatives;
+mod cert_links;
 mod configure;
 mod effects;
 mod generated;
+mod java_trust;
+mod ld_cache;
+mod postinst_defaults;
 mod scripts;
 mod sysusers;
 
@@ -620,5 +766,7 @@ pub use alternatives::{ManualChoice, NotOffered};
 pub use effects::{Outcome, ScriptEffect, ScriptReport};
 pub use sysusers::{Declared, DeclaredUser};
 
+#[cfg(test)]
+mod generated_tests;
 #[cfg(test)]
 mod tests;

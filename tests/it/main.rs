@@ -16,6 +16,7 @@ mod core_realparts;
 mod crash;
 mod diff;
 mod everyday;
+mod generated_files;
 mod golden;
 mod hostile;
 mod layer_cache;

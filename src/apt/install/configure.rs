@@ -130,6 +130,7 @@ pub(super) fn configure(
                             effect.detail = format!("{file} is not in the package");
                         }
                     }
+                    Action::Generated { what, .. } => effect.detail = what.to_string(),
                     Action::NotNeeded { why, .. } => {
                         effect.outcome = Outcome::NotNeeded;
                         effect.detail = why.to_string();

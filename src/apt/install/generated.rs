@@ -1,12 +1,14 @@
 //! What dpkg and maintainer scripts would have written, made from the
-//! installed trees: the status.d database, the CA bundle, base-passwd's
-//! masters, and each package's summary.
+//! installed trees: the status.d database, the CA bundle and Java's
+//! keystore of it, the loader cache, base-passwd's masters, and each
+//! package's summary.
 
 use std::collections::BTreeMap;
 
 use md5::{Digest as _, Md5};
 
-use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR};
+use super::{cert_links, java_trust, ld_cache};
+use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR, CERTS_DIR};
 use crate::apt::Package;
 use crate::deb::DebContents;
 use crate::fstree::{self, Content, ContentError, ContentReader, FsTree, NodeKind};
@@ -122,13 +124,13 @@ fn read_error(p: &Package, path: &str, source: ContentError) -> InstallError {
     }
 }
 
-/// update-ca-certificates with the default configuration (every `.crt`
-/// file under /usr/share/ca-certificates, in byte order of path), each
-/// certificate given a final newline if it lacks one (Debian #635570).
-pub(super) fn ca_bundle(
+/// The certificates update-ca-certificates takes with the default
+/// configuration: every `.crt` file under /usr/share/ca-certificates, by
+/// image path in byte order.
+fn ca_files<'a>(
     packages: &[(Package, DebContents)],
-    trees: &[FsTree],
-) -> Result<Vec<u8>, InstallError> {
+    trees: &'a [FsTree],
+) -> Result<BTreeMap<&'a str, Vec<u8>>, InstallError> {
     let mut certs: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for (j, tree) in trees.iter().enumerate() {
         for (key, node) in tree.iter() {
@@ -149,14 +151,104 @@ pub(super) fn ca_bundle(
             certs.insert(key, bytes);
         }
     }
+    Ok(certs)
+}
+
+/// update-ca-certificates with the default configuration, each
+/// certificate given a final newline if it lacks one (Debian #635570).
+pub(super) fn ca_bundle(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+) -> Result<Vec<u8>, InstallError> {
     let mut bundle = Vec::new();
-    for cert in certs.values() {
+    for cert in ca_files(packages, trees)?.values() {
         bundle.extend_from_slice(cert);
         if !cert.is_empty() && !cert.ends_with(b"\n") {
             bundle.push(b'\n');
         }
     }
     Ok(bundle)
+}
+
+/// The links update-ca-certificates makes in /etc/ssl/certs (key → target):
+/// `<name>.pem` to each CA file (a later file taking a name replaces the
+/// earlier, as `ln -sf` does), then `openssl rehash`'s `<hash>.<n>` to each
+/// `.pem` holding exactly one certificate, in name order, a certificate
+/// already linked under its hash left out as rehash leaves duplicates.
+pub(super) fn ca_links(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+) -> Result<BTreeMap<String, String>, InstallError> {
+    let mut pems: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
+    for (key, bytes) in ca_files(packages, trees)? {
+        let file_name = key.rsplit('/').next().unwrap_or(key);
+        pems.insert(
+            java_trust::pem_link_name(file_name),
+            (format!("/{key}"), bytes),
+        );
+    }
+    let mut links = BTreeMap::new();
+    let mut by_hash: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+    for (pem, (target, bytes)) in &pems {
+        links.insert(format!("{CERTS_DIR}/{pem}"), target.clone());
+        let certs = bytes
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
+            .count();
+        let Some(der) = java_trust::first_certificate(bytes).filter(|_| certs == 1) else {
+            continue;
+        };
+        let Some(hash) = cert_links::subject_hash(&der) else {
+            continue;
+        };
+        let linked = by_hash.entry(hash).or_default();
+        if linked.contains(&der) {
+            continue;
+        }
+        links.insert(
+            format!("{CERTS_DIR}/{hash:08x}.{}", linked.len()),
+            pem.clone(),
+        );
+        linked.push(der);
+    }
+    Ok(links)
+}
+
+/// ca-certificates-java's keystore of the same CAs as the bundle.
+pub(super) fn java_cacerts(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+    epoch: u64,
+) -> Result<Vec<u8>, InstallError> {
+    let files = ca_files(packages, trees)?;
+    Ok(java_trust::keystore(
+        files.iter().map(|(k, v)| (*k, v.as_slice())),
+        epoch,
+    ))
+}
+
+/// /etc/ld.so.cache as libc-bin's ldconfig trigger writes it, or `None` on
+/// an architecture whose cache flags are not known here.
+pub(super) fn ld_so_cache(
+    packages: &[(Package, DebContents)],
+    trees: &[FsTree],
+    libc_bin: &Package,
+) -> Result<Option<Vec<u8>>, InstallError> {
+    let Some(machine) = ld_cache::Machine::for_debian_arch(&libc_bin.architecture) else {
+        return Ok(None);
+    };
+    let view = ld_cache::ImageView::new(trees);
+    let generator = ld_cache::generator(&libc_bin.version);
+    match ld_cache::ld_cache(&view, machine, &generator) {
+        Ok(cache) => Ok(Some(cache)),
+        Err((key, source)) => {
+            let j = trees
+                .iter()
+                .position(|t| t.get(&key).is_some())
+                .unwrap_or(0);
+            Err(read_error(&packages[j].0, &key, source))
+        }
+    }
 }
 
 pub(super) fn master_text(tree: &FsTree, key: &str) -> Result<String, InstallError> {
