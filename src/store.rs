@@ -575,6 +575,13 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Checks that a blob is there, a regular file no longer than `size`,
+    /// without reading it: for blobs whose bytes are checked when read.
+    pub(crate) fn check_present(&self, digest: &Digest, size: u64) -> Result<(), StoreError> {
+        let (_, len) = self.open_blob(digest)?;
+        self.not_longer(digest, len, size)
+    }
+
     /// Deletes a blob found damaged, so the next writer can store it anew.
     pub fn remove(&self, digest: &Digest) {
         if self.read_only {

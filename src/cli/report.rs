@@ -107,6 +107,9 @@ impl Reporter {
                     self.detail(format_args!("  unpacked now: {label}"));
                 }
             }
+            Event::BaseLayers { cached, read } => self.info(format_args!(
+                "base layers: {cached} known from the cache, {read} read"
+            )),
             Event::Layers { stats, cache } => {
                 if cache {
                     self.info(format_args!(

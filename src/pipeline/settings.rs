@@ -8,6 +8,7 @@ use crate::apt::sources::AptSettings;
 use crate::deb::unpack::UnpackCache;
 use crate::layer::LayerCache;
 use crate::registry::RegistrySettings;
+use crate::source::view::ViewCache;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::NetworkSettings;
 
@@ -38,13 +39,19 @@ pub struct Builder {
 pub struct Cache {
     blobs: BlobStore,
     unpacked: UnpackCache,
+    views: ViewCache,
 }
 
 impl Cache {
     pub fn open(root: &Path) -> Result<Cache, StoreError> {
         let blobs = BlobStore::open(root)?;
         let unpacked = UnpackCache::open(&blobs)?;
-        Ok(Cache { blobs, unpacked })
+        let views = ViewCache::open(&blobs)?;
+        Ok(Cache {
+            blobs,
+            unpacked,
+            views,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -57,6 +64,11 @@ impl Cache {
 
     pub fn unpacked(&self) -> &UnpackCache {
         &self.unpacked
+    }
+
+    /// Base layers' views (`source::view`).
+    pub fn views(&self) -> &ViewCache {
+        &self.views
     }
 
     /// A downloader into this cache whose requests go out as `network`
