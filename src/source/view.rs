@@ -195,7 +195,13 @@ pub(crate) fn views_of(
             {
                 continue;
             }
-            match cache.and_then(|c| c.get(layer)) {
+            // A recorded view that disagrees with the config is read
+            // again rather than believed: the cache can cost time, never
+            // decide the answer.
+            match cache
+                .and_then(|c| c.get(layer))
+                .filter(|v| v.diff_id == layer.diff_id)
+            {
                 Some(view) => {
                     views.insert(layer.digest.clone(), view);
                 }
@@ -317,15 +323,14 @@ mod tests {
         let layer = layer_in(&store);
         let path = store.path(&layer.digest);
         let mut bytes = std::fs::read(&path).unwrap();
-        // The same length, one byte of the gzip trailer's size changed:
-        // the stream still decompresses, the digest no longer matches.
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
+        // The same length, the gzip header's MTIME changed: the stream
+        // still decompresses to the same tar, but these are not the bytes
+        // the digest names.
+        bytes[4] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         let err = LayerView::read(&store, &layer).unwrap_err();
         assert!(
-            matches!(&err, UnpackError::Store { error, .. } if matches!(**error, StoreError::Mismatch { .. }))
-                || matches!(err, UnpackError::Io { .. }),
+            matches!(&err, UnpackError::Store { error, .. } if matches!(**error, StoreError::Mismatch { .. })),
             "{err:?}"
         );
     }
