@@ -64,6 +64,27 @@ pub(crate) fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<(tempfile::Tem
     }
 }
 
+/// Sets `file`'s modification time to now: when a cache entry was last
+/// used, which `stele cache prune` removes the least recent of. The
+/// access time would say the same without a write, but `noatime` and
+/// `relatime` mounts keep it from saying it. Best effort: a file the
+/// process may not change keeps its time.
+pub(crate) fn touch(file: &File) {
+    use std::os::fd::AsRawFd;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+    ];
+    // SAFETY: a valid descriptor and a two-element array, as futimens wants.
+    unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+}
+
 /// Locks `file` without waiting; true when the lock is held and `path`
 /// still names the locked file (no sweep removed it first).
 fn lock_if_ours(file: &File, path: &Path) -> io::Result<bool> {
@@ -330,6 +351,9 @@ pub struct BlobStore {
     root: PathBuf,
     /// Opened with `open_read_only`: never written, never created into.
     read_only: bool,
+    /// A cache's store: every blob opened gets its modification time set
+    /// to now, the "last used" `stele cache prune` orders by.
+    touch: bool,
 }
 
 impl BlobStore {
@@ -346,6 +370,7 @@ impl BlobStore {
         Ok(BlobStore {
             root,
             read_only: false,
+            touch: false,
         })
     }
 
@@ -380,6 +405,7 @@ impl BlobStore {
         Ok(BlobStore {
             root,
             read_only: true,
+            touch: false,
         })
     }
 
@@ -415,13 +441,23 @@ impl BlobStore {
         } else {
             open_untrusted(&self.dir(), digest.hex())
         };
-        opened.map_err(|e| match e {
+        let opened = opened.map_err(|e| match e {
             OpenError::Missing => StoreError::Missing {
                 path: self.root.clone(),
                 digest: digest.clone(),
             },
             e => e.at(self.path(digest)),
-        })
+        })?;
+        if self.touch {
+            touch(&opened.0);
+        }
+        Ok(opened)
+    }
+
+    /// This store, marking each blob it opens as used now (a cache's).
+    pub(crate) fn touching(mut self) -> BlobStore {
+        self.touch = true;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -802,6 +838,7 @@ impl Records {
     pub fn get(&self, store: &BlobStore, key: &Digest) -> Option<Vec<u8>> {
         // A pointer is one digest line; anything longer is not one.
         let (file, _) = open_untrusted(&self.dir, key.hex()).ok()?;
+        touch(&file);
         let pointer = read_limited(file, 128).ok()??;
         let text = std::str::from_utf8(&pointer).ok()?;
         let digest: Digest = text.trim_end().parse().ok()?;

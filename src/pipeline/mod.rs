@@ -12,6 +12,7 @@
 //! output: the caller decides where `Produced` goes, and only after it
 //! exists.
 
+pub mod prune;
 mod resolve;
 mod settings;
 

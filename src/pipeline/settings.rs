@@ -35,22 +35,34 @@ pub struct Builder {
 
 /// The cache folder, opened once: downloads, unpacked packages and layers
 /// share one content-addressed blob store.
+///
+/// While any clone of it lives, the process holds a shared lock on the
+/// folder (`super::prune::LOCK_FILE`): `stele cache prune` takes it
+/// exclusively, so it never removes what a running command uses.
 #[derive(Clone, Debug)]
 pub struct Cache {
     blobs: BlobStore,
     unpacked: UnpackCache,
     views: ViewCache,
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl Cache {
     pub fn open(root: &Path) -> Result<Cache, StoreError> {
-        let blobs = BlobStore::open(root)?;
+        let blobs = BlobStore::open(root)?.touching();
+        // A cache this user cannot lock (a read-only one) is used
+        // unlocked: this user cannot prune it either.
+        let lock = super::prune::lock(root, false, true)
+            .ok()
+            .flatten()
+            .map(std::sync::Arc::new);
         let unpacked = UnpackCache::open(&blobs)?;
         let views = ViewCache::open(&blobs)?;
         Ok(Cache {
             blobs,
             unpacked,
             views,
+            _lock: lock,
         })
     }
 
