@@ -189,7 +189,7 @@ impl Reporter {
 }
 
 /// A size as people read it: bytes, kB, MB or GB (powers of 1000).
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     match n {
         0..=999 => format!("{n} B"),
         1_000..=999_999 => format!("{:.1} kB", n as f64 / 1e3),
