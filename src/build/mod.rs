@@ -10,7 +10,7 @@ use crate::fstree::{Content, FsTree, Node, NodeKind};
 use crate::layer::LayerCache;
 use crate::oci::{Built, Image, LayerBlob, Platform};
 use crate::recipe::Recipe;
-use crate::source::view::{self, LayerView};
+use crate::source::view::{self, LayerViews};
 use crate::source::Opened;
 use crate::store::BlobStore;
 
@@ -56,7 +56,7 @@ pub struct BaseImage {
     images: BTreeMap<String, usize>,
     /// Every layer of `opened`, by digest, as the build sees it; each
     /// one's DiffID is the one its config lists.
-    views: BTreeMap<crate::oci::Digest, LayerView>,
+    views: LayerViews,
 }
 
 impl BaseImage {
@@ -66,7 +66,7 @@ impl BaseImage {
     /// `views` must hold every layer of `opened` (`source::view::views_of`).
     pub fn new(
         opened: Opened,
-        views: BTreeMap<crate::oci::Digest, LayerView>,
+        views: LayerViews,
         reference: BaseRef,
         portable_name: bool,
         platforms: &[Platform],
@@ -100,7 +100,7 @@ impl BaseImage {
             if let Some(l) = opened.built.images[found]
                 .layers
                 .iter()
-                .find(|l| !views.contains_key(&l.digest))
+                .find(|l| !views.views.contains_key(&l.digest))
             {
                 return Err(BaseError::NoView {
                     image: opened.name.clone(),
@@ -261,9 +261,14 @@ fn plan_platform<'a>(
     if let Some((b, image)) = &base {
         let mut views = Vec::new();
         for l in &image.layers {
-            store.copy_checked_from(&b.opened.store, &l.digest, l.size)?;
+            store.copy_stamped_from(
+                &b.opened.store,
+                &l.digest,
+                l.size,
+                b.views.stamps.get(&l.digest),
+            )?;
             // `BaseImage::new` checked every layer has its view.
-            views.push(&b.views[&l.digest]);
+            views.push(&b.views.views[&l.digest]);
         }
         lower = view::merged(&views);
     }

@@ -14,6 +14,7 @@ use crate::build::{BaseError, BaseImage, BuildInputs, Packages};
 use crate::lock::{Lock, LockError};
 use crate::recipe::{AptSpec, BaseSpec, Recipe};
 use crate::source::layout::{open_layout_base, Selector};
+use crate::source::view::LayerViews;
 use crate::source::{Opened, SourceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -230,21 +231,19 @@ fn open_base(
         })
 }
 
-type Views = std::collections::BTreeMap<crate::oci::Digest, crate::source::view::LayerView>;
-
 /// `opened` with the views of its layers, their DiffIDs checked.
 fn with_views(
     opened: Opened,
     settings: &Settings,
     progress: Progress,
-) -> Result<(Opened, Views), SourceError> {
+) -> Result<(Opened, LayerViews), SourceError> {
     // Like unpacked packages, views are inputs' facts, not outputs: they
     // are used even with the layer cache off.
-    let (views, read) =
+    let views =
         crate::source::view::views_of(&opened, Some(settings.cache.views()), settings.jobs)?;
     progress(Event::BaseLayers {
-        cached: views.len() - read,
-        read,
+        cached: views.views.len() - views.read,
+        read: views.read,
     });
     Ok((opened, views))
 }

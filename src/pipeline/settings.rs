@@ -48,8 +48,13 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn open(root: &Path) -> Result<Cache, StoreError> {
-        let blobs = BlobStore::open(root)?.touching();
+    /// Opens the cache at `root`; what it uses is marked used `now`, to
+    /// the hour (`BlobStore::touching`).
+    pub fn open(root: &Path, now: std::time::SystemTime) -> Result<Cache, StoreError> {
+        let hour_ago = now
+            .checked_sub(std::time::Duration::from_secs(3600))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let blobs = BlobStore::open(root)?.touching(hour_ago);
         // A cache this user cannot lock (a read-only one) is used
         // unlocked: this user cannot prune it either.
         let lock = super::prune::lock(root, false, true)

@@ -23,7 +23,9 @@ use super::unpack::{apply_layer, decoder, entries_of, LayerEntry, UnpackError};
 use super::{DiffIdMismatch, Opened, SourceError};
 use crate::fstree::FsTree;
 use crate::oci::{Digest, LayerBlob};
-use crate::store::{BlobStore, Records, StoreError};
+use crate::store::{
+    open_untrusted, read_limited, temp_file_in, BlobStore, Records, Stamp, StoreError,
+};
 
 /// Bumped when a view's contents change meaning (what is kept, how
 /// entries are described).
@@ -51,15 +53,21 @@ impl LayerView {
     /// Reads `layer` from `store`: decompresses it, takes every entry, and
     /// checks the compressed bytes read against the layer's digest and
     /// size, so the view is the digest's or there is none.
-    pub(crate) fn read(store: &BlobStore, layer: &LayerBlob) -> Result<LayerView, UnpackError> {
+    /// Returns the blob file's `Stamp` too, when it did not change while
+    /// it was read.
+    fn read_stamped(
+        store: &BlobStore,
+        layer: &LayerBlob,
+    ) -> Result<(LayerView, Option<Stamp>), UnpackError> {
         let store_err = |e| UnpackError::Store {
             digest: layer.digest.clone(),
             error: Box::new(e),
         };
         let (file, _) = store.open_blob(&layer.digest).map_err(store_err)?;
+        let before = Stamp::of_file(&file);
         let mut hashed = HashingReader {
             // One byte past the size is enough to tell a longer file.
-            inner: file.take(layer.size.saturating_add(1)),
+            inner: (&file).take(layer.size.saturating_add(1)),
             hasher: Sha256::new(),
             read: 0,
         };
@@ -86,14 +94,16 @@ impl LayerView {
                 found_size: hashed.read,
             }));
         }
-        Ok(LayerView {
+        let stamp = before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b));
+        let view = LayerView {
             format: VIEW_FORMAT,
             layer: layer.digest.clone(),
             size: layer.size,
             media_type: layer.media_type.to_string(),
             diff_id,
             entries,
-        })
+        };
+        Ok((view, stamp))
     }
 
     /// The sha256 of the layer's uncompressed stream.
@@ -141,6 +151,9 @@ pub(crate) fn merged(views: &[&LayerView]) -> FsTree {
 pub struct ViewCache {
     store: BlobStore,
     records: Records,
+    /// Beside the records: `<layer hex>.stamp`, the `Stamp` of the file
+    /// the layer was last found in, checked.
+    dir: std::path::PathBuf,
 }
 
 impl ViewCache {
@@ -151,7 +164,8 @@ impl ViewCache {
             .join(format!("v{VIEW_FORMAT}"));
         Ok(ViewCache {
             store: store.clone(),
-            records: Records::open(dir)?,
+            records: Records::open(&dir)?,
+            dir,
         })
     }
 
@@ -168,6 +182,27 @@ impl ViewCache {
         }
     }
 
+    fn stamp_name(layer: &Digest) -> String {
+        format!("{}.stamp", layer.hex())
+    }
+
+    /// The stamp recorded for `layer`'s blob file.
+    fn stamp(&self, layer: &Digest) -> Option<Stamp> {
+        let (file, _) = open_untrusted(&self.dir, &Self::stamp_name(layer)).ok()?;
+        let bytes = read_limited(file, 4096).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn put_stamp(&self, layer: &Digest, stamp: &Stamp) {
+        let bytes = serde_json::to_vec(stamp).expect("a stamp serializes");
+        let Ok(mut temp) = temp_file_in(&self.dir, ".tmp-") else {
+            return;
+        };
+        if std::io::Write::write_all(&mut temp, &bytes).is_ok() {
+            let _ = temp.persist(self.dir.join(Self::stamp_name(layer)));
+        }
+    }
+
     fn put(&self, view: &LayerView) {
         // A view not recorded costs the next build time, never this one
         // its image: failures to write the cache are not errors.
@@ -176,16 +211,30 @@ impl ViewCache {
     }
 }
 
-/// Every distinct layer of `opened` as a view, and how many had to be
-/// read now (the rest came from `cache`); each layer's DiffID checked
-/// against what its config lists, as `check_diff_ids` does. Misses are
-/// read on up to `jobs` threads.
+/// What a build knows of a base's layers without reading them.
+pub struct LayerViews {
+    /// Every distinct layer, by digest.
+    pub(crate) views: BTreeMap<Digest, LayerView>,
+    /// The layers whose blob file is known to hold their digest's bytes
+    /// as long as it keeps this stamp (`BlobStore::copy_stamped_from`).
+    pub(crate) stamps: BTreeMap<Digest, Stamp>,
+    /// How many layers were read (decompressed) now.
+    pub(crate) read: usize,
+}
+
+/// Every distinct layer of `opened` as a view, each layer's DiffID checked
+/// against what its config lists, as `check_diff_ids` does. Views come
+/// from `cache` when an earlier build recorded them; misses are read on
+/// up to `jobs` threads. A layer whose blob file lost the stamp recorded
+/// for it is hashed now (not decompressed), so its copy into the output
+/// need not hash it.
 pub(crate) fn views_of(
     opened: &Opened,
     cache: Option<&ViewCache>,
     jobs: usize,
-) -> Result<(BTreeMap<Digest, LayerView>, usize), SourceError> {
+) -> Result<LayerViews, SourceError> {
     let mut views: BTreeMap<Digest, LayerView> = BTreeMap::new();
+    let mut stamps: BTreeMap<Digest, Stamp> = BTreeMap::new();
     let mut missing: Vec<(LayerBlob, String, String)> = Vec::new();
     for image in &opened.built.images {
         let count = image.layers.len();
@@ -195,6 +244,7 @@ pub(crate) fn views_of(
             {
                 continue;
             }
+            let position = format!("{}/{count}", i + 1);
             // A recorded view that disagrees with the config is read
             // again rather than believed: the cache can cost time, never
             // decide the answer.
@@ -203,21 +253,29 @@ pub(crate) fn views_of(
                 .filter(|v| v.diff_id == layer.diff_id)
             {
                 Some(view) => {
+                    let c = cache.expect("a view came from the cache");
+                    if let Some(stamp) =
+                        current_stamp(opened, c, layer, &image.platform, &position)?
+                    {
+                        stamps.insert(layer.digest.clone(), stamp);
+                    }
                     views.insert(layer.digest.clone(), view);
                 }
-                None => missing.push((
-                    layer.clone(),
-                    image.platform.to_string(),
-                    format!("{}/{count}", i + 1),
-                )),
+                None => missing.push((layer.clone(), image.platform.to_string(), position)),
             }
         }
     }
     let read = parallel_read(opened, &missing, jobs)?;
     let fresh = read.len();
-    for view in read {
+    for (view, stamp) in read {
         if let Some(c) = cache {
             c.put(&view);
+            if let Some(s) = &stamp {
+                c.put_stamp(&view.layer, s);
+            }
+        }
+        if let Some(s) = stamp {
+            stamps.insert(view.layer.clone(), s);
         }
         views.insert(view.layer.clone(), view);
     }
@@ -239,25 +297,65 @@ pub(crate) fn views_of(
             }
         }
     }
-    Ok((views, fresh))
+    Ok(LayerViews {
+        views,
+        stamps,
+        read: fresh,
+    })
+}
+
+/// The stamp of `layer`'s blob file when it still has the one recorded,
+/// else the one it has after it is hashed now (and recorded).
+fn current_stamp(
+    opened: &Opened,
+    cache: &ViewCache,
+    layer: &LayerBlob,
+    platform: &crate::oci::Platform,
+    position: &str,
+) -> Result<Option<Stamp>, SourceError> {
+    let store_err = |e: StoreError| SourceError::DiffIdUnreadable {
+        image: opened.name.clone(),
+        platform: platform.to_string(),
+        position: position.to_string(),
+        digest: layer.digest.clone(),
+        source: Box::new(UnpackError::Store {
+            digest: layer.digest.clone(),
+            error: Box::new(e),
+        }),
+    };
+    let (file, _) = opened.store.open_blob(&layer.digest).map_err(store_err)?;
+    let now = Stamp::of_file(&file);
+    if now.is_some() && now == cache.stamp(&layer.digest) {
+        return Ok(now);
+    }
+    let stamp = opened
+        .store
+        .verify_stamped(&layer.digest, layer.size)
+        .map_err(store_err)?;
+    if let Some(s) = &stamp {
+        cache.put_stamp(&layer.digest, s);
+    }
+    Ok(stamp)
 }
 
 fn parallel_read(
     opened: &Opened,
     missing: &[(LayerBlob, String, String)],
     jobs: usize,
-) -> Result<Vec<LayerView>, SourceError> {
+) -> Result<Vec<(LayerView, Option<Stamp>)>, SourceError> {
     crate::parallel::map(
         missing,
         jobs,
         |(l, _, _)| l.size,
         |(layer, platform, position)| {
-            LayerView::read(&opened.store, layer).map_err(|e| SourceError::DiffIdUnreadable {
-                image: opened.name.clone(),
-                platform: platform.clone(),
-                position: position.clone(),
-                digest: layer.digest.clone(),
-                source: Box::new(e),
+            LayerView::read_stamped(&opened.store, layer).map_err(|e| {
+                SourceError::DiffIdUnreadable {
+                    image: opened.name.clone(),
+                    platform: platform.clone(),
+                    position: position.clone(),
+                    digest: layer.digest.clone(),
+                    source: Box::new(e),
+                }
             })
         },
     )
@@ -294,7 +392,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path().join("s")).unwrap();
         let layer = layer_in(&store);
-        let view = LayerView::read(&store, &layer).unwrap();
+        let view = LayerView::read_stamped(&store, &layer).unwrap().0;
         assert_eq!(view.diff_id, layer.diff_id);
         let tree = merged(&[&view]);
         let passwd = match &tree.get("etc/passwd").unwrap().kind {
@@ -328,7 +426,7 @@ mod tests {
         // the digest names.
         bytes[4] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        let err = LayerView::read(&store, &layer).unwrap_err();
+        let err = LayerView::read_stamped(&store, &layer).unwrap_err();
         assert!(
             matches!(&err, UnpackError::Store { error, .. } if matches!(**error, StoreError::Mismatch { .. })),
             "{err:?}"

@@ -194,6 +194,11 @@ fn a_rebuild_reads_no_base_layer_and_the_view_cache_never_decides_the_image() {
     let mut damaged = 0;
     for e in fs::read_dir(&views).unwrap() {
         let p = e.unwrap().path();
+        // Pointers are named by the layer digest; `.stamp` files beside
+        // them say when the base's blob file was last checked.
+        if p.extension().is_some() {
+            continue;
+        }
         fs::write(&p, "sha256:0000\n").unwrap();
         damaged += 1;
     }
