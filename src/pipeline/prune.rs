@@ -11,7 +11,8 @@
 //! until the rest fits a size), then removes every pointer whose record
 //! is chosen or names a chosen blob, and only then the blobs: a prune
 //! stopped half-way leaves no record naming a missing blob (and such a
-//! record is a miss anyway). Records left without a pointer go with them.
+//! record is a miss anyway). Records left without a pointer go with them,
+//! and so do files beside a pointer named after its key (`<key>.stamp`).
 //!
 //! Commands hold a shared lock on `lock` for as long as they have the
 //! cache open (`Cache::open`); prune holds it exclusively, so it runs
@@ -173,6 +174,9 @@ pub fn prune(root: &Path, options: &PruneOptions) -> Result<PruneReport, PruneEr
     // levels down (`layers/v1/`).
     let mut dirs: Vec<Dir> = Vec::new();
     let mut pointers: Vec<Pointer> = Vec::new();
+    // `<key hex>.<what>` beside a pointer (a base view's `.stamp`): it
+    // goes with its pointer.
+    let mut beside: Vec<(usize, String, String)> = Vec::new();
     let mut pending: Vec<(Dir, usize)> = vec![(top, 0)];
     while let Some((dir, depth)) = pending.pop() {
         let index = dirs.len();
@@ -201,6 +205,11 @@ pub fn prune(root: &Path, options: &PruneOptions) -> Result<PruneReport, PruneEr
                         name,
                         record,
                     });
+                }
+                Kind::File if depth > 0 => {
+                    if let Some((key, _)) = name.split_once('.').filter(|(k, _)| is_hex(k)) {
+                        beside.push((index, key.to_string(), name.clone()));
+                    }
                 }
                 _ => {}
             }
@@ -278,6 +287,18 @@ pub fn prune(root: &Path, options: &PruneOptions) -> Result<PruneReport, PruneEr
         .collect();
     chosen.extend(orphans);
 
+    let kept_keys: BTreeSet<(usize, &str)> = pointers
+        .iter()
+        .zip(&doomed)
+        .filter(|(_, d)| !**d)
+        .map(|(p, _)| (p.dir, p.name.as_str()))
+        .collect();
+    for (dir, key, name) in &beside {
+        if !kept_keys.contains(&(*dir, key.as_str())) && !options.dry_run {
+            let dir = &dirs[*dir];
+            dir.unlink(name).map_err(io_err(&dir.path.join(name)))?;
+        }
+    }
     for (p, _) in pointers.iter().zip(&doomed).filter(|(_, d)| **d) {
         let dir = &dirs[p.dir];
         if !options.dry_run {
@@ -505,6 +526,8 @@ mod tests {
         let key = Digest::of(b"key");
         let record = format!("{{\"digest\":\"{a}\"}}");
         records.put(&store, &key, record.as_bytes()).unwrap();
+        let stamp = dir.path().join(format!("layers/v1/{}.stamp", key.hex()));
+        std::fs::write(stamp, b"{}").unwrap();
         age(&store, &Digest::of(record.as_bytes()), 50);
         age(&store, &a, 300);
         age(&store, &b, 200);
@@ -527,6 +550,10 @@ mod tests {
         assert!(store.contains(&b) && store.contains(&c));
         assert!(!records.pointer_path(&key).exists());
         assert!(records.get(&store, &key).is_none());
+        assert!(!dir
+            .path()
+            .join(format!("layers/v1/{}.stamp", key.hex()))
+            .exists());
         // a, and the record nothing names any more.
         assert_eq!(report.blobs_removed, 2);
         assert_eq!(report.records_removed, 1);
@@ -569,6 +596,10 @@ mod tests {
         .unwrap();
         assert_eq!(report.blobs_removed, 0);
         assert!(store.contains(&a));
+        assert!(dir
+            .path()
+            .join(format!("layers/v1/{}.stamp", key.hex()))
+            .exists());
         assert!(records.get(&store, &key).is_some());
     }
 
