@@ -146,6 +146,16 @@ pub struct BuildOutput {
     pub packages: BTreeMap<String, Vec<SbomPackage>>,
     pub base: Option<BaseRef>,
     pub layers: LayerStats,
+    /// The base's distinct layers: known from the view cache, and read
+    /// (decompressed) by this build; `None` for scratch.
+    pub base_layers: Option<BaseLayerStats>,
+}
+
+/// How a build came to know its base's layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BaseLayerStats {
+    pub cached: usize,
+    pub read: usize,
 }
 
 /// The default PATH buildkit gives scratch images; without one, an image
@@ -235,6 +245,10 @@ pub fn build(
         packages: sbom,
         base: base_ref,
         layers: stats,
+        base_layers: inputs.base.as_ref().map(|b| BaseLayerStats {
+            cached: b.views.views.len() - b.views.read,
+            read: b.views.read,
+        }),
     })
 }
 

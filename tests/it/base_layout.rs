@@ -188,6 +188,21 @@ fn a_rebuild_reads_no_base_layer_and_the_view_cache_never_decides_the_image() {
     );
     assert_eq!(first.last_line(), second.last_line());
     assert_same_layout(&dir.join("one"), &dir.join("two"));
+    let counted = run(stele()
+        .arg("build")
+        .arg(dir.join("child.toml"))
+        .arg("-o")
+        .arg(dir.join("counted"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--json"));
+    counted.expect_ok();
+    let doc = json(counted.stdout.as_bytes());
+    assert_eq!(
+        doc["base_layers"],
+        serde_json::json!({ "cached": 1, "read": 0 }),
+        "{doc}"
+    );
 
     // Damaged records: read again, same image.
     let views = cache.join("base-views/v1");
