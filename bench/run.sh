@@ -23,6 +23,9 @@
 #                 layout, which is when it compresses
 #   gzip -6       `tar -cf - . | gzip -6` of the same files: one GNU gzip
 #   big           a generated recipe with BENCH_BIG_MB of [[files]]: peak RSS
+#   base warm     a recipe on a base layout of BENCH_BASE_MB (default 100) MB
+#                 of random files, rebuilt with nothing changed: the base's
+#                 layers come from the view cache, none is decompressed
 
 set -euo pipefail
 
@@ -150,6 +153,23 @@ rm -rf "$WORK/big-cache"
 timed big "$STELE" build "$BIG/big.toml" -o "$WORK/out/big" --cache-dir "$WORK/big-cache"
 big_content=$(du -sm "$BIG/data" | cut -f1)
 
+# A warm rebuild on a base image: a base layout of BENCH_BASE_MB MB of
+# random (incompressible) files, built by stele, and a recipe on it whose
+# rebuild must take the base's layers from the view cache, reading none.
+BASE_MB=${BENCH_BASE_MB:-100}
+echo "bench: a warm rebuild on a $BASE_MB MB base image, $RUNS runs" >&2
+BASE=$WORK/base
+rm -rf "$BASE" "$WORK/base-cache" && mkdir -p "$BASE/data"
+for i in $(seq 1 $((BASE_MB / 4))); do head -c $((4 << 20)) /dev/urandom >"$BASE/data/part-$i.bin"; done
+printf '[image]\nname = "base"\nepoch = 1700000000\n\n[[files]]\nsrc = "data/"\ndest = "/data"\n\n[[accounts.users]]\nname = "app"\nuid = 1000\n' >"$BASE/base.toml"
+base_digest=$("$STELE" build "$BASE/base.toml" -o "$BASE/layout" --cache-dir "$WORK/base-cache" 2>/dev/null | tail -1)
+printf '[image]\nname = "on-base"\nepoch = 1700000000\n\n[base]\nlayout = "layout@%s"\n\n[[paths]]\npath = "/etc/motd"\nkind = "file"\ncontent = "hello\\n"\n\n[config]\nuser = "app"\n' "$base_digest" >"$BASE/on-base.toml"
+stele_build "$BASE/on-base.toml" "$WORK/base-cache" >/dev/null 2>&1
+for _ in $(seq "$RUNS"); do
+    timed stele-base-warm "$STELE" build "$BASE/on-base.toml" -o "$WORK/out/on-base" --cache-dir "$WORK/base-cache"
+done
+grep -q "base layers: 1 known from the cache, 0 read" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+
 cold=$(median stele-cold)
 first=$(median stele-first)
 warm=$(median stele-warm)
@@ -175,6 +195,7 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     printf '  %-34s %8s %6s\n' "buildah push oci: (compresses)" "$push" "$(peak_rss_mb buildah-push)"
     printf '  %-34s %8s %6s\n' "tar | gzip -6" "$gz" "$(peak_rss_mb gzip)"
     printf '  %-34s %8s %6s\n' "stele, ${big_content} MB of [[files]], cold" "$(median big)" "$(peak_rss_mb big)"
+    printf '  %-34s %8s %6s\n' "stele warm on a ${BASE_MB} MB base" "$(median stele-base-warm)" "$(peak_rss_mb stele-base-warm)"
     echo "ratios:"
     echo "  stele cold / buildah bud          $(ratio "$cold" "$bud")   (target <= 0.4)"
     echo "  stele cold / buildah bud + push   $(ratio "$cold" "$bud_push")"
@@ -184,5 +205,6 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo "  stele warm                        ${warm} s   (target <= 0.2 s)"
     echo "  stele one-file change             ${edit} s   (target <= 0.5 s)"
     echo "  peak RSS, ${big_content} MB image           $(peak_rss_mb big) MB   (target < 100 MB)"
+    echo "  stele warm on a ${BASE_MB} MB base        $(median stele-base-warm) s   (target <= 0.1 s)"
 } | tee "$WORK/results.txt"
 echo "bench: raw times in $WORK/times, summary in $WORK/results.txt" >&2

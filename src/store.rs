@@ -64,6 +64,27 @@ pub(crate) fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<(tempfile::Tem
     }
 }
 
+/// Sets `file`'s modification time to now: when a cache entry was last
+/// used, which `stele cache prune` removes the least recent of. The
+/// access time would say the same without a write, but `noatime` and
+/// `relatime` mounts keep it from saying it. Best effort: a file the
+/// process may not change keeps its time.
+fn touch(file: &File) {
+    use std::os::fd::AsRawFd;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+    ];
+    // SAFETY: a valid descriptor and a two-element array, as futimens wants.
+    unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+}
+
 /// Locks `file` without waiting; true when the lock is held and `path`
 /// still names the locked file (no sweep removed it first).
 fn lock_if_ours(file: &File, path: &Path) -> io::Result<bool> {
@@ -330,6 +351,10 @@ pub struct BlobStore {
     root: PathBuf,
     /// Opened with `open_read_only`: never written, never created into.
     read_only: bool,
+    /// A cache's store: a blob opened whose modification time is before
+    /// this (seconds since the epoch) gets it set to now: when it was last
+    /// used, which `stele cache prune` orders by (see `touching`).
+    touch: Option<i64>,
 }
 
 impl BlobStore {
@@ -346,6 +371,7 @@ impl BlobStore {
         Ok(BlobStore {
             root,
             read_only: false,
+            touch: None,
         })
     }
 
@@ -380,6 +406,7 @@ impl BlobStore {
         Ok(BlobStore {
             root,
             read_only: true,
+            touch: None,
         })
     }
 
@@ -415,13 +442,39 @@ impl BlobStore {
         } else {
             open_untrusted(&self.dir(), digest.hex())
         };
-        opened.map_err(|e| match e {
+        let opened = opened.map_err(|e| match e {
             OpenError::Missing => StoreError::Missing {
                 path: self.root.clone(),
                 digest: digest.clone(),
             },
             e => e.at(self.path(digest)),
-        })
+        })?;
+        self.mark_used(&opened.0);
+        Ok(opened)
+    }
+
+    /// This store, marking each blob it opens as used now when it was
+    /// last marked before `since` (a cache's; the CLI passes the time an
+    /// hour ago). Not on every use: marking changes the file's ctime,
+    /// which `Stamp`s rest on, and once an hour is as fine as pruning by
+    /// age needs.
+    pub(crate) fn touching(mut self, since: std::time::SystemTime) -> BlobStore {
+        let secs = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.touch = Some(secs);
+        self
+    }
+
+    /// Marks a cache file this store's reader opened as used (`touching`).
+    pub(crate) fn mark_used(&self, file: &File) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(since) = self.touch else {
+            return;
+        };
+        if file.metadata().is_ok_and(|m| m.mtime() < since) {
+            touch(file);
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -575,6 +628,13 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Checks that a blob is there, a regular file no longer than `size`,
+    /// without reading it: for blobs whose bytes are checked when read.
+    pub(crate) fn check_present(&self, digest: &Digest, size: u64) -> Result<(), StoreError> {
+        let (_, len) = self.open_blob(digest)?;
+        self.not_longer(digest, len, size)
+    }
+
     /// Deletes a blob found damaged, so the next writer can store it anew.
     pub fn remove(&self, digest: &Digest) {
         if self.read_only {
@@ -652,6 +712,81 @@ impl BlobStore {
         }
     }
 
+    /// Checks a blob against its digest and size, like `verify`, and
+    /// returns its `Stamp` when the file did not change while it was read.
+    pub(crate) fn verify_stamped(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<Stamp>, StoreError> {
+        let path = self.path(digest);
+        let (file, len) = self.open_blob(digest)?;
+        self.not_longer(digest, len, size)?;
+        let before = Stamp::of_file(&file);
+        let (found, found_size) =
+            hash_reader(io::BufReader::new((&file).take(size.saturating_add(1)))).map_err(|e| {
+                StoreError::Io {
+                    path: path.clone(),
+                    error: e,
+                }
+            })?;
+        if &found != digest || found_size != size {
+            return Err(StoreError::Mismatch {
+                path,
+                digest: digest.clone(),
+                expected_size: size,
+                found,
+                found_size,
+            });
+        }
+        Ok(before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b)))
+    }
+
+    /// `copy_checked_from`, without hashing when the source file still
+    /// has `stamp`, the one it had when its bytes were last found to be
+    /// `digest` (`verify_stamped`, `source::view`), before and after the
+    /// copy: a file written since has another ctime, which no one but the
+    /// kernel sets. Otherwise the copy is checked as `copy_checked_from`
+    /// does. The copy is a new file either way (never a link), so the two
+    /// stores stay independent.
+    pub(crate) fn copy_stamped_from(
+        &self,
+        other: &BlobStore,
+        digest: &Digest,
+        size: u64,
+        stamp: Option<&Stamp>,
+    ) -> Result<(), StoreError> {
+        let Some(stamp) = stamp else {
+            return self.copy_checked_from(other, digest, size);
+        };
+        if self.contains(digest) {
+            return Ok(());
+        }
+        self.writable()?;
+        let (file, _) = other.open_blob(digest)?;
+        let unchanged = |f: &File| Stamp::of_file(f).as_ref() == Some(stamp);
+        if !unchanged(&file) {
+            return self.copy_checked_from(other, digest, size);
+        }
+        let dest = self.path(digest);
+        let io_err = |e| StoreError::Io {
+            path: dest.clone(),
+            error: e,
+        };
+        let dir = self.dir();
+        let temp = temp_file_in(&dir, ".tmp-").map_err(io_err)?;
+        // File to file: the kernel copies (copy_file_range), no bytes
+        // pass through this process.
+        let copied = io::copy(&mut (&file).take(size), &mut temp.as_file()).map_err(io_err)?;
+        if copied != size || !unchanged(&file) {
+            drop(temp);
+            return self.copy_checked_from(other, digest, size);
+        }
+        temp.as_file().sync_all().map_err(io_err)?;
+        temp.persist(&dest).map_err(|e| io_err(e.error))?;
+        Ok(())
+    }
+
     /// `copy_checked_from` for a blob whose size only its file knows.
     pub(crate) fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
         if self.contains(digest) {
@@ -659,6 +794,36 @@ impl BlobStore {
         }
         let (_, size) = other.open_blob(digest)?;
         self.copy_checked_from(other, digest, size)
+    }
+}
+
+/// Which file a blob is, and when it last changed, as the kernel keeps
+/// them: device, inode, size, mtime and ctime. Any write through the file
+/// system moves the ctime to the current time, and nothing but the kernel
+/// sets it, so a file with the same stamp as when its bytes were checked
+/// has not been written since (the argument git's index and make rest on;
+/// raw writes to the disk device and a clock set back are outside it).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    pub(crate) fn of_file(file: &File) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().ok()?;
+        m.is_file().then(|| Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
     }
 }
 
@@ -795,6 +960,7 @@ impl Records {
     pub fn get(&self, store: &BlobStore, key: &Digest) -> Option<Vec<u8>> {
         // A pointer is one digest line; anything longer is not one.
         let (file, _) = open_untrusted(&self.dir, key.hex()).ok()?;
+        store.mark_used(&file);
         let pointer = read_limited(file, 128).ok()??;
         let text = std::str::from_utf8(&pointer).ok()?;
         let digest: Digest = text.trim_end().parse().ok()?;
@@ -916,6 +1082,29 @@ mod tests {
         let records = Records::open(dir.path().join("records")).unwrap();
         records.put(&out, &written, b"{}").unwrap();
         assert_eq!(mode(&records.pointer_path(&written)), expected);
+    }
+
+    #[test]
+    fn a_stamped_copy_trusts_only_an_unchanged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = BlobStore::open(dir.path().join("src")).unwrap();
+        let digest = src.put_bytes(b"base layer bytes").unwrap();
+        let stamp = src.verify_stamped(&digest, 16).unwrap().unwrap();
+        let out = BlobStore::open(dir.path().join("out")).unwrap();
+        out.copy_stamped_from(&src, &digest, 16, Some(&stamp))
+            .unwrap();
+        assert_eq!(fs::read(out.path(&digest)).unwrap(), b"base layer bytes");
+
+        // Rewritten in place, same length: the stamp no longer matches, so
+        // the copy is hashed and refused.
+        fs::write(src.path(&digest), b"BASE LAYER BYTES").unwrap();
+        let again = BlobStore::open(dir.path().join("again")).unwrap();
+        let err = again
+            .copy_stamped_from(&src, &digest, 16, Some(&stamp))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Mismatch { .. }), "{err:?}");
+        assert!(!again.contains(&digest));
+        assert!(src.verify_stamped(&digest, 16).is_err());
     }
 
     #[test]

@@ -48,9 +48,9 @@ pub enum BaseError {
         platform: Platform,
         has: String,
     },
-    #[error("base image {image}: {error}")]
-    Unpack {
+    #[error("base image {image}: layer {layer} was not read when the base was opened; this is a bug in stele, please report it")]
+    NoView {
         image: String,
-        error: crate::source::unpack::UnpackError,
+        layer: crate::oci::Digest,
     },
 }

@@ -10,7 +10,7 @@ use crate::fstree::{Content, FsTree, Node, NodeKind};
 use crate::layer::LayerCache;
 use crate::oci::{Built, Image, LayerBlob, Platform};
 use crate::recipe::Recipe;
-use crate::source::unpack::merged_view;
+use crate::source::view::{self, LayerViews};
 use crate::source::Opened;
 use crate::store::BlobStore;
 
@@ -54,14 +54,19 @@ pub struct BaseImage {
     pub(crate) portable_name: bool,
     /// Per recipe platform, the index of its image in `opened.built`.
     images: BTreeMap<String, usize>,
+    /// Every layer of `opened`, by digest, as the build sees it; each
+    /// one's DiffID is the one its config lists.
+    views: LayerViews,
 }
 
 impl BaseImage {
     /// Checks that `opened` has an image for each of `platforms`. An
     /// arm64 platform without a variant matches `arm64/v8`, the only arm64
     /// variant there is.
+    /// `views` must hold every layer of `opened` (`source::view::views_of`).
     pub fn new(
         opened: Opened,
+        views: LayerViews,
         reference: BaseRef,
         portable_name: bool,
         platforms: &[Platform],
@@ -92,6 +97,16 @@ impl BaseImage {
                         .collect::<Vec<_>>()
                         .join(", "),
                 })?;
+            if let Some(l) = opened.built.images[found]
+                .layers
+                .iter()
+                .find(|l| !views.views.contains_key(&l.digest))
+            {
+                return Err(BaseError::NoView {
+                    image: opened.name.clone(),
+                    layer: l.digest.clone(),
+                });
+            }
             images.insert(platform.to_string(), found);
         }
         Ok(BaseImage {
@@ -99,6 +114,7 @@ impl BaseImage {
             reference,
             portable_name,
             images,
+            views,
         })
     }
 
@@ -133,15 +149,22 @@ pub struct BuildOutput {
     /// Per platform with packages, what their maintainer scripts would
     /// have done and what became of it.
     pub scripts: BTreeMap<String, crate::apt::install::ScriptReport>,
+    /// The base's distinct layers: known from the view cache, and read
+    /// (decompressed) by this build; `None` for scratch.
+    pub base_layers: Option<BaseLayerStats>,
+}
+
+/// How a build came to know its base's layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BaseLayerStats {
+    pub cached: usize,
+    pub read: usize,
 }
 
 /// The default PATH buildkit gives scratch images; without one, an image
 /// whose entrypoint is a bare name cannot start.
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Files of the base image a build reads: the account files it merges with.
-const BASE_FILES_READ: [&str; 2] = ["etc/passwd", "etc/group"];
 
 /// A layer this build makes, before it is written: its complete tree and
 /// the line its history entry gets.
@@ -228,6 +251,10 @@ pub fn build(
         base: base_ref,
         layers: stats,
         scripts,
+        base_layers: inputs.base.as_ref().map(|b| BaseLayerStats {
+            cached: b.views.views.len() - b.views.read,
+            read: b.views.read,
+        }),
     })
 }
 
@@ -246,22 +273,24 @@ fn plan_platform<'a>(
                 platform: platform.clone(),
                 has: String::from("other platforms than the recipe's"),
             })?;
-            Some((&b.opened, image))
+            Some((b, image))
         }
         None => None,
     };
     let mut lower = FsTree::new();
-    if let Some((opened, image)) = &base {
+    if let Some((b, image)) = &base {
+        let mut views = Vec::new();
         for l in &image.layers {
-            store.copy_checked_from(&opened.store, &l.digest, l.size)?;
+            store.copy_stamped_from(
+                &b.opened.store,
+                &l.digest,
+                l.size,
+                b.views.stamps.get(&l.digest),
+            )?;
+            // `BaseImage::new` checked every layer has its view.
+            views.push(&b.views.views[&l.digest]);
         }
-        lower = merged_view(&opened.store, &image.layers, &|p| {
-            BASE_FILES_READ.contains(&p)
-        })
-        .map_err(|error| BaseError::Unpack {
-            image: opened.name.clone(),
-            error,
-        })?;
+        lower = view::merged(&views);
     }
     let mut layers = Vec::new();
     let mut masters = None;

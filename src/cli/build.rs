@@ -410,6 +410,10 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
             "hits": stats.reused,
             "misses": stats.written,
         });
+        doc["base_layers"] = match produced.output.base_layers {
+            Some(b) => serde_json::json!({ "cached": b.cached, "read": b.read }),
+            None => serde_json::Value::Null,
+        };
         doc["lock"] = match &produced.lock {
             Some(l) => serde_json::json!({
                 "path": l.path.display().to_string(),

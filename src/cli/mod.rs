@@ -2,6 +2,7 @@
 //! Raw arguments become settings once; the library never looks at either.
 
 pub mod build;
+pub mod cache;
 pub(crate) mod distribute;
 pub mod init;
 pub mod inspect;
@@ -65,6 +66,12 @@ pub enum Command {
     /// Show an image: platforms, config, layers and what each holds,
     /// packages, attestations, and (--files) its file tree.
     Inspect(inspect::InspectArgs),
+    /// Manage the local cache folder.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  stele cache prune --max-size 10GB"
+    )]
+    Cache(cache::CacheCommand),
     /// Manage signing keys for attestations.
     #[command(subcommand, after_help = "Examples:\n  stele key generate ci.key")]
     Key(keys::KeyCommand),
@@ -90,6 +97,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lock(args) => lock::cmd_lock(args, r),
         Command::Vendor(args) => lock::cmd_vendor(args, r),
         Command::Key(cmd) => keys::run(cmd, r),
+        Command::Cache(cmd) => cache::run(cmd, r),
         Command::Push(args) => distribute::cmd_push(args, r),
         Command::Pull(args) => distribute::cmd_pull(args, r),
         Command::Version => {

@@ -107,6 +107,9 @@ impl Reporter {
                     self.detail(format_args!("  unpacked now: {label}"));
                 }
             }
+            Event::BaseLayers { cached, read } => self.info(format_args!(
+                "base layers: {cached} known from the cache, {read} read"
+            )),
             Event::Layers { stats, cache } => {
                 if cache {
                     self.info(format_args!(
@@ -186,7 +189,7 @@ impl Reporter {
 }
 
 /// A size as people read it: bytes, kB, MB or GB (powers of 1000).
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     match n {
         0..=999 => format!("{n} B"),
         1_000..=999_999 => format!("{:.1} kB", n as f64 / 1e3),

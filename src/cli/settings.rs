@@ -99,7 +99,8 @@ pub(crate) fn cache_dir(args: &CacheArgs) -> Result<PathBuf> {
 /// Opens the cache folder (once per command).
 pub(crate) fn open_cache(args: &CacheArgs) -> Result<Cache> {
     let dir = cache_dir(args)?;
-    Cache::open(&dir).with_context(|| format!("cannot open the cache {}", dir.display()))
+    Cache::open(&dir, std::time::SystemTime::now())
+        .with_context(|| format!("cannot open the cache {}", dir.display()))
 }
 
 /// Where podman, skopeo and docker keep credentials, in the order

@@ -12,6 +12,7 @@
 //! output: the caller decides where `Produced` goes, and only after it
 //! exists.
 
+pub mod prune;
 mod resolve;
 mod settings;
 
@@ -50,6 +51,9 @@ pub enum Event<'a> {
         fresh: usize,
         unpacked_now: &'a [String],
     },
+    /// The base's layers: known from the cache's views, or read now
+    /// (decompressed, their DiffIDs taken).
+    BaseLayers { cached: usize, read: usize },
     /// The layer step: taken from the layer cache, or written.
     Layers { stats: &'a LayerStats, cache: bool },
     /// Locked .debs the cache lacks are being downloaded.

@@ -13,8 +13,9 @@ use crate::attest::BaseRef;
 use crate::build::{BaseError, BaseImage, BuildInputs, Packages};
 use crate::lock::{Lock, LockError};
 use crate::recipe::{AptSpec, BaseSpec, Recipe};
-use crate::source::layout::{open_layout, Selector};
-use crate::source::SourceError;
+use crate::source::layout::{open_layout_base, Selector};
+use crate::source::view::LayerViews;
+use crate::source::{Opened, SourceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -111,7 +112,7 @@ pub fn resolve(
     settings: &Settings,
     progress: Progress,
 ) -> Result<Resolved, ResolveError> {
-    let base = open_base(recipe, settings)?;
+    let base = open_base(recipe, settings, progress)?;
     let (packages, lock) = match &recipe.apt {
         None => (None, None),
         Some(apt) => {
@@ -159,7 +160,13 @@ pub fn download_event(d: debs::Download) -> Event<'static> {
 /// Opens the recipe's `[base]`, checking it is the image the recipe pins
 /// and that it has every platform the recipe builds. A registry base is
 /// pulled through the cache: once cached, later builds make no request.
-fn open_base(recipe: &Recipe, settings: &Settings) -> Result<Option<BaseImage>, ResolveError> {
+/// Its layers are known through their views (`source::view`): from the
+/// cache when an earlier build read them, so a rebuild decompresses none.
+fn open_base(
+    recipe: &Recipe,
+    settings: &Settings,
+    progress: Progress,
+) -> Result<Option<BaseImage>, ResolveError> {
     let (opened, reference, portable_name, loc) = match &recipe.base {
         BaseSpec::Scratch => return Ok(None),
         BaseSpec::Layout {
@@ -168,8 +175,8 @@ fn open_base(recipe: &Recipe, settings: &Settings) -> Result<Option<BaseImage>, 
             written,
             loc,
         } => {
-            let opened = open_layout(path, &Selector::Digest(digest.clone()))
-                .and_then(|o| crate::source::check_diff_ids(&o).map(|()| o))
+            let opened = open_layout_base(path, &Selector::Digest(digest.clone()))
+                .and_then(|o| with_views(o, settings, progress))
                 .map_err(|e| ResolveError::BaseLayout {
                     loc: loc.to_string(),
                     source: Box::new(e),
@@ -202,7 +209,7 @@ fn open_base(recipe: &Recipe, settings: &Settings) -> Result<Option<BaseImage>, 
                 });
             }
             let opened = crate::source::registry::open_registry(&pinned, &settings.registry, cache)
-                .and_then(|o| crate::source::check_diff_ids(&o).map(|()| o))
+                .and_then(|o| with_views(o, settings, progress))
                 .map_err(|e| ResolveError::BasePull {
                     loc: loc.to_string(),
                     reference: full.clone(),
@@ -215,12 +222,30 @@ fn open_base(recipe: &Recipe, settings: &Settings) -> Result<Option<BaseImage>, 
             (opened, reference, true, loc)
         }
     };
-    BaseImage::new(opened, reference, portable_name, &recipe.platforms)
+    let (opened, views) = opened;
+    BaseImage::new(opened, views, reference, portable_name, &recipe.platforms)
         .map(Some)
         .map_err(|error| ResolveError::BasePlatforms {
             loc: loc.to_string(),
             error: Box::new(error),
         })
+}
+
+/// `opened` with the views of its layers, their DiffIDs checked.
+fn with_views(
+    opened: Opened,
+    settings: &Settings,
+    progress: Progress,
+) -> Result<(Opened, LayerViews), SourceError> {
+    // Like unpacked packages, views are inputs' facts, not outputs: they
+    // are used even with the layer cache off.
+    let views =
+        crate::source::view::views_of(&opened, Some(settings.cache.views()), settings.jobs)?;
+    progress(Event::BaseLayers {
+        cached: views.views.len() - views.read,
+        read: views.read,
+    });
+    Ok((opened, views))
 }
 
 /// Whether the lockfile beside `recipe` answers it: `None` when it does,

@@ -8,6 +8,7 @@ use crate::apt::sources::AptSettings;
 use crate::deb::unpack::UnpackCache;
 use crate::layer::LayerCache;
 use crate::registry::RegistrySettings;
+use crate::source::view::ViewCache;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::NetworkSettings;
 
@@ -34,17 +35,40 @@ pub struct Builder {
 
 /// The cache folder, opened once: downloads, unpacked packages and layers
 /// share one content-addressed blob store.
+///
+/// While any clone of it lives, the process holds a shared lock on the
+/// folder (`super::prune::LOCK_FILE`): `stele cache prune` takes it
+/// exclusively, so it never removes what a running command uses.
 #[derive(Clone, Debug)]
 pub struct Cache {
     blobs: BlobStore,
     unpacked: UnpackCache,
+    views: ViewCache,
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl Cache {
-    pub fn open(root: &Path) -> Result<Cache, StoreError> {
-        let blobs = BlobStore::open(root)?;
+    /// Opens the cache at `root`; what it uses is marked used `now`, to
+    /// the hour (`BlobStore::touching`).
+    pub fn open(root: &Path, now: std::time::SystemTime) -> Result<Cache, StoreError> {
+        let hour_ago = now
+            .checked_sub(std::time::Duration::from_secs(3600))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let blobs = BlobStore::open(root)?.touching(hour_ago);
+        // A cache this user cannot lock (a read-only one) is used
+        // unlocked: this user cannot prune it either.
+        let lock = super::prune::lock(root, false, true)
+            .ok()
+            .flatten()
+            .map(std::sync::Arc::new);
         let unpacked = UnpackCache::open(&blobs)?;
-        Ok(Cache { blobs, unpacked })
+        let views = ViewCache::open(&blobs)?;
+        Ok(Cache {
+            blobs,
+            unpacked,
+            views,
+            _lock: lock,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -57,6 +81,11 @@ impl Cache {
 
     pub fn unpacked(&self) -> &UnpackCache {
         &self.unpacked
+    }
+
+    /// Base layers' views (`source::view`).
+    pub fn views(&self) -> &ViewCache {
+        &self.views
     }
 
     /// A downloader into this cache whose requests go out as `network`

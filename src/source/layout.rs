@@ -4,7 +4,7 @@ use std::path::Path;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::{read_built, read_doc, Opened, SourceError};
+use super::{read_built_with, read_doc, LayerCheck, Opened, SourceError};
 use crate::oci::media::{self, MANIFEST_LIMIT};
 use crate::oci::{model::ANNOTATION_REF_NAME, our_digest, Digest};
 use crate::store::{open_untrusted, read_limited, BlobStore, OpenError};
@@ -32,6 +32,22 @@ pub(crate) fn open_layout_named(
     selector: &Selector,
     name: String,
 ) -> Result<Opened, SourceError> {
+    open_layout_checking(dir, selector, name, LayerCheck::Hash)
+}
+
+/// `open_layout` for a base image: layer blobs are not hashed here, since
+/// the build reads them through their views (`source::view`), which are
+/// made from hashed bytes, and copies them into its output checked.
+pub(crate) fn open_layout_base(dir: &Path, selector: &Selector) -> Result<Opened, SourceError> {
+    open_layout_checking(dir, selector, dir.display().to_string(), LayerCheck::Later)
+}
+
+fn open_layout_checking(
+    dir: &Path,
+    selector: &Selector,
+    name: String,
+    check: LayerCheck,
+) -> Result<Opened, SourceError> {
     let (index, store) = read_index(dir, &name)?;
     let mut images = Vec::new();
     let mut referrers = Vec::new();
@@ -43,7 +59,7 @@ pub(crate) fn open_layout_named(
         }
     }
     let top = choose(&images, selector, &name)?;
-    let built = read_built(&store, &top, &name)?;
+    let built = read_built_with(&store, &top, &name, check)?;
     let subjects: Vec<Digest> = built
         .images
         .iter()

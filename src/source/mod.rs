@@ -15,6 +15,7 @@ pub mod registry;
 pub(crate) mod tar_guard;
 pub mod target;
 pub mod unpack;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -236,6 +237,26 @@ pub(crate) fn read_built(
     top: &Descriptor,
     image: &str,
 ) -> Result<Built, SourceError> {
+    read_built_with(store, top, image, LayerCheck::Hash)
+}
+
+/// How `read_built` checks layer blobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LayerCheck {
+    /// Each layer is hashed against its digest now.
+    Hash,
+    /// Each layer must be there and not longer than its descriptor says;
+    /// its bytes are checked later, by whoever reads them (a base's
+    /// layers: by the view read or the copy into the output).
+    Later,
+}
+
+pub(crate) fn read_built_with(
+    store: &BlobStore,
+    top: &Descriptor,
+    image: &str,
+    check: LayerCheck,
+) -> Result<Built, SourceError> {
     // A blob named many times is verified once: work follows the
     // distinct bytes, not the references.
     let mut verified = BTreeSet::new();
@@ -280,7 +301,7 @@ pub(crate) fn read_built(
                 architecture: p.architecture().to_string(),
                 variant: p.variant().clone(),
             });
-            images.push(read_image(store, d, platform, image, &mut verified)?);
+            images.push(read_image(store, d, platform, image, &mut verified, check)?);
         }
         if images.is_empty() {
             return Err(SourceError::Unusable {
@@ -293,7 +314,7 @@ pub(crate) fn read_built(
             index: Some(index),
         })
     } else {
-        let image = read_image_bytes(store, &digest, bytes, None, image, &mut verified)?;
+        let image = read_image_bytes(store, &digest, bytes, None, image, &mut verified, check)?;
         Ok(Built {
             images: vec![image],
             index: None,
@@ -339,10 +360,11 @@ fn read_image(
     platform: Option<Platform>,
     image: &str,
     verified: &mut BTreeSet<(Digest, u64)>,
+    check: LayerCheck,
 ) -> Result<Image, SourceError> {
     let digest = descriptor_digest(d, image, "manifest")?;
     let bytes = read_doc(store, &digest, d.size(), MANIFEST_LIMIT, image)?;
-    read_image_bytes(store, &digest, bytes, platform, image, verified)
+    read_image_bytes(store, &digest, bytes, platform, image, verified, check)
 }
 
 fn read_image_bytes(
@@ -352,6 +374,7 @@ fn read_image_bytes(
     platform: Option<Platform>,
     image: &str,
     verified: &mut BTreeSet<(Digest, u64)>,
+    check: LayerCheck,
 ) -> Result<Image, SourceError> {
     let malformed = |what: &'static str, digest: &Digest, message: String| SourceError::Malformed {
         image: image.into(),
@@ -371,12 +394,14 @@ fn read_image_bytes(
         if !verified.insert((ld.clone(), layer.size())) {
             continue;
         }
-        store
-            .verify(&ld, layer.size())
-            .map_err(|e| SourceError::Store {
-                image: image.into(),
-                error: e,
-            })?;
+        let checked = match check {
+            LayerCheck::Hash => store.verify(&ld, layer.size()),
+            LayerCheck::Later => store.check_present(&ld, layer.size()),
+        };
+        checked.map_err(|e| SourceError::Store {
+            image: image.into(),
+            error: e,
+        })?;
     }
     let platform = platform.unwrap_or_else(|| Platform {
         os: config.value.os().to_string(),

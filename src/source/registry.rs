@@ -2,7 +2,7 @@
 //! content-addressed cache with its referrers (attestations), then read
 //! back like any other source.
 
-use super::{read_built, Opened, SourceError};
+use super::{read_built_with, LayerCheck, Opened, SourceError};
 use crate::oci::Digest;
 use crate::registry::pull::{pull_referrers, pull_with, PulledReferrers};
 use crate::registry::{Client, Reference, RegistryError, RegistrySettings};
@@ -11,14 +11,16 @@ use crate::store::BlobStore;
 /// Pulls `reference` into `cache` (blobs it already holds are not fetched
 /// again) and opens it; the `Opened`'s store is `cache`. Referrers are not
 /// fetched (`referrers` is empty): a base image needs none, and a pinned
-/// base already in the cache then needs no network at all.
+/// base already in the cache then needs no network at all. Layers are not
+/// hashed here: it opens base images, whose layers are read through
+/// their views and copied out checked (`open_layout_base`).
 pub(crate) fn open_registry(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
 ) -> Result<Opened, SourceError> {
     let client = Client::new(&reference.registry, settings)?;
-    Ok(open_with(&client, reference, cache)?.0)
+    Ok(open_with(&client, reference, cache, LayerCheck::Later)?.0)
 }
 
 /// Like [`open_registry`], with the image's `referrers`: the attestations
@@ -60,7 +62,7 @@ fn fetch(
     cache: &BlobStore,
 ) -> Result<(Opened, Vec<Digest>, Vec<RegistryError>), SourceError> {
     let client = Client::new(&reference.registry, settings)?;
-    let (mut opened, mut blobs) = open_with(&client, reference, cache)?;
+    let (mut opened, mut blobs) = open_with(&client, reference, cache, LayerCheck::Hash)?;
     let built = &opened.built;
     // Attestations name the index or one platform's manifest as subject.
     let mut subjects: Vec<Digest> = vec![built.digest().clone()];
@@ -88,10 +90,11 @@ fn open_with(
     client: &Client,
     reference: &Reference,
     cache: &BlobStore,
+    check: LayerCheck,
 ) -> Result<(Opened, Vec<Digest>), SourceError> {
     let pulled = pull_with(client, reference, cache)?;
     let name = reference.to_string();
-    let built = read_built(cache, &pulled.top, &name)?;
+    let built = read_built_with(cache, &pulled.top, &name, check)?;
     let opened = Opened {
         name,
         store: cache.clone(),

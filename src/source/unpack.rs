@@ -37,7 +37,7 @@ pub enum UnpackError {
 }
 
 /// What a layer entry is, with a regular file's content named by digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntryKind {
     Dir,
     File {
@@ -55,7 +55,7 @@ pub enum EntryKind {
 }
 
 /// One entry of a layer, path normalized (no leading `/`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LayerEntry {
     pub path: String,
     pub kind: EntryKind,
@@ -68,10 +68,6 @@ pub(crate) struct LayerEntry {
 
 /// The decompressed stream of `layer`, by its media type (OCI and Docker).
 fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackError> {
-    let io_err = |e| UnpackError::Io {
-        digest: layer.digest.clone(),
-        error: e,
-    };
     let (file, _) = store
         .open_blob(&layer.digest)
         .map_err(|e| UnpackError::Store {
@@ -79,14 +75,28 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
             error: Box::new(e),
         })?;
     // Never past the size the manifest names, however long the file.
-    let file = io::BufReader::with_capacity(256 * 1024, file.take(layer.size));
+    decoder(
+        io::BufReader::with_capacity(256 * 1024, file.take(layer.size)),
+        layer,
+    )
+}
+
+/// `compressed`, decompressed as `layer`'s media type says.
+pub(crate) fn decoder<'a>(
+    compressed: impl io::BufRead + 'a,
+    layer: &LayerBlob,
+) -> Result<Box<dyn Read + 'a>, UnpackError> {
+    let io_err = |e| UnpackError::Io {
+        digest: layer.digest.clone(),
+        error: e,
+    };
     let mt = layer.media_type.to_string();
-    let reader: Box<dyn Read> = if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
-        Box::new(flate2::read::GzDecoder::new(file))
+    let reader: Box<dyn Read + 'a> = if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
+        Box::new(flate2::bufread::GzDecoder::new(compressed))
     } else if mt.ends_with("+zstd") || mt.ends_with(".tar.zstd") {
-        Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(io_err)?)
+        Box::new(zstd::stream::read::Decoder::with_buffer(compressed).map_err(io_err)?)
     } else if mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar") {
-        Box::new(file)
+        Box::new(compressed)
     } else {
         return Err(UnpackError::MediaType {
             digest: layer.digest.clone(),
@@ -127,6 +137,16 @@ pub(crate) fn for_each_entry(
     keep: &dyn Fn(&str) -> bool,
     f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
 ) -> Result<Digest, UnpackError> {
+    entries_of(open(store, layer)?, layer, keep, f)
+}
+
+/// `for_each_entry` over `stream`, `layer`'s decompressed bytes.
+pub(crate) fn entries_of(
+    stream: impl Read,
+    layer: &LayerBlob,
+    keep: &dyn Fn(&str) -> bool,
+    f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
+) -> Result<Digest, UnpackError> {
     let io_err = |e| UnpackError::Io {
         digest: layer.digest.clone(),
         error: e,
@@ -134,7 +154,7 @@ pub(crate) fn for_each_entry(
     // The tar reader may stop before the stream's end (after the two zero
     // blocks); the DiffID covers every byte, so hash through a tee.
     let mut tee = Tee {
-        inner: TarGuard::new(open(store, layer)?, layer_limits(layer.size)),
+        inner: TarGuard::new(stream, layer_limits(layer.size)),
         hasher: HashingWriter::new(io::sink()),
     };
     {
@@ -275,47 +295,52 @@ pub(crate) fn merged_view(
     for layer in layers {
         let mut entries = Vec::new();
         for_each_entry(store, layer, keep, &mut |e, c| entries.push((e, c)))?;
-        // Whiteouts apply to the layers below only, so they go first
-        // (image-spec layer.md, "Whiteouts").
-        for (e, _) in &entries {
-            match e.kind {
-                EntryKind::Whiteout => {
-                    tree.remove_subtree(&e.path);
-                }
-                EntryKind::Opaque => {
-                    let keep_dir = tree.get(&e.path).cloned();
-                    tree.remove_subtree(&e.path);
-                    if let Some(d) = keep_dir {
-                        tree.replace(e.path.clone(), d);
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (e, content) in entries {
-            let mode = e.mode & 0o7777;
-            let (uid, gid) = (e.uid as u32, e.gid as u32);
-            let node = match e.kind {
-                EntryKind::Dir => Node::dir(mode, uid, gid, e.mtime),
-                EntryKind::File { .. } => Node::file(
-                    Content::bytes(content.unwrap_or_default()),
-                    mode,
-                    uid,
-                    gid,
-                    e.mtime,
-                ),
-                EntryKind::Symlink(t) => Node::symlink(t, uid, gid, e.mtime),
-                EntryKind::Hardlink(t) => Node {
-                    kind: NodeKind::Hardlink(t),
-                    ..Node::dir(mode, uid, gid, e.mtime)
-                },
-                EntryKind::Whiteout | EntryKind::Opaque | EntryKind::Other(_) => continue,
-            };
-            if node.kind != NodeKind::Dir {
-                tree.remove_subtree(&e.path);
-            }
-            tree.replace(e.path, node);
-        }
+        apply_layer(&mut tree, entries);
     }
     Ok(tree)
+}
+
+/// Applies one layer's entries, in stream order, over `tree`.
+pub(crate) fn apply_layer(tree: &mut FsTree, entries: Vec<(LayerEntry, Option<Vec<u8>>)>) {
+    // Whiteouts apply to the layers below only, so they go first
+    // (image-spec layer.md, "Whiteouts").
+    for (e, _) in &entries {
+        match e.kind {
+            EntryKind::Whiteout => {
+                tree.remove_subtree(&e.path);
+            }
+            EntryKind::Opaque => {
+                let keep_dir = tree.get(&e.path).cloned();
+                tree.remove_subtree(&e.path);
+                if let Some(d) = keep_dir {
+                    tree.replace(e.path.clone(), d);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (e, content) in entries {
+        let mode = e.mode & 0o7777;
+        let (uid, gid) = (e.uid as u32, e.gid as u32);
+        let node = match e.kind {
+            EntryKind::Dir => Node::dir(mode, uid, gid, e.mtime),
+            EntryKind::File { .. } => Node::file(
+                Content::bytes(content.unwrap_or_default()),
+                mode,
+                uid,
+                gid,
+                e.mtime,
+            ),
+            EntryKind::Symlink(t) => Node::symlink(t, uid, gid, e.mtime),
+            EntryKind::Hardlink(t) => Node {
+                kind: NodeKind::Hardlink(t),
+                ..Node::dir(mode, uid, gid, e.mtime)
+            },
+            EntryKind::Whiteout | EntryKind::Opaque | EntryKind::Other(_) => continue,
+        };
+        if node.kind != NodeKind::Dir {
+            tree.remove_subtree(&e.path);
+        }
+        tree.replace(e.path, node);
+    }
 }

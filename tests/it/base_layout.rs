@@ -142,3 +142,105 @@ fn a_base_pin_that_does_not_match_is_refused() {
     assert!(r.stderr.contains(&wrong), "{}", r.stderr);
     assert!(!dir.join("child-layout").exists());
 }
+
+/// A rebuild takes the base's layers from the views the first build
+/// cached (no base layer decompressed), and makes the same image; a
+/// damaged view is a miss, and a base blob changed since is still caught
+/// when it is copied out.
+#[test]
+fn a_rebuild_reads_no_base_layer_and_the_view_cache_never_decides_the_image() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let cache = dir.join("cache");
+    fs::write(dir.join("base.toml"), BASE).unwrap();
+    let base_digest = build(&dir.join("base.toml"), &dir.join("base-layout"));
+    fs::write(
+        dir.join("child.toml"),
+        CHILD.replace("DIGEST", &base_digest),
+    )
+    .unwrap();
+    let child = |out: &str| {
+        run(stele()
+            .arg("build")
+            .arg(dir.join("child.toml"))
+            .arg("-o")
+            .arg(dir.join(out))
+            .arg("--cache-dir")
+            .arg(&cache))
+    };
+    let first = child("one");
+    first.expect_ok();
+    assert!(
+        first
+            .stderr
+            .contains("base layers: 0 known from the cache, 1 read"),
+        "{}",
+        first.stderr
+    );
+    let second = child("two");
+    second.expect_ok();
+    assert!(
+        second
+            .stderr
+            .contains("base layers: 1 known from the cache, 0 read"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(first.last_line(), second.last_line());
+    assert_same_layout(&dir.join("one"), &dir.join("two"));
+    let counted = run(stele()
+        .arg("build")
+        .arg(dir.join("child.toml"))
+        .arg("-o")
+        .arg(dir.join("counted"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--json"));
+    counted.expect_ok();
+    let doc = json(counted.stdout.as_bytes());
+    assert_eq!(
+        doc["base_layers"],
+        serde_json::json!({ "cached": 1, "read": 0 }),
+        "{doc}"
+    );
+
+    // Damaged records: read again, same image.
+    let views = cache.join("base-views/v1");
+    let mut damaged = 0;
+    for e in fs::read_dir(&views).unwrap() {
+        let p = e.unwrap().path();
+        // Pointers are named by the layer digest; `.stamp` files beside
+        // them say when the base's blob file was last checked.
+        if p.extension().is_some() {
+            continue;
+        }
+        fs::write(&p, "sha256:0000\n").unwrap();
+        damaged += 1;
+    }
+    assert_eq!(damaged, 1, "one view for the base's one layer");
+    let third = child("three");
+    third.expect_ok();
+    assert!(
+        third
+            .stderr
+            .contains("base layers: 0 known from the cache, 1 read"),
+        "{}",
+        third.stderr
+    );
+    assert_eq!(first.last_line(), third.last_line());
+
+    // The base's layer blob replaced by other bytes of its size: the view
+    // still answers, but the copy into the output checks the bytes.
+    let layer = check_layout(&dir.join("base-layout")).manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let blob = dir.join("base-layout/blobs/sha256").join(&layer);
+    let len = fs::metadata(&blob).unwrap().len() as usize;
+    fs::write(&blob, vec![0u8; len]).unwrap();
+    let fourth = child("four");
+    fourth.expect_fail();
+    assert!(fourth.stderr.contains(&layer), "{}", fourth.stderr);
+    assert!(!dir.join("four").exists());
+}

@@ -10,6 +10,7 @@ mod archive;
 mod archive_source;
 mod attest;
 mod base_layout;
+mod cache_prune;
 mod core_build;
 mod core_errors;
 mod core_realparts;

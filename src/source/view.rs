@@ -1,0 +1,435 @@
+//! A base layer's view: what a build needs to know about a layer it
+//! builds on (its DiffID, every entry's metadata, the account files'
+//! bytes), read once and cached by the layer's digest, so a rebuild on a
+//! base reads and decompresses no base layer.
+//!
+//! The view is a function of the layer's compressed bytes, and those are
+//! named by its digest: a record `base-views/v<N>/<layer digest>` can only
+//! ever have one right answer. It is made from bytes hashed as they are
+//! read (a view of bytes that are not the digest's is never stored), read
+//! back verified (`store::Records`), and must name the layer, size and
+//! media type it answers; anything else is a miss. The layer's blob is
+//! still checked against its digest when it is copied into an output, so
+//! what the view spares is the decompression and the DiffID, not the
+//! check that the output holds the right bytes.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::unpack::{apply_layer, decoder, entries_of, LayerEntry, UnpackError};
+use super::{DiffIdMismatch, Opened, SourceError};
+use crate::fstree::FsTree;
+use crate::oci::{Digest, LayerBlob};
+use crate::store::{
+    open_untrusted, read_limited, temp_file_in, BlobStore, Records, Stamp, StoreError,
+};
+
+/// Bumped when a view's contents change meaning (what is kept, how
+/// entries are described).
+const VIEW_FORMAT: u32 = 1;
+
+/// Files of a base image a build reads, kept whole in the view: the
+/// account files the recipe's accounts merge with and `[config] user`
+/// is checked against. Changing this list changes `VIEW_FORMAT`.
+const KEPT_FILES: [&str; 2] = ["etc/passwd", "etc/group"];
+
+/// One layer as a build sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerView {
+    format: u32,
+    layer: Digest,
+    size: u64,
+    media_type: String,
+    diff_id: Digest,
+    /// Stream order; a kept file's bytes beside it.
+    entries: Vec<(LayerEntry, Option<Vec<u8>>)>,
+}
+
+impl LayerView {
+    /// Reads `layer` from `store`: decompresses it, takes every entry, and
+    /// checks the compressed bytes read against the layer's digest and
+    /// size, so the view is the digest's or there is none.
+    /// Returns the blob file's `Stamp` too, when it did not change while
+    /// it was read.
+    fn read_stamped(
+        store: &BlobStore,
+        layer: &LayerBlob,
+    ) -> Result<(LayerView, Option<Stamp>), UnpackError> {
+        let store_err = |e| UnpackError::Store {
+            digest: layer.digest.clone(),
+            error: Box::new(e),
+        };
+        let (file, _) = store.open_blob(&layer.digest).map_err(store_err)?;
+        let before = Stamp::of_file(&file);
+        let mut hashed = HashingReader {
+            // One byte past the size is enough to tell a longer file.
+            inner: (&file).take(layer.size.saturating_add(1)),
+            hasher: Sha256::new(),
+            read: 0,
+        };
+        let mut entries = Vec::new();
+        let diff_id = {
+            let buffered = io::BufReader::with_capacity(256 * 1024, &mut hashed);
+            let stream = decoder(buffered, layer)?;
+            entries_of(stream, layer, &|p| KEPT_FILES.contains(&p), &mut |e, c| {
+                entries.push((e, c))
+            })?
+        };
+        // The decompressor may stop before the compressed stream's end.
+        io::copy(&mut hashed, &mut io::sink()).map_err(|e| UnpackError::Io {
+            digest: layer.digest.clone(),
+            error: e,
+        })?;
+        let found = Digest::from_hash(hashed.hasher.finalize().into());
+        if found != layer.digest || hashed.read != layer.size {
+            return Err(store_err(StoreError::Mismatch {
+                path: store.path(&layer.digest),
+                digest: layer.digest.clone(),
+                expected_size: layer.size,
+                found,
+                found_size: hashed.read,
+            }));
+        }
+        let stamp = before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b));
+        let view = LayerView {
+            format: VIEW_FORMAT,
+            layer: layer.digest.clone(),
+            size: layer.size,
+            media_type: layer.media_type.to_string(),
+            diff_id,
+            entries,
+        };
+        Ok((view, stamp))
+    }
+
+    /// The sha256 of the layer's uncompressed stream.
+    pub fn diff_id(&self) -> &Digest {
+        &self.diff_id
+    }
+
+    /// Whether this view answers `layer`.
+    fn answers(&self, layer: &LayerBlob) -> bool {
+        self.format == VIEW_FORMAT
+            && self.layer == layer.digest
+            && self.size == layer.size
+            && self.media_type == layer.media_type.to_string()
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The file system `layers` make, applied in order, from their views:
+/// metadata of every entry, and the bytes of the kept files only.
+pub(crate) fn merged(views: &[&LayerView]) -> FsTree {
+    let mut tree = FsTree::new();
+    for view in views {
+        apply_layer(&mut tree, view.entries.clone());
+    }
+    tree
+}
+
+/// Views of earlier builds, in a cache folder: records under
+/// `base-views/v<N>/`, named by layer digest.
+#[derive(Clone, Debug)]
+pub struct ViewCache {
+    store: BlobStore,
+    records: Records,
+    /// Beside the records: `<layer hex>.stamp`, the `Stamp` of the file
+    /// the layer was last found in, checked.
+    dir: std::path::PathBuf,
+}
+
+impl ViewCache {
+    pub(crate) fn open(store: &BlobStore) -> Result<ViewCache, StoreError> {
+        let dir = store
+            .root()
+            .join("base-views")
+            .join(format!("v{VIEW_FORMAT}"));
+        Ok(ViewCache {
+            store: store.clone(),
+            records: Records::open(&dir)?,
+            dir,
+        })
+    }
+
+    /// The view of `layer` recorded before, or `None` (a damaged or
+    /// mismatched record is dropped).
+    fn get(&self, layer: &LayerBlob) -> Option<LayerView> {
+        let bytes = self.records.get(&self.store, &layer.digest)?;
+        match serde_json::from_slice::<LayerView>(&bytes) {
+            Ok(view) if view.answers(layer) => Some(view),
+            _ => {
+                self.records.remove(&layer.digest);
+                None
+            }
+        }
+    }
+
+    fn stamp_name(layer: &Digest) -> String {
+        format!("{}.stamp", layer.hex())
+    }
+
+    /// The stamp recorded for `layer`'s blob file.
+    fn stamp(&self, layer: &Digest) -> Option<Stamp> {
+        let (file, _) = open_untrusted(&self.dir, &Self::stamp_name(layer)).ok()?;
+        let bytes = read_limited(file, 4096).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn put_stamp(&self, layer: &Digest, stamp: &Stamp) {
+        let bytes = serde_json::to_vec(stamp).expect("a stamp serializes");
+        let Ok(mut temp) = temp_file_in(&self.dir, ".tmp-") else {
+            return;
+        };
+        if std::io::Write::write_all(&mut temp, &bytes).is_ok() {
+            let _ = temp.persist(self.dir.join(Self::stamp_name(layer)));
+        }
+    }
+
+    fn put(&self, view: &LayerView) {
+        // A view not recorded costs the next build time, never this one
+        // its image: failures to write the cache are not errors.
+        let bytes = serde_json::to_vec(view).expect("a view serializes");
+        let _ = self.records.put(&self.store, &view.layer, &bytes);
+    }
+}
+
+/// What a build knows of a base's layers without reading them.
+pub struct LayerViews {
+    /// Every distinct layer, by digest.
+    pub(crate) views: BTreeMap<Digest, LayerView>,
+    /// The layers whose blob file is known to hold their digest's bytes
+    /// as long as it keeps this stamp (`BlobStore::copy_stamped_from`).
+    pub(crate) stamps: BTreeMap<Digest, Stamp>,
+    /// How many layers were read (decompressed) now.
+    pub(crate) read: usize,
+}
+
+/// Every distinct layer of `opened` as a view, each layer's DiffID checked
+/// against what its config lists, as `check_diff_ids` does. Views come
+/// from `cache` when an earlier build recorded them; misses are read on
+/// up to `jobs` threads. A layer whose blob file lost the stamp recorded
+/// for it is hashed now (not decompressed), so its copy into the output
+/// need not hash it.
+pub(crate) fn views_of(
+    opened: &Opened,
+    cache: Option<&ViewCache>,
+    jobs: usize,
+) -> Result<LayerViews, SourceError> {
+    let mut views: BTreeMap<Digest, LayerView> = BTreeMap::new();
+    let mut stamps: BTreeMap<Digest, Stamp> = BTreeMap::new();
+    let mut missing: Vec<(LayerBlob, String, String)> = Vec::new();
+    for image in &opened.built.images {
+        let count = image.layers.len();
+        for (i, layer) in image.layers.iter().enumerate() {
+            if views.contains_key(&layer.digest)
+                || missing.iter().any(|(l, _, _)| l.digest == layer.digest)
+            {
+                continue;
+            }
+            let position = format!("{}/{count}", i + 1);
+            // A recorded view that disagrees with the config is read
+            // again rather than believed: the cache can cost time, never
+            // decide the answer.
+            match cache
+                .and_then(|c| c.get(layer))
+                .filter(|v| v.diff_id == layer.diff_id)
+            {
+                Some(view) => {
+                    let c = cache.expect("a view came from the cache");
+                    if let Some(stamp) =
+                        current_stamp(opened, c, layer, &image.platform, &position)?
+                    {
+                        stamps.insert(layer.digest.clone(), stamp);
+                    }
+                    views.insert(layer.digest.clone(), view);
+                }
+                None => missing.push((layer.clone(), image.platform.to_string(), position)),
+            }
+        }
+    }
+    let read = parallel_read(opened, &missing, jobs)?;
+    let fresh = read.len();
+    for (view, stamp) in read {
+        if let Some(c) = cache {
+            c.put(&view);
+            if let Some(s) = &stamp {
+                c.put_stamp(&view.layer, s);
+            }
+        }
+        if let Some(s) = stamp {
+            stamps.insert(view.layer.clone(), s);
+        }
+        views.insert(view.layer.clone(), view);
+    }
+    for image in &opened.built.images {
+        let count = image.layers.len();
+        for (i, layer) in image.layers.iter().enumerate() {
+            let view = &views[&layer.digest];
+            if view.size != layer.size || view.diff_id != layer.diff_id {
+                return Err(SourceError::DiffIdMismatch {
+                    image: opened.name.clone(),
+                    mismatch: Box::new(DiffIdMismatch {
+                        platform: image.platform.to_string(),
+                        position: format!("{}/{count}", i + 1),
+                        digest: layer.digest.clone(),
+                        found: view.diff_id.clone(),
+                        claimed: layer.diff_id.clone(),
+                    }),
+                });
+            }
+        }
+    }
+    Ok(LayerViews {
+        views,
+        stamps,
+        read: fresh,
+    })
+}
+
+/// The stamp of `layer`'s blob file when it still has the one recorded,
+/// else the one it has after it is hashed now (and recorded).
+fn current_stamp(
+    opened: &Opened,
+    cache: &ViewCache,
+    layer: &LayerBlob,
+    platform: &crate::oci::Platform,
+    position: &str,
+) -> Result<Option<Stamp>, SourceError> {
+    let store_err = |e: StoreError| SourceError::DiffIdUnreadable {
+        image: opened.name.clone(),
+        platform: platform.to_string(),
+        position: position.to_string(),
+        digest: layer.digest.clone(),
+        source: Box::new(UnpackError::Store {
+            digest: layer.digest.clone(),
+            error: Box::new(e),
+        }),
+    };
+    let (file, _) = opened.store.open_blob(&layer.digest).map_err(store_err)?;
+    let now = Stamp::of_file(&file);
+    if now.is_some() && now == cache.stamp(&layer.digest) {
+        return Ok(now);
+    }
+    let stamp = opened
+        .store
+        .verify_stamped(&layer.digest, layer.size)
+        .map_err(store_err)?;
+    if let Some(s) = &stamp {
+        cache.put_stamp(&layer.digest, s);
+    }
+    Ok(stamp)
+}
+
+fn parallel_read(
+    opened: &Opened,
+    missing: &[(LayerBlob, String, String)],
+    jobs: usize,
+) -> Result<Vec<(LayerView, Option<Stamp>)>, SourceError> {
+    crate::parallel::map(
+        missing,
+        jobs,
+        |(l, _, _)| l.size,
+        |(layer, platform, position)| {
+            LayerView::read_stamped(&opened.store, layer).map_err(|e| {
+                SourceError::DiffIdUnreadable {
+                    image: opened.name.clone(),
+                    platform: platform.clone(),
+                    position: position.clone(),
+                    digest: layer.digest.clone(),
+                    source: Box::new(e),
+                }
+            })
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fstree::{Content, Node};
+    use crate::layer::Compression;
+
+    fn layer_in(store: &BlobStore) -> LayerBlob {
+        let mut tree = FsTree::new();
+        tree.replace("etc".into(), Node::dir(0o755, 0, 0, 1));
+        tree.replace(
+            "etc/passwd".into(),
+            Node::file(
+                Content::bytes(b"root:x:0:0::/root:/bin/sh\n".to_vec()),
+                0o644,
+                0,
+                0,
+                1,
+            ),
+        );
+        tree.replace(
+            "etc/big".into(),
+            Node::file(Content::bytes(vec![7; 4096]), 0o644, 0, 0, 1),
+        );
+        crate::layer::write_layer(&tree, Compression::Gzip, store).unwrap()
+    }
+
+    #[test]
+    fn a_view_keeps_account_files_and_round_trips_through_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("s")).unwrap();
+        let layer = layer_in(&store);
+        let view = LayerView::read_stamped(&store, &layer).unwrap().0;
+        assert_eq!(view.diff_id, layer.diff_id);
+        let tree = merged(&[&view]);
+        let passwd = match &tree.get("etc/passwd").unwrap().kind {
+            crate::fstree::NodeKind::File(c) => c.read_all().unwrap(),
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(passwd, b"root:x:0:0::/root:/bin/sh\n");
+        assert!(tree.get("etc/big").is_some());
+
+        let cache = ViewCache::open(&BlobStore::open(dir.path().join("c")).unwrap()).unwrap();
+        assert!(cache.get(&layer).is_none());
+        cache.put(&view);
+        assert_eq!(cache.get(&layer), Some(view.clone()));
+        // A record is only the answer for the layer it names.
+        let other = LayerBlob {
+            size: layer.size + 1,
+            ..layer.clone()
+        };
+        assert!(cache.get(&other).is_none());
+    }
+
+    #[test]
+    fn a_blob_that_is_not_its_digest_makes_no_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let layer = layer_in(&store);
+        let path = store.path(&layer.digest);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // The same length, the gzip header's MTIME changed: the stream
+        // still decompresses to the same tar, but these are not the bytes
+        // the digest names.
+        bytes[4] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = LayerView::read_stamped(&store, &layer).unwrap_err();
+        assert!(
+            matches!(&err, UnpackError::Store { error, .. } if matches!(**error, StoreError::Mismatch { .. })),
+            "{err:?}"
+        );
+    }
+}
