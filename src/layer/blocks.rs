@@ -359,7 +359,7 @@ impl<'p, W: Write> BlockWriter<'p, W> {
         self.out.write_all(&done.bytes)?;
         self.crc.combine(&done.crc);
         done.input.clear();
-        if self.spare.len() < 2 {
+        if self.spare.is_empty() {
             self.spare.push(done.input);
         }
         Ok(())

@@ -142,3 +142,43 @@ impl Compression {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_what_locks_and_recipes_write() {
+        #[derive(serde::Deserialize, serde::Serialize)]
+        struct T {
+            encoding: Profile,
+        }
+        for p in Profile::ALL {
+            let text = toml::to_string(&T { encoding: p }).unwrap();
+            assert_eq!(text.trim(), format!("encoding = \"{}\"", p.id()));
+            assert_eq!(toml::from_str::<T>(&text).unwrap().encoding, p);
+            assert_eq!(Profile::from_id(p.id()), Some(p));
+        }
+        let err = toml::from_str::<T>("encoding = \"stele-2099.1\"")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("stele-2026.2"), "{err}");
+        assert_eq!(Profile::default(), *Profile::ALL.last().unwrap());
+        // The description states the block sizes the code uses.
+        let d = Profile::V2026_2.description();
+        assert!(d.contains(&format!("{GZIP_BLOCK_SIZE}-byte")));
+        assert!(d.contains(&format!("{ZSTD_BLOCK_SIZE}-byte")));
+        assert!(Profile::V2026_1
+            .description()
+            .contains(&format!("{CHUNK_SIZE}-byte")));
+    }
+
+    #[test]
+    fn the_recipe_wins_then_the_lock_then_the_newest() {
+        use Profile::*;
+        assert_eq!(Profile::in_force(None, None), V2026_2);
+        assert_eq!(Profile::in_force(None, Some(V2026_1)), V2026_1);
+        assert_eq!(Profile::in_force(Some(V2026_1), None), V2026_1);
+        assert_eq!(Profile::in_force(Some(V2026_2), Some(V2026_1)), V2026_2);
+    }
+}
