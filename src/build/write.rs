@@ -57,9 +57,10 @@ pub(super) fn write_layers(
             unique.push(i);
         }
     }
-    // With one job the calling thread compresses: a pool thread would
-    // make it two busy threads.
-    let pool = (settings.jobs > 1).then(|| BlockPool::new(settings.jobs));
+    // Started by the first layer written (a warm build starts none). With
+    // one job the calling thread compresses: a pool thread would make it
+    // two busy threads.
+    let pool = std::sync::OnceLock::new();
     let results = crate::parallel::map(
         &unique,
         settings.jobs,
@@ -68,12 +69,14 @@ pub(super) fn write_layers(
             if let Some(blob) = cache.and_then(|c| c.get(&keys[i], encoding, store)) {
                 return Ok((blob, true));
             }
+            let pool =
+                (settings.jobs > 1).then(|| pool.get_or_init(|| BlockPool::new(settings.jobs)));
             let blob = layer::write_layer_to(
                 &plans[i].tree,
                 encoding,
                 store,
                 cache.map(|c| c.store()),
-                pool.as_ref(),
+                pool,
             )?;
             if let Some(c) = cache {
                 c.record(&keys[i], &blob)?;
