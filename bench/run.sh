@@ -9,7 +9,10 @@
 # Debian package `time`), and the network once, to fetch the packages of
 # recipes/bench.toml from the machine's apt mirror. BENCH_DIR (default a
 # new folder under /tmp) holds everything it writes; BENCH_BIG_MB (default
-# 1024) sizes the generated image whose peak memory is measured.
+# 1024) sizes the generated one-layer image; BENCH_ONLY (default all) is a
+# comma-separated subset of the parts: stele, others (buildah and gzip),
+# big, base. The builds use the lock's encoding profile (recipes/bench.lock:
+# the newest, block-parallel one).
 #
 # What is measured (wall clock; peak RSS from /usr/bin/time -v):
 #   stele first   only the .debs in the cache: unpack, compress, write
@@ -22,7 +25,9 @@
 #                 empty storage each run; and then `buildah push` to an OCI
 #                 layout, which is when it compresses
 #   gzip -6       `tar -cf - . | gzip -6` of the same files: one GNU gzip
-#   big           a generated recipe with BENCH_BIG_MB of [[files]]: peak RSS
+#   big           a generated recipe with BENCH_BIG_MB of [[files]], one
+#                 layer, gzip, cold, with --jobs 1 and --jobs 2: time and
+#                 peak RSS
 #   base warm     a recipe on a base layout of BENCH_BASE_MB (default 100) MB
 #                 of random files, rebuilt with nothing changed: the base's
 #                 layers come from the view cache, none is decompressed
@@ -33,6 +38,9 @@ RUNS=${1:-5}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/stele-bench.XXXXXX)}
 BIG_MB=${BENCH_BIG_MB:-1024}
+ONLY=${BENCH_ONLY:-all}
+# part NAME: whether this run measures part NAME.
+part() { [ "$ONLY" = all ] || [[ ",$ONLY," == *",$1,"* ]]; }
 STELE=$REPO/target/release/stele
 mkdir -p "$WORK"
 
@@ -66,9 +74,16 @@ timed() {
     awk -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.4f %d\n", b - a, r }' >>"$WORK/times/$name"
 }
 
-median() { cut -d' ' -f1 "$WORK/times/$1" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-peak_rss_mb() { cut -d' ' -f2 "$WORK/times/$1" | sort -g | tail -1 | awk '{ printf "%.0f", $1 / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# A part not measured in this run shows as "-".
+median() {
+    [ -s "$WORK/times/$1" ] || { echo -; return; }
+    cut -d' ' -f1 "$WORK/times/$1" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+peak_rss_mb() {
+    [ -s "$WORK/times/$1" ] || { echo -; return; }
+    cut -d' ' -f2 "$WORK/times/$1" | sort -g | tail -1 | awk '{ printf "%.0f", $1 / 1024 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.2f", a / b }'; }
 
 # stele_build RECIPE CACHE [FLAGS...]: the build every stele run makes,
 # into the same output folder each time, as a CI job would.
@@ -89,6 +104,7 @@ stele_build "$SRC/bench.toml" "$WORK/cache-unpacked" --no-layer-cache >/dev/null
 # The copy is synced so its writeback is not charged to the timed build.
 fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && sync; }
 
+if part stele; then
 echo "bench: stele, $RUNS runs each" >&2
 for _ in $(seq "$RUNS"); do
     fresh_cache debs
@@ -111,10 +127,12 @@ for _ in $(seq "$RUNS"); do
     fresh_cache unpacked
     timed stele-zstd "${S[@]}" "$SRC/bench-zstd.toml"
 done
+fi
 
 # The same files for the others: the image stele built, unpacked.
 CTX=$WORK/ctx
 rm -rf "$CTX" && mkdir -p "$CTX/rootfs"
+[ -d "$WORK/cache" ] || fresh_cache unpacked
 stele_build "$SRC/bench.toml" "$WORK/cache" --no-layer-cache >/dev/null 2>&1
 manifest=$(jq -r '.manifests[0].digest' "$WORK/out/stele/index.json")
 for layer in $(jq -r '.layers[].digest' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}"); do
@@ -124,6 +142,7 @@ tar_mb=$(tar -C "$CTX/rootfs" -cf - . | wc -c | awk '{ printf "%.1f", $1 / 1e6 }
 image_mb=$(jq '[.layers[].size] | add' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}" | awk '{ printf "%.1f", $1 / 1e6 }')
 printf 'FROM scratch\nCOPY rootfs/ /\n' >"$CTX/Dockerfile"
 
+if part others; then
 echo "bench: buildah and gzip, $RUNS runs each" >&2
 BUILDAH=(buildah --storage-driver vfs --root "$WORK/buildah/root" --runroot "$WORK/buildah/run")
 for _ in $(seq "$RUNS"); do
@@ -135,8 +154,11 @@ rm -rf "$WORK/buildah"
 for _ in $(seq "$RUNS"); do
     timed gzip bash -c 'tar -C "$1" -cf - . | gzip -6 >/dev/null' _ "$CTX/rootfs"
 done
+fi
 
-echo "bench: a generated image of $BIG_MB MB (one run)" >&2
+big_content=-
+if part big; then
+echo "bench: a generated one-layer image of $BIG_MB MB, --jobs 1 and 2 (one run each)" >&2
 BIG=$WORK/big
 rm -rf "$BIG" && mkdir -p "$BIG/data"
 # `yes` and `base64` end on SIGPIPE when `head` has enough.
@@ -149,14 +171,22 @@ for i in $(seq 0 $((BIG_MB / 16 - 1))); do
 done
 set -o pipefail
 printf '[image]\nname = "big"\n\n[[files]]\nsrc = "data/"\ndest = "/data"\n' >"$BIG/big.toml"
-rm -rf "$WORK/big-cache"
-timed big "$STELE" build "$BIG/big.toml" -o "$WORK/out/big" --cache-dir "$WORK/big-cache"
+# Cold: the layer cache empty, the files in the page cache (read once).
+cat "$BIG"/data/* >/dev/null
+for jobs in 1 2; do
+    rm -rf "$WORK/big-cache" "$WORK/out/big" && sync
+    timed "big-j$jobs" "$STELE" build "$BIG/big.toml" -o "$WORK/out/big" --cache-dir "$WORK/big-cache" --jobs "$jobs"
+    big_digest[$jobs]=$(tail -1 "$WORK/last.out")
+done
+[ "${big_digest[1]}" = "${big_digest[2]}" ] || { echo "bench: --jobs 1 and 2 built different images" >&2; exit 1; }
 big_content=$(du -sm "$BIG/data" | cut -f1)
+fi
 
 # A warm rebuild on a base image: a base layout of BENCH_BASE_MB MB of
 # random (incompressible) files, built by stele, and a recipe on it whose
 # rebuild must take the base's layers from the view cache, reading none.
 BASE_MB=${BENCH_BASE_MB:-100}
+if part base; then
 echo "bench: a warm rebuild on a $BASE_MB MB base image, $RUNS runs" >&2
 BASE=$WORK/base
 rm -rf "$BASE" "$WORK/base-cache" && mkdir -p "$BASE/data"
@@ -169,6 +199,7 @@ for _ in $(seq "$RUNS"); do
     timed stele-base-warm "$STELE" build "$BASE/on-base.toml" -o "$WORK/out/on-base" --cache-dir "$WORK/base-cache"
 done
 grep -q "base layers: 1 known from the cache, 0 read" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+fi
 
 cold=$(median stele-cold)
 first=$(median stele-first)
@@ -178,12 +209,12 @@ zstd=$(median stele-zstd)
 bud=$(median buildah-bud)
 push=$(median buildah-push)
 gz=$(median gzip)
-bud_push=$(awk -v a="$bud" -v b="$push" 'BEGIN { print a + b }')
+bud_push=$(awk -v a="$bud" -v b="$push" 'BEGIN { if (a == "-" || b == "-") print "-"; else print a + b }')
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 {
     echo "machine: $(nproc) cores (nproc), $cpu, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(df -T "$WORK" | awk 'NR == 2 { print $2 }') at $WORK"
-    echo "$("$STELE" version | head -1), $(buildah --version), $(gzip --version | head -1)"
+    echo "$("$STELE" version | head -1), $("$STELE" version | sed -n 's/^encoding profile \([^ ]*\) (default).*/encoding \1/p'), $(buildah --version), $(gzip --version | head -1)"
     echo "content: recipes/bench.toml, $(grep -c '^name = ' "$SRC/bench.lock") packages, tar $tar_mb MB, stele image (gzip) $image_mb MB"
     echo "median of $RUNS runs (seconds), peak RSS (MB):"
     printf '  %-34s %8s %6s\n' "stele first (unpack + cold)" "$first" "$(peak_rss_mb stele-first)"
@@ -194,17 +225,19 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     printf '  %-34s %8s %6s\n' "buildah bud --timestamp 0" "$bud" "$(peak_rss_mb buildah-bud)"
     printf '  %-34s %8s %6s\n' "buildah push oci: (compresses)" "$push" "$(peak_rss_mb buildah-push)"
     printf '  %-34s %8s %6s\n' "tar | gzip -6" "$gz" "$(peak_rss_mb gzip)"
-    printf '  %-34s %8s %6s\n' "stele, ${big_content} MB of [[files]], cold" "$(median big)" "$(peak_rss_mb big)"
+    printf '  %-34s %8s %6s\n' "stele, ${big_content} MB layer, --jobs 1" "$(median big-j1)" "$(peak_rss_mb big-j1)"
+    printf '  %-34s %8s %6s\n' "stele, ${big_content} MB layer, --jobs 2" "$(median big-j2)" "$(peak_rss_mb big-j2)"
     printf '  %-34s %8s %6s\n' "stele warm on a ${BASE_MB} MB base" "$(median stele-base-warm)" "$(peak_rss_mb stele-base-warm)"
     echo "ratios:"
-    echo "  stele cold / buildah bud          $(ratio "$cold" "$bud")   (target <= 0.4)"
+    echo "  stele cold / buildah bud          $(ratio "$cold" "$bud")   (target <= 0.25)"
     echo "  stele cold / buildah bud + push   $(ratio "$cold" "$bud_push")"
     echo "  stele cold / tar | gzip -6        $(ratio "$cold" "$gz")   (target <= 0.4)"
     echo "  stele first / tar | gzip -6       $(ratio "$first" "$gz")"
     echo "  stele cold gzip / cold zstd       $(ratio "$cold" "$zstd")   (target >= 3)"
     echo "  stele warm                        ${warm} s   (target <= 0.2 s)"
     echo "  stele one-file change             ${edit} s   (target <= 0.5 s)"
-    echo "  peak RSS, ${big_content} MB image           $(peak_rss_mb big) MB   (target < 100 MB)"
+    echo "  big layer --jobs 1 / --jobs 2     $(ratio "$(median big-j1)" "$(median big-j2)")   (target >= 1.7)"
+    echo "  peak RSS, ${big_content} MB layer, --jobs 2  $(peak_rss_mb big-j2) MB   (target < 100 MB)"
     echo "  stele warm on a ${BASE_MB} MB base        $(median stele-base-warm) s   (target <= 0.1 s)"
 } | tee "$WORK/results.txt"
 echo "bench: raw times in $WORK/times, summary in $WORK/results.txt" >&2

@@ -1,19 +1,22 @@
-//! Layer pipeline throughput: canonical tar -> DiffID hash -> fixed-chunk
-//! compressor -> digest hash -> blob file (fsynced), for each compression.
+//! Layer pipeline throughput: canonical tar -> DiffID hash -> the
+//! profile's compressor -> digest hash -> blob file (fsynced), for each
+//! encoding profile and compression.
 //!
-//!     cargo run --release --example layer_bench [-- SIZE_MB [RUNS]]
+//!     cargo run --release --example layer_bench [-- SIZE_MB [RUNS [JOBS]]]
 //!
+//! JOBS (default 1) is the number of compression threads profile
+//! stele-2026.2 gets, as `stele build --jobs`; 2026.1 always uses one.
 //! The tree (default ~100 MB) is generated in memory from a fixed seed:
 //! compressible text, incompressible random bytes, and many small files.
 //! Throughput is uncompressed tar bytes per second, the median of RUNS
-//! (default 5) runs, by wall clock and by this thread's CPU time (the
-//! pipeline is single-threaded; CPU time stays meaningful on a busy
-//! machine, where wall time also counts waiting for a core).
+//! (default 5) runs, by wall clock and by this thread's CPU time (with one
+//! job the pipeline is single-threaded, and CPU time stays meaningful on a
+//! busy machine, where wall time also counts waiting for a core).
 
 use std::time::{Duration, Instant};
 
 use stele::fstree::{Content, FsTree, Node};
-use stele::layer::{write_layer, Compression, PROFILE_ID};
+use stele::layer::{write_layer, BlockPool, Compression, Encoding, Profile};
 use stele::store::BlobStore;
 
 /// xorshift64*: a fixed, dependency-free generator so every run and every
@@ -163,13 +166,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let size_mb: usize = args.next().map_or(100, |a| a.parse().expect("SIZE_MB"));
     let runs: usize = args.next().map_or(5, |a| a.parse().expect("RUNS"));
+    let jobs: usize = args.next().map_or(1, |a| a.parse().expect("JOBS"));
+    let pool = (jobs > 1).then(|| BlockPool::new(jobs));
     let (tree, content, files) = generate(size_mb * MB);
     let tar_size = {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = BlobStore::open(dir.path()).expect("store");
-        write_layer(&tree, Compression::None, &store)
-            .expect("layer")
-            .size
+        let none = Encoding {
+            profile: Profile::default(),
+            compression: Compression::None,
+        };
+        write_layer(&tree, none, &store, None).expect("layer").size
     };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -180,17 +187,29 @@ fn main() {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    println!("encoding profile {PROFILE_ID}; {cpu}");
+    println!("{jobs} job(s); {cpu}");
     println!(
         "tree: {files} files, {:.1} MB content, {:.1} MB tar; median of {runs} runs",
         content as f64 / MB as f64,
         tar_size as f64 / MB as f64
     );
     println!(
-        "{:<6} {:>8} {:>8} {:>8} {:>10} {:>9} {:>7}",
-        "codec", "wall s", "MB/s", "cpu s", "cpu MB/s", "blob MB", "ratio"
+        "{:<13} {:<6} {:>8} {:>8} {:>8} {:>10} {:>9} {:>7}",
+        "profile", "codec", "wall s", "MB/s", "cpu s", "cpu MB/s", "blob MB", "ratio"
     );
-    for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+    let encodings = Profile::ALL.into_iter().flat_map(|profile| {
+        [Compression::Gzip, Compression::Zstd]
+            .into_iter()
+            .map(move |compression| Encoding {
+                profile,
+                compression,
+            })
+    });
+    let none = Encoding {
+        profile: Profile::default(),
+        compression: Compression::None,
+    };
+    for encoding in encodings.chain([none]) {
         let mut times = Vec::new();
         let mut cpu_times = Vec::new();
         let mut blob = None;
@@ -199,7 +218,7 @@ fn main() {
             let store = BlobStore::open(dir.path()).expect("store");
             let start = Instant::now();
             let cpu_start = thread_cpu_time();
-            let layer = write_layer(&tree, compression, &store).expect("layer");
+            let layer = write_layer(&tree, encoding, &store, pool.as_ref()).expect("layer");
             cpu_times.push(thread_cpu_time() - cpu_start);
             times.push(start.elapsed());
             if let Some(prev) = &blob {
@@ -212,8 +231,9 @@ fn main() {
         let c = median(cpu_times);
         let tar_mb = tar_size as f64 / MB as f64;
         println!(
-            "{:<6} {:>8.3} {:>8.1} {:>8.3} {:>10.1} {:>9.1} {:>7.3}",
-            compression.name(),
+            "{:<13} {:<6} {:>8.3} {:>8.1} {:>8.3} {:>10.1} {:>9.1} {:>7.3}",
+            encoding.profile.id(),
+            encoding.compression.name(),
             m.as_secs_f64(),
             tar_mb / m.as_secs_f64(),
             c.as_secs_f64(),

@@ -20,8 +20,9 @@ pub struct Lock {
     /// Digest of the canonical recipe's apt inputs (sources, packages,
     /// platforms): when it differs from the recipe's, the lock is stale.
     pub recipe_digest: Digest,
-    /// Encoding profile the lock was made with.
-    pub encoding: String,
+    /// Encoding profile the lock's builds use (unless the recipe names
+    /// one: then the two agree, or the lock is stale).
+    pub encoding: crate::layer::Profile,
     #[serde(default, rename = "source")]
     pub sources: Vec<LockedSource>,
     /// Per platform (`linux/amd64`), the packages to install, sorted by name.
@@ -171,7 +172,7 @@ mod tests {
         let lock = Lock {
             version: LOCK_VERSION,
             recipe_digest: Digest::of(b"r"),
-            encoding: "stele-2026.1".into(),
+            encoding: crate::layer::Profile::V2026_1,
             sources: vec![LockedSource {
                 suite: "bookworm".into(),
                 components: vec!["main".into()],

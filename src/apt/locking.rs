@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use crate::apt::fetch::{FetchError, Fetcher};
 use crate::apt::sources::{locate, AptSettings, SourcesError};
 use crate::apt::{control, resolver};
-use crate::layer::PROFILE_ID;
 use crate::lock::{Lock, LockedPackage, LockedPlatform, LockedSource, LOCK_VERSION};
 use crate::oci::{Digest, Platform};
 use crate::recipe::{AptSpec, Recipe};
@@ -101,7 +100,8 @@ pub(crate) fn resolve_lock(
     Ok(Lock {
         version: LOCK_VERSION,
         recipe_digest: resolution_digest(recipe, apt),
-        encoding: PROFILE_ID.to_string(),
+        // A new lock gets the recipe's profile, else the newest.
+        encoding: recipe.encoding.unwrap_or_default(),
         sources,
         platforms,
     })
@@ -153,6 +153,9 @@ pub(crate) fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
 }
 
 /// Whether `lock` still answers the recipe's `[apt]`.
+/// A lock made with another profile than the one the recipe names does
+/// not: the lock records the profile its builds use.
 pub(crate) fn is_fresh(recipe: &Recipe, apt: &AptSpec, lock: &Lock) -> bool {
     lock.recipe_digest == resolution_digest(recipe, apt)
+        && recipe.encoding.map_or(true, |e| e == lock.encoding)
 }

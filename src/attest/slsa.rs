@@ -8,8 +8,7 @@ use oci_spec::image::MediaType;
 use serde_json::{json, Value};
 
 use super::{deb_purl, oci_purl, AttestInput, ResourceDescriptor, Statement, URI_BASE};
-use crate::layer::profile::PROFILE_DESCRIPTION;
-use crate::layer::PROFILE_ID;
+use crate::layer::Profile;
 use crate::oci::Digest;
 
 pub(crate) const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
@@ -60,12 +59,14 @@ pub fn provenance(input: &AttestInput) -> Statement {
         external["lockDigest"] = Value::String(Digest::of(lock.to_text().as_bytes()).to_string());
     }
 
+    // The same rule the build used (see `build::provenance::profile`).
+    let profile = Profile::in_force(input.recipe.encoding, input.lock.map(|l| l.encoding));
     let predicate = json!({
         "buildDefinition": {
             "buildType": build_type(),
             "externalParameters": external,
             "internalParameters": {
-                "encodingProfile": { "id": PROFILE_ID, "description": PROFILE_DESCRIPTION },
+                "encodingProfile": { "id": profile.id(), "description": profile.description() },
             },
             "resolvedDependencies": resolved_dependencies(input),
         },

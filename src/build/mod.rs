@@ -208,7 +208,11 @@ pub fn build(
         plans.push(plan_platform(recipe, inputs, platform, store)?);
     }
     let all: Vec<&LayerPlan> = plans.iter().flat_map(|p| &p.layers).collect();
-    let (mut blobs, stats) = write::write_layers(&all, recipe.compression, settings, store)?;
+    let encoding = crate::layer::Encoding {
+        profile: provenance::profile(recipe, inputs),
+        compression: recipe.compression,
+    };
+    let (mut blobs, stats) = write::write_layers(&all, encoding, settings, store)?;
     let mut images = Vec::new();
     let mut sbom = BTreeMap::new();
     let mut scripts = BTreeMap::new();

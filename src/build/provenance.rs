@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::BuildInputs;
-use crate::layer::PROFILE_ID;
+use crate::layer::Profile;
 use crate::lock::Lock;
 use crate::oci::model::{set_by_stele, COPIED_ANNOTATIONS};
 use crate::oci::model::{
@@ -38,6 +38,15 @@ pub fn lock_digest(lock: &Lock) -> Digest {
     Digest::of(lock.to_text().as_bytes())
 }
 
+/// The encoding profile this build writes: the recipe's, else the lock's,
+/// else the newest.
+pub fn profile(recipe: &Recipe, inputs: &BuildInputs) -> Profile {
+    Profile::in_force(
+        recipe.encoding,
+        inputs.packages.as_ref().map(|p| p.lock().encoding),
+    )
+}
+
 /// The facts every image of this build records, the same as annotations
 /// and as labels: recipe and lock digests, encoding profile, creation time
 /// (the epoch), the base, and the embedded SBOM's path.
@@ -47,7 +56,10 @@ pub(super) fn facts(recipe: &Recipe, inputs: &BuildInputs) -> BTreeMap<String, S
     if let Some(p) = &inputs.packages {
         facts.insert(KEY_LOCK_DIGEST.into(), lock_digest(p.lock()).to_string());
     }
-    facts.insert(ANNOTATION_ENCODING.into(), PROFILE_ID.into());
+    facts.insert(
+        ANNOTATION_ENCODING.into(),
+        profile(recipe, inputs).id().into(),
+    );
     facts.insert(ANNOTATION_CREATED.into(), rfc3339(recipe.epoch));
     if let Some(b) = &inputs.base {
         if b.portable_name {

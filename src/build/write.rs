@@ -1,13 +1,15 @@
 //! Writing a build's new layers: each one found in the layer cache or
 //! written in one streaming pass, independent layers on parallel threads.
-//! Every layer has its own single-threaded compressor, so its bytes are
-//! the same whatever the thread count; the results come back in the order
-//! the layers were planned, which is the recipe's.
+//! A layer's bytes are the same whatever the thread count: profile 2026.1
+//! gives each layer its own single-threaded compressor, and 2026.2's
+//! blocks (compressed on one pool of `jobs` threads all the layers share)
+//! each depend only on their own input. The results come back in the
+//! order the layers were planned, which is the recipe's.
 
 use super::BuildError;
 use super::{BuildSettings, LayerPlan};
 use crate::fstree::NodeKind;
-use crate::layer::{self, layer_key, Compression};
+use crate::layer::{self, layer_key, BlockPool, Encoding};
 use crate::oci::{Digest, LayerBlob};
 use crate::store::BlobStore;
 
@@ -37,7 +39,7 @@ pub struct LayerDecision {
 /// platforms) are written once.
 pub(super) fn write_layers(
     plans: &[&LayerPlan],
-    compression: Compression,
+    encoding: Encoding,
     settings: &BuildSettings,
     store: &BlobStore,
 ) -> Result<(Vec<LayerBlob>, LayerStats), BuildError> {
@@ -45,8 +47,8 @@ pub(super) fn write_layers(
     let keys: Vec<Digest> = plans
         .iter()
         .map(|p| match cache {
-            Some(c) => c.key(&p.tree, compression),
-            None => layer_key(&p.tree, compression, ""),
+            Some(c) => c.key(&p.tree, encoding),
+            None => layer_key(&p.tree, encoding, ""),
         })
         .collect();
     let mut unique: Vec<usize> = Vec::new();
@@ -55,19 +57,26 @@ pub(super) fn write_layers(
             unique.push(i);
         }
     }
+    // Started by the first layer written (a warm build starts none). With
+    // one job the calling thread compresses: a pool thread would make it
+    // two busy threads.
+    let pool = std::sync::OnceLock::new();
     let results = crate::parallel::map(
         &unique,
         settings.jobs,
         |&i| content_size(plans[i]),
         |&i| -> Result<(LayerBlob, bool), BuildError> {
-            if let Some(blob) = cache.and_then(|c| c.get(&keys[i], compression, store)) {
+            if let Some(blob) = cache.and_then(|c| c.get(&keys[i], encoding, store)) {
                 return Ok((blob, true));
             }
+            let pool =
+                (settings.jobs > 1).then(|| pool.get_or_init(|| BlockPool::new(settings.jobs)));
             let blob = layer::write_layer_to(
                 &plans[i].tree,
-                compression,
+                encoding,
                 store,
                 cache.map(|c| c.store()),
+                pool,
             )?;
             if let Some(c) = cache {
                 c.record(&keys[i], &blob)?;

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::layer::profile::{PROFILE_DESCRIPTION, PROFILE_ID};
+use crate::layer::Profile;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -102,7 +102,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull(args) => distribute::cmd_pull(args, r),
         Command::Version => {
             println!("stele {}", env!("CARGO_PKG_VERSION"));
-            println!("encoding profile {PROFILE_ID}: {PROFILE_DESCRIPTION}");
+            // Newest first: the one a new build gets.
+            for p in Profile::ALL.into_iter().rev() {
+                let default = if p == Profile::default() {
+                    " (default)"
+                } else {
+                    ""
+                };
+                println!("encoding profile {p}{default}: {}", p.description());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => verify::cmd_verify(args, r),

@@ -22,7 +22,7 @@ use std::path::Path;
 use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
 
-use super::{Compression, PROFILE_ID};
+use super::Encoding;
 use crate::fstree::{FsTree, NodeKind};
 use crate::oci::digest::HashingWriter;
 use crate::oci::{Digest, LayerBlob};
@@ -49,18 +49,18 @@ struct Record {
     diff_id: Digest,
 }
 
-/// The key of the layer `tree` makes with `compression` when written by
+/// The key of the layer `tree` makes with `encoding` when written by
 /// `builder` (see `LayerCache::open`). The tree must be complete (parents
 /// added), as it is written.
-pub fn layer_key(tree: &FsTree, compression: Compression, builder: &str) -> Digest {
+pub fn layer_key(tree: &FsTree, encoding: Encoding, builder: &str) -> Digest {
     let mut hw = HashingWriter::new(std::io::sink());
     let head = serde_json::json!([
         "stele layer key",
         CACHE_FORMAT,
-        PROFILE_ID,
+        encoding.profile.id(),
         env!("CARGO_PKG_VERSION"),
         builder,
-        compression.name()
+        encoding.compression.name()
     ]);
     serde_json::to_writer(&mut hw, &head).expect("a sink takes everything");
     hw.write_all(b"\n").expect("a sink takes everything");
@@ -110,22 +110,17 @@ impl LayerCache {
     }
 
     /// The key of `tree`'s layer in this cache.
-    pub fn key(&self, tree: &FsTree, compression: Compression) -> Digest {
-        layer_key(tree, compression, &self.builder)
+    pub fn key(&self, tree: &FsTree, encoding: Encoding) -> Digest {
+        layer_key(tree, encoding, &self.builder)
     }
 
     /// The layer recorded under `key`, its blob checked and copied into
     /// `out`; `None` when there is none or it does not check out.
-    pub fn get(
-        &self,
-        key: &Digest,
-        compression: Compression,
-        out: &BlobStore,
-    ) -> Option<LayerBlob> {
+    pub fn get(&self, key: &Digest, encoding: Encoding, out: &BlobStore) -> Option<LayerBlob> {
         let bytes = self.records.get(&self.store, key)?;
-        let record = serde_json::from_slice::<Record>(&bytes)
-            .ok()
-            .filter(|r| &r.key == key && r.media_type == compression.media_type().to_string());
+        let record = serde_json::from_slice::<Record>(&bytes).ok().filter(|r| {
+            &r.key == key && r.media_type == encoding.compression.media_type().to_string()
+        });
         let Some(record) = record else {
             self.records.remove(key);
             return None;
@@ -185,6 +180,16 @@ impl LayerCache {
 mod tests {
     use super::*;
     use crate::fstree::{Content, Node};
+    use crate::layer::{Compression, Profile};
+
+    const GZIP: Encoding = Encoding {
+        profile: Profile::V2026_2,
+        compression: Compression::Gzip,
+    };
+    const ZSTD: Encoding = Encoding {
+        profile: Profile::V2026_2,
+        compression: Compression::Zstd,
+    };
 
     fn tree() -> FsTree {
         let mut t = FsTree::new();
@@ -200,10 +205,15 @@ mod tests {
     #[test]
     fn every_input_of_the_bytes_changes_the_key() {
         let key = |t: &FsTree, c| layer_key(t, c, "b");
-        let base = key(&tree(), Compression::Gzip);
-        assert_eq!(base, key(&tree(), Compression::Gzip));
-        assert_ne!(base, key(&tree(), Compression::Zstd));
-        assert_ne!(base, layer_key(&tree(), Compression::Gzip, "other"));
+        let base = key(&tree(), GZIP);
+        assert_eq!(base, key(&tree(), GZIP));
+        assert_ne!(base, key(&tree(), ZSTD));
+        let old = Encoding {
+            profile: Profile::V2026_1,
+            ..GZIP
+        };
+        assert_ne!(base, key(&tree(), old));
+        assert_ne!(base, layer_key(&tree(), GZIP, "other"));
         let edits: [fn(&mut Node); 6] = [
             |n| n.mode = 0o600,
             |n| n.uid = 1,
@@ -217,12 +227,12 @@ mod tests {
         for edit in edits {
             let mut t = tree();
             edit(t.get_mut("etc/a").unwrap());
-            assert_ne!(base, key(&t, Compression::Gzip));
+            assert_ne!(base, key(&t, GZIP));
         }
         let mut t = tree();
         t.insert("etc/b".into(), Node::symlink("a", 0, 0, 5))
             .unwrap();
-        assert_ne!(base, key(&t, Compression::Gzip));
+        assert_ne!(base, key(&t, GZIP));
     }
 
     #[test]
@@ -231,17 +241,14 @@ mod tests {
         let cache = LayerCache::open(&dir.path().join("cache"), "test").unwrap();
         let first = BlobStore::open(dir.path().join("first")).unwrap();
         let t = tree();
-        let key = cache.key(&t, Compression::Gzip);
-        let layer = super::super::write_layer(&t, Compression::Gzip, &first).unwrap();
+        let key = cache.key(&t, GZIP);
+        let layer = super::super::write_layer(&t, GZIP, &first, None).unwrap();
         let out = BlobStore::open(dir.path().join("out")).unwrap();
-        assert!(cache.get(&key, Compression::Gzip, &out).is_none());
+        assert!(cache.get(&key, GZIP, &out).is_none());
         cache.put(&key, &layer, &first).unwrap();
-        assert_eq!(
-            cache.get(&key, Compression::Gzip, &out),
-            Some(layer.clone())
-        );
+        assert_eq!(cache.get(&key, GZIP, &out), Some(layer.clone()));
         out.verify(&layer.digest, layer.size).unwrap();
-        assert!(cache.get(&key, Compression::Zstd, &out).is_none());
+        assert!(cache.get(&key, ZSTD, &out).is_none());
 
         // The cached blob damaged in place; the stores share no file.
         cache.put(&key, &layer, &first).unwrap();
@@ -252,19 +259,16 @@ mod tests {
         first.verify(&layer.digest, layer.size).unwrap();
         out.verify(&layer.digest, layer.size).unwrap();
         let out2 = BlobStore::open(dir.path().join("out2")).unwrap();
-        assert!(cache.get(&key, Compression::Gzip, &out2).is_none());
+        assert!(cache.get(&key, GZIP, &out2).is_none());
         assert!(
             !out2.contains(&layer.digest),
             "a damaged blob is not copied"
         );
         cache.put(&key, &layer, &first).unwrap();
-        assert_eq!(
-            cache.get(&key, Compression::Gzip, &out2),
-            Some(layer.clone())
-        );
+        assert_eq!(cache.get(&key, GZIP, &out2), Some(layer.clone()));
 
         // A truncated record.
         std::fs::write(cache.record_path(&key), "sha256:12").unwrap();
-        assert!(cache.get(&key, Compression::Gzip, &out2).is_none());
+        assert!(cache.get(&key, GZIP, &out2).is_none());
     }
 }

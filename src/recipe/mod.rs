@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use crate::fstree::normalize_abs;
-use crate::layer::Compression;
+use crate::layer::{Compression, Profile};
 use crate::oci::{Digest, Platform};
 use schema::*;
 
@@ -185,6 +185,9 @@ pub struct Recipe {
     pub tag: String,
     pub epoch: u64,
     pub compression: Compression,
+    /// `[image] encoding`: the profile the recipe pins, if any (see
+    /// `layer::Profile::in_force`).
+    pub encoding: Option<Profile>,
     pub platforms: Vec<Platform>,
     pub base: BaseSpec,
     pub apt: Option<AptSpec>,
@@ -511,6 +514,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         tag,
         epoch,
         compression: file.image.compression,
+        encoding: file.image.encoding,
         platforms,
         base,
         apt,

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::layer::Compression;
+use crate::layer::{Compression, Profile};
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +57,13 @@ pub(crate) struct ImageTable {
     #[serde(default)]
     #[schemars(with = "CompressionName")]
     pub compression: Compression,
+    /// Optional: the encoding profile, "stele-2026.1" or "stele-2026.2".
+    /// Without it a build uses its lock's profile, and a new lock (or a
+    /// recipe without [apt]) the newest. Left out of the canonical recipe
+    /// when not written, so recipes that do not set it keep their digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<EncodingName>")]
+    pub encoding: Option<Profile>,
     /// Optional (default ["linux/amd64"]): platforms to build.
     #[schemars(with = "Option<Vec<String>>")]
     pub platforms: Option<Spanned<Vec<Spanned<String>>>>,
@@ -287,6 +294,18 @@ enum CompressionName {
     Gzip,
     Zstd,
     None,
+}
+
+/// An encoding profile: what shapes a layer's compressed bytes.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+enum EncodingName {
+    /// One compressor stream per layer (stele before 2026.2).
+    #[serde(rename = "stele-2026.1")]
+    V2026_1,
+    /// Independent fixed-size blocks, compressed on every core.
+    #[serde(rename = "stele-2026.2")]
+    V2026_2,
 }
 
 /// What a `[[paths]]` entry makes.

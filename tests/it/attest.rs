@@ -58,7 +58,7 @@ fn provenance_names_recipe_packages_and_every_digest() {
     assert_eq!(bd["externalParameters"]["epoch"], 1_700_000_000u64);
     assert_eq!(
         bd["internalParameters"]["encodingProfile"]["id"],
-        stele::layer::PROFILE_ID
+        stele::layer::Profile::default().id()
     );
     let deps = bd["resolvedDependencies"].as_array().unwrap();
     let uris: Vec<&str> = deps.iter().filter_map(|d| d["uri"].as_str()).collect();

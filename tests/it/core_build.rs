@@ -134,7 +134,7 @@ fn layer_holds_what_the_recipe_says() {
     );
     let ann = &l.manifest["annotations"];
     assert_eq!(ann["org.example.note"], "fixture");
-    assert_eq!(ann["dev.stele.encoding"], "stele-2026.1");
+    assert_eq!(ann["dev.stele.encoding"], "stele-2026.2");
 }
 
 #[test]

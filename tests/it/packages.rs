@@ -1059,3 +1059,70 @@ fn maintainer_script_effects_alternatives_and_accounts() {
         r.stderr
     );
 }
+
+#[test]
+fn a_lock_keeps_the_encoding_profile_its_builds_use() {
+    let repo = repo(AptRepo::builder());
+    let (url, _server) = repo.serve();
+    let p = Project::new(&repo, &url, "[\"linux/amd64\"]", "[\"hello\"]", "single");
+    let encoding_of = |p: &Project| {
+        let l = check_layout(&p.out());
+        l.manifest["annotations"]["dev.stele.encoding"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // A new lock gets the newest profile.
+    p.stele(&["lock"]).expect_ok();
+    let lock = fs::read_to_string(p.lock()).unwrap();
+    assert!(lock.contains("encoding = \"stele-2026.2\""), "{lock}");
+    let new = p.build(&["--locked"]);
+    new.expect_ok();
+    assert_eq!(encoding_of(&p), "stele-2026.2");
+
+    // A lock made before 2026.2 keeps building with 2026.1, to the same
+    // digest every time.
+    fs::write(
+        p.lock(),
+        lock.replace("\"stele-2026.2\"", "\"stele-2026.1\""),
+    )
+    .unwrap();
+    let old = p.build(&["--locked"]);
+    old.expect_ok();
+    assert_eq!(encoding_of(&p), "stele-2026.1");
+    assert_ne!(old.last_line(), new.last_line());
+    let again = p.build(&["--locked"]);
+    again.expect_ok();
+    assert_eq!(again.last_line(), old.last_line());
+
+    // A recipe naming another profile than its lock makes the lock stale.
+    let text = fs::read_to_string(p.recipe()).unwrap();
+    fs::write(
+        p.recipe(),
+        text.replacen("[image]\n", "[image]\nencoding = \"stele-2026.2\"\n", 1),
+    )
+    .unwrap();
+    let r = p.build(&["--locked"]);
+    r.expect_fail();
+    assert!(r.stderr.contains("stale"), "{}", r.stderr);
+    p.build(&[]).expect_ok();
+    assert_eq!(encoding_of(&p), "stele-2026.2");
+    assert!(fs::read_to_string(p.lock())
+        .unwrap()
+        .contains("encoding = \"stele-2026.2\""));
+
+    // A profile this stele does not know is refused, naming the lock.
+    fs::write(p.recipe(), &text).unwrap();
+    fs::write(
+        p.lock(),
+        lock.replace("\"stele-2026.2\"", "\"stele-2099.1\""),
+    )
+    .unwrap();
+    let r = p.build(&[]);
+    r.expect_fail();
+    assert!(
+        r.stderr.contains("recipe.lock") && r.stderr.contains("stele-2099.1"),
+        "{}",
+        r.stderr
+    );
+}

@@ -286,7 +286,7 @@ fn embedded_values_are_what_they_claim_and_verify_recipe_checks_them() {
         for (key, want) in [
             ("dev.stele.recipe.digest", library.as_str()),
             ("dev.stele.lock.digest", lock_digest.as_str()),
-            ("dev.stele.encoding", "stele-2026.1"),
+            ("dev.stele.encoding", "stele-2026.2"),
             ("dev.stele.sbom", "/usr/share/stele/sbom/image.spdx.json"),
             ("org.opencontainers.image.created", EPOCH_RFC3339),
             (
@@ -605,7 +605,7 @@ fn labels_survive_podman_load_and_save() {
     assert!(r.stdout.contains("pass  sbom linux/amd64"), "{}", r.stdout);
     for labels in [labels, &config["config"]["Labels"]] {
         assert_eq!(labels["dev.stele.recipe.digest"], want_recipe.as_str());
-        assert_eq!(labels["dev.stele.encoding"], "stele-2026.1");
+        assert_eq!(labels["dev.stele.encoding"], "stele-2026.2");
         assert_eq!(labels["org.opencontainers.image.created"], EPOCH_RFC3339);
         assert_eq!(
             labels["dev.stele.sbom"],

@@ -103,7 +103,7 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
     let lock = Lock {
         version: LOCK_VERSION,
         recipe_digest: sha("recipe"),
-        encoding: stele::layer::PROFILE_ID.into(),
+        encoding: stele::layer::Profile::default(),
         sources: vec![LockedSource {
             suite: "bookworm".into(),
             components: vec!["main".into()],
