@@ -46,6 +46,8 @@ pub struct PushArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -64,6 +66,8 @@ pub struct PullArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -71,11 +75,16 @@ pub struct PullArgs {
 
 /// Opens any image a user names (layout, archive, registry reference);
 /// the cache is opened only when a registry is involved.
-pub(crate) fn open_target(target: &str, args: &RegistryArgs, cache: &CacheArgs) -> Result<Opened> {
+pub(crate) fn open_target(
+    target: &str,
+    args: &RegistryArgs,
+    jobs: &JobsArgs,
+    cache: &CacheArgs,
+) -> Result<Opened> {
     let target = Target::parse(target)?;
     if let Target::Registry { .. } = target {
         let cache = open_cache(cache)?;
-        let settings = registry_settings(args);
+        let settings = registry_settings(args, jobs);
         let access = RegistryAccess {
             settings: &settings,
             cache: cache.blobs(),
@@ -101,7 +110,7 @@ fn build_for_push(
     let store = BlobStore::open(temp.path())?;
     let settings = PipelineArgs {
         cache: &args.cache,
-        jobs: &JobsArgs::default(),
+        jobs: &args.jobs,
         packages: &PackageArgs::default(),
         registry: &args.registry,
         layer_cache: true,
@@ -139,7 +148,10 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
             (opened, Some(tag))
         } else {
             let tag = source_tag(&args.source);
-            (open_target(&args.source, &args.registry, &args.cache)?, tag)
+            (
+                open_target(&args.source, &args.registry, &args.jobs, &args.cache)?,
+                tag,
+            )
         };
     if reference.tag.is_none() && reference.digest.is_none() {
         // The image keeps the tag it has, as `build --push` does.
@@ -166,7 +178,7 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     let options = PushOptions {
         mount_from: args.mount_from.clone(),
     };
-    let mut settings = registry_settings(&args.registry);
+    let mut settings = registry_settings(&args.registry, &args.jobs);
     if let Some(c) = args.chunk_size {
         settings.chunk_size = c;
     }
@@ -204,7 +216,7 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
 pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let cache = open_cache(&args.cache)?;
-    let settings = registry_settings(&args.registry);
+    let settings = registry_settings(&args.registry, &args.jobs);
     r.info(format_args!("pulling {reference}"));
     let (opened, blobs) = pull_registry(&reference, &settings, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;

@@ -305,6 +305,7 @@ impl Client {
         let mut redirects = 0;
         loop {
             let registry_origin = origin(&self.current_base());
+            let mut sent = None;
             let own = req.registry_auth && origin(&url) == registry_origin;
             let mut headers: Vec<(&str, String)> =
                 req.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
@@ -315,6 +316,7 @@ impl Client {
                     .authorization(&who, &req.scopes, &|t| self.fetch_token(t))
                     .map_err(Failure::Fatal)?;
                 if let Some(a) = authorization {
+                    sent = Some(a.clone());
                     headers.push(("Authorization", a));
                 }
             }
@@ -349,9 +351,13 @@ impl Client {
                             return Ok(resp);
                         }
                         self.auth
-                            .answer_challenge(&self.identity(), c, &req.scopes, &|t| {
-                                self.fetch_token(t)
-                            })
+                            .answer_challenge(
+                                &self.identity(),
+                                c,
+                                &req.scopes,
+                                sent.as_deref(),
+                                &|t| self.fetch_token(t),
+                            )
                             .map_err(Failure::Fatal)?;
                         continue;
                     }

@@ -62,6 +62,9 @@ pub struct RegistrySettings {
     /// The largest blob a pull accepts; a descriptor claiming more is
     /// refused before anything is downloaded.
     pub blob_limit: u64,
+    /// Blobs sent or fetched at once. What lands in the registry or the
+    /// store is the same for any value.
+    pub jobs: usize,
 }
 
 impl Default for RegistrySettings {
@@ -72,6 +75,7 @@ impl Default for RegistrySettings {
             chunk_size: 16 << 20,
             network: NetworkSettings::default(),
             blob_limit: 32 << 30,
+            jobs: 4,
         }
     }
 }
@@ -98,6 +102,32 @@ pub struct PushReport {
     pub uploads_restarted: u64,
     /// Requests sent again after a 5xx, 429 or dropped connection.
     pub retries: u64,
+}
+
+impl PushReport {
+    /// Adds what another part of the same push did.
+    pub(crate) fn add(&mut self, other: &PushReport) {
+        let PushReport {
+            blobs_uploaded,
+            bytes_uploaded,
+            blobs_existing,
+            blobs_mounted,
+            manifests_pushed,
+            referrers_pushed,
+            uploads_resumed,
+            uploads_restarted,
+            retries,
+        } = other;
+        self.blobs_uploaded += blobs_uploaded;
+        self.bytes_uploaded += bytes_uploaded;
+        self.blobs_existing += blobs_existing;
+        self.blobs_mounted += blobs_mounted;
+        self.manifests_pushed += manifests_pushed;
+        self.referrers_pushed += referrers_pushed;
+        self.uploads_resumed += uploads_resumed;
+        self.uploads_restarted += uploads_restarted;
+        self.retries += retries;
+    }
 }
 
 impl std::fmt::Display for PushReport {
@@ -175,6 +205,14 @@ pub enum RegistryError {
         reference: String,
         error: StoreError,
     },
+    /// One blob of a push failed, so no manifest was pushed. The cause is
+    /// in the message: it is the part that says what to do.
+    #[error("uploading blob {digest} to {repository} (no manifest was pushed): {cause}")]
+    Blob {
+        repository: String,
+        digest: Digest,
+        cause: Box<RegistryError>,
+    },
     #[error("{reference}: {what} {digest} is malformed: {message}")]
     Malformed {
         reference: String,
@@ -236,6 +274,7 @@ impl RegistryError {
     pub fn status(&self) -> Option<u16> {
         match self {
             RegistryError::Status { status, .. } => Some(*status),
+            RegistryError::Blob { cause, .. } => cause.status(),
             _ => None,
         }
     }

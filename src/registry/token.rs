@@ -50,6 +50,10 @@ struct State {
 #[derive(Default)]
 pub(super) struct AuthState {
     state: Mutex<State>,
+    /// Held while a token is fetched: threads that need the same token at
+    /// once (parallel uploads) wait for the one fetch instead of each
+    /// asking the token service.
+    fetching: Mutex<()>,
 }
 
 impl AuthState {
@@ -70,6 +74,10 @@ impl AuthState {
             (st.bearer.clone(), st.basic)
         };
         if let Some((realm, service)) = bearer {
+            let _fetching = self.fetching.lock().expect("token fetch lock");
+            if let Some(t) = self.token(&key) {
+                return Ok(Some(format!("Bearer {t}")));
+            }
             let token = fetch_token(who, &realm, service.as_deref(), scopes, fetch)?;
             self.state
                 .lock()
@@ -92,15 +100,24 @@ impl AuthState {
         Ok(None)
     }
 
+    fn token(&self, key: &str) -> Option<String> {
+        let st = self.state.lock().expect("auth state lock");
+        st.tokens.get(key).cloned()
+    }
+
     /// Remembers what a 401's challenge asks for; for a bearer challenge,
-    /// fetches the token for `scopes` (plus the scope the challenge names).
+    /// fetches the token for `scopes` (plus the scope the challenge names),
+    /// unless another thread already replaced `sent`, the Authorization
+    /// the refused request carried.
     pub(crate) fn answer_challenge(
         &self,
         who: &Identity,
         c: Challenge,
         scopes: &[String],
+        sent: Option<&str>,
         fetch: Fetch,
     ) -> Result<(), RegistryError> {
+        let _fetching = self.fetching.lock().expect("token fetch lock");
         let mut st = self.state.lock().expect("auth state lock");
         match c {
             Challenge::Basic => st.basic = true,
@@ -110,8 +127,14 @@ impl AuthState {
                 scope,
             } => {
                 st.bearer = Some((realm.clone(), service.clone()));
-                // A 401 with a cached token: it expired or lacks a scope.
                 let key = scopes.join(" ");
+                if let Some(t) = st.tokens.get(&key) {
+                    if sent != Some(format!("Bearer {t}").as_str()) {
+                        // Fetched by another request since this one went out.
+                        return Ok(());
+                    }
+                }
+                // A 401 with a cached token: it expired or lacks a scope.
                 st.tokens.remove(&key);
                 drop(st);
                 let mut wanted: Vec<String> = scopes.to_vec();

@@ -64,7 +64,7 @@ pub(crate) fn blob_exists(
 /// Pushes the blob `digest` (`size` bytes, in `store`) to `repository`,
 /// unless the registry has it. `mount_from` names other repositories of
 /// the same registry that may hold it.
-pub(crate) fn push_blob(
+fn push_blob(
     client: &Client,
     repository: &str,
     store: &BlobStore,
@@ -105,6 +105,44 @@ pub(crate) fn push_blob(
     }
     upload(client, repository, store, digest, size, session, report)?;
     report.blobs_uploaded += 1;
+    Ok(())
+}
+
+/// Pushes every blob of `blobs` (`(digest, size)`, each once, all in
+/// `store`) to `repository`, up to `settings().jobs` at once, largest
+/// first. Each blob is its own upload, so what the registry holds after
+/// does not depend on which finished first. After a failure no further
+/// blob starts, and the error names the lowest-listed blob that failed,
+/// so the same failure reads the same for any number of jobs.
+pub(crate) fn push_blobs(
+    client: &Client,
+    repository: &str,
+    store: &BlobStore,
+    blobs: &[(Digest, u64)],
+    mount_from: &[String],
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
+    let jobs = client.settings().jobs;
+    let reports = crate::parallel::map(
+        blobs,
+        jobs,
+        |(_, size)| *size,
+        |(digest, size)| {
+            let mut one = PushReport::default();
+            push_blob(
+                client, repository, store, digest, *size, mount_from, &mut one,
+            )
+            .map(|()| one)
+            .map_err(|e| RegistryError::Blob {
+                repository: repository.to_string(),
+                digest: digest.clone(),
+                cause: Box::new(e),
+            })
+        },
+    )?;
+    for one in &reports {
+        report.add(one);
+    }
     Ok(())
 }
 
