@@ -265,10 +265,15 @@ impl Client {
         url: &str,
         answer: Result<ureq::Response, &TransportError>,
     ) -> Result<(), Option<Box<ureq::Response>>> {
-        let candidate = !self.settings.insecure
+        let plain = !self.settings.insecure
             && self.base.starts_with("http://")
-            && url.starts_with(&format!("{}/", self.base))
-            && !self.upgraded.load(Ordering::Relaxed);
+            && url.starts_with(&format!("{}/", self.base));
+        if plain && self.upgraded.load(Ordering::Relaxed) {
+            // Another request, sent at the same time as this one, found
+            // out first: send this one again as https.
+            return Ok(());
+        }
+        let candidate = plain;
         let tls = match answer {
             Ok(resp) if !candidate => return Err(Some(Box::new(resp))),
             Ok(_) => true,

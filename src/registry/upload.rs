@@ -109,11 +109,12 @@ fn push_blob(
 }
 
 /// Pushes every blob of `blobs` (`(digest, size)`, each once, all in
-/// `store`) to `repository`, up to `settings().jobs` at once, largest
-/// first. Each blob is its own upload, so what the registry holds after
-/// does not depend on which finished first. After a failure no further
-/// blob starts, and the error names the lowest-listed blob that failed,
-/// so the same failure reads the same for any number of jobs.
+/// `store`) to `repository`: the first alone, then the rest up to
+/// `settings().jobs` at once, largest first. Each blob is its own upload,
+/// so what the registry holds after does not depend on which finished
+/// first. After a failure no further blob starts, and the error names the
+/// lowest-listed blob that failed, so the same failure reads the same for
+/// any number of jobs.
 pub(crate) fn push_blobs(
     client: &Client,
     repository: &str,
@@ -122,24 +123,29 @@ pub(crate) fn push_blobs(
     mount_from: &[String],
     report: &mut PushReport,
 ) -> Result<(), RegistryError> {
+    // The first blob goes alone: its requests meet the registry's 401
+    // and TLS answers once, and the rest start with what they taught.
+    let (first, rest) = blobs.split_at(blobs.len().min(1));
     let jobs = client.settings().jobs;
-    let reports = crate::parallel::map(
-        blobs,
+    let push_one = |(digest, size): &(Digest, u64)| {
+        let mut one = PushReport::default();
+        push_blob(
+            client, repository, store, digest, *size, mount_from, &mut one,
+        )
+        .map(|()| one)
+        .map_err(|e| RegistryError::Blob {
+            repository: repository.to_string(),
+            digest: digest.clone(),
+            cause: Box::new(e),
+        })
+    };
+    let mut reports = crate::parallel::map(first, 1, |_| 0, push_one)?;
+    reports.extend(crate::parallel::map(
+        rest,
         jobs,
         |(_, size)| *size,
-        |(digest, size)| {
-            let mut one = PushReport::default();
-            push_blob(
-                client, repository, store, digest, *size, mount_from, &mut one,
-            )
-            .map(|()| one)
-            .map_err(|e| RegistryError::Blob {
-                repository: repository.to_string(),
-                digest: digest.clone(),
-                cause: Box::new(e),
-            })
-        },
-    )?;
+        push_one,
+    )?);
     for one in &reports {
         report.add(one);
     }
