@@ -3,13 +3,17 @@
 # machine, in one run, and prints medians and ratios (README "Speed").
 #
 #   bench/run.sh [RUNS]          (default 5 runs of each measurement)
+#   BENCH_ONLY=push bench/run.sh [RUNS]   (only the push and pull section)
 #
 # Needs: cargo, buildah (vfs storage; run as root, or with user namespaces
 # set up for rootless buildah), GNU tar and gzip, jq, /usr/bin/time (the
 # Debian package `time`), and the network once, to fetch the packages of
 # recipes/bench.toml from the machine's apt mirror. BENCH_DIR (default a
 # new folder under /tmp) holds everything it writes; BENCH_BIG_MB (default
-# 1024) sizes the generated image whose peak memory is measured.
+# 1024) sizes the generated image whose peak memory is measured. The push
+# and pull section also needs docker-registry (distribution), skopeo, curl
+# and python3 (a free port); it runs a registry of its own on 127.0.0.1
+# with a temp config.
 #
 # What is measured (wall clock; peak RSS from /usr/bin/time -v):
 #   stele first   only the .debs in the cache: unpack, compress, write
@@ -23,17 +27,31 @@
 #                 layout, which is when it compresses
 #   gzip -6       `tar -cf - . | gzip -6` of the same files: one GNU gzip
 #   big           a generated recipe with BENCH_BIG_MB of [[files]]: peak RSS
+#   push, pull    the bench image (built once with --attest none, so both
+#                 tools copy the same blobs) from its OCI layout to a new
+#                 repository of the local registry each run, by `stele push`
+#                 (default jobs, and -j 1) and `skopeo copy oci:… docker://…`;
+#                 and back into an empty cache and a new layout, by
+#                 `stele pull` and `skopeo copy docker://… oci:…`
 
 set -euo pipefail
 
 RUNS=${1:-5}
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+"" | push) ;;
+*)
+    echo "bench: BENCH_ONLY is empty or push, not $ONLY" >&2
+    exit 2
+    ;;
+esac
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/stele-bench.XXXXXX)}
 BIG_MB=${BENCH_BIG_MB:-1024}
 STELE=$REPO/target/release/stele
 mkdir -p "$WORK"
 
-for tool in buildah tar gzip jq /usr/bin/time cargo; do
+for tool in buildah tar gzip jq /usr/bin/time cargo docker-registry skopeo curl python3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 
@@ -86,103 +104,175 @@ stele_build "$SRC/bench.toml" "$WORK/cache-unpacked" --no-layer-cache >/dev/null
 # The copy is synced so its writeback is not charged to the timed build.
 fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && sync; }
 
-echo "bench: stele, $RUNS runs each" >&2
-for _ in $(seq "$RUNS"); do
-    fresh_cache debs
-    timed stele-first "${S[@]}" "$SRC/bench.toml"
+if [ -z "$ONLY" ]; then
+    echo "bench: stele, $RUNS runs each" >&2
+    for _ in $(seq "$RUNS"); do
+        fresh_cache debs
+        timed stele-first "${S[@]}" "$SRC/bench.toml"
+    done
+    for _ in $(seq "$RUNS"); do
+        fresh_cache unpacked
+        timed stele-cold "${S[@]}" "$SRC/bench.toml"
+    done
+    for _ in $(seq "$RUNS"); do
+        timed stele-warm "${S[@]}" "$SRC/bench.toml"
+    done
+    grep -q "misses 0$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+    for i in $(seq "$RUNS"); do
+        echo "# edit $i $EPOCHREALTIME" >>"$SRC/bench-app/main.py"
+        timed stele-edit "${S[@]}" "$SRC/bench.toml"
+    done
+    grep -q "misses 1$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+    for _ in $(seq "$RUNS"); do
+        fresh_cache unpacked
+        timed stele-zstd "${S[@]}" "$SRC/bench-zstd.toml"
+    done
+
+    # The same files for the others: the image stele built, unpacked.
+    CTX=$WORK/ctx
+    rm -rf "$CTX" && mkdir -p "$CTX/rootfs"
+    stele_build "$SRC/bench.toml" "$WORK/cache" --no-layer-cache >/dev/null 2>&1
+    manifest=$(jq -r '.manifests[0].digest' "$WORK/out/stele/index.json")
+    for layer in $(jq -r '.layers[].digest' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}"); do
+        tar -xzf "$WORK/out/stele/blobs/sha256/${layer#sha256:}" -C "$CTX/rootfs"
+    done
+    tar_mb=$(tar -C "$CTX/rootfs" -cf - . | wc -c | awk '{ printf "%.1f", $1 / 1e6 }')
+    image_mb=$(jq '[.layers[].size] | add' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}" | awk '{ printf "%.1f", $1 / 1e6 }')
+    printf 'FROM scratch\nCOPY rootfs/ /\n' >"$CTX/Dockerfile"
+
+    echo "bench: buildah and gzip, $RUNS runs each" >&2
+    BUILDAH=(buildah --storage-driver vfs --root "$WORK/buildah/root" --runroot "$WORK/buildah/run")
+    for _ in $(seq "$RUNS"); do
+        rm -rf "$WORK/buildah" "$WORK/out/buildah" && sync
+        timed buildah-bud "${BUILDAH[@]}" bud --isolation chroot --timestamp 0 -f "$CTX/Dockerfile" -t bench "$CTX"
+        timed buildah-push "${BUILDAH[@]}" push bench "oci:$WORK/out/buildah:latest"
+    done
+    rm -rf "$WORK/buildah"
+    for _ in $(seq "$RUNS"); do
+        timed gzip bash -c 'tar -C "$1" -cf - . | gzip -6 >/dev/null' _ "$CTX/rootfs"
+    done
+
+    echo "bench: a generated image of $BIG_MB MB (one run)" >&2
+    BIG=$WORK/big
+    rm -rf "$BIG" && mkdir -p "$BIG/data"
+    # `yes` and `base64` end on SIGPIPE when `head` has enough.
+    set +o pipefail
+    for i in $(seq 0 $((BIG_MB / 16 - 1))); do
+        {
+            yes "file $i of the generated image: text that compresses well, line after line" | head -c $((8 << 20))
+            head -c $((6 << 20)) /dev/urandom | base64 -w 76 | head -c $((8 << 20))
+        } >"$BIG/data/part-$i.bin"
+    done
+    set -o pipefail
+    printf '[image]\nname = "big"\n\n[[files]]\nsrc = "data/"\ndest = "/data"\n' >"$BIG/big.toml"
+    rm -rf "$WORK/big-cache"
+    timed big "$STELE" build "$BIG/big.toml" -o "$WORK/out/big" --cache-dir "$WORK/big-cache"
+    big_content=$(du -sm "$BIG/data" | cut -f1)
+fi
+
+echo "bench: push and pull against a local docker-registry, $RUNS runs each" >&2
+REG=$WORK/registry
+rm -rf "$REG" "$WORK/transfer" && mkdir -p "$REG" "$WORK/transfer"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$REG/data" "$port" >"$REG/config.yml"
+docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
+reg_pid=$!
+trap 'kill "$reg_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
+    sleep 0.1
 done
-for _ in $(seq "$RUNS"); do
-    fresh_cache unpacked
-    timed stele-cold "${S[@]}" "$SRC/bench.toml"
-done
-for _ in $(seq "$RUNS"); do
-    timed stele-warm "${S[@]}" "$SRC/bench.toml"
-done
-grep -q "misses 0$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$REG/registry.log" >&2; exit 1; }
+HOST=127.0.0.1:$port
+IMG=$WORK/transfer/image
+# Its own copy of the cache: the layers it writes must not warm the cold runs.
+cp -a "$WORK/cache-unpacked" "$WORK/transfer/cache"
+"$STELE" build "$SRC/bench.toml" -o "$IMG" --cache-dir "$WORK/transfer/cache" --attest none >/dev/null 2>&1
+image_digest=$(jq -r '.manifests[0].digest' "$IMG/index.json")
+image_manifest=$IMG/blobs/sha256/${image_digest#sha256:}
 for i in $(seq "$RUNS"); do
-    echo "# edit $i $EPOCHREALTIME" >>"$SRC/bench-app/main.py"
-    timed stele-edit "${S[@]}" "$SRC/bench.toml"
+    timed push-stele "$STELE" -q push "$IMG" "$HOST/stele-$i:v1"
+    timed push-stele-j1 "$STELE" -q push -j 1 "$IMG" "$HOST/stele-j1-$i:v1"
+    timed push-skopeo skopeo copy -q --dest-tls-verify=false "oci:$IMG" "docker://$HOST/skopeo-$i:v1"
+    timed pull-stele "$STELE" -q pull "$HOST/stele-$i:v1" -o "$WORK/transfer/pull-stele-$i" \
+        --cache-dir "$WORK/transfer/pull-cache-$i"
+    timed pull-skopeo skopeo copy -q --src-tls-verify=false "docker://$HOST/skopeo-$i:v1" \
+        "oci:$WORK/transfer/pull-skopeo-$i:v1"
+    [ "$(jq -r '.manifests[0].digest' "$WORK/transfer/pull-stele-$i/index.json")" = "$image_digest" ] || {
+        echo "bench: stele pull wrote another image" >&2
+        exit 1
+    }
+    rm -rf "$WORK/transfer/pull-stele-$i" "$WORK/transfer/pull-cache-$i" "$WORK/transfer/pull-skopeo-$i"
 done
-grep -q "misses 1$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
 for _ in $(seq "$RUNS"); do
-    fresh_cache unpacked
-    timed stele-zstd "${S[@]}" "$SRC/bench-zstd.toml"
+    timed repush-stele "$STELE" push --json "$IMG" "$HOST/stele-1:v1"
+    [ "$(jq '.report.bytes_uploaded' "$WORK/last.out")" = 0 ] || { cat "$WORK/last.out" >&2; exit 1; }
 done
+kill "$reg_pid" 2>/dev/null || true
 
-# The same files for the others: the image stele built, unpacked.
-CTX=$WORK/ctx
-rm -rf "$CTX" && mkdir -p "$CTX/rootfs"
-stele_build "$SRC/bench.toml" "$WORK/cache" --no-layer-cache >/dev/null 2>&1
-manifest=$(jq -r '.manifests[0].digest' "$WORK/out/stele/index.json")
-for layer in $(jq -r '.layers[].digest' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}"); do
-    tar -xzf "$WORK/out/stele/blobs/sha256/${layer#sha256:}" -C "$CTX/rootfs"
-done
-tar_mb=$(tar -C "$CTX/rootfs" -cf - . | wc -c | awk '{ printf "%.1f", $1 / 1e6 }')
-image_mb=$(jq '[.layers[].size] | add' "$WORK/out/stele/blobs/sha256/${manifest#sha256:}" | awk '{ printf "%.1f", $1 / 1e6 }')
-printf 'FROM scratch\nCOPY rootfs/ /\n' >"$CTX/Dockerfile"
 
-echo "bench: buildah and gzip, $RUNS runs each" >&2
-BUILDAH=(buildah --storage-driver vfs --root "$WORK/buildah/root" --runroot "$WORK/buildah/run")
-for _ in $(seq "$RUNS"); do
-    rm -rf "$WORK/buildah" "$WORK/out/buildah" && sync
-    timed buildah-bud "${BUILDAH[@]}" bud --isolation chroot --timestamp 0 -f "$CTX/Dockerfile" -t bench "$CTX"
-    timed buildah-push "${BUILDAH[@]}" push bench "oci:$WORK/out/buildah:latest"
-done
-rm -rf "$WORK/buildah"
-for _ in $(seq "$RUNS"); do
-    timed gzip bash -c 'tar -C "$1" -cf - . | gzip -6 >/dev/null' _ "$CTX/rootfs"
-done
+: >"$WORK/results.txt"
+if [ -z "$ONLY" ]; then
+    cold=$(median stele-cold)
+    first=$(median stele-first)
+    warm=$(median stele-warm)
+    edit=$(median stele-edit)
+    zstd=$(median stele-zstd)
+    bud=$(median buildah-bud)
+    push=$(median buildah-push)
+    gz=$(median gzip)
+    bud_push=$(awk -v a="$bud" -v b="$push" 'BEGIN { print a + b }')
 
-echo "bench: a generated image of $BIG_MB MB (one run)" >&2
-BIG=$WORK/big
-rm -rf "$BIG" && mkdir -p "$BIG/data"
-# `yes` and `base64` end on SIGPIPE when `head` has enough.
-set +o pipefail
-for i in $(seq 0 $((BIG_MB / 16 - 1))); do
+    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     {
-        yes "file $i of the generated image: text that compresses well, line after line" | head -c $((8 << 20))
-        head -c $((6 << 20)) /dev/urandom | base64 -w 76 | head -c $((8 << 20))
-    } >"$BIG/data/part-$i.bin"
-done
-set -o pipefail
-printf '[image]\nname = "big"\n\n[[files]]\nsrc = "data/"\ndest = "/data"\n' >"$BIG/big.toml"
-rm -rf "$WORK/big-cache"
-timed big "$STELE" build "$BIG/big.toml" -o "$WORK/out/big" --cache-dir "$WORK/big-cache"
-big_content=$(du -sm "$BIG/data" | cut -f1)
-
-cold=$(median stele-cold)
-first=$(median stele-first)
-warm=$(median stele-warm)
-edit=$(median stele-edit)
-zstd=$(median stele-zstd)
-bud=$(median buildah-bud)
-push=$(median buildah-push)
-gz=$(median gzip)
-bud_push=$(awk -v a="$bud" -v b="$push" 'BEGIN { print a + b }')
-
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+        echo "machine: $(nproc) cores (nproc), $cpu, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(df -T "$WORK" | awk 'NR == 2 { print $2 }') at $WORK"
+        echo "$("$STELE" version | head -1), $(buildah --version), $(gzip --version | head -1)"
+        echo "content: recipes/bench.toml, $(grep -c '^name = ' "$SRC/bench.lock") packages, tar $tar_mb MB, stele image (gzip) $image_mb MB"
+        echo "median of $RUNS runs (seconds), peak RSS (MB):"
+        printf '  %-34s %8s %6s\n' "stele first (unpack + cold)" "$first" "$(peak_rss_mb stele-first)"
+        printf '  %-34s %8s %6s\n' "stele cold" "$cold" "$(peak_rss_mb stele-cold)"
+        printf '  %-34s %8s %6s\n' "stele warm" "$warm" "$(peak_rss_mb stele-warm)"
+        printf '  %-34s %8s %6s\n' "stele one-file change" "$edit" "$(peak_rss_mb stele-edit)"
+        printf '  %-34s %8s %6s\n' "stele cold, zstd" "$zstd" "$(peak_rss_mb stele-zstd)"
+        printf '  %-34s %8s %6s\n' "buildah bud --timestamp 0" "$bud" "$(peak_rss_mb buildah-bud)"
+        printf '  %-34s %8s %6s\n' "buildah push oci: (compresses)" "$push" "$(peak_rss_mb buildah-push)"
+        printf '  %-34s %8s %6s\n' "tar | gzip -6" "$gz" "$(peak_rss_mb gzip)"
+        printf '  %-34s %8s %6s\n' "stele, ${big_content} MB of [[files]], cold" "$(median big)" "$(peak_rss_mb big)"
+        echo "ratios:"
+        echo "  stele cold / buildah bud          $(ratio "$cold" "$bud")   (target <= 0.4)"
+        echo "  stele cold / buildah bud + push   $(ratio "$cold" "$bud_push")"
+        echo "  stele cold / tar | gzip -6        $(ratio "$cold" "$gz")   (target <= 0.4)"
+        echo "  stele first / tar | gzip -6       $(ratio "$first" "$gz")"
+        echo "  stele cold gzip / cold zstd       $(ratio "$cold" "$zstd")   (target >= 3)"
+        echo "  stele warm                        ${warm} s   (target <= 0.2 s)"
+        echo "  stele one-file change             ${edit} s   (target <= 0.5 s)"
+        echo "  peak RSS, ${big_content} MB image           $(peak_rss_mb big) MB   (target < 100 MB)"
+    } >>"$WORK/results.txt"
+fi
+push_stele=$(median push-stele)
+push_j1=$(median push-stele-j1)
+push_skopeo=$(median push-skopeo)
+pull_stele=$(median pull-stele)
+pull_skopeo=$(median pull-skopeo)
 {
-    echo "machine: $(nproc) cores (nproc), $cpu, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(df -T "$WORK" | awk 'NR == 2 { print $2 }') at $WORK"
-    echo "$("$STELE" version | head -1), $(buildah --version), $(gzip --version | head -1)"
-    echo "content: recipes/bench.toml, $(grep -c '^name = ' "$SRC/bench.lock") packages, tar $tar_mb MB, stele image (gzip) $image_mb MB"
-    echo "median of $RUNS runs (seconds), peak RSS (MB):"
-    printf '  %-34s %8s %6s\n' "stele first (unpack + cold)" "$first" "$(peak_rss_mb stele-first)"
-    printf '  %-34s %8s %6s\n' "stele cold" "$cold" "$(peak_rss_mb stele-cold)"
-    printf '  %-34s %8s %6s\n' "stele warm" "$warm" "$(peak_rss_mb stele-warm)"
-    printf '  %-34s %8s %6s\n' "stele one-file change" "$edit" "$(peak_rss_mb stele-edit)"
-    printf '  %-34s %8s %6s\n' "stele cold, zstd" "$zstd" "$(peak_rss_mb stele-zstd)"
-    printf '  %-34s %8s %6s\n' "buildah bud --timestamp 0" "$bud" "$(peak_rss_mb buildah-bud)"
-    printf '  %-34s %8s %6s\n' "buildah push oci: (compresses)" "$push" "$(peak_rss_mb buildah-push)"
-    printf '  %-34s %8s %6s\n' "tar | gzip -6" "$gz" "$(peak_rss_mb gzip)"
-    printf '  %-34s %8s %6s\n' "stele, ${big_content} MB of [[files]], cold" "$(median big)" "$(peak_rss_mb big)"
+    if [ -n "$ONLY" ]; then
+        cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+        echo "machine: $(nproc) cores (nproc), $cpu, Linux $(uname -r), $(df -T "$WORK" | awk 'NR == 2 { print $2 }') at $WORK"
+        echo "$("$STELE" version | head -1)"
+    fi
+    echo "$(skopeo --version), $(docker-registry --version 2>&1 | head -1)"
+    echo "push and pull of the bench image ($(jq '.layers | length' "$image_manifest") layers, $(jq '[.config.size, .layers[].size] | add' "$image_manifest" | awk '{ printf "%.1f", $1 / 1e6 }') MB of blobs), docker-registry on 127.0.0.1, median of $RUNS runs (seconds), peak RSS (MB):"
+    printf '  %-34s %8s %6s\n' "stele push (4 jobs, the default)" "$push_stele" "$(peak_rss_mb push-stele)"
+    printf '  %-34s %8s %6s\n' "stele push -j 1" "$push_j1" "$(peak_rss_mb push-stele-j1)"
+    printf '  %-34s %8s %6s\n' "skopeo copy oci: docker://" "$push_skopeo" "$(peak_rss_mb push-skopeo)"
+    printf '  %-34s %8s %6s\n' "stele push, every blob there" "$(median repush-stele)" "$(peak_rss_mb repush-stele)"
+    printf '  %-34s %8s %6s\n' "stele pull (empty cache)" "$pull_stele" "$(peak_rss_mb pull-stele)"
+    printf '  %-34s %8s %6s\n' "skopeo copy docker:// oci:" "$pull_skopeo" "$(peak_rss_mb pull-skopeo)"
     echo "ratios:"
-    echo "  stele cold / buildah bud          $(ratio "$cold" "$bud")   (target <= 0.4)"
-    echo "  stele cold / buildah bud + push   $(ratio "$cold" "$bud_push")"
-    echo "  stele cold / tar | gzip -6        $(ratio "$cold" "$gz")   (target <= 0.4)"
-    echo "  stele first / tar | gzip -6       $(ratio "$first" "$gz")"
-    echo "  stele cold gzip / cold zstd       $(ratio "$cold" "$zstd")   (target >= 3)"
-    echo "  stele warm                        ${warm} s   (target <= 0.2 s)"
-    echo "  stele one-file change             ${edit} s   (target <= 0.5 s)"
-    echo "  peak RSS, ${big_content} MB image           $(peak_rss_mb big) MB   (target < 100 MB)"
-} | tee "$WORK/results.txt"
+    echo "  stele push / skopeo copy          $(ratio "$push_stele" "$push_skopeo")   (target <= 0.7)"
+    echo "  stele push -j 1 / stele push      $(ratio "$push_j1" "$push_stele")"
+    echo "  stele pull / skopeo copy          $(ratio "$pull_stele" "$pull_skopeo")"
+} >>"$WORK/results.txt"
+cat "$WORK/results.txt"
 echo "bench: raw times in $WORK/times, summary in $WORK/results.txt" >&2

@@ -179,6 +179,7 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         mount_from: args.mount_from.clone(),
     };
     let mut settings = registry_settings(&args.registry, &args.jobs);
+    settings.progress = r.transfers("sending");
     if let Some(c) = args.chunk_size {
         settings.chunk_size = c;
     }
@@ -216,7 +217,8 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
 pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let cache = open_cache(&args.cache)?;
-    let settings = registry_settings(&args.registry, &args.jobs);
+    let mut settings = registry_settings(&args.registry, &args.jobs);
+    settings.progress = r.transfers("fetching");
     r.info(format_args!("pulling {reference}"));
     let (opened, blobs) = pull_registry(&reference, &settings, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;

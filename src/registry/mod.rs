@@ -65,6 +65,46 @@ pub struct RegistrySettings {
     /// Blobs sent or fetched at once. What lands in the registry or the
     /// store is the same for any value.
     pub jobs: usize,
+    /// Told how blob transfers go, from whichever thread moved a blob.
+    pub progress: Progress,
+}
+
+/// How the blobs of one push or pull are going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// `blobs` blobs of `bytes` bytes in all are to be sent or fetched
+    /// (or found there already).
+    Started { blobs: usize, bytes: u64 },
+    /// One blob is done: `bytes` long, and whether its bytes travelled.
+    Blob { bytes: u64, moved: bool },
+    /// Every blob is done, or one failed and the rest were not started.
+    Finished,
+}
+
+/// Where [`Transfer`] events go: nowhere by default; the CLI's status line.
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<dyn Fn(Transfer) + Send + Sync>>);
+
+impl Progress {
+    pub fn new(f: impl Fn(Transfer) + Send + Sync + 'static) -> Progress {
+        Progress(Some(std::sync::Arc::new(f)))
+    }
+
+    pub(crate) fn emit(&self, event: Transfer) {
+        if let Some(f) = &self.0 {
+            f(event);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(on)"
+        } else {
+            "Progress(off)"
+        })
+    }
 }
 
 impl Default for RegistrySettings {
@@ -76,6 +116,7 @@ impl Default for RegistrySettings {
             network: NetworkSettings::default(),
             blob_limit: 32 << 30,
             jobs: 4,
+            progress: Progress::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use super::client::{pull_scope, read_limited, Client, Failure, Req};
 use super::reference::Reference;
 use super::referrers::{list_entry, list_referrers};
-use super::{RegistryError, RegistrySettings};
+use super::{RegistryError, RegistrySettings, Transfer};
 use crate::oci::media::{
     self, document_media_type, ACCEPT_MANIFESTS, CONFIG_LIMIT, DOCKER_SCHEMA1_PREFIX,
     MANIFEST_LIMIT,
@@ -367,14 +367,30 @@ impl<'a> Walk<'a> {
     /// first-queued blob that failed is returned.
     fn fetch_pending(&mut self) -> Result<(), RegistryError> {
         let pending = std::mem::take(&mut self.pending);
-        let jobs = self.client.settings().jobs;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let settings = self.client.settings();
+        settings.progress.emit(Transfer::Started {
+            blobs: pending.len(),
+            bytes: pending.iter().map(|(_, size)| size).sum(),
+        });
         let this = &*self;
-        crate::parallel::map(
+        let result: Result<Vec<()>, RegistryError> = crate::parallel::map(
             &pending,
-            jobs,
+            settings.jobs,
             |(_, size)| *size,
-            |(digest, size)| this.fetch_blob(digest, *size),
-        )?;
+            |(digest, size)| {
+                this.fetch_blob(digest, *size)?;
+                settings.progress.emit(Transfer::Blob {
+                    bytes: *size,
+                    moved: true,
+                });
+                Ok(())
+            },
+        );
+        settings.progress.emit(Transfer::Finished);
+        result?;
         for (digest, _) in &pending {
             self.note(digest);
         }

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::client::{pull_scope, push_scope, resolve, Client, Failure, Req};
-use super::{PushReport, RegistryError};
+use super::{PushReport, RegistryError, Transfer};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::{transient_status, Retry, TransportError};
@@ -139,14 +139,30 @@ pub(crate) fn push_blobs(
             cause: Box::new(e),
         })
     };
-    let mut reports = crate::parallel::map(first, 1, |_| 0, push_one)?;
-    reports.extend(crate::parallel::map(
-        rest,
-        jobs,
-        |(_, size)| *size,
-        push_one,
-    )?);
-    for one in &reports {
+    let progress = &client.settings().progress;
+    progress.emit(Transfer::Started {
+        blobs: blobs.len(),
+        bytes: blobs.iter().map(|(_, size)| size).sum(),
+    });
+    let push_one = |blob: &(Digest, u64)| -> Result<PushReport, RegistryError> {
+        let one = push_one(blob)?;
+        progress.emit(Transfer::Blob {
+            bytes: blob.1,
+            moved: one.blobs_uploaded > 0,
+        });
+        Ok(one)
+    };
+    let result = crate::parallel::map(first, 1, |_| 0, push_one).and_then(|mut reports| {
+        reports.extend(crate::parallel::map(
+            rest,
+            jobs,
+            |(_, size)| *size,
+            push_one,
+        )?);
+        Ok(reports)
+    });
+    progress.emit(Transfer::Finished);
+    for one in &result? {
         report.add(one);
     }
     Ok(())

@@ -151,11 +151,31 @@ fn jobs_change_neither_what_a_registry_holds_nor_what_a_pull_writes() {
     );
     assert_eq!(content, repository_content(&reg, "eight/app"));
 
-    // Pushed again, with many jobs: every blob is there, nothing is sent.
-    let (_, again) = push_jobs(&layout, &eight, 8);
+    // Pushed again, with many jobs: every blob is there, nothing is sent,
+    // and -v's one summary line says so.
+    let r = run(stele()
+        .args(["-v", "push"])
+        .arg(&layout)
+        .arg(&eight)
+        .args(["--json", "-j", "8"]));
+    r.expect_ok();
+    let again = &json(r.stdout.as_bytes())["report"];
     assert_eq!(again["bytes_uploaded"], 0, "{again}");
     assert_eq!(again["blobs_uploaded"], 0, "{again}");
     assert_eq!(again["blobs_existing"], sent_eight["blobs_uploaded"]);
+    let n = &sent_eight["blobs_uploaded"];
+    let summary: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("sending: "))
+        .collect();
+    assert_eq!(summary.len(), 1, "{}", r.stderr);
+    assert!(
+        summary[0].starts_with(&format!("sending: {n} of {n} blob(s) done"))
+            && summary[0].contains(", 0 moved,"),
+        "{}",
+        r.stderr
+    );
 
     // Pulled with one job and with eight, each into an empty cache.
     let mut pulled = Vec::new();
