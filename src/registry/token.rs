@@ -243,3 +243,67 @@ fn fetch_token(
         error_codes(&body)
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn bearer() -> Challenge {
+        Challenge::Bearer {
+            realm: "https://127.0.0.1/token".into(),
+            service: Some("test".into()),
+            scope: None,
+        }
+    }
+
+    /// `threads` requests refused at once with `sent`: how many tokens
+    /// they fetched, and the token each then goes with.
+    fn refused_at_once(
+        state: &AuthState,
+        threads: usize,
+        sent: Option<&str>,
+        name: &str,
+    ) -> (u32, Vec<String>) {
+        let who = Identity {
+            registry: "127.0.0.1:5000",
+            credentials: None,
+            insecure: false,
+        };
+        let fetched = AtomicU32::new(0);
+        let fetch = |_: &TokenRequest| {
+            let n = fetched.fetch_add(1, Ordering::SeqCst) + 1;
+            // Slow enough that the other threads arrive while it runs.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Ok((200, format!(r#"{{"token":"{name}{n}"}}"#).into_bytes()))
+        };
+        let scopes = vec!["repository:a:pull,push".to_string()];
+        let used = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        state
+                            .answer_challenge(&who, bearer(), &scopes, sent, &fetch)
+                            .unwrap();
+                        state.authorization(&who, &scopes, &fetch).unwrap().unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        (fetched.load(Ordering::SeqCst), used)
+    }
+
+    #[test]
+    fn requests_refused_together_fetch_one_token() {
+        let state = AuthState::default();
+        let (fetched, used) = refused_at_once(&state, 8, None, "first");
+        assert_eq!(fetched, 1);
+        assert!(used.iter().all(|a| a == "Bearer first1"), "{used:?}");
+        // The token expired: every request that carried it is refused, and
+        // one new token answers them all.
+        let (fetched, used) = refused_at_once(&state, 8, Some("Bearer first1"), "second");
+        assert_eq!(fetched, 1);
+        assert!(used.iter().all(|a| a == "Bearer second1"), "{used:?}");
+    }
+}
