@@ -22,7 +22,8 @@ use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app"
+    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app",
+    mut_arg("jobs", |a| a.help("Blobs sent at once (default 4), and for a recipe how much of its build runs at once; what the registry holds is the same for any value"))
 )]
 pub struct PushArgs {
     /// The image: a layout folder, oci:PATH[@sha256:…], oci-archive:PATH,
@@ -54,7 +55,10 @@ pub struct PushArgs {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  stele pull localhost:5000/hello:1.0 -o base/hello")]
+#[command(
+    after_help = "Examples:\n  stele pull localhost:5000/hello:1.0 -o base/hello",
+    mut_arg("jobs", |a| a.help("Blobs fetched at once (default 4); the layout is the same for any value"))
+)]
 pub struct PullArgs {
     /// HOST[:PORT]/REPO[:TAG][@sha256:…]
     pub reference: String,

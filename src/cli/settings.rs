@@ -23,9 +23,9 @@ pub struct CacheArgs {
 /// How much runs at once.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct JobsArgs {
-    /// How much runs at once: downloads and blob uploads (default 4), and
-    /// package unpacking and layer writing (default: one per CPU). The
-    /// image is the same for any value.
+    /// How much runs at once: downloads and registry transfers (default
+    /// 4), and package unpacking and layer writing (default: one per CPU).
+    /// The image is the same for any value.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
 }
