@@ -179,9 +179,17 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         opened.digest(),
         reference
     ));
-    let options = PushOptions {
-        mount_from: args.mount_from.clone(),
-    };
+    let mut mount_from = args.mount_from.clone();
+    // A copy within one registry: its blobs are mounted from the source
+    // repository, as crane and skopeo do, instead of travelling twice.
+    if let Ok(Target::Registry { reference: source }) = Target::parse(&args.source) {
+        if let Ok(source) = Reference::parse(&source) {
+            if source.registry == reference.registry && !mount_from.contains(&source.repository) {
+                mount_from.push(source.repository);
+            }
+        }
+    }
+    let options = PushOptions { mount_from };
     let mut settings = registry_settings(&args.registry, &args.jobs);
     settings.progress = r.transfers("sending");
     if let Some(c) = args.chunk_size {

@@ -177,6 +177,16 @@ fn jobs_change_neither_what_a_registry_holds_nor_what_a_pull_writes() {
         r.stderr
     );
 
+    // Copied to another repository of the same registry: every blob is
+    // mounted from the source repository, none travels.
+    let copied = format!("{}/copied/app:v1", reg.host());
+    let r = run(stele().args(["push", &one, &copied, "--json"]));
+    r.expect_ok();
+    let mounted = &json(r.stdout.as_bytes())["report"];
+    assert_eq!(mounted["blobs_mounted"], sent_one["blobs_uploaded"], "{mounted}");
+    assert_eq!(mounted["bytes_uploaded"], 0, "{mounted}");
+    assert_eq!(content, repository_content(&reg, "copied/app"));
+
     // Pulled with one job and with eight, each into an empty cache.
     let mut pulled = Vec::new();
     for jobs in ["1", "8"] {
