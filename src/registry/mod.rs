@@ -54,7 +54,8 @@ pub struct RegistrySettings {
     /// Allow plain HTTP to any host (it is always allowed to loopback).
     pub insecure: bool,
     /// Blobs up to this size are uploaded in one PUT; larger ones in
-    /// PATCH chunks of this size (memory use is one chunk).
+    /// PATCH chunks of this size (memory use is one chunk per blob in
+    /// flight, up to `jobs` of them).
     pub chunk_size: u64,
     /// Timeouts, retries, proxies and TLS: the transport's settings,
     /// shared with apt fetching.
