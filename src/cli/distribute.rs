@@ -93,9 +93,17 @@ pub(crate) fn open_target(
             settings: &settings,
             cache: cache.blobs(),
         };
-        return Ok(crate::source::open(&target, Some(&access))?);
+        return Ok(crate::source::open_on(
+            &target,
+            Some(&access),
+            settings.jobs,
+        )?);
     }
-    Ok(crate::source::open(&target, None)?)
+    Ok(crate::source::open_on(
+        &target,
+        None,
+        super::settings::transfer_jobs(jobs),
+    )?)
 }
 
 /// `stele push RECIPE REF`: builds the recipe (default options, the lock

@@ -183,7 +183,10 @@ fn jobs_change_neither_what_a_registry_holds_nor_what_a_pull_writes() {
     let r = run(stele().args(["push", &one, &copied, "--json"]));
     r.expect_ok();
     let mounted = &json(r.stdout.as_bytes())["report"];
-    assert_eq!(mounted["blobs_mounted"], sent_one["blobs_uploaded"], "{mounted}");
+    assert_eq!(
+        mounted["blobs_mounted"], sent_one["blobs_uploaded"],
+        "{mounted}"
+    );
     assert_eq!(mounted["bytes_uploaded"], 0, "{mounted}");
     assert_eq!(content, repository_content(&reg, "copied/app"));
 
