@@ -11,8 +11,11 @@
 # new folder under /tmp) holds everything it writes; BENCH_BIG_MB (default
 # 1024) sizes the generated one-layer image; BENCH_ONLY (default all) is a
 # comma-separated subset of the parts: stele, others (buildah and gzip),
-# big, base. The builds use the lock's encoding profile (recipes/bench.lock:
-# the newest, block-parallel one).
+# big, base, push. The builds use the lock's encoding profile
+# (recipes/bench.lock: the newest, block-parallel one). The push and pull
+# part also needs docker-registry (distribution), skopeo, curl and python3
+# (a free port); it runs a registry of its own on 127.0.0.1 with a temp
+# config.
 #
 # What is measured (wall clock; peak RSS from /usr/bin/time -v):
 #   stele first   only the .debs in the cache: unpack, compress, write
@@ -31,6 +34,12 @@
 #   base warm     a recipe on a base layout of BENCH_BASE_MB (default 100) MB
 #                 of random files, rebuilt with nothing changed: the base's
 #                 layers come from the view cache, none is decompressed
+#   push, pull    the bench image (built once with --attest none, so both
+#                 tools copy the same blobs) from its OCI layout to a new
+#                 repository of the local registry each run, by `stele push`
+#                 (default jobs, and -j 1) and `skopeo copy oci:… docker://…`;
+#                 and back into an empty cache and a new layout, by
+#                 `stele pull` and `skopeo copy docker://… oci:…`
 
 set -euo pipefail
 
@@ -201,6 +210,49 @@ done
 grep -q "base layers: 1 known from the cache, 0 read" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
 fi
 
+if part push; then
+echo "bench: push and pull against a local docker-registry, $RUNS runs each" >&2
+REG=$WORK/registry
+rm -rf "$REG" "$WORK/transfer" && mkdir -p "$REG" "$WORK/transfer"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$REG/data" "$port" >"$REG/config.yml"
+docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
+reg_pid=$!
+trap 'kill "$reg_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$REG/registry.log" >&2; exit 1; }
+HOST=127.0.0.1:$port
+IMG=$WORK/transfer/image
+# Its own copy of the cache: the layers it writes must not warm the cold runs.
+cp -a "$WORK/cache-unpacked" "$WORK/transfer/cache"
+"$STELE" build "$SRC/bench.toml" -o "$IMG" --cache-dir "$WORK/transfer/cache" --attest none >/dev/null 2>&1
+image_digest=$(jq -r '.manifests[0].digest' "$IMG/index.json")
+image_manifest=$IMG/blobs/sha256/${image_digest#sha256:}
+for i in $(seq "$RUNS"); do
+    timed push-stele "$STELE" -q push "$IMG" "$HOST/stele-$i:v1"
+    timed push-stele-j1 "$STELE" -q push -j 1 "$IMG" "$HOST/stele-j1-$i:v1"
+    timed push-skopeo skopeo copy -q --dest-tls-verify=false "oci:$IMG" "docker://$HOST/skopeo-$i:v1"
+    timed pull-stele "$STELE" -q pull "$HOST/stele-$i:v1" -o "$WORK/transfer/pull-stele-$i" \
+        --cache-dir "$WORK/transfer/pull-cache-$i"
+    timed pull-skopeo skopeo copy -q --src-tls-verify=false "docker://$HOST/skopeo-$i:v1" \
+        "oci:$WORK/transfer/pull-skopeo-$i:v1"
+    [ "$(jq -r '.manifests[0].digest' "$WORK/transfer/pull-stele-$i/index.json")" = "$image_digest" ] || {
+        echo "bench: stele pull wrote another image" >&2
+        exit 1
+    }
+    rm -rf "$WORK/transfer/pull-stele-$i" "$WORK/transfer/pull-cache-$i" "$WORK/transfer/pull-skopeo-$i"
+done
+for _ in $(seq "$RUNS"); do
+    timed repush-stele "$STELE" push --json "$IMG" "$HOST/stele-1:v1"
+    [ "$(jq '.report.bytes_uploaded' "$WORK/last.out")" = 0 ] || { cat "$WORK/last.out" >&2; exit 1; }
+done
+kill "$reg_pid" 2>/dev/null || true
+fi
+
 cold=$(median stele-cold)
 first=$(median stele-first)
 warm=$(median stele-warm)
@@ -239,5 +291,18 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo "  big layer --jobs 1 / --jobs 2     $(ratio "$(median big-j1)" "$(median big-j2)")   (target >= 1.7)"
     echo "  peak RSS, ${big_content} MB layer, --jobs 2  $(peak_rss_mb big-j2) MB   (target < 100 MB)"
     echo "  stele warm on a ${BASE_MB} MB base        $(median stele-base-warm) s   (target <= 0.1 s)"
+    if part push; then
+    echo "$(skopeo --version), $(docker-registry --version 2>&1 | head -1)"
+    echo "push and pull of the bench image ($(jq '.layers | length' "$image_manifest") layers, $(jq '[.config.size, .layers[].size] | add' "$image_manifest" | awk '{ printf "%.1f", $1 / 1e6 }') MB of blobs), docker-registry on 127.0.0.1, median of $RUNS runs (seconds), peak RSS (MB):"
+    printf '  %-34s %8s %6s\n' "stele push (4 jobs, the default)" "$(median push-stele)" "$(peak_rss_mb push-stele)"
+    printf '  %-34s %8s %6s\n' "stele push -j 1" "$(median push-stele-j1)" "$(peak_rss_mb push-stele-j1)"
+    printf '  %-34s %8s %6s\n' "skopeo copy oci: docker://" "$(median push-skopeo)" "$(peak_rss_mb push-skopeo)"
+    printf '  %-34s %8s %6s\n' "stele push, every blob there" "$(median repush-stele)" "$(peak_rss_mb repush-stele)"
+    printf '  %-34s %8s %6s\n' "stele pull (empty cache)" "$(median pull-stele)" "$(peak_rss_mb pull-stele)"
+    printf '  %-34s %8s %6s\n' "skopeo copy docker:// oci:" "$(median pull-skopeo)" "$(peak_rss_mb pull-skopeo)"
+    echo "  stele push / skopeo copy          $(ratio "$(median push-stele)" "$(median push-skopeo)")   (target <= 0.7)"
+    echo "  stele push -j 1 / stele push      $(ratio "$(median push-stele-j1)" "$(median push-stele)")"
+    echo "  stele pull / skopeo copy          $(ratio "$(median pull-stele)" "$(median pull-skopeo)")"
+    fi
 } | tee "$WORK/results.txt"
 echo "bench: raw times in $WORK/times, summary in $WORK/results.txt" >&2

@@ -215,12 +215,16 @@ fn push(
     settings: &crate::registry::RegistrySettings,
     r: &Reporter,
 ) -> Result<Reference> {
+    let settings = crate::registry::RegistrySettings {
+        progress: r.transfers("sending"),
+        ..settings.clone()
+    };
     let (digest, report) = crate::registry::push_built(
         &produced.output.built,
         store,
         &produced.referrers(),
         reference,
-        settings,
+        &settings,
         &crate::registry::PushOptions::default(),
     )
     .with_context(|| format!("pushing to {reference}"))?;
@@ -294,6 +298,7 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         layer_cache: !args.no_layer_cache,
     }
     .settings()?;
+    settings.registry.progress = r.transfers("fetching");
     let mut building = recipe.platforms.len();
     if args.format != Format::DockerArchive {
         // A subset: the index lists only these; the lock and base still

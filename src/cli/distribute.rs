@@ -22,7 +22,8 @@ use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app"
+    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app",
+    mut_arg("jobs", |a| a.help("Blobs sent at once (default 4), and for a recipe how much of its build runs at once; what the registry holds is the same for any value"))
 )]
 pub struct PushArgs {
     /// The image: a layout folder, oci:PATH[@sha256:…], oci-archive:PATH,
@@ -46,13 +47,18 @@ pub struct PushArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  stele pull localhost:5000/hello:1.0 -o base/hello")]
+#[command(
+    after_help = "Examples:\n  stele pull localhost:5000/hello:1.0 -o base/hello",
+    mut_arg("jobs", |a| a.help("Blobs fetched at once (default 4); the layout is the same for any value"))
+)]
 pub struct PullArgs {
     /// HOST[:PORT]/REPO[:TAG][@sha256:…]
     pub reference: String,
@@ -64,6 +70,8 @@ pub struct PullArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -71,18 +79,31 @@ pub struct PullArgs {
 
 /// Opens any image a user names (layout, archive, registry reference);
 /// the cache is opened only when a registry is involved.
-pub(crate) fn open_target(target: &str, args: &RegistryArgs, cache: &CacheArgs) -> Result<Opened> {
+pub(crate) fn open_target(
+    target: &str,
+    args: &RegistryArgs,
+    jobs: &JobsArgs,
+    cache: &CacheArgs,
+) -> Result<Opened> {
     let target = Target::parse(target)?;
     if let Target::Registry { .. } = target {
         let cache = open_cache(cache)?;
-        let settings = registry_settings(args);
+        let settings = registry_settings(args, jobs);
         let access = RegistryAccess {
             settings: &settings,
             cache: cache.blobs(),
         };
-        return Ok(crate::source::open(&target, Some(&access))?);
+        return Ok(crate::source::open_on(
+            &target,
+            Some(&access),
+            settings.jobs,
+        )?);
     }
-    Ok(crate::source::open(&target, None)?)
+    Ok(crate::source::open_on(
+        &target,
+        None,
+        super::settings::transfer_jobs(jobs),
+    )?)
 }
 
 /// `stele push RECIPE REF`: builds the recipe (default options, the lock
@@ -101,7 +122,7 @@ fn build_for_push(
     let store = BlobStore::open(temp.path())?;
     let settings = PipelineArgs {
         cache: &args.cache,
-        jobs: &JobsArgs::default(),
+        jobs: &args.jobs,
         packages: &PackageArgs::default(),
         registry: &args.registry,
         layer_cache: true,
@@ -139,7 +160,10 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
             (opened, Some(tag))
         } else {
             let tag = source_tag(&args.source);
-            (open_target(&args.source, &args.registry, &args.cache)?, tag)
+            (
+                open_target(&args.source, &args.registry, &args.jobs, &args.cache)?,
+                tag,
+            )
         };
     if reference.tag.is_none() && reference.digest.is_none() {
         // The image keeps the tag it has, as `build --push` does.
@@ -163,10 +187,19 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         opened.digest(),
         reference
     ));
-    let options = PushOptions {
-        mount_from: args.mount_from.clone(),
-    };
-    let mut settings = registry_settings(&args.registry);
+    let mut mount_from = args.mount_from.clone();
+    // A copy within one registry: its blobs are mounted from the source
+    // repository, as crane and skopeo do, instead of travelling twice.
+    if let Ok(Target::Registry { reference: source }) = Target::parse(&args.source) {
+        if let Ok(source) = Reference::parse(&source) {
+            if source.registry == reference.registry && !mount_from.contains(&source.repository) {
+                mount_from.push(source.repository);
+            }
+        }
+    }
+    let options = PushOptions { mount_from };
+    let mut settings = registry_settings(&args.registry, &args.jobs);
+    settings.progress = r.transfers("sending");
     if let Some(c) = args.chunk_size {
         settings.chunk_size = c;
     }
@@ -204,7 +237,8 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
 pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let cache = open_cache(&args.cache)?;
-    let settings = registry_settings(&args.registry);
+    let mut settings = registry_settings(&args.registry, &args.jobs);
+    settings.progress = r.transfers("fetching");
     r.info(format_args!("pulling {reference}"));
     let (opened, blobs) = pull_registry(&reference, &settings, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;

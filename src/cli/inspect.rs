@@ -337,7 +337,12 @@ fn text(doc: &Value) -> String {
 }
 
 pub(crate) fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
-    let opened = super::distribute::open_target(&args.target, &args.registry, &args.cache)?;
+    let opened = super::distribute::open_target(
+        &args.target,
+        &args.registry,
+        &super::settings::JobsArgs::default(),
+        &args.cache,
+    )?;
     let images = opened
         .built
         .images

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use crate::attest::Attestation;
 use crate::oci::Built;
 use crate::pipeline::Event;
+use crate::registry::{Progress, Transfer};
 
 /// How much a command says on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -186,6 +187,75 @@ impl Reporter {
     pub(crate) fn progress(&self) -> impl Fn(Event) + '_ {
         move |e| self.event(e)
     }
+
+    /// The registry client's progress: on a terminal one status line with
+    /// the totals of every blob in flight (blobs move on several threads at
+    /// once, so there is no per-blob line to update); with `-v` a summary
+    /// line when they are done. `verb` says what moves them ("sending").
+    pub(crate) fn transfers(&self, verb: &'static str) -> Progress {
+        let (level, terminal) = (self.level, self.terminal);
+        let state = std::sync::Mutex::new(None::<TransferState>);
+        Progress::new(move |event| {
+            // A poisoned lock only means a progress line was lost.
+            let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+            match event {
+                Transfer::Started { blobs, bytes } => {
+                    *state = Some(TransferState {
+                        started: std::time::Instant::now(),
+                        blobs,
+                        bytes,
+                        done_blobs: 0,
+                        done_bytes: 0,
+                        moved: 0,
+                    });
+                }
+                Transfer::Blob { bytes, moved } => {
+                    let Some(t) = state.as_mut() else { return };
+                    t.done_blobs += 1;
+                    t.done_bytes += bytes;
+                    t.moved += usize::from(moved);
+                    if terminal && level == Level::Normal {
+                        let secs = t.started.elapsed().as_secs_f64().max(0.001);
+                        eprint!(
+                            "\r\x1b[2K  {verb}: {}/{} blob(s), {} of {}, {}/s",
+                            t.done_blobs,
+                            t.blobs,
+                            human_bytes(t.done_bytes),
+                            human_bytes(t.bytes),
+                            human_bytes((t.done_bytes as f64 / secs) as u64)
+                        );
+                    }
+                }
+                Transfer::Finished => {
+                    let Some(t) = state.take() else { return };
+                    if terminal && level == Level::Normal {
+                        eprint!("\r\x1b[2K");
+                    }
+                    if level >= Level::Verbose {
+                        eprintln!(
+                            "{verb}: {} of {} blob(s) done ({} of {}), {} moved, in {:.1} s",
+                            t.done_blobs,
+                            t.blobs,
+                            human_bytes(t.done_bytes),
+                            human_bytes(t.bytes),
+                            t.moved,
+                            t.started.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The blobs of one push or pull, counted as they finish.
+struct TransferState {
+    started: std::time::Instant,
+    blobs: usize,
+    bytes: u64,
+    done_blobs: usize,
+    done_bytes: u64,
+    moved: usize,
 }
 
 /// A size as people read it: bytes, kB, MB or GB (powers of 1000).

@@ -23,9 +23,9 @@ pub struct CacheArgs {
 /// How much runs at once.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct JobsArgs {
-    /// How much runs at once: downloads (default 4), and package unpacking
-    /// and layer writing (default: one per CPU). The image is the same for
-    /// any value.
+    /// How much runs at once: downloads and registry transfers (default
+    /// 4), and package unpacking and layer writing (default: one per CPU).
+    /// The image is the same for any value.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
 }
@@ -206,13 +206,20 @@ pub(crate) fn network_settings(args: &RegistryArgs) -> NetworkSettings {
     }
 }
 
-pub(crate) fn registry_settings(args: &RegistryArgs) -> RegistrySettings {
+pub(crate) fn registry_settings(args: &RegistryArgs, jobs: &JobsArgs) -> RegistrySettings {
     RegistrySettings {
         auth_files: auth_files(&args.authfile),
         insecure: args.insecure,
         network: network_settings(args),
+        jobs: transfer_jobs(jobs),
         ..RegistrySettings::default()
     }
+}
+
+/// Blobs sent or fetched at once: like package downloads, bound by the
+/// network rather than the CPUs.
+pub(crate) fn transfer_jobs(jobs: &JobsArgs) -> usize {
+    jobs.jobs.unwrap_or(4).max(1)
 }
 
 /// `STELE_APT_ROOT` moves where `mirror = "host"` reads `etc/apt` from
@@ -226,7 +233,7 @@ pub(crate) fn apt_settings(jobs: &JobsArgs) -> AptSettings {
     AptSettings {
         host_root,
         mirrors,
-        jobs: jobs.jobs.unwrap_or(4).max(1),
+        jobs: transfer_jobs(jobs),
     }
 }
 
@@ -279,7 +286,7 @@ impl PipelineArgs<'_> {
         Ok(Settings {
             cache: open_cache(self.cache)?,
             apt: apt_settings(self.jobs),
-            registry: registry_settings(self.registry),
+            registry: registry_settings(self.registry, self.jobs),
             network: network_settings(self.registry),
             jobs: work_jobs(self.jobs),
             offline: self.packages.offline,

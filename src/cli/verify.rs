@@ -141,7 +141,7 @@ fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
     let subject = match target {
         Target::Registry { .. } => {
             let cache = open_cache(&args.cache)?;
-            let settings = registry_settings(&args.registry);
+            let settings = registry_settings(&args.registry, &args.jobs);
             let access = crate::source::RegistryAccess {
                 settings: &settings,
                 cache: cache.blobs(),
@@ -241,7 +241,7 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> R
 
 pub(crate) fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
     let open = |s: &str| -> Result<Opened> {
-        super::distribute::open_target(s, &args.registry, &args.cache)
+        super::distribute::open_target(s, &args.registry, &JobsArgs::default(), &args.cache)
     };
     let (a, b) = match (open(&args.a), open(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),

@@ -265,10 +265,15 @@ impl Client {
         url: &str,
         answer: Result<ureq::Response, &TransportError>,
     ) -> Result<(), Option<Box<ureq::Response>>> {
-        let candidate = !self.settings.insecure
+        let plain = !self.settings.insecure
             && self.base.starts_with("http://")
-            && url.starts_with(&format!("{}/", self.base))
-            && !self.upgraded.load(Ordering::Relaxed);
+            && url.starts_with(&format!("{}/", self.base));
+        if plain && self.upgraded.load(Ordering::Relaxed) {
+            // Another request, sent at the same time as this one, found
+            // out first: send this one again as https.
+            return Ok(());
+        }
+        let candidate = plain;
         let tls = match answer {
             Ok(resp) if !candidate => return Err(Some(Box::new(resp))),
             Ok(_) => true,
@@ -305,6 +310,7 @@ impl Client {
         let mut redirects = 0;
         loop {
             let registry_origin = origin(&self.current_base());
+            let mut sent = None;
             let own = req.registry_auth && origin(&url) == registry_origin;
             let mut headers: Vec<(&str, String)> =
                 req.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
@@ -315,6 +321,7 @@ impl Client {
                     .authorization(&who, &req.scopes, &|t| self.fetch_token(t))
                     .map_err(Failure::Fatal)?;
                 if let Some(a) = authorization {
+                    sent = Some(a.clone());
                     headers.push(("Authorization", a));
                 }
             }
@@ -349,9 +356,13 @@ impl Client {
                             return Ok(resp);
                         }
                         self.auth
-                            .answer_challenge(&self.identity(), c, &req.scopes, &|t| {
-                                self.fetch_token(t)
-                            })
+                            .answer_challenge(
+                                &self.identity(),
+                                c,
+                                &req.scopes,
+                                sent.as_deref(),
+                                &|t| self.fetch_token(t),
+                            )
                             .map_err(Failure::Fatal)?;
                         continue;
                     }

@@ -54,7 +54,8 @@ pub struct RegistrySettings {
     /// Allow plain HTTP to any host (it is always allowed to loopback).
     pub insecure: bool,
     /// Blobs up to this size are uploaded in one PUT; larger ones in
-    /// PATCH chunks of this size (memory use is one chunk).
+    /// PATCH chunks of this size (memory use is one chunk per blob in
+    /// flight, up to `jobs` of them).
     pub chunk_size: u64,
     /// Timeouts, retries, proxies and TLS: the transport's settings,
     /// shared with apt fetching.
@@ -62,6 +63,49 @@ pub struct RegistrySettings {
     /// The largest blob a pull accepts; a descriptor claiming more is
     /// refused before anything is downloaded.
     pub blob_limit: u64,
+    /// Blobs sent or fetched at once. What lands in the registry or the
+    /// store is the same for any value.
+    pub jobs: usize,
+    /// Told how blob transfers go, from whichever thread moved a blob.
+    pub progress: Progress,
+}
+
+/// How the blobs of one push or pull are going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// `blobs` blobs of `bytes` bytes in all are to be sent or fetched
+    /// (or found there already).
+    Started { blobs: usize, bytes: u64 },
+    /// One blob is done: `bytes` long, and whether its bytes travelled.
+    Blob { bytes: u64, moved: bool },
+    /// Every blob is done, or one failed and the rest were not started.
+    Finished,
+}
+
+/// Where [`Transfer`] events go: nowhere by default; the CLI's status line.
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<dyn Fn(Transfer) + Send + Sync>>);
+
+impl Progress {
+    pub fn new(f: impl Fn(Transfer) + Send + Sync + 'static) -> Progress {
+        Progress(Some(std::sync::Arc::new(f)))
+    }
+
+    pub(crate) fn emit(&self, event: Transfer) {
+        if let Some(f) = &self.0 {
+            f(event);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(on)"
+        } else {
+            "Progress(off)"
+        })
+    }
 }
 
 impl Default for RegistrySettings {
@@ -72,6 +116,8 @@ impl Default for RegistrySettings {
             chunk_size: 16 << 20,
             network: NetworkSettings::default(),
             blob_limit: 32 << 30,
+            jobs: 4,
+            progress: Progress::default(),
         }
     }
 }
@@ -98,6 +144,32 @@ pub struct PushReport {
     pub uploads_restarted: u64,
     /// Requests sent again after a 5xx, 429 or dropped connection.
     pub retries: u64,
+}
+
+impl PushReport {
+    /// Adds what another part of the same push did.
+    pub(crate) fn add(&mut self, other: &PushReport) {
+        let PushReport {
+            blobs_uploaded,
+            bytes_uploaded,
+            blobs_existing,
+            blobs_mounted,
+            manifests_pushed,
+            referrers_pushed,
+            uploads_resumed,
+            uploads_restarted,
+            retries,
+        } = other;
+        self.blobs_uploaded += blobs_uploaded;
+        self.bytes_uploaded += bytes_uploaded;
+        self.blobs_existing += blobs_existing;
+        self.blobs_mounted += blobs_mounted;
+        self.manifests_pushed += manifests_pushed;
+        self.referrers_pushed += referrers_pushed;
+        self.uploads_resumed += uploads_resumed;
+        self.uploads_restarted += uploads_restarted;
+        self.retries += retries;
+    }
 }
 
 impl std::fmt::Display for PushReport {
@@ -175,6 +247,14 @@ pub enum RegistryError {
         reference: String,
         error: StoreError,
     },
+    /// One blob of a push failed, so no manifest was pushed. The cause is
+    /// in the message: it is the part that says what to do.
+    #[error("uploading blob {digest} to {repository} (no manifest was pushed): {cause}")]
+    Blob {
+        repository: String,
+        digest: Digest,
+        cause: Box<RegistryError>,
+    },
     #[error("{reference}: {what} {digest} is malformed: {message}")]
     Malformed {
         reference: String,
@@ -236,6 +316,7 @@ impl RegistryError {
     pub fn status(&self) -> Option<u16> {
         match self {
             RegistryError::Status { status, .. } => Some(*status),
+            RegistryError::Blob { cause, .. } => cause.status(),
             _ => None,
         }
     }

@@ -15,7 +15,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use super::client::{pull_scope, read_limited, Client, Failure, Req};
 use super::reference::Reference;
 use super::referrers::{list_entry, list_referrers};
-use super::{RegistryError, RegistrySettings};
+use super::{RegistryError, RegistrySettings, Transfer};
 use crate::oci::media::{
     self, document_media_type, ACCEPT_MANIFESTS, CONFIG_LIMIT, DOCKER_SCHEMA1_PREFIX,
     MANIFEST_LIMIT,
@@ -76,6 +76,7 @@ pub(crate) fn pull_with(
         None,
     )?;
     walk.document(&doc, 0)?;
+    walk.fetch_pending()?;
     let top = descriptor(
         MediaType::from(doc.media_type.as_str()),
         &doc.digest,
@@ -134,6 +135,9 @@ struct Walk<'a> {
     store: &'a BlobStore,
     scopes: Vec<String>,
     blobs: Vec<Digest>,
+    /// Blobs found but not yet fetched: fetched together, up to the
+    /// settings' jobs at once, by [`Walk::fetch_pending`].
+    pending: Vec<(Digest, u64)>,
 }
 
 impl<'a> Walk<'a> {
@@ -145,6 +149,7 @@ impl<'a> Walk<'a> {
             store,
             scopes: vec![pull_scope(&reference.repository)],
             blobs: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -305,7 +310,7 @@ impl<'a> Walk<'a> {
             wanted.push((self.check_size("layer", layer, limit)?, layer.size()));
         }
         for (digest, size) in wanted {
-            self.blob(&digest, size)?;
+            self.blob(&digest, size);
         }
         Ok(())
     }
@@ -335,8 +340,9 @@ impl<'a> Walk<'a> {
             ));
         }
         for (blob, size) in wanted {
-            self.blob(&blob, size)?;
+            self.blob(&blob, size);
         }
+        self.fetch_pending()?;
         Ok(list_entry(
             &manifest,
             &doc.media_type,
@@ -345,13 +351,55 @@ impl<'a> Walk<'a> {
         ))
     }
 
-    /// Streams one blob into the store; a connection that drops mid-way is
-    /// retried from the start.
-    fn blob(&mut self, digest: &Digest, size: u64) -> Result<(), RegistryError> {
+    /// Queues one blob unless the store has it (then it is only noted).
+    /// Blobs are noted in the order they are found, not the order their
+    /// downloads finish, so what a pull lists is the same for any jobs.
+    fn blob(&mut self, digest: &Digest, size: u64) {
         if self.store.contains(digest) {
             self.note(digest);
+        } else if !self.pending.iter().any(|(d, _)| d == digest) {
+            self.pending.push((digest.clone(), size));
+        }
+    }
+
+    /// Fetches the queued blobs, up to the settings' jobs at once, largest
+    /// first; after a failure no further blob starts, and the error of the
+    /// first-queued blob that failed is returned.
+    fn fetch_pending(&mut self) -> Result<(), RegistryError> {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
             return Ok(());
         }
+        let settings = self.client.settings();
+        settings.progress.emit(Transfer::Started {
+            blobs: pending.len(),
+            bytes: pending.iter().map(|(_, size)| size).sum(),
+        });
+        let this = &*self;
+        let result: Result<Vec<()>, RegistryError> = crate::parallel::map(
+            &pending,
+            settings.jobs,
+            |(_, size)| *size,
+            |(digest, size)| {
+                this.fetch_blob(digest, *size)?;
+                settings.progress.emit(Transfer::Blob {
+                    bytes: *size,
+                    moved: true,
+                });
+                Ok(())
+            },
+        );
+        settings.progress.emit(Transfer::Finished);
+        result?;
+        for (digest, _) in &pending {
+            self.note(digest);
+        }
+        Ok(())
+    }
+
+    /// Streams one blob into the store; a connection that drops mid-way is
+    /// retried from the start.
+    fn fetch_blob(&self, digest: &Digest, size: u64) -> Result<(), RegistryError> {
         let url = self
             .client
             .url(&format!("{}/blobs/{digest}", self.reference.repository));
@@ -418,7 +466,6 @@ impl<'a> Walk<'a> {
             Err(Failure::Transport(e)) => return Err(e.into()),
             Err(Failure::Fatal(e)) => return Err(e),
         }
-        self.note(digest);
         Ok(())
     }
 }

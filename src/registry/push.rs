@@ -9,7 +9,8 @@ use oci_spec::image::Descriptor;
 use super::client::Client;
 use super::manifest::put_manifest;
 use super::reference::Reference;
-use super::upload::push_blob;
+use super::referrers::Referrers;
+use super::upload::push_blobs;
 use super::{PushReport, RegistryError, RegistrySettings};
 use crate::oci::media::{OCI_INDEX, OCI_MANIFEST};
 use crate::oci::{Built, Digest};
@@ -50,24 +51,34 @@ pub fn push_built(
     let client = Client::new(&reference.registry, settings)?;
     let repository = &reference.repository;
     let mut report = PushReport::default();
+    // Every blob, the image's and its referrers', is sent before the first
+    // manifest, so a failed blob leaves nothing in the registry that names
+    // it, and all of them share the jobs.
+    let referrers = Referrers::read(repository, store, referrers)?;
     let mut seen = BTreeSet::new();
+    let mut blobs = Vec::new();
     for image in &built.images {
         let config = (&image.config.digest, image.config.size());
         let layers = image.layers.iter().map(|l| (&l.digest, l.size));
         for (digest, size) in std::iter::once(config).chain(layers) {
             if seen.insert(digest.clone()) {
-                push_blob(
-                    &client,
-                    repository,
-                    store,
-                    digest,
-                    size,
-                    &options.mount_from,
-                    &mut report,
-                )?;
+                blobs.push((digest.clone(), size));
             }
         }
     }
+    for (digest, size) in referrers.blobs() {
+        if seen.insert(digest.clone()) {
+            blobs.push((digest, size));
+        }
+    }
+    push_blobs(
+        &client,
+        repository,
+        store,
+        &blobs,
+        &options.mount_from,
+        &mut report,
+    )?;
     // Each manifest, then the index, by digest (a registry refuses an index
     // whose manifests it lacks); the last is the top document, which the
     // tag names.
@@ -104,14 +115,7 @@ pub fn push_built(
     if let (Some(tag), Some((bytes, digest, mt))) = (&reference.tag, documents.last()) {
         put_manifest(&client, repository, tag, mt, bytes, digest, &mut report)?;
     }
-    super::referrers::push_referrers(
-        &client,
-        repository,
-        store,
-        referrers,
-        &options.mount_from,
-        &mut report,
-    )?;
+    referrers.push(&client, repository, &mut report)?;
     report.retries = client.retries();
     Ok((built.digest().clone(), report))
 }

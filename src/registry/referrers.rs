@@ -11,7 +11,6 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, 
 
 use super::client::{pull_scope, push_scope, read_limited, Client, Req};
 use super::manifest::put_manifest;
-use super::upload::push_blob;
 use super::{PushReport, RegistryError};
 use crate::oci::json::to_canonical_vec;
 use crate::oci::media::{MANIFEST_LIMIT, OCI_INDEX, OCI_MANIFEST};
@@ -31,87 +30,127 @@ fn sha256_of(d: &Descriptor, repository: &str) -> Result<Digest, RegistryError> 
     })
 }
 
-/// Pushes each referrer manifest (with its config and layer blobs, all in
-/// `store`), then makes each subject's referrers findable.
-pub(crate) fn push_referrers(
-    client: &Client,
-    repository: &str,
-    store: &BlobStore,
-    referrers: &[Descriptor],
-    mount_from: &[String],
-    report: &mut PushReport,
-) -> Result<(), RegistryError> {
-    let mut by_subject: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
-    let mut indexed_by_registry = BTreeSet::new();
-    for d in referrers {
-        let digest = sha256_of(d, repository)?;
-        let bytes = store
-            .read_verified(&digest, Some(d.size()), MANIFEST_LIMIT)
-            .map_err(|e| RegistryError::Store {
-                reference: repository.to_string(),
-                error: e,
-            })?;
-        let manifest: ImageManifest =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Malformed {
-                reference: repository.to_string(),
-                what: "referrer manifest",
-                digest: digest.clone(),
-                message: e.to_string(),
-            })?;
-        let Some(subject) = manifest.subject() else {
-            return Err(RegistryError::Malformed {
-                reference: repository.to_string(),
-                what: "referrer manifest",
+/// Referrer manifests to push (all in a store), read and checked before
+/// anything is sent.
+pub(crate) struct Referrers {
+    manifests: Vec<ReadReferrer>,
+}
+
+struct ReadReferrer {
+    digest: Digest,
+    bytes: Vec<u8>,
+    manifest: ImageManifest,
+    subject: Digest,
+}
+
+impl Referrers {
+    /// Reads each of `referrers` (manifests in `store` whose `subject` is
+    /// an image being pushed to `repository`).
+    pub(crate) fn read(
+        repository: &str,
+        store: &BlobStore,
+        referrers: &[Descriptor],
+    ) -> Result<Referrers, RegistryError> {
+        let mut manifests = Vec::with_capacity(referrers.len());
+        for d in referrers {
+            let digest = sha256_of(d, repository)?;
+            let bytes = store
+                .read_verified(&digest, Some(d.size()), MANIFEST_LIMIT)
+                .map_err(|e| RegistryError::Store {
+                    reference: repository.to_string(),
+                    error: e,
+                })?;
+            let manifest: ImageManifest =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Malformed {
+                    reference: repository.to_string(),
+                    what: "referrer manifest",
+                    digest: digest.clone(),
+                    message: e.to_string(),
+                })?;
+            let Some(subject) = manifest.subject() else {
+                return Err(RegistryError::Malformed {
+                    reference: repository.to_string(),
+                    what: "referrer manifest",
+                    digest,
+                    message: "it has no subject".into(),
+                });
+            };
+            let subject = sha256_of(subject, repository)?;
+            // Checked now, so a bad digest fails before any upload.
+            for blob in std::iter::once(manifest.config()).chain(manifest.layers()) {
+                sha256_of(blob, repository)?;
+            }
+            manifests.push(ReadReferrer {
                 digest,
-                message: "it has no subject".into(),
+                bytes,
+                manifest,
+                subject,
             });
-        };
-        let subject = sha256_of(subject, repository)?;
-        for blob in std::iter::once(manifest.config()).chain(manifest.layers()) {
-            let blob_digest = sha256_of(blob, repository)?;
-            push_blob(
+        }
+        Ok(Referrers { manifests })
+    }
+
+    /// The config and layer blobs of every referrer, in order.
+    pub(crate) fn blobs(&self) -> Vec<(Digest, u64)> {
+        self.manifests
+            .iter()
+            .flat_map(|r| std::iter::once(r.manifest.config()).chain(r.manifest.layers()))
+            .map(|b| {
+                let digest = our_digest(b.digest()).expect("checked when read");
+                (digest, b.size())
+            })
+            .collect()
+    }
+
+    /// Pushes each referrer manifest (its blobs must be in the registry
+    /// already), then makes each subject's referrers findable.
+    pub(crate) fn push(
+        &self,
+        client: &Client,
+        repository: &str,
+        report: &mut PushReport,
+    ) -> Result<(), RegistryError> {
+        let mut by_subject: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
+        let mut indexed_by_registry = BTreeSet::new();
+        for r in &self.manifests {
+            let media_type = r
+                .manifest
+                .media_type()
+                .as_ref()
+                .map_or(OCI_MANIFEST.to_string(), |t| t.to_string());
+            let oci_subject = put_manifest(
                 client,
                 repository,
-                store,
-                &blob_digest,
-                blob.size(),
-                mount_from,
+                &r.digest.to_string(),
+                &media_type,
+                &r.bytes,
+                &r.digest,
                 report,
             )?;
+            report.referrers_pushed += 1;
+            if oci_subject.is_some() {
+                indexed_by_registry.insert(r.subject.clone());
+            }
+            by_subject
+                .entry(r.subject.clone())
+                .or_default()
+                .push(list_entry(
+                    &r.manifest,
+                    &media_type,
+                    &r.digest,
+                    r.bytes.len() as u64,
+                ));
         }
-        let media_type = manifest
-            .media_type()
-            .as_ref()
-            .map_or(OCI_MANIFEST.to_string(), |t| t.to_string());
-        let oci_subject = put_manifest(
-            client,
-            repository,
-            &digest.to_string(),
-            &media_type,
-            &bytes,
-            &digest,
-            report,
-        )?;
-        report.referrers_pushed += 1;
-        if oci_subject.is_some() {
-            indexed_by_registry.insert(subject.clone());
+        for (subject, entries) in by_subject {
+            if indexed_by_registry.contains(&subject)
+                || has_referrers_api(client, repository, &subject)?
+            {
+                continue;
+            }
+            update_fallback_tag(client, repository, &subject, entries, report)?;
         }
-        by_subject.entry(subject).or_default().push(list_entry(
-            &manifest,
-            &media_type,
-            &digest,
-            bytes.len() as u64,
-        ));
+        Ok(())
     }
-    for (subject, entries) in by_subject {
-        if indexed_by_registry.contains(&subject)
-            || has_referrers_api(client, repository, &subject)?
-        {
-            continue;
-        }
-        update_fallback_tag(client, repository, &subject, entries, report)?;
-    }
-    Ok(())
 }
 
 /// A referrers-list entry: the manifest's descriptor with its

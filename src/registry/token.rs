@@ -50,6 +50,10 @@ struct State {
 #[derive(Default)]
 pub(super) struct AuthState {
     state: Mutex<State>,
+    /// Held while a token is fetched: threads that need the same token at
+    /// once (parallel uploads) wait for the one fetch instead of each
+    /// asking the token service.
+    fetching: Mutex<()>,
 }
 
 impl AuthState {
@@ -70,6 +74,10 @@ impl AuthState {
             (st.bearer.clone(), st.basic)
         };
         if let Some((realm, service)) = bearer {
+            let _fetching = self.fetching.lock().expect("token fetch lock");
+            if let Some(t) = self.token(&key) {
+                return Ok(Some(format!("Bearer {t}")));
+            }
             let token = fetch_token(who, &realm, service.as_deref(), scopes, fetch)?;
             self.state
                 .lock()
@@ -92,15 +100,24 @@ impl AuthState {
         Ok(None)
     }
 
+    fn token(&self, key: &str) -> Option<String> {
+        let st = self.state.lock().expect("auth state lock");
+        st.tokens.get(key).cloned()
+    }
+
     /// Remembers what a 401's challenge asks for; for a bearer challenge,
-    /// fetches the token for `scopes` (plus the scope the challenge names).
+    /// fetches the token for `scopes` (plus the scope the challenge names),
+    /// unless another thread already replaced `sent`, the Authorization
+    /// the refused request carried.
     pub(crate) fn answer_challenge(
         &self,
         who: &Identity,
         c: Challenge,
         scopes: &[String],
+        sent: Option<&str>,
         fetch: Fetch,
     ) -> Result<(), RegistryError> {
+        let _fetching = self.fetching.lock().expect("token fetch lock");
         let mut st = self.state.lock().expect("auth state lock");
         match c {
             Challenge::Basic => st.basic = true,
@@ -110,8 +127,14 @@ impl AuthState {
                 scope,
             } => {
                 st.bearer = Some((realm.clone(), service.clone()));
-                // A 401 with a cached token: it expired or lacks a scope.
                 let key = scopes.join(" ");
+                if let Some(t) = st.tokens.get(&key) {
+                    if sent != Some(format!("Bearer {t}").as_str()) {
+                        // Fetched by another request since this one went out.
+                        return Ok(());
+                    }
+                }
+                // A 401 with a cached token: it expired or lacks a scope.
                 st.tokens.remove(&key);
                 drop(st);
                 let mut wanted: Vec<String> = scopes.to_vec();
@@ -219,4 +242,68 @@ fn fetch_token(
         "the token service answered {status}{}; {advice}",
         error_codes(&body)
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn bearer() -> Challenge {
+        Challenge::Bearer {
+            realm: "https://127.0.0.1/token".into(),
+            service: Some("test".into()),
+            scope: None,
+        }
+    }
+
+    /// `threads` requests refused at once with `sent`: how many tokens
+    /// they fetched, and the token each then goes with.
+    fn refused_at_once(
+        state: &AuthState,
+        threads: usize,
+        sent: Option<&str>,
+        name: &str,
+    ) -> (u32, Vec<String>) {
+        let who = Identity {
+            registry: "127.0.0.1:5000",
+            credentials: None,
+            insecure: false,
+        };
+        let fetched = AtomicU32::new(0);
+        let fetch = |_: &TokenRequest| {
+            let n = fetched.fetch_add(1, Ordering::SeqCst) + 1;
+            // Slow enough that the other threads arrive while it runs.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Ok((200, format!(r#"{{"token":"{name}{n}"}}"#).into_bytes()))
+        };
+        let scopes = vec!["repository:a:pull,push".to_string()];
+        let used = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        state
+                            .answer_challenge(&who, bearer(), &scopes, sent, &fetch)
+                            .unwrap();
+                        state.authorization(&who, &scopes, &fetch).unwrap().unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        (fetched.load(Ordering::SeqCst), used)
+    }
+
+    #[test]
+    fn requests_refused_together_fetch_one_token() {
+        let state = AuthState::default();
+        let (fetched, used) = refused_at_once(&state, 8, None, "first");
+        assert_eq!(fetched, 1);
+        assert!(used.iter().all(|a| a == "Bearer first1"), "{used:?}");
+        // The token expired: every request that carried it is refused, and
+        // one new token answers them all.
+        let (fetched, used) = refused_at_once(&state, 8, Some("Bearer first1"), "second");
+        assert_eq!(fetched, 1);
+        assert!(used.iter().all(|a| a == "Bearer second1"), "{used:?}");
+    }
 }

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::client::{pull_scope, push_scope, resolve, Client, Failure, Req};
-use super::{PushReport, RegistryError};
+use super::{PushReport, RegistryError, Transfer};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::{transient_status, Retry, TransportError};
@@ -64,7 +64,7 @@ pub(crate) fn blob_exists(
 /// Pushes the blob `digest` (`size` bytes, in `store`) to `repository`,
 /// unless the registry has it. `mount_from` names other repositories of
 /// the same registry that may hold it.
-pub(crate) fn push_blob(
+fn push_blob(
     client: &Client,
     repository: &str,
     store: &BlobStore,
@@ -105,6 +105,66 @@ pub(crate) fn push_blob(
     }
     upload(client, repository, store, digest, size, session, report)?;
     report.blobs_uploaded += 1;
+    Ok(())
+}
+
+/// Pushes every blob of `blobs` (`(digest, size)`, each once, all in
+/// `store`) to `repository`: the first alone, then the rest up to
+/// `settings().jobs` at once, largest first. Each blob is its own upload,
+/// so what the registry holds after does not depend on which finished
+/// first. After a failure no further blob starts, and the error names the
+/// lowest-listed blob that failed, so the same failure reads the same for
+/// any number of jobs.
+pub(crate) fn push_blobs(
+    client: &Client,
+    repository: &str,
+    store: &BlobStore,
+    blobs: &[(Digest, u64)],
+    mount_from: &[String],
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
+    // The first blob goes alone: its requests meet the registry's 401
+    // and TLS answers once, and the rest start with what they taught.
+    let (first, rest) = blobs.split_at(blobs.len().min(1));
+    let jobs = client.settings().jobs;
+    let push_one = |(digest, size): &(Digest, u64)| {
+        let mut one = PushReport::default();
+        push_blob(
+            client, repository, store, digest, *size, mount_from, &mut one,
+        )
+        .map(|()| one)
+        .map_err(|e| RegistryError::Blob {
+            repository: repository.to_string(),
+            digest: digest.clone(),
+            cause: Box::new(e),
+        })
+    };
+    let progress = &client.settings().progress;
+    progress.emit(Transfer::Started {
+        blobs: blobs.len(),
+        bytes: blobs.iter().map(|(_, size)| size).sum(),
+    });
+    let push_one = |blob: &(Digest, u64)| -> Result<PushReport, RegistryError> {
+        let one = push_one(blob)?;
+        progress.emit(Transfer::Blob {
+            bytes: blob.1,
+            moved: one.blobs_uploaded > 0,
+        });
+        Ok(one)
+    };
+    let result = crate::parallel::map(first, 1, |_| 0, push_one).and_then(|mut reports| {
+        reports.extend(crate::parallel::map(
+            rest,
+            jobs,
+            |(_, size)| *size,
+            push_one,
+        )?);
+        Ok(reports)
+    });
+    progress.emit(Transfer::Finished);
+    for one in &result? {
+        report.add(one);
+    }
     Ok(())
 }
 

@@ -127,8 +127,18 @@ pub struct DiffIdMismatch {
 /// verified and every layer's DiffID is the one its config lists
 /// (`check_diff_ids`).
 pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened, SourceError> {
+    open_on(target, registry, 1)
+}
+
+/// [`open`], uncompressing up to `jobs` layers at once for the DiffID
+/// check (and a registry's blobs moving as its settings say).
+pub fn open_on(
+    target: &Target,
+    registry: Option<&RegistryAccess>,
+    jobs: usize,
+) -> Result<Opened, SourceError> {
     let opened = open_unchecked(target, registry)?;
-    check_diff_ids(&opened)?;
+    check_diff_ids_on(&opened, jobs)?;
     Ok(opened)
 }
 
@@ -185,31 +195,52 @@ impl Opened {
 }
 
 /// Checks every layer of every image against the DiffID its config lists
-/// at the same position, uncompressing each distinct layer once. Ok means
-/// the configs describe the layers: an image taken in (a base, a pushed
-/// or pulled image) is the image its config says.
-pub(crate) fn check_diff_ids(opened: &Opened) -> Result<(), SourceError> {
-    let mut found: BTreeMap<(Digest, u64), Digest> = BTreeMap::new();
+/// at the same position, uncompressing each distinct layer once and up to
+/// `jobs` layers at once. Ok means the configs describe the layers: an
+/// image taken in (a pushed or pulled image) is the image its config says.
+/// Every layer is read whatever the others give, so the error is the one
+/// the first failing position gives, for any `jobs`.
+pub(crate) fn check_diff_ids_on(opened: &Opened, jobs: usize) -> Result<(), SourceError> {
+    let mut seen = BTreeSet::new();
+    let distinct: Vec<&crate::oci::LayerBlob> = opened
+        .built
+        .images
+        .iter()
+        .flat_map(|image| &image.layers)
+        .filter(|layer| seen.insert((layer.digest.clone(), layer.size)))
+        .collect();
+    let read = crate::parallel::map(
+        &distinct,
+        jobs,
+        |layer| layer.size,
+        |layer| Ok::<_, std::convert::Infallible>(unpack::layer_diff_id(&opened.store, layer)),
+    );
+    let Ok(read) = read;
+    let mut found: BTreeMap<(Digest, u64), Result<Digest, unpack::UnpackError>> = distinct
+        .iter()
+        .map(|layer| (layer.digest.clone(), layer.size))
+        .zip(read)
+        .collect();
     for image in &opened.built.images {
         let count = image.layers.len();
         for (i, layer) in image.layers.iter().enumerate() {
             let position = format!("{}/{count}", i + 1);
             let key = (layer.digest.clone(), layer.size);
-            let diff_id = match found.get(&key) {
-                Some(d) => d.clone(),
-                None => {
-                    let d = unpack::layer_diff_id(&opened.store, layer).map_err(|e| {
-                        SourceError::DiffIdUnreadable {
-                            image: opened.name.clone(),
-                            platform: image.platform.to_string(),
-                            position: position.clone(),
-                            digest: layer.digest.clone(),
-                            source: Box::new(e),
-                        }
-                    })?;
-                    found.insert(key, d.clone());
+            let diff_id = match found.remove(&key) {
+                Some(Ok(d)) => {
+                    found.insert(key, Ok(d.clone()));
                     d
                 }
+                Some(Err(e)) => {
+                    return Err(SourceError::DiffIdUnreadable {
+                        image: opened.name.clone(),
+                        platform: image.platform.to_string(),
+                        position,
+                        digest: layer.digest.clone(),
+                        source: Box::new(e),
+                    })
+                }
+                None => unreachable!("every layer was read"),
             };
             if diff_id != layer.diff_id {
                 return Err(SourceError::DiffIdMismatch {

@@ -46,7 +46,7 @@ pub(crate) fn pull_registry(
     cache: &BlobStore,
 ) -> Result<(Opened, Vec<Digest>), SourceError> {
     let (opened, blobs, incomplete) = fetch(reference, settings, cache)?;
-    super::check_diff_ids(&opened)?;
+    super::check_diff_ids_on(&opened, settings.jobs)?;
     if let Some(source) = incomplete.into_iter().next() {
         return Err(SourceError::IncompleteReferrer {
             image: opened.name,

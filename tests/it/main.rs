@@ -30,4 +30,5 @@ mod refused;
 mod registry_faults;
 mod registry_real;
 mod source_layout;
+mod transfers;
 mod verify;

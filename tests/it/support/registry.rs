@@ -91,6 +91,11 @@ struct State {
     log: Vec<Logged>,
     redirect_blobs: Option<String>,
     referrers_api: bool,
+    /// Upload requests (`/blobs/uploads`) being answered now, the most
+    /// there ever were at once, and how long each is held.
+    uploads_in_flight: u32,
+    max_uploads_in_flight: u32,
+    upload_delay: std::time::Duration,
 }
 
 pub struct FakeRegistry {
@@ -137,8 +142,9 @@ impl FakeRegistry {
         &self.addr
     }
 
-    /// Requests matching `method` whose path contains `path_contains`:
-    /// after letting `skip` through, the next `count` get `fault`.
+    /// Requests matching `method` whose path (with `?query`, when there is
+    /// one) contains `path_contains`: after letting `skip` through, the
+    /// next `count` get `fault`.
     pub fn fault(&self, method: &str, path_contains: &str, skip: u32, count: u32, fault: Fault) {
         self.state.lock().unwrap().rules.push(Rule {
             method: method.into(),
@@ -154,6 +160,17 @@ impl FakeRegistry {
     /// Blob GETs answer 307 to the same path on `base` (another server).
     pub fn redirect_blobs_to(&self, base: &str) {
         self.state.lock().unwrap().redirect_blobs = Some(base.to_string());
+    }
+
+    /// Each upload request (`/blobs/uploads`) is held this long before it
+    /// is answered, so uploads that run at once overlap measurably.
+    pub fn slow_uploads(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().upload_delay = delay;
+    }
+
+    /// The most upload requests that were being answered at once.
+    pub fn max_uploads_in_flight(&self) -> u32 {
+        self.state.lock().unwrap().max_uploads_in_flight
     }
 
     pub fn enable_referrers_api(&self) {
@@ -314,8 +331,13 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, addr: &str) -> std::io::Res
             range: req.headers.get("range").cloned(),
         });
         let mut chosen = None;
+        let target = if query_text.is_empty() {
+            req.path.clone()
+        } else {
+            format!("{}?{query_text}", req.path)
+        };
         for r in st.rules.iter_mut() {
-            if r.method == method && req.path.contains(&r.path_contains) {
+            if r.method == method && target.contains(&r.path_contains) {
                 r.seen += 1;
                 if chosen.is_none() && r.seen > r.skip && r.fired < r.count {
                     r.fired += 1;
@@ -342,10 +364,23 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, addr: &str) -> std::io::Res
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
+    let upload = req.path.contains("/blobs/uploads");
+    if upload {
+        let delay = {
+            let mut st = state.lock().unwrap();
+            st.uploads_in_flight += 1;
+            st.max_uploads_in_flight = st.max_uploads_in_flight.max(st.uploads_in_flight);
+            st.upload_delay
+        };
+        std::thread::sleep(delay);
+    }
     let mut resp = match fault {
         Some(Fault::Status(code, name)) => Response::error(code, name),
         _ => route(&req, body, state, addr),
     };
+    if upload {
+        state.lock().unwrap().uploads_in_flight -= 1;
+    }
     match fault {
         Some(Fault::WrongDigest) => {
             resp.headers.retain(|(k, _)| k != "Docker-Content-Digest");
