@@ -125,7 +125,7 @@ pub struct DiffIdMismatch {
 /// Opens any image a user can name (`diff`, `push SOURCE`): a layout
 /// folder, an archive file or a registry image. Ok means every blob
 /// verified and every layer's DiffID is the one its config lists
-/// (`check_diff_ids`).
+/// (`check_diff_ids_on`).
 pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened, SourceError> {
     open_on(target, registry, 1)
 }

@@ -223,7 +223,7 @@ pub struct LayerViews {
 }
 
 /// Every distinct layer of `opened` as a view, each layer's DiffID checked
-/// against what its config lists, as `check_diff_ids` does. Views come
+/// against what its config lists, as `check_diff_ids_on` does. Views come
 /// from `cache` when an earlier build recorded them; misses are read on
 /// up to `jobs` threads. A layer whose blob file lost the stamp recorded
 /// for it is hashed now (not decompressed), so its copy into the output
