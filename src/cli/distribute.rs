@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::settings::{
     open_cache, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
-    PipelineArgs, RegistryArgs,
+    PipelineArgs, RegistryArgs, RemoteCacheArgs,
 };
 use crate::pipeline::AttestOptions;
 use crate::registry::{PushOptions, Reference};
@@ -47,6 +47,8 @@ pub struct PushArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub remote_cache: RemoteCacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -105,6 +107,7 @@ fn build_for_push(
         packages: &PackageArgs::default(),
         registry: &args.registry,
         layer_cache: true,
+        remote_cache: Some(&args.remote_cache),
     }
     .settings()?;
     r.info(format_args!("building {}", recipe_path.display()));
