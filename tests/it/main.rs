@@ -27,5 +27,6 @@ mod provenance;
 mod refused;
 mod registry_faults;
 mod registry_real;
+mod remote_cache;
 mod source_layout;
 mod verify;
