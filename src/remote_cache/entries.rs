@@ -406,6 +406,27 @@ mod tests {
     }
 
     #[test]
+    fn the_tree_diff_id_is_the_written_layers() {
+        use crate::fstree::{Content, Node};
+        let mut tree = FsTree::new();
+        tree.insert(
+            "etc/a".into(),
+            Node::file(Content::bytes(vec![7u8; 100_000]), 0o644, 0, 0, 5),
+        )
+        .unwrap();
+        tree.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let layer = crate::layer::write_layer(&tree, compression, &store).unwrap();
+            assert_eq!(tree_diff_id(&tree), Some(layer.diff_id));
+        }
+        let mut other = tree.clone();
+        other.get_mut("etc/a").unwrap().mode = 0o600;
+        assert_ne!(tree_diff_id(&other), tree_diff_id(&tree));
+    }
+
+    #[test]
     fn a_manifest_lists_the_record_and_content() {
         let (r, c) = (Digest::of(b"r"), Digest::of(b"c"));
         let bytes = manifest(LAYER_ARTIFACT, (&r, 1), &[("t", &c, 1)]);
