@@ -366,3 +366,40 @@ fn the_environment_names_the_caches_and_the_auth_file_opens_them() {
         bad.stderr
     );
 }
+
+#[test]
+fn a_rebuild_takes_packages_from_the_remote_cache_but_writes_every_layer() {
+    if !have_registry() {
+        return;
+    }
+    let reg = DockerRegistry::start(None);
+    let cache = format!("{}/team/cache", reg.host());
+    let repo = repo();
+    let (url, server) = repo.serve();
+    let p = Project::new(&repo, &url);
+    let a = p.build("a", &["--cache-to", &cache], &[]);
+    let digest = doc(&a)["digest"].as_str().unwrap().to_string();
+
+    drop(server);
+    let mut cmd = stele();
+    cmd.arg("verify")
+        .arg(p.path("out/a"))
+        .arg("--digest")
+        .arg(&digest)
+        .arg("--rebuild")
+        .arg(p.path("recipe.toml"))
+        .arg("--cache-dir")
+        .arg(p.path("cache-v"))
+        .arg("--cache-from")
+        .arg(&cache)
+        .env("STELE_MIRROR_LOCAL", &p.url);
+    let r = run(&mut cmd);
+    r.expect_ok();
+    assert!(
+        r.stderr.contains("3 from the remote cache, 0 unpacked now"),
+        "{}",
+        r.stderr
+    );
+    // A rebuild compares a build with the image: no layer is taken.
+    assert!(r.stderr.contains("layers 0 hits, 0 misses"), "{}", r.stderr);
+}
