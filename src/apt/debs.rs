@@ -237,9 +237,10 @@ pub(crate) fn unpack_locked(
     let reused = debs.len();
     let mut remote_hits = 0;
     if let Some(remote) = remote {
+        // Downloads, not CPU work: as many at once as .deb downloads.
         let found = crate::parallel::map(
             &todo,
-            jobs,
+            settings.jobs.max(jobs),
             |p| p.size,
             |p| Ok::<_, std::convert::Infallible>(remote.unpacked(&p.sha256, unpacked)),
         )

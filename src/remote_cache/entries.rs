@@ -263,11 +263,20 @@ impl RemoteCache {
             )?;
             Ok(record)
         });
-        let Some((record, _)) = found else {
+        let Some((record, fetched)) = found else {
             self.counts().package_misses += 1;
             return None;
         };
-        match unpacked.adopt(deb, &record.index, record.index_size, &record.pack) {
+        // A pack fetched now was hashed as it streamed in; one the cache
+        // had is hashed again, as the cache's own are when loaded.
+        let pack_checked = fetched.contains(&record.pack);
+        match unpacked.adopt(
+            deb,
+            &record.index,
+            record.index_size,
+            &record.pack,
+            pack_checked,
+        ) {
             Some(u) => {
                 self.counts().package_hits += 1;
                 Some(u)

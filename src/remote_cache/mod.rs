@@ -200,11 +200,13 @@ impl RemoteCache {
     /// `accept` takes and whose blobs then download whole into the local
     /// cache, with what `accept` made of it. Entries that fail either
     /// are warned about and the next repository is asked.
+    /// Also returns the blobs this call fetched (each hashed as it
+    /// streamed in), as opposed to those the local cache already had.
     fn find<T>(
         &self,
         tag: &str,
         accept: impl Fn(&Found) -> Result<T, String>,
-    ) -> Option<(T, Found)> {
+    ) -> Option<(T, Vec<Digest>)> {
         for endpoint in Self::live(&self.from) {
             let found = match self.lookup(endpoint, tag) {
                 Ok(Lookup::Miss) => continue,
@@ -226,9 +228,9 @@ impl RemoteCache {
                 }
             };
             match self.download(endpoint, &found) {
-                Ok(bytes) => {
+                Ok((bytes, fetched)) => {
                     self.counts().bytes_downloaded += bytes;
-                    return Some((accepted, found));
+                    return Some((accepted, fetched));
                 }
                 Err(e) if entry_fault(&e) => self.poisoned(endpoint, tag, &e.to_string()),
                 Err(e) => self.down(endpoint, "downloading an entry", &e),
@@ -300,8 +302,12 @@ impl RemoteCache {
     }
 
     /// Every blob of `found` into the local cache, each verified as it
-    /// streams in; returns the bytes fetched.
-    fn download(&self, endpoint: &Endpoint, found: &Found) -> Result<u64, RegistryError> {
+    /// streams in; returns the bytes and the blobs fetched.
+    fn download(
+        &self,
+        endpoint: &Endpoint,
+        found: &Found,
+    ) -> Result<(u64, Vec<Digest>), RegistryError> {
         let store_err = |error| RegistryError::Store {
             reference: endpoint.reference.to_string(),
             error,
@@ -319,18 +325,22 @@ impl RemoteCache {
         self.store
             .put_verified(&found.record[..], &record_digest, found.record.len() as u64)
             .map_err(store_err)?;
-        let fetched: u64 = found
-            .manifest
-            .layers()
-            .iter()
-            .filter(|d| our_digest(d.digest()).map_or(true, |d| !self.store.contains(&d)))
-            .map(|d| d.size())
-            .sum();
+        let mut fetched = Vec::new();
+        let mut bytes = 0;
+        for d in found.manifest.layers() {
+            match our_digest(d.digest()) {
+                Ok(digest) if !self.store.contains(&digest) => {
+                    fetched.push(digest);
+                    bytes += d.size();
+                }
+                _ => {}
+            }
+        }
         let pinned = endpoint
             .reference
             .with_digest(found.manifest_digest.clone());
         crate::registry::pull::pull_with(&endpoint.client, &pinned, &self.store)?;
-        Ok(fetched)
+        Ok((bytes, fetched))
     }
 
     /// Pushes `entries` to every `--cache-to` repository, `jobs` at a
