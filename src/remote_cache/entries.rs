@@ -2,7 +2,7 @@
 //! its DiffID) and an unpacked package (.deb sha256 → index and pack), as
 //! records, manifests and tags, and how each is checked when read.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
@@ -134,23 +134,79 @@ fn shaped_as(
     Ok(())
 }
 
-/// The DiffID `tree` has as a layer: its canonical tar, hashed (the file
-/// contents are read, each checked against its digest; nothing is
-/// compressed). `None` when a content cannot be read: writing the layer
-/// then reports why.
-fn tree_diff_id(tree: &FsTree) -> Option<Digest> {
-    let mut hw = HashingWriter::new(std::io::sink());
-    crate::layer::tar::write_tree(tree, &mut hw).ok()?;
-    hw.flush().ok()?;
-    Some(hw.finish().1)
+/// Checks that `blob` (in `store`, compressed with `compression`)
+/// decompresses to exactly the canonical tar `tree` makes, in one pass
+/// that writes the tar (each file read is checked against its digest),
+/// hashes it and compares it with the decompressed blob byte for byte;
+/// returns that tar's DiffID. Nothing is held in memory, and a blob that
+/// decompresses to more than the tree's tar is refused as soon as it
+/// does.
+fn same_tar(
+    store: &BlobStore,
+    blob: &LayerBlob,
+    compression: Compression,
+    tree: &FsTree,
+) -> Result<Digest, String> {
+    let (file, _) = store.open_blob(&blob.digest).map_err(|e| e.to_string())?;
+    let file = std::io::BufReader::with_capacity(256 * 1024, file.take(blob.size));
+    let decoded: Box<dyn Read> = match compression {
+        // Multi-member: a gzip cut into independently compressed blocks
+        // is one stream of members.
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(|e| e.to_string())?)
+        }
+        Compression::None => Box::new(file),
+    };
+    let mut hw = HashingWriter::new(SameAs {
+        other: decoded,
+        buf: Vec::new(),
+    });
+    crate::layer::tar::write_tree(tree, &mut hw).map_err(|e| e.to_string())?;
+    let (mut same, diff_id, _) = hw.finish();
+    let mut extra = [0u8; 1];
+    match same.other.read(&mut extra) {
+        Ok(0) => Ok(diff_id),
+        Ok(_) => Err("its blob decompresses to more than the tree's tar".into()),
+        Err(e) => Err(format!("its blob does not decompress: {e}")),
+    }
+}
+
+/// A writer that takes only the bytes `other` reads as, in order.
+struct SameAs<R> {
+    other: R,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> Write for SameAs<R> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let differs = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+        self.buf.resize(data.len(), 0);
+        self.other.read_exact(&mut self.buf).map_err(|e| {
+            differs(format!(
+                "its blob decompresses to less than the tree's tar ({e})"
+            ))
+        })?;
+        if self.buf != data {
+            return Err(differs(
+                "its blob decompresses to another tar than the tree's".into(),
+            ));
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl RemoteCache {
     /// The layer `key` names (the tree `tree` written with `compression`),
     /// from the first `--cache-from` repository that has an entry that
     /// checks out, its blob in `out`. Checked: the record answers `key`,
-    /// this builder and profile; the blob's digest and size; its DiffID,
-    /// decompressed, is the record's, and so is the tree's own.
+    /// this builder and profile; the blob's digest and size; the blob
+    /// decompresses to exactly the tar this tree makes, whose DiffID is
+    /// the record's.
     pub fn layer(
         &self,
         key: &Digest,
@@ -162,7 +218,6 @@ impl RemoteCache {
             return None;
         }
         let media_type = compression.media_type().to_string();
-        let tree_diff = std::sync::OnceLock::new();
         let found = self.find(&layer_tag(key), |found| {
             let record: LayerRecord = serde_json::from_slice(&found.record)
                 .map_err(|e| format!("its record does not parse: {e}"))?;
@@ -183,16 +238,7 @@ impl RemoteCache {
                 LAYER_ARTIFACT,
                 &[(&media_type, &record.digest, record.size)],
             )?;
-            // Before any content is fetched: the record must describe
-            // this very tree.
-            match tree_diff.get_or_init(|| tree_diff_id(tree)) {
-                Some(d) if d == &record.diff_id => Ok(record),
-                Some(d) => Err(format!(
-                    "its DiffID {} is not the tree's {d}",
-                    record.diff_id
-                )),
-                None => Err("the tree's contents cannot be read".into()),
-            }
+            Ok(record)
         });
         let Some((record, _)) = found else {
             self.counts().layer_misses += 1;
@@ -204,24 +250,18 @@ impl RemoteCache {
             size: record.size,
             diff_id: record.diff_id,
         };
-        match crate::source::unpack::layer_diff_id(&self.store, &blob) {
-            Ok(d) if d == blob.diff_id => {}
-            Ok(d) => {
-                self.warn(format!(
-                    "remote cache: entry {} does not check out and is not used: its blob {} decompresses to DiffID {d}, not {}",
-                    layer_tag(key), blob.digest, blob.diff_id
-                ));
-                self.counts().layer_misses += 1;
-                return None;
-            }
-            Err(e) => {
-                self.warn(format!(
-                    "remote cache: entry {} does not check out and is not used: {e}",
-                    layer_tag(key)
-                ));
-                self.counts().layer_misses += 1;
-                return None;
-            }
+        let why = match same_tar(&self.store, &blob, compression, tree) {
+            Ok(d) if d == blob.diff_id => None,
+            Ok(d) => Some(format!("its DiffID {} is not the tree's {d}", blob.diff_id)),
+            Err(e) => Some(e),
+        };
+        if let Some(why) = why {
+            self.warn(format!(
+                "remote cache: entry {} does not check out and is not used: {why}",
+                layer_tag(key)
+            ));
+            self.counts().layer_misses += 1;
+            return None;
         }
         if out
             .copy_checked_from(&self.store, &blob.digest, blob.size)
@@ -415,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn the_tree_diff_id_is_the_written_layers() {
+    fn a_blob_is_checked_against_the_tree_it_answers() {
         use crate::fstree::{Content, Node};
         let mut tree = FsTree::new();
         tree.insert(
@@ -426,13 +466,44 @@ mod tests {
         tree.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        for compression in [Compression::Gzip, Compression::Zstd] {
-            let layer = crate::layer::write_layer(&tree, compression, &store).unwrap();
-            assert_eq!(tree_diff_id(&tree), Some(layer.diff_id));
-        }
         let mut other = tree.clone();
         other.get_mut("etc/a").unwrap().mode = 0o600;
-        assert_ne!(tree_diff_id(&other), tree_diff_id(&tree));
+        let mut longer = tree.clone();
+        longer
+            .insert("etc/b".into(), Node::symlink("a", 0, 0, 5))
+            .unwrap();
+        for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let layer = crate::layer::write_layer(&tree, compression, &store).unwrap();
+            assert_eq!(
+                same_tar(&store, &layer, compression, &tree),
+                Ok(layer.diff_id.clone())
+            );
+            let err = same_tar(&store, &layer, compression, &other).unwrap_err();
+            assert!(err.contains("another tar"), "{err}");
+            let err = same_tar(&store, &layer, compression, &longer).unwrap_err();
+            assert!(err.contains("another tar"), "{err}");
+            if compression == Compression::None {
+                let mut bytes = std::fs::read(store.path(&layer.digest)).unwrap();
+                bytes.push(0);
+                let digest = store.put_bytes(&bytes).unwrap();
+                let padded = LayerBlob {
+                    digest,
+                    size: bytes.len() as u64,
+                    ..layer.clone()
+                };
+                let err = same_tar(&store, &padded, compression, &tree).unwrap_err();
+                assert!(err.contains("more than"), "{err}");
+                bytes.truncate(bytes.len() - 2);
+                let digest = store.put_bytes(&bytes).unwrap();
+                let cut = LayerBlob {
+                    digest,
+                    size: bytes.len() as u64,
+                    ..layer.clone()
+                };
+                let err = same_tar(&store, &cut, compression, &tree).unwrap_err();
+                assert!(err.contains("less than"), "{err}");
+            }
+        }
     }
 
     #[test]
