@@ -2,8 +2,8 @@
 //! artifacts in a registry repository, so CI runners that share nothing
 //! but a registry share their work (`--cache-from`, `--cache-to`).
 //!
-//! One artifact per entry, tagged by the key it answers (`layer-<key>`,
-//! `unpacked-v<N>-<deb sha256>`): many runners push at once without a
+//! One artifact per entry, tagged by the key it answers (`layer-v1-<key>`,
+//! `unpacked-v1.<unpack format>-<deb sha256>`): many runners push at once without a
 //! shared index to race on, and a lookup is one manifest GET. The
 //! manifest's config is a small record naming the key, the builder and
 //! the encoding profile; its layers are the content (the layer blob; an
@@ -11,12 +11,14 @@
 //!
 //! A registry is somebody else's disk: everything read is checked before
 //! use (the record must answer the exact key asked, every blob is hashed
-//! as it streams in, a layer's DiffID is taken again from the tree and
-//! from the blob, a package's index and pack are checked as the local
-//! cache checks its own). An entry that fails a check is a miss with a
-//! warning; a registry that cannot be reached is warned about once and
-//! not asked again in this run. Neither fails a build: a cache can cost
-//! time, never change an image or stop one.
+//! as it streams in, a layer's blob must decompress to the very tar the
+//! tree makes, a package's index and pack are checked as the local cache
+//! checks its own). An entry that fails a check is a miss with a warning;
+//! a registry that cannot be reached is warned about once and not asked
+//! again in this run. Neither fails a build. What no check can prove
+//! without doing the work is which compression of a checked tar a runner
+//! pushed, or what a .deb never downloaded unpacks to: those are trusted
+//! to whoever may push to the cache repository (README, "Shared cache").
 
 mod entries;
 
