@@ -11,7 +11,7 @@
 # new folder under /tmp) holds everything it writes; BENCH_BIG_MB (default
 # 1024) sizes the generated one-layer image; BENCH_ONLY (default all) is a
 # comma-separated subset of the parts: stele, others (buildah and gzip),
-# big, base, push. The builds use the lock's encoding profile
+# big, base, remote, push. The builds use the lock's encoding profile
 # (recipes/bench.lock: the newest, block-parallel one). The push and pull
 # part also needs docker-registry (distribution), skopeo, curl and python3
 # (a free port); it runs a registry of its own on 127.0.0.1 with a temp
@@ -40,6 +40,12 @@
 #                 (default jobs, and -j 1) and `skopeo copy oci:… docker://…`;
 #                 and back into an empty cache and a new layout, by
 #                 `stele pull` and `skopeo copy docker://… oci:…`
+#   remote cache  two CI runners sharing a docker-registry on 127.0.0.1:
+#                 runner A builds with --cache-to; runner B, with an empty
+#                 cache folder and no apt configuration at all, builds with
+#                 --cache-from (timed), then again warm from its own cache
+#                 (timed); "transfer" is one curl fetching every blob of the
+#                 cache repository over one connection: the bytes B fetched
 
 set -euo pipefail
 
@@ -53,7 +59,7 @@ part() { [ "$ONLY" = all ] || [[ ",$ONLY," == *",$1,"* ]]; }
 STELE=$REPO/target/release/stele
 mkdir -p "$WORK"
 
-for tool in buildah tar gzip jq /usr/bin/time cargo; do
+for tool in buildah tar gzip jq /usr/bin/time cargo docker-registry curl; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 
@@ -112,6 +118,69 @@ cp -a "$WORK/cache-debs" "$WORK/cache-unpacked"
 stele_build "$SRC/bench.toml" "$WORK/cache-unpacked" --no-layer-cache >/dev/null 2>&1
 # The copy is synced so its writeback is not charged to the timed build.
 fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && sync; }
+
+# The two-runner remote-cache case: a registry on a free 127.0.0.1 port.
+remote_cache_case() {
+    local reg_dir=$WORK/registry port
+    rm -rf "$reg_dir" "$WORK/cache-a" && mkdir -p "$reg_dir"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$reg_dir/data" "$port" >"$reg_dir/config.yml"
+    docker-registry serve "$reg_dir/config.yml" >"$reg_dir/log" 2>&1 &
+    local reg_pid=$!
+    # shellcheck disable=SC2064
+    trap "kill $reg_pid 2>/dev/null" EXIT
+    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.1; done
+    local remote=127.0.0.1:$port/bench/cache
+    echo "bench: remote cache, runner A pushes to $remote" >&2
+    cp -a "$WORK/cache-debs" "$WORK/cache-a"
+    "$STELE" build "$SRC/bench.toml" -o "$WORK/out/runner-a" --cache-dir "$WORK/cache-a" \
+        --cache-to "$remote" --json >"$WORK/runner-a.json" 2>"$WORK/runner-a.err"
+    jq -e '.remote_cache.warnings == []' "$WORK/runner-a.json" >/dev/null || { cat "$WORK/runner-a.err" >&2; exit 1; }
+    # Runner B has no apt configuration: a .deb it had to fetch would fail it.
+    mkdir -p "$WORK/no-apt"
+    echo "bench: remote cache, runner B, $RUNS runs" >&2
+    for _ in $(seq "$RUNS"); do
+        rm -rf "$WORK/cache-b" && sync
+        timed remote-b env STELE_APT_ROOT="$WORK/no-apt" "$STELE" build "$SRC/bench.toml" \
+            -o "$WORK/out/runner-b" --cache-dir "$WORK/cache-b" --cache-from "$remote" --json
+        cp "$WORK/last.out" "$WORK/runner-b.json"
+        timed remote-b-warm env STELE_APT_ROOT="$WORK/no-apt" "$STELE" build "$SRC/bench.toml" \
+            -o "$WORK/out/runner-b" --cache-dir "$WORK/cache-b" --json
+    done
+    jq -e '.remote_cache.layer_misses == 0 and .remote_cache.package_misses == 0 and .layer_cache.misses == 0' \
+        "$WORK/runner-b.json" >/dev/null || { cat "$WORK/runner-b.json" "$WORK/last.err" >&2; exit 1; }
+    [ "$(jq -r .digest "$WORK/runner-a.json")" = "$(jq -r .digest "$WORK/runner-b.json")" ] ||
+        { echo "bench: runner B built another digest" >&2; exit 1; }
+    # Every blob of the cache repository, fetched by one curl over one
+    # connection: what B's bytes cost on this registry without stele.
+    local urls=() tag digest base=http://127.0.0.1:$port/v2/bench/cache
+    for tag in $(curl -s "$base/tags/list" | jq -r '.tags[]'); do
+        for digest in $(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$base/manifests/$tag" |
+            jq -r '.config.digest, .layers[].digest'); do
+            urls+=(-o /dev/null "$base/blobs/$digest")
+        done
+    done
+    for _ in $(seq "$RUNS"); do
+        timed remote-transfer curl -sf "${urls[@]}"
+    done
+    remote_bytes=$(jq '.remote_cache.bytes_downloaded' "$WORK/runner-b.json")
+    remote_entries=$(jq '.remote_cache.package_hits + .remote_cache.layer_hits' "$WORK/runner-b.json")
+    kill "$reg_pid" 2>/dev/null || true
+    trap - EXIT
+}
+
+remote_cache_report() {
+    local b warm transfer
+    b=$(median remote-b)
+    warm=$(median remote-b-warm)
+    transfer=$(median remote-transfer)
+    printf '  %-34s %8s %6s\n' "remote cache: runner B, empty cache" "$b" "$(peak_rss_mb remote-b)"
+    printf '  %-34s %8s %6s\n' "remote cache: runner B again, warm" "$warm" "$(peak_rss_mb remote-b-warm)"
+    printf '  %-34s %8s %6s\n' "curl of the same blobs ($(awk -v b="$remote_bytes" 'BEGIN { printf "%.1f MB", b / 1e6 }'))" "$transfer" "-"
+    echo "  runner B took $remote_entries entries from the remote cache, fetched no .deb and compressed nothing"
+    echo "  runner B / (2 x warm + transfer)    $(awk -v b="$b" -v w="$warm" -v t="$transfer" 'BEGIN { printf "%.2f", b / (2 * w + t) }')   (target <= 1)"
+}
 
 if part stele; then
 echo "bench: stele, $RUNS runs each" >&2
@@ -210,6 +279,10 @@ done
 grep -q "base layers: 1 known from the cache, 0 read" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
 fi
 
+if part remote; then
+remote_cache_case
+fi
+
 if part push; then
 echo "bench: push and pull against a local docker-registry, $RUNS runs each" >&2
 REG=$WORK/registry
@@ -280,6 +353,7 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     printf '  %-34s %8s %6s\n' "stele, ${big_content} MB layer, --jobs 1" "$(median big-j1)" "$(peak_rss_mb big-j1)"
     printf '  %-34s %8s %6s\n' "stele, ${big_content} MB layer, --jobs 2" "$(median big-j2)" "$(peak_rss_mb big-j2)"
     printf '  %-34s %8s %6s\n' "stele warm on a ${BASE_MB} MB base" "$(median stele-base-warm)" "$(peak_rss_mb stele-base-warm)"
+    if part remote; then remote_cache_report; fi
     echo "ratios:"
     echo "  stele cold / buildah bud          $(ratio "$cold" "$bud")   (target <= 0.25)"
     echo "  stele cold / buildah bud + push   $(ratio "$cold" "$bud_push")"

@@ -20,6 +20,7 @@ pub(crate) mod parallel;
 pub mod pipeline;
 pub mod recipe;
 pub mod registry;
+pub mod remote_cache;
 pub mod sink;
 pub mod source;
 pub mod store;

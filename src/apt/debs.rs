@@ -193,20 +193,24 @@ fn fetch_missing<'a>(
 pub(crate) struct UnpackedPackages {
     pub debs: BTreeMap<Digest, UnpackedDeb>,
     pub reused: usize,
+    /// Taken unpacked from a remote cache: neither fetched nor unpacked.
+    pub remote: usize,
     /// `name version (arch)` of each package unpacked by this call, in
     /// lock order: what `-v` shows as the cache's misses.
     pub unpacked_now: Vec<String>,
 }
 
 /// Every locked .deb, unpacked. A package the cache has unpacked before is
-/// taken from there and its .deb is neither fetched nor read; the others
-/// are fetched if missing and unpacked into the cache, `jobs` at a time.
+/// taken from there and its .deb is neither fetched nor read; so is one
+/// `remote` has (checked, then recorded in the cache); the others are
+/// fetched if missing and unpacked into the cache, `jobs` at a time.
 pub(crate) fn unpack_locked(
     lock: &CheckedLock,
     fetcher: &Fetcher,
     unpacked: &UnpackCache,
     settings: &AptSettings,
     jobs: usize,
+    remote: Option<&crate::remote_cache::RemoteCache>,
     progress: DownloadProgress,
 ) -> Result<UnpackedPackages, DebsError> {
     let wanted = lock.wanted();
@@ -231,6 +235,28 @@ pub(crate) fn unpack_locked(
         }
     }
     let reused = debs.len();
+    let mut remote_hits = 0;
+    if let Some(remote) = remote {
+        // Downloads, not CPU work: as many at once as .deb downloads.
+        let found = crate::parallel::map(
+            &todo,
+            settings.jobs.max(jobs),
+            |p| p.size,
+            |p| Ok::<_, std::convert::Infallible>(remote.unpacked(&p.sha256, unpacked)),
+        )
+        .unwrap_or_else(|never| match never {});
+        let mut rest = Vec::new();
+        for (p, found) in todo.into_iter().zip(found) {
+            match found {
+                Some(u) => {
+                    debs.insert(p.sha256.clone(), u);
+                    remote_hits += 1;
+                }
+                None => rest.push(p),
+            }
+        }
+        todo = rest;
+    }
     fetch_missing(
         &lock.sources,
         todo.iter().copied(),
@@ -251,6 +277,7 @@ pub(crate) fn unpack_locked(
     Ok(UnpackedPackages {
         debs,
         reused,
+        remote: remote_hits,
         unpacked_now,
     })
 }

@@ -23,7 +23,7 @@ use config::assemble_image;
 pub use error::BaseError;
 pub use error::BuildError;
 pub use package_layers::Packages;
-pub use write::{LayerDecision, LayerStats};
+pub use write::{LayerDecision, LayerSource, LayerStats};
 
 /// What the CLI decided for this build; nothing below reads flags or env.
 #[derive(Clone, Debug)]
@@ -32,6 +32,9 @@ pub struct BuildSettings {
     pub jobs: usize,
     /// Layers of earlier builds; `None` writes every layer.
     pub layer_cache: Option<LayerCache>,
+    /// Layers other runners pushed (`--cache-from`), asked after the
+    /// layer cache and before writing; every answer is checked.
+    pub remote_cache: Option<std::sync::Arc<crate::remote_cache::RemoteCache>>,
 }
 
 impl Default for BuildSettings {
@@ -39,6 +42,7 @@ impl Default for BuildSettings {
         BuildSettings {
             jobs: 1,
             layer_cache: None,
+            remote_cache: None,
         }
     }
 }

@@ -18,6 +18,8 @@ use crate::store::BlobStore;
 pub struct LayerStats {
     /// Layers taken from the layer cache.
     pub reused: usize,
+    /// Layers taken from a remote cache (`--cache-from`).
+    pub remote: usize,
     /// Layers written (compressed) by this build.
     pub written: usize,
     /// Each distinct layer in plan order: its history line, its blob, and
@@ -29,9 +31,18 @@ pub struct LayerStats {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerDecision {
     pub created_by: String,
-    pub digest: Digest,
-    pub size: u64,
-    pub reused: bool,
+    /// The layer cache's key for it: what a remote cache entry answers.
+    pub key: Digest,
+    pub layer: LayerBlob,
+    pub source: LayerSource,
+}
+
+/// Where a layer's blob came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerSource {
+    Written,
+    LayerCache,
+    RemoteCache,
 }
 
 /// The blob of every planned layer, in plan order, each in `store`.
@@ -65,9 +76,22 @@ pub(super) fn write_layers(
         &unique,
         settings.jobs,
         |&i| content_size(plans[i]),
-        |&i| -> Result<(LayerBlob, bool), BuildError> {
+        |&i| -> Result<(LayerBlob, LayerSource), BuildError> {
             if let Some(blob) = cache.and_then(|c| c.get(&keys[i], encoding, store)) {
-                return Ok((blob, true));
+                return Ok((blob, LayerSource::LayerCache));
+            }
+            let remote = settings.remote_cache.as_ref();
+            if let Some(blob) =
+                remote.and_then(|r| r.layer(&keys[i], &plans[i].tree, encoding, store))
+            {
+                // The remote cache downloads into the cache folder's store,
+                // which is the layer cache's: the blob is there, checked.
+                // A record that cannot be written only costs the next
+                // build a lookup.
+                if let Some(c) = cache {
+                    let _ = c.record(&keys[i], &blob);
+                }
+                return Ok((blob, LayerSource::RemoteCache));
             }
             let pool =
                 (settings.jobs > 1).then(|| pool.get_or_init(|| BlockPool::new(settings.jobs)));
@@ -81,21 +105,21 @@ pub(super) fn write_layers(
             if let Some(c) = cache {
                 c.record(&keys[i], &blob)?;
             }
-            Ok((blob, false))
+            Ok((blob, LayerSource::Written))
         },
     )?;
     let mut stats = LayerStats::default();
-    for (&i, (blob, reused)) in unique.iter().zip(&results) {
-        if *reused {
-            stats.reused += 1;
-        } else {
-            stats.written += 1;
+    for (&i, (blob, source)) in unique.iter().zip(&results) {
+        match source {
+            LayerSource::LayerCache => stats.reused += 1,
+            LayerSource::RemoteCache => stats.remote += 1,
+            LayerSource::Written => stats.written += 1,
         }
         stats.decisions.push(LayerDecision {
             created_by: plans[i].created_by.clone(),
-            digest: blob.digest.clone(),
-            size: blob.size,
-            reused: *reused,
+            key: keys[i].clone(),
+            layer: blob.clone(),
+            source: *source,
         });
     }
     let blobs = keys

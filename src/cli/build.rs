@@ -9,7 +9,9 @@ use super::report::Reporter;
 use anyhow::{bail, Context, Result};
 
 use super::output::Pending;
-use super::settings::{CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs};
+use super::settings::{
+    CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs, RemoteCacheArgs,
+};
 use crate::attest::{PrivateKey, Selection};
 use crate::oci::Platform;
 use crate::pipeline::{AttestOptions, Produced};
@@ -84,6 +86,8 @@ pub struct BuildArgs {
     pub jobs: JobsArgs,
     #[command(flatten)]
     pub packages: PackageArgs,
+    #[command(flatten)]
+    pub remote_cache: RemoteCacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -296,6 +300,7 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         packages: &args.packages,
         registry: &args.registry,
         layer_cache: !args.no_layer_cache,
+        remote_cache: Some(&args.remote_cache),
     }
     .settings()?;
     settings.registry.progress = r.transfers("fetching");
@@ -419,6 +424,8 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
             Some(b) => serde_json::json!({ "cached": b.cached, "read": b.read }),
             None => serde_json::Value::Null,
         };
+        doc["remote_cache"] =
+            serde_json::to_value(&produced.remote_cache).expect("a report serializes");
         doc["lock"] = match &produced.lock {
             Some(l) => serde_json::json!({
                 "path": l.path.display().to_string(),

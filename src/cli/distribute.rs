@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::settings::{
     open_cache, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
-    PipelineArgs, RegistryArgs,
+    PipelineArgs, RegistryArgs, RemoteCacheArgs,
 };
 use crate::pipeline::AttestOptions;
 use crate::registry::{PushOptions, Reference};
@@ -50,6 +50,8 @@ pub struct PushArgs {
     pub jobs: JobsArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub remote_cache: RemoteCacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -126,6 +128,7 @@ fn build_for_push(
         packages: &PackageArgs::default(),
         registry: &args.registry,
         layer_cache: true,
+        remote_cache: Some(&args.remote_cache),
     }
     .settings()?;
     r.info(format_args!("building {}", recipe_path.display()));

@@ -132,6 +132,7 @@ pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
             ..RegistryArgs::default()
         },
         layer_cache: false,
+        remote_cache: None,
     }
     .settings()?;
     let fetcher = settings.cache.fetcher(false, &settings.network)?;
@@ -169,6 +170,7 @@ pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
             ..RegistryArgs::default()
         },
         layer_cache: false,
+        remote_cache: None,
     }
     .settings()?;
     let fetcher = settings

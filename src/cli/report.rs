@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::attest::Attestation;
+use crate::build::LayerSource;
 use crate::oci::Built;
 use crate::pipeline::Event;
 use crate::registry::{Progress, Transfer};
@@ -98,11 +99,17 @@ impl Reporter {
             )),
             Event::Unpacked {
                 reused,
+                remote,
                 fresh,
                 unpacked_now,
             } => {
+                let remote = if remote > 0 {
+                    format!(", {remote} from the remote cache")
+                } else {
+                    String::new()
+                };
                 self.info(format_args!(
-                    "packages: {reused} unpacked before, {fresh} unpacked now"
+                    "packages: {reused} unpacked before{remote}, {fresh} unpacked now"
                 ));
                 for label in unpacked_now {
                     self.detail(format_args!("  unpacked now: {label}"));
@@ -112,9 +119,14 @@ impl Reporter {
                 "base layers: {cached} known from the cache, {read} read"
             )),
             Event::Layers { stats, cache } => {
+                let remote = if stats.remote > 0 {
+                    format!(", from the remote cache {}", stats.remote)
+                } else {
+                    String::new()
+                };
                 if cache {
                     self.info(format_args!(
-                        "layer cache: hits {}, misses {}",
+                        "layer cache: hits {}, misses {}{remote}",
                         stats.reused, stats.written
                     ));
                 } else {
@@ -126,12 +138,32 @@ impl Reporter {
                 for d in &stats.decisions {
                     self.detail(format_args!(
                         "  {} {} ({} bytes): {}",
-                        if d.reused { "cache hit:" } else { "written:  " },
-                        d.digest,
-                        d.size,
+                        match d.source {
+                            LayerSource::LayerCache => "cache hit: ",
+                            LayerSource::RemoteCache => "remote hit:",
+                            LayerSource::Written => "written:   ",
+                        },
+                        d.layer.digest,
+                        d.layer.size,
                         d.created_by
                     ));
                 }
+            }
+            Event::RemoteCache { report } => {
+                for w in &report.warnings {
+                    self.info(format_args!("warning: {w}"));
+                }
+                self.info(format_args!(
+                    "remote cache: packages {} hits, {} misses; layers {} hits, {} misses; {} bytes downloaded; {} entries pushed ({} bytes), {} already there",
+                    report.package_hits,
+                    report.package_misses,
+                    report.layer_hits,
+                    report.layer_misses,
+                    report.bytes_downloaded,
+                    report.entries_pushed,
+                    report.bytes_uploaded,
+                    report.entries_present
+                ));
             }
             Event::Downloading { packages, bytes } => {
                 *self.download() = Some(DownloadState {

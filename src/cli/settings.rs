@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use crate::apt::sources::AptSettings;
 use crate::pipeline::{Builder, Cache, LockPolicy, Settings};
 use crate::registry::RegistrySettings;
+use crate::remote_cache::RemoteCacheSettings;
 use crate::transport::{NetworkSettings, ProxySettings, TlsSettings};
 
 /// The cache folder flag, shared by every command that reads a cache.
@@ -42,6 +43,22 @@ pub struct PackageArgs {
     /// Import .debs from a folder written by `stele vendor` before fetching.
     #[arg(long, value_name = "DIR")]
     pub vendor: Option<PathBuf>,
+}
+
+/// Registry repositories as a shared cache of layers and unpacked
+/// packages, for fleets of CI runners.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RemoteCacheArgs {
+    /// Look layers and unpacked packages up in this registry repository
+    /// (HOST[:PORT]/REPO) before doing the work; repeatable, asked in
+    /// order. Also STELE_CACHE_FROM (comma- or space-separated).
+    #[arg(long, value_name = "REF")]
+    pub cache_from: Vec<String>,
+    /// Push this build's layers and unpacked packages to this registry
+    /// repository after a successful build; repeatable. Also
+    /// STELE_CACHE_TO (comma- or space-separated).
+    #[arg(long, value_name = "REF")]
+    pub cache_to: Vec<String>,
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -277,6 +294,48 @@ pub(crate) struct PipelineArgs<'a> {
     pub packages: &'a PackageArgs,
     pub registry: &'a RegistryArgs,
     pub layer_cache: bool,
+    /// `None` for commands that build nothing.
+    pub remote_cache: Option<&'a RemoteCacheArgs>,
+}
+
+/// The flag's repositories, else the environment's (`STELE_CACHE_FROM`,
+/// `STELE_CACHE_TO`: comma- or whitespace-separated), each a registry
+/// repository without tag or digest.
+fn cache_refs(flag: &[String], env: &str) -> Result<Vec<crate::registry::Reference>> {
+    let from_env;
+    let listed: Vec<&str> = if flag.is_empty() {
+        from_env = std::env::var(env).unwrap_or_default();
+        from_env
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        flag.iter().map(String::as_str).collect()
+    };
+    let mut refs = Vec::new();
+    for text in listed {
+        let r = crate::registry::Reference::parse(text).with_context(|| {
+            format!("remote cache `{text}` (from --cache-from/--cache-to or {env})")
+        })?;
+        if r.tag.is_some() || r.digest.is_some() {
+            anyhow::bail!(
+                "remote cache `{text}` (from --cache-from/--cache-to or {env}) names a tag or digest; name the repository only, e.g. {}/{}: stele tags each entry itself",
+                r.registry,
+                r.repository
+            );
+        }
+        if !refs.contains(&r) {
+            refs.push(r);
+        }
+    }
+    Ok(refs)
+}
+
+pub(crate) fn remote_cache_settings(args: &RemoteCacheArgs) -> Result<RemoteCacheSettings> {
+    Ok(RemoteCacheSettings {
+        from: cache_refs(&args.cache_from, "STELE_CACHE_FROM")?,
+        to: cache_refs(&args.cache_to, "STELE_CACHE_TO")?,
+    })
 }
 
 impl PipelineArgs<'_> {
@@ -297,6 +356,10 @@ impl PipelineArgs<'_> {
             },
             vendor: self.packages.vendor.clone(),
             layer_cache: self.layer_cache,
+            remote_cache: match self.remote_cache {
+                Some(args) => remote_cache_settings(args)?,
+                None => RemoteCacheSettings::default(),
+            },
             builder: builder(),
             only_platforms: Vec::new(),
         })

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 
 use super::settings::{
     open_cache, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
-    PipelineArgs, RegistryArgs,
+    PipelineArgs, RegistryArgs, RemoteCacheArgs,
 };
 use crate::attest::PublicKey;
 use crate::lock::Lock;
@@ -60,6 +60,8 @@ pub struct VerifyArgs {
     pub vendor: Option<PathBuf>,
     #[command(flatten)]
     pub jobs: JobsArgs,
+    #[command(flatten)]
+    pub remote_cache: RemoteCacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -221,6 +223,7 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> R
         // A rebuild that took layers from the cache would compare the
         // image with an earlier build of this machine, not with a build.
         layer_cache: false,
+        remote_cache: Some(&args.remote_cache),
     }
     .settings()?;
     let produced = crate::pipeline::produce(

@@ -146,11 +146,56 @@ impl UnpackCache {
     /// miss, unpacked again from its .deb, never a build that fails on
     /// or trusts a damaged file).
     fn sound(&self, index: &Index, deb: &Digest) -> bool {
+        self.sound_as(index, deb, false)
+    }
+
+    fn sound_as(&self, index: &Index, deb: &Digest, pack_checked: bool) -> bool {
         index.format == UNPACK_FORMAT
             && &index.deb == deb
             && index.entries.iter().all(|e| e.valid(index.pack_size))
             && index.control.values().all(|v| unb64(v).is_some())
-            && self.store.verify(&index.pack, index.pack_size).is_ok()
+            && (pack_checked || self.store.verify(&index.pack, index.pack_size).is_ok())
+    }
+
+    /// The index (digest, size) and pack (digest, size) recorded for `deb`:
+    /// what a remote cache entry for it carries.
+    pub(crate) fn entry(&self, deb: &Digest) -> Option<(Digest, u64, Digest, u64)> {
+        let bytes = self.records.get(&self.store, deb)?;
+        let index = serde_json::from_slice::<Index>(&bytes).ok()?;
+        Some((
+            Digest::of(&bytes),
+            bytes.len() as u64,
+            index.pack,
+            index.pack_size,
+        ))
+    }
+
+    /// Records for `deb` the index `index` (`size` bytes) that arrived in
+    /// this cache's store from elsewhere (a remote cache), after checking
+    /// it exactly as `load` checks a record of its own and that its pack
+    /// is `pack`; `pack_checked` says the pack was hashed as it was stored
+    /// just now, so it is not hashed twice. `None` when it does not check
+    /// out.
+    pub(crate) fn adopt(
+        &self,
+        deb: &Digest,
+        index: &Digest,
+        size: u64,
+        pack: &Digest,
+        pack_checked: bool,
+    ) -> Option<UnpackedDeb> {
+        // The limit the local records have: an index is a few hundred
+        // kilobytes for the largest packages.
+        let bytes = self.store.read_verified(index, Some(size), 64 << 20).ok()?;
+        let parsed = serde_json::from_slice::<Index>(&bytes)
+            .ok()
+            .filter(|i| &i.pack == pack && self.sound_as(i, deb, pack_checked))?;
+        self.records.put(&self.store, deb, &bytes).ok()?;
+        let pack = self.store.path(&parsed.pack);
+        Some(UnpackedDeb {
+            index: parsed,
+            pack: Arc::from(pack.as_path()),
+        })
     }
 
     /// Unpacks the cached .deb `deb` (`size` bytes, as the lock says) and

@@ -17,13 +17,17 @@ mod resolve;
 mod settings;
 
 pub use resolve::download_event;
+use resolve::resolve_with;
 pub use resolve::{check_lock, lock_in_force, resolve, LockOutcome, LockStatus, Resolved};
 pub use settings::{Builder, Cache, LockPolicy, Settings};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::attest::{self, AttestError, AttestInput, Attestation, PrivateKey, Selection};
 use crate::build::{BuildError, BuildOutput, BuildSettings, LayerStats};
+use crate::oci::{Digest, LayerBlob};
+use crate::remote_cache::RemoteCache;
 use crate::store::{BlobStore, StoreError};
 
 /// What a pipeline run tells its caller while it works, so the CLI can
@@ -48,6 +52,8 @@ pub enum Event<'a> {
     /// names the latter, `name version (arch)`).
     Unpacked {
         reused: usize,
+        /// Taken unpacked from a remote cache (`--cache-from`).
+        remote: usize,
         fresh: usize,
         unpacked_now: &'a [String],
     },
@@ -63,6 +69,11 @@ pub enum Event<'a> {
     Fetched { bytes: u64 },
     /// They were downloaded, verified and cached.
     Downloaded { packages: usize, bytes: u64 },
+    /// What the remote caches did: hits, pushes, warnings (after the
+    /// build, once).
+    RemoteCache {
+        report: &'a crate::remote_cache::RemoteReport,
+    },
 }
 
 /// Where a pipeline run reports its events; called from worker threads
@@ -106,6 +117,8 @@ pub enum PipelineError {
     Build(#[from] Box<BuildError>),
     #[error(transparent)]
     Attest(#[from] AttestError),
+    #[error(transparent)]
+    RemoteCache(#[from] Box<crate::remote_cache::RemoteCacheError>),
     #[error("cannot open the layer cache in {dir}; pass --no-layer-cache to build without it")]
     LayerCache {
         dir: PathBuf,
@@ -120,6 +133,8 @@ pub struct Produced {
     pub output: BuildOutput,
     pub attestations: Vec<Attestation>,
     pub lock: Option<LockOutcome>,
+    /// What the remote caches did, when there were any.
+    pub remote_cache: Option<crate::remote_cache::RemoteReport>,
 }
 
 impl Produced {
@@ -141,7 +156,21 @@ pub fn produce(
     store: &BlobStore,
     progress: Progress,
 ) -> Result<Produced, PipelineError> {
-    let Resolved { inputs, lock } = resolve(recipe, settings, progress)?;
+    // Offline means no network at all: remote caches are not asked.
+    let remote = if settings.remote_cache.is_empty() || settings.offline {
+        None
+    } else {
+        Some(Arc::new(
+            RemoteCache::new(
+                &settings.remote_cache,
+                &settings.registry,
+                settings.cache.blobs(),
+                &settings.builder.identity,
+            )
+            .map_err(Box::new)?,
+        ))
+    };
+    let Resolved { inputs, lock } = resolve_with(recipe, settings, remote.as_deref(), progress)?;
     let subset;
     let recipe = if settings.only_platforms.is_empty() {
         recipe
@@ -166,6 +195,8 @@ pub fn produce(
     };
     let build_settings = BuildSettings {
         jobs: settings.jobs,
+        // `--no-layer-cache` writes every layer: neither cache is asked.
+        remote_cache: remote.clone().filter(|_| settings.layer_cache),
         layer_cache,
     };
     let output = crate::build::build(recipe, &inputs, &build_settings, store)?;
@@ -195,9 +226,53 @@ pub fn produce(
             store,
         )?
     };
+    let remote_cache = remote.map(|remote| {
+        let profile = crate::build::provenance::profile(recipe, &inputs);
+        push_remote(&remote, &output, inputs.packages.as_ref(), profile, settings, store);
+        let report = remote.report();
+        progress(Event::RemoteCache { report: &report });
+        report
+    });
     Ok(Produced {
         output,
         attestations,
         lock,
+        remote_cache,
     })
+}
+
+/// Pushes this build's layers and unpacked packages to `--cache-to`.
+fn push_remote(
+    remote: &RemoteCache,
+    output: &BuildOutput,
+    packages: Option<&crate::build::Packages>,
+    profile: crate::layer::Profile,
+    settings: &Settings,
+    store: &BlobStore,
+) {
+    let layers: Vec<(Digest, LayerBlob)> = output
+        .layers
+        .decisions
+        .iter()
+        .map(|d| (d.key.clone(), d.layer.clone()))
+        .collect();
+    let mut debs: Vec<Digest> = packages
+        .map(|p| {
+            p.lock()
+                .platforms
+                .values()
+                .flat_map(|platform| platform.packages.iter().map(|p| p.sha256.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    debs.sort();
+    debs.dedup();
+    remote.push(
+        &layers,
+        profile,
+        &debs,
+        store,
+        settings.cache.unpacked(),
+        settings.jobs,
+    );
 }

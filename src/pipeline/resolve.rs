@@ -112,6 +112,17 @@ pub fn resolve(
     settings: &Settings,
     progress: Progress,
 ) -> Result<Resolved, ResolveError> {
+    resolve_with(recipe, settings, None, progress)
+}
+
+/// `resolve`, asking `remote` for each package the local cache has not
+/// unpacked before fetching its .deb.
+pub(super) fn resolve_with(
+    recipe: &Recipe,
+    settings: &Settings,
+    remote: Option<&crate::remote_cache::RemoteCache>,
+    progress: Progress,
+) -> Result<Resolved, ResolveError> {
     let base = open_base(recipe, settings, progress)?;
     let (packages, lock) = match &recipe.apt {
         None => (None, None),
@@ -129,11 +140,13 @@ pub fn resolve(
                 settings.cache.unpacked(),
                 &settings.apt,
                 settings.jobs,
+                remote,
                 &|d| progress(download_event(d)),
             )?;
             progress(Event::Unpacked {
                 reused: unpacked.reused,
-                fresh: unpacked.debs.len() - unpacked.reused,
+                remote: unpacked.remote,
+                fresh: unpacked.debs.len() - unpacked.reused - unpacked.remote,
                 unpacked_now: &unpacked.unpacked_now,
             });
             (

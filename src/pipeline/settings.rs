@@ -120,6 +120,10 @@ pub struct Settings {
     pub vendor: Option<PathBuf>,
     /// Reuse and record layers in the cache's layer cache.
     pub layer_cache: bool,
+    /// Registry repositories holding layers and unpacked packages other
+    /// runners made (`--cache-from`), and those to push this build's to
+    /// (`--cache-to`).
+    pub remote_cache: crate::remote_cache::RemoteCacheSettings,
     pub builder: Builder,
     /// Build only these of the recipe's platforms (empty: all of them).
     /// The lock and the base are still resolved and checked for every

@@ -25,7 +25,7 @@
 
 pub mod auth;
 pub mod client;
-mod manifest;
+pub(crate) mod manifest;
 pub mod pull;
 pub mod push;
 pub mod reference;

@@ -64,7 +64,7 @@ pub(crate) fn blob_exists(
 /// Pushes the blob `digest` (`size` bytes, in `store`) to `repository`,
 /// unless the registry has it. `mount_from` names other repositories of
 /// the same registry that may hold it.
-fn push_blob(
+pub(crate) fn push_blob(
     client: &Client,
     repository: &str,
     store: &BlobStore,

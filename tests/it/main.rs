@@ -29,6 +29,7 @@ mod provenance;
 mod refused;
 mod registry_faults;
 mod registry_real;
+mod remote_cache;
 mod source_layout;
 mod transfers;
 mod verify;

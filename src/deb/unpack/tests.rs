@@ -155,3 +155,48 @@ fn a_deb_that_is_not_the_locked_one_is_refused() {
     assert!(matches!(e, UnpackError::Damaged { .. }), "{e}");
     assert!(cache.load(&digest).is_none(), "nothing recorded");
 }
+
+#[test]
+fn an_adopted_entry_is_checked_as_a_record_of_its_own() {
+    let bytes = sample();
+    // One cache unpacks; another receives its index and pack, as a remote
+    // cache hands them over, and adopts them without the .deb.
+    let (_a, first, deb_digest) = cache_with(&bytes);
+    let unpacked = first.unpack("t", &deb_digest, bytes.len() as u64).unwrap();
+    let (index, index_size, pack, pack_size) = first.entry(&deb_digest).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let second = UnpackCache::open(&store).unwrap();
+    store.copy_from(&first.store, &index).unwrap();
+    store.copy_from(&first.store, &pack).unwrap();
+    assert_eq!(store.path(&index).metadata().unwrap().len(), index_size);
+
+    let other = Digest::of(b"another package");
+    assert!(second
+        .adopt(&other, &index, index_size, &pack, true)
+        .is_none());
+    assert!(second
+        .adopt(&deb_digest, &index, index_size, &other, true)
+        .is_none());
+    // A pack damaged on disk and not just checked is refused.
+    let path = store.path(&pack);
+    let mut damaged = std::fs::read(&path).unwrap();
+    damaged[0] ^= 1;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &damaged).unwrap();
+    assert!(second
+        .adopt(&deb_digest, &index, index_size, &pack, false)
+        .is_none());
+    damaged[0] ^= 1;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &damaged).unwrap();
+    let adopted = second
+        .adopt(&deb_digest, &index, index_size, &pack, false)
+        .unwrap();
+    assert_eq!(pack_size, unpacked.unpacked_size());
+    assert_same(&adopted.contents(u64::MAX), &unpacked.contents(u64::MAX));
+    assert!(
+        second.load(&deb_digest).is_some(),
+        "recorded for later builds"
+    );
+}
