@@ -262,18 +262,46 @@ pub(crate) fn work_jobs(jobs: &JobsArgs) -> usize {
 }
 
 /// The builder id provenance names: this command-line tool on a machine
-/// the attestation does not identify further.
-pub fn builder() -> Builder {
+/// the attestation does not identify further. `shared` (a remote cache is
+/// in use) names the executable by its bytes, so runners that installed
+/// the same stele at different times share layers.
+pub fn builder(shared: bool) -> Builder {
     Builder {
         id: format!("{}/builders/cli", crate::attest::URI_BASE),
         version: env!("CARGO_PKG_VERSION").into(),
-        identity: builder_identity(),
+        identity: if shared {
+            shared_builder_identity()
+        } else {
+            builder_identity()
+        },
     }
 }
 
-/// This executable, as the layer cache's keys name it: its version and
-/// the size and modification time of its file, so a rebuilt stele never
-/// takes layers another build of it wrote.
+/// This executable by the sha256 of its file: what two machines can agree
+/// on. Hashing costs tens of milliseconds, which a build that talks to a
+/// registry anyway can afford, so only remote-cache builds pay it.
+fn shared_builder_identity() -> String {
+    use sha2::{Digest as _, Sha256};
+    let hashed = std::env::current_exe()
+        .and_then(std::fs::File::open)
+        .and_then(|mut f| {
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut f, &mut hasher)?;
+            Ok(hasher.finalize())
+        });
+    match hashed {
+        Ok(h) => format!(
+            "stele {} sha256:{}",
+            env!("CARGO_PKG_VERSION"),
+            h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        Err(_) => builder_identity(),
+    }
+}
+
+/// This executable, as the local layer cache's keys name it: its version
+/// and the size and modification time of its file, so a rebuilt stele
+/// never takes layers another build of it wrote.
 fn builder_identity() -> String {
     let meta = std::env::current_exe().and_then(std::fs::metadata);
     let (size, mtime) = match meta {
@@ -342,6 +370,11 @@ impl PipelineArgs<'_> {
     /// The settings of one run: the cache opened, mirrors and auth files
     /// found, the builder named.
     pub fn settings(&self) -> Result<Settings> {
+        let remote_cache = match self.remote_cache {
+            Some(args) => remote_cache_settings(args)?,
+            None => RemoteCacheSettings::default(),
+        };
+        let shared = !(remote_cache.from.is_empty() && remote_cache.to.is_empty());
         Ok(Settings {
             cache: open_cache(self.cache)?,
             apt: apt_settings(self.jobs),
@@ -356,11 +389,8 @@ impl PipelineArgs<'_> {
             },
             vendor: self.packages.vendor.clone(),
             layer_cache: self.layer_cache,
-            remote_cache: match self.remote_cache {
-                Some(args) => remote_cache_settings(args)?,
-                None => RemoteCacheSettings::default(),
-            },
-            builder: builder(),
+            remote_cache,
+            builder: builder(shared),
             only_platforms: Vec::new(),
         })
     }
