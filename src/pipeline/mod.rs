@@ -228,7 +228,14 @@ pub fn produce(
     };
     let remote_cache = remote.map(|remote| {
         let profile = crate::build::provenance::profile(recipe, &inputs);
-        push_remote(&remote, &output, inputs.packages.as_ref(), profile, settings, store);
+        push_remote(
+            &remote,
+            &output,
+            inputs.packages.as_ref(),
+            profile,
+            settings,
+            store,
+        );
         let report = remote.report();
         progress(Event::RemoteCache { report: &report });
         report

@@ -475,7 +475,10 @@ mod tests {
             .insert("etc/b".into(), Node::symlink("a", 0, 0, 5))
             .unwrap();
         for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
-            let encoding = Encoding { profile: Profile::default(), compression };
+            let encoding = Encoding {
+                profile: Profile::default(),
+                compression,
+            };
             let layer = crate::layer::write_layer(&tree, encoding, &store, None).unwrap();
             assert_eq!(
                 same_tar(&store, &layer, compression, &tree),

@@ -384,7 +384,16 @@ mod tests {
             "etc/big".into(),
             Node::file(Content::bytes(vec![7; 4096]), 0o644, 0, 0, 1),
         );
-        crate::layer::write_layer(&tree, crate::layer::Encoding { profile: crate::layer::Profile::V2026_2, compression: Compression::Gzip }, store, None).unwrap()
+        crate::layer::write_layer(
+            &tree,
+            crate::layer::Encoding {
+                profile: crate::layer::Profile::V2026_2,
+                compression: Compression::Gzip,
+            },
+            store,
+            None,
+        )
+        .unwrap()
     }
 
     #[test]
