@@ -139,9 +139,9 @@ impl Reporter {
                     self.detail(format_args!(
                         "  {} {} ({} bytes): {}",
                         match d.source {
-                            LayerSource::LayerCache => "cache hit: ",
+                            LayerSource::LayerCache => "cache hit:",
                             LayerSource::RemoteCache => "remote hit:",
-                            LayerSource::Written => "written:   ",
+                            LayerSource::Written => "written:  ",
                         },
                         d.layer.digest,
                         d.layer.size,

@@ -2,7 +2,7 @@
 //! command; nothing below the CLI reads either.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -262,46 +262,77 @@ pub(crate) fn work_jobs(jobs: &JobsArgs) -> usize {
 }
 
 /// The builder id provenance names: this command-line tool on a machine
-/// the attestation does not identify further. `shared` (a remote cache is
-/// in use) names the executable by its bytes, so runners that installed
-/// the same stele at different times share layers.
-pub fn builder(shared: bool) -> Builder {
+/// the attestation does not identify further, its executable named by the
+/// sha256 of its file (see `executable_digest`).
+pub fn builder(cache: &Path) -> Builder {
     Builder {
         id: format!("{}/builders/cli", crate::attest::URI_BASE),
         version: env!("CARGO_PKG_VERSION").into(),
-        identity: if shared {
-            shared_builder_identity()
-        } else {
-            builder_identity()
+        identity: match executable_digest(cache) {
+            Some(digest) => format!("stele {} {digest}", env!("CARGO_PKG_VERSION")),
+            None => builder_identity(),
         },
     }
 }
 
-/// This executable by the sha256 of its file: what two machines can agree
-/// on. Hashing costs tens of milliseconds, which a build that talks to a
-/// registry anyway can afford, so only remote-cache builds pay it.
-fn shared_builder_identity() -> String {
+/// The sha256 of this executable's file: what the layer cache's keys name
+/// stele by, so a rebuilt stele never takes layers another build of it
+/// wrote, and runners of a fleet (`--cache-from`) that installed the same
+/// binary, however and whenever, share layers. Hashing a release binary
+/// costs tens of milliseconds, so the digest is remembered in the cache
+/// folder under the file's device, inode, size, mtime and ctime (the
+/// stamps base layers use, SECURITY.md): any write to the file moves its
+/// ctime, so a remembered digest never outlives the bytes it names.
+fn executable_digest(cache: &Path) -> Option<String> {
     use sha2::{Digest as _, Sha256};
-    let hashed = std::env::current_exe()
-        .and_then(std::fs::File::open)
-        .and_then(|mut f| {
-            let mut hasher = Sha256::new();
-            std::io::copy(&mut f, &mut hasher)?;
-            Ok(hasher.finalize())
-        });
-    match hashed {
-        Ok(h) => format!(
-            "stele {} sha256:{}",
-            env!("CARGO_PKG_VERSION"),
-            h.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ),
-        Err(_) => builder_identity(),
+    use std::os::unix::fs::MetadataExt;
+    let exe = std::env::current_exe().ok()?;
+    let m = std::fs::metadata(&exe).ok()?;
+    let stamp = format!(
+        "{} {} {} {}.{:09} {}.{:09}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    );
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let dir = "builders";
+    let name = hex(&Sha256::digest(stamp.as_bytes()));
+    if let Ok((mut f, _)) = crate::store::open_untrusted(cache, &format!("{dir}/{name}")) {
+        let mut text = String::new();
+        use std::io::Read as _;
+        if f.by_ref().take(100).read_to_string(&mut text).is_ok() {
+            let digest = text.trim();
+            if digest.len() == 71
+                && digest.starts_with("sha256:")
+                && digest[7..]
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
+                return Some(digest.to_string());
+            }
+        }
     }
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(&exe).ok()?, &mut hasher).ok()?;
+    let digest = format!("sha256:{}", hex(&hasher.finalize()));
+    // Remembering is only a saving: a cache that cannot take it costs the
+    // next build one more hash.
+    let folder = cache.join(dir);
+    let _ = std::fs::create_dir_all(&folder).and_then(|()| {
+        let mut temp = crate::store::temp_file_in(&folder, ".builder")?;
+        std::io::Write::write_all(&mut temp, format!("{digest}\n").as_bytes())?;
+        temp.persist(folder.join(&name)).map_err(|e| e.error)?;
+        Ok(())
+    });
+    Some(digest)
 }
 
-/// This executable, as the local layer cache's keys name it: its version
-/// and the size and modification time of its file, so a rebuilt stele
-/// never takes layers another build of it wrote.
+/// This executable when its file cannot be read: its version and the size
+/// and modification time of its file.
 fn builder_identity() -> String {
     let meta = std::env::current_exe().and_then(std::fs::metadata);
     let (size, mtime) = match meta {
@@ -374,9 +405,10 @@ impl PipelineArgs<'_> {
             Some(args) => remote_cache_settings(args)?,
             None => RemoteCacheSettings::default(),
         };
-        let shared = !(remote_cache.from.is_empty() && remote_cache.to.is_empty());
+        let cache = open_cache(self.cache)?;
         Ok(Settings {
-            cache: open_cache(self.cache)?,
+            builder: builder(cache.root()),
+            cache,
             apt: apt_settings(self.jobs),
             registry: registry_settings(self.registry, self.jobs),
             network: network_settings(self.registry),
@@ -390,7 +422,6 @@ impl PipelineArgs<'_> {
             vendor: self.packages.vendor.clone(),
             layer_cache: self.layer_cache,
             remote_cache,
-            builder: builder(shared),
             only_platforms: Vec::new(),
         })
     }

@@ -465,7 +465,7 @@ fn locked_names(path: &Path) -> BTreeMap<String, Vec<String>> {
 
 /// What the two-platform recipe of the test below builds to.
 const GOLDEN_PER_PLATFORM: &str =
-    "sha256:c2990e46e4cd554fbf163dd948435955660e4bfa94b400cfe6e84a0e937325e6";
+    "sha256:e8e76aa4e130bd148dae64e04e000cbd8ebcd3b945af521ac02f7a10de8f25db";
 
 /// `{ name, platforms }` entries: each platform is resolved from the
 /// entries that name it (a package its architecture lacks is never asked
@@ -914,7 +914,7 @@ fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
 /// to exactly this image (the repository's key and signatures are
 /// deterministic, so the lock is too).
 const GOLDEN_SCRIPTS: &str =
-    "sha256:26bdea57941722fc432a12024e9c21ab648dacadcb8a88e6c504d6a0afdf0b48";
+    "sha256:702acd2968040d0e1163277ce1b4c4a84aabe0106f0ab1b64dff42588b9365ec";
 
 #[test]
 fn maintainer_script_effects_alternatives_and_accounts() {
