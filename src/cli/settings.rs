@@ -440,3 +440,38 @@ pub(crate) fn source_date_epoch() -> Result<Option<u64>> {
         Err(_) => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The executable's digest is its file's sha256, remembered in the
+    /// cache folder; a memo that is not a digest is hashed over again.
+    #[test]
+    fn the_executable_is_named_by_its_sha256_remembered_per_file() {
+        use sha2::{Digest as _, Sha256};
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let expected = format!(
+            "sha256:{}",
+            Sha256::digest(&exe)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let cache = tempfile::tempdir().unwrap();
+        assert_eq!(executable_digest(cache.path()).unwrap(), expected);
+        let memos: Vec<_> = std::fs::read_dir(cache.path().join("builders"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(memos.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&memos[0]).unwrap(),
+            format!("{expected}\n")
+        );
+        assert_eq!(executable_digest(cache.path()).unwrap(), expected);
+        std::fs::write(&memos[0], "not a digest\n").unwrap();
+        assert_eq!(executable_digest(cache.path()).unwrap(), expected);
+        assert!(builder(cache.path()).identity.ends_with(&expected));
+    }
+}

@@ -170,8 +170,10 @@ pub fn prune(root: &Path, options: &PruneOptions) -> Result<PruneReport, PruneEr
         }
     }
 
-    // Pointer folders: every folder of the cache but the blobs, a few
-    // levels down (`layers/v1/`).
+    // Pointer folders: every folder of the cache but the blobs and
+    // `builders` (what each installed stele's executable hashes to, one
+    // line each, named by no record and pointing at no blob), a few levels
+    // down (`layers/v1/`).
     let mut dirs: Vec<Dir> = Vec::new();
     let mut pointers: Vec<Pointer> = Vec::new();
     // `<key hex>.<what>` beside a pointer (a base view's `.stamp`): it
@@ -183,7 +185,9 @@ pub fn prune(root: &Path, options: &PruneOptions) -> Result<PruneReport, PruneEr
         for (name, st) in dir.entries().map_err(io_err(&dir.path))? {
             match kind(&st) {
                 Kind::Link => report.links_skipped += 1,
-                Kind::Dir if depth < 3 && !(depth == 0 && name == "blobs") => {
+                Kind::Dir
+                    if depth < 3 && !(depth == 0 && (name == "blobs" || name == "builders")) =>
+                {
                     match dir.sub(&name).map_err(io_err(&dir.path))? {
                         Sub::Dir(d) => pending.push((d, depth + 1)),
                         Sub::Link => report.links_skipped += 1,
