@@ -119,19 +119,30 @@ stele_build "$SRC/bench.toml" "$WORK/cache-unpacked" --no-layer-cache >/dev/null
 # The copy is synced so its writeback is not charged to the timed build.
 fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && sync; }
 
+# A docker-registry of the bench's own on a free 127.0.0.1 port, storing
+# under $1; sets reg_host (HOST:PORT) and reg_pid, and stops it on exit.
+start_registry() {
+    local dir=$1 port
+    rm -rf "$dir" && mkdir -p "$dir"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$dir/data" "$port" >"$dir/config.yml"
+    docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+    reg_pid=$!
+    trap 'kill "$reg_pid" 2>/dev/null || true' EXIT
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
+        sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$dir/registry.log" >&2; exit 1; }
+    reg_host=127.0.0.1:$port
+}
+
 # The two-runner remote-cache case: a registry on a free 127.0.0.1 port.
 remote_cache_case() {
-    local reg_dir=$WORK/registry port
-    rm -rf "$reg_dir" "$WORK/cache-a" && mkdir -p "$reg_dir"
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-        "$reg_dir/data" "$port" >"$reg_dir/config.yml"
-    docker-registry serve "$reg_dir/config.yml" >"$reg_dir/log" 2>&1 &
-    local reg_pid=$!
-    # shellcheck disable=SC2064
-    trap "kill $reg_pid 2>/dev/null" EXIT
-    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.1; done
-    local remote=127.0.0.1:$port/bench/cache
+    rm -rf "$WORK/cache-a"
+    start_registry "$WORK/registry"
+    local remote=$reg_host/bench/cache
     echo "bench: remote cache, runner A pushes to $remote" >&2
     cp -a "$WORK/cache-debs" "$WORK/cache-a"
     "$STELE" build "$SRC/bench.toml" -o "$WORK/out/runner-a" --cache-dir "$WORK/cache-a" \
@@ -154,7 +165,7 @@ remote_cache_case() {
         { echo "bench: runner B built another digest" >&2; exit 1; }
     # Every blob of the cache repository, fetched by one curl over one
     # connection: what B's bytes cost on this registry without stele.
-    local urls=() tag digest base=http://127.0.0.1:$port/v2/bench/cache
+    local urls=() tag digest base=http://$reg_host/v2/bench/cache
     for tag in $(curl -s "$base/tags/list" | jq -r '.tags[]'); do
         for digest in $(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$base/manifests/$tag" |
             jq -r '.config.digest, .layers[].digest'); do
@@ -285,20 +296,9 @@ fi
 
 if part push; then
 echo "bench: push and pull against a local docker-registry, $RUNS runs each" >&2
-REG=$WORK/registry
-rm -rf "$REG" "$WORK/transfer" && mkdir -p "$REG" "$WORK/transfer"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-    "$REG/data" "$port" >"$REG/config.yml"
-docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
-reg_pid=$!
-trap 'kill "$reg_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$REG/registry.log" >&2; exit 1; }
-HOST=127.0.0.1:$port
+rm -rf "$WORK/transfer" && mkdir -p "$WORK/transfer"
+start_registry "$WORK/registry"
+HOST=$reg_host
 IMG=$WORK/transfer/image
 # Its own copy of the cache: the layers it writes must not warm the cold runs.
 cp -a "$WORK/cache-unpacked" "$WORK/transfer/cache"

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::apt::sources::AptSettings;
+use crate::oci::Digest;
 use crate::pipeline::{Builder, Cache, LockPolicy, Settings};
 use crate::registry::RegistrySettings;
 use crate::remote_cache::RemoteCacheSettings;
@@ -283,8 +284,7 @@ pub fn builder(cache: &Path) -> Builder {
 /// folder under the file's device, inode, size, mtime and ctime (the
 /// stamps base layers use, SECURITY.md): any write to the file moves its
 /// ctime, so a remembered digest never outlives the bytes it names.
-fn executable_digest(cache: &Path) -> Option<String> {
-    use sha2::{Digest as _, Sha256};
+fn executable_digest(cache: &Path) -> Option<Digest> {
     use std::os::unix::fs::MetadataExt;
     let exe = std::env::current_exe().ok()?;
     let m = std::fs::metadata(&exe).ok()?;
@@ -298,27 +298,18 @@ fn executable_digest(cache: &Path) -> Option<String> {
         m.ctime(),
         m.ctime_nsec()
     );
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let dir = "builders";
-    let name = hex(&Sha256::digest(stamp.as_bytes()));
-    if let Ok((mut f, _)) = crate::store::open_untrusted(cache, &format!("{dir}/{name}")) {
+    let name = Digest::of(stamp.as_bytes()).hex().to_string();
+    if let Ok((f, _)) = crate::store::open_untrusted(cache, &format!("{dir}/{name}")) {
         let mut text = String::new();
         use std::io::Read as _;
-        if f.by_ref().take(100).read_to_string(&mut text).is_ok() {
-            let digest = text.trim();
-            if digest.len() == 71
-                && digest.starts_with("sha256:")
-                && digest[7..]
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-            {
-                return Some(digest.to_string());
+        if f.take(100).read_to_string(&mut text).is_ok() {
+            if let Ok(digest) = text.trim().parse::<Digest>() {
+                return Some(digest);
             }
         }
     }
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut std::fs::File::open(&exe).ok()?, &mut hasher).ok()?;
-    let digest = format!("sha256:{}", hex(&hasher.finalize()));
+    let (digest, _) = crate::oci::digest::hash_reader(std::fs::File::open(&exe).ok()?).ok()?;
     // Remembering is only a saving: a cache that cannot take it costs the
     // next build one more hash.
     let folder = cache.join(dir);
@@ -449,15 +440,8 @@ mod tests {
     /// cache folder; a memo that is not a digest is hashed over again.
     #[test]
     fn the_executable_is_named_by_its_sha256_remembered_per_file() {
-        use sha2::{Digest as _, Sha256};
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        let expected = format!(
-            "sha256:{}",
-            Sha256::digest(&exe)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let expected = Digest::of(&exe);
         let cache = tempfile::tempdir().unwrap();
         assert_eq!(executable_digest(cache.path()).unwrap(), expected);
         let memos: Vec<_> = std::fs::read_dir(cache.path().join("builders"))
@@ -472,6 +456,8 @@ mod tests {
         assert_eq!(executable_digest(cache.path()).unwrap(), expected);
         std::fs::write(&memos[0], "not a digest\n").unwrap();
         assert_eq!(executable_digest(cache.path()).unwrap(), expected);
-        assert!(builder(cache.path()).identity.ends_with(&expected));
+        assert!(builder(cache.path())
+            .identity
+            .ends_with(&expected.to_string()));
     }
 }

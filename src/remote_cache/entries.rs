@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Found, RemoteCache};
 use crate::deb::unpack::{UnpackCache, UnpackedDeb, UNPACK_FORMAT};
 use crate::fstree::FsTree;
-use crate::layer::{Compression, Encoding, Profile};
+use crate::layer::{Encoding, Profile};
 use crate::oci::digest::HashingWriter;
 use crate::oci::media::OCI_MANIFEST;
 use crate::oci::{Digest, LayerBlob};
@@ -134,30 +134,17 @@ fn shaped_as(
     Ok(())
 }
 
-/// Checks that `blob` (in `store`, compressed with `compression`)
+/// Checks that `blob` (in `store`, compressed as its media type says)
 /// decompresses to exactly the canonical tar `tree` makes, in one pass
 /// that writes the tar (each file read is checked against its digest),
 /// hashes it and compares it with the decompressed blob byte for byte;
 /// returns that tar's DiffID. Nothing is held in memory, and a blob that
 /// decompresses to more than the tree's tar is refused as soon as it
 /// does.
-fn same_tar(
-    store: &BlobStore,
-    blob: &LayerBlob,
-    compression: Compression,
-    tree: &FsTree,
-) -> Result<Digest, String> {
+fn same_tar(store: &BlobStore, blob: &LayerBlob, tree: &FsTree) -> Result<Digest, String> {
     let (file, _) = store.open_blob(&blob.digest).map_err(|e| e.to_string())?;
     let file = std::io::BufReader::with_capacity(256 * 1024, file.take(blob.size));
-    let decoded: Box<dyn Read> = match compression {
-        // Multi-member: a gzip cut into independently compressed blocks
-        // is one stream of members.
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(|e| e.to_string())?)
-        }
-        Compression::None => Box::new(file),
-    };
+    let decoded = crate::source::unpack::decoder(file, blob).map_err(|e| e.to_string())?;
     let mut hw = HashingWriter::new(SameAs {
         other: decoded,
         buf: Vec::new(),
@@ -251,7 +238,7 @@ impl RemoteCache {
             size: record.size,
             diff_id: record.diff_id,
         };
-        let why = match same_tar(&self.store, &blob, compression, tree) {
+        let why = match same_tar(&self.store, &blob, tree) {
             Ok(d) if d == blob.diff_id => None,
             Ok(d) => Some(format!("its DiffID {} is not the tree's {d}", blob.diff_id)),
             Err(e) => Some(e),
@@ -442,6 +429,7 @@ impl RemoteCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::Compression;
 
     #[test]
     fn tags_are_valid_and_distinct() {
@@ -480,13 +468,10 @@ mod tests {
                 compression,
             };
             let layer = crate::layer::write_layer(&tree, encoding, &store, None).unwrap();
-            assert_eq!(
-                same_tar(&store, &layer, compression, &tree),
-                Ok(layer.diff_id.clone())
-            );
-            let err = same_tar(&store, &layer, compression, &other).unwrap_err();
+            assert_eq!(same_tar(&store, &layer, &tree), Ok(layer.diff_id.clone()));
+            let err = same_tar(&store, &layer, &other).unwrap_err();
             assert!(err.contains("another tar"), "{err}");
-            let err = same_tar(&store, &layer, compression, &longer).unwrap_err();
+            let err = same_tar(&store, &layer, &longer).unwrap_err();
             assert!(err.contains("another tar"), "{err}");
             if compression == Compression::None {
                 let mut bytes = std::fs::read(store.path(&layer.digest)).unwrap();
@@ -497,7 +482,7 @@ mod tests {
                     size: bytes.len() as u64,
                     ..layer.clone()
                 };
-                let err = same_tar(&store, &padded, compression, &tree).unwrap_err();
+                let err = same_tar(&store, &padded, &tree).unwrap_err();
                 assert!(err.contains("more than"), "{err}");
                 bytes.truncate(bytes.len() - 2);
                 let digest = store.put_bytes(&bytes).unwrap();
@@ -506,7 +491,7 @@ mod tests {
                     size: bytes.len() as u64,
                     ..layer.clone()
                 };
-                let err = same_tar(&store, &cut, compression, &tree).unwrap_err();
+                let err = same_tar(&store, &cut, &tree).unwrap_err();
                 assert!(err.contains("less than"), "{err}");
             }
         }

@@ -92,7 +92,10 @@ pub(crate) fn decoder<'a>(
     };
     let mt = layer.media_type.to_string();
     let reader: Box<dyn Read + 'a> = if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
-        Box::new(flate2::bufread::GzDecoder::new(compressed))
+        // Every member: a gzip layer may be several members back to back
+        // (pigz, `cat a.gz b.gz`), and Go's reader, which containerd and
+        // podman use, reads them all.
+        Box::new(flate2::bufread::MultiGzDecoder::new(compressed))
     } else if mt.ends_with("+zstd") || mt.ends_with(".tar.zstd") {
         Box::new(zstd::stream::read::Decoder::with_buffer(compressed).map_err(io_err)?)
     } else if mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar") {
@@ -342,5 +345,39 @@ pub(crate) fn apply_layer(tree: &mut FsTree, entries: Vec<(LayerEntry, Option<Ve
             tree.remove_subtree(&e.path);
         }
         tree.replace(e.path, node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use oci_spec::image::MediaType;
+
+    use crate::oci::{Digest, LayerBlob};
+
+    /// A layer of two gzip members (as pigz or `cat a.gz b.gz` make) reads
+    /// to the end of the second, as Go's reader reads it.
+    #[test]
+    fn every_gzip_member_of_a_layer_is_read() {
+        let member = |bytes: &[u8]| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(bytes).unwrap();
+            gz.finish().unwrap()
+        };
+        let mut blob = member(b"first half, ");
+        blob.extend(member(b"second half"));
+        let layer = LayerBlob {
+            media_type: MediaType::ImageLayerGzip,
+            digest: Digest::of(&blob),
+            size: blob.len() as u64,
+            diff_id: Digest::of(b"first half, second half"),
+        };
+        let mut out = String::new();
+        super::decoder(&blob[..], &layer)
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "first half, second half");
     }
 }
