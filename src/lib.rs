@@ -9,10 +9,10 @@
 pub mod apt;
 pub(crate) mod assemble;
 pub mod attest;
-pub mod build;
 pub mod cli;
-pub(crate) mod deb;
+pub mod dpkg;
 pub mod fstree;
+pub mod image;
 pub mod layer;
 pub mod lock;
 pub mod oci;
@@ -35,5 +35,5 @@ mod proptests;
 // Modules are public where the integration tests or an embedder read
 // their types; everything else in them is `pub(crate)`, so the compiler
 // finds what nothing uses.
-pub use build::{build, BuildError, BuildInputs, BuildOutput, BuildSettings};
+pub use image::{build, BuildError, BuildInputs, BuildOutput, BuildSettings};
 pub use pipeline::{produce, resolve, AttestOptions, Event, PipelineError, Produced, Settings};

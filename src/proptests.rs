@@ -141,7 +141,7 @@ fn the_control_file_readers_never_panic() {
     check("control", inputs(PACKAGES.as_bytes().to_vec()), |bytes| {
         let text = String::from_utf8_lossy(&bytes);
         let _ = crate::apt::control::parse_packages_index(&text, "Packages", 0);
-        let _ = crate::deb::parse_stanza(&text);
+        let _ = crate::dpkg::deb::parse_stanza(&text);
         let _ = crate::apt::control::parse_relation_list(&text, "amd64");
         Ok(())
     });
@@ -343,9 +343,9 @@ fn the_deb_reader_never_panics() {
             deb.push(b'\n');
         }
     }
-    crate::deb::read_deb("sample.deb", &deb[..], 0).unwrap();
+    crate::dpkg::deb::read_deb("sample.deb", &deb[..], 0).unwrap();
     check("deb", inputs(deb), |bytes| {
-        let _ = crate::deb::read_deb("prop.deb", &bytes[..], 0);
+        let _ = crate::dpkg::deb::read_deb("prop.deb", &bytes[..], 0);
         Ok(())
     });
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apt::fetch::{FetchError, FetchItem, Fetcher};
 use crate::apt::sources::{locate, package_url, AptSettings, SourcesError};
-use crate::deb::unpack::{UnpackCache, UnpackError, UnpackedDeb};
+use crate::dpkg::unpack::{UnpackCache, UnpackError, UnpackedDeb};
 use crate::lock::{Lock, LockedPackage};
 use crate::oci::{Digest, Platform};
 use crate::recipe::{AptSource, AptSpec};

@@ -5,7 +5,6 @@ pub mod control;
 pub mod debs;
 pub mod fetch;
 pub mod hostconf;
-pub mod install;
 pub(crate) mod locking;
 pub mod package;
 pub mod release;

@@ -13,7 +13,7 @@
 //! systemd-sysusers do nothing then); `[accounts]` entries still win over
 //! everything, as over the masters.
 
-use crate::apt::install::{Declared, DeclaredUser};
+use crate::dpkg::install::{Declared, DeclaredUser};
 use crate::recipe::{GroupSpec, UserSpec};
 
 const SYSTEM_IDS: std::ops::RangeInclusive<u32> = 100..=999;

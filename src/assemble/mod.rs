@@ -25,7 +25,7 @@ pub enum AssembleError {
 pub(crate) fn recipe_tree(
     recipe: &Recipe,
     masters: Option<(&str, &str)>,
-    declared: &[crate::apt::install::Declared],
+    declared: &[crate::dpkg::install::Declared],
 ) -> Result<FsTree, AssembleError> {
     let epoch = recipe.epoch;
     let mut tree = FsTree::new();

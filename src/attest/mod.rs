@@ -107,7 +107,7 @@ pub struct AttestInput<'a> {
     pub base: Option<BaseRef>,
     /// Per platform, the maintainer-script effects and what became of
     /// them (provenance's byproducts).
-    pub scripts: BTreeMap<String, crate::apt::install::ScriptReport>,
+    pub scripts: BTreeMap<String, crate::dpkg::install::ScriptReport>,
     /// Who built: a URI naming the build platform (SLSA `builder.id`).
     pub builder_id: String,
     pub stele_version: String,

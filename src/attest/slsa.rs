@@ -59,7 +59,7 @@ pub fn provenance(input: &AttestInput) -> Statement {
         external["lockDigest"] = Value::String(Digest::of(lock.to_text().as_bytes()).to_string());
     }
 
-    // The same rule the build used (see `build::provenance::profile`).
+    // The same rule the build used (see `image::provenance::profile`).
     let profile = Profile::in_force(input.recipe.encoding, input.lock.map(|l| l.encoding));
     let predicate = json!({
         "buildDefinition": {

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::attest::Attestation;
-use crate::build::LayerSource;
+use crate::image::LayerSource;
 use crate::oci::Built;
 use crate::pipeline::Event;
 use crate::registry::{Progress, Transfer};

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::attest::{self, AttestError, AttestInput, Attestation, PrivateKey, Selection};
-use crate::build::{BuildError, BuildOutput, BuildSettings, LayerStats};
+use crate::image::{BuildError, BuildOutput, BuildSettings, LayerStats};
 use crate::oci::{Digest, LayerBlob};
 use crate::remote_cache::RemoteCache;
 use crate::store::{BlobStore, StoreError};
@@ -199,7 +199,7 @@ pub fn produce(
         remote_cache: remote.clone().filter(|_| settings.layer_cache),
         layer_cache,
     };
-    let output = crate::build::build(recipe, &inputs, &build_settings, store)?;
+    let output = crate::image::build(recipe, &inputs, &build_settings, store)?;
     progress(Event::Layers {
         stats: &output.layers,
         cache: settings.layer_cache,
@@ -227,7 +227,7 @@ pub fn produce(
         )?
     };
     let remote_cache = remote.map(|remote| {
-        let profile = crate::build::provenance::profile(recipe, &inputs);
+        let profile = crate::image::provenance::profile(recipe, &inputs);
         push_remote(
             &remote,
             &output,
@@ -252,7 +252,7 @@ pub fn produce(
 fn push_remote(
     remote: &RemoteCache,
     output: &BuildOutput,
-    packages: Option<&crate::build::Packages>,
+    packages: Option<&crate::image::Packages>,
     profile: crate::layer::Profile,
     settings: &Settings,
     store: &BlobStore,

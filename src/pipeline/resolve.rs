@@ -10,7 +10,7 @@ use crate::apt::debs::{self, CheckedLock, DebsError};
 use crate::apt::fetch::Fetcher;
 use crate::apt::locking::{self, LockingError};
 use crate::attest::BaseRef;
-use crate::build::{BaseError, BaseImage, BuildInputs, Packages};
+use crate::image::{BaseError, BaseImage, BuildInputs, Packages};
 use crate::lock::{Lock, LockError};
 use crate::recipe::{AptSpec, BaseSpec, Recipe};
 use crate::source::layout::{open_layout_base, Selector};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apt::fetch::{FetchError, Fetcher};
 use crate::apt::sources::AptSettings;
-use crate::deb::unpack::UnpackCache;
+use crate::dpkg::unpack::UnpackCache;
 use crate::layer::LayerCache;
 use crate::registry::RegistrySettings;
 use crate::source::view::ViewCache;

@@ -8,7 +8,7 @@ use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
 
 use super::{Found, RemoteCache};
-use crate::deb::unpack::{UnpackCache, UnpackedDeb, UNPACK_FORMAT};
+use crate::dpkg::unpack::{UnpackCache, UnpackedDeb, UNPACK_FORMAT};
 use crate::fstree::FsTree;
 use crate::layer::{Encoding, Profile};
 use crate::oci::digest::HashingWriter;

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::fsck::{Walk, WalkedImage};
 use super::Check;
-use crate::build::provenance::{KEY_LOCK_DIGEST, KEY_RECIPE_DIGEST, SBOM_PATH};
+use crate::image::provenance::{KEY_LOCK_DIGEST, KEY_RECIPE_DIGEST, SBOM_PATH};
 use crate::lock::Lock;
 use crate::oci::{our_digest, Digest, LayerBlob};
 use crate::recipe::Recipe;

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::build::provenance::SBOM_PATH;
+use crate::image::provenance::SBOM_PATH;
 use crate::oci::{Digest, Image};
 use crate::source::unpack::{for_each_entry, UnpackError};
 use crate::source::Opened;
@@ -400,8 +400,8 @@ pub(crate) fn classify_provenance(item: Item, key: &str) -> Item {
         let topic = item.topic.clone();
         return item.because(Cause::Timestamps).topic(topic);
     }
-    if key == crate::build::provenance::KEY_RECIPE_DIGEST
-        || key == crate::build::provenance::KEY_LOCK_DIGEST
+    if key == crate::image::provenance::KEY_RECIPE_DIGEST
+        || key == crate::image::provenance::KEY_LOCK_DIGEST
     {
         return Item {
             cause: None,

@@ -152,7 +152,7 @@ pub struct BuildOutput {
     pub layers: LayerStats,
     /// Per platform with packages, what their maintainer scripts would
     /// have done and what became of it.
-    pub scripts: BTreeMap<String, crate::apt::install::ScriptReport>,
+    pub scripts: BTreeMap<String, crate::dpkg::install::ScriptReport>,
     /// The base's distinct layers: known from the view cache, and read
     /// (decompressed) by this build; `None` for scratch.
     pub base_layers: Option<BaseLayerStats>,
@@ -407,7 +407,7 @@ fn recipe_layer(
     recipe: &Recipe,
     lower: &FsTree,
     masters: Option<(String, String)>,
-    accounts: &[crate::apt::install::Declared],
+    accounts: &[crate::dpkg::install::Declared],
     sbom: Option<Vec<u8>>,
 ) -> Result<Option<LayerPlan>, BuildError> {
     let text = |key: &str| -> Result<Option<String>, BuildError> {

@@ -54,7 +54,7 @@
 use std::collections::BTreeMap;
 
 use crate::apt::Package;
-use crate::deb::DebContents;
+use crate::dpkg::deb::DebContents;
 use crate::fstree::{self, Content, FsTree, Node, NodeKind};
 
 /// What `install` does beyond unpacking. The default does all of it.

@@ -2,8 +2,8 @@
 //! libc-bin, through `install` itself.
 
 use super::*;
-use crate::deb::read_deb;
-use crate::deb::tests::{control_text, deb, TarBuilder};
+use crate::dpkg::deb::read_deb;
+use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
 use crate::oci::Digest;
 
 const EPOCH: u64 = 1_735_689_600;

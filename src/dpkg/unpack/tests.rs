@@ -1,8 +1,8 @@
 use tar::EntryType;
 
 use super::*;
-use crate::deb::read_deb;
-use crate::deb::tests::{control_text, deb, TarBuilder};
+use crate::dpkg::deb::read_deb;
+use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
 
 /// A package with every kind of entry: files (one empty), a hard link, a
 /// symlink, an xattr, and an mtime after the epoch used below.

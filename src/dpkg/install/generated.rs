@@ -10,7 +10,7 @@ use md5::{Digest as _, Md5};
 use super::{cert_links, java_trust, ld_cache};
 use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR, CERTS_DIR};
 use crate::apt::Package;
-use crate::deb::DebContents;
+use crate::dpkg::deb::DebContents;
 use crate::fstree::{self, Content, ContentError, ContentReader, FsTree, NodeKind};
 
 fn control_text<'a>(p: &Package, deb: &'a DebContents) -> Result<&'a str, InstallError> {

@@ -20,7 +20,7 @@
 //! Group ids are base-passwd's fixed ones (mail 8, utmp 43).
 
 use crate::apt::Package;
-use crate::deb::DebContents;
+use crate::dpkg::deb::DebContents;
 use crate::fstree::{Content, FsTree, Node, NodeKind};
 
 const MAIL_GID: u32 = 8;

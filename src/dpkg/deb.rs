@@ -608,7 +608,5 @@ pub(crate) fn climbs_above_root(key: &str, target: &str) -> bool {
     false
 }
 
-pub mod unpack;
-
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1,6 +1,6 @@
 use super::*;
-use crate::deb::read_deb;
-use crate::deb::tests::{control_text, deb, TarBuilder};
+use crate::dpkg::deb::read_deb;
+use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
 use crate::oci::Digest;
 
 const EPOCH: u64 = 5_000;

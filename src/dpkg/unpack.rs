@@ -23,7 +23,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::{read_deb_with, DataEntry, DebContents, DebError, FileError};
+use super::deb::{read_deb_with, DataEntry, DebContents, DebError, FileError};
 use crate::fstree::{Content, Node, NodeKind};
 use crate::oci::digest::HashingWriter;
 use crate::oci::Digest;

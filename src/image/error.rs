@@ -13,7 +13,7 @@ pub enum BuildError {
     #[error(transparent)]
     Content(#[from] crate::fstree::ContentError),
     #[error(transparent)]
-    Install(#[from] crate::apt::install::InstallError),
+    Install(#[from] crate::dpkg::install::InstallError),
     #[error("{package} was not unpacked before the build; this is a bug in stele")]
     NotUnpacked { package: String },
     #[error(transparent)]

@@ -233,8 +233,8 @@ pub(super) fn configure(
 #[cfg(test)]
 mod tests {
     use super::super::*;
-    use crate::deb::read_deb;
-    use crate::deb::tests::{control_text, deb, TarBuilder};
+    use crate::dpkg::deb::read_deb;
+    use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
     use crate::oci::Digest;
 
     fn package(name: &str, data: &mut TarBuilder, postinst: &str) -> (Package, DebContents) {
