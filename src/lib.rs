@@ -9,6 +9,7 @@
 pub mod apt;
 pub(crate) mod assemble;
 pub mod attest;
+pub mod cache;
 pub mod cli;
 pub mod dpkg;
 pub mod fstree;
@@ -20,7 +21,6 @@ pub(crate) mod parallel;
 pub mod pipeline;
 pub mod recipe;
 pub mod registry;
-pub mod remote_cache;
 pub mod sink;
 pub mod source;
 pub mod store;

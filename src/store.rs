@@ -927,70 +927,6 @@ impl Write for BlobWriter {
     }
 }
 
-/// Cache records: small JSON blobs in a `BlobStore`, found by a key through
-/// a pointer file `DIR/<key hex>` that holds the record's digest. Records
-/// are read back verified, so a damaged or half-written pointer or record
-/// reads as absent (a cache miss), never as another answer.
-#[derive(Clone, Debug)]
-pub(crate) struct Records {
-    dir: PathBuf,
-}
-
-/// Records are a few hundred kilobytes at most (a large package's index).
-const RECORD_LIMIT: u64 = 64 << 20;
-
-impl Records {
-    /// Opens (creating if needed) the pointer folder `dir`.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Records, StoreError> {
-        let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
-            path: dir.clone(),
-            error: e,
-        })?;
-        sweep_stale(&dir, ".tmp-");
-        Ok(Records { dir })
-    }
-
-    pub(crate) fn pointer_path(&self, key: &Digest) -> PathBuf {
-        self.dir.join(key.hex())
-    }
-
-    /// The record stored under `key`, or `None` when there is none or it
-    /// does not check out.
-    pub fn get(&self, store: &BlobStore, key: &Digest) -> Option<Vec<u8>> {
-        // A pointer is one digest line; anything longer is not one.
-        let (file, _) = open_untrusted(&self.dir, key.hex()).ok()?;
-        store.mark_used(&file);
-        let pointer = read_limited(file, 128).ok()??;
-        let text = std::str::from_utf8(&pointer).ok()?;
-        let digest: Digest = text.trim_end().parse().ok()?;
-        store.read_verified(&digest, None, RECORD_LIMIT).ok()
-    }
-
-    /// Stores `record` under `key`: the blob first, then the pointer, each
-    /// complete before it gets its name.
-    pub fn put(&self, store: &BlobStore, key: &Digest, record: &[u8]) -> Result<(), StoreError> {
-        store.remove_if_damaged(&Digest::of(record), record.len() as u64);
-        let digest = store.put_bytes(record)?;
-        let dest = self.pointer_path(key);
-        let io_err = |e| StoreError::Io {
-            path: dest.clone(),
-            error: e,
-        };
-        let mut temp = temp_file_in(&self.dir, ".tmp-").map_err(io_err)?;
-        temp.write_all(format!("{digest}\n").as_bytes())
-            .map_err(io_err)?;
-        temp.as_file().sync_all().map_err(io_err)?;
-        temp.persist(&dest).map_err(|e| io_err(e.error))?;
-        Ok(())
-    }
-
-    /// Forgets `key` (a record found damaged or stale).
-    pub fn remove(&self, key: &Digest) {
-        let _ = fs::remove_file(self.pointer_path(key));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1076,12 +1012,9 @@ mod tests {
         if process_umask() == 0o022 {
             assert_eq!(mode(&out.path(&digest)), 0o644);
         }
-        // Blobs written directly and record pointers alike.
+        // Blobs written directly alike (record pointers: `cache::records`).
         let written = out.put_bytes(b"other").unwrap();
         assert_eq!(mode(&out.path(&written)), expected);
-        let records = Records::open(dir.path().join("records")).unwrap();
-        records.put(&out, &written, b"{}").unwrap();
-        assert_eq!(mode(&records.pointer_path(&written)), expected);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! The .debs a lock names: downloaded (or imported from a vendored folder)
 //! into the content-addressed cache, each verified against its locked
-//! sha256 and size, and unpacked once into the cache's packs.
+//! sha256 and size. Unpacking them (and asking the caches first) is the
+//! pipeline's (`pipeline::packages`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::apt::fetch::{FetchError, FetchItem, Fetcher};
 use crate::apt::sources::{locate, package_url, AptSettings, SourcesError};
-use crate::dpkg::unpack::{UnpackCache, UnpackError, UnpackedDeb};
 use crate::lock::{Lock, LockedPackage};
 use crate::oci::{Digest, Platform};
 use crate::recipe::{AptSource, AptSpec};
@@ -26,8 +26,6 @@ pub enum DebsError {
     Sources(#[from] SourcesError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    #[error(transparent)]
-    Unpack(#[from] UnpackError),
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -88,7 +86,7 @@ impl CheckedLock {
     }
 
     /// The distinct packages of the checked platforms, by sha256.
-    fn wanted(&self) -> BTreeMap<Digest, &LockedPackage> {
+    pub(crate) fn wanted(&self) -> BTreeMap<Digest, &LockedPackage> {
         let mut wanted = BTreeMap::new();
         for p in self.per_platform.values().flatten() {
             wanted.entry(p.sha256.clone()).or_insert(p);
@@ -137,7 +135,7 @@ pub(crate) fn fetch_locked(
 }
 
 /// Downloads those of `packages` the cache does not hold yet.
-fn fetch_missing<'a>(
+pub(crate) fn fetch_missing<'a>(
     sources: &[AptSource],
     packages: impl Iterator<Item = &'a LockedPackage>,
     fetcher: &Fetcher,
@@ -186,100 +184,6 @@ fn fetch_missing<'a>(
         });
     }
     Ok(())
-}
-
-/// The locked packages, unpacked, and how many of them had been unpacked
-/// by an earlier build.
-pub(crate) struct UnpackedPackages {
-    pub debs: BTreeMap<Digest, UnpackedDeb>,
-    pub reused: usize,
-    /// Taken unpacked from a remote cache: neither fetched nor unpacked.
-    pub remote: usize,
-    /// `name version (arch)` of each package unpacked by this call, in
-    /// lock order: what `-v` shows as the cache's misses.
-    pub unpacked_now: Vec<String>,
-}
-
-/// Every locked .deb, unpacked. A package the cache has unpacked before is
-/// taken from there and its .deb is neither fetched nor read; so is one
-/// `remote` has (checked, then recorded in the cache); the others are
-/// fetched if missing and unpacked into the cache, `jobs` at a time.
-pub(crate) fn unpack_locked(
-    lock: &CheckedLock,
-    fetcher: &Fetcher,
-    unpacked: &UnpackCache,
-    settings: &AptSettings,
-    jobs: usize,
-    remote: Option<&crate::remote_cache::RemoteCache>,
-    progress: DownloadProgress,
-) -> Result<UnpackedPackages, DebsError> {
-    let wanted = lock.wanted();
-    let mut debs = BTreeMap::new();
-    let mut todo: Vec<&LockedPackage> = Vec::new();
-    // Loading hashes each pack whole (a damaged one is unpacked again, never
-    // trusted), so the packs are checked on every thread, largest first.
-    let listed: Vec<(&Digest, &&LockedPackage)> = wanted.iter().collect();
-    let loaded = crate::parallel::map(
-        &listed,
-        jobs,
-        |(_, p)| p.size,
-        |(digest, _)| Ok::<_, std::convert::Infallible>(unpacked.load(digest)),
-    )
-    .unwrap_or_else(|never| match never {});
-    for ((digest, p), found) in listed.into_iter().zip(loaded) {
-        match found {
-            Some(u) => {
-                debs.insert(digest.clone(), u);
-            }
-            None => todo.push(p),
-        }
-    }
-    let reused = debs.len();
-    let mut remote_hits = 0;
-    if let Some(remote) = remote {
-        // Downloads, not CPU work: as many at once as .deb downloads.
-        let found = crate::parallel::map(
-            &todo,
-            settings.jobs.max(jobs),
-            |p| p.size,
-            |p| Ok::<_, std::convert::Infallible>(remote.unpacked(&p.sha256, unpacked)),
-        )
-        .unwrap_or_else(|never| match never {});
-        let mut rest = Vec::new();
-        for (p, found) in todo.into_iter().zip(found) {
-            match found {
-                Some(u) => {
-                    debs.insert(p.sha256.clone(), u);
-                    remote_hits += 1;
-                }
-                None => rest.push(p),
-            }
-        }
-        todo = rest;
-    }
-    fetch_missing(
-        &lock.sources,
-        todo.iter().copied(),
-        fetcher,
-        settings,
-        progress,
-    )?;
-    let done = crate::parallel::map(
-        &todo,
-        jobs,
-        |p| p.size,
-        |p| unpacked.unpack(&package_label(p), &p.sha256, p.size),
-    )?;
-    let unpacked_now = todo.iter().map(|p| package_label(p)).collect();
-    for (p, u) in todo.iter().zip(done) {
-        debs.insert(p.sha256.clone(), u);
-    }
-    Ok(UnpackedPackages {
-        debs,
-        reused,
-        remote: remote_hits,
-        unpacked_now,
-    })
 }
 
 /// Copies every locked .deb into `dir` as `<name>_<version>_<arch>.deb`.

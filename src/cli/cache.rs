@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use super::report::{human_bytes, print_json, Reporter};
 use super::settings::{cache_dir, CacheArgs};
-use crate::pipeline::prune::{self, PruneOptions};
+use crate::cache::prune::{self, PruneOptions};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CacheCommand {
@@ -61,7 +61,7 @@ fn cmd_prune(args: PruneArgs, r: &Reporter) -> Result<ExitCode> {
         );
     }
     let cannot_lock = || format!("cannot lock the cache {}", dir.display());
-    let _lock = match prune::lock(&dir, true, false).with_context(cannot_lock)? {
+    let _lock = match crate::cache::lock(&dir, true, false).with_context(cannot_lock)? {
         Some(l) => l,
         None if args.no_wait => bail!(
             "a running stele command is using the cache {}; prune when it is done, or without --no-wait to wait for it",
@@ -72,7 +72,7 @@ fn cmd_prune(args: PruneArgs, r: &Reporter) -> Result<ExitCode> {
                 "waiting for the stele commands using the cache {} to finish",
                 dir.display()
             ));
-            prune::lock(&dir, true, true)
+            crate::cache::lock(&dir, true, true)
                 .with_context(cannot_lock)?
                 .with_context(cannot_lock)?
         }

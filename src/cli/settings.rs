@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::apt::sources::AptSettings;
-use crate::oci::Digest;
-use crate::pipeline::{Builder, Cache, LockPolicy, Settings};
+use crate::cache::{Cache, RemoteCacheSettings};
+use crate::pipeline::{Builder, LockPolicy, Settings};
 use crate::registry::RegistrySettings;
-use crate::remote_cache::RemoteCacheSettings;
 use crate::transport::{NetworkSettings, ProxySettings, TlsSettings};
 
 /// The cache folder flag, shared by every command that reads a cache.
@@ -264,62 +263,23 @@ pub(crate) fn work_jobs(jobs: &JobsArgs) -> usize {
 
 /// The builder id provenance names: this command-line tool on a machine
 /// the attestation does not identify further, its executable named by the
-/// sha256 of its file (see `executable_digest`).
+/// sha256 of its file: what layer keys name stele by, so a rebuilt stele
+/// never takes layers another build of it wrote, and runners of a fleet
+/// (`--cache-from`) that installed the same binary, however and whenever,
+/// share layers. The digest is remembered in the cache folder
+/// (`cache::memo`).
 pub fn builder(cache: &Path) -> Builder {
+    let digest = std::env::current_exe()
+        .ok()
+        .and_then(|exe| crate::cache::memo::executable_digest(cache, &exe));
     Builder {
         id: format!("{}/builders/cli", crate::attest::URI_BASE),
         version: env!("CARGO_PKG_VERSION").into(),
-        identity: match executable_digest(cache) {
+        identity: match digest {
             Some(digest) => format!("stele {} {digest}", env!("CARGO_PKG_VERSION")),
             None => builder_identity(),
         },
     }
-}
-
-/// The sha256 of this executable's file: what the layer cache's keys name
-/// stele by, so a rebuilt stele never takes layers another build of it
-/// wrote, and runners of a fleet (`--cache-from`) that installed the same
-/// binary, however and whenever, share layers. Hashing a release binary
-/// costs tens of milliseconds, so the digest is remembered in the cache
-/// folder under the file's device, inode, size, mtime and ctime (the
-/// stamps base layers use, SECURITY.md): any write to the file moves its
-/// ctime, so a remembered digest never outlives the bytes it names.
-fn executable_digest(cache: &Path) -> Option<Digest> {
-    use std::os::unix::fs::MetadataExt;
-    let exe = std::env::current_exe().ok()?;
-    let m = std::fs::metadata(&exe).ok()?;
-    let stamp = format!(
-        "{} {} {} {}.{:09} {}.{:09}",
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec()
-    );
-    let dir = "builders";
-    let name = Digest::of(stamp.as_bytes()).hex().to_string();
-    if let Ok((f, _)) = crate::store::open_untrusted(cache, &format!("{dir}/{name}")) {
-        let mut text = String::new();
-        use std::io::Read as _;
-        if f.take(100).read_to_string(&mut text).is_ok() {
-            if let Ok(digest) = text.trim().parse::<Digest>() {
-                return Some(digest);
-            }
-        }
-    }
-    let (digest, _) = crate::oci::digest::hash_reader(std::fs::File::open(&exe).ok()?).ok()?;
-    // Remembering is only a saving: a cache that cannot take it costs the
-    // next build one more hash.
-    let folder = cache.join(dir);
-    let _ = std::fs::create_dir_all(&folder).and_then(|()| {
-        let mut temp = crate::store::temp_file_in(&folder, ".builder")?;
-        std::io::Write::write_all(&mut temp, format!("{digest}\n").as_bytes())?;
-        temp.persist(folder.join(&name)).map_err(|e| e.error)?;
-        Ok(())
-    });
-    Some(digest)
 }
 
 /// This executable when its file cannot be read: its version and the size
@@ -436,28 +396,13 @@ pub(crate) fn source_date_epoch() -> Result<Option<u64>> {
 mod tests {
     use super::*;
 
-    /// The executable's digest is its file's sha256, remembered in the
-    /// cache folder; a memo that is not a digest is hashed over again.
+    /// The builder names this executable by its file's sha256.
     #[test]
-    fn the_executable_is_named_by_its_sha256_remembered_per_file() {
+    fn the_builder_is_named_by_its_executables_sha256() {
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        let expected = Digest::of(&exe);
         let cache = tempfile::tempdir().unwrap();
-        assert_eq!(executable_digest(cache.path()).unwrap(), expected);
-        let memos: Vec<_> = std::fs::read_dir(cache.path().join("builders"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert_eq!(memos.len(), 1);
-        assert_eq!(
-            std::fs::read_to_string(&memos[0]).unwrap(),
-            format!("{expected}\n")
-        );
-        assert_eq!(executable_digest(cache.path()).unwrap(), expected);
-        std::fs::write(&memos[0], "not a digest\n").unwrap();
-        assert_eq!(executable_digest(cache.path()).unwrap(), expected);
         assert!(builder(cache.path())
             .identity
-            .ends_with(&expected.to_string()));
+            .ends_with(&crate::oci::Digest::of(&exe).to_string()));
     }
 }

@@ -1,19 +1,19 @@
-//! A .deb unpacked once into the package cache, so later builds never
-//! decompress it again and never hold its files in memory.
+//! A .deb unpacked once into a *pack* and an *index*, so later builds
+//! never decompress it again and never hold its files in memory. Where
+//! they are kept and found again is the cache's (`cache::packs`).
 //!
 //! Unpacking streams the data member's regular files, back to back, into
-//! one *pack* blob named by its own hash, and records everything else (the
+//! one pack blob named by its own hash, and describes everything else (the
 //! control files, every entry's path, kind, mode, owner, mtime, xattrs,
-//! link target, and each file's offset, size and sha256 in the pack) as an
-//! index blob. The record `unpacked/v<N>/<deb sha256>` points at the index.
-//! One pack per package rather than one blob per file keeps a first build
-//! to one fsync per package.
+//! link target, and each file's offset, size and sha256 in the pack) in
+//! the index. One pack per package rather than one blob per file keeps a
+//! first build to one fsync per package.
 //!
 //! Nothing unverified is trusted: the .deb is hashed while it is read and
-//! must be the one the lock names; the index is read back through its
-//! digest; each file is checked against its own sha256 whenever it is read
-//! from the pack. A record that is missing, damaged or of another format
-//! version is a miss, and the package is unpacked again.
+//! must be the one the lock names; an index read back must describe the
+//! package asked for and fit its pack (`UnpackedDeb::from_index`); each
+//! file is checked against its own sha256 whenever it is read from the
+//! pack.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
@@ -27,10 +27,11 @@ use super::deb::{read_deb_with, DataEntry, DebContents, DebError, FileError};
 use crate::fstree::{Content, Node, NodeKind};
 use crate::oci::digest::HashingWriter;
 use crate::oci::Digest;
-use crate::store::{BlobStore, Records, StoreError};
+use crate::store::{BlobStore, StoreError};
 
-/// Bumped whenever what an index records or means changes: records of
-/// other versions live in another folder and are never read.
+/// Bumped whenever what an index records or means changes: the cache
+/// keeps indexes of other versions in another folder and never reads
+/// them.
 pub(crate) const UNPACK_FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,14 +53,6 @@ pub enum UnpackError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The unpacked packages of a cache: packs and indexes in its blob store,
-/// records beside them.
-#[derive(Clone, Debug)]
-pub struct UnpackCache {
-    store: BlobStore,
-    records: Records,
 }
 
 /// A package as unpacked: its index, and where its pack is.
@@ -110,158 +103,81 @@ fn unb64(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
-impl UnpackCache {
-    /// The unpack cache of `store` (records under `<root>/unpacked/`).
-    pub fn open(store: &BlobStore) -> Result<UnpackCache, StoreError> {
-        let dir = store
-            .root()
-            .join("unpacked")
-            .join(format!("v{UNPACK_FORMAT}"));
-        Ok(UnpackCache {
-            store: store.clone(),
-            records: Records::open(dir)?,
-        })
-    }
+/// Unpacks the .deb `deb` in `store` (`size` bytes, as the lock says)
+/// into a pack in `store`, and returns it with its index (which the
+/// caller records). `label` names the package in errors.
+pub(crate) fn unpack(
+    store: &BlobStore,
+    label: &str,
+    deb: &Digest,
+    size: u64,
+) -> Result<UnpackedDeb, UnpackError> {
+    let path = store.path(deb);
+    let read_err = |e| UnpackError::Read {
+        label: label.to_string(),
+        path: path.clone(),
+        error: e,
+    };
+    let (file, _) = store.open_blob(deb)?;
+    let file = file.take(size.saturating_add(1));
+    // Hashed as it is read: the .deb unpacked is the one the lock names.
+    let mut reader = HashingReader::new(BufReader::with_capacity(256 * 1024, file));
 
-    /// The package `deb` as unpacked before, if its record, index and pack
-    /// are all there and whole (the pack's files are checked as read).
-    pub fn load(&self, deb: &Digest) -> Option<UnpackedDeb> {
-        let bytes = self.records.get(&self.store, deb)?;
-        let index = serde_json::from_slice::<Index>(&bytes)
-            .ok()
-            .filter(|index| self.sound(index, deb));
-        let Some(index) = index else {
-            self.records.remove(deb);
-            return None;
-        };
-        let pack = self.store.path(&index.pack);
-        Some(UnpackedDeb {
-            index,
-            pack: Arc::from(pack.as_path()),
-        })
-    }
-
-    /// Whether a record can be used: its fields agree, and its pack is
-    /// whole (hashed: a flipped byte anywhere in it makes the package a
-    /// miss, unpacked again from its .deb, never a build that fails on
-    /// or trusts a damaged file).
-    fn sound(&self, index: &Index, deb: &Digest) -> bool {
-        self.sound_as(index, deb, false)
-    }
-
-    fn sound_as(&self, index: &Index, deb: &Digest, pack_checked: bool) -> bool {
-        index.format == UNPACK_FORMAT
-            && &index.deb == deb
-            && index.entries.iter().all(|e| e.valid(index.pack_size))
-            && index.control.values().all(|v| unb64(v).is_some())
-            && (pack_checked || self.store.verify(&index.pack, index.pack_size).is_ok())
-    }
-
-    /// The index (digest, size) and pack (digest, size) recorded for `deb`:
-    /// what a remote cache entry for it carries.
-    pub(crate) fn entry(&self, deb: &Digest) -> Option<(Digest, u64, Digest, u64)> {
-        let bytes = self.records.get(&self.store, deb)?;
-        let index = serde_json::from_slice::<Index>(&bytes).ok()?;
-        Some((
-            Digest::of(&bytes),
-            bytes.len() as u64,
-            index.pack,
-            index.pack_size,
-        ))
-    }
-
-    /// Records for `deb` the index `index` (`size` bytes) that arrived in
-    /// this cache's store from elsewhere (a remote cache), after checking
-    /// it exactly as `load` checks a record of its own and that its pack
-    /// is `pack`; `pack_checked` says the pack was hashed as it was stored
-    /// just now, so it is not hashed twice. `None` when it does not check
-    /// out.
-    pub(crate) fn adopt(
-        &self,
-        deb: &Digest,
-        index: &Digest,
-        size: u64,
-        pack: &Digest,
-        pack_checked: bool,
-    ) -> Option<UnpackedDeb> {
-        // The limit the local records have: an index is a few hundred
-        // kilobytes for the largest packages.
-        let bytes = self.store.read_verified(index, Some(size), 64 << 20).ok()?;
-        let parsed = serde_json::from_slice::<Index>(&bytes)
-            .ok()
-            .filter(|i| &i.pack == pack && self.sound_as(i, deb, pack_checked))?;
-        self.records.put(&self.store, deb, &bytes).ok()?;
-        let pack = self.store.path(&parsed.pack);
-        Some(UnpackedDeb {
-            index: parsed,
-            pack: Arc::from(pack.as_path()),
-        })
-    }
-
-    /// Unpacks the cached .deb `deb` (`size` bytes, as the lock says) and
-    /// records it. `label` names the package in errors.
-    pub fn unpack(&self, label: &str, deb: &Digest, size: u64) -> Result<UnpackedDeb, UnpackError> {
-        let path = self.store.path(deb);
-        let read_err = |e| UnpackError::Read {
-            label: label.to_string(),
-            path: path.clone(),
-            error: e,
-        };
-        let (file, _) = self.store.open_blob(deb)?;
-        let file = file.take(size.saturating_add(1));
-        // Hashed as it is read: the .deb unpacked is the one the lock names.
-        let mut reader = HashingReader::new(BufReader::with_capacity(256 * 1024, file));
-
-        let mut pack = self.store.begin()?;
-        let temp_path = pack.temp_path().to_path_buf();
-        let mut files: Vec<(u64, u64, Digest)> = Vec::new();
-        let mut offset = 0u64;
-        let contents = read_deb_with(label, &mut reader, u64::MAX, &mut |entry, _| {
-            let mut hw = HashingWriter::new(&mut pack);
-            let mut buf = [0u8; 64 * 1024];
-            loop {
-                let n = match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(FileError::Read(e)),
-                };
-                hw.write_all(&buf[..n]).map_err(|e| FileError::Write {
-                    path: temp_path.clone(),
-                    source: e,
-                })?;
-            }
-            let (_, digest, n) = hw.finish();
-            files.push((offset, n, digest.clone()));
-            offset += n;
-            // A placeholder: the index keeps the range, and `contents`
-            // makes the real content once the pack has its name.
-            Ok(Content::bytes(Vec::new()))
-        })?;
-        io::copy(&mut reader, &mut io::sink()).map_err(read_err)?;
-        let (found, found_size) = reader.finish();
-        if &found != deb || found_size != size {
-            return Err(UnpackError::Damaged {
-                label: label.to_string(),
-                path,
-                expected: format!("{size} bytes, {deb}"),
-                found: format!("{found_size} bytes, {found}"),
-            });
+    let mut pack = store.begin()?;
+    let temp_path = pack.temp_path().to_path_buf();
+    let mut files: Vec<(u64, u64, Digest)> = Vec::new();
+    let mut offset = 0u64;
+    let contents = read_deb_with(label, &mut reader, u64::MAX, &mut |entry, _| {
+        let mut hw = HashingWriter::new(&mut pack);
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FileError::Read(e)),
+            };
+            hw.write_all(&buf[..n]).map_err(|e| FileError::Write {
+                path: temp_path.clone(),
+                source: e,
+            })?;
         }
-        let (pack_digest, pack_size) = pack.finish()?;
-
-        let index = Index::new(deb, pack_digest, pack_size, &contents, &files);
-        let bytes = serde_json::to_vec(&index).expect("an index serializes");
-        self.records.put(&self.store, deb, &bytes)?;
-        let pack = self.store.path(&index.pack);
-        Ok(UnpackedDeb {
-            index,
-            pack: Arc::from(pack.as_path()),
-        })
+        let (_, digest, n) = hw.finish();
+        files.push((offset, n, digest.clone()));
+        offset += n;
+        // A placeholder: the index keeps the range, and `contents`
+        // makes the real content once the pack has its name.
+        Ok(Content::bytes(Vec::new()))
+    })?;
+    io::copy(&mut reader, &mut io::sink()).map_err(read_err)?;
+    let (found, found_size) = reader.finish();
+    if &found != deb || found_size != size {
+        return Err(UnpackError::Damaged {
+            label: label.to_string(),
+            path,
+            expected: format!("{size} bytes, {deb}"),
+            found: format!("{found_size} bytes, {found}"),
+        });
     }
+    let (pack_digest, pack_size) = pack.finish()?;
+
+    let index = Index::new(deb, pack_digest, pack_size, &contents, &files);
+    let pack = store.path(&index.pack);
+    Ok(UnpackedDeb {
+        index,
+        pack: Arc::from(pack.as_path()),
+    })
 }
 
 impl Index {
+    /// Whether the index can be used for `deb`: its fields agree.
+    fn sound(&self, deb: &Digest) -> bool {
+        self.format == UNPACK_FORMAT
+            && &self.deb == deb
+            && self.entries.iter().all(|e| e.valid(self.pack_size))
+            && self.control.values().all(|v| unb64(v).is_some())
+    }
+
     /// `files[i]` is the range of the i-th regular file in archive order.
     fn new(
         deb: &Digest,
@@ -339,6 +255,31 @@ impl IndexEntry {
 }
 
 impl UnpackedDeb {
+    /// The package `deb` as the index `bytes` describes it, its pack in
+    /// `store`; `None` unless the index parses, is of this format, names
+    /// `deb`, and every entry fits the pack. The pack itself is not read:
+    /// whoever hands over the index checks that the pack hashes whole.
+    pub(crate) fn from_index(bytes: &[u8], deb: &Digest, store: &BlobStore) -> Option<UnpackedDeb> {
+        let index = serde_json::from_slice::<Index>(bytes)
+            .ok()
+            .filter(|index| index.sound(deb))?;
+        let pack = store.path(&index.pack);
+        Some(UnpackedDeb {
+            index,
+            pack: Arc::from(pack.as_path()),
+        })
+    }
+
+    /// The index as it is recorded.
+    pub(crate) fn index_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.index).expect("an index serializes")
+    }
+
+    /// The pack's digest and size.
+    pub(crate) fn pack(&self) -> (&Digest, u64) {
+        (&self.index.pack, self.index.pack_size)
+    }
+
     /// The package's contents as `read_deb` gives them, for a build whose
     /// epoch is `epoch`; every file refers to its range of the pack.
     pub(crate) fn contents(&self, epoch: u64) -> DebContents {
@@ -422,4 +363,4 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

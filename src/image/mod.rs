@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use crate::attest::{BaseRef, SbomPackage};
 use crate::fstree::{Content, FsTree, Node, NodeKind};
-use crate::layer::LayerCache;
 use crate::oci::{Built, Image, LayerBlob, Platform};
 use crate::recipe::Recipe;
 use crate::source::view::{self, LayerViews};
@@ -30,19 +29,17 @@ pub use write::{LayerDecision, LayerSource, LayerStats};
 pub struct BuildSettings {
     /// Layers written at once (0 counts as 1). The bytes never depend on it.
     pub jobs: usize,
-    /// Layers of earlier builds; `None` writes every layer.
-    pub layer_cache: Option<LayerCache>,
-    /// Layers other runners pushed (`--cache-from`), asked after the
-    /// layer cache and before writing; every answer is checked.
-    pub remote_cache: Option<std::sync::Arc<crate::remote_cache::RemoteCache>>,
+    /// Where each layer is looked up before it is written (the local
+    /// layer cache, then `--cache-from`; every answer checked) and
+    /// recorded after; `None` writes every layer and records none.
+    pub caches: Option<std::sync::Arc<crate::cache::Chain>>,
 }
 
 impl Default for BuildSettings {
     fn default() -> BuildSettings {
         BuildSettings {
             jobs: 1,
-            layer_cache: None,
-            remote_cache: None,
+            caches: None,
         }
     }
 }
@@ -67,7 +64,7 @@ impl BaseImage {
     /// Checks that `opened` has an image for each of `platforms`. An
     /// arm64 platform without a variant matches `arm64/v8`, the only arm64
     /// variant there is.
-    /// `views` must hold every layer of `opened` (`source::view::views_of`).
+    /// `views` must hold every layer of `opened` (`cache::ViewCache::views_of`).
     pub fn new(
         opened: Opened,
         views: LayerViews,

@@ -1,5 +1,5 @@
-//! Writing a build's new layers: each one found in the layer cache or
-//! written in one streaming pass, independent layers on parallel threads.
+//! Writing a build's new layers: each one found in the caches or written
+//! in one streaming pass, independent layers on parallel threads.
 //! A layer's bytes are the same whatever the thread count: profile 2026.1
 //! gives each layer its own single-threaded compressor, and 2026.2's
 //! blocks (compressed on one pool of `jobs` threads all the layers share)
@@ -8,6 +8,8 @@
 
 use super::BuildError;
 use super::{BuildSettings, LayerPlan};
+use crate::cache::lookup::LayerQuery;
+use crate::cache::Origin;
 use crate::fstree::NodeKind;
 use crate::layer::{self, layer_key, BlockPool, Encoding};
 use crate::oci::{Digest, LayerBlob};
@@ -31,7 +33,7 @@ pub struct LayerStats {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerDecision {
     pub created_by: String,
-    /// The layer cache's key for it: what a remote cache entry answers.
+    /// Its key (`layer::layer_key`): what cache entries answer.
     pub key: Digest,
     pub layer: LayerBlob,
     pub source: LayerSource,
@@ -54,10 +56,10 @@ pub(super) fn write_layers(
     settings: &BuildSettings,
     store: &BlobStore,
 ) -> Result<(Vec<LayerBlob>, LayerStats), BuildError> {
-    let cache = settings.layer_cache.as_ref();
+    let caches = settings.caches.as_deref();
     let keys: Vec<Digest> = plans
         .iter()
-        .map(|p| match cache {
+        .map(|p| match caches {
             Some(c) => c.key(&p.tree, encoding),
             None => layer_key(&p.tree, encoding, ""),
         })
@@ -77,21 +79,15 @@ pub(super) fn write_layers(
         settings.jobs,
         |&i| content_size(plans[i]),
         |&i| -> Result<(LayerBlob, LayerSource), BuildError> {
-            if let Some(blob) = cache.and_then(|c| c.get(&keys[i], encoding, store)) {
-                return Ok((blob, LayerSource::LayerCache));
-            }
-            let remote = settings.remote_cache.as_ref();
-            if let Some(blob) =
-                remote.and_then(|r| r.layer(&keys[i], &plans[i].tree, encoding, store))
-            {
-                // The remote cache downloads into the cache folder's store,
-                // which is the layer cache's: the blob is there, checked.
-                // A record that cannot be written only costs the next
-                // build a lookup.
-                if let Some(c) = cache {
-                    let _ = c.record(&keys[i], &blob);
-                }
-                return Ok((blob, LayerSource::RemoteCache));
+            let query = LayerQuery {
+                key: &keys[i],
+                tree: &plans[i].tree,
+                encoding,
+            };
+            match caches.and_then(|c| c.layer(&query, store)) {
+                Some((blob, Origin::Local)) => return Ok((blob, LayerSource::LayerCache)),
+                Some((blob, Origin::Remote)) => return Ok((blob, LayerSource::RemoteCache)),
+                None => {}
             }
             let pool =
                 (settings.jobs > 1).then(|| pool.get_or_init(|| BlockPool::new(settings.jobs)));
@@ -99,11 +95,11 @@ pub(super) fn write_layers(
                 &plans[i].tree,
                 encoding,
                 store,
-                cache.map(|c| c.store()),
+                caches.and_then(|c| c.layer_store()),
                 pool,
             )?;
-            if let Some(c) = cache {
-                c.record(&keys[i], &blob)?;
+            if let Some(c) = caches {
+                c.written(&keys[i], &blob)?;
             }
             Ok((blob, LayerSource::Written))
         },

@@ -4,7 +4,7 @@
 //! hasher into a blob file, in one pass. No layer is held whole in memory.
 
 mod blocks;
-pub mod cache;
+mod key;
 pub mod profile;
 pub mod tar;
 
@@ -16,7 +16,7 @@ use crate::fstree::FsTree;
 use crate::oci::{Digest, HashingWriter, LayerBlob};
 use crate::store::{BlobStore, StoreError};
 pub use blocks::BlockPool;
-pub use cache::{layer_key, LayerCache};
+pub use key::layer_key;
 pub use profile::{Compression, Profile, CHUNK_SIZE};
 
 #[derive(Debug, thiserror::Error)]

@@ -12,22 +12,22 @@
 //! output: the caller decides where `Produced` goes, and only after it
 //! exists.
 
-pub mod prune;
+mod packages;
 mod resolve;
 mod settings;
 
 pub use resolve::download_event;
-use resolve::resolve_with;
-pub use resolve::{check_lock, lock_in_force, resolve, LockOutcome, LockStatus, Resolved};
-pub use settings::{Builder, Cache, LockPolicy, Settings};
+pub use resolve::{check_lock, fetcher, lock_in_force, resolve, LockOutcome, LockStatus, Resolved};
+pub use settings::{Builder, LockPolicy, Settings};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::attest::{self, AttestError, AttestInput, Attestation, PrivateKey, Selection};
+use crate::cache::lookup::{Entry, EntryStore};
+use crate::cache::{Chain, Local, RemoteCacheError, RemoteReport, Repository};
 use crate::image::{BuildError, BuildOutput, BuildSettings, LayerStats};
-use crate::oci::{Digest, LayerBlob};
-use crate::remote_cache::RemoteCache;
+use crate::registry::Reference;
 use crate::store::{BlobStore, StoreError};
 
 /// What a pipeline run tells its caller while it works, so the CLI can
@@ -71,9 +71,7 @@ pub enum Event<'a> {
     Downloaded { packages: usize, bytes: u64 },
     /// What the remote caches did: hits, pushes, warnings (after the
     /// build, once).
-    RemoteCache {
-        report: &'a crate::remote_cache::RemoteReport,
-    },
+    RemoteCache { report: &'a RemoteReport },
 }
 
 /// Where a pipeline run reports its events; called from worker threads
@@ -118,7 +116,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Attest(#[from] AttestError),
     #[error(transparent)]
-    RemoteCache(#[from] Box<crate::remote_cache::RemoteCacheError>),
+    RemoteCache(#[from] Box<RemoteCacheError>),
     #[error("cannot open the layer cache in {dir}; pass --no-layer-cache to build without it")]
     LayerCache {
         dir: PathBuf,
@@ -134,7 +132,7 @@ pub struct Produced {
     pub attestations: Vec<Attestation>,
     pub lock: Option<LockOutcome>,
     /// What the remote caches did, when there were any.
-    pub remote_cache: Option<crate::remote_cache::RemoteReport>,
+    pub remote_cache: Option<RemoteReport>,
 }
 
 impl Produced {
@@ -147,6 +145,46 @@ impl Produced {
     }
 }
 
+/// The caches of one run, chained: the local folder first, then each
+/// `--cache-from` in order; what a build made goes to the local folder as
+/// it is made and to each `--cache-to` after. `--offline` asks no remote
+/// cache; `--no-layer-cache` takes and records no layer (packages still
+/// come from the caches).
+pub fn caches(settings: &Settings) -> Result<Chain, PipelineError> {
+    let layers = if settings.layer_cache {
+        Some(
+            settings
+                .cache
+                .layers()
+                .map_err(|source| PipelineError::LayerCache {
+                    dir: settings.cache.root().to_path_buf(),
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
+    let identity = &settings.builder.identity;
+    let open = |refs: &[Reference]| -> Result<Vec<Box<dyn EntryStore>>, PipelineError> {
+        if settings.offline {
+            return Ok(Vec::new());
+        }
+        refs.iter()
+            .map(|r| {
+                let repository = Repository::open(r, &settings.registry, &settings.cache, identity)
+                    .map_err(Box::new)?;
+                Ok(Box::new(repository) as Box<dyn EntryStore>)
+            })
+            .collect()
+    };
+    Ok(Chain::new(
+        Local::new(&settings.cache, layers),
+        open(&settings.remote_cache.from)?,
+        open(&settings.remote_cache.to)?,
+        identity,
+    ))
+}
+
 /// Resolves, builds and attests `recipe` into `store`: what `build`
 /// writes, what `push RECIPE` pushes and what `verify --rebuild` compares.
 pub fn produce(
@@ -156,21 +194,8 @@ pub fn produce(
     store: &BlobStore,
     progress: Progress,
 ) -> Result<Produced, PipelineError> {
-    // Offline means no network at all: remote caches are not asked.
-    let remote = if settings.remote_cache.is_empty() || settings.offline {
-        None
-    } else {
-        Some(Arc::new(
-            RemoteCache::new(
-                &settings.remote_cache,
-                &settings.registry,
-                settings.cache.blobs(),
-                &settings.builder.identity,
-            )
-            .map_err(Box::new)?,
-        ))
-    };
-    let Resolved { inputs, lock } = resolve_with(recipe, settings, remote.as_deref(), progress)?;
+    let caches = Arc::new(caches(settings)?);
+    let Resolved { inputs, lock } = resolve(recipe, settings, &caches, progress)?;
     let subset;
     let recipe = if settings.only_platforms.is_empty() {
         recipe
@@ -180,24 +205,9 @@ pub fn produce(
         subset = r;
         &subset
     };
-    let layer_cache = if settings.layer_cache {
-        Some(
-            settings
-                .cache
-                .layer_cache(&settings.builder.identity)
-                .map_err(|source| PipelineError::LayerCache {
-                    dir: settings.cache.root().to_path_buf(),
-                    source,
-                })?,
-        )
-    } else {
-        None
-    };
     let build_settings = BuildSettings {
         jobs: settings.jobs,
-        // `--no-layer-cache` writes every layer: neither cache is asked.
-        remote_cache: remote.clone().filter(|_| settings.layer_cache),
-        layer_cache,
+        caches: Some(caches.clone()),
     };
     let output = crate::image::build(recipe, &inputs, &build_settings, store)?;
     progress(Event::Layers {
@@ -226,17 +236,17 @@ pub fn produce(
             store,
         )?
     };
-    let remote_cache = remote.map(|remote| {
+    let remote_cache = caches.has_remote().then(|| {
         let profile = crate::image::provenance::profile(recipe, &inputs);
         push_remote(
-            &remote,
+            &caches,
             &output,
             inputs.packages.as_ref(),
             profile,
             settings,
             store,
         );
-        let report = remote.report();
+        let report = caches.report();
         progress(Event::RemoteCache { report: &report });
         report
     });
@@ -250,36 +260,31 @@ pub fn produce(
 
 /// Pushes this build's layers and unpacked packages to `--cache-to`.
 fn push_remote(
-    remote: &RemoteCache,
+    caches: &Chain,
     output: &BuildOutput,
     packages: Option<&crate::image::Packages>,
     profile: crate::layer::Profile,
     settings: &Settings,
     store: &BlobStore,
 ) {
-    let layers: Vec<(Digest, LayerBlob)> = output
+    let mut entries: Vec<Entry> = output
         .layers
         .decisions
         .iter()
-        .map(|d| (d.key.clone(), d.layer.clone()))
-        .collect();
-    let mut debs: Vec<Digest> = packages
-        .map(|p| {
-            p.lock()
-                .platforms
-                .values()
-                .flat_map(|platform| platform.packages.iter().map(|p| p.sha256.clone()))
-                .collect()
+        .map(|d| Entry::Layer {
+            key: &d.key,
+            layer: &d.layer,
+            profile,
+            from: store,
         })
-        .unwrap_or_default();
-    debs.sort();
-    debs.dedup();
-    remote.push(
-        &layers,
-        profile,
-        &debs,
-        store,
-        settings.cache.unpacked(),
-        settings.jobs,
-    );
+        .collect();
+    if let Some(packages) = packages {
+        entries.extend(
+            packages
+                .debs
+                .iter()
+                .map(|(deb, unpacked)| Entry::Pack { deb, unpacked }),
+        );
+    }
+    caches.push(&entries, settings.jobs);
 }

@@ -5,11 +5,14 @@
 
 use std::path::PathBuf;
 
+use super::packages::unpack_locked;
 use super::{Event, LockPolicy, Progress, Settings};
 use crate::apt::debs::{self, CheckedLock, DebsError};
-use crate::apt::fetch::Fetcher;
+use crate::apt::fetch::{FetchError, Fetcher};
 use crate::apt::locking::{self, LockingError};
 use crate::attest::BaseRef;
+use crate::cache::Chain;
+use crate::dpkg::unpack::UnpackError;
 use crate::image::{BaseError, BaseImage, BuildInputs, Packages};
 use crate::lock::{Lock, LockError};
 use crate::recipe::{AptSpec, BaseSpec, Recipe};
@@ -64,6 +67,8 @@ pub enum ResolveError {
     // Boxed: fetch errors carry several paths and URLs.
     #[error(transparent)]
     Debs(#[from] Box<DebsError>),
+    #[error(transparent)]
+    Unpack(#[from] Box<UnpackError>),
 }
 
 /// How the lock in force came to be.
@@ -80,6 +85,12 @@ pub enum LockStatus {
 impl From<DebsError> for ResolveError {
     fn from(e: DebsError) -> ResolveError {
         ResolveError::Debs(Box::new(e))
+    }
+}
+
+impl From<UnpackError> for ResolveError {
+    fn from(e: UnpackError) -> ResolveError {
+        ResolveError::Unpack(Box::new(e))
     }
 }
 
@@ -107,40 +118,29 @@ pub struct Resolved {
     pub lock: Option<LockOutcome>,
 }
 
+/// Opens the base and unpacks the packages of `recipe`, each package
+/// from `caches` when one has it, else fetched and unpacked into the
+/// local folder.
 pub fn resolve(
     recipe: &Recipe,
     settings: &Settings,
-    progress: Progress,
-) -> Result<Resolved, ResolveError> {
-    resolve_with(recipe, settings, None, progress)
-}
-
-/// `resolve`, asking `remote` for each package the local cache has not
-/// unpacked before fetching its .deb.
-pub(super) fn resolve_with(
-    recipe: &Recipe,
-    settings: &Settings,
-    remote: Option<&crate::remote_cache::RemoteCache>,
+    caches: &Chain,
     progress: Progress,
 ) -> Result<Resolved, ResolveError> {
     let base = open_base(recipe, settings, progress)?;
     let (packages, lock) = match &recipe.apt {
         None => (None, None),
         Some(apt) => {
-            let fetcher = settings
-                .cache
-                .fetcher(settings.offline, &settings.network)
-                .map_err(DebsError::from)?;
+            let fetcher = fetcher(settings, settings.offline).map_err(DebsError::from)?;
             let outcome = lock_in_force(recipe, apt, settings, &fetcher, progress)?;
             let checked =
                 CheckedLock::check(outcome.lock.clone(), &outcome.path, apt, &recipe.platforms)?;
-            let unpacked = debs::unpack_locked(
+            let unpacked = unpack_locked(
                 &checked,
                 &fetcher,
-                settings.cache.unpacked(),
+                caches,
                 &settings.apt,
                 settings.jobs,
-                remote,
                 &|d| progress(download_event(d)),
             )?;
             progress(Event::Unpacked {
@@ -159,6 +159,17 @@ pub(super) fn resolve_with(
         inputs: BuildInputs { base, packages },
         lock,
     })
+}
+
+/// A downloader into the cache folder whose requests go out as the run's
+/// network settings say; with `offline`, cache misses are errors and
+/// nothing touches the network.
+pub fn fetcher(settings: &Settings, offline: bool) -> Result<Fetcher, FetchError> {
+    Ok(Fetcher::with_network(
+        settings.cache.blobs().clone(),
+        offline,
+        &settings.network,
+    )?)
 }
 
 /// A download's progress as the pipeline reports it.
@@ -252,8 +263,7 @@ fn with_views(
 ) -> Result<(Opened, LayerViews), SourceError> {
     // Like unpacked packages, views are inputs' facts, not outputs: they
     // are used even with the layer cache off.
-    let views =
-        crate::source::view::views_of(&opened, Some(settings.cache.views()), settings.jobs)?;
+    let views = settings.cache.views().views_of(&opened, settings.jobs)?;
     progress(Event::BaseLayers {
         cached: views.views.len() - views.read,
         read: views.read,

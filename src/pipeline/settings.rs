@@ -1,15 +1,11 @@
 //! Everything a pipeline run needs to know about its surroundings,
 //! decided once by the CLI from flags and the environment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::apt::fetch::{FetchError, Fetcher};
 use crate::apt::sources::AptSettings;
-use crate::dpkg::unpack::UnpackCache;
-use crate::layer::LayerCache;
+use crate::cache::{Cache, RemoteCacheSettings};
 use crate::registry::RegistrySettings;
-use crate::source::view::ViewCache;
-use crate::store::{BlobStore, StoreError};
 use crate::transport::NetworkSettings;
 
 /// What to do when the lockfile is missing or stale.
@@ -31,73 +27,6 @@ pub struct Builder {
     /// This executable as the layer cache's keys name it, so layers that
     /// another build of stele wrote are never taken.
     pub identity: String,
-}
-
-/// The cache folder, opened once: downloads, unpacked packages and layers
-/// share one content-addressed blob store.
-///
-/// While any clone of it lives, the process holds a shared lock on the
-/// folder (`super::prune::LOCK_FILE`): `stele cache prune` takes it
-/// exclusively, so it never removes what a running command uses.
-#[derive(Clone, Debug)]
-pub struct Cache {
-    blobs: BlobStore,
-    unpacked: UnpackCache,
-    views: ViewCache,
-    _lock: Option<std::sync::Arc<std::fs::File>>,
-}
-
-impl Cache {
-    /// Opens the cache at `root`; what it uses is marked used `now`, to
-    /// the hour (`BlobStore::touching`).
-    pub fn open(root: &Path, now: std::time::SystemTime) -> Result<Cache, StoreError> {
-        let hour_ago = now
-            .checked_sub(std::time::Duration::from_secs(3600))
-            .unwrap_or(std::time::UNIX_EPOCH);
-        let blobs = BlobStore::open(root)?.touching(hour_ago);
-        // A cache this user cannot lock (a read-only one) is used
-        // unlocked: this user cannot prune it either.
-        let lock = super::prune::lock(root, false, true)
-            .ok()
-            .flatten()
-            .map(std::sync::Arc::new);
-        let unpacked = UnpackCache::open(&blobs)?;
-        let views = ViewCache::open(&blobs)?;
-        Ok(Cache {
-            blobs,
-            unpacked,
-            views,
-            _lock: lock,
-        })
-    }
-
-    pub fn root(&self) -> &Path {
-        self.blobs.root()
-    }
-
-    pub fn blobs(&self) -> &BlobStore {
-        &self.blobs
-    }
-
-    pub fn unpacked(&self) -> &UnpackCache {
-        &self.unpacked
-    }
-
-    /// Base layers' views (`source::view`).
-    pub fn views(&self) -> &ViewCache {
-        &self.views
-    }
-
-    /// A downloader into this cache whose requests go out as `network`
-    /// says; with `offline`, cache misses are errors and nothing touches
-    /// the network.
-    pub fn fetcher(&self, offline: bool, network: &NetworkSettings) -> Result<Fetcher, FetchError> {
-        Ok(Fetcher::with_network(self.blobs.clone(), offline, network)?)
-    }
-
-    pub fn layer_cache(&self, builder_identity: &str) -> Result<LayerCache, StoreError> {
-        LayerCache::in_store(&self.blobs, builder_identity)
-    }
 }
 
 /// The settings of one run.
@@ -123,7 +52,7 @@ pub struct Settings {
     /// Registry repositories holding layers and unpacked packages other
     /// runners made (`--cache-from`), and those to push this build's to
     /// (`--cache-to`).
-    pub remote_cache: crate::remote_cache::RemoteCacheSettings,
+    pub remote_cache: RemoteCacheSettings,
     pub builder: Builder,
     /// Build only these of the recipe's platforms (empty: all of them).
     /// The lock and the base are still resolved and checked for every

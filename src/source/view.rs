@@ -1,17 +1,17 @@
 //! A base layer's view: what a build needs to know about a layer it
 //! builds on (its DiffID, every entry's metadata, the account files'
-//! bytes), read once and cached by the layer's digest, so a rebuild on a
-//! base reads and decompresses no base layer.
+//! bytes), read once from the layer's blob. The cache keeps views by the
+//! layer's digest (`cache::views`), so a rebuild on a base reads and
+//! decompresses no base layer.
 //!
 //! The view is a function of the layer's compressed bytes, and those are
-//! named by its digest: a record `base-views/v<N>/<layer digest>` can only
-//! ever have one right answer. It is made from bytes hashed as they are
-//! read (a view of bytes that are not the digest's is never stored), read
-//! back verified (`store::Records`), and must name the layer, size and
-//! media type it answers; anything else is a miss. The layer's blob is
-//! still checked against its digest when it is copied into an output, so
-//! what the view spares is the decompression and the DiffID, not the
-//! check that the output holds the right bytes.
+//! named by its digest: a view can only ever have one right answer. It is
+//! made from bytes hashed as they are read (a view of bytes that are not
+//! the digest's is never made), and must name the layer, size and media
+//! type it answers (`LayerView::answers`). The layer's blob is still
+//! checked against its digest when it is copied into an output, so what
+//! the view spares is the decompression and the DiffID, not the check
+//! that the output holds the right bytes.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -23,13 +23,11 @@ use super::unpack::{apply_layer, decoder, entries_of, LayerEntry, UnpackError};
 use super::{DiffIdMismatch, Opened, SourceError};
 use crate::fstree::FsTree;
 use crate::oci::{Digest, LayerBlob};
-use crate::store::{
-    open_untrusted, read_limited, temp_file_in, BlobStore, Records, Stamp, StoreError,
-};
+use crate::store::{BlobStore, Stamp, StoreError};
 
 /// Bumped when a view's contents change meaning (what is kept, how
-/// entries are described).
-const VIEW_FORMAT: u32 = 1;
+/// entries are described); the cache keeps views of each format apart.
+pub(crate) const VIEW_FORMAT: u32 = 1;
 
 /// Files of a base image a build reads, kept whole in the view: the
 /// account files the recipe's accounts merge with and `[config] user`
@@ -55,7 +53,7 @@ impl LayerView {
     /// size, so the view is the digest's or there is none.
     /// Returns the blob file's `Stamp` too, when it did not change while
     /// it was read.
-    fn read_stamped(
+    pub(crate) fn read_stamped(
         store: &BlobStore,
         layer: &LayerBlob,
     ) -> Result<(LayerView, Option<Stamp>), UnpackError> {
@@ -111,8 +109,13 @@ impl LayerView {
         &self.diff_id
     }
 
+    /// The layer's digest: what the view answers.
+    pub fn layer(&self) -> &Digest {
+        &self.layer
+    }
+
     /// Whether this view answers `layer`.
-    fn answers(&self, layer: &LayerBlob) -> bool {
+    pub(crate) fn answers(&self, layer: &LayerBlob) -> bool {
         self.format == VIEW_FORMAT
             && self.layer == layer.digest
             && self.size == layer.size
@@ -145,72 +148,6 @@ pub(crate) fn merged(views: &[&LayerView]) -> FsTree {
     tree
 }
 
-/// Views of earlier builds, in a cache folder: records under
-/// `base-views/v<N>/`, named by layer digest.
-#[derive(Clone, Debug)]
-pub struct ViewCache {
-    store: BlobStore,
-    records: Records,
-    /// Beside the records: `<layer hex>.stamp`, the `Stamp` of the file
-    /// the layer was last found in, checked.
-    dir: std::path::PathBuf,
-}
-
-impl ViewCache {
-    pub(crate) fn open(store: &BlobStore) -> Result<ViewCache, StoreError> {
-        let dir = store
-            .root()
-            .join("base-views")
-            .join(format!("v{VIEW_FORMAT}"));
-        Ok(ViewCache {
-            store: store.clone(),
-            records: Records::open(&dir)?,
-            dir,
-        })
-    }
-
-    /// The view of `layer` recorded before, or `None` (a damaged or
-    /// mismatched record is dropped).
-    fn get(&self, layer: &LayerBlob) -> Option<LayerView> {
-        let bytes = self.records.get(&self.store, &layer.digest)?;
-        match serde_json::from_slice::<LayerView>(&bytes) {
-            Ok(view) if view.answers(layer) => Some(view),
-            _ => {
-                self.records.remove(&layer.digest);
-                None
-            }
-        }
-    }
-
-    fn stamp_name(layer: &Digest) -> String {
-        format!("{}.stamp", layer.hex())
-    }
-
-    /// The stamp recorded for `layer`'s blob file.
-    fn stamp(&self, layer: &Digest) -> Option<Stamp> {
-        let (file, _) = open_untrusted(&self.dir, &Self::stamp_name(layer)).ok()?;
-        let bytes = read_limited(file, 4096).ok()??;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    fn put_stamp(&self, layer: &Digest, stamp: &Stamp) {
-        let bytes = serde_json::to_vec(stamp).expect("a stamp serializes");
-        let Ok(mut temp) = temp_file_in(&self.dir, ".tmp-") else {
-            return;
-        };
-        if std::io::Write::write_all(&mut temp, &bytes).is_ok() {
-            let _ = temp.persist(self.dir.join(Self::stamp_name(layer)));
-        }
-    }
-
-    fn put(&self, view: &LayerView) {
-        // A view not recorded costs the next build time, never this one
-        // its image: failures to write the cache are not errors.
-        let bytes = serde_json::to_vec(view).expect("a view serializes");
-        let _ = self.records.put(&self.store, &view.layer, &bytes);
-    }
-}
-
 /// What a build knows of a base's layers without reading them.
 pub struct LayerViews {
     /// Every distinct layer, by digest.
@@ -222,63 +159,13 @@ pub struct LayerViews {
     pub(crate) read: usize,
 }
 
-/// Every distinct layer of `opened` as a view, each layer's DiffID checked
-/// against what its config lists, as `check_diff_ids_on` does. Views come
-/// from `cache` when an earlier build recorded them; misses are read on
-/// up to `jobs` threads. A layer whose blob file lost the stamp recorded
-/// for it is hashed now (not decompressed), so its copy into the output
-/// need not hash it.
-pub(crate) fn views_of(
+/// Checks each layer's view against what its image's config lists (size
+/// and DiffID), as `check_diff_ids_on` does; every layer of `opened`
+/// must have a view in `views`.
+pub(crate) fn check_views(
     opened: &Opened,
-    cache: Option<&ViewCache>,
-    jobs: usize,
-) -> Result<LayerViews, SourceError> {
-    let mut views: BTreeMap<Digest, LayerView> = BTreeMap::new();
-    let mut stamps: BTreeMap<Digest, Stamp> = BTreeMap::new();
-    let mut missing: Vec<(LayerBlob, String, String)> = Vec::new();
-    for image in &opened.built.images {
-        let count = image.layers.len();
-        for (i, layer) in image.layers.iter().enumerate() {
-            if views.contains_key(&layer.digest)
-                || missing.iter().any(|(l, _, _)| l.digest == layer.digest)
-            {
-                continue;
-            }
-            let position = format!("{}/{count}", i + 1);
-            // A recorded view that disagrees with the config is read
-            // again rather than believed: the cache can cost time, never
-            // decide the answer.
-            match cache
-                .and_then(|c| c.get(layer))
-                .filter(|v| v.diff_id == layer.diff_id)
-            {
-                Some(view) => {
-                    let c = cache.expect("a view came from the cache");
-                    if let Some(stamp) =
-                        current_stamp(opened, c, layer, &image.platform, &position)?
-                    {
-                        stamps.insert(layer.digest.clone(), stamp);
-                    }
-                    views.insert(layer.digest.clone(), view);
-                }
-                None => missing.push((layer.clone(), image.platform.to_string(), position)),
-            }
-        }
-    }
-    let read = parallel_read(opened, &missing, jobs)?;
-    let fresh = read.len();
-    for (view, stamp) in read {
-        if let Some(c) = cache {
-            c.put(&view);
-            if let Some(s) = &stamp {
-                c.put_stamp(&view.layer, s);
-            }
-        }
-        if let Some(s) = stamp {
-            stamps.insert(view.layer.clone(), s);
-        }
-        views.insert(view.layer.clone(), view);
-    }
+    views: &BTreeMap<Digest, LayerView>,
+) -> Result<(), SourceError> {
     for image in &opened.built.images {
         let count = image.layers.len();
         for (i, layer) in image.layers.iter().enumerate() {
@@ -297,48 +184,34 @@ pub(crate) fn views_of(
             }
         }
     }
-    Ok(LayerViews {
-        views,
-        stamps,
-        read: fresh,
-    })
+    Ok(())
 }
 
-/// The stamp of `layer`'s blob file when it still has the one recorded,
-/// else the one it has after it is hashed now (and recorded).
-fn current_stamp(
+/// The error for `layer` (`position` in `platform`'s image of `opened`)
+/// whose blob cannot be read as its digest's bytes.
+pub(crate) fn unreadable(
     opened: &Opened,
-    cache: &ViewCache,
-    layer: &LayerBlob,
     platform: &crate::oci::Platform,
     position: &str,
-) -> Result<Option<Stamp>, SourceError> {
-    let store_err = |e: StoreError| SourceError::DiffIdUnreadable {
+    layer: &Digest,
+    error: StoreError,
+) -> SourceError {
+    SourceError::DiffIdUnreadable {
         image: opened.name.clone(),
         platform: platform.to_string(),
         position: position.to_string(),
-        digest: layer.digest.clone(),
+        digest: layer.clone(),
         source: Box::new(UnpackError::Store {
-            digest: layer.digest.clone(),
-            error: Box::new(e),
+            digest: layer.clone(),
+            error: Box::new(error),
         }),
-    };
-    let (file, _) = opened.store.open_blob(&layer.digest).map_err(store_err)?;
-    let now = Stamp::of_file(&file);
-    if now.is_some() && now == cache.stamp(&layer.digest) {
-        return Ok(now);
     }
-    let stamp = opened
-        .store
-        .verify_stamped(&layer.digest, layer.size)
-        .map_err(store_err)?;
-    if let Some(s) = &stamp {
-        cache.put_stamp(&layer.digest, s);
-    }
-    Ok(stamp)
 }
 
-fn parallel_read(
+/// Reads the views of `missing` (each layer with its platform and
+/// position, for errors) from `opened`'s blobs on up to `jobs` threads,
+/// with the `Stamp` of each blob file when it did not change while read.
+pub(crate) fn read_views(
     opened: &Opened,
     missing: &[(LayerBlob, String, String)],
     jobs: usize,
@@ -362,12 +235,12 @@ fn parallel_read(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fstree::{Content, Node};
     use crate::layer::Compression;
 
-    fn layer_in(store: &BlobStore) -> LayerBlob {
+    pub(crate) fn layer_in(store: &BlobStore) -> LayerBlob {
         let mut tree = FsTree::new();
         tree.replace("etc".into(), Node::dir(0o755, 0, 0, 1));
         tree.replace(
@@ -397,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn a_view_keeps_account_files_and_round_trips_through_the_cache() {
+    fn a_view_keeps_account_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path().join("s")).unwrap();
         let layer = layer_in(&store);
@@ -411,16 +284,13 @@ mod tests {
         assert_eq!(passwd, b"root:x:0:0::/root:/bin/sh\n");
         assert!(tree.get("etc/big").is_some());
 
-        let cache = ViewCache::open(&BlobStore::open(dir.path().join("c")).unwrap()).unwrap();
-        assert!(cache.get(&layer).is_none());
-        cache.put(&view);
-        assert_eq!(cache.get(&layer), Some(view.clone()));
-        // A record is only the answer for the layer it names.
+        // A view is only the answer for the layer it names.
+        assert!(view.answers(&layer));
         let other = LayerBlob {
             size: layer.size + 1,
             ..layer.clone()
         };
-        assert!(cache.get(&other).is_none());
+        assert!(!view.answers(&other));
     }
 
     #[test]

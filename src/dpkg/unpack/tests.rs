@@ -6,7 +6,7 @@ use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
 
 /// A package with every kind of entry: files (one empty), a hard link, a
 /// symlink, an xattr, and an mtime after the epoch used below.
-fn sample() -> Vec<u8> {
+pub(crate) fn sample() -> Vec<u8> {
     let mut t = TarBuilder::new();
     t.dir("./")
         .dir("./usr/")
@@ -43,15 +43,15 @@ fn sample() -> Vec<u8> {
     )
 }
 
-fn cache_with(bytes: &[u8]) -> (tempfile::TempDir, UnpackCache, Digest) {
+fn store_with(bytes: &[u8]) -> (tempfile::TempDir, BlobStore, Digest) {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open(dir.path()).unwrap();
     let digest = store.put_bytes(bytes).unwrap();
-    (dir, UnpackCache::open(&store).unwrap(), digest)
+    (dir, store, digest)
 }
 
 /// Same entries, metadata and bytes as `read_deb` gives.
-fn assert_same(a: &DebContents, b: &DebContents) {
+pub(crate) fn assert_same(a: &DebContents, b: &DebContents) {
     assert_eq!(a.control, b.control);
     assert_eq!(a.data.len(), b.data.len());
     for (x, y) in a.data.iter().zip(&b.data) {
@@ -74,13 +74,10 @@ fn assert_same(a: &DebContents, b: &DebContents) {
 }
 
 #[test]
-fn unpacked_contents_match_read_deb_and_survive_a_reload() {
+fn unpacked_contents_match_read_deb_and_survive_their_index() {
     let bytes = sample();
-    let (_dir, cache, digest) = cache_with(&bytes);
-    assert!(cache.load(&digest).is_none());
-    let unpacked = cache
-        .unpack("t_1_amd64.deb", &digest, bytes.len() as u64)
-        .unwrap();
+    let (_dir, store, digest) = store_with(&bytes);
+    let unpacked = unpack(&store, "t_1_amd64.deb", &digest, bytes.len() as u64).unwrap();
     let in_memory = read_deb("t_1_amd64.deb", &bytes[..], 2_000).unwrap();
     assert_same(&unpacked.contents(2_000), &in_memory);
     assert!(unpacked
@@ -88,9 +85,9 @@ fn unpacked_contents_match_read_deb_and_survive_a_reload() {
         .data
         .iter()
         .any(|e| matches!(e.node.kind, NodeKind::File(Content::Cached { .. }))));
-    let reloaded = cache.load(&digest).expect("recorded");
+    let reloaded = UnpackedDeb::from_index(&unpacked.index_bytes(), &digest, &store).unwrap();
     assert_same(&reloaded.contents(2_000), &in_memory);
-    // Each build clamps to its own epoch; the record keeps shipped times.
+    // Each build clamps to its own epoch; the index keeps shipped times.
     let late = reloaded.contents(u64::MAX);
     let tool = late.data.iter().find(|e| e.path == "usr/bin/tool").unwrap();
     assert_eq!(tool.node.mtime, 9_000);
@@ -98,36 +95,26 @@ fn unpacked_contents_match_read_deb_and_survive_a_reload() {
 }
 
 #[test]
-fn a_damaged_record_or_pack_is_never_trusted() {
+fn an_index_answers_only_its_package_and_must_fit_its_pack() {
     let bytes = sample();
-    let (dir, cache, digest) = cache_with(&bytes);
-    let unpacked = cache.unpack("t.deb", &digest, bytes.len() as u64).unwrap();
+    let (_dir, store, digest) = store_with(&bytes);
+    let unpacked = unpack(&store, "t.deb", &digest, bytes.len() as u64).unwrap();
+    let index = unpacked.index_bytes();
+    assert!(UnpackedDeb::from_index(&index, &Digest::of(b"other"), &store).is_none());
+    let mut short = unpacked.index.clone();
+    short.pack_size -= 1;
+    let short = serde_json::to_vec(&short).unwrap();
+    assert!(UnpackedDeb::from_index(&short, &digest, &store).is_none());
+    assert!(UnpackedDeb::from_index(b"{}", &digest, &store).is_none());
+}
+
+#[test]
+fn a_damaged_pack_is_never_trusted() {
+    let bytes = sample();
+    let (_dir, store, digest) = store_with(&bytes);
+    let unpacked = unpack(&store, "t.deb", &digest, bytes.len() as u64).unwrap();
     let pack = unpacked.pack.to_path_buf();
-
-    // A pointer naming another blob: no record.
-    let pointer = dir.path().join("unpacked/v1").join(digest.hex());
-    let good_pointer = std::fs::read(&pointer).unwrap();
-    std::fs::write(&pointer, format!("{digest}\n")).unwrap();
-    assert!(cache.load(&digest).is_none());
-    assert!(
-        !pointer.exists(),
-        "a record that does not check out is dropped"
-    );
-
-    // The index itself damaged: its digest no longer matches.
-    std::fs::write(&pointer, &good_pointer).unwrap();
-    let index_path = dir
-        .path()
-        .join("blobs/sha256")
-        .join(&std::str::from_utf8(&good_pointer).unwrap().trim()[7..]);
-    let mut index = std::fs::read(&index_path).unwrap();
-    let at = index.len() / 2;
-    index[at] ^= 1;
-    std::fs::write(&index_path, &index).unwrap();
-    assert!(cache.load(&digest).is_none());
-
     // A pack flipped in place: the file read from it fails, naming it.
-    let unpacked = cache.unpack("t.deb", &digest, bytes.len() as u64).unwrap();
     let mut data = std::fs::read(&pack).unwrap();
     data[30] ^= 0xff;
     std::fs::write(&pack, &data).unwrap();
@@ -148,55 +135,7 @@ fn a_damaged_record_or_pack_is_never_trusted() {
 #[test]
 fn a_deb_that_is_not_the_locked_one_is_refused() {
     let bytes = sample();
-    let (_dir, cache, digest) = cache_with(&bytes);
-    let e = cache
-        .unpack("t.deb", &digest, bytes.len() as u64 + 1)
-        .unwrap_err();
+    let (_dir, store, digest) = store_with(&bytes);
+    let e = unpack(&store, "t.deb", &digest, bytes.len() as u64 + 1).unwrap_err();
     assert!(matches!(e, UnpackError::Damaged { .. }), "{e}");
-    assert!(cache.load(&digest).is_none(), "nothing recorded");
-}
-
-#[test]
-fn an_adopted_entry_is_checked_as_a_record_of_its_own() {
-    let bytes = sample();
-    // One cache unpacks; another receives its index and pack, as a remote
-    // cache hands them over, and adopts them without the .deb.
-    let (_a, first, deb_digest) = cache_with(&bytes);
-    let unpacked = first.unpack("t", &deb_digest, bytes.len() as u64).unwrap();
-    let (index, index_size, pack, pack_size) = first.entry(&deb_digest).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
-    let second = UnpackCache::open(&store).unwrap();
-    store.copy_from(&first.store, &index).unwrap();
-    store.copy_from(&first.store, &pack).unwrap();
-    assert_eq!(store.path(&index).metadata().unwrap().len(), index_size);
-
-    let other = Digest::of(b"another package");
-    assert!(second
-        .adopt(&other, &index, index_size, &pack, true)
-        .is_none());
-    assert!(second
-        .adopt(&deb_digest, &index, index_size, &other, true)
-        .is_none());
-    // A pack damaged on disk and not just checked is refused.
-    let path = store.path(&pack);
-    let mut damaged = std::fs::read(&path).unwrap();
-    damaged[0] ^= 1;
-    std::fs::remove_file(&path).unwrap();
-    std::fs::write(&path, &damaged).unwrap();
-    assert!(second
-        .adopt(&deb_digest, &index, index_size, &pack, false)
-        .is_none());
-    damaged[0] ^= 1;
-    std::fs::remove_file(&path).unwrap();
-    std::fs::write(&path, &damaged).unwrap();
-    let adopted = second
-        .adopt(&deb_digest, &index, index_size, &pack, false)
-        .unwrap();
-    assert_eq!(pack_size, unpacked.unpacked_size());
-    assert_same(&adopted.contents(u64::MAX), &unpacked.contents(u64::MAX));
-    assert!(
-        second.load(&deb_digest).is_some(),
-        "recorded for later builds"
-    );
 }

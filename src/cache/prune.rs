@@ -1,11 +1,10 @@
 //! `stele cache prune`: the local cache made smaller, least recently used
 //! entries first, without ever breaking a command that uses it.
 //!
-//! What is in a cache: blobs (`blobs/sha256/<hex>`: downloaded .debs and
-//! apt indexes, unpacked packs and their indexes, layers, base images'
-//! blobs, records) and pointer files (`<kind>/v<N>/<key hex>`, one line
-//! naming a record blob; see `store::Records`). Every blob's modification
-//! time is when a command last used it (`BlobStore::touching`).
+//! What is in a cache (`folder`): blobs (`blobs/sha256/<hex>`) and pointer
+//! files (`<kind>/v<N>/<key hex>`, one line naming a record blob; see
+//! `records`). Every blob's modification time is when a command last used
+//! it (`BlobStore::touching`).
 //!
 //! Pruning chooses blobs (older than a age, then the least recently used
 //! until the rest fits a size), then removes every pointer whose record
@@ -15,8 +14,8 @@
 //! and so do files beside a pointer named after its key (`<key>.stamp`).
 //!
 //! Commands hold a shared lock on `lock` for as long as they have the
-//! cache open (`Cache::open`); prune holds it exclusively, so it runs
-//! only while no command uses the cache.
+//! cache open (`Cache::open`); prune holds it exclusively (`folder::lock`),
+//! so it runs only while no command uses the cache.
 //!
 //! The cache is walked through directory descriptors opened without
 //! following links, and entries are removed relative to them: a link
@@ -33,11 +32,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The lock file in a cache folder's root.
-pub const LOCK_FILE: &str = "lock";
-
-/// Records are read to find the blobs they name; none is larger.
-const RECORD_LIMIT: u64 = 64 << 20;
+use super::memo::MEMO_DIR;
+use super::records::RECORD_LIMIT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PruneError {
@@ -45,40 +41,6 @@ pub enum PruneError {
     Io { path: PathBuf, error: io::Error },
     #[error("{path} is not a stele cache (it has no blobs folder); check --cache-dir")]
     NotCache { path: PathBuf },
-}
-
-/// Takes the lock of the cache `root` (creating the file, never through a
-/// link): shared for commands that use the cache, exclusive for prune.
-/// With `wait` false, `Ok(None)` when another process holds a lock that
-/// conflicts.
-pub fn lock(root: &Path, exclusive: bool, wait: bool) -> io::Result<Option<File>> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(root.join(LOCK_FILE))?;
-    let mut op = if exclusive {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_SH
-    };
-    if !wait {
-        op |= libc::LOCK_NB;
-    }
-    loop {
-        // SAFETY: a valid descriptor for the call's duration.
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-            return Ok(Some(file));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) if !wait => return Ok(None),
-            _ => return Err(e),
-        }
-    }
 }
 
 /// What to remove.
@@ -170,10 +132,9 @@ pub fn prune(root: &Path, options: &PruneOptions) -> Result<PruneReport, PruneEr
         }
     }
 
-    // Pointer folders: every folder of the cache but the blobs and
-    // `builders` (what each installed stele's executable hashes to, one
-    // line each, named by no record and pointing at no blob), a few levels
-    // down (`layers/v1/`).
+    // Pointer folders: every folder of the cache but the blobs and the
+    // executable-digest memo (`memo`: named by no record and pointing at
+    // no blob), a few levels down (`layers/v1/`).
     let mut dirs: Vec<Dir> = Vec::new();
     let mut pointers: Vec<Pointer> = Vec::new();
     // `<key hex>.<what>` beside a pointer (a base view's `.stamp`): it
@@ -186,7 +147,7 @@ pub fn prune(root: &Path, options: &PruneOptions) -> Result<PruneReport, PruneEr
             match kind(&st) {
                 Kind::Link => report.links_skipped += 1,
                 Kind::Dir
-                    if depth < 3 && !(depth == 0 && (name == "blobs" || name == "builders")) =>
+                    if depth < 3 && !(depth == 0 && (name == "blobs" || name == MEMO_DIR)) =>
                 {
                     match dir.sub(&name).map_err(io_err(&dir.path))? {
                         Sub::Dir(d) => pending.push((d, depth + 1)),
@@ -498,8 +459,9 @@ impl Dir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::records::Records;
     use crate::oci::Digest;
-    use crate::store::{BlobStore, Records};
+    use crate::store::BlobStore;
 
     fn age(store: &BlobStore, digest: &Digest, secs_ago: u64) {
         let f = File::options()
@@ -631,15 +593,5 @@ mod tests {
         assert_eq!(std::fs::read(&victim).unwrap(), b"not the cache's");
         assert!(outside.path().join("v1").join(a.hex()).exists());
         assert!(std::fs::symlink_metadata(store.path(&other)).is_ok());
-    }
-
-    #[test]
-    fn prune_cannot_lock_while_a_command_uses_the_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let shared = lock(dir.path(), false, true).unwrap().unwrap();
-        assert!(lock(dir.path(), true, false).unwrap().is_none());
-        assert!(lock(dir.path(), false, false).unwrap().is_some());
-        drop(shared);
-        assert!(lock(dir.path(), true, false).unwrap().is_some());
     }
 }

@@ -1,16 +1,17 @@
-//! The two kinds of entry: a layer (layer key → the compressed blob and
-//! its DiffID) and an unpacked package (.deb sha256 → index and pack), as
-//! records, manifests and tags, and how each is checked when read.
+//! The two kinds of entry a registry keeps: a layer (layer key → the
+//! compressed blob and its DiffID) and an unpacked package (.deb sha256 →
+//! index and pack), as records, manifests and tags, and how each is
+//! checked when read.
 
 use std::io::{Read, Write};
 
 use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
 
-use super::{Found, RemoteCache};
-use crate::dpkg::unpack::{UnpackCache, UnpackedDeb, UNPACK_FORMAT};
+use super::{Found, Repository};
+use crate::cache::lookup::{Answer, Entry, LayerQuery, Trouble};
+use crate::dpkg::unpack::{UnpackedDeb, UNPACK_FORMAT};
 use crate::fstree::FsTree;
-use crate::layer::{Encoding, Profile};
 use crate::oci::digest::HashingWriter;
 use crate::oci::media::OCI_MANIFEST;
 use crate::oci::{Digest, LayerBlob};
@@ -75,12 +76,6 @@ pub(super) struct Outgoing<'a> {
     pub tag: String,
     pub blobs: Vec<OutBlob<'a>>,
     pub manifest: Vec<u8>,
-}
-
-impl Outgoing<'_> {
-    pub fn size(&self) -> u64 {
-        self.blobs.iter().map(|b| b.size).sum()
-    }
 }
 
 /// The manifest of an entry: the record as config, the content as layers.
@@ -187,26 +182,20 @@ impl<R: Read> Write for SameAs<R> {
     }
 }
 
-impl RemoteCache {
-    /// The layer `key` names (the tree `tree` written with `encoding`),
-    /// from the first `--cache-from` repository that has an entry that
-    /// checks out, its blob in `out`. Checked: the record answers `key`,
-    /// this builder and profile; the blob's digest and size; the blob
-    /// decompresses to exactly the tar this tree makes, whose DiffID is
-    /// the record's.
-    pub fn layer(
-        &self,
-        key: &Digest,
-        tree: &FsTree,
-        encoding: Encoding,
-        out: &BlobStore,
-    ) -> Option<LayerBlob> {
-        if self.from.is_empty() {
-            return None;
-        }
-        let compression = encoding.compression;
-        let media_type = compression.media_type().to_string();
-        let found = self.find(&layer_tag(key), |found| {
+impl Repository {
+    /// The layer `query` names, its blob in `out`. Checked: the record
+    /// answers the key, this builder and profile; the blob's digest and
+    /// size; the blob decompresses to exactly the tar the query's tree
+    /// makes, whose DiffID is the record's.
+    pub(super) fn find_layer(&self, query: &LayerQuery<'_>, out: &BlobStore) -> Answer<LayerBlob> {
+        let LayerQuery {
+            key,
+            tree,
+            encoding,
+        } = *query;
+        let tag = layer_tag(key);
+        let media_type = encoding.compression.media_type().to_string();
+        let found = self.find(&tag, |found| {
             let record: LayerRecord = serde_json::from_slice(&found.record)
                 .map_err(|e| format!("its record does not parse: {e}"))?;
             if record.format != ENTRY_FORMAT || &record.key != key {
@@ -227,10 +216,9 @@ impl RemoteCache {
                 &[(&media_type, &record.digest, record.size)],
             )?;
             Ok(record)
-        });
+        })?;
         let Some((record, _)) = found else {
-            self.counts().layer_misses += 1;
-            return None;
+            return Ok(None);
         };
         let blob = LayerBlob {
             media_type: MediaType::from(record.media_type.as_str()),
@@ -238,41 +226,33 @@ impl RemoteCache {
             size: record.size,
             diff_id: record.diff_id,
         };
-        let why = match same_tar(&self.store, &blob, tree) {
-            Ok(d) if d == blob.diff_id => None,
-            Ok(d) => Some(format!("its DiffID {} is not the tree's {d}", blob.diff_id)),
-            Err(e) => Some(e),
-        };
-        if let Some(why) = why {
-            self.warn(format!(
-                "remote cache: entry {} does not check out and is not used: {why}",
-                layer_tag(key)
-            ));
-            self.counts().layer_misses += 1;
-            return None;
+        match same_tar(&self.store, &blob, tree) {
+            Ok(d) if d == blob.diff_id => {}
+            Ok(d) => {
+                return Err(Trouble::refused(
+                    &tag,
+                    format!("its DiffID {} is not the tree's {d}", blob.diff_id),
+                ))
+            }
+            Err(why) => return Err(Trouble::refused(&tag, why)),
         }
         if out
             .copy_checked_from(&self.store, &blob.digest, blob.size)
             .is_err()
         {
-            self.counts().layer_misses += 1;
-            return None;
+            return Ok(None);
         }
-        self.counts().layer_hits += 1;
-        Some(blob)
+        Ok(Some(blob))
     }
 
-    /// The package `deb` unpacked, from the first `--cache-from`
-    /// repository that has an entry that checks out, recorded in
-    /// `unpacked` as if unpacked here. Checked: the record answers `deb`
-    /// in this unpack format; the index and pack by digest and size; the
-    /// index as the local cache checks its own (it names `deb`, its
-    /// entries fit the pack, the pack hashes whole).
-    pub fn unpacked(&self, deb: &Digest, unpacked: &UnpackCache) -> Option<UnpackedDeb> {
-        if self.from.is_empty() {
-            return None;
-        }
-        let found = self.find(&unpacked_tag(deb), |found| {
+    /// The package `deb` unpacked, its index and pack in the local
+    /// folder. Checked: the record answers `deb` in this unpack format;
+    /// the index and pack by digest and size; the index as the local
+    /// folder checks its own (it names `deb`, its entries fit the pack,
+    /// the pack hashes whole).
+    pub(super) fn find_pack(&self, deb: &Digest) -> Answer<UnpackedDeb> {
+        let tag = unpacked_tag(deb);
+        let found = self.find(&tag, |found| {
             let record: UnpackedRecord = serde_json::from_slice(&found.record)
                 .map_err(|e| format!("its record does not parse: {e}"))?;
             if record.format != ENTRY_FORMAT
@@ -290,121 +270,102 @@ impl RemoteCache {
                 ],
             )?;
             Ok(record)
-        });
+        })?;
         let Some((record, fetched)) = found else {
-            self.counts().package_misses += 1;
-            return None;
+            return Ok(None);
         };
         // A pack fetched now was hashed as it streamed in; one the cache
         // had is hashed again, as the cache's own are when loaded.
         let pack_checked = fetched.contains(&record.pack);
-        match unpacked.adopt(
+        match self.packs.adopt(
             deb,
             &record.index,
             record.index_size,
             &record.pack,
             pack_checked,
         ) {
-            Some(u) => {
-                self.counts().package_hits += 1;
-                Some(u)
+            Some(unpacked) => Ok(Some(unpacked)),
+            None => Err(Trouble::refused(
+                &tag,
+                format!(
+                    "its index {} does not describe its pack {}",
+                    record.index, record.pack
+                ),
+            )),
+        }
+    }
+
+    /// `entry` ready to push, its record stored in the local folder.
+    pub(super) fn outgoing<'a>(&'a self, entry: &Entry<'a>) -> Result<Outgoing<'a>, Trouble> {
+        match *entry {
+            Entry::Layer {
+                key,
+                layer,
+                profile,
+                from,
+            } => {
+                let record = LayerRecord {
+                    format: ENTRY_FORMAT,
+                    key: key.clone(),
+                    builder: self.builder.clone(),
+                    profile: profile.id().to_string(),
+                    media_type: layer.media_type.to_string(),
+                    digest: layer.digest.clone(),
+                    size: layer.size,
+                    diff_id: layer.diff_id.clone(),
+                };
+                let media_type = layer.media_type.to_string();
+                self.outgoing_with(
+                    layer_tag(key),
+                    LAYER_ARTIFACT,
+                    &record,
+                    &[(&media_type, &layer.digest, layer.size, from)],
+                )
             }
-            None => {
-                self.warn(format!(
-                    "remote cache: entry {} does not check out and is not used: its index {} does not describe its pack {}",
-                    unpacked_tag(deb), record.index, record.pack
-                ));
-                self.counts().package_misses += 1;
-                None
+            Entry::Pack { deb, unpacked } => {
+                let tag = unpacked_tag(deb);
+                let index_bytes = unpacked.index_bytes();
+                let index = self
+                    .store
+                    .put_bytes(&index_bytes)
+                    .map_err(|e| Trouble::Entry(format!("cannot store the index of {tag}: {e}")))?;
+                let index_size = index_bytes.len() as u64;
+                let (pack, pack_size) = unpacked.pack();
+                let record = UnpackedRecord {
+                    format: ENTRY_FORMAT,
+                    unpack_format: UNPACK_FORMAT,
+                    deb: deb.clone(),
+                    index: index.clone(),
+                    index_size,
+                    pack: pack.clone(),
+                    pack_size,
+                };
+                self.outgoing_with(
+                    tag,
+                    UNPACKED_ARTIFACT,
+                    &record,
+                    &[
+                        (UNPACKED_INDEX, &index, index_size, &self.store),
+                        (UNPACKED_PACK, pack, pack_size, &self.store),
+                    ],
+                )
             }
         }
     }
 
-    /// Pushes to every `--cache-to` repository the entries of this build:
-    /// `layers` (key and blob, the blobs in `out`) and the packages
-    /// `debs` as `unpacked` holds them. Entries already there cost a HEAD;
-    /// failures are warnings (see `report`).
-    pub fn push(
-        &self,
-        layers: &[(Digest, LayerBlob)],
-        profile: Profile,
-        debs: &[Digest],
-        out: &BlobStore,
-        unpacked: &UnpackCache,
-        jobs: usize,
-    ) {
-        if self.to.is_empty() {
-            return;
-        }
-        let mut outgoing = Vec::new();
-        for (key, layer) in layers {
-            let record = LayerRecord {
-                format: ENTRY_FORMAT,
-                key: key.clone(),
-                builder: self.builder.clone(),
-                profile: profile.id().to_string(),
-                media_type: layer.media_type.to_string(),
-                digest: layer.digest.clone(),
-                size: layer.size,
-                diff_id: layer.diff_id.clone(),
-            };
-            let media_type = layer.media_type.to_string();
-            if let Some(entry) = self.outgoing(
-                layer_tag(key),
-                LAYER_ARTIFACT,
-                &record,
-                &[(&media_type, &layer.digest, layer.size, out)],
-            ) {
-                outgoing.push(entry);
-            }
-        }
-        for deb in debs {
-            let Some((index, index_size, pack, pack_size)) = unpacked.entry(deb) else {
-                continue;
-            };
-            let record = UnpackedRecord {
-                format: ENTRY_FORMAT,
-                unpack_format: UNPACK_FORMAT,
-                deb: deb.clone(),
-                index: index.clone(),
-                index_size,
-                pack: pack.clone(),
-                pack_size,
-            };
-            if let Some(entry) = self.outgoing(
-                unpacked_tag(deb),
-                UNPACKED_ARTIFACT,
-                &record,
-                &[
-                    (UNPACKED_INDEX, &index, index_size, &self.store),
-                    (UNPACKED_PACK, &pack, pack_size, &self.store),
-                ],
-            ) {
-                outgoing.push(entry);
-            }
-        }
-        self.push_entries(&outgoing, jobs);
-    }
-
-    /// An entry with its record stored in the local cache; `None` (with a
-    /// warning) when the record cannot be stored.
-    fn outgoing<'a>(
+    /// An entry with its record stored in the local folder.
+    fn outgoing_with<'a>(
         &'a self,
         tag: String,
         artifact_type: &str,
         record: &impl Serialize,
         content: &[(&str, &Digest, u64, &'a BlobStore)],
-    ) -> Option<Outgoing<'a>> {
+    ) -> Result<Outgoing<'a>, Trouble> {
         let bytes = serde_json::to_vec(record).expect("a record serializes");
-        let record_digest = match self.store.put_bytes(&bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                self.warn(format!(
-                    "remote cache: cannot store the record of {tag}: {e}"
-                ));
-                return None;
-            }
-        };
+        let record_digest = self
+            .store
+            .put_bytes(&bytes)
+            .map_err(|e| Trouble::Entry(format!("cannot store the record of {tag}: {e}")))?;
         let layers: Vec<(&str, &Digest, u64)> =
             content.iter().map(|(m, d, s, _)| (*m, *d, *s)).collect();
         let manifest = manifest(artifact_type, (&record_digest, bytes.len() as u64), &layers);
@@ -418,7 +379,7 @@ impl RemoteCache {
             size: *s,
             store,
         }));
-        Some(Outgoing {
+        Ok(Outgoing {
             tag,
             blobs,
             manifest,
@@ -429,7 +390,7 @@ impl RemoteCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::Compression;
+    use crate::layer::{Compression, Encoding, Profile};
 
     #[test]
     fn tags_are_valid_and_distinct() {

@@ -1,0 +1,75 @@
+//! The local folder's entries behind the lookup interface: layers (when
+//! the layer cache is on) and packs. Its records were written by stele
+//! itself and are checked by digest as they are read; a damaged one is a
+//! silent miss and is dropped, never trouble.
+
+use super::folder::Cache;
+use super::layers::LayerCache;
+use super::lookup::{Answer, Entry, EntryStore, LayerQuery, Stored, Trouble};
+use super::packs::PackCache;
+use crate::dpkg::unpack::UnpackedDeb;
+use crate::oci::{Digest, LayerBlob};
+use crate::store::BlobStore;
+
+/// A cache folder's layers and packs.
+#[derive(Clone, Debug)]
+pub struct Local {
+    root: std::path::PathBuf,
+    pub(super) packs: PackCache,
+    /// `None` with `--no-layer-cache`: no layer is looked up or recorded.
+    pub(super) layers: Option<LayerCache>,
+}
+
+impl Local {
+    /// The entries of `cache`; `layers` is its layer cache, when on.
+    pub fn new(cache: &Cache, layers: Option<LayerCache>) -> Local {
+        Local {
+            root: cache.root().to_path_buf(),
+            packs: cache.packs().clone(),
+            layers,
+        }
+    }
+}
+
+impl EntryStore for Local {
+    fn name(&self) -> String {
+        format!("local cache {}", self.root.display())
+    }
+
+    fn layer(&self, query: &LayerQuery<'_>, out: &BlobStore) -> Answer<LayerBlob> {
+        Ok(self
+            .layers
+            .as_ref()
+            .and_then(|l| l.get(query.key, query.encoding, out)))
+    }
+
+    fn pack(&self, deb: &Digest) -> Answer<UnpackedDeb> {
+        Ok(self.packs.load(deb))
+    }
+
+    fn put(&self, entry: &Entry<'_>) -> Result<Stored, Trouble> {
+        let failed = |what: &str, e| Trouble::Entry(format!("cannot record {what}: {e}"));
+        match *entry {
+            Entry::Layer {
+                key, layer, from, ..
+            } => {
+                let Some(layers) = &self.layers else {
+                    return Ok(Stored::Present);
+                };
+                // A blob a registry answered with landed here already,
+                // checked: only its record is missing.
+                let stored = if layers.store().contains(&layer.digest) {
+                    layers.record(key, layer)
+                } else {
+                    layers.put(key, layer, from)
+                };
+                stored.map_err(|e| failed(&format!("the layer {key}"), e))?;
+            }
+            Entry::Pack { deb, unpacked } => self
+                .packs
+                .record(deb, unpacked)
+                .map_err(|e| failed(&format!("the package {deb}"), e))?,
+        }
+        Ok(Stored::Sent { bytes: 0 })
+    }
+}
