@@ -34,7 +34,7 @@ pub(crate) mod records;
 pub mod remote;
 mod views;
 
-pub use chain::{Chain, Origin, RemoteReport};
+pub use chain::{Chain, Origin, RemoteReport, Roles};
 pub use folder::{lock, Cache, LOCK_FILE};
 pub use layers::LayerCache;
 pub use local::Local;

@@ -7,10 +7,12 @@
 //! ```
 //!
 //! `resolve` is the only stage that touches the network or the cache
-//! folder; `build` is a function of the recipe and its inputs; `attest`
-//! adds the facts that ride beside the image. Nothing here writes a user's
-//! output: the caller decides where `Produced` goes, and only after it
-//! exists.
+//! folder, but for layers: `build` asks the run's chain of caches
+//! (`caches`, a `cache::Chain`) for each layer before writing it, and an
+//! answer is used only once checked, so `build` stays a function of the
+//! recipe and its inputs; `attest` adds the facts that ride beside the
+//! image. Nothing here writes a user's output: the caller decides where
+//! `Produced` goes, and only after it exists.
 
 mod packages;
 mod resolve;
@@ -25,9 +27,8 @@ use std::sync::Arc;
 
 use crate::attest::{self, AttestError, AttestInput, Attestation, PrivateKey, Selection};
 use crate::cache::lookup::{Entry, EntryStore};
-use crate::cache::{Chain, Local, RemoteCacheError, RemoteReport, Repository};
+use crate::cache::{Chain, Local, RemoteCacheError, RemoteReport, Repository, Roles};
 use crate::image::{BuildError, BuildOutput, BuildSettings, LayerStats};
-use crate::registry::Reference;
 use crate::store::{BlobStore, StoreError};
 
 /// What a pipeline run tells its caller while it works, so the CLI can
@@ -165,22 +166,23 @@ pub fn caches(settings: &Settings) -> Result<Chain, PipelineError> {
         None
     };
     let identity = &settings.builder.identity;
-    let open = |refs: &[Reference]| -> Result<Vec<Box<dyn EntryStore>>, PipelineError> {
-        if settings.offline {
-            return Ok(Vec::new());
-        }
-        refs.iter()
-            .map(|r| {
-                let repository = Repository::open(r, &settings.registry, &settings.cache, identity)
+    let mut remotes: Vec<(Box<dyn EntryStore>, Roles)> = Vec::new();
+    // Offline means no network at all: remote caches are not asked. A
+    // repository named by both flags is two places here, each marked down
+    // on its own when it fails.
+    if !settings.offline {
+        let cache = &settings.remote_cache;
+        let named = cache.from.iter().map(|r| (r, Roles::FROM));
+        for (reference, roles) in named.chain(cache.to.iter().map(|r| (r, Roles::TO))) {
+            let repository =
+                Repository::open(reference, &settings.registry, &settings.cache, identity)
                     .map_err(Box::new)?;
-                Ok(Box::new(repository) as Box<dyn EntryStore>)
-            })
-            .collect()
-    };
+            remotes.push((Box::new(repository), roles));
+        }
+    }
     Ok(Chain::new(
         Local::new(&settings.cache, layers),
-        open(&settings.remote_cache.from)?,
-        open(&settings.remote_cache.to)?,
+        remotes,
         identity,
     ))
 }
