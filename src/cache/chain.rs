@@ -175,14 +175,14 @@ impl Chain {
 
     /// Whether layers are looked up and recorded at all (not with
     /// `--no-layer-cache`).
-    pub fn layers(&self) -> bool {
+    fn layers_on(&self) -> bool {
         self.local.layers.is_some()
     }
 
     /// The layer `query` names, its blob in `out`, from the first cache
     /// that has one that checks out. A remote hit is recorded locally.
     pub fn layer(&self, query: &LayerQuery<'_>, out: &BlobStore) -> Option<(LayerBlob, Origin)> {
-        if !self.layers() {
+        if !self.layers_on() {
             return None;
         }
         if let Ok(Some(blob)) = self.local.layer(query, out) {

@@ -50,12 +50,6 @@ pub struct RemoteCacheSettings {
     pub to: Vec<Reference>,
 }
 
-impl RemoteCacheSettings {
-    pub fn is_empty(&self) -> bool {
-        self.from.is_empty() && self.to.is_empty()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteCacheError {
     #[error("remote cache {reference}: cannot set up its registry client; fix the auth file or TLS setting the message names, or drop the --cache-from/--cache-to naming it")]
