@@ -1,4 +1,4 @@
-//! `stele build`: flags become `BuildSettings` once (what to make, where
+//! `stele build`: flags become `BuildCommandSettings` once (what to make, where
 //! it goes, the policy between them); the command runs the pipeline, then
 //! publishes its outputs (push, the layout or archive, the digest file)
 //! only once all of it succeeded.
@@ -118,7 +118,7 @@ pub enum Format {
 
 /// Everything `stele build` does, decided from its flags and the
 /// environment before any work, and not changed after.
-pub(crate) struct BuildSettings {
+pub(crate) struct BuildCommandSettings {
     /// The recipe as given, for messages.
     pub recipe_path: PathBuf,
     pub making: Making,
@@ -135,8 +135,8 @@ pub(crate) struct BuildSettings {
     pub json: bool,
 }
 
-impl BuildSettings {
-    pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildSettings> {
+impl BuildCommandSettings {
+    pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildCommandSettings> {
         let network = network_settings(&args.registry.tls);
         let docker = args.format == Format::DockerArchive;
         let attest = attest_options(&args.attest, args.sign_key.as_deref())?;
@@ -225,7 +225,7 @@ impl BuildSettings {
                 ..WriteOptions::default()
             },
         };
-        Ok(BuildSettings {
+        Ok(BuildCommandSettings {
             recipe_path: args.recipe,
             making,
             output,
@@ -331,13 +331,12 @@ fn report_built(produced: &Produced, r: &Reporter) {
 }
 
 pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
-    let settings = BuildSettings::resolve(args, r)?;
+    let settings = BuildCommandSettings::resolve(args, r)?;
     // Before the cache, the network or the build: an output that may not
     // be replaced, or whose folder cannot be written, fails at once,
     // named, instead of after minutes of work. Dropped unwritten, it
     // removes what it made.
     let output = Output::prepare(settings.output.clone())?;
-    let pipeline = settings.making.run.open()?;
     let building = settings.making.building();
     r.info(format_args!(
         "building {} ({} platform{})",
@@ -349,14 +348,7 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         .store()
         .expect("a layout or archive is staged beside its destination")
         .clone();
-    let making = &settings.making;
-    let produced = crate::pipeline::produce(
-        &making.recipe,
-        &pipeline,
-        &making.attest,
-        &store,
-        &r.progress(),
-    )?;
+    let produced = settings.making.produce(&store, &r.progress())?;
     report_built(&produced, r);
     let built = &produced.output.built;
     // The build's digest whatever the format: the same recipe pins the same value.
@@ -436,7 +428,7 @@ fn push(image: Stored<'_>, to: &Destination, r: &Reporter) -> Result<Reference> 
 
 /// `--json`: the image, where it went, and what the build decided.
 fn build_json(
-    settings: &BuildSettings,
+    settings: &BuildCommandSettings,
     produced: &Produced,
     out: &Path,
     pushed: Option<&Reference>,

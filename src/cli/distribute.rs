@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::report::Reporter;
 use super::settings::{
-    network_settings, registry_settings, CacheArgs, CacheFolder, JobsArgs, Making, PackageArgs,
-    Reader, RecipeFlags, RegistryArgs, RemoteCacheArgs,
+    network_settings, registry_settings, CacheArgs, CacheFolder, JobsArgs, Making, Reader,
+    RecipeFlags, RegistryArgs, RemoteCacheArgs,
 };
 use crate::pipeline::AttestOptions;
 use crate::registry::{Progress, PushOptions, Reference, RegistrySettings};
@@ -133,17 +133,7 @@ impl PushSettings {
         let (source, source_tag) =
             if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
                 let making = Making::resolve(
-                    &RecipeFlags {
-                        recipe: path,
-                        annotation: &[],
-                        label: &[],
-                        only_platforms: &[],
-                        layer_cache: true,
-                        packages: &PackageArgs::default(),
-                        remote_cache: &args.remote_cache,
-                        cache: &args.cache,
-                        jobs: &args.jobs,
-                    },
+                    &RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs),
                     AttestOptions::default(),
                     reader.registry.clone(),
                     &network,
@@ -267,15 +257,8 @@ fn build_for_push(making: &Making, r: &Reporter) -> Result<Opened> {
         .tempdir()
         .context("making a temp folder for the build")?;
     let store = BlobStore::open(temp.path())?;
-    let pipeline = making.run.open()?;
     r.info(format_args!("building {}", making.recipe.path.display()));
-    let produced = crate::pipeline::produce(
-        &making.recipe,
-        &pipeline,
-        &making.attest,
-        &store,
-        &r.progress(),
-    )?;
+    let produced = making.produce(&store, &r.progress())?;
     Ok(Opened {
         name: making.recipe.path.display().to_string(),
         referrers: produced.referrers(),

@@ -10,12 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use super::settings::{network_settings, CacheArgs, JobsArgs, Reader, RegistryArgs};
+use super::settings::{CacheArgs, Reader, RegistryArgs};
 use crate::attest::artifact::{ANNOTATION_ATTESTATION, ANNOTATION_PLATFORM, MEDIA_TYPE_DSSE};
 use crate::oci::media::MANIFEST_LIMIT;
 use crate::oci::model::our_digest;
 use crate::oci::Image;
-use crate::registry::Progress;
 use crate::source::unpack::{for_each_entry, EntryKind, LayerEntry};
 use crate::source::Opened;
 
@@ -347,15 +346,8 @@ pub(crate) struct InspectSettings {
 
 impl InspectSettings {
     pub fn resolve(args: InspectArgs) -> InspectSettings {
-        let network = network_settings(&args.registry.tls);
         InspectSettings {
-            reader: Reader::resolve(
-                &args.registry,
-                &JobsArgs::default(),
-                &args.cache,
-                &network,
-                Progress::default(),
-            ),
+            reader: Reader::for_reading(&args.registry, &args.cache),
             target: args.target,
             files: args.files,
             json: args.json,

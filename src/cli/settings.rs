@@ -5,7 +5,7 @@
 //! environment; `resolved` the finished values commands' settings are
 //! made of (the cache folder's place, how images are read, how an image
 //! is made from a recipe). Each command's own settings type and its one
-//! `resolve` sit beside the command (`BuildSettings` in `build.rs`, …):
+//! `resolve` sit beside the command (`BuildCommandSettings` in `build.rs`, …):
 //! flags + environment in, a value nothing changes afterwards out, the
 //! command's policy decided there.
 

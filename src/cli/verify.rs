@@ -146,24 +146,19 @@ impl VerifySettings {
         // without a page of checks above it.
         let rebuild = match &args.rebuild {
             Some(path) => {
+                let locked = PackageArgs {
+                    locked: true,
+                    offline: args.offline,
+                    vendor: args.vendor.clone(),
+                };
                 let making = Making::resolve(
                     &RecipeFlags {
-                        recipe: path,
-                        annotation: &[],
-                        label: &[],
-                        only_platforms: &[],
                         // A rebuild that took layers from the cache would
                         // compare the image with an earlier build of this
                         // machine, not with a build.
                         layer_cache: false,
-                        packages: &PackageArgs {
-                            locked: true,
-                            offline: args.offline,
-                            vendor: args.vendor.clone(),
-                        },
-                        remote_cache: &args.remote_cache,
-                        cache: &args.cache,
-                        jobs: &args.jobs,
+                        packages: &locked,
+                        ..RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs)
                     },
                     // Only the image is compared.
                     AttestOptions::none(),
@@ -255,14 +250,7 @@ fn rebuild(making: &Making, r: &Reporter) -> Result<Opened> {
         .tempdir()
         .context("making a temp folder for the rebuild")?;
     let store = BlobStore::open(temp.path())?;
-    let pipeline = making.run.open()?;
-    let produced = crate::pipeline::produce(
-        &making.recipe,
-        &pipeline,
-        &making.attest,
-        &store,
-        &r.progress(),
-    )?;
+    let produced = making.produce(&store, &r.progress())?;
     Ok(Opened {
         name: format!("rebuild of {}", making.recipe.path.display()),
         store,
@@ -282,15 +270,8 @@ pub(crate) struct DiffSettings {
 
 impl DiffSettings {
     pub fn resolve(args: DiffArgs) -> DiffSettings {
-        let network = network_settings(&args.registry.tls);
         DiffSettings {
-            reader: Reader::resolve(
-                &args.registry,
-                &JobsArgs::default(),
-                &args.cache,
-                &network,
-                Progress::default(),
-            ),
+            reader: Reader::for_reading(&args.registry, &args.cache),
             a: args.a,
             b: args.b,
             json: args.json,

@@ -8,17 +8,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 
 use super::{
-    apt_settings, builder, cache_dir, open_cache, registry_settings, remote_cache_settings,
-    source_date_epoch, work_jobs, CacheArgs, JobsArgs, PackageArgs, RegistryArgs, RemoteCacheArgs,
+    apt_settings, builder, cache_dir, network_settings, open_cache, registry_settings,
+    remote_cache_settings, source_date_epoch, work_jobs, CacheArgs, JobsArgs, PackageArgs,
+    RegistryArgs, RemoteCacheArgs,
 };
 use crate::apt::sources::AptSettings;
 use crate::attest::{PrivateKey, Selection};
 use crate::oci::Platform;
-use crate::pipeline::{AttestOptions, Cache, LockPolicy, Settings};
+use crate::pipeline::{self, AttestOptions, Cache, LockPolicy, Produced, Settings};
 use crate::recipe::Recipe;
 use crate::registry::{Progress, RegistrySettings};
 use crate::remote_cache::RemoteCacheSettings;
 use crate::source::{Opened, RegistryAccess, Target};
+use crate::store::BlobStore;
 use crate::transport::NetworkSettings;
 
 /// The cache folder's place: `--cache-dir`, else the environment's. It is
@@ -69,6 +71,19 @@ impl Reader {
         }
     }
 
+    /// For a command whose only network use is reading the images it is
+    /// given (`diff`, `inspect`): its network settings made here, once.
+    pub fn for_reading(registry: &RegistryArgs, cache: &CacheArgs) -> Reader {
+        let network = network_settings(&registry.tls);
+        Reader::resolve(
+            registry,
+            &JobsArgs::default(),
+            cache,
+            &network,
+            Progress::default(),
+        )
+    }
+
     /// Runs `read` with access to registries when `target` names one (the
     /// cache folder is opened then, and only then), else without.
     pub fn with_access<T>(
@@ -109,22 +124,28 @@ pub(crate) struct RunFlags<'a> {
     pub only_platforms: &'a [Platform],
 }
 
-/// What a pipeline run takes but the opened cache folder.
+/// `pipeline::Settings` but the opened cache folder (and the builder,
+/// which its folder names): decided with the rest of the command's
+/// settings, opened by `open` only when the run starts, so a command
+/// fails on its flags, its recipe or its output before it locks a cache.
 #[derive(Clone, Debug)]
 pub(crate) struct Run {
     pub cache: CacheFolder,
-    pub apt: AptSettings,
-    /// How base images and remote caches are fetched.
+    // How things are reached.
+    /// Base images and remote caches.
     pub registry: RegistrySettings,
-    /// How apt mirrors are reached; the registries' `network` is this one.
+    /// Apt mirrors; the registries' `network` is this one.
     pub network: NetworkSettings,
-    pub jobs: usize,
+    pub apt: AptSettings,
+    pub remote_cache: RemoteCacheSettings,
+    // Where packages come from.
     pub offline: bool,
     pub lock: LockPolicy,
     pub vendor: Option<PathBuf>,
-    pub layer_cache: bool,
-    pub remote_cache: RemoteCacheSettings,
+    // What is built, how.
     pub only_platforms: Vec<Platform>,
+    pub layer_cache: bool,
+    pub jobs: usize,
 }
 
 impl Run {
@@ -193,6 +214,37 @@ pub(crate) struct RecipeFlags<'a> {
     pub jobs: &'a JobsArgs,
 }
 
+/// No `--offline`, `--locked` or `--vendor`.
+static NO_PACKAGE_FLAGS: PackageArgs = PackageArgs {
+    offline: false,
+    locked: false,
+    vendor: None,
+};
+
+impl<'a> RecipeFlags<'a> {
+    /// `build`'s defaults for the flags a command does not take (yet):
+    /// no annotations or labels, every platform, the layer cache, no
+    /// package flags.
+    pub fn defaults(
+        recipe: &'a Path,
+        remote_cache: &'a RemoteCacheArgs,
+        cache: &'a CacheArgs,
+        jobs: &'a JobsArgs,
+    ) -> RecipeFlags<'a> {
+        RecipeFlags {
+            recipe,
+            annotation: &[],
+            label: &[],
+            only_platforms: &[],
+            layer_cache: true,
+            packages: &NO_PACKAGE_FLAGS,
+            remote_cache,
+            cache,
+            jobs,
+        }
+    }
+}
+
 /// How a recipe is made into an image: what `build`, `push RECIPE` and
 /// `verify --rebuild` share.
 pub(crate) struct Making {
@@ -233,6 +285,18 @@ impl Making {
             attest,
             run,
         })
+    }
+
+    /// Opens the cache folder and runs the pipeline into `store`.
+    pub fn produce(&self, store: &BlobStore, progress: pipeline::Progress) -> Result<Produced> {
+        let settings = self.run.open()?;
+        Ok(pipeline::produce(
+            &self.recipe,
+            &settings,
+            &self.attest,
+            store,
+            progress,
+        )?)
     }
 
     /// How many platforms the build makes.
