@@ -108,3 +108,76 @@ fn spec_to_ours(d: &oci_spec::image::Digest, dest: &Path) -> Result<Digest, Sink
         error: std::io::Error::other(e.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use oci_spec::image::MediaType;
+
+    use super::*;
+    use crate::oci::model::{image_index, image_manifest};
+    use crate::oci::{descriptor, json::to_canonical_vec};
+
+    /// An index entry `Built` leaves out (BuildKit's `unknown/unknown`
+    /// attestation manifest) is still listed by the index, so its blobs
+    /// are written too.
+    #[test]
+    fn entries_built_leaves_out_are_still_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let put = |bytes: &[u8]| store.put_bytes(bytes).unwrap();
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = put(config);
+        let config_d = descriptor(MediaType::ImageConfig, &config_digest, config.len() as u64);
+        let run = to_canonical_vec(&image_manifest(
+            MediaType::ImageManifest,
+            config_d.clone(),
+            Vec::new(),
+            &BTreeMap::new(),
+        ));
+        let run_digest = put(&run);
+        let extra_layer = put(b"an attestation");
+        let extra = to_canonical_vec(&image_manifest(
+            MediaType::ImageManifest,
+            config_d,
+            vec![descriptor(
+                MediaType::from("application/vnd.in-toto+json"),
+                &extra_layer,
+                14,
+            )],
+            &BTreeMap::new(),
+        ));
+        let extra_digest = put(&extra);
+        let mut run_d = descriptor(MediaType::ImageManifest, &run_digest, run.len() as u64);
+        run_d.set_platform(Some(crate::oci::spec_platform(
+            &"linux/amd64".parse().unwrap(),
+        )));
+        let mut extra_d = descriptor(MediaType::ImageManifest, &extra_digest, extra.len() as u64);
+        extra_d.set_platform(Some(crate::oci::spec_platform(&crate::oci::Platform {
+            os: "unknown".into(),
+            architecture: "unknown".into(),
+            variant: None,
+        })));
+        let index = to_canonical_vec(&image_index(vec![run_d, extra_d], &BTreeMap::new()));
+        let index_digest = put(&index);
+        let top = descriptor(MediaType::ImageIndex, &index_digest, index.len() as u64);
+        let built = crate::source::read_built(&store, &top, "test").unwrap();
+        assert_eq!(built.images.len(), 1, "Built leaves the unknown entry out");
+        let image = Stored {
+            built: &built,
+            store: &store,
+            referrers: &[],
+        };
+        let found = reachable(image, dir.path()).unwrap();
+        let want = BTreeSet::from([
+            index_digest,
+            run_digest,
+            config_digest,
+            extra_digest,
+            extra_layer,
+        ]);
+        assert_eq!(found, want);
+    }
+}
