@@ -12,14 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use oci_spec::image::{
-    Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType,
-};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::dsse::{Envelope, PAYLOAD_TYPE_IN_TOTO};
 use super::keys::{PrivateKey, PublicKey};
 use super::{cyclonedx, slsa, spdx, AttestError, Statement};
-use crate::oci::model::{annotations_map, descriptor, our_digest};
+use crate::oci::artifact::{artifact_manifest, referrer_descriptor, EMPTY_JSON};
+use crate::oci::model::{annotate, descriptor, our_digest};
 use crate::oci::{Digest, JsonBlob, Platform};
 use crate::store::BlobStore;
 
@@ -32,8 +31,6 @@ pub(crate) const ANNOTATION_PLATFORM: &str = "dev.stele.platform";
 pub(crate) const ANNOTATION_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
 pub const MEDIA_TYPE_DSSE: &str = crate::oci::media::DSSE_ENVELOPE;
 pub(crate) const MEDIA_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
-/// The empty config blob `{}` (image-spec "Guidance for an Empty Descriptor").
-pub(crate) const EMPTY_JSON: &[u8] = b"{}";
 
 use crate::oci::media::MANIFEST_LIMIT;
 const CONTENT_LIMIT: u64 = 256 << 20;
@@ -101,14 +98,12 @@ impl Attestation {
     /// `artifactType` and the stele annotations, as the referrers API
     /// reports them.
     pub fn index_descriptor(&self) -> Descriptor {
-        let mut d = descriptor(
+        referrer_descriptor(
+            &self.manifest.value,
             MediaType::ImageManifest,
             &self.manifest.digest,
             self.manifest.size(),
-        );
-        d.set_artifact_type(Some(MediaType::from(self.kind.artifact_type())));
-        d.set_annotations(self.manifest.value.annotations().clone());
-        d
+        )
     }
 }
 
@@ -118,12 +113,6 @@ fn annotations(kind: Kind, platform: Option<&Platform>) -> BTreeMap<String, Stri
         a.insert(ANNOTATION_PLATFORM.into(), p.to_string());
     }
     a
-}
-
-pub(crate) fn empty_descriptor() -> Descriptor {
-    let mut d = descriptor(MediaType::EmptyJSON, &Digest::of(EMPTY_JSON), 2);
-    d.set_data(Some("e30=".into()));
-    d
 }
 
 /// Stores `statement` as a `kind` attestation about `subject` (signed with
@@ -150,34 +139,29 @@ pub fn write(
     };
     store.put_bytes(EMPTY_JSON)?;
     let content_digest = store.put_bytes(&content)?;
-    let mut layer = descriptor(
-        MediaType::from(media_type),
-        &content_digest,
-        content.len() as u64,
-    );
-    layer.set_annotations(Some(
-        [(
+    let layer = annotate(
+        descriptor(
+            MediaType::from(media_type),
+            &content_digest,
+            content.len() as u64,
+        ),
+        &BTreeMap::from([(
             ANNOTATION_PREDICATE_TYPE.to_string(),
             kind.predicate_type().to_string(),
-        )]
-        .into(),
-    ));
+        )]),
+    );
     // The subject names only the object, not how an index lists it.
     let subject = descriptor(
         subject.media_type().clone(),
         &our_digest(subject.digest()).expect("stele's own descriptors are sha256"),
         subject.size(),
     );
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .artifact_type(MediaType::from(kind.artifact_type()))
-        .config(empty_descriptor())
-        .layers(vec![layer])
-        .subject(subject.clone())
-        .annotations(annotations_map(&annotations(kind, platform)).expect("not empty"))
-        .build()
-        .expect("all manifest fields are set");
+    let manifest = artifact_manifest(
+        kind.artifact_type(),
+        layer,
+        subject.clone(),
+        &annotations(kind, platform),
+    );
     let manifest = JsonBlob::canonical(manifest);
     store.put_bytes(&manifest.bytes)?;
     Ok(Attestation {
@@ -198,14 +182,7 @@ pub fn referrers_index(attestations: &[Attestation], subject: &Digest) -> JsonBl
         .filter(|a| our_digest(a.subject.digest()).ok().as_ref() == Some(subject))
         .map(Attestation::index_descriptor)
         .collect();
-    JsonBlob::canonical(
-        ImageIndexBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageIndex)
-            .manifests(manifests)
-            .build()
-            .expect("index fields are set"),
-    )
+    crate::oci::artifact::referrers_index(manifests)
 }
 
 /// An attestation read back from a store, not yet checked.

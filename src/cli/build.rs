@@ -1,28 +1,27 @@
-//! `stele build`: run the pipeline, then publish its outputs (push, the
-//! layout or archive, the digest file) only once all of it succeeded.
+//! `stele build`: flags become `BuildCommandSettings` once (what to make, where
+//! it goes, the policy between them); the command runs the pipeline, then
+//! publishes its outputs (push, the layout or archive, the digest file)
+//! only once all of it succeeded.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::report::Reporter;
 use anyhow::{bail, Context, Result};
 
 use super::output::Pending;
+use super::report::Reporter;
+use super::settings::resolved::{attest_options, check_platforms, listed};
 use super::settings::{
-    CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs, RemoteCacheArgs,
+    network_settings, registry_settings, CacheArgs, JobsArgs, Making, PackageArgs, RecipeFlags,
+    RegistryArgs, RemoteCacheArgs,
 };
-use crate::attest::{PrivateKey, Selection};
 use crate::oci::Platform;
 use crate::pipeline::{AttestOptions, Produced};
 use crate::recipe::Recipe;
 use crate::registry::Reference;
-use crate::sink::archive::check_replaceable;
-use crate::sink::docker_archive::write_docker_archive;
-use crate::sink::layout::LayoutStaging;
-use crate::sink::oci_archive::write_oci_archive;
+use crate::sink::{Destination, Output, Stored, Target, WriteOptions, Written};
 use crate::source::target::ArchiveKind;
-use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -117,6 +116,149 @@ pub enum Format {
     DockerArchive,
 }
 
+/// Everything `stele build` does, decided from its flags and the
+/// environment before any work, and not changed after.
+pub(crate) struct BuildCommandSettings {
+    /// The recipe as given, for messages.
+    pub recipe_path: PathBuf,
+    pub making: Making,
+    /// The layout or archive, its tag decided.
+    pub output: Destination,
+    /// `--push`: a registry, its tag defaulting to the output's.
+    pub push: Option<Destination>,
+    /// The one platform a docker-archive holds (the build makes them all,
+    /// so the digest is the recipe's whatever the format).
+    pub docker_platform: Option<Platform>,
+    pub format: Format,
+    pub tag: String,
+    pub digest_file: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl BuildCommandSettings {
+    pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildCommandSettings> {
+        let network = network_settings(&args.registry.tls);
+        let docker = args.format == Format::DockerArchive;
+        let attest = attest_options(&args.attest, args.sign_key.as_deref())?;
+        let attest = if docker {
+            if attest.key.is_some() {
+                bail!("--sign-key signs attestations, and a docker-archive carries none; use --format oci or oci-archive to keep signed attestations");
+            }
+            // `docker load` would not know attestations: none are made.
+            AttestOptions::none()
+        } else {
+            attest
+        };
+        let making = Making::resolve(
+            &RecipeFlags {
+                recipe: &args.recipe,
+                annotation: &args.annotation,
+                label: &args.label,
+                // A subset: the index lists only these; the lock and base
+                // still answer every platform of the recipe. A
+                // docker-archive's one platform is chosen from them all.
+                only_platforms: if docker { &[] } else { &args.platform },
+                layer_cache: !args.no_layer_cache,
+                packages: &args.packages,
+                remote_cache: &args.remote_cache,
+                cache: &args.cache,
+                jobs: &args.jobs,
+            },
+            attest,
+            registry_settings(
+                &args.registry,
+                &args.jobs,
+                &network,
+                r.transfers("fetching"),
+            ),
+            &network,
+        )?;
+        let recipe = &making.recipe;
+        let tag = args.tag.clone().unwrap_or_else(|| recipe.tag.clone());
+        if !crate::recipe::valid_tag(&tag) {
+            bail!("--tag `{tag}` is not valid: use up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`");
+        }
+        let docker_platform = match docker {
+            true => Some(docker_platform(recipe, &args.platform)?),
+            false => None,
+        };
+        let push = match &args.push {
+            Some(words) => Some(Destination {
+                target: Target::Registry {
+                    reference: push_reference(words, &tag)?,
+                },
+                options: WriteOptions {
+                    registry: registry_settings(
+                        &args.registry,
+                        &args.jobs,
+                        &network,
+                        r.transfers("sending"),
+                    ),
+                    ..WriteOptions::default()
+                },
+            }),
+            None => None,
+        };
+        let path = args
+            .output
+            .clone()
+            .unwrap_or_else(|| default_output(&args.recipe, &recipe.name, args.format));
+        let tagged = Some(tag.clone());
+        let target = match args.format {
+            Format::Oci => Target::Layout { path, tag: tagged },
+            Format::OciArchive => Target::Archive {
+                path,
+                kind: ArchiveKind::Oci,
+                tag: tagged,
+            },
+            Format::DockerArchive => Target::Archive {
+                path,
+                kind: ArchiveKind::Docker,
+                tag: tagged,
+            },
+        };
+        let output = Destination {
+            target,
+            options: WriteOptions {
+                name: recipe.name.clone(),
+                mtime: recipe.epoch,
+                ..WriteOptions::default()
+            },
+        };
+        Ok(BuildCommandSettings {
+            recipe_path: args.recipe,
+            making,
+            output,
+            push,
+            docker_platform,
+            format: args.format,
+            tag,
+            digest_file: args.digest_file,
+            json: args.json,
+        })
+    }
+}
+
+/// `--push REF`: a registry reference (a sink target that names a file
+/// is refused), tagged `tag` when it names none; never a digest, which
+/// the build decides.
+fn push_reference(words: &str, tag: &str) -> Result<Reference> {
+    let mut to = match Target::parse(words)? {
+        Target::Registry { reference } => reference,
+        other => bail!(
+            "--push {words}: that is {}, and --push sends to a registry; give HOST[:PORT]/REPO[:TAG], or write files with -o and --format",
+            other.noun()
+        ),
+    };
+    if to.digest.is_some() {
+        bail!("--push {to}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
+    }
+    if to.tag.is_none() {
+        to.tag = Some(tag.to_string());
+    }
+    Ok(to)
+}
+
 fn default_output(recipe_path: &Path, name: &str, format: Format) -> PathBuf {
     let dir = recipe_path
         .parent()
@@ -128,33 +270,9 @@ fn default_output(recipe_path: &Path, name: &str, format: Format) -> PathBuf {
     }
 }
 
-fn listed(recipe: &Recipe) -> String {
-    recipe
-        .platforms
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Each `--platform` checked to be one of the recipe's.
-fn check_platforms(recipe: &Recipe, wanted: &[Platform]) -> Result<()> {
-    for p in wanted {
-        if !recipe.platforms.contains(p) {
-            bail!(
-                "--platform {p} is not one of the platforms {} builds ({}); pass one of them",
-                recipe.path.display(),
-                listed(recipe)
-            );
-        }
-    }
-    Ok(())
-}
-
 /// The platform a docker-archive of `recipe` holds: the only one, or the
 /// one `--platform` names among the recipe's.
 fn docker_platform(recipe: &Recipe, wanted: &[Platform]) -> Result<Platform> {
-    let listed = || listed(recipe);
     check_platforms(recipe, wanted)?;
     match (wanted, recipe.platforms.as_slice()) {
         ([p], _) => Ok(p.clone()),
@@ -166,162 +284,14 @@ fn docker_platform(recipe: &Recipe, wanted: &[Platform]) -> Result<Platform> {
             "a docker-archive holds one platform and {} builds {} ({}); pass --platform with one of them",
             recipe.path.display(),
             recipe.platforms.len(),
-            listed()
+            listed(recipe)
         ),
     }
 }
 
-/// The staging folder beside `out`, made now so that an output folder
-/// that cannot be created or written is reported as that, with the fix,
-/// rather than as a temp file's `Permission denied`.
-fn staging_beside(out: &Path) -> Result<LayoutStaging> {
-    let folder = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    LayoutStaging::beside(out).map_err(|e| {
-        let kind = match &e {
-            crate::sink::SinkError::Io { error, .. } => error.kind().to_string(),
-            other => other.to_string(),
-        };
-        let what = if folder.is_dir() {
-            "is not writable"
-        } else {
-            "cannot be created"
-        };
-        anyhow::anyhow!(
-            "cannot write the output {}: the folder {} {what} ({kind}); fix its permissions, or pass -o with a path in a folder you can write",
-            out.display(),
-            folder.display(),
-        )
-    })
-}
-
-/// The attestations flags, checked against each other.
-pub(crate) fn attest_options(attest: &str, sign_key: &Option<PathBuf>) -> Result<AttestOptions> {
-    let selection: Selection = attest.parse()?;
-    let key = match sign_key {
-        Some(p) => Some(PrivateKey::load(p)?),
-        None => None,
-    };
-    if key.is_some() && selection == Selection::None {
-        bail!("--sign-key signs attestations, but --attest none makes none; drop one of them");
-    }
-    Ok(AttestOptions { selection, key })
-}
-
-/// `--push`: the image and its attestations, from the staging store.
-/// Returns the pinned reference pushed.
-fn push(
-    reference: &Reference,
-    produced: &Produced,
-    store: &BlobStore,
-    settings: &crate::registry::RegistrySettings,
-    r: &Reporter,
-) -> Result<Reference> {
-    let settings = crate::registry::RegistrySettings {
-        progress: r.transfers("sending"),
-        ..settings.clone()
-    };
-    let (digest, report) = crate::registry::push_built(
-        &produced.output.built,
-        store,
-        &produced.referrers(),
-        reference,
-        &settings,
-        &crate::registry::PushOptions::default(),
-    )
-    .with_context(|| format!("pushing to {reference}"))?;
-    r.info(format_args!("pushed: {report}"));
-    Ok(Reference {
-        digest: None,
-        ..reference.clone()
-    }
-    .with_digest(digest))
-}
-
-pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
-    let epoch = super::settings::source_date_epoch()?;
-    let mut attest = attest_options(&args.attest, &args.sign_key)?;
-    let mut recipe = crate::recipe::load(&args.recipe, epoch)?;
-    recipe.add_metadata(&args.annotation, &args.label);
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&args.recipe, &recipe.name, args.format));
-    let tag = args.tag.clone().unwrap_or_else(|| recipe.tag.clone());
-    if !crate::recipe::valid_tag(&tag) {
-        bail!("--tag `{tag}` is not valid: use up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`");
-    }
-    // Decided before the build, so a wrong flag fails at once.
-    let docker_platform = match args.format {
-        Format::DockerArchive => {
-            if attest.key.is_some() {
-                bail!("--sign-key signs attestations, and a docker-archive carries none; use --format oci or oci-archive to keep signed attestations");
-            }
-            // `docker load` would not know attestations: none are made.
-            attest.selection = Selection::None;
-            Some(docker_platform(&recipe, &args.platform)?)
-        }
-        _ => {
-            check_platforms(&recipe, &args.platform)?;
-            None
-        }
-    };
-    // Parsed before the build, so a bad reference fails at once.
-    let push_to = match &args.push {
-        Some(given) => {
-            let mut to = Reference::parse(given)?;
-            if to.digest.is_some() {
-                bail!("--push {to}: push to a tag (HOST/REPO:TAG); the digest is what the build decides");
-            }
-            if to.tag.is_none() {
-                to.tag = Some(tag.clone());
-            }
-            Some(to)
-        }
-        None => None,
-    };
-    match args.format {
-        Format::Oci => {
-            LayoutStaging::check_replaceable(&out)?;
-        }
-        Format::OciArchive => check_replaceable(&out, ArchiveKind::Oci)?,
-        Format::DockerArchive => check_replaceable(&out, ArchiveKind::Docker)?,
-    }
-    // Before the cache, the network or the build: a folder we cannot
-    // write fails at once, named, instead of after minutes of work. The
-    // staging folder is that check; dropped unused, it removes what it
-    // made.
-    let staging = staging_beside(&out)?;
-    let mut settings = PipelineArgs {
-        cache: &args.cache,
-        jobs: &args.jobs,
-        packages: &args.packages,
-        registry: &args.registry,
-        layer_cache: !args.no_layer_cache,
-        remote_cache: Some(&args.remote_cache),
-    }
-    .settings()?;
-    settings.registry.progress = r.transfers("fetching");
-    let mut building = recipe.platforms.len();
-    if args.format != Format::DockerArchive {
-        // A subset: the index lists only these; the lock and base still
-        // answer every platform of the recipe.
-        settings.only_platforms = args.platform.clone();
-        if !args.platform.is_empty() {
-            building = args.platform.len();
-        }
-    }
-    r.info(format_args!(
-        "building {} ({} platform{})",
-        args.recipe.display(),
-        building,
-        if building == 1 { "" } else { "s" }
-    ));
-    let produced =
-        crate::pipeline::produce(&recipe, &settings, &attest, staging.store(), &r.progress())?;
-    let built = &produced.output.built;
+/// Says what the build did: each platform's scripts summary, and with
+/// `-v` each manifest and layer.
+fn report_built(produced: &Produced, r: &Reporter) {
     let scripts = &produced.output.scripts;
     for (platform, report) in scripts {
         if report.effects.is_empty() {
@@ -337,7 +307,7 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
             report.summary()
         ));
     }
-    for image in &built.images {
+    for image in &produced.output.built.images {
         r.detail(format_args!(
             "{}: manifest {}, config {}",
             image.platform, image.manifest.digest, image.config.digest
@@ -358,81 +328,71 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
             ));
         }
     }
+}
+
+pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
+    let settings = BuildCommandSettings::resolve(args, r)?;
+    // Before the cache, the network or the build: an output that may not
+    // be replaced, or whose folder cannot be written, fails at once,
+    // named, instead of after minutes of work. Dropped unwritten, it
+    // removes what it made.
+    let output = Output::prepare(settings.output.clone())?;
+    let building = settings.making.building();
+    r.info(format_args!(
+        "building {} ({} platform{})",
+        settings.recipe_path.display(),
+        building,
+        if building == 1 { "" } else { "s" }
+    ));
+    let store = output
+        .store()
+        .expect("a layout or archive is staged beside its destination")
+        .clone();
+    let produced = settings.making.produce(&store, &r.progress())?;
+    report_built(&produced, r);
+    let built = &produced.output.built;
     // The build's digest whatever the format: the same recipe pins the same value.
     let digest = built.digest().to_string();
 
     // Everything below publishes; the small files are staged first, so a
     // folder that cannot take them fails before anything changed.
     let mut pending = Pending::default();
-    if let Some(f) = &args.digest_file {
+    if let Some(f) = &settings.digest_file {
         pending.file(f, format!("{digest}\n").as_bytes())?;
     }
-    let pushed = match &push_to {
-        Some(to) => Some(push(to, &produced, staging.store(), &settings.registry, r)?),
+    let referrers = produced.referrers();
+    let image = Stored {
+        built,
+        store: &store,
+        referrers: &referrers,
+    };
+    let pushed = match &settings.push {
+        Some(to) => Some(push(image, to, r)?),
         None => None,
     };
-    match args.format {
-        Format::Oci => staging.commit(built, &tag, &produced.referrers())?,
-        Format::OciArchive => write_oci_archive(
-            &out,
-            staging.store(),
-            built,
-            &tag,
-            &produced.referrers(),
-            recipe.epoch,
-        )?,
-        Format::DockerArchive => {
-            let platform = docker_platform.expect("decided above for docker-archive");
-            let image = built
-                .images
-                .iter()
-                .find(|i| i.platform == platform)
+    let out = match &settings.docker_platform {
+        Some(platform) => {
+            let one = built
+                .only(platform)
                 .expect("the build makes every recipe platform");
-            write_docker_archive(
-                &out,
-                staging.store(),
-                image,
-                &recipe.name,
-                &tag,
-                recipe.epoch,
-            )?;
+            let out = written_path(output.write(Stored {
+                built: &one,
+                ..image
+            })?);
             if built.images.len() > 1 {
                 r.info(format_args!(
                     "the docker-archive holds the {platform} image {} of the index below",
-                    image.manifest.digest
+                    one.digest()
                 ));
             }
+            out
         }
-    }
+        None => written_path(output.write(image)?),
+    };
     pending.publish()?;
     r.info(format_args!("wrote {}", out.display()));
-    if args.json {
-        let stats = produced.output.layers;
-        let mut doc = super::report::image_json(built);
-        doc["output"] = out.display().to_string().into();
-        doc["format"] = format!("{:?}", args.format).to_lowercase().into();
-        doc["tag"] = tag.clone().into();
-        doc["pushed"] = pushed.as_ref().map(|r| r.to_string()).into();
-        doc["attestations"] = super::report::attestations_json(&produced.attestations);
-        doc["scripts"] = serde_json::json!(scripts);
-        doc["layer_cache"] = serde_json::json!({
-            "enabled": !args.no_layer_cache,
-            "hits": stats.reused,
-            "misses": stats.written,
-        });
-        doc["base_layers"] = match produced.output.base_layers {
-            Some(b) => serde_json::json!({ "cached": b.cached, "read": b.read }),
-            None => serde_json::Value::Null,
-        };
-        doc["remote_cache"] =
-            serde_json::to_value(&produced.remote_cache).expect("a report serializes");
-        doc["lock"] = match &produced.lock {
-            Some(l) => serde_json::json!({
-                "path": l.path.display().to_string(),
-                "status": l.status.as_str(),
-            }),
-            None => serde_json::Value::Null,
-        };
+    if settings.json {
+        let doc = build_json(&settings, &produced, &out, pushed.as_ref());
         return super::report::print_json(&doc).map(|()| ExitCode::SUCCESS);
     }
     let mut stdout = std::io::stdout().lock();
@@ -441,4 +401,63 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     }
     writeln!(stdout, "{digest}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn written_path(written: Written) -> PathBuf {
+    match written {
+        Written::File { path } => path,
+        Written::Pushed { .. } => unreachable!("a layout or archive is written to a file"),
+    }
+}
+
+/// `--push`: the image and its attestations, from the staging store.
+/// Returns the reference pushed, pinned by digest.
+fn push(image: Stored<'_>, to: &Destination, r: &Reporter) -> Result<Reference> {
+    let context = || match &to.target {
+        Target::Registry { reference } => format!("pushing to {reference}"),
+        other => unreachable!("--push names a registry, not {}", other.noun()),
+    };
+    match crate::sink::write(image, to.clone()).with_context(context)? {
+        Written::Pushed { pinned, report } => {
+            r.info(format_args!("pushed: {report}"));
+            Ok(pinned)
+        }
+        Written::File { .. } => unreachable!("a registry target is pushed to"),
+    }
+}
+
+/// `--json`: the image, where it went, and what the build decided.
+fn build_json(
+    settings: &BuildCommandSettings,
+    produced: &Produced,
+    out: &Path,
+    pushed: Option<&Reference>,
+) -> serde_json::Value {
+    let stats = &produced.output.layers;
+    let mut doc = super::report::image_json(&produced.output.built);
+    doc["output"] = out.display().to_string().into();
+    doc["format"] = format!("{:?}", settings.format).to_lowercase().into();
+    doc["tag"] = settings.tag.clone().into();
+    doc["pushed"] = pushed.map(|p| p.to_string()).into();
+    doc["attestations"] = super::report::attestations_json(&produced.attestations);
+    doc["scripts"] = serde_json::json!(&produced.output.scripts);
+    doc["layer_cache"] = serde_json::json!({
+        "enabled": settings.making.run.layer_cache,
+        "hits": stats.reused,
+        "misses": stats.written,
+    });
+    doc["base_layers"] = match produced.output.base_layers {
+        Some(b) => serde_json::json!({ "cached": b.cached, "read": b.read }),
+        None => serde_json::Value::Null,
+    };
+    doc["remote_cache"] =
+        serde_json::to_value(&produced.remote_cache).expect("a report serializes");
+    doc["lock"] = match &produced.lock {
+        Some(l) => serde_json::json!({
+            "path": l.path.display().to_string(),
+            "status": l.status.as_str(),
+        }),
+        None => serde_json::Value::Null,
+    };
+    doc
 }

@@ -1,23 +1,25 @@
-//! `stele push` and `stele pull`: the CLI's half of the registry client
-//! (flags, auth file locations, the cache folder).
+//! `stele push` and `stele pull`: an image from a source to a sink. Flags
+//! become `PushSettings` or `PullSettings` once (both sides' registry
+//! settings, the tag, what may be mounted); the commands open the source
+//! and write it through `sink`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::report::Reporter;
 use anyhow::{bail, Context, Result};
 
 use super::output::{write_atomic, Pending};
+use super::report::Reporter;
 use super::settings::{
-    open_cache, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
-    PipelineArgs, RegistryArgs, RemoteCacheArgs,
+    network_settings, registry_settings, CacheArgs, CacheFolder, JobsArgs, Making, Reader,
+    RecipeFlags, RegistryArgs, RemoteCacheArgs,
 };
 use crate::pipeline::AttestOptions;
-use crate::registry::{PushOptions, Reference};
-use crate::sink::layout::LayoutStaging;
+use crate::registry::{Progress, PushOptions, Reference, RegistrySettings};
+use crate::sink::{Destination, Output, Stored, WriteOptions, Written};
 use crate::source::registry::pull_registry;
-use crate::source::{Opened, RegistryAccess, Target};
+use crate::source::{Opened, Target};
 use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
@@ -79,153 +81,230 @@ pub struct PullArgs {
     pub registry: RegistryArgs,
 }
 
-/// Opens any image a user names (layout, archive, registry reference);
-/// the cache is opened only when a registry is involved.
-pub(crate) fn open_target(
-    target: &str,
-    args: &RegistryArgs,
-    jobs: &JobsArgs,
-    cache: &CacheArgs,
-) -> Result<Opened> {
-    let target = Target::parse(target)?;
-    if let Target::Registry { .. } = target {
-        let cache = open_cache(cache)?;
-        let settings = registry_settings(args, jobs);
-        let access = RegistryAccess {
-            settings: &settings,
-            cache: cache.blobs(),
-        };
-        return Ok(crate::source::open_on(
-            &target,
-            Some(&access),
-            settings.jobs,
-        )?);
-    }
-    Ok(crate::source::open_on(
-        &target,
-        None,
-        super::settings::transfer_jobs(jobs),
-    )?)
+/// Everything `stele push` does, decided before any work.
+pub(crate) struct PushSettings {
+    pub source: PushSource,
+    /// How an image source is read (a registry source's side).
+    pub reader: Reader,
+    /// The registry, its tag decided: the one given, else the source's,
+    /// else `latest`.
+    pub destination: Destination,
+    /// How the tag was chosen, for the message.
+    pub tag_choice: TagChoice,
+    pub report: Option<PathBuf>,
+    pub json: bool,
 }
 
-/// `stele push RECIPE REF`: builds the recipe (default options, the lock
-/// as `stele build` would use it) into a temp store, then pushes it with
-/// its attestations. `stele build --push` takes every build flag.
-fn build_for_push(
-    recipe_path: &std::path::Path,
-    args: &PushArgs,
-    r: &Reporter,
-) -> Result<(Opened, String)> {
-    let recipe = crate::recipe::load(recipe_path, source_date_epoch()?)?;
+/// What `stele push` sends.
+pub(crate) enum PushSource {
+    /// A recipe, built first (into a temp store) as `stele build` would
+    /// with its default flags.
+    // Boxed: a recipe's settings are large beside a name.
+    Recipe(Box<Making>),
+    /// An image a user names: a layout, an archive or a registry image,
+    /// read as `PushSettings::reader` says.
+    Image(String),
+}
+
+/// How a push's tag was chosen.
+pub(crate) enum TagChoice {
+    /// The reference names a tag or a digest.
+    Given,
+    /// The source's own tag.
+    Source(String),
+    /// Neither had one.
+    Latest,
+}
+
+impl PushSettings {
+    pub fn resolve(args: PushArgs, r: &Reporter) -> Result<PushSettings> {
+        let mut reference = registry_destination(&args.reference)?;
+        if args.chunk_size == Some(0) {
+            bail!("--chunk-size must be at least 1 byte");
+        }
+        let network = network_settings(&args.registry.tls);
+        // The source side: how the image is read or built.
+        let reading = registry_settings(&args.registry, &args.jobs, &network, Progress::default());
+        let path = Path::new(&args.source);
+        let reader = Reader {
+            registry: reading,
+            cache: CacheFolder::resolve(&args.cache),
+        };
+        let (source, source_tag) =
+            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+                let making = Making::resolve(
+                    &RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs),
+                    AttestOptions::default(),
+                    reader.registry.clone(),
+                    &network,
+                )?;
+                let tag = making.recipe.tag.clone();
+                (PushSource::Recipe(Box::new(making)), Some(tag))
+            } else {
+                (
+                    PushSource::Image(args.source.clone()),
+                    source_tag(&args.source),
+                )
+            };
+        // The image keeps the tag it has, as `build --push` does.
+        let tag_choice = match (&reference.tag, &reference.digest, source_tag) {
+            (None, None, Some(t)) => TagChoice::Source(t),
+            (None, None, None) => TagChoice::Latest,
+            _ => TagChoice::Given,
+        };
+        match &tag_choice {
+            TagChoice::Source(t) => reference.tag = Some(t.clone()),
+            TagChoice::Latest => reference.tag = Some("latest".into()),
+            TagChoice::Given => {}
+        }
+        let mut mount_from = args.mount_from.clone();
+        // A copy within one registry: its blobs are mounted from the source
+        // repository, as crane and skopeo do, instead of travelling twice.
+        if let Ok(Target::Registry { reference: source }) = Target::parse(&args.source) {
+            if let Ok(source) = Reference::parse(&source) {
+                if source.registry == reference.registry && !mount_from.contains(&source.repository)
+                {
+                    mount_from.push(source.repository);
+                }
+            }
+        }
+        // The destination side.
+        let sending =
+            registry_settings(&args.registry, &args.jobs, &network, r.transfers("sending"));
+        let destination = Destination {
+            target: crate::sink::Target::Registry { reference },
+            options: WriteOptions {
+                registry: RegistrySettings {
+                    chunk_size: args.chunk_size.unwrap_or(sending.chunk_size),
+                    ..sending
+                },
+                push: PushOptions { mount_from },
+                ..WriteOptions::default()
+            },
+        };
+        Ok(PushSettings {
+            source,
+            reader,
+            destination,
+            tag_choice,
+            report: args.report,
+            json: args.json,
+        })
+    }
+
+    fn reference(&self) -> &Reference {
+        match &self.destination.target {
+            crate::sink::Target::Registry { reference } => reference,
+            _ => unreachable!("push sends to a registry"),
+        }
+    }
+}
+
+/// `stele push`'s destination: a sink target that names a registry; a
+/// layout folder or an archive is refused, with where they are written.
+fn registry_destination(words: &str) -> Result<Reference> {
+    match crate::sink::Target::parse(words)? {
+        crate::sink::Target::Registry { reference } => Ok(reference),
+        other => bail!(
+            "`{words}` is {}, and `stele push` sends to a registry: give HOST[:PORT]/REPO[:TAG] (`stele build -o`/`--format` and `stele pull -o` write layouts and archives)",
+            other.noun()
+        ),
+    }
+}
+
+/// Everything `stele pull` does, decided before any work.
+pub(crate) struct PullSettings {
+    pub reference: Reference,
+    /// The layout folder, named by the reference's tag (else `latest`).
+    pub output: Destination,
+    pub reader: Reader,
+    pub json: bool,
+}
+
+impl PullSettings {
+    pub fn resolve(args: PullArgs, r: &Reporter) -> Result<PullSettings> {
+        let reference = Reference::parse(&args.reference)?;
+        let network = network_settings(&args.registry.tls);
+        let reader = Reader::resolve(
+            &args.registry,
+            &args.jobs,
+            &args.cache,
+            &network,
+            r.transfers("fetching"),
+        );
+        let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
+        let output = Destination {
+            target: crate::sink::Target::Layout {
+                path: args.output,
+                tag: Some(tag),
+            },
+            options: WriteOptions::default(),
+        };
+        Ok(PullSettings {
+            reference,
+            output,
+            reader,
+            json: args.json,
+        })
+    }
+}
+
+/// `stele push RECIPE`: builds the recipe into a temp store, then it is
+/// pushed with its attestations like any opened image.
+fn build_for_push(making: &Making, r: &Reporter) -> Result<Opened> {
     let temp = tempfile::Builder::new()
         .prefix("stele-push-")
         .tempdir()
         .context("making a temp folder for the build")?;
     let store = BlobStore::open(temp.path())?;
-    let settings = PipelineArgs {
-        cache: &args.cache,
-        jobs: &args.jobs,
-        packages: &PackageArgs::default(),
-        registry: &args.registry,
-        layer_cache: true,
-        remote_cache: Some(&args.remote_cache),
-    }
-    .settings()?;
-    r.info(format_args!("building {}", recipe_path.display()));
-    let produced = crate::pipeline::produce(
-        &recipe,
-        &settings,
-        &AttestOptions::default(),
-        &store,
-        &r.progress(),
-    )?;
-    let opened = Opened {
-        name: recipe_path.display().to_string(),
+    r.info(format_args!("building {}", making.recipe.path.display()));
+    let produced = making.produce(&store, &r.progress())?;
+    Ok(Opened {
+        name: making.recipe.path.display().to_string(),
         referrers: produced.referrers(),
         built: produced.output.built,
         store,
         temp: Some(temp),
-    };
-    Ok((opened, recipe.tag))
+    })
 }
 
 pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
-    let mut reference = Reference::parse(&args.reference)?;
-    if let Some(c) = args.chunk_size {
-        if c == 0 {
-            bail!("--chunk-size must be at least 1 byte");
-        }
+    let settings = PushSettings::resolve(args, r)?;
+    let opened = match &settings.source {
+        PushSource::Recipe(making) => build_for_push(making, r)?,
+        PushSource::Image(words) => settings.reader.open(words)?,
+    };
+    match &settings.tag_choice {
+        TagChoice::Source(t) => r.info(format_args!("no tag given: tagging `{t}`, the source's")),
+        TagChoice::Latest => r.info(format_args!(
+            "no tag given and the source has none: tagging `latest`"
+        )),
+        TagChoice::Given => {}
     }
-    let source = std::path::Path::new(&args.source);
-    let (opened, source_tag) =
-        if source.extension().is_some_and(|e| e == "toml") && source.is_file() {
-            let (opened, tag) = build_for_push(source, &args, r)?;
-            (opened, Some(tag))
-        } else {
-            let tag = source_tag(&args.source);
-            (
-                open_target(&args.source, &args.registry, &args.jobs, &args.cache)?,
-                tag,
-            )
-        };
-    if reference.tag.is_none() && reference.digest.is_none() {
-        // The image keeps the tag it has, as `build --push` does.
-        let tag = match source_tag {
-            Some(t) => {
-                r.info(format_args!("no tag given: tagging `{t}`, the source's"));
-                t
-            }
-            None => {
-                r.info(format_args!(
-                    "no tag given and the source has none: tagging `latest`"
-                ));
-                "latest".into()
-            }
-        };
-        reference.tag = Some(tag);
-    }
+    let reference = settings.reference();
     r.info(format_args!(
         "pushing {} ({}) to {}",
         opened.name,
         opened.digest(),
         reference
     ));
-    let mut mount_from = args.mount_from.clone();
-    // A copy within one registry: its blobs are mounted from the source
-    // repository, as crane and skopeo do, instead of travelling twice.
-    if let Ok(Target::Registry { reference: source }) = Target::parse(&args.source) {
-        if let Ok(source) = Reference::parse(&source) {
-            if source.registry == reference.registry && !mount_from.contains(&source.repository) {
-                mount_from.push(source.repository);
-            }
-        }
-    }
-    let options = PushOptions { mount_from };
-    let mut settings = registry_settings(&args.registry, &args.jobs);
-    settings.progress = r.transfers("sending");
-    if let Some(c) = args.chunk_size {
-        settings.chunk_size = c;
-    }
     let mut pending = Pending::default();
-    if let Some(path) = &args.report {
+    if let Some(path) = &settings.report {
         // Staged now so an unwritable folder fails before the push.
         pending.file(path, b"")?;
     }
-    let (digest, report) =
-        crate::sink::registry::push_opened(&opened, &reference, &settings, &options)
-            .with_context(|| format!("pushing {} to {reference}", opened.name))?;
+    let written = crate::sink::write(Stored::from(&opened), settings.destination.clone())
+        .with_context(|| format!("pushing {} to {reference}", opened.name))?;
+    let Written::Pushed { pinned, report } = written else {
+        unreachable!("push sends to a registry")
+    };
     r.info(format_args!("pushed: {report}"));
     drop(pending);
-    if let Some(path) = &args.report {
+    if let Some(path) = &settings.report {
         let json = serde_json::to_vec(&report).expect("a report always serializes");
         write_atomic(path, &json)?;
     }
-    let pinned = Reference {
-        digest: None,
-        ..reference
-    }
-    .with_digest(digest);
-    if args.json {
+    if settings.json {
         let mut doc = super::report::image_json(&opened.built);
         doc["pushed"] = pinned.to_string().into();
         doc["referrers"] = super::report::referrers_json(&opened.referrers);
@@ -238,26 +317,26 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
 }
 
 pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
-    let reference = Reference::parse(&args.reference)?;
-    let cache = open_cache(&args.cache)?;
-    let mut settings = registry_settings(&args.registry, &args.jobs);
-    settings.progress = r.transfers("fetching");
+    let settings = PullSettings::resolve(args, r)?;
+    let reference = &settings.reference;
+    // Before the network: an output that may not be replaced, or whose
+    // folder cannot be written, fails at once.
+    let output = Output::prepare(settings.output.clone())?;
+    let cache = settings.reader.cache.open()?;
     r.info(format_args!("pulling {reference}"));
-    let (opened, blobs) = pull_registry(&reference, &settings, cache.blobs())
+    let opened = pull_registry(reference, &settings.reader.registry, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;
-    let staging = LayoutStaging::new(&args.output)?;
-    for digest in &blobs {
-        staging
-            .store()
-            .copy_from(cache.blobs(), digest)
-            .with_context(|| format!("copying {digest} into {}", args.output.display()))?;
-    }
-    let tag = reference.tag.as_deref().unwrap_or("latest");
-    staging.commit(&opened.built, tag, &opened.referrers)?;
-    r.info(format_args!("wrote {}", args.output.display()));
-    if args.json {
+    let Written::File { path } = output.write(Stored::from(&opened))? else {
+        unreachable!("pull writes a layout")
+    };
+    r.info(format_args!("wrote {}", path.display()));
+    if settings.json {
+        let tag = match &settings.output.target {
+            crate::sink::Target::Layout { tag, .. } => tag.clone(),
+            _ => None,
+        };
         let mut doc = super::report::image_json(&opened.built);
-        doc["output"] = args.output.display().to_string().into();
+        doc["output"] = path.display().to_string().into();
         doc["tag"] = tag.into();
         doc["referrers"] = super::report::referrers_json(&opened.referrers);
         super::report::print_json(&doc)?;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use super::settings::{CacheArgs, RegistryArgs};
+use super::settings::{CacheArgs, Reader, RegistryArgs};
 use crate::attest::artifact::{ANNOTATION_ATTESTATION, ANNOTATION_PLATFORM, MEDIA_TYPE_DSSE};
 use crate::oci::media::MANIFEST_LIMIT;
 use crate::oci::model::our_digest;
@@ -336,18 +336,33 @@ fn text(doc: &Value) -> String {
     out
 }
 
+/// Everything `stele inspect` does, decided from its flags.
+pub(crate) struct InspectSettings {
+    pub target: String,
+    pub files: bool,
+    pub json: bool,
+    pub reader: Reader,
+}
+
+impl InspectSettings {
+    pub fn resolve(args: InspectArgs) -> InspectSettings {
+        InspectSettings {
+            reader: Reader::for_reading(&args.registry, &args.cache),
+            target: args.target,
+            files: args.files,
+            json: args.json,
+        }
+    }
+}
+
 pub(crate) fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
-    let opened = super::distribute::open_target(
-        &args.target,
-        &args.registry,
-        &super::settings::JobsArgs::default(),
-        &args.cache,
-    )?;
+    let settings = InspectSettings::resolve(args);
+    let opened = settings.reader.open(&settings.target)?;
     let images = opened
         .built
         .images
         .iter()
-        .map(|i| image_json(&opened, i, args.files))
+        .map(|i| image_json(&opened, i, settings.files))
         .collect::<Result<Vec<_>>>()?;
     let doc = json!({
         "name": opened.name,
@@ -356,7 +371,7 @@ pub(crate) fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
         "images": images,
         "attestations": attestations_json(&opened),
     });
-    if args.json {
+    if settings.json {
         super::report::print_json(&doc)?;
     } else {
         std::io::stdout().lock().write_all(text(&doc).as_bytes())?;

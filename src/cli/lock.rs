@@ -7,11 +7,17 @@ use super::report::Reporter;
 use anyhow::{bail, Result};
 
 use super::output::write_atomic;
-use super::settings::{CacheArgs, JobsArgs, PackageArgs, PipelineArgs, RegistryArgs, TlsArgs};
+use super::settings::resolved::RunFlags;
+use super::settings::{
+    network_settings, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
+    RegistryArgs, Run, TlsArgs,
+};
 use crate::apt::debs::{self, CheckedLock};
 use crate::apt::locking;
 use crate::lock::Lock;
 use crate::pipeline::{check_lock, lock_in_force, LockStatus};
+use crate::recipe::Recipe;
+use crate::registry::Progress;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -57,6 +63,86 @@ pub struct VendorArgs {
     pub jobs: JobsArgs,
 }
 
+/// The pipeline run `lock` and `vendor` make: no registry flags, no
+/// layer or remote cache; `packages` says offline, locked, vendored.
+fn run_for_packages(
+    cache: &CacheArgs,
+    tls: &TlsArgs,
+    jobs: &JobsArgs,
+    packages: &PackageArgs,
+) -> Result<Run> {
+    let network = network_settings(tls);
+    Run::resolve(
+        &RunFlags {
+            cache,
+            jobs,
+            packages,
+            remote_cache: None,
+            layer_cache: false,
+            only_platforms: &[],
+        },
+        registry_settings(
+            &RegistryArgs::default(),
+            jobs,
+            &network,
+            Progress::default(),
+        ),
+        &network,
+    )
+}
+
+/// Everything `stele lock` does, decided from its flags.
+pub(crate) struct LockSettings {
+    pub recipe: Recipe,
+    pub check: bool,
+    pub json: bool,
+    /// Resolving downloads indexes through the cache folder.
+    pub run: Run,
+}
+
+impl LockSettings {
+    pub fn resolve(args: LockArgs) -> Result<LockSettings> {
+        Ok(LockSettings {
+            recipe: crate::recipe::load(&args.recipe, source_date_epoch()?)?,
+            check: args.check,
+            json: args.json,
+            run: run_for_packages(
+                &args.cache,
+                &args.tls,
+                &JobsArgs::default(),
+                &PackageArgs::default(),
+            )?,
+        })
+    }
+}
+
+/// Everything `stele vendor` does, decided from its flags.
+pub(crate) struct VendorSettings {
+    pub recipe: Recipe,
+    pub dir: PathBuf,
+    /// The lock is taken as it is: vendoring never resolves.
+    pub run: Run,
+}
+
+impl VendorSettings {
+    pub fn resolve(args: VendorArgs) -> Result<VendorSettings> {
+        Ok(VendorSettings {
+            recipe: crate::recipe::load(&args.recipe, source_date_epoch()?)?,
+            dir: args.dir,
+            run: run_for_packages(
+                &args.cache,
+                &args.tls,
+                &args.jobs,
+                &PackageArgs {
+                    offline: args.offline,
+                    locked: true,
+                    vendor: None,
+                },
+            )?,
+        })
+    }
+}
+
 fn lock_json(path: &std::path::Path, status: &str, lock: Option<&Lock>) -> serde_json::Value {
     let platforms: serde_json::Map<String, serde_json::Value> = lock
         .map(|l| {
@@ -89,59 +175,49 @@ fn lock_json(path: &std::path::Path, status: &str, lock: Option<&Lock>) -> serde
 }
 
 pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
-    let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
+    let settings = LockSettings::resolve(args)?;
+    let recipe = &settings.recipe;
     let Some(apt) = &recipe.apt else {
         bail!(
             "{} has no [apt] section: there is nothing to lock",
-            args.recipe.display()
+            recipe.path.display()
         );
     };
-    let path = Lock::path_for(&args.recipe);
-    if args.check {
-        let (lock, status) = check_lock(&recipe, apt)?;
+    let path = Lock::path_for(&recipe.path);
+    if settings.check {
+        let (lock, status) = check_lock(recipe, apt)?;
         let status = match status {
             LockStatus::Fresh => "fresh",
             LockStatus::Created => "missing",
             LockStatus::Updated => "stale",
         };
-        if args.json {
+        if settings.json {
             super::report::print_json(&lock_json(&path, status, lock.as_ref()))?;
         }
         return Ok(if status == "fresh" {
             r.info(format_args!(
                 "{} answers {}",
                 path.display(),
-                args.recipe.display()
+                recipe.path.display()
             ));
             ExitCode::SUCCESS
         } else {
             r.info(format_args!(
                 "the lockfile {} is {status}; run `stele lock {}` and commit the result",
                 path.display(),
-                args.recipe.display()
+                recipe.path.display()
             ));
             ExitCode::FAILURE
         });
     }
-    let settings = PipelineArgs {
-        cache: &args.cache,
-        jobs: &JobsArgs::default(),
-        packages: &PackageArgs::default(),
-        registry: &RegistryArgs {
-            tls: args.tls.clone(),
-            ..RegistryArgs::default()
-        },
-        layer_cache: false,
-        remote_cache: None,
-    }
-    .settings()?;
-    let fetcher = crate::pipeline::fetcher(&settings, false)?;
-    let lock = locking::resolve_lock(&recipe, apt, &fetcher, &settings.apt)?;
+    let pipeline = settings.run.open()?;
+    let fetcher = crate::pipeline::fetcher(&pipeline, false)?;
+    let lock = locking::resolve_lock(recipe, apt, &fetcher, &pipeline.apt)?;
     write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
         r.info(format_args!("{platform}: {} package(s)", p.packages.len()));
     }
-    if args.json {
+    if settings.json {
         super::report::print_json(&lock_json(&path, "written", Some(&lock)))?;
     } else {
         println!("{}", path.display());
@@ -150,44 +226,30 @@ pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
 }
 
 pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
-    let recipe = crate::recipe::load(&args.recipe, super::settings::source_date_epoch()?)?;
+    let settings = VendorSettings::resolve(args)?;
+    let recipe = &settings.recipe;
     let Some(apt) = &recipe.apt else {
         bail!(
             "{} has no [apt] section: there is nothing to vendor",
-            args.recipe.display()
+            recipe.path.display()
         );
     };
-    let settings = PipelineArgs {
-        cache: &args.cache,
-        jobs: &args.jobs,
-        packages: &PackageArgs {
-            offline: args.offline,
-            locked: true,
-            vendor: None,
-        },
-        registry: &RegistryArgs {
-            tls: args.tls.clone(),
-            ..RegistryArgs::default()
-        },
-        layer_cache: false,
-        remote_cache: None,
-    }
-    .settings()?;
-    let fetcher = crate::pipeline::fetcher(&settings, settings.offline)?;
-    let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &r.progress())?;
+    let pipeline = settings.run.open()?;
+    let fetcher = crate::pipeline::fetcher(&pipeline, pipeline.offline)?;
+    let outcome = lock_in_force(recipe, apt, &pipeline, &fetcher, &r.progress())?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
-    let files = debs::fetch_locked(&checked, &fetcher, &settings.apt, &|d| {
+    let files = debs::fetch_locked(&checked, &fetcher, &pipeline.apt, &|d| {
         r.event(crate::pipeline::download_event(d))
     })?;
-    let n = debs::vendor(&checked.lock, &files, &args.dir)?;
+    let n = debs::vendor(&checked.lock, &files, &settings.dir)?;
     r.info(format_args!(
         "copied {n} package(s) into {}",
-        args.dir.display()
+        settings.dir.display()
     ));
     println!(
         "rebuild offline with: stele build {} --offline --vendor {}",
-        args.recipe.display(),
-        args.dir.display()
+        recipe.path.display(),
+        settings.dir.display()
     );
     Ok(ExitCode::SUCCESS)
 }

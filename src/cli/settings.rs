@@ -1,5 +1,17 @@
 //! Flags and environment variables become settings here, once per
 //! command; nothing below the CLI reads either.
+//!
+//! This file holds the flag groups commands share and what reads the
+//! environment; `resolved` the finished values commands' settings are
+//! made of (the cache folder's place, how images are read, how an image
+//! is made from a recipe). Each command's own settings type and its one
+//! `resolve` sit beside the command (`BuildCommandSettings` in `build.rs`, …):
+//! flags + environment in, a value nothing changes afterwards out, the
+//! command's policy decided there.
+
+pub(crate) mod resolved;
+
+pub(crate) use resolved::{CacheFolder, Making, Reader, RecipeFlags, Run};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +20,8 @@ use anyhow::{Context, Result};
 
 use crate::apt::sources::AptSettings;
 use crate::cache::{Cache, RemoteCacheSettings};
-use crate::pipeline::{Builder, LockPolicy, Settings};
-use crate::registry::RegistrySettings;
+use crate::pipeline::Builder;
+use crate::registry::{Progress, RegistrySettings};
 use crate::transport::{NetworkSettings, ProxySettings, TlsSettings};
 
 /// The cache folder flag, shared by every command that reads a cache.
@@ -113,10 +125,9 @@ pub(crate) fn cache_dir(args: &CacheArgs) -> Result<PathBuf> {
     }
 }
 
-/// Opens the cache folder (once per command).
-pub(crate) fn open_cache(args: &CacheArgs) -> Result<Cache> {
-    let dir = cache_dir(args)?;
-    Cache::open(&dir, std::time::SystemTime::now())
+/// Opens the cache folder at `dir` (once per command).
+pub(crate) fn open_cache(dir: &Path) -> Result<Cache> {
+    Cache::open(dir, std::time::SystemTime::now())
         .with_context(|| format!("cannot open the cache {}", dir.display()))
 }
 
@@ -178,7 +189,7 @@ const SYSTEM_CA_FILES: [&str; 2] = [
 ///   `/etc/docker/certs.d`;
 /// - proxies: `http_proxy`/`HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`,
 ///   `no_proxy`/`NO_PROXY`.
-pub(crate) fn network_settings(args: &RegistryArgs) -> NetworkSettings {
+pub(crate) fn network_settings(args: &TlsArgs) -> NetworkSettings {
     let mut tls = TlsSettings::default();
     let system = SYSTEM_CA_FILES
         .iter()
@@ -188,8 +199,8 @@ pub(crate) fn network_settings(args: &RegistryArgs) -> NetworkSettings {
     tls.optional_ca_files.extend(system);
     tls.ca_files.extend(env_path("SSL_CERT_FILE"));
     tls.ca_dirs = env_paths("SSL_CERT_DIR");
-    tls.direct_cert_dir = args.tls.cert_dir.clone();
-    tls.certs_d.extend(args.tls.cert_dir.clone());
+    tls.direct_cert_dir = args.cert_dir.clone();
+    tls.certs_d.extend(args.cert_dir.clone());
     let roots = env_paths("STELE_CERTS_D");
     if roots.is_empty() {
         tls.certs_d.push(PathBuf::from("/etc/containers/certs.d"));
@@ -197,7 +208,7 @@ pub(crate) fn network_settings(args: &RegistryArgs) -> NetworkSettings {
     } else {
         tls.certs_d.extend(roots);
     }
-    tls.verify = args.tls.tls_verify.unwrap_or(true);
+    tls.verify = args.tls_verify.unwrap_or(true);
     if !tls.verify {
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| {
@@ -223,12 +234,22 @@ pub(crate) fn network_settings(args: &RegistryArgs) -> NetworkSettings {
     }
 }
 
-pub(crate) fn registry_settings(args: &RegistryArgs, jobs: &JobsArgs) -> RegistrySettings {
+/// How registries are reached: the one place registry settings are
+/// assembled, from the flags and the command's network settings (made
+/// once per command). `progress` says what the transfers are called
+/// (nothing, "fetching", "sending").
+pub(crate) fn registry_settings(
+    args: &RegistryArgs,
+    jobs: &JobsArgs,
+    network: &NetworkSettings,
+    progress: Progress,
+) -> RegistrySettings {
     RegistrySettings {
         auth_files: auth_files(&args.authfile),
         insecure: args.insecure,
-        network: network_settings(args),
+        network: network.clone(),
         jobs: transfer_jobs(jobs),
+        progress,
         ..RegistrySettings::default()
     }
 }
@@ -297,17 +318,6 @@ fn builder_identity() -> String {
     format!("stele {} {size} {mtime}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The flags a pipeline run takes, gathered from whichever command runs it.
-pub(crate) struct PipelineArgs<'a> {
-    pub cache: &'a CacheArgs,
-    pub jobs: &'a JobsArgs,
-    pub packages: &'a PackageArgs,
-    pub registry: &'a RegistryArgs,
-    pub layer_cache: bool,
-    /// `None` for commands that build nothing.
-    pub remote_cache: Option<&'a RemoteCacheArgs>,
-}
-
 /// The flag's repositories, else the environment's (`STELE_CACHE_FROM`,
 /// `STELE_CACHE_TO`: comma- or whitespace-separated), each a registry
 /// repository without tag or digest.
@@ -346,36 +356,6 @@ pub(crate) fn remote_cache_settings(args: &RemoteCacheArgs) -> Result<RemoteCach
         from: cache_refs(&args.cache_from, "STELE_CACHE_FROM")?,
         to: cache_refs(&args.cache_to, "STELE_CACHE_TO")?,
     })
-}
-
-impl PipelineArgs<'_> {
-    /// The settings of one run: the cache opened, mirrors and auth files
-    /// found, the builder named.
-    pub fn settings(&self) -> Result<Settings> {
-        let remote_cache = match self.remote_cache {
-            Some(args) => remote_cache_settings(args)?,
-            None => RemoteCacheSettings::default(),
-        };
-        let cache = open_cache(self.cache)?;
-        Ok(Settings {
-            builder: builder(cache.root()),
-            cache,
-            apt: apt_settings(self.jobs),
-            registry: registry_settings(self.registry, self.jobs),
-            network: network_settings(self.registry),
-            jobs: work_jobs(self.jobs),
-            offline: self.packages.offline,
-            lock: if self.packages.locked {
-                LockPolicy::Locked
-            } else {
-                LockPolicy::Update
-            },
-            vendor: self.packages.vendor.clone(),
-            layer_cache: self.layer_cache,
-            remote_cache,
-            only_platforms: Vec::new(),
-        })
-    }
 }
 
 /// Reads `SOURCE_DATE_EPOCH` (reproducible-builds.org spec): a decimal

@@ -11,13 +11,14 @@ use super::report::Reporter;
 use anyhow::{Context, Result};
 
 use super::settings::{
-    open_cache, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
-    PipelineArgs, RegistryArgs, RemoteCacheArgs,
+    network_settings, registry_settings, CacheArgs, JobsArgs, Making, PackageArgs, Reader,
+    RecipeFlags, RegistryArgs, RemoteCacheArgs,
 };
 use crate::attest::PublicKey;
 use crate::lock::Lock;
 use crate::oci::Digest;
 use crate::pipeline::AttestOptions;
+use crate::registry::Progress;
 use crate::source::{Opened, Target};
 use crate::store::BlobStore;
 use crate::verify::{self, report, Options};
@@ -116,53 +117,91 @@ pub(crate) fn cmd_verify(args: VerifyArgs, r: &Reporter) -> Result<ExitCode> {
     }
 }
 
+/// Everything `stele verify` does, decided before any check.
+pub(crate) struct VerifySettings {
+    pub target: Target,
+    pub options: Options,
+    /// `--rebuild`: the recipe made again as `stele build --locked` would,
+    /// without the layer cache, and its path as given.
+    pub rebuild: Option<(PathBuf, Making)>,
+    pub reader: Reader,
+}
+
+impl VerifySettings {
+    pub fn resolve(args: &VerifyArgs) -> Result<VerifySettings> {
+        let pin = match &args.digest {
+            Some(d) => Some(
+                d.parse::<Digest>()
+                    .with_context(|| "--digest must be the digest the image is pinned by")?,
+            ),
+            None => None,
+        };
+        let keys = args
+            .keys
+            .iter()
+            .map(|p| PublicKey::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let network = network_settings(&args.registry.tls);
+        // The recipe is read before the image, so a bad recipe is reported
+        // without a page of checks above it.
+        let rebuild = match &args.rebuild {
+            Some(path) => {
+                let locked = PackageArgs {
+                    locked: true,
+                    offline: args.offline,
+                    vendor: args.vendor.clone(),
+                };
+                let making = Making::resolve(
+                    &RecipeFlags {
+                        // A rebuild that took layers from the cache would
+                        // compare the image with an earlier build of this
+                        // machine, not with a build.
+                        layer_cache: false,
+                        packages: &locked,
+                        ..RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs)
+                    },
+                    // Only the image is compared.
+                    AttestOptions::none(),
+                    registry_settings(&args.registry, &args.jobs, &network, Progress::default()),
+                    &network,
+                )?;
+                Some((path.clone(), making))
+            }
+            None => None,
+        };
+        let expected = match &args.recipe {
+            Some(path) => Some(expected_from(path)?),
+            None => None,
+        };
+        let target = Target::parse(&args.target)?;
+        Ok(VerifySettings {
+            target,
+            options: Options {
+                pin,
+                keys,
+                recipe: expected,
+            },
+            rebuild,
+            reader: Reader::resolve(
+                &args.registry,
+                &args.jobs,
+                &args.cache,
+                &network,
+                Progress::default(),
+            ),
+        })
+    }
+}
+
 fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
-    let pin = match &args.digest {
-        Some(d) => Some(
-            d.parse::<Digest>()
-                .with_context(|| "--digest must be the digest the image is pinned by")?,
-        ),
-        None => None,
-    };
-    let keys = args
-        .keys
-        .iter()
-        .map(|p| PublicKey::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    // The recipe is read before the image, so a bad recipe is reported
-    // without a page of checks above it.
-    let recipe = match &args.rebuild {
-        Some(path) => Some((path, crate::recipe::load(path, source_date_epoch()?)?)),
-        None => None,
-    };
-    let expected = match &args.recipe {
-        Some(path) => Some(expected_from(path)?),
-        None => None,
-    };
-    let target = Target::parse(&args.target)?;
-    let subject = match target {
-        Target::Registry { .. } => {
-            let cache = open_cache(&args.cache)?;
-            let settings = registry_settings(&args.registry, &args.jobs);
-            let access = crate::source::RegistryAccess {
-                settings: &settings,
-                cache: cache.blobs(),
-            };
-            verify::locate(&target, Some(&access))?
-        }
-        _ => verify::locate(&target, None)?,
-    };
-    let mut report = verify::verify(
-        &subject,
-        &Options {
-            pin,
-            keys,
-            recipe: expected,
-        },
-    );
-    if let Some((path, recipe)) = recipe {
+    let settings = VerifySettings::resolve(args)?;
+    let subject = settings.reader.with_access(&settings.target, |access| {
+        Ok(verify::locate(&settings.target, access)?)
+    })?;
+    let mut report = verify::verify(&subject, &settings.options);
+    if let Some((path, making)) = &settings.rebuild {
         r.info(format_args!("rebuilding {}", path.display()));
-        let rebuilt = rebuild(&recipe, args, r)
+        let rebuilt = rebuild(making, r)
             .with_context(|| format!("rebuilding {} to compare", path.display()))?;
         let opened = subject.into_opened();
         verify::rebuild::compare(
@@ -170,7 +209,7 @@ fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
             opened.as_ref(),
             &rebuilt,
             &path.display().to_string(),
-            recipe.epoch,
+            making.recipe.epoch,
         );
     }
     Ok(report)
@@ -202,39 +241,18 @@ fn expected_from(path: &Path) -> Result<verify::embedded::Expected> {
     ))
 }
 
-/// Builds `recipe` with the same `produce` as `stele build`, into a temp
-/// store that goes away with the returned value: the user's output folder
-/// is never touched. Attestations are not made; only the image is compared.
-fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> Result<Opened> {
+/// Builds the recipe with the same `produce` as `stele build`, into a
+/// temp store that goes away with the returned value: the user's output
+/// folder is never touched.
+fn rebuild(making: &Making, r: &Reporter) -> Result<Opened> {
     let temp = tempfile::Builder::new()
         .prefix("stele-rebuild-")
         .tempdir()
         .context("making a temp folder for the rebuild")?;
     let store = BlobStore::open(temp.path())?;
-    let settings = PipelineArgs {
-        cache: &args.cache,
-        jobs: &args.jobs,
-        packages: &PackageArgs {
-            locked: true,
-            offline: args.offline,
-            vendor: args.vendor.clone(),
-        },
-        registry: &args.registry,
-        // A rebuild that took layers from the cache would compare the
-        // image with an earlier build of this machine, not with a build.
-        layer_cache: false,
-        remote_cache: Some(&args.remote_cache),
-    }
-    .settings()?;
-    let produced = crate::pipeline::produce(
-        recipe,
-        &settings,
-        &AttestOptions::none(),
-        &store,
-        &r.progress(),
-    )?;
+    let produced = making.produce(&store, &r.progress())?;
     Ok(Opened {
-        name: format!("rebuild of {}", recipe.path.display()),
+        name: format!("rebuild of {}", making.recipe.path.display()),
         store,
         built: produced.output.built,
         referrers: Vec::new(),
@@ -242,24 +260,42 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> R
     })
 }
 
+/// Everything `stele diff` does, decided from its flags.
+pub(crate) struct DiffSettings {
+    pub a: String,
+    pub b: String,
+    pub json: bool,
+    pub reader: Reader,
+}
+
+impl DiffSettings {
+    pub fn resolve(args: DiffArgs) -> DiffSettings {
+        DiffSettings {
+            reader: Reader::for_reading(&args.registry, &args.cache),
+            a: args.a,
+            b: args.b,
+            json: args.json,
+        }
+    }
+}
+
 pub(crate) fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
-    let open = |s: &str| -> Result<Opened> {
-        super::distribute::open_target(s, &args.registry, &JobsArgs::default(), &args.cache)
-    };
-    let (a, b) = match (open(&args.a), open(&args.b)) {
+    let settings = DiffSettings::resolve(args);
+    let open = |s: &str| -> Result<Opened> { settings.reader.open(s) };
+    let (a, b) = match (open(&settings.a), open(&settings.b)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) => return Ok(could_not_check(e, &args.a, args.json)),
-        (_, Err(e)) => return Ok(could_not_check(e, &args.b, args.json)),
+        (Err(e), _) => return Ok(could_not_check(e, &settings.a, settings.json)),
+        (_, Err(e)) => return Ok(could_not_check(e, &settings.b, settings.json)),
     };
     let d = match verify::diff::diff(&a, &b) {
         Ok(d) => d,
         Err(e) => {
-            let target = format!("{} {}", args.a, args.b);
-            return Ok(could_not_check(e.into(), &target, args.json));
+            let target = format!("{} {}", settings.a, settings.b);
+            return Ok(could_not_check(e.into(), &target, settings.json));
         }
     };
     let mut stdout = std::io::stdout().lock();
-    if args.json {
+    if settings.json {
         stdout.write_all(&report::diff_json(&d))?;
         stdout.write_all(b"\n")?;
     } else {

@@ -1,12 +1,14 @@
 //! The image config and manifest of one platform: the base's config with
-//! the recipe's over it, and the layers in order.
+//! the recipe's over it, and the layers in order. What the config says is
+//! decided here; `oci::config` writes it as the document.
 
 use std::collections::BTreeMap;
 
-use oci_spec::image::{ConfigBuilder, History, HistoryBuilder, ImageConfiguration};
+use oci_spec::image::History;
 
 use super::BuildError;
 use super::{as_oci_layer, PlannedLayer, DEFAULT_PATH};
+use crate::oci::config::{history_entry, image_config, ConfigValues};
 use crate::oci::{Image, LayerBlob, Platform};
 use crate::recipe::Recipe;
 use crate::timefmt::rfc3339;
@@ -55,7 +57,6 @@ pub(super) fn assemble_image(
         env.iter().map(|(k, v)| format!("{k}={v}")).collect()
     };
 
-    let mut cb = ConfigBuilder::default().env(env);
     let (entrypoint, cmd) = match (&c.entrypoint, &c.cmd) {
         (Some(e), cmd) => (Some(e.clone()), cmd.clone()),
         (None, Some(cmd)) => (
@@ -67,25 +68,7 @@ pub(super) fn assemble_image(
             inherited.and_then(|i| i.cmd().clone()),
         ),
     };
-    if let Some(e) = entrypoint {
-        cb = cb.entrypoint(e);
-    }
-    if let Some(v) = cmd {
-        cb = cb.cmd(v);
-    }
     let pick = |ours: &Option<String>, theirs: Option<String>| ours.clone().or(theirs);
-    if let Some(v) = pick(&c.workdir, inherited.and_then(|i| i.working_dir().clone())) {
-        cb = cb.working_dir(v);
-    }
-    if let Some(v) = pick(&c.user, inherited.and_then(|i| i.user().clone())) {
-        cb = cb.user(v);
-    }
-    if let Some(v) = pick(
-        &c.stop_signal,
-        inherited.and_then(|i| i.stop_signal().clone()),
-    ) {
-        cb = cb.stop_signal(v);
-    }
     let labels = super::provenance::labels(
         inherited
             .and_then(|i| i.labels().clone())
@@ -95,13 +78,6 @@ pub(super) fn assemble_image(
         recipe,
         facts,
     );
-    if !labels.is_empty() {
-        cb = cb.labels(
-            labels
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>(),
-        );
-    }
     let union = |ours: &[String], theirs: Option<Vec<String>>| {
         let mut all: Vec<String> = theirs.unwrap_or_default();
         all.extend(ours.iter().cloned());
@@ -109,61 +85,39 @@ pub(super) fn assemble_image(
         all.dedup();
         all
     };
-    let ports = union(
-        &c.exposed_ports,
-        inherited.and_then(|i| i.exposed_ports().clone()),
-    );
-    if !ports.is_empty() {
-        cb = cb.exposed_ports(ports);
-    }
-    let volumes = union(&c.volumes, inherited.and_then(|i| i.volumes().clone()));
-    if !volumes.is_empty() {
-        cb = cb.volumes(volumes);
-    }
-    let config = cb.build().map_err(|e| BuildError::ImageConfig {
-        platform: platform.to_string(),
-        message: e.to_string(),
-    })?;
-
     let mut history: Vec<History> = base
         .and_then(|b| b.config.value.history().clone())
         .unwrap_or_default();
-    for l in layers {
-        history.push(
-            HistoryBuilder::default()
-                .created(created.clone())
-                .created_by(l.created_by.clone())
-                .build()
-                .expect("history fields are set"),
-        );
-    }
+    history.extend(
+        layers
+            .iter()
+            .map(|l| history_entry(&created, &l.created_by)),
+    );
     let mut all_layers: Vec<LayerBlob> = base
         .map(|b| b.layers.iter().map(as_oci_layer).collect())
         .unwrap_or_default();
     all_layers.extend(layers.iter().map(|l| l.blob.clone()));
-    let rootfs = oci_spec::image::RootFsBuilder::default()
-        .typ("layers")
-        .diff_ids(
-            all_layers
-                .iter()
-                .map(|l| l.diff_id.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .build()
-        .expect("rootfs fields are set");
-    let mut ib = oci_spec::image::ImageConfigurationBuilder::default()
-        .created(created)
-        .architecture(oci_spec::image::Arch::from(platform.architecture.as_str()))
-        .os(oci_spec::image::Os::from(platform.os.as_str()))
-        .config(config)
-        .rootfs(rootfs);
-    if !history.is_empty() {
-        ib = ib.history(history);
-    }
-    if let Some(v) = &platform.variant {
-        ib = ib.variant(v.clone());
-    }
-    let image_config: ImageConfiguration = ib.build().map_err(|e| BuildError::ImageConfig {
+    let values = ConfigValues {
+        created,
+        env,
+        entrypoint,
+        cmd,
+        working_dir: pick(&c.workdir, inherited.and_then(|i| i.working_dir().clone())),
+        user: pick(&c.user, inherited.and_then(|i| i.user().clone())),
+        stop_signal: pick(
+            &c.stop_signal,
+            inherited.and_then(|i| i.stop_signal().clone()),
+        ),
+        labels,
+        exposed_ports: union(
+            &c.exposed_ports,
+            inherited.and_then(|i| i.exposed_ports().clone()),
+        ),
+        volumes: union(&c.volumes, inherited.and_then(|i| i.volumes().clone())),
+        history,
+        diff_ids: all_layers.iter().map(|l| l.diff_id.clone()).collect(),
+    };
+    let image_config = image_config(platform, values).map_err(|e| BuildError::ImageConfig {
         platform: platform.to_string(),
         message: e.to_string(),
     })?;

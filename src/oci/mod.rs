@@ -2,8 +2,12 @@
 //! manifests and indexes, built eagerly into plain values with their
 //! canonical bytes.
 
+pub mod artifact;
+pub mod config;
 pub mod digest;
+pub mod docker;
 pub mod json;
+pub mod layout;
 pub mod media;
 pub mod model;
 pub mod platform;

@@ -62,6 +62,52 @@ pub(crate) fn annotations_map(map: &BTreeMap<String, String>) -> Option<HashMap<
     }
 }
 
+/// `d` with `annotations` in place of its own (none when the map is
+/// empty): how a layout's `index.json` names an image, or what an
+/// attestation's layer says it holds.
+pub(crate) fn annotate(mut d: Descriptor, annotations: &BTreeMap<String, String>) -> Descriptor {
+    d.set_annotations(annotations_map(annotations));
+    d
+}
+
+/// An image manifest (image-spec `manifest.md`) of `media_type`: OCI's,
+/// or Docker's schema 2 for the image a docker-archive describes.
+pub(crate) fn image_manifest(
+    media_type: MediaType,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    annotations: &BTreeMap<String, String>,
+) -> ImageManifest {
+    let mut builder = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(media_type)
+        .config(config)
+        .layers(layers);
+    if let Some(a) = annotations_map(annotations) {
+        builder = builder.annotations(a);
+    }
+    builder
+        .build()
+        .expect("all required manifest fields are set")
+}
+
+/// An image index (image-spec `image-index.md`) listing `manifests` in
+/// the order given: a build's platforms, a layout's `index.json`, a
+/// referrers list.
+pub(crate) fn image_index(
+    manifests: Vec<Descriptor>,
+    annotations: &BTreeMap<String, String>,
+) -> ImageIndex {
+    let mut builder = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests);
+    if let Some(a) = annotations_map(annotations) {
+        builder = builder.annotations(a);
+    }
+    builder.build().expect("index fields are set")
+}
+
 /// One layer as a manifest references it, with the DiffID its config lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerBlob {
@@ -133,21 +179,12 @@ impl Image {
         annotations: &BTreeMap<String, String>,
     ) -> Image {
         let config = JsonBlob::canonical(config);
-        let mut builder = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(descriptor(
-                MediaType::ImageConfig,
-                &config.digest,
-                config.size(),
-            ))
-            .layers(layers.iter().map(LayerBlob::descriptor).collect::<Vec<_>>());
-        if let Some(a) = annotations_map(annotations) {
-            builder = builder.annotations(a);
-        }
-        let manifest = builder
-            .build()
-            .expect("all required manifest fields are set");
+        let manifest = image_manifest(
+            MediaType::ImageManifest,
+            descriptor(MediaType::ImageConfig, &config.digest, config.size()),
+            layers.iter().map(LayerBlob::descriptor).collect(),
+            annotations,
+        );
         Image {
             platform,
             config,
@@ -221,25 +258,22 @@ impl Built {
     /// Images must already be sorted by platform so the index is canonical.
     pub fn new(images: Vec<Image>, annotations: &BTreeMap<String, String>) -> Built {
         let index = if images.len() > 1 {
-            let mut builder = ImageIndexBuilder::default()
-                .schema_version(2u32)
-                .media_type(MediaType::ImageIndex)
-                .manifests(
-                    images
-                        .iter()
-                        .map(Image::manifest_descriptor)
-                        .collect::<Vec<_>>(),
-                );
-            if let Some(a) = annotations_map(annotations) {
-                builder = builder.annotations(a);
-            }
-            Some(JsonBlob::canonical(
-                builder.build().expect("index fields are set"),
-            ))
+            let manifests = images.iter().map(Image::manifest_descriptor).collect();
+            Some(JsonBlob::canonical(image_index(manifests, annotations)))
         } else {
             None
         };
         Built { images, index }
+    }
+
+    /// The image of `platform` alone, as a build of that one platform
+    /// makes it (no index); `None` when there is none.
+    pub fn only(&self, platform: &Platform) -> Option<Built> {
+        let image = self.images.iter().find(|i| &i.platform == platform)?;
+        Some(Built {
+            images: vec![image.clone()],
+            index: None,
+        })
     }
 
     /// The digest a deployment pins: the index for multi-platform builds,

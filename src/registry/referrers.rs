@@ -7,15 +7,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::client::{pull_scope, push_scope, read_limited, Client, Req};
 use super::manifest::put_manifest;
 use super::{PushReport, RegistryError};
+use crate::oci::artifact::{referrer_descriptor, referrers_index};
 use crate::oci::json::to_canonical_vec;
 use crate::oci::media::{MANIFEST_LIMIT, OCI_INDEX, OCI_MANIFEST};
-use crate::oci::model::{descriptor, our_digest};
-use crate::oci::{Digest, JsonBlob};
+use crate::oci::model::our_digest;
+use crate::oci::Digest;
 use crate::store::BlobStore;
 
 /// The fallback tag for `subject`.
@@ -153,23 +154,15 @@ impl Referrers {
     }
 }
 
-/// A referrers-list entry: the manifest's descriptor with its
-/// `artifactType` (or, lacking one, its config's media type) and its
-/// annotations, as distribution-spec says the list carries them.
+/// A referrers-list entry for `manifest`, as distribution-spec says the
+/// list carries it.
 pub(super) fn list_entry(
     manifest: &ImageManifest,
     media_type: &str,
     digest: &Digest,
     size: u64,
 ) -> Descriptor {
-    let mut d = descriptor(MediaType::from(media_type), digest, size);
-    let artifact_type = manifest
-        .artifact_type()
-        .clone()
-        .unwrap_or_else(|| manifest.config().media_type().clone());
-    d.set_artifact_type(Some(artifact_type));
-    d.set_annotations(manifest.annotations().clone());
-    d
+    referrer_descriptor(manifest, MediaType::from(media_type), digest, size)
 }
 
 /// The manifests listed as referrers of `subject` in `repository`: the
@@ -274,14 +267,7 @@ fn update_fallback_tag(
     {
         return Ok(());
     }
-    let index = JsonBlob::canonical(
-        ImageIndexBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageIndex)
-            .manifests(merged)
-            .build()
-            .expect("index fields are set"),
-    );
+    let index = referrers_index(merged);
     put_manifest(
         client,
         repository,

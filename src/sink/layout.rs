@@ -3,23 +3,19 @@
 //! beside its destination and renamed into place, so a failed build leaves
 //! whatever was there before.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType};
+use oci_spec::image::Descriptor;
 
 use super::SinkError;
-use crate::oci::json::to_canonical_vec;
-use crate::oci::model::{annotations_map, ANNOTATION_REF_NAME};
+use crate::oci::layout::{layout_index, OCI_LAYOUT};
 use crate::oci::Built;
 use crate::store::{sweep_stale, temp_dir_in, BlobStore};
 
-pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-
 /// A layout being written. Blobs go into `store()`; `commit` adds the
 /// top-level files and moves the folder to its destination.
-pub struct LayoutStaging {
+pub(crate) struct LayoutStaging {
     dest: PathBuf,
     /// `None` once committed.
     temp: Option<tempfile::TempDir>,
@@ -41,20 +37,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
 }
 
 impl LayoutStaging {
-    pub fn new(dest: &Path) -> Result<LayoutStaging, SinkError> {
-        check_replaceable(dest)?;
-        LayoutStaging::beside(dest)
-    }
-
-    /// Fails when `dest` holds something a layout must not replace, so a
-    /// command can refuse before it does any work.
-    pub(crate) fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
-        check_replaceable(dest)
-    }
-
-    /// A staging folder beside `dest` for an output that is not a layout
-    /// (an archive): the caller checks `dest` may be replaced, writes the
-    /// output from `store()` and drops the staging folder.
+    /// A staging folder beside `dest`: a layout's, or the store an
+    /// archive is written from (then dropped). The caller checks first
+    /// that `dest` may be replaced.
     pub fn beside(dest: &Path) -> Result<LayoutStaging, SinkError> {
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -125,7 +110,7 @@ impl Drop for LayoutStaging {
     }
 }
 
-pub(crate) fn write_top_files(
+fn write_top_files(
     dir: &Path,
     built: &Built,
     tag: &str,
@@ -134,32 +119,14 @@ pub(crate) fn write_top_files(
     let p = dir.join("oci-layout");
     fs::write(&p, OCI_LAYOUT).map_err(io_err(&p))?;
     let p = dir.join("index.json");
-    fs::write(&p, index_json(built, tag, referrers)).map_err(io_err(&p))?;
+    let index = layout_index(built.top_descriptor(), tag, &Default::default(), referrers);
+    fs::write(&p, index).map_err(io_err(&p))?;
     Ok(())
-}
-
-/// The layout's `index.json`: the image named `tag`, then `referrers`.
-pub(crate) fn index_json(built: &Built, tag: &str, referrers: &[Descriptor]) -> Vec<u8> {
-    let mut top = built.top_descriptor();
-    let mut ann = BTreeMap::new();
-    ann.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
-    top.set_annotations(annotations_map(&ann));
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(
-            std::iter::once(top)
-                .chain(referrers.iter().cloned())
-                .collect::<Vec<_>>(),
-        )
-        .build()
-        .expect("index fields are set");
-    to_canonical_vec(&index)
 }
 
 /// A destination may be replaced when it does not exist, is an empty
 /// folder, or is an OCI layout (has `oci-layout`): never a user's other data.
-fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
+pub(crate) fn check_replaceable(dest: &Path) -> Result<(), SinkError> {
     match fs::symlink_metadata(dest) {
         Err(_) => Ok(()),
         Ok(m) if m.is_dir() => {

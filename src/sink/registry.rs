@@ -1,26 +1,29 @@
-//! Pushing to a registry: an opened image (from a layout, an archive or
-//! another registry) or a fresh build, with its attestations.
+//! A registry target: the image (from a build, a layout, an archive or
+//! another registry) and its referrers pushed, the tag last.
 
-use crate::oci::Digest;
-use crate::registry::{
-    push_built, PushOptions, PushReport, Reference, RegistryError, RegistrySettings,
-};
-use crate::source::Opened;
+use super::{SinkError, Stored, Written};
+use crate::registry::{push_built, PushOptions, Reference, RegistrySettings};
 
-/// Pushes `opened` and its referrers to `reference` (tagged when it has a
-/// tag). Returns the pushed digest and what was sent.
-pub(crate) fn push_opened(
-    opened: &Opened,
+/// Pushes `image` and its referrers to `reference` (tagged when it has a
+/// tag).
+pub(super) fn push(
+    image: Stored<'_>,
     reference: &Reference,
     settings: &RegistrySettings,
     options: &PushOptions,
-) -> Result<(Digest, PushReport), RegistryError> {
-    push_built(
-        &opened.built,
-        &opened.store,
-        &opened.referrers,
+) -> Result<Written, SinkError> {
+    let (digest, report) = push_built(
+        image.built,
+        image.store,
+        image.referrers,
         reference,
         settings,
         options,
-    )
+    )?;
+    let pinned = Reference {
+        digest: None,
+        ..reference.clone()
+    }
+    .with_digest(digest);
+    Ok(Written::Pushed { pinned, report })
 }

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use oci_spec::image::{ImageManifestBuilder, MediaType};
+use oci_spec::image::MediaType;
 
 use super::layout::Selector;
 use super::members::{clean_name, scratch_dir, Member, MemberKind, Members};
@@ -26,6 +26,7 @@ use crate::oci::media::{
     CONFIG_LIMIT, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, MANIFEST_LIMIT,
     OCI_LAYER_ZSTD,
 };
+use crate::oci::model::image_manifest;
 use crate::oci::{descriptor, Built, Digest, JsonBlob};
 use crate::store::{BlobStore, StoreError};
 
@@ -341,17 +342,12 @@ fn convert(
         layers.push(descriptor(MediaType::from(media_type), &digest, size));
         diff_ids.push((path, diff_id));
     }
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::from(DOCKER_MANIFEST))
-        .config(descriptor(
-            MediaType::from(DOCKER_CONFIG),
-            &config_digest,
-            config_size,
-        ))
-        .layers(layers)
-        .build()
-        .expect("all required manifest fields are set");
+    let manifest = image_manifest(
+        MediaType::from(DOCKER_MANIFEST),
+        descriptor(MediaType::from(DOCKER_CONFIG), &config_digest, config_size),
+        layers,
+        &BTreeMap::new(),
+    );
     let manifest = JsonBlob::canonical(manifest);
     store
         .put_bytes(&manifest.bytes)

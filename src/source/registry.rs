@@ -35,17 +35,17 @@ pub(crate) fn open_registry_with_referrers(
     Ok(fetch(reference, settings, cache)?.0)
 }
 
-/// Like [`open_registry_with_referrers`], also returning every blob the
-/// image and its referrers reach (manifests of every index entry included, even those
-/// `Built` leaves out), so a layout written from it is complete. A
-/// referrer that cannot be pulled whole is an error here: a layout must
-/// not list what it lacks.
+/// Like [`open_registry_with_referrers`], for an image that is written
+/// out whole (`stele pull`): a referrer that cannot be pulled whole is an
+/// error here, since a layout must not list what it lacks, and every
+/// layer's DiffID is checked. Every blob the image reaches is in `cache`,
+/// the manifests of index entries `Built` leaves out included.
 pub(crate) fn pull_registry(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
-) -> Result<(Opened, Vec<Digest>), SourceError> {
-    let (opened, blobs, incomplete) = fetch(reference, settings, cache)?;
+) -> Result<Opened, SourceError> {
+    let (opened, _, incomplete) = fetch(reference, settings, cache)?;
     super::check_diff_ids_on(&opened, settings.jobs)?;
     if let Some(source) = incomplete.into_iter().next() {
         return Err(SourceError::IncompleteReferrer {
@@ -53,7 +53,7 @@ pub(crate) fn pull_registry(
             source: Box::new(source),
         });
     }
-    Ok((opened, blobs))
+    Ok(opened)
 }
 
 fn fetch(

@@ -460,29 +460,34 @@ fn a_layout_listing_attestations_still_reads_as_the_same_image() {
     let recipe = recipe("\"linux/amd64\"");
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("layout");
-    let staging = stele::sink::layout::LayoutStaging::new(&dest).unwrap();
-    let built = stele::build(
-        &recipe,
-        &Default::default(),
-        &Default::default(),
-        staging.store(),
-    )
-    .unwrap()
-    .built;
+    let output = stele::sink::Output::prepare(stele::sink::Destination {
+        target: stele::sink::Target::Layout {
+            path: dest.clone(),
+            tag: Some("latest".into()),
+        },
+        options: Default::default(),
+    })
+    .unwrap();
+    let store = output.store().unwrap().clone();
+    let built = stele::build(&recipe, &Default::default(), &Default::default(), &store)
+        .unwrap()
+        .built;
     let (lock, packages) = lock_and_packages(&built);
     let key = PrivateKey::from_seed(&[1; 32]);
     let input = input(&built, &recipe, &lock, packages);
-    let all = attest(&input, Selection::All, Some(&key), staging.store()).unwrap();
-    staging.commit(&built, "latest", &[]).unwrap();
+    let all = attest(&input, Selection::All, Some(&key), &store).unwrap();
     // index.json lists the attestations beside the tagged image, as the
     // OCI 1.1 layout lets readers find referrers.
-    let index_path = dest.join("index.json");
-    let mut index = json(&std::fs::read(&index_path).unwrap());
-    for a in &all {
-        let d = serde_json::to_value(a.index_descriptor()).unwrap();
-        index["manifests"].as_array_mut().unwrap().push(d);
-    }
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let referrers: Vec<_> = all.iter().map(|a| a.index_descriptor()).collect();
+    output
+        .write(stele::sink::Stored {
+            built: &built,
+            store: &store,
+            referrers: &referrers,
+        })
+        .unwrap();
+    let index = json(&std::fs::read(dest.join("index.json")).unwrap());
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1 + all.len());
 
     let out = Command::new("skopeo")
         .args(["inspect", "--format", "{{.Digest}}"])

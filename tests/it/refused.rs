@@ -1,5 +1,6 @@
 //! A refused build: the error names the recipe line, and nothing is left
 //! where the output would have gone, not even the folders made for it.
+//! A refused output is refused before any work.
 
 use std::fs;
 
@@ -39,4 +40,49 @@ fn a_refused_build_leaves_no_output_folder_behind() {
             );
         }
     }
+}
+
+#[test]
+fn pull_refuses_an_output_it_may_not_replace_before_the_network() {
+    let tmp = tempdir();
+    let taken = tmp.path().join("notes.txt");
+    fs::write(&taken, "mine").unwrap();
+    let cache = tmp.path().join("cache");
+    // Nothing listens on port 9: a request would fail otherwise.
+    let r = run(stele()
+        .args(["pull", "127.0.0.1:9/team/app:1", "--cache-dir"])
+        .arg(&cache)
+        .arg("-o")
+        .arg(&taken));
+    r.expect_fail();
+    assert!(r.stderr.contains("refusing to replace"), "{}", r.stderr);
+    assert!(!r.stderr.contains("pulling"), "{}", r.stderr);
+    assert_eq!(fs::read_to_string(&taken).unwrap(), "mine");
+    assert!(
+        !cache.exists(),
+        "the cache was opened before the output was checked"
+    );
+}
+
+#[test]
+fn push_names_a_file_destination_as_not_a_registry() {
+    let tmp = tempdir();
+    for (dest, noun) in [
+        ("oci:out/app:1", "a layout folder"),
+        ("oci-archive:app.tar", "an oci-archive"),
+        ("docker-archive:app.tar:1", "a docker-archive"),
+    ] {
+        let r = run(stele()
+            .current_dir(tmp.path())
+            .args(["push", "missing-source", dest]));
+        r.expect_fail();
+        assert!(
+            r.stderr.contains(&format!(
+                "`{dest}` is {noun}, and `stele push` sends to a registry"
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(fs::read_dir(tmp.path()).unwrap().next().is_none());
 }
