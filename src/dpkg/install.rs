@@ -759,7 +759,6 @@ mod generated;
 mod java_trust;
 mod ld_cache;
 mod postinst_defaults;
-mod scripts;
 mod sysusers;
 
 pub use alternatives::{ManualChoice, NotOffered};

@@ -5,4 +5,6 @@
 
 pub mod deb;
 pub mod install;
+mod scripts;
+mod shell;
 pub mod unpack;

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 use super::alternatives::{self, Change, ManualChoice, Registration};
 use super::effects::{Outcome, ScriptEffect, ScriptReport};
-use super::scripts::{self, Action, Found};
 use super::sysusers::{self, Declared};
 use super::{merged_alias, InstallError, State};
+use crate::dpkg::scripts::{self, Action};
+use crate::dpkg::shell::Found;
 use crate::fstree::{self, NodeKind};
 
 pub(super) struct Configured {
