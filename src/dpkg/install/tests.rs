@@ -1,6 +1,7 @@
 use super::*;
 use crate::dpkg::deb::read_deb;
 use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
+use crate::fstree::{Content, Node};
 use crate::oci::Digest;
 
 const EPOCH: u64 = 5_000;

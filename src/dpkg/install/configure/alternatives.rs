@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use super::effects::{Outcome, ScriptEffect};
+use crate::dpkg::install::effects::{Outcome, ScriptEffect};
 use crate::dpkg::scripts::{self, Action, AltInstall};
 use crate::fstree::Node;
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::dpkg::deb::read_deb;
 use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
+use crate::dpkg::install::{install, InstallOptions, Installed};
 use crate::oci::Digest;
 
 const EPOCH: u64 = 1_735_689_600;
