@@ -27,8 +27,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apt::control::{parse_relation_list, parse_relations, Op, Relation};
-use crate::apt::version;
 use crate::apt::Package;
+use crate::dpkg::version;
 
 /// How many install attempts one `resolve` may make before giving up.
 /// Real dependency trees need about one per chosen package plus a few.

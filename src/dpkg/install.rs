@@ -42,11 +42,28 @@
 
 use std::collections::BTreeMap;
 
-use crate::apt::Package;
 use crate::dpkg::deb::DebContents;
 use crate::fstree::{ContentError, FsTree, NodeKind};
 
 use ownership::State;
+
+/// A package selected for installation: who it is (what the lock names,
+/// checked against its .deb's control file) and the fields of that control
+/// file installing it reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selected {
+    pub name: String,
+    pub version: String,
+    /// Debian architecture (`amd64`, …) or `all`.
+    pub architecture: String,
+    /// The source package's name (the package's own when it has none).
+    pub source: String,
+    /// `Provides` and `Replaces` as written: a later package may take over
+    /// a file of a package its Replaces names, or of one providing a name
+    /// it names.
+    pub provides: String,
+    pub replaces: String,
+}
 
 /// What `install` does beyond unpacking. The default does all of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,7 +217,7 @@ pub enum InstallError {
 /// after those it depends on). Generated files get mtime `epoch`, mode 0644
 /// and owner 0:0.
 pub fn install(
-    packages: &[(Package, DebContents)],
+    packages: &[(Selected, DebContents)],
     epoch: u64,
     opts: &InstallOptions,
 ) -> Result<Installed, InstallError> {
@@ -278,11 +295,11 @@ pub fn install(
     })
 }
 
-pub(super) fn package_label(p: &Package) -> String {
+pub(super) fn package_label(p: &Selected) -> String {
     format!("{} {} ({})", p.name, p.version, p.architecture)
 }
 
-pub(super) fn read_error(p: &Package, path: &str, source: ContentError) -> InstallError {
+pub(super) fn read_error(p: &Selected, path: &str, source: ContentError) -> InstallError {
     InstallError::Read {
         package: package_label(p),
         path: path.to_string(),
@@ -290,7 +307,7 @@ pub(super) fn read_error(p: &Package, path: &str, source: ContentError) -> Insta
     }
 }
 
-fn check_identity(p: &Package, deb: &DebContents) -> Result<(), InstallError> {
+fn check_identity(p: &Selected, deb: &DebContents) -> Result<(), InstallError> {
     let fields = deb
         .control_fields()
         .ok_or_else(|| InstallError::NoControl {
@@ -320,7 +337,7 @@ fn check_identity(p: &Package, deb: &DebContents) -> Result<(), InstallError> {
 
 /// What the SBOM says of a package: its control file's facts, its
 /// installed size and where its copyright file is.
-fn summary(p: &Package, deb: &DebContents, j: usize, trees: &[FsTree]) -> PackageSummary {
+fn summary(p: &Selected, deb: &DebContents, j: usize, trees: &[FsTree]) -> PackageSummary {
     let installed_size_kib = deb
         .control_field("Installed-Size")
         .and_then(|v| v.parse().ok())

@@ -4,6 +4,7 @@
 //! - `shell` reads POSIX sh as maintainer scripts use it, knowing nothing
 //!   of dpkg, and `scripts` says what each command they run means for an
 //!   image (accounts, alternatives, generated files, what is not needed);
+//! - `version` orders Debian versions as dpkg does;
 //! - `install` lays the packages into one tree as dpkg would, configures
 //!   them from what their scripts and declarations say, writes what their
 //!   triggers would have left, and reports every effect.
@@ -13,3 +14,4 @@ pub mod install;
 mod scripts;
 mod shell;
 pub mod unpack;
+pub mod version;

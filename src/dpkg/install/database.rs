@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use md5::{Digest as _, Md5};
 
 use super::ownership::State;
-use super::{package_label, read_error, InstallError};
-use crate::apt::Package;
+use super::{package_label, read_error, InstallError, Selected};
 use crate::dpkg::deb::DebContents;
 use crate::fstree::{self, Content, ContentReader, Node, NodeKind};
 
@@ -48,7 +47,7 @@ pub(super) fn write(state: &mut State, epoch: u64) -> Result<(), InstallError> {
     Ok(())
 }
 
-fn control_text<'a>(p: &Package, deb: &'a DebContents) -> Result<&'a str, InstallError> {
+fn control_text<'a>(p: &Selected, deb: &'a DebContents) -> Result<&'a str, InstallError> {
     deb.control
         .get("control")
         .and_then(|c| std::str::from_utf8(c).ok())
@@ -59,7 +58,7 @@ fn control_text<'a>(p: &Package, deb: &'a DebContents) -> Result<&'a str, Instal
 
 /// The control file's paragraph as dpkg's status keeps it: every field as
 /// shipped, `Status: install ok installed` right after `Package`.
-fn status_text(p: &Package, deb: &DebContents) -> Result<String, InstallError> {
+fn status_text(p: &Selected, deb: &DebContents) -> Result<String, InstallError> {
     let text = control_text(p, deb)?;
     let mut fields: Vec<String> = Vec::new();
     for line in text.lines().skip_while(|l| l.trim().is_empty()) {
@@ -94,7 +93,7 @@ fn status_text(p: &Package, deb: &DebContents) -> Result<String, InstallError> {
 
 /// An md5sums file as dh_md5sums writes it: regular files in byte order of
 /// path (it runs `LC_ALL=C sort`), conffiles left out, paths as shipped.
-fn computed_md5sums(p: &Package, deb: &DebContents) -> Result<Vec<u8>, InstallError> {
+fn computed_md5sums(p: &Selected, deb: &DebContents) -> Result<Vec<u8>, InstallError> {
     let conffiles: Vec<String> = deb
         .control
         .get("conffiles")

@@ -10,8 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::ownership::{lexical_target, State};
-use super::{read_error, InstallError};
-use crate::apt::Package;
+use super::{read_error, InstallError, Selected};
 use crate::dpkg::deb::DebContents;
 use crate::fstree::{self, Content, FsTree, Node, NodeKind};
 use postinst_defaults::Made;
@@ -174,7 +173,7 @@ pub(super) fn passwd_masters(state: &State) -> Result<Option<(String, String)>, 
 /// configuration: every `.crt` file under /usr/share/ca-certificates, by
 /// image path in byte order.
 fn ca_files<'a>(
-    packages: &[(Package, DebContents)],
+    packages: &[(Selected, DebContents)],
     trees: &'a [FsTree],
 ) -> Result<BTreeMap<&'a str, Vec<u8>>, InstallError> {
     let mut certs: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
@@ -203,7 +202,7 @@ fn ca_files<'a>(
 /// update-ca-certificates with the default configuration, each
 /// certificate given a final newline if it lacks one (Debian #635570).
 fn bundle_bytes(
-    packages: &[(Package, DebContents)],
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
 ) -> Result<Vec<u8>, InstallError> {
     let mut bundle = Vec::new();
@@ -222,7 +221,7 @@ fn bundle_bytes(
 /// `.pem` holding exactly one certificate, in name order, a certificate
 /// already linked under its hash left out as rehash leaves duplicates.
 fn link_targets(
-    packages: &[(Package, DebContents)],
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
 ) -> Result<BTreeMap<String, String>, InstallError> {
     let mut pems: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
@@ -262,7 +261,7 @@ fn link_targets(
 
 /// ca-certificates-java's keystore of the same CAs as the bundle.
 fn keystore_bytes(
-    packages: &[(Package, DebContents)],
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
     epoch: u64,
 ) -> Result<Vec<u8>, InstallError> {
@@ -276,9 +275,9 @@ fn keystore_bytes(
 /// /etc/ld.so.cache as libc-bin's ldconfig trigger writes it, or `None` on
 /// an architecture whose cache flags are not known here.
 fn ld_cache_bytes(
-    packages: &[(Package, DebContents)],
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
-    libc_bin: &Package,
+    libc_bin: &Selected,
 ) -> Result<Option<Vec<u8>>, InstallError> {
     let Some(machine) = ld_cache::Machine::for_debian_arch(&libc_bin.architecture) else {
         return Ok(None);

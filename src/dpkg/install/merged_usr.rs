@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::ownership::{equivalent, lexical_target, State};
-use super::{package_label, InstallError};
-use crate::apt::Package;
+use super::{package_label, InstallError, Selected};
 use crate::dpkg::deb::DebContents;
 use crate::fstree::{Node, NodeKind};
 
@@ -23,7 +22,7 @@ pub(super) fn merged_alias(key: &str) -> Option<&'static str> {
 /// One package's entries keyed by where they are installed.
 pub(super) fn stage(
     j: usize,
-    p: &Package,
+    p: &Selected,
     deb: &DebContents,
     merged_usr: bool,
     remapped: &mut BTreeMap<&'static str, usize>,

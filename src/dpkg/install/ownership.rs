@@ -7,14 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{package_label, InstallError};
-use crate::apt::Package;
+use super::{package_label, InstallError, Selected};
 use crate::dpkg::deb::DebContents;
 use crate::fstree::{self, FsTree, Node, NodeKind};
 
 /// The tree being installed: each package's own, and who holds each path.
 pub(super) struct State<'a> {
-    pub packages: &'a [(Package, DebContents)],
+    pub packages: &'a [(Selected, DebContents)],
     pub trees: Vec<FsTree>,
     /// Which packages' trees hold each path (several for shared identical
     /// files and directories, otherwise one).
@@ -22,7 +21,7 @@ pub(super) struct State<'a> {
 }
 
 impl<'a> State<'a> {
-    pub fn new(packages: &'a [(Package, DebContents)]) -> State<'a> {
+    pub fn new(packages: &'a [(Selected, DebContents)]) -> State<'a> {
         State {
             packages,
             trees: vec![FsTree::new(); packages.len()],
@@ -220,7 +219,7 @@ fn relation_names(field: &str) -> impl Iterator<Item = &str> {
 /// Whether `later`'s Replaces names `earlier` (or a name it Provides).
 /// Version restrictions are not evaluated: a Replaces naming a package at
 /// all is taken to cover the version being installed.
-fn replaces(later: &Package, earlier: &Package) -> bool {
+fn replaces(later: &Selected, earlier: &Selected) -> bool {
     relation_names(&later.replaces).any(|n| {
         n == earlier.name || relation_names(&earlier.provides).any(|provided| provided == n)
     })

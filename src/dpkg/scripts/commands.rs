@@ -225,7 +225,7 @@ fn compare_versions(a: &str, op: &str, b: &str) -> Status {
         (true, false) => Less,
         (false, true) if nl => Less,
         (false, true) => Greater,
-        (false, false) => crate::apt::version::compare(a, b),
+        (false, false) => crate::dpkg::version::compare(a, b),
     };
     match op {
         "lt" | "<<" => Status::of(ord == Less),

@@ -1,31 +1,17 @@
-use crate::apt::Package;
 use crate::dpkg::deb::read_deb;
 use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
 use crate::dpkg::deb::DebContents;
 use crate::dpkg::install::*;
 use crate::fstree::NodeKind;
-use crate::oci::Digest;
 
-fn package(name: &str, data: &mut TarBuilder, postinst: &str) -> (Package, DebContents) {
-    let p = Package {
+fn package(name: &str, data: &mut TarBuilder, postinst: &str) -> (Selected, DebContents) {
+    let p = Selected {
         name: name.into(),
         version: "1.0".into(),
         architecture: "amd64".into(),
-        multi_arch: String::new(),
-        essential: false,
-        priority: "optional".into(),
         source: name.into(),
-        depends: String::new(),
-        pre_depends: String::new(),
         provides: String::new(),
-        conflicts: String::new(),
-        breaks: String::new(),
         replaces: String::new(),
-        filename: format!("pool/main/{name}_1.0_amd64.deb"),
-        size: 0,
-        sha256: Digest::of(b""),
-        stanza: String::new(),
-        source_index: 0,
     };
     let control = control_text(name, "1.0");
     let mut files: Vec<(&str, &[u8])> = vec![("control", control.as_bytes())];
@@ -33,7 +19,7 @@ fn package(name: &str, data: &mut TarBuilder, postinst: &str) -> (Package, DebCo
         files.push(("postinst", postinst.as_bytes()));
     }
     let bytes = deb(&files, &data.finish(), "xz");
-    let contents = read_deb(&p.filename, &bytes[..], 5).unwrap();
+    let contents = read_deb(&deb_name(&p), &bytes[..], 5).unwrap();
     (p, contents)
 }
 
@@ -115,4 +101,9 @@ fn links_replace_shipped_symlinks_under_merged_usr_and_accounts_keep_order() {
             .map(|n| &n.kind),
         Some(&NodeKind::Symlink("more".into()))
     );
+}
+
+/// The pool file name a .deb of `p` has, as its label.
+fn deb_name(p: &Selected) -> String {
+    format!("{}_{}_{}.deb", p.name, p.version, p.architecture)
 }
