@@ -104,8 +104,8 @@ pub(crate) struct AddUser {
     pub create_home: bool,
 }
 
-/// Where `which` and `command -v` look: the directories dpkg requires on
-/// the `PATH` of a maintainer script that hold anything on Debian.
+/// Where `which` and `command -v` look: the directories of the `PATH` dpkg
+/// requires for maintainer scripts that packages install into.
 const COMMAND_PATH: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 /// Reads `text` as the maintainer script would run with `args`.

@@ -44,7 +44,7 @@ enum Flow {
     Limit,
 }
 
-pub(super) struct Eval<'a> {
+struct Eval<'a> {
     host: &'a mut dyn Host,
     /// Where `command -v` and `which` look.
     path: &'a [&'a str],
