@@ -269,7 +269,7 @@ impl Relation {
         match (&self.constraint, version) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some((op, wanted)), Some(v)) => op.accepts(crate::apt::version::compare(v, wanted)),
+            (Some((op, wanted)), Some(v)) => op.accepts(crate::dpkg::version::compare(v, wanted)),
         }
     }
 }

@@ -21,7 +21,7 @@ pub enum LockingError {
     #[error("resolving packages for {platform}: {error}")]
     Resolve {
         platform: Platform,
-        error: Box<resolver::ResolveError>,
+        error: Box<resolver::DependencyError>,
     },
 }
 

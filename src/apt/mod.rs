@@ -1,5 +1,6 @@
 //! Debian packages from signed apt repositories: trust chain (InRelease →
-//! Packages → .deb), version ordering, resolution, fetching and caching.
+//! Packages → .deb), resolution (by dpkg's version ordering, `dpkg::version`),
+//! fetching and caching.
 
 pub mod control;
 pub mod debs;
@@ -10,6 +11,5 @@ pub mod package;
 pub mod release;
 pub(crate) mod resolver;
 pub mod sources;
-pub mod version;
 
 pub use package::Package;

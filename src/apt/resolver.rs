@@ -27,15 +27,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apt::control::{parse_relation_list, parse_relations, Op, Relation};
-use crate::apt::version;
 use crate::apt::Package;
+use crate::dpkg::version;
 
 /// How many install attempts one `resolve` may make before giving up.
 /// Real dependency trees need about one per chosen package plus a few.
 pub(crate) const ATTEMPT_LIMIT: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub enum DependencyError {
     #[error("the package indexes hold {count} packages but none for {arch} or `all`; check that the recipe's sources carry architecture {arch}")]
     NoPackagesForArch { arch: String, count: usize },
     #[error("`{request}` in [apt] packages: {problem}")]
@@ -134,7 +134,7 @@ impl Universe {
     /// Keeps the packages of `arch` and `all`. The same name from several
     /// sources or versions gives several candidates; an exact duplicate
     /// (same name, version, architecture and source) is kept once.
-    pub fn new(all: Vec<Package>, arch: &str) -> Result<Universe, ResolveError> {
+    pub fn new(all: Vec<Package>, arch: &str) -> Result<Universe, DependencyError> {
         let count = all.len();
         let mut seen = BTreeSet::new();
         let packages: Vec<Package> = all
@@ -150,7 +150,7 @@ impl Universe {
             })
             .collect();
         if packages.is_empty() && count > 0 {
-            return Err(ResolveError::NoPackagesForArch {
+            return Err(DependencyError::NoPackagesForArch {
                 arch: arch.to_string(),
                 count,
             });
@@ -264,8 +264,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Splits `name` or `name=version`.
-fn parse_request(request: &str) -> Result<(&str, Option<&str>), ResolveError> {
-    let bad = |problem: &str| ResolveError::BadRequest {
+fn parse_request(request: &str) -> Result<(&str, Option<&str>), DependencyError> {
+    let bad = |problem: &str| DependencyError::BadRequest {
         request: request.to_string(),
         problem: problem.to_string(),
     };
@@ -287,7 +287,7 @@ fn parse_request(request: &str) -> Result<(&str, Option<&str>), ResolveError> {
 /// Resolves `requested` (`name` or `name=version`, an exact pin that
 /// every dependency on that name must then accept) into the packages to
 /// install: one per name, sorted by name.
-pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>, ResolveError> {
+pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>, DependencyError> {
     let mut pins: BTreeMap<String, String> = BTreeMap::new();
     let mut names = Vec::new();
     for request in requested {
@@ -295,7 +295,7 @@ pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>
         names.push((request.as_str(), name, version));
         let Some(version) = version else { continue };
         let Some(candidates) = universe.by_name.get(name) else {
-            return Err(ResolveError::NotFound {
+            return Err(DependencyError::NotFound {
                 name: name.to_string(),
                 arch: universe.arch.clone(),
                 suggestions: universe.close_names(name),
@@ -309,7 +309,7 @@ pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>
                 .iter()
                 .map(|&i| universe.packages[i].version.clone())
                 .collect();
-            return Err(ResolveError::PinNotFound {
+            return Err(DependencyError::PinNotFound {
                 name: name.to_string(),
                 version: version.to_string(),
                 available,
@@ -319,7 +319,7 @@ pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>
             .insert(name.to_string(), version.to_string())
             .filter(|o| !version::compare(o, version).is_eq())
         {
-            return Err(ResolveError::BadRequest {
+            return Err(DependencyError::BadRequest {
                 request: request.clone(),
                 problem: format!("{name} is also pinned to {other}; keep one version"),
             });
@@ -336,7 +336,7 @@ pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>
         };
         if !universe.by_name.contains_key(name) {
             let Some(providers) = universe.providers.get(name) else {
-                return Err(ResolveError::NotFound {
+                return Err(DependencyError::NotFound {
                     name: name.to_string(),
                     arch: universe.arch.clone(),
                     suggestions: universe.close_names(name),
@@ -352,7 +352,7 @@ pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>
                 .iter()
                 .any(|n| state.requested.contains(*n) || state.chosen.contains_key(*n));
             if provider_names.len() > 1 && !settled {
-                return Err(ResolveError::Virtual {
+                return Err(DependencyError::Virtual {
                     name: name.to_string(),
                     providers: provider_names.into_iter().map(str::to_string).collect(),
                 });
@@ -362,12 +362,12 @@ pub fn resolve(universe: &Universe, requested: &[String]) -> Result<Vec<Package>
             .satisfy_request(&relation, universe.by_name.contains_key(name))
             .map_err(|f| {
                 if f.too_complex {
-                    ResolveError::TooComplex {
+                    DependencyError::TooComplex {
                         request: request.to_string(),
                         limit: ATTEMPT_LIMIT,
                     }
                 } else {
-                    ResolveError::Unsatisfiable {
+                    DependencyError::Unsatisfiable {
                         chain: f.chain.join(" -> "),
                         reason: f.reason,
                     }

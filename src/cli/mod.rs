@@ -123,16 +123,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Prints an error and its causes on stderr, each message once: a cause
-/// whose text the message above it already carries is not repeated.
+/// Prints an error and its causes on stderr. Each message of the chain is
+/// printed once because no error repeats its cause: a cause is
+/// interpolated into the message or attached as its source, never both
+/// (`error_rule` checks every error type of the crate).
 pub fn print_error(err: &anyhow::Error) {
-    let mut shown = err.to_string();
-    eprintln!("error: {shown}");
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !shown.contains(&text) {
-            eprintln!("  caused by: {text}");
-        }
-        shown = text;
+    for line in error_lines(err) {
+        eprintln!("{line}");
     }
 }
+
+fn error_lines(err: &anyhow::Error) -> Vec<String> {
+    let mut lines = vec![format!("error: {err}")];
+    lines.extend(err.chain().skip(1).map(|c| format!("  caused by: {c}")));
+    lines
+}
+
+#[cfg(test)]
+mod error_rule;

@@ -10,7 +10,7 @@ use crate::apt::{resolver, Package};
 use crate::attest::{license, DebPackage, SbomPackage};
 use crate::dpkg::deb::DebContents;
 use crate::dpkg::install::{
-    install, Declared, InstallOptions, Installed, ManualChoice, ScriptReport,
+    install, Declared, InstallOptions, Installed, ManualChoice, ScriptReport, Selected,
 };
 use crate::dpkg::unpack::UnpackedDeb;
 use crate::fstree::{FsTree, Node, NodeKind};
@@ -246,11 +246,24 @@ pub(crate) fn install_locked(
     }
     let records: Vec<Package> = unpacked.iter().map(|(p, _)| p.clone()).collect();
     let mut slots: Vec<Option<(Package, DebContents)>> = unpacked.into_iter().map(Some).collect();
-    let ordered: Vec<(Package, DebContents)> = resolver::install_order(&records)
+    let ordered: Vec<(Selected, DebContents)> = resolver::install_order(&records)
         .into_iter()
         .map(|i| slots[i].take().expect("install_order is a permutation"))
+        .map(|(p, deb)| (selected(&p), deb))
         .collect();
     Ok(install(&ordered, epoch, opts)?)
+}
+
+/// What `install` reads of a package record.
+fn selected(p: &Package) -> Selected {
+    Selected {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        architecture: p.architecture.clone(),
+        source: p.source.clone(),
+        provides: p.provides.clone(),
+        replaces: p.replaces.clone(),
+    }
 }
 
 /// The package record `install` needs, from the lock and the .deb's own

@@ -104,7 +104,7 @@ pub enum SourceError {
         position: String,
         digest: Digest,
         #[source]
-        source: Box<unpack::UnpackError>,
+        source: Box<unpack::LayerReadError>,
     },
     #[error("{reference} is a registry image, and this command reads only local images; `stele pull` it into a layout first")]
     RegistryElsewhere { reference: String },
@@ -216,7 +216,7 @@ pub(crate) fn check_diff_ids_on(opened: &Opened, jobs: usize) -> Result<(), Sour
         |layer| Ok::<_, std::convert::Infallible>(unpack::layer_diff_id(&opened.store, layer)),
     );
     let Ok(read) = read;
-    let mut found: BTreeMap<(Digest, u64), Result<Digest, unpack::UnpackError>> = distinct
+    let mut found: BTreeMap<(Digest, u64), Result<Digest, unpack::LayerReadError>> = distinct
         .iter()
         .map(|layer| (layer.digest.clone(), layer.size))
         .zip(read)

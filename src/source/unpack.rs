@@ -18,7 +18,7 @@ use super::tar_guard::{layer_limits, TarGuard};
 const KEPT_LIMIT: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
-pub enum UnpackError {
+pub enum LayerReadError {
     #[error("layer {digest}: cannot read it: {error}")]
     Io { digest: Digest, error: io::Error },
     #[error("layer {digest}: {error}")]
@@ -67,10 +67,10 @@ pub(crate) struct LayerEntry {
 }
 
 /// The decompressed stream of `layer`, by its media type (OCI and Docker).
-fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackError> {
+fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, LayerReadError> {
     let (file, _) = store
         .open_blob(&layer.digest)
-        .map_err(|e| UnpackError::Store {
+        .map_err(|e| LayerReadError::Store {
             digest: layer.digest.clone(),
             error: Box::new(e),
         })?;
@@ -85,8 +85,8 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, UnpackErr
 pub(crate) fn decoder<'a>(
     compressed: impl io::BufRead + 'a,
     layer: &LayerBlob,
-) -> Result<Box<dyn Read + 'a>, UnpackError> {
-    let io_err = |e| UnpackError::Io {
+) -> Result<Box<dyn Read + 'a>, LayerReadError> {
+    let io_err = |e| LayerReadError::Io {
         digest: layer.digest.clone(),
         error: e,
     };
@@ -101,7 +101,7 @@ pub(crate) fn decoder<'a>(
     } else if mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar") {
         Box::new(compressed)
     } else {
-        return Err(UnpackError::MediaType {
+        return Err(LayerReadError::MediaType {
             digest: layer.digest.clone(),
             media_type: mt,
         });
@@ -111,8 +111,11 @@ pub(crate) fn decoder<'a>(
 
 /// The DiffID of `layer`: the sha256 of its uncompressed stream, read
 /// within the layer's limits.
-pub(crate) fn layer_diff_id(store: &BlobStore, layer: &LayerBlob) -> Result<Digest, UnpackError> {
-    let io_err = |e| UnpackError::Io {
+pub(crate) fn layer_diff_id(
+    store: &BlobStore,
+    layer: &LayerBlob,
+) -> Result<Digest, LayerReadError> {
+    let io_err = |e| LayerReadError::Io {
         digest: layer.digest.clone(),
         error: e,
     };
@@ -139,7 +142,7 @@ pub(crate) fn for_each_entry(
     layer: &LayerBlob,
     keep: &dyn Fn(&str) -> bool,
     f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
-) -> Result<Digest, UnpackError> {
+) -> Result<Digest, LayerReadError> {
     entries_of(open(store, layer)?, layer, keep, f)
 }
 
@@ -149,8 +152,8 @@ pub(crate) fn entries_of(
     layer: &LayerBlob,
     keep: &dyn Fn(&str) -> bool,
     f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
-) -> Result<Digest, UnpackError> {
-    let io_err = |e| UnpackError::Io {
+) -> Result<Digest, LayerReadError> {
+    let io_err = |e| LayerReadError::Io {
         digest: layer.digest.clone(),
         error: e,
     };
@@ -165,7 +168,7 @@ pub(crate) fn entries_of(
         for entry in archive.entries().map_err(io_err)? {
             let mut entry = entry.map_err(io_err)?;
             let raw_path = entry.path().map_err(io_err)?.to_string_lossy().into_owned();
-            let unsafe_err = |problem: String| UnpackError::Unsafe {
+            let unsafe_err = |problem: String| LayerReadError::Unsafe {
                 digest: layer.digest.clone(),
                 entry: raw_path.clone(),
                 problem,
@@ -185,7 +188,7 @@ pub(crate) fn entries_of(
                     }
                 }
             }
-            let link = || -> Result<String, UnpackError> {
+            let link = || -> Result<String, LayerReadError> {
                 Ok(entry
                     .link_name()
                     .map_err(io_err)?
@@ -293,7 +296,7 @@ pub(crate) fn merged_view(
     store: &BlobStore,
     layers: &[LayerBlob],
     keep: &dyn Fn(&str) -> bool,
-) -> Result<FsTree, UnpackError> {
+) -> Result<FsTree, LayerReadError> {
     let mut tree = FsTree::new();
     for layer in layers {
         let mut entries = Vec::new();

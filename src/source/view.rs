@@ -19,7 +19,7 @@ use std::io::{self, Read};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::unpack::{apply_layer, decoder, entries_of, LayerEntry, UnpackError};
+use super::unpack::{apply_layer, decoder, entries_of, LayerEntry, LayerReadError};
 use super::{DiffIdMismatch, Opened, SourceError};
 use crate::fstree::FsTree;
 use crate::oci::{Digest, LayerBlob};
@@ -56,8 +56,8 @@ impl LayerView {
     pub(crate) fn read_stamped(
         store: &BlobStore,
         layer: &LayerBlob,
-    ) -> Result<(LayerView, Option<Stamp>), UnpackError> {
-        let store_err = |e| UnpackError::Store {
+    ) -> Result<(LayerView, Option<Stamp>), LayerReadError> {
+        let store_err = |e| LayerReadError::Store {
             digest: layer.digest.clone(),
             error: Box::new(e),
         };
@@ -78,7 +78,7 @@ impl LayerView {
             })?
         };
         // The decompressor may stop before the compressed stream's end.
-        io::copy(&mut hashed, &mut io::sink()).map_err(|e| UnpackError::Io {
+        io::copy(&mut hashed, &mut io::sink()).map_err(|e| LayerReadError::Io {
             digest: layer.digest.clone(),
             error: e,
         })?;
@@ -201,7 +201,7 @@ pub(crate) fn unreadable(
         platform: platform.to_string(),
         position: position.to_string(),
         digest: layer.clone(),
-        source: Box::new(UnpackError::Store {
+        source: Box::new(LayerReadError::Store {
             digest: layer.clone(),
             error: Box::new(error),
         }),
@@ -307,7 +307,7 @@ pub(crate) mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = LayerView::read_stamped(&store, &layer).unwrap_err();
         assert!(
-            matches!(&err, UnpackError::Store { error, .. } if matches!(**error, StoreError::Mismatch { .. })),
+            matches!(&err, LayerReadError::Store { error, .. } if matches!(**error, StoreError::Mismatch { .. })),
             "{err:?}"
         );
     }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Relations, Universe, ATTEMPT_LIMIT};
 use crate::apt::control::{display_group, Relation};
-use crate::apt::version;
+use crate::dpkg::version;
 
 /// Why a candidate could not be installed: the path of relations that led
 /// to it and what went wrong there.

@@ -182,7 +182,7 @@ fn missing_and_bad_requests() {
         assert!(
             matches!(
                 resolve(&u, &req(&[bad])),
-                Err(ResolveError::BadRequest { .. })
+                Err(DependencyError::BadRequest { .. })
             ),
             "{bad:?}"
         );
@@ -479,7 +479,7 @@ fn pathological_backtracking_is_bounded() {
     let u = universe(&text);
     let e = resolve(&u, &req(&["p0"])).unwrap_err();
     assert!(
-        matches!(&e, ResolveError::TooComplex { request, limit } if request == "p0" && *limit == ATTEMPT_LIMIT),
+        matches!(&e, DependencyError::TooComplex { request, limit } if request == "p0" && *limit == ATTEMPT_LIMIT),
         "{e}"
     );
 }

@@ -1,17 +1,23 @@
 //! What `dpkg --configure` would have done after every package was
 //! unpacked, made without running anything: each package's preinst
-//! (`install`) and postinst (`configure`) read by the script reader, its
+//! (`install`) and postinst (`configure`) read by `dpkg::scripts`, its
 //! sysusers.d files applied, the alternatives derived. Packages are taken
 //! in install order; the report lists every effect with its outcome.
 
 use std::collections::BTreeMap;
 
-use super::alternatives::{self, Change, ManualChoice, Registration};
 use super::effects::{Outcome, ScriptEffect, ScriptReport};
-use super::scripts::{self, Action, Found};
-use super::sysusers::{self, Declared};
-use super::{merged_alias, InstallError, State};
+use super::merged_usr::merged_alias;
+use super::ownership::{remove_entry, State};
+use super::{package_label, InstallError};
+use crate::dpkg::scripts::{self, Action};
+use crate::dpkg::shell::Found;
 use crate::fstree::{self, NodeKind};
+use alternatives::{Change, ManualChoice, Registration};
+use sysusers::Declared;
+
+pub(super) mod alternatives;
+pub(super) mod sysusers;
 
 pub(super) struct Configured {
     pub accounts: Vec<Declared>,
@@ -161,7 +167,7 @@ pub(super) fn configure(
                 c.read_all()
                     .map(|b| (format!("/{k}"), b))
                     .map_err(|error| InstallError::Read {
-                        package: super::package_label(p),
+                        package: package_label(p),
                         path: k.clone(),
                         error: Box::new(error),
                     })
@@ -192,7 +198,7 @@ pub(super) fn configure(
             let shipped = state.trees[hs[0]].get(&key).map(|n| &n.kind);
             if matches!(shipped, Some(NodeKind::Symlink(_))) && shipped != Some(&node.kind) {
                 for h in hs {
-                    super::remove_entry(&mut state.trees[h], &key);
+                    remove_entry(&mut state.trees[h], &key);
                 }
                 state.holders.remove(&key);
             }
@@ -231,120 +237,4 @@ pub(super) fn configure(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::*;
-    use crate::dpkg::deb::read_deb;
-    use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
-    use crate::oci::Digest;
-
-    fn package(name: &str, data: &mut TarBuilder, postinst: &str) -> (Package, DebContents) {
-        let p = Package {
-            name: name.into(),
-            version: "1.0".into(),
-            architecture: "amd64".into(),
-            multi_arch: String::new(),
-            essential: false,
-            priority: "optional".into(),
-            source: name.into(),
-            depends: String::new(),
-            pre_depends: String::new(),
-            provides: String::new(),
-            conflicts: String::new(),
-            breaks: String::new(),
-            replaces: String::new(),
-            filename: format!("pool/main/{name}_1.0_amd64.deb"),
-            size: 0,
-            sha256: Digest::of(b""),
-            stanza: String::new(),
-            source_index: 0,
-        };
-        let control = control_text(name, "1.0");
-        let mut files: Vec<(&str, &[u8])> = vec![("control", control.as_bytes())];
-        if !postinst.is_empty() {
-            files.push(("postinst", postinst.as_bytes()));
-        }
-        let bytes = deb(&files, &data.finish(), "xz");
-        let contents = read_deb(&p.filename, &bytes[..], 5).unwrap();
-        (p, contents)
-    }
-
-    #[test]
-    fn links_replace_shipped_symlinks_under_merged_usr_and_accounts_keep_order() {
-        let packages = vec![
-            package(
-                "oldpager",
-                TarBuilder::new()
-                    .dir("./")
-                    .dir("./bin/")
-                    .file("./bin/more", b"elf")
-                    .symlink("./bin/pager", "more"),
-                "#!/bin/sh\nadduser --system --group first\n",
-            ),
-            package(
-                "newpager",
-                TarBuilder::new()
-                    .dir("./")
-                    .dir("./usr/lib/sysusers.d/")
-                    .file("./usr/lib/sysusers.d/x.conf", b"u second -\n"),
-                "#!/bin/sh\nset -e\nupdate-alternatives --install /bin/pager pager /bin/more 50\nsystemctl daemon-reload\n",
-            ),
-        ];
-        let installed = install(&packages, 5, &InstallOptions::default()).unwrap();
-        let old = &installed.packages[0].tree;
-        let new = &installed.packages[1].tree;
-        assert!(
-            old.get("usr/bin/pager").is_none(),
-            "the shipped link is replaced"
-        );
-        assert_eq!(
-            new.get("usr/bin/pager").map(|n| &n.kind),
-            Some(&NodeKind::Symlink("/etc/alternatives/pager".into()))
-        );
-        assert_eq!(
-            new.get("etc/alternatives/pager").map(|n| &n.kind),
-            Some(&NodeKind::Symlink("/bin/more".into()))
-        );
-        let names: Vec<&str> = installed
-            .accounts
-            .iter()
-            .map(|a| match a {
-                Declared::User(u) => u.name.as_str(),
-                _ => "",
-            })
-            .collect();
-        assert_eq!(names, ["first", "second"]);
-        let outcomes: Vec<(&str, &str, Outcome)> = installed
-            .report
-            .effects
-            .iter()
-            .map(|e| (e.package.as_str(), e.source.as_str(), e.outcome))
-            .collect();
-        assert_eq!(
-            outcomes,
-            [
-                ("oldpager", "postinst:2", Outcome::Reproduced),
-                ("newpager", "postinst:3", Outcome::Reproduced),
-                ("newpager", "postinst:4", Outcome::NotNeeded),
-                (
-                    "newpager",
-                    "/usr/lib/sysusers.d/x.conf:1",
-                    Outcome::Reproduced
-                ),
-            ]
-        );
-        // Without script reading, nothing of it happens.
-        let plain = InstallOptions {
-            scripts: false,
-            ..InstallOptions::default()
-        };
-        let installed = install(&packages, 5, &plain).unwrap();
-        assert!(installed.report.effects.is_empty() && installed.accounts.is_empty());
-        assert_eq!(
-            installed.packages[0]
-                .tree
-                .get("usr/bin/pager")
-                .map(|n| &n.kind),
-            Some(&NodeKind::Symlink("more".into()))
-        );
-    }
-}
+mod tests;

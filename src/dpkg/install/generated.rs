@@ -1,126 +1,171 @@
-//! What dpkg and maintainer scripts would have written, made from the
-//! installed trees: the status.d database, the CA bundle and Java's
-//! keystore of it, the loader cache, base-passwd's masters, and each
-//! package's summary.
+//! What maintainer scripts and triggers would have written, made from
+//! the installed files, each owned by the package whose script writes it:
+//! the CA bundle and its links (`cert_links`: OpenSSL's subject hash),
+//! Java's trust store of the same CAs (`java_trust`), /etc/ld.so.cache
+//! (`ld_cache`), the time zone, what postinsts make from shipped defaults
+//! (`postinst_defaults`), and base-passwd's master files, handed back for
+//! the account files. Generated files get mtime `epoch`, mode 0644 and
+//! owner 0:0.
 
 use std::collections::BTreeMap;
 
-use md5::{Digest as _, Md5};
-
-use super::{cert_links, java_trust, ld_cache};
-use super::{lexical_target, package_label, InstallError, PackageSummary, CA_DIR, CERTS_DIR};
-use crate::apt::Package;
+use super::ownership::{lexical_target, State};
+use super::{read_error, InstallError, Selected};
 use crate::dpkg::deb::DebContents;
-use crate::fstree::{self, Content, ContentError, ContentReader, FsTree, NodeKind};
+use crate::fstree::{self, Content, FsTree, Node, NodeKind};
+use postinst_defaults::Made;
 
-fn control_text<'a>(p: &Package, deb: &'a DebContents) -> Result<&'a str, InstallError> {
-    deb.control
-        .get("control")
-        .and_then(|c| std::str::from_utf8(c).ok())
-        .ok_or_else(|| InstallError::NoControl {
-            package: package_label(p),
-        })
+pub(super) mod cert_links;
+pub(super) mod java_trust;
+pub(super) mod ld_cache;
+pub(super) mod postinst_defaults;
+
+const CA_DIR: &str = "usr/share/ca-certificates/";
+const CERTS_DIR: &str = "etc/ssl/certs";
+const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+const JAVA_CACERTS: &str = "etc/ssl/certs/java/cacerts";
+const LD_CACHE: &str = "etc/ld.so.cache";
+/// tzdata's debconf default, what a noninteractive install selects.
+const DEFAULT_TIMEZONE: &str = "Etc/UTC";
+const PASSWD_MASTER: &str = "usr/share/base-passwd/passwd.master";
+const GROUP_MASTER: &str = "usr/share/base-passwd/group.master";
+
+/// The first of the packages named `name`, by index.
+fn installed(state: &State, name: &str) -> Option<usize> {
+    state.packages.iter().position(|(p, _)| p.name == name)
 }
 
-/// The control file's paragraph as dpkg's status keeps it: every field as
-/// shipped, `Status: install ok installed` right after `Package`.
-pub(super) fn status_text(p: &Package, deb: &DebContents) -> Result<String, InstallError> {
-    let text = control_text(p, deb)?;
-    let mut fields: Vec<String> = Vec::new();
-    for line in text.lines().skip_while(|l| l.trim().is_empty()) {
-        if line.trim().is_empty() {
-            break;
-        }
-        match fields.last_mut() {
-            Some(f) if line.starts_with([' ', '\t']) => {
-                f.push('\n');
-                f.push_str(line);
+fn own_file(bytes: Vec<u8>, epoch: u64) -> Node {
+    Node::file(Content::bytes(bytes), 0o644, 0, 0, epoch)
+}
+
+/// ca-certificates' postinst: /etc/ssl/certs/ca-certificates.crt as
+/// `update-ca-certificates` builds it with the default configuration.
+pub(super) fn ca_bundle(state: &mut State, epoch: u64) -> Result<(), InstallError> {
+    if let Some(j) = installed(state, "ca-certificates") {
+        let bundle = bundle_bytes(state.packages, &state.trees)?;
+        state.place(j, CA_BUNDLE.to_string(), own_file(bundle, epoch))?;
+    }
+    Ok(())
+}
+
+/// update-ca-certificates' links in /etc/ssl/certs: `<name>.pem` to each
+/// CA file and `openssl rehash`'s `<subject hash>.<n>`.
+pub(super) fn ca_links(state: &mut State, epoch: u64) -> Result<(), InstallError> {
+    if let Some(j) = installed(state, "ca-certificates") {
+        for (key, target) in link_targets(state.packages, &state.trees)? {
+            // A package's own file there stays, as `ln -sf` is never
+            // asked to replace one in a fresh install.
+            if !state.holders.contains_key(&key) {
+                state.place(j, key, Node::symlink(target, 0, 0, epoch))?;
             }
-            _ => fields.push(line.to_string()),
         }
     }
-    let name_of = |f: &str| {
-        f.split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
+    Ok(())
+}
+
+/// ca-certificates-java's postinst: /etc/ssl/certs/java/cacerts, the JKS
+/// store of the same CAs as the bundle; the JRE's lib/security/cacerts is
+/// the package's own symlink to it.
+pub(super) fn java_cacerts(state: &mut State, epoch: u64) -> Result<(), InstallError> {
+    if let Some(j) = installed(state, "ca-certificates-java") {
+        let store = keystore_bytes(state.packages, &state.trees, epoch)?;
+        state.place(j, JAVA_CACERTS.to_string(), own_file(store, epoch))?;
+    }
+    Ok(())
+}
+
+/// tzdata's postinst with debconf's default: /etc/localtime ->
+/// /usr/share/zoneinfo/Etc/UTC and /etc/timezone. The postinst keeps a
+/// zone a link already names, and writes it to /etc/timezone.
+pub(super) fn timezone(state: &mut State, epoch: u64) -> Result<(), InstallError> {
+    let Some(j) = installed(state, "tzdata") else {
+        return Ok(());
     };
-    let mut out = String::new();
-    for field in fields.iter().filter(|f| name_of(f) != "status") {
-        out.push_str(field);
-        out.push('\n');
-        if name_of(field) == "package" {
-            out.push_str("Status: install ok installed\n");
+    let zone = match state.holders.get("etc/localtime") {
+        None => {
+            let target = format!("/usr/share/zoneinfo/{DEFAULT_TIMEZONE}");
+            state.place(
+                j,
+                "etc/localtime".into(),
+                Node::symlink(target, 0, 0, epoch),
+            )?;
+            Some(DEFAULT_TIMEZONE.to_string())
         }
-    }
-    Ok(out)
-}
-
-/// An md5sums file as dh_md5sums writes it: regular files in byte order of
-/// path (it runs `LC_ALL=C sort`), conffiles left out, paths as shipped.
-pub(super) fn computed_md5sums(p: &Package, deb: &DebContents) -> Result<Vec<u8>, InstallError> {
-    let conffiles: Vec<String> = deb
-        .control
-        .get("conffiles")
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.trim().trim_start_matches("remove-on-upgrade").trim())
-        .filter_map(|l| fstree::normalize_rel(l).ok())
-        .collect();
-    let files: BTreeMap<&str, &Content> = deb
-        .data
-        .iter()
-        .filter_map(|e| match &e.node.kind {
-            NodeKind::File(c) => Some((e.path.as_str(), c)),
+        Some(hs) => match &state.trees[hs[0]].get("etc/localtime").map(|n| &n.kind) {
+            Some(NodeKind::Symlink(t)) => lexical_target("etc/localtime", t)
+                .and_then(|k| k.strip_prefix("usr/share/zoneinfo/").map(str::to_string)),
             _ => None,
-        })
-        .collect();
-    let mut lines: BTreeMap<&str, String> = BTreeMap::new();
-    for e in &deb.data {
-        let content = match &e.node.kind {
-            NodeKind::File(c) => c,
-            NodeKind::Hardlink(t) => match files.get(t.as_str()) {
-                Some(c) => c,
-                None => continue,
-            },
-            _ => continue,
-        };
-        if conffiles.contains(&e.path) {
-            continue;
+        },
+    };
+    if let Some(zone) = zone.filter(|_| !state.holders.contains_key("etc/timezone")) {
+        let node = own_file(format!("{zone}\n").into_bytes(), epoch);
+        state.place(j, "etc/timezone".into(), node)?;
+    }
+    Ok(())
+}
+
+/// What base-files', libc-bin's, python3's and openjdk's postinsts make
+/// from shipped defaults, where nothing is installed yet.
+pub(super) fn postinst_defaults(state: &mut State, epoch: u64) -> Result<(), InstallError> {
+    for made in postinst_defaults::made(state.packages, &state.trees, epoch) {
+        make_unless_held(state, made)?;
+    }
+    Ok(())
+}
+
+/// What a postinst makes where nothing is yet; a directory the owner
+/// alone ships, with nothing below it, may become the link it migrates to.
+fn make_unless_held(state: &mut State, made: Made) -> Result<(), InstallError> {
+    if let Some(hs) = state.holders.get(&made.key) {
+        let own_empty_dir = made.migrates_dir
+            && hs == &[made.owner]
+            && state.trees[made.owner].get(&made.key).map(|n| &n.kind) == Some(&NodeKind::Dir)
+            && !state.holders.keys().any(|k| {
+                k.strip_prefix(made.key.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            });
+        if !own_empty_dir {
+            return Ok(());
         }
-        let mut md5 = Md5Writer(Md5::new());
-        ContentReader::default()
-            .copy(content, &mut md5)
-            .map_err(|source| read_error(p, &e.path, source))?;
-        lines.insert(&e.path, hex::encode(md5.0.finalize()));
+        state.trees[made.owner].remove(&made.key);
+        state.holders.remove(&made.key);
     }
-    let out: String = lines
-        .into_iter()
-        .map(|(path, md5)| format!("{md5}  {path}\n"))
-        .collect();
-    Ok(out.into_bytes())
+    // Below something that is not a directory (a package's own link,
+    // say) the script's `mkdir -p` or `cp` would go elsewhere or fail.
+    let mut cur = made.key.as_str();
+    while let Some(ancestor) = fstree::parent(cur) {
+        if let Some(hs) = state.holders.get(ancestor) {
+            if state.trees[hs[0]].get(ancestor).map(|n| &n.kind) != Some(&NodeKind::Dir) {
+                return Ok(());
+            }
+        }
+        cur = ancestor;
+    }
+    state.place(made.owner, made.key, made.node)
 }
 
-/// Streams file contents into an md5 hash: a package file may be large.
-struct Md5Writer(Md5);
-
-impl std::io::Write for Md5Writer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
+/// libc-bin's ldconfig trigger: /etc/ld.so.cache, on the architectures
+/// whose cache flags are known.
+pub(super) fn ld_so_cache(state: &mut State, epoch: u64) -> Result<(), InstallError> {
+    if let Some(j) = installed(state, "libc-bin") {
+        let libc_bin = &state.packages[j].0;
+        if let Some(cache) = ld_cache_bytes(state.packages, &state.trees, libc_bin)? {
+            state.place(j, LD_CACHE.to_string(), own_file(cache, epoch))?;
+        }
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    Ok(())
 }
 
-fn read_error(p: &Package, path: &str, source: ContentError) -> InstallError {
-    InstallError::Read {
-        package: package_label(p),
-        path: path.to_string(),
-        error: Box::new(source),
+/// base-passwd's (passwd.master, group.master), when it is installed: its
+/// postinst writes the account files from them (see `assemble::accounts`).
+pub(super) fn passwd_masters(state: &State) -> Result<Option<(String, String)>, InstallError> {
+    match installed(state, "base-passwd") {
+        Some(j) => Ok(Some((
+            master_text(&state.trees[j], PASSWD_MASTER)?,
+            master_text(&state.trees[j], GROUP_MASTER)?,
+        ))),
+        None => Ok(None),
     }
 }
 
@@ -128,7 +173,7 @@ fn read_error(p: &Package, path: &str, source: ContentError) -> InstallError {
 /// configuration: every `.crt` file under /usr/share/ca-certificates, by
 /// image path in byte order.
 fn ca_files<'a>(
-    packages: &[(Package, DebContents)],
+    packages: &[(Selected, DebContents)],
     trees: &'a [FsTree],
 ) -> Result<BTreeMap<&'a str, Vec<u8>>, InstallError> {
     let mut certs: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
@@ -156,8 +201,8 @@ fn ca_files<'a>(
 
 /// update-ca-certificates with the default configuration, each
 /// certificate given a final newline if it lacks one (Debian #635570).
-pub(super) fn ca_bundle(
-    packages: &[(Package, DebContents)],
+fn bundle_bytes(
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
 ) -> Result<Vec<u8>, InstallError> {
     let mut bundle = Vec::new();
@@ -175,8 +220,8 @@ pub(super) fn ca_bundle(
 /// earlier, as `ln -sf` does), then `openssl rehash`'s `<hash>.<n>` to each
 /// `.pem` holding exactly one certificate, in name order, a certificate
 /// already linked under its hash left out as rehash leaves duplicates.
-pub(super) fn ca_links(
-    packages: &[(Package, DebContents)],
+fn link_targets(
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
 ) -> Result<BTreeMap<String, String>, InstallError> {
     let mut pems: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
@@ -215,8 +260,8 @@ pub(super) fn ca_links(
 }
 
 /// ca-certificates-java's keystore of the same CAs as the bundle.
-pub(super) fn java_cacerts(
-    packages: &[(Package, DebContents)],
+fn keystore_bytes(
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
     epoch: u64,
 ) -> Result<Vec<u8>, InstallError> {
@@ -229,10 +274,10 @@ pub(super) fn java_cacerts(
 
 /// /etc/ld.so.cache as libc-bin's ldconfig trigger writes it, or `None` on
 /// an architecture whose cache flags are not known here.
-pub(super) fn ld_so_cache(
-    packages: &[(Package, DebContents)],
+fn ld_cache_bytes(
+    packages: &[(Selected, DebContents)],
     trees: &[FsTree],
-    libc_bin: &Package,
+    libc_bin: &Selected,
 ) -> Result<Option<Vec<u8>>, InstallError> {
     let Some(machine) = ld_cache::Machine::for_debian_arch(&libc_bin.architecture) else {
         return Ok(None);
@@ -251,7 +296,7 @@ pub(super) fn ld_so_cache(
     }
 }
 
-pub(super) fn master_text(tree: &FsTree, key: &str) -> Result<String, InstallError> {
+fn master_text(tree: &FsTree, key: &str) -> Result<String, InstallError> {
     let err = |problem| InstallError::PasswdMaster {
         path: key.to_string(),
         problem,
@@ -265,50 +310,5 @@ pub(super) fn master_text(tree: &FsTree, key: &str) -> Result<String, InstallErr
     }
 }
 
-pub(super) fn summary(
-    p: &Package,
-    deb: &DebContents,
-    j: usize,
-    trees: &[FsTree],
-) -> PackageSummary {
-    let installed_size_kib = deb
-        .control_field("Installed-Size")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            let bytes: u64 = deb
-                .data
-                .iter()
-                .map(|e| match &e.node.kind {
-                    NodeKind::File(c) => c.size(),
-                    _ => 0,
-                })
-                .sum();
-            bytes.div_ceil(1024)
-        });
-    let doc = format!("usr/share/doc/{}", p.name);
-    let is_file = |tree: &FsTree, key: &str| {
-        matches!(
-            tree.get(key).map(|n| &n.kind),
-            Some(NodeKind::File(_) | NodeKind::Hardlink(_))
-        )
-    };
-    let own = format!("{doc}/copyright");
-    let copyright = if is_file(&trees[j], &own) {
-        Some(format!("/{own}"))
-    } else if let Some(NodeKind::Symlink(t)) = trees[j].get(&doc).map(|n| &n.kind) {
-        lexical_target(&doc, t)
-            .map(|dir| format!("{dir}/copyright"))
-            .filter(|key| trees.iter().any(|tree| is_file(tree, key)))
-            .map(|key| format!("/{key}"))
-    } else {
-        None
-    };
-    PackageSummary {
-        name: p.name.clone(),
-        version: p.version.clone(),
-        architecture: p.architecture.clone(),
-        source: p.source.clone(),
-        installed_size_kib,
-        copyright,
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,52 +1,40 @@
 use super::*;
 use crate::dpkg::deb::read_deb;
 use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
-use crate::oci::Digest;
+use crate::fstree::{Content, Node};
 
 const EPOCH: u64 = 5_000;
 
-fn pkg(name: &str, version: &str) -> Package {
-    Package {
+fn pkg(name: &str, version: &str) -> Selected {
+    Selected {
         name: name.into(),
         version: version.into(),
         architecture: "amd64".into(),
-        multi_arch: String::new(),
-        essential: false,
-        priority: "optional".into(),
         source: name.into(),
-        depends: String::new(),
-        pre_depends: String::new(),
         provides: String::new(),
-        conflicts: String::new(),
-        breaks: String::new(),
         replaces: String::new(),
-        filename: format!("pool/main/{name}_{version}_amd64.deb"),
-        size: 0,
-        sha256: Digest::of(b""),
-        stanza: String::new(),
-        source_index: 0,
     }
 }
 
 /// A package whose data member is `data`, with extra control files.
 fn with_control(
-    p: Package,
+    p: Selected,
     data: &mut TarBuilder,
     extra: &[(&str, &[u8])],
-) -> (Package, DebContents) {
+) -> (Selected, DebContents) {
     let control = control_text(&p.name, &p.version);
     let mut files = vec![("control", control.as_bytes())];
     files.extend_from_slice(extra);
     let bytes = deb(&files, &data.finish(), "xz");
-    let contents = read_deb(&p.filename, &bytes[..], EPOCH).unwrap();
+    let contents = read_deb(&deb_name(&p), &bytes[..], EPOCH).unwrap();
     (p, contents)
 }
 
-fn package(p: Package, data: &mut TarBuilder) -> (Package, DebContents) {
+fn package(p: Selected, data: &mut TarBuilder) -> (Selected, DebContents) {
     with_control(p, data, &[])
 }
 
-fn run(packages: &[(Package, DebContents)]) -> Result<Installed, InstallError> {
+fn run(packages: &[(Selected, DebContents)]) -> Result<Installed, InstallError> {
     install(packages, EPOCH, &InstallOptions::default())
 }
 
@@ -426,4 +414,9 @@ fn summaries_and_identity() {
             .contains("says Version `1` but the package index says `2`"),
         "{e}"
     );
+}
+
+/// The pool file name a .deb of `p` has, as its label.
+fn deb_name(p: &Selected) -> String {
+    format!("{}_{}_{}.deb", p.name, p.version, p.architecture)
 }

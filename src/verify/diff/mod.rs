@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::image::provenance::SBOM_PATH;
 use crate::oci::{Digest, Image};
-use crate::source::unpack::{for_each_entry, UnpackError};
+use crate::source::unpack::{for_each_entry, LayerReadError};
 use crate::source::Opened;
 
 /// Why two images differ, from the most to the least telling.
@@ -233,7 +233,7 @@ pub(crate) fn show(v: &Value) -> String {
 }
 
 /// Compares `a` and `b`. Fails only when a layer cannot be read.
-pub fn diff(a: &Opened, b: &Opened) -> Result<Diff, UnpackError> {
+pub fn diff(a: &Opened, b: &Opened) -> Result<Diff, LayerReadError> {
     let mut d = Diff {
         a: Side {
             name: a.name.clone(),
@@ -439,7 +439,7 @@ fn compare_images(
     ob: &Opened,
     b: &Image,
     d: &mut Diff,
-) -> Result<(), UnpackError> {
+) -> Result<(), LayerReadError> {
     if a.manifest.digest == b.manifest.digest {
         return Ok(());
     }

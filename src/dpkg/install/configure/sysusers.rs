@@ -4,8 +4,8 @@
 //! (per package: its scripts' calls, then its sysusers.d files by name,
 //! lines in order); `assemble::accounts` gives them ids and writes them.
 
-use super::effects::{Outcome, ScriptEffect};
-use super::scripts::AddUser;
+use crate::dpkg::install::effects::{Outcome, ScriptEffect};
+use crate::dpkg::scripts::AddUser;
 
 /// One account a package asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,7 +208,7 @@ mod tests {
         let (d, e) = read(
             "dbus-system-bus-common",
             "/usr/lib/sysusers.d/dbus.conf",
-            include_str!("fixtures/dbus.sysusers.conf"),
+            include_str!("../../fixtures/dbus.sysusers.conf"),
         );
         assert_eq!(
             d,
@@ -229,7 +229,7 @@ mod tests {
         let (d, _) = read(
             "systemd-timesyncd",
             "/usr/lib/sysusers.d/systemd-timesync.conf",
-            include_str!("fixtures/systemd-timesync.sysusers.conf"),
+            include_str!("../../fixtures/systemd-timesync.sysusers.conf"),
         );
         assert!(matches!(&d[..], [Declared::User(u)] if u.name == "systemd-timesync"));
     }

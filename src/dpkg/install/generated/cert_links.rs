@@ -175,7 +175,9 @@ pub(crate) fn subject_hash(cert: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dpkg::install::java_trust::{first_certificate, pem_link_name, tests::ISRG};
+    use crate::dpkg::install::generated::java_trust::{
+        first_certificate, pem_link_name, tests::ISRG,
+    };
 
     #[test]
     fn isrg_root_x1_hashes_as_openssl_does() {

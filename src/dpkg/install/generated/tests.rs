@@ -4,39 +4,27 @@
 use super::*;
 use crate::dpkg::deb::read_deb;
 use crate::dpkg::deb::tests::{control_text, deb, TarBuilder};
-use crate::oci::Digest;
+use crate::dpkg::install::{install, InstallOptions, Installed};
 
 const EPOCH: u64 = 1_735_689_600;
 
-fn pkg(name: &str, arch: &str) -> Package {
-    Package {
+fn pkg(name: &str, arch: &str) -> Selected {
+    Selected {
         name: name.into(),
         version: "1".into(),
         architecture: arch.into(),
-        multi_arch: String::new(),
-        essential: false,
-        priority: "optional".into(),
         source: name.into(),
-        depends: String::new(),
-        pre_depends: String::new(),
         provides: String::new(),
-        conflicts: String::new(),
-        breaks: String::new(),
         replaces: String::new(),
-        filename: format!("pool/main/{name}_1_{arch}.deb"),
-        size: 0,
-        sha256: Digest::of(b""),
-        stanza: String::new(),
-        source_index: 0,
     }
 }
 
-fn package(name: &str, arch: &str, data: &mut TarBuilder) -> (Package, DebContents) {
+fn package(name: &str, arch: &str, data: &mut TarBuilder) -> (Selected, DebContents) {
     let p = pkg(name, arch);
     let control = control_text(&p.name, &p.version)
         .replace("Architecture: amd64", &format!("Architecture: {arch}"));
     let bytes = deb(&[("control", control.as_bytes())], &data.finish(), "xz");
-    let contents = read_deb(&p.filename, &bytes[..], EPOCH).unwrap();
+    let contents = read_deb(&deb_name(&p), &bytes[..], EPOCH).unwrap();
     (p, contents)
 }
 
@@ -54,7 +42,7 @@ fn bytes(node: &Node) -> Vec<u8> {
     }
 }
 
-fn ca_certificates() -> (Package, DebContents) {
+fn ca_certificates() -> (Selected, DebContents) {
     package(
         "ca-certificates",
         "all",
@@ -155,7 +143,7 @@ fn tzdata_defaults_to_utc() {
     assert!(generated(&i, "etc/localtime").is_none());
 }
 
-fn libc(arch: &str, triplet: &str, machine: u16) -> (Package, DebContents) {
+fn libc(arch: &str, triplet: &str, machine: u16) -> (Selected, DebContents) {
     package(
         "libc6",
         arch,
@@ -173,7 +161,7 @@ fn libc(arch: &str, triplet: &str, machine: u16) -> (Package, DebContents) {
     )
 }
 
-fn libc_bin(arch: &str) -> (Package, DebContents) {
+fn libc_bin(arch: &str) -> (Selected, DebContents) {
     package(
         "libc-bin",
         arch,
@@ -432,4 +420,9 @@ fn ca_links_by_name_and_subject_hash() {
     };
     let i = install(&[ca], EPOCH, &off).unwrap();
     assert!(generated(&i, "etc/ssl/certs/4042bcee.0").is_none());
+}
+
+/// The pool file name a .deb of `p` has, as its label.
+fn deb_name(p: &Selected) -> String {
+    format!("{}_{}_{}.deb", p.name, p.version, p.architecture)
 }

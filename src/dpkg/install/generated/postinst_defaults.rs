@@ -19,8 +19,8 @@
 //!
 //! Group ids are base-passwd's fixed ones (mail 8, utmp 43).
 
-use crate::apt::Package;
 use crate::dpkg::deb::DebContents;
+use crate::dpkg::install::Selected;
 use crate::fstree::{Content, FsTree, Node, NodeKind};
 
 const MAIL_GID: u32 = 8;
@@ -37,7 +37,11 @@ pub(super) struct Made {
 }
 
 /// What the installed packages' postinsts would make, in a fixed order.
-pub(super) fn made(packages: &[(Package, DebContents)], trees: &[FsTree], epoch: u64) -> Vec<Made> {
+pub(super) fn made(
+    packages: &[(Selected, DebContents)],
+    trees: &[FsTree],
+    epoch: u64,
+) -> Vec<Made> {
     let mut out = Vec::new();
     let m = |owner: usize, key: &str, node: Node| Made {
         owner,

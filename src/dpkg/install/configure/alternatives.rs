@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use super::effects::{Outcome, ScriptEffect};
-use super::scripts::AltInstall;
+use crate::dpkg::install::effects::{Outcome, ScriptEffect};
+use crate::dpkg::scripts::{self, Action, AltInstall};
 use crate::fstree::Node;
 
 /// A recipe's `[apt] alternatives` entry.
@@ -100,8 +100,7 @@ pub(super) fn derive(
         };
         match r.change {
             Change::Install(i) => {
-                effect.effect =
-                    super::scripts::describe(&super::scripts::Action::AltInstall(i.clone()));
+                effect.effect = scripts::describe(&Action::AltInstall(i.clone()));
                 let exists = key_of(&i.path).is_some_and(|k| present(&k));
                 if !exists {
                     effect.outcome = Outcome::Skipped;

@@ -1,0 +1,236 @@
+//! What maintainer scripts would do, read and never run: each preinst and
+//! postinst is read by the `shell` reader as dpkg runs it on a first
+//! install (preinst with `install`, postinst with `configure` and no old
+//! version, the `DPKG_*` variables dpkg sets), and every command it meets
+//! is given its meaning for an image here: an effect to make (an
+//! alternative, an account, a sysusers.d file to apply), a file stele
+//! generates itself, something an image does not need, or something
+//! skipped, with why. `commands` knows dpkg's and Debian's commands;
+//! `adduser` and `update_alternatives` read their arguments.
+//!
+//! What the reader is told of the system: `getent passwd|group NAME` is
+//! false (a package's own accounts do not exist before its first
+//! configure), `which`/`command -v` and file tests (`[ -e PATH ]`, `-f`,
+//! `-d`, `-x`, `-L`) ask the installed tree, `dpkg --print-architecture`
+//! prints the image's architecture and `uname` prints `Linux`. An effect
+//! found where the reader cannot tell whether it runs is reported as
+//! skipped, with the reason.
+
+mod adduser;
+mod commands;
+mod update_alternatives;
+
+use super::shell::{self, Found, Host, Invocation, Simple, Site, Status, Unreadable};
+
+/// What the reader is told about the system the script would run on.
+pub(crate) struct Context<'a> {
+    pub package: &'a str,
+    /// The package's architecture (`DPKG_MAINTSCRIPT_ARCH`).
+    pub arch: &'a str,
+    /// `dpkg --print-architecture`, when known.
+    pub native_arch: Option<&'a str>,
+    pub lookup: &'a dyn Fn(&str) -> Option<Found>,
+}
+
+/// One thing a script does that is worth reporting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Step {
+    pub line: usize,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    AltInstall(AltInstall),
+    AltRemove {
+        name: String,
+        path: String,
+    },
+    AddUser(AddUser),
+    AddGroup {
+        name: String,
+        gid: Option<u32>,
+    },
+    /// `adduser USER GROUP`.
+    AddMember {
+        user: String,
+        group: String,
+    },
+    /// `systemd-sysusers FILE`: the package's sysusers.d file, which stele
+    /// applies from the tree.
+    Sysusers {
+        file: String,
+    },
+    /// A command whose result stele generates itself from the installed
+    /// files (`install`'s generated files), whatever the script asks.
+    Generated {
+        command: String,
+        what: &'static str,
+    },
+    /// A command whose effect an image does not need.
+    NotNeeded {
+        command: String,
+        why: &'static str,
+    },
+    /// Something the reader recognized (or not) and did not reproduce.
+    Skipped {
+        command: String,
+        why: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AltInstall {
+    pub link: String,
+    pub name: String,
+    pub path: String,
+    pub priority: i64,
+    /// (link, name, path) per `--slave`.
+    pub slaves: Vec<(String, String, String)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AddUser {
+    pub name: String,
+    pub uid: Option<u32>,
+    pub gecos: String,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+    /// `--group`: a group of the user's name is its primary group.
+    pub own_group: bool,
+    /// `--ingroup` / `--gid`.
+    pub group: Option<String>,
+    pub gid: Option<u32>,
+    pub create_home: bool,
+}
+
+/// Where `which` and `command -v` look: the directories of the `PATH` dpkg
+/// requires for maintainer scripts that packages install into.
+const COMMAND_PATH: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// Reads `text` as the maintainer script would run with `args`.
+pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
+    let env = [
+        ("DPKG_ROOT", ""),
+        ("DPKG_ADMINDIR", "/var/lib/dpkg"),
+        ("DPKG_MAINTSCRIPT_PACKAGE", ctx.package),
+        ("DPKG_MAINTSCRIPT_ARCH", ctx.arch),
+        ("DPKG_RUNNING_VERSION", ""),
+        ("DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT", "1"),
+    ];
+    let run = Invocation {
+        args,
+        env: &env,
+        path: &COMMAND_PATH,
+    };
+    let mut reader = Reader {
+        ctx,
+        steps: Vec::new(),
+    };
+    let (line, why) = match shell::read(text, &run, &mut reader) {
+        Ok(()) => return reader.steps,
+        Err(Unreadable::TooLarge) => (1, format!("larger than {} bytes", shell::MAX_SCRIPT)),
+        Err(Unreadable::Syntax { line, why }) => (line, format!("cannot be read: {why}")),
+    };
+    vec![Step {
+        line,
+        action: Action::Skipped {
+            command: String::from("(the whole script)"),
+            why,
+        },
+    }]
+}
+
+/// The shell reader's host: what each command means, recorded as steps.
+struct Reader<'a> {
+    ctx: &'a Context<'a>,
+    steps: Vec<Step>,
+}
+
+impl Reader<'_> {
+    /// Records what a command at `at` does. Where it may not run at all,
+    /// an effect is skipped for that reason; what a condition asks is not
+    /// an effect, and what it cannot follow only makes the condition
+    /// undecided, which the branches report.
+    fn record(&mut self, at: &Site, action: Action) {
+        let action = match (at.doubt, action) {
+            (
+                Some(why),
+                a @ (Action::AltInstall(_)
+                | Action::AltRemove { .. }
+                | Action::AddUser(_)
+                | Action::AddGroup { .. }
+                | Action::AddMember { .. }
+                | Action::Sysusers { .. }),
+            ) => Action::Skipped {
+                command: describe(&a),
+                why: why.to_string(),
+            },
+            (Some(doubt), Action::Skipped { command, why }) => Action::Skipped {
+                command,
+                why: format!("{why}; {doubt}"),
+            },
+            (_, a) => a,
+        };
+        if at.probe && matches!(action, Action::Skipped { .. }) {
+            return;
+        }
+        let line = at.line;
+        if !self
+            .steps
+            .iter()
+            .any(|s| s.line == line && s.action == action)
+        {
+            self.steps.push(Step { line, action });
+        }
+    }
+}
+
+impl Host for Reader<'_> {
+    fn command(&mut self, cmd: &Simple, at: &Site) -> Status {
+        commands::run(self, cmd, at)
+    }
+
+    fn unfollowed(&mut self, written: &str, why: &str, at: &Site) {
+        let action = Action::Skipped {
+            command: written.to_string(),
+            why: why.to_string(),
+        };
+        self.record(at, action);
+    }
+
+    fn output(&self, text: &str) -> Option<String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        match words.as_slice() {
+            ["dpkg", "--print-architecture"] => self.ctx.native_arch.map(str::to_string),
+            // Images stele makes are Linux images.
+            ["uname"] | ["uname", "-s"] => Some(String::from("Linux")),
+            _ => None,
+        }
+    }
+
+    fn file(&self, path: &str) -> Option<Found> {
+        (self.ctx.lookup)(path)
+    }
+}
+
+/// How a report names an effect.
+pub(crate) fn describe(a: &Action) -> String {
+    match a {
+        Action::AltInstall(i) => format!(
+            "update-alternatives --install {} {} {} {}",
+            i.link, i.name, i.path, i.priority
+        ),
+        Action::AltRemove { name, path } => format!("update-alternatives --remove {name} {path}"),
+        Action::AddUser(u) => format!("adduser --system {}", u.name),
+        Action::AddGroup { name, .. } => format!("addgroup --system {name}"),
+        Action::AddMember { user, group } => format!("adduser {user} {group}"),
+        Action::Sysusers { file } => format!("systemd-sysusers {file}"),
+        Action::Generated { command, .. }
+        | Action::NotNeeded { command, .. }
+        | Action::Skipped { command, .. } => command.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! The account commands of maintainer scripts: adduser and addgroup
+//! (Debian's), useradd and groupadd (shadow's).
+
+use super::{Action, AddUser};
+
+/// `adduser --system`, `addgroup --system`, `useradd -r`, `groupadd -r`
+/// and `adduser USER GROUP`, with literal names.
+pub(super) fn parse(args: &[&str]) -> Option<Action> {
+    let valid = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 32
+            && !n.starts_with('-')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.$".contains(c))
+    };
+    let tool = args[0];
+    let mut system = false;
+    let mut user = AddUser {
+        create_home: true,
+        ..AddUser::default()
+    };
+    let mut group_only = matches!(tool, "addgroup" | "groupadd");
+    let mut names = Vec::new();
+    let mut it = args[1..].iter().copied();
+    while let Some(a) = it.next() {
+        match a {
+            "--system" | "-r" => system = true,
+            "--group" if tool == "adduser" => user.own_group = true,
+            "--group" if tool == "addgroup" => group_only = true,
+            "-U" | "--user-group" => user.own_group = true,
+            "--quiet"
+            | "-q"
+            | "--disabled-password"
+            | "--disabled-login"
+            | "--force-badname"
+            | "--allow-bad-names"
+            | "--no-log-init"
+            | "-l"
+            | "--debug"
+            | "--allow-badname" => {}
+            "--no-create-home" | "-M" => user.create_home = false,
+            "--create-home" | "-m" => user.create_home = true,
+            "--home" | "-d" => user.home = Some(it.next()?.to_string()),
+            "--shell" | "-s" => user.shell = Some(it.next()?.to_string()),
+            "--gecos" | "--comment" | "-c" => user.gecos = it.next()?.to_string(),
+            "--uid" | "-u" => user.uid = Some(it.next()?.parse().ok()?),
+            "--gid" | "-g" => {
+                let g = it.next()?;
+                match g.parse() {
+                    Ok(n) => user.gid = Some(n),
+                    Err(_) => user.group = Some(g.to_string()),
+                }
+            }
+            "--ingroup" => user.group = Some(it.next()?.to_string()),
+            n if !n.starts_with('-') => names.push(n),
+            _ => return None,
+        }
+    }
+    match (tool, names.as_slice()) {
+        ("adduser", [u, g]) if !system && valid(u) && valid(g) => Some(Action::AddMember {
+            user: u.to_string(),
+            group: g.to_string(),
+        }),
+        (_, [n]) if (system || user.uid.or(user.gid).is_some()) && valid(n) && group_only => {
+            Some(Action::AddGroup {
+                name: n.to_string(),
+                gid: user.uid.or(user.gid),
+            })
+        }
+        (_, [n]) if system && valid(n) => {
+            user.name = n.to_string();
+            if tool == "useradd" {
+                // useradd names /home/NAME but makes it only when told (-m).
+                user.create_home = args.contains(&"-m") || args.contains(&"--create-home");
+                if user.home.is_none() {
+                    user.home = Some(format!("/home/{n}"));
+                }
+            }
+            Some(Action::AddUser(user))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,239 @@
+//! What each command a maintainer script runs means for an image: the
+//! commands of dpkg, adduser, update-alternatives, debconf, init systems
+//! and the caches Debian's packages refresh. A command not named here is
+//! skipped as unknown, with its name.
+
+use super::{adduser, update_alternatives, Action, Reader};
+use crate::dpkg::shell::{Simple, Site, Status};
+
+/// Records what `cmd` does at `at`, and returns its exit status.
+pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
+    // Writing a file, or reading a here-document, is a file change the
+    // reader does not make.
+    if let Some(write) = cmd.writes.first() {
+        let to = write.path.as_deref().unwrap_or("a file named at run time");
+        let why = format!("writes {to}");
+        r.record(
+            at,
+            Action::Skipped {
+                command: cmd.written.to_string(),
+                why,
+            },
+        );
+        return Status::Unknown;
+    }
+    if cmd.heredoc {
+        r.record(
+            at,
+            Action::Skipped {
+                command: cmd.written.to_string(),
+                why: String::from("reads a here-document"),
+            },
+        );
+        return Status::Unknown;
+    }
+    let args = cmd.argv;
+    let text = args.join(" ");
+    let not_needed = |why: &'static str| Action::NotNeeded {
+        command: text.clone(),
+        why,
+    };
+    let skipped = |why: &str| Action::Skipped {
+        command: text.clone(),
+        why: why.to_string(),
+    };
+    match args[0] {
+        "dpkg" => match args {
+            [_, "--compare-versions", a, op, b] => compare_versions(a, op, b),
+            [_, "--print-architecture"] => Status::True,
+            _ => {
+                r.record(at, skipped("a dpkg query the reader does not answer"));
+                Status::Unknown
+            }
+        },
+        "getent" if matches!(args.get(1), Some(&("passwd" | "group"))) && args.len() == 3 => {
+            Status::False
+        }
+        "update-alternatives" => {
+            match update_alternatives::parse(&args[1..]) {
+                Some(a) => r.record(at, a),
+                None => r.record(
+                    at,
+                    skipped("update-alternatives with options the reader does not follow"),
+                ),
+            }
+            Status::True
+        }
+        "adduser" | "useradd" | "addgroup" | "groupadd" => {
+            match adduser::parse(args) {
+                    Some(a) => r.record(at, a),
+                    None => r.record(at, skipped("only system accounts (`--system`, `-r`) and groups with a given id, with literal names, are followed")),
+                }
+            Status::True
+        }
+        "systemd-sysusers" => {
+            let files: Vec<&&str> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
+            if files.is_empty() {
+                r.record(at, not_needed("every sysusers.d file is applied by stele"));
+            }
+            for f in files {
+                r.record(
+                    at,
+                    Action::Sysusers {
+                        file: f.to_string(),
+                    },
+                );
+            }
+            Status::True
+        }
+        "deb-systemd-helper" | "deb-systemd-invoke" | "systemctl" | "invoke-rc.d"
+        | "update-rc.d" | "service" | "start-stop-daemon" | "initctl" => {
+            if args.get(1) == Some(&"--quiet") && args.get(2) == Some(&"was-enabled") {
+                return Status::Unknown;
+            }
+            r.record(
+                at,
+                not_needed("service integration, not needed in an image"),
+            );
+            Status::Unknown
+        }
+        "dpkg-maintscript-helper" => {
+            r.record(
+                at,
+                not_needed(
+                    "conffile and path moves for upgrades; nothing to do on a first install",
+                ),
+            );
+            Status::True
+        }
+        "update-mime-database"
+        | "gtk-update-icon-cache"
+        | "update-desktop-database"
+        | "fc-cache"
+        | "mandb"
+        | "install-info"
+        | "update-menus"
+        | "glib-compile-schemas"
+        | "update-icon-caches"
+        | "update-info-dir"
+        | "gio-querymodules"
+        | "update-catalog"
+        | "update-xmlcatalog" => {
+            r.record(
+                at,
+                not_needed("a cache the program rebuilds or does without"),
+            );
+            Status::True
+        }
+        "update-binfmts" => {
+            r.record(
+                at,
+                not_needed("binfmt registration belongs to the host kernel"),
+            );
+            Status::True
+        }
+        "ldconfig" => {
+            r.record(
+                at,
+                Action::Generated {
+                    command: text.clone(),
+                    what: "/etc/ld.so.cache, written by stele when libc-bin is installed",
+                },
+            );
+            Status::True
+        }
+        "update-ca-certificates" => {
+            r.record(
+                    at,
+                    Action::Generated {
+                        command: text.clone(),
+                        what: "the CA bundle and its links in /etc/ssl/certs, written by stele from ca-certificates' files",
+                    },
+                );
+            Status::True
+        }
+        "dpkg-trigger" => {
+            r.record(at, skipped("dpkg triggers are not run"));
+            Status::True
+        }
+        "." | "source" => {
+            let why = if args.get(1) == Some(&"/usr/share/debconf/confmodule") {
+                "debconf: questions are not asked, defaults only"
+            } else {
+                "sources another file"
+            };
+            r.record(at, skipped(why));
+            Status::Unknown
+        }
+        "db_get"
+        | "db_set"
+        | "db_input"
+        | "db_go"
+        | "db_stop"
+        | "db_fset"
+        | "db_fget"
+        | "db_purge"
+        | "db_reset"
+        | "db_register"
+        | "db_unregister"
+        | "db_subst"
+        | "db_version"
+        | "db_capb"
+        | "db_title"
+        | "db_x_loadtemplatefile" => {
+            r.record(
+                at,
+                skipped("debconf: questions are not asked, defaults only"),
+            );
+            Status::Unknown
+        }
+        "mkdir" | "touch" | "chmod" | "chown" | "chgrp" | "rm" | "rmdir" | "ln" | "mv" | "cp"
+        | "sed" | "install" | "mknod" | "setcap" | "dpkg-statoverride" => {
+            r.record(
+                at,
+                skipped(&format!(
+                    "changes files with `{}`, which the reader does not reproduce",
+                    args[0]
+                )),
+            );
+            Status::Unknown
+        }
+        other => {
+            r.record(
+                at,
+                Action::Skipped {
+                    command: text.clone(),
+                    why: format!("a command the reader does not know (`{other}`)"),
+                },
+            );
+            Status::Unknown
+        }
+    }
+}
+
+/// `dpkg --compare-versions A OP B`: an empty version is earlier than any
+/// other, except for the `-nl` operators, where it is later.
+fn compare_versions(a: &str, op: &str, b: &str) -> Status {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let (op, nl) = match op.strip_suffix("-nl") {
+        Some(o) => (o, true),
+        None => (op, false),
+    };
+    let ord = match (a.is_empty(), b.is_empty()) {
+        (true, true) => Equal,
+        (true, false) if nl => Greater,
+        (true, false) => Less,
+        (false, true) if nl => Less,
+        (false, true) => Greater,
+        (false, false) => crate::dpkg::version::compare(a, b),
+    };
+    match op {
+        "lt" | "<<" => Status::of(ord == Less),
+        "le" | "<=" | "<" => Status::of(ord != Greater),
+        "eq" | "=" => Status::of(ord == Equal),
+        "ne" => Status::of(ord != Equal),
+        "ge" | ">=" | ">" => Status::of(ord != Less),
+        "gt" | ">>" => Status::of(ord == Greater),
+        _ => Status::Unknown,
+    }
+}

@@ -1,0 +1,664 @@
+//! Commands to what they would do: the walk over a parsed script, with
+//! variables, functions and positional parameters, deciding conditions
+//! where it can and telling the host everything else. Its work is bounded
+//! by the limits below, whatever the script.
+
+use std::collections::BTreeMap;
+
+use super::lex::{is_name_char, Part, Word};
+use super::parse::{AndOr, Cmd, List, Pipeline};
+use super::{FileWrite, Found, Host, Invocation, Simple, Site, Status};
+
+/// Scripts larger than this are not read at all.
+pub(crate) const MAX_SCRIPT: usize = 1 << 20;
+/// Commands evaluated per script, so a loop cannot run away.
+pub(super) const MAX_STEPS: usize = 100_000;
+/// How deep commands nest in the text, and function calls at run time.
+pub(super) const MAX_DEPTH: usize = 32;
+
+/// Walks `list` as the script started by `run` would run it.
+pub(super) fn eval(list: &List, run: &Invocation, host: &mut dyn Host) {
+    let mut ev = Eval {
+        host,
+        path: run.path,
+        vars: run
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect(),
+        funcs: BTreeMap::new(),
+        pos: run.args.iter().map(|s| s.to_string()).collect(),
+        doubt: None,
+        probe: false,
+        count: 0,
+        depth: 0,
+    };
+    // Whatever stops the walk (`exit`, a limit) leaves what was told so far.
+    let _ = ev.list(list);
+}
+
+/// Why evaluation stops early.
+enum Flow {
+    Exit,
+    Return,
+    Limit,
+}
+
+struct Eval<'a> {
+    host: &'a mut dyn Host,
+    /// Where `command -v` and `which` look.
+    path: &'a [&'a str],
+    /// `None`: assigned where the reader could not follow.
+    vars: BTreeMap<String, Option<String>>,
+    funcs: BTreeMap<String, List>,
+    /// The positional parameters, `$1` on.
+    pos: Vec<String>,
+    /// Set while reading code that runs only under a condition the reader
+    /// cannot decide; the host is told, with every command met there.
+    doubt: Option<String>,
+    /// Set while reading an `if`'s condition.
+    probe: bool,
+    /// Commands evaluated so far.
+    count: usize,
+    /// Function calls open.
+    depth: usize,
+}
+
+fn words_text(words: &[Word]) -> String {
+    words.iter().map(word_text).collect::<Vec<_>>().join(" ")
+}
+
+fn word_text(w: &Word) -> String {
+    w.iter()
+        .map(|p| match p {
+            Part::Lit { text, .. } => text.clone(),
+            Part::Param { name, .. } => format!("${{{name}}}"),
+            Part::Subst { text } => format!("$({text})"),
+        })
+        .collect()
+}
+
+/// Whether `s` matches the sh pattern `pat` (`*`, `?`, literal rest).
+fn glob_match(pat: &[char], s: &[char]) -> bool {
+    match pat.split_first() {
+        None => s.is_empty(),
+        Some(('*', rest)) => (0..=s.len()).any(|k| glob_match(rest, &s[k..])),
+        Some(('?', rest)) => !s.is_empty() && glob_match(rest, &s[1..]),
+        Some((c, rest)) => s.first() == Some(c) && glob_match(rest, &s[1..]),
+    }
+}
+
+impl Eval<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        if let Ok(n) = name.parse::<usize>() {
+            return Some(if n == 0 {
+                String::from("sh")
+            } else {
+                self.pos.get(n - 1).cloned().unwrap_or_default()
+            });
+        }
+        match name {
+            "#" => return Some(self.pos.len().to_string()),
+            "?" => return Some(String::from("0")),
+            "*" | "@" => return Some(self.pos.join(" ")),
+            _ => {}
+        }
+        match self.vars.get(name) {
+            Some(v) => v.clone(),
+            None if name.chars().any(|c| c.is_ascii_uppercase()) => None,
+            None => Some(String::new()),
+        }
+    }
+
+    /// The fields a word expands to (`None`: it cannot be expanded).
+    /// Unquoted expansions are split on blanks; globs are refused.
+    fn expand(&self, word: &Word) -> Option<Vec<String>> {
+        let mut fields: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        let mut have = false;
+        for part in word {
+            match part {
+                Part::Lit { text, quoted } => {
+                    if !quoted && text.contains(['*', '?', '[']) && text != "[" {
+                        return None;
+                    }
+                    cur.push_str(text);
+                    have = true;
+                }
+                Part::Param {
+                    name,
+                    op: None,
+                    quoted: true,
+                } if name == "@" => {
+                    // "$@": one field per argument.
+                    if let Some((last, init)) = self.pos.split_last() {
+                        for a in init {
+                            cur.push_str(a);
+                            fields.push(std::mem::take(&mut cur));
+                        }
+                        cur.push_str(last);
+                        have = true;
+                    }
+                }
+                Part::Param { name, op, quoted } => {
+                    let value = self.param(name, op.as_ref())?;
+                    if *quoted {
+                        cur.push_str(&value);
+                        have = true;
+                    } else {
+                        let split = value.split([' ', '\t', '\n']);
+                        let starts_blank = value.starts_with([' ', '\t', '\n']);
+                        if starts_blank && have {
+                            fields.push(std::mem::take(&mut cur));
+                            have = false;
+                        }
+                        let mut first = true;
+                        for piece in split {
+                            if piece.is_empty() {
+                                continue;
+                            }
+                            if !first {
+                                fields.push(std::mem::take(&mut cur));
+                            }
+                            cur.push_str(piece);
+                            have = true;
+                            first = false;
+                        }
+                        if value.ends_with([' ', '\t', '\n']) && have {
+                            fields.push(std::mem::take(&mut cur));
+                            have = false;
+                        }
+                    }
+                }
+                Part::Subst { text } => {
+                    cur.push_str(&self.host.output(text)?);
+                    have = true;
+                }
+            }
+        }
+        if have {
+            fields.push(cur);
+        }
+        Some(fields)
+    }
+
+    fn param(&self, name: &str, op: Option<&(String, Word)>) -> Option<String> {
+        let Some((op, arg)) = op else {
+            return self.var(name);
+        };
+        let value = self.var(name);
+        let set = self.vars.contains_key(name) || name.parse::<usize>().is_ok();
+        let arg_text = || self.expand(arg).map(|f| f.join(" "));
+        match op.as_str() {
+            ":-" => match value {
+                Some(v) if !v.is_empty() => Some(v),
+                Some(_) => arg_text(),
+                None => None,
+            },
+            "-" => match value {
+                Some(v) if set => Some(v),
+                Some(_) => arg_text(),
+                None => None,
+            },
+            ":+" => match value {
+                Some(v) if !v.is_empty() => arg_text(),
+                Some(_) => Some(String::new()),
+                None => None,
+            },
+            "+" => match value {
+                Some(_) if set => arg_text(),
+                Some(_) => Some(String::new()),
+                None => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn expand_all(&self, words: &[Word]) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for w in words {
+            out.extend(self.expand(w)?);
+        }
+        Some(out)
+    }
+
+    fn tick(&mut self) -> Result<(), Flow> {
+        self.count += 1;
+        if self.count > MAX_STEPS {
+            return Err(Flow::Limit);
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, list: &List) -> Result<Status, Flow> {
+        let mut st = Status::True;
+        for ao in list {
+            st = self.and_or(ao)?;
+        }
+        Ok(st)
+    }
+
+    fn and_or(&mut self, ao: &AndOr) -> Result<Status, Flow> {
+        let mut st = self.pipeline(&ao.first)?;
+        for (and, p) in &ao.rest {
+            match (st, and) {
+                (Status::False, true) | (Status::True, false) => continue,
+                (Status::Unknown, _) => {
+                    // The rest runs or not: read it under doubt.
+                    let saved = self.doubt.clone();
+                    self.doubt.get_or_insert_with(|| {
+                        String::from(
+                            "runs only if a command the reader cannot follow succeeds or fails",
+                        )
+                    });
+                    let s = self.pipeline(p)?;
+                    self.doubt = saved;
+                    st = if s == Status::True && !and {
+                        Status::True
+                    } else {
+                        Status::Unknown
+                    };
+                }
+                _ => st = self.pipeline(p)?,
+            }
+        }
+        Ok(st)
+    }
+
+    fn pipeline(&mut self, p: &Pipeline) -> Result<Status, Flow> {
+        let mut st = Status::True;
+        for c in &p.cmds {
+            st = self.cmd(c)?;
+        }
+        // A pipeline's status is its last command's.
+        Ok(if p.bang { st.not() } else { st })
+    }
+
+    /// Reads `body` as code that may or may not run.
+    fn doubtful(&mut self, why: String, body: &List) -> Result<(), Flow> {
+        let saved = self.doubt.clone();
+        if self.doubt.is_none() {
+            self.doubt = Some(why);
+        }
+        let r = self.list(body);
+        self.doubt = saved;
+        match r {
+            Ok(_) | Err(Flow::Exit | Flow::Return) => Ok(()),
+            Err(Flow::Limit) => Err(Flow::Limit),
+        }
+    }
+
+    fn cmd(&mut self, cmd: &Cmd) -> Result<Status, Flow> {
+        self.tick()?;
+        match cmd {
+            Cmd::Simple {
+                words,
+                redirs,
+                heredoc,
+                line,
+            } => self.simple(words, redirs, *heredoc, *line),
+            Cmd::If { arms, otherwise } => {
+                for (k, (cond, body)) in arms.iter().enumerate() {
+                    let saved = self.doubt.clone();
+                    let st = self.condition(cond)?;
+                    self.doubt = saved;
+                    match st {
+                        Status::True => return self.list(body),
+                        Status::False => continue,
+                        Status::Unknown => {
+                            let line = cond_line(cond);
+                            let why = format!(
+                                "under a condition on line {line} the reader cannot decide"
+                            );
+                            self.doubtful(why.clone(), body)?;
+                            for (c, b) in &arms[k + 1..] {
+                                self.doubtful(why.clone(), c)?;
+                                self.doubtful(why.clone(), b)?;
+                            }
+                            if let Some(o) = otherwise {
+                                self.doubtful(why, o)?;
+                            }
+                            return Ok(Status::Unknown);
+                        }
+                    }
+                }
+                match otherwise {
+                    Some(o) => self.list(o),
+                    None => Ok(Status::True),
+                }
+            }
+            Cmd::For {
+                var,
+                words,
+                body,
+                line,
+            } => match self.expand_all(words) {
+                Some(items) => {
+                    let mut st = Status::True;
+                    for item in items {
+                        self.vars.insert(var.clone(), Some(item));
+                        st = self.list(body)?;
+                    }
+                    Ok(st)
+                }
+                None => {
+                    self.vars.insert(var.clone(), None);
+                    let why =
+                        format!("in a `for` over words the reader cannot expand (line {line})");
+                    self.doubtful(why, body)?;
+                    Ok(Status::Unknown)
+                }
+            },
+            Cmd::Loop { body, line } => {
+                let why = format!(
+                    "in a `while`/`until` loop (line {line}), which the reader does not follow"
+                );
+                self.doubtful(why, body)?;
+                Ok(Status::Unknown)
+            }
+            Cmd::Case { word, arms, line } => {
+                let Some(value) = self.expand(word).map(|f| f.join(" ")) else {
+                    let why =
+                        format!("in a `case` on a word the reader cannot expand (line {line})");
+                    for (_, body) in arms {
+                        self.doubtful(why.clone(), body)?;
+                    }
+                    return Ok(Status::Unknown);
+                };
+                let v: Vec<char> = value.chars().collect();
+                for (pats, body) in arms {
+                    for pat in pats {
+                        // A pattern's quoted parts match literally; ours
+                        // only needs `*` and `?` from unquoted parts.
+                        let mut p = Vec::new();
+                        for part in pat {
+                            match part {
+                                Part::Lit { text, .. } => p.extend(text.chars()),
+                                other => {
+                                    match self.expand(&vec![other.clone()]) {
+                                        Some(f) => p.extend(f.join(" ").chars()),
+                                        None => {
+                                            let why = format!("in a `case` arm the reader cannot match (line {line})");
+                                            self.doubtful(why, body)?;
+                                            return Ok(Status::Unknown);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        if glob_match(&p, &v) {
+                            return self.list(body);
+                        }
+                    }
+                }
+                Ok(Status::True)
+            }
+            Cmd::Func { name, body } => {
+                self.funcs.insert(name.clone(), body.clone());
+                Ok(Status::True)
+            }
+            Cmd::Group(body) => self.list(body),
+        }
+    }
+
+    /// An `if`'s condition: what runs there is a probe, and the host is
+    /// told so.
+    fn condition(&mut self, cond: &List) -> Result<Status, Flow> {
+        let saved = self.probe;
+        self.probe = true;
+        let st = self.list(cond);
+        self.probe = saved;
+        st
+    }
+
+    /// Tells the host something met at `line`.
+    fn tell<R>(&mut self, line: usize, f: impl FnOnce(&mut dyn Host, &Site) -> R) -> R {
+        let at = Site {
+            line,
+            doubt: self.doubt.as_deref(),
+            probe: self.probe,
+        };
+        f(&mut *self.host, &at)
+    }
+
+    fn simple(
+        &mut self,
+        words: &[Word],
+        redirs: &[(String, Word)],
+        heredoc: bool,
+        line: usize,
+    ) -> Result<Status, Flow> {
+        // Leading NAME=value words are assignments.
+        let mut k = 0;
+        let mut assigns = Vec::new();
+        while k < words.len() {
+            let Some(Part::Lit {
+                text,
+                quoted: false,
+            }) = words[k].first()
+            else {
+                break;
+            };
+            let Some((name, first)) = text.split_once('=') else {
+                break;
+            };
+            if name.is_empty() || !name.chars().all(is_name_char) {
+                break;
+            }
+            let mut rest = words[k].clone();
+            rest[0] = Part::Lit {
+                text: first.to_string(),
+                quoted: true,
+            };
+            for p in &mut rest {
+                if let Part::Param { quoted, .. } = p {
+                    *quoted = true; // no field splitting in assignments
+                }
+            }
+            let value = self.expand(&rest).map(|f| f.join(" "));
+            assigns.push((name.to_string(), value));
+            k += 1;
+        }
+        let words = &words[k..];
+        if words.is_empty() {
+            for (name, value) in assigns {
+                let value = if self.doubt.is_some() { None } else { value };
+                self.vars.insert(name, value);
+            }
+            return Ok(Status::True);
+        }
+        let written = words_text(words);
+        let Some(argv) = self.expand_all(words) else {
+            let why = "its words cannot be expanded without running something";
+            self.tell(line, |host, at| host.unfollowed(&written, why, at));
+            return Ok(Status::Unknown);
+        };
+        if argv.is_empty() {
+            return Ok(Status::True);
+        }
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        // Output into a file, or a here-document's input: the host says
+        // what that means, whatever the command.
+        let writes: Vec<FileWrite> = redirs
+            .iter()
+            .map(|(op, target)| FileWrite {
+                op: op.clone(),
+                path: self.expand(target).map(|f| f.join(" ")),
+            })
+            .filter(|w| {
+                !(w.op.ends_with('&')
+                    || w.op.starts_with('<')
+                    || w.path.as_deref() == Some("/dev/null"))
+            })
+            .collect();
+        if !writes.is_empty() || heredoc {
+            let cmd = Simple {
+                argv: &args,
+                written: &written,
+                writes: &writes,
+                heredoc,
+            };
+            return Ok(self.tell(line, |host, at| host.command(&cmd, at)));
+        }
+        if let Some(body) = self.funcs.get(args[0]).cloned() {
+            if self.depth >= MAX_DEPTH {
+                return Err(Flow::Limit);
+            }
+            let saved = std::mem::replace(
+                &mut self.pos,
+                args[1..].iter().map(|s| s.to_string()).collect(),
+            );
+            self.depth += 1;
+            let r = self.list(&body);
+            self.depth -= 1;
+            self.pos = saved;
+            return match r {
+                Ok(st) => Ok(st),
+                Err(Flow::Return) => Ok(Status::True),
+                Err(e) => Err(e),
+            };
+        }
+        self.command(&args, &written, line)
+    }
+
+    /// The commands the reader implements itself: builtins that change
+    /// nothing outside the shell, `test`, and the search of the path.
+    /// Every other command is the host's.
+    fn command(&mut self, args: &[&str], written: &str, line: usize) -> Result<Status, Flow> {
+        match args[0] {
+            "true" | ":" => Ok(Status::True),
+            "false" => Ok(Status::False),
+            "set" | "echo" | "printf" | "export" | "local" | "readonly" | "shift" | "trap"
+            | "umask" | "cd" | "sleep" => {
+                if args[0] == "shift" && self.doubt.is_none() && !self.pos.is_empty() {
+                    self.pos.remove(0);
+                }
+                Ok(Status::True)
+            }
+            "unset" => {
+                for v in &args[1..] {
+                    if !v.starts_with('-') {
+                        let value = if self.doubt.is_some() {
+                            None
+                        } else {
+                            Some(String::new())
+                        };
+                        self.vars.insert(v.to_string(), value);
+                    }
+                }
+                Ok(Status::True)
+            }
+            "exit" => {
+                if self.doubt.is_some() {
+                    Ok(Status::Unknown)
+                } else {
+                    Err(Flow::Exit)
+                }
+            }
+            "return" => {
+                if self.doubt.is_some() {
+                    Ok(Status::Unknown)
+                } else {
+                    Err(Flow::Return)
+                }
+            }
+            "[" | "test" => {
+                let mut a: Vec<&str> = args[1..].to_vec();
+                if args[0] == "[" {
+                    if a.last() != Some(&"]") {
+                        return Ok(Status::Unknown);
+                    }
+                    a.pop();
+                }
+                Ok(self.test(&a))
+            }
+            "which" | "command" => {
+                let name = match args {
+                    ["which", n] => n,
+                    ["command", "-v", n] => n,
+                    _ => return Ok(Status::Unknown),
+                };
+                let found = self.path.iter().any(|d| {
+                    matches!(
+                        self.host.file(&format!("{d}/{name}")),
+                        Some(Found::File { executable: true } | Found::Symlink)
+                    )
+                });
+                Ok(Status::of(found))
+            }
+            _ => {
+                let cmd = Simple {
+                    argv: args,
+                    written,
+                    writes: &[],
+                    heredoc: false,
+                };
+                Ok(self.tell(line, |host, at| host.command(&cmd, at)))
+            }
+        }
+    }
+
+    /// `test`'s arguments, where the reader can decide them.
+    fn test(&self, a: &[&str]) -> Status {
+        match a {
+            [] => Status::False,
+            ["!", rest @ ..] => self.test(rest).not(),
+            [s] => Status::of(!s.is_empty()),
+            ["-z", s] => Status::of(s.is_empty()),
+            ["-n", s] => Status::of(!s.is_empty()),
+            [op, path] if op.len() == 2 && op.starts_with('-') => {
+                if !path.starts_with('/') {
+                    return Status::Unknown;
+                }
+                let found = self.host.file(path);
+                match (*op, found) {
+                    ("-L" | "-h", f) => Status::of(f == Some(Found::Symlink)),
+                    (_, Some(Found::Symlink)) => Status::Unknown,
+                    ("-e" | "-r", f) => Status::of(f.is_some()),
+                    ("-f" | "-s", f) => Status::of(matches!(f, Some(Found::File { .. }))),
+                    ("-d", f) => Status::of(f == Some(Found::Dir)),
+                    ("-x", f) => Status::of(matches!(
+                        f,
+                        Some(Found::File { executable: true }) | Some(Found::Dir)
+                    )),
+                    _ => Status::Unknown,
+                }
+            }
+            [x, "=" | "==", y] => Status::of(x == y),
+            [x, "!=", y] => Status::of(x != y),
+            [x, op, y] if op.starts_with('-') => {
+                let (Ok(x), Ok(y)) = (x.parse::<i64>(), y.parse::<i64>()) else {
+                    return Status::Unknown;
+                };
+                match *op {
+                    "-eq" => Status::of(x == y),
+                    "-ne" => Status::of(x != y),
+                    "-gt" => Status::of(x > y),
+                    "-ge" => Status::of(x >= y),
+                    "-lt" => Status::of(x < y),
+                    "-le" => Status::of(x <= y),
+                    _ => Status::Unknown,
+                }
+            }
+            _ => Status::Unknown,
+        }
+    }
+}
+
+fn cond_line(cond: &List) -> usize {
+    fn cmd_line(c: &Cmd) -> Option<usize> {
+        match c {
+            Cmd::Simple { line, .. }
+            | Cmd::For { line, .. }
+            | Cmd::Loop { line, .. }
+            | Cmd::Case { line, .. } => Some(*line),
+            Cmd::If { arms, .. } => arms.first().map(|(c, _)| cond_line(c)),
+            Cmd::Group(l) => Some(cond_line(l)),
+            Cmd::Func { .. } => None,
+        }
+    }
+    cond.first()
+        .and_then(|ao| ao.first.cmds.first())
+        .and_then(cmd_line)
+        .unwrap_or(0)
+}

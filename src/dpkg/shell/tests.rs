@@ -1,0 +1,217 @@
+//! The reader on its own, with a host that knows no command: what it tells
+//! the host, and what it decides itself.
+
+use super::eval::{MAX_DEPTH, MAX_STEPS};
+use super::*;
+
+/// What the host was told, one line each.
+#[derive(Default)]
+struct Log {
+    told: Vec<String>,
+    files: Vec<(&'static str, Found)>,
+    /// `$(text)` → output.
+    outputs: Vec<(&'static str, &'static str)>,
+    /// The status every command returns.
+    status: Option<Status>,
+}
+
+impl Host for Log {
+    fn command(&mut self, cmd: &Simple, at: &Site) -> Status {
+        let mut line = format!("{}: {}", at.line, cmd.argv.join("|"));
+        for w in cmd.writes {
+            line.push_str(&format!(" {}{}", w.op, w.path.as_deref().unwrap_or("?")));
+        }
+        if cmd.heredoc {
+            line.push_str(" <<");
+        }
+        if at.probe {
+            line.push_str(" (probe)");
+        }
+        if let Some(why) = at.doubt {
+            line.push_str(&format!(" (doubt: {why})"));
+        }
+        self.told.push(line);
+        self.status.unwrap_or(Status::True)
+    }
+
+    fn unfollowed(&mut self, written: &str, why: &str, at: &Site) {
+        self.told
+            .push(format!("{}: unfollowed `{written}`: {why}", at.line));
+    }
+
+    fn output(&self, text: &str) -> Option<String> {
+        self.outputs
+            .iter()
+            .find(|(t, _)| *t == text)
+            .map(|(_, o)| o.to_string())
+    }
+
+    fn file(&self, path: &str) -> Option<Found> {
+        self.files.iter().find(|(p, _)| *p == path).map(|(_, f)| *f)
+    }
+}
+
+fn read_with(log: &mut Log, text: &str, args: &[&str]) -> Result<(), Unreadable> {
+    let run = Invocation {
+        args,
+        env: &[("GIVEN", "from the environment")],
+        path: &["/usr/bin", "/bin"],
+    };
+    read(text, &run, log)
+}
+
+fn told(text: &str) -> Vec<String> {
+    let mut log = Log::default();
+    read_with(&mut log, text, &["configure", ""]).unwrap();
+    log.told
+}
+
+#[test]
+fn words_are_expanded_as_sh_expands_them() {
+    let text = r#"
+name=tool
+two="a b"
+run $name-$1 "$GIVEN" ${unset:-fallback} ${name:+set} $two "$two" "$@"
+run ${UNKNOWN:-x}
+run "$(uname -s)" `uname`
+"#;
+    assert_eq!(
+        told(text),
+        [
+            "4: run|tool-configure|from the environment|fallback|set|a|b|a b|configure|",
+            "5: unfollowed `run ${UNKNOWN}`: its words cannot be expanded without running something",
+            "6: unfollowed `run $(uname -s) $(uname)`: its words cannot be expanded without running something",
+        ]
+    );
+    let mut log = Log {
+        outputs: vec![("uname -s", "Linux"), ("uname", "Linux")],
+        ..Log::default()
+    };
+    read_with(&mut log, "run \"$(uname -s)\" `uname`\n", &[]).unwrap();
+    assert_eq!(log.told, ["1: run|Linux|Linux"]);
+}
+
+#[test]
+fn loops_cases_functions_and_shift() {
+    let text = r#"
+greet() {
+    hello "$1"
+    shift
+    hello "$1"
+    return 0
+    never
+}
+for w in one two; do greet $w last; done
+case "$1" in
+    conf*) matched ;;
+    *) other ;;
+esac
+case "x$1" in
+    x) empty ;;
+    x?*) glob ;;
+esac
+"#;
+    assert_eq!(
+        told(text),
+        [
+            "3: hello|one",
+            "5: hello|last",
+            "3: hello|two",
+            "5: hello|last",
+            "11: matched",
+            "16: glob",
+        ]
+    );
+}
+
+#[test]
+fn conditions_it_can_decide_and_those_it_cannot() {
+    let mut log = Log {
+        files: vec![
+            ("/usr/bin/tool", Found::File { executable: true }),
+            ("/etc/conf", Found::Dir),
+        ],
+        status: Some(Status::Unknown),
+        ..Log::default()
+    };
+    let text = r#"
+if [ -x /usr/bin/tool ] && [ ! -d /missing ]; then yes1; else no1; fi
+if command -v tool >/dev/null; then yes2; fi
+if which absent; then no2; fi
+if [ -f /etc/conf ]; then no3; elif test -d /etc/conf; then yes3; fi
+if probe arg; then maybe; else otherwise; fi
+probe2 && after
+while true; do looped; done
+exit 0
+never
+"#;
+    read_with(&mut log, text, &[]).unwrap();
+    assert_eq!(
+        log.told,
+        [
+            "2: yes1",
+            "3: yes2",
+            "5: yes3",
+            "6: probe|arg (probe)",
+            "6: maybe (doubt: under a condition on line 6 the reader cannot decide)",
+            "6: otherwise (doubt: under a condition on line 6 the reader cannot decide)",
+            "7: probe2",
+            "7: after (doubt: runs only if a command the reader cannot follow succeeds or fails)",
+            "8: looped (doubt: in a `while`/`until` loop (line 8), which the reader does not follow)",
+        ]
+    );
+}
+
+#[test]
+fn file_writes_and_here_documents_go_to_the_host_whatever_the_command() {
+    let text = "echo hi > /etc/motd\nf() { :; }\nf >>\"$dir/log\" 2>&1\ncat <<EOF\nbody $(never)\nEOF\nquiet >/dev/null 2>&1 </etc/input\n";
+    assert_eq!(
+        told(text),
+        [
+            "1: echo|hi >/etc/motd",
+            "3: f >>/log",
+            "4: cat <<",
+            "7: quiet",
+        ]
+    );
+}
+
+#[test]
+fn what_cannot_be_read_at_all() {
+    let mut log = Log::default();
+    assert_eq!(
+        read_with(&mut log, &"#".repeat(MAX_SCRIPT + 1), &[]),
+        Err(Unreadable::TooLarge)
+    );
+    let unreadable = |text: &str| match read_with(&mut Log::default(), text, &[]) {
+        Err(Unreadable::Syntax { line, why }) => (line, why),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(unreadable("run 'open\n"), (1, "an unterminated '".into()));
+    assert_eq!(unreadable("ok\nfi\n").0, 2);
+    assert_eq!(
+        unreadable("cat <<END\nnever ends\n"),
+        (3, "here-document `END` never ends".into())
+    );
+    let deep = format!(
+        "{}true{}",
+        "if true; then ".repeat(MAX_DEPTH + 1),
+        "; fi".repeat(MAX_DEPTH + 1)
+    );
+    assert_eq!(unreadable(&deep).1, "commands nested too deeply");
+    assert!(log.told.is_empty());
+}
+
+#[test]
+fn work_is_bounded() {
+    // Every command the walk evaluates counts, so a runaway loop stops
+    // after MAX_STEPS of them, having told the host fewer.
+    let ten = "1 2 3 4 5 6 7 8 9 10";
+    let text = format!(
+        "for a in {ten}; do for b in {ten}; do for c in {ten}; do for d in {ten}; do for e in {ten}; do run; done; done; done; done; done\n"
+    );
+    let runs = told(&text).len();
+    assert!(runs < MAX_STEPS && runs > MAX_STEPS / 3, "{runs}");
+    // Recursion stops at MAX_DEPTH calls.
+    assert_eq!(told("f() { run; f; }\nf\n").len(), MAX_DEPTH);
+}
