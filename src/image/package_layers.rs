@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 
 use super::{BuildError, LayerPlan};
 use crate::apt::debs::{package_label, CheckedLock};
+use crate::apt::{resolver, Package};
+use crate::attest::{license, DebPackage, SbomPackage};
+use crate::dpkg::deb::DebContents;
 use crate::dpkg::install::{
     install, Declared, InstallOptions, Installed, ManualChoice, ScriptReport,
 };
-use crate::apt::{resolver, Package};
-use crate::attest::{license, DebPackage, SbomPackage};
 use crate::dpkg::unpack::UnpackedDeb;
-use crate::dpkg::deb::DebContents;
 use crate::fstree::{FsTree, Node, NodeKind};
 use crate::lock::LockedPackage;
 use crate::oci::{Digest, LayerBlob, Platform};
