@@ -135,7 +135,7 @@ pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
         remote_cache: None,
     }
     .settings()?;
-    let fetcher = settings.cache.fetcher(false, &settings.network)?;
+    let fetcher = settings.cache.fetcher(false, &settings.transport);
     let lock = locking::resolve_lock(&recipe, apt, &fetcher, &settings.apt)?;
     write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
@@ -175,7 +175,7 @@ pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
     .settings()?;
     let fetcher = settings
         .cache
-        .fetcher(settings.offline, &settings.network)?;
+        .fetcher(settings.offline, &settings.transport);
     let outcome = lock_in_force(&recipe, apt, &settings, &fetcher, &r.progress())?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
     let files = debs::fetch_locked(&checked, &fetcher, &settings.apt, &|d| {

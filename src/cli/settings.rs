@@ -11,7 +11,7 @@ use crate::oci::Digest;
 use crate::pipeline::{Builder, Cache, LockPolicy, Settings};
 use crate::registry::RegistrySettings;
 use crate::remote_cache::RemoteCacheSettings;
-use crate::transport::{NetworkSettings, ProxySettings, TlsSettings};
+use crate::transport::{NetworkSettings, ProxySettings, TlsSettings, Transport};
 
 /// The cache folder flag, shared by every command that reads a cache.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -224,11 +224,14 @@ pub(crate) fn network_settings(args: &RegistryArgs) -> NetworkSettings {
     }
 }
 
+/// Registry settings holding the run's one transport, made here from the
+/// network settings: whatever the command reaches (registries, apt
+/// mirrors, remote caches) goes through it.
 pub(crate) fn registry_settings(args: &RegistryArgs, jobs: &JobsArgs) -> RegistrySettings {
     RegistrySettings {
         auth_files: auth_files(&args.authfile),
         insecure: args.insecure,
-        network: network_settings(args),
+        transport: Transport::new(network_settings(args)),
         jobs: transfer_jobs(jobs),
         ..RegistrySettings::default()
     }
@@ -390,19 +393,20 @@ pub(crate) fn remote_cache_settings(args: &RemoteCacheArgs) -> Result<RemoteCach
 
 impl PipelineArgs<'_> {
     /// The settings of one run: the cache opened, mirrors and auth files
-    /// found, the builder named.
+    /// found, the builder named, the run's transport made.
     pub fn settings(&self) -> Result<Settings> {
         let remote_cache = match self.remote_cache {
             Some(args) => remote_cache_settings(args)?,
             None => RemoteCacheSettings::default(),
         };
         let cache = open_cache(self.cache)?;
+        let registry = registry_settings(self.registry, self.jobs);
         Ok(Settings {
             builder: builder(cache.root()),
             cache,
             apt: apt_settings(self.jobs),
-            registry: registry_settings(self.registry, self.jobs),
-            network: network_settings(self.registry),
+            transport: registry.transport.clone(),
+            registry,
             jobs: work_jobs(self.jobs),
             offline: self.packages.offline,
             lock: if self.packages.locked {

@@ -129,8 +129,7 @@ pub(super) fn resolve_with(
         Some(apt) => {
             let fetcher = settings
                 .cache
-                .fetcher(settings.offline, &settings.network)
-                .map_err(DebsError::from)?;
+                .fetcher(settings.offline, &settings.transport);
             let outcome = lock_in_force(recipe, apt, settings, &fetcher, progress)?;
             let checked =
                 CheckedLock::check(outcome.lock.clone(), &outcome.path, apt, &recipe.platforms)?;

@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::apt::fetch::{FetchError, Fetcher};
+use crate::apt::fetch::Fetcher;
 use crate::apt::sources::AptSettings;
 use crate::dpkg::unpack::UnpackCache;
 use crate::layer::LayerCache;
 use crate::registry::RegistrySettings;
 use crate::source::view::ViewCache;
 use crate::store::{BlobStore, StoreError};
-use crate::transport::NetworkSettings;
+use crate::transport::Transport;
 
 /// What to do when the lockfile is missing or stale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,11 +88,11 @@ impl Cache {
         &self.views
     }
 
-    /// A downloader into this cache whose requests go out as `network`
-    /// says; with `offline`, cache misses are errors and nothing touches
-    /// the network.
-    pub fn fetcher(&self, offline: bool, network: &NetworkSettings) -> Result<Fetcher, FetchError> {
-        Ok(Fetcher::with_network(self.blobs.clone(), offline, network)?)
+    /// A downloader into this cache whose requests go out through
+    /// `transport`; with `offline`, cache misses are errors and nothing
+    /// touches the network.
+    pub fn fetcher(&self, offline: bool, transport: &Transport) -> Fetcher {
+        Fetcher::new(self.blobs.clone(), offline, transport.clone())
     }
 
     pub fn layer_cache(&self, builder_identity: &str) -> Result<LayerCache, StoreError> {
@@ -105,11 +105,12 @@ impl Cache {
 pub struct Settings {
     pub cache: Cache,
     pub apt: AptSettings,
-    /// Registries: auth files, plain HTTP, chunk size; its `network` is
-    /// the same as the run's.
+    /// Registries: auth files, plain HTTP, chunk size; its `transport` is
+    /// the run's.
     pub registry: RegistrySettings,
-    /// How apt mirrors are reached: proxies, CAs, timeouts, retries.
-    pub network: NetworkSettings,
+    /// The run's one transport (proxies, CAs, timeouts, retries): apt
+    /// mirrors are reached through it, and `registry` holds the same.
+    pub transport: Transport,
     /// Threads for unpacking packages and writing layers; the bytes never
     /// depend on it.
     pub jobs: usize,
