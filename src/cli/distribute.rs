@@ -14,7 +14,7 @@ use super::settings::{
     PipelineArgs, RegistryArgs, RemoteCacheArgs,
 };
 use crate::pipeline::AttestOptions;
-use crate::registry::{PushOptions, Reference};
+use crate::registry::{PushOptions, Reference, RegistrySettings};
 use crate::sink::layout::LayoutStaging;
 use crate::source::registry::pull_registry;
 use crate::source::{Opened, RegistryAccess, Target};
@@ -83,16 +83,14 @@ pub struct PullArgs {
 /// the cache is opened only when a registry is involved.
 pub(crate) fn open_target(
     target: &str,
-    args: &RegistryArgs,
-    jobs: &JobsArgs,
+    settings: &RegistrySettings,
     cache: &CacheArgs,
 ) -> Result<Opened> {
     let target = Target::parse(target)?;
     if let Target::Registry { .. } = target {
         let cache = open_cache(cache)?;
-        let settings = registry_settings(args, jobs);
         let access = RegistryAccess {
-            settings: &settings,
+            settings,
             cache: cache.blobs(),
         };
         return Ok(crate::source::open_on(
@@ -101,11 +99,7 @@ pub(crate) fn open_target(
             settings.jobs,
         )?);
     }
-    Ok(crate::source::open_on(
-        &target,
-        None,
-        super::settings::transfer_jobs(jobs),
-    )?)
+    Ok(crate::source::open_on(&target, None, settings.jobs)?)
 }
 
 /// `stele push RECIPE REF`: builds the recipe (default options, the lock
@@ -114,6 +108,7 @@ pub(crate) fn open_target(
 fn build_for_push(
     recipe_path: &std::path::Path,
     args: &PushArgs,
+    registry: RegistrySettings,
     r: &Reporter,
 ) -> Result<(Opened, String)> {
     let recipe = crate::recipe::load(recipe_path, source_date_epoch()?)?;
@@ -130,7 +125,7 @@ fn build_for_push(
         layer_cache: true,
         remote_cache: Some(&args.remote_cache),
     }
-    .settings()?;
+    .settings_with(registry)?;
     r.info(format_args!("building {}", recipe_path.display()));
     let produced = crate::pipeline::produce(
         &recipe,
@@ -156,17 +151,17 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
             bail!("--chunk-size must be at least 1 byte");
         }
     }
+    // One transport for the run: the source's registry (or the build's
+    // mirrors and caches) and the destination share it.
+    let mut settings = registry_settings(&args.registry, &args.jobs);
     let source = std::path::Path::new(&args.source);
     let (opened, source_tag) =
         if source.extension().is_some_and(|e| e == "toml") && source.is_file() {
-            let (opened, tag) = build_for_push(source, &args, r)?;
+            let (opened, tag) = build_for_push(source, &args, settings.clone(), r)?;
             (opened, Some(tag))
         } else {
             let tag = source_tag(&args.source);
-            (
-                open_target(&args.source, &args.registry, &args.jobs, &args.cache)?,
-                tag,
-            )
+            (open_target(&args.source, &settings, &args.cache)?, tag)
         };
     if reference.tag.is_none() && reference.digest.is_none() {
         // The image keeps the tag it has, as `build --push` does.
@@ -201,7 +196,6 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         }
     }
     let options = PushOptions { mount_from };
-    let mut settings = registry_settings(&args.registry, &args.jobs);
     settings.progress = r.transfers("sending");
     if let Some(c) = args.chunk_size {
         settings.chunk_size = c;

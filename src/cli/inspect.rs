@@ -337,12 +337,9 @@ fn text(doc: &Value) -> String {
 }
 
 pub(crate) fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
-    let opened = super::distribute::open_target(
-        &args.target,
-        &args.registry,
-        &super::settings::JobsArgs::default(),
-        &args.cache,
-    )?;
+    let registry =
+        super::settings::registry_settings(&args.registry, &super::settings::JobsArgs::default());
+    let opened = super::distribute::open_target(&args.target, &registry, &args.cache)?;
     let images = opened
         .built
         .images

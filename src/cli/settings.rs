@@ -395,12 +395,18 @@ impl PipelineArgs<'_> {
     /// The settings of one run: the cache opened, mirrors and auth files
     /// found, the builder named, the run's transport made.
     pub fn settings(&self) -> Result<Settings> {
+        self.settings_with(registry_settings(self.registry, self.jobs))
+    }
+
+    /// [`PipelineArgs::settings`] with the registry settings (and so the
+    /// transport) the command made already, for commands that also reach
+    /// a registry outside the pipeline.
+    pub fn settings_with(&self, registry: RegistrySettings) -> Result<Settings> {
         let remote_cache = match self.remote_cache {
             Some(args) => remote_cache_settings(args)?,
             None => RemoteCacheSettings::default(),
         };
         let cache = open_cache(self.cache)?;
-        let registry = registry_settings(self.registry, self.jobs);
         Ok(Settings {
             builder: builder(cache.root()),
             cache,

@@ -140,12 +140,14 @@ fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
         None => None,
     };
     let target = Target::parse(&args.target)?;
+    // One transport for the run: the image's registry and the rebuild's
+    // mirrors and caches share it.
+    let registry = registry_settings(&args.registry, &args.jobs);
     let subject = match target {
         Target::Registry { .. } => {
             let cache = open_cache(&args.cache)?;
-            let settings = registry_settings(&args.registry, &args.jobs);
             let access = crate::source::RegistryAccess {
-                settings: &settings,
+                settings: &registry,
                 cache: cache.blobs(),
             };
             verify::locate(&target, Some(&access))?
@@ -162,7 +164,7 @@ fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
     );
     if let Some((path, recipe)) = recipe {
         r.info(format_args!("rebuilding {}", path.display()));
-        let rebuilt = rebuild(&recipe, args, r)
+        let rebuilt = rebuild(&recipe, args, registry, r)
             .with_context(|| format!("rebuilding {} to compare", path.display()))?;
         let opened = subject.into_opened();
         verify::rebuild::compare(
@@ -205,7 +207,12 @@ fn expected_from(path: &Path) -> Result<verify::embedded::Expected> {
 /// Builds `recipe` with the same `produce` as `stele build`, into a temp
 /// store that goes away with the returned value: the user's output folder
 /// is never touched. Attestations are not made; only the image is compared.
-fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> Result<Opened> {
+fn rebuild(
+    recipe: &crate::recipe::Recipe,
+    args: &VerifyArgs,
+    registry: crate::registry::RegistrySettings,
+    r: &Reporter,
+) -> Result<Opened> {
     let temp = tempfile::Builder::new()
         .prefix("stele-rebuild-")
         .tempdir()
@@ -225,7 +232,7 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> R
         layer_cache: false,
         remote_cache: Some(&args.remote_cache),
     }
-    .settings()?;
+    .settings_with(registry)?;
     let produced = crate::pipeline::produce(
         recipe,
         &settings,
@@ -243,9 +250,9 @@ fn rebuild(recipe: &crate::recipe::Recipe, args: &VerifyArgs, r: &Reporter) -> R
 }
 
 pub(crate) fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
-    let open = |s: &str| -> Result<Opened> {
-        super::distribute::open_target(s, &args.registry, &JobsArgs::default(), &args.cache)
-    };
+    let registry = registry_settings(&args.registry, &JobsArgs::default());
+    let open =
+        |s: &str| -> Result<Opened> { super::distribute::open_target(s, &registry, &args.cache) };
     let (a, b) = match (open(&args.a), open(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) => return Ok(could_not_check(e, &args.a, args.json)),
