@@ -19,7 +19,7 @@ use super::{PushReport, RegistryError, Transfer};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::{
-    resolve_location as resolve, transient_status, Resumable, Transient, TransportError,
+    resolve_location as resolve, transient_status, PartFailed, Resumable, Transient, TransportError,
 };
 
 /// How an upload attempt ended when it did not finish.
@@ -453,17 +453,19 @@ impl Upload<'_> {
         };
         match self.client.transport().resume(self.size, &mut chunks) {
             Ok(()) => {}
-            Err(Part::Broke { message, attempts }) => {
+            Err(PartFailed::Broke { why, attempts }) => {
                 return Err(TransportError::Connection {
                     method: "PATCH",
                     url: chunks.location,
-                    message,
+                    message: why,
                     attempts,
                 }
                 .into())
             }
-            Err(Part::Restart(reason)) => return Ok(Step::Restart(reason)),
-            Err(Part::Fatal(e)) => return Err(e),
+            Err(PartFailed::Ended(Unfinished::Restart { reason, .. })) => {
+                return Ok(Step::Restart(reason))
+            }
+            Err(PartFailed::Ended(Unfinished::Fatal(e))) => return Err(e),
         }
         let Chunks {
             location, report, ..
@@ -491,31 +493,6 @@ impl Upload<'_> {
     }
 }
 
-/// How sending one chunk failed.
-enum Part {
-    /// The connection broke, or a 5xx/429 came: ask how far the upload
-    /// got and go on (transient, within the retry layer's budget).
-    Broke {
-        message: String,
-        attempts: u32,
-    },
-    /// The registry lost or refused the session: a new one is needed.
-    Restart(String),
-    Fatal(RegistryError),
-}
-
-impl Transient for Part {
-    fn transient(&self) -> bool {
-        matches!(self, Part::Broke { .. })
-    }
-    fn gave_up(self, attempts: u32) -> Self {
-        match self {
-            Part::Broke { message, .. } => Part::Broke { message, attempts },
-            other => other,
-        }
-    }
-}
-
 /// One session's chunks, as the retry layer resumes them: the upload URL
 /// moves on with each answer.
 struct Chunks<'u, 'r> {
@@ -526,15 +503,28 @@ struct Chunks<'u, 'r> {
     report: &'r mut PushReport,
 }
 
-impl Resumable for Chunks<'_, '_> {
-    type Error = Part;
+/// What ends a session's chunks: the registry lost or refused the
+/// session (a new one is needed), or anything else.
+fn restart(reason: String) -> PartFailed<Unfinished> {
+    PartFailed::Ended(Unfinished::Restart {
+        reason,
+        attempts: 1,
+    })
+}
 
-    fn send_part(&mut self, offset: u64) -> Result<u64, Part> {
+fn fatal(e: RegistryError) -> PartFailed<Unfinished> {
+    PartFailed::Ended(Unfinished::Fatal(e))
+}
+
+impl Resumable for Chunks<'_, '_> {
+    type Error = Unfinished;
+
+    fn send_part(&mut self, offset: u64) -> Result<u64, PartFailed<Unfinished>> {
         let up = self.up;
         let end = (offset + self.chunk).min(up.size);
         let body = up
             .read(&mut self.file, offset, end - offset)
-            .map_err(Part::Fatal)?;
+            .map_err(fatal)?;
         self.report.bytes_uploaded += body.len() as u64;
         let req = Req::new("PATCH", self.location.clone(), up.scopes.clone())
             .header("Content-Type", "application/octet-stream")
@@ -542,24 +532,21 @@ impl Resumable for Chunks<'_, '_> {
             .body(&body);
         // One attempt: the retry layer resumes the upload, not the chunk.
         let once = up.client.transport().budget(false);
-        let broke = |message: String| Part::Broke {
-            message,
-            attempts: 1,
-        };
+        let broke = |why: String| PartFailed::Broke { why, attempts: 1 };
         let resp = match up.client.exchange(&once, &req) {
             Ok(resp) => resp,
             Err(RegistryError::Network(e)) if e.transient() => return Err(broke(e.to_string())),
-            Err(e) => return Err(Part::Fatal(e)),
+            Err(e) => return Err(fatal(e)),
         };
         match resp.status() {
             // 202 is the spec's answer; a 201 or 204 with a Location is
             // taken as progress, never as completion: only the closing PUT
             // completes an upload.
             201 | 202 | 204 => {
-                let next = upload_location(&resp, &self.location).map_err(Part::Fatal)?;
+                let next = upload_location(&resp, &self.location).map_err(fatal)?;
                 let held = match range_end(&resp) {
                     Some(e) if e > end => {
-                        return Err(Part::Fatal(RegistryError::Protocol {
+                        return Err(fatal(RegistryError::Protocol {
                             url: self.location.clone(),
                             message: format!(
                                 "the registry claims {e} bytes of {} after {end} were sent",
@@ -573,29 +560,23 @@ impl Resumable for Chunks<'_, '_> {
                 self.location = next;
                 Ok(held)
             }
-            s @ (404 | 416) => Err(Part::Restart(format!("a chunk was answered {s}"))),
+            s @ (404 | 416) => Err(restart(format!("a chunk was answered {s}"))),
             s if transient_status(s) => Err(broke(format!("a chunk was answered {s}"))),
-            _ => Err(Part::Fatal(up.client.status_error(
-                "PATCH",
-                &self.location,
-                resp,
-            ))),
+            _ => Err(fatal(up.client.status_error("PATCH", &self.location, resp))),
         }
     }
 
-    fn far_side_has(&mut self, failure: Part) -> Result<u64, Part> {
-        match self.up.status(&self.location).map_err(Part::Fatal)? {
+    fn far_side_has(&mut self, why: &str) -> Result<u64, Unfinished> {
+        match self.up.status(&self.location).map_err(Unfinished::Fatal)? {
             Some((got, next)) => {
                 self.location = next;
                 self.report.uploads_resumed += 1;
                 Ok(got.min(self.up.size))
             }
-            None => match failure {
-                Part::Broke { message, .. } => Err(Part::Restart(format!(
-                    "the upload session was lost after: {message}"
-                ))),
-                other => Err(other),
-            },
+            None => Err(Unfinished::Restart {
+                reason: format!("the upload session was lost after: {why}"),
+                attempts: 1,
+            }),
         }
     }
 }

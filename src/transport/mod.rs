@@ -45,7 +45,9 @@ use std::time::Duration;
 pub use proxy::ProxySettings;
 pub(crate) use redirect::{follow_redirects, is_redirect, resolve_location, MAX_REDIRECTS};
 pub use retry::RetryPolicy;
-pub(crate) use retry::{transient_status, Budget, Resumable, ResumingBody, TrackedRead, Transient};
+pub(crate) use retry::{
+    transient_status, Budget, PartFailed, Resumable, ResumingBody, TrackedRead, Transient,
+};
 pub use send::Sender;
 pub use tls::TlsSettings;
 

@@ -205,17 +205,16 @@ impl Transport {
         }
     }
 
-    /// Sends `transfer` from offset 0 to `total`. A part that fails
-    /// transiently is followed by asking how far the far side got, and
-    /// sending goes on from there. The failures between two answered parts
-    /// draw on one budget; each answered part earns the next a fresh one,
-    /// so a long upload over a flaky link is bounded per stretch, not as a
-    /// whole.
+    /// Sends `transfer` from offset 0 to `total`. A part that broke is
+    /// followed by asking how far the far side got, and sending goes on
+    /// from there. The breaks between two answered parts draw on one
+    /// budget; each answered part earns the next a fresh one, so a long
+    /// upload over a flaky link is bounded per stretch, not as a whole.
     pub(crate) fn resume<R: Resumable>(
         &self,
         total: u64,
         transfer: &mut R,
-    ) -> Result<(), R::Error> {
+    ) -> Result<(), PartFailed<R::Error>> {
         let mut offset = 0;
         let mut budget = self.budget(true);
         while offset < total {
@@ -224,10 +223,16 @@ impl Transport {
                     offset = next;
                     budget = self.budget(true);
                 }
-                Err(e) if e.transient() && self.again(&budget) => {
-                    offset = transfer.far_side_has(e)?;
+                Err(PartFailed::Broke { why, .. }) if self.again(&budget) => {
+                    offset = transfer.far_side_has(&why).map_err(PartFailed::Ended)?;
                 }
-                Err(e) => return Err(e.gave_up(budget.used())),
+                Err(PartFailed::Broke { why, .. }) => {
+                    return Err(PartFailed::Broke {
+                        why,
+                        attempts: budget.used(),
+                    })
+                }
+                Err(ended) => return Err(ended),
             }
         }
         Ok(())
@@ -239,13 +244,25 @@ impl Transport {
 /// the start. The transfer supplies the two steps; [`Transport::resume`]
 /// decides when, and how often, each is taken.
 pub(crate) trait Resumable {
-    type Error: Transient;
+    /// How the transfer ends other than by parts that keep breaking.
+    type Error;
     /// Sends the part that starts at `offset`; returns the offset the far
     /// side holds now.
-    fn send_part(&mut self, offset: u64) -> Result<u64, Self::Error>;
-    /// After `failure` (a transient one): the offset the far side holds,
-    /// to go on from. An error ends the transfer (the far side lost it).
-    fn far_side_has(&mut self, failure: Self::Error) -> Result<u64, Self::Error>;
+    fn send_part(&mut self, offset: u64) -> Result<u64, PartFailed<Self::Error>>;
+    /// After a part broke (`why`): the offset the far side holds, to go on
+    /// from. An error ends the transfer (the far side lost it).
+    fn far_side_has(&mut self, why: &str) -> Result<u64, Self::Error>;
+}
+
+/// How one part of a [`Resumable`] transfer failed.
+#[derive(Debug)]
+pub(crate) enum PartFailed<E> {
+    /// The connection broke, or the far side answered 429 or 5xx: worth
+    /// asking how far it got and going on. From [`Transport::resume`]:
+    /// the budget is spent after `attempts`.
+    Broke { why: String, attempts: u32 },
+    /// The transfer ends with this.
+    Ended(E),
 }
 
 /// Asks again for a body from `offset` on (a `Range` request); the
@@ -552,8 +569,9 @@ mod tests {
         assert!(failure.contains("without the range"), "{failure}");
     }
 
-    /// A far side that keeps what arrives, drops the connection on the
-    /// parts listed in `drops` after taking `kept` bytes of them.
+    /// A far side that keeps what arrives in parts of `part` bytes, and
+    /// drops the connection on the parts starting at `drops`, after
+    /// keeping `kept` bytes of them.
     struct Far {
         part: u64,
         total: u64,
@@ -564,32 +582,38 @@ mod tests {
         asked: u32,
     }
 
-    #[derive(Debug)]
-    struct Dropped;
-
-    impl Transient for Dropped {
-        fn transient(&self) -> bool {
-            true
-        }
-        fn gave_up(self, _: u32) -> Self {
-            self
+    impl Far {
+        fn new(total: u64, drops: Vec<u64>, kept: u64) -> Far {
+            Far {
+                part: 100,
+                total,
+                held: 0,
+                drops,
+                kept,
+                sent: Vec::new(),
+                asked: 0,
+            }
         }
     }
 
     impl Resumable for Far {
-        type Error = Dropped;
-        fn send_part(&mut self, offset: u64) -> Result<u64, Dropped> {
+        type Error = ();
+        fn send_part(&mut self, offset: u64) -> Result<u64, PartFailed<()>> {
             self.sent.push(offset);
             let end = (offset + self.part).min(self.total);
             if let Some(i) = self.drops.iter().position(|d| *d == offset) {
                 self.drops.remove(i);
                 self.held = offset + self.kept;
-                return Err(Dropped);
+                return Err(PartFailed::Broke {
+                    why: "reset".into(),
+                    attempts: 1,
+                });
             }
             self.held = end;
             Ok(end)
         }
-        fn far_side_has(&mut self, _: Dropped) -> Result<u64, Dropped> {
+        fn far_side_has(&mut self, why: &str) -> Result<u64, ()> {
+            assert_eq!(why, "reset");
             self.asked += 1;
             Ok(self.held)
         }
@@ -598,15 +622,7 @@ mod tests {
     #[test]
     fn a_chunked_transfer_goes_on_from_what_the_far_side_holds() {
         let t = quick(1);
-        let mut far = Far {
-            part: 100,
-            total: 450,
-            held: 0,
-            drops: vec![100, 330],
-            kept: 30,
-            sent: Vec::new(),
-            asked: 0,
-        };
+        let mut far = Far::new(450, vec![100, 330], 30);
         t.resume(450, &mut far).unwrap();
         // Each drop is followed by a question and the rest from there;
         // one retry a stretch is enough, since progress renews the budget.
@@ -614,16 +630,9 @@ mod tests {
         assert_eq!(far.asked, 2);
 
         // Failing again before any progress spends the budget.
-        let mut far = Far {
-            part: 100,
-            total: 300,
-            held: 0,
-            drops: vec![100, 100],
-            kept: 0,
-            sent: Vec::new(),
-            asked: 0,
-        };
-        assert!(t.resume(300, &mut far).is_err());
+        let mut far = Far::new(300, vec![100, 100], 0);
+        let e = t.resume(300, &mut far).unwrap_err();
+        assert!(matches!(e, PartFailed::Broke { attempts: 2, .. }), "{e:?}");
         assert_eq!(far.sent, [0, 100, 100]);
         assert_eq!(far.asked, 1);
     }
