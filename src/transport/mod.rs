@@ -189,7 +189,7 @@ impl Transport {
     }
 
     /// The base layer under this handle.
-    pub fn sender(&self) -> &Sender {
+    pub(crate) fn sender(&self) -> &Sender {
         &self.sender
     }
 
