@@ -188,11 +188,6 @@ impl Transport {
         self.sender.settings()
     }
 
-    /// The base layer under this handle.
-    pub(crate) fn sender(&self) -> &Sender {
-        &self.sender
-    }
-
     pub fn policy(&self) -> RetryPolicy {
         self.policy
     }
@@ -282,7 +277,7 @@ mod tests {
             retries: 0,
             backoff: Duration::ZERO,
         });
-        assert!(std::ptr::eq(t.sender(), other.sender()));
+        assert!(Arc::ptr_eq(&t.sender, &other.sender));
         assert_eq!(other.policy().retries, 0);
         assert_eq!(t.policy().retries, NetworkSettings::default().retries);
         assert!(!Arc::ptr_eq(&t.retries, &other.retries));
