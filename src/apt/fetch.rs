@@ -13,7 +13,7 @@ use super::release::{verify_inrelease_with, Keyring, Release, ReleaseError};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::{
-    transient_status, Budget, NetworkSettings, ResumingBody, Retry, TrackedRead, Transport,
+    transient_status, Budget, ResumingBody, RetryPolicy, TrackedRead, Transient, Transport,
     TransportError,
 };
 /// InRelease files are a few hundred KiB; anything this big is not one.
@@ -105,7 +105,7 @@ enum Attempt {
     Fatal(FetchError),
 }
 
-impl Retry for Attempt {
+impl Transient for Attempt {
     fn transient(&self) -> bool {
         matches!(self, Attempt::Retry(_))
     }
@@ -136,36 +136,26 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// A fetcher caching into `cache`, with the default network settings
-    /// (no proxy, no extra CAs). With `offline`, nothing touches the
-    /// network and cache misses are errors.
-    pub fn new(cache: BlobStore, offline: bool) -> Fetcher {
-        Fetcher::with_network(cache, offline, &NetworkSettings::default())
-            .expect("the default network settings name no files")
-    }
-
-    /// A fetcher whose requests go out as `network` says (proxies, CAs,
-    /// timeouts, retries).
-    pub fn with_network(
-        cache: BlobStore,
-        offline: bool,
-        network: &NetworkSettings,
-    ) -> Result<Fetcher, TransportError> {
-        Ok(Fetcher {
+    /// A fetcher caching into `cache` whose requests go out through
+    /// `transport` (the run's one: proxies, CAs, timeouts, retries). With
+    /// `offline`, nothing touches the network and cache misses are errors.
+    pub fn new(cache: BlobStore, offline: bool, transport: Transport) -> Fetcher {
+        Fetcher {
             cache,
             offline,
-            transport: Transport::new(network)?,
-        })
+            transport,
+        }
     }
 
     /// Sets how many times a request is tried (at least once) and the
-    /// delay before the first retry; each later delay doubles.
+    /// delay before the first retry; each later delay doubles. The same
+    /// sender (pool, proxies, TLS) goes on serving it.
     pub fn with_retries(self, attempts: u32, first_backoff: Duration) -> Fetcher {
-        let mut network = self.transport.settings().clone();
-        network.retries = attempts.max(1) - 1;
-        network.backoff = first_backoff;
-        Fetcher::with_network(self.cache, self.offline, &network)
-            .expect("the settings were already loaded once")
+        let transport = self.transport.with_retry(RetryPolicy {
+            retries: attempts.max(1) - 1,
+            backoff: first_backoff,
+        });
+        Fetcher { transport, ..self }
     }
 
     pub fn cache(&self) -> &BlobStore {
@@ -176,12 +166,13 @@ impl Fetcher {
         self.offline
     }
 
-    /// Runs `op` through the transport's retry loop. Connection failures,
-    /// 429 and 5xx answers are retried; 4xx answers and integrity failures
-    /// are not (a mirror that served bad bytes once is not trusted to be
-    /// asked again blindly).
-    /// Bodies that stall or break off are picked up again with a `Range`
-    /// request within the same budget of attempts.
+    /// Runs `op` (one download: the request and its whole body) through
+    /// the transport's retry layer. Connection failures, 429 and 5xx
+    /// answers are retried; 4xx answers and integrity failures are not (a
+    /// mirror that served bad bytes once is not trusted to be asked again
+    /// blindly). The requests inside, and bodies that stall or break off
+    /// and are picked up again with a `Range` request, draw on the same
+    /// budget of attempts.
     fn retrying<T>(
         &self,
         mut op: impl FnMut(&Budget) -> Result<T, Attempt>,
@@ -212,7 +203,7 @@ impl Fetcher {
                 url: url.into(),
             }));
         }
-        let response = match self.transport.get_following(url, &[]) {
+        let response = match self.transport.get_following(budget, url, &[]) {
             Ok(r) => r,
             Err(e) if e.transient() => return Err(Attempt::Retry(e.into())),
             Err(e) => return Err(Attempt::Fatal(e.into())),
@@ -220,11 +211,10 @@ impl Fetcher {
         let owned = url.to_string();
         let reopen = move |offset: u64| {
             self.transport
-                .get_following(&owned, &[("Range", format!("bytes={offset}-"))])
+                .get_following(budget, &owned, &[("Range", format!("bytes={offset}-"))])
         };
         match response.status() {
-            200..=299 => Ok(Body::Http(ResumingBody::new(
-                &self.transport,
+            200..=299 => Ok(Body::Http(self.transport.resuming(
                 budget,
                 url,
                 response,
@@ -573,8 +563,8 @@ mod tests {
     #[test]
     fn file_urls_and_unsupported_schemes() {
         let dir = tempfile::tempdir().unwrap();
-        let f = Fetcher::new(BlobStore::open(dir.path().join("c")).unwrap(), false)
-            .with_retries(1, Duration::ZERO);
+        let store = BlobStore::open(dir.path().join("c")).unwrap();
+        let f = Fetcher::new(store, false, Transport::default()).with_retries(1, Duration::ZERO);
         std::fs::write(dir.path().join("a"), b"hello").unwrap();
         let url = format!("file://{}", dir.path().join("a").display());
         assert_eq!(f.get_bytes(&url, 5).unwrap(), b"hello");
@@ -599,7 +589,7 @@ mod tests {
         let store = BlobStore::open(dir.path()).unwrap();
         let digest = Digest::of(b"hello");
         std::fs::write(store.path(&digest), b"hell").unwrap();
-        let f = Fetcher::new(store, true);
+        let f = Fetcher::new(store, true, Transport::default());
         let e = f.fetch_verified("file:///nowhere", &digest, 5).unwrap_err();
         assert!(
             matches!(e, FetchError::Store(StoreError::Mismatch { .. })),

@@ -13,7 +13,7 @@ use super::output::Pending;
 use super::report::Reporter;
 use super::settings::resolved::{attest_options, check_platforms, listed};
 use super::settings::{
-    network_settings, registry_settings, CacheArgs, JobsArgs, Making, PackageArgs, RecipeFlags,
+    registry_settings, transport, CacheArgs, JobsArgs, Making, PackageArgs, RecipeFlags,
     RegistryArgs, RemoteCacheArgs,
 };
 use crate::oci::Platform;
@@ -137,7 +137,7 @@ pub(crate) struct BuildCommandSettings {
 
 impl BuildCommandSettings {
     pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildCommandSettings> {
-        let network = network_settings(&args.registry.tls);
+        let transport = transport(&args.registry.tls);
         let docker = args.format == Format::DockerArchive;
         let attest = attest_options(&args.attest, args.sign_key.as_deref())?;
         let attest = if docker {
@@ -168,10 +168,10 @@ impl BuildCommandSettings {
             registry_settings(
                 &args.registry,
                 &args.jobs,
-                &network,
+                &transport,
                 r.transfers("fetching"),
             ),
-            &network,
+            &transport,
         )?;
         let recipe = &making.recipe;
         let tag = args.tag.clone().unwrap_or_else(|| recipe.tag.clone());
@@ -191,7 +191,7 @@ impl BuildCommandSettings {
                     registry: registry_settings(
                         &args.registry,
                         &args.jobs,
-                        &network,
+                        &transport,
                         r.transfers("sending"),
                     ),
                     ..WriteOptions::default()

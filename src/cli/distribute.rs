@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::report::Reporter;
 use super::settings::{
-    network_settings, registry_settings, CacheArgs, CacheFolder, JobsArgs, Making, Reader,
-    RecipeFlags, RegistryArgs, RemoteCacheArgs,
+    registry_settings, transport, CacheArgs, CacheFolder, JobsArgs, Making, Reader, RecipeFlags,
+    RegistryArgs, RemoteCacheArgs,
 };
 use crate::pipeline::AttestOptions;
 use crate::registry::{Progress, PushOptions, Reference, RegistrySettings};
@@ -122,9 +122,10 @@ impl PushSettings {
         if args.chunk_size == Some(0) {
             bail!("--chunk-size must be at least 1 byte");
         }
-        let network = network_settings(&args.registry.tls);
+        let transport = transport(&args.registry.tls);
         // The source side: how the image is read or built.
-        let reading = registry_settings(&args.registry, &args.jobs, &network, Progress::default());
+        let reading =
+            registry_settings(&args.registry, &args.jobs, &transport, Progress::default());
         let path = Path::new(&args.source);
         let reader = Reader {
             registry: reading,
@@ -136,7 +137,7 @@ impl PushSettings {
                     &RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs),
                     AttestOptions::default(),
                     reader.registry.clone(),
-                    &network,
+                    &transport,
                 )?;
                 let tag = making.recipe.tag.clone();
                 (PushSource::Recipe(Box::new(making)), Some(tag))
@@ -169,8 +170,12 @@ impl PushSettings {
             }
         }
         // The destination side.
-        let sending =
-            registry_settings(&args.registry, &args.jobs, &network, r.transfers("sending"));
+        let sending = registry_settings(
+            &args.registry,
+            &args.jobs,
+            &transport,
+            r.transfers("sending"),
+        );
         let destination = Destination {
             target: crate::sink::Target::Registry { reference },
             options: WriteOptions {
@@ -224,12 +229,12 @@ pub(crate) struct PullSettings {
 impl PullSettings {
     pub fn resolve(args: PullArgs, r: &Reporter) -> Result<PullSettings> {
         let reference = Reference::parse(&args.reference)?;
-        let network = network_settings(&args.registry.tls);
+        let transport = transport(&args.registry.tls);
         let reader = Reader::resolve(
             &args.registry,
             &args.jobs,
             &args.cache,
-            &network,
+            &transport,
             r.transfers("fetching"),
         );
         let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use super::output::write_atomic;
 use super::settings::resolved::RunFlags;
 use super::settings::{
-    network_settings, registry_settings, source_date_epoch, CacheArgs, JobsArgs, PackageArgs,
+    registry_settings, source_date_epoch, transport, CacheArgs, JobsArgs, PackageArgs,
     RegistryArgs, Run, TlsArgs,
 };
 use crate::apt::debs::{self, CheckedLock};
@@ -71,7 +71,7 @@ fn run_for_packages(
     jobs: &JobsArgs,
     packages: &PackageArgs,
 ) -> Result<Run> {
-    let network = network_settings(tls);
+    let transport = transport(tls);
     Run::resolve(
         &RunFlags {
             cache,
@@ -84,10 +84,10 @@ fn run_for_packages(
         registry_settings(
             &RegistryArgs::default(),
             jobs,
-            &network,
+            &transport,
             Progress::default(),
         ),
-        &network,
+        &transport,
     )
 }
 
@@ -211,7 +211,7 @@ pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
         });
     }
     let pipeline = settings.run.open()?;
-    let fetcher = crate::pipeline::fetcher(&pipeline, false)?;
+    let fetcher = crate::pipeline::fetcher(&pipeline, false);
     let lock = locking::resolve_lock(recipe, apt, &fetcher, &pipeline.apt)?;
     write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
@@ -235,7 +235,7 @@ pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
         );
     };
     let pipeline = settings.run.open()?;
-    let fetcher = crate::pipeline::fetcher(&pipeline, pipeline.offline)?;
+    let fetcher = crate::pipeline::fetcher(&pipeline, pipeline.offline);
     let outcome = lock_in_force(recipe, apt, &pipeline, &fetcher, &r.progress())?;
     let checked = CheckedLock::check(outcome.lock, &outcome.path, apt, &recipe.platforms)?;
     let files = debs::fetch_locked(&checked, &fetcher, &pipeline.apt, &|d| {

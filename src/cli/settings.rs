@@ -22,7 +22,7 @@ use crate::apt::sources::AptSettings;
 use crate::cache::{Cache, RemoteCacheSettings};
 use crate::pipeline::Builder;
 use crate::registry::{Progress, RegistrySettings};
-use crate::transport::{NetworkSettings, ProxySettings, TlsSettings};
+use crate::transport::{NetworkSettings, ProxySettings, TlsSettings, Transport};
 
 /// The cache folder flag, shared by every command that reads a cache.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -181,6 +181,12 @@ const SYSTEM_CA_FILES: [&str; 2] = [
     "/etc/pki/tls/certs/ca-bundle.crt",
 ];
 
+/// The run's one transport (its connection pool shared by apt and every
+/// registry), made once per command from the flags and environment.
+pub(crate) fn transport(args: &TlsArgs) -> Transport {
+    Transport::new(network_settings(args))
+}
+
 /// How requests go out, for registries and apt mirrors alike:
 /// - trust: the system CA bundle plus `SSL_CERT_FILE` and the PEM files in
 ///   `SSL_CERT_DIR` (each adds, none replaces), and per host the certs.d
@@ -189,7 +195,7 @@ const SYSTEM_CA_FILES: [&str; 2] = [
 ///   `/etc/docker/certs.d`;
 /// - proxies: `http_proxy`/`HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`,
 ///   `no_proxy`/`NO_PROXY`.
-pub(crate) fn network_settings(args: &TlsArgs) -> NetworkSettings {
+fn network_settings(args: &TlsArgs) -> NetworkSettings {
     let mut tls = TlsSettings::default();
     let system = SYSTEM_CA_FILES
         .iter()
@@ -241,13 +247,13 @@ pub(crate) fn network_settings(args: &TlsArgs) -> NetworkSettings {
 pub(crate) fn registry_settings(
     args: &RegistryArgs,
     jobs: &JobsArgs,
-    network: &NetworkSettings,
+    transport: &Transport,
     progress: Progress,
 ) -> RegistrySettings {
     RegistrySettings {
         auth_files: auth_files(&args.authfile),
         insecure: args.insecure,
-        network: network.clone(),
+        transport: transport.clone(),
         jobs: transfer_jobs(jobs),
         progress,
         ..RegistrySettings::default()

@@ -11,8 +11,8 @@ use super::report::Reporter;
 use anyhow::{Context, Result};
 
 use super::settings::{
-    network_settings, registry_settings, CacheArgs, JobsArgs, Making, PackageArgs, Reader,
-    RecipeFlags, RegistryArgs, RemoteCacheArgs,
+    registry_settings, transport, CacheArgs, JobsArgs, Making, PackageArgs, Reader, RecipeFlags,
+    RegistryArgs, RemoteCacheArgs,
 };
 use crate::attest::PublicKey;
 use crate::lock::Lock;
@@ -141,7 +141,7 @@ impl VerifySettings {
             .iter()
             .map(|p| PublicKey::load(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let network = network_settings(&args.registry.tls);
+        let transport = transport(&args.registry.tls);
         // The recipe is read before the image, so a bad recipe is reported
         // without a page of checks above it.
         let rebuild = match &args.rebuild {
@@ -162,8 +162,8 @@ impl VerifySettings {
                     },
                     // Only the image is compared.
                     AttestOptions::none(),
-                    registry_settings(&args.registry, &args.jobs, &network, Progress::default()),
-                    &network,
+                    registry_settings(&args.registry, &args.jobs, &transport, Progress::default()),
+                    &transport,
                 )?;
                 Some((path.clone(), making))
             }
@@ -186,7 +186,7 @@ impl VerifySettings {
                 &args.registry,
                 &args.jobs,
                 &args.cache,
-                &network,
+                &transport,
                 Progress::default(),
             ),
         })

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::packages::unpack_locked;
 use super::{Event, LockPolicy, Progress, Settings};
 use crate::apt::debs::{self, CheckedLock, DebsError};
-use crate::apt::fetch::{FetchError, Fetcher};
+use crate::apt::fetch::Fetcher;
 use crate::apt::locking::{self, LockingError};
 use crate::attest::BaseRef;
 use crate::cache::Chain;
@@ -131,7 +131,7 @@ pub fn resolve(
     let (packages, lock) = match &recipe.apt {
         None => (None, None),
         Some(apt) => {
-            let fetcher = fetcher(settings, settings.offline).map_err(DebsError::from)?;
+            let fetcher = fetcher(settings, settings.offline);
             let outcome = lock_in_force(recipe, apt, settings, &fetcher, progress)?;
             let checked =
                 CheckedLock::check(outcome.lock.clone(), &outcome.path, apt, &recipe.platforms)?;
@@ -161,15 +161,15 @@ pub fn resolve(
     })
 }
 
-/// A downloader into the cache folder whose requests go out as the run's
-/// network settings say; with `offline`, cache misses are errors and
-/// nothing touches the network.
-pub fn fetcher(settings: &Settings, offline: bool) -> Result<Fetcher, FetchError> {
-    Ok(Fetcher::with_network(
+/// A downloader into the cache folder whose requests go out through the
+/// run's transport; with `offline`, cache misses are errors and nothing
+/// touches the network.
+pub fn fetcher(settings: &Settings, offline: bool) -> Fetcher {
+    Fetcher::new(
         settings.cache.blobs().clone(),
         offline,
-        &settings.network,
-    )?)
+        settings.transport.clone(),
+    )
 }
 
 /// A download's progress as the pipeline reports it.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::apt::sources::AptSettings;
 use crate::cache::{Cache, RemoteCacheSettings};
 use crate::registry::RegistrySettings;
-use crate::transport::NetworkSettings;
+use crate::transport::Transport;
 
 /// What to do when the lockfile is missing or stale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,11 +34,12 @@ pub struct Builder {
 pub struct Settings {
     pub cache: Cache,
     pub apt: AptSettings,
-    /// Registries: auth files, plain HTTP, chunk size; its `network` is
-    /// the same as the run's.
+    /// Registries: auth files, plain HTTP, chunk size; its `transport` is
+    /// the run's.
     pub registry: RegistrySettings,
-    /// How apt mirrors are reached: proxies, CAs, timeouts, retries.
-    pub network: NetworkSettings,
+    /// The run's one transport (proxies, CAs, timeouts, retries): apt
+    /// mirrors are reached through it, and `registry` holds the same.
+    pub transport: Transport,
     /// Threads for unpacking packages and writing layers; the bytes never
     /// depend on it.
     pub jobs: usize,

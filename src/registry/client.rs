@@ -1,26 +1,29 @@
-//! One registry's HTTP: authentication (anonymous, basic, bearer tokens
-//! cached per scope), redirects that never carry credentials to another
-//! origin, and errors that say what the registry said and what to do.
-//! Requests go out through the crate's transport, whose one retry loop
-//! sends them again after transient failures.
+//! One registry's HTTP: the registry layer of the crate's transport
+//! (`transport`'s module doc has the layers below). A request passes, top
+//! down, through:
 //!
-//! Loopback registries are spoken to over plain HTTP by default (as
-//! before), but one that answers the way a TLS server answers plain HTTP
-//! is upgraded to HTTPS for the rest of the run (`speaks_tls`); the first
-//! request of a client carries no credentials, so nothing is lost in the
-//! clear by trying.
+//! - redirects ([`Client::exchange`]): a GET or HEAD follows them (blob
+//!   downloads go to storage); any other method that is redirected is an
+//!   error;
+//! - authentication (`Client::authorized`): the registry's authorization
+//!   (anonymous, basic, bearer tokens cached per scope, `token`) goes only
+//!   to the registry's own origin, never to a host a redirect names, and
+//!   a 401 challenge is answered once;
+//! - the loopback TLS upgrade (`upgrade`);
+//! - the transport's retry layer and base sender.
+//!
+//! Errors say what the registry said and what to do.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::auth::{find_credentials, parse_challenge, Challenge, Credentials};
-use super::reference::{base_url, origin};
+use super::reference::base_url;
 use super::token::{AuthState, Identity, TokenRequest};
+use super::upgrade::TlsUpgrade;
 use super::{error_codes, RegistryError, RegistrySettings, ERROR_BODY_LIMIT};
-use crate::transport::{self, transient_status, Retry, Transport, TransportError};
-
-/// Redirects followed for one request (blob GETs go to storage once).
-const MAX_REDIRECTS: u32 = 5;
+use crate::transport::{
+    follow_redirects, is_redirect, Budget, Request, Transport, TransportError, MAX_REDIRECTS,
+};
 
 pub(crate) fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
@@ -33,15 +36,13 @@ pub(crate) fn push_scope(repository: &str) -> String {
 /// A client for one registry (`host[:port]`), holding its credentials and
 /// the tokens obtained so far. Safe to share between threads.
 pub struct Client {
-    pub(super) transport: Transport,
-    pub(super) settings: RegistrySettings,
-    pub(super) registry: String,
-    pub(super) base: String,
-    pub(super) credentials: Option<(Credentials, String)>,
-    pub(super) auth: AuthState,
-    /// A registry reached over plain HTTP by default (loopback) turned out
-    /// to speak TLS: its URLs are sent as https from then on.
-    pub(super) upgraded: AtomicBool,
+    /// The run's transport, counting this client's retries apart.
+    transport: Transport,
+    settings: RegistrySettings,
+    registry: String,
+    credentials: Option<(Credentials, String)>,
+    auth: AuthState,
+    tls: TlsUpgrade,
 }
 
 /// One request as the push and pull code describe it.
@@ -51,9 +52,6 @@ pub(crate) struct Req<'a> {
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<&'a [u8]>,
     pub scopes: Vec<String>,
-    /// Sent again after a dropped connection or a 5xx/429 answer. Off for
-    /// requests whose repetition the caller must steer (upload chunks).
-    pub retry: bool,
     /// Non-2xx statuses the caller handles itself (e.g. 404 on HEAD).
     pub allow: &'a [u16],
     /// Goes with the registry's authorization and answers its challenges.
@@ -69,7 +67,6 @@ impl<'a> Req<'a> {
             headers: Vec::new(),
             body: None,
             scopes,
-            retry: true,
             allow: &[],
             registry_auth: true,
         }
@@ -90,46 +87,10 @@ impl<'a> Req<'a> {
         self
     }
 
-    pub(crate) fn no_retry(mut self) -> Self {
-        self.retry = false;
-        self
-    }
-
     pub(crate) fn without_registry_auth(mut self) -> Self {
         self.registry_auth = false;
         self
     }
-}
-
-/// How one attempt ended when it got no usable answer.
-pub(crate) enum Failure {
-    /// No answer; the transport says whether another try may help.
-    Transport(TransportError),
-    /// A 429 or 5xx answer: worth another try. Boxed: an answer is large.
-    Status(Box<ureq::Response>),
-    /// Not worth another try.
-    Fatal(RegistryError),
-}
-
-impl Retry for Failure {
-    fn transient(&self) -> bool {
-        match self {
-            Failure::Transport(e) => e.transient(),
-            Failure::Status(_) => true,
-            Failure::Fatal(_) => false,
-        }
-    }
-    fn gave_up(self, attempts: u32) -> Self {
-        match self {
-            Failure::Transport(e) => Failure::Transport(e.gave_up(attempts)),
-            other => other,
-        }
-    }
-}
-
-/// Resolves a `Location` header against the URL that sent it.
-pub fn resolve(base: &str, location: &str) -> String {
-    transport::resolve_location(base, location)
 }
 
 /// Reads an answer's body, refusing more than `limit` bytes (a manifest,
@@ -171,26 +132,20 @@ pub(crate) fn read_limited(
     Ok(body)
 }
 
-/// A 400 in HTTP/1.0 without a single header: how Go's TLS servers
-/// answer a plain-HTTP request ("Client sent an HTTP request to an HTTPS
-/// server."); an HTTP server's own 400 has at least a Date.
-fn bare_400(resp: &ureq::Response) -> bool {
-    resp.status() == 400 && resp.http_version() == "HTTP/1.0" && resp.headers_names().is_empty()
-}
-
 impl Client {
-    /// A client for `registry` (`host[:port]`); reads the auth files the
-    /// settings name now, so a broken one is reported before any upload.
+    /// A client for `registry` (`host[:port]`) whose requests go out
+    /// through the settings' transport; reads the auth files the settings
+    /// name now, so a broken one is reported before any upload.
     pub fn new(registry: &str, settings: &RegistrySettings) -> Result<Client, RegistryError> {
         let credentials = find_credentials(registry, &settings.auth_files)?;
+        let transport = &settings.transport;
         Ok(Client {
-            transport: Transport::new(&settings.network)?,
+            transport: transport.with_retry(transport.policy()),
             settings: settings.clone(),
             registry: registry.to_string(),
-            base: base_url(registry, settings.insecure),
             credentials,
             auth: AuthState::default(),
-            upgraded: AtomicBool::new(false),
+            tls: TlsUpgrade::new(base_url(registry, settings.insecure), settings.insecure),
         })
     }
 
@@ -202,20 +157,12 @@ impl Client {
         &self.settings
     }
 
-    /// The registry's origin as requests are sent to it now.
-    fn current_base(&self) -> String {
-        match self.base.strip_prefix("http://") {
-            Some(rest) if self.upgraded.load(Ordering::Relaxed) => format!("https://{rest}"),
-            _ => self.base.clone(),
-        }
-    }
-
-    /// `base/v2/<path>`.
+    /// `base/v2/<path>`, at the registry's origin as requests go to it now.
     pub fn url(&self, path: &str) -> String {
-        format!("{}/v2/{path}", self.current_base())
+        format!("{}/v2/{path}", self.tls.base())
     }
 
-    /// Requests sent again so far.
+    /// Requests this client sent again so far.
     pub fn retries(&self) -> u64 {
         self.transport.retries()
     }
@@ -224,28 +171,12 @@ impl Client {
         &self.transport
     }
 
-    /// Sends `req`, authenticating, following redirects and retrying
-    /// transient failures (the transport's one loop). Returns the answer
-    /// when it is 2xx or one of `req.allow`; any other status is an
+    /// Sends `req` through every layer, within a budget of its own: sent
+    /// again after a dropped connection or a 5xx/429 answer. Returns the
+    /// answer when it is 2xx or one of `req.allow`; any other status is an
     /// error naming the URL, the status and the registry's error codes.
     pub(crate) fn send(&self, req: &Req) -> Result<ureq::Response, RegistryError> {
-        let result = self.transport.retrying(req.retry, || {
-            let resp = self.attempt(req)?;
-            let status = resp.status();
-            if !(200..300).contains(&status)
-                && !req.allow.contains(&status)
-                && transient_status(status)
-            {
-                return Err(Failure::Status(Box::new(resp)));
-            }
-            Ok(resp)
-        });
-        let resp = match result {
-            Ok(resp) => resp,
-            Err(Failure::Status(resp)) => *resp,
-            Err(Failure::Transport(e)) => return Err(e.into()),
-            Err(Failure::Fatal(e)) => return Err(e),
-        };
+        let resp = self.exchange(&self.transport.budget(true), req)?;
         let status = resp.status();
         if (200..300).contains(&status) || req.allow.contains(&status) {
             return Ok(resp);
@@ -253,150 +184,100 @@ impl Client {
         Err(self.status_error(req.method, &req.url, resp))
     }
 
-    /// Whether a plain-HTTP answer says the server speaks TLS; if so (and
-    /// the registry is spoken to over HTTP only by the loopback default,
-    /// not by --insecure), its URLs are upgraded to https for the rest of
-    /// the run. Go's TLS servers, docker-registry among them, answer plain
-    /// HTTP with a bare `HTTP/1.0 400` without headers (see [`bare_400`]);
-    /// others send a TLS alert, which is no HTTP status line. Any other
-    /// answer is handed back untouched.
-    fn speaks_tls(
+    /// The redirect layer: `req` answered, whatever the status, within
+    /// `budget`: the caller's, who may share it with more of one operation,
+    /// or give one attempt to a request whose repetition it steers (an
+    /// upload's chunks). GET and HEAD follow redirects, each hop through
+    /// the auth layer.
+    pub(crate) fn exchange(
         &self,
-        url: &str,
-        answer: Result<ureq::Response, &TransportError>,
-    ) -> Result<(), Option<Box<ureq::Response>>> {
-        let plain = !self.settings.insecure
-            && self.base.starts_with("http://")
-            && url.starts_with(&format!("{}/", self.base));
-        if plain && self.upgraded.load(Ordering::Relaxed) {
-            // Another request, sent at the same time as this one, found
-            // out first: send this one again as https.
-            return Ok(());
-        }
-        let candidate = plain;
-        let tls = match answer {
-            Ok(resp) if !candidate => return Err(Some(Box::new(resp))),
-            Ok(_) => true,
-            Err(TransportError::Protocol { message, .. }) => {
-                candidate && message.starts_with("Bad Status")
-            }
-            Err(_) => false,
-        };
-        if !tls {
-            return Err(None);
-        }
-        self.upgraded.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// `url` as it is sent now: upgraded to https when the registry turned
-    /// out to speak TLS.
-    fn current(&self, url: &str) -> String {
-        match url.strip_prefix(&format!("{}/", self.base)) {
-            Some(rest)
-                if self.upgraded.load(Ordering::Relaxed) && self.base.starts_with("http://") =>
-            {
-                format!("{}/{rest}", self.current_base())
-            }
-            _ => url.to_string(),
-        }
-    }
-
-    /// One attempt: answers a 401 challenge once, follows redirects of
-    /// GET/HEAD. Authorization goes only to the registry's own origin.
-    pub(crate) fn attempt(&self, req: &Req) -> Result<ureq::Response, Failure> {
-        let mut url = self.current(&req.url);
-        let mut challenged = false;
-        let mut redirects = 0;
-        loop {
-            let registry_origin = origin(&self.current_base());
-            let mut sent = None;
-            let own = req.registry_auth && origin(&url) == registry_origin;
-            let mut headers: Vec<(&str, String)> =
-                req.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
-            if own {
-                let who = self.identity();
-                let authorization = self
-                    .auth
-                    .authorization(&who, &req.scopes, &|t| self.fetch_token(t))
-                    .map_err(Failure::Fatal)?;
-                if let Some(a) = authorization {
-                    sent = Some(a.clone());
-                    headers.push(("Authorization", a));
-                }
-            }
-            let result = self.transport.send(&transport::Request {
-                method: req.method,
-                url: &url,
-                headers: &headers,
-                body: req.body,
-            });
-            let resp = match result {
-                Ok(resp) if own && bare_400(&resp) => match self.speaks_tls(&url, Ok(resp)) {
-                    Ok(()) => {
-                        url = self.current(&url);
-                        continue;
-                    }
-                    Err(resp) => *resp.expect("an answer is handed back"),
+        budget: &Budget,
+        req: &Req,
+    ) -> Result<ureq::Response, RegistryError> {
+        let download = matches!(req.method, "GET" | "HEAD");
+        let resp = if download {
+            follow_redirects(
+                &req.url,
+                |url| self.authorized(budget, req, url),
+                |url| RegistryError::Protocol {
+                    url,
+                    message: format!("more than {MAX_REDIRECTS} redirects"),
                 },
-                Ok(resp) => resp,
-                Err(e) if own && self.speaks_tls(&url, Err(&e)).is_ok() => {
-                    url = self.current(&url);
-                    continue;
-                }
-                Err(e) => return Err(Failure::Transport(e)),
-            };
-            let status = resp.status();
-            if status == 401 && own && !challenged {
-                challenged = true;
-                if let Some(h) = resp.header("WWW-Authenticate") {
-                    if let Some(c) = parse_challenge(h) {
-                        // Basic without credentials: asking again cannot help.
-                        if c == Challenge::Basic && self.credentials.is_none() {
-                            return Ok(resp);
-                        }
-                        self.auth
-                            .answer_challenge(
-                                &self.identity(),
-                                c,
-                                &req.scopes,
-                                sent.as_deref(),
-                                &|t| self.fetch_token(t),
-                            )
-                            .map_err(Failure::Fatal)?;
-                        continue;
-                    }
-                }
-                return Ok(resp);
-            }
-            if matches!(status, 301 | 302 | 303 | 307 | 308) {
-                if !matches!(req.method, "GET" | "HEAD") {
-                    return Err(Failure::Fatal(RegistryError::Protocol {
-                        url,
-                        message: format!(
-                            "the registry redirected a {} ({status}); stele follows redirects only for downloads",
-                            req.method
-                        ),
-                    }));
-                }
-                let Some(location) = resp.header("Location") else {
-                    return Err(Failure::Fatal(RegistryError::Protocol {
-                        url,
-                        message: format!("the registry answered {status} without a Location"),
-                    }));
-                };
-                redirects += 1;
-                if redirects > MAX_REDIRECTS {
-                    return Err(Failure::Fatal(RegistryError::Protocol {
-                        url,
-                        message: format!("more than {MAX_REDIRECTS} redirects"),
-                    }));
-                }
-                url = resolve(&url, location);
-                continue;
-            }
+            )?
+        } else {
+            self.authorized(budget, req, &req.url)?
+        };
+        let status = resp.status();
+        if !is_redirect(status) {
             return Ok(resp);
         }
+        let message = if download {
+            format!("the registry answered {status} without a Location")
+        } else {
+            format!(
+                "the registry redirected a {} ({status}); stele follows redirects only for downloads",
+                req.method
+            )
+        };
+        Err(RegistryError::Protocol {
+            url: req.url.clone(),
+            message,
+        })
+    }
+
+    /// The auth layer: to the registry's own origin, `req` goes with the
+    /// registry's authorization, and a 401 challenge is answered once
+    /// (then sent again). To any other host (storage a redirect names),
+    /// and for the token service, nothing is added.
+    fn authorized(
+        &self,
+        budget: &Budget,
+        req: &Req,
+        url: &str,
+    ) -> Result<ureq::Response, RegistryError> {
+        if !req.registry_auth || !self.tls.own(url) {
+            return self.upgrading(budget, req, url, None);
+        }
+        let who = self.identity();
+        let fetch = |t: &TokenRequest| self.fetch_token(t);
+        let sent = self.auth.authorization(&who, &req.scopes, &fetch)?;
+        let resp = self.upgrading(budget, req, url, sent.as_deref())?;
+        if resp.status() != 401 {
+            return Ok(resp);
+        }
+        let Some(challenge) = resp.header("WWW-Authenticate").and_then(parse_challenge) else {
+            return Ok(resp);
+        };
+        // Basic without credentials: asking again cannot help.
+        if challenge == Challenge::Basic && self.credentials.is_none() {
+            return Ok(resp);
+        }
+        self.auth
+            .answer_challenge(&who, challenge, &req.scopes, sent.as_deref(), &fetch)?;
+        let again = self.auth.authorization(&who, &req.scopes, &fetch)?;
+        self.upgrading(budget, req, url, again.as_deref())
+    }
+
+    /// Hands one hop, with `authorization`, to the TLS-upgrade layer.
+    fn upgrading(
+        &self,
+        budget: &Budget,
+        req: &Req,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<ureq::Response, RegistryError> {
+        let mut headers: Vec<(&str, String)> =
+            req.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+        if let Some(a) = authorization {
+            headers.push(("Authorization", a.to_string()));
+        }
+        let request = Request {
+            method: req.method,
+            url,
+            headers: &headers,
+            body: req.body,
+        };
+        Ok(self.tls.send(&self.transport, budget, &request)?)
     }
 
     fn identity(&self) -> Identity<'_> {
@@ -483,24 +364,58 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::reference::query_escape;
+    use crate::registry::reference::{origin, query_escape};
+    use crate::transport::test_server::{Answer, Scripted};
+
+    fn client_with_basic_credentials(host: &str, dir: &std::path::Path) -> Client {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode("alice:pw");
+        let file = dir.join("auth.json");
+        std::fs::write(
+            &file,
+            format!(r#"{{"auths":{{"{host}":{{"auth":"{b64}"}}}}}}"#),
+        )
+        .unwrap();
+        let settings = RegistrySettings {
+            auth_files: vec![file],
+            ..RegistrySettings::default()
+        };
+        Client::new(host, &settings).unwrap()
+    }
 
     #[test]
-    fn resolves_locations() {
-        let base = "http://127.0.0.1:5000/v2/a/blobs/uploads/x?s=1";
-        assert_eq!(
-            resolve(base, "https://other.example/p"),
-            "https://other.example/p"
-        );
-        assert_eq!(resolve(base, "//other.example/p"), "http://other.example/p");
-        assert_eq!(
-            resolve(base, "/v2/a/blobs/uploads/y?_state=z"),
-            "http://127.0.0.1:5000/v2/a/blobs/uploads/y?_state=z"
-        );
-        assert_eq!(
-            resolve(base, "y"),
-            "http://127.0.0.1:5000/v2/a/blobs/uploads/y"
-        );
+    fn credentials_go_to_the_registry_after_its_challenge_and_never_where_it_redirects() {
+        let storage = Scripted::start(vec![Answer::status(200, "blob")]);
+        let registry = Scripted::start(vec![
+            Answer::status(401, "").header("WWW-Authenticate", r#"Basic realm="r""#),
+            Answer::redirect(307, &storage.url("/x")),
+            Answer::redirect(307, "/elsewhere"),
+        ]);
+        let host = registry.url("").trim_start_matches("http://").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let client = client_with_basic_credentials(&host, dir.path());
+        let url = client.url("a/blobs/sha256:x");
+        let resp = client
+            .send(&Req::new("GET", url.clone(), vec![pull_scope("a")]))
+            .unwrap();
+        assert_eq!(resp.into_string().unwrap(), "blob");
+        let asked: Vec<Option<String>> = registry
+            .log()
+            .iter()
+            .map(|l| l.header("authorization").map(str::to_string))
+            .collect();
+        assert_eq!(asked.len(), 2);
+        assert_eq!(asked[0], None, "the first request goes anonymous");
+        assert!(asked[1].as_deref().unwrap().starts_with("Basic "));
+        let at_storage = storage.log();
+        assert_eq!(at_storage.len(), 1);
+        assert_eq!(at_storage[0].header("authorization"), None);
+
+        // Only downloads follow redirects.
+        let e = client
+            .send(&Req::new("PUT", url, vec![push_scope("a")]).body(b"x"))
+            .unwrap_err();
+        assert!(e.to_string().contains("redirected a PUT"), "{e}");
         assert_eq!(
             origin("HTTP://Host.example:5000/v2/"),
             "http://host.example:5000"

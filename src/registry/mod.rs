@@ -3,15 +3,17 @@
 //! resumable uploads and referrers.
 //!
 //! Nothing here reads the environment or the user's home: which auth files
-//! to read, whether plain HTTP is allowed and how requests go out (the
-//! transport's retries, proxies and TLS) all come in through
-//! [`RegistrySettings`], which the CLI fills.
+//! to read, whether plain HTTP is allowed and the run's one transport
+//! (retries, proxies, TLS, shared with apt fetching and every other
+//! registry) all come in through [`RegistrySettings`], which the CLI
+//! fills.
 //!
 //! - [`reference`]: `HOST[:PORT]/REPO[:TAG][@sha256:…]`, never a default host
 //! - [`auth`]: credentials from auth files and credential helpers,
 //!   `WWW-Authenticate` challenges
-//! - [`client`]: one registry's HTTP over the crate's `transport`:
-//!   authentication, redirects, the loopback HTTPS upgrade, errors
+//! - [`client`]: the registry layer over the crate's `transport`:
+//!   redirects, then authentication, then `upgrade` (the loopback HTTPS
+//!   upgrade), each its own step; errors
 //! - `token`: basic credentials or bearer tokens, cached per scope
 //! - [`upload`]: one blob: HEAD, mount, monolithic or chunked upload, resume
 //! - `manifest`: one manifest or index PUT, its digest checked
@@ -20,8 +22,8 @@
 //! - [`pull`]: manifests and blobs into a `BlobStore`, and the referrers'
 //!
 //! Imports go one way: `push` and `pull` use `referrers`, `manifest` and
-//! `upload`; those use `client`; `client` uses `token`, `auth` and
-//! `reference`.
+//! `upload`; those use `client`; `client` uses `token`, `auth`, `upgrade`
+//! and `reference`.
 
 pub mod auth;
 pub mod client;
@@ -31,13 +33,14 @@ pub mod push;
 pub mod reference;
 pub mod referrers;
 mod token;
+mod upgrade;
 pub mod upload;
 
 use std::path::PathBuf;
 
 use crate::oci::Digest;
 use crate::store::StoreError;
-use crate::transport::{NetworkSettings, TransportError};
+use crate::transport::{Transient, Transport, TransportError};
 
 pub use client::Client;
 pub use pull::{pull, Pulled};
@@ -57,9 +60,10 @@ pub struct RegistrySettings {
     /// PATCH chunks of this size (memory use is one chunk per blob in
     /// flight, up to `jobs` of them).
     pub chunk_size: u64,
-    /// Timeouts, retries, proxies and TLS: the transport's settings,
-    /// shared with apt fetching.
-    pub network: NetworkSettings,
+    /// How requests go out (timeouts, retries, proxies, TLS): the run's
+    /// one transport, shared with apt fetching and every other registry.
+    /// Each client counts its retries apart.
+    pub transport: Transport,
     /// The largest blob a pull accepts; a descriptor claiming more is
     /// refused before anything is downloaded.
     pub blob_limit: u64,
@@ -114,7 +118,7 @@ impl Default for RegistrySettings {
             auth_files: Vec::new(),
             insecure: false,
             chunk_size: 16 << 20,
-            network: NetworkSettings::default(),
+            transport: Transport::default(),
             blob_limit: 32 << 30,
             jobs: 4,
             progress: Progress::default(),
@@ -267,6 +271,20 @@ pub enum RegistryError {
 impl From<TransportError> for RegistryError {
     fn from(e: TransportError) -> RegistryError {
         RegistryError::Network(Box::new(e))
+    }
+}
+
+/// For operations of several requests run again by the retry layer: only
+/// the network's transient failures are worth another attempt.
+impl Transient for RegistryError {
+    fn transient(&self) -> bool {
+        matches!(self, RegistryError::Network(e) if e.transient())
+    }
+    fn gave_up(self, attempts: u32) -> Self {
+        match self {
+            RegistryError::Network(e) => RegistryError::Network(Box::new(e.gave_up(attempts))),
+            other => other,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::client::{pull_scope, read_limited, Client, Failure, Req};
+use super::client::{pull_scope, read_limited, Client, Req};
 use super::reference::Reference;
 use super::referrers::{list_entry, list_referrers};
 use super::{RegistryError, RegistrySettings, Transfer};
@@ -23,7 +23,7 @@ use crate::oci::media::{
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
-use crate::transport::{transient_status, ResumingBody, TransportError};
+use crate::transport::TransportError;
 
 /// Indexes inside indexes are followed this deep, no deeper.
 const MAX_DEPTH: u32 = 2;
@@ -397,35 +397,33 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// Streams one blob into the store; a connection that drops mid-way is
-    /// retried from the start.
+    /// Streams one blob into the store. One attempt is the GET (through
+    /// every layer of the client) and the whole body into the store; a
+    /// body that breaks off is picked up by `Range` where the registry
+    /// serves ranges, else the attempt fails transiently and the retry
+    /// layer starts the blob over. All of it draws on one budget.
     fn fetch_blob(&self, digest: &Digest, size: u64) -> Result<(), RegistryError> {
         let url = self
             .client
             .url(&format!("{}/blobs/{digest}", self.reference.repository));
         let (client, store, scopes) = (self.client, self.store, &self.scopes);
-        // One attempt is the GET and the whole body into the store; a body
-        // that stalls or ends short is a transient failure, and the
-        // transport's loop starts the blob over.
-        let budget = client.transport().budget(true);
-        let result = client.transport().retrying_within(&budget, || {
-            let resp = client.attempt(&Req::new("GET", url.clone(), scopes.clone()))?;
+        let transport = client.transport();
+        let budget = transport.budget(true);
+        transport.retrying_within(&budget, || {
+            let resp = client.exchange(&budget, &Req::new("GET", url.clone(), scopes.clone()))?;
             let status = resp.status();
-            if transient_status(status) {
-                return Err(Failure::Status(Box::new(resp)));
-            }
             if !(200..300).contains(&status) {
-                return Err(Failure::Fatal(client.status_error("GET", &url, resp)));
+                return Err(client.status_error("GET", &url, resp));
             }
             if let Some(n) = resp
                 .header("Content-Length")
                 .and_then(|l| l.trim().parse::<u64>().ok())
             {
                 if n != size {
-                    return Err(Failure::Fatal(RegistryError::Protocol {
+                    return Err(RegistryError::Protocol {
                         url: url.clone(),
                         message: format!("the registry sends {n} bytes for {digest}, whose descriptor says {size}"),
-                    }));
+                    });
                 }
             }
             // The rest of a body that broke off, asked for the same way
@@ -433,39 +431,25 @@ impl<'a> Walk<'a> {
             let reopen = |offset: u64| {
                 let req = Req::new("GET", url.clone(), scopes.clone())
                     .header("Range", format!("bytes={offset}-"));
-                client.attempt(&req).map_err(|f| match f {
-                    Failure::Transport(e) => e,
-                    Failure::Status(resp) => TransportError::Protocol {
-                        method: "GET",
-                        url: url.clone(),
-                        message: format!("asking for the rest, the registry answered {}", resp.status()),
-                    },
-                    Failure::Fatal(e) => TransportError::Protocol {
+                client.exchange(&budget, &req).map_err(|e| match e {
+                    RegistryError::Network(e) => *e,
+                    e => TransportError::Protocol {
                         method: "GET",
                         url: url.clone(),
                         message: format!("asking for the rest: {e}"),
                     },
                 })
             };
-            let mut reader =
-                ResumingBody::new(client.transport(), &budget, &url, resp, Box::new(reopen));
-            match store.put_verified(&mut reader, digest, size) {
-                Ok(()) => Ok(()),
-                Err(e) => match reader.failure() {
-                    Some(t) => Err(Failure::Transport(t)),
-                    None => Err(Failure::Fatal(RegistryError::Store {
+            let mut reader = transport.resuming(&budget, &url, resp, Box::new(reopen));
+            store
+                .put_verified(&mut reader, digest, size)
+                .map_err(|e| match reader.failure() {
+                    Some(t) => RegistryError::from(t),
+                    None => RegistryError::Store {
                         reference: self.name.clone(),
                         error: e,
-                    })),
-                },
-            }
-        });
-        match result {
-            Ok(()) => {}
-            Err(Failure::Status(resp)) => return Err(client.status_error("GET", &url, *resp)),
-            Err(Failure::Transport(e)) => return Err(e.into()),
-            Err(Failure::Fatal(e)) => return Err(e),
-        }
-        Ok(())
+                    },
+                })
+        })
     }
 }

@@ -5,18 +5,22 @@
 //!
 //! A chunked upload that fails mid-way (dropped connection, 5xx) asks the
 //! registry how far it got (GET on the upload URL, its `Range`) and goes on
-//! from there; a 416 or a lost upload session starts over cleanly. A 201
-//! or 202 is only believed with a `Location`, and a completed blob's
+//! from there; a 416 or a lost upload session starts over cleanly. The
+//! transport's retry layer decides when and how often: this module only
+//! says how to send a part, how to ask, and what one session is. A 201 or
+//! 202 is only believed with a `Location`, and a completed blob's
 //! `Docker-Content-Digest` must be ours.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
-use super::client::{pull_scope, push_scope, resolve, Client, Failure, Req};
+use super::client::{pull_scope, push_scope, Client, Req};
 use super::{PushReport, RegistryError, Transfer};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
-use crate::transport::{transient_status, Retry, TransportError};
+use crate::transport::{
+    resolve_location as resolve, transient_status, PartFailed, Resumable, Transient, TransportError,
+};
 
 /// How an upload attempt ended when it did not finish.
 enum Step {
@@ -168,14 +172,14 @@ pub(crate) fn push_blobs(
     Ok(())
 }
 
-/// Why an upload attempt did not finish, as the transport's retry loop
+/// Why an upload session did not finish, as the transport's retry layer
 /// sees it: a lost or refused session is worth a new one.
 enum Unfinished {
     Restart { reason: String, attempts: u32 },
     Fatal(RegistryError),
 }
 
-impl Retry for Unfinished {
+impl Transient for Unfinished {
     fn transient(&self) -> bool {
         matches!(self, Unfinished::Restart { .. })
     }
@@ -197,8 +201,8 @@ fn upload(
     report: &mut PushReport,
 ) -> Result<(), RegistryError> {
     let mut first = true;
-    // Each attempt is a whole session; the transport's loop bounds and
-    // spaces them. Chunks resumed inside a session have their own budget.
+    // Each attempt is a whole session; the retry layer bounds and spaces
+    // them. Chunks resumed inside a session have their own budget.
     let result = client.transport().retrying(true, || {
         if !first {
             report.uploads_restarted += 1;
@@ -385,9 +389,10 @@ impl Upload<'_> {
         report.bytes_uploaded += body.len() as u64;
         let req = Req::new("PUT", url.clone(), self.scopes.clone())
             .header("Content-Type", "application/octet-stream")
-            .body(body)
-            .no_retry();
-        match self.client.attempt(&req) {
+            .body(body);
+        // One attempt: a failure is steered here (did the blob land?).
+        let once = self.client.transport().budget(false);
+        match self.client.exchange(&once, &req) {
             Ok(resp) if resp.status() == 201 => {
                 check_created(&resp, &url, self.digest)?;
                 Ok(Step::Done)
@@ -411,18 +416,13 @@ impl Upload<'_> {
                 )))
             }
             Ok(resp) => Err(self.client.status_error("PUT", &url, resp)),
-            Err(Failure::Transport(e)) if !e.transient() => Err(e.into()),
-            Err(Failure::Transport(e)) => {
+            Err(RegistryError::Network(e)) if e.transient() => {
                 if self.exists()? {
                     return Ok(Step::Done);
                 }
                 Ok(Step::Restart(format!("the closing PUT failed: {e}")))
             }
-            Err(Failure::Status(resp)) => Ok(Step::Restart(format!(
-                "the closing PUT was answered {}",
-                resp.status()
-            ))),
-            Err(Failure::Fatal(e)) => Err(e),
+            Err(e) => Err(e),
         }
     }
 
@@ -436,89 +436,40 @@ impl Upload<'_> {
         )
     }
 
-    /// PATCH chunks of `chunk` bytes, resuming from the registry's `Range`
-    /// after a failure, then the closing PUT.
+    /// PATCH chunks of `chunk` bytes, resumed by the retry layer from the
+    /// registry's `Range` after a failure, then the closing PUT.
     fn chunked(
         &self,
-        mut location: String,
+        location: String,
         chunk: u64,
         report: &mut PushReport,
     ) -> Result<Step, RegistryError> {
-        let mut file = self.open()?;
-        let mut offset = 0;
-        // Failures of one chunk, resumed from the registry's Range, draw
-        // on one budget; progress earns the next chunk a fresh one.
-        let mut budget = self.client.transport().budget(true);
-        while offset < self.size {
-            let end = (offset + chunk).min(self.size);
-            let body = self.read(&mut file, offset, end - offset)?;
-            report.bytes_uploaded += body.len() as u64;
-            let req = Req::new("PATCH", location.clone(), self.scopes.clone())
-                .header("Content-Type", "application/octet-stream")
-                .header("Content-Range", format!("{offset}-{}", end - 1))
-                .body(&body)
-                .no_retry();
-            let failure = match self.client.attempt(&req) {
-                // 202 is the spec's answer; a 201 or 204 with a Location is
-                // taken as progress, never as completion: only the closing
-                // PUT completes an upload.
-                Ok(resp) if matches!(resp.status(), 201 | 202 | 204) => {
-                    let next = upload_location(&resp, &location)?;
-                    match range_end(&resp) {
-                        Some(e) if e > end => {
-                            return Err(RegistryError::Protocol {
-                                url: location,
-                                message: format!(
-                                    "the registry claims {e} bytes of {} after {end} were sent",
-                                    self.digest
-                                ),
-                            })
-                        }
-                        Some(e) => offset = e,
-                        None => offset = end,
-                    }
-                    location = next;
-                    budget = self.client.transport().budget(true);
-                    continue;
-                }
-                Ok(resp) if matches!(resp.status(), 404 | 416) => {
-                    return Ok(Step::Restart(format!(
-                        "a chunk was answered {}",
-                        resp.status()
-                    )))
-                }
-                Ok(resp) if transient_status(resp.status()) => {
-                    format!("a chunk was answered {}", resp.status())
-                }
-                Ok(resp) => return Err(self.client.status_error("PATCH", &location, resp)),
-                Err(Failure::Transport(e)) if e.transient() => e.to_string(),
-                Err(Failure::Transport(e)) => return Err(e.into()),
-                Err(Failure::Status(resp)) => format!("a chunk was answered {}", resp.status()),
-                Err(Failure::Fatal(e)) => return Err(e),
-            };
-            if !budget.take() {
+        let mut chunks = Chunks {
+            up: self,
+            file: self.open()?,
+            location,
+            chunk,
+            report,
+        };
+        match self.client.transport().resume(self.size, &mut chunks) {
+            Ok(()) => {}
+            Err(PartFailed::Broke { why, attempts }) => {
                 return Err(TransportError::Connection {
                     method: "PATCH",
-                    url: location,
-                    message: failure,
-                    attempts: budget.used(),
+                    url: chunks.location,
+                    message: why,
+                    attempts,
                 }
-                .into());
+                .into())
             }
-            self.client.transport().back_off(budget.used() - 1);
-            match self.status(&location)? {
-                Some((got, next)) => {
-                    offset = got.min(self.size);
-                    location = next;
-                    report.uploads_resumed += 1;
-                }
-                None => {
-                    return Ok(Step::Restart(format!(
-                        "the upload session was lost after: {failure}"
-                    )))
-                }
+            Err(PartFailed::Ended(Unfinished::Restart { reason, .. })) => {
+                return Ok(Step::Restart(reason))
             }
+            Err(PartFailed::Ended(Unfinished::Fatal(e))) => return Err(e),
         }
+        let Chunks {
+            location, report, ..
+        } = chunks;
         self.finish(location, &[], report)
     }
 
@@ -539,5 +490,93 @@ impl Upload<'_> {
             _ => location.to_string(),
         };
         Ok(Some((offset, next)))
+    }
+}
+
+/// One session's chunks, as the retry layer resumes them: the upload URL
+/// moves on with each answer.
+struct Chunks<'u, 'r> {
+    up: &'u Upload<'u>,
+    file: File,
+    location: String,
+    chunk: u64,
+    report: &'r mut PushReport,
+}
+
+/// What ends a session's chunks: the registry lost or refused the
+/// session (a new one is needed), or anything else.
+fn restart(reason: String) -> PartFailed<Unfinished> {
+    PartFailed::Ended(Unfinished::Restart {
+        reason,
+        attempts: 1,
+    })
+}
+
+fn fatal(e: RegistryError) -> PartFailed<Unfinished> {
+    PartFailed::Ended(Unfinished::Fatal(e))
+}
+
+impl Resumable for Chunks<'_, '_> {
+    type Error = Unfinished;
+
+    fn send_part(&mut self, offset: u64) -> Result<u64, PartFailed<Unfinished>> {
+        let up = self.up;
+        let end = (offset + self.chunk).min(up.size);
+        let body = up
+            .read(&mut self.file, offset, end - offset)
+            .map_err(fatal)?;
+        self.report.bytes_uploaded += body.len() as u64;
+        let req = Req::new("PATCH", self.location.clone(), up.scopes.clone())
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Range", format!("{offset}-{}", end - 1))
+            .body(&body);
+        // One attempt: the retry layer resumes the upload, not the chunk.
+        let once = up.client.transport().budget(false);
+        let broke = |why: String| PartFailed::Broke { why, attempts: 1 };
+        let resp = match up.client.exchange(&once, &req) {
+            Ok(resp) => resp,
+            Err(RegistryError::Network(e)) if e.transient() => return Err(broke(e.to_string())),
+            Err(e) => return Err(fatal(e)),
+        };
+        match resp.status() {
+            // 202 is the spec's answer; a 201 or 204 with a Location is
+            // taken as progress, never as completion: only the closing PUT
+            // completes an upload.
+            201 | 202 | 204 => {
+                let next = upload_location(&resp, &self.location).map_err(fatal)?;
+                let held = match range_end(&resp) {
+                    Some(e) if e > end => {
+                        return Err(fatal(RegistryError::Protocol {
+                            url: self.location.clone(),
+                            message: format!(
+                                "the registry claims {e} bytes of {} after {end} were sent",
+                                up.digest
+                            ),
+                        }))
+                    }
+                    Some(e) => e,
+                    None => end,
+                };
+                self.location = next;
+                Ok(held)
+            }
+            s @ (404 | 416) => Err(restart(format!("a chunk was answered {s}"))),
+            s if transient_status(s) => Err(broke(format!("a chunk was answered {s}"))),
+            _ => Err(fatal(up.client.status_error("PATCH", &self.location, resp))),
+        }
+    }
+
+    fn far_side_has(&mut self, why: &str) -> Result<u64, Unfinished> {
+        match self.up.status(&self.location).map_err(Unfinished::Fatal)? {
+            Some((got, next)) => {
+                self.location = next;
+                self.report.uploads_resumed += 1;
+                Ok(got.min(self.up.size))
+            }
+            None => Err(Unfinished::Restart {
+                reason: format!("the upload session was lost after: {why}"),
+                attempts: 1,
+            }),
+        }
     }
 }

@@ -138,20 +138,39 @@ fn scan(dir: &Path, into: &mut HostFiles) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// The client configuration for one host: the base roots plus the CAs in
-/// its certs.d `folders` (`host:port`, and `host` for port 443), and its
-/// client certificate (the first pair found).
+/// The certs.d folders of `host` (lower case, no brackets) on `port`,
+/// named as references write the registry: `host:port`, and for port 443
+/// `host` first (or `host:443`).
+fn folders(host: &str, port: u16) -> Vec<String> {
+    let named = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let mut folders = vec![format!("{named}:{port}")];
+    if port == 443 {
+        folders.insert(0, named);
+    }
+    folders
+}
+
+/// The client configuration for `host` on `port`: the base roots plus the
+/// CAs in its certs.d folders, and its client certificate (the first pair
+/// found). Whatever is decided per host (trust, client certificate, and
+/// whether to check at all) is decided here.
 pub(super) fn client_config(
     settings: &TlsSettings,
     base: &RootCertStore,
-    folders: &[String],
+    host: &str,
+    port: u16,
 ) -> Result<Arc<ClientConfig>, TransportError> {
+    let folders = folders(host, port);
     let mut files = HostFiles::default();
     if let Some(d) = &settings.direct_cert_dir {
         scan(d, &mut files)?;
     }
     for root in &settings.certs_d {
-        for folder in folders {
+        for folder in &folders {
             scan(&root.join(folder), &mut files)?;
         }
     }
@@ -238,5 +257,17 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certs_d_folders_are_named_as_references_name_the_host() {
+        assert_eq!(folders("r.example", 443), ["r.example", "r.example:443"]);
+        assert_eq!(folders("127.0.0.1", 5000), ["127.0.0.1:5000"]);
+        assert_eq!(folders("::1", 5000), ["[::1]:5000"]);
     }
 }

@@ -11,7 +11,7 @@ use stele::apt::hostconf::{find_host_source, host_sources, load_keyring};
 use stele::apt::release::{verify_inrelease, Keyring, ReleaseError};
 use stele::oci::Digest;
 use stele::store::BlobStore;
-use stele::transport::TransportError;
+use stele::transport::{Transport, TransportError};
 
 fn hello() -> Deb {
     Deb::new("hello", "1.0-1", "amd64")
@@ -33,7 +33,12 @@ fn repo_with(builder: AptRepoBuilder) -> AptRepo {
 
 /// A fetcher that retries fast, so fault tests stay quick.
 fn fetcher(cache: &Path, offline: bool) -> Fetcher {
-    Fetcher::new(BlobStore::open(cache).unwrap(), offline).with_retries(4, Duration::from_millis(5))
+    Fetcher::new(
+        BlobStore::open(cache).unwrap(),
+        offline,
+        Transport::default(),
+    )
+    .with_retries(4, Duration::from_millis(5))
 }
 
 /// Every file in the cache's blob directory, temp files included.
@@ -273,8 +278,12 @@ fn retries_server_errors_dropped_and_truncated_connections() {
 
     // Persistent 5xx: gives up after the configured attempts.
     let cache = tempfile::tempdir().unwrap();
-    let f = Fetcher::new(BlobStore::open(cache.path()).unwrap(), false)
-        .with_retries(3, Duration::from_millis(1));
+    let f = Fetcher::new(
+        BlobStore::open(cache.path()).unwrap(),
+        false,
+        Transport::default(),
+    )
+    .with_retries(3, Duration::from_millis(1));
     server.fail_first("/dists/stable/InRelease", 100, Fault::Status(503));
     let err = f.fetch_inrelease(&url, "stable").unwrap_err();
     assert!(
@@ -298,8 +307,12 @@ fn connection_refused_is_a_transport_error_after_retries() {
         l.local_addr().unwrap().port()
     };
     let cache = tempfile::tempdir().unwrap();
-    let f = Fetcher::new(BlobStore::open(cache.path()).unwrap(), false)
-        .with_retries(2, Duration::from_millis(1));
+    let f = Fetcher::new(
+        BlobStore::open(cache.path()).unwrap(),
+        false,
+        Transport::default(),
+    )
+    .with_retries(2, Duration::from_millis(1));
     let url = format!("http://127.0.0.1:{port}/x");
     let err = f.get_bytes(&url, 10).unwrap_err();
     assert!(

@@ -603,21 +603,20 @@ fn a_stalled_or_broken_download_goes_on_from_its_offset_where_ranges_are_served(
     use stele::apt::fetch::Fetcher;
     use stele::oci::Digest;
     use stele::store::BlobStore;
-    use stele::transport::NetworkSettings;
+    use stele::transport::{NetworkSettings, Transport};
 
     let dir = tempdir();
     let bytes = noise(300_000);
     fs::write(dir.path().join("blob"), &bytes).unwrap();
     let digest: Digest = sha256_digest(&bytes).parse().unwrap();
-    let network = NetworkSettings {
+    let transport = Transport::new(NetworkSettings {
         idle_timeout: Duration::from_secs(1),
         retries: 2,
         backoff: Duration::from_millis(1),
         ..NetworkSettings::default()
-    };
-    let fetcher = |cache: &Path| {
-        Fetcher::with_network(BlobStore::open(cache).unwrap(), false, &network).unwrap()
-    };
+    });
+    let fetcher =
+        |cache: &Path| Fetcher::new(BlobStore::open(cache).unwrap(), false, transport.clone());
 
     // Stalls past the idle timeout: abandoned, then the rest by Range.
     let (url, server) = HttpServer::serve(dir.path());

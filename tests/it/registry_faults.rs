@@ -14,18 +14,18 @@ use stele::registry::{
     pull, push_built, PushOptions, PushReport, Reference, RegistryError, RegistrySettings,
 };
 use stele::store::BlobStore;
-use stele::transport::NetworkSettings;
+use stele::transport::{NetworkSettings, Transport};
 
 fn settings(auth_files: Vec<PathBuf>) -> RegistrySettings {
     RegistrySettings {
         auth_files,
         chunk_size: 1000,
-        network: NetworkSettings {
+        transport: Transport::new(NetworkSettings {
             retries: 3,
             backoff: Duration::from_millis(1),
             idle_timeout: Duration::from_secs(20),
             ..NetworkSettings::default()
-        },
+        }),
         ..RegistrySettings::default()
     }
 }

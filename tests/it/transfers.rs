@@ -16,7 +16,7 @@ use serde_json::Value;
 use stele::oci::{Built, Image, LayerBlob, Platform};
 use stele::registry::{push_built, PushOptions, Reference, RegistrySettings};
 use stele::store::BlobStore;
-use stele::transport::NetworkSettings;
+use stele::transport::{NetworkSettings, Transport};
 
 /// Bytes that do not compress or repeat.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
@@ -218,12 +218,12 @@ fn fast_settings(jobs: usize) -> RegistrySettings {
     RegistrySettings {
         chunk_size: 1 << 20,
         jobs,
-        network: NetworkSettings {
+        transport: Transport::new(NetworkSettings {
             retries: 2,
             backoff: Duration::from_millis(1),
             idle_timeout: Duration::from_secs(20),
             ..NetworkSettings::default()
-        },
+        }),
         ..RegistrySettings::default()
     }
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 
 use super::{
-    apt_settings, builder, cache_dir, network_settings, open_cache, registry_settings,
-    remote_cache_settings, source_date_epoch, work_jobs, CacheArgs, JobsArgs, PackageArgs,
-    RegistryArgs, RemoteCacheArgs,
+    apt_settings, builder, cache_dir, open_cache, registry_settings, remote_cache_settings,
+    source_date_epoch, transport, work_jobs, CacheArgs, JobsArgs, PackageArgs, RegistryArgs,
+    RemoteCacheArgs,
 };
 use crate::apt::sources::AptSettings;
 use crate::attest::{PrivateKey, Selection};
@@ -22,7 +22,7 @@ use crate::recipe::Recipe;
 use crate::registry::{Progress, RegistrySettings};
 use crate::source::{Opened, RegistryAccess, Target};
 use crate::store::BlobStore;
-use crate::transport::NetworkSettings;
+use crate::transport::Transport;
 
 /// The cache folder's place: `--cache-dir`, else the environment's. It is
 /// opened (and its shared lock taken) only by what uses it, so a command
@@ -63,11 +63,11 @@ impl Reader {
         registry: &RegistryArgs,
         jobs: &JobsArgs,
         cache: &CacheArgs,
-        network: &NetworkSettings,
+        transport: &Transport,
         progress: Progress,
     ) -> Reader {
         Reader {
-            registry: registry_settings(registry, jobs, network, progress),
+            registry: registry_settings(registry, jobs, transport, progress),
             cache: CacheFolder::resolve(cache),
         }
     }
@@ -75,12 +75,12 @@ impl Reader {
     /// For a command whose only network use is reading the images it is
     /// given (`diff`, `inspect`): its network settings made here, once.
     pub fn for_reading(registry: &RegistryArgs, cache: &CacheArgs) -> Reader {
-        let network = network_settings(&registry.tls);
+        let transport = transport(&registry.tls);
         Reader::resolve(
             registry,
             &JobsArgs::default(),
             cache,
-            &network,
+            &transport,
             Progress::default(),
         )
     }
@@ -136,7 +136,7 @@ pub(crate) struct Run {
     /// Base images and remote caches.
     pub registry: RegistrySettings,
     /// Apt mirrors; the registries' `network` is this one.
-    pub network: NetworkSettings,
+    pub transport: Transport,
     pub apt: AptSettings,
     pub remote_cache: RemoteCacheSettings,
     // Where packages come from.
@@ -154,7 +154,7 @@ impl Run {
     pub fn resolve(
         flags: &RunFlags,
         registry: RegistrySettings,
-        network: &NetworkSettings,
+        transport: &Transport,
     ) -> Result<Run> {
         let remote_cache = match flags.remote_cache {
             Some(args) => remote_cache_settings(args)?,
@@ -164,7 +164,7 @@ impl Run {
             cache: CacheFolder::resolve(flags.cache),
             apt: apt_settings(flags.jobs),
             registry,
-            network: network.clone(),
+            transport: transport.clone(),
             jobs: work_jobs(flags.jobs),
             offline: flags.packages.offline,
             lock: if flags.packages.locked {
@@ -188,7 +188,7 @@ impl Run {
             cache,
             apt: self.apt.clone(),
             registry: self.registry.clone(),
-            network: self.network.clone(),
+            transport: self.transport.clone(),
             jobs: self.jobs,
             offline: self.offline,
             lock: self.lock,
@@ -264,7 +264,7 @@ impl Making {
         flags: &RecipeFlags,
         attest: AttestOptions,
         registry: RegistrySettings,
-        network: &NetworkSettings,
+        transport: &Transport,
     ) -> Result<Making> {
         let mut recipe = crate::recipe::load(flags.recipe, source_date_epoch()?)?;
         recipe.add_metadata(flags.annotation, flags.label);
@@ -279,7 +279,7 @@ impl Making {
                 only_platforms: flags.only_platforms,
             },
             registry,
-            network,
+            transport,
         )?;
         Ok(Making {
             recipe,

@@ -1,0 +1,639 @@
+//! The retry layer: the one place that decides what is worth another try
+//! and when it is made.
+//!
+//! - what is worth another try ([`Transient`]): a refused, reset or
+//!   stalled connection, a short read, 429 and 5xx answers. Never a
+//!   certificate or other TLS failure, an unknown host name, or another
+//!   4xx: asking again gives the same answer, only later.
+//! - how many tries one operation gets: a [`Budget`] of `retries + 1`
+//!   attempts, shared by the requests of the operation, its retries and
+//!   the bodies and uploads resumed inside it, so an operation is bounded
+//!   as a whole; waits double from the policy's backoff, capped.
+//! - what is tried again: one request ([`Transport::send`]), an operation
+//!   the caller describes as one attempt ([`Transport::retrying`]), a body
+//!   from where it broke off ([`ResumingBody`], by `Range`), a chunked
+//!   upload from where the far side has it ([`Transport::resume`], through
+//!   the upload's [`Resumable`] callbacks).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::{NetworkSettings, Request, Transport, TransportError};
+
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+/// How often and how patiently one use of the transport tries again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Further attempts after a transient failure.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each one after.
+    pub backoff: Duration,
+}
+
+impl RetryPolicy {
+    pub(super) fn of(settings: &NetworkSettings) -> RetryPolicy {
+        RetryPolicy {
+            retries: settings.retries,
+            backoff: settings.backoff,
+        }
+    }
+
+    /// The wait before retry number `n` (1-based: the attempt after the
+    /// first).
+    fn wait(&self, n: u32) -> Duration {
+        let factor = 1u32 << n.saturating_sub(1).min(16);
+        self.backoff.saturating_mul(factor).min(BACKOFF_CAP)
+    }
+}
+
+/// An attempt's failure, as the retry layer sees it.
+pub(crate) trait Transient {
+    /// Another attempt may succeed.
+    fn transient(&self) -> bool;
+    /// The final failure after `attempts` attempts (to say so).
+    fn gave_up(self, attempts: u32) -> Self;
+}
+
+impl Transient for TransportError {
+    fn transient(&self) -> bool {
+        matches!(self, TransportError::Connection { .. })
+    }
+    fn gave_up(self, n: u32) -> Self {
+        match self {
+            TransportError::Connection {
+                method,
+                url,
+                message,
+                ..
+            } => TransportError::Connection {
+                method,
+                url,
+                message,
+                attempts: n,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Statuses worth asking again for: rate limiting and server trouble.
+pub(crate) fn transient_status(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status)
+}
+
+/// What is left of one operation's attempts (see [`Transport::budget`]).
+/// Attempts are the only bound today; a total deadline per operation
+/// belongs here too, so that no retry starts past it.
+pub(crate) struct Budget {
+    left: AtomicU32,
+    used: AtomicU32,
+}
+
+impl Budget {
+    /// Takes one more attempt, if there is one left.
+    fn take(&self) -> bool {
+        let taken = self
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if taken {
+            self.used.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Attempts made so far, the first included.
+    pub fn used(&self) -> u32 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+impl Transport {
+    /// The attempts one operation may make: `retries + 1`, or 1 without
+    /// `retry` (a request whose repetition its caller steers).
+    pub(crate) fn budget(&self, retry: bool) -> Budget {
+        Budget {
+            left: AtomicU32::new(if retry { self.policy.retries } else { 0 }),
+            used: AtomicU32::new(1),
+        }
+    }
+
+    /// Whether another attempt may be made within `budget`; if so, takes
+    /// it, counts it and waits the backoff first. Every retry of the
+    /// crate passes here.
+    pub(crate) fn again(&self, budget: &Budget) -> bool {
+        if !budget.take() {
+            return false;
+        }
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(self.policy.wait(budget.used() - 1));
+        true
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the operation's
+    /// budget is spent (`retries + 1` attempts, 1 when `retry` is off).
+    /// The caller describes one attempt.
+    pub(crate) fn retrying<T, E: Transient>(
+        &self,
+        retry: bool,
+        op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.retrying_within(&self.budget(retry), op)
+    }
+
+    /// [`Transport::retrying`] within a budget the caller also hands to
+    /// the requests and [`ResumingBody`]s of its attempts.
+    pub(crate) fn retrying_within<T, E: Transient>(
+        &self,
+        budget: &Budget,
+        mut op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.transient() && self.again(budget) => {}
+                Err(e) => return Err(e.gave_up(budget.used())),
+            }
+        }
+    }
+
+    /// Sends one request through the base sender, again after a transient
+    /// failure or a 429/5xx answer while `budget` lasts. When it is spent,
+    /// the last answer is returned as it is (its status and body are the
+    /// caller's to report), or the last failure.
+    pub(crate) fn send(
+        &self,
+        budget: &Budget,
+        req: &Request,
+    ) -> Result<ureq::Response, TransportError> {
+        loop {
+            match self.sender.send(req) {
+                Ok(resp) if transient_status(resp.status()) && self.again(budget) => {}
+                Ok(resp) => return Ok(resp),
+                Err(e) if e.transient() && self.again(budget) => {}
+                Err(e) => return Err(e.gave_up(budget.used())),
+            }
+        }
+    }
+
+    /// `resp`'s body (the answer to a GET of `url`), picked up again by
+    /// `reopen` where it broke off, within `budget`: see [`ResumingBody`].
+    pub(crate) fn resuming<'a>(
+        &'a self,
+        budget: &'a Budget,
+        url: &str,
+        resp: ureq::Response,
+        reopen: Box<Reopen<'a>>,
+    ) -> ResumingBody<'a> {
+        let ranges = resp
+            .header("Accept-Ranges")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
+        let length = resp
+            .header("Content-Length")
+            .and_then(|l| l.trim().parse().ok());
+        ResumingBody {
+            transport: self,
+            budget,
+            url: url.to_string(),
+            body: Box::new(resp.into_reader()),
+            offset: 0,
+            length,
+            ranges,
+            reopen,
+            failure: None,
+        }
+    }
+
+    /// Sends `transfer` from offset 0 to `total`. A part that broke is
+    /// followed by asking how far the far side got, and sending goes on
+    /// from there. The breaks between two answered parts draw on one
+    /// budget; each answered part earns the next a fresh one, so a long
+    /// upload over a flaky link is bounded per stretch, not as a whole.
+    pub(crate) fn resume<R: Resumable>(
+        &self,
+        total: u64,
+        transfer: &mut R,
+    ) -> Result<(), PartFailed<R::Error>> {
+        let mut offset = 0;
+        let mut budget = self.budget(true);
+        while offset < total {
+            match transfer.send_part(offset) {
+                Ok(next) => {
+                    offset = next;
+                    budget = self.budget(true);
+                }
+                Err(PartFailed::Broke { why, .. }) if self.again(&budget) => {
+                    offset = transfer.far_side_has(&why).map_err(PartFailed::Ended)?;
+                }
+                Err(PartFailed::Broke { why, .. }) => {
+                    return Err(PartFailed::Broke {
+                        why,
+                        attempts: budget.used(),
+                    })
+                }
+                Err(ended) => return Err(ended),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A transfer the far side keeps as it arrives (a chunked upload), so
+/// that after a failure it goes on from what the far side holds, not from
+/// the start. The transfer supplies the two steps; [`Transport::resume`]
+/// decides when, and how often, each is taken.
+pub(crate) trait Resumable {
+    /// How the transfer ends other than by parts that keep breaking.
+    type Error;
+    /// Sends the part that starts at `offset`; returns the offset the far
+    /// side holds now.
+    fn send_part(&mut self, offset: u64) -> Result<u64, PartFailed<Self::Error>>;
+    /// After a part broke (`why`): the offset the far side holds, to go on
+    /// from. An error ends the transfer (the far side lost it).
+    fn far_side_has(&mut self, why: &str) -> Result<u64, Self::Error>;
+}
+
+/// How one part of a [`Resumable`] transfer failed.
+#[derive(Debug)]
+pub(crate) enum PartFailed<E> {
+    /// The connection broke, or the far side answered 429 or 5xx: worth
+    /// asking how far it got and going on. From [`Transport::resume`]:
+    /// the budget is spent after `attempts`.
+    Broke { why: String, attempts: u32 },
+    /// The transfer ends with this.
+    Ended(E),
+}
+
+/// Asks again for a body from `offset` on (a `Range` request); the
+/// answer is used only when it is a `206` starting exactly there.
+pub(crate) type Reopen<'a> = dyn FnMut(u64) -> Result<ureq::Response, TransportError> + 'a;
+
+/// An answer's body that, when it stalls (no progress for the idle
+/// timeout), breaks off or ends short of its `Content-Length`, asks again
+/// for the rest with a `Range` request, where the server said it serves
+/// ranges (`Accept-Ranges: bytes`), within the operation's budget. Else
+/// the read fails and [`ResumingBody::failure`] says how, so the caller's
+/// attempt can fail transiently and the operation start over.
+pub(crate) struct ResumingBody<'a> {
+    transport: &'a Transport,
+    budget: &'a Budget,
+    url: String,
+    body: Box<dyn std::io::Read + Send + 'a>,
+    offset: u64,
+    length: Option<u64>,
+    ranges: bool,
+    reopen: Box<Reopen<'a>>,
+    failure: Option<TransportError>,
+}
+
+impl ResumingBody<'_> {
+    /// The transient failure that ended reading, if one did.
+    pub fn failure(&mut self) -> Option<TransportError> {
+        self.failure.take()
+    }
+
+    fn broke_off(&self, why: &str) -> TransportError {
+        TransportError::Connection {
+            method: "GET",
+            url: self.url.clone(),
+            message: format!("the answer broke off after {} bytes: {why}", self.offset),
+            attempts: 1,
+        }
+    }
+
+    /// Picks the body up at `offset`, or says why it cannot.
+    fn resume(&mut self, why: &str) -> Result<(), TransportError> {
+        if !self.ranges || !self.transport.again(self.budget) {
+            return Err(self.broke_off(why));
+        }
+        let resp = (self.reopen)(self.offset)?;
+        let starts_here = resp
+            .header("Content-Range")
+            .and_then(|r| r.trim().strip_prefix("bytes "))
+            .and_then(|r| r.split_once('-'))
+            .is_some_and(|(start, _)| start.trim().parse::<u64>().ok() == Some(self.offset));
+        if resp.status() != 206 || !starts_here {
+            return Err(self.broke_off(&format!(
+                "{why}; asked for the rest, the server answered {} without the range",
+                resp.status()
+            )));
+        }
+        self.body = Box::new(resp.into_reader());
+        Ok(())
+    }
+}
+
+impl std::io::Read for ResumingBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let why = match self.body.read(buf) {
+                Ok(0) if self.length.is_some_and(|l| self.offset < l) => {
+                    "the connection closed before the end".to_string()
+                }
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) => e.to_string(),
+            };
+            if let Err(failure) = self.resume(&why) {
+                let message = failure.to_string();
+                self.failure = Some(failure);
+                return Err(std::io::Error::other(message));
+            }
+        }
+    }
+}
+
+/// A body reader that remembers whether reading failed, so a failure of
+/// the source (transient: a reset, a stall past the idle timeout, a body
+/// ending short) can be told apart from one of whoever consumes it.
+pub(crate) struct TrackedRead<R> {
+    inner: R,
+    read: u64,
+    error: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> TrackedRead<R> {
+    pub fn new(inner: R) -> TrackedRead<R> {
+        TrackedRead {
+            inner,
+            read: 0,
+            error: None,
+        }
+    }
+
+    /// The transient failure a read met, if one did.
+    pub fn failure(&self, method: &'static str, url: &str) -> Option<TransportError> {
+        self.error.as_ref().map(|e| TransportError::Connection {
+            method,
+            url: url.to_string(),
+            message: format!("the answer broke off after {} bytes: {e}", self.read),
+            attempts: 1,
+        })
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for TrackedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.read += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let copy = std::io::Error::new(e.kind(), e.to_string());
+                self.error = Some(e);
+                Err(copy)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::test_server::{Answer, Scripted};
+    use std::io::Read;
+
+    fn quick(retries: u32) -> Transport {
+        Transport::new(NetworkSettings {
+            retries,
+            backoff: Duration::ZERO,
+            ..NetworkSettings::default()
+        })
+    }
+
+    fn refused() -> TransportError {
+        TransportError::Connection {
+            method: "GET",
+            url: "https://registry.example/v2/".into(),
+            message: "connection refused".into(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn only_transient_failures_are_tried_again_within_the_budget() {
+        let t = quick(3);
+        let mut calls = 0;
+        let e = t
+            .retrying(true, || -> Result<(), TransportError> {
+                calls += 1;
+                Err(TransportError::Certificate {
+                    method: "GET",
+                    url: "https://registry.example/v2/".into(),
+                    host: "registry.example:443".into(),
+                    problem: "UnknownIssuer".into(),
+                })
+            })
+            .unwrap_err();
+        assert_eq!(calls, 1, "{e}");
+        let mut calls = 0;
+        let e = t
+            .retrying(true, || -> Result<(), TransportError> {
+                calls += 1;
+                Err(refused())
+            })
+            .unwrap_err();
+        assert_eq!(calls, 4);
+        assert!(e.to_string().contains("gave up after 4 attempt(s)"), "{e}");
+        assert_eq!(t.retries(), 3);
+        // Without retry: one attempt.
+        let mut calls = 0;
+        let _ = t.retrying(false, || -> Result<(), TransportError> {
+            calls += 1;
+            Err(refused())
+        });
+        assert_eq!(calls, 1);
+        assert!(transient_status(503) && transient_status(429) && !transient_status(404));
+    }
+
+    #[test]
+    fn waits_double_and_are_capped() {
+        let p = RetryPolicy {
+            retries: 9,
+            backoff: Duration::from_millis(500),
+        };
+        assert_eq!(p.wait(1), Duration::from_millis(500));
+        assert_eq!(p.wait(3), Duration::from_secs(2));
+        assert_eq!(p.wait(40), BACKOFF_CAP);
+    }
+
+    #[test]
+    fn a_request_is_sent_again_after_5xx_and_the_last_answer_kept() {
+        let server = Scripted::start(vec![
+            Answer::status(503, "busy"),
+            Answer::status(429, "slow down"),
+            Answer::status(200, "fine"),
+        ]);
+        let t = quick(4);
+        let url = server.url("/x");
+        let req = Request {
+            method: "GET",
+            url: &url,
+            headers: &[],
+            body: None,
+        };
+        let resp = t.send(&t.budget(true), &req).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(server.requests().len(), 3);
+        assert_eq!(t.retries(), 2);
+
+        // Spent: the last 5xx comes back to say what the server said.
+        let server = Scripted::start(vec![Answer::status(500, "no"); 3]);
+        let url = server.url("/x");
+        let req = Request { url: &url, ..req };
+        let resp = quick(1).send(&quick(1).budget(true), &req).unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(server.requests().len(), 2);
+    }
+
+    /// A reader that gives `data` up to `cut`, then fails.
+    struct Breaks(std::io::Cursor<Vec<u8>>, u64);
+
+    impl Read for Breaks {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.position() >= self.1 {
+                return Err(std::io::ErrorKind::ConnectionReset.into());
+            }
+            let room = (self.1 - self.0.position()) as usize;
+            let n = buf.len().min(room);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    /// A parsed answer: `head` (status line and headers), then `body`.
+    fn answer(head: &str, body: &str) -> ureq::Response {
+        format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_body_that_breaks_off_is_picked_up_where_it_broke() {
+        let data = "0123456789".repeat(10);
+        let t = quick(2);
+        let budget = t.budget(true);
+        let first = answer("HTTP/1.1 200 OK\r\nAccept-Ranges: bytes", &data);
+        let mut asked = Vec::new();
+        let reopen = |offset: u64| {
+            asked.push(offset);
+            Ok(answer(
+                &format!("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {offset}-99/100"),
+                &data[offset as usize..],
+            ))
+        };
+        let mut body = t.resuming(&budget, "http://h/x", first, Box::new(reopen));
+        // The connection resets after 40 bytes.
+        body.body = Box::new(Breaks(std::io::Cursor::new(data.clone().into_bytes()), 40));
+        let mut got = String::new();
+        body.read_to_string(&mut got).unwrap();
+        drop(body);
+        assert_eq!(got, data);
+        assert_eq!(asked, [40]);
+        assert_eq!(budget.used(), 2);
+        assert_eq!(t.retries(), 1);
+    }
+
+    #[test]
+    fn a_body_is_not_resumed_without_ranges_nor_from_a_200() {
+        let t = quick(2);
+        let budget = t.budget(true);
+        let first = answer("HTTP/1.1 200 OK", "");
+        let mut body = t.resuming(
+            &budget,
+            "http://h/x",
+            first,
+            Box::new(|_| panic!("no ranges: never asked")),
+        );
+        body.body = Box::new(Breaks(std::io::Cursor::new(vec![7; 10]), 5));
+        let mut sink = Vec::new();
+        assert!(body.read_to_end(&mut sink).is_err());
+        let failure = body.failure().unwrap();
+        assert!(failure.transient(), "{failure}");
+        assert!(failure.to_string().contains("after 5 bytes"), "{failure}");
+
+        // Ranges promised, but the server answers 200 (the whole body).
+        let first = answer("HTTP/1.1 200 OK\r\nAccept-Ranges: bytes", "");
+        let mut body = t.resuming(
+            &budget,
+            "http://h/x",
+            first,
+            Box::new(|_| Ok(answer("HTTP/1.1 200 OK", "0123456789"))),
+        );
+        body.body = Box::new(Breaks(std::io::Cursor::new(vec![7; 10]), 5));
+        assert!(body.read_to_end(&mut sink).is_err());
+        let failure = body.failure().unwrap().to_string();
+        assert!(failure.contains("without the range"), "{failure}");
+    }
+
+    /// A far side that keeps what arrives in parts of `part` bytes, and
+    /// drops the connection on the parts starting at `drops`, after
+    /// keeping `kept` bytes of them.
+    struct Far {
+        part: u64,
+        total: u64,
+        held: u64,
+        drops: Vec<u64>,
+        kept: u64,
+        sent: Vec<u64>,
+        asked: u32,
+    }
+
+    impl Far {
+        fn new(total: u64, drops: Vec<u64>, kept: u64) -> Far {
+            Far {
+                part: 100,
+                total,
+                held: 0,
+                drops,
+                kept,
+                sent: Vec::new(),
+                asked: 0,
+            }
+        }
+    }
+
+    impl Resumable for Far {
+        type Error = ();
+        fn send_part(&mut self, offset: u64) -> Result<u64, PartFailed<()>> {
+            self.sent.push(offset);
+            let end = (offset + self.part).min(self.total);
+            if let Some(i) = self.drops.iter().position(|d| *d == offset) {
+                self.drops.remove(i);
+                self.held = offset + self.kept;
+                return Err(PartFailed::Broke {
+                    why: "reset".into(),
+                    attempts: 1,
+                });
+            }
+            self.held = end;
+            Ok(end)
+        }
+        fn far_side_has(&mut self, why: &str) -> Result<u64, ()> {
+            assert_eq!(why, "reset");
+            self.asked += 1;
+            Ok(self.held)
+        }
+    }
+
+    #[test]
+    fn a_chunked_transfer_goes_on_from_what_the_far_side_holds() {
+        let t = quick(1);
+        let mut far = Far::new(450, vec![100, 330], 30);
+        t.resume(450, &mut far).unwrap();
+        // Each drop is followed by a question and the rest from there;
+        // one retry a stretch is enough, since progress renews the budget.
+        assert_eq!(far.sent, [0, 100, 130, 230, 330, 360]);
+        assert_eq!(far.asked, 2);
+
+        // Failing again before any progress spends the budget.
+        let mut far = Far::new(300, vec![100, 100], 0);
+        let e = t.resume(300, &mut far).unwrap_err();
+        assert!(matches!(e, PartFailed::Broke { attempts: 2, .. }), "{e:?}");
+        assert_eq!(far.sent, [0, 100, 100]);
+        assert_eq!(far.asked, 1);
+    }
+}
