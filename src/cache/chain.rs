@@ -327,13 +327,7 @@ mod tests {
     use super::*;
     use crate::cache::lookup::Answer;
     use crate::cache::{Cache, Local};
-    use crate::fstree::{Content, Node};
-    use crate::layer::{Compression, Profile};
-
-    const GZIP: Encoding = Encoding {
-        profile: Profile::V2026_2,
-        compression: Compression::Gzip,
-    };
+    use crate::layer::test_support::*;
 
     /// A place that answers every layer lookup the same way and counts
     /// what it is asked: the chain's own rules, apart from any registry.
@@ -386,17 +380,6 @@ mod tests {
             self.puts.fetch_add(1, Ordering::Relaxed);
             self.put.clone()
         }
-    }
-
-    fn tree() -> FsTree {
-        let mut t = FsTree::new();
-        t.insert(
-            "etc/a".into(),
-            Node::file(Content::bytes("a"), 0o644, 0, 0, 5),
-        )
-        .unwrap();
-        t.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
-        t
     }
 
     fn chain(dir: &std::path::Path, remotes: &[(&std::sync::Arc<Scripted>, Roles)]) -> Chain {

@@ -118,28 +118,9 @@ impl LayerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fstree::{Content, FsTree, Node};
-    use crate::layer::{layer_key, Compression, Profile};
+    use crate::layer::test_support::*;
 
-    const GZIP: Encoding = Encoding {
-        profile: Profile::V2026_2,
-        compression: Compression::Gzip,
-    };
-    const ZSTD: Encoding = Encoding {
-        profile: Profile::V2026_2,
-        compression: Compression::Zstd,
-    };
-
-    fn tree() -> FsTree {
-        let mut t = FsTree::new();
-        t.insert(
-            "etc/a".into(),
-            Node::file(Content::bytes("a"), 0o644, 0, 0, 5),
-        )
-        .unwrap();
-        t.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
-        t
-    }
+    use crate::layer::layer_key;
 
     #[test]
     fn hits_are_checked_and_damage_is_a_miss() {

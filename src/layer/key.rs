@@ -70,27 +70,8 @@ pub fn layer_key(tree: &FsTree, encoding: Encoding, builder: &str) -> Digest {
 mod tests {
     use super::*;
     use crate::fstree::{Content, Node};
-    use crate::layer::{Compression, Profile};
-
-    const GZIP: Encoding = Encoding {
-        profile: Profile::V2026_2,
-        compression: Compression::Gzip,
-    };
-    const ZSTD: Encoding = Encoding {
-        profile: Profile::V2026_2,
-        compression: Compression::Zstd,
-    };
-
-    fn tree() -> FsTree {
-        let mut t = FsTree::new();
-        t.insert(
-            "etc/a".into(),
-            Node::file(Content::bytes("a"), 0o644, 0, 0, 5),
-        )
-        .unwrap();
-        t.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
-        t
-    }
+    use crate::layer::test_support::*;
+    use crate::layer::Profile;
 
     #[test]
     fn every_input_of_the_bytes_changes_the_key() {

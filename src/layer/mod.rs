@@ -8,6 +8,34 @@ mod key;
 pub mod profile;
 pub mod tar;
 
+/// What the layer and cache tests share: the 2026.2 encodings and a
+/// one-file tree.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Compression, Encoding, Profile};
+    use crate::fstree::{Content, FsTree, Node};
+
+    pub(crate) const GZIP: Encoding = Encoding {
+        profile: Profile::V2026_2,
+        compression: Compression::Gzip,
+    };
+    pub(crate) const ZSTD: Encoding = Encoding {
+        profile: Profile::V2026_2,
+        compression: Compression::Zstd,
+    };
+
+    pub(crate) fn tree() -> FsTree {
+        let mut t = FsTree::new();
+        t.insert(
+            "etc/a".into(),
+            Node::file(Content::bytes("a"), 0o644, 0, 0, 5),
+        )
+        .unwrap();
+        t.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
+        t
+    }
+}
+
 use std::io::{self, Write};
 
 use flate2::write::GzEncoder;
