@@ -6,6 +6,7 @@
 //! clock, no environment, no host metadata except the files a recipe
 //! names.
 
+pub mod apps;
 pub mod apt;
 pub(crate) mod assemble;
 pub mod attest;
@@ -16,9 +17,11 @@ pub mod fstree;
 pub mod image;
 pub mod layer;
 pub mod lock;
+pub mod node;
 pub mod oci;
 pub(crate) mod parallel;
 pub mod pipeline;
+pub mod python;
 pub mod recipe;
 pub mod registry;
 pub mod sink;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 
-use super::{deb_purl, oci_purl, AttestInput, URI_BASE};
+use super::{oci_purl, AttestInput, URI_BASE};
 use crate::oci::{Digest, Image};
 use crate::timefmt::rfc3339;
 
@@ -76,7 +76,7 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
     }
     for sbom in input.packages_for(image) {
         let p = &sbom.deb;
-        let purl = deb_purl(&p.name, &p.version, &p.architecture);
+        let purl = p.purl();
         let mut c = json!({
             "type": "library",
             "bom-ref": purl,

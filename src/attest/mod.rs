@@ -92,8 +92,20 @@ pub struct DebPackage {
     pub license: Option<String>,
     /// Source package name (`Source:` without version).
     pub source_package: String,
-    /// sha256 of the .deb file.
+    /// sha256 of the .deb file (a wheel's, an npm tarball's).
     pub sha256: Digest,
+    /// A package of another ecosystem (`[python]`, `[node]`) names its
+    /// own purl (`pkg:pypi/…`, `pkg:npm/…`); `None` is a Debian package.
+    pub purl: Option<String>,
+}
+
+impl DebPackage {
+    /// The package's purl: its own, else Debian's.
+    pub fn purl(&self) -> String {
+        self.purl
+            .clone()
+            .unwrap_or_else(|| deb_purl(&self.name, &self.version, &self.architecture))
+    }
 }
 
 /// Everything attestations are made from. The build fills it.

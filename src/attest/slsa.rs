@@ -105,9 +105,32 @@ fn resolved_dependencies(input: &AttestInput) -> Vec<ResourceDescriptor> {
             }
         }
         None => {
-            for p in input.packages.values().flatten().map(|p| &p.deb) {
+            for p in input
+                .packages
+                .values()
+                .flatten()
+                .map(|p| &p.deb)
+                .filter(|p| p.purl.is_none())
+            {
                 add(&p.name, &p.version, &p.architecture, &p.sha256);
             }
+        }
+    }
+    // Python and npm packages (`[python]`, `[node]`) by their own purls.
+    for p in input.packages.values().flatten().map(|p| &p.deb) {
+        if let Some(uri) = &p.purl {
+            packages
+                .entry(uri.clone())
+                .or_insert_with(|| ResourceDescriptor {
+                    name: Some(p.name.clone()),
+                    uri: Some(uri.clone()),
+                    digest: ResourceDescriptor::sha256(&p.sha256),
+                    annotations: BTreeMap::from([(
+                        "version".to_string(),
+                        Value::String(p.version.clone()),
+                    )]),
+                    ..Default::default()
+                });
         }
     }
     let mut out: Vec<ResourceDescriptor> = packages.into_values().collect();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::{deb_purl, oci_purl, AttestInput, BaseRef, DebPackage, URI_BASE};
+use super::{oci_purl, AttestInput, BaseRef, DebPackage, URI_BASE};
 use crate::oci::{Digest, Image, Platform};
 use crate::timefmt::rfc3339;
 
@@ -180,8 +180,12 @@ fn deb_entry(p: &DebPackage, license_refs: &mut BTreeSet<String>) -> (String, Va
         "copyrightText": NOASSERTION,
         "sourceInfo": format!("built from Debian source package {}", p.source_package),
         "checksums": [sha256_checksum(&p.sha256)],
-        "externalRefs": [purl_ref(deb_purl(&p.name, &p.version, &p.architecture))],
+        "externalRefs": [purl_ref(p.purl())],
     });
+    let mut entry = entry;
+    if p.purl.is_some() {
+        entry["sourceInfo"] = json!(format!("installed from its lockfile as {}", p.purl()));
+    }
     (id, entry)
 }
 

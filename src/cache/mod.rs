@@ -11,7 +11,10 @@
 //! - packs (`packs`): .deb sha256 → the package unpacked (`dpkg::unpack`);
 //! - base views (`views`): base layer digest → what a build needs of it;
 //! - the executable-digest memo (`memo`): what stele names itself by;
-//! - downloads (.debs, apt indexes, base images' blobs), by digest alone.
+//! - application archives (`apps`): wheel or npm tarball sha256 → unpacked,
+//!   and npm integrity → the checked tarball's sha256;
+//! - downloads (.debs, apt indexes, base images' blobs, wheels, npm
+//!   tarballs), by digest alone.
 //!
 //! A registry repository (`remote`: `--cache-from`, `--cache-to`) holds
 //! layers and packs as OCI artifacts, for fleets of CI runners.
@@ -22,6 +25,7 @@
 //! and the build and package steps ask the chain, never a registry.
 //! `prune` makes the local folder smaller under its exclusive lock.
 
+mod apps;
 mod chain;
 mod folder;
 mod layers;
@@ -34,6 +38,7 @@ pub(crate) mod records;
 pub mod remote;
 mod views;
 
+pub use apps::AppPacks;
 pub use chain::{Chain, Origin, RemoteReport, Roles};
 pub use folder::{lock, Cache, LOCK_FILE};
 pub use layers::LayerCache;

@@ -9,6 +9,7 @@
 //! flags + environment in, a value nothing changes afterwards out, the
 //! command's policy decided there.
 
+pub(crate) mod apps;
 pub(crate) mod resolved;
 
 pub(crate) use resolved::{CacheFolder, Making, Reader, RecipeFlags, Run};

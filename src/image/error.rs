@@ -14,6 +14,9 @@ pub enum BuildError {
     Content(#[from] crate::fstree::ContentError),
     #[error(transparent)]
     Install(#[from] crate::dpkg::install::InstallError),
+    /// `[python]` or `[node]` packages that cannot be installed.
+    #[error(transparent)]
+    Apps(#[from] Box<crate::apps::AppsError>),
     #[error("{package} was not unpacked before the build; this is a bug in stele")]
     NotUnpacked { package: String },
     #[error(transparent)]

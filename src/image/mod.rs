@@ -138,6 +138,8 @@ pub struct BuildInputs {
     pub base: Option<BaseImage>,
     /// The lock and unpacked .debs of the recipe's `[apt]`.
     pub packages: Option<Packages>,
+    /// `[python]` and `[node]`: each platform's chosen packages, unpacked.
+    pub apps: crate::apps::AppInputs,
 }
 
 /// A finished build: the images, and per platform the packages installed
@@ -186,6 +188,9 @@ struct PlatformPlan<'a> {
     base: Option<&'a Image>,
     layers: Vec<LayerPlan>,
     packages: Option<package_layers::PackageLayers<'a>>,
+    /// `[python]`/`[node]` layers: each one's index in `layers` and the
+    /// packages it holds.
+    apps: Vec<(usize, Vec<crate::attest::DebPackage>)>,
 }
 
 pub fn build(
@@ -223,6 +228,14 @@ pub fn build(
         if let Some(p) = &plan.packages {
             sbom.insert(plan.platform.to_string(), p.sbom(&mine));
             scripts.insert(plan.platform.to_string(), p.script_report().clone());
+        }
+        for (at, packages) in &plan.apps {
+            let listed: &mut Vec<SbomPackage> = sbom.entry(plan.platform.to_string()).or_default();
+            listed.extend(packages.iter().map(|deb| SbomPackage {
+                deb: deb.clone(),
+                layer_digest: mine[*at].digest.clone(),
+            }));
+            listed.sort();
         }
         let layers: Vec<PlannedLayer> = plan
             .layers
@@ -311,11 +324,23 @@ fn plan_platform<'a>(
         accounts = std::mem::take(&mut p.accounts);
         package_step = Some(p);
     }
+    let mut apps = Vec::new();
+    for layer in
+        crate::apps::app_layers(recipe, &inputs.apps, platform, &lower).map_err(Box::new)?
+    {
+        lower.overlay(layer.tree.clone());
+        apps.push((layers.len(), layer.packages));
+        layers.push(LayerPlan {
+            tree: layer.tree,
+            created_by: layer.created_by,
+        });
+    }
     let sbom = recipe.sbom.then(|| {
-        let packages = package_step
+        let mut packages = package_step
             .as_ref()
             .map(package_layers::PackageLayers::deb_packages)
             .unwrap_or_default();
+        packages.extend(apps.iter().flat_map(|(_, p)| p.iter().cloned()));
         crate::attest::spdx::embedded_document(&crate::attest::spdx::Embedded {
             image_name: &recipe.name,
             platform,
@@ -332,6 +357,7 @@ fn plan_platform<'a>(
         base: base.map(|(_, i)| i),
         layers,
         packages: package_step,
+        apps,
     })
 }
 

@@ -219,6 +219,7 @@ fn deb_packages(installed: &Installed, locked: &[LockedPackage]) -> Vec<DebPacka
             license,
             source_package: s.source.clone(),
             sha256: lp.sha256.clone(),
+            purl: None,
         });
     }
     out.sort();

@@ -69,6 +69,8 @@ pub enum ResolveError {
     Debs(#[from] Box<DebsError>),
     #[error(transparent)]
     Unpack(#[from] Box<UnpackError>),
+    #[error(transparent)]
+    Apps(#[from] Box<crate::apps::AppsError>),
 }
 
 /// How the lock in force came to be.
@@ -155,10 +157,39 @@ pub fn resolve(
             )
         }
     };
+    let apps = resolve_apps(recipe, settings, lock.as_ref())?;
     Ok(Resolved {
-        inputs: BuildInputs { base, packages },
+        inputs: BuildInputs {
+            base,
+            packages,
+            apps,
+        },
         lock,
     })
+}
+
+/// `[python]` and `[node]`: each platform's packages chosen, fetched
+/// into the cache folder and unpacked.
+fn resolve_apps(
+    recipe: &Recipe,
+    settings: &Settings,
+    lock: Option<&LockOutcome>,
+) -> Result<crate::apps::AppInputs, ResolveError> {
+    if recipe.python.is_none() && recipe.node.is_none() {
+        return Ok(crate::apps::AppInputs::default());
+    }
+    let packs = crate::cache::AppPacks::open(settings.cache.blobs())
+        .map_err(|e| Box::new(crate::apps::AppsError::Cache(e)))?;
+    let cx = crate::apps::resolve::Context {
+        store: settings.cache.blobs(),
+        packs: &packs,
+        transport: &settings.transport,
+        settings: &settings.apps,
+        offline: settings.offline,
+        vendor: settings.vendor.as_deref(),
+        jobs: settings.apt.jobs.max(settings.jobs),
+    };
+    Ok(crate::apps::resolve(recipe, lock.map(|l| &l.lock), &cx).map_err(Box::new)?)
 }
 
 /// A downloader into the cache folder whose requests go out through the

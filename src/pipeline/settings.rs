@@ -54,6 +54,8 @@ pub struct Settings {
     /// runners made (`--cache-from`), and those to push this build's to
     /// (`--cache-to`).
     pub remote_cache: RemoteCacheSettings,
+    /// Where `[python]` and `[node]` packages are downloaded from.
+    pub apps: crate::apps::AppSettings,
     pub builder: Builder,
     /// Build only these of the recipe's platforms (empty: all of them).
     /// The lock and the base are still resolved and checked for every

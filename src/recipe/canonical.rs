@@ -3,7 +3,6 @@
 //! digest the image records, and the `--annotation`/`--label` a build adds
 //! to it.
 
-use super::schema::RecipeFile;
 use super::Recipe;
 use crate::oci::Digest;
 
@@ -50,13 +49,8 @@ impl Recipe {
     }
 }
 
-/// The canonical JSON of `file` without its sources' locations.
-pub(super) fn input_canonical(file: &RecipeFile) -> Vec<u8> {
-    input_canonical_value(serde_json::to_value(file).expect("a recipe serializes"))
-}
-
 /// The canonical JSON of a recipe document without its sources' locations.
-fn input_canonical_value(mut value: serde_json::Value) -> Vec<u8> {
+pub(super) fn input_canonical_value(mut value: serde_json::Value) -> Vec<u8> {
     if let Some(sources) = value
         .get_mut("apt")
         .and_then(|a| a.get_mut("sources"))
@@ -68,6 +62,16 @@ fn input_canonical_value(mut value: serde_json::Value) -> Vec<u8> {
         {
             source.remove("mirror");
             source.remove("keyring");
+        }
+    }
+    // Where Python and npm packages are downloaded from is a location
+    // too: the locks' hashes are their identity.
+    for (table, key) in [("python", "index"), ("node", "registry")] {
+        if let Some(t) = value
+            .get_mut(table)
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            t.remove(key);
         }
     }
     crate::oci::json::to_canonical_vec(&value)

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::canonical::input_canonical;
+use super::canonical::input_canonical_value;
 use super::schema::RecipeFile;
 use super::validate::{
     parse_accounts, parse_apt, parse_base, parse_config, parse_file, parse_path,
@@ -249,8 +249,22 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
             }
         }
     }
-    let canonical = crate::oci::json::to_canonical_vec(&file);
-    let input_digest = Digest::of(&input_canonical(&file));
+    let python = file
+        .python
+        .as_ref()
+        .map(|t| super::apps::parse_python(&ctx, t, &dir))
+        .transpose()?;
+    let node = file
+        .node
+        .as_ref()
+        .map(|t| super::apps::parse_node(&ctx, t, &dir))
+        .transpose()?;
+    // The lockfiles' digests are part of the recipe: another lock is
+    // another input.
+    let mut doc = serde_json::to_value(&file).expect("a recipe serializes");
+    super::apps::record_lock_digests(&mut doc, python.as_ref(), node.as_ref());
+    let canonical = crate::oci::json::to_canonical_vec(&doc);
+    let input_digest = Digest::of(&input_canonical_value(doc));
     Ok(Recipe {
         path: path.to_path_buf(),
         dir,
@@ -262,6 +276,8 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
         platforms,
         base,
         apt,
+        python,
+        node,
         files,
         paths,
         users,

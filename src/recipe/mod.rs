@@ -5,6 +5,7 @@
 //! each error at the value's file:line:column, and `canonical` is the
 //! recipe as provenance and the lockfile record it.
 
+mod apps;
 mod canonical;
 mod load;
 pub mod schema;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use crate::layer::{Compression, Profile};
 use crate::oci::{Digest, Platform};
 
+pub use apps::{NodeSpec, PythonSpec};
 pub(crate) use load::valid_tag;
 pub use load::{line_col, load, parse};
 
@@ -197,6 +199,10 @@ pub struct Recipe {
     pub platforms: Vec<Platform>,
     pub base: BaseSpec,
     pub apt: Option<AptSpec>,
+    /// `[python]`: packages from a pylock.toml.
+    pub python: Option<PythonSpec>,
+    /// `[node]`: packages from a package-lock.json.
+    pub node: Option<NodeSpec>,
     pub files: Vec<FileSpec>,
     pub paths: Vec<PathSpec>,
     pub users: Vec<UserSpec>,

@@ -33,6 +33,16 @@ pub(crate) struct RecipeFile {
     /// Optional: the image config (entrypoint, env, user, …).
     #[serde(default)]
     pub config: ConfigTable,
+    /// Optional: Python packages from a PEP 751 lock (`pylock.toml`),
+    /// installed for the image's python3. Left out of the canonical
+    /// recipe when not written, so other recipes keep their digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<super::apps::PythonTable>,
+    /// Optional: Node.js packages from npm's `package-lock.json`, laid
+    /// out in `node_modules`. Left out of the canonical recipe when not
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<super::apps::NodeTable>,
     /// Optional: annotations copied to the image manifest (and, for
     /// `org.opencontainers.image.source`, `revision` and `version`, to the
     /// config's labels). Keys stele sets itself are refused.

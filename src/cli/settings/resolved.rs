@@ -139,6 +139,8 @@ pub(crate) struct Run {
     pub transport: Transport,
     pub apt: AptSettings,
     pub remote_cache: RemoteCacheSettings,
+    /// Python indexes and npm registries, as pip and npm are configured.
+    pub apps: crate::apps::AppSettings,
     // Where packages come from.
     pub offline: bool,
     pub lock: LockPolicy,
@@ -175,6 +177,7 @@ impl Run {
             vendor: flags.packages.vendor.clone(),
             layer_cache: flags.layer_cache,
             remote_cache,
+            apps: super::apps::app_settings(None),
             only_platforms: flags.only_platforms.to_vec(),
         })
     }
@@ -195,6 +198,7 @@ impl Run {
             vendor: self.vendor.clone(),
             layer_cache: self.layer_cache,
             remote_cache: self.remote_cache.clone(),
+            apps: self.apps.clone(),
             only_platforms: self.only_platforms.clone(),
         })
     }
@@ -269,7 +273,7 @@ impl Making {
         let mut recipe = crate::recipe::load(flags.recipe, source_date_epoch()?)?;
         recipe.add_metadata(flags.annotation, flags.label);
         check_platforms(&recipe, flags.only_platforms)?;
-        let run = Run::resolve(
+        let mut run = Run::resolve(
             &RunFlags {
                 cache: flags.cache,
                 jobs: flags.jobs,
@@ -281,6 +285,9 @@ impl Making {
             registry,
             transport,
         )?;
+        // The project's .npmrc beside its lock counts, as npm reads it.
+        let project = recipe.node.as_ref().and_then(|n| n.lock.parent());
+        run.apps = super::apps::app_settings(project);
         Ok(Making {
             recipe,
             attest,
