@@ -261,7 +261,8 @@ pub(crate) fn unpack(
         }
         ArchiveKind::NpmTarball => {
             // Hashing read the file to its end.
-            io::Seek::seek(&mut &file, io::SeekFrom::Start(0)).map_err(|e| invalid(e.to_string()))?;
+            io::Seek::seek(&mut &file, io::SeekFrom::Start(0))
+                .map_err(|e| invalid(e.to_string()))?;
             let gz = flate2::read::GzDecoder::new(BufReader::new(&file));
             let mut tar = tar::Archive::new(gz.take(MAX_UNPACKED));
             let mut count = 0u64;

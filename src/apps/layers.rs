@@ -36,7 +36,10 @@ pub fn app_layers(
         let (interpreter, wheels) = &python.platforms[&key];
         let (major, minor) = interpreter.version;
         let binary = format!("usr/bin/python{major}.{minor}");
-        if lower.get(&binary).is_none() {
+        // Below the Python layer, or made by the recipe's own layer.
+        let made = recipe.paths.iter().any(|p| p.key == binary)
+            || recipe.files.iter().any(|f| f.dest == binary);
+        if lower.get(&binary).is_none() && !made {
             return Err(PythonError::NoInterpreter {
                 loc: python.spec.loc.0.clone(),
                 platform: key.clone(),

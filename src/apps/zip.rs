@@ -228,9 +228,11 @@ impl<'a> Archive<'a> {
         let copied = match member.method {
             0 => io::copy(&mut { raw }, &mut checked),
             8 => io::copy(&mut flate2::read::DeflateDecoder::new(raw), &mut checked),
-            m => return bad(format!(
+            m => {
+                return bad(format!(
                 "member {name} uses compression method {m}; wheels use stored (0) or deflate (8)"
-            )),
+            ))
+            }
         };
         match copied {
             Ok(_) => {}

@@ -389,9 +389,11 @@ pub fn install(
                 put(&mut tree, &mut installed, dest, rewritten, 0o755)?;
                 continue;
             }
-            other => return Err(err(format!(
+            other => {
+                return Err(err(format!(
                 "{path}: `{other}` is not a scheme key (purelib, platlib, headers, scripts, data)"
-            ))),
+            )))
+            }
         };
         put(&mut tree, &mut installed, dest, content, mode)?;
     }

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod apps;
 mod apt_fetch;
 mod archive;
 mod archive_source;

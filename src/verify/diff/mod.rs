@@ -10,6 +10,7 @@
 
 mod config;
 mod files;
+mod packages;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -150,8 +151,14 @@ impl Diff {
                     Cause::Compression => "same DiffIDs, different digests".to_string(),
                     Cause::Ordering => "same entries, different tar order".to_string(),
                     Cause::Content => {
-                        let files = self.file_topics();
-                        if files.is_empty() {
+                        let (named, files): (Vec<String>, Vec<String>) = self
+                            .file_topics()
+                            .into_iter()
+                            .partition(|t| t.starts_with(packages::PACKAGE_TOPIC));
+                        if !named.is_empty() {
+                            // The packages explain their files.
+                            list(&named)
+                        } else if files.is_empty() {
                             list(&topics)
                         } else {
                             format!(
@@ -600,7 +607,8 @@ fn compare_images(
                         Some(db.to_string()),
                     ));
                     push(d, title.clone(), items);
-                    let mut file_items = files::compare(&ea, &eb);
+                    let mut file_items = packages::python(&ea, &eb);
+                    file_items.extend(files::compare(&ea, &eb));
                     if let (Some(x), Some(y)) = (&sa, &sb) {
                         if sbom_differs_only_in_time(x, y) {
                             for item in file_items.iter_mut().filter(|i| i.what == sbom_key) {

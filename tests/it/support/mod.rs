@@ -8,6 +8,7 @@
 //! the gates of their independent validators ([`attest`]). Nothing here
 //! touches the network beyond 127.0.0.1.
 
+pub mod apps;
 pub mod archive;
 pub mod attest;
 pub mod deb;
