@@ -28,6 +28,41 @@ pub struct Lock {
     /// Per platform (`linux/amd64`), the packages to install, sorted by name.
     #[serde(default)]
     pub platforms: BTreeMap<String, LockedPlatform>,
+    /// `[python]`: the pylock.toml in force and the wheel each platform
+    /// installs from it. Locks without it still read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<LockedApps>,
+    /// `[node]`: the package-lock.json in force and the packages each
+    /// platform installs from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<LockedApps>,
+}
+
+/// An ecosystem's lockfile as the build used it: its digest, and per
+/// platform what it installs (derived from it and the interpreter the
+/// Debian packages give, so a review of the stele lock shows which
+/// package changed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedApps {
+    /// The lockfile's path as the recipe writes it.
+    pub lockfile: String,
+    pub lockfile_sha256: Digest,
+    /// Per platform, the packages, sorted.
+    #[serde(default)]
+    pub platforms: BTreeMap<String, Vec<LockedAppPackage>>,
+}
+
+/// One Python or npm package of one platform.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedAppPackage {
+    pub name: String,
+    pub version: String,
+    /// The wheel's file name, or the npm package's path in the project.
+    pub file: String,
+    /// The wheel's sha256, or the npm tarball's integrity.
+    pub hash: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +214,8 @@ mod tests {
                 inrelease_sha256: Digest::of(b"i"),
             }],
             platforms,
+            python: None,
+            node: None,
         };
         let text = lock.to_text();
         assert!(

@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod fetch;
 pub mod layers;
+pub mod locking;
 pub mod resolve;
 pub(crate) mod zip;
 

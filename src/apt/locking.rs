@@ -104,6 +104,8 @@ pub(crate) fn resolve_lock(
         encoding: recipe.encoding.unwrap_or_default(),
         sources,
         platforms,
+        python: None,
+        node: None,
     })
 }
 

@@ -212,7 +212,8 @@ pub(crate) fn cmd_lock(args: LockArgs, r: &Reporter) -> Result<ExitCode> {
     }
     let pipeline = settings.run.open()?;
     let fetcher = crate::pipeline::fetcher(&pipeline, false);
-    let lock = locking::resolve_lock(recipe, apt, &fetcher, &pipeline.apt)?;
+    let mut lock = locking::resolve_lock(recipe, apt, &fetcher, &pipeline.apt)?;
+    crate::apps::locking::update(recipe, &mut lock)?;
     write_atomic(&path, lock.to_text().as_bytes())?;
     for (platform, p) in &lock.platforms {
         r.info(format_args!("{platform}: {} package(s)", p.packages.len()));

@@ -310,7 +310,7 @@ pub fn check_lock(recipe: &Recipe, apt: &AptSpec) -> Result<(Option<Lock>, LockS
         return Ok((None, LockStatus::Created));
     }
     let lock = Lock::load(&path)?;
-    if locking::is_fresh(recipe, apt, &lock) {
+    if locking::is_fresh(recipe, apt, &lock) && crate::apps::locking::answers(recipe, &lock) {
         Ok((Some(lock), LockStatus::Fresh))
     } else {
         Ok((Some(lock), LockStatus::Updated))
@@ -321,7 +321,7 @@ fn why(status: LockStatus) -> &'static str {
     match status {
         LockStatus::Created => "does not exist",
         _ => {
-            "is stale (the recipe's packages, sources' suites or components, or platforms changed)"
+            "is stale (the recipe's packages, sources' suites or components, or platforms changed, or its Python or npm lockfile did)"
         }
     }
 }
@@ -338,11 +338,19 @@ pub fn lock_in_force(
 ) -> Result<LockOutcome, ResolveError> {
     let path = Lock::path_for(&recipe.path);
     let (existing, status) = check_lock(recipe, apt)?;
-    let lock = match (existing, status) {
-        (Some(lock), LockStatus::Fresh) => {
-            progress(Event::LockFresh { lock_path: &path });
-            lock
+    let (existing, status) = match (existing, status) {
+        // Only the `[python]`/`[node]` sections are behind (their
+        // lockfile changed): they are brought up to date below, without
+        // resolving the Debian packages again.
+        (Some(lock), LockStatus::Updated)
+            if locking::is_fresh(recipe, apt, &lock) && settings.lock != LockPolicy::Locked =>
+        {
+            (Some(lock), LockStatus::Fresh)
         }
+        other => other,
+    };
+    let mut lock = match (existing, status) {
+        (Some(lock), LockStatus::Fresh) => lock,
         _ => {
             if settings.lock == LockPolicy::Locked {
                 return Err(ResolveError::Locked {
@@ -370,6 +378,16 @@ pub fn lock_in_force(
             lock
         }
     };
+    let mut status = status;
+    if crate::apps::locking::update(recipe, &mut lock).map_err(Box::new)? {
+        lock.write(&path)?;
+        progress(Event::LockWritten { lock_path: &path });
+        if status == LockStatus::Fresh {
+            status = LockStatus::Updated;
+        }
+    } else if status == LockStatus::Fresh {
+        progress(Event::LockFresh { lock_path: &path });
+    }
     if let Some(dir) = &settings.vendor {
         let count = debs::import_vendored(&lock, dir, fetcher)?;
         progress(Event::Vendored { count, dir });

@@ -243,11 +243,15 @@ fn host_has_bookworm() -> bool {
 
 fn copy_example(name: &str, files: &[&str], into: &Path) -> PathBuf {
     fs::create_dir_all(into.join(name)).unwrap();
-    fs::copy(
-        repo_root().join(format!("recipes/{name}.toml")),
-        into.join(format!("{name}.toml")),
-    )
-    .unwrap();
+    // The committed lock pins the Debian packages; the first build adds
+    // the Python or npm section for the ecosystem lock written now.
+    for ext in ["toml", "lock"] {
+        fs::copy(
+            repo_root().join(format!("recipes/{name}.{ext}")),
+            into.join(format!("{name}.{ext}")),
+        )
+        .unwrap();
+    }
     for f in files {
         fs::copy(
             repo_root().join(format!("recipes/{name}/{f}")),
@@ -285,6 +289,16 @@ fn flask_from_a_uv_lock_runs_in_podman_and_rebuilds_the_same_from_an_empty_cache
     uv.expect_ok();
     let out = dir.path().join("out");
     let digest = build(&recipe, &out);
+    // The stele lock now records the pylock's digest and each platform's
+    // wheels: the PyYAML wheel of each machine.
+    let lock = fs::read_to_string(dir.path().join("flask.lock")).unwrap();
+    assert!(
+        lock.contains("[python]\nlockfile = \"flask/pylock.toml\""),
+        "{lock}"
+    );
+    assert!(lock.contains("manylinux_2_17_aarch64"), "{lock}");
+    assert!(lock.contains("manylinux_2_17_x86_64"), "{lock}");
+    run(stele().arg("lock").arg("--check").arg(&recipe)).expect_ok();
 
     // PyYAML's C extension, for each platform's machine.
     for (arch, machine, triplet) in [("amd64", 0x3e, "x86_64"), ("arm64", 0xb7, "aarch64")] {

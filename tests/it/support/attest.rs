@@ -112,6 +112,8 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
             inrelease_sha256: sha("inrelease"),
         }],
         platforms,
+        python: None,
+        node: None,
     };
     (lock, packages)
 }
