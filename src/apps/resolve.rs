@@ -193,11 +193,7 @@ pub fn resolve(recipe: &Recipe, apt: Option<&Lock>, cx: &Context) -> Result<AppI
             for p in &chosen {
                 wanted.entry(p.integrity.clone()).or_insert_with(|| Wanted {
                     label: format!("{}@{}", p.name, p.version),
-                    file: format!(
-                        "{}-{}.tgz",
-                        p.name.rsplit('/').next().unwrap_or(&p.name),
-                        p.version
-                    ),
+                    file: npm_file(&p.name, &p.version),
                     kind: ArchiveKind::NpmTarball,
                     expected: Expected::Integrity(
                         Integrity::parse(&p.integrity).expect("checked by select"),
@@ -241,6 +237,33 @@ pub fn resolve(recipe: &Recipe, apt: Option<&Lock>, cx: &Context) -> Result<AppI
         });
     }
     Ok(inputs)
+}
+
+/// An npm tarball's file name in a vendor folder: the scope kept
+/// (`@esbuild+linux-x64-0.24.2.tgz`), so no two packages share one.
+pub fn npm_file(name: &str, version: &str) -> String {
+    format!("{}-{version}.tgz", name.replace('/', "+"))
+}
+
+/// Every archive `inputs` names, as `stele vendor` copies it: its
+/// folder (`python`, `npm`), its file name and its sha256 in the cache.
+pub fn vendor_files(inputs: &AppInputs) -> BTreeSet<(&'static str, String, Digest)> {
+    let mut out = BTreeSet::new();
+    if let Some(python) = &inputs.python {
+        for (_, wheels) in python.platforms.values() {
+            for w in wheels {
+                out.insert(("python", w.file.clone(), w.sha256.clone()));
+            }
+        }
+    }
+    if let Some(node) = &inputs.node {
+        for packages in node.platforms.values() {
+            for (p, d) in packages {
+                out.insert(("npm", npm_file(&p.name, &p.version), d.clone()));
+            }
+        }
+    }
+    out
 }
 
 fn python_route(spec: &PythonSpec, settings: &AppSettings, w: &ChosenWheel) -> Route {
@@ -459,4 +482,25 @@ fn find_in_index(
         })?;
     let href = href.split('#').next().unwrap_or(&href).to_string();
     Ok(crate::transport::resolve_location(&page_url, &href))
+}
+
+/// Copies every archive `inputs` names from `store` into `dir/python/`
+/// and `dir/npm/` (each through a temp file and a rename), where `build
+/// --vendor DIR` finds them; returns how many.
+pub fn vendor(inputs: &AppInputs, store: &BlobStore, dir: &Path) -> Result<usize, AppsError> {
+    let files = vendor_files(inputs);
+    for (sub, file, digest) in &files {
+        let folder = dir.join(sub);
+        let io = |error| AppsError::LocalFile {
+            package: file.clone(),
+            path: folder.join(file),
+            error,
+        };
+        std::fs::create_dir_all(&folder).map_err(io)?;
+        let mut temp = crate::store::temp_file_in(&folder, ".stele-tmp-").map_err(io)?;
+        let (mut blob, _) = store.open_blob(digest)?;
+        std::io::copy(&mut blob, &mut temp).map_err(io)?;
+        temp.persist(folder.join(file)).map_err(|e| io(e.error))?;
+    }
+    Ok(files.len())
 }

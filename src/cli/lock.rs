@@ -247,6 +247,14 @@ pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
         "copied {n} package(s) into {}",
         settings.dir.display()
     ));
+    if recipe.python.is_some() || recipe.node.is_some() {
+        let resolved = crate::pipeline::resolve_apps(recipe, &pipeline, Some(&checked.lock))?;
+        let n = crate::apps::resolve::vendor(&resolved, pipeline.cache.blobs(), &settings.dir)?;
+        r.info(format_args!(
+            "copied {n} Python and npm package(s) into {}",
+            settings.dir.display()
+        ));
+    }
     println!(
         "rebuild offline with: stele build {} --offline --vendor {}",
         recipe.path.display(),

@@ -19,7 +19,9 @@ mod resolve;
 mod settings;
 
 pub use resolve::download_event;
-pub use resolve::{check_lock, fetcher, lock_in_force, resolve, LockOutcome, LockStatus, Resolved};
+pub use resolve::{
+    check_lock, fetcher, lock_in_force, resolve, resolve_apps, LockOutcome, LockStatus, Resolved,
+};
 pub use settings::{Builder, LockPolicy, Settings};
 
 use std::path::PathBuf;

@@ -157,7 +157,7 @@ pub fn resolve(
             )
         }
     };
-    let apps = resolve_apps(recipe, settings, lock.as_ref())?;
+    let apps = resolve_apps(recipe, settings, lock.as_ref().map(|l| &l.lock))?;
     Ok(Resolved {
         inputs: BuildInputs {
             base,
@@ -170,10 +170,10 @@ pub fn resolve(
 
 /// `[python]` and `[node]`: each platform's packages chosen, fetched
 /// into the cache folder and unpacked.
-fn resolve_apps(
+pub fn resolve_apps(
     recipe: &Recipe,
     settings: &Settings,
-    lock: Option<&LockOutcome>,
+    lock: Option<&Lock>,
 ) -> Result<crate::apps::AppInputs, ResolveError> {
     if recipe.python.is_none() && recipe.node.is_none() {
         return Ok(crate::apps::AppInputs::default());
@@ -189,7 +189,7 @@ fn resolve_apps(
         vendor: settings.vendor.as_deref(),
         jobs: settings.apt.jobs.max(settings.jobs),
     };
-    Ok(crate::apps::resolve(recipe, lock.map(|l| &l.lock), &cx).map_err(Box::new)?)
+    Ok(crate::apps::resolve(recipe, lock, &cx).map_err(Box::new)?)
 }
 
 /// A downloader into the cache folder whose requests go out through the
