@@ -81,6 +81,7 @@ struct Index {
     format: u32,
     kind: ArchiveKind,
     archive: Digest,
+    archive_size: u64,
     pack: Digest,
     pack_size: u64,
     entries: Vec<IndexEntry>,
@@ -119,6 +120,11 @@ impl Unpacked {
 
     pub(crate) fn index_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(&self.index).expect("an index serializes")
+    }
+
+    /// The archive this unpacks and its size.
+    pub(crate) fn archive_size(&self) -> (&Digest, u64) {
+        (&self.index.archive, self.index.archive_size)
     }
 
     pub(crate) fn pack(&self) -> (&Digest, u64) {
@@ -321,6 +327,7 @@ pub(crate) fn unpack(
         format: ARCHIVE_FORMAT,
         kind,
         archive: archive.clone(),
+        archive_size: size,
         pack: pack_digest,
         pack_size,
         entries: kept,

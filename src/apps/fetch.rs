@@ -201,6 +201,40 @@ impl Transient for FetchError {
     }
 }
 
+/// Whether the blob `digest` (`size` bytes) in `store` is what
+/// `expected` says: an archive a remote cache handed over is checked
+/// against the lock as a download is.
+pub(crate) fn check_blob(
+    store: &BlobStore,
+    digest: &Digest,
+    size: u64,
+    expected: &Expected,
+) -> Result<(), String> {
+    match expected {
+        Expected::Sha256(want) if want == digest => Ok(()),
+        Expected::Sha256(want) => Err(format!("it is {digest}, the lock names {want}")),
+        Expected::Integrity(i) => {
+            let (mut file, found_size) = store.open_blob(digest).map_err(|e| e.to_string())?;
+            if found_size != size {
+                return Err(format!("it is {found_size} bytes, its record says {size}"));
+            }
+            let mut h = i.hasher();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = file.read(&mut buf).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            if h.finish() != i.digest {
+                return Err(format!("it does not have the integrity {}", i.text));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// One download.
 pub struct Download<'a> {
     pub url: &'a str,

@@ -86,6 +86,9 @@ pub struct AppInputs {
     pub node: Option<NodeInputs>,
     /// Every archive, unpacked, by its sha256.
     pub archives: BTreeMap<Digest, Unpacked>,
+    /// Each archive as a remote cache keeps it: the key its lock names
+    /// it by, its sha256 and size.
+    pub keys: Vec<(Digest, Digest, u64)>,
 }
 
 pub struct PythonInputs {
@@ -109,6 +112,9 @@ pub struct Context<'a> {
     pub offline: bool,
     /// A `stele vendor` folder: `python/<wheel file>`, `npm/<sha256>.tgz`.
     pub vendor: Option<&'a Path>,
+    /// The run's caches: an archive missing here is asked of each
+    /// `--cache-from` before it is downloaded.
+    pub caches: Option<&'a crate::cache::Chain>,
     pub jobs: usize,
 }
 
@@ -213,8 +219,10 @@ pub fn resolve(recipe: &Recipe, apt: Option<&Lock>, cx: &Context) -> Result<AppI
         |w| fetch_one(w, cx),
     )?;
     let mut by_key: BTreeMap<String, Digest> = BTreeMap::new();
-    for ((key, _), (digest, unpacked)) in wanted.iter().zip(found) {
+    for ((key, w), (digest, unpacked)) in wanted.iter().zip(found) {
         by_key.insert(key.clone(), digest.clone());
+        let (_, size) = unpacked.archive_size();
+        inputs.keys.push((remote_key(w), digest.clone(), size));
         inputs.archives.insert(digest, unpacked);
     }
     if let Some(spec) = &recipe.node {
@@ -317,6 +325,15 @@ fn integrity_key(kind: ArchiveKind, expected: &Expected) -> Option<Digest> {
     }
 }
 
+/// The key a remote cache finds `w` by: a wheel's sha256, an npm
+/// integrity hashed.
+fn remote_key(w: &Wanted) -> Digest {
+    match &w.expected {
+        Expected::Sha256(d) => d.clone(),
+        Expected::Integrity(_) => integrity_key(w.kind, &w.expected).expect("an npm tarball"),
+    }
+}
+
 /// Has `w` in the cache (fetching it if needed) and unpacked.
 fn fetch_one(w: &Wanted, cx: &Context) -> Result<(Digest, Unpacked), AppsError> {
     let digest = match &w.expected {
@@ -329,7 +346,14 @@ fn fetch_one(w: &Wanted, cx: &Context) -> Result<(Digest, Unpacked), AppsError> 
     let digest = match digest {
         Some(d) => d,
         None => {
-            let (d, _) = obtain(w, cx)?;
+            let check = |store: &BlobStore, d: &Digest, size: u64| {
+                fetch::check_blob(store, d, size, &w.expected)
+            };
+            let remote = cx.caches.and_then(|c| c.archive(&remote_key(w), &check));
+            let (d, _) = match remote {
+                Some(found) => found,
+                None => obtain(w, cx)?,
+            };
             if let Some(k) = integrity_key(w.kind, &w.expected) {
                 cx.packs.record_integrity(&k, &d)?;
             }

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::local::Local;
-use super::lookup::{Entry, EntryStore, LayerQuery, Stored, Trouble};
+use super::lookup::{ArchiveCheck, Entry, EntryStore, LayerQuery, Stored, Trouble};
 use crate::dpkg::unpack::{UnpackError, UnpackedDeb};
 use crate::fstree::FsTree;
 use crate::layer::{layer_key, Encoding};
@@ -277,6 +277,28 @@ impl Chain {
                     });
                     self.counts().package_hits += 1;
                     return Some(unpacked);
+                }
+                Ok(None) => {}
+                Err(trouble) => self.trouble(remote, trouble),
+            }
+        }
+        self.counts().package_misses += 1;
+        None
+    }
+
+    /// The archive the lock's `key` names from the first `--cache-from`
+    /// that has one passing `check`, downloaded into the local folder's
+    /// blobs: its sha256 and size (the local folder is the caller's to
+    /// look in first).
+    pub fn archive(&self, key: &Digest, check: ArchiveCheck) -> Option<(Digest, u64)> {
+        if !self.looks_up() {
+            return None;
+        }
+        for remote in self.lookups() {
+            match remote.store.archive(key, check) {
+                Ok(Some(found)) => {
+                    self.counts().package_hits += 1;
+                    return Some(found);
                 }
                 Ok(None) => {}
                 Err(trouble) => self.trouble(remote, trouble),

@@ -69,6 +69,8 @@ impl EntryStore for Local {
                 .packs
                 .record(deb, unpacked)
                 .map_err(|e| failed(&format!("the package {deb}"), e))?,
+            // Archives live in the folder's blobs by their sha256 already.
+            Entry::Archive { .. } => return Ok(Stored::Present),
         }
         Ok(Stored::Sent { bytes: 0 })
     }

@@ -46,7 +46,19 @@ pub enum Entry<'a> {
         deb: &'a Digest,
         unpacked: &'a UnpackedDeb,
     },
+    /// An application package's archive (`apps`): the blob `sha256`
+    /// (`size` bytes, in `from`) that the lock's `key` names.
+    Archive {
+        key: &'a Digest,
+        sha256: &'a Digest,
+        size: u64,
+        from: &'a BlobStore,
+    },
 }
+
+/// How the caller checks an archive that arrived (in the store, its
+/// sha256 and size) against its lock before it is an answer.
+pub type ArchiveCheck<'a> = &'a (dyn Fn(&BlobStore, &Digest, u64) -> Result<(), String> + Sync);
 
 impl Entry<'_> {
     /// Bytes of content: how long storing it takes, roughly.
@@ -54,6 +66,7 @@ impl Entry<'_> {
         match self {
             Entry::Layer { layer, .. } => layer.size,
             Entry::Pack { unpacked, .. } => unpacked.pack().1,
+            Entry::Archive { size, .. } => *size,
         }
     }
 }
@@ -108,6 +121,15 @@ pub trait EntryStore: Send + Sync {
     /// the local folder checks its own records. Not recorded there: the
     /// chain does that once the answer is taken.
     fn pack(&self, deb: &Digest) -> Answer<UnpackedDeb>;
+
+    /// The archive the lock's `key` names (a wheel's sha256, an npm
+    /// integrity hashed), downloaded into the local folder's blobs and
+    /// passed through `check`: its sha256 and size. Places that keep
+    /// none (the local folder keeps archives by sha256 alone) answer
+    /// nothing.
+    fn archive(&self, _key: &Digest, _check: ArchiveCheck) -> Answer<(Digest, u64)> {
+        Ok(None)
+    }
 
     /// Stores `entry` unless it is there already.
     fn put(&self, entry: &Entry<'_>) -> Result<Stored, Trouble>;

@@ -248,7 +248,7 @@ pub(crate) fn cmd_vendor(args: VendorArgs, r: &Reporter) -> Result<ExitCode> {
         settings.dir.display()
     ));
     if recipe.python.is_some() || recipe.node.is_some() {
-        let resolved = crate::pipeline::resolve_apps(recipe, &pipeline, Some(&checked.lock))?;
+        let resolved = crate::pipeline::resolve_apps(recipe, &pipeline, Some(&checked.lock), None)?;
         let n = crate::apps::resolve::vendor(&resolved, pipeline.cache.blobs(), &settings.dir)?;
         r.info(format_args!(
             "copied {n} Python and npm package(s) into {}",

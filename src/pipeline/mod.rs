@@ -246,6 +246,7 @@ pub fn produce(
             &caches,
             &output,
             inputs.packages.as_ref(),
+            &inputs.apps,
             profile,
             settings,
             store,
@@ -267,6 +268,7 @@ fn push_remote(
     caches: &Chain,
     output: &BuildOutput,
     packages: Option<&crate::image::Packages>,
+    apps: &crate::apps::AppInputs,
     profile: crate::layer::Profile,
     settings: &Settings,
     store: &BlobStore,
@@ -290,5 +292,11 @@ fn push_remote(
                 .map(|(deb, unpacked)| Entry::Pack { deb, unpacked }),
         );
     }
+    entries.extend(apps.keys.iter().map(|(key, sha256, size)| Entry::Archive {
+        key,
+        sha256,
+        size: *size,
+        from: settings.cache.blobs(),
+    }));
     caches.push(&entries, settings.jobs);
 }

@@ -157,7 +157,12 @@ pub fn resolve(
             )
         }
     };
-    let apps = resolve_apps(recipe, settings, lock.as_ref().map(|l| &l.lock))?;
+    let apps = resolve_apps(
+        recipe,
+        settings,
+        lock.as_ref().map(|l| &l.lock),
+        Some(caches),
+    )?;
     Ok(Resolved {
         inputs: BuildInputs {
             base,
@@ -174,6 +179,7 @@ pub fn resolve_apps(
     recipe: &Recipe,
     settings: &Settings,
     lock: Option<&Lock>,
+    caches: Option<&Chain>,
 ) -> Result<crate::apps::AppInputs, ResolveError> {
     if recipe.python.is_none() && recipe.node.is_none() {
         return Ok(crate::apps::AppInputs::default());
@@ -187,6 +193,7 @@ pub fn resolve_apps(
         settings: &settings.apps,
         offline: settings.offline,
         vendor: settings.vendor.as_deref(),
+        caches,
         jobs: settings.apt.jobs.max(settings.jobs),
     };
     Ok(crate::apps::resolve(recipe, lock, &cx).map_err(Box::new)?)

@@ -434,3 +434,47 @@ fn express_from_an_npm_lock_serves_a_request_in_podman() {
     r.expect_ok();
     assert_eq!(r.stdout.trim(), "200 pong");
 }
+
+#[test]
+fn a_second_runner_takes_the_wheel_from_the_remote_cache() {
+    use crate::support::docker_registry::{have_registry, DockerRegistry};
+    if !have_registry() {
+        return;
+    }
+    let reg = DockerRegistry::start(None);
+    let cache = format!("{}/team/cache", reg.host());
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    write(&src, "recipe.toml", &python_recipe("\"linux/amd64\""));
+    let file = "fleetdemo-2.0-py3-none-any.whl";
+    let entry = wheel_entry(&src, file, &wheel("fleetdemo", "2.0", "py3-none-any"));
+    write(
+        &src,
+        "pylock.toml",
+        &format!("lock-version = \"1.0\"\n\n[[packages]]\nname = \"fleetdemo\"\nversion = \"2.0\"\nwheels = [{entry}]\n"),
+    );
+    let cache_dir = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let a = build_with(
+        &src.join("recipe.toml"),
+        &dir.path().join("a"),
+        &["--cache-dir", &cache_dir("cache-a"), "--cache-to", &cache],
+    );
+    // Runner B has neither the wheel nor a cache: only the registry.
+    fs::remove_file(src.join(file)).unwrap();
+    let b = build_with(
+        &src.join("recipe.toml"),
+        &dir.path().join("b"),
+        &["--cache-dir", &cache_dir("cache-b"), "--cache-from", &cache],
+    );
+    assert_eq!(a, b);
+    // Without the registry, the wheel is nowhere: refused by name.
+    let r = run(stele()
+        .arg("build")
+        .arg(src.join("recipe.toml"))
+        .arg("-o")
+        .arg(dir.path().join("c"))
+        .args(["--cache-dir", &cache_dir("cache-c")]));
+    r.expect_fail();
+    assert!(r.stderr.contains("fleetdemo 2.0"), "{}", r.stderr);
+}

@@ -26,7 +26,7 @@ const UNPACKED_PACK: &str = "application/vnd.dev.stele.unpacked.pack.v1";
 
 /// Bumped when a record changes meaning; part of every tag, so builders
 /// of different formats never overwrite each other's entries.
-const ENTRY_FORMAT: u32 = 1;
+pub(super) const ENTRY_FORMAT: u32 = 1;
 
 fn layer_tag(key: &Digest) -> String {
     format!("layer-v{ENTRY_FORMAT}-{}", key.hex())
@@ -101,7 +101,7 @@ fn manifest(
 }
 
 /// Whether the manifest's config and layers are exactly these.
-fn shaped_as(
+pub(super) fn shaped_as(
     found: &Found,
     artifact_type: &str,
     layers: &[(&str, &Digest, u64)],
@@ -350,11 +350,17 @@ impl Repository {
                     ],
                 )
             }
+            Entry::Archive {
+                key,
+                sha256,
+                size,
+                from,
+            } => self.outgoing_archive(key, sha256, size, from),
         }
     }
 
     /// An entry with its record stored in the local folder.
-    fn outgoing_with<'a>(
+    pub(super) fn outgoing_with<'a>(
         &'a self,
         tag: String,
         artifact_type: &str,

@@ -25,6 +25,7 @@
 //! to: those are trusted to whoever may push to the cache repository
 //! (README, "Shared cache").
 
+mod archives;
 mod entries;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use oci_spec::image::ImageManifest;
 
 use super::folder::Cache;
-use super::lookup::{Answer, Entry, EntryStore, LayerQuery, Stored, Trouble};
+use super::lookup::{Answer, ArchiveCheck, Entry, EntryStore, LayerQuery, Stored, Trouble};
 use super::packs::PackCache;
 use crate::dpkg::unpack::UnpackedDeb;
 use crate::oci::media::{MANIFEST_LIMIT, OCI_MANIFEST};
@@ -305,6 +306,10 @@ impl EntryStore for Repository {
         self.find_pack(deb)
     }
 
+    fn archive(&self, key: &Digest, check: ArchiveCheck) -> Answer<(Digest, u64)> {
+        self.find_archive(key, check)
+    }
+
     fn put(&self, entry: &Entry<'_>) -> Result<Stored, Trouble> {
         let outgoing = self.outgoing(entry)?;
         match self.push_entry(&outgoing) {
@@ -319,4 +324,5 @@ impl EntryStore for Repository {
     }
 }
 
+pub use archives::ARCHIVE_ARTIFACT;
 pub use entries::{LAYER_ARTIFACT, UNPACKED_ARTIFACT};
