@@ -146,7 +146,7 @@ impl Unpacked {
             && &index.archive == archive
             && index.entries.iter().all(|e| {
                 clean_path(&e.path).as_deref() == Some(e.path.as_str())
-                    && e.file.as_ref().is_none_or(|(o, s, _)| {
+                    && e.file.as_ref().map_or(true, |(o, s, _)| {
                         !e.dir && o.checked_add(*s).is_some_and(|end| end <= index.pack_size)
                     })
                     && (e.dir || e.file.is_some())
@@ -238,7 +238,7 @@ pub(crate) fn unpack(
     };
     match kind {
         ArchiveKind::Wheel => {
-            let archive = Archive::open(&file, size).map_err(|e| invalid(e.to_string()))?;
+            let archive = Archive::open(&file, size).map_err(|e| invalid(zip_message(e)))?;
             for m in &archive.members {
                 let clean = clean_path(&m.name).ok_or_else(|| {
                     invalid(format!(
@@ -257,10 +257,7 @@ pub(crate) fn unpack(
                     continue;
                 }
                 add_file(&mut pack, &mut entries, clean, mode, &mut |out| {
-                    archive.extract(m, out).map_err(|e| match e {
-                        zip::ZipError::Format(m) => m,
-                        zip::ZipError::Io(e) => e.to_string(),
-                    })
+                    archive.extract(m, out).map_err(zip_message)
                 })
                 .map_err(invalid)?;
             }
@@ -339,6 +336,14 @@ pub(crate) fn unpack(
     })
 }
 
+/// A ZIP error in one line, its cause included.
+fn zip_message(e: zip::ZipError) -> String {
+    match e {
+        zip::ZipError::Format(m) => m,
+        zip::ZipError::Io(e) => format!("reading the archive: {e}"),
+    }
+}
+
 impl ArchiveKind {
     fn noun(self) -> &'static str {
         match self {
@@ -359,6 +364,58 @@ mod tests {
         for bad in ["/etc/passwd", "a/../../b", "..", "", "a\\b"] {
             assert_eq!(clean_path(bad), None, "{bad}");
         }
+    }
+
+    /// An npm tarball: `package/` first, a file, an executable, a link.
+    fn tarball() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data, mode) in [
+            ("package/package.json", &b"{}"[..], 0o644),
+            ("package/bin/cli.js", &b"#!/usr/bin/env node\n"[..], 0o755),
+        ] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            h.set_cksum();
+            b.append_data(&mut h, path, data).unwrap();
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_cksum();
+        b.append_link(&mut h, "package/link", "/etc/passwd")
+            .unwrap();
+        let tar = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn an_npm_tarball_loses_its_first_folder_and_its_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let tgz = tarball();
+        let digest = store.put_bytes(&tgz).unwrap();
+        let u = unpack(
+            &store,
+            "p@1",
+            &digest,
+            tgz.len() as u64,
+            ArchiveKind::NpmTarball,
+        )
+        .unwrap();
+        let paths: Vec<(&str, u32)> = u
+            .entries()
+            .iter()
+            .map(|e| (e.path.as_str(), e.mode))
+            .collect();
+        assert_eq!(paths, [("package.json", 0o644), ("bin/cli.js", 0o755)]);
+        let cli = u.file("bin/cli.js").unwrap();
+        assert_eq!(
+            u.content(cli).unwrap().read_all().unwrap(),
+            b"#!/usr/bin/env node\n"
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Integrity {
             };
             if best
                 .as_ref()
-                .is_none_or(|b| strength(algorithm) > strength(b.algorithm))
+                .map_or(true, |b| strength(algorithm) > strength(b.algorithm))
             {
                 best = Some(Integrity {
                     algorithm,
@@ -148,7 +148,7 @@ pub enum FetchError {
         status: u16,
         hint: &'static str,
     },
-    #[error("{label}: {source}")]
+    #[error("{label}: downloading failed")]
     Network {
         label: String,
         #[source]

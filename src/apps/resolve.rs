@@ -33,14 +33,15 @@ const SIMPLE_PAGE_LIMIT: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppsError {
+    // Boxed: they carry paths, URLs and lists of tags.
     #[error(transparent)]
-    Python(#[from] PythonError),
+    Python(#[from] Box<PythonError>),
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(#[from] Box<NodeError>),
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(#[from] Box<FetchError>),
     #[error(transparent)]
-    Archive(#[from] ArchiveError),
+    Archive(#[from] Box<ArchiveError>),
     #[error("{lock}: package {package} is not in the cache, and no npm registry is configured to download it from (the lock records no `resolved` URL); set one: `npm config set registry URL` (writes ~/.npmrc), `registry=URL` in the project's .npmrc, the npm_config_registry variable, or [node] registry in the recipe (looked in: {searched})")]
     NoRegistry {
         lock: String,
@@ -74,8 +75,32 @@ pub enum AppsError {
         expected: Digest,
         found: Digest,
     },
-    #[error("cannot open the application package cache: {0}")]
+    #[error("cannot open the application package cache")]
     Cache(#[from] crate::store::StoreError),
+}
+
+impl From<PythonError> for AppsError {
+    fn from(e: PythonError) -> AppsError {
+        AppsError::Python(Box::new(e))
+    }
+}
+
+impl From<NodeError> for AppsError {
+    fn from(e: NodeError) -> AppsError {
+        AppsError::Node(Box::new(e))
+    }
+}
+
+impl From<FetchError> for AppsError {
+    fn from(e: FetchError) -> AppsError {
+        AppsError::Fetch(Box::new(e))
+    }
+}
+
+impl From<ArchiveError> for AppsError {
+    fn from(e: ArchiveError) -> AppsError {
+        AppsError::Archive(Box::new(e))
+    }
 }
 
 /// Everything `[python]` and `[node]` need in the pure build: each

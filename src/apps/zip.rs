@@ -18,7 +18,7 @@ pub const MAX_MEMBER_SIZE: u64 = 8 << 30;
 pub enum ZipError {
     #[error("{0}")]
     Format(String),
-    #[error("reading the archive: {0}")]
+    #[error("reading the archive")]
     Io(#[from] io::Error),
 }
 
@@ -102,7 +102,10 @@ impl<'a> Archive<'a> {
                 return bad("a ZIP64 archive without its locator");
             }
             let z_offset = u64_at(&loc, 8);
-            if z_offset.checked_add(56).is_none_or(|end| end > eocd_offset) {
+            if z_offset
+                .checked_add(56)
+                .map_or(true, |end| end > eocd_offset)
+            {
                 return bad("the ZIP64 record lies outside the archive");
             }
             let z = read_exact_at(file, 56, z_offset)?;
@@ -118,7 +121,7 @@ impl<'a> Archive<'a> {
                 "{count} members, beyond the limit of {MAX_MEMBERS}"
             ));
         }
-        if cd_offset.checked_add(cd_size).is_none_or(|end| end > len) || cd_size > (1 << 30) {
+        if cd_offset.checked_add(cd_size).map_or(true, |end| end > len) || cd_size > (1 << 30) {
             return bad("the central directory lies outside the archive");
         }
         let cd = read_exact_at(file, cd_size as usize, cd_offset)?;
@@ -199,7 +202,7 @@ impl<'a> Archive<'a> {
         if member
             .local_header
             .checked_add(30)
-            .is_none_or(|e| e > self.len)
+            .map_or(true, |e| e > self.len)
         {
             return bad(format!("member {name}'s header lies outside the archive"));
         }
@@ -210,7 +213,7 @@ impl<'a> Archive<'a> {
         let data = member.local_header + 30 + u16_at(&h, 26) as u64 + u16_at(&h, 28) as u64;
         if data
             .checked_add(member.compressed)
-            .is_none_or(|e| e > self.len)
+            .map_or(true, |e| e > self.len)
         {
             return bad(format!("member {name}'s data lies outside the archive"));
         }

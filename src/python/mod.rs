@@ -46,13 +46,15 @@ pub enum PythonError {
         python: String,
         environments: String,
     },
-    #[error("{place}: {what} needs Python {specifier}, and the image's interpreter for {platform} is {python}")]
+    /// `for_python` is `linux/amd64 is 3.11.2`.
+    #[error(
+        "{place}: {what} needs Python {specifier}, and the image's interpreter for {for_python}"
+    )]
     RequiresPython {
         place: String,
         what: String,
         specifier: String,
-        platform: String,
-        python: String,
+        for_python: String,
     },
     #[error("{place}: package {package} has {kind} and no wheel; stele installs wheels only, since building one runs the package's build backend; lock a version that publishes wheels, or build the wheel yourself and lock that file")]
     NoWheels {
@@ -60,15 +62,14 @@ pub enum PythonError {
         package: String,
         kind: &'static str,
     },
-    #[error("{place}: package {package} has no wheel for {platform} (Python {python}, {glibc}); looked for {looked_for}; the lock has: {wheels}. Lock a version with a wheel for this platform, or drop the platform")]
+    /// `platform` is `linux/arm64 (Python 3.11.2, glibc 2.36)`; `tags` the
+    /// tags looked for and the wheels the lock has.
+    #[error("{place}: package {package} has no wheel for {platform}; {tags}. Lock a version with a wheel for this platform, or drop the platform")]
     NoFittingWheel {
         place: String,
         package: String,
         platform: String,
-        python: String,
-        glibc: String,
-        looked_for: String,
-        wheels: String,
+        tags: String,
     },
     #[error("wheel of {package}: {message}")]
     Wheel { package: String, message: String },

@@ -229,8 +229,7 @@ impl PyLock {
                     place: format!("{} requires-python", self.path.display()),
                     what: "the lock".into(),
                     specifier: rp.clone(),
-                    platform: platform.to_string(),
-                    python: interpreter.full_version.clone(),
+                    for_python: format!("{platform} is {}", interpreter.full_version),
                 });
             }
         }
@@ -241,7 +240,7 @@ impl PyLock {
             let applies = p
                 .marker
                 .as_ref()
-                .is_none_or(|m| Marker::parse(m).is_ok_and(|m| m.holds(env)));
+                .map_or(true, |m| Marker::parse(m).is_ok_and(|m| m.holds(env)));
             if !applies {
                 continue;
             }
@@ -254,8 +253,7 @@ impl PyLock {
                         place,
                         what: format!("package {label}"),
                         specifier: rp.clone(),
-                        platform: platform.to_string(),
-                        python: interpreter.full_version.clone(),
+                        for_python: format!("{platform} is {}", interpreter.full_version),
                     });
                 }
             }
@@ -291,7 +289,7 @@ impl PyLock {
                     message: format!("package {label}: `{file}` is not a wheel file name"),
                 })?;
                 if let Some(r) = rank(&parsed.tags, &supported) {
-                    if best.as_ref().is_none_or(|(b, _, _)| r < *b) {
+                    if best.as_ref().map_or(true, |(b, _, _)| r < *b) {
                         best = Some((r, w, file.clone()));
                     }
                 }
@@ -300,16 +298,19 @@ impl PyLock {
             let Some((_, wheel, file)) = best else {
                 let looked_for: Vec<String> =
                     supported.iter().take(6).map(|t| t.to_string()).collect();
+                let glibc = interpreter
+                    .glibc
+                    .map_or("no glibc".into(), |(a, b)| format!("glibc {a}.{b}"));
                 return Err(PythonError::NoFittingWheel {
                     place,
                     package: label,
-                    platform: platform.to_string(),
-                    python: interpreter.full_version.clone(),
-                    glibc: interpreter
-                        .glibc
-                        .map_or("no glibc".into(), |(a, b)| format!("glibc {a}.{b}")),
-                    looked_for: format!("{}, … ({} tags)", looked_for.join(", "), supported.len()),
-                    wheels: names.join(", "),
+                    platform: format!("{platform} (Python {}, {glibc})", interpreter.full_version),
+                    tags: format!(
+                        "looked for {}, … ({} tags); the lock has: {}",
+                        looked_for.join(", "),
+                        supported.len(),
+                        names.join(", ")
+                    ),
                 });
             };
             let sha256 = wheel

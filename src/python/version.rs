@@ -98,7 +98,7 @@ impl Version {
             rest = consumed_to;
         }
         let local = match local {
-            Some(l) if l.is_empty() => return None,
+            Some("") => return None,
             Some(l) => l.split(['.', '-', '_']).map(str::to_string).collect(),
             None => Vec::new(),
         };

@@ -134,7 +134,7 @@ fn relative(from: &str, to: &str) -> String {
     let f: Vec<&str> = from.split('/').collect();
     let t: Vec<&str> = to.split('/').collect();
     let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<&str> = std::iter::repeat_n("..", f.len() - common).collect();
+    let mut parts: Vec<&str> = std::iter::repeat("..").take(f.len() - common).collect();
     parts.extend(&t[common..]);
     parts.join("/")
 }
@@ -296,7 +296,7 @@ pub fn install(
             "Wheel-Version {wheel_version}: this stele installs version 1 wheels only"
         )));
     }
-    let purelib_root = field("Root-Is-Purelib").is_none_or(|v| v.eq_ignore_ascii_case("true"));
+    let purelib_root = field("Root-Is-Purelib").map_or(true, |v| v.eq_ignore_ascii_case("true"));
     let record_path = format!("{dist_info}/RECORD");
     let record_text = read_text(wheel, &record_path, &label)?
         .ok_or_else(|| err(format!("{record_path} is missing")))?;

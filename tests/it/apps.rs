@@ -32,13 +32,16 @@ fn refused(dir: &Path) -> String {
     r.stderr
 }
 
+/// Writes a lock's packages (and their files) into a folder.
+type LockBody = Box<dyn Fn(&Path) -> String>;
+
 const AMD64: &str = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64";
 
 #[test]
 fn bad_python_locks_are_refused_by_name() {
     let lock_head =
         "lock-version = \"1.0\"\ncreated-by = \"stele-tests\"\nrequires-python = \">=3.9\"\n";
-    let cases: Vec<(&str, &str, Box<dyn Fn(&Path) -> String>, Vec<&str>)> = vec![
+    let cases: Vec<(&str, &str, LockBody, Vec<&str>)> = vec![
         (
             "a wheel that is not the lock's sha256",
             "\"linux/amd64\"",
