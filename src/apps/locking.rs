@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use super::resolve::AppsError;
 use crate::lock::{Lock, LockedAppPackage, LockedApps};
 use crate::node::lock::PackageLock;
-use crate::node::{NodeError, NodePlatform};
 use crate::python::pylock::PyLock;
-use crate::python::InterpreterHints;
 use crate::recipe::Recipe;
 
 /// The `python` and `node` sections `recipe` gives over the Debian
@@ -24,68 +22,51 @@ pub fn sections(
     let mut python = None;
     if let Some(spec) = &recipe.python {
         let lock = PyLock::load(&spec.lock)?;
-        let hints = InterpreterHints {
-            python: spec.python.clone(),
-            glibc: spec.glibc,
-        };
-        let groups = spec.groups.clone().unwrap_or_else(|| lock.default_groups());
-        let mut platforms = BTreeMap::new();
-        for platform in &recipe.platforms {
-            let key = platform.to_string();
-            let locked = apt
-                .platforms
-                .get(&key)
-                .map_or(&[][..], |p| p.packages.as_slice());
-            let interpreter = crate::python::interpreter(locked, &hints, platform, &spec.loc.0)?;
-            let env = crate::python::environment(&interpreter, &spec.extras, &groups);
-            let mut packages: Vec<LockedAppPackage> = lock
-                .select(&interpreter, &env, &key)?
-                .into_iter()
-                .map(|w| LockedAppPackage {
-                    name: w.name,
-                    version: w.version,
-                    file: w.file,
-                    hash: w.sha256.to_string(),
-                })
-                .collect();
-            packages.sort();
-            platforms.insert(key, packages);
-        }
+        let chosen = super::choose::python(recipe, spec, &lock, Some(apt))?
+            .into_iter()
+            .map(|(platform, (_, wheels))| (platform, wheels));
         python = Some(LockedApps {
             lockfile: spec.lock_written.clone(),
             lockfile_sha256: lock.digest.clone(),
-            platforms,
+            platforms: listed(chosen, |w| LockedAppPackage {
+                name: w.name,
+                version: w.version,
+                file: w.file,
+                hash: w.sha256.to_string(),
+            }),
         });
     }
     let mut node = None;
     if let Some(spec) = &recipe.node {
         let lock = PackageLock::load(&spec.lock)?;
-        let mut platforms = BTreeMap::new();
-        for platform in &recipe.platforms {
-            let np = NodePlatform::of(platform).ok_or_else(|| NodeError::Lock {
-                path: spec.lock.clone(),
-                message: format!("Node.js names no architecture for {platform}"),
-            })?;
-            let mut packages: Vec<LockedAppPackage> = lock
-                .select(&np, spec.dev, &spec.skip_scripts)?
-                .into_iter()
-                .map(|p| LockedAppPackage {
-                    name: p.name,
-                    version: p.version,
-                    file: p.path,
-                    hash: p.integrity,
-                })
-                .collect();
-            packages.sort();
-            platforms.insert(platform.to_string(), packages);
-        }
+        let chosen = super::choose::node(recipe, spec, &lock)?;
         node = Some(LockedApps {
             lockfile: spec.lock_written.clone(),
             lockfile_sha256: lock.digest.clone(),
-            platforms,
+            platforms: listed(chosen, |p| LockedAppPackage {
+                name: p.name,
+                version: p.version,
+                file: p.path,
+                hash: p.integrity,
+            }),
         });
     }
     Ok((python, node))
+}
+
+/// Each platform's packages as the lock lists them, sorted.
+fn listed<T>(
+    chosen: impl IntoIterator<Item = (String, Vec<T>)>,
+    entry: impl Fn(T) -> LockedAppPackage,
+) -> BTreeMap<String, Vec<LockedAppPackage>> {
+    chosen
+        .into_iter()
+        .map(|(platform, packages)| {
+            let mut packages: Vec<LockedAppPackage> = packages.into_iter().map(&entry).collect();
+            packages.sort();
+            (platform, packages)
+        })
+        .collect()
 }
 
 /// Brings `lock`'s sections up to date with `recipe`; whether they

@@ -10,6 +10,7 @@
 //!   packages and one of npm packages, and what SBOMs say of them.
 
 pub mod archive;
+pub mod choose;
 pub mod fetch;
 pub mod layers;
 pub mod locking;
@@ -48,6 +49,26 @@ pub fn read_input(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// `%2B` → `+`: a URL's percent-escapes decoded (a wheel's file name in
+/// its URL, a password in an index URL); invalid escapes stay as written.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where Python and npm packages are downloaded from, as the user's own

@@ -14,11 +14,11 @@ use super::AppSettings;
 use crate::cache::AppPacks;
 use crate::lock::Lock;
 use crate::node::lock::{ChosenPackage, PackageLock};
-use crate::node::{NodeError, NodePlatform};
+use crate::node::NodeError;
 use crate::oci::Digest;
 use crate::python::pylock::{ChosenWheel, PyLock, WheelSource};
 use crate::python::tags::Interpreter;
-use crate::python::{InterpreterHints, PythonError};
+use crate::python::PythonError;
 use crate::recipe::{NodeSpec, PythonSpec, Recipe};
 use crate::store::BlobStore;
 use crate::transport::Transport;
@@ -175,37 +175,20 @@ enum Route {
 pub fn resolve(recipe: &Recipe, apt: Option<&Lock>, cx: &Context) -> Result<AppInputs, AppsError> {
     let mut inputs = AppInputs::default();
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
-    // The sha256 each wanted archive turns out to have (npm locks name a
-    // sha512): filled as they are found.
     if let Some(spec) = &recipe.python {
         let lock = PyLock::load(&spec.lock)?;
-        let hints = InterpreterHints {
-            python: spec.python.clone(),
-            glibc: spec.glibc,
-        };
-        let groups = spec.groups.clone().unwrap_or_else(|| lock.default_groups());
-        let mut platforms = BTreeMap::new();
-        for platform in &recipe.platforms {
-            let key = platform.to_string();
-            let locked = apt
-                .and_then(|l| l.platforms.get(&key))
-                .map_or(&[][..], |p| p.packages.as_slice());
-            let interpreter = crate::python::interpreter(locked, &hints, platform, &spec.loc.0)?;
-            let env = crate::python::environment(&interpreter, &spec.extras, &groups);
-            let wheels = lock.select(&interpreter, &env, &key)?;
-            for w in &wheels {
-                wanted
-                    .entry(w.sha256.to_string())
-                    .or_insert_with(|| Wanted {
-                        label: format!("{} {}", w.name, w.version),
-                        file: w.file.clone(),
-                        kind: ArchiveKind::Wheel,
-                        expected: Expected::Sha256(w.sha256.clone()),
-                        size: w.size,
-                        route: python_route(spec, cx.settings, w),
-                    });
-            }
-            platforms.insert(key, (interpreter, wheels));
+        let platforms = super::choose::python(recipe, spec, &lock, apt)?;
+        for w in platforms.values().flat_map(|(_, wheels)| wheels) {
+            wanted
+                .entry(w.sha256.to_string())
+                .or_insert_with(|| Wanted {
+                    label: format!("{} {}", w.name, w.version),
+                    file: w.file.clone(),
+                    kind: ArchiveKind::Wheel,
+                    expected: Expected::Sha256(w.sha256.clone()),
+                    size: w.size,
+                    route: python_route(spec, cx.settings, w),
+                });
         }
         inputs.python = Some(PythonInputs {
             spec: spec.clone(),
@@ -215,25 +198,18 @@ pub fn resolve(recipe: &Recipe, apt: Option<&Lock>, cx: &Context) -> Result<AppI
     let mut node_chosen = BTreeMap::new();
     if let Some(spec) = &recipe.node {
         let lock = PackageLock::load(&spec.lock)?;
-        for platform in &recipe.platforms {
-            let np = NodePlatform::of(platform).ok_or_else(|| NodeError::Lock {
-                path: spec.lock.clone(),
-                message: format!("Node.js names no architecture for {platform}"),
-            })?;
-            let chosen = lock.select(&np, spec.dev, &spec.skip_scripts)?;
-            for p in &chosen {
-                wanted.entry(p.integrity.clone()).or_insert_with(|| Wanted {
-                    label: format!("{}@{}", p.name, p.version),
-                    file: npm_file(&p.name, &p.version),
-                    kind: ArchiveKind::NpmTarball,
-                    expected: Expected::Integrity(
-                        Integrity::parse(&p.integrity).expect("checked by select"),
-                    ),
-                    size: None,
-                    route: npm_route(spec, cx.settings, p),
-                });
-            }
-            node_chosen.insert(platform.to_string(), chosen);
+        node_chosen = super::choose::node(recipe, spec, &lock)?;
+        for p in node_chosen.values().flatten() {
+            wanted.entry(p.integrity.clone()).or_insert_with(|| Wanted {
+                label: format!("{}@{}", p.name, p.version),
+                file: npm_file(&p.name, &p.version),
+                kind: ArchiveKind::NpmTarball,
+                expected: Expected::Integrity(
+                    Integrity::parse(&p.integrity).expect("checked by select"),
+                ),
+                size: None,
+                route: npm_route(spec, cx.settings, p),
+            });
         }
     }
     let items: Vec<&Wanted> = wanted.values().collect();

@@ -361,24 +361,5 @@ fn wheel_file_name(w: &WheelEntry) -> Option<String> {
     }
     let from = w.url.as_deref().or(w.path.as_deref())?;
     let last = from.split(['?', '#']).next()?.rsplit('/').next()?;
-    Some(percent_decode(last))
-}
-
-/// `%2B` → `+` in a URL's file name (local versions appear so).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Some(crate::apps::percent_decode(last))
 }

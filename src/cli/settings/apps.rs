@@ -42,7 +42,7 @@ fn split_userinfo(url: &str) -> (String, Option<Credential>) {
     let clean = format!("{scheme}://{host}{path}");
     let header = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(percent_decode(userinfo))
+        base64::engine::general_purpose::STANDARD.encode(crate::apps::percent_decode(userinfo))
     );
     (
         clean,
@@ -51,24 +51,6 @@ fn split_userinfo(url: &str) -> (String, Option<Credential>) {
             header,
         }),
     )
-}
-
-fn percent_decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// pip's index: `PIP_INDEX_URL`, uv's `UV_DEFAULT_INDEX`/`UV_INDEX_URL`,
