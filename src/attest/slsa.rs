@@ -119,8 +119,10 @@ fn resolved_dependencies(input: &AttestInput) -> Vec<ResourceDescriptor> {
     // Python and npm packages (`[python]`, `[node]`) by their own purls.
     for p in input.packages.values().flatten().map(|p| &p.deb) {
         if let Some(uri) = &p.purl {
+            // One purl names every platform's wheel: each file is its own
+            // dependency.
             packages
-                .entry(uri.clone())
+                .entry(format!("{uri} {}", p.sha256))
                 .or_insert_with(|| ResourceDescriptor {
                     name: Some(p.name.clone()),
                     uri: Some(uri.clone()),

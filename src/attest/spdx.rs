@@ -159,7 +159,15 @@ pub(crate) fn embedded_document(e: &Embedded) -> Vec<u8> {
 /// A Debian package's SPDX entry and id; its `LicenseRef-`s are added to
 /// `license_refs`.
 fn deb_entry(p: &DebPackage, license_refs: &mut BTreeSet<String>) -> (String, Value) {
-    let id = package_id(&p.name, &p.architecture, &p.sha256);
+    let mut id = package_id(&p.name, &p.architecture, &p.sha256);
+    // A Python or npm package says so in its id (`SPDXRef-pypi-…`).
+    if let Some(kind) = p
+        .purl
+        .as_deref()
+        .and_then(|u| u.strip_prefix("pkg:")?.split('/').next())
+    {
+        id = id.replacen("SPDXRef-deb-", &format!("SPDXRef-{kind}-"), 1);
+    }
     let declared = p.license.clone().unwrap_or_else(|| NOASSERTION.into());
     license_refs.extend(
         declared
