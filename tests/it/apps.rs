@@ -212,6 +212,18 @@ fn a_wheel_installs_and_diff_names_the_python_package_that_changed() {
         "the layer's history names it: {config}"
     );
 
+    // The SBOMs beside the image (SPDX, CycloneDX) and provenance name it
+    // by its purl and the wheel's sha256.
+    let sbom_blobs = fs::read_dir(a.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| fs::read(e.unwrap().path()).unwrap())
+        .filter(|b| String::from_utf8_lossy(b).contains("pkg:pypi/demo@1.0"))
+        .count();
+    assert!(
+        sbom_blobs >= 3,
+        "SPDX, CycloneDX and provenance name pkg:pypi/demo@1.0"
+    );
+
     let r = run(stele().arg("diff").arg(&a).arg(&b));
     assert_eq!(r.status.code(), Some(1), "{}{}", r.stdout, r.stderr);
     let first = r.stdout.lines().next().unwrap_or_default();
