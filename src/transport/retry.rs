@@ -5,10 +5,13 @@
 //!   stalled connection, a short read, 429 and 5xx answers. Never a
 //!   certificate or other TLS failure, an unknown host name, or another
 //!   4xx: asking again gives the same answer, only later.
-//! - how many tries one operation gets: a [`Budget`] of `retries + 1`
-//!   attempts, shared by the requests of the operation, its retries and
-//!   the bodies and uploads resumed inside it, so an operation is bounded
-//!   as a whole; waits double from the policy's backoff, capped.
+//! - how many tries one operation gets, and for how long: a [`Budget`] of
+//!   `retries + 1` attempts and the total deadline (`max_time`), shared by
+//!   the requests of the operation, its retries and the bodies and
+//!   uploads resumed inside it, so an operation is bounded as a whole;
+//!   each attempt is sent with what is left of the deadline, and no retry
+//!   starts (nor waits) past it; waits double from the policy's backoff,
+//!   capped.
 //! - what is tried again: one request ([`Transport::send`]), an operation
 //!   the caller describes as one attempt ([`Transport::retrying`]), a body
 //!   from where it broke off ([`ResumingBody`], by `Range`), a chunked
@@ -16,7 +19,7 @@
 //!   the upload's [`Resumable`] callbacks).
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{NetworkSettings, Request, Transport, TransportError};
 
@@ -53,6 +56,15 @@ pub(crate) trait Transient {
     fn transient(&self) -> bool;
     /// The final failure after `attempts` attempts (to say so).
     fn gave_up(self, attempts: u32) -> Self;
+    /// The final failure when the operation's total of `limit` ran out
+    /// after `attempts` attempts; by default as [`Transient::gave_up`].
+    fn out_of_time(self, limit: Duration, attempts: u32) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = limit;
+        self.gave_up(attempts)
+    }
 }
 
 impl Transient for TransportError {
@@ -75,6 +87,23 @@ impl Transient for TransportError {
             other => other,
         }
     }
+    fn out_of_time(self, limit: Duration, attempts: u32) -> Self {
+        match self {
+            TransportError::Connection {
+                method,
+                url,
+                message,
+                ..
+            } => TransportError::Deadline {
+                method,
+                url,
+                limit,
+                attempts,
+                why: message,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Statuses worth asking again for: rate limiting and server trouble.
@@ -82,15 +111,28 @@ pub(crate) fn transient_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
 }
 
-/// What is left of one operation's attempts (see [`Transport::budget`]).
-/// Attempts are the only bound today; a total deadline per operation
-/// belongs here too, so that no retry starts past it.
+/// What is left of one operation's attempts and time (see
+/// [`Transport::budget`]).
 pub(crate) struct Budget {
     left: AtomicU32,
     used: AtomicU32,
+    /// When the operation must be done by, and the total that gives.
+    deadline: Option<(Instant, Duration)>,
 }
 
 impl Budget {
+    /// When every attempt must be answered by.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|(d, _)| d)
+    }
+
+    /// The total, when it has run out.
+    pub fn expired(&self) -> Option<Duration> {
+        self.deadline
+            .filter(|(d, _)| Instant::now() >= *d)
+            .map(|(_, limit)| limit)
+    }
+
     /// Takes one more attempt, if there is one left.
     fn take(&self) -> bool {
         let taken = self
@@ -113,22 +155,40 @@ impl Transport {
     /// The attempts one operation may make: `retries + 1`, or 1 without
     /// `retry` (a request whose repetition its caller steers).
     pub(crate) fn budget(&self, retry: bool) -> Budget {
+        let limit = self.max_time;
         Budget {
             left: AtomicU32::new(if retry { self.policy.retries } else { 0 }),
             used: AtomicU32::new(1),
+            deadline: (!limit.is_zero()).then(|| (Instant::now() + limit, limit)),
         }
     }
 
     /// Whether another attempt may be made within `budget`; if so, takes
     /// it, counts it and waits the backoff first. Every retry of the
-    /// crate passes here.
+    /// crate passes here. None starts, nor waits, past the deadline.
     pub(crate) fn again(&self, budget: &Budget) -> bool {
+        let wait = self.policy.wait(budget.used());
+        if budget
+            .deadline()
+            .is_some_and(|d| Instant::now() + wait >= d)
+        {
+            return false;
+        }
         if !budget.take() {
             return false;
         }
         self.retries.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(self.policy.wait(budget.used() - 1));
+        std::thread::sleep(wait);
         true
+    }
+
+    /// The failure `e` ends the operation after `budget`: said to be the
+    /// deadline's doing when that ran out.
+    fn ended<E: Transient>(budget: &Budget, e: E) -> E {
+        match budget.expired() {
+            Some(limit) if e.transient() => e.out_of_time(limit, budget.used()),
+            _ => e.gave_up(budget.used()),
+        }
     }
 
     /// Runs `op` until it succeeds, fails for good, or the operation's
@@ -153,7 +213,7 @@ impl Transport {
             match op() {
                 Ok(v) => return Ok(v),
                 Err(e) if e.transient() && self.again(budget) => {}
-                Err(e) => return Err(e.gave_up(budget.used())),
+                Err(e) => return Err(Self::ended(budget, e)),
             }
         }
     }
@@ -168,11 +228,20 @@ impl Transport {
         req: &Request,
     ) -> Result<ureq::Response, TransportError> {
         loop {
-            match self.sender.send(req) {
+            if let Some(limit) = budget.expired() {
+                return Err(TransportError::Deadline {
+                    method: req.method,
+                    url: req.url.to_string(),
+                    limit,
+                    attempts: budget.used().saturating_sub(1),
+                    why: "no time was left for another attempt".into(),
+                });
+            }
+            match self.sender.send(req, budget.deadline()) {
                 Ok(resp) if transient_status(resp.status()) && self.again(budget) => {}
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.transient() && self.again(budget) => {}
-                Err(e) => return Err(e.gave_up(budget.used())),
+                Err(e) => return Err(Self::ended(budget, e)),
             }
         }
     }
@@ -305,7 +374,7 @@ impl ResumingBody<'_> {
     /// Picks the body up at `offset`, or says why it cannot.
     fn resume(&mut self, why: &str) -> Result<(), TransportError> {
         if !self.ranges || !self.transport.again(self.budget) {
-            return Err(self.broke_off(why));
+            return Err(Transport::ended(self.budget, self.broke_off(why)));
         }
         let resp = (self.reopen)(self.offset)?;
         let starts_here = resp
