@@ -420,6 +420,9 @@ fn push(image: Stored<'_>, to: &Destination, r: &Reporter) -> Result<Reference> 
     match crate::sink::write(image, to.clone()).with_context(context)? {
         Written::Pushed { pinned, report } => {
             r.info(format_args!("pushed: {report}"));
+            for w in &report.warnings {
+                r.info(format_args!("warning: {w}"));
+            }
             Ok(pinned)
         }
         Written::File { .. } => unreachable!("a registry target is pushed to"),

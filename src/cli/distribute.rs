@@ -270,6 +270,7 @@ fn build_for_push(making: &Making, r: &Reporter) -> Result<Opened> {
         built: produced.output.built,
         store,
         temp: Some(temp),
+        warnings: Vec::new(),
     })
 }
 
@@ -279,6 +280,9 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         PushSource::Recipe(making) => build_for_push(making, r)?,
         PushSource::Image(words) => settings.reader.open(words)?,
     };
+    for w in &opened.warnings {
+        r.info(format_args!("warning: {w}"));
+    }
     match &settings.tag_choice {
         TagChoice::Source(t) => r.info(format_args!("no tag given: tagging `{t}`, the source's")),
         TagChoice::Latest => r.info(format_args!(
@@ -304,6 +308,9 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         unreachable!("push sends to a registry")
     };
     r.info(format_args!("pushed: {report}"));
+    for w in &report.warnings {
+        r.info(format_args!("warning: {w}"));
+    }
     drop(pending);
     if let Some(path) = &settings.report {
         let json = serde_json::to_vec(&report).expect("a report always serializes");
@@ -331,6 +338,9 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     r.info(format_args!("pulling {reference}"));
     let opened = pull_registry(reference, &settings.reader.registry, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;
+    for w in &opened.warnings {
+        r.info(format_args!("warning: {w}"));
+    }
     let Written::File { path } = output.write(Stored::from(&opened))? else {
         unreachable!("pull writes a layout")
     };

@@ -257,6 +257,7 @@ fn rebuild(making: &Making, r: &Reporter) -> Result<Opened> {
         built: produced.output.built,
         referrers: Vec::new(),
         temp: Some(temp),
+        warnings: Vec::new(),
     })
 }
 

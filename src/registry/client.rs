@@ -94,17 +94,22 @@ impl<'a> Req<'a> {
 }
 
 /// Reads an answer's body, refusing more than `limit` bytes (a manifest,
-/// an index): the registry is not trusted to be brief.
+/// an index): the registry is not trusted to be brief. The limit is the
+/// one every source holds documents to; past it, the error says so as
+/// they all do.
 pub(crate) fn read_limited(
     resp: ureq::Response,
     limit: u64,
     url: &str,
 ) -> Result<Vec<u8>, RegistryError> {
-    let too_large = |n: u64| {
-        RegistryError::Protocol {
-        url: url.to_string(),
-        message: format!("the answer is {n} bytes or more, beyond the {limit}-byte limit for a manifest or index"),
-    }
+    let too_large = |n: u64| RegistryError::Limit {
+        reference: url.to_string(),
+        error: crate::oci::media::LimitError::TooLarge {
+            what: "manifest or index",
+            name: url.rsplit('/').next().unwrap_or(url).to_string(),
+            size: n,
+            limit,
+        },
     };
     if let Some(n) = resp
         .header("Content-Length")
@@ -145,7 +150,13 @@ impl Client {
             registry: registry.to_string(),
             credentials,
             auth: AuthState::default(),
-            tls: TlsUpgrade::new(base_url(registry, settings.insecure), settings.insecure),
+            tls: TlsUpgrade::new(
+                base_url(
+                    registry,
+                    settings.insecure || settings.plain_allowed(registry),
+                ),
+                settings.insecure,
+            ),
         })
     }
 
@@ -284,7 +295,7 @@ impl Client {
         Identity {
             registry: &self.registry,
             credentials: self.credentials.as_ref(),
-            insecure: self.settings.insecure,
+            insecure: self.settings.insecure || self.settings.plain_allowed(&self.registry),
         }
     }
 
