@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::report::Reporter;
 use super::settings::{
-    registry_settings, transport, CacheArgs, CacheFolder, JobsArgs, Making, Reader, RecipeFlags,
-    RegistryArgs, RemoteCacheArgs,
+    registry_transport, sided_registry_settings, sided_transport, CacheArgs, CacheFolder,
+    JobsArgs, Making, Reader, RecipeFlags, RegistryArgs, RemoteCacheArgs, SideArgs,
 };
 use crate::pipeline::AttestOptions;
 use crate::registry::{Progress, PushOptions, Reference, RegistrySettings};
@@ -56,6 +56,8 @@ pub struct PushArgs {
     pub remote_cache: RemoteCacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub sides: SideArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,10 +124,33 @@ impl PushSettings {
         if args.chunk_size == Some(0) {
             bail!("--chunk-size must be at least 1 byte");
         }
-        let transport = transport(&args.registry.tls);
+        // Each side's registry gets its side's TLS and plain-HTTP flags.
+        let source_registry = match Target::parse(&args.source) {
+            Ok(Target::Registry { reference }) => {
+                Reference::parse(&reference).ok().map(|r| r.registry)
+            }
+            _ => None,
+        };
+        if args.sides.any_source() && source_registry.is_none() {
+            bail!(
+                "--src-tls-verify, --src-cert-dir and --src-insecure are for a registry source, and `{}` is not one",
+                args.source
+            );
+        }
+        let destination_registry = reference.registry.clone();
+        let mut sides = vec![args.sides.destination(&destination_registry)];
+        if let Some(registry) = &source_registry {
+            sides.push(args.sides.source(registry));
+        }
+        let transport = sided_transport(&args.registry, &sides)?;
         // The source side: how the image is read or built.
-        let reading =
-            registry_settings(&args.registry, &args.jobs, &transport, Progress::default());
+        let reading = sided_registry_settings(
+            &args.registry,
+            &sides,
+            &args.jobs,
+            &transport,
+            Progress::default(),
+        )?;
         let path = Path::new(&args.source);
         let reader = Reader {
             registry: reading,
@@ -170,12 +195,13 @@ impl PushSettings {
             }
         }
         // The destination side.
-        let sending = registry_settings(
+        let sending = sided_registry_settings(
             &args.registry,
+            &sides,
             &args.jobs,
             &transport,
             r.transfers("sending"),
-        );
+        )?;
         let destination = Destination {
             target: crate::sink::Target::Registry { reference },
             options: WriteOptions {
@@ -229,14 +255,14 @@ pub(crate) struct PullSettings {
 impl PullSettings {
     pub fn resolve(args: PullArgs, r: &Reporter) -> Result<PullSettings> {
         let reference = Reference::parse(&args.reference)?;
-        let transport = transport(&args.registry.tls);
+        let transport = registry_transport(&args.registry)?;
         let reader = Reader::resolve(
             &args.registry,
             &args.jobs,
             &args.cache,
             &transport,
             r.transfers("fetching"),
-        );
+        )?;
         let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
         let output = Destination {
             target: crate::sink::Target::Layout {
@@ -276,6 +302,18 @@ fn build_for_push(making: &Making, r: &Reporter) -> Result<Opened> {
 
 pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     let settings = PushSettings::resolve(args, r)?;
+    // Before the source is read or built: the destination is reachable,
+    // takes the credentials and lets them push.
+    let output = Output::prepare(settings.destination.clone()).with_context(|| {
+        format!(
+            "checking {} before {}",
+            settings.reference(),
+            match settings.source {
+                PushSource::Recipe(_) => "the build",
+                PushSource::Image(_) => "reading the image",
+            }
+        )
+    })?;
     let opened = match &settings.source {
         PushSource::Recipe(making) => build_for_push(making, r)?,
         PushSource::Image(words) => settings.reader.open(words)?,
@@ -302,7 +340,8 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         // Staged now so an unwritable folder fails before the push.
         pending.file(path, b"")?;
     }
-    let written = crate::sink::write(Stored::from(&opened), settings.destination.clone())
+    let written = output
+        .write(Stored::from(&opened))
         .with_context(|| format!("pushing {} to {reference}", opened.name))?;
     let Written::Pushed { pinned, report } = written else {
         unreachable!("push sends to a registry")

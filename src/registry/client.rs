@@ -142,7 +142,7 @@ impl Client {
     /// through the settings' transport; reads the auth files the settings
     /// name now, so a broken one is reported before any upload.
     pub fn new(registry: &str, settings: &RegistrySettings) -> Result<Client, RegistryError> {
-        let credentials = find_credentials(registry, &settings.auth_files)?;
+        let credentials = find_credentials(registry, &settings.auth_files, settings.helper_limits)?;
         let transport = &settings.transport;
         Ok(Client {
             transport: transport.with_retry(transport.policy()),

@@ -45,7 +45,7 @@ use crate::transport::{Transient, Transport, TransportError};
 
 pub use client::Client;
 pub use pull::{pull, Pulled};
-pub use push::{push_built, PushOptions};
+pub use push::{check_push_target, push_built, push_built_with, PushOptions};
 pub use reference::Reference;
 
 /// How to talk to registries. The CLI builds it from flags and the
@@ -80,6 +80,8 @@ pub struct RegistrySettings {
     pub jobs: usize,
     /// Told how blob transfers go, from whichever thread moved a blob.
     pub progress: Progress,
+    /// How long a credential helper may take to answer.
+    pub helper_limits: auth::HelperLimits,
 }
 
 /// How the blobs of one push or pull are going.
@@ -132,6 +134,7 @@ impl Default for RegistrySettings {
             blob_limit: 32 << 30,
             jobs: 4,
             progress: Progress::default(),
+            helper_limits: auth::HelperLimits::default(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Opening an image from a registry: pulled into the user's
 //! content-addressed cache with its referrers (attestations), then read
-//! back like any other source.
+//! back like any other source. Where registries.conf gives the name
+//! mirrors, they are tried first, in order, then its location; what any
+//! of them serves is checked like any registry's answer.
 
 use super::{read_built_with, LayerCheck, Opened, SourceError};
 use crate::oci::Digest;
@@ -19,8 +21,39 @@ pub(crate) fn open_registry(
     settings: &RegistrySettings,
     cache: &BlobStore,
 ) -> Result<Opened, SourceError> {
-    let client = Client::new(&reference.registry, settings)?;
-    Ok(open_with(&client, reference, cache, LayerCheck::Later)?.0)
+    let (opened, _) = from_endpoints(reference, settings, |at| {
+        let client = Client::new(&at.registry, settings)?;
+        Ok(open_with(&client, at, cache, LayerCheck::Later)?.0)
+    })?;
+    Ok(Opened {
+        name: reference.to_string(),
+        ..opened
+    })
+}
+
+/// What `open` makes of `reference` at the first place it may come from:
+/// its mirrors in the order registries.conf lists them, then its location
+/// (or the reference itself). A mirror that fails is passed over, and
+/// said in the messages returned; the last place's failure is the error.
+fn from_endpoints<T>(
+    reference: &Reference,
+    settings: &RegistrySettings,
+    mut open: impl FnMut(&Reference) -> Result<T, SourceError>,
+) -> Result<(T, Vec<String>), SourceError> {
+    let endpoints = settings.registries.pull_endpoints(reference)?;
+    let mut passed = Vec::new();
+    let last = endpoints.len() - 1;
+    for (i, at) in endpoints.iter().enumerate() {
+        match open(&at.reference) {
+            Ok(v) => return Ok((v, passed)),
+            Err(e) if i < last => passed.push(format!(
+                "{reference}: the mirror {} failed, so the next place was asked: {e}",
+                at.reference
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("pull_endpoints lists the location last")
 }
 
 /// What is done with attestations that cannot be read beside an image.
@@ -70,8 +103,14 @@ fn fetch(
     cache: &BlobStore,
     policy: Referrers,
 ) -> Result<(Opened, Vec<Digest>), SourceError> {
-    let client = Client::new(&reference.registry, settings)?;
-    let (mut opened, mut blobs) = open_with(&client, reference, cache, LayerCheck::Hash)?;
+    let ((client, at, mut opened, mut blobs), passed) =
+        from_endpoints(reference, settings, |at| {
+            let client = Client::new(&at.registry, settings)?;
+            let (opened, blobs) = open_with(&client, at, cache, LayerCheck::Hash)?;
+            Ok((client, at.clone(), opened, blobs))
+        })?;
+    opened.name = reference.to_string();
+    opened.warnings.extend(passed);
     let built = &opened.built;
     // Attestations name the index or one platform's manifest as subject.
     let mut subjects: Vec<Digest> = vec![built.digest().clone()];
@@ -85,7 +124,7 @@ fn fetch(
         blobs: referrer_blobs,
         incomplete,
         unlisted,
-    } = pull_referrers(&client, reference, &subjects, cache)?;
+    } = pull_referrers(&client, &at, &subjects, cache)?;
     for digest in referrer_blobs {
         if !blobs.contains(&digest) {
             blobs.push(digest);

@@ -54,7 +54,7 @@ pub(crate) use retry::{
     transient_status, Budget, PartFailed, Resumable, ResumingBody, TrackedRead, Transient,
 };
 pub use send::Sender;
-pub use tls::TlsSettings;
+pub use tls::{HostTls, TlsSettings, CERT_FILE_LIMIT};
 
 /// How every request goes out.
 #[derive(Clone, Debug)]
