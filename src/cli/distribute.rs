@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::report::Reporter;
 use super::settings::{
-    registry_transport, sided_registry_settings, sided_transport, CacheArgs, CacheFolder,
-    JobsArgs, Making, Reader, RecipeFlags, RegistryArgs, RemoteCacheArgs, SideArgs,
+    registry_transport, sided_registry_settings, sided_transport, CacheArgs, CacheFolder, JobsArgs,
+    Making, Reader, RecipeFlags, RegistryArgs, RemoteCacheArgs, SideArgs,
 };
 use crate::pipeline::AttestOptions;
 use crate::registry::{Progress, PushOptions, Reference, RegistrySettings};

@@ -333,7 +333,11 @@ fn warn_unverified() {
 /// `registries.conf.d/*.conf` drop-ins in name order, as
 /// containers-registries.conf(5) reads them.
 fn registries_conf_files(args: &RegistryArgs) -> Vec<PathBuf> {
-    if let Some(f) = args.registries_conf.clone().or_else(|| env_path("CONTAINERS_REGISTRIES_CONF")) {
+    if let Some(f) = args
+        .registries_conf
+        .clone()
+        .or_else(|| env_path("CONTAINERS_REGISTRIES_CONF"))
+    {
         return vec![f];
     }
     let user_dir = match (env_path("XDG_CONFIG_HOME"), env_path("HOME")) {
@@ -366,10 +370,7 @@ fn registries_conf(args: &RegistryArgs) -> Result<RegistriesConf> {
     let files = registries_conf_files(args);
     if let Some(named) = &args.registries_conf {
         if !named.exists() {
-            bail!(
-                "--registries-conf {}: no such file",
-                named.display()
-            );
+            bail!("--registries-conf {}: no such file", named.display());
         }
     }
     Ok(RegistriesConf::load(&files)?)
@@ -494,7 +495,11 @@ pub(crate) fn sided_registry_settings(
 ) -> Result<RegistrySettings> {
     let mut settings = registry_settings(args, jobs, transport, progress)?;
     for side in sides.iter().filter(|s| s.insecure) {
-        if !settings.insecure_registries.iter().any(|r| r.eq_ignore_ascii_case(side.registry)) {
+        if !settings
+            .insecure_registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(side.registry))
+        {
             settings.insecure_registries.push(side.registry.to_string());
         }
     }

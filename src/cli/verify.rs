@@ -11,8 +11,8 @@ use super::report::Reporter;
 use anyhow::{Context, Result};
 
 use super::settings::{
-    registry_settings, registry_transport, CacheArgs, JobsArgs, Making, PackageArgs, Reader, RecipeFlags,
-    RegistryArgs, RemoteCacheArgs,
+    registry_settings, registry_transport, CacheArgs, JobsArgs, Making, PackageArgs, Reader,
+    RecipeFlags, RegistryArgs, RemoteCacheArgs,
 };
 use crate::attest::PublicKey;
 use crate::lock::Lock;

@@ -91,13 +91,17 @@ pub enum LimitError {
         size: u64,
         limit: u64,
     },
-    #[error("{index} lists {count} manifests, beyond the limit of {INDEX_ENTRIES_LIMIT} for an index")]
+    #[error(
+        "{index} lists {count} manifests, beyond the limit of {INDEX_ENTRIES_LIMIT} for an index"
+    )]
     TooManyEntries {
         /// `index sha256:…`, or a layout's `index.json`.
         index: String,
         count: usize,
     },
-    #[error("manifest {digest} lists {count} layers, beyond the limit of {LAYERS_LIMIT} for an image")]
+    #[error(
+        "manifest {digest} lists {count} layers, beyond the limit of {LAYERS_LIMIT} for an image"
+    )]
     TooManyLayers { digest: String, count: usize },
     #[error("index {digest} nests another index ({child}); flatten it first, e.g. with `skopeo copy --all`")]
     Nested { digest: String, child: String },

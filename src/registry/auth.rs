@@ -548,13 +548,21 @@ mod tests {
             ("alice", "s3:cret")
         );
         assert_eq!(from, format!("auth file {}", second.display()));
-        let (c, _) = find_credentials("other.example", &files, HelperLimits::default()).unwrap().unwrap();
+        let (c, _) = find_credentials("other.example", &files, HelperLimits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(c.username, "alice");
         // identitytoken alone is a refresh token, from the first file.
-        let (c, _) = find_credentials("id.example", &files, HelperLimits::default()).unwrap().unwrap();
+        let (c, _) = find_credentials("id.example", &files, HelperLimits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(c.identity_token.as_deref(), Some("x"));
         assert_eq!(c.basic_header(), None);
-        assert!(find_credentials("none.example", &files, HelperLimits::default()).unwrap().is_none());
+        assert!(
+            find_credentials("none.example", &files, HelperLimits::default())
+                .unwrap()
+                .is_none()
+        );
         let (c, _) = find_credentials("registry.example:5000", &files, HelperLimits::default())
             .unwrap()
             .unwrap();

@@ -314,7 +314,11 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, RegistryError> {
     }
     let mut entries = Vec::new();
     for r in f.registry {
-        let location = r.location.unwrap_or_default().trim_end_matches('/').to_string();
+        let location = r
+            .location
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
         let prefix = match r.prefix {
             Some(p) if !p.is_empty() => p.trim_end_matches('/').to_string(),
             _ => location.clone(),
@@ -440,7 +444,10 @@ pull-from-mirror = "digest-only"
                 "internal.example:5000/mirror/team/app:1"
             ]
         );
-        let pinned = r(&format!("registry.example/team/app@sha256:{}", "a".repeat(64)));
+        let pinned = r(&format!(
+            "registry.example/team/app@sha256:{}",
+            "a".repeat(64)
+        ));
         assert_eq!(c.pull_endpoints(&pinned).unwrap().len(), 3);
         assert!(c.check_push(&tagged).is_ok());
         // `registry.example/teams` is not under `registry.example/team`.
@@ -476,14 +483,13 @@ registries = ["bad.example"]
 
     #[test]
     fn mistakes_are_named() {
-        let bad = |text: &str| {
-            parse(Path::new("r.conf"), text)
-                .unwrap_err()
-                .to_string()
-        };
+        let bad = |text: &str| parse(Path::new("r.conf"), text).unwrap_err().to_string();
         assert!(bad("[[registry]]\ninsecure = true\n").contains("neither"));
         assert!(bad("[[registry]]\nlocation = \"x.example\"\n[[registry.mirror]]\nlocation = \"m.example\"\npull-from-mirror = \"some\"\n").contains("pull-from-mirror"));
-        assert!(bad("[registries.insecure]\nregistries = []\n[[registry]]\nlocation = \"x.example\"\n").contains("mixes"));
+        assert!(bad(
+            "[registries.insecure]\nregistries = []\n[[registry]]\nlocation = \"x.example\"\n"
+        )
+        .contains("mixes"));
         assert!(bad("[[registry]\n").contains("r.conf"));
     }
 }

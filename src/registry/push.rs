@@ -43,9 +43,8 @@ pub fn check_push_target(
     let url = client.url(&format!("{}/blobs/uploads/", reference.repository));
     let resp = client.send(&Req::new("POST", url.clone(), scopes.clone()).body(&[]))?;
     let session = upload_location(&resp, &url)?;
-    let _ = client.send(
-        &Req::new("DELETE", session, scopes).allow(&[400, 401, 403, 404, 405, 501]),
-    );
+    let _ =
+        client.send(&Req::new("DELETE", session, scopes).allow(&[400, 401, 403, 404, 405, 501]));
     Ok(client)
 }
 

@@ -268,7 +268,10 @@ mod tests {
         let e = Reference::parse("http://127.0.0.1:5000/team/app:1")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not a URL") && e.contains("--dest-insecure"), "{e}");
+        assert!(
+            e.contains("not a URL") && e.contains("--dest-insecure"),
+            "{e}"
+        );
         assert!(Reference::parse("HTTPS://registry.example/a").is_err());
     }
 

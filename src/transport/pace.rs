@@ -236,7 +236,11 @@ mod tests {
             }
         };
         assert!(e.to_string().contains("below the floor of 1000"), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
         drop(paced);
         trickle.join().unwrap();
     }

@@ -18,7 +18,7 @@
 //!   upload from where the far side has it ([`Transport::resume`], through
 //!   the upload's [`Resumable`] callbacks).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{NetworkSettings, Request, Transport, TransportError};
@@ -118,6 +118,9 @@ pub(crate) struct Budget {
     used: AtomicU32,
     /// When the operation must be done by, and the total that gives.
     deadline: Option<(Instant, Duration)>,
+    /// A retry was refused because it would have started past the
+    /// deadline.
+    out_of_time: AtomicBool,
 }
 
 impl Budget {
@@ -126,10 +129,10 @@ impl Budget {
         self.deadline.map(|(d, _)| d)
     }
 
-    /// The total, when it has run out.
+    /// The total, when it has run out (or no retry fits in what is left).
     pub fn expired(&self) -> Option<Duration> {
         self.deadline
-            .filter(|(d, _)| Instant::now() >= *d)
+            .filter(|(d, _)| Instant::now() >= *d || self.out_of_time.load(Ordering::Relaxed))
             .map(|(_, limit)| limit)
     }
 
@@ -160,6 +163,7 @@ impl Transport {
             left: AtomicU32::new(if retry { self.policy.retries } else { 0 }),
             used: AtomicU32::new(1),
             deadline: (!limit.is_zero()).then(|| (Instant::now() + limit, limit)),
+            out_of_time: AtomicBool::new(false),
         }
     }
 
@@ -172,6 +176,7 @@ impl Transport {
             .deadline()
             .is_some_and(|d| Instant::now() + wait >= d)
         {
+            budget.out_of_time.store(true, Ordering::Relaxed);
             return false;
         }
         if !budget.take() {
@@ -517,6 +522,37 @@ mod tests {
         });
         assert_eq!(calls, 1);
         assert!(transient_status(503) && transient_status(429) && !transient_status(404));
+    }
+
+    #[test]
+    fn no_retry_starts_past_the_total_and_the_failure_says_so() {
+        let t = Transport::new(NetworkSettings {
+            retries: 10,
+            backoff: Duration::from_millis(150),
+            max_time: Duration::from_millis(400),
+            ..NetworkSettings::default()
+        });
+        let started = Instant::now();
+        let mut calls = 0;
+        let e = t
+            .retrying(true, || -> Result<(), TransportError> {
+                calls += 1;
+                Err(refused())
+            })
+            .unwrap_err();
+        // 0 ms, 150 ms, 450 ms (past 400): two attempts.
+        assert_eq!(calls, 2, "{e}");
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(
+            matches!(e, TransportError::Deadline { attempts: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("connection refused"), "{e}");
+        // A request is sent with what is left, and not at all past it.
+        let budget = t.budget(true);
+        assert!(budget.deadline().is_some());
+        let none = t.with_max_time(Duration::ZERO).budget(true);
+        assert!(none.deadline().is_none());
     }
 
     #[test]

@@ -406,7 +406,10 @@ fn classify(method: &'static str, url: &str, to: &Target, t: &ureq::Transport) -
                 method,
                 url: url_s,
                 proxy: proxy.map(redact).unwrap_or_default(),
-                message: format!("its answer is not HTTP ({}); check that HTTP_PROXY names an HTTP proxy", message(t)),
+                message: format!(
+                    "its answer is not HTTP ({}); check that HTTP_PROXY names an HTTP proxy",
+                    message(t)
+                ),
             }
         }
         ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io => TransportError::Connection {

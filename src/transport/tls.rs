@@ -233,12 +233,18 @@ struct HostFiles {
 /// The files of `dir` (found under `root`, which links may not leave).
 fn scan(dir: &Path, root: &Path, into: &mut HostFiles) -> Result<(), TransportError> {
     if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
-        let resolved = std::fs::canonicalize(dir).map_err(|e| cert_file_error(dir, e.to_string()))?;
-        let root_c = std::fs::canonicalize(root).map_err(|e| cert_file_error(root, e.to_string()))?;
+        let resolved =
+            std::fs::canonicalize(dir).map_err(|e| cert_file_error(dir, e.to_string()))?;
+        let root_c =
+            std::fs::canonicalize(root).map_err(|e| cert_file_error(root, e.to_string()))?;
         if !resolved.starts_with(&root_c) {
             return Err(cert_file_error(
                 dir,
-                format!("it is a link out of {} (to {}); make it a folder", root_c.display(), resolved.display()),
+                format!(
+                    "it is a link out of {} (to {}); make it a folder",
+                    root_c.display(),
+                    resolved.display()
+                ),
             ));
         }
     }

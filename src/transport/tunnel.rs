@@ -5,8 +5,8 @@
 //! opened a tunnel per request), and a proxy that answers anything but
 //! `200` is named as the proxy, not taken for the registry.
 
-use std::io::{Read, Write};
 use base64::Engine as _;
+use std::io::{Read, Write};
 
 use super::pace::Paced;
 

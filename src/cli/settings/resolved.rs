@@ -9,8 +9,8 @@ use anyhow::{anyhow, bail, Result};
 
 use super::{
     apt_settings, builder, cache_dir, open_cache, registry_settings, registry_transport,
-    remote_cache_settings, source_date_epoch, work_jobs, CacheArgs, JobsArgs, PackageArgs, RegistryArgs,
-    RemoteCacheArgs,
+    remote_cache_settings, source_date_epoch, work_jobs, CacheArgs, JobsArgs, PackageArgs,
+    RegistryArgs, RemoteCacheArgs,
 };
 use crate::apt::sources::AptSettings;
 use crate::attest::{PrivateKey, Selection};
