@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::client::{pull_scope, read_limited, Client, Req};
+use super::client::{pull_scope, Client, Req};
 use super::reference::Reference;
 use super::referrers::{list_entry, list_referrers};
 use super::{RegistryError, RegistrySettings, Transfer};
@@ -263,29 +263,28 @@ impl<'a> Walk<'a> {
             "{}/manifests/{tag_or_digest}",
             self.reference.repository
         ));
-        let resp = self.client.send(
-            &Req::new("GET", url.clone(), self.scopes.clone()).header("Accept", ACCEPT_MANIFESTS),
-        )?;
-        let content_type = resp
-            .header("Content-Type")
-            .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
-        let reported = resp
-            .header("Docker-Content-Digest")
-            .map(|d| d.trim().to_string());
-        let bytes = read_limited(resp, MANIFEST_LIMIT, &url).map_err(|e| match e {
-            RegistryError::Limit { error, .. } => self.limit(match error {
-                LimitError::TooLarge {
-                    what, size, limit, ..
-                } => LimitError::TooLarge {
-                    what,
-                    name: tag_or_digest.to_string(),
-                    size,
-                    limit,
-                },
+        let answer = self
+            .client
+            .fetch_document(
+                &Req::new("GET", url.clone(), self.scopes.clone())
+                    .header("Accept", ACCEPT_MANIFESTS),
+                MANIFEST_LIMIT,
+            )
+            .map_err(|e| match e {
+                RegistryError::Limit { error, .. } => self.limit(match error {
+                    LimitError::TooLarge {
+                        what, size, limit, ..
+                    } => LimitError::TooLarge {
+                        what,
+                        name: tag_or_digest.to_string(),
+                        size,
+                        limit,
+                    },
+                    other => other,
+                }),
                 other => other,
-            }),
-            other => other,
-        })?;
+            })?;
+        let (content_type, reported, bytes) = (answer.content_type, answer.digest, answer.bytes);
         let found = Digest::of(&bytes);
         let wanted = expected.map(|d| d.to_string()).or(reported);
         if let Some(w) = wanted {

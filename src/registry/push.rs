@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use oci_spec::image::Descriptor;
 
-use super::client::{push_scope, Client, Req};
+use super::client::{drain, push_scope, Client, Req};
 use super::manifest::put_manifest;
 use super::reference::Reference;
 use super::referrers::Referrers;
@@ -38,7 +38,7 @@ pub fn check_push_target(
 ) -> Result<Client, RegistryError> {
     settings.registries.check_push(reference)?;
     let client = Client::new(&reference.registry, settings)?;
-    client.send(&Req::new("GET", client.url(""), Vec::new()).allow(&[401]))?;
+    drain(client.send(&Req::new("GET", client.url(""), Vec::new()).allow(&[401]))?);
     let scopes = vec![push_scope(&reference.repository)];
     let url = client.url(&format!("{}/blobs/uploads/", reference.repository));
     let resp = client.send(&Req::new("POST", url.clone(), scopes.clone()).body(&[]))?;

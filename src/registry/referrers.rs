@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::client::{pull_scope, push_scope, read_limited, Client, Req};
+use super::client::{pull_scope, push_scope, Client, Req};
 use super::manifest::put_manifest;
 use super::{PushReport, RegistryError};
 use crate::oci::artifact::{referrer_descriptor, referrers_index};
@@ -210,16 +210,16 @@ fn referrers_api(
     scope: &str,
 ) -> Result<Option<ImageIndex>, RegistryError> {
     let url = client.url(&format!("{repository}/referrers/{subject}"));
-    let resp = client.send(
-        &Req::new("GET", url.clone(), vec![scope.to_string()])
+    let answer = client.fetch_document(
+        &Req::new("GET", url, vec![scope.to_string()])
             .header("Accept", OCI_INDEX)
             .allow(&[400, 401, 403, 404, 405, 406, 501]),
+        MANIFEST_LIMIT,
     )?;
-    if resp.status() != 200 {
+    if answer.status != 200 {
         return Ok(None);
     }
-    let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
-    Ok(serde_json::from_slice::<ImageIndex>(&body).ok())
+    Ok(serde_json::from_slice::<ImageIndex>(&answer.bytes).ok())
 }
 
 /// What the fallback tag of `subject` lists; `None` when there is no
@@ -232,16 +232,16 @@ fn fallback_list(
 ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
     let tag = fallback_tag(subject);
     let url = client.url(&format!("{repository}/manifests/{tag}"));
-    let resp = client.send(
+    let answer = client.fetch_document(
         &Req::new("GET", url.clone(), vec![scope.to_string()])
             .header("Accept", OCI_INDEX)
             .allow(&[404]),
+        MANIFEST_LIMIT,
     )?;
-    if resp.status() == 404 {
+    if answer.status == 404 {
         return Ok(None);
     }
-    let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
-    let index: ImageIndex = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+    let index: ImageIndex = serde_json::from_slice(&answer.bytes).map_err(|e| RegistryError::Protocol {
         url: url.clone(),
         message: format!(
             "the referrers tag {tag} holds something that is not an index ({e}); delete that tag so stele can list the referrers there"

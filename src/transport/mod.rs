@@ -135,6 +135,13 @@ pub enum TransportError {
         message: String,
         attempts: u32,
     },
+    #[error("{method} {url}: {message} (gave up after {attempts} attempt(s)); the server, a proxy or the network is slower than the floor allows (STELE_SPEED_LIMIT bytes/s over STELE_SPEED_TIME; STELE_MAX_TIME bounds a whole request)")]
+    Slow {
+        method: &'static str,
+        url: String,
+        message: String,
+        attempts: u32,
+    },
     #[error("{method} {url}: through the proxy {proxy}: {message}")]
     Proxy {
         method: &'static str,
@@ -252,6 +259,33 @@ impl Transport {
     /// a resumed body or upload included).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// The failure of reading an answer's body (`e`, after `context`): a read
+/// the deadlines abandoned (too slow, stalled) says so; any other is a
+/// broken connection. Either is worth another try.
+pub(crate) fn failed_read(
+    method: &'static str,
+    url: &str,
+    context: &str,
+    e: &std::io::Error,
+) -> TransportError {
+    let message = format!("{context}{e}");
+    if pace::below_floor(e) {
+        TransportError::Slow {
+            method,
+            url: url.to_string(),
+            message,
+            attempts: 1,
+        }
+    } else {
+        TransportError::Connection {
+            method,
+            url: url.to_string(),
+            message,
+            attempts: 1,
+        }
     }
 }
 

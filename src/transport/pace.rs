@@ -38,9 +38,9 @@ pub(crate) enum Abandoned {
     NoAnswer(Duration),
     #[error("the answer stalled: no byte came for {} s (the floor is {limit} bytes/s over {} s)", .window.as_secs(), .window.as_secs())]
     Stalled { window: Duration, limit: u64 },
-    #[error("the answer came at {rate} bytes/s over {} s, below the floor of {limit} bytes/s", .window.as_secs())]
+    #[error("the answer came at {rate:.1} bytes/s over {} s, below the floor of {limit} bytes/s", .window.as_secs())]
     TooSlow {
-        rate: u64,
+        rate: f64,
         window: Duration,
         limit: u64,
     },
@@ -116,11 +116,11 @@ impl Paced {
         if self.pace.speed_limit == 0 || self.waited < self.pace.speed_time {
             return Ok(());
         }
-        let rate = (self.bytes as f64 / self.waited.as_secs_f64()) as u64;
+        let rate = self.bytes as f64 / self.waited.as_secs_f64();
         let window = self.waited;
         self.waited = Duration::ZERO;
         self.bytes = 0;
-        if rate < self.pace.speed_limit {
+        if rate < self.pace.speed_limit as f64 {
             return Err(Abandoned::TooSlow {
                 rate,
                 window,
@@ -129,6 +129,21 @@ impl Paced {
         }
         Ok(())
     }
+}
+
+impl Abandoned {
+    /// Abandoned for the throughput floor (a stall or a trickle), not
+    /// for an answer that never began.
+    pub fn below_floor(&self) -> bool {
+        !matches!(self, Abandoned::NoAnswer(_))
+    }
+}
+
+/// Whether `e` is a read abandoned for the throughput floor.
+pub(crate) fn below_floor(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Abandoned>())
+        .is_some_and(Abandoned::below_floor)
 }
 
 fn timed_out(e: &io::Error) -> bool {

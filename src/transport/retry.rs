@@ -69,7 +69,10 @@ pub(crate) trait Transient {
 
 impl Transient for TransportError {
     fn transient(&self) -> bool {
-        matches!(self, TransportError::Connection { .. })
+        matches!(
+            self,
+            TransportError::Connection { .. } | TransportError::Slow { .. }
+        )
     }
     fn gave_up(self, n: u32) -> Self {
         match self {
@@ -84,12 +87,29 @@ impl Transient for TransportError {
                 message,
                 attempts: n,
             },
+            TransportError::Slow {
+                method,
+                url,
+                message,
+                ..
+            } => TransportError::Slow {
+                method,
+                url,
+                message,
+                attempts: n,
+            },
             other => other,
         }
     }
     fn out_of_time(self, limit: Duration, attempts: u32) -> Self {
         match self {
             TransportError::Connection {
+                method,
+                url,
+                message,
+                ..
+            }
+            | TransportError::Slow {
                 method,
                 url,
                 message,
@@ -367,17 +387,13 @@ impl ResumingBody<'_> {
         self.failure.take()
     }
 
-    fn broke_off(&self, why: &str) -> TransportError {
-        TransportError::Connection {
-            method: "GET",
-            url: self.url.clone(),
-            message: format!("the answer broke off after {} bytes: {why}", self.offset),
-            attempts: 1,
-        }
+    fn broke_off(&self, why: &std::io::Error) -> TransportError {
+        let context = format!("the answer broke off after {} bytes: ", self.offset);
+        super::failed_read("GET", &self.url, &context, why)
     }
 
     /// Picks the body up at `offset`, or says why it cannot.
-    fn resume(&mut self, why: &str) -> Result<(), TransportError> {
+    fn resume(&mut self, why: &std::io::Error) -> Result<(), TransportError> {
         if !self.ranges || !self.transport.again(self.budget) {
             return Err(Transport::ended(self.budget, self.broke_off(why)));
         }
@@ -388,10 +404,10 @@ impl ResumingBody<'_> {
             .and_then(|r| r.split_once('-'))
             .is_some_and(|(start, _)| start.trim().parse::<u64>().ok() == Some(self.offset));
         if resp.status() != 206 || !starts_here {
-            return Err(self.broke_off(&format!(
+            return Err(self.broke_off(&std::io::Error::other(format!(
                 "{why}; asked for the rest, the server answered {} without the range",
                 resp.status()
-            )));
+            ))));
         }
         self.body = Box::new(resp.into_reader());
         Ok(())
@@ -402,14 +418,15 @@ impl std::io::Read for ResumingBody<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let why = match self.body.read(buf) {
-                Ok(0) if self.length.is_some_and(|l| self.offset < l) => {
-                    "the connection closed before the end".to_string()
-                }
+                Ok(0) if self.length.is_some_and(|l| self.offset < l) => std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the connection closed before the end",
+                ),
                 Ok(n) => {
                     self.offset += n as u64;
                     return Ok(n);
                 }
-                Err(e) => e.to_string(),
+                Err(e) => e,
             };
             if let Err(failure) = self.resume(&why) {
                 let message = failure.to_string();
@@ -440,12 +457,10 @@ impl<R: std::io::Read> TrackedRead<R> {
 
     /// The transient failure a read met, if one did.
     pub fn failure(&self, method: &'static str, url: &str) -> Option<TransportError> {
-        self.error.as_ref().map(|e| TransportError::Connection {
-            method,
-            url: url.to_string(),
-            message: format!("the answer broke off after {} bytes: {e}", self.read),
-            attempts: 1,
-        })
+        let context = format!("the answer broke off after {} bytes: ", self.read);
+        self.error
+            .as_ref()
+            .map(|e| super::failed_read(method, url, &context, e))
     }
 }
 

@@ -327,14 +327,24 @@ fn classify(method: &'static str, url: &str, to: &Target, t: &ureq::Transport) -
         };
     }
     if let Some(why) = cause::<Abandoned>(t) {
-        return TransportError::Connection {
-            method,
-            url: url_s,
-            message: match proxy {
-                Some(p) => format!("{why} (through the proxy {})", redact(p)),
-                None => why.to_string(),
-            },
-            attempts: 1,
+        let message = match proxy {
+            Some(p) => format!("{why} (through the proxy {})", redact(p)),
+            None => why.to_string(),
+        };
+        return if why.below_floor() {
+            TransportError::Slow {
+                method,
+                url: url_s,
+                message,
+                attempts: 1,
+            }
+        } else {
+            TransportError::Connection {
+                method,
+                url: url_s,
+                message,
+                attempts: 1,
+            }
         };
     }
     if let Some(e) = rustls_cause(t) {
