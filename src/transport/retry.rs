@@ -503,6 +503,19 @@ mod tests {
         }
     }
 
+    /// Runs, through `t`'s retry layer, an operation whose every attempt
+    /// is refused; how often it ran, and how it ended.
+    fn always_refused(t: &Transport, retry: bool) -> (u32, TransportError) {
+        let mut calls = 0;
+        let e = t
+            .retrying(retry, || -> Result<(), TransportError> {
+                calls += 1;
+                Err(refused())
+            })
+            .unwrap_err();
+        (calls, e)
+    }
+
     #[test]
     fn only_transient_failures_are_tried_again_within_the_budget() {
         let t = quick(3);
@@ -519,23 +532,12 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(calls, 1, "{e}");
-        let mut calls = 0;
-        let e = t
-            .retrying(true, || -> Result<(), TransportError> {
-                calls += 1;
-                Err(refused())
-            })
-            .unwrap_err();
+        let (calls, e) = always_refused(&t, true);
         assert_eq!(calls, 4);
         assert!(e.to_string().contains("gave up after 4 attempt(s)"), "{e}");
         assert_eq!(t.retries(), 3);
         // Without retry: one attempt.
-        let mut calls = 0;
-        let _ = t.retrying(false, || -> Result<(), TransportError> {
-            calls += 1;
-            Err(refused())
-        });
-        assert_eq!(calls, 1);
+        assert_eq!(always_refused(&t, false).0, 1);
         assert!(transient_status(503) && transient_status(429) && !transient_status(404));
     }
 
@@ -548,13 +550,7 @@ mod tests {
             ..NetworkSettings::default()
         });
         let started = Instant::now();
-        let mut calls = 0;
-        let e = t
-            .retrying(true, || -> Result<(), TransportError> {
-                calls += 1;
-                Err(refused())
-            })
-            .unwrap_err();
+        let (calls, e) = always_refused(&t, true);
         // 0 ms, 150 ms, 450 ms (past 400): two attempts.
         assert_eq!(calls, 2, "{e}");
         assert!(started.elapsed() < Duration::from_millis(400));

@@ -20,20 +20,27 @@ use crate::support::pki::Pki;
 use crate::support::tree::populate;
 use crate::support::*;
 
-fn have_tools() -> bool {
+pub(crate) fn have_tools() -> bool {
     have_registry() && have_tool("openssl")
 }
 
 /// A small image layout to push.
 fn image(tmp: &Path) -> PathBuf {
+    image_with(tmp, "none")
+}
+
+/// The populate() image built into `tmp/layout` with `--attest ATTEST`.
+pub(crate) fn image_with(tmp: &Path, attest: &str) -> PathBuf {
     let src = tmp.join("src");
     populate(&src, false);
     let layout = tmp.join("layout");
     run(stele()
         .arg("build")
         .arg(src.join("recipe.toml"))
-        .args(["--attest", "none", "-o"])
-        .arg(&layout))
+        .args(["--attest", attest, "-o"])
+        .arg(&layout)
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-build")))
     .expect_ok();
     layout
 }
@@ -471,7 +478,7 @@ fn a_credential_helper_named_in_docker_config_answers_for_the_registry() {
 }
 
 /// Bytes that neither compress nor repeat.
-fn noise(len: usize) -> Vec<u8> {
+pub(crate) fn noise(len: usize) -> Vec<u8> {
     let mut x: u64 = 11;
     (0..len)
         .map(|_| {

@@ -27,16 +27,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 fn image(tmp: &Path, len: usize, attest: bool) -> PathBuf {
     let src = tmp.join("src");
     fs::create_dir_all(&src).unwrap();
-    let mut x: u64 = 7;
-    let noise: Vec<u8> = (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect();
-    fs::write(src.join("noise.bin"), noise).unwrap();
+    fs::write(src.join("noise.bin"), crate::network::noise(len)).unwrap();
     fs::write(
         src.join("recipe.toml"),
         "[image]\nname = \"limits\"\n\n[[files]]\nsrc = \"noise.bin\"\ndest = \"/noise.bin\"\n",

@@ -12,30 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::docker_registry::{have_registry, DockerRegistry, RegistryOptions};
+use crate::support::docker_registry::{DockerRegistry, RegistryOptions};
 use crate::support::pki::Pki;
 use crate::support::registry::{Auth, FakeRegistry, Fault};
 use crate::support::tree::populate;
 use crate::support::*;
 
-fn have_tools() -> bool {
-    have_registry() && have_tool("openssl")
-}
+use crate::network::have_tools;
 
-/// The small image every test here moves, built into a layout.
+/// The small image every test here moves, with its attestations.
 fn image(tmp: &Path) -> PathBuf {
-    let src = tmp.join("src");
-    populate(&src, false);
-    let layout = tmp.join("layout");
-    run(stele()
-        .arg("build")
-        .arg(src.join("recipe.toml"))
-        .args(["-o"])
-        .arg(&layout)
-        .arg("--cache-dir")
-        .arg(tmp.join("cache-build")))
-    .expect_ok();
-    layout
+    crate::network::image_with(tmp, "all")
 }
 
 /// `stele push` with `args`, a cache of its own per call.
@@ -257,15 +244,22 @@ fn the_push_target_is_checked_before_the_build() {
     let reference = format!("{}/team/app:1", reg.host());
     let out = tmp.join("out");
 
+    // `stele build RECIPE -o OUT --push REF` with `extra` flags.
+    let build_push = |extra: &[&std::ffi::OsStr]| {
+        run(stele()
+            .arg("build")
+            .arg(&recipe)
+            .arg("-o")
+            .arg(&out)
+            .args(["--push", &reference])
+            .args(extra)
+            .arg("--cache-dir")
+            .arg(tmp.join("cache")))
+    };
+
     // No credentials: refused before a layer is written, and the output
     // folder is not made.
-    let r = run(stele()
-        .arg("build")
-        .arg(&recipe)
-        .arg("-o")
-        .arg(&out)
-        .args(["--push", &reference, "--cache-dir"])
-        .arg(tmp.join("cache")));
+    let r = build_push(&[]);
     r.expect_fail();
     assert!(
         r.stderr.contains("before the build") && r.stderr.contains("401"),
@@ -298,15 +292,7 @@ fn the_push_target_is_checked_before_the_build() {
     )
     .unwrap();
     reg.fault("POST", "/blobs/uploads", 0, 1, Fault::Status(403, "DENIED"));
-    let r = run(stele()
-        .arg("build")
-        .arg(&recipe)
-        .arg("-o")
-        .arg(&out)
-        .args(["--push", &reference, "--authfile"])
-        .arg(&auth)
-        .arg("--cache-dir")
-        .arg(tmp.join("cache")));
+    let r = build_push(&["--authfile".as_ref(), auth.as_os_str()]);
     r.expect_fail();
     assert!(
         r.stderr.contains("DENIED") && !r.stderr.contains("building"),
@@ -316,15 +302,7 @@ fn the_push_target_is_checked_before_the_build() {
 
     // With push rights the check passes, the session it opened is
     // cancelled, and the build pushes.
-    let r = run(stele()
-        .arg("build")
-        .arg(&recipe)
-        .arg("-o")
-        .arg(&out)
-        .args(["--push", &reference, "--authfile"])
-        .arg(&auth)
-        .arg("--cache-dir")
-        .arg(tmp.join("cache")));
+    let r = build_push(&["--authfile".as_ref(), auth.as_os_str()]);
     r.expect_ok();
     let log = reg.log();
     let first_upload = log

@@ -5,6 +5,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// `openssl req` making a new P-256 key, unencrypted, into the file
+/// that follows.
+const NEW_EC_KEY: [&str; 7] = [
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+];
+
 /// A CA made for one test, and the certificates it issues.
 pub struct Pki {
     dir: PathBuf,
@@ -13,30 +25,22 @@ pub struct Pki {
 impl Pki {
     pub fn new(dir: &Path) -> Pki {
         fs::create_dir_all(dir).unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=stele test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
+        let mut args = NEW_EC_KEY.to_vec();
+        args.push("ca.key");
+        args.extend([
+            "-x509",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=stele test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(dir, &args);
         Pki {
             dir: dir.to_path_buf(),
         }
@@ -65,23 +69,10 @@ impl Pki {
             format!("{name}.crt"),
             format!("{name}.ext"),
         );
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
+        let subject = format!("/CN={name}");
+        let mut args = NEW_EC_KEY.to_vec();
+        args.extend([key.as_str(), "-out", &csr, "-subj", &subject]);
+        openssl(&self.dir, &args);
         openssl(
             &self.dir,
             &[
