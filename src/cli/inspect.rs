@@ -358,6 +358,10 @@ impl InspectSettings {
 pub(crate) fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
     let settings = InspectSettings::resolve(args)?;
     let opened = settings.reader.open(&settings.target)?;
+    // Attestations that cannot be read are left out of what is shown.
+    for w in &opened.warnings {
+        eprintln!("warning: {w}");
+    }
     let images = opened
         .built
         .images

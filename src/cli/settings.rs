@@ -278,7 +278,8 @@ pub(crate) fn sided_transport(args: &RegistryArgs, sides: &[Side]) -> Result<Tra
     let mut network = network_settings(&args.tls)?;
     let conf = registries_conf(args)?;
     for host in conf.insecure_registries() {
-        network.tls.hosts.entry(host).or_default().verify = Some(false);
+        let key = tls_host_key(&host.to_ascii_lowercase());
+        network.tls.hosts.entry(key).or_default().verify = Some(false);
     }
     let mut claimed: Vec<(&str, &Side)> = Vec::new();
     for side in sides {
