@@ -302,21 +302,27 @@ fn build_for_push(making: &Making, r: &Reporter) -> Result<Opened> {
 
 pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     let settings = PushSettings::resolve(args, r)?;
-    // Before the source is read or built: the destination is reachable,
-    // takes the credentials and lets them push.
-    let output = Output::prepare(settings.destination.clone()).with_context(|| {
-        format!(
-            "checking {} before {}",
-            settings.reference(),
-            match settings.source {
-                PushSource::Recipe(_) => "the build",
-                PushSource::Image(_) => "reading the image",
-            }
-        )
-    })?;
-    let opened = match &settings.source {
-        PushSource::Recipe(making) => build_for_push(making, r)?,
-        PushSource::Image(words) => settings.reader.open(words)?,
+    // The destination is checked (reachable, the credentials taken,
+    // pushing allowed) before the work that takes time: a build, or a
+    // pull from another registry. A local image is read first: what is
+    // wrong with it is named whatever the destination says.
+    let check = |before: &str| {
+        Output::prepare(settings.destination.clone())
+            .with_context(|| format!("checking {} before {before}", settings.reference()))
+    };
+    let (output, opened) = match &settings.source {
+        PushSource::Recipe(making) => {
+            let output = check("the build")?;
+            (output, build_for_push(making, r)?)
+        }
+        PushSource::Image(words) if matches!(Target::parse(words), Ok(Target::Registry { .. })) => {
+            let output = check("pulling the image")?;
+            (output, settings.reader.open(words)?)
+        }
+        PushSource::Image(words) => {
+            let opened = settings.reader.open(words)?;
+            (check("sending the image")?, opened)
+        }
     };
     for w in &opened.warnings {
         r.info(format_args!("warning: {w}"));
