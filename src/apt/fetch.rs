@@ -117,6 +117,14 @@ impl Transient for Attempt {
             other => other,
         }
     }
+    fn out_of_time(self, limit: Duration, attempts: u32) -> Self {
+        match self {
+            Attempt::Retry(FetchError::Network(e)) => {
+                Attempt::Retry(FetchError::Network(e.out_of_time(limit, attempts)))
+            }
+            other => other,
+        }
+    }
 }
 
 impl Attempt {

@@ -13,7 +13,7 @@ use super::output::Pending;
 use super::report::Reporter;
 use super::settings::resolved::{attest_options, check_platforms, listed};
 use super::settings::{
-    registry_settings, transport, CacheArgs, JobsArgs, Making, PackageArgs, RecipeFlags,
+    registry_settings, registry_transport, CacheArgs, JobsArgs, Making, PackageArgs, RecipeFlags,
     RegistryArgs, RemoteCacheArgs,
 };
 use crate::oci::Platform;
@@ -137,7 +137,7 @@ pub(crate) struct BuildCommandSettings {
 
 impl BuildCommandSettings {
     pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildCommandSettings> {
-        let transport = transport(&args.registry.tls);
+        let transport = registry_transport(&args.registry)?;
         let docker = args.format == Format::DockerArchive;
         let attest = attest_options(&args.attest, args.sign_key.as_deref())?;
         let attest = if docker {
@@ -170,7 +170,7 @@ impl BuildCommandSettings {
                 &args.jobs,
                 &transport,
                 r.transfers("fetching"),
-            ),
+            )?,
             &transport,
         )?;
         let recipe = &making.recipe;
@@ -193,7 +193,7 @@ impl BuildCommandSettings {
                         &args.jobs,
                         &transport,
                         r.transfers("sending"),
-                    ),
+                    )?,
                     ..WriteOptions::default()
                 },
             }),
@@ -337,6 +337,12 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
     // named, instead of after minutes of work. Dropped unwritten, it
     // removes what it made.
     let output = Output::prepare(settings.output.clone())?;
+    // And a registry to push to: reachable, the credentials accepted,
+    // pushing allowed.
+    let push_output = match &settings.push {
+        Some(to) => Some(Output::prepare(to.clone()).with_context(|| push_context(to))?),
+        None => None,
+    };
     let building = settings.making.building();
     r.info(format_args!(
         "building {} ({} platform{})",
@@ -366,9 +372,9 @@ pub(crate) fn cmd_build(args: BuildArgs, r: &Reporter) -> Result<ExitCode> {
         store: &store,
         referrers: &referrers,
     };
-    let pushed = match &settings.push {
-        Some(to) => Some(push(image, to, r)?),
-        None => None,
+    let pushed = match (push_output, &settings.push) {
+        (Some(output), Some(to)) => Some(push(image, output, to, r)?),
+        _ => None,
     };
     let out = match &settings.docker_platform {
         Some(platform) => {
@@ -412,17 +418,30 @@ fn written_path(written: Written) -> PathBuf {
 
 /// `--push`: the image and its attestations, from the staging store.
 /// Returns the reference pushed, pinned by digest.
-fn push(image: Stored<'_>, to: &Destination, r: &Reporter) -> Result<Reference> {
+fn push(image: Stored<'_>, output: Output, to: &Destination, r: &Reporter) -> Result<Reference> {
     let context = || match &to.target {
         Target::Registry { reference } => format!("pushing to {reference}"),
         other => unreachable!("--push names a registry, not {}", other.noun()),
     };
-    match crate::sink::write(image, to.clone()).with_context(context)? {
+    match output.write(image).with_context(context)? {
         Written::Pushed { pinned, report } => {
             r.info(format_args!("pushed: {report}"));
+            for w in &report.warnings {
+                r.info(format_args!("warning: {w}"));
+            }
             Ok(pinned)
         }
         Written::File { .. } => unreachable!("a registry target is pushed to"),
+    }
+}
+
+/// What a failed check of `--push`'s registry says it was.
+fn push_context(to: &Destination) -> String {
+    match &to.target {
+        Target::Registry { reference } => {
+            format!("checking {reference} before the build (--push)")
+        }
+        other => unreachable!("--push names a registry, not {}", other.noun()),
     }
 }
 

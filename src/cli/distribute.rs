@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::report::Reporter;
 use super::settings::{
-    registry_settings, transport, CacheArgs, CacheFolder, JobsArgs, Making, Reader, RecipeFlags,
-    RegistryArgs, RemoteCacheArgs,
+    registry_transport, sided_registry_settings, sided_transport, CacheArgs, CacheFolder, JobsArgs,
+    Making, Reader, RecipeFlags, RegistryArgs, RemoteCacheArgs, SideArgs,
 };
 use crate::pipeline::AttestOptions;
 use crate::registry::{Progress, PushOptions, Reference, RegistrySettings};
@@ -56,6 +56,8 @@ pub struct PushArgs {
     pub remote_cache: RemoteCacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub sides: SideArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,10 +124,33 @@ impl PushSettings {
         if args.chunk_size == Some(0) {
             bail!("--chunk-size must be at least 1 byte");
         }
-        let transport = transport(&args.registry.tls);
+        // Each side's registry gets its side's TLS and plain-HTTP flags.
+        let source_registry = match Target::parse(&args.source) {
+            Ok(Target::Registry { reference }) => {
+                Reference::parse(&reference).ok().map(|r| r.registry)
+            }
+            _ => None,
+        };
+        if args.sides.any_source() && source_registry.is_none() {
+            bail!(
+                "--src-tls-verify, --src-cert-dir and --src-insecure are for a registry source, and `{}` is not one",
+                args.source
+            );
+        }
+        let destination_registry = reference.registry.clone();
+        let mut sides = vec![args.sides.destination(&destination_registry)];
+        if let Some(registry) = &source_registry {
+            sides.push(args.sides.source(registry));
+        }
+        let transport = sided_transport(&args.registry, &sides)?;
         // The source side: how the image is read or built.
-        let reading =
-            registry_settings(&args.registry, &args.jobs, &transport, Progress::default());
+        let reading = sided_registry_settings(
+            &args.registry,
+            &sides,
+            &args.jobs,
+            &transport,
+            Progress::default(),
+        )?;
         let path = Path::new(&args.source);
         let reader = Reader {
             registry: reading,
@@ -170,12 +195,13 @@ impl PushSettings {
             }
         }
         // The destination side.
-        let sending = registry_settings(
+        let sending = sided_registry_settings(
             &args.registry,
+            &sides,
             &args.jobs,
             &transport,
             r.transfers("sending"),
-        );
+        )?;
         let destination = Destination {
             target: crate::sink::Target::Registry { reference },
             options: WriteOptions {
@@ -229,14 +255,14 @@ pub(crate) struct PullSettings {
 impl PullSettings {
     pub fn resolve(args: PullArgs, r: &Reporter) -> Result<PullSettings> {
         let reference = Reference::parse(&args.reference)?;
-        let transport = transport(&args.registry.tls);
+        let transport = registry_transport(&args.registry)?;
         let reader = Reader::resolve(
             &args.registry,
             &args.jobs,
             &args.cache,
             &transport,
             r.transfers("fetching"),
-        );
+        )?;
         let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
         let output = Destination {
             target: crate::sink::Target::Layout {
@@ -270,15 +296,37 @@ fn build_for_push(making: &Making, r: &Reporter) -> Result<Opened> {
         built: produced.output.built,
         store,
         temp: Some(temp),
+        warnings: Vec::new(),
     })
 }
 
 pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     let settings = PushSettings::resolve(args, r)?;
-    let opened = match &settings.source {
-        PushSource::Recipe(making) => build_for_push(making, r)?,
-        PushSource::Image(words) => settings.reader.open(words)?,
+    // The destination is checked (reachable, the credentials taken,
+    // pushing allowed) before the work that takes time: a build, or a
+    // pull from another registry. A local image is read first: what is
+    // wrong with it is named whatever the destination says.
+    let check = |before: &str| {
+        Output::prepare(settings.destination.clone())
+            .with_context(|| format!("checking {} before {before}", settings.reference()))
     };
+    let (output, opened) = match &settings.source {
+        PushSource::Recipe(making) => {
+            let output = check("the build")?;
+            (output, build_for_push(making, r)?)
+        }
+        PushSource::Image(words) if matches!(Target::parse(words), Ok(Target::Registry { .. })) => {
+            let output = check("pulling the image")?;
+            (output, settings.reader.open(words)?)
+        }
+        PushSource::Image(words) => {
+            let opened = settings.reader.open(words)?;
+            (check("sending the image")?, opened)
+        }
+    };
+    for w in &opened.warnings {
+        r.info(format_args!("warning: {w}"));
+    }
     match &settings.tag_choice {
         TagChoice::Source(t) => r.info(format_args!("no tag given: tagging `{t}`, the source's")),
         TagChoice::Latest => r.info(format_args!(
@@ -298,12 +346,16 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         // Staged now so an unwritable folder fails before the push.
         pending.file(path, b"")?;
     }
-    let written = crate::sink::write(Stored::from(&opened), settings.destination.clone())
+    let written = output
+        .write(Stored::from(&opened))
         .with_context(|| format!("pushing {} to {reference}", opened.name))?;
     let Written::Pushed { pinned, report } = written else {
         unreachable!("push sends to a registry")
     };
     r.info(format_args!("pushed: {report}"));
+    for w in &report.warnings {
+        r.info(format_args!("warning: {w}"));
+    }
     drop(pending);
     if let Some(path) = &settings.report {
         let json = serde_json::to_vec(&report).expect("a report always serializes");
@@ -331,6 +383,9 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     r.info(format_args!("pulling {reference}"));
     let opened = pull_registry(reference, &settings.reader.registry, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;
+    for w in &opened.warnings {
+        r.info(format_args!("warning: {w}"));
+    }
     let Written::File { path } = output.write(Stored::from(&opened))? else {
         unreachable!("pull writes a layout")
     };

@@ -345,19 +345,23 @@ pub(crate) struct InspectSettings {
 }
 
 impl InspectSettings {
-    pub fn resolve(args: InspectArgs) -> InspectSettings {
-        InspectSettings {
-            reader: Reader::for_reading(&args.registry, &args.cache),
+    pub fn resolve(args: InspectArgs) -> Result<InspectSettings> {
+        Ok(InspectSettings {
+            reader: Reader::for_reading(&args.registry, &args.cache)?,
             target: args.target,
             files: args.files,
             json: args.json,
-        }
+        })
     }
 }
 
 pub(crate) fn cmd_inspect(args: InspectArgs) -> Result<ExitCode> {
-    let settings = InspectSettings::resolve(args);
+    let settings = InspectSettings::resolve(args)?;
     let opened = settings.reader.open(&settings.target)?;
+    // Attestations that cannot be read are left out of what is shown.
+    for w in &opened.warnings {
+        eprintln!("warning: {w}");
+    }
     let images = opened
         .built
         .images

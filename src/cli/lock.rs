@@ -71,7 +71,7 @@ fn run_for_packages(
     jobs: &JobsArgs,
     packages: &PackageArgs,
 ) -> Result<Run> {
-    let transport = transport(tls);
+    let transport = transport(tls)?;
     Run::resolve(
         &RunFlags {
             cache,
@@ -86,7 +86,7 @@ fn run_for_packages(
             jobs,
             &transport,
             Progress::default(),
-        ),
+        )?,
         &transport,
     )
 }

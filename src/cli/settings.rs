@@ -17,11 +17,12 @@ pub(crate) use resolved::{CacheFolder, Making, Reader, RecipeFlags, Run};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::apt::sources::AptSettings;
 use crate::cache::{Cache, RemoteCacheSettings};
 use crate::pipeline::Builder;
+use crate::registry::config::RegistriesConf;
 use crate::registry::{Progress, RegistrySettings};
 use crate::transport::{NetworkSettings, ProxySettings, TlsSettings, Transport};
 
@@ -85,8 +86,82 @@ pub struct RegistryArgs {
     /// format), before $REGISTRY_AUTH_FILE and the usual locations.
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+    /// Per-registry settings (insecure, mirrors, locations, blocked) from
+    /// this containers-registries.conf(5) file only; default
+    /// $CONTAINERS_REGISTRIES_CONF, else the user's and the system's files
+    /// podman reads.
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+/// `stele push`'s two sides, each with its own TLS and plain-HTTP
+/// settings, as skopeo copy has them: a promotion from a TLS registry to
+/// a plain one is one command.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SideArgs {
+    /// Check the source registry's TLS certificate (default: as
+    /// --tls-verify says).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub src_tls_verify: Option<bool>,
+    /// Check the destination registry's TLS certificate (default: as
+    /// --tls-verify says).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub dest_tls_verify: Option<bool>,
+    /// CAs and client certificate for the source registry (as --cert-dir),
+    /// searched first.
+    #[arg(long, value_name = "DIR")]
+    pub src_cert_dir: Option<PathBuf>,
+    /// CAs and client certificate for the destination registry (as
+    /// --cert-dir), searched first.
+    #[arg(long, value_name = "DIR")]
+    pub dest_cert_dir: Option<PathBuf>,
+    /// The source registry may speak plain HTTP (it is switched to HTTPS
+    /// when it answers as a TLS server).
+    #[arg(long)]
+    pub src_insecure: bool,
+    /// The destination registry may speak plain HTTP (it is switched to
+    /// HTTPS when it answers as a TLS server).
+    #[arg(long)]
+    pub dest_insecure: bool,
+}
+
+/// One side's settings, for the registry it names.
+pub(crate) struct Side<'a> {
+    /// `--src` or `--dest`, for messages.
+    pub flag: &'static str,
+    pub registry: &'a str,
+    pub tls_verify: Option<bool>,
+    pub cert_dir: Option<&'a Path>,
+    pub insecure: bool,
+}
+
+impl SideArgs {
+    /// Whether any source-side flag was given.
+    pub(crate) fn any_source(&self) -> bool {
+        self.src_tls_verify.is_some() || self.src_cert_dir.is_some() || self.src_insecure
+    }
+
+    pub(crate) fn source<'a>(&'a self, registry: &'a str) -> Side<'a> {
+        Side {
+            flag: "--src",
+            registry,
+            tls_verify: self.src_tls_verify,
+            cert_dir: self.src_cert_dir.as_deref(),
+            insecure: self.src_insecure,
+        }
+    }
+
+    pub(crate) fn destination<'a>(&'a self, registry: &'a str) -> Side<'a> {
+        Side {
+            flag: "--dest",
+            registry,
+            tls_verify: self.dest_tls_verify,
+            cert_dir: self.dest_cert_dir.as_deref(),
+            insecure: self.dest_insecure,
+        }
+    }
 }
 
 /// How TLS certificates are trusted: for registries and apt mirrors alike.
@@ -183,9 +258,137 @@ const SYSTEM_CA_FILES: [&str; 2] = [
 ];
 
 /// The run's one transport (its connection pool shared by apt and every
-/// registry), made once per command from the flags and environment.
-pub(crate) fn transport(args: &TlsArgs) -> Transport {
-    Transport::new(network_settings(args))
+/// registry), made once per command from the flags and environment: for
+/// commands that reach no registry (`lock`, `vendor`).
+pub(crate) fn transport(args: &TlsArgs) -> Result<Transport> {
+    Ok(Transport::new(network_settings(args)?))
+}
+
+/// The transport of a command that reaches registries: as [`transport`],
+/// with what registries.conf says per registry (an `insecure` one's
+/// certificate is not checked).
+pub(crate) fn registry_transport(args: &RegistryArgs) -> Result<Transport> {
+    sided_transport(args, &[])
+}
+
+/// [`registry_transport`] with `sides`' own settings for their registries
+/// (`stele push`'s `--src-*` and `--dest-*`). One registry on both sides
+/// with different settings is refused: the one transport holds one
+/// setting per registry.
+pub(crate) fn sided_transport(args: &RegistryArgs, sides: &[Side]) -> Result<Transport> {
+    let mut network = network_settings(&args.tls)?;
+    let conf = registries_conf(args)?;
+    for host in conf.insecure_registries() {
+        let key = tls_host_key(&host.to_ascii_lowercase());
+        network.tls.hosts.entry(key).or_default().verify = Some(false);
+    }
+    let mut claimed: Vec<(&str, &Side)> = Vec::new();
+    for side in sides {
+        if side.tls_verify.is_none() && side.cert_dir.is_none() {
+            continue;
+        }
+        let host = side.registry.to_ascii_lowercase();
+        if let Some((_, other)) = claimed.iter().find(|(h, _)| h.eq_ignore_ascii_case(&host)) {
+            if other.tls_verify != side.tls_verify || other.cert_dir != side.cert_dir {
+                bail!(
+                    "{} is on both sides with different TLS settings ({}-tls-verify/{}-cert-dir and {}-tls-verify/{}-cert-dir); give both sides the same, or use --tls-verify/--cert-dir",
+                    side.registry, other.flag, other.flag, side.flag, side.flag
+                );
+            }
+        }
+        claimed.push((side.registry, side));
+        let entry = network.tls.hosts.entry(tls_host_key(&host)).or_default();
+        if let Some(v) = side.tls_verify {
+            entry.verify = Some(v);
+            if !v {
+                warn_unverified();
+            }
+        }
+        if let Some(d) = side.cert_dir {
+            entry.cert_dir = Some(d.to_path_buf());
+        }
+    }
+    Ok(Transport::new(network))
+}
+
+/// How TLS settings name a registry: `host:port`, or `host` for 443 (as
+/// certs.d folders do); brackets kept for IPv6.
+fn tls_host_key(registry: &str) -> String {
+    registry
+        .strip_suffix(":443")
+        .unwrap_or(registry)
+        .to_string()
+}
+
+fn warn_unverified() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!("warning: --tls-verify=false: TLS certificates are not checked; anyone on the path can read and change what is sent and received");
+    });
+}
+
+/// The registries.conf files in force: `--registries-conf`, else
+/// `$CONTAINERS_REGISTRIES_CONF`, else the user's
+/// (`$XDG_CONFIG_HOME/containers/registries.conf`, else
+/// `~/.config/containers/registries.conf`) when it exists or the system's
+/// (`/etc/containers/registries.conf`), each followed by its
+/// `registries.conf.d/*.conf` drop-ins in name order, as
+/// containers-registries.conf(5) reads them.
+fn registries_conf_files(args: &RegistryArgs) -> Vec<PathBuf> {
+    if let Some(f) = args
+        .registries_conf
+        .clone()
+        .or_else(|| env_path("CONTAINERS_REGISTRIES_CONF"))
+    {
+        return vec![f];
+    }
+    let user_dir = match (env_path("XDG_CONFIG_HOME"), env_path("HOME")) {
+        (Some(c), _) => Some(c.join("containers")),
+        (None, Some(h)) => Some(h.join(".config/containers")),
+        (None, None) => None,
+    };
+    let system_dir = PathBuf::from("/etc/containers");
+    let main = match &user_dir {
+        Some(d) if d.join("registries.conf").is_file() => d.join("registries.conf"),
+        _ => system_dir.join("registries.conf"),
+    };
+    let mut files = vec![main];
+    for dir in std::iter::once(system_dir).chain(user_dir) {
+        let mut dropins: Vec<PathBuf> = std::fs::read_dir(dir.join("registries.conf.d"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        dropins.sort();
+        files.extend(dropins);
+    }
+    files
+}
+
+fn registries_conf(args: &RegistryArgs) -> Result<RegistriesConf> {
+    let files = registries_conf_files(args);
+    if let Some(named) = &args.registries_conf {
+        if !named.exists() {
+            bail!("--registries-conf {}: no such file", named.display());
+        }
+    }
+    Ok(RegistriesConf::load(&files)?)
+}
+
+/// A duration from the environment: `20s`, `2m`, `1h`, or seconds.
+fn env_duration(name: &str) -> Result<Option<std::time::Duration>> {
+    let Some(v) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Ok(Some(std::time::Duration::from_secs(secs)));
+    }
+    super::cache::parse_duration(&v)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 
 /// How requests go out, for registries and apt mirrors alike:
@@ -196,7 +399,12 @@ pub(crate) fn transport(args: &TlsArgs) -> Transport {
 ///   `/etc/docker/certs.d`;
 /// - proxies: `http_proxy`/`HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`,
 ///   `no_proxy`/`NO_PROXY`.
-fn network_settings(args: &TlsArgs) -> NetworkSettings {
+/// - deadlines: `STELE_SPEED_LIMIT` (bytes per second an answer must
+///   keep to, e.g. `1KiB`; `0` for no floor) over `STELE_SPEED_TIME` (the
+///   window, e.g. `20s`), `STELE_MAX_TIME` (the most one request, its
+///   retries included, may take, e.g. `1h`; `0` for no limit), and
+///   `STELE_CREDENTIAL_HELPER_TIMEOUT` is read with the registry settings.
+fn network_settings(args: &TlsArgs) -> Result<NetworkSettings> {
     let mut tls = TlsSettings::default();
     let system = SYSTEM_CA_FILES
         .iter()
@@ -217,10 +425,7 @@ fn network_settings(args: &TlsArgs) -> NetworkSettings {
     }
     tls.verify = args.tls_verify.unwrap_or(true);
     if !tls.verify {
-        static WARNED: std::sync::Once = std::sync::Once::new();
-        WARNED.call_once(|| {
-            eprintln!("warning: --tls-verify=false: TLS certificates are not checked; anyone on the path can read and change what is sent and received");
-        });
+        warn_unverified();
     }
     let no_proxy = env_first(&["no_proxy", "NO_PROXY"])
         .map(|v| {
@@ -230,15 +435,28 @@ fn network_settings(args: &TlsArgs) -> NetworkSettings {
                 .collect()
         })
         .unwrap_or_default();
-    NetworkSettings {
+    let defaults = NetworkSettings::default();
+    let speed_limit = match std::env::var("STELE_SPEED_LIMIT") {
+        Ok(v) if !v.trim().is_empty() => super::cache::parse_size(&v)
+            .map_err(|e| anyhow::anyhow!("STELE_SPEED_LIMIT (bytes per second): {e}"))?,
+        _ => defaults.speed_limit,
+    };
+    let speed_time = env_duration("STELE_SPEED_TIME")?.unwrap_or(defaults.speed_time);
+    if speed_limit > 0 && speed_time.is_zero() {
+        bail!("STELE_SPEED_TIME must be at least 1s while STELE_SPEED_LIMIT is set (0 turns the floor off)");
+    }
+    Ok(NetworkSettings {
         tls,
         proxy: ProxySettings {
             http: env_first(&["http_proxy", "HTTP_PROXY"]),
             https: env_first(&["https_proxy", "HTTPS_PROXY"]),
             no_proxy,
         },
-        ..NetworkSettings::default()
-    }
+        speed_limit,
+        speed_time,
+        max_time: env_duration("STELE_MAX_TIME")?.unwrap_or(defaults.max_time),
+        ..defaults
+    })
 }
 
 /// How registries are reached: the one place registry settings are
@@ -250,15 +468,44 @@ pub(crate) fn registry_settings(
     jobs: &JobsArgs,
     transport: &Transport,
     progress: Progress,
-) -> RegistrySettings {
-    RegistrySettings {
+) -> Result<RegistrySettings> {
+    let registries = registries_conf(args)?;
+    let mut helper_limits = crate::registry::auth::HelperLimits::default();
+    if let Some(t) = env_duration("STELE_CREDENTIAL_HELPER_TIMEOUT")? {
+        helper_limits.timeout = t;
+    }
+    Ok(RegistrySettings {
         auth_files: auth_files(&args.authfile),
         insecure: args.insecure,
+        insecure_registries: registries.insecure_registries(),
+        registries,
         transport: transport.clone(),
         jobs: transfer_jobs(jobs),
         progress,
+        helper_limits,
         ..RegistrySettings::default()
+    })
+}
+
+/// [`registry_settings`] with `sides`' `--src-insecure`/`--dest-insecure`.
+pub(crate) fn sided_registry_settings(
+    args: &RegistryArgs,
+    sides: &[Side],
+    jobs: &JobsArgs,
+    transport: &Transport,
+    progress: Progress,
+) -> Result<RegistrySettings> {
+    let mut settings = registry_settings(args, jobs, transport, progress)?;
+    for side in sides.iter().filter(|s| s.insecure) {
+        if !settings
+            .insecure_registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(side.registry))
+        {
+            settings.insecure_registries.push(side.registry.to_string());
+        }
     }
+    Ok(settings)
 }
 
 /// Blobs sent or fetched at once: like package downloads, bound by the

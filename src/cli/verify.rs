@@ -11,8 +11,8 @@ use super::report::Reporter;
 use anyhow::{Context, Result};
 
 use super::settings::{
-    registry_settings, transport, CacheArgs, JobsArgs, Making, PackageArgs, Reader, RecipeFlags,
-    RegistryArgs, RemoteCacheArgs,
+    registry_settings, registry_transport, CacheArgs, JobsArgs, Making, PackageArgs, Reader,
+    RecipeFlags, RegistryArgs, RemoteCacheArgs,
 };
 use crate::attest::PublicKey;
 use crate::lock::Lock;
@@ -141,7 +141,7 @@ impl VerifySettings {
             .iter()
             .map(|p| PublicKey::load(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let transport = transport(&args.registry.tls);
+        let transport = registry_transport(&args.registry)?;
         // The recipe is read before the image, so a bad recipe is reported
         // without a page of checks above it.
         let rebuild = match &args.rebuild {
@@ -162,7 +162,7 @@ impl VerifySettings {
                     },
                     // Only the image is compared.
                     AttestOptions::none(),
-                    registry_settings(&args.registry, &args.jobs, &transport, Progress::default()),
+                    registry_settings(&args.registry, &args.jobs, &transport, Progress::default())?,
                     &transport,
                 )?;
                 Some((path.clone(), making))
@@ -188,7 +188,7 @@ impl VerifySettings {
                 &args.cache,
                 &transport,
                 Progress::default(),
-            ),
+            )?,
         })
     }
 }
@@ -257,6 +257,7 @@ fn rebuild(making: &Making, r: &Reporter) -> Result<Opened> {
         built: produced.output.built,
         referrers: Vec::new(),
         temp: Some(temp),
+        warnings: Vec::new(),
     })
 }
 
@@ -269,18 +270,18 @@ pub(crate) struct DiffSettings {
 }
 
 impl DiffSettings {
-    pub fn resolve(args: DiffArgs) -> DiffSettings {
-        DiffSettings {
-            reader: Reader::for_reading(&args.registry, &args.cache),
+    pub fn resolve(args: DiffArgs) -> Result<DiffSettings> {
+        Ok(DiffSettings {
+            reader: Reader::for_reading(&args.registry, &args.cache)?,
             a: args.a,
             b: args.b,
             json: args.json,
-        }
+        })
     }
 }
 
 pub(crate) fn cmd_diff(args: DiffArgs) -> Result<ExitCode> {
-    let settings = DiffSettings::resolve(args);
+    let settings = DiffSettings::resolve(args)?;
     let open = |s: &str| -> Result<Opened> { settings.reader.open(s) };
     let (a, b) = match (open(&settings.a), open(&settings.b)) {
         (Ok(a), Ok(b)) => (a, b),

@@ -3,8 +3,12 @@
 //! layer). Sources, sinks, the registry client and `verify` all ask here,
 //! so a type accepted by one is accepted by all.
 //!
-//! Also the size limits for documents: what a manifest or config may be
-//! before anything parses it.
+//! Also the one set of limits every source holds documents to (layouts,
+//! archives and registries alike, with the same messages): how large a
+//! manifest, index or config may be before anything parses it, how many
+//! manifests an index and layers a manifest may list, and that an image's
+//! index lists manifests, not further indexes. A registry's 10,000-entry
+//! index is refused before its first entry is fetched.
 
 use oci_spec::image::MediaType;
 
@@ -66,6 +70,100 @@ pub(crate) const LAYER_TYPES: &[&str] = &[
 pub(crate) const MANIFEST_LIMIT: u64 = 4 << 20;
 /// The largest image config accepted.
 pub(crate) const CONFIG_LIMIT: u64 = 16 << 20;
+/// The most manifests an index may list: real multi-platform images list
+/// a few dozen at most.
+pub(crate) const INDEX_ENTRIES_LIMIT: usize = 1000;
+/// The most layers one image may have: overlay file systems stack a few
+/// hundred at most, Docker 125.
+pub(crate) const LAYERS_LIMIT: usize = 1000;
+
+/// A document beyond one of the limits above. Every source reports these
+/// alike, with the image (or reference) it read in front.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error("{what} {name} is {size} bytes, beyond the {limit}-byte limit for a {what}")]
+    TooLarge {
+        /// `manifest`, `index`, `config`, or `manifest or index` (read by
+        /// tag, before it says which).
+        what: &'static str,
+        /// Its digest, or the tag it was read by.
+        name: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "{index} lists {count} manifests, beyond the limit of {INDEX_ENTRIES_LIMIT} for an index"
+    )]
+    TooManyEntries {
+        /// `index sha256:…`, or a layout's `index.json`.
+        index: String,
+        count: usize,
+    },
+    #[error(
+        "manifest {digest} lists {count} layers, beyond the limit of {LAYERS_LIMIT} for an image"
+    )]
+    TooManyLayers { digest: String, count: usize },
+    #[error("index {digest} nests another index ({child}); flatten it first, e.g. with `skopeo copy --all`")]
+    Nested { digest: String, child: String },
+}
+
+/// `size` bytes of a `what` (`manifest`, `index`, `manifest or index`:
+/// [`MANIFEST_LIMIT`]; `config`: [`CONFIG_LIMIT`]) named `name`, within
+/// its limit.
+pub(crate) fn check_document_size(
+    what: &'static str,
+    name: &str,
+    size: u64,
+) -> Result<(), LimitError> {
+    let limit = if what == "config" {
+        CONFIG_LIMIT
+    } else {
+        MANIFEST_LIMIT
+    };
+    if size > limit {
+        return Err(LimitError::TooLarge {
+            what,
+            name: name.to_string(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// An image's index (named `index`): at most [`INDEX_ENTRIES_LIMIT`]
+/// entries, none of them an index (by the media type its descriptor
+/// gives; a reader that finds one by its content says the same).
+pub(crate) fn check_index(
+    index: &str,
+    digest: &str,
+    entries: &[oci_spec::image::Descriptor],
+) -> Result<(), LimitError> {
+    if entries.len() > INDEX_ENTRIES_LIMIT {
+        return Err(LimitError::TooManyEntries {
+            index: index.to_string(),
+            count: entries.len(),
+        });
+    }
+    if let Some(child) = entries.iter().find(|d| is_index(d.media_type().as_ref())) {
+        return Err(LimitError::Nested {
+            digest: digest.to_string(),
+            child: child.digest().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A manifest (`digest`) lists at most [`LAYERS_LIMIT`] layers.
+pub(crate) fn check_layers(digest: &str, count: usize) -> Result<(), LimitError> {
+    if count > LAYERS_LIMIT {
+        return Err(LimitError::TooManyLayers {
+            digest: digest.to_string(),
+            count,
+        });
+    }
+    Ok(())
+}
 
 /// An OCI index or a Docker manifest list.
 pub(crate) fn is_index(media_type: &str) -> bool {

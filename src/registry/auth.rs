@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
 
@@ -77,9 +78,10 @@ const AUTH_FILE_LIMIT: u64 = 1 << 20;
 pub(crate) fn find_credentials(
     registry: &str,
     files: &[PathBuf],
+    limits: HelperLimits,
 ) -> Result<Option<(Credentials, String)>, RegistryError> {
     for path in files {
-        if let Some(found) = credentials_in(registry, path)? {
+        if let Some(found) = credentials_in(registry, path, limits)? {
             return Ok(Some(found));
         }
     }
@@ -89,6 +91,7 @@ pub(crate) fn find_credentials(
 fn credentials_in(
     registry: &str,
     path: &Path,
+    limits: HelperLimits,
 ) -> Result<Option<(Credentials, String)>, RegistryError> {
     let fail = |message: String| RegistryError::AuthFile {
         path: path.to_path_buf(),
@@ -133,7 +136,7 @@ fn credentials_in(
                 "credential helper docker-credential-{name} ({field} in {})",
                 path.display()
             );
-            Ok(run_helper(name, registry, path, field)?.map(|c| (c, origin)))
+            Ok(run_helper(name, registry, path, field, limits)?.map(|c| (c, origin)))
         };
     if let Some((_, name)) = file
         .cred_helpers
@@ -186,16 +189,65 @@ fn credentials_in(
 /// for the host (the protocol's "credentials not found" message).
 const NOT_FOUND: &str = "credentials not found";
 
+/// The most a helper's answer may be: `{"ServerURL","Username","Secret"}`
+/// is a few hundred bytes, a token a few kB.
+pub(crate) const HELPER_ANSWER_LIMIT: usize = 64 << 10;
+/// How much of a failing helper's stderr a message quotes.
+const HELPER_STDERR_QUOTED: usize = 512;
+
+/// How a credential helper is run: the most it may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HelperLimits {
+    pub timeout: Duration,
+}
+
+impl Default for HelperLimits {
+    fn default() -> Self {
+        HelperLimits {
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The start of `bytes` for a message: at most `limit` bytes, printable,
+/// and how many more there were.
+fn quoted(bytes: &[u8], more: u64) -> String {
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| if c.is_control() && c != ' ' { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    if more > 0 {
+        format!("{text}… ({more} more bytes)")
+    } else {
+        text.to_string()
+    }
+}
+
+/// What a helper's output pipes gave: its stdout (whole, or `None` when
+/// it went past the limit), and the start of its stderr with the count of
+/// the rest, which is read and dropped so the helper never blocks on it.
+enum Output {
+    Stdout(Option<Vec<u8>>),
+}
+
 /// Runs `docker-credential-NAME get` with `registry` on stdin (the
 /// docker-credential-helpers protocol) and reads its
-/// `{"Username","Secret"}`. `None` when it has nothing for the host.
+/// `{"Username","Secret"}`. `None` when it has nothing for the host. The
+/// helper is untrusted as any input is: it gets `limits.timeout` to
+/// answer, its answer may be at most [`HELPER_ANSWER_LIMIT`] bytes, and
+/// only the start of what it says on stderr is kept. A helper that
+/// breaks a limit is killed, with whatever it started (its process
+/// group).
 fn run_helper(
     name: &str,
     registry: &str,
     file: &Path,
     field: &str,
+    limits: HelperLimits,
 ) -> Result<Option<Credentials>, RegistryError> {
-    use std::io::Write as _;
+    use std::io::{Read, Write as _};
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let program = format!("docker-credential-{name}");
     let fail = |message: String| RegistryError::CredentialHelper {
@@ -211,6 +263,7 @@ fn run_helper(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -219,19 +272,90 @@ fn run_helper(
                 fail(e.to_string())
             }
         })?;
+    let group = child.id() as libc::pid_t;
+    // Kills the helper and everything it started.
+    let kill = || {
+        // SAFETY: a signal to the process group the helper leads.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+    };
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading is judged by its answer.
         let _ = stdin.write_all(registry.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let said = format!("{} {}", stdout.trim(), stderr.trim());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut stdout = child.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        let read = (&mut stdout)
+            .take(HELPER_ANSWER_LIMIT as u64 + 1)
+            .read_to_end(&mut answer);
+        let whole = read.is_ok() && answer.len() <= HELPER_ANSWER_LIMIT;
+        let _ = tx.send(Output::Stdout(whole.then_some(answer)));
+    });
+    let stderr_seen = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), 0u64)));
+    let mut stderr = child.stderr.take().expect("piped");
+    let seen = stderr_seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                return;
+            }
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            let room = HELPER_STDERR_QUOTED.saturating_sub(seen.0.len()).min(n);
+            seen.0.extend_from_slice(&buf[..room]);
+            seen.1 += (n - room) as u64;
+        }
+    });
+    let deadline = std::time::Instant::now() + limits.timeout;
+    let mut answer = None;
+    let status = loop {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            kill();
+            let _ = child.wait();
+            return Err(fail(format!(
+                "it did not answer within {} s; it was stopped",
+                limits.timeout.as_secs_f32()
+            )));
+        }
+        if answer.is_none() {
+            match rx.recv_timeout((deadline - now).min(Duration::from_millis(20))) {
+                Ok(Output::Stdout(Some(bytes))) => answer = Some(bytes),
+                Ok(Output::Stdout(None)) => {
+                    kill();
+                    let _ = child.wait();
+                    return Err(fail(format!(
+                        "its answer goes on past {HELPER_ANSWER_LIMIT} bytes; it was stopped (a credential is a few hundred bytes)"
+                    )));
+                }
+                Err(_) => continue,
+            }
+        }
+        match child.try_wait().map_err(|e| fail(e.to_string()))? {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    // Whatever it left running goes with it.
+    kill();
+    let answer = answer.unwrap_or_default();
+    if !status.success() {
+        let (start, more) = stderr_seen
+            .lock()
+            .map(|g| (g.0.clone(), g.1))
+            .unwrap_or_default();
+        let said = format!(
+            "{} {}",
+            quoted(&answer[..answer.len().min(HELPER_STDERR_QUOTED)], 0),
+            quoted(&start, more)
+        );
         if said.to_ascii_lowercase().contains(NOT_FOUND) {
             return Ok(None);
         }
-        return Err(fail(format!("it failed ({}): {}", out.status, said.trim())));
+        return Err(fail(format!("it failed ({status}): {}", said.trim())));
     }
     #[derive(serde::Deserialize)]
     struct Answer {
@@ -240,7 +364,7 @@ fn run_helper(
         #[serde(rename = "Secret")]
         secret: String,
     }
-    let a: Answer = serde_json::from_slice(&out.stdout).map_err(|e| {
+    let a: Answer = serde_json::from_slice(&answer).map_err(|e| {
         fail(format!(
             "its answer is not the protocol's {{\"Username\",\"Secret\"}} JSON: {e}"
         ))
@@ -416,7 +540,7 @@ mod tests {
         )
         .unwrap();
         let files = vec![missing, first.clone(), second.clone()];
-        let (c, from) = find_credentials("registry.example:5000", &files)
+        let (c, from) = find_credentials("registry.example:5000", &files, HelperLimits::default())
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -424,21 +548,29 @@ mod tests {
             ("alice", "s3:cret")
         );
         assert_eq!(from, format!("auth file {}", second.display()));
-        let (c, _) = find_credentials("other.example", &files).unwrap().unwrap();
+        let (c, _) = find_credentials("other.example", &files, HelperLimits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(c.username, "alice");
         // identitytoken alone is a refresh token, from the first file.
-        let (c, _) = find_credentials("id.example", &files).unwrap().unwrap();
+        let (c, _) = find_credentials("id.example", &files, HelperLimits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(c.identity_token.as_deref(), Some("x"));
         assert_eq!(c.basic_header(), None);
-        assert!(find_credentials("none.example", &files).unwrap().is_none());
-        let (c, _) = find_credentials("registry.example:5000", &files)
+        assert!(
+            find_credentials("none.example", &files, HelperLimits::default())
+                .unwrap()
+                .is_none()
+        );
+        let (c, _) = find_credentials("registry.example:5000", &files, HelperLimits::default())
             .unwrap()
             .unwrap();
         assert!(!format!("{c:?}").contains("s3:cret"));
 
         // Docker's bare registry token is named, not silently skipped.
         std::fs::write(&first, r#"{"auths":{"tok.example":{"registrytoken":"x"}}}"#).unwrap();
-        let e = find_credentials("tok.example", &files)
+        let e = find_credentials("tok.example", &files, HelperLimits::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -447,7 +579,7 @@ mod tests {
         );
 
         std::fs::write(&first, "{not json").unwrap();
-        let e = find_credentials("x.example", &files)
+        let e = find_credentials("x.example", &files, HelperLimits::default())
             .unwrap_err()
             .to_string();
         assert!(e.contains("first.json"), "{e}");

@@ -22,7 +22,7 @@ use super::token::{AuthState, Identity, TokenRequest};
 use super::upgrade::TlsUpgrade;
 use super::{error_codes, RegistryError, RegistrySettings, ERROR_BODY_LIMIT};
 use crate::transport::{
-    follow_redirects, is_redirect, Budget, Request, Transport, TransportError, MAX_REDIRECTS,
+    failed_read, follow_redirects, is_redirect, Budget, Request, Transport, MAX_REDIRECTS,
 };
 
 pub(crate) fn pull_scope(repository: &str) -> String {
@@ -94,17 +94,22 @@ impl<'a> Req<'a> {
 }
 
 /// Reads an answer's body, refusing more than `limit` bytes (a manifest,
-/// an index): the registry is not trusted to be brief.
+/// an index): the registry is not trusted to be brief. The limit is the
+/// one every source holds documents to; past it, the error says so as
+/// they all do.
 pub(crate) fn read_limited(
     resp: ureq::Response,
     limit: u64,
     url: &str,
 ) -> Result<Vec<u8>, RegistryError> {
-    let too_large = |n: u64| {
-        RegistryError::Protocol {
-        url: url.to_string(),
-        message: format!("the answer is {n} bytes or more, beyond the {limit}-byte limit for a manifest or index"),
-    }
+    let too_large = |n: u64| RegistryError::Limit {
+        reference: url.to_string(),
+        error: crate::oci::media::LimitError::TooLarge {
+            what: "manifest or index",
+            name: url.rsplit('/').next().unwrap_or(url).to_string(),
+            size: n,
+            limit,
+        },
     };
     if let Some(n) = resp
         .header("Content-Length")
@@ -118,18 +123,31 @@ pub(crate) fn read_limited(
     resp.into_reader()
         .take(limit + 1)
         .read_to_end(&mut body)
-        .map_err(|e| {
-            RegistryError::from(TransportError::Connection {
-                method: "GET",
-                url: url.to_string(),
-                message: format!("reading the answer: {e}"),
-                attempts: 1,
-            })
-        })?;
+        .map_err(|e| RegistryError::from(failed_read("GET", url, "reading the answer: ", &e)))?;
     if body.len() as u64 > limit {
         return Err(too_large(body.len() as u64));
     }
     Ok(body)
+}
+
+/// A document a registry answered with, read whole.
+pub(crate) struct Document {
+    pub status: u16,
+    /// `Content-Type` without parameters.
+    pub content_type: Option<String>,
+    /// `Docker-Content-Digest`, as the registry wrote it.
+    pub digest: Option<String>,
+    /// The body; empty for an allowed status that is not 2xx.
+    pub bytes: Vec<u8>,
+}
+
+/// Reads and drops what is left of a body the caller has no use for (up
+/// to a bound), so its connection goes back to the pool.
+pub(crate) fn drain(resp: ureq::Response) {
+    let _ = std::io::copy(
+        &mut resp.into_reader().take(ERROR_BODY_LIMIT),
+        &mut std::io::sink(),
+    );
 }
 
 impl Client {
@@ -137,7 +155,7 @@ impl Client {
     /// through the settings' transport; reads the auth files the settings
     /// name now, so a broken one is reported before any upload.
     pub fn new(registry: &str, settings: &RegistrySettings) -> Result<Client, RegistryError> {
-        let credentials = find_credentials(registry, &settings.auth_files)?;
+        let credentials = find_credentials(registry, &settings.auth_files, settings.helper_limits)?;
         let transport = &settings.transport;
         Ok(Client {
             transport: transport.with_retry(transport.policy()),
@@ -145,7 +163,13 @@ impl Client {
             registry: registry.to_string(),
             credentials,
             auth: AuthState::default(),
-            tls: TlsUpgrade::new(base_url(registry, settings.insecure), settings.insecure),
+            tls: TlsUpgrade::new(
+                base_url(
+                    registry,
+                    settings.insecure || settings.plain_allowed(registry),
+                ),
+                settings.insecure,
+            ),
         })
     }
 
@@ -182,6 +206,45 @@ impl Client {
             return Ok(resp);
         }
         Err(self.status_error(req.method, &req.url, resp))
+    }
+
+    /// A document (manifest, index, referrers list) `req` names, read
+    /// whole up to `limit` bytes. The request and the reading of its body
+    /// are one attempt, made again within one budget when either fails
+    /// transiently: a body that breaks off, stalls or trickles below the
+    /// floor is asked for again, as a blob's is. A status in `req.allow`
+    /// that is not 2xx comes back with no body.
+    pub(crate) fn fetch_document(&self, req: &Req, limit: u64) -> Result<Document, RegistryError> {
+        let budget = self.transport.budget(true);
+        self.transport.retrying_within(&budget, || {
+            let resp = self.exchange(&budget, req)?;
+            let status = resp.status();
+            if !(200..300).contains(&status) {
+                if req.allow.contains(&status) {
+                    drain(resp);
+                    return Ok(Document {
+                        status,
+                        content_type: None,
+                        digest: None,
+                        bytes: Vec::new(),
+                    });
+                }
+                return Err(self.status_error(req.method, &req.url, resp));
+            }
+            let content_type = resp
+                .header("Content-Type")
+                .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+            let digest = resp
+                .header("Docker-Content-Digest")
+                .map(|d| d.trim().to_string());
+            let bytes = read_limited(resp, limit, &req.url)?;
+            Ok(Document {
+                status,
+                content_type,
+                digest,
+                bytes,
+            })
+        })
     }
 
     /// The redirect layer: `req` answered, whatever the status, within
@@ -284,7 +347,7 @@ impl Client {
         Identity {
             registry: &self.registry,
             credentials: self.credentials.as_ref(),
-            insecure: self.settings.insecure,
+            insecure: self.settings.insecure || self.settings.plain_allowed(&self.registry),
         }
     }
 

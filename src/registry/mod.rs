@@ -27,6 +27,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod config;
 pub(crate) mod manifest;
 pub mod pull;
 pub mod push;
@@ -44,7 +45,7 @@ use crate::transport::{Transient, Transport, TransportError};
 
 pub use client::Client;
 pub use pull::{pull, Pulled};
-pub use push::{push_built, PushOptions};
+pub use push::{check_push_target, push_built, push_built_with, PushOptions};
 pub use reference::Reference;
 
 /// How to talk to registries. The CLI builds it from flags and the
@@ -56,6 +57,13 @@ pub struct RegistrySettings {
     pub auth_files: Vec<PathBuf>,
     /// Allow plain HTTP to any host (it is always allowed to loopback).
     pub insecure: bool,
+    /// Registries (`host[:port]`) that may be spoken to in plain HTTP, as
+    /// loopback ones are: asked over HTTP first, switched to HTTPS when
+    /// they answer as a TLS server (`--src-insecure`, `--dest-insecure`,
+    /// registries.conf's `insecure = true`).
+    pub insecure_registries: Vec<String>,
+    /// Mirrors, locations and blocked names (containers-registries.conf).
+    pub registries: config::RegistriesConf,
     /// Blobs up to this size are uploaded in one PUT; larger ones in
     /// PATCH chunks of this size (memory use is one chunk per blob in
     /// flight, up to `jobs` of them).
@@ -72,6 +80,8 @@ pub struct RegistrySettings {
     pub jobs: usize,
     /// Told how blob transfers go, from whichever thread moved a blob.
     pub progress: Progress,
+    /// How long a credential helper may take to answer.
+    pub helper_limits: auth::HelperLimits,
 }
 
 /// How the blobs of one push or pull are going.
@@ -117,11 +127,14 @@ impl Default for RegistrySettings {
         RegistrySettings {
             auth_files: Vec::new(),
             insecure: false,
+            insecure_registries: Vec::new(),
+            registries: config::RegistriesConf::default(),
             chunk_size: 16 << 20,
             transport: Transport::default(),
             blob_limit: 32 << 30,
             jobs: 4,
             progress: Progress::default(),
+            helper_limits: auth::HelperLimits::default(),
         }
     }
 }
@@ -148,6 +161,9 @@ pub struct PushReport {
     pub uploads_restarted: u64,
     /// Requests sent again after a 5xx, 429 or dropped connection.
     pub retries: u64,
+    /// What went wrong beside the image without stopping the push (an
+    /// unreadable referrers tag), one message each.
+    pub warnings: Vec<String>,
 }
 
 impl PushReport {
@@ -163,6 +179,7 @@ impl PushReport {
             uploads_resumed,
             uploads_restarted,
             retries,
+            warnings,
         } = other;
         self.blobs_uploaded += blobs_uploaded;
         self.bytes_uploaded += bytes_uploaded;
@@ -173,6 +190,7 @@ impl PushReport {
         self.uploads_resumed += uploads_resumed;
         self.uploads_restarted += uploads_restarted;
         self.retries += retries;
+        self.warnings.extend(warnings.iter().cloned());
     }
 }
 
@@ -229,6 +247,14 @@ pub enum RegistryError {
     },
     #[error("registry auth file {path}: {message}")]
     AuthFile { path: PathBuf, message: String },
+    #[error("registries.conf {path}: {message}")]
+    Config { path: PathBuf, message: String },
+    /// A document beyond one of the limits every source shares.
+    #[error("{reference}: {error}")]
+    Limit {
+        reference: String,
+        error: crate::oci::media::LimitError,
+    },
     /// `helper` names the program and the auth file entry that named it.
     #[error("{helper} for {registry}: {message}")]
     CredentialHelper {
@@ -286,6 +312,14 @@ impl Transient for RegistryError {
             other => other,
         }
     }
+    fn out_of_time(self, limit: std::time::Duration, attempts: u32) -> Self {
+        match self {
+            RegistryError::Network(e) => {
+                RegistryError::Network(Box::new(e.out_of_time(limit, attempts)))
+            }
+            other => other,
+        }
+    }
 }
 
 /// How much of an error answer is read for its `errors[]`.
@@ -326,6 +360,17 @@ pub(crate) fn error_codes(body: &[u8]) -> String {
         String::new()
     } else {
         format!(": {}", parts.join(", "))
+    }
+}
+
+impl RegistrySettings {
+    /// Whether `registry` may be spoken to in plain HTTP without the
+    /// user's `--insecure` (then it switches to HTTPS when it speaks TLS).
+    pub(crate) fn plain_allowed(&self, registry: &str) -> bool {
+        let registry = registry.to_ascii_lowercase();
+        self.insecure_registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&registry))
     }
 }
 

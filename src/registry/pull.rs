@@ -12,21 +12,17 @@ use std::collections::BTreeSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::client::{pull_scope, read_limited, Client, Req};
+use super::client::{pull_scope, Client, Req};
 use super::reference::Reference;
 use super::referrers::{list_entry, list_referrers};
 use super::{RegistryError, RegistrySettings, Transfer};
 use crate::oci::media::{
-    self, document_media_type, ACCEPT_MANIFESTS, CONFIG_LIMIT, DOCKER_SCHEMA1_PREFIX,
-    MANIFEST_LIMIT,
+    self, document_media_type, LimitError, ACCEPT_MANIFESTS, DOCKER_SCHEMA1_PREFIX, MANIFEST_LIMIT,
 };
 use crate::oci::model::{descriptor, our_digest};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
 use crate::transport::TransportError;
-
-/// Indexes inside indexes are followed this deep, no deeper.
-const MAX_DEPTH: u32 = 2;
 
 /// What a pull stored.
 #[derive(Clone, Debug)]
@@ -48,9 +44,26 @@ pub(crate) struct PulledReferrers {
     /// Every blob of the referrers that is in the store (manifests,
     /// configs, layers), each once.
     pub blobs: Vec<Digest>,
-    /// Why a listed referrer is not in the store whole: its manifest is
-    /// gone, or it or a blob did not verify. One error per referrer.
-    pub incomplete: Vec<RegistryError>,
+    /// The listed referrers that are not in the store whole, and why: its
+    /// manifest is gone, or it or a blob did not verify.
+    pub incomplete: Vec<(Descriptor, RegistryError)>,
+    /// Why the referrers of a subject could not be listed at all: the
+    /// fallback tag holds something that is not an index, the list is
+    /// beyond the limits, the registry refused. One error per subject.
+    pub unlisted: Vec<RegistryError>,
+}
+
+/// Whether `e` says the registry could not be reached or would not let
+/// us in (the caller fails), rather than that what it holds is unreadable
+/// (the caller decides).
+fn unreachable(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Network(_)
+            | RegistryError::Auth { .. }
+            | RegistryError::AuthFile { .. }
+            | RegistryError::CredentialHelper { .. }
+    )
 }
 
 /// Pulls `reference` into `store`.
@@ -91,9 +104,11 @@ pub(crate) fn pull_with(
 /// Pulls the referrers of each of `subjects` (manifests and indexes of
 /// the image `reference` names) from its repository into `store`, found
 /// by the referrers API or else the fallback tag. A referrer that cannot
-/// be pulled whole is reported in `incomplete`, not an error: the caller
-/// decides whether a damaged attestation stops it. Failing to reach the
-/// registry, or to read its lists, is an error.
+/// be pulled whole is reported in `incomplete`, and a subject whose
+/// referrers cannot be listed in `unlisted`, not as errors: the caller
+/// decides whether an unreadable attestation stops it (`verify`) or is
+/// warned about (`pull`, `push`). Failing to reach the registry is an
+/// error.
 pub(crate) fn pull_referrers(
     client: &Client,
     reference: &Reference,
@@ -104,16 +119,24 @@ pub(crate) fn pull_referrers(
     let mut out = PulledReferrers::default();
     let mut seen = BTreeSet::new();
     for subject in subjects {
-        for listed in list_referrers(client, &reference.repository, subject)? {
+        let listed = match list_referrers(client, &reference.repository, subject) {
+            Ok(listed) => listed,
+            Err(e) if unreachable(&e) => return Err(e),
+            Err(e) => {
+                out.unlisted.push(e);
+                continue;
+            }
+        };
+        for listed in listed {
             if !seen.insert(listed.digest().to_string()) {
                 continue;
             }
             match walk.referrer(&listed) {
                 Ok(entry) => out.referrers.push(entry),
-                Err(e @ (RegistryError::Network(_) | RegistryError::Auth { .. })) => return Err(e),
+                Err(e) if unreachable(&e) => return Err(e),
                 Err(e) => {
-                    out.referrers.push(listed);
-                    out.incomplete.push(e);
+                    out.referrers.push(listed.clone());
+                    out.incomplete.push((listed, e));
                 }
             }
         }
@@ -138,6 +161,8 @@ struct Walk<'a> {
     /// Blobs found but not yet fetched: fetched together, up to the
     /// settings' jobs at once, by [`Walk::fetch_pending`].
     pending: Vec<(Digest, u64)>,
+    /// The index whose entries are being read, for messages.
+    parent: Option<String>,
 }
 
 impl<'a> Walk<'a> {
@@ -150,6 +175,7 @@ impl<'a> Walk<'a> {
             scopes: vec![pull_scope(&reference.repository)],
             blobs: Vec::new(),
             pending: Vec::new(),
+            parent: None,
         }
     }
 
@@ -166,16 +192,38 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn check_size(
-        &self,
-        what: &'static str,
-        d: &Descriptor,
-        limit: u64,
-    ) -> Result<Digest, RegistryError> {
-        let digest = our_digest(d.digest()).map_err(|e| RegistryError::Reference {
+    fn limit(&self, error: LimitError) -> RegistryError {
+        RegistryError::Limit {
+            reference: self.name.clone(),
+            error,
+        }
+    }
+
+    fn descriptor_digest(&self, what: &str, d: &Descriptor) -> Result<Digest, RegistryError> {
+        our_digest(d.digest()).map_err(|e| RegistryError::Reference {
             input: self.name.clone(),
             reason: format!("{what} {}: {e}", d.digest()),
-        })?;
+        })
+    }
+
+    /// A manifest's or config's descriptor, its size within the limit
+    /// every source holds documents to.
+    fn check_document(&self, what: &'static str, d: &Descriptor) -> Result<Digest, RegistryError> {
+        let digest = self.descriptor_digest(what, d)?;
+        let kind = if what.ends_with("config") {
+            "config"
+        } else {
+            "manifest"
+        };
+        media::check_document_size(kind, &digest.to_string(), d.size())
+            .map_err(|e| self.limit(e))?;
+        Ok(digest)
+    }
+
+    /// A layer's descriptor, its size within the pull's blob limit.
+    fn check_layer(&self, what: &'static str, d: &Descriptor) -> Result<Digest, RegistryError> {
+        let digest = self.descriptor_digest(what, d)?;
+        let limit = self.client.settings().blob_limit;
         if d.size() > limit {
             return Err(RegistryError::TooLarge {
                 reference: self.name.clone(),
@@ -215,16 +263,28 @@ impl<'a> Walk<'a> {
             "{}/manifests/{tag_or_digest}",
             self.reference.repository
         ));
-        let resp = self.client.send(
-            &Req::new("GET", url.clone(), self.scopes.clone()).header("Accept", ACCEPT_MANIFESTS),
-        )?;
-        let content_type = resp
-            .header("Content-Type")
-            .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
-        let reported = resp
-            .header("Docker-Content-Digest")
-            .map(|d| d.trim().to_string());
-        let bytes = read_limited(resp, MANIFEST_LIMIT, &url)?;
+        let answer = self
+            .client
+            .fetch_document(
+                &Req::new("GET", url.clone(), self.scopes.clone())
+                    .header("Accept", ACCEPT_MANIFESTS),
+                MANIFEST_LIMIT,
+            )
+            .map_err(|e| match e {
+                RegistryError::Limit { error, .. } => self.limit(match error {
+                    LimitError::TooLarge {
+                        what, size, limit, ..
+                    } => LimitError::TooLarge {
+                        what,
+                        name: tag_or_digest.to_string(),
+                        size,
+                        limit,
+                    },
+                    other => other,
+                }),
+                other => other,
+            })?;
+        let (content_type, reported, bytes) = (answer.content_type, answer.digest, answer.bytes);
         let found = Digest::of(&bytes);
         let wanted = expected.map(|d| d.to_string()).or(reported);
         if let Some(w) = wanted {
@@ -284,30 +344,40 @@ impl<'a> Walk<'a> {
         if media::is_index(&doc.media_type) {
             let index: ImageIndex = serde_json::from_slice(&doc.bytes)
                 .map_err(|e| malformed("index", e.to_string()))?;
-            if depth >= MAX_DEPTH {
-                return Err(malformed(
-                    "index",
-                    format!("indexes nest deeper than {MAX_DEPTH}"),
-                ));
+            if depth > 0 {
+                return Err(self.limit(LimitError::Nested {
+                    digest: self.parent.clone().unwrap_or_default(),
+                    child: doc.digest.to_string(),
+                }));
             }
+            // Every entry is checked before the first is fetched: a
+            // 10,000-entry index costs one request, not 10,001.
+            media::check_index(
+                &format!("index {}", doc.digest),
+                &doc.digest.to_string(),
+                index.manifests(),
+            )
+            .map_err(|e| self.limit(e))?;
+            let mut children = Vec::with_capacity(index.manifests().len());
             for d in index.manifests() {
-                let digest = self.check_size("manifest", d, MANIFEST_LIMIT)?;
-                let child = self.manifest(&digest.to_string(), Some(&digest), Some(d.size()))?;
+                children.push((self.check_document("manifest", d)?, d.size()));
+            }
+            for (digest, size) in children {
+                self.parent = Some(doc.digest.to_string());
+                let child = self.manifest(&digest.to_string(), Some(&digest), Some(size))?;
                 self.document(&child, depth + 1)?;
             }
             return Ok(());
         }
         let manifest: ImageManifest =
             serde_json::from_slice(&doc.bytes).map_err(|e| malformed("manifest", e.to_string()))?;
+        media::check_layers(&doc.digest.to_string(), manifest.layers().len())
+            .map_err(|e| self.limit(e))?;
         // Every size is checked before the first byte is fetched.
         let config = manifest.config();
-        let mut wanted = vec![(
-            self.check_size("config", config, CONFIG_LIMIT)?,
-            config.size(),
-        )];
-        let limit = self.client.settings().blob_limit;
+        let mut wanted = vec![(self.check_document("config", config)?, config.size())];
         for layer in manifest.layers() {
-            wanted.push((self.check_size("layer", layer, limit)?, layer.size()));
+            wanted.push((self.check_layer("layer", layer)?, layer.size()));
         }
         for (digest, size) in wanted {
             self.blob(&digest, size);
@@ -318,7 +388,7 @@ impl<'a> Walk<'a> {
     /// One referrer manifest and its config and layers; returns it as a
     /// referrers list names it.
     fn referrer(&mut self, listed: &Descriptor) -> Result<Descriptor, RegistryError> {
-        let digest = self.check_size("referrer manifest", listed, MANIFEST_LIMIT)?;
+        let digest = self.check_document("referrer manifest", listed)?;
         let doc = self.manifest(&digest.to_string(), Some(&digest), Some(listed.size()))?;
         let manifest: ImageManifest =
             serde_json::from_slice(&doc.bytes).map_err(|e| RegistryError::Malformed {
@@ -327,17 +397,15 @@ impl<'a> Walk<'a> {
                 digest: digest.clone(),
                 message: e.to_string(),
             })?;
+        media::check_layers(&digest.to_string(), manifest.layers().len())
+            .map_err(|e| self.limit(e))?;
         let config = manifest.config();
         let mut wanted = vec![(
-            self.check_size("referrer config", config, CONFIG_LIMIT)?,
+            self.check_document("referrer config", config)?,
             config.size(),
         )];
-        let limit = self.client.settings().blob_limit;
         for layer in manifest.layers() {
-            wanted.push((
-                self.check_size("referrer layer", layer, limit)?,
-                layer.size(),
-            ));
+            wanted.push((self.check_layer("referrer layer", layer)?, layer.size()));
         }
         for (blob, size) in wanted {
             self.blob(&blob, size);

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use oci_spec::image::Descriptor;
 
-use super::client::Client;
+use super::client::{drain, push_scope, Client, Req};
 use super::manifest::put_manifest;
 use super::reference::Reference;
 use super::referrers::Referrers;
-use super::upload::push_blobs;
+use super::upload::{push_blobs, upload_location};
 use super::{PushReport, RegistryError, RegistrySettings};
 use crate::oci::media::{OCI_INDEX, OCI_MANIFEST};
 use crate::oci::{Built, Digest};
@@ -22,6 +22,30 @@ pub struct PushOptions {
     /// blobs: each missing blob is first offered as a cross-repository
     /// mount from these, in order, before it is uploaded.
     pub mount_from: Vec<String>,
+}
+
+/// Checks, before any work, that `reference` may be pushed to, as the
+/// output folder of a build is checked: the registry is not blocked
+/// (registries.conf), answers `/v2/` (its TLS, certificates and proxy
+/// work), accepts the credentials and lets them push to the repository.
+/// That last is asked the way crane and buildah ask it: an upload session
+/// is started, then cancelled. Ok means nothing was left in the registry
+/// (a registry that cannot cancel lets the session expire), and returns
+/// the client, its tokens kept for the push.
+pub fn check_push_target(
+    reference: &Reference,
+    settings: &RegistrySettings,
+) -> Result<Client, RegistryError> {
+    settings.registries.check_push(reference)?;
+    let client = Client::new(&reference.registry, settings)?;
+    drain(client.send(&Req::new("GET", client.url(""), Vec::new()).allow(&[401]))?);
+    let scopes = vec![push_scope(&reference.repository)];
+    let url = client.url(&format!("{}/blobs/uploads/", reference.repository));
+    let resp = client.send(&Req::new("POST", url.clone(), scopes.clone()).body(&[]))?;
+    let session = upload_location(&resp, &url)?;
+    let _ =
+        client.send(&Req::new("DELETE", session, scopes).allow(&[400, 401, 403, 404, 405, 501]));
+    Ok(client)
 }
 
 /// Pushes `built` (its blobs in `store`) and its `referrers` (manifests in
@@ -37,6 +61,20 @@ pub fn push_built(
     settings: &RegistrySettings,
     options: &PushOptions,
 ) -> Result<(Digest, PushReport), RegistryError> {
+    let client = Client::new(&reference.registry, settings)?;
+    push_built_with(&client, built, store, referrers, reference, options)
+}
+
+/// [`push_built`] through a client already made (and its tokens), e.g.
+/// the one [`check_push_target`] returned.
+pub fn push_built_with(
+    client: &Client,
+    built: &Built,
+    store: &BlobStore,
+    referrers: &[Descriptor],
+    reference: &Reference,
+    options: &PushOptions,
+) -> Result<(Digest, PushReport), RegistryError> {
     if let Some(d) = &reference.digest {
         if d != built.digest() {
             return Err(RegistryError::Reference {
@@ -48,7 +86,6 @@ pub fn push_built(
             });
         }
     }
-    let client = Client::new(&reference.registry, settings)?;
     let repository = &reference.repository;
     let mut report = PushReport::default();
     // Every blob, the image's and its referrers', is sent before the first
@@ -72,7 +109,7 @@ pub fn push_built(
         }
     }
     push_blobs(
-        &client,
+        client,
         repository,
         store,
         &blobs,
@@ -103,7 +140,7 @@ pub fn push_built(
     for (bytes, digest, mt) in &documents {
         let by_digest = digest.to_string();
         put_manifest(
-            &client,
+            client,
             repository,
             &by_digest,
             mt,
@@ -113,9 +150,9 @@ pub fn push_built(
         )?;
     }
     if let (Some(tag), Some((bytes, digest, mt))) = (&reference.tag, documents.last()) {
-        put_manifest(&client, repository, tag, mt, bytes, digest, &mut report)?;
+        put_manifest(client, repository, tag, mt, bytes, digest, &mut report)?;
     }
-    referrers.push(&client, repository, &mut report)?;
+    referrers.push(client, repository, &mut report)?;
     report.retries = client.retries();
     Ok((built.digest().clone(), report))
 }

@@ -105,6 +105,17 @@ impl Reference {
     /// Parses a reference; a leading `docker://` (skopeo's transport) is
     /// accepted and dropped.
     pub fn parse(input: &str) -> Result<Reference, RegistryError> {
+        // A URL names a transport, which a reference does not carry: the
+        // same image is the same name over HTTP or HTTPS (podman, skopeo
+        // and docker refuse it too). Plain HTTP is a setting of the
+        // registry, not of its images' names.
+        let lower = input.get(..8).unwrap_or(input).to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            return Err(err(
+                input,
+                "a reference names an image, not a URL: write HOST[:PORT]/REPO[:TAG]; for a registry that speaks plain HTTP pass --insecure (with `stele push`, --src-insecure or --dest-insecure for one side), or mark it `insecure = true` in registries.conf",
+            ));
+        }
         let s = input.strip_prefix("docker://").unwrap_or(input);
         let (name_tag, digest) = match s.split_once('@') {
             Some((n, d)) => (n, Some(d)),
@@ -251,6 +262,18 @@ pub(crate) fn query_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_not_a_reference() {
+        let e = Reference::parse("http://127.0.0.1:5000/team/app:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a URL") && e.contains("--dest-insecure"),
+            "{e}"
+        );
+        assert!(Reference::parse("HTTPS://registry.example/a").is_err());
+    }
 
     #[test]
     fn parses_host_repo_tag_digest() {

@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::client::{pull_scope, push_scope, read_limited, Client, Req};
+use super::client::{pull_scope, push_scope, Client, Req};
 use super::manifest::put_manifest;
 use super::{PushReport, RegistryError};
 use crate::oci::artifact::{referrer_descriptor, referrers_index};
 use crate::oci::json::to_canonical_vec;
-use crate::oci::media::{MANIFEST_LIMIT, OCI_INDEX, OCI_MANIFEST};
+use crate::oci::media::{LimitError, INDEX_ENTRIES_LIMIT, MANIFEST_LIMIT, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::model::our_digest;
 use crate::oci::Digest;
 use crate::store::BlobStore;
@@ -174,10 +174,21 @@ pub(super) fn list_referrers(
     subject: &Digest,
 ) -> Result<Vec<Descriptor>, RegistryError> {
     let scope = pull_scope(repository);
-    if let Some(index) = referrers_api(client, repository, subject, &scope)? {
-        return Ok(index.manifests().clone());
+    let listed = match referrers_api(client, repository, subject, &scope)? {
+        Some(index) => index.manifests().clone(),
+        None => fallback_list(client, repository, subject, &scope)?.unwrap_or_default(),
+    };
+    // Each entry costs a request: the same bound as an image's index.
+    if listed.len() > INDEX_ENTRIES_LIMIT {
+        return Err(RegistryError::Limit {
+            reference: repository.to_string(),
+            error: LimitError::TooManyEntries {
+                index: format!("the referrers list of {subject}"),
+                count: listed.len(),
+            },
+        });
     }
-    Ok(fallback_list(client, repository, subject, &scope)?.unwrap_or_default())
+    Ok(listed)
 }
 
 /// Whether `GET /v2/<name>/referrers/<subject>` works: 200 with an index.
@@ -199,16 +210,16 @@ fn referrers_api(
     scope: &str,
 ) -> Result<Option<ImageIndex>, RegistryError> {
     let url = client.url(&format!("{repository}/referrers/{subject}"));
-    let resp = client.send(
-        &Req::new("GET", url.clone(), vec![scope.to_string()])
+    let answer = client.fetch_document(
+        &Req::new("GET", url, vec![scope.to_string()])
             .header("Accept", OCI_INDEX)
             .allow(&[400, 401, 403, 404, 405, 406, 501]),
+        MANIFEST_LIMIT,
     )?;
-    if resp.status() != 200 {
+    if answer.status != 200 {
         return Ok(None);
     }
-    let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
-    Ok(serde_json::from_slice::<ImageIndex>(&body).ok())
+    Ok(serde_json::from_slice::<ImageIndex>(&answer.bytes).ok())
 }
 
 /// What the fallback tag of `subject` lists; `None` when there is no
@@ -221,16 +232,16 @@ fn fallback_list(
 ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
     let tag = fallback_tag(subject);
     let url = client.url(&format!("{repository}/manifests/{tag}"));
-    let resp = client.send(
+    let answer = client.fetch_document(
         &Req::new("GET", url.clone(), vec![scope.to_string()])
             .header("Accept", OCI_INDEX)
             .allow(&[404]),
+        MANIFEST_LIMIT,
     )?;
-    if resp.status() == 404 {
+    if answer.status == 404 {
         return Ok(None);
     }
-    let body = read_limited(resp, MANIFEST_LIMIT, &url)?;
-    let index: ImageIndex = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+    let index: ImageIndex = serde_json::from_slice(&answer.bytes).map_err(|e| RegistryError::Protocol {
         url: url.clone(),
         message: format!(
             "the referrers tag {tag} holds something that is not an index ({e}); delete that tag so stele can list the referrers there"
@@ -250,8 +261,18 @@ fn update_fallback_tag(
     report: &mut PushReport,
 ) -> Result<(), RegistryError> {
     let tag = fallback_tag(subject);
-    let existing =
-        fallback_list(client, repository, subject, &push_scope(repository))?.unwrap_or_default();
+    let existing = match fallback_list(client, repository, subject, &push_scope(repository)) {
+        Ok(listed) => listed.unwrap_or_default(),
+        // What the tag holds cannot be read: replacing it could lose
+        // someone's manifest, so it stays, and the push goes on.
+        Err(e @ (RegistryError::Protocol { .. } | RegistryError::Limit { .. })) => {
+            report.warnings.push(format!(
+                "{e}; the attestations of {subject} were pushed, but are not listed under {tag}, so clients of registries without the referrers API will not find them"
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let mut merged: BTreeMap<String, Descriptor> = existing
         .iter()
         .map(|d| (d.digest().to_string(), d.clone()))

@@ -269,7 +269,7 @@ fn start_session(client: &Client, repository: &str) -> Result<(String, u64), Reg
 }
 
 /// The upload URL a 202 names; a 202 without one cannot be continued.
-fn upload_location(resp: &ureq::Response, url: &str) -> Result<String, RegistryError> {
+pub(super) fn upload_location(resp: &ureq::Response, url: &str) -> Result<String, RegistryError> {
     match resp.header("Location") {
         Some(l) if !l.trim().is_empty() => Ok(resolve(url, l.trim())),
         _ => Err(RegistryError::Protocol {

@@ -127,14 +127,17 @@ pub enum Written {
 
 /// A target made ready before the work that fills it: a file output
 /// checked to be one stele may replace, with its staging folder made
-/// beside it, so a destination that cannot be written fails at once,
-/// named, instead of after minutes of work. Dropped unwritten, it
-/// removes what it made.
+/// beside it, a registry checked to take the push (reachable, the
+/// credentials accepted, push allowed), so a destination that cannot be
+/// written fails at once, named, instead of after minutes of work.
+/// Dropped unwritten, it removes what it made.
 pub struct Output {
     target: Target,
     options: WriteOptions,
     /// A file output's staging folder; `None` for a registry.
     staging: Option<LayoutStaging>,
+    /// A registry's client, its tokens kept from the check.
+    client: Option<crate::registry::Client>,
 }
 
 impl Output {
@@ -151,10 +154,18 @@ impl Output {
             }
             Target::Registry { .. } => None,
         };
+        let client = match &target {
+            Target::Registry { reference } => Some(crate::registry::check_push_target(
+                reference,
+                &options.registry,
+            )?),
+            _ => None,
+        };
         Ok(Output {
             target,
             options,
             staging,
+            client,
         })
     }
 
@@ -173,6 +184,7 @@ impl Output {
             target,
             options,
             staging,
+            client,
         } = self;
         match target {
             Target::Layout { path, tag } => {
@@ -208,7 +220,8 @@ impl Output {
                 Ok(Written::File { path })
             }
             Target::Registry { reference } => {
-                registry::push(image, &reference, &options.registry, &options.push)
+                let client = client.expect("a registry output has its client");
+                registry::push(image, &reference, &client, &options.push)
             }
         }
     }

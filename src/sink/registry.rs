@@ -2,22 +2,22 @@
 //! another registry) and its referrers pushed, the tag last.
 
 use super::{SinkError, Stored, Written};
-use crate::registry::{push_built, PushOptions, Reference, RegistrySettings};
+use crate::registry::{push_built_with, Client, PushOptions, Reference};
 
 /// Pushes `image` and its referrers to `reference` (tagged when it has a
-/// tag).
+/// tag) through `client`, the one that checked the target.
 pub(super) fn push(
     image: Stored<'_>,
     reference: &Reference,
-    settings: &RegistrySettings,
+    client: &Client,
     options: &PushOptions,
 ) -> Result<Written, SinkError> {
-    let (digest, report) = push_built(
+    let (digest, report) = push_built_with(
+        client,
         image.built,
         image.store,
         image.referrers,
         reference,
-        settings,
         options,
     )?;
     let pinned = Reference {

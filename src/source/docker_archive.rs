@@ -146,6 +146,7 @@ pub(super) fn open_classic(members: &Members, selector: &Selector) -> Result<Ope
         built,
         referrers: Vec::new(),
         temp: Some(temp),
+        warnings: Vec::new(),
     })
 }
 

@@ -78,6 +78,7 @@ fn open_layout_checking(
         built,
         referrers: mine,
         temp: None,
+        warnings: Vec::new(),
     })
 }
 
@@ -101,13 +102,12 @@ pub(crate) fn read_index(dir: &Path, name: &str) -> Result<(ImageIndex, BlobStor
             message: format!("index.json is not an OCI image index: {e}"),
         })?;
     if index.manifests().len() > super::MANIFESTS_LIMIT {
-        return Err(SourceError::Unusable {
+        return Err(SourceError::Limit {
             image: name.to_string(),
-            message: format!(
-                "index.json lists {} manifests, beyond the limit of {} for an index",
-                index.manifests().len(),
-                super::MANIFESTS_LIMIT
-            ),
+            error: crate::oci::media::LimitError::TooManyEntries {
+                index: "index.json".into(),
+                count: index.manifests().len(),
+            },
         });
     }
     let store = BlobStore::open_read_only(dir).map_err(|e| SourceError::Store {

@@ -22,15 +22,14 @@ use std::path::PathBuf;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
-use crate::oci::media::{self, sniff_media_type, CONFIG_LIMIT, MANIFEST_LIMIT};
+use crate::oci::media::{self, sniff_media_type, LimitError, CONFIG_LIMIT, MANIFEST_LIMIT};
 use crate::oci::{our_digest, Built, Digest, Image, JsonBlob, Platform};
 use crate::store::{BlobStore, StoreError};
 
 pub use target::Target;
 
-/// The most manifests an index may list: real multi-platform images list
-/// a few dozen at most.
-pub(crate) const MANIFESTS_LIMIT: usize = 1000;
+/// The most manifests an index may list (every source's limit).
+pub(crate) use crate::oci::media::INDEX_ENTRIES_LIMIT as MANIFESTS_LIMIT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -52,6 +51,9 @@ pub enum SourceError {
     },
     #[error("{image}: {message}")]
     Unusable { image: String, message: String },
+    /// A document beyond one of the limits every source shares.
+    #[error("{image}: {error}")]
+    Limit { image: String, error: LimitError },
     #[error("{image} holds {count} images ({candidates}); name one as {image}@sha256:…")]
     Ambiguous {
         image: String,
@@ -86,8 +88,8 @@ pub enum SourceError {
         member: String,
         problem: String,
     },
-    #[error("{image}: an attestation the registry lists for it could not be pulled whole; push the image with its attestations again, or remove that listing from the registry")]
-    IncompleteReferrer {
+    #[error("{image}: the attestations the registry lists for it cannot be read; fix or delete that listing (the referrers tag) and push the image with its attestations again")]
+    UnreadableReferrers {
         image: String,
         #[source]
         source: Box<crate::registry::RegistryError>,
@@ -137,16 +139,25 @@ pub fn open_on(
     registry: Option<&RegistryAccess>,
     jobs: usize,
 ) -> Result<Opened, SourceError> {
-    let opened = open_unchecked(target, registry)?;
+    let opened = open_with(target, registry, registry::Referrers::Lenient)?;
     check_diff_ids_on(&opened, jobs)?;
     Ok(opened)
 }
 
-/// `open` without the DiffID check: for `verify`, which checks DiffIDs
-/// itself and reports a mismatch as a failed check.
+/// `open` without the DiffID check, and strict about attestations a
+/// registry lists but that cannot be read: for `verify`, which checks
+/// DiffIDs itself and reports a mismatch as a failed check.
 pub(crate) fn open_unchecked(
     target: &Target,
     registry: Option<&RegistryAccess>,
+) -> Result<Opened, SourceError> {
+    open_with(target, registry, registry::Referrers::Strict)
+}
+
+fn open_with(
+    target: &Target,
+    registry: Option<&RegistryAccess>,
+    policy: registry::Referrers,
 ) -> Result<Opened, SourceError> {
     match target {
         Target::Layout { path, selector } => layout::open_layout(path, selector),
@@ -158,7 +169,12 @@ pub(crate) fn open_unchecked(
         Target::Registry { reference } => match registry {
             Some(access) => {
                 let reference = crate::registry::Reference::parse(reference)?;
-                registry::open_registry_with_referrers(&reference, access.settings, access.cache)
+                registry::open_registry_with_referrers(
+                    &reference,
+                    access.settings,
+                    access.cache,
+                    policy,
+                )
             }
             None => Err(SourceError::RegistryElsewhere {
                 reference: reference.clone(),
@@ -185,6 +201,10 @@ pub struct Opened {
     pub referrers: Vec<Descriptor>,
     /// Keeps an unpacked archive's folder alive as long as the value.
     pub temp: Option<tempfile::TempDir>,
+    /// What could not be read beside the image and was left out (a
+    /// registry's attestations that cannot be listed or pulled whole),
+    /// one message each, for the command to warn about.
+    pub warnings: Vec<String>,
 }
 
 impl Opened {
@@ -302,30 +322,21 @@ pub(crate) fn read_built_with(
                 digest: digest.clone(),
                 message: e.to_string(),
             })?;
-        let count = index.value.manifests().len();
-        if count > MANIFESTS_LIMIT {
-            return Err(SourceError::Unusable {
-                image: image.into(),
-                message: format!(
-                    "index {digest} lists {count} manifests, beyond the limit of {MANIFESTS_LIMIT} for an index"
-                ),
-            });
-        }
+        media::check_index(
+            &format!("index {digest}"),
+            &digest.to_string(),
+            index.value.manifests(),
+        )
+        .map_err(|error| SourceError::Limit {
+            image: image.into(),
+            error,
+        })?;
         let mut images = Vec::new();
         for d in index.value.manifests() {
             if let Some(p) = d.platform() {
                 if p.os().to_string() == "unknown" {
                     continue;
                 }
-            }
-            if media::is_index(d.media_type().as_ref()) {
-                return Err(SourceError::Unusable {
-                    image: image.into(),
-                    message: format!(
-                        "index {digest} nests another index ({}); flatten it first, e.g. with `skopeo copy --all`",
-                        d.digest()
-                    ),
-                });
             }
             let platform = d.platform().as_ref().map(|p| Platform {
                 os: p.os().to_string(),
@@ -367,16 +378,17 @@ fn read_doc(
     limit: u64,
     image: &str,
 ) -> Result<Vec<u8>, SourceError> {
-    if size > limit {
-        return Err(SourceError::Store {
+    let what = if limit == CONFIG_LIMIT {
+        "config"
+    } else {
+        "manifest"
+    };
+    media::check_document_size(what, &digest.to_string(), size).map_err(|error| {
+        SourceError::Limit {
             image: image.into(),
-            error: StoreError::TooLarge {
-                digest: digest.clone(),
-                size,
-                limit,
-            },
-        });
-    }
+            error,
+        }
+    })?;
     store
         .read_verified(digest, Some(size), limit)
         .map_err(|e| SourceError::Store {
@@ -415,6 +427,12 @@ fn read_image_bytes(
     };
     let manifest: JsonBlob<ImageManifest> =
         JsonBlob::parse(bytes).map_err(|e| malformed("manifest", digest, e.to_string()))?;
+    media::check_layers(&digest.to_string(), manifest.value.layers().len()).map_err(|error| {
+        SourceError::Limit {
+            image: image.into(),
+            error,
+        }
+    })?;
     let cd = manifest.value.config();
     let config_digest = descriptor_digest(cd, image, "config")?;
     let config_bytes = read_doc(store, &config_digest, cd.size(), CONFIG_LIMIT, image)?;

@@ -6,12 +6,14 @@
 //!
 //! 1. [`Sender`] (`send`), the base: one request, one answer. It owns
 //!    what is decided per target: TLS trust and client certificates
-//!    (`tls`), the proxy (`proxy`: `NO_PROXY` decides per host), timeouts
-//!    and the connection pool, and it classifies a failure to get an
-//!    answer ([`TransportError`]). Deadlines and throughput floors that
-//!    apply to every request belong here.
+//!    (`tls`), the proxy (`proxy`: `NO_PROXY` decides per host; `tunnel`:
+//!    CONNECT), the connection pool, and the read deadlines every socket
+//!    keeps (`pace`: the wait for an answer, the throughput floor), all
+//!    on connections its own connector makes (`connect`); it classifies a
+//!    failure to get an answer ([`TransportError`]).
 //! 2. the retry layer (`retry`): what is worth another try, how long to
-//!    wait, and how many tries an operation gets ([`Budget`]). It sends a
+//!    wait, and how many tries an operation gets and for how long
+//!    ([`Budget`]: attempts and the total deadline). It sends a
 //!    request again ([`Transport::send`]), runs an operation of several
 //!    requests again ([`Transport::retrying`]), picks a body up by `Range`
 //!    where it broke off ([`ResumingBody`]) and a chunked upload where the
@@ -29,6 +31,8 @@
 //! Nothing here reads the environment; [`NetworkSettings`] comes from the
 //! CLI.
 
+mod connect;
+mod pace;
 mod proxy;
 mod redirect;
 mod retry;
@@ -36,6 +40,7 @@ mod send;
 #[cfg(test)]
 pub(crate) mod test_server;
 mod tls;
+mod tunnel;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,7 +54,7 @@ pub(crate) use retry::{
     transient_status, Budget, PartFailed, Resumable, ResumingBody, TrackedRead, Transient,
 };
 pub use send::Sender;
-pub use tls::TlsSettings;
+pub use tls::{HostTls, TlsSettings, CERT_FILE_LIMIT};
 
 /// How every request goes out.
 #[derive(Clone, Debug)]
@@ -63,9 +68,20 @@ pub struct NetworkSettings {
     pub backoff: Duration,
     /// Connecting (TCP and, through a proxy, CONNECT) may take this long.
     pub connect_timeout: Duration,
-    /// A read or write that makes no progress for this long is abandoned
-    /// (a stalled body), and the attempt fails transiently.
+    /// Waiting this long for an answer to begin (after a request or its
+    /// body went out), or for a write to make progress, abandons the
+    /// attempt, which fails transiently.
     pub idle_timeout: Duration,
+    /// An answer read below this many bytes per second, measured over
+    /// `speed_time` of waiting, is abandoned (curl's `--speed-limit`); so
+    /// is one that stalls for `speed_time`. 0: no floor.
+    pub speed_limit: u64,
+    /// The window the floor is measured over (curl's `--speed-time`).
+    pub speed_time: Duration,
+    /// The most one request may take, its retries and resumed bodies
+    /// included (curl's `--max-time`); no retry starts past it. Zero: no
+    /// limit.
+    pub max_time: Duration,
     pub user_agent: String,
 }
 
@@ -78,6 +94,12 @@ impl Default for NetworkSettings {
             backoff: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            // A slow but honest mirror keeps far above 1 KiB/s; a stall
+            // of 20 s is abandoned and the body resumed by Range.
+            speed_limit: 1024,
+            speed_time: Duration::from_secs(20),
+            // A 1 GB layer at 300 kB/s.
+            max_time: Duration::from_secs(3600),
             user_agent: format!("stele/{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -113,6 +135,13 @@ pub enum TransportError {
         message: String,
         attempts: u32,
     },
+    #[error("{method} {url}: {message} (gave up after {attempts} attempt(s)); the server, a proxy or the network is slower than the floor allows (STELE_SPEED_LIMIT bytes/s over STELE_SPEED_TIME; STELE_MAX_TIME bounds a whole request)")]
+    Slow {
+        method: &'static str,
+        url: String,
+        message: String,
+        attempts: u32,
+    },
     #[error("{method} {url}: through the proxy {proxy}: {message}")]
     Proxy {
         method: &'static str,
@@ -134,6 +163,15 @@ pub enum TransportError {
     },
     #[error("certificate file {path}: {message}")]
     CertFile { path: PathBuf, message: String },
+    #[error("{method} {url}: gave up after {} s, the most one request may take ({attempts} attempt(s)); {why}", .limit.as_secs())]
+    Deadline {
+        method: &'static str,
+        url: String,
+        limit: Duration,
+        attempts: u32,
+        /// How the last attempt ended.
+        why: String,
+    },
 }
 
 /// One request: no retries, no redirects followed.
@@ -151,6 +189,8 @@ pub struct Request<'a> {
 pub struct Transport {
     sender: Arc<Sender>,
     policy: RetryPolicy,
+    /// The most one operation of this handle may take (zero: no limit).
+    max_time: Duration,
     /// Attempts made again by this handle (see [`Transport::with_retry`]).
     retries: Arc<AtomicU64>,
 }
@@ -178,6 +218,7 @@ impl Transport {
     pub fn new(settings: NetworkSettings) -> Transport {
         let policy = RetryPolicy::of(&settings);
         Transport {
+            max_time: settings.max_time,
             sender: Arc::new(Sender::new(settings)),
             policy,
             retries: Arc::new(AtomicU64::new(0)),
@@ -199,7 +240,18 @@ impl Transport {
         Transport {
             sender: self.sender.clone(),
             policy,
+            max_time: self.max_time,
             retries: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// This handle with a total of `max_time` per operation instead of
+    /// the settings' (a cache lookup's short budget): every attempt, its
+    /// retries and resumed bodies must be done within it.
+    pub fn with_max_time(&self, max_time: Duration) -> Transport {
+        Transport {
+            max_time,
+            ..self.clone()
         }
     }
 
@@ -207,6 +259,33 @@ impl Transport {
     /// a resumed body or upload included).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// The failure of reading an answer's body (`e`, after `context`): a read
+/// the deadlines abandoned (too slow, stalled) says so; any other is a
+/// broken connection. Either is worth another try.
+pub(crate) fn failed_read(
+    method: &'static str,
+    url: &str,
+    context: &str,
+    e: &std::io::Error,
+) -> TransportError {
+    let message = format!("{context}{e}");
+    if pace::below_floor(e) {
+        TransportError::Slow {
+            method,
+            url: url.to_string(),
+            message,
+            attempts: 1,
+        }
+    } else {
+        TransportError::Connection {
+            method,
+            url: url.to_string(),
+            message,
+            attempts: 1,
+        }
     }
 }
 

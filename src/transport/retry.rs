@@ -5,18 +5,21 @@
 //!   stalled connection, a short read, 429 and 5xx answers. Never a
 //!   certificate or other TLS failure, an unknown host name, or another
 //!   4xx: asking again gives the same answer, only later.
-//! - how many tries one operation gets: a [`Budget`] of `retries + 1`
-//!   attempts, shared by the requests of the operation, its retries and
-//!   the bodies and uploads resumed inside it, so an operation is bounded
-//!   as a whole; waits double from the policy's backoff, capped.
+//! - how many tries one operation gets, and for how long: a [`Budget`] of
+//!   `retries + 1` attempts and the total deadline (`max_time`), shared by
+//!   the requests of the operation, its retries and the bodies and
+//!   uploads resumed inside it, so an operation is bounded as a whole;
+//!   each attempt is sent with what is left of the deadline, and no retry
+//!   starts (nor waits) past it; waits double from the policy's backoff,
+//!   capped.
 //! - what is tried again: one request ([`Transport::send`]), an operation
 //!   the caller describes as one attempt ([`Transport::retrying`]), a body
 //!   from where it broke off ([`ResumingBody`], by `Range`), a chunked
 //!   upload from where the far side has it ([`Transport::resume`], through
 //!   the upload's [`Resumable`] callbacks).
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{NetworkSettings, Request, Transport, TransportError};
 
@@ -53,11 +56,23 @@ pub(crate) trait Transient {
     fn transient(&self) -> bool;
     /// The final failure after `attempts` attempts (to say so).
     fn gave_up(self, attempts: u32) -> Self;
+    /// The final failure when the operation's total of `limit` ran out
+    /// after `attempts` attempts; by default as [`Transient::gave_up`].
+    fn out_of_time(self, limit: Duration, attempts: u32) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = limit;
+        self.gave_up(attempts)
+    }
 }
 
 impl Transient for TransportError {
     fn transient(&self) -> bool {
-        matches!(self, TransportError::Connection { .. })
+        matches!(
+            self,
+            TransportError::Connection { .. } | TransportError::Slow { .. }
+        )
     }
     fn gave_up(self, n: u32) -> Self {
         match self {
@@ -72,6 +87,40 @@ impl Transient for TransportError {
                 message,
                 attempts: n,
             },
+            TransportError::Slow {
+                method,
+                url,
+                message,
+                ..
+            } => TransportError::Slow {
+                method,
+                url,
+                message,
+                attempts: n,
+            },
+            other => other,
+        }
+    }
+    fn out_of_time(self, limit: Duration, attempts: u32) -> Self {
+        match self {
+            TransportError::Connection {
+                method,
+                url,
+                message,
+                ..
+            }
+            | TransportError::Slow {
+                method,
+                url,
+                message,
+                ..
+            } => TransportError::Deadline {
+                method,
+                url,
+                limit,
+                attempts,
+                why: message,
+            },
             other => other,
         }
     }
@@ -82,15 +131,31 @@ pub(crate) fn transient_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
 }
 
-/// What is left of one operation's attempts (see [`Transport::budget`]).
-/// Attempts are the only bound today; a total deadline per operation
-/// belongs here too, so that no retry starts past it.
+/// What is left of one operation's attempts and time (see
+/// [`Transport::budget`]).
 pub(crate) struct Budget {
     left: AtomicU32,
     used: AtomicU32,
+    /// When the operation must be done by, and the total that gives.
+    deadline: Option<(Instant, Duration)>,
+    /// A retry was refused because it would have started past the
+    /// deadline.
+    out_of_time: AtomicBool,
 }
 
 impl Budget {
+    /// When every attempt must be answered by.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|(d, _)| d)
+    }
+
+    /// The total, when it has run out (or no retry fits in what is left).
+    pub fn expired(&self) -> Option<Duration> {
+        self.deadline
+            .filter(|(d, _)| Instant::now() >= *d || self.out_of_time.load(Ordering::Relaxed))
+            .map(|(_, limit)| limit)
+    }
+
     /// Takes one more attempt, if there is one left.
     fn take(&self) -> bool {
         let taken = self
@@ -113,22 +178,42 @@ impl Transport {
     /// The attempts one operation may make: `retries + 1`, or 1 without
     /// `retry` (a request whose repetition its caller steers).
     pub(crate) fn budget(&self, retry: bool) -> Budget {
+        let limit = self.max_time;
         Budget {
             left: AtomicU32::new(if retry { self.policy.retries } else { 0 }),
             used: AtomicU32::new(1),
+            deadline: (!limit.is_zero()).then(|| (Instant::now() + limit, limit)),
+            out_of_time: AtomicBool::new(false),
         }
     }
 
     /// Whether another attempt may be made within `budget`; if so, takes
     /// it, counts it and waits the backoff first. Every retry of the
-    /// crate passes here.
+    /// crate passes here. None starts, nor waits, past the deadline.
     pub(crate) fn again(&self, budget: &Budget) -> bool {
+        let wait = self.policy.wait(budget.used());
+        if budget
+            .deadline()
+            .is_some_and(|d| Instant::now() + wait >= d)
+        {
+            budget.out_of_time.store(true, Ordering::Relaxed);
+            return false;
+        }
         if !budget.take() {
             return false;
         }
         self.retries.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(self.policy.wait(budget.used() - 1));
+        std::thread::sleep(wait);
         true
+    }
+
+    /// The failure `e` ends the operation after `budget`: said to be the
+    /// deadline's doing when that ran out.
+    fn ended<E: Transient>(budget: &Budget, e: E) -> E {
+        match budget.expired() {
+            Some(limit) if e.transient() => e.out_of_time(limit, budget.used()),
+            _ => e.gave_up(budget.used()),
+        }
     }
 
     /// Runs `op` until it succeeds, fails for good, or the operation's
@@ -153,7 +238,7 @@ impl Transport {
             match op() {
                 Ok(v) => return Ok(v),
                 Err(e) if e.transient() && self.again(budget) => {}
-                Err(e) => return Err(e.gave_up(budget.used())),
+                Err(e) => return Err(Self::ended(budget, e)),
             }
         }
     }
@@ -168,11 +253,20 @@ impl Transport {
         req: &Request,
     ) -> Result<ureq::Response, TransportError> {
         loop {
-            match self.sender.send(req) {
+            if let Some(limit) = budget.expired() {
+                return Err(TransportError::Deadline {
+                    method: req.method,
+                    url: req.url.to_string(),
+                    limit,
+                    attempts: budget.used().saturating_sub(1),
+                    why: "no time was left for another attempt".into(),
+                });
+            }
+            match self.sender.send(req, budget.deadline()) {
                 Ok(resp) if transient_status(resp.status()) && self.again(budget) => {}
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.transient() && self.again(budget) => {}
-                Err(e) => return Err(e.gave_up(budget.used())),
+                Err(e) => return Err(Self::ended(budget, e)),
             }
         }
     }
@@ -293,19 +387,15 @@ impl ResumingBody<'_> {
         self.failure.take()
     }
 
-    fn broke_off(&self, why: &str) -> TransportError {
-        TransportError::Connection {
-            method: "GET",
-            url: self.url.clone(),
-            message: format!("the answer broke off after {} bytes: {why}", self.offset),
-            attempts: 1,
-        }
+    fn broke_off(&self, why: &std::io::Error) -> TransportError {
+        let context = format!("the answer broke off after {} bytes: ", self.offset);
+        super::failed_read("GET", &self.url, &context, why)
     }
 
     /// Picks the body up at `offset`, or says why it cannot.
-    fn resume(&mut self, why: &str) -> Result<(), TransportError> {
+    fn resume(&mut self, why: &std::io::Error) -> Result<(), TransportError> {
         if !self.ranges || !self.transport.again(self.budget) {
-            return Err(self.broke_off(why));
+            return Err(Transport::ended(self.budget, self.broke_off(why)));
         }
         let resp = (self.reopen)(self.offset)?;
         let starts_here = resp
@@ -314,10 +404,10 @@ impl ResumingBody<'_> {
             .and_then(|r| r.split_once('-'))
             .is_some_and(|(start, _)| start.trim().parse::<u64>().ok() == Some(self.offset));
         if resp.status() != 206 || !starts_here {
-            return Err(self.broke_off(&format!(
+            return Err(self.broke_off(&std::io::Error::other(format!(
                 "{why}; asked for the rest, the server answered {} without the range",
                 resp.status()
-            )));
+            ))));
         }
         self.body = Box::new(resp.into_reader());
         Ok(())
@@ -328,14 +418,15 @@ impl std::io::Read for ResumingBody<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let why = match self.body.read(buf) {
-                Ok(0) if self.length.is_some_and(|l| self.offset < l) => {
-                    "the connection closed before the end".to_string()
-                }
+                Ok(0) if self.length.is_some_and(|l| self.offset < l) => std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the connection closed before the end",
+                ),
                 Ok(n) => {
                     self.offset += n as u64;
                     return Ok(n);
                 }
-                Err(e) => e.to_string(),
+                Err(e) => e,
             };
             if let Err(failure) = self.resume(&why) {
                 let message = failure.to_string();
@@ -366,12 +457,10 @@ impl<R: std::io::Read> TrackedRead<R> {
 
     /// The transient failure a read met, if one did.
     pub fn failure(&self, method: &'static str, url: &str) -> Option<TransportError> {
-        self.error.as_ref().map(|e| TransportError::Connection {
-            method,
-            url: url.to_string(),
-            message: format!("the answer broke off after {} bytes: {e}", self.read),
-            attempts: 1,
-        })
+        let context = format!("the answer broke off after {} bytes: ", self.read);
+        self.error
+            .as_ref()
+            .map(|e| super::failed_read(method, url, &context, e))
     }
 }
 
@@ -414,6 +503,19 @@ mod tests {
         }
     }
 
+    /// Runs, through `t`'s retry layer, an operation whose every attempt
+    /// is refused; how often it ran, and how it ended.
+    fn always_refused(t: &Transport, retry: bool) -> (u32, TransportError) {
+        let mut calls = 0;
+        let e = t
+            .retrying(retry, || -> Result<(), TransportError> {
+                calls += 1;
+                Err(refused())
+            })
+            .unwrap_err();
+        (calls, e)
+    }
+
     #[test]
     fn only_transient_failures_are_tried_again_within_the_budget() {
         let t = quick(3);
@@ -430,24 +532,38 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(calls, 1, "{e}");
-        let mut calls = 0;
-        let e = t
-            .retrying(true, || -> Result<(), TransportError> {
-                calls += 1;
-                Err(refused())
-            })
-            .unwrap_err();
+        let (calls, e) = always_refused(&t, true);
         assert_eq!(calls, 4);
         assert!(e.to_string().contains("gave up after 4 attempt(s)"), "{e}");
         assert_eq!(t.retries(), 3);
         // Without retry: one attempt.
-        let mut calls = 0;
-        let _ = t.retrying(false, || -> Result<(), TransportError> {
-            calls += 1;
-            Err(refused())
-        });
-        assert_eq!(calls, 1);
+        assert_eq!(always_refused(&t, false).0, 1);
         assert!(transient_status(503) && transient_status(429) && !transient_status(404));
+    }
+
+    #[test]
+    fn no_retry_starts_past_the_total_and_the_failure_says_so() {
+        let t = Transport::new(NetworkSettings {
+            retries: 10,
+            backoff: Duration::from_millis(150),
+            max_time: Duration::from_millis(400),
+            ..NetworkSettings::default()
+        });
+        let started = Instant::now();
+        let (calls, e) = always_refused(&t, true);
+        // 0 ms, 150 ms, 450 ms (past 400): two attempts.
+        assert_eq!(calls, 2, "{e}");
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(
+            matches!(e, TransportError::Deadline { attempts: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("connection refused"), "{e}");
+        // A request is sent with what is left, and not at all past it.
+        let budget = t.budget(true);
+        assert!(budget.deadline().is_some());
+        let none = t.with_max_time(Duration::ZERO).budget(true);
+        assert!(none.deadline().is_none());
     }
 
     #[test]

@@ -4,11 +4,50 @@
 //! timeouts and the pooled connections; a failure to get an answer is
 //! classified into a [`TransportError`] that says whether it is worth
 //! another try (the retry layer asks).
+//!
+//! Connections are made by the transport's own connector (`connect`):
+//! TLS, a CONNECT tunnel through `HTTPS_PROXY`, and the read deadlines of
+//! `pace` on the socket. ureq hands a connector only the TCP stream of an
+//! `https` URL, so a plain-HTTP request goes to ureq as `https://HOST:PORT`
+//! with its own `Host` header, and the connector speaks no TLS for it. A
+//! plain-HTTP request through `HTTP_PROXY` (absolute-form, no tunnel) is
+//! the one ureq connects itself: it keeps the idle timeout and the total
+//! deadline, not the throughput floor.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::net::ToSocketAddrs;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
+use super::connect::Connector;
+use super::pace::{Abandoned, Pace};
+use super::tunnel::{ProxyEndpoint, TunnelFailure};
 use super::{redact, target, tls, NetworkSettings, Request, TransportError};
+
+/// Idle connections kept per target: enough for every blob in flight at
+/// the highest `--jobs` people use, so parallel transfers reuse them.
+const POOL_PER_TARGET: usize = 32;
+
+/// How requests to one target travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// Through the transport's connector: TLS or not, tunnelled or not.
+    Connector { plain: bool },
+    /// Plain HTTP through `HTTP_PROXY`, connected by ureq.
+    PlainProxy,
+}
+
+/// One target's agent (its pool), how it is reached, and the proxy that
+/// carries it (for messages).
+#[derive(Clone)]
+struct Target {
+    agent: ureq::Agent,
+    route: Route,
+    proxy: Option<String>,
+    /// `https://host:port` a plain request is sent to ureq as, and the
+    /// `Host` header it carries.
+    plain_as: Option<(String, String)>,
+}
 
 /// Sends single requests as the settings say. Safe to share between
 /// threads; the one [`super::Transport`] of a run holds the one sender.
@@ -20,7 +59,7 @@ pub struct Sender {
     roots: OnceLock<rustls::RootCertStore>,
     /// Agents by `scheme://host:port`, each with that target's TLS
     /// configuration, proxy and pool of connections.
-    agents: Mutex<BTreeMap<String, (ureq::Agent, Option<String>)>>,
+    targets: Mutex<BTreeMap<String, Target>>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -36,7 +75,7 @@ impl Sender {
         Sender {
             settings,
             roots: OnceLock::new(),
-            agents: Mutex::new(BTreeMap::new()),
+            targets: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -44,12 +83,16 @@ impl Sender {
         &self.settings
     }
 
-    /// The agent for `url` and the proxy it goes through.
-    fn agent(
-        &self,
-        method: &'static str,
-        url: &str,
-    ) -> Result<(ureq::Agent, Option<String>), TransportError> {
+    fn pace(&self) -> Pace {
+        Pace {
+            idle: self.settings.idle_timeout,
+            speed_limit: self.settings.speed_limit,
+            speed_time: self.settings.speed_time,
+        }
+    }
+
+    /// The agent for `url` and how it travels.
+    fn target(&self, method: &'static str, url: &str) -> Result<Target, TransportError> {
         let Some((scheme, host, port)) = target(url) else {
             return Err(TransportError::Protocol {
                 method,
@@ -60,62 +103,123 @@ impl Sender {
         let scheme = scheme.to_ascii_lowercase();
         let host = host.to_ascii_lowercase();
         let key = format!("{scheme}://{host}:{port}");
-        if let Some(a) = self.agents.lock().expect("agents lock").get(&key) {
-            return Ok(a.clone());
+        if let Some(t) = self.targets.lock().expect("targets lock").get(&key) {
+            return Ok(t.clone());
         }
+        let s = &self.settings;
         let mut builder = ureq::AgentBuilder::new()
             .redirects(0)
-            .timeout_connect(self.settings.connect_timeout)
-            .timeout_read(self.settings.idle_timeout)
-            .timeout_write(self.settings.idle_timeout)
-            .user_agent(&self.settings.user_agent);
-        let proxy = self
-            .settings
-            .proxy
-            .for_target(&scheme, &host, port)
-            .map(str::to_string);
-        if let Some(p) = &proxy {
-            let parsed = ureq::Proxy::new(p).map_err(|e| TransportError::Proxy {
-                method,
-                url: url.to_string(),
-                proxy: redact(p),
-                message: format!("not a proxy URL: {e}"),
-            })?;
-            builder = builder.proxy(parsed);
-        }
-        if scheme == "https" {
-            let roots = match self.roots.get() {
-                Some(r) => r,
-                None => {
-                    let loaded = tls::base_roots(&self.settings.tls)?;
-                    self.roots.get_or_init(|| loaded)
+            .timeout_connect(s.connect_timeout)
+            .timeout_read(s.idle_timeout)
+            .timeout_write(s.idle_timeout)
+            .max_idle_connections(4 * POOL_PER_TARGET)
+            .max_idle_connections_per_host(POOL_PER_TARGET)
+            .user_agent(&s.user_agent);
+        let proxy = s.proxy.for_target(&scheme, &host, port).map(str::to_string);
+        let proxy_error = |p: &str, message: String| TransportError::Proxy {
+            method,
+            url: url.to_string(),
+            proxy: redact(p),
+            message,
+        };
+        let plain = scheme == "http";
+        let route = if plain && proxy.is_some() {
+            Route::PlainProxy
+        } else {
+            Route::Connector { plain }
+        };
+        let mut plain_as = None;
+        match route {
+            Route::PlainProxy => {
+                let p = proxy.as_deref().expect("a proxy");
+                let parsed = ureq::Proxy::new(p)
+                    .map_err(|e| proxy_error(p, format!("not a proxy URL: {e}")))?;
+                builder = builder.proxy(parsed);
+            }
+            Route::Connector { plain } => {
+                let tunnel = match &proxy {
+                    Some(p) => Some(
+                        ProxyEndpoint::parse(p)
+                            .map_err(|m| proxy_error(p, format!("not a proxy URL: {m}")))?,
+                    ),
+                    None => None,
+                };
+                if let Some(t) = &tunnel {
+                    // Every connection of this agent goes to the proxy;
+                    // the tunnel then asks for the target.
+                    let (proxy_host, proxy_port) = (t.host.clone(), t.port);
+                    builder = builder.resolver(move |_: &str| {
+                        (proxy_host.as_str(), proxy_port)
+                            .to_socket_addrs()
+                            .map(|a| a.collect())
+                    });
                 }
-            };
-            builder =
-                builder.tls_config(tls::client_config(&self.settings.tls, roots, &host, port)?);
+                let tls = if plain {
+                    let named = if host.contains(':') {
+                        format!("[{host}]")
+                    } else {
+                        host.clone()
+                    };
+                    let host_header = if port == 80 {
+                        named.clone()
+                    } else {
+                        format!("{named}:{port}")
+                    };
+                    plain_as = Some((format!("https://{named}:{port}"), host_header));
+                    None
+                } else {
+                    let roots = match self.roots.get() {
+                        Some(r) => r,
+                        None => {
+                            let loaded = tls::base_roots(&s.tls)?;
+                            self.roots.get_or_init(|| loaded)
+                        }
+                    };
+                    Some(tls::client_config(&s.tls, roots, &host, port)?)
+                };
+                let pace = self.pace();
+                builder = builder.tls_connector(Arc::new(Connector {
+                    host: host.clone(),
+                    port,
+                    tls,
+                    tunnel,
+                    pace,
+                    connect_pace: Pace {
+                        idle: s.connect_timeout,
+                        speed_limit: 0,
+                        ..pace
+                    },
+                    user_agent: s.user_agent.clone(),
+                }));
+            }
         }
-        let agent = (builder.build(), proxy);
-        self.agents
+        let t = Target {
+            agent: builder.build(),
+            route,
+            proxy,
+            plain_as,
+        };
+        self.targets
             .lock()
-            .expect("agents lock")
-            .insert(key, agent.clone());
-        Ok(agent)
+            .expect("targets lock")
+            .insert(key, t.clone());
+        Ok(t)
     }
 
-    /// Sends one request. Any HTTP answer is returned, whatever its
-    /// status; a failure to get one is classified (see the module doc).
-    pub fn send(&self, req: &Request) -> Result<ureq::Response, TransportError> {
-        let (agent, proxy) = self.agent(req.method, req.url)?;
-        if let Some(p) = &proxy {
-            let plain = req
-                .url
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
-            if plain
-                && req
-                    .headers
-                    .iter()
-                    .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    /// Sends one request, to be answered (its body read too) by
+    /// `deadline`. Any HTTP answer is returned, whatever its status; a
+    /// failure to get one is classified (see the module doc).
+    pub fn send(
+        &self,
+        req: &Request,
+        deadline: Option<Instant>,
+    ) -> Result<ureq::Response, TransportError> {
+        let t = self.target(req.method, req.url)?;
+        if let (Route::PlainProxy, Some(p)) = (t.route, &t.proxy) {
+            if req
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
             {
                 return Err(TransportError::CredentialsToProxy {
                     method: req.method,
@@ -124,9 +228,25 @@ impl Sender {
                 });
             }
         }
-        let mut r = agent.request(req.method, req.url);
+        let mut r = match &t.plain_as {
+            Some((origin, host)) => {
+                let rest = path_and_query(req.url);
+                let rest = rest.as_str();
+                t.agent
+                    .request(req.method, &format!("{origin}{rest}"))
+                    .set("Host", host)
+            }
+            None => t.agent.request(req.method, req.url),
+        };
         for (k, v) in req.headers {
             r = r.set(k, v);
+        }
+        // ureq's deadline resets the socket's timeouts to what is left of
+        // it before each read; the connector's sockets set their own
+        // again, and ureq's own connections (plain HTTP through a proxy)
+        // keep the idle timeout rather than lose it to the deadline.
+        if let (Some(d), Route::Connector { .. }) = (deadline, t.route) {
+            r = r.timeout(d.saturating_duration_since(Instant::now()));
         }
         let result = match req.body {
             Some(b) => r.send_bytes(b),
@@ -134,22 +254,37 @@ impl Sender {
         };
         match result {
             Ok(resp) | Err(ureq::Error::Status(_, resp)) => Ok(resp),
-            Err(ureq::Error::Transport(t)) => Err(classify(req.method, req.url, proxy, &t)),
+            Err(ureq::Error::Transport(e)) => Err(classify(req.method, req.url, &t, &e)),
         }
+    }
+}
+
+/// `/path?query` of an absolute URL (`/` when it has no path).
+fn path_and_query(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
+    match after_scheme.find(['/', '?']) {
+        Some(i) if after_scheme[i..].starts_with('/') => after_scheme[i..].to_string(),
+        Some(i) => format!("/{}", &after_scheme[i..]),
+        None => "/".to_string(),
     }
 }
 
 /// The rustls error somewhere in a transport failure's causes.
 fn rustls_cause(t: &ureq::Transport) -> Option<rustls::Error> {
+    cause::<rustls::Error>(t).cloned()
+}
+
+/// The first cause of type `E` in a transport failure's chain, looking
+/// inside I/O errors too (their `source()` skips the error they wrap).
+fn cause<E: std::error::Error + 'static>(t: &ureq::Transport) -> Option<&E> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(t);
     while let Some(c) = cause {
-        if let Some(e) = c.downcast_ref::<rustls::Error>() {
-            return Some(e.clone());
+        if let Some(e) = c.downcast_ref::<E>() {
+            return Some(e);
         }
-        // io::Error's source() skips the error it wraps; look inside.
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if let Some(e) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(e.clone());
+            if let Some(e) = io.get_ref().and_then(|i| i.downcast_ref::<E>()) {
+                return Some(e);
             }
         }
         cause = c.source();
@@ -170,14 +305,48 @@ fn message(t: &ureq::Transport) -> String {
     s
 }
 
-fn classify(
-    method: &'static str,
-    url: &str,
-    proxy: Option<String>,
-    t: &ureq::Transport,
-) -> TransportError {
+fn classify(method: &'static str, url: &str, to: &Target, t: &ureq::Transport) -> TransportError {
     let url_s = url.to_string();
+    let proxy = to.proxy.as_deref();
     let host = target(url).map_or_else(String::new, |(_, h, p)| format!("{h}:{p}"));
+    if let Some(f) = cause::<TunnelFailure>(t) {
+        return if f.transient {
+            TransportError::Connection {
+                method,
+                url: url_s,
+                message: format!("through the proxy {}: {}", f.proxy, f.message),
+                attempts: 1,
+            }
+        } else {
+            TransportError::Proxy {
+                method,
+                url: url_s,
+                proxy: f.proxy.clone(),
+                message: f.message.clone(),
+            }
+        };
+    }
+    if let Some(why) = cause::<Abandoned>(t) {
+        let message = match proxy {
+            Some(p) => format!("{why} (through the proxy {})", redact(p)),
+            None => why.to_string(),
+        };
+        return if why.below_floor() {
+            TransportError::Slow {
+                method,
+                url: url_s,
+                message,
+                attempts: 1,
+            }
+        } else {
+            TransportError::Connection {
+                method,
+                url: url_s,
+                message,
+                attempts: 1,
+            }
+        };
+    }
     if let Some(e) = rustls_cause(t) {
         return match e {
             rustls::Error::InvalidCertificate(problem) => TransportError::Certificate {
@@ -233,23 +402,35 @@ fn classify(
         },
         ureq::ErrorKind::ProxyUnauthorized
         | ureq::ErrorKind::InvalidProxyUrl
+        | ureq::ErrorKind::ProxyConnect
         | ureq::ErrorKind::Dns => TransportError::Proxy {
             method,
             url: url_s,
-            proxy: proxy.as_deref().map(redact).unwrap_or_default(),
+            proxy: proxy.map(redact).unwrap_or_default(),
             message: message(t),
         },
-        ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io | ureq::ErrorKind::ProxyConnect => {
-            TransportError::Connection {
+        // What ureq read as the answer was not HTTP. Through a proxy
+        // (plain HTTP, absolute-form), the proxy framed it.
+        ureq::ErrorKind::BadStatus | ureq::ErrorKind::BadHeader if proxy.is_some() => {
+            TransportError::Proxy {
                 method,
                 url: url_s,
-                message: match &proxy {
-                    Some(p) => format!("{} (through the proxy {})", message(t), redact(p)),
-                    None => message(t),
-                },
-                attempts: 1,
+                proxy: proxy.map(redact).unwrap_or_default(),
+                message: format!(
+                    "its answer is not HTTP ({}); check that HTTP_PROXY names an HTTP proxy",
+                    message(t)
+                ),
             }
         }
+        ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io => TransportError::Connection {
+            method,
+            url: url_s,
+            message: match proxy {
+                Some(p) => format!("{} (through the proxy {})", message(t), redact(p)),
+                None => message(t),
+            },
+            attempts: 1,
+        },
         _ => TransportError::Protocol {
             method,
             url: url_s,
@@ -286,7 +467,7 @@ mod tests {
         });
         let headers = [("Authorization", "Basic eDp5".to_string())];
         let e = s
-            .send(&get("http://registry.example:5000/v2/", &headers))
+            .send(&get("http://registry.example:5000/v2/", &headers), None)
             .unwrap_err();
         assert!(
             matches!(e, TransportError::CredentialsToProxy { .. }),
@@ -305,7 +486,7 @@ mod tests {
         let url = server.url("/x");
         let mut answered = Vec::new();
         for _ in statuses {
-            let resp = s.send(&get(&url, &[])).unwrap();
+            let resp = s.send(&get(&url, &[]), None).unwrap();
             answered.push(resp.status());
             // A body read to its end hands the connection back.
             resp.into_string().unwrap();
@@ -326,7 +507,7 @@ mod tests {
             ..NetworkSettings::default()
         });
         let url = format!("http://127.0.0.1:{port}/x");
-        let e = s.send(&get(&url, &[])).unwrap_err();
+        let e = s.send(&get(&url, &[]), None).unwrap_err();
         assert!(matches!(e, TransportError::Connection { .. }), "{e}");
         assert!(e.to_string().contains(&url), "{e}");
 
@@ -334,7 +515,7 @@ mod tests {
         // idle timeout.
         let server = Scripted::start(vec![Answer::Stall]);
         let started = Instant::now();
-        let e = s.send(&get(&server.url("/x"), &[])).unwrap_err();
+        let e = s.send(&get(&server.url("/x"), &[]), None).unwrap_err();
         assert!(matches!(e, TransportError::Connection { .. }), "{e}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -356,7 +537,7 @@ mod tests {
             ..NetworkSettings::default()
         });
         let e = s
-            .send(&get("http://mirror.example/dists/x/InRelease", &[]))
+            .send(&get("http://mirror.example/dists/x/InRelease", &[]), None)
             .unwrap_err();
         let text = e.to_string();
         assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");

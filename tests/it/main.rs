@@ -24,6 +24,8 @@ mod hostile;
 mod layer_cache;
 mod live;
 mod network;
+mod network_limits;
+mod network_promotion;
 mod packages;
 mod pipeline;
 mod provenance;

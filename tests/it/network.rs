@@ -16,138 +16,31 @@ use std::time::{Duration, Instant};
 use crate::support::docker_registry::{
     have_registry, htpasswd_alice, DockerRegistry, RegistryOptions,
 };
+use crate::support::pki::Pki;
 use crate::support::tree::populate;
 use crate::support::*;
 
-/// A CA made for one test, and the certificates it issues.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(dir: &Path) -> Pki {
-        fs::create_dir_all(dir).unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=stele test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        Pki {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.crt")
-    }
-
-    /// `NAME.crt` and `NAME.key`, signed by the CA: a server certificate
-    /// for 127.0.0.1, or a client certificate.
-    fn issue(&self, name: &str, server: bool) -> (PathBuf, PathBuf) {
-        let usage = if server {
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
-        } else {
-            "extendedKeyUsage=clientAuth\n"
-        };
-        fs::write(
-            self.dir.join(format!("{name}.ext")),
-            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n{usage}"),
-        )
-        .unwrap();
-        let (key, csr, crt, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.ext"),
-        );
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        openssl(
-            &self.dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
-        (self.dir.join(crt), self.dir.join(key))
-    }
-}
-
-#[track_caller]
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn have_tools() -> bool {
+pub(crate) fn have_tools() -> bool {
     have_registry() && have_tool("openssl")
 }
 
 /// A small image layout to push.
 fn image(tmp: &Path) -> PathBuf {
+    image_with(tmp, "none")
+}
+
+/// The populate() image built into `tmp/layout` with `--attest ATTEST`.
+pub(crate) fn image_with(tmp: &Path, attest: &str) -> PathBuf {
     let src = tmp.join("src");
     populate(&src, false);
     let layout = tmp.join("layout");
     run(stele()
         .arg("build")
         .arg(src.join("recipe.toml"))
-        .args(["--attest", "none", "-o"])
-        .arg(&layout))
+        .args(["--attest", attest, "-o"])
+        .arg(&layout)
+        .arg("--cache-dir")
+        .arg(tmp.join("cache-build")))
     .expect_ok();
     layout
 }
@@ -585,7 +478,7 @@ fn a_credential_helper_named_in_docker_config_answers_for_the_registry() {
 }
 
 /// Bytes that neither compress nor repeat.
-fn noise(len: usize) -> Vec<u8> {
+pub(crate) fn noise(len: usize) -> Vec<u8> {
     let mut x: u64 = 11;
     (0..len)
         .map(|_| {

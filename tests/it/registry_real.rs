@@ -695,16 +695,20 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
         .arg(tmp.join("pulled-again"))
         .arg("--cache-dir")
         .arg(tmp.join("cache-pull-again")));
+    // Pull takes the image, warns about the attestations it could not
+    // take, and lists none it lacks (issue 28: attestations are
+    // secondary to pulling the image; verify stays strict).
+    r.expect_ok();
     assert!(
-        !r.ok(),
-        "pull of an image whose attestations are gone: {}",
-        r.stdout
-    );
-    assert!(
-        r.stderr.contains("attestation") && listed.iter().any(|d| r.stderr.contains(d.as_str())),
+        r.stderr.contains("warning")
+            && r.stderr.contains("attestation")
+            && listed.iter().all(|d| r.stderr.contains(d.as_str())),
         "{}",
         r.stderr
     );
+    let index = json(&fs::read(tmp.join("pulled-again/index.json")).unwrap());
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    assert_eq!(r.last_line(), digest);
 }
 
 /// A registry with the referrers API (distribution-spec 1.1) lists the

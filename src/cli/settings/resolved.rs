@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 
 use super::{
-    apt_settings, builder, cache_dir, open_cache, registry_settings, remote_cache_settings,
-    source_date_epoch, transport, work_jobs, CacheArgs, JobsArgs, PackageArgs, RegistryArgs,
-    RemoteCacheArgs,
+    apt_settings, builder, cache_dir, open_cache, registry_settings, registry_transport,
+    remote_cache_settings, source_date_epoch, work_jobs, CacheArgs, JobsArgs, PackageArgs,
+    RegistryArgs, RemoteCacheArgs,
 };
 use crate::apt::sources::AptSettings;
 use crate::attest::{PrivateKey, Selection};
@@ -65,17 +65,17 @@ impl Reader {
         cache: &CacheArgs,
         transport: &Transport,
         progress: Progress,
-    ) -> Reader {
-        Reader {
-            registry: registry_settings(registry, jobs, transport, progress),
+    ) -> Result<Reader> {
+        Ok(Reader {
+            registry: registry_settings(registry, jobs, transport, progress)?,
             cache: CacheFolder::resolve(cache),
-        }
+        })
     }
 
     /// For a command whose only network use is reading the images it is
     /// given (`diff`, `inspect`): its network settings made here, once.
-    pub fn for_reading(registry: &RegistryArgs, cache: &CacheArgs) -> Reader {
-        let transport = transport(&registry.tls);
+    pub fn for_reading(registry: &RegistryArgs, cache: &CacheArgs) -> Result<Reader> {
+        let transport = registry_transport(registry)?;
         Reader::resolve(
             registry,
             &JobsArgs::default(),

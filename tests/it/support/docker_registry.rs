@@ -20,11 +20,16 @@ pub struct RegistryOptions<'a> {
     pub tls: Option<(&'a Path, &'a Path)>,
     /// With TLS: requires a client certificate signed by this CA.
     pub client_ca: Option<&'a Path>,
+    /// Listens on this loopback address instead of 127.0.0.1 (e.g.
+    /// 127.0.0.2: a host stele does not take for loopback, so plain HTTP
+    /// to it must be asked for).
+    pub ip: Option<&'a str>,
 }
 
 /// A `docker-registry serve` process, killed on drop.
 pub struct DockerRegistry {
     child: Child,
+    ip: String,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -41,7 +46,8 @@ impl DockerRegistry {
 
     pub fn start_with(options: &RegistryOptions) -> DockerRegistry {
         let dir = tempdir();
-        let port = TcpListener::bind("127.0.0.1:0")
+        let ip = options.ip.unwrap_or("127.0.0.1").to_string();
+        let port = TcpListener::bind((ip.as_str(), 0))
             .unwrap()
             .local_addr()
             .unwrap()
@@ -66,7 +72,7 @@ impl DockerRegistry {
             // Deleting manifests is off by default; a test deletes
             // attestations to see verify notice. Info-level logging
             // records TLS handshake errors, which tests count.
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n{tls}{auth}",
             dir.path().join("data").display()
         );
         fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -79,15 +85,20 @@ impl DockerRegistry {
             .stdin(Stdio::null())
             .spawn()
             .expect("starting docker-registry");
-        let mut reg = DockerRegistry { child, port, dir };
+        let mut reg = DockerRegistry {
+            child,
+            ip: ip.clone(),
+            port,
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             // A TLS registry is up when it accepts connections; a plain
             // one when it answers /v2/.
             let up = if options.tls.is_some() {
-                TcpStream::connect(("127.0.0.1", port)).is_ok()
+                TcpStream::connect((ip.as_str(), port)).is_ok()
             } else {
-                match ureq::get(&format!("http://127.0.0.1:{port}/v2/")).call() {
+                match ureq::get(&format!("http://{ip}:{port}/v2/")).call() {
                     Ok(_) | Err(ureq::Error::Status(401, _)) => true,
                     Err(_) => false,
                 }
@@ -107,7 +118,7 @@ impl DockerRegistry {
     }
 
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     pub fn port(&self) -> u16 {

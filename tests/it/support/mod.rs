@@ -15,6 +15,7 @@ pub mod deb;
 pub mod docker_registry;
 pub mod edit;
 pub mod http;
+pub mod pki;
 pub mod podman;
 pub mod registry;
 pub mod repo;
@@ -63,6 +64,12 @@ const CONTROLLED_ENV: &[&str] = &[
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "STELE_CERTS_D",
+    // Deadlines and per-registry settings.
+    "STELE_SPEED_LIMIT",
+    "STELE_SPEED_TIME",
+    "STELE_MAX_TIME",
+    "STELE_CREDENTIAL_HELPER_TIMEOUT",
+    "CONTAINERS_REGISTRIES_CONF",
 ];
 
 /// A `stele` command with the environment variables that matter removed, so

@@ -55,6 +55,15 @@ pub enum Fault {
     /// Answer as usual (full `Content-Length`), but send only half the
     /// body, then close.
     HalfBody,
+    /// Answer as usual, sending the body `chunk` bytes at a time, one
+    /// chunk every `every`, until done or the client hangs up.
+    Trickle {
+        chunk: usize,
+        every: std::time::Duration,
+    },
+    /// Answer as usual, send this many body bytes, then nothing, keeping
+    /// the connection open until the client closes it.
+    StallAfter(usize),
 }
 
 /// One request as received.
@@ -200,6 +209,15 @@ impl FakeRegistry {
             .manifests
             .get(&(repo.to_string(), reference.to_string()))
             .cloned()
+    }
+
+    /// Stores `bytes` as the manifest `reference` (a tag or digest) of
+    /// `repo`, as a PUT would, without checking what they hold.
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: Vec<u8>) {
+        self.state.lock().unwrap().manifests.insert(
+            (repo.to_string(), reference.to_string()),
+            (media_type.to_string(), bytes),
+        );
     }
 
     /// Replaces the bytes stored under a manifest reference (a registry or
@@ -419,12 +437,31 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, addr: &str) -> std::io::Res
     ));
     conn.write_all(head.as_bytes())?;
     if method != "HEAD" {
-        let send = if fault == Some(Fault::HalfBody) {
-            resp.body.len() / 2
-        } else {
-            resp.body.len()
-        };
-        conn.write_all(&resp.body[..send])?;
+        match fault {
+            Some(Fault::Trickle { chunk, every }) => {
+                for part in resp.body.chunks(chunk.max(1)) {
+                    conn.write_all(part)?;
+                    conn.flush()?;
+                    std::thread::sleep(every);
+                }
+            }
+            Some(Fault::StallAfter(n)) => {
+                conn.write_all(&resp.body[..n.min(resp.body.len())])?;
+                conn.flush()?;
+                // Until the client gives up and closes.
+                let mut rest = Vec::new();
+                let _ = reader.read_to_end(&mut rest);
+                return Ok(());
+            }
+            _ => {
+                let send = if fault == Some(Fault::HalfBody) {
+                    resp.body.len() / 2
+                } else {
+                    resp.body.len()
+                };
+                conn.write_all(&resp.body[..send])?;
+            }
+        }
     }
     conn.flush()?;
     conn.shutdown(Shutdown::Both)
