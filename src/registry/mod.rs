@@ -27,6 +27,7 @@
 
 pub mod auth;
 pub mod client;
+mod cosign;
 pub(crate) mod manifest;
 pub mod pull;
 pub mod push;
