@@ -213,6 +213,11 @@ pub fn check(subject: &Subject, walk: &Walk, required: &Required) -> Attested {
                 out.checks
                     .push(Check::skipped(format!("attestation {label}"), &found.note));
             }
+            Signer::Altered { keyid } => {
+                found.note = format!("says key {keyid} signed it, but that signature does not verify (altered after signing, or forged): ignored");
+                out.checks
+                    .push(Check::skipped(format!("attestation {label}"), &found.note));
+            }
             Signer::Unverifiable { why } => {
                 found.note = format!("{why}: ignored");
                 out.checks
@@ -223,7 +228,7 @@ pub fn check(subject: &Subject, walk: &Walk, required: &Required) -> Attested {
     }
     if keyed {
         out.checks
-            .extend(coverage(subject, walk, required.kinds, &valid, &out.found));
+            .extend(coverage(subject, walk, required, &valid, &out.found));
     } else {
         let listed: Vec<&str> = out.found.iter().map(|f| f.label.as_str()).collect();
         out.checks.push(if listed.is_empty() {
@@ -303,10 +308,16 @@ fn subject_check(
 fn coverage(
     subject: &Subject,
     walk: &Walk,
-    kinds: &[Kind],
+    required: &Required,
     valid: &BTreeMap<(Kind, Digest), Vec<String>>,
     found: &[Found],
 ) -> Vec<Check> {
+    let keys = required
+        .keys
+        .iter()
+        .map(|k| k.keyid())
+        .collect::<Vec<_>>()
+        .join(", ");
     let Some(top) = subject.digest() else {
         return vec![Check::fail(
             "attestations",
@@ -320,7 +331,7 @@ fn coverage(
         .filter_map(|i| Some((i.label.clone(), i.digest.clone()?)))
         .collect();
     let mut checks = Vec::new();
-    for kind in kinds {
+    for kind in required.kinds {
         let mut wanted: Vec<(String, Digest)> = Vec::new();
         match kind {
             Kind::Provenance => wanted.push((String::new(), top.clone())),
@@ -352,10 +363,10 @@ fn coverage(
                     Check::fail(
                         name,
                         if others.is_empty() {
-                            format!("no {} about {digest} is signed by a given key: build with `stele build --sign-key` (and push with stele, or a copy tool that keeps referrers)", kind.name())
+                            format!("no {} about {digest} is signed by key {keys}: build with `stele build --sign-key` (and push with stele, or a copy tool that keeps referrers)", kind.name())
                         } else {
                             format!(
-                                "no {} about {digest} is signed by a given key; found only: {}",
+                                "no {} about {digest} is signed by key {keys}; found only: {}",
                                 kind.name(),
                                 others.join("; ")
                             )
@@ -506,9 +517,7 @@ fn unkeyed_signature_check(opened: &artifact::Opened, signer: &Signer, label: &s
     let name = format!("attestation {label} signature");
     match signer {
         Signer::Unsigned => Check::skipped(name, "not checked: unsigned, and no --key given"),
-        Signer::Unverifiable { why } => {
-            Check::fail(name, format!("attestation {}: {why}", opened.digest))
-        }
+        Signer::Unverifiable { why } => Check::skipped(name, format!("not checked: {why}")),
         Signer::Other { who } => Check::skipped(
             name,
             format!(
@@ -520,6 +529,6 @@ fn unkeyed_signature_check(opened: &artifact::Opened, signer: &Signer, label: &s
                 }
             ),
         ),
-        Signer::Key { .. } => unreachable!("no keys were given"),
+        Signer::Key { .. } | Signer::Altered { .. } => unreachable!("no keys were given"),
     }
 }

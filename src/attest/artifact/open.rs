@@ -57,6 +57,10 @@ pub enum Signer {
     /// Signed, but by none of the keys; `who` names the signer as the
     /// artifact does (key ids, a bundle's key hint, a certificate).
     Other { who: String },
+    /// It names one of the keys as its signer (by key id or hint), but
+    /// that key's signature does not verify: altered after signing, or
+    /// forged.
+    Altered { keyid: String },
     /// Its signature cannot be read or checked; `why` says.
     Unverifiable { why: String },
 }
@@ -249,30 +253,32 @@ impl Opened {
                         index,
                         keyid: keys[index].keyid().to_string(),
                     },
-                    None => Signer::Other {
-                        who: self.labelled_signer("an unknown key".into()),
-                    },
+                    None => self.unverified(keys, &[], "an unknown key".into()),
                 }
             }
             Form::Bundle | Form::Dsse => {
-                let (envelope, who) = if self.form == Form::Bundle {
+                let (envelope, names, who) = if self.form == Form::Bundle {
                     match Bundle::from_json(&self.content) {
                         Ok(b) => {
-                            if let Material::Certificate { .. } = b.material {
-                                return Signer::Unverifiable {
-                                    why: "it is signed keylessly (a Fulcio certificate); stele checks key signatures only: use cosign verify with --certificate-identity for it".into(),
-                                };
-                            }
-                            let who = self.labelled_signer(b.signer());
-                            (b.envelope, who)
+                            let hint = match &b.material {
+                                Material::PublicKey { hint } => hint.clone(),
+                                Material::Certificate { .. } => {
+                                    return Signer::Unverifiable {
+                                        why: "it is signed keylessly (a Fulcio certificate); stele checks key signatures only: use cosign verify with --certificate-identity for it".into(),
+                                    }
+                                }
+                            };
+                            let who = b.signer();
+                            (b.envelope, vec![hint], who)
                         }
                         Err(e) => return Signer::Unverifiable { why: e.to_string() },
                     }
                 } else {
                     match Envelope::from_json(&self.content) {
                         Ok(e) => {
-                            let who = self.labelled_signer(format!("key {}", e.signers()));
-                            (e, who)
+                            let ids = e.signatures.iter().map(|s| s.keyid.clone()).collect();
+                            let who = format!("key {}", e.signers());
+                            (e, ids, who)
                         }
                         Err(e) => return Signer::Unverifiable { why: e.to_string() },
                     }
@@ -282,9 +288,29 @@ impl Opened {
                         index,
                         keyid: keys[index].keyid().to_string(),
                     },
-                    None => Signer::Other { who },
+                    None => self.unverified(keys, &names, who),
                 }
             }
+        }
+    }
+
+    /// None of `keys` verified the signature: `Altered` when the artifact
+    /// names one of them as its signer (its key id annotation, or `names`:
+    /// the envelope's key ids or the bundle's hint), else `Other`.
+    fn unverified(&self, keys: &[PublicKey], names: &[String], fallback: String) -> Signer {
+        let named = keys.iter().find(|k| {
+            self.keyid_label.as_deref() == Some(k.keyid())
+                || names
+                    .iter()
+                    .any(|n| !n.is_empty() && (n == k.keyid() || *n == k.hint()))
+        });
+        match named {
+            Some(k) => Signer::Altered {
+                keyid: k.keyid().to_string(),
+            },
+            None => Signer::Other {
+                who: self.labelled_signer(fallback),
+            },
         }
     }
 
