@@ -10,7 +10,8 @@
 //!                   "signatures": [{"sig": B64}]}}
 //! ```
 //!
-//! No transparency-log entry and no timestamp: the bundle is verified
+//! (`tlogEntries` is written as `[]`.) No transparency-log entry and no
+//! timestamp: the bundle is verified
 //! with the public key alone (`cosign verify --key K
 //! --insecure-ignore-tlog`, sigstore-go's `WithKey` and
 //! `WithNoObserverTimestamps`). The signature's key id is left empty, as
@@ -94,7 +95,10 @@ struct WireMaterial {
     certificate: Option<WireCertificate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     x509_certificate_chain: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    // Written even when empty: protobuf's JSON reader takes `[]` as it
+    // takes a missing field, and strict readers (sigstore-python's
+    // pydantic models) want the field there.
+    #[serde(default)]
     tlog_entries: Vec<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timestamp_verification_data: Option<serde_json::Value>,
@@ -282,7 +286,7 @@ mod tests {
             json["verificationMaterial"]["publicKey"]["hint"],
             key.public().hint()
         );
-        assert!(json["verificationMaterial"].get("tlogEntries").is_none());
+        assert_eq!(json["verificationMaterial"]["tlogEntries"], serde_json::json!([]));
         let sigs = json["dsseEnvelope"]["signatures"].as_array().unwrap();
         assert_eq!(sigs.len(), 1);
         assert!(sigs[0].get("keyid").is_none(), "cosign writes no key id");

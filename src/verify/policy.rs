@@ -222,3 +222,74 @@ fn human(secs: u64) -> String {
         s => format!("{s}s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::{ResourceDescriptor, Statement};
+    use serde_json::json;
+
+    fn attested(finished: Option<&str>) -> Attested {
+        let mut metadata = json!({});
+        if let Some(t) = finished {
+            metadata["finishedOn"] = t.into();
+        }
+        let predicate = json!({
+            "buildDefinition": {"externalParameters": {"recipe": {"config": {"labels": {
+                SOURCE_KEY: "https://git.example/team/app"}}}}},
+            "runDetails": {"builder": {"id": "https://ci.example/b"}, "metadata": metadata},
+        });
+        Attested {
+            checks: Vec::new(),
+            provenance_epoch: None,
+            found: Vec::new(),
+            signed_provenance: vec![Statement::new(
+                vec![ResourceDescriptor::default()],
+                "https://slsa.dev/provenance/v1",
+                predicate,
+            )],
+        }
+    }
+
+    fn run(policy: &Policy, attested: &Attested) -> Vec<(String, crate::verify::Status)> {
+        check(policy, attested, &Walk::default())
+            .into_iter()
+            .map(|c| (c.name, c.status))
+            .collect()
+    }
+
+    #[test]
+    fn age_is_measured_from_now_and_labels_count_as_the_source() {
+        use crate::verify::Status::*;
+        let t = 1_700_000_000;
+        let policy = Policy {
+            path: "p.toml".into(),
+            max_age: Some(86_400),
+            source_repository: Some("https://git.example/team/app".into()),
+            now: t + 3600,
+            ..Policy::default()
+        };
+        let built = attested(Some(&crate::timefmt::rfc3339(t)));
+        assert_eq!(
+            run(&policy, &built),
+            [
+                ("policy source repository".to_string(), Pass),
+                ("policy age".to_string(), Pass)
+            ]
+        );
+        let later = Policy {
+            now: t + 2 * 86_400,
+            ..policy.clone()
+        };
+        assert_eq!(run(&later, &built)[1], ("policy age".to_string(), Fail));
+        assert_eq!(run(&policy, &attested(None))[1].1, Fail);
+        let none = Attested {
+            signed_provenance: Vec::new(),
+            ..attested(None)
+        };
+        assert_eq!(
+            run(&policy, &none),
+            [("policy provenance".to_string(), Fail)]
+        );
+    }
+}

@@ -541,6 +541,36 @@ fn cosign_attestation_envelopes_verify_with_securesystemslibs_default_key_loadin
 }
 
 #[test]
+fn bundles_parse_as_sigstores_protobuf_specification_says() {
+    if !python_has(&["sigstore_models"]) {
+        return;
+    }
+    let f = Fixture::new(TWO);
+    let dir = tempfile::tempdir().unwrap();
+    for key in [ecdsa(13), PrivateKey::from_seed(&[13; 32])] {
+        let hint = key.public().hint();
+        let mut bundles = 0;
+        for a in f.attest(Some(&key)) {
+            if a.form != Form::Bundle {
+                continue;
+            }
+            bundles += 1;
+            let p = dir.path().join(format!("{bundles}.sigstore.json"));
+            std::fs::write(&p, f.content(&a)).unwrap();
+            let (ok, out) = tool("validate_bundle.py", &[&p, std::path::Path::new(&hint)]);
+            assert!(ok, "{:?}:\n{out}", a.kind);
+        }
+        assert_eq!(bundles, 5);
+    }
+    // A misspelt field, as the validator sees it.
+    let a = f.attest(Some(&ecdsa(13)))[0].clone();
+    let bad = String::from_utf8(f.content(&a)).unwrap().replace("\"hint\"", "\"hints\"");
+    let p = dir.path().join("bad.sigstore.json");
+    std::fs::write(&p, bad).unwrap();
+    assert!(!tool("validate_bundle.py", &[&p, std::path::Path::new("x")]).0);
+}
+
+#[test]
 fn a_package_without_a_license_is_noassertion() {
     let f = Fixture::new(TWO);
     let all = f.attest(None);

@@ -18,7 +18,7 @@ use stele::recipe::Recipe;
 use stele::store::BlobStore;
 
 pub const PIP: &str =
-    "pip install -r .ci/requirements.txt (spdx-tools cyclonedx-python-lib jsonschema 'securesystemslib[crypto]')";
+    "pip install -r .ci/requirements.txt (spdx-tools, cyclonedx-python-lib, jsonschema, securesystemslib[crypto], sigstore-models)";
 
 pub fn recipe(platforms: &str) -> Recipe {
     let text = format!(
