@@ -286,7 +286,10 @@ mod tests {
             json["verificationMaterial"]["publicKey"]["hint"],
             key.public().hint()
         );
-        assert_eq!(json["verificationMaterial"]["tlogEntries"], serde_json::json!([]));
+        assert_eq!(
+            json["verificationMaterial"]["tlogEntries"],
+            serde_json::json!([])
+        );
         let sigs = json["dsseEnvelope"]["signatures"].as_array().unwrap();
         assert_eq!(sigs.len(), 1);
         assert!(sigs[0].get("keyid").is_none(), "cosign writes no key id");

@@ -564,7 +564,9 @@ fn bundles_parse_as_sigstores_protobuf_specification_says() {
     }
     // A misspelt field, as the validator sees it.
     let a = f.attest(Some(&ecdsa(13)))[0].clone();
-    let bad = String::from_utf8(f.content(&a)).unwrap().replace("\"hint\"", "\"hints\"");
+    let bad = String::from_utf8(f.content(&a))
+        .unwrap()
+        .replace("\"hint\"", "\"hints\"");
     let p = dir.path().join("bad.sigstore.json");
     std::fs::write(&p, bad).unwrap();
     assert!(!tool("validate_bundle.py", &[&p, std::path::Path::new("x")]).0);

@@ -343,7 +343,11 @@ fn cosign_fixtures_are_what_stele_writes() {
                     b["verificationMaterial"]["publicKey"]["hint"],
                     hint_of(&public)
                 );
-                assert_eq!(b["verificationMaterial"]["tlogEntries"], j!([]), "no log entry");
+                assert_eq!(
+                    b["verificationMaterial"]["tlogEntries"],
+                    j!([]),
+                    "no log entry"
+                );
                 let env = &b["dsseEnvelope"];
                 assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
                 assert_eq!(env["signatures"].as_array().unwrap().len(), 1);
@@ -503,10 +507,14 @@ fn a_policy_gates_signers_builder_source_recipe_base_and_age() {
         ),
     )
     .unwrap();
-    let (out, _) = build_in(
-        dir,
-        &app,
-        &[
+    // Built in CI (GitLab's variables): provenance records the run.
+    let out = dir.join("out-app");
+    run(stele()
+        .arg("build")
+        .arg(&app)
+        .arg("-o")
+        .arg(&out)
+        .args([
             "--sign-key",
             &k,
             "--sign-identity",
@@ -517,8 +525,10 @@ fn a_policy_gates_signers_builder_source_recipe_base_and_age() {
             "org.opencontainers.image.source=https://git.example/team/app",
             "--annotation",
             "org.opencontainers.image.revision=8f3c2a",
-        ],
-    );
+        ])
+        .env("GITLAB_CI", "true")
+        .env("CI_JOB_URL", "https://ci.example/team/app/-/jobs/1"))
+    .expect_ok();
     let recipe_digest = top_manifest(&out)["annotations"]["dev.stele.recipe.digest"]
         .as_str()
         .unwrap()
@@ -591,6 +601,30 @@ fn a_policy_gates_signers_builder_source_recipe_base_and_age() {
             r.stdout
         );
     }
+    // A build outside CI records no time: an age cannot be checked.
+    let local = dir.join("local");
+    run(stele()
+        .arg("build")
+        .arg(&app)
+        .arg("-o")
+        .arg(&local)
+        .arg("--sign-key")
+        .arg(&key))
+    .expect_ok();
+    let p = policy(
+        dir,
+        "age",
+        "[[signer]]\nkey = \"ci.pub\"\n[require]\nmax_age = \"30d\"\n",
+    );
+    let r = run(stele().arg("verify").arg(&local).arg("--policy").arg(&p));
+    r.expect_code(1);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("FAIL  policy age") && l.contains("no build time")),
+        "{}",
+        r.stdout
+    );
     // A deploy step reads JSON; a policy that cannot be read is exit 2,
     // naming its line.
     let p = policy(dir, "policy", &good.replacen("builder_id", "buider_id", 1));
@@ -670,13 +704,14 @@ fn provenance_names_the_ci_run_and_the_image_digest_ignores_it() {
         p["predicate"]["buildDefinition"]["buildType"],
         "https://stele.example/README.md#build-type-v1"
     );
-    assert!(rd["metadata"].get("invocationId").is_none());
-    let started = rd["metadata"]["startedOn"].as_str().unwrap();
-    let finished = rd["metadata"]["finishedOn"].as_str().unwrap();
-    assert!(started <= finished, "{started} {finished}");
+    // Outside CI no run is recorded: two builds, the same provenance.
+    assert!(rd.get("metadata").is_none(), "{rd}");
 
     let p = provenance_of(&github);
     let rd = &p["predicate"]["runDetails"];
+    let started = rd["metadata"]["startedOn"].as_str().unwrap();
+    let finished = rd["metadata"]["finishedOn"].as_str().unwrap();
+    assert!(started <= finished, "{started} {finished}");
     assert_eq!(rd["builder"]["id"], "https://ci.example/builders/release");
     assert_eq!(
         p["predicate"]["buildDefinition"]["buildType"],

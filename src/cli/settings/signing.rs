@@ -103,24 +103,34 @@ impl Provenance {
             .unwrap_or_else(default_build_type);
         check_uri("--builder-id (or STELE_BUILDER_ID)", &builder_id)?;
         check_uri("--build-type (or STELE_BUILD_TYPE)", &build_type)?;
-        let (invocation_id, ci_started) = ci_invocation();
-        Ok(Provenance {
-            builder_id,
-            build_type,
-            run: RunClock {
+        // A run is recorded when a CI runs it: its invocation and times.
+        // A local build records none, so building twice gives the same
+        // provenance, as it gives the same image.
+        let run = match ci_invocation() {
+            Some((invocation_id, ci_started)) => RunClock {
                 invocation_id,
                 started_on: Some(ci_started.unwrap_or_else(now)),
                 clock: Some(now),
             },
+            None => RunClock {
+                invocation_id: None,
+                started_on: None,
+                clock: None,
+            },
+        };
+        Ok(Provenance {
+            builder_id,
+            build_type,
+            run,
         })
     }
 }
 
 /// The CI's name for this run and when its job started, when stele runs
-/// in GitHub Actions or GitLab CI: the run attempt's URL (what SLSA's
-/// GitHub builders record as `invocationId`), or the job's URL and
-/// `CI_JOB_STARTED_AT`.
-fn ci_invocation() -> (Option<String>, Option<u64>) {
+/// in GitHub Actions or GitLab CI (`None` elsewhere): the run attempt's
+/// URL (what SLSA's GitHub builders record as `invocationId`), or the
+/// job's URL and `CI_JOB_STARTED_AT`.
+fn ci_invocation() -> Option<(Option<String>, Option<u64>)> {
     if env("GITHUB_ACTIONS").as_deref() == Some("true") {
         let id = match (
             env("GITHUB_SERVER_URL"),
@@ -133,13 +143,13 @@ fn ci_invocation() -> (Option<String>, Option<u64>) {
             )),
             _ => None,
         };
-        return (id, None);
+        return Some((id, None));
     }
     if env("GITLAB_CI").as_deref() == Some("true") {
         let started = env("CI_JOB_STARTED_AT").and_then(|t| crate::timefmt::parse_rfc3339(&t));
-        return (env("CI_JOB_URL"), started);
+        return Some((env("CI_JOB_URL"), started));
     }
-    (None, None)
+    None
 }
 
 /// The password of an encrypted key: `STELE_KEY_PASSWORD`, else
