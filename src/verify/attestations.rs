@@ -395,7 +395,7 @@ fn label_of(d: &Descriptor) -> String {
     };
     match ann.get(ANNOTATION_ATTESTATION) {
         Some(kind) if artifact_type == SIGNATURE_ARTIFACT_TYPE || kind == "signature" => {
-            format!("{kind} {}", short(&d.digest().to_string()))
+            format!("{kind} {}", short(d.digest().as_ref()))
         }
         Some(kind) => match ann.get(ANNOTATION_PLATFORM) {
             Some(p) => format!("{kind} {p}{form}"),

@@ -158,7 +158,7 @@ fn ci_invocation() -> Option<(Option<String>, Option<u64>)> {
 pub(crate) fn key_password() -> Option<Vec<u8>> {
     PASSWORD_VARIABLES
         .iter()
-        .find_map(|v| std::env::var_os(v))
+        .find_map(std::env::var_os)
         .map(|v| {
             use std::os::unix::ffi::OsStrExt;
             v.as_bytes().to_vec()
