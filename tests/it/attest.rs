@@ -456,20 +456,36 @@ fn sboms_and_provenance_pass_spdx_tools_the_cyclonedx_16_and_slsa_v1_schemas() {
     std::fs::write(&p, serde_json::to_vec(&bad).unwrap()).unwrap();
     assert!(!tool("validate_cyclonedx.py", &[&p]).0);
     let good = json(&f.content(&all[0]));
-    let p = dir.path().join("bad.intoto.json");
-    for edit in [
+    let mut bad = Vec::new();
+    for (i, byproduct) in [
         serde_json::json!({"name": "maintainer-script-effects:linux/amd64", "annotations": {}}),
         serde_json::json!({"name": "x", "digest": {"sha256": "0123"}}),
-    ] {
-        let mut bad = good.clone();
-        bad["predicate"]["runDetails"]["byproducts"] = serde_json::json!([edit]);
-        std::fs::write(&p, serde_json::to_vec(&bad).unwrap()).unwrap();
-        assert!(!tool("validate_slsa.py", &[&p]).0, "{edit}");
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut doc = good.clone();
+        doc["predicate"]["runDetails"]["byproducts"] = serde_json::json!([byproduct]);
+        bad.push((format!("byproduct-{i}.intoto.json"), doc));
     }
-    let mut bad = good.clone();
-    bad["predicate"]["runDetails"]["metadata"]["startedon"] = "2026-01-01T00:00:00Z".into();
-    std::fs::write(&p, serde_json::to_vec(&bad).unwrap()).unwrap();
-    assert!(!tool("validate_slsa.py", &[&p]).0);
+    let mut doc = good.clone();
+    doc["predicate"]["runDetails"]["metadata"]["startedon"] = "2026-01-01T00:00:00Z".into();
+    bad.push(("misspelt.intoto.json".into(), doc));
+    let paths: Vec<std::path::PathBuf> = bad
+        .iter()
+        .map(|(name, doc)| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, serde_json::to_vec(doc).unwrap()).unwrap();
+            p
+        })
+        .collect();
+    let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+    let (ok, out) = tool("validate_slsa.py", &refs);
+    assert!(!ok);
+    for p in &paths {
+        let line = format!("{}: valid", p.display());
+        assert!(!out.contains(&line), "accepted {}:\n{out}", p.display());
+    }
 }
 
 #[test]
@@ -520,22 +536,29 @@ fn cosign_attestation_envelopes_verify_with_securesystemslibs_default_key_loadin
         let referrers: Vec<_> = all.iter().map(|a| a.index_descriptor()).collect();
         let attachments = stele::attest::cosign::attachments(&f.store, &referrers).unwrap();
         assert_eq!(attachments.len(), 5, "provenance and 2 × 2 SBOMs");
-        for (i, a) in attachments.iter().enumerate() {
-            let env = dir.path().join(format!("{n}-{i}.dsse.json"));
-            std::fs::write(&env, &a.bytes).unwrap();
-            let (ok, out) = tool("verify_dsse.py", &[&env, &pk]);
-            assert!(ok, "securesystemslib rejected:\n{out}");
-            assert!(out.contains(key.keyid()), "{out}");
-            if i == 0 {
-                let (ok, out) = tool("verify_dsse.py", &[&env, &other_pk]);
-                assert!(!ok, "accepted a wrong key:\n{out}");
-                let mut e = Envelope::from_json(&a.bytes).unwrap();
-                e.payload[20] ^= 1;
-                let bad = dir.path().join("tampered.dsse.json");
-                std::fs::write(&bad, e.to_json()).unwrap();
-                let (ok, out) = tool("verify_dsse.py", &[&bad, &pk]);
-                assert!(!ok, "accepted a tampered payload:\n{out}");
-            }
+        let envelopes: Vec<std::path::PathBuf> = attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let env = dir.path().join(format!("{n}-{i}.dsse.json"));
+                std::fs::write(&env, &a.bytes).unwrap();
+                env
+            })
+            .collect();
+        let mut args: Vec<&std::path::Path> = vec![&pk];
+        args.extend(envelopes.iter().map(|p| p.as_path()));
+        let (ok, out) = tool("verify_dsse.py", &args);
+        assert!(ok, "securesystemslib rejected:\n{out}");
+        assert_eq!(out.matches(key.keyid()).count(), 5, "{out}");
+        let (ok, out) = tool("verify_dsse.py", &[&other_pk, &envelopes[0]]);
+        assert!(!ok, "accepted a wrong key:\n{out}");
+        if n == 1 {
+            let mut e = Envelope::from_json(&attachments[0].bytes).unwrap();
+            e.payload[20] ^= 1;
+            let bad = dir.path().join("tampered.dsse.json");
+            std::fs::write(&bad, e.to_json()).unwrap();
+            let (ok, out) = tool("verify_dsse.py", &[&pk, &bad]);
+            assert!(!ok, "accepted a tampered payload:\n{out}");
         }
     }
 }
@@ -549,18 +572,22 @@ fn bundles_parse_as_sigstores_protobuf_specification_says() {
     let dir = tempfile::tempdir().unwrap();
     for key in [ecdsa(13), PrivateKey::from_seed(&[13; 32])] {
         let hint = key.public().hint();
-        let mut bundles = 0;
-        for a in f.attest(Some(&key)) {
-            if a.form != Form::Bundle {
-                continue;
-            }
-            bundles += 1;
-            let p = dir.path().join(format!("{bundles}.sigstore.json"));
-            std::fs::write(&p, f.content(&a)).unwrap();
-            let (ok, out) = tool("validate_bundle.py", &[&p, std::path::Path::new(&hint)]);
-            assert!(ok, "{:?}:\n{out}", a.kind);
-        }
-        assert_eq!(bundles, 5);
+        let bundles: Vec<std::path::PathBuf> = f
+            .attest(Some(&key))
+            .iter()
+            .filter(|a| a.form == Form::Bundle)
+            .enumerate()
+            .map(|(i, a)| {
+                let p = dir.path().join(format!("{i}.sigstore.json"));
+                std::fs::write(&p, f.content(a)).unwrap();
+                p
+            })
+            .collect();
+        assert_eq!(bundles.len(), 5);
+        let mut args: Vec<&std::path::Path> = vec![std::path::Path::new(&hint)];
+        args.extend(bundles.iter().map(|p| p.as_path()));
+        let (ok, out) = tool("validate_bundle.py", &args);
+        assert!(ok, "{out}");
     }
     // A misspelt field, as the validator sees it.
     let a = f.attest(Some(&ecdsa(13)))[0].clone();
@@ -569,7 +596,7 @@ fn bundles_parse_as_sigstores_protobuf_specification_says() {
         .replace("\"hint\"", "\"hints\"");
     let p = dir.path().join("bad.sigstore.json");
     std::fs::write(&p, bad).unwrap();
-    assert!(!tool("validate_bundle.py", &[&p, std::path::Path::new("x")]).0);
+    assert!(!tool("validate_bundle.py", &[std::path::Path::new("x"), &p]).0);
 }
 
 #[test]

@@ -5,7 +5,8 @@ the specification lacks), and check what a key-signed DSSE bundle must
 hold for sigstore-go: a v0.3 media type, a public key hint, one DSSE
 signature over an in-toto statement.
 
-usage: validate_bundle.py BUNDLE.json HINT     exit 0 valid, 1 invalid
+usage: validate_bundle.py HINT BUNDLE.json...
+exit 0 when every bundle is valid, 1 when one is not
 """
 
 import sys
@@ -13,7 +14,7 @@ import sys
 from sigstore_models.bundle.v1 import Bundle
 
 
-def main(path, hint):
+def check(path, hint):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
@@ -40,5 +41,9 @@ def main(path, hint):
     return 0
 
 
+def main(hint, paths):
+    return max(check(p, hint) for p in paths)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

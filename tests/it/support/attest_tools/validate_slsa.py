@@ -2,7 +2,9 @@
 JSON schema beside this file (written from the SLSA v1.0 and in-toto v1
 specifications), with the jsonschema package's Draft 2020-12 validator.
 
-usage: validate_slsa.py STATEMENT.json     exit 0 valid, 1 invalid
+usage: validate_slsa.py STATEMENT.json...
+prints one line per file saying `valid` or why not; exit 0 when every file
+is valid, 1 when one is not
 """
 
 import json
@@ -12,14 +14,10 @@ import sys
 from jsonschema import Draft202012Validator
 
 
-def main(path):
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "slsa_provenance_v1.schema.json"), encoding="utf-8") as f:
-        schema = json.load(f)
-    Draft202012Validator.check_schema(schema)
+def check(validator, path):
     with open(path, encoding="utf-8") as f:
         statement = json.load(f)
-    errors = sorted(Draft202012Validator(schema).iter_errors(statement), key=lambda e: list(e.path))
+    errors = sorted(validator.iter_errors(statement), key=lambda e: list(e.path))
     for e in errors:
         where = "/".join(str(p) for p in e.path)
         print(f"{path}: {where}: {e.message}")
@@ -29,5 +27,14 @@ def main(path):
     return 0
 
 
+def main(paths):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "slsa_provenance_v1.schema.json"), encoding="utf-8") as f:
+        schema = json.load(f)
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    return max(check(validator, p) for p in paths)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))
