@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use oci_spec::image::{Descriptor, MediaType};
 
 use super::artifact::{self, Form};
-use super::bundle::Bundle;
+use super::bundle::{Bundle, Material};
 use super::keys::{PrivateKey, PublicKey};
 use super::{AttestError, Statement};
 use crate::oci::cosign::{Attached, Attachment, PREDICATE_TYPE_ANNOTATION};
@@ -157,8 +157,9 @@ pub fn verifies(key: &PublicKey, payload: &[u8], signature: &str) -> bool {
 /// as a `.att` layer (`application/vnd.dsse.envelope.v1+json`, annotated
 /// with its `predicateType` as `cosign attest` annotates it), its
 /// signature's key id the signer's (from the referrer's annotation; the
-/// bundle's own is empty, see `bundle`). Artifacts of other forms have no
-/// place there and are left out.
+/// bundle's own is empty, see `bundle`). Artifacts of other forms, keyless
+/// bundles and bundles that do not read have no place there and are left
+/// out.
 pub fn attachments(
     store: &BlobStore,
     referrers: &[Descriptor],
@@ -182,19 +183,19 @@ pub fn attachments(
                 opened.layer_annotations.clone(),
             ),
             Form::Bundle => {
-                let bundle =
-                    Bundle::from_json(&opened.content).map_err(|e| AttestError::Bundle {
-                        digest: digest.clone(),
-                        error: e,
-                    })?;
+                // Only a key's bundle has a .att form; a keyless one needs
+                // its certificate and log entry, which only its own tags
+                // carry. What does not read is left where it is.
+                let Ok(bundle) = Bundle::from_json(&opened.content) else {
+                    continue;
+                };
+                if !matches!(bundle.material, Material::PublicKey { .. }) {
+                    continue;
+                }
                 let mut envelope = bundle.envelope;
-                let statement: Statement =
-                    serde_json::from_slice(&envelope.payload).map_err(|e| {
-                        AttestError::Malformed {
-                            digest: digest.clone(),
-                            message: format!("statement: {e}"),
-                        }
-                    })?;
+                let Ok(statement) = serde_json::from_slice::<Statement>(&envelope.payload) else {
+                    continue;
+                };
                 if let Some(id) = &opened.keyid_label {
                     for s in &mut envelope.signatures {
                         s.keyid.clone_from(id);
