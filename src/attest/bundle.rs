@@ -132,13 +132,8 @@ struct WireSignature {
     keyid: String,
 }
 
-// protobuf's JSON mapping writes standard base64 and reads either alphabet.
 fn decode_b64(what: &str, text: &str) -> Result<Vec<u8>, BundleError> {
-    use base64::engine::general_purpose::URL_SAFE;
-    STANDARD
-        .decode(text)
-        .or_else(|_| URL_SAFE.decode(text))
-        .map_err(|e| malformed(format!("{what} is not base64: {e}")))
+    super::dsse::either_base64(text).map_err(|e| malformed(format!("{what} is not base64: {e}")))
 }
 
 impl Bundle {

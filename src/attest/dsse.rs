@@ -68,14 +68,16 @@ pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-// The spec lets producers use either base64 alphabet; accept both.
+/// Base64 in either alphabet: DSSE lets producers use either, and
+/// protobuf's JSON mapping (Sigstore bundles) reads either.
+pub(crate) fn either_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    STANDARD.decode(text).or_else(|_| URL_SAFE.decode(text))
+}
+
 fn decode_b64(what: &str, text: &str) -> Result<Vec<u8>, DsseError> {
-    STANDARD
-        .decode(text)
-        .or_else(|_| URL_SAFE.decode(text))
-        .map_err(|e| DsseError::Malformed {
-            message: format!("{what} is not base64: {e}"),
-        })
+    either_base64(text).map_err(|e| DsseError::Malformed {
+        message: format!("{what} is not base64: {e}"),
+    })
 }
 
 impl Envelope {
