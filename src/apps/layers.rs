@@ -76,6 +76,7 @@ pub fn app_layers(
                 tree.replace(path.clone(), node.clone());
             }
             packages.push(DebPackage {
+                source_version: None,
                 name: w.name.clone(),
                 version: w.version.clone(),
                 architecture: w
@@ -127,6 +128,7 @@ pub fn app_layers(
         let packages = chosen
             .iter()
             .map(|(p, d)| DebPackage {
+                source_version: None,
                 name: p.name.clone(),
                 version: p.version.clone(),
                 architecture: "all".into(),

@@ -1,24 +1,40 @@
-//! CycloneDX 1.5 JSON SBOM for one platform's image, from what the build
+//! CycloneDX 1.6 JSON SBOM for one platform's image, from what the build
 //! installed. Reproducible like the SPDX one: the timestamp is the build
 //! epoch and the serial number a name-based UUID of the manifest digest.
+//!
+//! Shaped as scanners read an image's BOM: the image is
+//! `metadata.component`, the operating system a component of type
+//! `operating-system`, and the OS packages depend on it (the image
+//! `dependsOn` the OS, the OS `dependsOn` its packages: the graph Trivy
+//! walks to find OS packages).
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 
-use super::{oci_purl, AttestInput, URI_BASE};
+use super::sbom::{oci_purl, Component};
+use super::{AttestInput, URI_BASE};
 use crate::oci::{Digest, Image};
 use crate::timefmt::rfc3339;
 
 pub(crate) const MEDIA_TYPE: &str = crate::oci::media::CYCLONEDX;
-/// Predicate type when the BOM is wrapped in an in-toto statement.
-pub(crate) const PREDICATE_TYPE: &str = "https://cyclonedx.org/bom/v1.5";
+/// Predicate type when the BOM is wrapped in an in-toto statement: the
+/// one `cosign attest --type cyclonedx` writes and `cosign
+/// verify-attestation --type cyclonedx` looks for.
+pub(crate) const PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
+pub(crate) const SPEC_VERSION: &str = "1.6";
 /// Property naming the digest of the layer that holds a component.
 pub(crate) const LAYER_PROPERTY: &str = "stele:layer";
 
 const IMAGE_REF: &str = "image";
 const BASE_REF: &str = "base-image";
+const OS_REF: &str = "operating-system";
+/// The properties Trivy reads a package's source from (its own
+/// namespace in CycloneDX's property taxonomy): Trivy does not read the
+/// purl's `upstream`, and matches Debian's advisories by source.
+const TRIVY_SOURCE_NAME: &str = "aquasecurity:trivy:SrcName";
+const TRIVY_SOURCE_VERSION: &str = "aquasecurity:trivy:SrcVersion";
 
 /// RFC 4122 namespace for URL names (appendix C).
 const NAMESPACE_URL: [u8; 16] = [
@@ -74,35 +90,33 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
         }));
         depends_on.push(BASE_REF.to_string());
     }
-    for sbom in input.packages_for(image) {
-        let p = &sbom.deb;
-        let purl = p.purl();
-        let mut c = json!({
-            "type": "library",
-            "bom-ref": purl,
-            "name": p.name,
-            "version": p.version,
-            "purl": purl,
-            "hashes": [sha256_hash(&p.sha256)],
-            "properties": [
-                { "name": LAYER_PROPERTY, "value": sbom.layer_digest.to_string() },
-                { "name": "stele:source_package", "value": p.source_package },
-                { "name": "stele:architecture", "value": p.architecture },
-            ],
-        });
-        if let Some(l) = &p.license {
-            // An expression is valid for a single id too, and is not
-            // checked against the schema's license-id list, which may lag
-            // behind the SPDX list the license came from.
-            c["licenses"] = json!([{ "expression": l }]);
+    let (distro, packages) = input.components(image);
+    let mut os_depends = Vec::new();
+    if let Some(d) = &distro {
+        components.push(json!({
+            "type": "operating-system",
+            "bom-ref": OS_REF,
+            "name": d.id,
+            "version": d.version_id,
+        }));
+        depends_on.push(OS_REF.to_string());
+    }
+    for c in &packages {
+        components.push(component(c));
+        if c.os_package && distro.is_some() {
+            os_depends.push(c.purl.clone());
+        } else {
+            depends_on.push(c.purl.clone());
         }
-        components.push(c);
-        depends_on.push(purl);
+    }
+    let mut dependencies = vec![json!({ "ref": IMAGE_REF, "dependsOn": depends_on })];
+    if distro.is_some() {
+        dependencies.push(json!({ "ref": OS_REF, "dependsOn": os_depends }));
     }
 
     json!({
         "bomFormat": "CycloneDX",
-        "specVersion": "1.5",
+        "specVersion": SPEC_VERSION,
         "serialNumber": serial_number(name, digest),
         "version": 1,
         "metadata": {
@@ -111,7 +125,7 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
                 "components": [{
                     "type": "application",
                     "name": "stele",
-                    "version": input.stele_version,
+                    "version": input.builder.stele_version,
                 }],
             },
             "component": {
@@ -125,8 +139,42 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
             },
         },
         "components": components,
-        "dependencies": [{ "ref": IMAGE_REF, "dependsOn": depends_on }],
+        "dependencies": dependencies,
     })
+}
+
+/// A package's entry: its purl as its `bom-ref`, the file it came from
+/// by hash, its declared license, and where it came from.
+fn component(c: &Component) -> Value {
+    let mut properties = Vec::new();
+    if let Some(layer) = &c.layer {
+        properties.push(json!({ "name": LAYER_PROPERTY, "value": layer.to_string() }));
+    }
+    for (name, value) in &c.properties {
+        properties.push(json!({ "name": name, "value": value }));
+    }
+    if let Some((source, version)) = &c.source {
+        properties.push(json!({ "name": TRIVY_SOURCE_NAME, "value": source }));
+        properties.push(json!({ "name": TRIVY_SOURCE_VERSION, "value": version }));
+    }
+    let mut entry = json!({
+        "type": "library",
+        "bom-ref": c.purl,
+        "name": c.name,
+        "version": c.version,
+        "purl": c.purl,
+        "properties": properties,
+    });
+    if let Some(d) = &c.sha256 {
+        entry["hashes"] = json!([sha256_hash(d)]);
+    }
+    if let Some(l) = &c.license {
+        // An expression is valid for a single id too, and is not checked
+        // against the schema's license-id list, which may lag behind the
+        // SPDX list the license came from.
+        entry["licenses"] = json!([{ "expression": l }]);
+    }
+    entry
 }
 
 fn sha256_hash(d: &Digest) -> Value {

@@ -16,7 +16,7 @@ pub(crate) const PAYLOAD_TYPE_IN_TOTO: &str = crate::oci::media::IN_TOTO;
 pub enum DsseError {
     #[error("not a DSSE envelope: {message}")]
     Malformed { message: String },
-    #[error("the envelope has no signature by key {keyid} (it is signed by: {found}); verify with the public key that signed it")]
+    #[error("no signature in the envelope verifies with key {keyid} (it is signed by: {found}); verify with the public key that signed it")]
     NoSignature { keyid: String, found: String },
     #[error("the signature by key {keyid} does not match the payload: the attestation was altered after signing, or was signed by another key with the same id")]
     BadSignature { keyid: String },
@@ -68,21 +68,25 @@ pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-// The spec lets producers use either base64 alphabet; accept both.
+/// Base64 in either alphabet: DSSE lets producers use either, and
+/// protobuf's JSON mapping (Sigstore bundles) reads either.
+pub(crate) fn either_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    STANDARD.decode(text).or_else(|_| URL_SAFE.decode(text))
+}
+
 fn decode_b64(what: &str, text: &str) -> Result<Vec<u8>, DsseError> {
-    STANDARD
-        .decode(text)
-        .or_else(|_| URL_SAFE.decode(text))
-        .map_err(|e| DsseError::Malformed {
-            message: format!("{what} is not base64: {e}"),
-        })
+    either_base64(text).map_err(|e| DsseError::Malformed {
+        message: format!("{what} is not base64: {e}"),
+    })
 }
 
 impl Envelope {
-    /// An envelope over `payload` signed by `key`. Ed25519 is
-    /// deterministic, so the same payload and key give the same bytes.
+    /// An envelope over `payload` signed by `key`, the signature's key id
+    /// the key's (securesystemslib's default, see `keys`). Both key kinds
+    /// sign deterministically, so the same payload and key give the same
+    /// bytes.
     pub fn sign(payload_type: &str, payload: Vec<u8>, key: &PrivateKey) -> Envelope {
-        let sig = key.sign(&pae(payload_type, &payload)).to_vec();
+        let sig = key.sign(&pae(payload_type, &payload));
         Envelope {
             payload_type: payload_type.to_string(),
             payload,
@@ -93,34 +97,47 @@ impl Envelope {
         }
     }
 
-    /// Checks that `key` signed this envelope. Signatures that name another
-    /// key id are not tried; one with an empty key id is, as the spec
-    /// makes `keyid` optional.
+    /// Checks that `key` signed this envelope. Every signature is tried:
+    /// a key id is an unsigned hint (DSSE makes it optional, and cosign
+    /// and stele's bundles leave it empty), so it only names signers in
+    /// messages, never decides.
     pub fn verify(&self, key: &PublicKey) -> Result<(), DsseError> {
         let message = pae(&self.payload_type, &self.payload);
-        let mut tried = false;
-        for s in &self.signatures {
-            if s.keyid == key.keyid() || s.keyid.is_empty() {
-                tried = true;
-                if key.verifies(&message, &s.sig) {
-                    return Ok(());
-                }
-            }
+        if self
+            .signatures
+            .iter()
+            .any(|s| key.verifies(&message, &s.sig))
+        {
+            return Ok(());
         }
-        if tried {
+        if self.signatures.iter().any(|s| s.keyid == key.keyid()) {
             return Err(DsseError::BadSignature {
                 keyid: key.keyid().to_string(),
             });
         }
-        let found: Vec<&str> = self.signatures.iter().map(|s| s.keyid.as_str()).collect();
         Err(DsseError::NoSignature {
             keyid: key.keyid().to_string(),
-            found: if found.is_empty() {
-                "nobody".into()
-            } else {
-                found.join(", ")
-            },
+            found: self.signers(),
         })
+    }
+
+    /// The signatures' key ids, for messages: `nobody`, or the ids with
+    /// `(no key id)` for empty ones.
+    pub fn signers(&self) -> String {
+        if self.signatures.is_empty() {
+            return "nobody".into();
+        }
+        self.signatures
+            .iter()
+            .map(|s| {
+                if s.keyid.is_empty() {
+                    "(no key id)"
+                } else {
+                    s.keyid.as_str()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Canonical JSON (`payload` and `sig` in standard base64 with padding).

@@ -1,17 +1,22 @@
-//! Attestations: SLSA provenance, SPDX and CycloneDX SBOMs, optionally
-//! signed as DSSE envelopes, each stored as an OCI artifact whose `subject`
-//! is the image it describes. They live beside the image, never inside it:
-//! the image digest is the same with or without them, so they may carry
-//! real times and builder facts.
+//! Attestations and signatures: SLSA provenance, SPDX and CycloneDX
+//! SBOMs (signed as Sigstore bundles when a key is given, and always also
+//! as plain SBOMs for scanners), and cosign-style image signatures, each
+//! stored as an OCI artifact whose `subject` is the image it describes.
+//! They live beside the image, never inside it: the image digest is the
+//! same with or without them, so they may carry real times and builder
+//! facts.
 //!
 //! Everything here is a function of [`AttestInput`]; the caller (the build)
 //! collects the facts, nothing below reads the clock or the environment.
 
 pub mod artifact;
+pub mod bundle;
+pub mod cosign;
 pub mod cyclonedx;
 pub mod dsse;
 pub mod keys;
 pub mod license;
+pub mod sbom;
 pub mod slsa;
 pub mod spdx;
 
@@ -26,13 +31,17 @@ use crate::recipe::Recipe;
 use crate::store::BlobStore;
 
 pub use artifact::{Attestation, Kind};
-pub use keys::{PrivateKey, PublicKey};
+pub use keys::{Algorithm, PrivateKey, PublicKey};
+pub use sbom::{Component, Distro};
 
 /// `_type` of an in-toto Statement v1.
 pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 
-/// Attestation URIs live under a reserved domain (RFC 6761 `.example`):
-/// they are names, never fetched.
+/// Where stele's documentation lives. stele has no public home yet, so
+/// this is a placeholder under a reserved domain (RFC 6761 `.example`):
+/// a user who publishes stele sets `--build-type` and `--builder-id` to
+/// the URLs of their copy of the README. SPDX namespaces and CycloneDX
+/// serial numbers are names under it, never fetched.
 pub(crate) const URI_BASE: &str = "https://stele.example";
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +55,11 @@ pub enum AttestError {
         digest: Digest,
         error: dsse::DsseError,
     },
+    #[error("attestation {digest}: {error}")]
+    Bundle {
+        digest: Digest,
+        error: bundle::BundleError,
+    },
     #[error("attestation {digest} is not a stele attestation: {message}")]
     Malformed { digest: Digest, message: String },
     #[error("attestation {digest} is about {found}, not {expected}: it belongs to another image")]
@@ -54,8 +68,6 @@ pub enum AttestError {
         expected: Digest,
         found: String,
     },
-    #[error("attestation {digest} is not signed, but key {keyid} was given: sign the build with `--sign-key`, or verify without `--key`")]
-    Unsigned { digest: Digest, keyid: String },
     #[error("`{input}` is not an attestation choice: use none, provenance, sbom or all")]
     Selection { input: String },
 }
@@ -92,6 +104,9 @@ pub struct DebPackage {
     pub license: Option<String>,
     /// Source package name (`Source:` without version).
     pub source_package: String,
+    /// The source package's version when `Source:` names one (a binNMU's
+    /// or a renamed binary's), else `None`: the package's own version.
+    pub source_version: Option<String>,
     /// sha256 of the .deb file (a wheel's, an npm tarball's).
     pub sha256: Digest,
     /// A package of another ecosystem (`[python]`, `[node]`) names its
@@ -99,13 +114,25 @@ pub struct DebPackage {
     pub purl: Option<String>,
 }
 
-impl DebPackage {
-    /// The package's purl: its own, else Debian's.
-    pub fn purl(&self) -> String {
-        self.purl
-            .clone()
-            .unwrap_or_else(|| deb_purl(&self.name, &self.version, &self.architecture))
-    }
+/// Who built, as provenance names it: the CLI decides these from its
+/// flags and environment.
+#[derive(Clone, Debug)]
+pub struct BuilderFacts {
+    /// SLSA `builder.id`: a URI naming the build platform.
+    pub id: String,
+    /// SLSA `buildType`: a URI naming what the parameters mean.
+    pub build_type: String,
+    pub stele_version: String,
+}
+
+/// This build's run, as provenance's `runDetails.metadata` records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFacts {
+    /// The CI's name for this run (its job URL), when a CI said.
+    pub invocation_id: Option<String>,
+    /// RFC 3339 times the build started and finished.
+    pub started_on: Option<String>,
+    pub finished_on: Option<String>,
 }
 
 /// Everything attestations are made from. The build fills it.
@@ -116,16 +143,14 @@ pub struct AttestInput<'a> {
     /// Per platform (`linux/amd64`, as `Platform`'s Display writes it), the
     /// packages installed in that image.
     pub packages: BTreeMap<String, Vec<SbomPackage>>,
+    /// Per platform, the image's operating system, when known.
+    pub distros: BTreeMap<String, Distro>,
     pub base: Option<BaseRef>,
     /// Per platform, the maintainer-script effects and what became of
     /// them (provenance's byproducts).
     pub scripts: BTreeMap<String, crate::dpkg::install::ScriptReport>,
-    /// Who built: a URI naming the build platform (SLSA `builder.id`).
-    pub builder_id: String,
-    pub stele_version: String,
-    /// RFC 3339 times of the invocation, if the caller wants them recorded.
-    pub invocation_started: Option<String>,
-    pub invocation_finished: Option<String>,
+    pub builder: BuilderFacts,
+    pub run: RunFacts,
 }
 
 impl AttestInput<'_> {
@@ -140,6 +165,26 @@ impl AttestInput<'_> {
         list.dedup();
         list
     }
+
+    /// `image`'s operating system and the components its SBOMs list.
+    pub(crate) fn components(&self, image: &Image) -> (Option<Distro>, Vec<Component>) {
+        let distro = self.distros.get(&image.platform.to_string()).cloned();
+        let components = self
+            .packages_for(image)
+            .iter()
+            .map(|p| p.deb.component(distro.as_ref(), Some(&p.layer_digest)))
+            .collect();
+        (distro, components)
+    }
+}
+
+/// What to sign, beyond the attestations: the image itself, in cosign's
+/// simple-signing form, as the image at `identity` (a registry
+/// repository, with the tag when pushed by one).
+#[derive(Clone, Debug, Default)]
+pub struct SignOptions<'a> {
+    pub key: Option<&'a PrivateKey>,
+    pub identity: Option<&'a str>,
 }
 
 /// `--attest none|provenance|sbom|all`.
@@ -236,70 +281,57 @@ impl Statement {
     }
 }
 
-/// purl for a Debian binary package, as the issue and scanners spell it:
-/// `pkg:deb/debian/NAME@VERSION?arch=ARCH`, percent-encoded the way the
-/// reference purl implementation does (`+` → `%2B`, `:` and `~` kept).
-pub(crate) fn deb_purl(name: &str, version: &str, arch: &str) -> String {
-    format!(
-        "pkg:deb/debian/{}@{}?arch={}",
-        purl_encode(name),
-        purl_encode(version),
-        purl_encode(arch)
-    )
-}
-
-/// purl for an OCI image by digest (purl-spec `oci` type); qualifiers in
-/// key order as purl's canonical form requires.
-pub(crate) fn oci_purl(name: &str, digest: &Digest, qualifiers: &BTreeMap<&str, String>) -> String {
-    let last = name.rsplit('/').next().unwrap_or(name);
-    let mut s = format!(
-        "pkg:oci/{}@{}",
-        purl_encode(&last.to_ascii_lowercase()),
-        purl_encode(&digest.to_string())
-    );
-    let mut sep = '?';
-    for (k, v) in qualifiers {
-        s.push(sep);
-        s.push_str(k);
-        s.push('=');
-        s.push_str(&purl_encode(v));
-        sep = '&';
-    }
-    s
-}
-
-fn purl_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b".-_~:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Makes the selected attestations for `input`, signs them with `key` when
-/// given, writes every blob to `store`, and returns them in a stable order:
-/// provenance, then per platform SPDX and CycloneDX. List their
-/// `index_descriptor()`s in the layout's index.json.
+/// Makes the selected attestations for `input` and writes every blob to
+/// `store`, in a stable order: provenance, then per platform SPDX and
+/// CycloneDX, then signatures. With a key, provenance and SBOMs are
+/// Sigstore bundles, and each SBOM is also stored plain for scanners;
+/// with a key and an identity, the index and every manifest get a
+/// simple-signing signature. List their `index_descriptor()`s in the
+/// layout's index.json.
 pub fn attest(
     input: &AttestInput,
     selection: Selection,
-    key: Option<&PrivateKey>,
+    sign: &SignOptions,
     store: &BlobStore,
 ) -> Result<Vec<Attestation>, AttestError> {
     let mut out = Vec::new();
+    let store_one = |kind: Kind,
+                     platform: Option<&crate::oci::Platform>,
+                     subject: oci_spec::image::Descriptor,
+                     statement: &Statement,
+                     out: &mut Vec<Attestation>|
+     -> Result<(), AttestError> {
+        match sign.key {
+            Some(key) => {
+                out.push(artifact::write_bundle(
+                    store,
+                    kind,
+                    platform,
+                    subject.clone(),
+                    statement,
+                    key,
+                )?);
+                // Scanners read SBOM referrers as plain documents.
+                if kind != Kind::Provenance {
+                    out.push(artifact::write_unsigned(
+                        store, kind, platform, subject, statement,
+                    )?);
+                }
+            }
+            None => out.push(artifact::write_unsigned(
+                store, kind, platform, subject, statement,
+            )?),
+        }
+        Ok(())
+    };
     if selection.provenance() {
-        out.push(artifact::write(
-            store,
+        store_one(
             Kind::Provenance,
             None,
             input.built.top_descriptor(),
             &slsa::provenance(input),
-            key,
-        )?);
+            &mut out,
+        )?;
     }
     if selection.sbom() {
         for image in &input.built.images {
@@ -314,15 +346,27 @@ pub fn attest(
             ];
             for (kind, document) in documents {
                 let statement = Statement::new(subject.clone(), kind.predicate_type(), document);
-                out.push(artifact::write(
-                    store,
+                store_one(
                     kind,
                     Some(&image.platform),
                     image.manifest_descriptor(),
                     &statement,
-                    key,
-                )?);
+                    &mut out,
+                )?;
             }
+        }
+    }
+    if let (Some(key), Some(identity)) = (sign.key, sign.identity) {
+        let creator = format!("stele {}", input.builder.stele_version);
+        let mut subjects = Vec::new();
+        if input.built.index.is_some() {
+            subjects.push(input.built.top_descriptor());
+        }
+        subjects.extend(input.built.images.iter().map(Image::manifest_descriptor));
+        for subject in subjects {
+            out.push(artifact::write_signature(
+                store, subject, identity, &creator, key,
+            )?);
         }
     }
     Ok(out)
@@ -331,20 +375,6 @@ pub fn attest(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn purls_match_the_reference_encoding() {
-        assert_eq!(
-            deb_purl("libstdc++6", "1:12.2.0+dfsg~x-14", "amd64"),
-            "pkg:deb/debian/libstdc%2B%2B6@1:12.2.0%2Bdfsg~x-14?arch=amd64"
-        );
-        let d = Digest::of(b"");
-        let q = BTreeMap::from([("tag", "latest".to_string()), ("arch", "amd64".into())]);
-        assert_eq!(
-            oci_purl("reg.example/team/Hello", &d, &q),
-            format!("pkg:oci/hello@sha256:{}?arch=amd64&tag=latest", d.hex())
-        );
-    }
 
     #[test]
     fn selection_parses() {

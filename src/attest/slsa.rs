@@ -7,17 +7,29 @@ use std::collections::BTreeMap;
 use oci_spec::image::MediaType;
 use serde_json::{json, Value};
 
-use super::{deb_purl, oci_purl, AttestInput, ResourceDescriptor, Statement, URI_BASE};
+use super::sbom::{deb_purl, oci_purl, Distro};
+use super::{AttestInput, DebPackage, ResourceDescriptor, Statement, URI_BASE};
 use crate::layer::Profile;
 use crate::oci::Digest;
 
 pub(crate) const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 
-/// The build type: what `externalParameters` and `internalParameters`
-/// mean. Bump the version when their shape changes.
-pub(crate) fn build_type() -> String {
-    format!("{URI_BASE}/buildtypes/recipe/v1")
+/// The default build type: the README section saying what
+/// `externalParameters`, `internalParameters`, `resolvedDependencies` and
+/// `byproducts` hold. A new version of that shape gets a new section.
+pub fn default_build_type() -> String {
+    format!("{URI_BASE}/README.md#build-type-v1")
 }
+
+/// The default builder id: the README section saying what the stele
+/// command line on a machine nobody vouches for guarantees (SLSA Build
+/// L1). A CI names its own with `--builder-id`.
+pub fn default_builder_id() -> String {
+    format!("{URI_BASE}/README.md#builder-id")
+}
+
+/// The media type of a maintainer-script-effects byproduct.
+pub(crate) const SCRIPT_EFFECTS_MEDIA_TYPE: &str = "application/vnd.dev.stele.script-effects+json";
 
 /// The provenance statement. Subjects: the index (when there is one) and
 /// every platform's manifest, each named by the image name.
@@ -63,7 +75,7 @@ pub fn provenance(input: &AttestInput) -> Statement {
     let profile = Profile::in_force(input.recipe.encoding, input.lock.map(|l| l.encoding));
     let predicate = json!({
         "buildDefinition": {
-            "buildType": build_type(),
+            "buildType": input.builder.build_type,
             "externalParameters": external,
             "internalParameters": {
                 "encodingProfile": { "id": profile.id(), "description": profile.description() },
@@ -83,36 +95,66 @@ fn resolved_dependencies(input: &AttestInput) -> Vec<ResourceDescriptor> {
     // Keyed by purl: an `Architecture: all` package appears once even
     // though every platform installs it.
     let mut packages: BTreeMap<String, ResourceDescriptor> = BTreeMap::new();
-    let mut add = |name: &str, version: &str, arch: &str, sha256: &Digest| {
-        let uri = deb_purl(name, version, arch);
+    // The first platform's distro qualifies the purls: one lock's
+    // sources serve every platform.
+    let distro: Option<&Distro> = input.distros.values().next();
+    let mut add = |p: &DebPackage| {
+        let uri = deb_purl(p, distro);
         packages
             .entry(uri.clone())
             .or_insert_with(|| ResourceDescriptor {
-                name: Some(name.to_string()),
+                name: Some(p.name.clone()),
                 uri: Some(uri),
-                digest: ResourceDescriptor::sha256(sha256),
+                digest: ResourceDescriptor::sha256(&p.sha256),
                 annotations: BTreeMap::from([
-                    ("architecture".to_string(), Value::String(arch.into())),
-                    ("version".to_string(), Value::String(version.into())),
+                    (
+                        "architecture".to_string(),
+                        Value::String(p.architecture.clone()),
+                    ),
+                    ("version".to_string(), Value::String(p.version.clone())),
                 ]),
                 ..Default::default()
             });
     };
+    // Installed packages know their source; a lock alone does not.
+    let installed: BTreeMap<(&str, &str, &str), &DebPackage> = input
+        .packages
+        .values()
+        .flatten()
+        .filter(|p| p.deb.purl.is_none())
+        .map(|p| {
+            (
+                (
+                    p.deb.name.as_str(),
+                    p.deb.version.as_str(),
+                    p.deb.architecture.as_str(),
+                ),
+                &p.deb,
+            )
+        })
+        .collect();
     match input.lock {
         Some(lock) => {
             for p in lock.platforms.values().flat_map(|p| &p.packages) {
-                add(&p.name, &p.version, &p.architecture, &p.sha256);
+                let key = (p.name.as_str(), p.version.as_str(), p.architecture.as_str());
+                match installed.get(&key) {
+                    Some(deb) => add(deb),
+                    None => add(&DebPackage {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                        architecture: p.architecture.clone(),
+                        license: None,
+                        source_package: p.name.clone(),
+                        source_version: None,
+                        sha256: p.sha256.clone(),
+                        purl: None,
+                    }),
+                }
             }
         }
         None => {
-            for p in input
-                .packages
-                .values()
-                .flatten()
-                .map(|p| &p.deb)
-                .filter(|p| p.purl.is_none())
-            {
-                add(&p.name, &p.version, &p.architecture, &p.sha256);
+            for deb in installed.values() {
+                add(deb);
             }
         }
     }
@@ -164,34 +206,51 @@ fn resolved_dependencies(input: &AttestInput) -> Vec<ResourceDescriptor> {
 fn run_details(input: &AttestInput) -> Value {
     let mut details = json!({
         "builder": {
-            "id": input.builder_id,
-            "version": { "stele": input.stele_version },
+            "id": input.builder.id,
+            "version": { "stele": input.builder.stele_version },
         },
     });
+    let run = &input.run;
     let mut metadata = serde_json::Map::new();
-    if let Some(t) = &input.invocation_started {
-        metadata.insert("startedOn".into(), Value::String(t.clone()));
-    }
-    if let Some(t) = &input.invocation_finished {
-        metadata.insert("finishedOn".into(), Value::String(t.clone()));
+    for (key, value) in [
+        ("invocationId", &run.invocation_id),
+        ("startedOn", &run.started_on),
+        ("finishedOn", &run.finished_on),
+    ] {
+        if let Some(v) = value {
+            metadata.insert(key.into(), Value::String(v.clone()));
+        }
     }
     if !metadata.is_empty() {
         details["metadata"] = Value::Object(metadata);
     }
     // What the packages' maintainer scripts would have done and what
-    // became of each effect, so nothing a build skipped goes unsaid.
+    // became of each effect, so nothing a build skipped goes unsaid. A
+    // resource descriptor needs a digest (or a uri, or content): this one
+    // is of the report itself, the canonical JSON of its `effects` and
+    // `alternatives` annotations, so a reader can check the two agree.
     let byproducts: Vec<ResourceDescriptor> = input
         .scripts
         .iter()
         .filter(|(_, r)| !r.effects.is_empty() || !r.alternatives.is_empty())
-        .map(|(platform, report)| ResourceDescriptor {
-            name: Some(format!("maintainer-script-effects:{platform}")),
-            annotations: BTreeMap::from([
-                ("platform".to_string(), Value::String(platform.clone())),
-                ("effects".to_string(), json!(report.effects)),
-                ("alternatives".to_string(), json!(report.alternatives)),
-            ]),
-            ..Default::default()
+        .map(|(platform, report)| {
+            let effects = json!(report.effects);
+            let alternatives = json!(report.alternatives);
+            let canonical = crate::oci::json::to_canonical_vec(&json!({
+                "alternatives": alternatives,
+                "effects": effects,
+            }));
+            ResourceDescriptor {
+                name: Some(format!("maintainer-script-effects:{platform}")),
+                digest: ResourceDescriptor::sha256(&Digest::of(&canonical)),
+                media_type: Some(SCRIPT_EFFECTS_MEDIA_TYPE.into()),
+                annotations: BTreeMap::from([
+                    ("platform".to_string(), Value::String(platform.clone())),
+                    ("effects".to_string(), effects),
+                    ("alternatives".to_string(), alternatives),
+                ]),
+                ..Default::default()
+            }
         })
         .collect();
     if !byproducts.is_empty() {

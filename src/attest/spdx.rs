@@ -8,17 +8,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::{oci_purl, AttestInput, BaseRef, DebPackage, URI_BASE};
+use super::sbom::{oci_purl, Component, Distro};
+use super::{AttestInput, BaseRef, DebPackage, URI_BASE};
 use crate::oci::{Digest, Image, Platform};
 use crate::timefmt::rfc3339;
 
 pub(crate) const MEDIA_TYPE: &str = "application/spdx+json";
-/// Predicate type when the document is wrapped in an in-toto statement
-/// (the value cosign and in-toto attestation tooling use).
-pub(crate) const PREDICATE_TYPE: &str = "https://spdx.dev/Document/v2.3";
+/// Predicate type when the document is wrapped in an in-toto statement:
+/// the one `cosign attest --type spdxjson` writes and `cosign
+/// verify-attestation --type spdxjson` looks for.
+pub(crate) const PREDICATE_TYPE: &str = "https://spdx.dev/Document";
 
 const IMAGE_ID: &str = "SPDXRef-Image";
 const BASE_ID: &str = "SPDXRef-BaseImage";
+const OS_ID: &str = "SPDXRef-OperatingSystem";
+/// `sourceInfo` of a binary package: the words Trivy reads the source
+/// package's name and version from (`built package from: NAME VERSION`).
+const SOURCE_INFO_PREFIX: &str = "built package from:";
 const NOASSERTION: &str = "NOASSERTION";
 /// Prefix of the annotation saying which layer holds a package.
 pub(crate) const LAYER_ANNOTATION_PREFIX: &str = "stele:layer=";
@@ -37,7 +43,7 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
     let name = &input.recipe.name;
     let digest = &image.manifest.digest;
     let created = rfc3339(input.recipe.epoch);
-    let tool = format!("Tool: stele-{}", input.stele_version);
+    let tool = format!("Tool: stele-{}", input.builder.stele_version);
     let purl_qualifiers = BTreeMap::from([
         ("arch", image.platform.architecture.clone()),
         ("tag", input.recipe.tag.clone()),
@@ -61,18 +67,16 @@ pub(crate) fn document_value(input: &AttestInput, image: &Image) -> Value {
         relationships.push(relationship(IMAGE_ID, "DESCENDANT_OF", BASE_ID));
     }
 
+    let (distro, components) = input.components(image);
     let mut license_refs = BTreeSet::new();
-    for p in input.packages_for(image) {
-        let (id, mut entry) = deb_entry(&p.deb, &mut license_refs);
-        entry["annotations"] = json!([{
-            "annotationDate": created,
-            "annotationType": "OTHER",
-            "annotator": tool,
-            "comment": format!("{LAYER_ANNOTATION_PREFIX}{}", p.layer_digest),
-        }]);
-        packages.push(entry);
-        relationships.push(relationship(IMAGE_ID, "CONTAINS", &id));
-    }
+    add_components(
+        distro.as_ref(),
+        &components,
+        Some((&created, &tool)),
+        &mut packages,
+        &mut relationships,
+        &mut license_refs,
+    );
 
     let doc = json!({
         "spdxVersion": "SPDX-2.3",
@@ -99,6 +103,8 @@ pub(crate) struct Embedded<'a> {
     pub epoch: u64,
     pub base: Option<&'a BaseRef>,
     pub packages: &'a [DebPackage],
+    /// The image's operating system, when known (see `sbom::Distro`).
+    pub distro: Option<&'a Distro>,
 }
 
 /// `creators` of the embedded SBOM: no version, which would change the
@@ -122,15 +128,19 @@ pub(crate) fn embedded_document(e: &Embedded) -> Vec<u8> {
         packages.push(base_entry(base));
         relationships.push(relationship(IMAGE_ID, "DESCENDANT_OF", BASE_ID));
     }
-    let mut license_refs = BTreeSet::new();
     let mut sorted = e.packages.to_vec();
     sorted.sort();
     sorted.dedup();
-    for p in &sorted {
-        let (id, entry) = deb_entry(p, &mut license_refs);
-        packages.push(entry);
-        relationships.push(relationship(IMAGE_ID, "CONTAINS", &id));
-    }
+    let components: Vec<Component> = sorted.iter().map(|p| p.component(e.distro, None)).collect();
+    let mut license_refs = BTreeSet::new();
+    add_components(
+        e.distro,
+        &components,
+        None,
+        &mut packages,
+        &mut relationships,
+        &mut license_refs,
+    );
     let doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -156,43 +166,85 @@ pub(crate) fn embedded_document(e: &Embedded) -> Vec<u8> {
     crate::oci::json::to_canonical_vec(&doc)
 }
 
-/// A Debian package's SPDX entry and id; its `LicenseRef-`s are added to
-/// `license_refs`.
-fn deb_entry(p: &DebPackage, license_refs: &mut BTreeSet<String>) -> (String, Value) {
-    let mut id = package_id(&p.name, &p.architecture, &p.sha256);
-    // A Python or npm package says so in its id (`SPDXRef-pypi-…`).
-    if let Some(kind) = p
-        .purl
-        .as_deref()
-        .and_then(|u| u.strip_prefix("pkg:")?.split('/').next())
-    {
-        id = id.replacen("SPDXRef-deb-", &format!("SPDXRef-{kind}-"), 1);
+/// Adds the operating system (when known) and `components` to the
+/// document: the image CONTAINS the OS, the OS CONTAINS its packages (the
+/// shape Trivy and Syft write and Trivy reads OS packages from), and the
+/// image CONTAINS every other component. With `annotate` (the date and
+/// annotator), each package with a layer says which.
+fn add_components(
+    distro: Option<&Distro>,
+    components: &[Component],
+    annotate: Option<(&str, &str)>,
+    packages: &mut Vec<Value>,
+    relationships: &mut Vec<Value>,
+    license_refs: &mut BTreeSet<String>,
+) {
+    if let Some(d) = distro {
+        packages.push(json!({
+            "SPDXID": OS_ID,
+            "name": d.id,
+            "versionInfo": d.version_id,
+            "downloadLocation": NOASSERTION,
+            "filesAnalyzed": false,
+            "primaryPackagePurpose": "OPERATING-SYSTEM",
+        }));
+        relationships.push(relationship(IMAGE_ID, "CONTAINS", OS_ID));
     }
-    let declared = p.license.clone().unwrap_or_else(|| NOASSERTION.into());
+    for c in components {
+        let (id, mut entry) = component_entry(c, license_refs);
+        if let (Some((date, annotator)), Some(layer)) = (annotate, &c.layer) {
+            entry["annotations"] = json!([{
+                "annotationDate": date,
+                "annotationType": "OTHER",
+                "annotator": annotator,
+                "comment": format!("{LAYER_ANNOTATION_PREFIX}{layer}"),
+            }]);
+        }
+        packages.push(entry);
+        let parent = if c.os_package && distro.is_some() {
+            OS_ID
+        } else {
+            IMAGE_ID
+        };
+        relationships.push(relationship(parent, "CONTAINS", &id));
+    }
+}
+
+/// A component's SPDX entry and id; its `LicenseRef-`s are added to
+/// `license_refs`.
+fn component_entry(c: &Component, license_refs: &mut BTreeSet<String>) -> (String, Value) {
+    let id = package_id(&c.name, &c.purl);
+    let declared = c.license.clone().unwrap_or_else(|| NOASSERTION.into());
     license_refs.extend(
         declared
             .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
             .filter(|t| t.starts_with("LicenseRef-"))
             .map(str::to_string),
     );
-    let entry = json!({
+    let mut entry = json!({
         "SPDXID": id,
-        "name": p.name,
-        "versionInfo": p.version,
+        "name": c.name,
+        "versionInfo": c.version,
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": false,
         // Concluded is what an analysis of the files found; stele read
-        // only the copyright file, which is what the package declares.
+        // only what the package declares.
         "licenseConcluded": NOASSERTION,
         "licenseDeclared": declared,
         "copyrightText": NOASSERTION,
-        "sourceInfo": format!("built from Debian source package {}", p.source_package),
-        "checksums": [sha256_checksum(&p.sha256)],
-        "externalRefs": [purl_ref(p.purl())],
+        "externalRefs": [purl_ref(c.purl.clone())],
     });
-    let mut entry = entry;
-    if p.purl.is_some() {
-        entry["sourceInfo"] = json!(format!("installed from its lockfile as {}", p.purl()));
+    if let Some(d) = &c.sha256 {
+        entry["checksums"] = json!([sha256_checksum(d)]);
+    }
+    match &c.source {
+        Some((source, version)) => {
+            entry["sourceInfo"] = json!(format!("{SOURCE_INFO_PREFIX} {source} {version}"));
+        }
+        None if !c.os_package => {
+            entry["sourceInfo"] = json!(format!("installed from its lockfile as {}", c.purl));
+        }
+        None => {}
     }
     (id, entry)
 }
@@ -228,25 +280,23 @@ fn with_license_refs(mut doc: Value, license_refs: &BTreeSet<String>) -> Value {
     doc
 }
 
-/// `SPDXRef-` ids allow only letters, digits, `.` and `-`; the .deb's hash
-/// keeps two names that sanitize alike (`a+b`, `a-b`) apart.
-fn package_id(name: &str, architecture: &str, sha256: &Digest) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect()
-    };
+/// `SPDXRef-` ids allow only letters, digits, `.` and `-`; a hash of the
+/// purl keeps two names that sanitize alike (`a+b`, `a-b`) and one
+/// package's architectures apart.
+fn package_id(name: &str, purl: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     format!(
-        "SPDXRef-deb-{}-{}-{}",
-        clean(name),
-        clean(architecture),
-        &sha256.hex()[..12]
+        "SPDXRef-Package-{clean}-{}",
+        &Digest::of(purl.as_bytes()).hex()[..12]
     )
 }
 

@@ -13,8 +13,8 @@ use super::output::Pending;
 use super::report::Reporter;
 use super::settings::resolved::{attest_options, check_platforms, listed};
 use super::settings::{
-    registry_settings, registry_transport, CacheArgs, JobsArgs, Making, PackageArgs, RecipeFlags,
-    RegistryArgs, RemoteCacheArgs,
+    registry_settings, registry_transport, CacheArgs, JobsArgs, Making, PackageArgs,
+    ProvenanceArgs, RecipeFlags, RegistryArgs, RemoteCacheArgs,
 };
 use crate::oci::Platform;
 use crate::pipeline::{AttestOptions, Produced};
@@ -63,9 +63,18 @@ pub struct BuildArgs {
     /// Attestations to attach: none, provenance, sbom or all.
     #[arg(long, default_value = "all", value_name = "WHAT")]
     pub attest: String,
-    /// Sign attestations (DSSE) with this ed25519 key (`stele key generate`).
+    /// Sign with this private key (ECDSA P-256 or Ed25519, PEM; cosign's
+    /// encrypted keys with STELE_KEY_PASSWORD or COSIGN_PASSWORD):
+    /// attestations as Sigstore bundles, and the image itself as cosign
+    /// signs it when it is pushed (or --sign-identity names it).
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
+    /// The repository the image signature names (cosign's
+    /// docker-reference, HOST[:PORT]/REPO[:TAG]); default: the --push
+    /// reference. The containers policy matches it against the image
+    /// pulled.
+    #[arg(long, value_name = "REF")]
+    pub sign_identity: Option<String>,
     /// Also push the image (and its attestations) to this registry
     /// reference, HOST[:PORT]/REPO[:TAG]; prints REF@sha256:… before the
     /// digest line.
@@ -89,6 +98,8 @@ pub struct BuildArgs {
     pub remote_cache: RemoteCacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
 }
 
 /// `KEY=VALUE`, the key non-empty; the value may hold `=`.
@@ -139,7 +150,14 @@ impl BuildCommandSettings {
     pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildCommandSettings> {
         let transport = registry_transport(&args.registry)?;
         let docker = args.format == Format::DockerArchive;
-        let attest = attest_options(&args.attest, args.sign_key.as_deref())?;
+        let identity = match &args.sign_identity {
+            Some(words) => Some(sign_identity(words)?),
+            None => None,
+        };
+        // Without --sign-identity, the --push reference names the image
+        // (decided below, once the tag is known).
+        let will_name = identity.clone().or_else(|| args.push.clone());
+        let attest = attest_options(&args.attest, args.sign_key.as_deref(), will_name)?;
         let attest = if docker {
             if attest.key.is_some() {
                 bail!("--sign-key signs attestations, and a docker-archive carries none; use --format oci or oci-archive to keep signed attestations");
@@ -163,6 +181,7 @@ impl BuildCommandSettings {
                 remote_cache: &args.remote_cache,
                 cache: &args.cache,
                 jobs: &args.jobs,
+                provenance: &args.provenance,
             },
             attest,
             registry_settings(
@@ -199,6 +218,19 @@ impl BuildCommandSettings {
             }),
             None => None,
         };
+        let mut making = making;
+        making.attest.identity = match (identity, &push) {
+            (Some(i), _) => Some(i),
+            (
+                None,
+                Some(Destination {
+                    target: Target::Registry { reference },
+                    ..
+                }),
+            ) => Some(reference.to_string()),
+            (None, _) => None,
+        };
+        let recipe = &making.recipe;
         let path = args
             .output
             .clone()
@@ -237,6 +269,16 @@ impl BuildCommandSettings {
             json: args.json,
         })
     }
+}
+
+/// `--sign-identity REF`: a registry repository, with a tag or not (the
+/// signature names the image, not its digest).
+fn sign_identity(words: &str) -> Result<String> {
+    let reference = Reference::parse(words)?;
+    if reference.digest.is_some() {
+        bail!("--sign-identity {words}: name the repository (HOST[:PORT]/REPO[:TAG]); the signature already names the digest");
+    }
+    Ok(reference.to_string())
 }
 
 /// `--push REF`: a registry reference (a sink target that names a file

@@ -209,7 +209,10 @@ impl PushSettings {
                     chunk_size: args.chunk_size.unwrap_or(sending.chunk_size),
                     ..sending
                 },
-                push: PushOptions { mount_from },
+                push: PushOptions {
+                    mount_from,
+                    ..PushOptions::default()
+                },
                 ..WriteOptions::default()
             },
         };

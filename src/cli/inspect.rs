@@ -11,8 +11,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::settings::{CacheArgs, Reader, RegistryArgs};
-use crate::attest::artifact::{ANNOTATION_ATTESTATION, ANNOTATION_PLATFORM, MEDIA_TYPE_DSSE};
-use crate::oci::media::MANIFEST_LIMIT;
+use crate::attest::artifact::{self, Signer, ANNOTATION_ATTESTATION, ANNOTATION_PLATFORM};
 use crate::oci::model::our_digest;
 use crate::oci::Image;
 use crate::source::unpack::{for_each_entry, EntryKind, LayerEntry};
@@ -209,34 +208,34 @@ fn image_json(opened: &Opened, image: &Image, files: bool) -> Result<Value> {
     Ok(doc)
 }
 
-/// The attestations beside the image: kind, platform, digest, and whether
-/// they are DSSE-signed (their content's media type says so).
+/// The attestations beside the image: kind, platform, digest, what form
+/// they are in, whether they are signed, and by whom they say (a key id
+/// or a key hint): what the artifact claims, not checked here (`stele
+/// verify --key` checks it).
 fn attestations_json(opened: &Opened) -> Vec<Value> {
     opened
         .referrers
         .iter()
         .map(|d| {
             let ann = d.annotations().clone().unwrap_or_default();
-            let signed = our_digest(d.digest())
+            let read = our_digest(d.digest())
                 .ok()
-                .and_then(|dg| {
-                    opened
-                        .store
-                        .read_verified(&dg, Some(d.size()), MANIFEST_LIMIT)
-                        .ok()
-                })
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .map(|m| {
-                    m["layers"]
-                        .as_array()
-                        .is_some_and(|ls| ls.iter().any(|l| l["mediaType"] == MEDIA_TYPE_DSSE))
-                });
+                .and_then(|dg| artifact::open(&opened.store, &dg, Some(d.size())).ok());
+            let signer = read.as_ref().map(|a| a.signer(&[]));
             json!({
-                "kind": ann.get(ANNOTATION_ATTESTATION),
+                "kind": ann.get(ANNOTATION_ATTESTATION).cloned()
+                    .or_else(|| read.as_ref().map(|a| a.kind.name().to_string())),
                 "platform": ann.get(ANNOTATION_PLATFORM),
                 "artifact_type": d.artifact_type().as_ref().map(|t| t.to_string()),
                 "digest": d.digest().to_string(),
-                "signed": signed,
+                "form": read.as_ref().map(|a| a.form.name()),
+                "signed": read.as_ref().map(|a| a.form.signed()),
+                "keyid": read.as_ref().and_then(|a| a.keyid_label.clone()),
+                "signer": match signer {
+                    Some(Signer::Other { who }) => Value::String(who),
+                    Some(Signer::Unverifiable { why }) => Value::String(why),
+                    _ => Value::Null,
+                },
             })
         })
         .collect()
@@ -326,12 +325,19 @@ fn text(doc: &Value) -> String {
             (Value::String(k), _) => k.clone(),
             _ => s(&a["artifact_type"]),
         };
-        let signed = match a["signed"] {
-            Value::Bool(true) => "signed",
-            Value::Bool(false) => "unsigned",
-            _ => "unreadable",
+        let signed = match (&a["signed"], &a["signer"]) {
+            (Value::Bool(true), Value::String(who)) => {
+                format!("signed by {who} (not verified: `stele verify --key` checks it)")
+            }
+            (Value::Bool(true), _) => "signed".into(),
+            (Value::Bool(false), _) => "unsigned".into(),
+            _ => "unreadable".into(),
         };
-        out += &format!("  {what:<28} {}  {signed}\n", s(&a["digest"]));
+        let form = match &a["form"] {
+            Value::String(f) => format!(" {f}"),
+            _ => String::new(),
+        };
+        out += &format!("  {what:<28} {}{form}  {signed}\n", s(&a["digest"]));
     }
     out
 }

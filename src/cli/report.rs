@@ -345,6 +345,7 @@ pub(crate) fn attestations_json(attestations: &[Attestation]) -> Value {
                 "subject": a.subject_digest().to_string(),
                 "signed": a.keyid.is_some(),
                 "keyid": a.keyid,
+                "form": a.form.name(),
             })
         })
         .collect()

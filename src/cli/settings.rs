@@ -11,8 +11,10 @@
 
 pub(crate) mod apps;
 pub(crate) mod resolved;
+pub(crate) mod signing;
 
 pub(crate) use resolved::{CacheFolder, Making, Reader, RecipeFlags, Run};
+pub use signing::ProvenanceArgs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -543,12 +545,14 @@ pub(crate) fn work_jobs(jobs: &JobsArgs) -> usize {
 /// (`--cache-from`) that installed the same binary, however and whenever,
 /// share layers. The digest is remembered in the cache folder
 /// (`cache::memo`).
-pub fn builder(cache: &Path) -> Builder {
+pub(crate) fn builder(cache: &Path, provenance: &signing::Provenance) -> Builder {
     let digest = std::env::current_exe()
         .ok()
         .and_then(|exe| crate::cache::memo::executable_digest(cache, &exe));
     Builder {
-        id: format!("{}/builders/cli", crate::attest::URI_BASE),
+        id: provenance.builder_id.clone(),
+        build_type: provenance.build_type.clone(),
+        run: provenance.run.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         identity: match digest {
             Some(digest) => format!("stele {} {digest}", env!("CARGO_PKG_VERSION")),
@@ -635,7 +639,7 @@ mod tests {
     fn the_builder_is_named_by_its_executables_sha256() {
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let cache = tempfile::tempdir().unwrap();
-        assert!(builder(cache.path())
+        assert!(builder(cache.path(), &signing::Provenance::defaults())
             .identity
             .ends_with(&crate::oci::Digest::of(&exe).to_string()));
     }

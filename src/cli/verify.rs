@@ -35,9 +35,23 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "sha256:…")]
     pub digest: Option<String>,
     /// Public key attestations must be signed with (repeatable: any one
-    /// of them will do). Without it, signatures are not checked.
+    /// of them will do). Each required kind (--require) needs at least one
+    /// attestation it signed; what other keys signed is listed and
+    /// ignored. Without it, signatures are not checked.
     #[arg(long = "key", value_name = "PUB")]
     pub keys: Vec<PathBuf>,
+    /// What a key must have signed (repeatable): provenance, sbom (both
+    /// formats), sbom-spdx, sbom-cyclonedx, signature (cosign's image
+    /// signature) or all; default provenance and sbom.
+    #[arg(long, value_name = "KIND")]
+    pub require: Vec<String>,
+    /// A verification policy (TOML): its signers' keys, the predicate
+    /// types they must have signed, and what their provenance must say
+    /// (builder id, source repository and revision, recipe digest,
+    /// allowed bases, maximum age). See the README's "Deploy-time
+    /// policy".
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Check, without building, that the image says it was made from this
     /// recipe and its lockfile (beside it), and that its embedded SBOM
     /// lists exactly the lock's packages.
@@ -141,6 +155,16 @@ impl VerifySettings {
             .iter()
             .map(|p| PublicKey::load(p))
             .collect::<Result<Vec<_>, _>>()?;
+        let require = super::policy::parse_required(&args.require)?;
+        let policy = match &args.policy {
+            Some(path) => Some(super::policy::load(path, now())?),
+            None => None,
+        };
+        if keys.is_empty() && policy.is_none() && !require.is_empty() {
+            anyhow::bail!(
+                "--require names what a key must have signed: give --key (or --policy) too"
+            );
+        }
         let transport = registry_transport(&args.registry)?;
         // The recipe is read before the image, so a bad recipe is reported
         // without a page of checks above it.
@@ -179,7 +203,9 @@ impl VerifySettings {
             options: Options {
                 pin,
                 keys,
+                require,
                 recipe: expected,
+                policy,
             },
             rebuild,
             reader: Reader::resolve(
@@ -191,6 +217,13 @@ impl VerifySettings {
             )?,
         })
     }
+}
+
+/// Seconds since 1970, now: what a policy's `max_age` is measured from.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::attest::{BaseRef, SbomPackage};
+use crate::attest::{BaseRef, Distro, SbomPackage};
 use crate::fstree::{Content, FsTree, Node, NodeKind};
 use crate::oci::{Built, Image, LayerBlob, Platform};
 use crate::recipe::Recipe;
@@ -147,6 +147,9 @@ pub struct BuildInputs {
 pub struct BuildOutput {
     pub built: Built,
     pub packages: BTreeMap<String, Vec<SbomPackage>>,
+    /// Per platform, the image's operating system as SBOMs name it, when
+    /// its packages say (an os-release, else the suite they come from).
+    pub distros: BTreeMap<String, Distro>,
     pub base: Option<BaseRef>,
     pub layers: LayerStats,
     /// Per platform with packages, what their maintainer scripts would
@@ -191,6 +194,7 @@ struct PlatformPlan<'a> {
     /// `[python]`/`[node]` layers: each one's index in `layers` and the
     /// packages it holds.
     apps: Vec<(usize, Vec<crate::attest::DebPackage>)>,
+    distro: Option<Distro>,
 }
 
 pub fn build(
@@ -222,7 +226,11 @@ pub fn build(
     let mut images = Vec::new();
     let mut sbom = BTreeMap::new();
     let mut scripts = BTreeMap::new();
+    let mut distros = BTreeMap::new();
     for plan in plans {
+        if let Some(d) = &plan.distro {
+            distros.insert(plan.platform.to_string(), d.clone());
+        }
         let rest = blobs.split_off(plan.layers.len());
         let mine = std::mem::replace(&mut blobs, rest);
         if let Some(p) = &plan.packages {
@@ -266,6 +274,7 @@ pub fn build(
     Ok(BuildOutput {
         built,
         packages: sbom,
+        distros,
         base: base_ref,
         layers: stats,
         scripts,
@@ -335,6 +344,16 @@ fn plan_platform<'a>(
             created_by: layer.created_by,
         });
     }
+    // The packages' own os-release (base-files'), else their suite's
+    // release: what scanners qualify package URLs by.
+    let distro = package_step.as_ref().and_then(|_| {
+        let suites = inputs
+            .packages
+            .iter()
+            .flat_map(|i| &i.lock().sources)
+            .map(|s| s.suite.as_str());
+        Distro::of_tree(&lower, suites)
+    });
     let sbom = recipe.sbom.then(|| {
         let mut packages = package_step
             .as_ref()
@@ -347,6 +366,7 @@ fn plan_platform<'a>(
             epoch: recipe.epoch,
             base: inputs.base.as_ref().map(|b| &b.reference),
             packages: &packages,
+            distro: distro.as_ref(),
         })
     });
     let layer = recipe_layer(recipe, &lower, masters, &accounts, sbom)?;
@@ -358,6 +378,7 @@ fn plan_platform<'a>(
         layers,
         packages: package_step,
         apps,
+        distro,
     })
 }
 

@@ -55,6 +55,9 @@ pub(super) struct PackageLayers<'a> {
     pub accounts: Vec<Declared>,
     installed: Installed,
     locked: &'a [LockedPackage],
+    /// Each package's source version, by package name, when its
+    /// `Source:` field names one.
+    source_versions: BTreeMap<String, String>,
     /// Which of `layers` holds each package, by name.
     holder: BTreeMap<String, usize>,
 }
@@ -93,7 +96,8 @@ pub(super) fn package_layers<'a>(
             .collect(),
         ..InstallOptions::default()
     };
-    let mut installed = install_locked(locked, &inputs.debs, recipe.epoch, &opts)?;
+    let (mut installed, source_versions) =
+        install_locked(locked, &inputs.debs, recipe.epoch, &opts)?;
     // `kind = "absent"` takes a path out of the packages themselves, so
     // its bytes never ship (a whiteout would only hide them).
     for p in &recipe.paths {
@@ -146,6 +150,7 @@ pub(super) fn package_layers<'a>(
         accounts: installed.accounts.clone(),
         installed,
         locked,
+        source_versions,
         holder,
     })
 }
@@ -160,7 +165,7 @@ impl PackageLayers<'_> {
     /// The packages installed, for the SBOM embedded in the image: known
     /// before any layer is written.
     pub(crate) fn deb_packages(&self) -> Vec<DebPackage> {
-        deb_packages(&self.installed, self.locked)
+        deb_packages(&self.installed, self.locked, &self.source_versions)
     }
 
     /// The SBOM entries, once the image's new layers exist: `blobs`, in
@@ -182,7 +187,11 @@ impl PackageLayers<'_> {
 /// Each installed package as SBOMs list it: its license from its own
 /// copyright file (or the one its doc symlink leads to) and the .deb's
 /// hash from the lock.
-fn deb_packages(installed: &Installed, locked: &[LockedPackage]) -> Vec<DebPackage> {
+fn deb_packages(
+    installed: &Installed,
+    locked: &[LockedPackage],
+    source_versions: &BTreeMap<String, String>,
+) -> Vec<DebPackage> {
     let copyright_text = |path: &str| {
         let key = path.trim_start_matches('/');
         installed
@@ -218,6 +227,7 @@ fn deb_packages(installed: &Installed, locked: &[LockedPackage]) -> Vec<DebPacka
             architecture: s.architecture.clone(),
             license,
             source_package: s.source.clone(),
+            source_version: source_versions.get(&s.name).cloned(),
             sha256: lp.sha256.clone(),
             purl: None,
         });
@@ -228,14 +238,17 @@ fn deb_packages(installed: &Installed, locked: &[LockedPackage]) -> Vec<DebPacka
 
 /// Installs one platform's locked packages from their unpacked contents,
 /// each after the packages it depends on (dpkg's unpack order, which is
-/// what `Replaces` is judged by); ties in name order.
+/// what `Replaces` is judged by); ties in name order. Also returns each
+/// package's source version where its `Source:` field names one
+/// (`Source: glibc (2.36-9)`), for SBOMs.
 pub(crate) fn install_locked(
     locked: &[LockedPackage],
     debs: &BTreeMap<Digest, UnpackedDeb>,
     epoch: u64,
     opts: &InstallOptions,
-) -> Result<Installed, BuildError> {
+) -> Result<(Installed, BTreeMap<String, String>), BuildError> {
     let mut unpacked = Vec::with_capacity(locked.len());
+    let mut source_versions = BTreeMap::new();
     for p in locked {
         let contents = debs
             .get(&p.sha256)
@@ -243,6 +256,13 @@ pub(crate) fn install_locked(
                 package: package_label(p),
             })?
             .contents(epoch);
+        if let Some(v) = contents
+            .control_field("Source")
+            .as_deref()
+            .and_then(source_version)
+        {
+            source_versions.insert(p.name.clone(), v);
+        }
         unpacked.push((package_record(p, &contents), contents));
     }
     let records: Vec<Package> = unpacked.iter().map(|(p, _)| p.clone()).collect();
@@ -252,7 +272,15 @@ pub(crate) fn install_locked(
         .map(|i| slots[i].take().expect("install_order is a permutation"))
         .map(|(p, deb)| (selected(&p), deb))
         .collect();
-    Ok(install(&ordered, epoch, opts)?)
+    Ok((install(&ordered, epoch, opts)?, source_versions))
+}
+
+/// The version in a `Source:` field's parentheses (`glibc (2.36-9)`).
+fn source_version(field: &str) -> Option<String> {
+    let (_, rest) = field.split_once('(')?;
+    let (version, _) = rest.split_once(')')?;
+    let version = version.trim();
+    (!version.is_empty()).then(|| version.to_string())
 }
 
 /// What `install` reads of a package record.

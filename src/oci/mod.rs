@@ -4,6 +4,7 @@
 
 pub mod artifact;
 pub mod config;
+pub mod cosign;
 pub mod digest;
 pub mod docker;
 pub mod json;

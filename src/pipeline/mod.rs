@@ -22,12 +22,15 @@ pub use resolve::download_event;
 pub use resolve::{
     check_lock, fetcher, lock_in_force, resolve, resolve_apps, LockOutcome, LockStatus, Resolved,
 };
-pub use settings::{Builder, LockPolicy, Settings};
+pub use settings::{Builder, LockPolicy, RunClock, Settings};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::attest::{self, AttestError, AttestInput, Attestation, PrivateKey, Selection};
+use crate::attest::{
+    self, AttestError, AttestInput, Attestation, BuilderFacts, PrivateKey, RunFacts, Selection,
+    SignOptions,
+};
 use crate::cache::lookup::{Entry, EntryStore};
 use crate::cache::{Chain, Local, RemoteCacheError, RemoteReport, Repository, Roles};
 use crate::image::{BuildError, BuildOutput, BuildSettings, LayerStats};
@@ -81,11 +84,14 @@ pub enum Event<'a> {
 /// too, hence `Sync`.
 pub type Progress<'a> = &'a (dyn Fn(Event) + Sync);
 
-/// Which attestations to make, and the key that signs them.
+/// Which attestations to make, the key that signs them, and the name the
+/// image is signed as (cosign's simple signing names a repository: known
+/// when the build pushes, or given with `--sign-identity`).
 #[derive(Default)]
 pub struct AttestOptions {
     pub selection: Selection,
     pub key: Option<PrivateKey>,
+    pub identity: Option<String>,
 }
 
 impl AttestOptions {
@@ -93,6 +99,7 @@ impl AttestOptions {
         AttestOptions {
             selection: Selection::None,
             key: None,
+            identity: None,
         }
     }
 }
@@ -221,22 +228,33 @@ pub fn produce(
     let attestations = if attest_options.selection == Selection::None {
         Vec::new()
     } else {
+        let builder = &settings.builder;
         let input = AttestInput {
             built: &output.built,
             recipe,
             lock: inputs.packages.as_ref().map(|p| p.lock()),
             packages: output.packages.clone(),
+            distros: output.distros.clone(),
             base: output.base.clone(),
             scripts: output.scripts.clone(),
-            builder_id: settings.builder.id.clone(),
-            stele_version: settings.builder.version.clone(),
-            invocation_started: None,
-            invocation_finished: None,
+            builder: BuilderFacts {
+                id: builder.id.clone(),
+                build_type: builder.build_type.clone(),
+                stele_version: builder.version.clone(),
+            },
+            run: RunFacts {
+                invocation_id: builder.run.invocation_id.clone(),
+                started_on: builder.run.started_on.map(crate::timefmt::rfc3339),
+                finished_on: builder.run.clock.map(|now| crate::timefmt::rfc3339(now())),
+            },
         };
         attest::attest(
             &input,
             attest_options.selection,
-            attest_options.key.as_ref(),
+            &SignOptions {
+                key: attest_options.key.as_ref(),
+                identity: attest_options.identity.as_deref(),
+            },
             store,
         )?
     };

@@ -23,10 +23,28 @@ pub enum LockPolicy {
 pub struct Builder {
     /// SLSA `builder.id`.
     pub id: String,
+    /// SLSA `buildType`.
+    pub build_type: String,
     pub version: String,
     /// This executable as the layer cache's keys name it, so layers that
     /// another build of stele wrote are never taken.
     pub identity: String,
+    /// What provenance records of this run: the CI's invocation id and
+    /// start time, read by the CLI, and how to read the time the build
+    /// finished (the only clock below the CLI, and it never reaches an
+    /// image).
+    pub run: RunClock,
+}
+
+/// This run's facts for provenance, and its clock.
+#[derive(Clone, Debug)]
+pub struct RunClock {
+    pub invocation_id: Option<String>,
+    /// Seconds since 1970 the run started (the CI's job start, else the
+    /// process's).
+    pub started_on: Option<u64>,
+    /// Seconds since 1970 now; `None` records no finish time.
+    pub clock: Option<fn() -> u64>,
 }
 
 /// The settings of one run.

@@ -28,6 +28,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+mod cosign;
 pub(crate) mod manifest;
 pub mod pull;
 pub mod push;

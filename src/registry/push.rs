@@ -22,6 +22,9 @@ pub struct PushOptions {
     /// blobs: each missing blob is first offered as a cross-repository
     /// mount from these, in order, before it is uploaded.
     pub mount_from: Vec<String>,
+    /// What to add to cosign's `.sig` and `.att` tags of the pushed
+    /// digests, after the referrers (`registry::cosign`).
+    pub attachments: Vec<crate::oci::cosign::Attachment>,
 }
 
 /// Checks, before any work, that `reference` may be pushed to, as the
@@ -153,6 +156,7 @@ pub fn push_built_with(
         put_manifest(client, repository, tag, mt, bytes, digest, &mut report)?;
     }
     referrers.push(client, repository, &mut report)?;
+    super::cosign::push_attachments(client, repository, &options.attachments, &mut report)?;
     report.retries = client.retries();
     Ok((built.digest().clone(), report))
 }

@@ -44,6 +44,8 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error("reading the signatures and attestations to push: {error}")]
+    Attachments { error: crate::attest::AttestError },
     #[error("refusing to replace {path}: it exists and is not an OCI image layout stele could have written; choose another output with -o or remove it")]
     WouldClobber { path: PathBuf },
     #[error("refusing to replace {path}: it exists and is not {} stele could have written; choose another output with -o or remove it", archive_noun(*.kind))]

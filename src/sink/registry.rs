@@ -1,5 +1,6 @@
 //! A registry target: the image (from a build, a layout, an archive or
-//! another registry) and its referrers pushed, the tag last.
+//! another registry) and its referrers pushed, the tag last, then what
+//! cosign 2.x reads of its referrers added to its `.sig` and `.att` tags.
 
 use super::{SinkError, Stored, Written};
 use crate::registry::{push_built_with, Client, PushOptions, Reference};
@@ -12,13 +13,19 @@ pub(super) fn push(
     client: &Client,
     options: &PushOptions,
 ) -> Result<Written, SinkError> {
+    let attachments = crate::attest::cosign::attachments(image.store, image.referrers)
+        .map_err(|error| SinkError::Attachments { error })?;
+    let options = PushOptions {
+        attachments,
+        ..options.clone()
+    };
     let (digest, report) = push_built_with(
         client,
         image.built,
         image.store,
         image.referrers,
         reference,
-        options,
+        &options,
     )?;
     let pinned = Reference {
         digest: None,

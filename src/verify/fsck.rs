@@ -46,6 +46,8 @@ pub struct WalkedIndex {
 pub struct WalkedImage {
     /// `image` for a single manifest, else its platform.
     pub label: String,
+    /// The manifest's digest, as the descriptor that led here names it.
+    pub digest: Option<Digest>,
     pub descriptor_media_type: String,
     pub manifest: ImageManifest,
     /// The config, when its blob verified and parsed.
@@ -274,6 +276,7 @@ fn walk_manifest(store: &BlobStore, d: &Descriptor, label: &str, runnable: bool,
     }
     w.images.push(WalkedImage {
         label: label.into(),
+        digest: our_digest(d.digest()).ok(),
         descriptor_media_type: d.media_type().to_string(),
         manifest,
         config,
@@ -568,6 +571,7 @@ mod tests {
         let w = Walk {
             images: vec![WalkedImage {
                 label: "image".into(),
+                digest: None,
                 descriptor_media_type: "application/vnd.docker.distribution.manifest.v2+json"
                     .into(),
                 manifest,

@@ -12,6 +12,7 @@ pub mod attestations;
 pub mod diff;
 pub mod embedded;
 pub(crate) mod fsck;
+pub mod policy;
 pub mod rebuild;
 pub mod report;
 
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{Descriptor, ImageManifest};
 use serde::Serialize;
 
-use crate::attest::PublicKey;
+use crate::attest::{Kind, PublicKey};
 use crate::oci::media::MANIFEST_LIMIT;
 use crate::oci::model::ANNOTATION_REF_NAME;
 use crate::oci::{our_digest, Digest};
@@ -94,6 +95,8 @@ pub struct Report {
     pub provenance_epoch: Option<u64>,
     /// How a rebuild differs, when `--rebuild` found a different digest.
     pub rebuild_diff: Option<diff::Diff>,
+    /// Every artifact found beside the image, and who signed it.
+    pub attestations: Vec<attestations::Found>,
 }
 
 impl Report {
@@ -112,10 +115,47 @@ impl Report {
 pub struct Options {
     /// `--digest`: the digest the image must have.
     pub pin: Option<Digest>,
-    /// `--key`: attestations must be signed by one of these.
+    /// `--key`: the required kinds must each have an attestation one of
+    /// these signed.
     pub keys: Vec<PublicKey>,
+    /// `--require`: the kinds a key must have signed; empty means what a
+    /// default build makes (provenance and both SBOMs).
+    pub require: Vec<Kind>,
     /// `--recipe`: what the image must say it was made from.
     pub recipe: Option<embedded::Expected>,
+    /// `--policy`: its signers join `keys`, its kinds `require`, and what
+    /// it asks of provenance is checked.
+    pub policy: Option<policy::Policy>,
+}
+
+/// What `--key` requires when nothing says otherwise: what `stele build
+/// --sign-key` makes with its default `--attest all`.
+pub const DEFAULT_REQUIRED: [Kind; 3] = [Kind::Provenance, Kind::Spdx, Kind::CycloneDx];
+
+impl Options {
+    /// Every key whose signature counts: `--key`s, then the policy's
+    /// signers.
+    pub fn all_keys(&self) -> Vec<PublicKey> {
+        let mut keys = self.keys.clone();
+        if let Some(p) = &self.policy {
+            keys.extend(p.signers.iter().map(|(_, k)| k.clone()));
+        }
+        keys
+    }
+
+    /// The kinds that must be signed, in a stable order.
+    pub fn required_kinds(&self) -> Vec<Kind> {
+        let mut kinds: Vec<Kind> = self.require.clone();
+        if let Some(p) = &self.policy {
+            kinds.extend(p.kinds.iter().copied());
+        }
+        if kinds.is_empty() {
+            kinds = DEFAULT_REQUIRED.to_vec();
+        }
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
 }
 
 /// The image to verify, located but not yet read: the store holding its
@@ -322,8 +362,20 @@ pub fn verify(subject: &Subject, options: &Options) -> Report {
     checks.extend(fsck::diff_ids(&subject.store, &walk));
     let digest = subject.digest();
     checks.push(pin_check(digest.as_ref(), options.pin.as_ref()));
-    let attested = attestations::check(subject, &walk, &options.keys);
-    checks.extend(attested.checks);
+    let keys = options.all_keys();
+    let kinds = options.required_kinds();
+    let attested = attestations::check(
+        subject,
+        &walk,
+        &attestations::Required {
+            keys: &keys,
+            kinds: &kinds,
+        },
+    );
+    checks.extend(attested.checks.iter().cloned());
+    if let Some(p) = &options.policy {
+        checks.extend(policy::check(p, &attested, &walk));
+    }
     if let Some(expected) = &options.recipe {
         checks.extend(embedded::check(&subject.store, &walk, expected));
     }
@@ -333,6 +385,7 @@ pub fn verify(subject: &Subject, options: &Options) -> Report {
         checks,
         provenance_epoch: attested.provenance_epoch,
         rebuild_diff: None,
+        attestations: attested.found,
     }
 }
 

@@ -77,6 +77,7 @@ pub(crate) fn verify_json(r: &Report) -> Vec<u8> {
             "skipped": r.count(Status::Skipped),
         },
         "checks": checks,
+        "attestations": r.attestations,
     });
     if let Some(d) = &r.rebuild_diff {
         doc["rebuild_diff"] = diff_value(d);

@@ -35,4 +35,5 @@ mod registry_real;
 mod remote_cache;
 mod source_layout;
 mod transfers;
+mod trust;
 mod verify;

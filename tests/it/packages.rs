@@ -463,9 +463,11 @@ fn locked_names(path: &Path) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-/// What the two-platform recipe of the test below builds to.
+/// What the two-platform recipe of the test below builds to. (Moved when
+/// the embedded SBOM's purls gained `distro=` and `upstream=` and an
+/// operating-system package.)
 const GOLDEN_PER_PLATFORM: &str =
-    "sha256:e8e76aa4e130bd148dae64e04e000cbd8ebcd3b945af521ac02f7a10de8f25db";
+    "sha256:ca1d89a455a8727d240f8e4f3d0f88376fbae361e9bb60bd6856e09ee41d79f1";
 
 /// `{ name, platforms }` entries: each platform is resolved from the
 /// entries that name it (a package its architecture lacks is never asked
@@ -912,9 +914,10 @@ fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
 
 /// The local-repository golden: this recipe with this repository builds
 /// to exactly this image (the repository's key and signatures are
-/// deterministic, so the lock is too).
+/// deterministic, so the lock is too). (Moved when the embedded SBOM's
+/// purls gained `distro=` and `upstream=` and an operating-system package.)
 const GOLDEN_SCRIPTS: &str =
-    "sha256:702acd2968040d0e1163277ce1b4c4a84aabe0106f0ab1b64dff42588b9365ec";
+    "sha256:23e5c3a31727df8a04a432a0dd4de5ca137cf385f161dd6cd4502559eba001ea";
 
 #[test]
 fn maintainer_script_effects_alternatives_and_accounts() {

@@ -544,7 +544,9 @@ fn build_signed_and_push(tmp: &Path, reference: &str) -> (PathBuf, String) {
         .args(["--push", reference, "--cache-dir"])
         .arg(tmp.join("cache-build")));
     r.expect_ok();
-    assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+    // Provenance and two SBOMs as Sigstore bundles, the SBOMs also plain
+    // for scanners, and the image's signature (cosign's simple signing).
+    assert!(r.stderr.contains("6 referrer(s)"), "{}", r.stderr);
     (tmp.join("signer.pub"), r.last_line().to_string())
 }
 
@@ -593,7 +595,7 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
     let reference = format!("{}/stele/signed:v1", reg.host());
     let (key, digest) = build_signed_and_push(tmp, &reference);
     let listed = fallback_listed(&reg.host(), "stele/signed", &digest);
-    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(listed.len(), 6, "{listed:?}");
 
     let r = verify_with_key(tmp, &format!("docker://{reference}"), &key, Some(&digest));
     r.expect_ok();
@@ -622,7 +624,7 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
         .iter()
         .map(|m| m["digest"].as_str().unwrap())
         .collect();
-    assert_eq!(entries.len(), 4, "{index}");
+    assert_eq!(entries.len(), 7, "{index}");
     for d in &listed {
         assert!(entries.contains(&d.as_str()), "{d} missing from {index}");
     }
@@ -640,17 +642,32 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
         .arg("--cache-dir")
         .arg(tmp.join("cache-push")));
     r.expect_ok();
-    assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+    assert!(r.stderr.contains("6 referrer(s)"), "{}", r.stderr);
     let report = json(&fs::read(&report).unwrap());
-    assert_eq!(report["referrers_pushed"], 3, "{report}");
+    assert_eq!(report["referrers_pushed"], 6, "{report}");
     verify_with_key(tmp, &format!("docker://{copy}"), &key, Some(&digest)).expect_ok();
 
-    // One attestation layer rots in the registry's storage: verify names
-    // that attestation and the blob, as it would in a layout.
+    // The signed provenance's layer rots in the registry's storage: verify
+    // names the blob, and the image has no provenance the key signed.
+    let provenance = listed
+        .iter()
+        .find(|d| {
+            let m = ureq::get(&format!(
+                "http://{}/v2/stele/signed/manifests/{d}",
+                reg.host()
+            ))
+            .set("Accept", "application/vnd.oci.image.manifest.v1+json")
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+            let m = json(m.as_bytes());
+            m["annotations"]["dev.stele.attestation"] == "provenance"
+        })
+        .unwrap();
     let manifest = ureq::get(&format!(
-        "http://{}/v2/stele/signed/manifests/{}",
+        "http://{}/v2/stele/signed/manifests/{provenance}",
         reg.host(),
-        listed[0]
     ))
     .set("Accept", "application/vnd.oci.image.manifest.v1+json")
     .call()
@@ -672,7 +689,7 @@ fn attestations_travel_through_the_registry_by_the_fallback_tag() {
     let r = verify_with_key(tmp, &format!("docker://{reference}"), &key, Some(&digest));
     r.expect_code(1);
     assert!(
-        r.stdout.contains(&layer) && r.stdout.contains("FAIL  attestation"),
+        r.stdout.contains(&layer) && r.stdout.contains("FAIL  signed provenance"),
         "verify names the damaged blob {layer}: {}{}",
         r.stdout,
         r.stderr
@@ -730,8 +747,10 @@ fn attestations_are_found_by_the_referrers_api() {
         "{log:#?}"
     );
     assert!(
-        !log.iter().any(|l| l.path.contains("/manifests/sha256-")),
-        "no fallback tag with the API: {log:#?}"
+        !log.iter().any(|l| l.path.contains("/manifests/sha256-")
+            && !l.path.ends_with(".sig")
+            && !l.path.ends_with(".att")),
+        "no fallback tag with the API (cosign's .sig and .att tags are not one): {log:#?}"
     );
 }
 
@@ -818,12 +837,14 @@ fn ci_builds_and_pushes_deploy_verifies_at_another_registry() {
     let pushed = format!("{}/team/app:v1@{digest}", first.host());
     assert_eq!(doc["pushed"], pushed.as_str(), "the image's own tag");
     assert_eq!(doc["lock"]["status"], "fresh");
-    assert_eq!(doc["attestations"].as_array().unwrap().len(), 3);
-    assert!(doc["attestations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|a| a["signed"] == true));
+    let attestations = doc["attestations"].as_array().unwrap();
+    assert_eq!(attestations.len(), 6);
+    // The signed: 3 bundles and the image's signature; the 2 plain SBOMs.
+    assert_eq!(
+        attestations.iter().filter(|a| a["signed"] == true).count(),
+        4,
+        "{attestations:?}"
+    );
 
     // Promotion: registry to registry, no tag given: the image keeps v1.
     let r = run(stele_in(tmp)
@@ -839,7 +860,7 @@ fn ci_builds_and_pushes_deploy_verifies_at_another_registry() {
         r.last_line(),
         format!("{}/prod/app:v1@{digest}", second.host())
     );
-    assert!(r.stderr.contains("3 referrer(s)"), "{}", r.stderr);
+    assert!(r.stderr.contains("6 referrer(s)"), "{}", r.stderr);
 
     // Deploy: another machine, an empty cache, the pin and the key.
     let target = format!("docker://{}/prod/app:v1", second.host());
@@ -909,7 +930,7 @@ fn ci_builds_and_pushes_deploy_verifies_at_another_registry() {
         }
         listed
     };
-    assert_eq!(listed.len(), 3);
+    assert_eq!(listed.len(), 6);
     let r = deploy("cache-deploy-again");
     r.expect_code(1);
     let said = format!("{}{}", r.stdout, r.stderr);

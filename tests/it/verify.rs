@@ -87,7 +87,7 @@ fn a_clean_build_verifies_with_and_without_keys() {
     // Without a key, signatures are reported and not checked.
     let sig = lines(&r, "skip")
         .into_iter()
-        .find(|l| l.contains("attestation provenance signature"))
+        .find(|l| l.contains("attestation provenance (bundle) signature"))
         .unwrap_or_else(|| panic!("{}", r.stdout));
     assert!(sig.contains("not checked") && sig.contains(&keyid), "{sig}");
 
@@ -104,9 +104,15 @@ fn a_clean_build_verifies_with_and_without_keys() {
     r.expect_code(0);
     let signed = lines(&r, "pass")
         .into_iter()
-        .filter(|l| l.contains("signature") && l.contains(&format!("signed by key {keyid}")))
+        .filter(|l| l.contains("(bundle)") && l.contains(&format!("signed by key {keyid}")))
         .count();
     assert_eq!(signed, 3, "provenance and two SBOMs:\n{}", r.stdout);
+    // The plain SBOM copies for scanners are listed and ignored.
+    let ignored = lines(&r, "skip")
+        .into_iter()
+        .filter(|l| l.contains("unsigned") && l.contains("ignored"))
+        .count();
+    assert_eq!(ignored, 2, "{}", r.stdout);
 
     let r = verify(&[&out, &"--key", &public, &"--digest", &digest, &"--json"]);
     r.expect_code(0);
@@ -123,7 +129,21 @@ fn a_clean_build_verifies_with_and_without_keys() {
     assert_eq!(find("diff_id image layer 1/1").1, "pass");
     assert_eq!(find("blob image layer 1/1").1, "pass");
     assert_eq!(find("media types image").1, "pass");
-    assert_eq!(find("attestation provenance signature").1, "pass");
+    for kind in ["provenance", "sbom-spdx image", "sbom-cyclonedx image"] {
+        let c = find(&format!("signed {kind}"));
+        assert_eq!(c.1, "pass", "{c:?}");
+        assert!(c.2.contains(&keyid), "{c:?}");
+    }
+    // Every artifact, with who signed it, for an admission webhook.
+    let listed = doc["attestations"].as_array().unwrap();
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|a| a["signed_by"] == keyid.as_str())
+            .count(),
+        3
+    );
     assert_eq!(doc["counts"]["fail"], 0);
     // Canonical: what stele prints is what canonical serialization gives.
     assert_eq!(
@@ -139,9 +159,17 @@ fn a_clean_build_verifies_with_and_without_keys() {
     let failed = lines(&r, "FAIL");
     assert_eq!(failed.len(), 3, "{}", r.stdout);
     assert!(
-        failed.iter().all(|l| l.contains("is not signed")),
+        failed
+            .iter()
+            .all(|l| l.contains("is signed by key") && l.contains("unsigned")),
         "{failed:?}"
     );
+    // --require says what must be signed: provenance alone is not there
+    // either, and `--require` without a key is a usage error (exit 2).
+    let r = verify(&[&plain, &"--key", &public, &"--require", &"provenance"]);
+    r.expect_code(1);
+    assert_eq!(lines(&r, "FAIL").len(), 1, "{}", r.stdout);
+    verify(&[&plain, &"--require", &"provenance"]).expect_code(2);
 }
 
 #[test]
@@ -236,7 +264,7 @@ fn a_swapped_config_is_caught_by_the_diff_ids_and_the_pin() {
 }
 
 #[test]
-fn an_edited_provenance_fails_only_the_signature() {
+fn an_edited_provenance_is_not_counted() {
     let tmp = tempdir();
     let (public, keyid) = keypair(tmp.path(), "signer");
     let (out, _) = built(tmp.path(), Some(&tmp.path().join("signer.key")));
@@ -245,18 +273,19 @@ fn an_edited_provenance_fails_only_the_signature() {
         &out,
         index(&out)["manifests"][pos]["digest"].as_str().unwrap(),
     ));
-    let mut envelope = json(&blob(
+    let mut bundle = json(&blob(
         &out,
         artifact["layers"][0]["digest"].as_str().unwrap(),
     ));
     let payload = STANDARD
-        .decode(envelope["payload"].as_str().unwrap())
+        .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
         .unwrap();
     let mut statement = json(&payload);
     statement["predicate"]["runDetails"]["builder"]["id"] =
         Value::String("https://example.invalid/trusted-builder".into());
-    envelope["payload"] = Value::String(STANDARD.encode(serde_json::to_vec(&statement).unwrap()));
-    let (content, size) = put_blob(&out, &serde_json::to_vec(&envelope).unwrap());
+    bundle["dsseEnvelope"]["payload"] =
+        Value::String(STANDARD.encode(serde_json::to_vec(&statement).unwrap()));
+    let (content, size) = put_blob(&out, &serde_json::to_vec(&bundle).unwrap());
     edit_manifest(&out, pos, |m| {
         m["layers"][0]["digest"] = Value::String(content.clone());
         m["layers"][0]["size"] = Value::from(size);
@@ -267,9 +296,9 @@ fn an_edited_provenance_fails_only_the_signature() {
     let failed = lines(&r, "FAIL");
     assert_eq!(failed.len(), 1, "{}", r.stdout);
     assert!(
-        failed[0].contains("attestation provenance signature")
+        failed[0].contains("signed provenance")
             && failed[0].contains(&keyid)
-            && failed[0].contains("altered after signing"),
+            && failed[0].contains("does not verify"),
         "{failed:?}"
     );
     // Without a key nothing vouches for the signature, and nothing else
@@ -291,7 +320,7 @@ fn a_wrong_key_and_a_wrong_pin_are_named() {
     assert!(
         failed
             .iter()
-            .all(|l| l.contains("signature") && l.contains(&other_id) && l.contains(&keyid)),
+            .all(|l| l.contains("signed ") && l.contains(&other_id) && l.contains(&keyid)),
         "{failed:?}"
     );
 

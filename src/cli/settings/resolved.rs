@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 
+use super::signing::{load_signing_key, Provenance, ProvenanceArgs, NO_PROVENANCE_FLAGS};
 use super::{
     apt_settings, builder, cache_dir, open_cache, registry_settings, registry_transport,
     remote_cache_settings, source_date_epoch, work_jobs, CacheArgs, JobsArgs, PackageArgs,
     RegistryArgs, RemoteCacheArgs,
 };
 use crate::apt::sources::AptSettings;
-use crate::attest::{PrivateKey, Selection};
+use crate::attest::Selection;
 use crate::cache::Cache;
 use crate::cache::RemoteCacheSettings;
 use crate::oci::Platform;
@@ -183,11 +184,17 @@ impl Run {
     }
 
     /// The pipeline's settings: the cache folder opened (once per
-    /// command) and the builder named.
+    /// command) and the builder named (by the defaults: a run that
+    /// attests names it with `open_attesting`).
     pub fn open(&self) -> Result<Settings> {
+        self.open_attesting(&Provenance::defaults())
+    }
+
+    /// `open`, provenance naming the builder and run as `provenance` says.
+    pub fn open_attesting(&self, provenance: &Provenance) -> Result<Settings> {
         let cache = self.cache.open()?;
         Ok(Settings {
-            builder: builder(cache.root()),
+            builder: builder(cache.root(), provenance),
             cache,
             apt: self.apt.clone(),
             registry: self.registry.clone(),
@@ -217,6 +224,7 @@ pub(crate) struct RecipeFlags<'a> {
     pub remote_cache: &'a RemoteCacheArgs,
     pub cache: &'a CacheArgs,
     pub jobs: &'a JobsArgs,
+    pub provenance: &'a ProvenanceArgs,
 }
 
 /// No `--offline`, `--locked` or `--vendor`.
@@ -246,6 +254,7 @@ impl<'a> RecipeFlags<'a> {
             remote_cache,
             cache,
             jobs,
+            provenance: &NO_PROVENANCE_FLAGS,
         }
     }
 }
@@ -258,6 +267,8 @@ pub(crate) struct Making {
     pub recipe: Recipe,
     pub attest: AttestOptions,
     pub run: Run,
+    /// What provenance says of the builder and this run.
+    pub provenance: Provenance,
 }
 
 impl Making {
@@ -292,12 +303,13 @@ impl Making {
             recipe,
             attest,
             run,
+            provenance: Provenance::resolve(flags.provenance)?,
         })
     }
 
     /// Opens the cache folder and runs the pipeline into `store`.
     pub fn produce(&self, store: &BlobStore, progress: pipeline::Progress) -> Result<Produced> {
-        let settings = self.run.open()?;
+        let settings = self.run.open_attesting(&self.provenance)?;
         Ok(pipeline::produce(
             &self.recipe,
             &settings,
@@ -316,17 +328,27 @@ impl Making {
     }
 }
 
-/// The attestation flags, checked against each other.
-pub(crate) fn attest_options(attest: &str, sign_key: Option<&Path>) -> Result<AttestOptions> {
+/// The attestation flags, checked against each other. `identity` is the
+/// repository (with the tag, when pushed by one) the image signature
+/// names: `--sign-identity`, else the `--push` destination.
+pub(crate) fn attest_options(
+    attest: &str,
+    sign_key: Option<&Path>,
+    identity: Option<String>,
+) -> Result<AttestOptions> {
     let selection: Selection = attest.parse()?;
     let key = match sign_key {
-        Some(p) => Some(PrivateKey::load(p)?),
+        Some(p) => Some(load_signing_key(p)?),
         None => None,
     };
-    if key.is_some() && selection == Selection::None {
-        bail!("--sign-key signs attestations, but --attest none makes none; drop one of them");
+    if key.is_some() && selection == Selection::None && identity.is_none() {
+        bail!("--sign-key signs attestations, but --attest none makes none; drop one of them, or give --push or --sign-identity to sign the image itself");
     }
-    Ok(AttestOptions { selection, key })
+    Ok(AttestOptions {
+        selection,
+        key,
+        identity,
+    })
 }
 
 /// The recipe's platforms, for messages.

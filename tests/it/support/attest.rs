@@ -9,7 +9,8 @@ use std::process::Command;
 
 use stele::attest::artifact;
 use stele::attest::{
-    attest, AttestInput, Attestation, BaseRef, DebPackage, PrivateKey, SbomPackage, Selection,
+    attest, AttestInput, Attestation, BaseRef, BuilderFacts, DebPackage, Distro, PrivateKey,
+    RunFacts, SbomPackage, Selection, SignOptions,
 };
 use stele::lock::{Lock, LockedPackage, LockedPlatform, LockedSource, LOCK_VERSION};
 use stele::oci::{Built, Digest};
@@ -17,7 +18,7 @@ use stele::recipe::Recipe;
 use stele::store::BlobStore;
 
 pub const PIP: &str =
-    "pip install spdx-tools cyclonedx-python-lib jsonschema 'securesystemslib[crypto]'";
+    "pip install -r .ci/requirements.txt (spdx-tools, cyclonedx-python-lib, jsonschema, securesystemslib[crypto], sigstore-models)";
 
 pub fn recipe(platforms: &str) -> Recipe {
     let text = format!(
@@ -80,6 +81,8 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
                         // One package whose copyright file states no license.
                         license: (arch == "amd64").then(|| "GPL-2.0-only".into()),
                         source_package: "busybox".into(),
+                        // A binNMU: the source's version is not the binary's.
+                        source_version: Some("1:1.35.0-4".into()),
                         sha256: busybox.3.clone(),
                         purl: None,
                     },
@@ -94,6 +97,7 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
                             "GPL-2.0-or-later AND LicenseRef-debian-public-domain".into(),
                         ),
                         source_package: "ca-certificates".into(),
+                        source_version: None,
                         sha256: certs.3.clone(),
                         purl: None,
                     },
@@ -124,20 +128,39 @@ pub fn input<'a>(
     lock: &'a Lock,
     packages: BTreeMap<String, Vec<SbomPackage>>,
 ) -> AttestInput<'a> {
+    let distros = built
+        .images
+        .iter()
+        .map(|i| (i.platform.to_string(), bookworm()))
+        .collect();
     AttestInput {
         scripts: Default::default(),
         built,
         recipe,
         lock: Some(lock),
         packages,
+        distros,
         base: Some(BaseRef {
             name: "registry.example/base/debian".into(),
             digest: sha("base"),
         }),
-        builder_id: "https://stele.example/builders/local".into(),
-        stele_version: "0.1.0".into(),
-        invocation_started: Some("2026-01-02T03:04:05Z".into()),
-        invocation_finished: Some("2026-01-02T03:04:09Z".into()),
+        builder: BuilderFacts {
+            id: "https://ci.example/builders/release".into(),
+            build_type: "https://stele.example/README.md#build-type-v1".into(),
+            stele_version: "0.1.0".into(),
+        },
+        run: RunFacts {
+            invocation_id: Some("https://ci.example/team/app/jobs/42".into()),
+            started_on: Some("2026-01-02T03:04:05Z".into()),
+            finished_on: Some("2026-01-02T03:04:09Z".into()),
+        },
+    }
+}
+
+pub fn bookworm() -> Distro {
+    Distro {
+        id: "debian".into(),
+        version_id: "12".into(),
     }
 }
 
@@ -167,8 +190,19 @@ impl Fixture {
     }
 
     pub fn attest(&self, key: Option<&PrivateKey>) -> Vec<Attestation> {
+        self.attest_as(key, None)
+    }
+
+    /// With a key and an identity, the image signatures too.
+    pub fn attest_as(&self, key: Option<&PrivateKey>, identity: Option<&str>) -> Vec<Attestation> {
         let input = input(&self.built, &self.recipe, &self.lock, self.packages.clone());
-        attest(&input, Selection::All, key, &self.store).unwrap()
+        attest(
+            &input,
+            Selection::All,
+            &SignOptions { key, identity },
+            &self.store,
+        )
+        .unwrap()
     }
 
     /// The content (single layer) of an attestation, as stored.

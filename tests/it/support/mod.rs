@@ -19,6 +19,7 @@ pub mod pki;
 pub mod podman;
 pub mod registry;
 pub mod repo;
+pub mod sigstore_tools;
 pub mod tree;
 
 pub use deb::{build_deb, Compression, Deb, DebEntry};
@@ -70,6 +71,20 @@ const CONTROLLED_ENV: &[&str] = &[
     "STELE_MAX_TIME",
     "STELE_CREDENTIAL_HELPER_TIMEOUT",
     "CONTAINERS_REGISTRIES_CONF",
+    // What provenance says of the builder and the CI run, and a signing
+    // key's password: a CI job's own variables must not reach a test.
+    "STELE_BUILDER_ID",
+    "STELE_BUILD_TYPE",
+    "STELE_KEY_PASSWORD",
+    "COSIGN_PASSWORD",
+    "GITHUB_ACTIONS",
+    "GITHUB_SERVER_URL",
+    "GITHUB_REPOSITORY",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITLAB_CI",
+    "CI_JOB_URL",
+    "CI_JOB_STARTED_AT",
 ];
 
 /// A `stele` command with the environment variables that matter removed, so

@@ -1,4 +1,4 @@
-"""Validate a CycloneDX 1.5 JSON BOM against the schema cyclonedx-python-lib
+"""Validate a CycloneDX 1.6 JSON BOM against the schema cyclonedx-python-lib
 ships (strict: no properties the schema does not define), and check every
 purl is in the reference purl implementation's canonical form.
 
@@ -22,7 +22,7 @@ def purls(bom):
 def main(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    errors = JsonStrictValidator(SchemaVersion.V1_5).validate_str(text, all_errors=True)
+    errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text, all_errors=True)
     failed = False
     for e in errors or []:
         print(f"{path}: schema: {e}")
@@ -36,7 +36,7 @@ def main(path):
             failed = True
     if failed:
         return 1
-    print(f"{path}: valid CycloneDX 1.5")
+    print(f"{path}: valid CycloneDX 1.6")
     return 0
 
 
