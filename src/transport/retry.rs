@@ -21,6 +21,9 @@ use std::time::Duration;
 use super::{NetworkSettings, Request, Transport, TransportError};
 
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// The longest a server's `Retry-After` is waited: a service that asks
+/// for more is asked again then, and the budget ends it.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// How often and how patiently one use of the transport tries again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +85,15 @@ pub(crate) fn transient_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
 }
 
+/// The wait a 429 or 503 answer asks for in `Retry-After` (RFC 9110
+/// section 10.2.3), in its delta-seconds form. The HTTP-date form would
+/// need the clock, which nothing below the CLI reads; the backoff covers
+/// it.
+fn retry_after(resp: &ureq::Response) -> Option<Duration> {
+    let value = resp.header("Retry-After")?.trim();
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// What is left of one operation's attempts (see [`Transport::budget`]).
 /// Attempts are the only bound today; a total deadline per operation
 /// belongs here too, so that no retry starts past it.
@@ -123,11 +135,18 @@ impl Transport {
     /// it, counts it and waits the backoff first. Every retry of the
     /// crate passes here.
     pub(crate) fn again(&self, budget: &Budget) -> bool {
+        self.again_after(budget, None)
+    }
+
+    /// [`Transport::again`], waiting at least what the server `asked`
+    /// for (its `Retry-After`, capped).
+    fn again_after(&self, budget: &Budget, asked: Option<Duration>) -> bool {
         if !budget.take() {
             return false;
         }
         self.retries.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(self.policy.wait(budget.used() - 1));
+        let wait = self.policy.wait(budget.used() - 1);
+        std::thread::sleep(wait.max(asked.unwrap_or_default().min(RETRY_AFTER_CAP)));
         true
     }
 
@@ -169,7 +188,9 @@ impl Transport {
     ) -> Result<ureq::Response, TransportError> {
         loop {
             match self.sender.send(req) {
-                Ok(resp) if transient_status(resp.status()) && self.again(budget) => {}
+                Ok(resp)
+                    if transient_status(resp.status())
+                        && self.again_after(budget, retry_after(&resp)) => {}
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.transient() && self.again(budget) => {}
                 Err(e) => return Err(e.gave_up(budget.used())),
@@ -448,6 +469,37 @@ mod tests {
         });
         assert_eq!(calls, 1);
         assert!(transient_status(503) && transient_status(429) && !transient_status(404));
+    }
+
+    #[test]
+    fn a_rate_limited_answer_is_asked_again_after_the_wait_it_names() {
+        let server = Scripted::start(vec![
+            Answer::status(429, "slow down").header("Retry-After", "1"),
+            Answer::status(200, "fine"),
+        ]);
+        let t = quick(2);
+        let url = server.url("/x");
+        let req = Request {
+            method: "GET",
+            url: &url,
+            headers: &[],
+            body: None,
+        };
+        let started = std::time::Instant::now();
+        let resp = t.send(&t.budget(true), &req).unwrap();
+        assert_eq!(resp.status(), 200);
+        // The backoff is zero here: only the server's word made it wait.
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert_eq!(t.retries(), 1);
+        let answer = |h: &str| answer(&format!("HTTP/1.1 429 Slow\r\n{h}"), "");
+        assert_eq!(
+            retry_after(&answer("Retry-After: 7")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after(&answer("Retry-After: Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
     }
 
     #[test]
