@@ -33,3 +33,4 @@ mod remote_cache;
 mod source_layout;
 mod transfers;
 mod verify;
+mod year_later;

@@ -20,6 +20,9 @@ pub struct RegistryOptions<'a> {
     pub tls: Option<(&'a Path, &'a Path)>,
     /// With TLS: requires a client certificate signed by this CA.
     pub client_ca: Option<&'a Path>,
+    /// Refuses deletes (405), as docker-registry does unless its storage
+    /// says `delete: enabled: true`.
+    pub no_delete: bool,
 }
 
 /// A `docker-registry serve` process, killed on drop.
@@ -66,8 +69,9 @@ impl DockerRegistry {
             // Deleting manifests is off by default; a test deletes
             // attestations to see verify notice. Info-level logging
             // records TLS handshake errors, which tests count.
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
-            dir.path().join("data").display()
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
+            dir.path().join("data").display(),
+            !options.no_delete
         );
         fs::write(dir.path().join("config.yml"), config).unwrap();
         let log = fs::File::create(dir.path().join("registry.log")).unwrap();

@@ -14,9 +14,11 @@ pub mod deb;
 pub mod docker_registry;
 pub mod edit;
 pub mod http;
+pub mod moving;
 pub mod podman;
 pub mod registry;
 pub mod repo;
+pub mod trace;
 pub mod tree;
 
 pub use deb::{build_deb, Compression, Deb, DebEntry};
