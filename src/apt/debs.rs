@@ -275,6 +275,7 @@ pub(crate) fn fetch_from_archives<'a>(
         });
     }
     let mut items = Vec::new();
+    let mut routed = Vec::new();
     for (p, looked) in &mut missing {
         match &mirrors[&p.source] {
             Ok(url) => items.push(item(p, package_url(url, p))),
@@ -283,22 +284,15 @@ pub(crate) fn fetch_from_archives<'a>(
                 found: why.clone(),
             }),
         }
+        routed.push(mirrors[&p.source].is_ok());
     }
-    let outcomes = fetch_each(fetcher, &items, settings.jobs, progress)?;
-    let mut outcomes = items.iter().zip(outcomes);
-    for (p, looked) in &mut missing {
-        if mirrors[&p.source].is_err() {
-            continue;
-        }
-        let (item, outcome) = outcomes.next().expect("one outcome per mirror item");
-        match outcome {
-            Ok(()) => done.from_mirror += 1,
-            Err(e) => looked.push(Looked {
-                place: format!("mirror {}", item.url),
-                found: found(&e),
-            }),
-        }
-    }
+    let route = Route {
+        name: "mirror",
+        items: &items,
+        routed: &routed,
+        jobs: settings.jobs,
+    };
+    done.from_mirror = route.fetch(fetcher, &mut missing, progress)?;
     missing.retain(|(p, _)| !fetcher.cache().contains(&p.sha256));
 
     // The snapshot archives, for what the mirrors lack: each package at
@@ -329,6 +323,7 @@ pub(crate) fn fetch_from_archives<'a>(
         roots.insert(key, root);
     }
     let mut items = Vec::new();
+    let mut routed = Vec::new();
     for ((p, looked), key) in missing.iter_mut().zip(&keys) {
         match &roots[key] {
             Ok(root) => items.push(item(p, package_url(root, p))),
@@ -337,26 +332,53 @@ pub(crate) fn fetch_from_archives<'a>(
                 found: why.clone(),
             }),
         }
+        routed.push(roots[key].is_ok());
     }
-    let jobs = settings.jobs.min(super::snapshot::JOBS);
-    let outcomes = fetch_each(fetcher, &items, jobs, progress)?;
-    let mut outcomes = items.iter().zip(outcomes);
-    for ((_, looked), key) in missing.iter_mut().zip(&keys) {
-        if roots[key].is_err() {
-            continue;
-        }
-        let (item, outcome) = outcomes.next().expect("one outcome per snapshot item");
-        match outcome {
-            Ok(()) => done.from_snapshot += 1,
-            Err(e) => looked.push(Looked {
-                place: format!("snapshot {}", item.url),
-                found: found(&e),
-            }),
-        }
-    }
+    let route = Route {
+        name: "snapshot",
+        items: &items,
+        routed: &routed,
+        jobs: settings.jobs.min(super::snapshot::JOBS),
+    };
+    done.from_snapshot = route.fetch(fetcher, &mut missing, progress)?;
     missing.retain(|(p, _)| !fetcher.cache().contains(&p.sha256));
     done.missing = missing;
     Ok(done)
+}
+
+/// One route's downloads: an item for each package of `missing` that
+/// `routed` marks, in order.
+struct Route<'a> {
+    name: &'static str,
+    items: &'a [FetchItem],
+    routed: &'a [bool],
+    jobs: usize,
+}
+
+impl Route<'_> {
+    /// Downloads the items; each that fails says where and why in its
+    /// package's places looked. How many arrived.
+    fn fetch(
+        &self,
+        fetcher: &Fetcher,
+        missing: &mut [(&LockedPackage, Vec<Looked>)],
+        progress: DownloadProgress,
+    ) -> Result<usize, DebsError> {
+        let outcomes = fetch_each(fetcher, self.items, self.jobs, progress)?;
+        let mut outcomes = self.items.iter().zip(outcomes);
+        let mut arrived = 0;
+        for ((_, looked), _) in missing.iter_mut().zip(self.routed).filter(|(_, r)| **r) {
+            let (item, outcome) = outcomes.next().expect("one outcome per routed package");
+            match outcome {
+                Ok(()) => arrived += 1,
+                Err(e) => looked.push(Looked {
+                    place: format!("{} {}", self.name, item.url),
+                    found: found(&e),
+                }),
+            }
+        }
+        Ok(arrived)
+    }
 }
 
 fn item(p: &LockedPackage, url: String) -> FetchItem {

@@ -479,14 +479,8 @@ mod tests {
         ]);
         let t = quick(2);
         let url = server.url("/x");
-        let req = Request {
-            method: "GET",
-            url: &url,
-            headers: &[],
-            body: None,
-        };
         let started = std::time::Instant::now();
-        let resp = t.send(&t.budget(true), &req).unwrap();
+        let resp = t.send(&t.budget(true), &get(&url)).unwrap();
         assert_eq!(resp.status(), 200);
         // The backoff is zero here: only the server's word made it wait.
         assert!(started.elapsed() >= Duration::from_secs(1));
@@ -540,6 +534,15 @@ mod tests {
         let resp = quick(1).send(&quick(1).budget(true), &req).unwrap();
         assert_eq!(resp.status(), 500);
         assert_eq!(server.requests().len(), 2);
+    }
+
+    fn get(url: &str) -> Request<'_> {
+        Request {
+            method: "GET",
+            url,
+            headers: &[],
+            body: None,
+        }
     }
 
     /// A reader that gives `data` up to `cut`, then fails.

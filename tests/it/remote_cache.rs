@@ -124,6 +124,34 @@ impl Project {
     }
 }
 
+/// A registry cache, the repository served on 127.0.0.1 and a locked
+/// project: what most tests here start from.
+struct Fleet {
+    reg: DockerRegistry,
+    /// The cache repository on `reg`.
+    cache: String,
+    repo: AptRepo,
+    server: crate::support::http::HttpServer,
+    p: Project,
+}
+
+impl Fleet {
+    fn start() -> Fleet {
+        let reg = DockerRegistry::start(None);
+        let cache = format!("{}/team/cache", reg.host());
+        let repo = repo();
+        let (url, server) = repo.serve();
+        let p = Project::new(&repo, &url);
+        Fleet {
+            reg,
+            cache,
+            repo,
+            server,
+            p,
+        }
+    }
+}
+
 fn doc(r: &Run) -> Value {
     r.expect_ok();
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
@@ -138,11 +166,13 @@ fn a_second_runner_builds_from_the_registrys_debs_without_a_mirror() {
     if !have_registry() {
         return;
     }
-    let reg = DockerRegistry::start(None);
-    let cache = format!("{}/team/cache", reg.host());
-    let repo = repo();
-    let (url, server) = repo.serve();
-    let p = Project::new(&repo, &url);
+    let Fleet {
+        reg,
+        cache,
+        repo,
+        server,
+        p,
+    } = Fleet::start();
 
     let a = p.build("a", &["--cache-to", &cache], &[]);
     let pushed = remote(&a);
@@ -192,11 +222,13 @@ fn pushing_what_the_registry_has_sends_nothing() {
     if !have_registry() {
         return;
     }
-    let reg = DockerRegistry::start(None);
-    let cache = format!("{}/team/cache", reg.host());
-    let repo = repo();
-    let (url, _server) = repo.serve();
-    let p = Project::new(&repo, &url);
+    let Fleet {
+        reg: _reg,
+        cache,
+        repo: _repo,
+        server: _server,
+        p,
+    } = Fleet::start();
     assert_eq!(
         remote(&p.build("a", &["--cache-to", &cache], &[]))["entries_pushed"],
         3
@@ -518,11 +550,13 @@ fn hostile_entries_in_a_cache_registry_never_reach_the_image_or_the_disk() {
     if !have_registry() || !have_tool("strace") {
         return;
     }
-    let reg = DockerRegistry::start(None);
-    let cache = format!("{}/team/cache", reg.host());
-    let repo = repo();
-    let (url, _server) = repo.serve();
-    let p = Project::new(&repo, &url);
+    let Fleet {
+        reg,
+        cache,
+        repo: _repo,
+        server: _server,
+        p,
+    } = Fleet::start();
     // The image a build without any cache makes.
     let a = doc(&p.build("a", &["--cache-to", &cache], &[]));
     assert_eq!(push_hostile_entries(&reg, "team/cache", &p, "a"), 7);
@@ -566,11 +600,13 @@ fn a_registry_cache_is_pruned_through_the_registrys_api() {
     if !have_registry() {
         return;
     }
-    let reg = DockerRegistry::start(None);
-    let cache = format!("{}/team/cache", reg.host());
-    let repo = repo();
-    let (url, _server) = repo.serve();
-    let p = Project::new(&repo, &url);
+    let Fleet {
+        reg,
+        cache,
+        repo: _repo,
+        server: _server,
+        p,
+    } = Fleet::start();
     doc(&p.build("a", &["--cache-to", &cache], &[]));
     // Entries of the kinds earlier versions pushed (no age), and a tag
     // that is not stele's at all.

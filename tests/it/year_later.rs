@@ -26,7 +26,7 @@ impl Project {
         let p = Project {
             dir: archive.project(),
         };
-        p.stele(archive, &["lock"], "lock-cache", false).expect_ok();
+        p.stele(archive, &["lock"], "lock-cache", None).expect_ok();
         p
     }
 
@@ -39,8 +39,8 @@ impl Project {
     }
 
     /// `stele ARGS… RECIPE --cache-dir CACHE`, the mirror set, and the
-    /// snapshot service when `snapshot`.
-    fn stele(&self, a: &MovingArchive, args: &[&str], cache: &str, snapshot: bool) -> Run {
+    /// snapshot service `snapshot` (the archive's own: `SNAP`).
+    fn stele(&self, a: &MovingArchive, args: &[&str], cache: &str, snapshot: Option<&str>) -> Run {
         let mut cmd = stele();
         cmd.args(args)
             .arg(self.path("recipe.toml"))
@@ -48,14 +48,22 @@ impl Project {
             .arg(self.path(cache))
             .env("STELE_MIRROR_LOCAL", &a.mirror)
             .env_remove("STELE_MIRROR_SNAP");
-        if snapshot {
-            cmd.env("STELE_MIRROR_SNAP", &a.snapshot);
+        if let Some(url) = snapshot {
+            cmd.env("STELE_MIRROR_SNAP", url);
         }
         run(&mut cmd)
     }
 
+    /// `stele vendor RECIPE --to REF`: the locked .debs pushed, checked
+    /// to succeed.
+    fn vendor_to(&self, a: &MovingArchive, reference: &str) -> Run {
+        let r = self.stele(a, &["vendor", "--to", reference], "push-cache", None);
+        r.expect_ok();
+        r
+    }
+
     /// `stele build --json` into `out/<name>` with a cache of its own.
-    fn build(&self, a: &MovingArchive, name: &str, args: &[&str], snapshot: bool) -> Run {
+    fn build(&self, a: &MovingArchive, name: &str, args: &[&str], snapshot: Option<&str>) -> Run {
         let out = self.path(&format!("out/{name}"));
         let mut all = vec!["build", "--json", "--locked", "-o", out.to_str().unwrap()];
         all.extend_from_slice(args);
@@ -94,7 +102,7 @@ fn every_route_builds_the_image_of_a_build_without_cache_after_the_mirror_moved_
         "{}",
         p.lock()
     );
-    let want = digest(&p.build(&a, "plain", &[], false));
+    let want = digest(&p.build(&a, "plain", &[], None));
 
     // While the mirror has them: a vendored folder, and the registry as
     // package archive, filled without building.
@@ -109,16 +117,7 @@ fn every_route_builds_the_image_of_a_build_without_cache_after_the_mirror_moved_
     run(&mut cmd).expect_ok();
     let reg = DockerRegistry::start(None);
     let archive = format!("{}/team/debs", reg.host());
-    let mut cmd = stele();
-    cmd.arg("vendor")
-        .arg(p.path("recipe.toml"))
-        .arg("--to")
-        .arg(&archive)
-        .arg("--cache-dir")
-        .arg(p.path("push-cache"))
-        .env("STELE_MIRROR_LOCAL", &a.mirror);
-    let pushed = run(&mut cmd);
-    pushed.expect_ok();
+    let pushed = p.vendor_to(&a, &archive);
     assert!(
         pushed.stderr.contains("pushed 3 .deb(s)"),
         "{}",
@@ -133,7 +132,7 @@ fn every_route_builds_the_image_of_a_build_without_cache_after_the_mirror_moved_
 
     // No route has them: a failure that names the package, its version
     // and platform, every place looked, and the ways out.
-    let none = p.build(&a, "none", &[], false);
+    let none = p.build(&a, "none", &[], None);
     none.expect_fail();
     for needle in [
         "hello 1.0-1 (amd64), locked for linux/amd64, is in none of the places stele looked",
@@ -148,7 +147,7 @@ fn every_route_builds_the_image_of_a_build_without_cache_after_the_mirror_moved_
     assert!(!p.path("out/none").exists());
 
     // The snapshot archive at the lock's time.
-    let snap = p.build(&a, "snapshot", &[], true);
+    let snap = p.build(&a, "snapshot", &[], Some(&a.snapshot));
     assert_eq!(digest(&snap), want, "{}", snap.stderr);
     assert!(
         snap.stderr
@@ -165,7 +164,7 @@ fn every_route_builds_the_image_of_a_build_without_cache_after_the_mirror_moved_
     );
 
     // The registry, asked first: no mirror needed at all.
-    let from_registry = p.build(&a, "registry", &["--cache-from", &archive], false);
+    let from_registry = p.build(&a, "registry", &["--cache-from", &archive], None);
     assert_eq!(digest(&from_registry), want, "{}", from_registry.stderr);
     let doc: Value = serde_json::from_str(&from_registry.stdout).unwrap();
     assert_eq!(
@@ -179,7 +178,7 @@ fn every_route_builds_the_image_of_a_build_without_cache_after_the_mirror_moved_
         &a,
         "vendored",
         &["--vendor", vendor.to_str().unwrap()],
-        false,
+        None,
     );
     assert_eq!(digest(&vendored), want, "{}", vendored.stderr);
     for name in ["snapshot", "registry", "vendored"] {
@@ -217,18 +216,10 @@ fn a_poisoned_deb_is_refused_named_and_never_changes_the_digest() {
     }
     let a = MovingArchive::new();
     let p = Project::new(&a);
-    let want = digest(&p.build(&a, "plain", &[], false));
+    let want = digest(&p.build(&a, "plain", &[], None));
     let reg = DockerRegistry::start(None);
     let archive = format!("{}/team/debs", reg.host());
-    let mut cmd = stele();
-    cmd.arg("vendor")
-        .arg(p.path("recipe.toml"))
-        .arg("--to")
-        .arg(&archive)
-        .arg("--cache-dir")
-        .arg(p.path("push-cache"))
-        .env("STELE_MIRROR_LOCAL", &a.mirror);
-    run(&mut cmd).expect_ok();
+    p.vendor_to(&a, &archive);
     a.move_on();
 
     // The registry's copy of hello flipped on its disk: refused, named,
@@ -239,7 +230,12 @@ fn a_poisoned_deb_is_refused_named_and_never_changes_the_digest() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     fs::write(&data, &bytes).unwrap();
-    let r = p.build(&a, "poisoned-registry", &["--cache-from", &archive], true);
+    let r = p.build(
+        &a,
+        "poisoned-registry",
+        &["--cache-from", &archive],
+        Some(&a.snapshot),
+    );
     assert_eq!(digest(&r), want, "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!(
@@ -266,15 +262,7 @@ fn a_poisoned_deb_is_refused_named_and_never_changes_the_digest() {
     let bad_sha = sha256_hex(&bytes);
     fs::write(&pool, &bytes).unwrap();
     let (url, _server) = HttpServer::serve_snapshots(poisoned.path());
-    let mut cmd = stele();
-    cmd.args(["build", "--locked", "-o"])
-        .arg(p.path("out/poisoned-snapshot"))
-        .arg(p.path("recipe.toml"))
-        .arg("--cache-dir")
-        .arg(p.path("cache-poisoned-snapshot"))
-        .env("STELE_MIRROR_LOCAL", &a.mirror)
-        .env("STELE_MIRROR_SNAP", &url);
-    let r = run(&mut cmd);
+    let r = p.build(&a, "poisoned-snapshot", &[], Some(&url));
     r.expect_fail();
     assert!(
         r.stderr
@@ -298,7 +286,7 @@ fn a_route_that_is_down_costs_that_route_only() {
     }
     let a = MovingArchive::new();
     let p = Project::new(&a);
-    let want = digest(&p.build(&a, "plain", &[], false));
+    let want = digest(&p.build(&a, "plain", &[], None));
     a.move_on();
     let refused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -307,24 +295,19 @@ fn a_route_that_is_down_costs_that_route_only() {
     // A registry that refuses: warned about once, and the mirror and the
     // snapshot archive go on.
     let down = format!("127.0.0.1:{refused}/team/debs");
-    let r = p.build(&a, "registry-down", &["--cache-from", &down], true);
+    let r = p.build(
+        &a,
+        "registry-down",
+        &["--cache-from", &down],
+        Some(&a.snapshot),
+    );
     assert_eq!(digest(&r), want, "{}", r.stderr);
     assert_eq!(r.stderr.matches(&down).count(), 1, "{}", r.stderr);
 
     // A snapshot service that is down, and no other route: the failure
     // says what the service said, beside every other place looked.
-    let mut cmd = stele();
-    cmd.args(["build", "--locked", "-o"])
-        .arg(p.path("out/snapshot-down"))
-        .arg(p.path("recipe.toml"))
-        .arg("--cache-dir")
-        .arg(p.path("cache-snapshot-down"))
-        .env("STELE_MIRROR_LOCAL", &a.mirror)
-        .env(
-            "STELE_MIRROR_SNAP",
-            format!("http://127.0.0.1:{refused}/archive"),
-        );
-    let r = run(&mut cmd);
+    let snapshot = format!("http://127.0.0.1:{refused}/archive");
+    let r = p.build(&a, "snapshot-down", &[], Some(&snapshot));
     r.expect_fail();
     assert!(
         r.stderr.contains(&format!(
@@ -351,7 +334,7 @@ fn lock_update_moves_the_named_package_and_what_it_needs_only() {
         &a,
         &["lock", "--update", "libgreet", "--json"],
         "update-cache",
-        true,
+        Some(&a.snapshot),
     );
     r.expect_ok();
     assert!(
@@ -368,7 +351,7 @@ fn lock_update_moves_the_named_package_and_what_it_needs_only() {
     assert_eq!(locked_sha(&after, "data"), data);
     assert!(after.contains("version = \"2.1-1\""), "{after}");
     // It builds: hello from the snapshot archive, libgreet from the mirror.
-    let r = p.build(&a, "updated", &[], true);
+    let r = p.build(&a, "updated", &[], Some(&a.snapshot));
     r.expect_ok();
     assert!(
         r.stderr
@@ -378,7 +361,12 @@ fn lock_update_moves_the_named_package_and_what_it_needs_only() {
     );
 
     // An unknown name is refused before anything changes.
-    let r = p.stele(&a, &["lock", "--update", "nosuch"], "update-cache", true);
+    let r = p.stele(
+        &a,
+        &["lock", "--update", "nosuch"],
+        "update-cache",
+        Some(&a.snapshot),
+    );
     r.expect_fail();
     assert!(
         r.stderr.contains("the lock has no package nosuch"),
@@ -388,7 +376,7 @@ fn lock_update_moves_the_named_package_and_what_it_needs_only() {
     assert_eq!(p.lock(), after);
 
     // Everything: hello moves too.
-    let r = p.stele(&a, &["lock", "--update"], "update-cache", false);
+    let r = p.stele(&a, &["lock", "--update"], "update-cache", None);
     r.expect_ok();
     assert!(
         r.stderr.contains("hello 1.0-1 → 1.1-1 (stable)"),
@@ -405,7 +393,7 @@ fn check_upgradable_lists_what_the_suites_offer_newer_security_first() {
         &a,
         &["lock", "--check", "--upgradable"],
         "check-cache",
-        false,
+        None,
     );
     r.expect_code(0);
     assert!(r.stderr.contains("offer nothing newer"), "{}", r.stderr);
@@ -415,7 +403,7 @@ fn check_upgradable_lists_what_the_suites_offer_newer_security_first() {
         &a,
         &["lock", "--check", "--upgradable", "--json"],
         "check-cache",
-        false,
+        None,
     );
     r.expect_code(1);
     let security = r
@@ -454,7 +442,7 @@ fn check_upgradable_lists_what_the_suites_offer_newer_security_first() {
             ),
     )
     .unwrap();
-    let r = p.stele(&a, &["lock", "--check"], "check-cache", false);
+    let r = p.stele(&a, &["lock", "--check"], "check-cache", None);
     r.expect_code(1);
     assert!(
         r.stderr.contains("is stale: source 2 (stable-security): components main → main contrib; `other` added (linux/amd64)"),

@@ -28,11 +28,20 @@ pub struct Change {
     pub platforms: Vec<String>,
 }
 
+/// What makes two platforms' changes one: the change without its
+/// platforms.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Moved {
+    name: String,
+    old: Option<String>,
+    new: Option<String>,
+    suite: Option<String>,
+}
+
 /// The packages that differ between `old` and `new`, by name, each once
 /// with the platforms it moved on.
 pub(crate) fn changes(old: Option<&Lock>, new: &Lock, apt: &AptSpec) -> Vec<Change> {
-    let mut moved: BTreeMap<(String, Option<String>, Option<String>, Option<String>), Vec<String>> =
-        BTreeMap::new();
+    let mut moved: BTreeMap<Moved, Vec<String>> = BTreeMap::new();
     for (platform, locked) in &new.platforms {
         let before: BTreeMap<&str, &str> = old
             .and_then(|o| o.platforms.get(platform))
@@ -58,24 +67,22 @@ pub(crate) fn changes(old: Option<&Lock>, new: &Lock, apt: &AptSpec) -> Vec<Chan
             let suite = now
                 .and_then(|(_, s)| apt.sources.get(*s))
                 .map(|s| s.suite.clone());
-            moved
-                .entry((
-                    name.to_string(),
-                    was,
-                    now.map(|(v, _)| v.to_string()),
-                    suite,
-                ))
-                .or_default()
-                .push(platform.clone());
+            let key = Moved {
+                name: name.to_string(),
+                old: was,
+                new: now.map(|(v, _)| v.to_string()),
+                suite,
+            };
+            moved.entry(key).or_default().push(platform.clone());
         }
     }
     moved
         .into_iter()
-        .map(|((name, old, new, suite), platforms)| Change {
-            name,
-            old,
-            new,
-            suite,
+        .map(|(m, platforms)| Change {
+            name: m.name,
+            old: m.old,
+            new: m.new,
+            suite: m.suite,
             platforms,
         })
         .collect()
@@ -105,8 +112,18 @@ pub(crate) fn upgradable(
     settings: &AptSettings,
 ) -> Result<Vec<Upgrade>, LockingError> {
     let suites = Suites::read(apt, fetcher, settings)?;
-    let mut found: BTreeMap<(bool, String, String, String, String, String), Vec<String>> =
-        BTreeMap::new();
+    // Keyed by the upgrade without its platforms; `Ord` puts security
+    // archives' first (`not_security` false), then names.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct Offered {
+        not_security: bool,
+        name: String,
+        architecture: String,
+        locked: String,
+        offered: String,
+        suite: String,
+    }
+    let mut found: BTreeMap<Offered, Vec<String>> = BTreeMap::new();
     for platform in &recipe.platforms {
         let Some(locked) = lock.platforms.get(&platform.to_string()) else {
             continue;
@@ -122,34 +139,28 @@ pub(crate) fn upgradable(
                 .filter(|q| version::compare(&q.version, &p.version).is_gt())
                 .max_by(|a, b| version::compare(&a.version, &b.version));
             let Some(q) = newest else { continue };
-            let security = suites.security(apt, q.source_index);
-            // `!security` sorts security updates first.
-            found
-                .entry((
-                    !security,
-                    p.name.clone(),
-                    p.architecture.clone(),
-                    p.version.clone(),
-                    q.version.clone(),
-                    apt.sources[q.source_index].suite.clone(),
-                ))
-                .or_default()
-                .push(platform.to_string());
+            let key = Offered {
+                not_security: !suites.security(apt, q.source_index),
+                name: p.name.clone(),
+                architecture: p.architecture.clone(),
+                locked: p.version.clone(),
+                offered: q.version.clone(),
+                suite: apt.sources[q.source_index].suite.clone(),
+            };
+            found.entry(key).or_default().push(platform.to_string());
         }
     }
     Ok(found
         .into_iter()
-        .map(
-            |((not_security, name, architecture, locked, offered, suite), platforms)| Upgrade {
-                name,
-                architecture,
-                locked,
-                offered,
-                suite,
-                security: !not_security,
-                platforms,
-            },
-        )
+        .map(|(o, platforms)| Upgrade {
+            name: o.name,
+            architecture: o.architecture,
+            locked: o.locked,
+            offered: o.offered,
+            suite: o.suite,
+            security: !o.not_security,
+            platforms,
+        })
         .collect())
 }
 
