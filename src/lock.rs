@@ -72,6 +72,12 @@ pub struct LockedSource {
     pub components: Vec<String>,
     /// sha256 of the InRelease file the packages were resolved from.
     pub inrelease_sha256: Digest,
+    /// That InRelease's `Date`, in UTC (`2024-06-29T09:05:49Z`): when the
+    /// archive looked as the lock says, so a snapshot of it at that time
+    /// still has the .debs the mirror dropped. Where-from only, like a
+    /// mirror: locks written before it existed have none, and stay fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +105,12 @@ pub struct LockedPackage {
     pub path: String,
     pub size: u64,
     pub sha256: Digest,
+    /// When the indexes it was resolved from were made, for a package
+    /// kept by `stele lock --update` at a version its source's current
+    /// indexes no longer list: a snapshot archive has it as of then, not
+    /// as of the source's `date`. Where-from only, like the source's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +207,7 @@ mod tests {
             path: format!("pool/main/{n}.deb"),
             size: 10,
             sha256: Digest::of(n.as_bytes()),
+            date: None,
         };
         let mut platforms = BTreeMap::new();
         platforms.insert(
@@ -212,6 +225,7 @@ mod tests {
                 suite: "bookworm".into(),
                 components: vec!["main".into()],
                 inrelease_sha256: Digest::of(b"i"),
+                date: Some("2001-09-09T01:46:40Z".into()),
             }],
             platforms,
             python: None,
@@ -240,5 +254,11 @@ mod tests {
         assert!(Lock::load(&p).unwrap().platforms["linux/amd64"]
             .alternatives
             .is_empty());
+        // So does one from before sources recorded their date.
+        assert!(text.contains("date = \"2001-09-09T01:46:40Z\"\n"), "{text}");
+        let old = text.replace("date = \"2001-09-09T01:46:40Z\"\n", "");
+        std::fs::write(&p, &old).unwrap();
+        assert_eq!(Lock::load(&p).unwrap().sources[0].date, None);
+        assert_eq!(Lock::load(&p).unwrap().to_text(), old);
     }
 }

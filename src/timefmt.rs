@@ -1,5 +1,7 @@
 //! RFC 3339 text for an epoch second, without reading any clock or zone:
-//! every timestamp stele writes comes from the build's epoch.
+//! every timestamp stele writes comes from the build's epoch (or, for a
+//! lock's source dates, from the signed Release it read). And back: the
+//! dates apt Release files and lockfiles carry.
 
 /// `1970-01-01T00:00:00Z` form (UTC, no fraction) of `secs`.
 pub(crate) fn rfc3339(secs: u64) -> String {
@@ -58,13 +60,60 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
+/// `19700101T000000Z`: the form snapshot archives name a moment by.
+pub(crate) fn compact(secs: u64) -> String {
+    rfc3339(secs).replace(['-', ':'], "")
+}
+
+/// The seconds of a Release file's `Date` (RFC 2822 as Debian's archive
+/// software writes it: `Sun, 09 Sep 2001 01:46:40 UTC`, the zone `UTC`,
+/// `GMT`, `Z` or a `+hhmm` offset).
+pub(crate) fn parse_rfc2822(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let text = text.split_once(',').map_or(text, |(_, rest)| rest).trim();
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [day, month, year, time, zone] = parts[..] else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let month = MONTHS.iter().position(|m| month.eq_ignore_ascii_case(m))? as u32 + 1;
+    let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next().unwrap_or(Some(0))?);
+    let offset: i64 = match zone {
+        "UTC" | "GMT" | "Z" | "UT" => 0,
+        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
+            let hours: i64 = z[1..3].parse().ok()?;
+            let minutes: i64 = z[3..5].parse().ok()?;
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    let local = seconds(year.parse().ok()?, month, day.parse().ok()?, (h, m, s))?;
+    u64::try_from(local as i64 - offset).ok()
+}
+
+/// Seconds since 1970 of a UTC civil time, when it is one.
+fn seconds(y: i64, m: u32, d: u32, (h, min, s): (u32, u32, u32)) -> Option<u64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    if civil_from_days(days) != (y, m, d) {
+        return None;
+    }
+    u64::try_from(days * 86_400 + i64::from(h * 3600 + min * 60 + s)).ok()
+}
+
 // Howard Hinnant's civil-to-days algorithm, the inverse of the one below.
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
@@ -90,6 +139,29 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(super::compact(1_000_000_000), "20010909T014640Z");
+    }
+
+    #[test]
+    fn dates_read_back() {
+        for secs in [0, 951_782_400, 1_000_000_000, 1_700_000_000, 4_102_444_799] {
+            assert_eq!(super::parse_rfc3339(&super::rfc3339(secs)), Some(secs));
+        }
+        assert_eq!(super::parse_rfc3339("2001-02-30T00:00:00Z"), None);
+        assert_eq!(super::parse_rfc3339("2001-09-09 01:46:40Z"), None);
+        let release = |t| super::parse_rfc2822(t);
+        assert_eq!(
+            release("Sun, 09 Sep 2001 01:46:40 UTC"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(
+            release("Sun, 9 Sep 2001 03:46:40 +0200"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(release("09 Sep 2001 01:46:40 GMT"), Some(1_000_000_000));
+        assert_eq!(release("Sun, 09 Sept 2001 01:46:40 UTC"), None);
+        assert_eq!(release("Sun, 09 Sep 2001 01:46:40 EST"), None);
+        assert_eq!(release(""), None);
     }
 
     #[test]

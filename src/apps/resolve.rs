@@ -350,7 +350,9 @@ fn fetch_one(w: &Wanted, cx: &Context) -> Result<(Digest, Unpacked), AppsError> 
             let check = |store: &BlobStore, d: &Digest, size: u64| {
                 fetch::check_blob(store, d, size, &w.expected)
             };
-            let remote = cx.caches.and_then(|c| c.archive(&remote_key(w), &check));
+            let remote = cx
+                .caches
+                .and_then(|c| c.archive(&remote_key(w), cx.store, &check));
             let (d, _) = match remote {
                 Some(found) => found,
                 None => obtain(w, cx)?,

@@ -27,7 +27,9 @@ const INDEX_NAMES: [&str; 3] = ["Packages.xz", "Packages.gz", "Packages"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("{url} was not found (HTTP 404); check the mirror URL, suite, component and architecture, or run `stele lock --update` if the mirror no longer carries the file")]
+    #[error(
+        "{url} was not found (HTTP 404); check the mirror URL, suite, component and architecture"
+    )]
     NotFound { url: String },
     #[error("GET {url} failed with HTTP {status}; check the mirror URL and that it serves an apt repository")]
     Status { url: String, status: u16 },
@@ -164,6 +166,16 @@ impl Fetcher {
             backoff: first_backoff,
         });
         Fetcher { transport, ..self }
+    }
+
+    /// A fetcher that only reads the cache: what an offline fetcher
+    /// would find, without this one going offline.
+    pub(crate) fn cache_only(&self) -> Fetcher {
+        Fetcher {
+            cache: self.cache.clone(),
+            offline: true,
+            transport: self.transport.clone(),
+        }
     }
 
     pub fn cache(&self) -> &BlobStore {

@@ -10,6 +10,7 @@ pub(crate) mod locking;
 pub mod package;
 pub mod release;
 pub(crate) mod resolver;
+pub(crate) mod snapshot;
 pub mod sources;
 
 pub use package::Package;

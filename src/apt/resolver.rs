@@ -134,7 +134,19 @@ impl Universe {
     /// Keeps the packages of `arch` and `all`. The same name from several
     /// sources or versions gives several candidates; an exact duplicate
     /// (same name, version, architecture and source) is kept once.
+    #[cfg(test)]
     pub fn new(all: Vec<Package>, arch: &str) -> Result<Universe, DependencyError> {
+        Universe::preferring(all, arch, &BTreeMap::new())
+    }
+
+    /// [`Universe::new`], with the version `preferred` names for a
+    /// package tried before its others (highest first after it): what
+    /// `stele lock --update PKG` keeps every other package at.
+    pub fn preferring(
+        all: Vec<Package>,
+        arch: &str,
+        preferred: &BTreeMap<String, String>,
+    ) -> Result<Universe, DependencyError> {
         let count = all.len();
         let mut seen = BTreeSet::new();
         let packages: Vec<Package> = all
@@ -165,7 +177,10 @@ impl Universe {
         }
         let preference = |a: &usize, b: &usize| {
             let (pa, pb) = (&packages[*a], &packages[*b]);
-            version::compare(&pb.version, &pa.version)
+            let kept = |p: &Package| preferred.get(&p.name) == Some(&p.version);
+            kept(pb)
+                .cmp(&kept(pa))
+                .then_with(|| version::compare(&pb.version, &pa.version))
                 .then(pa.source_index.cmp(&pb.source_index))
                 .then_with(|| pa.architecture.cmp(&pb.architecture))
                 .then(a.cmp(b))

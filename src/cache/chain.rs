@@ -1,13 +1,16 @@
 //! The caches of one run, chained: the local folder first, then each
-//! `--cache-from` repository in the order given. A hit from a repository
-//! is recorded in the local folder, so the next build is a warm local
-//! one; after a successful build, its entries go to each `--cache-to`.
+//! `--cache-from` repository in the order given. Layers and unpacked
+//! packages come from the local folder only (what stele wrote itself);
+//! the repositories supply .debs, each checked against the lock, which
+//! then land in the local folder. After a successful build, the locked
+//! .debs go to each `--cache-to`.
 //!
 //! Every answer was checked by whoever gave it (`lookup`); the chain
 //! turns trouble into warnings (one per poisoned entry, one per place
-//! that is down, which is then skipped for the rest of the run), and
-//! counts what the registries did for `RemoteReport`. The pure build and
-//! the package step ask the chain, never a registry.
+//! that is down, which is then skipped for the rest of the run, for
+//! lookups and pushes alike), and counts what the registries did for
+//! `RemoteReport`. The pure build and the package step ask the chain,
+//! never a registry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -15,32 +18,25 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::local::Local;
-use super::lookup::{ArchiveCheck, Entry, EntryStore, LayerQuery, Stored, Trouble};
+use super::lookup::{ArchiveCheck, DebQuery, Entry, EntryStore, LayerQuery, Stored, Trouble};
 use crate::dpkg::unpack::{UnpackError, UnpackedDeb};
 use crate::fstree::FsTree;
 use crate::layer::{layer_key, Encoding};
 use crate::oci::{Digest, LayerBlob};
 use crate::store::{BlobStore, StoreError};
 
-/// Where an answer came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// The local cache folder.
-    Local,
-    /// A `--cache-from` repository.
-    Remote,
-}
-
 /// What the remote caches did in one run, counted as it happened.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RemoteReport {
-    /// Layers taken from a remote cache: neither compressed nor written.
-    pub layer_hits: u64,
-    pub layer_misses: u64,
-    /// Packages taken unpacked from a remote cache: their .deb neither
-    /// downloaded nor unpacked.
-    pub package_hits: u64,
-    pub package_misses: u64,
+    /// Locked .debs taken from a remote cache (checked against the lock)
+    /// instead of a mirror.
+    pub deb_hits: u64,
+    /// Locked .debs no remote cache had.
+    pub deb_misses: u64,
+    /// Application archives (wheels, npm tarballs) taken from a remote
+    /// cache (checked against their lock), and those none had.
+    pub archive_hits: u64,
+    pub archive_misses: u64,
     /// Content bytes fetched from remote caches.
     pub bytes_downloaded: u64,
     /// Entries pushed to `--cache-to`, and those already there.
@@ -156,15 +152,16 @@ impl Chain {
         self.counts().warnings.push(warning);
     }
 
+    /// Whether any remote is asked at all.
+    fn looks_up(&self) -> bool {
+        self.remotes.iter().any(|r| r.roles.lookup)
+    }
+
     /// The remotes to ask, in order, that have not failed.
     fn lookups(&self) -> impl Iterator<Item = &Remote> {
         self.remotes
             .iter()
             .filter(|r| r.roles.lookup && !r.down.load(Ordering::Relaxed))
-    }
-
-    fn looks_up(&self) -> bool {
-        self.remotes.iter().any(|r| r.roles.lookup)
     }
 
     /// The key of the layer `tree` makes with `encoding`, as every cache
@@ -173,44 +170,11 @@ impl Chain {
         layer_key(tree, encoding, &self.builder)
     }
 
-    /// Whether layers are looked up and recorded at all (not with
-    /// `--no-layer-cache`).
-    fn layers_on(&self) -> bool {
-        self.local.layers.is_some()
-    }
-
-    /// The layer `query` names, its blob in `out`, from the first cache
-    /// that has one that checks out. A remote hit is recorded locally.
-    pub fn layer(&self, query: &LayerQuery<'_>, out: &BlobStore) -> Option<(LayerBlob, Origin)> {
-        if !self.layers_on() {
-            return None;
-        }
-        if let Ok(Some(blob)) = self.local.layer(query, out) {
-            return Some((blob, Origin::Local));
-        }
-        if !self.looks_up() {
-            return None;
-        }
-        for remote in self.lookups() {
-            match remote.store.layer(query, out) {
-                Ok(Some(blob)) => {
-                    // A record that cannot be written only costs the next
-                    // build a lookup.
-                    let _ = self.local.put(&Entry::Layer {
-                        key: query.key,
-                        layer: &blob,
-                        profile: query.encoding.profile,
-                        from: out,
-                    });
-                    self.counts().layer_hits += 1;
-                    return Some((blob, Origin::Remote));
-                }
-                Ok(None) => {}
-                Err(trouble) => self.trouble(remote, trouble),
-            }
-        }
-        self.counts().layer_misses += 1;
-        None
+    /// The layer `query` names, its blob in `out`, from the local folder
+    /// (when the layer cache is on). No registry is asked: see
+    /// `cache::lookup` for why a layer from one cannot be proven.
+    pub fn layer(&self, query: &LayerQuery<'_>, out: &BlobStore) -> Option<LayerBlob> {
+        self.local.layer(query, out).ok().flatten()
     }
 
     /// Where a layer this build writes should be written too, in the
@@ -228,61 +192,68 @@ impl Chain {
         }
     }
 
-    /// Each of `debs` (sha256 and size) unpacked, from the first cache
-    /// that has it checked: the local folder (hashing each pack whole,
-    /// `jobs` at a time, largest first), then each `--cache-from`
-    /// (`transfers` at a time), whose hits are recorded locally. `None`
-    /// for those no cache has, in the order of `debs`.
-    pub fn packs(
-        &self,
-        debs: &[(&Digest, u64)],
-        jobs: usize,
-        transfers: usize,
-    ) -> Vec<Option<(UnpackedDeb, Origin)>> {
-        let mut found: Vec<Option<(UnpackedDeb, Origin)>> = crate::parallel::map(
+    /// Each of `debs` (sha256 and size) as the local folder unpacked it
+    /// before, hashing each pack whole, `jobs` at a time, largest first.
+    /// `None` for those it has not, in the order of `debs`.
+    pub fn packs(&self, debs: &[(&Digest, u64)], jobs: usize) -> Vec<Option<UnpackedDeb>> {
+        crate::parallel::map(
             debs,
             jobs,
             |(_, size)| *size,
-            |(deb, _)| {
-                let local = self.local.pack(deb).ok().flatten();
-                Ok::<_, std::convert::Infallible>(local.map(|u| (u, Origin::Local)))
-            },
+            |(deb, _)| Ok::<_, std::convert::Infallible>(self.local.pack(deb).ok().flatten()),
         )
-        .unwrap_or_else(|never| match never {});
-        if !self.looks_up() {
-            return found;
-        }
-        let todo: Vec<usize> = (0..debs.len()).filter(|&i| found[i].is_none()).collect();
-        let answers = crate::parallel::map(
-            &todo,
-            transfers,
-            |&i| debs[i].1,
-            |&i| Ok::<_, std::convert::Infallible>(self.remote_pack(debs[i].0)),
-        )
-        .unwrap_or_else(|never| match never {});
-        for (i, unpacked) in todo.into_iter().zip(answers) {
-            found[i] = unpacked.map(|u| (u, Origin::Remote));
-        }
-        found
+        .unwrap_or_else(|never| match never {})
     }
 
-    fn remote_pack(&self, deb: &Digest) -> Option<UnpackedDeb> {
+    /// Each of `debs` that `into` lacks, from the first `--cache-from`
+    /// that has it, `transfers` at a time: stored in `into` only once it
+    /// is the locked bytes. For each, in order, the name of the place it
+    /// came from, or `None` (already there, or no remote has it).
+    pub fn debs(
+        &self,
+        debs: &[DebQuery<'_>],
+        into: &BlobStore,
+        transfers: usize,
+    ) -> Vec<Option<String>> {
+        if !self.remotes.iter().any(|r| r.roles.lookup) {
+            return vec![None; debs.len()];
+        }
+        crate::parallel::map(
+            debs,
+            transfers,
+            |_| 0,
+            |query| {
+                if into.contains(query.sha256) {
+                    return Ok::<_, std::convert::Infallible>(None);
+                }
+                Ok(self.remote_deb(query, into))
+            },
+        )
+        .unwrap_or_else(|never| match never {})
+    }
+
+    /// Every `--cache-from` by name, and whether it is down in this run:
+    /// where a .deb was looked for, for the error that lists routes.
+    pub fn lookup_places(&self) -> Vec<(String, bool)> {
+        self.remotes
+            .iter()
+            .filter(|r| r.roles.lookup)
+            .map(|r| (r.store.name(), r.down.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    fn remote_deb(&self, query: &DebQuery<'_>, into: &BlobStore) -> Option<String> {
         for remote in self.lookups() {
-            match remote.store.pack(deb) {
-                Ok(Some(unpacked)) => {
-                    // Checked; not recorded costs the next build a lookup.
-                    let _ = self.local.put(&Entry::Pack {
-                        deb,
-                        unpacked: &unpacked,
-                    });
-                    self.counts().package_hits += 1;
-                    return Some(unpacked);
+            match remote.store.deb(query, into) {
+                Ok(Some(())) => {
+                    self.counts().deb_hits += 1;
+                    return Some(remote.store.name());
                 }
                 Ok(None) => {}
                 Err(trouble) => self.trouble(remote, trouble),
             }
         }
-        self.counts().package_misses += 1;
+        self.counts().deb_misses += 1;
         None
     }
 
@@ -290,21 +261,26 @@ impl Chain {
     /// that has one passing `check`, downloaded into the local folder's
     /// blobs: its sha256 and size (the local folder is the caller's to
     /// look in first).
-    pub fn archive(&self, key: &Digest, check: ArchiveCheck) -> Option<(Digest, u64)> {
+    pub fn archive(
+        &self,
+        key: &Digest,
+        into: &BlobStore,
+        check: ArchiveCheck,
+    ) -> Option<(Digest, u64)> {
         if !self.looks_up() {
             return None;
         }
         for remote in self.lookups() {
-            match remote.store.archive(key, check) {
+            match remote.store.archive(key, into, check) {
                 Ok(Some(found)) => {
-                    self.counts().package_hits += 1;
+                    self.counts().archive_hits += 1;
                     return Some(found);
                 }
                 Ok(None) => {}
                 Err(trouble) => self.trouble(remote, trouble),
             }
         }
-        self.counts().package_misses += 1;
+        self.counts().archive_misses += 1;
         None
     }
 
@@ -333,6 +309,7 @@ impl Chain {
                             counts.entries_pushed += 1;
                             counts.bytes_uploaded += bytes;
                         }
+                        Ok(Stored::NotKept) => {}
                         Err(trouble) => self.trouble(remote, trouble),
                     }
                     Ok(())
@@ -345,57 +322,54 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
 
     use super::*;
     use crate::cache::lookup::Answer;
     use crate::cache::{Cache, Local};
-    use crate::layer::test_support::*;
 
-    /// A place that answers every layer lookup the same way and counts
+    /// A place that answers every .deb lookup the same way and counts
     /// what it is asked: the chain's own rules, apart from any registry.
     struct Scripted {
         name: &'static str,
-        /// `None`: a miss; `Some(Ok(()))`: the query's layer, written
-        /// into `out` as a registry hit lands it; `Some(Err(t))`: `t`.
+        /// `None`: a miss; `Some(Ok(()))`: the .deb (whose bytes it
+        /// holds), stored as a registry hit stores it; `Some(Err(t))`: `t`.
         answer: Option<Result<(), Trouble>>,
+        bytes: Vec<u8>,
         asked: AtomicUsize,
         puts: AtomicUsize,
         put: Result<Stored, Trouble>,
     }
 
     impl Scripted {
-        fn new(name: &'static str, answer: Option<Result<(), Trouble>>) -> Scripted {
-            Scripted {
+        fn new(name: &'static str, answer: Option<Result<(), Trouble>>) -> Arc<Scripted> {
+            Arc::new(Scripted {
                 name,
                 answer,
+                bytes: b"a .deb".to_vec(),
                 asked: AtomicUsize::new(0),
                 puts: AtomicUsize::new(0),
                 put: Ok(Stored::Sent { bytes: 7 }),
-            }
+            })
         }
     }
 
-    impl EntryStore for std::sync::Arc<Scripted> {
+    impl EntryStore for Arc<Scripted> {
         fn name(&self) -> String {
             self.name.to_string()
         }
 
-        fn layer(&self, query: &LayerQuery<'_>, out: &BlobStore) -> Answer<LayerBlob> {
+        fn deb(&self, query: &DebQuery<'_>, into: &BlobStore) -> Answer<()> {
             self.asked.fetch_add(1, Ordering::Relaxed);
             match &self.answer {
                 None => Ok(None),
                 Some(Ok(())) => {
-                    let blob = crate::layer::write_layer(query.tree, query.encoding, out, None)
-                        .expect("a layer writes");
-                    Ok(Some(blob))
+                    into.put_verified(&self.bytes[..], query.sha256, query.size)
+                        .map_err(|e| Trouble::refused("deb-x", e))?;
+                    Ok(Some(()))
                 }
                 Some(Err(trouble)) => Err(trouble.clone()),
             }
-        }
-
-        fn pack(&self, _deb: &Digest) -> Answer<UnpackedDeb> {
-            self.asked.fetch_add(1, Ordering::Relaxed);
-            Ok(None)
         }
 
         fn put(&self, _entry: &Entry<'_>) -> Result<Stored, Trouble> {
@@ -404,50 +378,51 @@ mod tests {
         }
     }
 
-    fn chain(dir: &std::path::Path, remotes: &[(&std::sync::Arc<Scripted>, Roles)]) -> Chain {
+    fn chain(dir: &std::path::Path, remotes: &[(&Arc<Scripted>, Roles)]) -> (Chain, Cache) {
         let cache = Cache::open(&dir.join("cache"), std::time::SystemTime::now()).unwrap();
         let local = Local::new(&cache, Some(cache.layers().unwrap()));
         let remotes = remotes
             .iter()
             .map(|(s, roles)| (Box::new((*s).clone()) as Box<dyn EntryStore>, *roles))
             .collect();
-        Chain::new(local, remotes, "test")
+        (Chain::new(local, remotes, "test"), cache)
+    }
+
+    fn query(sha: &Digest) -> DebQuery<'_> {
+        DebQuery {
+            sha256: sha,
+            size: 6,
+            label: "hello 1.0 (amd64)",
+        }
     }
 
     #[test]
-    fn a_poisoned_entry_is_a_named_miss_and_the_next_cache_is_asked() {
+    fn a_poisoned_deb_is_a_named_miss_and_the_next_cache_is_asked() {
         let dir = tempfile::tempdir().unwrap();
-        let poisoned = std::sync::Arc::new(Scripted::new(
+        let poisoned = Scripted::new(
             "remote cache a",
-            Some(Err(Trouble::refused("layer-x", "its blob is another tar"))),
-        ));
-        let good = std::sync::Arc::new(Scripted::new("remote cache b", Some(Ok(()))));
-        let chain = chain(
+            Some(Err(Trouble::refused(
+                "deb-v1-x",
+                "its bytes are another .deb",
+            ))),
+        );
+        let good = Scripted::new("remote cache b", Some(Ok(())));
+        let (chain, cache) = chain(
             dir.path(),
             &[(&poisoned, Roles::FROM), (&good, Roles::FROM)],
         );
-        let t = tree();
-        let key = chain.key(&t, GZIP);
-        let query = LayerQuery {
-            key: &key,
-            tree: &t,
-            encoding: GZIP,
-        };
-        let out = BlobStore::open(dir.path().join("out")).unwrap();
-        let (blob, origin) = chain.layer(&query, &out).unwrap();
-        assert_eq!(origin, Origin::Remote);
-        out.verify(&blob.digest, blob.size).unwrap();
+        let sha = Digest::of(b"a .deb");
+        let from = chain.debs(&[query(&sha)], cache.blobs(), 1);
+        assert_eq!(from, [Some("remote cache b".to_string())]);
+        cache.blobs().verify(&sha, 6).unwrap();
         let report = chain.report();
-        assert_eq!((report.layer_hits, report.layer_misses), (1, 0));
+        assert_eq!((report.deb_hits, report.deb_misses), (1, 0));
         assert_eq!(
             report.warnings,
-            ["remote cache a: entry layer-x does not check out and is not used: its blob is another tar"]
+            ["remote cache a: entry deb-v1-x does not check out and is not used: its bytes are another .deb"]
         );
-
-        // The hit was recorded in the local folder: asked again, no
-        // remote is.
-        let again = BlobStore::open(dir.path().join("again")).unwrap();
-        assert_eq!(chain.layer(&query, &again), Some((blob, Origin::Local)));
+        // Now in the local folder: asked again, no remote is.
+        assert_eq!(chain.debs(&[query(&sha)], cache.blobs(), 1), [None]);
         assert_eq!(poisoned.asked.load(Ordering::Relaxed), 1);
         assert_eq!(good.asked.load(Ordering::Relaxed), 1);
     }
@@ -459,46 +434,25 @@ mod tests {
             lookup: true,
             fill: true,
         };
-        let down = std::sync::Arc::new(Scripted::new(
+        let down = Scripted::new(
             "remote cache a",
-            Some(Err(Trouble::down(
-                "looking up an entry",
-                "connection refused",
-            ))),
-        ));
-        let empty = std::sync::Arc::new(Scripted::new("remote cache b", None));
-        let to = std::sync::Arc::new(Scripted::new("remote cache c", Some(Ok(()))));
-        let chain = chain(
+            Some(Err(Trouble::down("fetching a .deb", "connection refused"))),
+        );
+        let empty = Scripted::new("remote cache b", None);
+        let to = Scripted::new("remote cache c", Some(Ok(())));
+        let (chain, cache) = chain(
             dir.path(),
             &[(&down, both), (&empty, Roles::FROM), (&to, Roles::TO)],
         );
-        let out = BlobStore::open(dir.path().join("out")).unwrap();
-        let trees = [tree(), {
-            let mut t = tree();
-            t.get_mut("etc/a").unwrap().mode = 0o600;
-            t
-        }];
-        let mut written = Vec::new();
-        for t in &trees {
-            let key = chain.key(t, GZIP);
-            let query = LayerQuery {
-                key: &key,
-                tree: t,
-                encoding: GZIP,
-            };
-            assert_eq!(chain.layer(&query, &out), None);
-            let blob = crate::layer::write_layer(t, GZIP, &out, None).unwrap();
-            written.push((key, blob));
-        }
-        let debs = [(&Digest::of(b"deb"), 1)];
-        assert!(chain.packs(&debs, 1, 1)[0].is_none());
-        let entries: Vec<Entry> = written
+        let shas = [Digest::of(b"one"), Digest::of(b"two")];
+        let queries: Vec<DebQuery> = shas.iter().map(query).collect();
+        assert_eq!(chain.debs(&queries, cache.blobs(), 1), [None, None]);
+        cache.blobs().put_bytes(b"one").unwrap();
+        let entries: Vec<Entry> = queries
             .iter()
-            .map(|(key, layer)| Entry::Layer {
-                key,
-                layer,
-                profile: GZIP.profile,
-                from: &out,
+            .map(|deb| Entry::Deb {
+                deb: *deb,
+                from: cache.blobs(),
             })
             .collect();
         chain.push(&entries, 1);
@@ -506,18 +460,40 @@ mod tests {
         let report = chain.report();
         assert_eq!(
             report.warnings,
-            ["remote cache a: looking up an entry: connection refused; going on without it"]
+            ["remote cache a: fetching a .deb: connection refused; going on without it"]
         );
-        assert_eq!((report.layer_hits, report.layer_misses), (0, 2));
-        assert_eq!((report.package_hits, report.package_misses), (0, 1));
+        assert_eq!((report.deb_hits, report.deb_misses), (0, 2));
         // Down for lookups and pushes alike; the others asked in their
         // roles only.
         assert_eq!(down.asked.load(Ordering::Relaxed), 1);
         assert_eq!(down.puts.load(Ordering::Relaxed), 0);
-        assert_eq!(empty.asked.load(Ordering::Relaxed), 3);
+        assert_eq!(empty.asked.load(Ordering::Relaxed), 2);
         assert_eq!(empty.puts.load(Ordering::Relaxed), 0);
         assert_eq!(to.asked.load(Ordering::Relaxed), 0);
         assert_eq!(to.puts.load(Ordering::Relaxed), 2);
         assert_eq!((report.entries_pushed, report.bytes_uploaded), (2, 14));
+    }
+
+    #[test]
+    fn layers_and_packs_come_from_the_local_folder_only() {
+        use crate::layer::test_support::*;
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Scripted::new("remote cache a", Some(Ok(())));
+        let (chain, _cache) = chain(dir.path(), &[(&remote, Roles::FROM)]);
+        let t = tree();
+        let key = chain.key(&t, GZIP);
+        let query = LayerQuery {
+            key: &key,
+            tree: &t,
+            encoding: GZIP,
+        };
+        let out = BlobStore::open(dir.path().join("out")).unwrap();
+        assert_eq!(chain.layer(&query, &out), None);
+        let blob = crate::layer::write_layer_to(&t, GZIP, &out, chain.layer_store(), None).unwrap();
+        chain.written(&key, &blob).unwrap();
+        let again = BlobStore::open(dir.path().join("again")).unwrap();
+        assert_eq!(chain.layer(&query, &again), Some(blob));
+        assert!(chain.packs(&[(&Digest::of(b"deb"), 1)], 1)[0].is_none());
+        assert_eq!(remote.asked.load(Ordering::Relaxed), 0);
     }
 }

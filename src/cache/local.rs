@@ -1,11 +1,11 @@
 //! The local folder's entries behind the lookup interface: layers (when
-//! the layer cache is on) and packs. Its records were written by stele
-//! itself and are checked by digest as they are read; a damaged one is a
-//! silent miss and is dropped, never trouble.
+//! the layer cache is on), packs, and the downloaded .debs. Its records
+//! were written by stele itself and are checked by digest as they are
+//! read; a damaged one is a silent miss and is dropped, never trouble.
 
 use super::folder::Cache;
 use super::layers::LayerCache;
-use super::lookup::{Answer, Entry, EntryStore, LayerQuery, Stored, Trouble};
+use super::lookup::{Answer, DebQuery, Entry, EntryStore, LayerQuery, Stored, Trouble};
 use super::packs::PackCache;
 use crate::dpkg::unpack::UnpackedDeb;
 use crate::oci::{Digest, LayerBlob};
@@ -47,6 +47,12 @@ impl EntryStore for Local {
         Ok(self.packs.load(deb))
     }
 
+    /// A .deb is in the local folder when a download or an import put it
+    /// there, checked on the way in; `into` is where it would go.
+    fn deb(&self, query: &DebQuery<'_>, into: &BlobStore) -> Answer<()> {
+        Ok(into.contains(query.sha256).then_some(()))
+    }
+
     fn put(&self, entry: &Entry<'_>) -> Result<Stored, Trouble> {
         let failed = |what: &str, e| Trouble::Entry(format!("cannot record {what}: {e}"));
         match *entry {
@@ -69,8 +75,9 @@ impl EntryStore for Local {
                 .packs
                 .record(deb, unpacked)
                 .map_err(|e| failed(&format!("the package {deb}"), e))?,
-            // Archives live in the folder's blobs by their sha256 already.
-            Entry::Archive { .. } => return Ok(Stored::Present),
+            // Downloaded straight into the folder's blobs, as archives are
+            // kept there by their sha256 already.
+            Entry::Deb { .. } | Entry::Archive { .. } => return Ok(Stored::Present),
         }
         Ok(Stored::Sent { bytes: 0 })
     }

@@ -16,14 +16,18 @@
 //! - downloads (.debs, apt indexes, base images' blobs, wheels, npm
 //!   tarballs), by digest alone.
 //!
-//! A registry repository (`remote`: `--cache-from`, `--cache-to`) holds
-//! layers and packs as OCI artifacts, for fleets of CI runners.
+//! A registry repository (`remote`: `--cache-from`, `--cache-to`,
+//! `stele vendor --to`) keeps locked .debs as OCI artifacts by sha256:
+//! a package archive for fleets of CI runners and for rebuilds after the
+//! mirror moved on. It keeps nothing else, since nothing else it could
+//! hold can be proven from the lock (`lookup`).
 //!
 //! Both answer one checked-lookup interface (`lookup::EntryStore`); the
 //! pipeline chains them (`Chain`: the local folder first, then each
 //! `--cache-from`; fills go to the local folder and each `--cache-to`),
 //! and the build and package steps ask the chain, never a registry.
-//! `prune` makes the local folder smaller under its exclusive lock.
+//! `prune` makes the local folder smaller under its exclusive lock;
+//! `remote::prune` a registry's, through its API.
 
 mod apps;
 mod chain;
@@ -39,7 +43,7 @@ pub mod remote;
 mod views;
 
 pub use apps::AppPacks;
-pub use chain::{Chain, Origin, RemoteReport, Roles};
+pub use chain::{Chain, RemoteReport, Roles};
 pub use folder::{lock, Cache, LOCK_FILE};
 pub use layers::LayerCache;
 pub use local::Local;

@@ -9,7 +9,7 @@
 //! on or trusts a damaged file. A record that is missing, damaged or of
 //! another format version is a miss.
 
-use super::records::{Records, RECORD_LIMIT};
+use super::records::Records;
 use crate::dpkg::unpack::{self, UnpackError, UnpackedDeb, UNPACK_FORMAT};
 use crate::oci::Digest;
 use crate::store::{BlobStore, StoreError};
@@ -38,7 +38,7 @@ impl PackCache {
     /// are all there and whole (the pack's files are checked as read).
     pub fn load(&self, deb: &Digest) -> Option<UnpackedDeb> {
         let bytes = self.records.get(&self.store, deb)?;
-        let found = self.checked(&bytes, deb, None, false);
+        let found = self.checked(&bytes, deb);
         if found.is_none() {
             self.records.remove(deb);
         }
@@ -46,43 +46,11 @@ impl PackCache {
     }
 
     /// The index `bytes` for `deb`, checked as a record of this cache is:
-    /// it describes `deb` and fits its pack (`pack` when one is expected),
-    /// and the pack hashes whole unless `pack_checked` says it was hashed
-    /// as it was stored just now.
-    fn checked(
-        &self,
-        bytes: &[u8],
-        deb: &Digest,
-        pack: Option<&Digest>,
-        pack_checked: bool,
-    ) -> Option<UnpackedDeb> {
+    /// it describes `deb`, fits its pack, and the pack hashes whole.
+    fn checked(&self, bytes: &[u8], deb: &Digest) -> Option<UnpackedDeb> {
         let unpacked = UnpackedDeb::from_index(bytes, deb, &self.store)?;
         let (digest, size) = unpacked.pack();
-        if pack.is_some_and(|p| p != digest) {
-            return None;
-        }
-        (pack_checked || self.store.verify(digest, size).is_ok()).then_some(unpacked)
-    }
-
-    /// The index `index` (`size` bytes) for `deb` that arrived in this
-    /// cache's store from elsewhere (a registry), checked exactly as `load`
-    /// checks a record of its own and that its pack is `pack`;
-    /// `pack_checked` says the pack was hashed as it was stored just now,
-    /// so it is not hashed twice. `None` when it does not check out.
-    /// Nothing is recorded: `record` does that once every check passed.
-    pub(crate) fn adopt(
-        &self,
-        deb: &Digest,
-        index: &Digest,
-        size: u64,
-        pack: &Digest,
-        pack_checked: bool,
-    ) -> Option<UnpackedDeb> {
-        let bytes = self
-            .store
-            .read_verified(index, Some(size), RECORD_LIMIT)
-            .ok()?;
-        self.checked(&bytes, deb, Some(pack), pack_checked)
+        self.store.verify(digest, size).is_ok().then_some(unpacked)
     }
 
     /// Records `unpacked` (its pack in this cache's store) as `deb`.
@@ -168,59 +136,5 @@ mod tests {
             .unpack("t.deb", &digest, bytes.len() as u64 + 1)
             .is_err());
         assert!(cache.load(&digest).is_none(), "nothing recorded");
-    }
-
-    #[test]
-    fn an_adopted_entry_is_checked_as_a_record_of_its_own() {
-        let bytes = sample();
-        // One cache unpacks; another receives its index and pack, as a
-        // registry hands them over, and adopts them without the .deb.
-        let (_a, first, deb_digest) = cache_with(&bytes);
-        let unpacked = first.unpack("t", &deb_digest, bytes.len() as u64).unwrap();
-        // What a registry entry for it carries: the index as recorded,
-        // and the pack.
-        let index_bytes = unpacked.index_bytes();
-        let (index, index_size) = (Digest::of(&index_bytes), index_bytes.len() as u64);
-        let (pack, pack_size) = (unpacked.pack().0.clone(), unpacked.pack().1);
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let second = PackCache::open(&store).unwrap();
-        store.copy_from(&first.store, &index).unwrap();
-        store.copy_from(&first.store, &pack).unwrap();
-        assert_eq!(store.path(&index).metadata().unwrap().len(), index_size);
-
-        let other = Digest::of(b"another package");
-        assert!(second
-            .adopt(&other, &index, index_size, &pack, true)
-            .is_none());
-        assert!(second
-            .adopt(&deb_digest, &index, index_size, &other, true)
-            .is_none());
-        // A pack damaged on disk and not just checked is refused.
-        let path = store.path(&pack);
-        let mut damaged = std::fs::read(&path).unwrap();
-        damaged[0] ^= 1;
-        std::fs::remove_file(&path).unwrap();
-        std::fs::write(&path, &damaged).unwrap();
-        assert!(second
-            .adopt(&deb_digest, &index, index_size, &pack, false)
-            .is_none());
-        damaged[0] ^= 1;
-        std::fs::remove_file(&path).unwrap();
-        std::fs::write(&path, &damaged).unwrap();
-        let adopted = second
-            .adopt(&deb_digest, &index, index_size, &pack, false)
-            .unwrap();
-        assert_eq!(pack_size, unpacked.unpacked_size());
-        assert_same(&adopted.contents(u64::MAX), &unpacked.contents(u64::MAX));
-        assert!(
-            second.load(&deb_digest).is_none(),
-            "adopting records nothing"
-        );
-        second.record(&deb_digest, &adopted).unwrap();
-        assert!(
-            second.load(&deb_digest).is_some(),
-            "recorded for later builds"
-        );
     }
 }

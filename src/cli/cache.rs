@@ -1,4 +1,4 @@
-//! `stele cache`: the local cache folder.
+//! `stele cache`: the local cache folder, and a registry cache.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -6,15 +6,18 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 
 use super::report::{human_bytes, print_json, Reporter};
-use super::settings::{cache_dir, CacheArgs};
+use super::settings::{
+    cache_dir, registry_settings, transport, unix_now, CacheArgs, JobsArgs, RegistryArgs,
+};
 use crate::cache::prune::{self, PruneOptions};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CacheCommand {
     /// Remove the least recently used entries of the local cache, after
-    /// waiting for running commands that use it.
+    /// waiting for running commands that use it; or, with --remote, the
+    /// oldest entries of a registry cache.
     #[command(
-        after_help = "Examples:\n  stele cache prune --max-size 10GB\n  stele cache prune --older-than 7d --dry-run"
+        after_help = "Examples:\n  stele cache prune --max-size 10GB\n  stele cache prune --older-than 7d --dry-run\n  stele cache prune --remote registry.example/team/debs --older-than 52w --keep app.lock"
     )]
     Prune(PruneArgs),
 }
@@ -41,6 +44,19 @@ pub struct PruneArgs {
     /// Print what was removed as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Prune this registry cache (HOST[:PORT]/REPO, what --cache-to fills)
+    /// instead of the local folder, through the registry's API: entries
+    /// pushed longer ago than --older-than, then the oldest until the rest
+    /// is at most --max-size. The registry must allow deletes; its garbage
+    /// collection frees the storage.
+    #[arg(long, value_name = "REF", conflicts_with = "no_wait")]
+    pub remote: Option<String>,
+    /// With --remote: never remove the .debs this lockfile names
+    /// (repeatable): the archive a rebuild of it needs.
+    #[arg(long, value_name = "LOCKFILE", requires = "remote")]
+    pub keep: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 pub(crate) fn run(cmd: CacheCommand, r: &Reporter) -> Result<ExitCode> {
@@ -52,6 +68,9 @@ pub(crate) fn run(cmd: CacheCommand, r: &Reporter) -> Result<ExitCode> {
 fn cmd_prune(args: PruneArgs, r: &Reporter) -> Result<ExitCode> {
     if args.max_size.is_none() && args.older_than.is_none() {
         bail!("say what to remove: --max-size SIZE, --older-than DURATION, or both (--max-size 0 empties the cache)");
+    }
+    if let Some(remote) = &args.remote {
+        return prune_remote(remote, &args, r);
     }
     let dir = cache_dir(&args.cache)?;
     if !dir.join("blobs").is_dir() {
@@ -119,6 +138,66 @@ fn cmd_prune(args: PruneArgs, r: &Reporter) -> Result<ExitCode> {
             },
             "links_skipped": report.links_skipped,
         }))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stele cache prune --remote REF`.
+fn prune_remote(remote: &str, args: &PruneArgs, r: &Reporter) -> Result<ExitCode> {
+    use crate::cache::remote::prune::{prune, RemotePruneOptions};
+    let reference = crate::registry::Reference::parse(remote)?;
+    if reference.tag.is_some() || reference.digest.is_some() {
+        bail!(
+            "--remote {remote} names a tag or digest; name the cache repository only, e.g. {}/{}",
+            reference.registry,
+            reference.repository
+        );
+    }
+    let mut keep = std::collections::BTreeSet::new();
+    for path in &args.keep {
+        let lock = crate::lock::Lock::load(path)?;
+        keep.extend(
+            lock.platforms
+                .values()
+                .flat_map(|p| p.packages.iter().map(|p| p.sha256.clone())),
+        );
+    }
+    let transport = transport(&args.registry.tls)?;
+    let registry = registry_settings(
+        &args.registry,
+        &JobsArgs::default(),
+        &transport,
+        crate::registry::Progress::default(),
+    )?;
+    let options = RemotePruneOptions {
+        older_than: args.older_than,
+        max_size: args.max_size,
+        keep,
+        now: unix_now(),
+        dry_run: args.dry_run,
+    };
+    let report = prune(&reference, &registry, &options)?;
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    for tag in &report.removed {
+        r.detail(format_args!("  {verb}: {tag}"));
+    }
+    r.info(format_args!(
+        "{reference}: {verb} {} entries, {}; {} entries, {}, {}",
+        report.entries_removed,
+        human_bytes(report.bytes_removed),
+        report.entries_kept,
+        human_bytes(report.bytes_kept),
+        if args.dry_run { "would stay" } else { "stay" }
+    ));
+    if args.json {
+        let mut doc = serde_json::to_value(&report)?;
+        doc["remote"] = serde_json::Value::from(reference.to_string());
+        doc["dry_run"] = serde_json::Value::from(args.dry_run);
+        print_json(&doc)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -99,17 +99,11 @@ impl Reporter {
             )),
             Event::Unpacked {
                 reused,
-                remote,
                 fresh,
                 unpacked_now,
             } => {
-                let remote = if remote > 0 {
-                    format!(", {remote} from the remote cache")
-                } else {
-                    String::new()
-                };
                 self.info(format_args!(
-                    "packages: {reused} unpacked before{remote}, {fresh} unpacked now"
+                    "packages: {reused} unpacked before, {fresh} unpacked now"
                 ));
                 for label in unpacked_now {
                     self.detail(format_args!("  unpacked now: {label}"));
@@ -118,15 +112,17 @@ impl Reporter {
             Event::BaseLayers { cached, read } => self.info(format_args!(
                 "base layers: {cached} known from the cache, {read} read"
             )),
+            Event::DebRoutes { routes } => {
+                let from: Vec<String> = routes
+                    .iter()
+                    .map(|(route, n)| format!("{n} from {route}"))
+                    .collect();
+                self.info(format_args!(".debs: {}", from.join(", ")));
+            }
             Event::Layers { stats, cache } => {
-                let remote = if stats.remote > 0 {
-                    format!(", from the remote cache {}", stats.remote)
-                } else {
-                    String::new()
-                };
                 if cache {
                     self.info(format_args!(
-                        "layer cache: hits {}, misses {}{remote}",
+                        "layer cache: hits {}, misses {}",
                         stats.reused, stats.written
                     ));
                 } else {
@@ -140,7 +136,6 @@ impl Reporter {
                         "  {} {} ({} bytes): {}",
                         match d.source {
                             LayerSource::LayerCache => "cache hit:",
-                            LayerSource::RemoteCache => "remote hit:",
                             LayerSource::Written => "written:  ",
                         },
                         d.layer.digest,
@@ -153,12 +148,18 @@ impl Reporter {
                 for w in &report.warnings {
                     self.info(format_args!("warning: {w}"));
                 }
+                let archives = if report.archive_hits + report.archive_misses > 0 {
+                    format!(
+                        ", Python and npm archives {} hits, {} misses",
+                        report.archive_hits, report.archive_misses
+                    )
+                } else {
+                    String::new()
+                };
                 self.info(format_args!(
-                    "remote cache: packages {} hits, {} misses; layers {} hits, {} misses; {} bytes downloaded; {} entries pushed ({} bytes), {} already there",
-                    report.package_hits,
-                    report.package_misses,
-                    report.layer_hits,
-                    report.layer_misses,
+                    "remote cache: .debs {} hits, {} misses{archives}; {} bytes downloaded; {} entries pushed ({} bytes), {} already there",
+                    report.deb_hits,
+                    report.deb_misses,
                     report.bytes_downloaded,
                     report.entries_pushed,
                     report.bytes_uploaded,

@@ -61,20 +61,26 @@ pub struct PackageArgs {
     pub vendor: Option<PathBuf>,
 }
 
-/// Registry repositories as a shared cache of layers and unpacked
-/// packages, for fleets of CI runners.
+/// Registry repositories as a shared archive of the locked .debs, for
+/// fleets of CI runners and rebuilds after the mirror moved on.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RemoteCacheArgs {
-    /// Look layers and unpacked packages up in this registry repository
-    /// (HOST[:PORT]/REPO) before doing the work; repeatable, asked in
-    /// order. Also STELE_CACHE_FROM (comma- or space-separated).
+    /// Take locked .debs from this registry repository (HOST[:PORT]/REPO),
+    /// each checked against the lock, before asking the mirror;
+    /// repeatable, asked in order. Also STELE_CACHE_FROM (comma- or
+    /// space-separated).
     #[arg(long, value_name = "REF")]
     pub cache_from: Vec<String>,
-    /// Push this build's layers and unpacked packages to this registry
-    /// repository after a successful build; repeatable. Also
-    /// STELE_CACHE_TO (comma- or space-separated).
+    /// Push this build's locked .debs to this registry repository after a
+    /// successful build; repeatable. Also STELE_CACHE_TO (comma- or
+    /// space-separated).
     #[arg(long, value_name = "REF")]
     pub cache_to: Vec<String>,
+    /// How long a remote cache request may make no progress (5s by
+    /// default, also STELE_CACHE_TIMEOUT): past it, that registry is down
+    /// for the rest of the run, lookups and pushes alike.
+    #[arg(long, value_name = "DURATION", value_parser = super::cache::parse_duration)]
+    pub cache_timeout: Option<std::time::Duration>,
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -610,10 +616,28 @@ fn cache_refs(flag: &[String], env: &str) -> Result<Vec<crate::registry::Referen
 }
 
 pub(crate) fn remote_cache_settings(args: &RemoteCacheArgs) -> Result<RemoteCacheSettings> {
+    let timeout = match (args.cache_timeout, std::env::var("STELE_CACHE_TIMEOUT")) {
+        (Some(t), _) => t,
+        (None, Ok(v)) if !v.trim().is_empty() => super::cache::parse_duration(&v)
+            .map_err(|e| anyhow::anyhow!("STELE_CACHE_TIMEOUT: {e}"))?,
+        _ => crate::cache::remote::DEFAULT_TIMEOUT,
+    };
+    if timeout.is_zero() {
+        anyhow::bail!("--cache-timeout (or STELE_CACHE_TIMEOUT) must be at least 1s");
+    }
     Ok(RemoteCacheSettings {
         from: cache_refs(&args.cache_from, "STELE_CACHE_FROM")?,
         to: cache_refs(&args.cache_to, "STELE_CACHE_TO")?,
+        timeout,
+        now: unix_now(),
     })
+}
+
+/// The clock, once, for what the CLI hands down as "now".
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Reads `SOURCE_DATE_EPOCH` (reproducible-builds.org spec): a decimal

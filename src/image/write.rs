@@ -9,7 +9,6 @@
 use super::BuildError;
 use super::{BuildSettings, LayerPlan};
 use crate::cache::lookup::LayerQuery;
-use crate::cache::Origin;
 use crate::fstree::NodeKind;
 use crate::layer::{self, layer_key, BlockPool, Encoding};
 use crate::oci::{Digest, LayerBlob};
@@ -20,8 +19,6 @@ use crate::store::BlobStore;
 pub struct LayerStats {
     /// Layers taken from the layer cache.
     pub reused: usize,
-    /// Layers taken from a remote cache (`--cache-from`).
-    pub remote: usize,
     /// Layers written (compressed) by this build.
     pub written: usize,
     /// Each distinct layer in plan order: its history line, its blob, and
@@ -44,7 +41,6 @@ pub struct LayerDecision {
 pub enum LayerSource {
     Written,
     LayerCache,
-    RemoteCache,
 }
 
 /// The blob of every planned layer, in plan order, each in `store`.
@@ -84,10 +80,8 @@ pub(super) fn write_layers(
                 tree: &plans[i].tree,
                 encoding,
             };
-            match caches.and_then(|c| c.layer(&query, store)) {
-                Some((blob, Origin::Local)) => return Ok((blob, LayerSource::LayerCache)),
-                Some((blob, Origin::Remote)) => return Ok((blob, LayerSource::RemoteCache)),
-                None => {}
+            if let Some(blob) = caches.and_then(|c| c.layer(&query, store)) {
+                return Ok((blob, LayerSource::LayerCache));
             }
             let pool =
                 (settings.jobs > 1).then(|| pool.get_or_init(|| BlockPool::new(settings.jobs)));
@@ -108,7 +102,6 @@ pub(super) fn write_layers(
     for (&i, (blob, source)) in unique.iter().zip(&results) {
         match source {
             LayerSource::LayerCache => stats.reused += 1,
-            LayerSource::RemoteCache => stats.remote += 1,
             LayerSource::Written => stats.written += 1,
         }
         stats.decisions.push(LayerDecision {

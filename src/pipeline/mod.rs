@@ -18,6 +18,7 @@ mod packages;
 mod resolve;
 mod settings;
 
+pub(crate) use packages::{fetch_debs, Routes};
 pub use resolve::download_event;
 pub use resolve::{
     check_lock, fetcher, lock_in_force, resolve, resolve_apps, LockOutcome, LockStatus, Resolved,
@@ -31,7 +32,7 @@ use crate::attest::{
     self, AttestError, AttestInput, Attestation, BuilderFacts, PrivateKey, RunFacts, Selection,
     SignOptions,
 };
-use crate::cache::lookup::{Entry, EntryStore};
+use crate::cache::lookup::{DebQuery, Entry, EntryStore};
 use crate::cache::{Chain, Local, RemoteCacheError, RemoteReport, Repository, Roles};
 use crate::image::{BuildError, BuildOutput, BuildSettings, LayerStats};
 use crate::store::{BlobStore, StoreError};
@@ -58,11 +59,12 @@ pub enum Event<'a> {
     /// names the latter, `name version (arch)`).
     Unpacked {
         reused: usize,
-        /// Taken unpacked from a remote cache (`--cache-from`).
-        remote: usize,
         fresh: usize,
         unpacked_now: &'a [String],
     },
+    /// Where the .debs downloaded now came from: each route (a remote
+    /// cache, the mirror, the snapshot archive) and how many it gave.
+    DebRoutes { routes: &'a [(String, usize)] },
     /// The base's layers: known from the cache's views, or read now
     /// (decompressed, their DiffIDs taken).
     BaseLayers { cached: usize, read: usize },
@@ -157,9 +159,9 @@ impl Produced {
 
 /// The caches of one run, chained: the local folder first, then each
 /// `--cache-from` in order; what a build made goes to the local folder as
-/// it is made and to each `--cache-to` after. `--offline` asks no remote
-/// cache; `--no-layer-cache` takes and records no layer (packages still
-/// come from the caches).
+/// it is made, and its .debs to each `--cache-to` after. A repository
+/// named by both is one place. `--offline` asks no remote cache;
+/// `--no-layer-cache` takes and records no layer.
 pub fn caches(settings: &Settings) -> Result<Chain, PipelineError> {
     let layers = if settings.layer_cache {
         Some(
@@ -176,16 +178,12 @@ pub fn caches(settings: &Settings) -> Result<Chain, PipelineError> {
     };
     let identity = &settings.builder.identity;
     let mut remotes: Vec<(Box<dyn EntryStore>, Roles)> = Vec::new();
-    // Offline means no network at all: remote caches are not asked. A
-    // repository named by both flags is two places here, each marked down
-    // on its own when it fails.
+    // Offline means no network at all: remote caches are not asked.
     if !settings.offline {
         let cache = &settings.remote_cache;
-        let named = cache.from.iter().map(|r| (r, Roles::FROM));
-        for (reference, roles) in named.chain(cache.to.iter().map(|r| (r, Roles::TO))) {
-            let repository =
-                Repository::open(reference, &settings.registry, &settings.cache, identity)
-                    .map_err(Box::new)?;
+        let registry = cache.registry(&settings.registry);
+        for (reference, roles) in cache.places() {
+            let repository = Repository::open(reference, &registry, cache.now).map_err(Box::new)?;
             remotes.push((Box::new(repository), roles));
         }
     }
@@ -259,16 +257,7 @@ pub fn produce(
         )?
     };
     let remote_cache = caches.has_remote().then(|| {
-        let profile = crate::image::provenance::profile(recipe, &inputs);
-        push_remote(
-            &caches,
-            &output,
-            inputs.packages.as_ref(),
-            &inputs.apps,
-            profile,
-            settings,
-            store,
-        );
+        push_remote(&caches, inputs.packages.as_ref(), &inputs.apps, settings);
         let report = caches.report();
         progress(Event::RemoteCache { report: &report });
         report
@@ -281,40 +270,57 @@ pub fn produce(
     })
 }
 
-/// Pushes this build's layers and unpacked packages to `--cache-to`.
+/// Pushes this build's .debs and application archives to `--cache-to`:
+/// what a registry keeps (`cache::lookup` says why nothing else).
 fn push_remote(
     caches: &Chain,
-    output: &BuildOutput,
     packages: Option<&crate::image::Packages>,
     apps: &crate::apps::AppInputs,
-    profile: crate::layer::Profile,
     settings: &Settings,
-    store: &BlobStore,
 ) {
-    let mut entries: Vec<Entry> = output
-        .layers
-        .decisions
-        .iter()
-        .map(|d| Entry::Layer {
-            key: &d.key,
-            layer: &d.layer,
-            profile,
-            from: store,
-        })
-        .collect();
     if let Some(packages) = packages {
-        entries.extend(
-            packages
-                .debs
-                .iter()
-                .map(|(deb, unpacked)| Entry::Pack { deb, unpacked }),
+        let wanted = packages.lock.wanted();
+        push_debs(
+            caches,
+            wanted.values().copied(),
+            &settings.cache,
+            settings.jobs,
         );
     }
-    entries.extend(apps.keys.iter().map(|(key, sha256, size)| Entry::Archive {
-        key,
-        sha256,
-        size: *size,
-        from: settings.cache.blobs(),
-    }));
-    caches.push(&entries, settings.jobs);
+    let archives: Vec<Entry> = apps
+        .keys
+        .iter()
+        .map(|(key, sha256, size)| Entry::Archive {
+            key,
+            sha256,
+            size: *size,
+            from: settings.cache.blobs(),
+        })
+        .collect();
+    caches.push(&archives, settings.jobs);
+}
+
+/// Pushes the .debs of `packages` (each once), from the local folder,
+/// to each `--cache-to` of `caches`, `jobs` at a time.
+pub(crate) fn push_debs<'a>(
+    caches: &Chain,
+    packages: impl Iterator<Item = &'a crate::lock::LockedPackage>,
+    cache: &crate::cache::Cache,
+    jobs: usize,
+) {
+    let labels: Vec<(String, &crate::lock::LockedPackage)> = packages
+        .map(|p| (crate::apt::debs::package_label(p), p))
+        .collect();
+    let entries: Vec<Entry> = labels
+        .iter()
+        .map(|(label, p)| Entry::Deb {
+            deb: DebQuery {
+                sha256: &p.sha256,
+                size: p.size,
+                label,
+            },
+            from: cache.blobs(),
+        })
+        .collect();
+    caches.push(&entries, jobs);
 }

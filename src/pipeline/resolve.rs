@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::packages::unpack_locked;
+use super::packages::{unpack_locked, Routes};
 use super::{Event, LockPolicy, Progress, Settings};
 use crate::apt::debs::{self, CheckedLock, DebsError};
 use crate::apt::fetch::Fetcher;
@@ -137,18 +137,22 @@ pub fn resolve(
             let outcome = lock_in_force(recipe, apt, settings, &fetcher, progress)?;
             let checked =
                 CheckedLock::check(outcome.lock.clone(), &outcome.path, apt, &recipe.platforms)?;
-            let unpacked = unpack_locked(
-                &checked,
-                &fetcher,
-                caches,
-                &settings.apt,
-                settings.jobs,
-                &|d| progress(download_event(d)),
-            )?;
+            let routes = Routes {
+                apt: &settings.apt,
+                vendor: settings.vendor.as_deref(),
+            };
+            let unpacked =
+                unpack_locked(&checked, &fetcher, caches, &routes, settings.jobs, &|d| {
+                    progress(download_event(d))
+                })?;
+            if !unpacked.routes.is_empty() {
+                progress(Event::DebRoutes {
+                    routes: &unpacked.routes,
+                });
+            }
             progress(Event::Unpacked {
                 reused: unpacked.reused,
-                remote: unpacked.remote,
-                fresh: unpacked.debs.len() - unpacked.reused - unpacked.remote,
+                fresh: unpacked.debs.len() - unpacked.reused,
                 unpacked_now: &unpacked.unpacked_now,
             });
             (

@@ -213,6 +213,7 @@ mod tests {
             path: String::new(),
             size: 1,
             sha256: Digest::of(name.as_bytes()),
+            date: None,
         }
     }
 

@@ -13,7 +13,7 @@ impl Recipe {
 
     /// The digest the image records as `dev.stele.recipe.digest`: of the
     /// canonical recipe without where `[apt]` sources are fetched from
-    /// (`mirror`, `keyring`). Mirrors are locations and the lock's digests
+    /// (`mirror`, `keyring`, `snapshot`). Mirrors are locations and the lock's digests
     /// are identity, so another name for the same archive or a moved
     /// keyring must not change the image; everything else in the recipe
     /// does change this digest.
@@ -62,6 +62,7 @@ pub(super) fn input_canonical_value(mut value: serde_json::Value) -> Vec<u8> {
         {
             source.remove("mirror");
             source.remove("keyring");
+            source.remove("snapshot");
         }
     }
     // Where Python and npm packages are downloaded from is a location

@@ -71,6 +71,9 @@ pub struct AptSource {
     pub suite: String,
     pub components: Vec<String>,
     pub keyring: Option<PathBuf>,
+    /// A snapshot archive of the source (a URL or a NAME, as `mirror`):
+    /// `URL/<YYYYMMDDTHHMMSSZ>/` is the archive at that time.
+    pub snapshot: Option<String>,
     pub loc: Loc,
 }
 

@@ -179,6 +179,15 @@ pub(crate) struct AptSourceTable {
     /// Keyring file (binary or armored), relative to the recipe.
     #[schemars(with = "Option<String>")]
     pub keyring: Option<Spanned<String>>,
+    /// Optional: a snapshot archive of this source, a URL (or a NAME read
+    /// from `STELE_MIRROR_<NAME>`) where `URL/<YYYYMMDDTHHMMSSZ>/` is the
+    /// archive as it was at that time. A locked .deb the mirror no longer
+    /// carries is fetched from there, at the time of the indexes the lock
+    /// read. Where-from only, like `mirror`: left out of the recipe digest
+    /// and of the canonical recipe when not written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub snapshot: Option<Spanned<String>>,
 }
 
 fn default_components() -> Vec<String> {

@@ -125,11 +125,21 @@ pub(super) fn parse_apt(
     let mut sources = Vec::new();
     for s in a.sources.get_ref() {
         let m = s.mirror.get_ref();
-        let ok = m == "host"
-            || m.starts_with("http://")
-            || m.starts_with("https://")
-            || m.starts_with("file://")
-            || (!m.is_empty() && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let located = |m: &str| {
+            m.starts_with("http://")
+                || m.starts_with("https://")
+                || m.starts_with("file://")
+                || (!m.is_empty() && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        };
+        if let Some(snapshot) = &s.snapshot {
+            let v = snapshot.get_ref();
+            if !located(v) || v == "host" {
+                return Err(ctx.err(snapshot, format!(
+                    "snapshot `{v}` is not an http(s):// URL or a NAME (letters, digits, `_`) read from STELE_MIRROR_<NAME>; it names a snapshot archive, where URL/<YYYYMMDDTHHMMSSZ>/ is the archive at that time"
+                )));
+            }
+        }
+        let ok = m == "host" || located(m);
         if !ok {
             return Err(ctx.err(&s.mirror, format!(
                 "mirror `{m}` is not \"host\", an http(s):// URL, or a NAME (letters, digits, `_`) read from STELE_MIRROR_<NAME>"
@@ -147,6 +157,7 @@ pub(super) fn parse_apt(
             suite: suite.clone(),
             components: s.components.clone(),
             keyring: s.keyring.as_ref().map(|k| dir.join(k.get_ref())),
+            snapshot: s.snapshot.as_ref().map(|v| v.get_ref().clone()),
             loc: ctx.loc(&s.mirror),
         });
     }

@@ -101,6 +101,20 @@ pub(crate) fn pull_with(
     })
 }
 
+/// Fetches the one blob `digest` (`size` bytes) of `reference`'s
+/// repository into `store`, verified as it streams in, whatever (if any)
+/// manifest names it: what a content-addressed archive (the remote
+/// cache's .debs) asks for.
+pub(crate) fn pull_blob(
+    client: &Client,
+    reference: &Reference,
+    digest: &Digest,
+    size: u64,
+    store: &BlobStore,
+) -> Result<(), RegistryError> {
+    Walk::new(client, reference, store).fetch_blob(digest, size)
+}
+
 /// Pulls the referrers of each of `subjects` (manifests and indexes of
 /// the image `reference` names) from its repository into `store`, found
 /// by the referrers API or else the fallback tag. A referrer that cannot

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use super::{NetworkSettings, Request, Transport, TransportError};
 
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// The longest a server's `Retry-After` is waited: a service that asks
+/// for more is asked again then, and the budget ends it.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// How often and how patiently one use of the transport tries again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +134,15 @@ pub(crate) fn transient_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
 }
 
+/// The wait a 429 or 503 answer asks for in `Retry-After` (RFC 9110
+/// section 10.2.3), in its delta-seconds form. The HTTP-date form would
+/// need the clock, which nothing below the CLI reads; the backoff covers
+/// it.
+fn retry_after(resp: &ureq::Response) -> Option<Duration> {
+    let value = resp.header("Retry-After")?.trim();
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// What is left of one operation's attempts and time (see
 /// [`Transport::budget`]).
 pub(crate) struct Budget {
@@ -191,7 +203,16 @@ impl Transport {
     /// it, counts it and waits the backoff first. Every retry of the
     /// crate passes here. None starts, nor waits, past the deadline.
     pub(crate) fn again(&self, budget: &Budget) -> bool {
-        let wait = self.policy.wait(budget.used());
+        self.again_after(budget, None)
+    }
+
+    /// [`Transport::again`], waiting at least what the server `asked`
+    /// for (its `Retry-After`, capped).
+    fn again_after(&self, budget: &Budget, asked: Option<Duration>) -> bool {
+        let wait = self
+            .policy
+            .wait(budget.used())
+            .max(asked.unwrap_or_default().min(RETRY_AFTER_CAP));
         if budget
             .deadline()
             .is_some_and(|d| Instant::now() + wait >= d)
@@ -263,7 +284,9 @@ impl Transport {
                 });
             }
             match self.sender.send(req, budget.deadline()) {
-                Ok(resp) if transient_status(resp.status()) && self.again(budget) => {}
+                Ok(resp)
+                    if transient_status(resp.status())
+                        && self.again_after(budget, retry_after(&resp)) => {}
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.transient() && self.again(budget) => {}
                 Err(e) => return Err(Self::ended(budget, e)),
@@ -567,6 +590,31 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_limited_answer_is_asked_again_after_the_wait_it_names() {
+        let server = Scripted::start(vec![
+            Answer::status(429, "slow down").header("Retry-After", "1"),
+            Answer::status(200, "fine"),
+        ]);
+        let t = quick(2);
+        let url = server.url("/x");
+        let started = std::time::Instant::now();
+        let resp = t.send(&t.budget(true), &get(&url)).unwrap();
+        assert_eq!(resp.status(), 200);
+        // The backoff is zero here: only the server's word made it wait.
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert_eq!(t.retries(), 1);
+        let answer = |h: &str| answer(&format!("HTTP/1.1 429 Slow\r\n{h}"), "");
+        assert_eq!(
+            retry_after(&answer("Retry-After: 7")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after(&answer("Retry-After: Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
+    }
+
+    #[test]
     fn waits_double_and_are_capped() {
         let p = RetryPolicy {
             retries: 9,
@@ -604,6 +652,15 @@ mod tests {
         let resp = quick(1).send(&quick(1).budget(true), &req).unwrap();
         assert_eq!(resp.status(), 500);
         assert_eq!(server.requests().len(), 2);
+    }
+
+    fn get(url: &str) -> Request<'_> {
+        Request {
+            method: "GET",
+            url,
+            headers: &[],
+            body: None,
+        }
     }
 
     /// A reader that gives `data` up to `cut`, then fails.

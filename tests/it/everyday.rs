@@ -727,8 +727,9 @@ fn lock_and_vendor_help_list_only_what_they_use() {
             "lock --help lists {absent}:\n{lock}"
         );
     }
+    // vendor talks to a registry (`--to`), so it takes registry flags.
     let vendor = help("vendor");
-    for absent in ["--locked", "--vendor", "--insecure", "--format", "--json"] {
+    for absent in ["--locked", "--vendor", "--format", "--json"] {
         assert!(
             !vendor.contains(absent),
             "vendor --help lists {absent}:\n{vendor}"

@@ -37,3 +37,4 @@ mod source_layout;
 mod transfers;
 mod trust;
 mod verify;
+mod year_later;

@@ -92,6 +92,28 @@ fn follows_depends_and_picks_the_highest_fitting_version() {
 }
 
 #[test]
+fn a_preferred_version_is_kept_while_it_fits() {
+    let prefer = |pairs: &[(&str, &str)]| {
+        let preferred: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        Universe::preferring(index(BASIC, 0), "amd64", &preferred).unwrap()
+    };
+    // libfoo stays at 2.0-1 although 2.1-1 is newer.
+    assert_eq!(
+        resolved(&prefer(&[("libfoo", "2.0-1")]), &["hello"]),
+        ["hello 2.10-3", "libc6 2.36-9", "libfoo 2.0-1"]
+    );
+    // 1.0-1 does not satisfy hello's `libfoo (>= 2.0)`: the newest that
+    // does is taken, as an update of what hello needs.
+    assert_eq!(
+        resolved(&prefer(&[("libfoo", "1.0-1")]), &["hello"]),
+        ["hello 2.10-3", "libc6 2.36-9", "libfoo 2.1-1"]
+    );
+}
+
+#[test]
 fn results_do_not_depend_on_index_order() {
     let stanzas: Vec<&str> = BASIC.split("\n\n").collect();
     let reversed: Vec<&str> = stanzas.iter().rev().copied().collect();

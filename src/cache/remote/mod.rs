@@ -1,54 +1,112 @@
-//! A registry repository as a cache: layer entries and unpacked
-//! packages kept as OCI artifacts, so CI runners that share nothing but a
-//! registry share their work (`--cache-from`, `--cache-to`). One
-//! `Repository` per repository named, behind the lookup interface
-//! (`cache::lookup`), asked and filled by the run's `Chain`.
+//! A registry repository as a package archive: each locked .deb kept as
+//! an OCI artifact keyed by its sha256, so CI runners that share nothing
+//! but a registry share their downloads (`--cache-from`, `--cache-to`),
+//! and a lock keeps building after the mirror drops its versions
+//! (`stele vendor --to`). One `Repository` per repository named, behind
+//! the lookup interface (`cache::lookup`), asked and filled by the run's
+//! `Chain`.
 //!
-//! One artifact per entry, tagged by the key it answers (`layer-v1-<key>`,
-//! `unpacked-v1.<unpack format>-<deb sha256>`): many runners push at once without a
-//! shared index to race on, and a lookup is one manifest GET. The
-//! manifest's config is a small record naming the key, the builder and
-//! the encoding profile; its layers are the content (the layer blob; an
-//! unpacked package's index and pack). See `entries` for the two kinds.
+//! One artifact per .deb (`debs`), tagged `deb-v1-<sha256 hex>`, and per
+//! application archive (`archives`), tagged by its lock's key: many
+//! runners push at once without a shared index to race on, and the tags
+//! are what `prune` lists. A .deb lookup is one blob GET by the locked sha256;
+//! the bytes land in the local folder only once they hash to it, so
+//! whoever can push to the repository can cost a runner a download, never
+//! change what it builds. A registry cannot prove a layer or an unpacked
+//! package (see `cache::lookup`), so it is asked for neither; the entries
+//! older versions of stele pushed (`layer-v1-…`, `unpacked-v1.…`) are
+//! never read, and `prune` removes them.
 //!
-//! A registry is somebody else's disk: everything read is checked before
-//! use (the record must answer the exact key asked, every blob is hashed
-//! as it streams in, a layer's blob must decompress to the very tar the
-//! tree makes, a package's index and pack are checked as the local cache
-//! checks its own). An entry that fails a check is `Trouble::Entry` (a
-//! miss with a warning); a registry that cannot be reached is
-//! `Trouble::Down` (warned about once, then not asked again in this run).
-//! Neither fails a build. What is downloaded lands in the local folder's
-//! blob store, where only the chain records what passed every check. What
-//! no check can prove without doing the work is which compression of a
-//! checked tar a runner pushed, or what a .deb never downloaded unpacks
-//! to: those are trusted to whoever may push to the cache repository
-//! (README, "Shared cache").
+//! Every request goes through a transport of its own with the cache's
+//! short budget (`RemoteCacheSettings::timeout`): a registry that hangs or
+//! refuses costs a build one budget, after which the chain marks it down
+//! for the run.
 
 mod archives;
-mod entries;
+mod debs;
+pub mod prune;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use oci_spec::image::ImageManifest;
-
-use super::folder::Cache;
-use super::lookup::{Answer, ArchiveCheck, Entry, EntryStore, LayerQuery, Stored, Trouble};
-use super::packs::PackCache;
-use crate::dpkg::unpack::UnpackedDeb;
-use crate::oci::media::{MANIFEST_LIMIT, OCI_MANIFEST};
-use crate::oci::model::our_digest;
-use crate::oci::{Digest, LayerBlob};
-use crate::registry::client::{pull_scope, push_scope, read_limited, Req};
+use super::lookup::{Answer, ArchiveCheck, DebQuery, Entry, EntryStore, Stored, Trouble};
+use crate::oci::Digest;
 use crate::registry::{Client, Reference, RegistryError, RegistrySettings};
 use crate::store::BlobStore;
+use crate::transport::{NetworkSettings, Transport};
+
+pub use archives::ARCHIVE_ARTIFACT;
+pub use debs::DEB_ARTIFACT;
+
+/// How long a remote cache request may make no progress (connecting,
+/// or between reads) before the registry counts as down for the run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the remote cache is read from and written to: registry
 /// repositories (`HOST[:PORT]/REPO`, no tag), in the order given.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteCacheSettings {
     pub from: Vec<Reference>,
     pub to: Vec<Reference>,
+    /// A request that makes no progress this long fails, and is not
+    /// tried again: the registry is then down for the run.
+    pub timeout: Duration,
+    /// Seconds since 1970 when entries are pushed (the CLI's clock): the
+    /// entry's `org.opencontainers.image.created`, which `prune` ages.
+    pub now: u64,
+}
+
+impl Default for RemoteCacheSettings {
+    fn default() -> Self {
+        RemoteCacheSettings {
+            from: Vec::new(),
+            to: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            now: 0,
+        }
+    }
+}
+
+impl RemoteCacheSettings {
+    /// `registry` with a transport of the cache's own on the same
+    /// network settings (trust, proxies): connecting and every read get
+    /// `timeout`, and nothing is tried again, so the first failure is
+    /// the registry's last in this run.
+    pub fn registry(&self, registry: &RegistrySettings) -> RegistrySettings {
+        let network = NetworkSettings {
+            connect_timeout: self.timeout,
+            idle_timeout: self.timeout,
+            retries: 0,
+            ..registry.transport.settings().clone()
+        };
+        RegistrySettings {
+            transport: Transport::new(network),
+            ..registry.clone()
+        }
+    }
+
+    /// Each repository once, with what it is for: one named by both
+    /// `--cache-from` and `--cache-to` is one place, asked and filled,
+    /// and down for both at once. In the order named, lookups first.
+    pub fn places(&self) -> Vec<(&Reference, super::Roles)> {
+        let mut places: Vec<(&Reference, super::Roles)> = Vec::new();
+        for (list, lookup) in [(&self.from, true), (&self.to, false)] {
+            for r in list {
+                match places.iter_mut().find(|(p, _)| *p == r) {
+                    Some((_, roles)) if lookup => roles.lookup = true,
+                    Some((_, roles)) => roles.fill = true,
+                    None => places.push((
+                        r,
+                        super::Roles {
+                            lookup,
+                            fill: !lookup,
+                        },
+                    )),
+                }
+            }
+        }
+        places
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,46 +124,21 @@ pub enum RemoteCacheError {
 pub struct Repository {
     reference: Reference,
     client: Client,
-    /// Where downloaded entries land: the local cache folder's blobs.
-    store: BlobStore,
-    /// How a package's index is checked: as the local folder checks its
-    /// own records.
-    packs: PackCache,
-    /// The builder identity the layer cache keys by.
-    builder: String,
+    /// When entries are pushed (`RemoteCacheSettings::now`).
+    now: u64,
     /// Content bytes fetched so far.
     downloaded: AtomicU64,
 }
 
-/// An entry's manifest and record as a registry served them, both
-/// checked against their digests.
-struct Found {
-    manifest_digest: Digest,
-    manifest_bytes: Vec<u8>,
-    manifest: ImageManifest,
-    record: Vec<u8>,
-}
-
-enum Lookup {
-    Miss,
-    Found(Box<Found>),
-    /// There is something under the tag, and it is not an entry.
-    Bad(String),
-}
-
-/// Records are a few hundred bytes; anything near this is not one.
-const RECORD_LIMIT: u64 = 64 << 10;
-
 impl Repository {
     /// Opens a client for `reference` (reading its credentials now, so a
-    /// broken auth file is reported before the build). What it downloads
-    /// lands in `local`'s blobs; `builder` is the identity layer keys
-    /// name.
+    /// broken auth file is reported before the build). `registry` is the
+    /// cache's (`RemoteCacheSettings::registry`); `now` dates what it
+    /// pushes.
     pub fn open(
         reference: &Reference,
         registry: &RegistrySettings,
-        local: &Cache,
-        builder: &str,
+        now: u64,
     ) -> Result<Repository, RemoteCacheError> {
         let client = Client::new(&reference.registry, registry).map_err(|source| {
             RemoteCacheError::Client {
@@ -116,171 +149,14 @@ impl Repository {
         Ok(Repository {
             reference: reference.clone(),
             client,
-            store: local.blobs().clone(),
-            packs: local.packs().clone(),
-            builder: builder.to_string(),
+            now,
             downloaded: AtomicU64::new(0),
         })
-    }
-
-    /// The entry under `tag` that `accept` takes and whose blobs then
-    /// download whole into the local folder's store, with what `accept`
-    /// made of it and the blobs this call fetched (each hashed as it
-    /// streamed in), as opposed to those the store already had.
-    fn find<T>(
-        &self,
-        tag: &str,
-        accept: impl Fn(&Found) -> Result<T, String>,
-    ) -> Answer<(T, Vec<Digest>)> {
-        let found = match self.lookup(tag) {
-            Ok(Lookup::Miss) => return Ok(None),
-            Ok(Lookup::Found(found)) => *found,
-            Ok(Lookup::Bad(why)) => return Err(Trouble::refused(tag, why)),
-            Err(e) => return Err(Trouble::down("looking up an entry", e)),
-        };
-        let accepted = accept(&found).map_err(|why| Trouble::refused(tag, why))?;
-        match self.download(&found) {
-            Ok((bytes, fetched)) => {
-                self.downloaded.fetch_add(bytes, Ordering::Relaxed);
-                Ok(Some((accepted, fetched)))
-            }
-            Err(e) if entry_fault(&e) => Err(Trouble::refused(tag, e)),
-            Err(e) => Err(Trouble::down("downloading an entry", e)),
-        }
-    }
-
-    /// The manifest under `tag` and its record.
-    fn lookup(&self, tag: &str) -> Result<Lookup, RegistryError> {
-        let client = &self.client;
-        let repository = &self.reference.repository;
-        let scopes = vec![pull_scope(repository)];
-        let url = client.url(&format!("{repository}/manifests/{tag}"));
-        let resp = client.send(
-            &Req::new("GET", url.clone(), scopes.clone())
-                .header("Accept", OCI_MANIFEST)
-                .allow(&[404]),
-        )?;
-        if resp.status() == 404 {
-            return Ok(Lookup::Miss);
-        }
-        let manifest_bytes = read_limited(resp, MANIFEST_LIMIT, &url)?;
-        let manifest_digest = Digest::of(&manifest_bytes);
-        let manifest: ImageManifest = match serde_json::from_slice(&manifest_bytes) {
-            Ok(m) => m,
-            Err(e) => return Ok(Lookup::Bad(format!("its manifest does not parse: {e}"))),
-        };
-        let config = manifest.config();
-        let Ok(record_digest) = our_digest(config.digest()) else {
-            return Ok(Lookup::Bad(format!(
-                "its record's digest {} is not sha256",
-                config.digest()
-            )));
-        };
-        if config.size() > RECORD_LIMIT {
-            return Ok(Lookup::Bad(format!(
-                "its record claims {} bytes, beyond the {RECORD_LIMIT}-byte limit",
-                config.size()
-            )));
-        }
-        let url = client.url(&format!("{repository}/blobs/{record_digest}"));
-        let resp = client.send(&Req::new("GET", url.clone(), scopes).allow(&[404]))?;
-        if resp.status() == 404 {
-            return Ok(Lookup::Bad(format!(
-                "its record {record_digest} is missing"
-            )));
-        }
-        let record = read_limited(resp, RECORD_LIMIT, &url)?;
-        if Digest::of(&record) != record_digest || record.len() as u64 != config.size() {
-            return Ok(Lookup::Bad(format!(
-                "the registry's record is not {record_digest} ({} bytes)",
-                config.size()
-            )));
-        }
-        Ok(Lookup::Found(Box::new(Found {
-            manifest_digest,
-            manifest_bytes,
-            manifest,
-            record,
-        })))
-    }
-
-    /// Every blob of `found` into the local cache, each verified as it
-    /// streams in; returns the bytes and the blobs fetched.
-    fn download(&self, found: &Found) -> Result<(u64, Vec<Digest>), RegistryError> {
-        let store_err = |error| RegistryError::Store {
-            reference: self.reference.to_string(),
-            error,
-        };
-        // The manifest and record are stored first, so the pull walks the
-        // manifest from here and fetches only the content.
-        self.store
-            .put_verified(
-                &found.manifest_bytes[..],
-                &found.manifest_digest,
-                found.manifest_bytes.len() as u64,
-            )
-            .map_err(store_err)?;
-        let record_digest = Digest::of(&found.record);
-        self.store
-            .put_verified(&found.record[..], &record_digest, found.record.len() as u64)
-            .map_err(store_err)?;
-        let mut fetched = Vec::new();
-        let mut bytes = 0;
-        for d in found.manifest.layers() {
-            match our_digest(d.digest()) {
-                Ok(digest) if !self.store.contains(&digest) => {
-                    fetched.push(digest);
-                    bytes += d.size();
-                }
-                _ => {}
-            }
-        }
-        let pinned = self.reference.with_digest(found.manifest_digest.clone());
-        crate::registry::pull::pull_with(&self.client, &pinned, &self.store)?;
-        Ok((bytes, fetched))
-    }
-
-    /// `None` when the tag was there; else the bytes uploaded.
-    fn push_entry(&self, entry: &entries::Outgoing) -> Result<Option<u64>, RegistryError> {
-        let client = &self.client;
-        let repository = &self.reference.repository;
-        let scopes = vec![push_scope(repository)];
-        let url = client.url(&format!("{repository}/manifests/{}", entry.tag));
-        let head = client.send(
-            &Req::new("HEAD", url, scopes)
-                .header("Accept", OCI_MANIFEST)
-                .allow(&[404]),
-        )?;
-        if head.status() != 404 {
-            return Ok(None);
-        }
-        let mut report = crate::registry::PushReport::default();
-        for blob in &entry.blobs {
-            crate::registry::upload::push_blob(
-                client,
-                repository,
-                blob.store,
-                &blob.digest,
-                blob.size,
-                &[],
-                &mut report,
-            )?;
-        }
-        crate::registry::manifest::put_manifest(
-            client,
-            repository,
-            &entry.tag,
-            OCI_MANIFEST,
-            &entry.manifest,
-            &Digest::of(&entry.manifest),
-            &mut report,
-        )?;
-        Ok(Some(report.bytes_uploaded))
     }
 }
 
 /// Whether a failed download is the entry's fault (content that is not
-/// what the manifest says), rather than the registry's or the network's.
+/// what the lock says), rather than the registry's or the network's.
 fn entry_fault(e: &RegistryError) -> bool {
     match e {
         RegistryError::Store { .. }
@@ -298,21 +174,58 @@ impl EntryStore for Repository {
         format!("remote cache {}", self.reference)
     }
 
-    fn layer(&self, query: &LayerQuery<'_>, out: &BlobStore) -> Answer<LayerBlob> {
-        self.find_layer(query, out)
+    fn deb(&self, query: &DebQuery<'_>, into: &BlobStore) -> Answer<()> {
+        match self.fetch_deb(query, into) {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                self.downloaded.fetch_add(query.size, Ordering::Relaxed);
+                Ok(Some(()))
+            }
+            Err(e) if entry_fault(&e) => Err(Trouble::refused(&debs::tag(query.sha256), e)),
+            Err(e) => Err(Trouble::down("fetching a .deb", e)),
+        }
     }
 
-    fn pack(&self, deb: &Digest) -> Answer<UnpackedDeb> {
-        self.find_pack(deb)
-    }
-
-    fn archive(&self, key: &Digest, check: ArchiveCheck) -> Answer<(Digest, u64)> {
-        self.find_archive(key, check)
+    fn archive(
+        &self,
+        key: &Digest,
+        into: &BlobStore,
+        check: ArchiveCheck,
+    ) -> Answer<(Digest, u64)> {
+        let found = self.fetch_archive(key, into, check)?;
+        if let Some((_, size)) = &found {
+            self.downloaded.fetch_add(*size, Ordering::Relaxed);
+        }
+        Ok(found)
     }
 
     fn put(&self, entry: &Entry<'_>) -> Result<Stored, Trouble> {
-        let outgoing = self.outgoing(entry)?;
-        match self.push_entry(&outgoing) {
+        let pushed = match *entry {
+            Entry::Deb { deb, from } => {
+                if !from.contains(deb.sha256) {
+                    return Err(Trouble::Entry(format!(
+                        "{} ({}) is not in the local cache, so it cannot be pushed",
+                        deb.label, deb.sha256
+                    )));
+                }
+                self.push_deb(&deb, from)
+            }
+            Entry::Archive {
+                key,
+                sha256,
+                size,
+                from,
+            } => {
+                if !from.contains(sha256) {
+                    return Err(Trouble::Entry(format!(
+                        "the archive {sha256} is not in the local cache, so it cannot be pushed"
+                    )));
+                }
+                self.push_archive(key, (sha256, size), from)
+            }
+            Entry::Layer { .. } | Entry::Pack { .. } => return Ok(Stored::NotKept),
+        };
+        match pushed {
             Ok(None) => Ok(Stored::Present),
             Ok(Some(bytes)) => Ok(Stored::Sent { bytes }),
             Err(e) => Err(Trouble::down("pushing an entry", e)),
@@ -324,5 +237,59 @@ impl EntryStore for Repository {
     }
 }
 
-pub use archives::ARCHIVE_ARTIFACT;
-pub use entries::{LAYER_ARTIFACT, UNPACKED_ARTIFACT};
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Roles;
+
+    #[test]
+    fn a_repository_named_twice_is_one_place() {
+        let r = |s: &str| Reference::parse(s).unwrap();
+        let settings = RemoteCacheSettings {
+            from: vec![r("127.0.0.1:5000/a"), r("127.0.0.1:5000/b")],
+            to: vec![r("127.0.0.1:5000/b"), r("127.0.0.1:5000/c")],
+            ..RemoteCacheSettings::default()
+        };
+        let places: Vec<(String, Roles)> = settings
+            .places()
+            .into_iter()
+            .map(|(r, roles)| (r.to_string(), roles))
+            .collect();
+        let both = Roles {
+            lookup: true,
+            fill: true,
+        };
+        assert_eq!(
+            places,
+            [
+                ("127.0.0.1:5000/a".to_string(), Roles::FROM),
+                ("127.0.0.1:5000/b".to_string(), both),
+                ("127.0.0.1:5000/c".to_string(), Roles::TO),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_cache_transport_has_its_own_budget_on_the_same_trust() {
+        let mut network = NetworkSettings::default();
+        network.tls.verify = false;
+        let registry = RegistrySettings {
+            transport: Transport::new(network),
+            ..RegistrySettings::default()
+        };
+        let settings = RemoteCacheSettings {
+            timeout: Duration::from_millis(1500),
+            ..RemoteCacheSettings::default()
+        };
+        let cache = settings.registry(&registry);
+        let s = cache.transport.settings();
+        assert_eq!(s.idle_timeout, Duration::from_millis(1500));
+        assert_eq!(s.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(cache.transport.policy().retries, 0);
+        assert!(!s.tls.verify, "the trust settings carry over");
+        assert_eq!(
+            registry.transport.settings().idle_timeout,
+            NetworkSettings::default().idle_timeout
+        );
+    }
+}

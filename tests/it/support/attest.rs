@@ -60,6 +60,7 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
                 path: format!("pool/main/x/{n}.deb"),
                 size: 100,
                 sha256: d.clone(),
+                date: None,
             })
             .collect();
         platforms.insert(
@@ -114,6 +115,7 @@ pub fn lock_and_packages(built: &Built) -> (Lock, BTreeMap<String, Vec<SbomPacka
             suite: "bookworm".into(),
             components: vec!["main".into()],
             inrelease_sha256: sha("inrelease"),
+            date: None,
         }],
         platforms,
         python: None,

@@ -24,6 +24,9 @@ pub struct RegistryOptions<'a> {
     /// 127.0.0.2: a host stele does not take for loopback, so plain HTTP
     /// to it must be asked for).
     pub ip: Option<&'a str>,
+    /// Refuses deletes (405), as docker-registry does unless its storage
+    /// says `delete: enabled: true`.
+    pub no_delete: bool,
 }
 
 /// A `docker-registry serve` process, killed on drop.
@@ -72,8 +75,9 @@ impl DockerRegistry {
             // Deleting manifests is off by default; a test deletes
             // attestations to see verify notice. Info-level logging
             // records TLS handshake errors, which tests count.
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n{tls}{auth}",
-            dir.path().join("data").display()
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\nhttp:\n  addr: {ip}:{port}\n{tls}{auth}",
+            dir.path().join("data").display(),
+            !options.no_delete
         );
         fs::write(dir.path().join("config.yml"), config).unwrap();
         let log = fs::File::create(dir.path().join("registry.log")).unwrap();

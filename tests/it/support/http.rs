@@ -42,6 +42,9 @@ struct State {
     ranges: bool,
     /// `(path, N)` of every `Range: bytes=N-` request.
     range_requests: Vec<(String, u64)>,
+    /// Serve as a snapshot archive: `/<YYYYMMDDTHHMMSSZ>/PATH` is `PATH`
+    /// of the folder, whatever the time (the archive as it was).
+    snapshots: bool,
 }
 
 pub struct HttpServer {
@@ -82,6 +85,16 @@ impl HttpServer {
             thread: Some(thread),
         };
         (url, server)
+    }
+
+    /// Serves the files below `dir` as a snapshot archive would serve the
+    /// archive they are, at any time: `/<YYYYMMDDTHHMMSSZ>/PATH` answers
+    /// with `PATH` (a path without such a time is a 404). The log keeps
+    /// the time.
+    pub fn serve_snapshots(dir: &Path) -> (String, HttpServer) {
+        let served = HttpServer::serve(dir);
+        served.1.state.lock().unwrap().snapshots = true;
+        served
     }
 
     /// The next `n` requests for `path` (URL path, e.g. `/dists/s/InRelease`)
@@ -158,7 +171,7 @@ fn handle(mut conn: TcpStream, dir: &Path, state: &Mutex<State>) -> std::io::Res
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = percent_decode(target.split('?').next().unwrap_or(""));
-    let (fault, ranges) = {
+    let (fault, ranges, snapshots) = {
         let mut st = state.lock().unwrap();
         st.log.push(format!("{method} {path}"));
         if let Some(n) = range_start {
@@ -172,7 +185,16 @@ fn handle(mut conn: TcpStream, dir: &Path, state: &Mutex<State>) -> std::io::Res
             }
             _ => None,
         };
-        (fault, ranges)
+        (fault, ranges, st.snapshots)
+    };
+    let path = if snapshots {
+        match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
+            Some((time, rest)) if is_snapshot_time(time) => format!("/{rest}"),
+            // Not a time: nothing (the folder itself is no file).
+            _ => String::new(),
+        }
+    } else {
+        path
     };
     let extra = if ranges {
         "Accept-Ranges: bytes\r\n"
@@ -220,6 +242,17 @@ fn handle(mut conn: TcpStream, dir: &Path, state: &Mutex<State>) -> std::io::Res
         (_, None) => respond(&mut conn, "404 Not Found", b"", 0)?,
     }
     conn.shutdown(Shutdown::Both)
+}
+
+/// `20010909T014640Z`: a time as snapshot archives name one.
+fn is_snapshot_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || i == 15 || c.is_ascii_digit())
 }
 
 /// The file for a URL path, refusing anything that would leave `dir`.

@@ -15,11 +15,13 @@ pub mod deb;
 pub mod docker_registry;
 pub mod edit;
 pub mod http;
+pub mod moving;
 pub mod pki;
 pub mod podman;
 pub mod registry;
 pub mod repo;
 pub mod sigstore_tools;
+pub mod trace;
 pub mod tree;
 
 pub use deb::{build_deb, Compression, Deb, DebEntry};
