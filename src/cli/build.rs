@@ -11,13 +11,13 @@ use anyhow::{bail, Context, Result};
 
 use super::output::Pending;
 use super::report::Reporter;
-use super::settings::resolved::{attest_options, check_platforms, listed};
+use super::settings::resolved::{check_platforms, listed};
 use super::settings::{
-    registry_settings, transport, CacheArgs, JobsArgs, Making, PackageArgs, RecipeFlags,
-    RegistryArgs, RemoteCacheArgs,
+    registry_settings, transport, BuildOptions, CacheArgs, JobsArgs, MadeFor, Making,
+    RegistryArgs,
 };
 use crate::oci::Platform;
-use crate::pipeline::{AttestOptions, Produced};
+use crate::pipeline::Produced;
 use crate::recipe::Recipe;
 use crate::registry::Reference;
 use crate::sink::{Destination, Output, Stored, Target, WriteOptions, Written};
@@ -38,21 +38,6 @@ pub struct BuildArgs {
     /// docker-archive (for `docker load` / `podman load`).
     #[arg(long, value_enum, default_value = "oci")]
     pub format: Format,
-    /// Build only this platform of the recipe's (repeatable): for an OCI
-    /// layout or oci-archive, a subset of them; for a docker-archive, the
-    /// one platform it holds.
-    #[arg(long, value_name = "OS/ARCH")]
-    pub platform: Vec<Platform>,
-    /// Add an annotation to the image manifest (and index), as if written
-    /// in the recipe's [annotations]; repeatable; replaces the recipe's
-    /// value for the same key. Recorded in provenance.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
-    pub annotation: Vec<(String, String)>,
-    /// Add a label to the image config, as if written in the recipe's
-    /// [config] labels; repeatable; replaces the recipe's value for the
-    /// same key. Recorded in provenance.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
-    pub label: Vec<(String, String)>,
     /// Also write the digest (sha256:…) to this file.
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
@@ -60,49 +45,23 @@ pub struct BuildArgs {
     /// (default: [image] tag, else latest).
     #[arg(long)]
     pub tag: Option<String>,
-    /// Attestations to attach: none, provenance, sbom or all.
-    #[arg(long, default_value = "all", value_name = "WHAT")]
-    pub attest: String,
-    /// Sign attestations (DSSE) with this ed25519 key (`stele key generate`).
-    #[arg(long, value_name = "KEY")]
-    pub sign_key: Option<PathBuf>,
     /// Also push the image (and its attestations) to this registry
     /// reference, HOST[:PORT]/REPO[:TAG]; prints REF@sha256:… before the
     /// digest line.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
-    /// Write every layer anew: neither use nor fill the layer cache (in
-    /// the cache folder, beside the packages).
-    #[arg(long)]
-    pub no_layer_cache: bool,
     /// Print one JSON document (digest, platforms, layers, attestations,
     /// lock status, cache hits) on stdout instead of the digest line.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub options: BuildOptions,
+    #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]
     pub jobs: JobsArgs,
     #[command(flatten)]
-    pub packages: PackageArgs,
-    #[command(flatten)]
-    pub remote_cache: RemoteCacheArgs,
-    #[command(flatten)]
     pub registry: RegistryArgs,
-}
-
-/// `KEY=VALUE`, the key non-empty; the value may hold `=`.
-fn key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, _)) if crate::oci::model::set_by_stele(k).is_some() => Err(format!(
-            "`{k}` is a key stele sets itself ({}); choose another key",
-            crate::oci::model::set_by_stele(k).unwrap_or_default()
-        )),
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!(
-            "`{s}` is not KEY=VALUE (e.g. org.opencontainers.image.source=https://…)"
-        )),
-    }
 }
 
 /// What `stele build` writes.
@@ -139,32 +98,16 @@ impl BuildCommandSettings {
     pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildCommandSettings> {
         let transport = transport(&args.registry.tls);
         let docker = args.format == Format::DockerArchive;
-        let attest = attest_options(&args.attest, args.sign_key.as_deref())?;
-        let attest = if docker {
-            if attest.key.is_some() {
-                bail!("--sign-key signs attestations, and a docker-archive carries none; use --format oci or oci-archive to keep signed attestations");
-            }
-            // `docker load` would not know attestations: none are made.
-            AttestOptions::none()
-        } else {
-            attest
-        };
-        let making = Making::resolve(
-            &RecipeFlags {
-                recipe: &args.recipe,
-                annotation: &args.annotation,
-                label: &args.label,
-                // A subset: the index lists only these; the lock and base
-                // still answer every platform of the recipe. A
-                // docker-archive's one platform is chosen from them all.
-                only_platforms: if docker { &[] } else { &args.platform },
-                layer_cache: !args.no_layer_cache,
-                packages: &args.packages,
-                remote_cache: &args.remote_cache,
-                cache: &args.cache,
-                jobs: &args.jobs,
+        let making = Making::from_options(
+            &args.recipe,
+            &args.options,
+            if docker {
+                MadeFor::DockerArchive
+            } else {
+                MadeFor::Oci
             },
-            attest,
+            &args.cache,
+            &args.jobs,
             registry_settings(
                 &args.registry,
                 &args.jobs,
@@ -179,7 +122,7 @@ impl BuildCommandSettings {
             bail!("--tag `{tag}` is not valid: use up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`");
         }
         let docker_platform = match docker {
-            true => Some(docker_platform(recipe, &args.platform)?),
+            true => Some(docker_platform(recipe, &args.options.platform)?),
             false => None,
         };
         let push = match &args.push {

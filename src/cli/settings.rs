@@ -9,8 +9,11 @@
 //! flags + environment in, a value nothing changes afterwards out, the
 //! command's policy decided there.
 
+pub(crate) mod build_options;
 pub(crate) mod resolved;
 
+pub use build_options::BuildOptions;
+pub(crate) use build_options::MadeFor;
 pub(crate) use resolved::{CacheFolder, Making, Reader, RecipeFlags, Run};
 
 use std::collections::BTreeMap;

@@ -59,6 +59,10 @@ pub struct VerifyArgs {
     /// before fetching.
     #[arg(long, value_name = "DIR")]
     pub vendor: Option<PathBuf>,
+    /// For `--rebuild`: read `[[files]] src` from this folder, as the
+    /// build did (`stele build --context DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
     #[command(flatten)]
     pub jobs: JobsArgs,
     #[command(flatten)]
@@ -158,6 +162,7 @@ impl VerifySettings {
                         // machine, not with a build.
                         layer_cache: false,
                         packages: &locked,
+                        context: args.context.as_deref(),
                         ..RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs)
                     },
                     // Only the image is compared.

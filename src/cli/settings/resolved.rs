@@ -200,11 +200,15 @@ impl Run {
     }
 }
 
-/// The flags that say how a recipe is made into an image. `build` takes
-/// every one; `push RECIPE` takes `build`'s defaults for those it has no
-/// flag for yet, and `verify --rebuild` its own (locked, no layer cache).
+/// The flags that say how a recipe is made into an image. `build` and
+/// `push RECIPE` take every one (`BuildOptions`, through
+/// `Making::from_options`); `verify --rebuild` its own (locked, no layer
+/// cache).
 pub(crate) struct RecipeFlags<'a> {
     pub recipe: &'a Path,
+    /// `--context`: where `[[files]] src` is read from (default: the
+    /// recipe's folder).
+    pub context: Option<&'a Path>,
     pub annotation: &'a [(String, String)],
     pub label: &'a [(String, String)],
     pub only_platforms: &'a [Platform],
@@ -223,9 +227,9 @@ static NO_PACKAGE_FLAGS: PackageArgs = PackageArgs {
 };
 
 impl<'a> RecipeFlags<'a> {
-    /// `build`'s defaults for the flags a command does not take (yet):
-    /// no annotations or labels, every platform, the layer cache, no
-    /// package flags.
+    /// `build`'s defaults for the flags a command does not take: the
+    /// recipe's folder as the context, no annotations or labels, every
+    /// platform, the layer cache, no package flags.
     pub fn defaults(
         recipe: &'a Path,
         remote_cache: &'a RemoteCacheArgs,
@@ -234,6 +238,7 @@ impl<'a> RecipeFlags<'a> {
     ) -> RecipeFlags<'a> {
         RecipeFlags {
             recipe,
+            context: None,
             annotation: &[],
             label: &[],
             only_platforms: &[],
@@ -267,6 +272,7 @@ impl Making {
         transport: &Transport,
     ) -> Result<Making> {
         let mut recipe = crate::recipe::load(flags.recipe, source_date_epoch()?)?;
+        recipe.read_files_from(flags.context)?;
         recipe.add_metadata(flags.annotation, flags.label);
         check_platforms(&recipe, flags.only_platforms)?;
         let run = Run::resolve(
