@@ -127,10 +127,8 @@ impl PushSettings {
         let reading =
             registry_settings(&args.registry, &args.jobs, &transport, Progress::default());
         let path = Path::new(&args.source);
-        let reader = Reader {
-            registry: reading,
-            cache: CacheFolder::resolve(&args.cache),
-        };
+        let reader = Reader::new(reading, CacheFolder::resolve(&args.cache))
+            .verbose(r.level >= super::report::Level::Verbose);
         let (source, source_tag) =
             if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
                 let making = Making::from_options(
@@ -249,7 +247,8 @@ impl PullSettings {
             &args.cache,
             &transport,
             r.transfers("fetching"),
-        );
+        )
+        .verbose(r.level >= super::report::Level::Verbose);
         let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
         let output = Destination {
             target: crate::sink::Target::Layout {
@@ -340,9 +339,9 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     // Before the network: an output that may not be replaced, or whose
     // folder cannot be written, fails at once.
     let output = Output::prepare(settings.output.clone())?;
-    let cache = settings.reader.cache.open()?;
+    let into = settings.reader.read_into()?;
     r.info(format_args!("pulling {reference}"));
-    let opened = pull_registry(reference, &settings.reader.registry, cache.blobs())
+    let opened = pull_registry(reference, &settings.reader.registry, into.blobs())
         .with_context(|| format!("pulling {reference}"))?;
     let Written::File { path } = output.write(Stored::from(&opened))? else {
         unreachable!("pull writes a layout")

@@ -132,7 +132,7 @@ pub(crate) struct VerifySettings {
 }
 
 impl VerifySettings {
-    pub fn resolve(args: &VerifyArgs) -> Result<VerifySettings> {
+    pub fn resolve(args: &VerifyArgs, r: &Reporter) -> Result<VerifySettings> {
         let pin = match &args.digest {
             Some(d) => Some(
                 d.parse::<Digest>()
@@ -170,6 +170,14 @@ impl VerifySettings {
                     registry_settings(&args.registry, &args.jobs, &transport, Progress::default()),
                     &transport,
                 )?;
+                // Checking an image needs no cache folder; building one
+                // does. Said before any check runs, not after them.
+                making.run.cache.open_writable().with_context(|| {
+                    format!(
+                        "--rebuild {} builds the recipe, which needs a writable cache folder for its downloads and unpacked packages (checking the image alone needs none): pass --cache-dir DIR",
+                        path.display()
+                    )
+                })?;
                 Some((path.clone(), making))
             }
             None => None,
@@ -193,13 +201,14 @@ impl VerifySettings {
                 &args.cache,
                 &transport,
                 Progress::default(),
-            ),
+            )
+            .verbose(r.level >= super::report::Level::Verbose),
         })
     }
 }
 
 fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
-    let settings = VerifySettings::resolve(args)?;
+    let settings = VerifySettings::resolve(args, r)?;
     let subject = settings.reader.with_access(&settings.target, |access| {
         Ok(verify::locate(&settings.target, access)?)
     })?;

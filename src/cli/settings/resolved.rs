@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use super::{
     apt_settings, builder, cache_dir, open_cache, registry_settings, remote_cache_settings,
@@ -47,13 +47,48 @@ impl CacheFolder {
             Err(why) => Err(anyhow!("{why}")),
         }
     }
+
+    /// Opens the folder, checked to take new blobs: a read-only folder
+    /// (or file system) opens, and fails only at the first write.
+    pub fn open_writable(&self) -> Result<Cache> {
+        let cache = self.open()?;
+        // A temp file made and removed, where a blob would be written.
+        cache.blobs().begin().map(drop).with_context(|| {
+            format!("the cache folder {} cannot be written", cache.root().display())
+        })?;
+        Ok(cache)
+    }
 }
 
 /// How a command reads the images a user names: a registry's blobs go
-/// into the cache folder, opened only when a registry is named.
+/// into the cache folder, opened only when a registry is named. Reading
+/// needs no cache: without a writable folder (a deploy container with no
+/// HOME, a read-only mount) they go into a temp folder the command
+/// removes when it ends.
 pub(crate) struct Reader {
     pub registry: RegistrySettings,
     pub cache: CacheFolder,
+    /// Made on the first read that needs it, removed with the `Reader`.
+    scratch: std::sync::OnceLock<(BlobStore, tempfile::TempDir)>,
+    /// Whether to say (`-v`) that the blobs went into a temp folder.
+    verbose: bool,
+}
+
+/// Where a registry image's blobs are read into.
+pub(crate) enum ReadInto<'a> {
+    /// The cache folder (its lock held while this lives).
+    Cache(Cache),
+    /// The reader's temp folder.
+    Scratch(&'a BlobStore),
+}
+
+impl ReadInto<'_> {
+    pub fn blobs(&self) -> &BlobStore {
+        match self {
+            ReadInto::Cache(c) => c.blobs(),
+            ReadInto::Scratch(s) => s,
+        }
+    }
 }
 
 impl Reader {
@@ -66,10 +101,50 @@ impl Reader {
         transport: &Transport,
         progress: Progress,
     ) -> Reader {
+        Reader::new(
+            registry_settings(registry, jobs, transport, progress),
+            CacheFolder::resolve(cache),
+        )
+    }
+
+    pub fn new(registry: RegistrySettings, cache: CacheFolder) -> Reader {
         Reader {
-            registry: registry_settings(registry, jobs, transport, progress),
-            cache: CacheFolder::resolve(cache),
+            registry,
+            cache,
+            scratch: std::sync::OnceLock::new(),
+            verbose: false,
         }
+    }
+
+    /// Says with `-v` where blobs went when the cache could not take them.
+    pub fn verbose(mut self, verbose: bool) -> Reader {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Where a registry image's blobs go: the cache folder when it can be
+    /// written, else a temp folder of this reader's.
+    pub fn read_into(&self) -> Result<ReadInto<'_>> {
+        let why = match self.cache.open_writable() {
+            Ok(cache) => return Ok(ReadInto::Cache(cache)),
+            Err(why) => why,
+        };
+        if let Some((store, _)) = self.scratch.get() {
+            return Ok(ReadInto::Scratch(store));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("stele-read-")
+            .tempdir()
+            .with_context(|| format!("{why:#}; and no temp folder could be made for the image's blobs either: pass --cache-dir DIR (a writable folder), or set TMPDIR"))?;
+        let store = BlobStore::open(dir.path())?;
+        if self.verbose {
+            eprintln!(
+                "{why:#}: reading the image's blobs into {}, removed when done",
+                dir.path().display()
+            );
+        }
+        let (store, _) = self.scratch.get_or_init(|| (store, dir));
+        Ok(ReadInto::Scratch(store))
     }
 
     /// For a command whose only network use is reading the images it is
@@ -93,10 +168,10 @@ impl Reader {
         read: impl FnOnce(Option<&RegistryAccess>) -> Result<T>,
     ) -> Result<T> {
         if let Target::Registry { .. } = target {
-            let cache = self.cache.open()?;
+            let into = self.read_into()?;
             let access = RegistryAccess {
                 settings: &self.registry,
-                cache: cache.blobs(),
+                cache: into.blobs(),
             };
             return read(Some(&access));
         }
