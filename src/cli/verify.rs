@@ -109,7 +109,9 @@ pub(crate) fn cmd_verify(args: VerifyArgs, r: &Reporter) -> Result<ExitCode> {
                 stdout.write_all(&report::verify_json(&report))?;
                 stdout.write_all(b"\n")?;
             } else {
-                stdout.write_all(report::verify_text(&report).as_bytes())?;
+                // `-q`: the result line and what failed, not every check.
+                let every_check = r.level > super::report::Level::Quiet;
+                stdout.write_all(report::verify_text(&report, every_check).as_bytes())?;
             }
             Ok(if report.verified() {
                 ExitCode::SUCCESS

@@ -123,10 +123,18 @@ pub fn check(subject: &Subject, walk: &Walk, keys: &[PublicKey]) -> Attested {
         out.checks.push(signature_check(&opened, keys, &label));
     }
     out.checks.push(match (found.is_empty(), keys.is_empty()) {
+        (true, true) if built_by_stele(walk) => Check::skipped(
+            "attestations",
+            format!("the image has no attestations beside it; {STELE_BUILT} {DROPPED}"),
+        ),
         (true, true) => Check::skipped("attestations", "the image has no attestations"),
+        (true, false) if built_by_stele(walk) => Check::fail(
+            "attestations",
+            format!("--key was given, but no attestation about this image is stored beside it (no referrer); {STELE_BUILT} {DROPPED}. An image built with `--attest none` has none: build it with `stele build --sign-key`"),
+        ),
         (true, false) => Check::fail(
             "attestations",
-            "--key was given, but no attestation is about this image: build it with `stele build --sign-key`",
+            format!("--key was given, but no attestation about this image is stored beside it (no referrer): build it with `stele build --sign-key`; if it was signed, {DROPPED}"),
         ),
         (false, _) => Check::pass(
             "attestations",
@@ -134,6 +142,31 @@ pub fn check(subject: &Subject, walk: &Walk, keys: &[PublicKey]) -> Attested {
         ),
     });
     out
+}
+
+/// Why a signed image's attestations go missing, and how to carry them:
+/// they are referrers, separate manifests whose `subject` is the image,
+/// and a copy of the image alone leaves them behind.
+const DROPPED: &str = "its attestations were likely dropped by a copy that does not carry referrers (`skopeo copy`, `crane copy`, `docker push`): copy it with `stele push SRC DST`, which carries them, from where they still are (or with a copy tool's referrer option, e.g. `oras cp -r`)";
+
+const STELE_BUILT: &str = "stele built it (it records dev.stele.recipe.digest), so";
+
+/// Whether stele built the image: it records its recipe's digest, in
+/// its manifests' annotations or its configs' labels (which survive a
+/// `docker save` and `load`).
+fn built_by_stele(walk: &Walk) -> bool {
+    use crate::image::provenance::KEY_RECIPE_DIGEST;
+    walk.images.iter().any(|i| {
+        i.manifest
+            .annotations()
+            .as_ref()
+            .is_some_and(|a| a.contains_key(KEY_RECIPE_DIGEST))
+            || i.config
+                .as_ref()
+                .and_then(|c| c.config().as_ref())
+                .and_then(|c| c.labels().as_ref())
+                .is_some_and(|l| l.contains_key(KEY_RECIPE_DIGEST))
+    })
 }
 
 /// `provenance`, `sbom-spdx linux/amd64`, or the digest of an artifact
