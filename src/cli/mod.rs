@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod keys;
 pub mod lock;
 pub mod output;
+pub(crate) mod progress;
 pub mod report;
 pub mod settings;
 pub mod tools;

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::resolve::ResolveError;
-use crate::apt::debs::{fetch_missing, package_label, CheckedLock, DownloadProgress};
+use super::resolve::{download_event, ResolveError};
+use super::{Event, Progress};
+use crate::apt::debs::{fetch_missing, package_label, CheckedLock};
 use crate::apt::fetch::Fetcher;
 use crate::apt::sources::AptSettings;
 use crate::cache::{Chain, Origin};
@@ -34,7 +35,7 @@ pub(crate) fn unpack_locked(
     caches: &Chain,
     settings: &AptSettings,
     jobs: usize,
-    progress: DownloadProgress,
+    progress: Progress,
 ) -> Result<UnpackedPackages, ResolveError> {
     let wanted = lock.wanted();
     let listed: Vec<(&Digest, u64)> = wanted.iter().map(|(d, p)| (d, p.size)).collect();
@@ -61,13 +62,25 @@ pub(crate) fn unpack_locked(
         todo.iter().copied(),
         fetcher,
         settings,
-        progress,
+        &|d| progress(download_event(d)),
     )?;
+    if !todo.is_empty() {
+        progress(Event::Unpacking {
+            packages: todo.len(),
+            bytes: todo.iter().map(|p| p.size).sum(),
+        });
+    }
     let done = crate::parallel::map(
         &todo,
         jobs,
         |p| p.size,
-        |p| caches.unpack(&package_label(p), &p.sha256, p.size),
+        |p| {
+            let unpacked = caches.unpack(&package_label(p), &p.sha256, p.size);
+            if unpacked.is_ok() {
+                progress(Event::UnpackedOne { bytes: p.size });
+            }
+            unpacked
+        },
     )?;
     let unpacked_now = todo.iter().map(|p| package_label(p)).collect();
     for (p, u) in todo.iter().zip(done) {

@@ -141,7 +141,7 @@ pub fn resolve(
                 caches,
                 &settings.apt,
                 settings.jobs,
-                &|d| progress(download_event(d)),
+                progress,
             )?;
             progress(Event::Unpacked {
                 reused: unpacked.reused,
