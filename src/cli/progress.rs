@@ -108,9 +108,9 @@ pub(crate) struct Meter {
     started: Instant,
     /// When the status line was last drawn.
     drawn: Option<Instant>,
-    /// When the last whole line was printed (the phase's start counts)
-    /// and at what percentage.
-    lined: (Instant, u64),
+    /// When the last whole line was printed (the phase's start counts),
+    /// and at what percentage and item count.
+    lined: (Instant, (u64, usize)),
 }
 
 impl Meter {
@@ -125,7 +125,7 @@ impl Meter {
             done_bytes: 0,
             started: now,
             drawn: None,
-            lined: (now, 0),
+            lined: (now, (0, 0)),
         }
     }
 
@@ -178,11 +178,12 @@ impl Meter {
             self.drawn = Some(now);
             return Show::Status(self.status_text(now));
         }
-        let (at, percent) = self.lined;
-        if now.saturating_duration_since(at) < interval || self.percent() == percent {
+        let (at, shown) = self.lined;
+        let moved = (self.percent(), self.done_items);
+        if now.saturating_duration_since(at) < interval || moved == shown {
             return Show::Nothing;
         }
-        self.lined = (now, self.percent());
+        self.lined = (now, moved);
         Show::Line(self.line_text(now))
     }
 

@@ -11,6 +11,7 @@ mod archive_source;
 mod attest;
 mod base_layout;
 mod cache_prune;
+mod ci_pipelines;
 mod core_build;
 mod core_errors;
 mod core_realparts;
