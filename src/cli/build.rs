@@ -13,8 +13,7 @@ use super::output::Pending;
 use super::report::Reporter;
 use super::settings::resolved::{check_platforms, listed};
 use super::settings::{
-    registry_settings, transport, BuildOptions, CacheArgs, JobsArgs, MadeFor, Making,
-    RegistryArgs,
+    registry_settings, transport, BuildOptions, CacheArgs, JobsArgs, MadeFor, Making, RegistryArgs,
 };
 use crate::oci::Platform;
 use crate::pipeline::Produced;

@@ -129,35 +129,36 @@ impl PushSettings {
         let path = Path::new(&args.source);
         let reader = Reader::new(reading, CacheFolder::resolve(&args.cache))
             .verbose(r.level >= super::report::Level::Verbose);
-        let (source, source_tag) =
-            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-                let making = Making::from_options(
-                    path,
-                    &args.options,
-                    MadeFor::Oci,
-                    &args.cache,
-                    &args.jobs,
-                    reader.registry.clone(),
-                    &transport,
-                )?;
-                let tag = making.recipe.tag.clone();
-                (PushSource::Recipe(Box::new(making)), Some(tag))
-            } else {
-                let given = args.options.given();
-                if !given.is_empty() {
-                    bail!(
+        let (source, source_tag) = if path.extension().is_some_and(|e| e == "toml")
+            && path.is_file()
+        {
+            let making = Making::from_options(
+                path,
+                &args.options,
+                MadeFor::Oci,
+                &args.cache,
+                &args.jobs,
+                reader.registry.clone(),
+                &transport,
+            )?;
+            let tag = making.recipe.tag.clone();
+            (PushSource::Recipe(Box::new(making)), Some(tag))
+        } else {
+            let given = args.options.given();
+            if !given.is_empty() {
+                bail!(
                         "{} say{} how a recipe is built, and `{}` is an image, pushed as it is: drop {}, or push the recipe (a .toml file) to build it",
                         given.join(", "),
                         if given.len() == 1 { "s" } else { "" },
                         args.source,
                         if given.len() == 1 { "it" } else { "them" }
                     );
-                }
-                (
-                    PushSource::Image(args.source.clone()),
-                    source_tag(&args.source),
-                )
-            };
+            }
+            (
+                PushSource::Image(args.source.clone()),
+                source_tag(&args.source),
+            )
+        };
         // The image keeps the tag it has, as `build --push` does.
         let tag_choice = match (&reference.tag, &reference.digest, source_tag) {
             (None, None, Some(t)) => TagChoice::Source(t),

@@ -256,10 +256,13 @@ mod tests {
             Show::Status(t) if t.contains("2/4 package(s)")
         ));
         m.advance(2, 2_000_000);
-        assert!(matches!(
-            m.due(at(&m, 120), true, Duration::from_secs(5)),
-            Show::Status(t) if t.contains("4/4 package(s)")
-        ), "the last step is drawn at once");
+        assert!(
+            matches!(
+                m.due(at(&m, 120), true, Duration::from_secs(5)),
+                Show::Status(t) if t.contains("4/4 package(s)")
+            ),
+            "the last step is drawn at once"
+        );
     }
 
     /// A log gets a whole line once the interval has passed, and only when
@@ -275,7 +278,11 @@ mod tests {
             Show::Line("writing layers: 0/2 layer(s), 250 B of 1.0 kB (25%), 5.0 s".into())
         );
         assert_eq!(m.due(at(&m, 6_000), false, every), Show::Nothing);
-        assert_eq!(m.due(at(&m, 11_000), false, every), Show::Nothing, "no move");
+        assert_eq!(
+            m.due(at(&m, 11_000), false, every),
+            Show::Nothing,
+            "no move"
+        );
         m.advance(1, 500);
         assert!(matches!(
             m.due(at(&m, 11_500), false, every),

@@ -129,8 +129,19 @@ fn push_a_recipe_builds_as_build_does_and_locked_writes_no_lock() {
     let reference = format!("{}/team/app", reg.host());
 
     // A stale lock under --locked: refused, the lockfile as it was, no tag.
-    fs::write(&recipe, RECIPE.replace(r#"["hello"]"#, r#"["hello", "libgreet"]"#)).unwrap();
-    let r = p.run(&["push", s(&recipe), &reference, "--locked", "--sign-key", s(&key)]);
+    fs::write(
+        &recipe,
+        RECIPE.replace(r#"["hello"]"#, r#"["hello", "libgreet"]"#),
+    )
+    .unwrap();
+    let r = p.run(&[
+        "push",
+        s(&recipe),
+        &reference,
+        "--locked",
+        "--sign-key",
+        s(&key),
+    ]);
     r.expect_fail();
     assert!(
         r.stderr.contains("--locked") && r.stderr.contains("stale"),
@@ -166,8 +177,7 @@ fn push_a_recipe_builds_as_build_does_and_locked_writes_no_lock() {
     let r = p.run(&["verify", &target, "--key", s(&public), "--digest", &digest]);
     r.expect_code(0);
     assert!(
-        r.stdout.contains("pass  attestation provenance signature")
-            && !r.stdout.contains("sbom"),
+        r.stdout.contains("pass  attestation provenance signature") && !r.stdout.contains("sbom"),
         "signed, and only the provenance: {}",
         r.stdout
     );
@@ -193,7 +203,10 @@ fn bare() -> Command {
 /// A signed image pushed to `reg` as `REPO:v1`, and its public key and
 /// digest, built from the populate() tree under `tmp`.
 fn signed_image(tmp: &Path, reg: &DockerRegistry, repo: &str) -> (PathBuf, String) {
-    run(stele().args(["key", "generate"]).arg(tmp.join("signer.key"))).expect_ok();
+    run(stele()
+        .args(["key", "generate"])
+        .arg(tmp.join("signer.key")))
+    .expect_ok();
     let src = tmp.join("src");
     if !src.exists() {
         populate(&src, false);
@@ -323,7 +336,13 @@ fn a_copy_that_dropped_the_referrers_is_named() {
     );
     let verify = || {
         run(stele()
-            .args(["verify", &format!("docker://{to}"), "--digest", &digest, "--key"])
+            .args([
+                "verify",
+                &format!("docker://{to}"),
+                "--digest",
+                &digest,
+                "--key",
+            ])
             .arg(&key))
     };
     let r = verify();
@@ -369,7 +388,11 @@ fn verify_quiet_prints_the_result_and_what_failed() {
     );
     // Without -q every check is listed.
     let r = run(stele().arg("verify").arg(&out));
-    assert!(r.stdout.contains("pass  blob image manifest"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("pass  blob image manifest"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// A cold build says how unpacking and layer writing advance: a status
@@ -414,7 +437,8 @@ fn unpacking_and_layer_writing_show_progress() {
             assert!(r.stdout.contains(status), "{status:?} in {:?}", r.stdout);
         }
         assert!(
-            r.stdout.contains("\x1b[2Kpackages: 0 unpacked before, 2 unpacked now"),
+            r.stdout
+                .contains("\x1b[2Kpackages: 0 unpacked before, 2 unpacked now"),
             "the status line is cleared before the summary: {:?}",
             r.stdout
         );
@@ -426,11 +450,16 @@ fn unpacking_and_layer_writing_show_progress() {
     assert!(!r.stderr.contains('\r') && !r.stderr.contains('\x1b'));
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert!(
-        lines.iter().any(|l| l.starts_with("unpacking 2 package(s) (")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("unpacking 2 package(s) (")),
         "{}",
         r.stderr
     );
-    for prefix in ["unpacking: 2/2 package(s), ", "writing layers: 2/2 layer(s), "] {
+    for prefix in [
+        "unpacking: 2/2 package(s), ",
+        "writing layers: 2/2 layer(s), ",
+    ] {
         assert!(
             lines
                 .iter()
@@ -467,7 +496,11 @@ fn a_build_context_apart_from_the_recipe() {
     };
     let one = checkout("one");
     let recipe = one.join("deploy/app.toml");
-    let r = run(stele().arg("build").arg(&recipe).arg("-o").arg(tmp.path().join("x")));
+    let r = run(stele()
+        .arg("build")
+        .arg(&recipe)
+        .arg("-o")
+        .arg(tmp.path().join("x")));
     r.expect_fail();
     assert!(
         r.stderr.contains("app.toml:5:7:")
@@ -549,11 +582,7 @@ fn the_keyring_rule_holds_with_a_warm_cache() {
     p.run(&["build", s(&recipe), "-o", s(&out), "--locked"])
         .expect_ok();
     // Keyrings do not make a lock stale: this one still answers.
-    fs::write(
-        &recipe,
-        RECIPE.replace(", keyring = \"keyring.gpg\"", ""),
-    )
-    .unwrap();
+    fs::write(&recipe, RECIPE.replace(", keyring = \"keyring.gpg\"", "")).unwrap();
     for extra in [&[][..], &["--offline"][..]] {
         let r = p.run(&[&["build", s(&recipe), "-o", s(&out), "--locked"][..], extra].concat());
         r.expect_fail();

@@ -203,6 +203,10 @@ mod tests {
         for f in &flags {
             assert!(given.contains(&f.as_str()), "{f} is not listed by given()");
         }
-        assert!(Both::try_parse_from(["x"]).unwrap().options.given().is_empty());
+        assert!(Both::try_parse_from(["x"])
+            .unwrap()
+            .options
+            .given()
+            .is_empty());
     }
 }

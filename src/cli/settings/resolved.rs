@@ -54,7 +54,10 @@ impl CacheFolder {
         let cache = self.open()?;
         // A temp file made and removed, where a blob would be written.
         cache.blobs().begin().map(drop).with_context(|| {
-            format!("the cache folder {} cannot be written", cache.root().display())
+            format!(
+                "the cache folder {} cannot be written",
+                cache.root().display()
+            )
         })?;
         Ok(cache)
     }
