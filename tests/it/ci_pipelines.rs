@@ -9,8 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::registry_real::build_signed_and_push;
 use crate::support::docker_registry::{have_registry, DockerRegistry};
 use crate::support::tree::populate;
+use crate::support::wrap::{shell_line, wrapped};
 use crate::support::*;
 
 const RECIPE: &str = r#"[image]
@@ -22,19 +24,6 @@ epoch = 1700000000
 sources = [{ mirror = "LOCAL", suite = "stable", components = ["main"], keyring = "keyring.gpg" }]
 packages = ["hello"]
 "#;
-
-/// Incompressible bytes, so a layer takes more than one write.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect()
-}
 
 /// A signed repository of two packages (hello depends on libgreet), read
 /// through a `file://` mirror, and a recipe folder with its keyring.
@@ -58,7 +47,11 @@ impl Project {
                 "stable",
                 Deb::new("libgreet", "1.0-1", "amd64")
                     .entry(DebEntry::dir("usr/lib"))
-                    .entry(DebEntry::file("usr/lib/libgreet.so.1", noise(600_000, 3))),
+                    .entry(DebEntry::file(
+                        "usr/lib/libgreet.so.1",
+                        // Enough that writing its layer takes several writes.
+                        "greet ".repeat(100_000),
+                    )),
             )
             .build();
         let dir = tempdir();
@@ -200,30 +193,6 @@ fn bare() -> Command {
     c
 }
 
-/// A signed image pushed to `reg` as `REPO:v1`, and its public key and
-/// digest, built from the populate() tree under `tmp`.
-fn signed_image(tmp: &Path, reg: &DockerRegistry, repo: &str) -> (PathBuf, String) {
-    run(stele()
-        .args(["key", "generate"])
-        .arg(tmp.join("signer.key")))
-    .expect_ok();
-    let src = tmp.join("src");
-    if !src.exists() {
-        populate(&src, false);
-    }
-    let reference = format!("{}/{repo}:v1", reg.host());
-    let r = run(stele()
-        .arg("build")
-        .arg(src.join("recipe.toml"))
-        .arg("-o")
-        .arg(tmp.join("built"))
-        .arg("--sign-key")
-        .arg(tmp.join("signer.key"))
-        .args(["--push", &reference]));
-    r.expect_ok();
-    (tmp.join("signer.pub"), r.last_line().to_string())
-}
-
 /// Verifying needs no cache folder: with HOME and XDG unset, a registry
 /// image and a layout verify, and a pull works; `--rebuild`, which
 /// builds, says before any check that it needs one. A read-only cache
@@ -236,7 +205,7 @@ fn verify_needs_no_cache_folder() {
     let reg = DockerRegistry::start(None);
     let tmp = tempdir();
     let tmp = tmp.path();
-    let (key, digest) = signed_image(tmp, &reg, "deploy/app");
+    let (key, digest) = build_signed_and_push(tmp, &format!("{}/deploy/app:v1", reg.host()));
     let target = format!("docker://{}/deploy/app:v1", reg.host());
     // `stele [PREFIX] verify TARGET --digest D --key K [ARGS]`
     let verify = |c: &mut Command, args: &[&str]| {
@@ -283,14 +252,7 @@ fn verify_needs_no_cache_folder() {
         skip("unshare -rm is not allowed here: the read-only cache is not tried");
         return;
     }
-    let mut ro = Command::new("unshare");
-    let helper = stele();
-    for (k, v) in helper.get_envs() {
-        match v {
-            Some(v) => ro.env(k, v),
-            None => ro.env_remove(k),
-        };
-    }
+    let mut ro = wrapped("unshare", &stele());
     ro.args([
         "-rm",
         "sh",
@@ -318,7 +280,7 @@ fn a_copy_that_dropped_the_referrers_is_named() {
     let reg = DockerRegistry::start(None);
     let tmp = tempdir();
     let tmp = tmp.path();
-    let (key, digest) = signed_image(tmp, &reg, "ci/app");
+    let (key, digest) = build_signed_and_push(tmp, &format!("{}/ci/app:v1", reg.host()));
     let (from, to) = (
         format!("{}/ci/app:v1", reg.host()),
         format!("{}/prod/app:v1", reg.host()),
@@ -417,18 +379,8 @@ fn unpacking_and_layer_writing_show_progress() {
     };
 
     if have_tool("script") {
-        let helper = cold("tty");
-        let mut cmd = Command::new("script");
-        for (k, v) in helper.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        let words: Vec<String> = std::iter::once(STELE.to_string())
-            .chain(helper.get_args().map(|a| a.to_str().unwrap().to_string()))
-            .collect();
-        let r = run(cmd.args(["-qec", &words.join(" "), "/dev/null"]));
+        let inner = cold("tty");
+        let r = run(wrapped("script", &inner).args(["-qec", &shell_line(&inner), "/dev/null"]));
         r.expect_ok();
         for status in [
             "\r\x1b[2K  unpacking: 2/2 package(s)",

@@ -18,6 +18,7 @@ pub mod podman;
 pub mod registry;
 pub mod repo;
 pub mod tree;
+pub mod wrap;
 
 pub use deb::{build_deb, Compression, Deb, DebEntry};
 pub use http::Fault;
