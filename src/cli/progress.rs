@@ -4,11 +4,13 @@
 //! other line is printed. Elsewhere (CI logs, a pipe) only whole lines: a
 //! phase that is still going says how far it is every `interval` (five
 //! seconds unless `STELE_PROGRESS_INTERVAL` says otherwise), so a long
-//! build is never silent and a short one adds nothing. `-q` shows none of
-//! it. Nothing here colors its output.
+//! build is never silent and a short one adds nothing. A `Ticker` shows
+//! the pipeline's phase on time even while nothing moves (one large
+//! package being unpacked). `-q` shows none of it. Nothing here colors
+//! its output.
 
 use std::fmt::Display;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::report::{human_bytes, Level};
@@ -57,12 +59,13 @@ impl Screen {
         eprintln!("{text}");
     }
 
-    /// Shows what `meter` has to show at `now`, if anything.
-    pub fn show(&self, meter: &mut Meter, now: Instant) {
+    /// Shows what `meter` has to show at `now`, if anything: after it
+    /// moved (`Why::Moved`), or as time passed (`Why::Tick`).
+    pub fn show(&self, meter: &mut Meter, now: Instant, why: Why) {
         if self.level < Level::Normal {
             return;
         }
-        match meter.due(now, self.terminal, self.interval) {
+        match meter.due(now, self.terminal, self.interval, why) {
             Show::Nothing => {}
             Show::Status(text) => {
                 let mut shown = self.lock();
@@ -73,6 +76,17 @@ impl Screen {
         }
     }
 
+    /// How often a `Ticker` looks at the phase: a terminal's line shows
+    /// the rate and time as they change; a log's is looked at four times
+    /// an interval, so a line is never much later than its interval.
+    pub fn tick_period(&self) -> Duration {
+        if self.terminal {
+            Duration::from_secs(1)
+        } else {
+            (self.interval / 4).max(Duration::from_millis(200))
+        }
+    }
+
     /// Removes the status line, if one is shown.
     pub fn clear(&self) {
         let mut shown = self.lock();
@@ -80,6 +94,59 @@ impl Screen {
             eprint!("\r\x1b[2K");
             *shown = false;
         }
+    }
+}
+
+/// Why a meter is asked what to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// It advanced.
+    Moved,
+    /// Time passed: a log gets a line even when nothing moved, so a phase
+    /// stuck on one large item is still seen to be alive.
+    Tick,
+}
+
+/// A thread that shows the pipeline's phase as time passes, stopped
+/// (and joined) when dropped.
+pub(crate) struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    pub fn start(screen: Arc<Screen>, phase: Arc<Mutex<Option<Meter>>>) -> Ticker {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let period = screen.tick_period();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period)
+            {
+                // A poisoned lock only means a progress line was lost.
+                let mut phase = phase.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(meter) = phase.as_mut() {
+                    screen.show(meter, Instant::now(), Why::Tick);
+                }
+            }
+        });
+        Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ticker")
     }
 }
 
@@ -161,10 +228,10 @@ impl Meter {
     }
 
     /// On a terminal a status line, at most every `REDRAW` but for the
-    /// last step; elsewhere a
-    /// whole line when `interval` has passed since the last one and the
-    /// phase moved since.
-    pub fn due(&mut self, now: Instant, terminal: bool, interval: Duration) -> Show {
+    /// last step; elsewhere a whole line when `interval` has passed since
+    /// the last one and the phase moved since (on a tick, whether or not
+    /// it moved).
+    pub fn due(&mut self, now: Instant, terminal: bool, interval: Duration, why: Why) -> Show {
         if terminal {
             // The last step is always drawn: the line ends as the phase did.
             let complete = self.done_items == self.items && self.done_bytes == self.bytes;
@@ -180,7 +247,7 @@ impl Meter {
         }
         let (at, shown) = self.lined;
         let moved = (self.percent(), self.done_items);
-        if now.saturating_duration_since(at) < interval || moved == shown {
+        if now.saturating_duration_since(at) < interval || (why == Why::Moved && moved == shown) {
             return Show::Nothing;
         }
         self.lined = (now, moved);
@@ -241,24 +308,24 @@ mod tests {
     fn a_terminal_redraws_at_most_ten_times_a_second() {
         let mut m = Meter::new("unpacking", "package(s)", 4, 4_000_000);
         m.advance(1, 1_000_000);
-        let first = m.due(at(&m, 10), true, Duration::from_secs(5));
+        let first = m.due(at(&m, 10), true, Duration::from_secs(5), Why::Moved);
         assert_eq!(
             first,
             Show::Status("  unpacking: 1/4 package(s), 1.0 MB of 4.0 MB, 100.0 MB/s".into())
         );
         m.advance(1, 1_000_000);
         assert_eq!(
-            m.due(at(&m, 60), true, Duration::from_secs(5)),
+            m.due(at(&m, 60), true, Duration::from_secs(5), Why::Moved),
             Show::Nothing
         );
         assert!(matches!(
-            m.due(at(&m, 110), true, Duration::from_secs(5)),
+            m.due(at(&m, 110), true, Duration::from_secs(5), Why::Moved),
             Show::Status(t) if t.contains("2/4 package(s)")
         ));
         m.advance(2, 2_000_000);
         assert!(
             matches!(
-                m.due(at(&m, 120), true, Duration::from_secs(5)),
+                m.due(at(&m, 120), true, Duration::from_secs(5), Why::Moved),
                 Show::Status(t) if t.contains("4/4 package(s)")
             ),
             "the last step is drawn at once"
@@ -270,22 +337,29 @@ mod tests {
     #[test]
     fn a_log_gets_a_line_per_interval() {
         let every = Duration::from_secs(5);
+        let moved = Why::Moved;
         let mut m = Meter::new("writing layers", "layer(s)", 2, 1000);
         m.advance(0, 250);
-        assert_eq!(m.due(at(&m, 4_000), false, every), Show::Nothing);
+        assert_eq!(m.due(at(&m, 4_000), false, every, moved), Show::Nothing);
         assert_eq!(
-            m.due(at(&m, 5_000), false, every),
+            m.due(at(&m, 5_000), false, every, moved),
             Show::Line("writing layers: 0/2 layer(s), 250 B of 1.0 kB (25%), 5.0 s".into())
         );
-        assert_eq!(m.due(at(&m, 6_000), false, every), Show::Nothing);
+        assert_eq!(m.due(at(&m, 6_000), false, every, moved), Show::Nothing);
         assert_eq!(
-            m.due(at(&m, 11_000), false, every),
+            m.due(at(&m, 11_000), false, every, moved),
             Show::Nothing,
             "no move"
         );
+        // A tick shows the phase alive though it did not move.
+        assert_eq!(
+            m.due(at(&m, 11_000), false, every, Why::Tick),
+            Show::Line("writing layers: 0/2 layer(s), 250 B of 1.0 kB (25%), 11.0 s".into())
+        );
         m.advance(1, 500);
+        assert_eq!(m.due(at(&m, 11_500), false, every, moved), Show::Nothing);
         assert!(matches!(
-            m.due(at(&m, 11_500), false, every),
+            m.due(at(&m, 16_000), false, every, moved),
             Show::Line(t) if t.contains("1/2 layer(s)") && t.contains("(75%)")
         ));
     }
@@ -298,7 +372,7 @@ mod tests {
         m.advance(3, 10);
         assert_eq!(m.percent(), 100);
         assert!(matches!(
-            m.due(at(&m, 1), false, Duration::ZERO),
+            m.due(at(&m, 1), false, Duration::ZERO, Why::Moved),
             Show::Line(t) if t.starts_with("sending: 2/2 blob(s) (100%)")
         ));
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::progress::{Meter, Screen};
+use super::progress::{Meter, Screen, Ticker, Why};
 use crate::attest::Attestation;
 use crate::image::{LayerProgress, LayerSource};
 use crate::oci::Built;
@@ -36,7 +36,9 @@ pub struct Reporter {
     screen: Arc<Screen>,
     /// The pipeline's phase under way (downloads, unpacking, layers come
     /// one after the other); the pipeline reports it from its threads.
-    phase: Mutex<Option<Meter>>,
+    phase: Arc<Mutex<Option<Meter>>>,
+    /// Shows the phase as time passes; `None` with `-q`.
+    ticker: Option<Ticker>,
 }
 
 /// `STELE_PROGRESS_INTERVAL`: seconds between two progress lines of a
@@ -65,14 +67,18 @@ impl Reporter {
                 }
             },
         };
+        let screen = Arc::new(Screen::new(
+            level,
+            std::io::stderr().is_terminal(),
+            interval,
+        ));
+        let phase = Arc::new(Mutex::new(None));
+        let ticker = (level >= Level::Normal).then(|| Ticker::start(screen.clone(), phase.clone()));
         Reporter {
             level,
-            screen: Arc::new(Screen::new(
-                level,
-                std::io::stderr().is_terminal(),
-                interval,
-            )),
-            phase: Mutex::new(None),
+            screen,
+            phase,
+            ticker,
         }
     }
 
@@ -91,7 +97,7 @@ impl Reporter {
         let mut phase = self.phase();
         if let Some(m) = phase.as_mut() {
             m.advance(items, bytes);
-            self.screen.show(m, Instant::now());
+            self.screen.show(m, Instant::now(), Why::Moved);
         }
     }
 
@@ -261,7 +267,7 @@ impl Reporter {
                     };
                     *moved_count += usize::from(moved);
                     meter.advance(1, bytes);
-                    screen.show(meter, Instant::now());
+                    screen.show(meter, Instant::now(), Why::Moved);
                 }
                 Transfer::Finished => {
                     let Some((meter, moved)) = state.take() else {
@@ -286,6 +292,7 @@ impl Drop for Reporter {
     /// No status line is left for an error (printed after the command) to
     /// run into.
     fn drop(&mut self) {
+        drop(self.ticker.take());
         self.screen.clear();
     }
 }
