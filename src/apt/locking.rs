@@ -24,8 +24,10 @@ pub enum LockingError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Control(#[from] control::ControlError),
-    #[error("resolving packages for {platform}: {error}")]
+    /// `at` is the recipe line of the entry the error is about (`FILE:LINE:COL: `), or empty.
+    #[error("{at}resolving packages for {platform}: {error}")]
     Resolve {
+        at: String,
         platform: Platform,
         error: Box<resolver::DependencyError>,
     },
@@ -187,7 +189,11 @@ pub(crate) fn update_lock(
                 }
             }
         }
-        let resolve_error = |e| LockingError::Resolve {
+        let resolve_error = |e: resolver::DependencyError| LockingError::Resolve {
+            at: e
+                .request_name()
+                .and_then(|name| apt.request_loc(platform, name))
+                .map_or(String::new(), |loc| format!("{loc}: ")),
             platform: platform.clone(),
             error: Box::new(e),
         };

@@ -63,6 +63,25 @@ pub enum DependencyError {
     TooComplex { request: String, limit: usize },
 }
 
+impl DependencyError {
+    /// The `[apt] packages` name the error is about, when it is about one
+    /// entry: for the recipe line the message names.
+    pub fn request_name(&self) -> Option<&str> {
+        match self {
+            DependencyError::NotFound { name, .. }
+            | DependencyError::PinNotFound { name, .. }
+            | DependencyError::Virtual { name, .. } => Some(name),
+            DependencyError::BadRequest { request, .. }
+            | DependencyError::TooComplex { request, .. } => {
+                Some(request.split_once('=').map_or(request.as_str(), |(n, _)| n))
+            }
+            DependencyError::NoPackagesForArch { .. } | DependencyError::Unsatisfiable { .. } => {
+                None
+            }
+        }
+    }
+}
+
 fn suggest(names: &[String]) -> String {
     if names.is_empty() {
         "; check the name and the sources' components".to_string()

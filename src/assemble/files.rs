@@ -1,5 +1,5 @@
-//! `[[files]]`: host files and directories beside the recipe become tree
-//! nodes. Host metadata that would make the image depend on the machine
+//! `[[files]]`: host files and directories in the build context (the
+//! recipe's folder unless `--context` names another) become tree nodes. Host metadata that would make the image depend on the machine
 //! (mtimes, owners, umask-shaped modes, directory order) is never copied:
 //! mtimes are the epoch, owners come from the recipe, modes are 0755/0644
 //! from the executable bit unless the recipe says otherwise.
@@ -21,7 +21,7 @@ pub enum FilesError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("{loc}: {path} is a symlink to {target}, which is outside the recipe's folder {root}: copy the file it points to beside the recipe instead")]
+    #[error("{loc}: {path} is a symlink to {target}, which is outside the recipe's folder {root} (the build context): copy the file it points to beside the recipe instead, or into the folder --context names")]
     LinkEscapes {
         loc: String,
         path: PathBuf,
@@ -56,7 +56,7 @@ fn default_mode(meta: &fs::Metadata) -> u32 {
     }
 }
 
-/// The recipe folder, with symlinks resolved, as the bound links must stay in.
+/// The build context, with symlinks resolved, as the bound links must stay in.
 fn canonical_root(root: &Path, loc: &str) -> Result<PathBuf, FilesError> {
     fs::canonicalize(root).map_err(|e| FilesError::Io {
         loc: loc.into(),
@@ -65,11 +65,12 @@ fn canonical_root(root: &Path, loc: &str) -> Result<PathBuf, FilesError> {
     })
 }
 
-/// Adds one `[[files]]` entry to `tree`.
+/// Adds one `[[files]]` entry to `tree`, read from the build context
+/// `context` (`Recipe::context`), which no link may lead out of.
 pub(crate) fn add_file_spec(
     tree: &mut FsTree,
     spec: &FileSpec,
-    recipe_dir: &Path,
+    context: &Path,
     epoch: u64,
 ) -> Result<(), FilesError> {
     let loc = spec.loc.0.as_str();
@@ -77,7 +78,7 @@ pub(crate) fn add_file_spec(
         loc: loc.into(),
         error,
     };
-    let root = canonical_root(recipe_dir, loc)?;
+    let root = canonical_root(context, loc)?;
     let io = |path: &Path, e| FilesError::Io {
         loc: loc.into(),
         path: path.into(),
@@ -86,7 +87,7 @@ pub(crate) fn add_file_spec(
     let (uid, gid) = spec.owner;
 
     // The src itself may be a symlink (a common way to share a file between
-    // recipes); it is followed, but only within the recipe's folder.
+    // recipes); it is followed, but only within the build context.
     let resolved = fs::canonicalize(&spec.src).map_err(|e| io(&spec.src, e))?;
     if !resolved.starts_with(&root) {
         return Err(FilesError::LinkEscapes {
@@ -157,12 +158,12 @@ pub(crate) fn add_file_spec(
                 path: path.into(),
             })?;
             // Absolute targets name image paths and are never followed on
-            // the host; relative ones must stay inside the recipe's folder.
+            // the host; relative ones must stay inside the build context.
             if target.is_relative() {
                 let joined = path.parent().expect("entry has a parent").join(&target);
                 let escapes = match fs::canonicalize(&joined) {
                     Ok(c) => !c.starts_with(&root),
-                    Err(_) => !lexically_inside(&joined, recipe_dir),
+                    Err(_) => !lexically_inside(&joined, context),
                 };
                 if escapes {
                     return Err(FilesError::LinkEscapes {

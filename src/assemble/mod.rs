@@ -30,7 +30,7 @@ pub(crate) fn recipe_tree(
     let epoch = recipe.epoch;
     let mut tree = FsTree::new();
     for spec in &recipe.files {
-        files::add_file_spec(&mut tree, spec, &recipe.dir, epoch)?;
+        files::add_file_spec(&mut tree, spec, &recipe.context, epoch)?;
     }
     for p in &recipe.paths {
         let (uid, gid) = p.owner;

@@ -489,7 +489,8 @@ mod tests {
         };
         let out = BlobStore::open(dir.path().join("out")).unwrap();
         assert_eq!(chain.layer(&query, &out), None);
-        let blob = crate::layer::write_layer_to(&t, GZIP, &out, chain.layer_store(), None).unwrap();
+        let blob = crate::layer::write_layer_to(&t, GZIP, &out, chain.layer_store(), None, &|_| {})
+            .unwrap();
         chain.written(&key, &blob).unwrap();
         let again = BlobStore::open(dir.path().join("again")).unwrap();
         assert_eq!(chain.layer(&query, &again), Some(blob));

@@ -11,13 +11,13 @@ use anyhow::{bail, Context, Result};
 
 use super::output::Pending;
 use super::report::Reporter;
-use super::settings::resolved::{attest_options, check_platforms, listed};
+use super::settings::resolved::{check_platforms, listed};
 use super::settings::{
-    registry_settings, registry_transport, CacheArgs, JobsArgs, Making, PackageArgs,
-    ProvenanceArgs, RecipeFlags, RegistryArgs, RemoteCacheArgs,
+    registry_settings, registry_transport, BuildOptions, CacheArgs, JobsArgs, MadeFor, Making,
+    RegistryArgs,
 };
 use crate::oci::Platform;
-use crate::pipeline::{AttestOptions, Produced};
+use crate::pipeline::Produced;
 use crate::recipe::Recipe;
 use crate::registry::Reference;
 use crate::sink::{Destination, Output, Stored, Target, WriteOptions, Written};
@@ -38,21 +38,6 @@ pub struct BuildArgs {
     /// docker-archive (for `docker load` / `podman load`).
     #[arg(long, value_enum, default_value = "oci")]
     pub format: Format,
-    /// Build only this platform of the recipe's (repeatable): for an OCI
-    /// layout or oci-archive, a subset of them; for a docker-archive, the
-    /// one platform it holds.
-    #[arg(long, value_name = "OS/ARCH")]
-    pub platform: Vec<Platform>,
-    /// Add an annotation to the image manifest (and index), as if written
-    /// in the recipe's [annotations]; repeatable; replaces the recipe's
-    /// value for the same key. Recorded in provenance.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
-    pub annotation: Vec<(String, String)>,
-    /// Add a label to the image config, as if written in the recipe's
-    /// [config] labels; repeatable; replaces the recipe's value for the
-    /// same key. Recorded in provenance.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
-    pub label: Vec<(String, String)>,
     /// Also write the digest (sha256:…) to this file.
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
@@ -60,60 +45,23 @@ pub struct BuildArgs {
     /// (default: [image] tag, else latest).
     #[arg(long)]
     pub tag: Option<String>,
-    /// Attestations to attach: none, provenance, sbom or all.
-    #[arg(long, default_value = "all", value_name = "WHAT")]
-    pub attest: String,
-    /// Sign with this private key (ECDSA P-256 or Ed25519, PEM; cosign's
-    /// encrypted keys with STELE_KEY_PASSWORD or COSIGN_PASSWORD):
-    /// attestations as Sigstore bundles, and the image itself as cosign
-    /// signs it when it is pushed (or --sign-identity names it).
-    #[arg(long, value_name = "KEY")]
-    pub sign_key: Option<PathBuf>,
-    /// The repository the image signature names (cosign's
-    /// docker-reference, HOST[:PORT]/REPO[:TAG]); default: the --push
-    /// reference. The containers policy matches it against the image
-    /// pulled.
-    #[arg(long, value_name = "REF")]
-    pub sign_identity: Option<String>,
     /// Also push the image (and its attestations) to this registry
     /// reference, HOST[:PORT]/REPO[:TAG]; prints REF@sha256:… before the
     /// digest line.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
-    /// Write every layer anew: neither use nor fill the layer cache (in
-    /// the cache folder, beside the packages).
-    #[arg(long)]
-    pub no_layer_cache: bool,
     /// Print one JSON document (digest, platforms, layers, attestations,
     /// lock status, cache hits) on stdout instead of the digest line.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub options: BuildOptions,
+    #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]
     pub jobs: JobsArgs,
     #[command(flatten)]
-    pub packages: PackageArgs,
-    #[command(flatten)]
-    pub remote_cache: RemoteCacheArgs,
-    #[command(flatten)]
     pub registry: RegistryArgs,
-    #[command(flatten)]
-    pub provenance: ProvenanceArgs,
-}
-
-/// `KEY=VALUE`, the key non-empty; the value may hold `=`.
-fn key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, _)) if crate::oci::model::set_by_stele(k).is_some() => Err(format!(
-            "`{k}` is a key stele sets itself ({}); choose another key",
-            crate::oci::model::set_by_stele(k).unwrap_or_default()
-        )),
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!(
-            "`{s}` is not KEY=VALUE (e.g. org.opencontainers.image.source=https://…)"
-        )),
-    }
 }
 
 /// What `stele build` writes.
@@ -150,40 +98,17 @@ impl BuildCommandSettings {
     pub fn resolve(args: BuildArgs, r: &Reporter) -> Result<BuildCommandSettings> {
         let transport = registry_transport(&args.registry)?;
         let docker = args.format == Format::DockerArchive;
-        let identity = match &args.sign_identity {
-            Some(words) => Some(sign_identity(words)?),
-            None => None,
-        };
-        // Without --sign-identity, the --push reference names the image
-        // (decided below, once the tag is known).
-        let will_name = identity.clone().or_else(|| args.push.clone());
-        let attest = attest_options(&args.attest, args.sign_key.as_deref(), will_name)?;
-        let attest = if docker {
-            if attest.key.is_some() {
-                bail!("--sign-key signs attestations, and a docker-archive carries none; use --format oci or oci-archive to keep signed attestations");
-            }
-            // `docker load` would not know attestations: none are made.
-            AttestOptions::none()
-        } else {
-            attest
-        };
-        let making = Making::resolve(
-            &RecipeFlags {
-                recipe: &args.recipe,
-                annotation: &args.annotation,
-                label: &args.label,
-                // A subset: the index lists only these; the lock and base
-                // still answer every platform of the recipe. A
-                // docker-archive's one platform is chosen from them all.
-                only_platforms: if docker { &[] } else { &args.platform },
-                layer_cache: !args.no_layer_cache,
-                packages: &args.packages,
-                remote_cache: &args.remote_cache,
-                cache: &args.cache,
-                jobs: &args.jobs,
-                provenance: &args.provenance,
+        let making = Making::from_options(
+            &args.recipe,
+            &args.options,
+            if docker {
+                MadeFor::DockerArchive
+            } else {
+                MadeFor::Oci
             },
-            attest,
+            args.push.clone(),
+            &args.cache,
+            &args.jobs,
             registry_settings(
                 &args.registry,
                 &args.jobs,
@@ -198,7 +123,7 @@ impl BuildCommandSettings {
             bail!("--tag `{tag}` is not valid: use up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`");
         }
         let docker_platform = match docker {
-            true => Some(docker_platform(recipe, &args.platform)?),
+            true => Some(docker_platform(recipe, &args.options.platform)?),
             false => None,
         };
         let push = match &args.push {
@@ -218,18 +143,18 @@ impl BuildCommandSettings {
             }),
             None => None,
         };
+        // Without --sign-identity, the image signature names the --push
+        // reference with the tag it is pushed by.
         let mut making = making;
-        making.attest.identity = match (identity, &push) {
-            (Some(i), _) => Some(i),
-            (
-                None,
-                Some(Destination {
-                    target: Target::Registry { reference },
-                    ..
-                }),
-            ) => Some(reference.to_string()),
-            (None, _) => None,
-        };
+        if args.options.sign_identity.is_none() {
+            if let Some(Destination {
+                target: Target::Registry { reference },
+                ..
+            }) = &push
+            {
+                making.attest.identity = Some(reference.to_string());
+            }
+        }
         let recipe = &making.recipe;
         let path = args
             .output
@@ -269,16 +194,6 @@ impl BuildCommandSettings {
             json: args.json,
         })
     }
-}
-
-/// `--sign-identity REF`: a registry repository, with a tag or not (the
-/// signature names the image, not its digest).
-fn sign_identity(words: &str) -> Result<String> {
-    let reference = Reference::parse(words)?;
-    if reference.digest.is_some() {
-        bail!("--sign-identity {words}: name the repository (HOST[:PORT]/REPO[:TAG]); the signature already names the digest");
-    }
-    Ok(reference.to_string())
 }
 
 /// `--push REF`: a registry reference (a sink target that names a file

@@ -12,10 +12,9 @@ use anyhow::{bail, Context, Result};
 use super::output::{write_atomic, Pending};
 use super::report::Reporter;
 use super::settings::{
-    registry_transport, sided_registry_settings, sided_transport, CacheArgs, CacheFolder, JobsArgs,
-    Making, Reader, RecipeFlags, RegistryArgs, RemoteCacheArgs, SideArgs,
+    registry_transport, sided_registry_settings, sided_transport, BuildOptions, CacheArgs,
+    CacheFolder, JobsArgs, MadeFor, Making, Reader, RegistryArgs, SideArgs,
 };
-use crate::pipeline::AttestOptions;
 use crate::registry::{Progress, PushOptions, Reference, RegistrySettings};
 use crate::sink::{Destination, Output, Stored, WriteOptions, Written};
 use crate::source::registry::pull_registry;
@@ -24,7 +23,7 @@ use crate::store::BlobStore;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app",
+    after_help = "Examples:\n  stele push out/hello localhost:5000/hello:1.0\n  stele push recipe.toml localhost:5000/team/app --locked --sign-key ci.key",
     mut_arg("jobs", |a| a.help("Blobs sent at once (default 4), and for a recipe how much of its build runs at once; what the registry holds is the same for any value"))
 )]
 pub struct PushArgs {
@@ -53,11 +52,12 @@ pub struct PushArgs {
     #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]
-    pub remote_cache: RemoteCacheArgs,
-    #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub sides: SideArgs,
+    /// How a recipe SOURCE is built: the options of `stele build`.
+    #[command(flatten, next_help_heading = "Build options (SOURCE a recipe)")]
+    pub options: BuildOptions,
 }
 
 #[derive(clap::Args, Debug)]
@@ -100,7 +100,7 @@ pub(crate) struct PushSettings {
 /// What `stele push` sends.
 pub(crate) enum PushSource {
     /// A recipe, built first (into a temp store) as `stele build` would
-    /// with its default flags.
+    /// with the same options.
     // Boxed: a recipe's settings are large beside a name.
     Recipe(Box<Making>),
     /// An image a user names: a layout, an archive or a registry image,
@@ -152,26 +152,39 @@ impl PushSettings {
             Progress::default(),
         )?;
         let path = Path::new(&args.source);
-        let reader = Reader {
-            registry: reading,
-            cache: CacheFolder::resolve(&args.cache),
+        let reader = Reader::new(reading, CacheFolder::resolve(&args.cache))
+            .verbose(r.level >= super::report::Level::Verbose);
+        let (source, source_tag) = if path.extension().is_some_and(|e| e == "toml")
+            && path.is_file()
+        {
+            let making = Making::from_options(
+                path,
+                &args.options,
+                MadeFor::Oci,
+                Some(reference.to_string()),
+                &args.cache,
+                &args.jobs,
+                reader.registry.clone(),
+                &transport,
+            )?;
+            let tag = making.recipe.tag.clone();
+            (PushSource::Recipe(Box::new(making)), Some(tag))
+        } else {
+            let given = args.options.given();
+            if !given.is_empty() {
+                bail!(
+                        "{} say{} how a recipe is built, and `{}` is an image, pushed as it is: drop {}, or push the recipe (a .toml file) to build it",
+                        given.join(", "),
+                        if given.len() == 1 { "s" } else { "" },
+                        args.source,
+                        if given.len() == 1 { "it" } else { "them" }
+                    );
+            }
+            (
+                PushSource::Image(args.source.clone()),
+                source_tag(&args.source),
+            )
         };
-        let (source, source_tag) =
-            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-                let making = Making::resolve(
-                    &RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs),
-                    AttestOptions::default(),
-                    reader.registry.clone(),
-                    &transport,
-                )?;
-                let tag = making.recipe.tag.clone();
-                (PushSource::Recipe(Box::new(making)), Some(tag))
-            } else {
-                (
-                    PushSource::Image(args.source.clone()),
-                    source_tag(&args.source),
-                )
-            };
         // The image keeps the tag it has, as `build --push` does.
         let tag_choice = match (&reference.tag, &reference.digest, source_tag) {
             (None, None, Some(t)) => TagChoice::Source(t),
@@ -265,7 +278,8 @@ impl PullSettings {
             &args.cache,
             &transport,
             r.transfers("fetching"),
-        )?;
+        )?
+        .verbose(r.level >= super::report::Level::Verbose);
         let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
         let output = Destination {
             target: crate::sink::Target::Layout {
@@ -382,9 +396,9 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     // Before the network: an output that may not be replaced, or whose
     // folder cannot be written, fails at once.
     let output = Output::prepare(settings.output.clone())?;
-    let cache = settings.reader.cache.open()?;
+    let into = settings.reader.read_into()?;
     r.info(format_args!("pulling {reference}"));
-    let opened = pull_registry(reference, &settings.reader.registry, cache.blobs())
+    let opened = pull_registry(reference, &settings.reader.registry, into.blobs())
         .with_context(|| format!("pulling {reference}"))?;
     for w in &opened.warnings {
         r.info(format_args!("warning: {w}"));

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod lock;
 pub mod output;
 pub(crate) mod policy;
+pub(crate) mod progress;
 pub mod report;
 pub mod settings;
 pub mod tools;

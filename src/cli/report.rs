@@ -1,10 +1,14 @@
 //! What commands print for people (stderr) and for CI (`--json` on
 //! stdout): one place, so every command describes an image alike.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 
+use super::progress::{Meter, Screen, Ticker, Why};
 use crate::attest::Attestation;
-use crate::image::LayerSource;
+use crate::image::{LayerProgress, LayerSource};
 use crate::oci::Built;
 use crate::pipeline::Event;
 use crate::registry::{Progress, Transfer};
@@ -23,27 +27,24 @@ pub enum Level {
 /// Everything a command tells people goes through this one value, so
 /// `-q` silences all of it and `-v` adds the cache decisions. Errors are
 /// printed by `print_error` whatever the level. Nothing here colors its
-/// output, so `NO_COLOR` holds without being read. Only a download's
-/// status line differs on a terminal (it updates in place); logs and CI
-/// get whole lines.
+/// output, so `NO_COLOR` holds without being read. A phase's progress
+/// (downloads, unpacking, layer writing, blob transfers) is a status line
+/// on a terminal and a whole line every few seconds elsewhere (`progress`).
 #[derive(Debug)]
 pub struct Reporter {
     pub level: Level,
-    /// Whether stderr is a terminal: then a download shows a status line
-    /// that updates in place; elsewhere (logs, CI) only whole lines.
-    terminal: bool,
-    /// The download under way; the pipeline reports it from its threads.
-    download: std::sync::Mutex<Option<DownloadState>>,
+    screen: Arc<Screen>,
+    /// The pipeline's phase under way (downloads, unpacking, layers come
+    /// one after the other); the pipeline reports it from its threads.
+    phase: Arc<Mutex<Option<Meter>>>,
+    /// Shows the phase as time passes; `None` with `-q`.
+    ticker: Option<Ticker>,
 }
 
-#[derive(Debug)]
-struct DownloadState {
-    started: std::time::Instant,
-    packages: usize,
-    bytes: u64,
-    done_packages: usize,
-    done_bytes: u64,
-}
+/// `STELE_PROGRESS_INTERVAL`: seconds between two progress lines of a
+/// phase in a log (not a terminal).
+const INTERVAL_VARIABLE: &str = "STELE_PROGRESS_INTERVAL";
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Reporter {
     pub fn new(quiet: bool, verbose: bool) -> Reporter {
@@ -53,30 +54,68 @@ impl Reporter {
             (false, false) => Level::Normal,
         };
         use std::io::IsTerminal;
+        let interval = match std::env::var(INTERVAL_VARIABLE) {
+            Err(_) => DEFAULT_INTERVAL,
+            Ok(v) => match v.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+                _ => {
+                    eprintln!(
+                        "warning: {INTERVAL_VARIABLE}=`{v}` is not a number of seconds; using {}",
+                        DEFAULT_INTERVAL.as_secs()
+                    );
+                    DEFAULT_INTERVAL
+                }
+            },
+        };
+        let screen = Arc::new(Screen::new(
+            level,
+            std::io::stderr().is_terminal(),
+            interval,
+        ));
+        let phase = Arc::new(Mutex::new(None));
+        let ticker = (level >= Level::Normal).then(|| Ticker::start(screen.clone(), phase.clone()));
         Reporter {
             level,
-            terminal: std::io::stderr().is_terminal(),
-            download: std::sync::Mutex::new(None),
+            screen,
+            phase,
+            ticker,
         }
     }
 
-    fn download(&self) -> std::sync::MutexGuard<'_, Option<DownloadState>> {
+    fn phase(&self) -> MutexGuard<'_, Option<Meter>> {
         // A poisoned lock only means a progress line was lost.
-        self.download.lock().unwrap_or_else(|e| e.into_inner())
+        self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new phase of the pipeline.
+    fn start(&self, meter: Meter) {
+        *self.phase() = Some(meter);
+    }
+
+    /// The phase advanced by `items` and `bytes`.
+    fn advance(&self, items: usize, bytes: u64) {
+        let mut phase = self.phase();
+        if let Some(m) = phase.as_mut() {
+            m.advance(items, bytes);
+            self.screen.show(m, Instant::now(), Why::Moved);
+        }
+    }
+
+    /// The phase is over: its status line goes; returns when it started.
+    fn finish(&self) -> Option<Instant> {
+        let started = self.phase().take().map(|m| m.started());
+        self.screen.clear();
+        started
     }
 
     /// A progress line, shown unless `-q`.
     pub(crate) fn info(&self, line: impl std::fmt::Display) {
-        if self.level >= Level::Normal {
-            eprintln!("{line}");
-        }
+        self.screen.line(Level::Normal, line);
     }
 
     /// A line only `-v` shows: a cache decision, a detail of the work.
     pub fn detail(&self, line: impl std::fmt::Display) {
-        if self.level >= Level::Verbose {
-            eprintln!("{line}");
-        }
+        self.screen.line(Level::Verbose, line);
     }
 
     /// Progress lines as the pipeline reports its stages.
@@ -97,11 +136,20 @@ impl Reporter {
                 "imported {count} package(s) from {}",
                 dir.display()
             )),
+            Event::Unpacking { packages, bytes } => {
+                self.start(Meter::new("unpacking", "package(s)", packages, bytes));
+                self.info(format_args!(
+                    "unpacking {packages} package(s) ({} of .debs)",
+                    human_bytes(bytes)
+                ));
+            }
+            Event::UnpackedOne { bytes } => self.advance(1, bytes),
             Event::Unpacked {
                 reused,
                 fresh,
                 unpacked_now,
             } => {
+                self.finish();
                 self.info(format_args!(
                     "packages: {reused} unpacked before, {fresh} unpacked now"
                 ));
@@ -119,7 +167,13 @@ impl Reporter {
                     .collect();
                 self.info(format_args!(".debs: {}", from.join(", ")));
             }
+            Event::Writing(LayerProgress::Started { layers, bytes }) => {
+                self.start(Meter::new("writing layers", "layer(s)", layers, bytes))
+            }
+            Event::Writing(LayerProgress::Bytes(bytes)) => self.advance(0, bytes),
+            Event::Writing(LayerProgress::Done { bytes }) => self.advance(1, bytes),
             Event::Layers { stats, cache } => {
+                self.finish();
                 if cache {
                     self.info(format_args!(
                         "layer cache: hits {}, misses {}",
@@ -167,42 +221,15 @@ impl Reporter {
                 ));
             }
             Event::Downloading { packages, bytes } => {
-                *self.download() = Some(DownloadState {
-                    started: std::time::Instant::now(),
-                    packages,
-                    bytes,
-                    done_packages: 0,
-                    done_bytes: 0,
-                });
+                self.start(Meter::new("downloading", "package(s)", packages, bytes));
                 self.info(format_args!(
                     "downloading {packages} package(s), {}",
                     human_bytes(bytes)
                 ));
             }
-            Event::Fetched { bytes } => {
-                let mut state = self.download();
-                let Some(d) = state.as_mut() else { return };
-                d.done_packages += 1;
-                d.done_bytes += bytes;
-                if self.terminal && self.level == Level::Normal {
-                    let secs = d.started.elapsed().as_secs_f64().max(0.001);
-                    eprint!(
-                        "\r\x1b[2K  {}/{} package(s), {} of {}, {}/s",
-                        d.done_packages,
-                        d.packages,
-                        human_bytes(d.done_bytes),
-                        human_bytes(d.bytes),
-                        human_bytes((d.done_bytes as f64 / secs) as u64)
-                    );
-                }
-            }
+            Event::Fetched { bytes } => self.advance(1, bytes),
             Event::Downloaded { packages, bytes } => {
-                let started = self.download().take().map(|d| d.started);
-                if self.terminal && self.level == Level::Normal {
-                    // Clear the status line before the summary replaces it.
-                    eprint!("\r\x1b[2K");
-                }
-                let secs = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                let secs = self.finish().map_or(0.0, |t| t.elapsed().as_secs_f64());
                 let rate = if secs > 0.0 {
                     format!(", {}/s", human_bytes((bytes as f64 / secs) as u64))
                 } else {
@@ -221,74 +248,54 @@ impl Reporter {
         move |e| self.event(e)
     }
 
-    /// The registry client's progress: on a terminal one status line with
-    /// the totals of every blob in flight (blobs move on several threads at
-    /// once, so there is no per-blob line to update); with `-v` a summary
-    /// line when they are done. `verb` says what moves them ("sending").
+    /// The registry client's progress: the totals of every blob in flight
+    /// (blobs move on several threads at once, so there is no per-blob
+    /// line to update), as a phase of its own; with `-v` a summary line
+    /// when they are done. `verb` says what moves them ("sending").
     pub(crate) fn transfers(&self, verb: &'static str) -> Progress {
-        let (level, terminal) = (self.level, self.terminal);
-        let state = std::sync::Mutex::new(None::<TransferState>);
+        let screen = self.screen.clone();
+        let state = Mutex::new(None::<(Meter, usize)>);
         Progress::new(move |event| {
             // A poisoned lock only means a progress line was lost.
             let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
             match event {
                 Transfer::Started { blobs, bytes } => {
-                    *state = Some(TransferState {
-                        started: std::time::Instant::now(),
-                        blobs,
-                        bytes,
-                        done_blobs: 0,
-                        done_bytes: 0,
-                        moved: 0,
-                    });
+                    *state = Some((Meter::new(verb, "blob(s)", blobs, bytes), 0));
                 }
                 Transfer::Blob { bytes, moved } => {
-                    let Some(t) = state.as_mut() else { return };
-                    t.done_blobs += 1;
-                    t.done_bytes += bytes;
-                    t.moved += usize::from(moved);
-                    if terminal && level == Level::Normal {
-                        let secs = t.started.elapsed().as_secs_f64().max(0.001);
-                        eprint!(
-                            "\r\x1b[2K  {verb}: {}/{} blob(s), {} of {}, {}/s",
-                            t.done_blobs,
-                            t.blobs,
-                            human_bytes(t.done_bytes),
-                            human_bytes(t.bytes),
-                            human_bytes((t.done_bytes as f64 / secs) as u64)
-                        );
-                    }
+                    let Some((meter, moved_count)) = state.as_mut() else {
+                        return;
+                    };
+                    *moved_count += usize::from(moved);
+                    meter.advance(1, bytes);
+                    screen.show(meter, Instant::now(), Why::Moved);
                 }
                 Transfer::Finished => {
-                    let Some(t) = state.take() else { return };
-                    if terminal && level == Level::Normal {
-                        eprint!("\r\x1b[2K");
-                    }
-                    if level >= Level::Verbose {
-                        eprintln!(
-                            "{verb}: {} of {} blob(s) done ({} of {}), {} moved, in {:.1} s",
-                            t.done_blobs,
-                            t.blobs,
-                            human_bytes(t.done_bytes),
-                            human_bytes(t.bytes),
-                            t.moved,
-                            t.started.elapsed().as_secs_f64()
-                        );
-                    }
+                    let Some((meter, moved)) = state.take() else {
+                        return;
+                    };
+                    screen.clear();
+                    screen.line(
+                        Level::Verbose,
+                        format_args!(
+                            "{verb}: {}, {moved} moved, in {:.1} s",
+                            meter.summary(),
+                            meter.started().elapsed().as_secs_f64()
+                        ),
+                    );
                 }
             }
         })
     }
 }
 
-/// The blobs of one push or pull, counted as they finish.
-struct TransferState {
-    started: std::time::Instant,
-    blobs: usize,
-    bytes: u64,
-    done_blobs: usize,
-    done_bytes: u64,
-    moved: usize,
+impl Drop for Reporter {
+    /// No status line is left for an error (printed after the command) to
+    /// run into.
+    fn drop(&mut self) {
+        drop(self.ticker.take());
+        self.screen.clear();
+    }
 }
 
 /// A size as people read it: bytes, kB, MB or GB (powers of 1000).

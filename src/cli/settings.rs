@@ -10,9 +10,12 @@
 //! command's policy decided there.
 
 pub(crate) mod apps;
+pub(crate) mod build_options;
 pub(crate) mod resolved;
 pub(crate) mod signing;
 
+pub use build_options::BuildOptions;
+pub(crate) use build_options::MadeFor;
 pub(crate) use resolved::{CacheFolder, Making, Reader, RecipeFlags, Run};
 pub use signing::ProvenanceArgs;
 

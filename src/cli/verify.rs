@@ -73,6 +73,10 @@ pub struct VerifyArgs {
     /// before fetching.
     #[arg(long, value_name = "DIR")]
     pub vendor: Option<PathBuf>,
+    /// For `--rebuild`: read `[[files]] src` from this folder, as the
+    /// build did (`stele build --context DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
     #[command(flatten)]
     pub jobs: JobsArgs,
     #[command(flatten)]
@@ -119,7 +123,9 @@ pub(crate) fn cmd_verify(args: VerifyArgs, r: &Reporter) -> Result<ExitCode> {
                 stdout.write_all(&report::verify_json(&report))?;
                 stdout.write_all(b"\n")?;
             } else {
-                stdout.write_all(report::verify_text(&report).as_bytes())?;
+                // `-q`: the result line and what failed, not every check.
+                let every_check = r.level > super::report::Level::Quiet;
+                stdout.write_all(report::verify_text(&report, every_check).as_bytes())?;
             }
             Ok(if report.verified() {
                 ExitCode::SUCCESS
@@ -142,7 +148,7 @@ pub(crate) struct VerifySettings {
 }
 
 impl VerifySettings {
-    pub fn resolve(args: &VerifyArgs) -> Result<VerifySettings> {
+    pub fn resolve(args: &VerifyArgs, r: &Reporter) -> Result<VerifySettings> {
         let pin = match &args.digest {
             Some(d) => Some(
                 d.parse::<Digest>()
@@ -182,6 +188,7 @@ impl VerifySettings {
                         // machine, not with a build.
                         layer_cache: false,
                         packages: &locked,
+                        context: args.context.as_deref(),
                         ..RecipeFlags::defaults(path, &args.remote_cache, &args.cache, &args.jobs)
                     },
                     // Only the image is compared.
@@ -189,6 +196,14 @@ impl VerifySettings {
                     registry_settings(&args.registry, &args.jobs, &transport, Progress::default())?,
                     &transport,
                 )?;
+                // Checking an image needs no cache folder; building one
+                // does. Said before any check runs, not after them.
+                making.run.cache.open_writable().with_context(|| {
+                    format!(
+                        "--rebuild {} builds the recipe, which needs a writable cache folder for its downloads and unpacked packages (checking the image alone needs none): pass --cache-dir DIR",
+                        path.display()
+                    )
+                })?;
                 Some((path.clone(), making))
             }
             None => None,
@@ -214,7 +229,8 @@ impl VerifySettings {
                 &args.cache,
                 &transport,
                 Progress::default(),
-            )?,
+            )?
+            .verbose(r.level >= super::report::Level::Verbose),
         })
     }
 }
@@ -227,7 +243,7 @@ fn now() -> u64 {
 }
 
 fn run_verify(args: &VerifyArgs, r: &Reporter) -> Result<verify::Report> {
-    let settings = VerifySettings::resolve(args)?;
+    let settings = VerifySettings::resolve(args, r)?;
     let subject = settings.reader.with_access(&settings.target, |access| {
         Ok(verify::locate(&settings.target, access)?)
     })?;

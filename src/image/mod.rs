@@ -23,23 +23,51 @@ pub use error::BaseError;
 pub use error::BuildError;
 pub use package_layers::Packages;
 pub use write::{LayerDecision, LayerSource, LayerStats};
+// `LayerProgress` is defined beside `BuildSettings`, which carries it.
 
 /// What the CLI decided for this build; nothing below reads flags or env.
-#[derive(Clone, Debug)]
-pub struct BuildSettings {
+#[derive(Clone)]
+pub struct BuildSettings<'a> {
     /// Layers written at once (0 counts as 1). The bytes never depend on it.
     pub jobs: usize,
     /// Where each layer is looked up before it is written (the local
     /// layer cache, then `--cache-from`; every answer checked) and
     /// recorded after; `None` writes every layer and records none.
     pub caches: Option<std::sync::Arc<crate::cache::Chain>>,
+    /// Told how the layer step advances (from its threads), for the
+    /// CLI's progress; never changes what is written.
+    pub progress: Option<&'a (dyn Fn(LayerProgress) + Sync)>,
 }
 
-impl Default for BuildSettings {
-    fn default() -> BuildSettings {
+/// How far the layer step is, as it writes: sizes are bytes of file
+/// content, so `Started`'s total is reached when every layer is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerProgress {
+    /// The distinct layers this build has, and their content.
+    Started { layers: usize, bytes: u64 },
+    /// Content written into a layer (from its writing thread).
+    Bytes(u64),
+    /// A layer is done, taken from a cache or written: `bytes` is what of
+    /// its content `Bytes` had not counted.
+    Done { bytes: u64 },
+}
+
+impl std::fmt::Debug for BuildSettings<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildSettings")
+            .field("jobs", &self.jobs)
+            .field("caches", &self.caches)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl Default for BuildSettings<'_> {
+    fn default() -> Self {
         BuildSettings {
             jobs: 1,
             caches: None,
+            progress: None,
         }
     }
 }
@@ -200,7 +228,7 @@ struct PlatformPlan<'a> {
 pub fn build(
     recipe: &Recipe,
     inputs: &BuildInputs,
-    settings: &BuildSettings,
+    settings: &BuildSettings<'_>,
     store: &BlobStore,
 ) -> Result<BuildOutput, BuildError> {
     let base_ref = inputs.base.as_ref().map(|b| b.reference.clone());

@@ -7,7 +7,7 @@
 //! order the layers were planned, which is the recipe's.
 
 use super::BuildError;
-use super::{BuildSettings, LayerPlan};
+use super::{BuildSettings, LayerPlan, LayerProgress};
 use crate::cache::lookup::LayerQuery;
 use crate::fstree::NodeKind;
 use crate::layer::{self, layer_key, BlockPool, Encoding};
@@ -49,7 +49,7 @@ pub enum LayerSource {
 pub(super) fn write_layers(
     plans: &[&LayerPlan],
     encoding: Encoding,
-    settings: &BuildSettings,
+    settings: &BuildSettings<'_>,
     store: &BlobStore,
 ) -> Result<(Vec<LayerBlob>, LayerStats), BuildError> {
     let caches = settings.caches.as_deref();
@@ -66,6 +66,16 @@ pub(super) fn write_layers(
             unique.push(i);
         }
     }
+    let progress = |p| {
+        if let Some(f) = settings.progress {
+            f(p)
+        }
+    };
+    let sizes: Vec<u64> = plans.iter().map(|p| content_size(p)).collect();
+    progress(LayerProgress::Started {
+        layers: unique.len(),
+        bytes: unique.iter().map(|&i| sizes[i]).sum(),
+    });
     // Started by the first layer written (a warm build starts none). With
     // one job the calling thread compresses: a pool thread would make it
     // two busy threads.
@@ -73,7 +83,7 @@ pub(super) fn write_layers(
     let results = crate::parallel::map(
         &unique,
         settings.jobs,
-        |&i| content_size(plans[i]),
+        |&i| sizes[i],
         |&i| -> Result<(LayerBlob, LayerSource), BuildError> {
             let query = LayerQuery {
                 key: &keys[i],
@@ -81,17 +91,33 @@ pub(super) fn write_layers(
                 encoding,
             };
             if let Some(blob) = caches.and_then(|c| c.layer(&query, store)) {
+                progress(LayerProgress::Done { bytes: sizes[i] });
                 return Ok((blob, LayerSource::LayerCache));
             }
             let pool =
                 (settings.jobs > 1).then(|| pool.get_or_init(|| BlockPool::new(settings.jobs)));
+            // The tar's bytes counted against the layer's content, so the
+            // headers and padding never carry the count past its total.
+            let counted = std::cell::Cell::new(0u64);
+            let count = |n: u64| {
+                let before = counted.get().min(sizes[i]);
+                counted.set(counted.get().saturating_add(n));
+                let now = counted.get().min(sizes[i]);
+                if now > before {
+                    progress(LayerProgress::Bytes(now - before));
+                }
+            };
             let blob = layer::write_layer_to(
                 &plans[i].tree,
                 encoding,
                 store,
                 caches.and_then(|c| c.layer_store()),
                 pool,
+                &count,
             )?;
+            progress(LayerProgress::Done {
+                bytes: sizes[i] - counted.get().min(sizes[i]),
+            });
             if let Some(c) = caches {
                 c.written(&keys[i], &blob)?;
             }

@@ -245,25 +245,50 @@ pub fn write_layer(
     store: &BlobStore,
     pool: Option<&BlockPool>,
 ) -> Result<LayerBlob, LayerError> {
-    write_layer_to(tree, encoding, store, None, pool)
+    write_layer_to(tree, encoding, store, None, pool, &|_| {})
+}
+
+/// A writer that tells `written` how many bytes each write took.
+struct Counted<'a, W: Write> {
+    inner: &'a mut W,
+    written: &'a dyn Fn(u64),
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        (self.written)(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// As `write_layer`, and the same bytes also into `also` (the layer
 /// cache's store), from the one pass: a second file is cheaper than
-/// copying and checking the blob afterwards.
+/// copying and checking the blob afterwards. `written` is told how many
+/// tar bytes each write took, for progress.
 pub(crate) fn write_layer_to(
     tree: &FsTree,
     encoding: Encoding,
     store: &BlobStore,
     also: Option<&BlobStore>,
     pool: Option<&BlockPool>,
+    written: &dyn Fn(u64),
 ) -> Result<LayerBlob, LayerError> {
     let mut out = store.begin()?;
     if let Some(also) = also {
         out = out.mirror_into(also)?;
     }
     let mut sink = LayerSink::new(encoding, out, pool).map_err(LayerError::Compress)?;
-    tar::write_tree(tree, &mut sink)?;
+    tar::write_tree(
+        tree,
+        &mut Counted {
+            inner: &mut sink,
+            written,
+        },
+    )?;
     let (out, diff_id) = sink.finish().map_err(LayerError::Compress)?;
     let (digest, size) = out.finish()?;
     Ok(LayerBlob {

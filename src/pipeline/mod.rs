@@ -34,7 +34,7 @@ use crate::attest::{
 };
 use crate::cache::lookup::{DebQuery, Entry, EntryStore};
 use crate::cache::{Chain, Local, RemoteCacheError, RemoteReport, Repository, Roles};
-use crate::image::{BuildError, BuildOutput, BuildSettings, LayerStats};
+use crate::image::{BuildError, BuildOutput, BuildSettings, LayerProgress, LayerStats};
 use crate::store::{BlobStore, StoreError};
 
 /// What a pipeline run tells its caller while it works, so the CLI can
@@ -68,8 +68,16 @@ pub enum Event<'a> {
     /// The base's layers: known from the cache's views, or read now
     /// (decompressed, their DiffIDs taken).
     BaseLayers { cached: usize, read: usize },
+    /// The layer step advancing (from its threads).
+    Writing(LayerProgress),
     /// The layer step: taken from the layer cache, or written.
     Layers { stats: &'a LayerStats, cache: bool },
+    /// Locked packages no cache had unpacked are being unpacked
+    /// (`bytes`: their .debs).
+    Unpacking { packages: usize, bytes: u64 },
+    /// One of them was unpacked (from the unpacking threads, in any
+    /// order).
+    UnpackedOne { bytes: u64 },
     /// Locked .debs the cache lacks are being downloaded.
     Downloading { packages: usize, bytes: u64 },
     /// One of them was downloaded, verified and cached (from the download
@@ -214,9 +222,11 @@ pub fn produce(
         subset = r;
         &subset
     };
+    let writing = |p| progress(Event::Writing(p));
     let build_settings = BuildSettings {
         jobs: settings.jobs,
         caches: Some(caches.clone()),
+        progress: Some(&writing),
     };
     let output = crate::image::build(recipe, &inputs, &build_settings, store)?;
     progress(Event::Layers {

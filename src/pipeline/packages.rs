@@ -12,7 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::resolve::ResolveError;
+use super::resolve::{download_event, ResolveError};
+use super::{Event, Progress};
 use crate::apt::debs::{
     fetch_from_archives, package_label, vendor_name, CheckedLock, DebsError, Download,
     DownloadProgress, Looked, MissingDeb,
@@ -55,7 +56,7 @@ pub(crate) fn unpack_locked(
     caches: &Chain,
     routes: &Routes,
     jobs: usize,
-    progress: DownloadProgress,
+    progress: Progress,
 ) -> Result<UnpackedPackages, ResolveError> {
     let wanted = lock.wanted();
     let listed: Vec<(&Digest, u64)> = wanted.iter().map(|(d, p)| (d, p.size)).collect();
@@ -71,12 +72,26 @@ pub(crate) fn unpack_locked(
         }
     }
     let reused = debs.len();
-    let routes = fetch_debs(lock, &todo, fetcher, caches, routes, progress)?;
+    let routes = fetch_debs(lock, &todo, fetcher, caches, routes, &|d| {
+        progress(download_event(d))
+    })?;
+    if !todo.is_empty() {
+        progress(Event::Unpacking {
+            packages: todo.len(),
+            bytes: todo.iter().map(|p| p.size).sum(),
+        });
+    }
     let done = crate::parallel::map(
         &todo,
         jobs,
         |p| p.size,
-        |p| caches.unpack(&package_label(p), &p.sha256, p.size),
+        |p| {
+            let unpacked = caches.unpack(&package_label(p), &p.sha256, p.size);
+            if unpacked.is_ok() {
+                progress(Event::UnpackedOne { bytes: p.size });
+            }
+            unpacked
+        },
     )?;
     let unpacked_now = todo.iter().map(|p| package_label(p)).collect();
     for (p, u) in todo.iter().zip(done) {

@@ -142,9 +142,7 @@ pub fn resolve(
                 vendor: settings.vendor.as_deref(),
             };
             let unpacked =
-                unpack_locked(&checked, &fetcher, caches, &routes, settings.jobs, &|d| {
-                    progress(download_event(d))
-                })?;
+                unpack_locked(&checked, &fetcher, caches, &routes, settings.jobs, progress)?;
             if !unpacked.routes.is_empty() {
                 progress(Event::DebRoutes {
                     routes: &unpacked.routes,

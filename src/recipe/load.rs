@@ -267,6 +267,7 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     let input_digest = Digest::of(&input_canonical_value(doc));
     Ok(Recipe {
         path: path.to_path_buf(),
+        context: dir.clone(),
         dir,
         name,
         tag,

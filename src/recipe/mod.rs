@@ -7,6 +7,7 @@
 
 mod apps;
 mod canonical;
+mod context;
 mod load;
 pub mod schema;
 mod validate;
@@ -30,6 +31,8 @@ pub enum RecipeError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("--context {path} {problem}: name the folder `[[files]] src` is relative to")]
+    Context { path: PathBuf, problem: String },
     /// `location` is `file:line:column`.
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
@@ -89,6 +92,8 @@ pub enum AptLayers {
 pub struct PackageRequest {
     /// The name as written, with its `=VERSION` pin if any.
     pub name: String,
+    /// Where the entry is written, for errors about it (an unknown name).
+    pub loc: Loc,
     /// `None`: every platform of the recipe. Otherwise the platforms it is
     /// installed on, sorted, each one of the recipe's.
     pub platforms: Option<Vec<Platform>>,
@@ -122,13 +127,24 @@ impl AptSpec {
             .map(|p| p.name.clone())
             .collect()
     }
+
+    /// Where the entry requesting package `name` (with or without its
+    /// pin) for `platform` is written.
+    pub fn request_loc(&self, platform: &Platform, name: &str) -> Option<&Loc> {
+        self.packages
+            .iter()
+            .filter(|p| p.applies_to(platform))
+            .find(|p| p.name == name || p.name.split_once('=').is_some_and(|(n, _)| n == name))
+            .map(|p| &p.loc)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSpec {
-    /// Absolute host path (recipe folder joined with `src`).
+    /// Absolute host path: the build context joined with `src` (the
+    /// recipe's folder until `Recipe::read_files_from` names another).
     pub src: PathBuf,
-    /// `src` as the recipe wrote it, for messages.
+    /// `src` as the recipe wrote it, for messages: relative, without `..`.
     pub src_written: String,
     /// Normalized image path key.
     pub dest: String,
@@ -137,6 +153,8 @@ pub struct FileSpec {
     /// Gitignore-style patterns relative to `src` (a folder), each checked
     /// to compile; `.steleignore` in `src` adds to them when copying.
     pub exclude: Vec<String>,
+    /// Where the first `exclude` pattern is written.
+    pub exclude_loc: Option<Loc>,
     pub loc: Loc,
 }
 
@@ -191,7 +209,13 @@ pub struct ConfigSpec {
 #[derive(Clone, Debug)]
 pub struct Recipe {
     pub path: PathBuf,
+    /// The recipe's folder: `[base] layout` and keyrings are relative to it.
     pub dir: PathBuf,
+    /// The build context: the folder `[[files]] src` is relative to and
+    /// may not leave (the recipe's folder unless `--context` names
+    /// another; see `Recipe::read_files_from`). A location, like a
+    /// mirror: neither the recipe digest nor provenance records it.
+    pub context: PathBuf,
     pub name: String,
     pub tag: String,
     pub epoch: u64,

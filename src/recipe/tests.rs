@@ -282,3 +282,72 @@ fn canonical_ignores_formatting() {
     .unwrap();
     assert_eq!(a.digest(), b.digest());
 }
+
+/// Only `mirror = "host"` may leave the keyring out, and that is checked
+/// when the recipe is read, not when a mirror is first reached.
+#[test]
+fn a_mirror_other_than_host_needs_a_keyring() {
+    let recipe = |mirror: &str| {
+        let text = format!("[image]\nname = \"x\"\n[apt]\nsources = [{{ mirror = \"{mirror}\", suite = \"stable\" }}]\npackages = [\"hello\"]\n");
+        parse(Path::new("r.toml"), &text, None)
+    };
+    assert!(recipe("host").is_ok());
+    for mirror in ["http://127.0.0.1:1/debian", "LOCAL", "file:///srv/repo"] {
+        let e = recipe(mirror).unwrap_err().to_string();
+        assert!(
+            e.starts_with("r.toml:4:23: mirror") && e.contains("has no keyring"),
+            "{e}"
+        );
+    }
+}
+
+/// Each package entry keeps its line, found by name with or without a
+/// pin, on the platforms it applies to.
+#[test]
+fn package_entries_keep_their_lines() {
+    let text =
+        two_platforms("[\"base-files\",\n  { name = \"libx=1\", platforms = [\"linux/arm64\"] }]");
+    let r = parse(Path::new("r.toml"), &text, None).unwrap();
+    let apt = r.apt.as_ref().unwrap();
+    let arm64: Platform = "linux/arm64".parse().unwrap();
+    assert_eq!(
+        apt.request_loc(&Platform::linux("amd64"), "base-files")
+            .unwrap()
+            .0,
+        "r.toml:6:13"
+    );
+    assert_eq!(apt.request_loc(&arm64, "libx").unwrap().0, "r.toml:7:12");
+    assert!(apt.request_loc(&Platform::linux("amd64"), "libx").is_none());
+}
+
+/// `[[files]] src` is read from the build context: the recipe's folder,
+/// or the folder `--context` names; a src missing there is named at its
+/// line, with the folder it was looked for in.
+#[test]
+fn files_are_read_from_the_build_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("deploy/app.toml");
+    std::fs::create_dir_all(recipe.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(dir.path().join("build")).unwrap();
+    std::fs::write(dir.path().join("build/app"), "x").unwrap();
+    std::fs::write(
+        &recipe,
+        "[image]\nname = \"x\"\n[[files]]\nsrc = \"build/app\"\ndest = \"/app\"\n",
+    )
+    .unwrap();
+    let mut r = crate::recipe::load(&recipe, None).unwrap();
+    let digest = r.digest();
+    let e = r.clone().read_files_from(None).unwrap_err().to_string();
+    assert!(
+        e.contains("app.toml:4:7: src `build/app` does not exist in the recipe's folder")
+            && e.contains("--context"),
+        "{e}"
+    );
+    r.read_files_from(Some(dir.path())).unwrap();
+    assert_eq!(r.files[0].src, dir.path().join("build/app"));
+    assert_eq!(r.digest(), digest, "the context is not part of the recipe");
+    let e = r
+        .read_files_from(Some(&dir.path().join("nowhere")))
+        .unwrap_err();
+    assert!(e.to_string().starts_with("--context "), "{e}");
+}

@@ -152,6 +152,14 @@ pub(super) fn parse_apt(
                 format!("suite `{suite}` is not a suite name such as bookworm"),
             ));
         }
+        // Checked here, not when the mirror is first reached: a build
+        // whose lock and packages are all cached never reaches it, and
+        // must refuse the recipe all the same.
+        if m != "host" && s.keyring.is_none() {
+            return Err(ctx.err(&s.mirror, format!(
+                "mirror `{m}` has no keyring: add `keyring = \"path/to/keyring.gpg\"` to this source (binary or armored OpenPGP keys); only mirror = \"host\" may leave it out, taking the machine's apt keys (its Signed-By)"
+            )));
+        }
         sources.push(AptSource {
             mirror: m.clone(),
             suite: suite.clone(),
@@ -185,6 +193,10 @@ pub(super) fn parse_apt(
         let request = PackageRequest {
             name: name.clone(),
             platforms,
+            loc: match entry.get_ref() {
+                PackageEntry::Table(t) => ctx.loc(&t.name),
+                PackageEntry::Name(_) => ctx.loc(entry),
+            },
         };
         // The same entry twice is a slip; `x` for amd64 and `x` for arm64
         // in two tables is what per-platform lists are for.
@@ -270,38 +282,20 @@ pub(super) fn parse_file(ctx: &Ctx, f: &FileTable, dir: &Path) -> Result<FileSpe
     }
     let rel = Path::new(&src_written);
     if rel.is_absolute() {
-        return Err(ctx.err(&f.src, format!("src `{src_written}` is absolute: sources are relative to the recipe's folder ({}), so the recipe builds the same anywhere", dir.display())));
+        return Err(ctx.err(&f.src, format!("src `{src_written}` is absolute: sources are relative to the recipe's folder ({}), or to the folder `--context` names, so the recipe builds the same anywhere", dir.display())));
     }
     if rel
         .components()
         .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(ctx.err(&f.src, format!("src `{src_written}` climbs out of the recipe's folder with `..`: move the file beside the recipe")));
-    }
-    let src = dir.join(rel);
-    if std::fs::symlink_metadata(&src).is_err() {
-        return Err(ctx.err(
-            &f.src,
-            format!(
-                "src `{src_written}` does not exist (looked for {})",
-                src.display()
-            ),
-        ));
+        return Err(ctx.err(&f.src, format!("src `{src_written}` climbs out of the recipe's folder with `..`: move the file beside the recipe, or build with `--context DIR` naming a folder that holds both, and write src relative to it")));
     }
     let dest = parse_dest(ctx, &f.dest)?;
     let mode = f.mode.as_ref().map(|m| parse_mode(ctx, m)).transpose()?;
     let owner = parse_owner(ctx, &f.owner)?;
-    if let Some(first) = f.exclude.first() {
-        if !src.is_dir() {
-            return Err(ctx.err(
-                first,
-                format!("exclude applies to a folder, and src `{src_written}` is a file: remove exclude"),
-            ));
-        }
-    }
     let mut exclude = Vec::new();
     for pattern in &f.exclude {
-        let mut check = ignore::gitignore::GitignoreBuilder::new(&src);
+        let mut check = ignore::gitignore::GitignoreBuilder::new(dir);
         if let Err(e) = check.add_line(None, pattern.get_ref()) {
             return Err(ctx.err(
                 pattern,
@@ -313,13 +307,16 @@ pub(super) fn parse_file(ctx: &Ctx, f: &FileTable, dir: &Path) -> Result<FileSpe
         }
         exclude.push(pattern.get_ref().clone());
     }
+    // Whether src exists, and is a folder when it has `exclude`, depends
+    // on the build context: checked by `Recipe::read_files_from`.
     Ok(FileSpec {
-        src,
+        src: dir.join(rel),
         src_written,
         dest,
         mode,
         owner,
         exclude,
+        exclude_loc: f.exclude.first().map(|p| ctx.loc(p)),
         loc: ctx.loc(&f.src),
     })
 }

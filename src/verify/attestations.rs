@@ -227,18 +227,34 @@ pub fn check(subject: &Subject, walk: &Walk, required: &Required) -> Attested {
         out.found.push(found);
     }
     if keyed {
+        if out.found.is_empty() {
+            out.checks.push(Check::fail(
+                "attestations",
+                if built_by_stele(walk) {
+                    format!("--key was given, but no attestation about this image is stored beside it (no referrer); {STELE_BUILT} {DROPPED}. An image built with `--attest none` has none: build it with `stele build --sign-key`")
+                } else {
+                    format!("--key was given, but no attestation about this image is stored beside it (no referrer): build it with `stele build --sign-key`; if it was signed, {DROPPED}")
+                },
+            ));
+        }
         out.checks
             .extend(coverage(subject, walk, required, &valid, &out.found));
     } else {
         let listed: Vec<&str> = out.found.iter().map(|f| f.label.as_str()).collect();
-        out.checks.push(if listed.is_empty() {
-            Check::skipped("attestations", "the image has no attestations")
-        } else {
-            Check::pass(
-                "attestations",
-                format!("{} found: {}", listed.len(), listed.join(", ")),
-            )
-        });
+        out.checks
+            .push(if listed.is_empty() && built_by_stele(walk) {
+                Check::skipped(
+                    "attestations",
+                    format!("the image has no attestations beside it; {STELE_BUILT} {DROPPED}"),
+                )
+            } else if listed.is_empty() {
+                Check::skipped("attestations", "the image has no attestations")
+            } else {
+                Check::pass(
+                    "attestations",
+                    format!("{} found: {}", listed.len(), listed.join(", ")),
+                )
+            });
     }
     out
 }
@@ -377,6 +393,31 @@ fn coverage(
         }
     }
     checks
+}
+
+/// Why a signed image's attestations go missing, and how to carry them:
+/// they are referrers, separate manifests whose `subject` is the image,
+/// and a copy of the image alone leaves them behind.
+const DROPPED: &str = "its attestations were likely dropped by a copy that does not carry referrers (`skopeo copy`, `crane copy`, `docker push`): copy it with `stele push SRC DST`, which carries them, from where they still are (or with a copy tool's referrer option, e.g. `oras cp -r`)";
+
+const STELE_BUILT: &str = "stele built it (it records dev.stele.recipe.digest), so";
+
+/// Whether stele built the image: it records its recipe's digest, in
+/// its manifests' annotations or its configs' labels (which survive a
+/// `docker save` and `load`).
+fn built_by_stele(walk: &Walk) -> bool {
+    use crate::image::provenance::KEY_RECIPE_DIGEST;
+    walk.images.iter().any(|i| {
+        i.manifest
+            .annotations()
+            .as_ref()
+            .is_some_and(|a| a.contains_key(KEY_RECIPE_DIGEST))
+            || i.config
+                .as_ref()
+                .and_then(|c| c.config().as_ref())
+                .and_then(|c| c.labels().as_ref())
+                .is_some_and(|l| l.contains_key(KEY_RECIPE_DIGEST))
+    })
 }
 
 /// `provenance`, `sbom-spdx linux/amd64 (bundle)`, `signature of

@@ -16,7 +16,9 @@ pub const SECTION_CAP: usize = 12;
 /// Longest value shown on one line; longer ones get lines of their own.
 const INLINE: usize = 48;
 
-pub(crate) fn verify_text(r: &Report) -> String {
+/// The summary line, then each check (only the failed ones when
+/// `every_check` is false: what `verify -q` prints).
+pub(crate) fn verify_text(r: &Report, every_check: bool) -> String {
     let mut out = String::new();
     let digest = r
         .digest
@@ -47,7 +49,11 @@ pub(crate) fn verify_text(r: &Report) -> String {
         );
     }
     let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    for c in &r.checks {
+    let shown = r
+        .checks
+        .iter()
+        .filter(|c| every_check || c.status == Status::Fail);
+    for c in shown {
         let status = match c.status {
             Status::Pass => "pass",
             Status::Fail => "FAIL",

@@ -12,6 +12,7 @@ mod archive_source;
 mod attest;
 mod base_layout;
 mod cache_prune;
+mod ci_pipelines;
 mod core_build;
 mod core_errors;
 mod core_realparts;

@@ -854,7 +854,8 @@ fn downloads_show_progress_on_a_terminal() {
         .args(["-qec", &line, "/dev/null"]));
     r.expect_ok();
     assert!(
-        r.stdout.contains("\r\x1b[2K  3/3 package(s)") && r.stdout.contains("downloaded 3"),
+        r.stdout.contains("\r\x1b[2K  downloading: 3/3 package(s)")
+            && r.stdout.contains("downloaded 3"),
         "{:?}",
         r.stdout
     );

@@ -527,7 +527,7 @@ fn push_a_recipe_builds_it_first() {
 /// A source tree built with `--sign-key` and pushed to `reference`; every
 /// stele run here gets its own cache under `tmp`. Returns the public key
 /// and the image digest.
-fn build_signed_and_push(tmp: &Path, reference: &str) -> (PathBuf, String) {
+pub(crate) fn build_signed_and_push(tmp: &Path, reference: &str) -> (PathBuf, String) {
     let r = run(stele_in(tmp)
         .args(["key", "generate"])
         .arg(tmp.join("signer.key")));

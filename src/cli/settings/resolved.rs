@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use super::signing::{load_signing_key, Provenance, ProvenanceArgs, NO_PROVENANCE_FLAGS};
 use super::{
@@ -48,13 +48,51 @@ impl CacheFolder {
             Err(why) => Err(anyhow!("{why}")),
         }
     }
+
+    /// Opens the folder, checked to take new blobs: a read-only folder
+    /// (or file system) opens, and fails only at the first write.
+    pub fn open_writable(&self) -> Result<Cache> {
+        let cache = self.open()?;
+        // A temp file made and removed, where a blob would be written.
+        cache.blobs().begin().map(drop).with_context(|| {
+            format!(
+                "the cache folder {} cannot be written",
+                cache.root().display()
+            )
+        })?;
+        Ok(cache)
+    }
 }
 
 /// How a command reads the images a user names: a registry's blobs go
-/// into the cache folder, opened only when a registry is named.
+/// into the cache folder, opened only when a registry is named. Reading
+/// needs no cache: without a writable folder (a deploy container with no
+/// HOME, a read-only mount) they go into a temp folder the command
+/// removes when it ends.
 pub(crate) struct Reader {
     pub registry: RegistrySettings,
     pub cache: CacheFolder,
+    /// Made on the first read that needs it, removed with the `Reader`.
+    scratch: std::sync::OnceLock<(BlobStore, tempfile::TempDir)>,
+    /// Whether to say (`-v`) that the blobs went into a temp folder.
+    verbose: bool,
+}
+
+/// Where a registry image's blobs are read into.
+pub(crate) enum ReadInto<'a> {
+    /// The cache folder (its lock held while this lives).
+    Cache(Cache),
+    /// The reader's temp folder.
+    Scratch(&'a BlobStore),
+}
+
+impl ReadInto<'_> {
+    pub fn blobs(&self) -> &BlobStore {
+        match self {
+            ReadInto::Cache(c) => c.blobs(),
+            ReadInto::Scratch(s) => s,
+        }
+    }
 }
 
 impl Reader {
@@ -67,10 +105,50 @@ impl Reader {
         transport: &Transport,
         progress: Progress,
     ) -> Result<Reader> {
-        Ok(Reader {
-            registry: registry_settings(registry, jobs, transport, progress)?,
-            cache: CacheFolder::resolve(cache),
-        })
+        Ok(Reader::new(
+            registry_settings(registry, jobs, transport, progress)?,
+            CacheFolder::resolve(cache),
+        ))
+    }
+
+    pub fn new(registry: RegistrySettings, cache: CacheFolder) -> Reader {
+        Reader {
+            registry,
+            cache,
+            scratch: std::sync::OnceLock::new(),
+            verbose: false,
+        }
+    }
+
+    /// Says with `-v` where blobs went when the cache could not take them.
+    pub fn verbose(mut self, verbose: bool) -> Reader {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Where a registry image's blobs go: the cache folder when it can be
+    /// written, else a temp folder of this reader's.
+    pub fn read_into(&self) -> Result<ReadInto<'_>> {
+        let why = match self.cache.open_writable() {
+            Ok(cache) => return Ok(ReadInto::Cache(cache)),
+            Err(why) => why,
+        };
+        if let Some((store, _)) = self.scratch.get() {
+            return Ok(ReadInto::Scratch(store));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("stele-read-")
+            .tempdir()
+            .with_context(|| format!("{why:#}; and no temp folder could be made for the image's blobs either: pass --cache-dir DIR (a writable folder), or set TMPDIR"))?;
+        let store = BlobStore::open(dir.path())?;
+        if self.verbose {
+            eprintln!(
+                "{why:#}: reading the image's blobs into {}, removed when done",
+                dir.path().display()
+            );
+        }
+        let (store, _) = self.scratch.get_or_init(|| (store, dir));
+        Ok(ReadInto::Scratch(store))
     }
 
     /// For a command whose only network use is reading the images it is
@@ -94,10 +172,10 @@ impl Reader {
         read: impl FnOnce(Option<&RegistryAccess>) -> Result<T>,
     ) -> Result<T> {
         if let Target::Registry { .. } = target {
-            let cache = self.cache.open()?;
+            let into = self.read_into()?;
             let access = RegistryAccess {
                 settings: &self.registry,
-                cache: cache.blobs(),
+                cache: into.blobs(),
             };
             return read(Some(&access));
         }
@@ -211,11 +289,15 @@ impl Run {
     }
 }
 
-/// The flags that say how a recipe is made into an image. `build` takes
-/// every one; `push RECIPE` takes `build`'s defaults for those it has no
-/// flag for yet, and `verify --rebuild` its own (locked, no layer cache).
+/// The flags that say how a recipe is made into an image. `build` and
+/// `push RECIPE` take every one (`BuildOptions`, through
+/// `Making::from_options`); `verify --rebuild` its own (locked, no layer
+/// cache).
 pub(crate) struct RecipeFlags<'a> {
     pub recipe: &'a Path,
+    /// `--context`: where `[[files]] src` is read from (default: the
+    /// recipe's folder).
+    pub context: Option<&'a Path>,
     pub annotation: &'a [(String, String)],
     pub label: &'a [(String, String)],
     pub only_platforms: &'a [Platform],
@@ -235,9 +317,9 @@ static NO_PACKAGE_FLAGS: PackageArgs = PackageArgs {
 };
 
 impl<'a> RecipeFlags<'a> {
-    /// `build`'s defaults for the flags a command does not take (yet):
-    /// no annotations or labels, every platform, the layer cache, no
-    /// package flags.
+    /// `build`'s defaults for the flags a command does not take: the
+    /// recipe's folder as the context, no annotations or labels, every
+    /// platform, the layer cache, no package flags.
     pub fn defaults(
         recipe: &'a Path,
         remote_cache: &'a RemoteCacheArgs,
@@ -246,6 +328,7 @@ impl<'a> RecipeFlags<'a> {
     ) -> RecipeFlags<'a> {
         RecipeFlags {
             recipe,
+            context: None,
             annotation: &[],
             label: &[],
             only_platforms: &[],
@@ -282,6 +365,7 @@ impl Making {
         transport: &Transport,
     ) -> Result<Making> {
         let mut recipe = crate::recipe::load(flags.recipe, source_date_epoch()?)?;
+        recipe.read_files_from(flags.context)?;
         recipe.add_metadata(flags.annotation, flags.label);
         check_platforms(&recipe, flags.only_platforms)?;
         let mut run = Run::resolve(

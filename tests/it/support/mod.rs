@@ -23,6 +23,7 @@ pub mod repo;
 pub mod sigstore_tools;
 pub mod trace;
 pub mod tree;
+pub mod wrap;
 
 pub use deb::{build_deb, Compression, Deb, DebEntry};
 pub use http::Fault;
