@@ -38,6 +38,10 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
+    // A day the month does not have (`02-30`) is no date.
+    if civil_from_days(days_from_civil(y, m as u32, d as u32)) != (y, m as u32, d as u32) {
+        return None;
+    }
     let mut rest = &text[19..];
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
@@ -148,7 +152,11 @@ mod tests {
             assert_eq!(super::parse_rfc3339(&super::rfc3339(secs)), Some(secs));
         }
         assert_eq!(super::parse_rfc3339("2001-02-30T00:00:00Z"), None);
-        assert_eq!(super::parse_rfc3339("2001-09-09 01:46:40Z"), None);
+        // RFC 3339 section 5.6 lets a space stand for the `T`.
+        assert_eq!(
+            super::parse_rfc3339("2001-09-09 01:46:40Z"),
+            Some(1_000_000_000)
+        );
         let release = |t| super::parse_rfc2822(t);
         assert_eq!(
             release("Sun, 09 Sep 2001 01:46:40 UTC"),

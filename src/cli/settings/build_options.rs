@@ -97,6 +97,7 @@ impl BuildOptions {
             ("--vendor", p.vendor.is_some()),
             ("--cache-from", !r.cache_from.is_empty()),
             ("--cache-to", !r.cache_to.is_empty()),
+            ("--cache-timeout", r.cache_timeout.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
@@ -231,6 +232,8 @@ mod tests {
             "h/r",
             "--cache-to",
             "h/r",
+            "--cache-timeout",
+            "5s",
         ])
         .unwrap();
         let given = all.options.given();
