@@ -56,15 +56,19 @@ BIG_MB=${BENCH_BIG_MB:-1024}
 ONLY=${BENCH_ONLY:-all}
 # part NAME: whether this run measures part NAME.
 part() { [ "$ONLY" = all ] || [[ ",$ONLY," == *",$1,"* ]]; }
-STELE=$REPO/target/release/stele
+# BENCH_STELE: an executable to measure instead of this checkout's
+# release build (which is then not built), e.g. an older build to compare.
+STELE=${BENCH_STELE:-$REPO/target/release/stele}
 mkdir -p "$WORK"
 
 for tool in buildah tar gzip jq /usr/bin/time cargo docker-registry curl; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 
-echo "bench: building stele (release)" >&2
-(cd "$REPO" && cargo build --release --quiet)
+if [ -z "${BENCH_STELE:-}" ]; then
+    echo "bench: building stele (release)" >&2
+    (cd "$REPO" && cargo build --release --quiet)
+fi
 
 SRC=$WORK/src
 rm -rf "$SRC" "$WORK/times"

@@ -10,6 +10,8 @@
 //! - layers (`layers`): layer key → the compressed blob and its DiffID;
 //! - packs (`packs`): .deb sha256 → the package unpacked (`dpkg::unpack`);
 //! - base views (`views`): base layer digest → what a build needs of it;
+//! - checked layers (`checked`): layer digest → the DiffID its bytes were
+//!   found to uncompress to, and the files found to hold them;
 //! - the executable-digest memo (`memo`): what stele names itself by;
 //! - downloads (.debs, apt indexes, base images' blobs), by digest alone.
 //!
@@ -23,6 +25,7 @@
 //! `prune` makes the local folder smaller under its exclusive lock.
 
 mod chain;
+mod checked;
 mod folder;
 mod layers;
 mod local;
@@ -35,6 +38,7 @@ pub mod remote;
 mod views;
 
 pub use chain::{Chain, Origin, RemoteReport, Roles};
+pub use checked::{CheckReport, CheckedLayers};
 pub use folder::{lock, Cache, LOCK_FILE};
 pub use layers::LayerCache;
 pub use local::Local;

@@ -277,7 +277,13 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
     let settings = PushSettings::resolve(args, r)?;
     let opened = match &settings.source {
         PushSource::Recipe(making) => build_for_push(making, r)?,
-        PushSource::Image(words) => settings.reader.open(words)?,
+        PushSource::Image(words) => {
+            let (opened, checked) = settings.reader.open_checking(words, true)?;
+            if let Some(checked) = checked {
+                r.info(format_args!("{checked}"));
+            }
+            opened
+        }
     };
     match &settings.tag_choice {
         TagChoice::Source(t) => r.info(format_args!("no tag given: tagging `{t}`, the source's")),
@@ -329,8 +335,29 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let output = Output::prepare(settings.output.clone())?;
     let cache = settings.reader.cache.open()?;
     r.info(format_args!("pulling {reference}"));
-    let opened = pull_registry(reference, &settings.reader.registry, cache.blobs())
+    let jobs = settings.reader.registry.jobs;
+    let unchecked = pull_registry(reference, &settings.reader.registry, cache.blobs())
         .with_context(|| format!("pulling {reference}"))?;
+    // The blobs go into the output's staging folder while the layers are
+    // checked; it is published only once they pass.
+    let (pulled, referrers) = (
+        unchecked.image().built.clone(),
+        unchecked.image().referrers.clone(),
+    );
+    let (checked, staged) = std::thread::scope(|s| {
+        let staging = s.spawn(|| {
+            output.stage(Stored {
+                built: &pulled,
+                store: cache.blobs(),
+                referrers: &referrers,
+            })
+        });
+        let checked = cache.checked().check(unchecked, jobs);
+        (checked, staging.join().expect("staging does not panic"))
+    });
+    let (opened, checked) = checked.with_context(|| format!("pulling {reference}"))?;
+    staged?;
+    r.info(format_args!("{checked}"));
     let Written::File { path } = output.write(Stored::from(&opened))? else {
         unreachable!("pull writes a layout")
     };

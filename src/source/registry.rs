@@ -2,7 +2,7 @@
 //! content-addressed cache with its referrers (attestations), then read
 //! back like any other source.
 
-use super::{read_built_with, LayerCheck, Opened, SourceError};
+use super::{read_built_with, LayerCheck, Opened, SourceError, Unchecked};
 use crate::oci::Digest;
 use crate::registry::pull::{pull_referrers, pull_with, PulledReferrers};
 use crate::registry::{Client, Reference, RegistryError, RegistrySettings};
@@ -32,37 +32,48 @@ pub(crate) fn open_registry_with_referrers(
     settings: &RegistrySettings,
     cache: &BlobStore,
 ) -> Result<Opened, SourceError> {
-    Ok(fetch(reference, settings, cache)?.0)
+    Ok(fetch(reference, settings, cache, LayerCheck::Hash)?.0)
 }
 
-/// Like [`open_registry_with_referrers`], for an image that is written
-/// out whole (`stele pull`): a referrer that cannot be pulled whole is an
-/// error here, since a layout must not list what it lacks, and every
-/// layer's DiffID is checked. Every blob the image reaches is in `cache`,
-/// the manifests of index entries `Built` leaves out included.
-pub(crate) fn pull_registry(
+/// Like [`open_registry_with_referrers`], its layers not hashed here:
+/// for a caller that checks them as it reads them (`Unchecked`).
+pub(crate) fn open_registry_deferred(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
 ) -> Result<Opened, SourceError> {
-    let (opened, _, incomplete) = fetch(reference, settings, cache)?;
-    super::check_diff_ids_on(&opened, settings.jobs)?;
+    Ok(fetch(reference, settings, cache, LayerCheck::Later)?.0)
+}
+
+/// Like [`open_registry_with_referrers`], for an image that is written
+/// out whole (`stele pull`): a referrer that cannot be pulled whole is an
+/// error here, since a layout must not list what it lacks; its layers
+/// are left for the caller to check (`Unchecked`). Every blob the image
+/// reaches is in `cache`, the manifests of index entries `Built` leaves
+/// out included.
+pub(crate) fn pull_registry(
+    reference: &Reference,
+    settings: &RegistrySettings,
+    cache: &BlobStore,
+) -> Result<Unchecked, SourceError> {
+    let (opened, _, incomplete) = fetch(reference, settings, cache, LayerCheck::Later)?;
     if let Some(source) = incomplete.into_iter().next() {
         return Err(SourceError::IncompleteReferrer {
             image: opened.name,
             source: Box::new(source),
         });
     }
-    Ok(opened)
+    Ok(Unchecked(opened))
 }
 
 fn fetch(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
+    check: LayerCheck,
 ) -> Result<(Opened, Vec<Digest>, Vec<RegistryError>), SourceError> {
     let client = Client::new(&reference.registry, settings)?;
-    let (mut opened, mut blobs) = open_with(&client, reference, cache, LayerCheck::Hash)?;
+    let (mut opened, mut blobs) = open_with(&client, reference, cache, check)?;
     let built = &opened.built;
     // Attestations name the index or one platform's manifest as subject.
     let mut subjects: Vec<Digest> = vec![built.digest().clone()];

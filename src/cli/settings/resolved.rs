@@ -14,8 +14,8 @@ use super::{
 };
 use crate::apt::sources::AptSettings;
 use crate::attest::{PrivateKey, Selection};
-use crate::cache::Cache;
 use crate::cache::RemoteCacheSettings;
+use crate::cache::{Cache, CheckReport};
 use crate::oci::Platform;
 use crate::pipeline::{self, AttestOptions, LockPolicy, Produced, Settings};
 use crate::recipe::Recipe;
@@ -46,6 +46,14 @@ impl CacheFolder {
             Ok(dir) => open_cache(dir),
             Err(why) => Err(anyhow!("{why}")),
         }
+    }
+
+    /// Opens the folder if it exists and opens, for work it only spares
+    /// (records of layers checked before): a command that needs no cache
+    /// neither makes one nor fails without one.
+    pub fn open_if_there(&self) -> Option<Cache> {
+        let dir = self.dir.as_ref().ok()?;
+        dir.is_dir().then(|| open_cache(dir).ok()).flatten()
     }
 }
 
@@ -106,9 +114,38 @@ impl Reader {
     /// Opens any image a user names (layout, archive, registry
     /// reference), every layer's DiffID checked.
     pub fn open(&self, words: &str) -> Result<Opened> {
+        Ok(self.open_checking(words, false)?.0)
+    }
+
+    /// `open`, saying how the layers were checked when the cache folder's
+    /// records of checked layers were used: layers stele built or checked
+    /// before are then not uncompressed again. A registry image's blobs go
+    /// into the cache folder, which must open; for other images it is
+    /// used when it exists, or when `make_cache` (`push`, which records
+    /// what it checked for the next push) and it can be made.
+    pub fn open_checking(
+        &self,
+        words: &str,
+        make_cache: bool,
+    ) -> Result<(Opened, Option<CheckReport>)> {
         let target = Target::parse(words)?;
-        self.with_access(&target, |access| {
-            Ok(crate::source::open_on(&target, access, self.registry.jobs)?)
+        let cache = match &target {
+            Target::Registry { .. } => Some(self.cache.open()?),
+            _ if make_cache => self.cache.open().ok(),
+            _ => self.cache.open_if_there(),
+        };
+        let access = cache.as_ref().map(|c| RegistryAccess {
+            settings: &self.registry,
+            cache: c.blobs(),
+        });
+        let unchecked = crate::source::open_deferred(&target, access.as_ref())?;
+        let jobs = self.registry.jobs;
+        Ok(match &cache {
+            Some(c) => {
+                let (opened, report) = c.checked().check(unchecked, jobs)?;
+                (opened, Some(report))
+            }
+            None => (unchecked.check(jobs)?, None),
         })
     }
 }
