@@ -771,6 +771,13 @@ impl BlobStore {
         self.checked.stamp(digest)
     }
 
+    /// The blobs this process wrote or hashed in this store after the
+    /// first `seen` of them, in that order, waiting up to `wait` for one:
+    /// for work that follows a download blob by blob.
+    pub(crate) fn checked_after(&self, seen: usize, wait: std::time::Duration) -> Vec<Digest> {
+        self.checked.noted_after(seen, wait)
+    }
+
     /// The file of `digest` was found, while it had `stamp`, to hold the
     /// digest's bytes (hashed by a reader of this store).
     pub(crate) fn note_checked(&self, digest: &Digest, stamp: &Stamp) {

@@ -18,7 +18,7 @@
 //! has one is not read at all; any other is hashed, not uncompressed
 //! (SECURITY.md: a file's stamp changes with any write to it).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -207,6 +207,56 @@ impl CheckedLayers {
         Ok((opened, report))
     }
 
+    /// Runs `pulling` (a pull into `store`, the cache folder's own) while
+    /// a thread beside it uncompresses each layer as soon as its blob
+    /// lands, and records its DiffID: the check after the pull then finds
+    /// those layers known, so checking overlaps the download instead of
+    /// following it. The layers are learnt from the image manifests that
+    /// land first. Whatever the thread has not reached when the pull ends
+    /// is left to that check; what it records is only ever what the bytes
+    /// give (a blob that does not check out is left to the check too).
+    pub fn check_while<T: Send>(&self, store: &BlobStore, pulling: impl FnOnce() -> T + Send) -> T {
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| self.follow(store, &done));
+            let result = pulling();
+            done.store(true, Ordering::SeqCst);
+            result
+        })
+    }
+
+    /// `check_while`'s thread: until `done`, every blob noted in `store`
+    /// that is an image manifest names layers; each such layer, once its
+    /// blob is noted too, is read and recorded.
+    fn follow(&self, store: &BlobStore, done: &AtomicBool) {
+        let mut seen = 0;
+        let mut landed: std::collections::BTreeSet<Digest> = Default::default();
+        let mut layers: Vec<LayerBlob> = Vec::new();
+        let mut read: std::collections::BTreeSet<Digest> = Default::default();
+        while !done.load(Ordering::SeqCst) {
+            let ready = layers.iter().any(|l| landed.contains(&l.digest));
+            let wait = std::time::Duration::from_millis(if ready { 0 } else { 50 });
+            let new = store.checked_after(seen, wait);
+            seen += new.len();
+            for digest in new {
+                layers.extend(layers_named(store, &digest));
+                landed.insert(digest);
+            }
+            let Some(i) = layers.iter().position(|l| landed.contains(&l.digest)) else {
+                continue;
+            };
+            let layer = layers.swap_remove(i);
+            if !read.insert(layer.digest.clone()) {
+                continue;
+            }
+            if let (Some(codec), Ok((diff_id, stamp))) =
+                (Codec::of(&layer), unpack::checked_diff_id(store, &layer))
+            {
+                self.put(&layer, codec, &diff_id, stamp.as_ref());
+            }
+        }
+    }
+
     /// Makes sure `layer`'s blob in `store` holds its digest's bytes:
     /// true when its file has a stamp recorded for them (not read), false
     /// when it was hashed now (and its stamp recorded).
@@ -232,6 +282,32 @@ impl CheckedLayers {
         }
         Ok(false)
     }
+}
+
+/// The layers `digest` names when it is an image manifest in `store`
+/// (small enough to be one, and parsed as one), each as a `LayerBlob`
+/// whose `diff_id` is unknown yet (its digest stands in).
+fn layers_named(store: &BlobStore, digest: &Digest) -> Vec<LayerBlob> {
+    let limit = crate::oci::media::MANIFEST_LIMIT;
+    let Ok(bytes) = store.read_verified(digest, None, limit) else {
+        return Vec::new();
+    };
+    let Ok(manifest) = serde_json::from_slice::<oci_spec::image::ImageManifest>(&bytes) else {
+        return Vec::new();
+    };
+    manifest
+        .layers()
+        .iter()
+        .filter_map(|d| {
+            let layer = crate::oci::our_digest(d.digest()).ok()?;
+            Some(LayerBlob {
+                media_type: d.media_type().clone(),
+                diff_id: layer.clone(),
+                digest: layer,
+                size: d.size(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -336,7 +336,11 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let cache = settings.reader.cache.open()?;
     r.info(format_args!("pulling {reference}"));
     let jobs = settings.reader.registry.jobs;
-    let unchecked = pull_registry(reference, &settings.reader.registry, cache.blobs())
+    let unchecked = cache
+        .checked()
+        .check_while(cache.blobs(), || {
+            pull_registry(reference, &settings.reader.registry, cache.blobs())
+        })
         .with_context(|| format!("pulling {reference}"))?;
     // The blobs go into the output's staging folder while the layers are
     // checked; it is published only once they pass.

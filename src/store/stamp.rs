@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use crate::oci::Digest;
 
@@ -40,15 +41,26 @@ impl Stamp {
 
 /// The blob files of one store that this process wrote (hashing every
 /// byte on the way in) or hashed whole, each with the stamp its file had
-/// then. Shared by a store's clones; never saved: what outlives the
-/// process is the cache's to keep (`cache::checked`, `cache::views`), by
-/// the same stamps. A file that has another stamp now is not vouched for.
+/// then, in the order they were noted. Shared by a store's clones; never
+/// saved: what outlives the process is the cache's to keep
+/// (`cache::checked`, `cache::views`), by the same stamps. A file that
+/// has another stamp now is not vouched for.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Checked {
-    files: Arc<Mutex<BTreeMap<Digest, Stamp>>>,
+    inner: Arc<(Mutex<Noted>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct Noted {
+    files: BTreeMap<Digest, Stamp>,
+    order: Vec<Digest>,
 }
 
 impl Checked {
+    fn noted(&self) -> std::sync::MutexGuard<'_, Noted> {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// `file` was found (or made) to hold `digest`'s bytes.
     pub fn note(&self, digest: &Digest, file: &File) {
         if let Some(stamp) = Stamp::of_file(file) {
@@ -57,14 +69,28 @@ impl Checked {
     }
 
     pub fn note_stamp(&self, digest: &Digest, stamp: Stamp) {
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        files.insert(digest.clone(), stamp);
+        let mut noted = self.noted();
+        if noted.files.insert(digest.clone(), stamp).is_none() {
+            noted.order.push(digest.clone());
+        }
+        self.inner.1.notify_all();
     }
 
     /// The stamp `digest`'s file had when it was found to hold its bytes.
     pub fn stamp(&self, digest: &Digest) -> Option<Stamp> {
-        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        files.get(digest).cloned()
+        self.noted().files.get(digest).cloned()
+    }
+
+    /// The digests noted after the first `seen`, waiting up to `wait` for
+    /// one when there are none yet.
+    pub fn noted_after(&self, seen: usize, wait: Duration) -> Vec<Digest> {
+        let noted = self.noted();
+        let (noted, _) = self
+            .inner
+            .1
+            .wait_timeout_while(noted, wait, |n| n.order.len() <= seen)
+            .unwrap_or_else(|e| e.into_inner());
+        noted.order.get(seen..).unwrap_or_default().to_vec()
     }
 }
 

@@ -211,3 +211,38 @@ fn a_record_answers_only_its_layer() {
     std::fs::write(memo.records.pointer_path(&layer.digest), "sha256:00\n").unwrap();
     assert_eq!(memo.recorded(layer, Codec::Gzip), None);
 }
+
+/// What lands in the cache during a pull is read as it lands: the layers
+/// the manifest names are recorded before the pull ends.
+#[test]
+fn layers_are_checked_as_they_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layers, src) = two_layers(&dir.path().join("src"));
+    let built = layout(&src, &layers, None);
+    let cache = BlobStore::open(dir.path().join("cache")).unwrap();
+    let memo = CheckedLayers::open(&cache).unwrap();
+    let codecs = [Codec::Gzip, Codec::Zstd];
+    let recorded = || {
+        layers
+            .iter()
+            .zip(codecs)
+            .all(|(l, c)| memo.recorded(l, c).as_ref() == Some(&l.diff_id))
+    };
+    memo.check_while(&cache, || {
+        // As a pull stores them: the manifest first, then the layers.
+        cache.put_bytes(&built.images[0].manifest.bytes).unwrap();
+        for l in &layers {
+            cache.copy_checked_from(&src, &l.digest, l.size).unwrap();
+        }
+        for _ in 0..1000 {
+            if recorded() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+    assert!(
+        recorded(),
+        "each layer recorded with the DiffID its bytes give"
+    );
+}
