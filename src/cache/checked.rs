@@ -207,6 +207,22 @@ impl CheckedLayers {
         Ok((opened, report))
     }
 
+    /// `check` after `check_while`, whose thread read `landed` of the
+    /// layers the check then finds recorded: those count as read by this
+    /// command, not as checked before.
+    pub fn check_landed(
+        &self,
+        unchecked: Unchecked,
+        jobs: usize,
+        landed: usize,
+    ) -> Result<(Opened, CheckReport), SourceError> {
+        let (opened, mut report) = self.check(unchecked, jobs)?;
+        let moved = landed.min(report.known);
+        report.known -= moved;
+        report.read += moved;
+        Ok((opened, report))
+    }
+
     /// Runs `pulling` (a pull into `store`, the cache folder's own) while
     /// a thread beside it uncompresses each layer as soon as its blob
     /// lands, and records its DiffID: the check after the pull then finds
@@ -215,24 +231,34 @@ impl CheckedLayers {
     /// land first. Whatever the thread has not reached when the pull ends
     /// is left to that check; what it records is only ever what the bytes
     /// give (a blob that does not check out is left to the check too).
-    pub fn check_while<T: Send>(&self, store: &BlobStore, pulling: impl FnOnce() -> T + Send) -> T {
+    /// Returns `pulling`'s result and how many layers were read and
+    /// recorded beside it.
+    pub fn check_while<T: Send>(
+        &self,
+        store: &BlobStore,
+        pulling: impl FnOnce() -> T + Send,
+    ) -> (T, usize) {
         let done = AtomicBool::new(false);
         std::thread::scope(|s| {
-            s.spawn(|| self.follow(store, &done));
+            let follower = s.spawn(|| self.follow(store, &done));
             let result = pulling();
             done.store(true, Ordering::SeqCst);
-            result
+            (
+                result,
+                follower.join().expect("the follower does not panic"),
+            )
         })
     }
 
     /// `check_while`'s thread: until `done`, every blob noted in `store`
     /// that is an image manifest names layers; each such layer, once its
     /// blob is noted too, is read and recorded.
-    fn follow(&self, store: &BlobStore, done: &AtomicBool) {
+    fn follow(&self, store: &BlobStore, done: &AtomicBool) -> usize {
         let mut seen = 0;
         let mut landed: std::collections::BTreeSet<Digest> = Default::default();
         let mut layers: Vec<LayerBlob> = Vec::new();
         let mut read: std::collections::BTreeSet<Digest> = Default::default();
+        let mut recorded = 0;
         while !done.load(Ordering::SeqCst) {
             let ready = layers.iter().any(|l| landed.contains(&l.digest));
             let wait = std::time::Duration::from_millis(if ready { 0 } else { 50 });
@@ -253,8 +279,10 @@ impl CheckedLayers {
                 (Codec::of(&layer), unpack::checked_diff_id(store, &layer))
             {
                 self.put(&layer, codec, &diff_id, stamp.as_ref());
+                recorded += 1;
             }
         }
+        recorded
     }
 
     /// Makes sure `layer`'s blob in `store` holds its digest's bytes:

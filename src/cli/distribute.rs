@@ -335,32 +335,8 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let output = Output::prepare(settings.output.clone())?;
     let cache = settings.reader.cache.open()?;
     r.info(format_args!("pulling {reference}"));
-    let jobs = settings.reader.registry.jobs;
-    let unchecked = cache
-        .checked()
-        .check_while(cache.blobs(), || {
-            pull_registry(reference, &settings.reader.registry, cache.blobs())
-        })
-        .with_context(|| format!("pulling {reference}"))?;
-    // The blobs go into the output's staging folder while the layers are
-    // checked; it is published only once they pass.
-    let (pulled, referrers) = (
-        unchecked.image().built.clone(),
-        unchecked.image().referrers.clone(),
-    );
-    let (checked, staged) = std::thread::scope(|s| {
-        let staging = s.spawn(|| {
-            output.stage(Stored {
-                built: &pulled,
-                store: cache.blobs(),
-                referrers: &referrers,
-            })
-        });
-        let checked = cache.checked().check(unchecked, jobs);
-        (checked, staging.join().expect("staging does not panic"))
-    });
-    let (opened, checked) = checked.with_context(|| format!("pulling {reference}"))?;
-    staged?;
+    let (opened, checked) =
+        pull_checked(&settings, &cache, &output).with_context(|| format!("pulling {reference}"))?;
     r.info(format_args!("{checked}"));
     let Written::File { path } = output.write(Stored::from(&opened))? else {
         unreachable!("pull writes a layout")
@@ -380,6 +356,43 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
         writeln!(std::io::stdout().lock(), "{}", opened.digest())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `stele pull`'s work before the output is published: the image pulled
+/// into `cache` while a thread beside the download uncompresses each
+/// layer as it lands (`CheckedLayers::check_while`), then every layer
+/// checked while the blobs are copied into the output's staging folder.
+fn pull_checked(
+    settings: &PullSettings,
+    cache: &crate::cache::Cache,
+    output: &Output,
+) -> Result<(Opened, crate::cache::CheckReport)> {
+    let memo = cache.checked();
+    let (pulled, landed) = memo.check_while(cache.blobs(), || {
+        pull_registry(
+            &settings.reference,
+            &settings.reader.registry,
+            cache.blobs(),
+        )
+    });
+    let unchecked = pulled?;
+    let image = unchecked.image();
+    let (built, referrers) = (image.built.clone(), image.referrers.clone());
+    let jobs = settings.reader.registry.jobs;
+    let (checked, staged) = std::thread::scope(|s| {
+        let staging = s.spawn(|| {
+            output.stage(Stored {
+                built: &built,
+                store: cache.blobs(),
+                referrers: &referrers,
+            })
+        });
+        let checked = memo.check_landed(unchecked, jobs, landed);
+        (checked, staging.join().expect("staging does not panic"))
+    });
+    let checked = checked?;
+    staged?;
+    Ok(checked)
 }
 
 /// The tag a source image carries: the ref name it was chosen by or, in

@@ -228,7 +228,7 @@ fn layers_are_checked_as_they_land() {
             .zip(codecs)
             .all(|(l, c)| memo.recorded(l, c).as_ref() == Some(&l.diff_id))
     };
-    memo.check_while(&cache, || {
+    let ((), landed) = memo.check_while(&cache, || {
         // As a pull stores them: the manifest first, then the layers.
         cache.put_bytes(&built.images[0].manifest.bytes).unwrap();
         for l in &layers {
@@ -245,4 +245,18 @@ fn layers_are_checked_as_they_land() {
         recorded(),
         "each layer recorded with the DiffID its bytes give"
     );
+    assert_eq!(landed, 2, "both read beside the pull");
+
+    // The check after the pull finds them known from the cache's own
+    // files, and says they were read by this command, not before it.
+    layout(&cache, &layers, None);
+    let target = Target::Layout {
+        path: cache.root().to_path_buf(),
+        selector: Selector::Only,
+    };
+    let opened = |dir: &Target| crate::source::open_deferred(dir, None).unwrap();
+    let (_, after) = memo.check_landed(opened(&target), 2, landed).unwrap();
+    assert_eq!(after, report(0, 0, 2));
+    let (_, again) = memo.check(opened(&target), 2).unwrap();
+    assert_eq!(again, report(2, 0, 0), "a later check did not read them");
 }
