@@ -208,8 +208,8 @@ impl CheckedLayers {
     }
 
     /// `check` after `check_while`, whose thread read `landed` of the
-    /// layers the check then finds recorded: those count as read by this
-    /// command, not as checked before.
+    /// layers the check then finds recorded: those count as uncompressed
+    /// by this command, not as checked before.
     pub fn check_landed(
         &self,
         unchecked: Unchecked,
@@ -217,9 +217,13 @@ impl CheckedLayers {
         landed: usize,
     ) -> Result<(Opened, CheckReport), SourceError> {
         let (opened, mut report) = self.check(unchecked, jobs)?;
-        let moved = landed.min(report.known);
-        report.known -= moved;
-        report.read += moved;
+        // Found recorded, whether their files' stamps vouched for them
+        // or they were hashed again.
+        let from_known = landed.min(report.known);
+        let from_hashed = (landed - from_known).min(report.hashed);
+        report.known -= from_known;
+        report.hashed -= from_hashed;
+        report.read += from_known + from_hashed;
         Ok((opened, report))
     }
 

@@ -31,5 +31,6 @@ mod registry_faults;
 mod registry_real;
 mod remote_cache;
 mod source_layout;
+mod speed;
 mod transfers;
 mod verify;
