@@ -16,6 +16,7 @@ mod core_errors;
 mod core_realparts;
 mod crash;
 mod diff;
+mod docker_client;
 mod everyday;
 mod generated_files;
 mod golden;

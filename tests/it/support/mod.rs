@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod attest;
 pub mod deb;
+pub mod docker;
 pub mod docker_registry;
 pub mod edit;
 pub mod http;
