@@ -11,22 +11,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::bytes::noise;
 use crate::support::docker_registry::{have_registry, DockerRegistry};
 use crate::support::tree::populate;
 use crate::support::*;
-
-/// `size` bytes that do not compress, different for each `seed`.
-fn noise(seed: u64, size: usize) -> Vec<u8> {
-    let mut x = seed;
-    (0..size)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect()
-}
 
 /// An application on two binary packages of the `openssl` source (at
 /// `openssl`'s version), one of `greet`, and small packages of their own
@@ -46,15 +34,15 @@ fn repo(openssl: &str) -> AptRepo {
             .entry(DebEntry::exec("usr/bin/app", "#!/bin/sh\necho app\n")),
         pkg("libssl3", openssl, Some("openssl"))
             .entry(DebEntry::dir("usr/lib"))
-            .entry(DebEntry::file("usr/lib/libssl.so.3", noise(1, 20_000)))
+            .entry(DebEntry::file("usr/lib/libssl.so.3", noise(20_000, 1)))
             .entry(DebEntry::file("usr/lib/libssl.version", openssl)),
         pkg("openssl", openssl, Some("openssl"))
             .field("Depends", &format!("libssl3 (= {openssl})"))
             .entry(DebEntry::dir("usr/bin"))
-            .entry(DebEntry::exec("usr/bin/openssl", noise(2, 8_000))),
+            .entry(DebEntry::exec("usr/bin/openssl", noise(8_000, 2))),
         pkg("libgreet1", "2.0-1", Some("greet"))
             .entry(DebEntry::dir("usr/lib"))
-            .entry(DebEntry::file("usr/lib/libgreet.so.1", noise(3, 70_000))),
+            .entry(DebEntry::file("usr/lib/libgreet.so.1", noise(70_000, 3))),
         pkg("tzdata", "2024a-1", Some("tzdata"))
             .entry(DebEntry::dir("usr/share/zoneinfo"))
             .entry(DebEntry::file("usr/share/zoneinfo/UTC", "TZif2\n")),
@@ -289,7 +277,7 @@ fn pushes_and_pulls_skip_layers_checked_before() {
     let t = tmp.path();
     let src = t.join("src");
     populate(&src, false);
-    write_file(&src.join("app/share/noise.bin"), noise(7, 100_000), 0o644);
+    write_file(&src.join("app/share/noise.bin"), noise(100_000, 7), 0o644);
     let (cache, layout) = (t.join("cache"), t.join("layout"));
     let recipe = src.join("recipe.toml");
     let r = stele_with(

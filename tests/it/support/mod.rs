@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod attest;
+pub mod bytes;
 pub mod deb;
 pub mod docker;
 pub mod docker_registry;
