@@ -61,15 +61,19 @@ BIG_MB=${BENCH_BIG_MB:-1024}
 ONLY=${BENCH_ONLY:-all}
 # part NAME: whether this run measures part NAME.
 part() { [ "$ONLY" = all ] || [[ ",$ONLY," == *",$1,"* ]]; }
-STELE=$REPO/target/release/stele
+# BENCH_STELE: an executable to measure instead of this checkout's
+# release build (which is then not built), e.g. an older build to compare.
+STELE=${BENCH_STELE:-$REPO/target/release/stele}
 mkdir -p "$WORK"
 
 for tool in buildah tar gzip jq /usr/bin/time cargo docker-registry curl; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 
-echo "bench: building stele (release)" >&2
-(cd "$REPO" && cargo build --release --quiet)
+if [ -z "${BENCH_STELE:-}" ]; then
+    echo "bench: building stele (release)" >&2
+    (cd "$REPO" && cargo build --release --quiet)
+fi
 
 SRC=$WORK/src
 rm -rf "$SRC" "$WORK/times"
@@ -123,6 +127,15 @@ cp -a "$WORK/cache-debs" "$WORK/cache-unpacked"
 stele_build "$SRC/bench.toml" "$WORK/cache-unpacked" --no-layer-cache >/dev/null 2>&1
 # The copy is synced so its writeback is not charged to the timed build.
 fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && sync; }
+# The cold runs build in cache-unpacked itself, as a runner that keeps its
+# cache folder does: a copy would give every pack a new inode, and stele
+# hashes again a pack whose file is not the one it last found whole
+# (its stamp). After each run, what it added (layers, records) goes.
+(cd "$WORK/cache-unpacked" && find . ! -type d | sort) >"$WORK/cache-unpacked.list"
+reset_unpacked() {
+    (cd "$WORK/cache-unpacked" && find . ! -type d | sort | comm -13 "$WORK/cache-unpacked.list" - | xargs -r rm -f)
+    sync
+}
 
 # A docker-registry of the bench's own on a free 127.0.0.1 port, storing
 # under $1; sets reg_host (HOST:PORT) and reg_pid, and stops it on exit.
@@ -210,23 +223,39 @@ for _ in $(seq "$RUNS"); do
     fresh_cache debs
     timed stele-first "${S[@]}" "$SRC/bench.toml"
 done
+U=("$STELE" build -o "$WORK/out/stele" --cache-dir "$WORK/cache-unpacked")
 for _ in $(seq "$RUNS"); do
-    fresh_cache unpacked
-    timed stele-cold "${S[@]}" "$SRC/bench.toml"
+    timed stele-cold "${U[@]}" "$SRC/bench.toml"
+    reset_unpacked
 done
+"${U[@]}" "$SRC/bench.toml" >/dev/null 2>&1
 for _ in $(seq "$RUNS"); do
-    timed stele-warm "${S[@]}" "$SRC/bench.toml"
+    timed stele-warm "${U[@]}" "$SRC/bench.toml"
 done
 grep -q "misses 0$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
 for i in $(seq "$RUNS"); do
     echo "# edit $i $EPOCHREALTIME" >>"$SRC/bench-app/main.py"
-    timed stele-edit "${S[@]}" "$SRC/bench.toml"
+    timed stele-edit "${U[@]}" "$SRC/bench.toml"
 done
 grep -q "misses 1$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
+reset_unpacked
 for _ in $(seq "$RUNS"); do
-    fresh_cache unpacked
-    timed stele-zstd "${S[@]}" "$SRC/bench-zstd.toml"
+    timed stele-zstd "${U[@]}" "$SRC/bench-zstd.toml"
+    reset_unpacked
 done
+# Where a cold zstd build's CPU goes (perf, when it is installed and
+# BENCH_PROFILE=1): compression against the work either codec does.
+if [ "${BENCH_PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
+    for codec in zstd gzip; do
+        recipe=$SRC/bench-$codec.toml
+        [ "$codec" = gzip ] && recipe=$SRC/bench.toml
+        perf record -q --call-graph dwarf,16384 -F 2000 -o "$WORK/perf-$codec.data" \
+            "${U[@]}" "$recipe" >/dev/null 2>&1
+        reset_unpacked
+        perf script -i "$WORK/perf-$codec.data" 2>/dev/null |
+            python3 "$REPO/bench/breakdown.py" >"$WORK/breakdown-$codec.txt"
+    done
+fi
 fi
 
 # The same files for the others: the image stele built, unpacked.
@@ -308,33 +337,63 @@ fi
 if part push; then
 echo "bench: push and pull against a local docker-registry, $RUNS runs each" >&2
 rm -rf "$WORK/transfer" && mkdir -p "$WORK/transfer"
-start_registry "$WORK/registry"
-HOST=$reg_host
 IMG=$WORK/transfer/image
-# Its own copy of the cache: the layers it writes must not warm the cold runs.
+# Its own copy of the cache: the layers it writes must not warm the cold
+# runs. The push uses the cache the build used, as a CI job pushing what
+# it just built does.
 cp -a "$WORK/cache-unpacked" "$WORK/transfer/cache"
 "$STELE" build "$SRC/bench.toml" -o "$IMG" --cache-dir "$WORK/transfer/cache" --attest none >/dev/null 2>&1
 image_digest=$(jq -r '.manifests[0].digest' "$IMG/index.json")
 image_manifest=$IMG/blobs/sha256/${image_digest#sha256:}
+# Every push goes to a registry of its own, new for each run: skopeo
+# remembers where it pushed a blob before (its blob info cache) and
+# mounts it from there instead of sending it, which a fresh registry
+# (another port) never offers. push_to NAME PREFIX CMD...: CMD gets
+# PREFIX HOST/bench:v1 as its last word.
+push_to() {
+    local name=$1 prefix=$2
+    shift 2
+    start_registry "$WORK/transfer/registry-$name"
+    timed "$name" "$@" "$prefix$reg_host/bench:v1"
+    kill "$reg_pid" 2>/dev/null || true
+    wait "$reg_pid" 2>/dev/null || true
+}
 for i in $(seq "$RUNS"); do
-    timed push-stele "$STELE" -q push "$IMG" "$HOST/stele-$i:v1"
-    timed push-stele-j1 "$STELE" -q push -j 1 "$IMG" "$HOST/stele-j1-$i:v1"
-    timed push-skopeo skopeo copy -q --dest-tls-verify=false "oci:$IMG" "docker://$HOST/skopeo-$i:v1"
-    timed pull-stele "$STELE" -q pull "$HOST/stele-$i:v1" -o "$WORK/transfer/pull-stele-$i" \
+    start_registry "$WORK/transfer/registry-pull"
+    pull_host=$reg_host
+    pull_pid=$reg_pid
+    "$STELE" -q push --cache-dir "$WORK/transfer/cache" "$IMG" "$pull_host/bench:v1" >/dev/null
+    timed pull-stele "$STELE" -q pull "$pull_host/bench:v1" -o "$WORK/transfer/pull-stele-$i" \
         --cache-dir "$WORK/transfer/pull-cache-$i"
-    timed pull-skopeo skopeo copy -q --src-tls-verify=false "docker://$HOST/skopeo-$i:v1" \
+    timed pull-skopeo skopeo copy -q --src-tls-verify=false "docker://$pull_host/bench:v1" \
         "oci:$WORK/transfer/pull-skopeo-$i:v1"
     [ "$(jq -r '.manifests[0].digest' "$WORK/transfer/pull-stele-$i/index.json")" = "$image_digest" ] || {
         echo "bench: stele pull wrote another image" >&2
         exit 1
     }
-    rm -rf "$WORK/transfer/pull-stele-$i" "$WORK/transfer/pull-cache-$i" "$WORK/transfer/pull-skopeo-$i"
+    for _ in 1; do
+        timed repush-stele "$STELE" push --json --cache-dir "$WORK/transfer/cache" "$IMG" "$pull_host/bench:v1"
+        [ "$(jq '.report.bytes_uploaded' "$WORK/last.out")" = 0 ] || { cat "$WORK/last.out" >&2; exit 1; }
+    done
+    kill "$pull_pid" 2>/dev/null || true
+    wait "$pull_pid" 2>/dev/null || true
+    push_to push-stele "" "$STELE" -q push --cache-dir "$WORK/transfer/cache" "$IMG"
+    push_to push-stele-j1 "" "$STELE" -q push -j 1 --cache-dir "$WORK/transfer/cache" "$IMG"
+    push_to push-stele-unchecked "" "$STELE" -q push --cache-dir "$WORK/transfer/push-cache-$i" "$IMG"
+    push_to push-skopeo docker:// skopeo copy -q --dest-tls-verify=false "oci:$IMG"
+    rm -rf "$WORK/transfer/pull-stele-$i" "$WORK/transfer/pull-cache-$i" "$WORK/transfer/pull-skopeo-$i" \
+        "$WORK/transfer/push-cache-$i"
 done
-for _ in $(seq "$RUNS"); do
-    timed repush-stele "$STELE" push --json "$IMG" "$HOST/stele-1:v1"
-    [ "$(jq '.report.bytes_uploaded' "$WORK/last.out")" = 0 ] || { cat "$WORK/last.out" >&2; exit 1; }
-done
+trap - EXIT
+# What the timed pushes did: the layers the build wrote, not read again.
+start_registry "$WORK/transfer/registry-check"
+"$STELE" push --cache-dir "$WORK/transfer/cache" "$IMG" "$reg_host/bench:v1" >/dev/null 2>"$WORK/push-check.err"
+grep -q "layers: $(jq '.layers | length' "$image_manifest") checked before, 0 hashed, 0 uncompressed" "$WORK/push-check.err" || {
+    echo "bench: stele push read layers the build had written" >&2
+    exit 1
+}
 kill "$reg_pid" 2>/dev/null || true
+trap - EXIT
 fi
 
 cold=$(median stele-cold)
@@ -381,13 +440,21 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo "push and pull of the bench image ($(jq '.layers | length' "$image_manifest") layers, $(jq '[.config.size, .layers[].size] | add' "$image_manifest" | awk '{ printf "%.1f", $1 / 1e6 }') MB of blobs), docker-registry on 127.0.0.1, median of $RUNS runs (seconds), peak RSS (MB):"
     printf '  %-34s %8s %6s\n' "stele push (4 jobs, the default)" "$(median push-stele)" "$(peak_rss_mb push-stele)"
     printf '  %-34s %8s %6s\n' "stele push -j 1" "$(median push-stele-j1)" "$(peak_rss_mb push-stele-j1)"
+    printf '  %-34s %8s %6s\n' "stele push, layers not checked before" "$(median push-stele-unchecked)" "$(peak_rss_mb push-stele-unchecked)"
     printf '  %-34s %8s %6s\n' "skopeo copy oci: docker://" "$(median push-skopeo)" "$(peak_rss_mb push-skopeo)"
     printf '  %-34s %8s %6s\n' "stele push, every blob there" "$(median repush-stele)" "$(peak_rss_mb repush-stele)"
     printf '  %-34s %8s %6s\n' "stele pull (empty cache)" "$(median pull-stele)" "$(peak_rss_mb pull-stele)"
     printf '  %-34s %8s %6s\n' "skopeo copy docker:// oci:" "$(median pull-skopeo)" "$(peak_rss_mb pull-skopeo)"
     echo "  stele push / skopeo copy          $(ratio "$(median push-stele)" "$(median push-skopeo)")   (target <= 0.7)"
     echo "  stele push -j 1 / stele push      $(ratio "$(median push-stele-j1)" "$(median push-stele)")"
+    echo "  stele push, not checked before / skopeo copy  $(ratio "$(median push-stele-unchecked)" "$(median push-skopeo)")"
     echo "  stele pull / skopeo copy          $(ratio "$(median pull-stele)" "$(median pull-skopeo)")"
     fi
+    for codec in zstd gzip; do
+        if [ -s "$WORK/breakdown-$codec.txt" ]; then
+            echo "CPU of a cold $codec build, by what it does (perf, bench/breakdown.py):"
+            cat "$WORK/breakdown-$codec.txt"
+        fi
+    done
 } | tee "$WORK/results.txt"
 echo "bench: raw times in $WORK/times, summary in $WORK/results.txt" >&2

@@ -16,6 +16,10 @@ use tempfile::NamedTempFile;
 
 use crate::oci::digest::{hash_reader, Digest};
 
+mod stamp;
+use stamp::Checked;
+pub(crate) use stamp::Stamp;
+
 /// Buffer for blob files: large enough that a layer's compressed stream
 /// reaches the disk in few writes.
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -355,6 +359,9 @@ pub struct BlobStore {
     /// this (seconds since the epoch) gets it set to now: when it was last
     /// used, which `stele cache prune` orders by (see `touching`).
     touch: Option<i64>,
+    /// The blob files this process wrote or hashed whole, by stamp: the
+    /// ones a copy out of this store need not hash again.
+    checked: Checked,
 }
 
 impl BlobStore {
@@ -372,6 +379,7 @@ impl BlobStore {
             root,
             read_only: false,
             touch: None,
+            checked: Checked::default(),
         })
     }
 
@@ -407,6 +415,7 @@ impl BlobStore {
             root,
             read_only: true,
             touch: None,
+            checked: Checked::default(),
         })
     }
 
@@ -517,15 +526,29 @@ impl BlobStore {
             mirror: None,
             hasher: Sha256::new(),
             size: 0,
+            sync: true,
         })
     }
 
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        self.put_bytes_syncing(bytes, true)
+    }
+
+    /// `put_bytes` without waiting for the disk: for a cache's small
+    /// records, which are only ever read verified, so a crash can leave
+    /// one torn (a miss, written again), never wrong. An fsync each would
+    /// cost a build or pull more than the work the record spares.
+    pub(crate) fn put_bytes_unsynced(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        self.put_bytes_syncing(bytes, false)
+    }
+
+    fn put_bytes_syncing(&self, bytes: &[u8], sync: bool) -> Result<Digest, StoreError> {
         let digest = Digest::of(bytes);
         if self.contains(&digest) {
             return Ok(digest);
         }
         let mut blob = self.begin()?;
+        blob.sync = sync;
         blob.write_all(bytes).map_err(|e| StoreError::Io {
             path: self.path(&digest),
             error: e,
@@ -605,27 +628,7 @@ impl BlobStore {
 
     /// Checks a blob on disk without loading it whole.
     pub fn verify(&self, digest: &Digest, size: u64) -> Result<(), StoreError> {
-        let path = self.path(digest);
-        let (file, len) = self.open_blob(digest)?;
-        self.not_longer(digest, len, size)?;
-        // One byte past `size` is enough to tell a file grown since.
-        let (found, found_size) =
-            hash_reader(io::BufReader::new(file.take(size.saturating_add(1)))).map_err(|e| {
-                StoreError::Io {
-                    path: path.clone(),
-                    error: e,
-                }
-            })?;
-        if &found != digest || found_size != size {
-            return Err(StoreError::Mismatch {
-                path,
-                digest: digest.clone(),
-                expected_size: size,
-                found,
-                found_size,
-            });
-        }
-        Ok(())
+        self.verify_stamped(digest, size).map(|_| ())
     }
 
     /// Checks that a blob is there, a regular file no longer than `size`,
@@ -656,12 +659,27 @@ impl BlobStore {
     }
 
     /// Copies the blob `digest` of `size` bytes from `other`, checking the
-    /// copy before it gets its name. Never a hard link nor a kernel copy:
+    /// copy before it gets its name: hashed, unless this process wrote or
+    /// hashed the source file and it still has that stamp
+    /// (`copy_stamped_from`). Never a hard link:
     /// the two stores stay independent, so a blob changed in place in one
     /// (a layout someone edits) cannot damage the other, and the copy is a
     /// new file whose mode the umask decides, never the source's (a cache
     /// filled under `umask 077` must not make layouts unreadable).
     pub(crate) fn copy_checked_from(
+        &self,
+        other: &BlobStore,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        match other.checked_stamp(digest) {
+            Some(stamp) => self.copy_stamped_from(other, digest, size, Some(&stamp)),
+            None => self.copy_hashed_from(other, digest, size),
+        }
+    }
+
+    /// `copy_checked_from`, hashing every byte copied.
+    fn copy_hashed_from(
         &self,
         other: &BlobStore,
         digest: &Digest,
@@ -739,7 +757,31 @@ impl BlobStore {
                 found_size,
             });
         }
-        Ok(before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b)))
+        let stamp = before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b));
+        if let Some(s) = &stamp {
+            self.checked.note_stamp(digest, s.clone());
+        }
+        Ok(stamp)
+    }
+
+    /// The stamp `digest`'s file had when this process wrote it or found
+    /// it to hold the digest's bytes; whoever relies on it compares it
+    /// with the file's own, before and after reading.
+    pub(crate) fn checked_stamp(&self, digest: &Digest) -> Option<Stamp> {
+        self.checked.stamp(digest)
+    }
+
+    /// The blobs this process wrote or hashed in this store after the
+    /// first `seen` of them, in that order, waiting up to `wait` for one:
+    /// for work that follows a download blob by blob.
+    pub(crate) fn checked_after(&self, seen: usize, wait: std::time::Duration) -> Vec<Digest> {
+        self.checked.noted_after(seen, wait)
+    }
+
+    /// The file of `digest` was found, while it had `stamp`, to hold the
+    /// digest's bytes (hashed by a reader of this store).
+    pub(crate) fn note_checked(&self, digest: &Digest, stamp: &Stamp) {
+        self.checked.note_stamp(digest, stamp.clone());
     }
 
     /// `copy_checked_from`, without hashing when the source file still
@@ -757,7 +799,7 @@ impl BlobStore {
         stamp: Option<&Stamp>,
     ) -> Result<(), StoreError> {
         let Some(stamp) = stamp else {
-            return self.copy_checked_from(other, digest, size);
+            return self.copy_hashed_from(other, digest, size);
         };
         if self.contains(digest) {
             return Ok(());
@@ -766,7 +808,7 @@ impl BlobStore {
         let (file, _) = other.open_blob(digest)?;
         let unchanged = |f: &File| Stamp::of_file(f).as_ref() == Some(stamp);
         if !unchanged(&file) {
-            return self.copy_checked_from(other, digest, size);
+            return self.copy_hashed_from(other, digest, size);
         }
         let dest = self.path(digest);
         let io_err = |e| StoreError::Io {
@@ -780,10 +822,11 @@ impl BlobStore {
         let copied = io::copy(&mut (&file).take(size), &mut temp.as_file()).map_err(io_err)?;
         if copied != size || !unchanged(&file) {
             drop(temp);
-            return self.copy_checked_from(other, digest, size);
+            return self.copy_hashed_from(other, digest, size);
         }
         temp.as_file().sync_all().map_err(io_err)?;
-        temp.persist(&dest).map_err(|e| io_err(e.error))?;
+        let copy = temp.persist(&dest).map_err(|e| io_err(e.error))?;
+        self.checked.note(digest, &copy);
         Ok(())
     }
 
@@ -794,36 +837,6 @@ impl BlobStore {
         }
         let (_, size) = other.open_blob(digest)?;
         self.copy_checked_from(other, digest, size)
-    }
-}
-
-/// Which file a blob is, and when it last changed, as the kernel keeps
-/// them: device, inode, size, mtime and ctime. Any write through the file
-/// system moves the ctime to the current time, and nothing but the kernel
-/// sets it, so a file with the same stamp as when its bytes were checked
-/// has not been written since (the argument git's index and make rest on;
-/// raw writes to the disk device and a clock set back are outside it).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    pub(crate) fn of_file(file: &File) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = file.metadata().ok()?;
-        m.is_file().then(|| Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
     }
 }
 
@@ -839,6 +852,8 @@ pub(crate) struct BlobWriter {
     mirror: Option<(BlobStore, BufWriter<NamedTempFile>)>,
     hasher: Sha256,
     size: u64,
+    /// Whether `persist` waits for the disk (see `put_bytes_unsynced`).
+    sync: bool,
 }
 
 impl BlobWriter {
@@ -898,10 +913,13 @@ impl BlobWriter {
                 error: e,
             };
             let temp = file.into_inner().map_err(|e| io_err(e.into_error()))?;
-            temp.as_file().sync_all().map_err(io_err)?;
+            if self.sync {
+                temp.as_file().sync_all().map_err(io_err)?;
+            }
             // Renamed over a blob already there: same digest, same bytes, or
             // a damaged file this verified one replaces.
-            temp.persist(&dest).map_err(|e| io_err(e.error))?;
+            let file = temp.persist(&dest).map_err(|e| io_err(e.error))?;
+            store.checked.note(digest, &file);
         }
         Ok(())
     }

@@ -10,6 +10,8 @@
 //! layers/v<N>/<key>           layer entries (layers)
 //! unpacked/v<N>/<deb sha256>  pack entries (packs)
 //! base-views/v<N>/<digest>    base-view entries, and <digest>.stamp (views)
+//! checked-layers/v<N>/<digest> checked-layer entries, and <digest>.stamps
+//!                             (checked)
 //! builders/<stamp sha256>     the executable-digest memo (memo)
 //! lock                        held shared by commands, exclusively by prune
 //! ```
@@ -25,6 +27,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::checked::CheckedLayers;
 use super::layers::LayerCache;
 use super::packs::PackCache;
 use super::views::ViewCache;
@@ -44,6 +47,7 @@ pub struct Cache {
     blobs: BlobStore,
     packs: PackCache,
     views: ViewCache,
+    checked: CheckedLayers,
     _lock: Option<Arc<File>>,
 }
 
@@ -60,10 +64,12 @@ impl Cache {
         let lock = lock(root, false, true).ok().flatten().map(Arc::new);
         let packs = PackCache::open(&blobs)?;
         let views = ViewCache::open(&blobs)?;
+        let checked = CheckedLayers::open(&blobs)?;
         Ok(Cache {
             blobs,
             packs,
             views,
+            checked,
             _lock: lock,
         })
     }
@@ -86,6 +92,11 @@ impl Cache {
     /// Base layers' views.
     pub fn views(&self) -> &ViewCache {
         &self.views
+    }
+
+    /// Layers whose DiffIDs were checked before.
+    pub fn checked(&self) -> &CheckedLayers {
+        &self.checked
     }
 
     /// Layers of earlier builds (the folder is created on first use, so

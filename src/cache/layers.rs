@@ -105,7 +105,9 @@ impl LayerCache {
             diff_id: layer.diff_id.clone(),
         };
         let bytes = serde_json::to_vec(&record).expect("a record serializes");
-        self.records.put(&self.store, key, &bytes)
+        // Read verified, so a record torn by a crash is a miss: two
+        // fsyncs per layer would cost a cold build more than that.
+        self.records.put_unsynced(&self.store, key, &bytes)
     }
 
     #[cfg(test)]

@@ -10,6 +10,8 @@
 //! - layers (`layers`): layer key → the compressed blob and its DiffID;
 //! - packs (`packs`): .deb sha256 → the package unpacked (`dpkg::unpack`);
 //! - base views (`views`): base layer digest → what a build needs of it;
+//! - checked layers (`checked`): layer digest → the DiffID its bytes were
+//!   found to uncompress to, and the files found to hold them;
 //! - the executable-digest memo (`memo`): what stele names itself by;
 //! - application archives (`apps`): wheel or npm tarball sha256 → unpacked,
 //!   and npm integrity → the checked tarball's sha256;
@@ -31,6 +33,7 @@
 
 mod apps;
 mod chain;
+mod checked;
 mod folder;
 mod layers;
 mod local;
@@ -44,6 +47,7 @@ mod views;
 
 pub use apps::AppPacks;
 pub use chain::{Chain, RemoteReport, Roles};
+pub use checked::{CheckReport, CheckedLayers};
 pub use folder::{lock, Cache, LOCK_FILE};
 pub use layers::LayerCache;
 pub use local::Local;

@@ -4,15 +4,16 @@
 //! The pack and the index are blobs of the cache's store; the record
 //! `unpacked/v<unpack format>/<deb sha256>` is the index itself. A record
 //! is used only when its index describes the package asked for, fits its
-//! pack, and the pack hashes whole: a flipped byte anywhere makes the
-//! package a miss, unpacked again from its .deb, never a build that fails
-//! on or trusts a damaged file. A record that is missing, damaged or of
-//! another format version is a miss.
+//! pack, and the pack hashes whole (or its file still has the stamp it had
+//! when it last did, `<deb hex>.stamp` beside the record): a flipped byte
+//! anywhere makes the package a miss, unpacked again from its .deb, never
+//! a build that fails on or trusts a damaged file. A record that is
+//! missing, damaged or of another format version is a miss.
 
 use super::records::Records;
 use crate::dpkg::unpack::{self, UnpackError, UnpackedDeb, UNPACK_FORMAT};
 use crate::oci::Digest;
-use crate::store::{BlobStore, StoreError};
+use crate::store::{BlobStore, Stamp, StoreError};
 
 /// The unpacked packages of a cache folder.
 #[derive(Clone, Debug)]
@@ -50,7 +51,32 @@ impl PackCache {
     fn checked(&self, bytes: &[u8], deb: &Digest) -> Option<UnpackedDeb> {
         let unpacked = UnpackedDeb::from_index(bytes, deb, &self.store)?;
         let (digest, size) = unpacked.pack();
-        self.store.verify(digest, size).is_ok().then_some(unpacked)
+        self.pack_whole(deb, digest, size).then_some(unpacked)
+    }
+
+    /// Whether the pack `digest` of `deb` is whole: its file still has
+    /// the stamp it had when it last hashed whole (beside the record,
+    /// `<deb hex>.stamp`), or it hashes whole now (and that is recorded).
+    /// A pack is most of a warm build's reading; any write to it moves
+    /// its stamp (SECURITY.md), so it is hashed again then.
+    fn pack_whole(&self, deb: &Digest, digest: &Digest, size: u64) -> bool {
+        if let Ok((file, _)) = self.store.open_blob(digest) {
+            if let Some(now) =
+                Stamp::of_file(&file).filter(|s| Some(s) == self.records.stamp(deb).as_ref())
+            {
+                self.store.note_checked(digest, &now);
+                return true;
+            }
+        }
+        match self.store.verify_stamped(digest, size) {
+            Ok(stamp) => {
+                if let Some(s) = stamp {
+                    self.records.put_stamp(deb, &s);
+                }
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Records `unpacked` (its pack in this cache's store) as `deb`.
@@ -125,6 +151,41 @@ mod tests {
         data[30] ^= 0xff;
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, &data).unwrap();
+        assert!(cache.load(&digest).is_none());
+    }
+
+    /// A pack found whole is not hashed again while its file keeps the
+    /// stamp recorded beside the record; any write to it moves the stamp,
+    /// so damage written after a load is still found.
+    #[test]
+    fn a_pack_is_hashed_again_only_once_written() {
+        let bytes = sample();
+        let (dir, cache, digest) = cache_with(&bytes);
+        let unpacked = cache.unpack("t.deb", &digest, bytes.len() as u64).unwrap();
+        assert!(cache.records.stamp(&digest).is_none());
+        assert!(cache.load(&digest).is_some());
+        let (pack, _) = unpacked.pack();
+        let path = cache.store.path(pack);
+        let stamp = cache.records.stamp(&digest).expect("recorded when hashed");
+        let now = |p: &std::path::Path| Stamp::of_file(&std::fs::File::open(p).unwrap());
+        assert_eq!(Some(stamp.clone()), now(&path));
+        assert!(dir
+            .path()
+            .join("unpacked/v1")
+            .join(format!("{}.stamp", digest.hex()))
+            .is_file());
+
+        // Written in place with the same bytes: hashed, found whole, and
+        // the new stamp recorded.
+        let data = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &data).unwrap();
+        assert!(cache.load(&digest).is_some());
+        assert_ne!(cache.records.stamp(&digest), Some(stamp));
+        assert_eq!(cache.records.stamp(&digest), now(&path));
+
+        let mut damaged = data.clone();
+        damaged[30] ^= 0xff;
+        std::fs::write(&path, &damaged).unwrap();
         assert!(cache.load(&digest).is_none());
     }
 

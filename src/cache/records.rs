@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use crate::oci::Digest;
 use crate::store::{
-    open_untrusted, read_limited, sweep_stale, temp_file_in, BlobStore, StoreError,
+    open_untrusted, read_limited, sweep_stale, temp_file_in, BlobStore, Stamp, StoreError,
 };
 
 /// Records are a few hundred kilobytes at most (a large package's index).
@@ -36,12 +36,6 @@ impl Records {
         Ok(Records { dir })
     }
 
-    /// The pointer folder: files named after a key beside its pointer
-    /// (`<key hex>.<what>`) go with it when it is pruned.
-    pub fn dir(&self) -> &std::path::Path {
-        &self.dir
-    }
-
     pub(crate) fn pointer_path(&self, key: &Digest) -> PathBuf {
         self.dir.join(key.hex())
     }
@@ -61,8 +55,33 @@ impl Records {
     /// Stores `record` under `key`: the blob first, then the pointer, each
     /// complete before it gets its name.
     pub fn put(&self, store: &BlobStore, key: &Digest, record: &[u8]) -> Result<(), StoreError> {
+        self.put_syncing(store, key, record, true)
+    }
+
+    /// `put` without waiting for the disk: for records cheap to make
+    /// again, where an fsync would cost more than a miss after a crash.
+    /// Both files are read verified, so a torn one is a miss.
+    pub fn put_unsynced(
+        &self,
+        store: &BlobStore,
+        key: &Digest,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        self.put_syncing(store, key, record, false)
+    }
+
+    fn put_syncing(
+        &self,
+        store: &BlobStore,
+        key: &Digest,
+        record: &[u8],
+        sync: bool,
+    ) -> Result<(), StoreError> {
         store.remove_if_damaged(&Digest::of(record), record.len() as u64);
-        let digest = store.put_bytes(record)?;
+        let digest = match sync {
+            true => store.put_bytes(record)?,
+            false => store.put_bytes_unsynced(record)?,
+        };
         let dest = self.pointer_path(key);
         let io_err = |e| StoreError::Io {
             path: dest.clone(),
@@ -71,7 +90,9 @@ impl Records {
         let mut temp = temp_file_in(&self.dir, ".tmp-").map_err(io_err)?;
         temp.write_all(format!("{digest}\n").as_bytes())
             .map_err(io_err)?;
-        temp.as_file().sync_all().map_err(io_err)?;
+        if sync {
+            temp.as_file().sync_all().map_err(io_err)?;
+        }
         temp.persist(&dest).map_err(|e| io_err(e.error))?;
         Ok(())
     }
@@ -79,6 +100,40 @@ impl Records {
     /// Forgets `key` (a record found damaged or stale).
     pub fn remove(&self, key: &Digest) {
         let _ = fs::remove_file(self.pointer_path(key));
+    }
+
+    /// The `Stamp` kept beside `key`'s pointer (`<key hex>.stamp`): the
+    /// blob file its record names, when last found whole.
+    pub fn stamp(&self, key: &Digest) -> Option<Stamp> {
+        serde_json::from_slice(&self.side(key, "stamp")?).ok()
+    }
+
+    pub fn put_stamp(&self, key: &Digest, stamp: &Stamp) {
+        self.put_side(
+            key,
+            "stamp",
+            &serde_json::to_vec(stamp).expect("a stamp serializes"),
+        );
+    }
+
+    /// The small file `<key hex>.<what>` beside `key`'s pointer (it goes
+    /// with the pointer when pruned); anything unreadable is `None`.
+    pub fn side(&self, key: &Digest, what: &str) -> Option<Vec<u8>> {
+        let name = format!("{}.{what}", key.hex());
+        let (file, _) = open_untrusted(&self.dir, &name).ok()?;
+        read_limited(file, 64 * 1024).ok()?
+    }
+
+    /// Writes `<key hex>.<what>` whole (temp file, rename), unsynced: a
+    /// side file lost or torn in a crash reads as absent. Best effort,
+    /// like every cache write that only spares work.
+    pub fn put_side(&self, key: &Digest, what: &str, bytes: &[u8]) {
+        let Ok(mut temp) = temp_file_in(&self.dir, ".tmp-") else {
+            return;
+        };
+        if temp.write_all(bytes).is_ok() {
+            let _ = temp.persist(self.dir.join(format!("{}.{what}", key.hex())));
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use super::records::Records;
 use crate::oci::{Digest, LayerBlob};
 use crate::source::view::{self, LayerView, LayerViews, VIEW_FORMAT};
 use crate::source::{Opened, SourceError};
-use crate::store::{open_untrusted, read_limited, temp_file_in, BlobStore, Stamp, StoreError};
+use crate::store::{BlobStore, Stamp, StoreError};
 
 /// Views of earlier builds, in a cache folder: records under
 /// `base-views/v<N>/`, named by layer digest.
@@ -62,28 +62,6 @@ impl ViewCache {
         let _ = self.records.put(&self.store, view.layer(), &bytes);
     }
 
-    fn stamp_name(layer: &Digest) -> String {
-        format!("{}.stamp", layer.hex())
-    }
-
-    /// The stamp recorded for `layer`'s blob file.
-    fn stamp(&self, layer: &Digest) -> Option<Stamp> {
-        let (file, _) = open_untrusted(self.records.dir(), &Self::stamp_name(layer)).ok()?;
-        let bytes = read_limited(file, 4096).ok()??;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    fn put_stamp(&self, layer: &Digest, stamp: &Stamp) {
-        let bytes = serde_json::to_vec(stamp).expect("a stamp serializes");
-        let dir = self.records.dir();
-        let Ok(mut temp) = temp_file_in(dir, ".tmp-") else {
-            return;
-        };
-        if std::io::Write::write_all(&mut temp, &bytes).is_ok() {
-            let _ = temp.persist(dir.join(Self::stamp_name(layer)));
-        }
-    }
-
     /// Every distinct layer of `opened` as a view, each layer's DiffID
     /// checked against what its config lists (`source::view::check_views`).
     /// Views come from this cache when an earlier build recorded them;
@@ -123,7 +101,7 @@ impl ViewCache {
         for (found, stamp) in read {
             self.put(&found);
             if let Some(s) = stamp {
-                self.put_stamp(found.layer(), &s);
+                self.records.put_stamp(found.layer(), &s);
                 stamps.insert(found.layer().clone(), s);
             }
             views.insert(found.layer().clone(), found);
@@ -148,7 +126,7 @@ impl ViewCache {
         let store_err = |e| view::unreadable(opened, platform, position, &layer.digest, e);
         let (file, _) = opened.store.open_blob(&layer.digest).map_err(store_err)?;
         let now = Stamp::of_file(&file);
-        if now.is_some() && now == self.stamp(&layer.digest) {
+        if now.is_some() && now == self.records.stamp(&layer.digest) {
             return Ok(now);
         }
         let stamp = opened
@@ -156,7 +134,7 @@ impl ViewCache {
             .verify_stamped(&layer.digest, layer.size)
             .map_err(store_err)?;
         if let Some(s) = &stamp {
-            self.put_stamp(&layer.digest, s);
+            self.records.put_stamp(&layer.digest, s);
         }
         Ok(stamp)
     }

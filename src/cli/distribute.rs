@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use super::output::{write_atomic, Pending};
 use super::report::Reporter;
+use super::settings::resolved::ReadInto;
 use super::settings::{
     registry_transport, sided_registry_settings, sided_transport, BuildOptions, CacheArgs,
     CacheFolder, JobsArgs, MadeFor, Making, Reader, RegistryArgs, SideArgs,
@@ -327,6 +328,15 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         Output::prepare(settings.destination.clone())
             .with_context(|| format!("checking {} before {before}", settings.reference()))
     };
+    // The layers of an image checked before (a build's, a push's) are not
+    // uncompressed again: said in one line.
+    let open_reporting = |words: &str| -> Result<Opened> {
+        let (opened, checked) = settings.reader.open_checking(words, true)?;
+        if let Some(checked) = checked {
+            r.info(format_args!("{checked}"));
+        }
+        Ok(opened)
+    };
     let (output, opened) = match &settings.source {
         PushSource::Recipe(making) => {
             let output = check("the build")?;
@@ -334,10 +344,10 @@ pub(crate) fn cmd_push(args: PushArgs, r: &Reporter) -> Result<ExitCode> {
         }
         PushSource::Image(words) if matches!(Target::parse(words), Ok(Target::Registry { .. })) => {
             let output = check("pulling the image")?;
-            (output, settings.reader.open(words)?)
+            (output, open_reporting(words)?)
         }
         PushSource::Image(words) => {
-            let opened = settings.reader.open(words)?;
+            let opened = open_reporting(words)?;
             (check("sending the image")?, opened)
         }
     };
@@ -398,8 +408,22 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
     let output = Output::prepare(settings.output.clone())?;
     let into = settings.reader.read_into()?;
     r.info(format_args!("pulling {reference}"));
-    let opened = pull_registry(reference, &settings.reader.registry, into.blobs())
-        .with_context(|| format!("pulling {reference}"))?;
+    let (opened, checked) = match &into {
+        ReadInto::Cache(cache) => {
+            let (opened, checked) = pull_checked(&settings, cache, &output)
+                .with_context(|| format!("pulling {reference}"))?;
+            (opened, Some(checked))
+        }
+        ReadInto::Scratch(store) => {
+            let opened = pull_registry(reference, &settings.reader.registry, store)
+                .and_then(|u| u.check(settings.reader.registry.jobs))
+                .with_context(|| format!("pulling {reference}"))?;
+            (opened, None)
+        }
+    };
+    if let Some(checked) = checked {
+        r.info(format_args!("{checked}"));
+    }
     for w in &opened.warnings {
         r.info(format_args!("warning: {w}"));
     }
@@ -421,6 +445,43 @@ pub(crate) fn cmd_pull(args: PullArgs, r: &Reporter) -> Result<ExitCode> {
         writeln!(std::io::stdout().lock(), "{}", opened.digest())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `stele pull`'s work before the output is published: the image pulled
+/// into `cache` while a thread beside the download uncompresses each
+/// layer as it lands (`CheckedLayers::check_while`), then every layer
+/// checked while the blobs are copied into the output's staging folder.
+fn pull_checked(
+    settings: &PullSettings,
+    cache: &crate::cache::Cache,
+    output: &Output,
+) -> Result<(Opened, crate::cache::CheckReport)> {
+    let memo = cache.checked();
+    let (pulled, landed) = memo.check_while(cache.blobs(), || {
+        pull_registry(
+            &settings.reference,
+            &settings.reader.registry,
+            cache.blobs(),
+        )
+    });
+    let unchecked = pulled?;
+    let image = unchecked.image();
+    let (built, referrers) = (image.built.clone(), image.referrers.clone());
+    let jobs = settings.reader.registry.jobs;
+    let (checked, staged) = std::thread::scope(|s| {
+        let staging = s.spawn(|| {
+            output.stage(Stored {
+                built: &built,
+                store: cache.blobs(),
+                referrers: &referrers,
+            })
+        });
+        let checked = memo.check_landed(unchecked, jobs, landed);
+        (checked, staging.join().expect("staging does not panic"))
+    });
+    let checked = checked?;
+    staged?;
+    Ok(checked)
 }
 
 /// The tag a source image carries: the ref name it was chosen by or, in

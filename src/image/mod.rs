@@ -17,6 +17,7 @@ mod config;
 mod error;
 mod package_layers;
 pub mod provenance;
+mod source_groups;
 mod write;
 use config::assemble_image;
 pub use error::BaseError;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::source_groups::{group_by_source, Member};
 use super::{BuildError, LayerPlan};
 use crate::apt::debs::{package_label, CheckedLock};
 use crate::apt::{resolver, Package};
@@ -124,6 +125,48 @@ pub(super) fn package_layers<'a>(
                 created_by: format!("stele: {n} Debian package{}", if n == 1 { "" } else { "s" }),
             });
             tree = merged;
+        }
+        AptLayers::BySource { budget } => {
+            let members: Vec<Member> = installed
+                .packages
+                .iter()
+                .map(|p| Member {
+                    source: &p.summary.source,
+                    bytes: p
+                        .tree
+                        .iter()
+                        .map(|(_, n)| match &n.kind {
+                            NodeKind::File(c) => c.size(),
+                            _ => 0,
+                        })
+                        .sum(),
+                })
+                .collect();
+            let mut below = lower.clone();
+            for group in group_by_source(&members, budget) {
+                let mut t = FsTree::new();
+                let mut names = Vec::new();
+                for &i in &group.members {
+                    let p = &installed.packages[i];
+                    t.overlay(p.tree.clone());
+                    holder.insert(p.summary.name.clone(), layers.len());
+                    names.push(format!(
+                        "{} {} ({})",
+                        p.summary.name, p.summary.version, p.summary.architecture
+                    ));
+                }
+                t.complete_parents_over(Some(&below), &template)?;
+                below.overlay(t.clone());
+                tree.overlay(t.clone());
+                let what = match group.sources.as_slice() {
+                    [one] => format!("Debian source package {one}"),
+                    many => format!("Debian source packages {}", many.join(", ")),
+                };
+                layers.push(LayerPlan {
+                    tree: t,
+                    created_by: format!("stele: {what}: {}", names.join(", ")),
+                });
+            }
         }
         AptLayers::PerPackage => {
             let mut below = lower.clone();

@@ -229,6 +229,8 @@ pub fn produce(
         progress: Some(&writing),
     };
     let output = crate::image::build(recipe, &inputs, &build_settings, store)?;
+    // What a push or pull of this image would otherwise uncompress again.
+    settings.cache.checked().record_built(&output.built, store);
     progress(Event::Layers {
         stats: &output.layers,
         cache: settings.layer_cache,

@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::canonical::input_canonical_value;
 use super::schema::RecipeFile;
 use super::validate::{
-    parse_accounts, parse_apt, parse_base, parse_config, parse_file, parse_path,
+    parse_accounts, parse_apt, parse_base, parse_config, parse_file, parse_layers, parse_path,
 };
 use super::{Loc, Recipe, RecipeError};
 use crate::oci::{Digest, Platform};
@@ -186,11 +186,15 @@ pub fn parse(path: &Path, text: &str, epoch_override: Option<u64>) -> Result<Rec
     }
 
     let base = parse_base(&ctx, &file.base, &dir)?;
-    let apt = file
+    let mut apt = file
         .apt
         .as_ref()
         .map(|a| parse_apt(&ctx, a, &dir, &platforms))
         .transpose()?;
+    if let Some(layers) = &file.image.layers {
+        let written = file.apt.as_ref().and_then(|a| a.layers.as_ref());
+        parse_layers(&ctx, layers, apt.as_mut(), written)?;
+    }
     if let Some(apt) = &apt {
         for p in &platforms {
             if p.debian_arch().is_none() {

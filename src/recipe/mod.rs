@@ -85,7 +85,15 @@ pub enum AptLayers {
     #[default]
     Single,
     PerPackage,
+    /// `[image] layers = { strategy = "source", budget = N }`: one layer
+    /// per Debian source package, at most `budget` layers.
+    BySource {
+        budget: usize,
+    },
 }
+
+/// `[image] layers`' budget when the recipe gives none.
+pub const DEFAULT_LAYER_BUDGET: usize = 10;
 
 /// One `[apt] packages` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]

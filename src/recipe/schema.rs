@@ -82,6 +82,29 @@ pub(crate) struct ImageTable {
     /// written, so recipes that do not set it keep their digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<bool>,
+    /// Optional: how `[apt]` packages are laid into layers instead of
+    /// `[apt] layers`, as `{ strategy = "source", budget = 10 }`. Left out
+    /// of the canonical recipe when not written, so recipes that do not
+    /// set it keep their digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<LayersTable>,
+}
+
+/// `[image] layers`: packages grouped into layers under a budget.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LayersTable {
+    /// Required: "source": each Debian source package's binary packages
+    /// in one layer (as apko's "origin" strategy), so an update of one
+    /// source changes one layer.
+    #[schemars(with = "LayerStrategyName")]
+    pub strategy: Spanned<String>,
+    /// Optional (default 10): the most layers the packages take. With more
+    /// source packages than that, the largest (by size, to within a
+    /// factor of two) get a layer each and the rest share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub budget: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
@@ -336,6 +359,15 @@ enum PathKindName {
     File,
     Symlink,
     Absent,
+}
+
+/// `[image] layers` strategies.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)] // only its schema is used
+enum LayerStrategyName {
+    /// One layer per Debian source package.
+    Source,
 }
 
 /// How `[apt]` packages are laid into layers.

@@ -351,3 +351,47 @@ fn files_are_read_from_the_build_context() {
         .unwrap_err();
     assert!(e.to_string().starts_with("--context "), "{e}");
 }
+
+/// `[image] layers` sets the packages' strategy; it needs `[apt]`, a
+/// known strategy and a budget of at least one, and never stands beside
+/// `[apt] layers`. Without it the canonical recipe is as before.
+#[test]
+fn image_layers_group_packages_by_source() {
+    let apt =
+        "[apt]\nsources = [{ mirror = \"host\", suite = \"bookworm\" }]\npackages = [\"libc6\"]\n";
+    let with = |image_extra: &str, apt_extra: &str| {
+        format!("[image]\nname = \"x\"\n{image_extra}\n{apt}{apt_extra}")
+    };
+    let r = parse(Path::new("r.toml"), &with("", ""), None).unwrap();
+    assert_eq!(r.apt.as_ref().unwrap().layers, AptLayers::Single);
+    let canonical: serde_json::Value = serde_json::from_slice(&r.canonical).unwrap();
+    assert!(canonical["image"].get("layers").is_none(), "{canonical}");
+    let text = with("layers = { strategy = \"source\", budget = 4 }", "");
+    let r = parse(Path::new("r.toml"), &text, None).unwrap();
+    assert_eq!(r.apt.unwrap().layers, AptLayers::BySource { budget: 4 });
+    let text = with("layers = { strategy = \"source\" }", "");
+    let r = parse(Path::new("r.toml"), &text, None).unwrap();
+    let budget = DEFAULT_LAYER_BUDGET;
+    assert_eq!(r.apt.unwrap().layers, AptLayers::BySource { budget });
+
+    let e = err_of(&with("layers = { strategy = \"origin\" }", ""));
+    assert!(
+        e.starts_with("r.toml:3:23:") && e.contains("\"source\""),
+        "{e}"
+    );
+    let e = err_of(&with("layers = { strategy = \"source\", budget = 0 }", ""));
+    assert!(
+        e.starts_with("r.toml:3:42:") && e.contains("1 or more"),
+        "{e}"
+    );
+    let e = err_of(&with(
+        "layers = { strategy = \"source\" }",
+        "layers = \"per-package\"\n",
+    ));
+    assert!(
+        e.starts_with("r.toml:7:10:") && e.contains("keep one"),
+        "{e}"
+    );
+    let e = err_of("[image]\nname = \"x\"\nlayers = { strategy = \"source\" }\n");
+    assert!(e.contains("has no [apt]"), "{e}");
+}

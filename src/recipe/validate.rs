@@ -250,6 +250,52 @@ pub(super) fn parse_apt(
     })
 }
 
+/// `[image] layers` over the `[apt]` it groups: a strategy in place of
+/// `[apt] layers`, never beside it.
+pub(super) fn parse_layers(
+    ctx: &Ctx,
+    l: &LayersTable,
+    apt: Option<&mut AptSpec>,
+    apt_layers: Option<&Spanned<String>>,
+) -> Result<(), RecipeError> {
+    let strategy = l.strategy.get_ref();
+    if strategy != "source" {
+        return Err(ctx.err(
+            &l.strategy,
+            format!("[image] layers strategy = \"{strategy}\" is not known: use \"source\" (one layer per Debian source package), or [apt] layers for \"single\" and \"per-package\""),
+        ));
+    }
+    let budget = match &l.budget {
+        None => DEFAULT_LAYER_BUDGET,
+        Some(b) => match usize::try_from(*b.get_ref()) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(ctx.err(
+                    b,
+                    format!(
+                        "[image] layers budget = {} is not a layer count: give 1 or more",
+                        b.get_ref()
+                    ),
+                ))
+            }
+        },
+    };
+    if let Some(written) = apt_layers {
+        return Err(ctx.err(
+            written,
+            "[apt] layers and [image] layers both say how packages are laid into layers: keep one",
+        ));
+    }
+    let Some(apt) = apt else {
+        return Err(ctx.err(
+            &l.strategy,
+            "[image] layers groups the packages of [apt], and this recipe has no [apt]: remove it",
+        ));
+    };
+    apt.layers = AptLayers::BySource { budget };
+    Ok(())
+}
+
 fn parse_mode(ctx: &Ctx, m: &Spanned<String>) -> Result<u32, RecipeError> {
     let v = m.get_ref();
     let digits = v.strip_prefix("0o").unwrap_or(v);

@@ -72,6 +72,9 @@ pub(crate) fn archive_noun(kind: ArchiveKind) -> &'static str {
     }
 }
 
+/// Blobs copied into a layout at once.
+const COPY_JOBS: usize = 4;
+
 /// What every sink writes: an image or index (`built`), the attestation
 /// manifests that go with it (`referrers`), and the store holding every
 /// blob of both. A build's output and an opened source are both one.
@@ -177,6 +180,17 @@ impl Output {
         self.staging.as_ref().map(LayoutStaging::store)
     }
 
+    /// Copies the blobs of `image` into a layout's staging folder ahead
+    /// of `write`, which then finds them there: for a caller with other
+    /// work to do meanwhile (a pull checks layers while they are copied).
+    /// Nothing is published; other targets copy nothing now.
+    pub fn stage(&self, image: Stored<'_>) -> Result<(), SinkError> {
+        match (&self.target, &self.staging) {
+            (Target::Layout { path, .. }, Some(staging)) => copy_blobs(image, staging, path),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes `image` and puts it in place: a layout by one atomic
     /// exchange, an archive by one rename, a push by tagging last. On
     /// error the destination is as it was (a push may have sent blobs,
@@ -191,15 +205,7 @@ impl Output {
         match target {
             Target::Layout { path, tag } => {
                 let staging = staging.expect("a layout has a staging folder");
-                for digest in blobs::reachable(image, &path)? {
-                    staging
-                        .store()
-                        .copy_from(image.store, &digest)
-                        .map_err(|error| SinkError::Blob {
-                            path: path.clone(),
-                            error,
-                        })?;
-                }
+                copy_blobs(image, &staging, &path)?;
                 staging.commit(image.built, tag_or_latest(&tag), image.referrers)?;
                 Ok(Written::File { path })
             }
@@ -227,6 +233,25 @@ impl Output {
             }
         }
     }
+}
+
+/// Every blob `image` reaches, copied into a layout's `staging` folder
+/// (blobs there already are kept); `path` is the layout's, for messages.
+fn copy_blobs(image: Stored<'_>, staging: &LayoutStaging, path: &Path) -> Result<(), SinkError> {
+    let blobs: Vec<_> = blobs::reachable(image, path)?.into_iter().collect();
+    // A few at once: each copy ends in an fsync, and waiting for the disk
+    // need not be done one blob at a time.
+    crate::parallel::map(
+        &blobs,
+        COPY_JOBS,
+        |_| 0,
+        |digest| staging.store().copy_from(image.store, digest),
+    )
+    .map_err(|error| SinkError::Blob {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ok(())
 }
 
 /// Writes `image` to `destination`: [`Output::prepare`] then

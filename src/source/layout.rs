@@ -35,9 +35,10 @@ pub(crate) fn open_layout_named(
     open_layout_checking(dir, selector, name, LayerCheck::Hash)
 }
 
-/// `open_layout` for a base image: layer blobs are not hashed here, since
-/// the build reads them through their views (`source::view`), which are
-/// made from hashed bytes, and copies them into its output checked.
+/// `open_layout` with layer blobs not hashed here: for a base image,
+/// whose layers the build reads through their views (`source::view`),
+/// made from hashed bytes, and copies into its output checked; and for an
+/// image whose layers are checked as they are read (`Unchecked`).
 pub(crate) fn open_layout_base(dir: &Path, selector: &Selector) -> Result<Opened, SourceError> {
     open_layout_checking(dir, selector, dir.display().to_string(), LayerCheck::Later)
 }

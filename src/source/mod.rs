@@ -127,7 +127,7 @@ pub struct DiffIdMismatch {
 /// Opens any image a user can name (`diff`, `push SOURCE`): a layout
 /// folder, an archive file or a registry image. Ok means every blob
 /// verified and every layer's DiffID is the one its config lists
-/// (`check_diff_ids_on`).
+/// (`Unchecked::check`).
 pub fn open(target: &Target, registry: Option<&RegistryAccess>) -> Result<Opened, SourceError> {
     open_on(target, registry, 1)
 }
@@ -139,9 +139,69 @@ pub fn open_on(
     registry: Option<&RegistryAccess>,
     jobs: usize,
 ) -> Result<Opened, SourceError> {
-    let opened = open_with(target, registry, registry::Referrers::Lenient)?;
-    check_diff_ids_on(&opened, jobs)?;
-    Ok(opened)
+    open_deferred(target, registry)?.check(jobs)
+}
+
+/// Opens an image a user names with its layers' bytes not yet read: a
+/// layout's and a registry image's layer blobs are only checked to be
+/// there and no longer than their descriptors say, for the DiffID check
+/// to hash as it reads them (one pass, or none for layers checked before,
+/// `cache::CheckedLayers`). An archive's are hashed as they are unpacked.
+pub fn open_deferred(
+    target: &Target,
+    registry: Option<&RegistryAccess>,
+) -> Result<Unchecked, SourceError> {
+    let opened = match target {
+        Target::Layout { path, selector } => layout::open_layout_base(path, selector)?,
+        Target::Registry { reference } => match registry {
+            Some(access) => {
+                let reference = crate::registry::Reference::parse(reference)?;
+                registry::open_registry_deferred(
+                    &reference,
+                    access.settings,
+                    access.cache,
+                    registry::Referrers::Lenient,
+                )?
+            }
+            None => open_with(target, registry, registry::Referrers::Lenient)?,
+        },
+        Target::Archive { .. } => open_with(target, registry, registry::Referrers::Lenient)?,
+    };
+    Ok(Unchecked(opened))
+}
+
+/// An image taken in whose layers are still to be checked: read whole,
+/// hashed against their digests and uncompressed to the DiffIDs their
+/// configs list. Only a check makes it an `Opened` a command may use.
+pub struct Unchecked(Opened);
+
+impl Unchecked {
+    /// The image as opened: its documents verified, its layers not yet.
+    pub fn image(&self) -> &Opened {
+        &self.0
+    }
+
+    /// Checks every layer in one pass each (`unpack::checked_diff_id`),
+    /// up to `jobs` at once.
+    pub fn check(self, jobs: usize) -> Result<Opened, SourceError> {
+        let store = self.0.store.clone();
+        self.check_with(jobs, |layer| {
+            unpack::checked_diff_id(&store, layer).map(|(diff_id, _)| diff_id)
+        })
+    }
+
+    /// Checks every layer with `diff_id`, whose Ok must mean that the
+    /// layer's blob holds its digest's bytes (and size) and uncompresses
+    /// to the DiffID returned; it is called once per distinct layer, up
+    /// to `jobs` at once. The error is the first failing position's.
+    pub(crate) fn check_with(
+        self,
+        jobs: usize,
+        diff_id: impl Fn(&crate::oci::LayerBlob) -> Result<Digest, unpack::LayerReadError> + Sync,
+    ) -> Result<Opened, SourceError> {
+        check_diff_ids_with(&self.0, jobs, diff_id)?;
+        Ok(self.0)
+    }
 }
 
 /// `open` without the DiffID check, and strict about attestations a
@@ -215,12 +275,16 @@ impl Opened {
 }
 
 /// Checks every layer of every image against the DiffID its config lists
-/// at the same position, uncompressing each distinct layer once and up to
-/// `jobs` layers at once. Ok means the configs describe the layers: an
+/// at the same position, each distinct layer's DiffID found once by
+/// `diff_id`, up to `jobs` layers at once. Ok means the configs describe the layers: an
 /// image taken in (a pushed or pulled image) is the image its config says.
 /// Every layer is read whatever the others give, so the error is the one
 /// the first failing position gives, for any `jobs`.
-pub(crate) fn check_diff_ids_on(opened: &Opened, jobs: usize) -> Result<(), SourceError> {
+fn check_diff_ids_with(
+    opened: &Opened,
+    jobs: usize,
+    diff_id: impl Fn(&crate::oci::LayerBlob) -> Result<Digest, unpack::LayerReadError> + Sync,
+) -> Result<(), SourceError> {
     let mut seen = BTreeSet::new();
     let distinct: Vec<&crate::oci::LayerBlob> = opened
         .built
@@ -233,7 +297,7 @@ pub(crate) fn check_diff_ids_on(opened: &Opened, jobs: usize) -> Result<(), Sour
         &distinct,
         jobs,
         |layer| layer.size,
-        |layer| Ok::<_, std::convert::Infallible>(unpack::layer_diff_id(&opened.store, layer)),
+        |layer| Ok::<_, std::convert::Infallible>(diff_id(layer)),
     );
     let Ok(read) = read;
     let mut found: BTreeMap<(Digest, u64), Result<Digest, unpack::LayerReadError>> = distinct

@@ -4,7 +4,7 @@
 //! mirrors, they are tried first, in order, then its location; what any
 //! of them serves is checked like any registry's answer.
 
-use super::{read_built_with, LayerCheck, Opened, SourceError};
+use super::{read_built_with, LayerCheck, Opened, SourceError, Unchecked};
 use crate::oci::Digest;
 use crate::registry::pull::{pull_referrers, pull_with, PulledReferrers};
 use crate::registry::{Client, Reference, RegistrySettings};
@@ -78,23 +78,39 @@ pub(crate) fn open_registry_with_referrers(
     cache: &BlobStore,
     policy: Referrers,
 ) -> Result<Opened, SourceError> {
-    Ok(fetch(reference, settings, cache, policy)?.0)
+    Ok(fetch(reference, settings, cache, policy, LayerCheck::Hash)?.0)
+}
+
+/// Like [`open_registry_with_referrers`], its layers not hashed here:
+/// for a caller that checks them as it reads them (`Unchecked`).
+pub(crate) fn open_registry_deferred(
+    reference: &Reference,
+    settings: &RegistrySettings,
+    cache: &BlobStore,
+    policy: Referrers,
+) -> Result<Opened, SourceError> {
+    Ok(fetch(reference, settings, cache, policy, LayerCheck::Later)?.0)
 }
 
 /// Like [`open_registry_with_referrers`], leniently, for an image that is
-/// written out whole (`stele pull`): every layer's DiffID is checked, and
-/// a referrer that cannot be pulled whole is left out of what the layout
-/// lists (a layout must not list what it lacks), with a warning. Every
-/// blob the image reaches is in `cache`, the manifests of index entries
-/// `Built` leaves out included.
+/// written out whole (`stele pull`): a referrer that cannot be pulled
+/// whole is left out of what the layout lists (a layout must not list
+/// what it lacks), with a warning; its layers are left for the caller to
+/// check (`Unchecked`). Every blob the image reaches is in `cache`, the
+/// manifests of index entries `Built` leaves out included.
 pub(crate) fn pull_registry(
     reference: &Reference,
     settings: &RegistrySettings,
     cache: &BlobStore,
-) -> Result<Opened, SourceError> {
-    let (opened, _) = fetch(reference, settings, cache, Referrers::Lenient)?;
-    super::check_diff_ids_on(&opened, settings.jobs)?;
-    Ok(opened)
+) -> Result<Unchecked, SourceError> {
+    let (opened, _) = fetch(
+        reference,
+        settings,
+        cache,
+        Referrers::Lenient,
+        LayerCheck::Later,
+    )?;
+    Ok(Unchecked(opened))
 }
 
 fn fetch(
@@ -102,11 +118,12 @@ fn fetch(
     settings: &RegistrySettings,
     cache: &BlobStore,
     policy: Referrers,
+    check: LayerCheck,
 ) -> Result<(Opened, Vec<Digest>), SourceError> {
     let ((client, at, mut opened, mut blobs), passed) =
         from_endpoints(reference, settings, |at| {
             let client = Client::new(&at.registry, settings)?;
-            let (opened, blobs) = open_with(&client, at, cache, LayerCheck::Hash)?;
+            let (opened, blobs) = open_with(&client, at, cache, check)?;
             Ok((client, at.clone(), opened, blobs))
         })?;
     opened.name = reference.to_string();

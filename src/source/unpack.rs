@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
+use sha2::{Digest as _, Sha256};
+
 use crate::fstree::{normalize_rel, Content, FsTree, Node, NodeKind};
 use crate::oci::{Digest, HashingWriter, LayerBlob};
-use crate::store::BlobStore;
+use crate::store::{BlobStore, Stamp, StoreError};
 
 use super::tar_guard::{layer_limits, TarGuard};
 
@@ -81,6 +83,38 @@ fn open(store: &BlobStore, layer: &LayerBlob) -> Result<Box<dyn Read>, LayerRead
     )
 }
 
+/// How a layer's blob is compressed, as its media type says (OCI and
+/// Docker types): what decides the stream its bytes uncompress to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Codec {
+    Gzip,
+    Zstd,
+    Tar,
+}
+
+impl Codec {
+    pub(crate) fn of(layer: &LayerBlob) -> Option<Codec> {
+        let mt = layer.media_type.to_string();
+        if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
+            Some(Codec::Gzip)
+        } else if mt.ends_with("+zstd") || mt.ends_with(".tar.zstd") {
+            Some(Codec::Zstd)
+        } else if mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar") {
+            Some(Codec::Tar)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+            Codec::Tar => "tar",
+        }
+    }
+}
+
 /// `compressed`, decompressed as `layer`'s media type says.
 pub(crate) fn decoder<'a>(
     compressed: impl io::BufRead + 'a,
@@ -90,37 +124,34 @@ pub(crate) fn decoder<'a>(
         digest: layer.digest.clone(),
         error: e,
     };
-    let mt = layer.media_type.to_string();
-    let reader: Box<dyn Read + 'a> = if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
+    let reader: Box<dyn Read + 'a> = match Codec::of(layer) {
         // Every member: a gzip layer may be several members back to back
         // (pigz, `cat a.gz b.gz`), and Go's reader, which containerd and
         // podman use, reads them all.
-        Box::new(flate2::bufread::MultiGzDecoder::new(compressed))
-    } else if mt.ends_with("+zstd") || mt.ends_with(".tar.zstd") {
-        Box::new(zstd::stream::read::Decoder::with_buffer(compressed).map_err(io_err)?)
-    } else if mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar") {
-        Box::new(compressed)
-    } else {
-        return Err(LayerReadError::MediaType {
-            digest: layer.digest.clone(),
-            media_type: mt,
-        });
+        Some(Codec::Gzip) => Box::new(flate2::bufread::MultiGzDecoder::new(compressed)),
+        Some(Codec::Zstd) => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(compressed).map_err(io_err)?)
+        }
+        Some(Codec::Tar) => Box::new(compressed),
+        None => {
+            return Err(LayerReadError::MediaType {
+                digest: layer.digest.clone(),
+                media_type: layer.media_type.to_string(),
+            })
+        }
     };
     Ok(reader)
 }
 
-/// The DiffID of `layer`: the sha256 of its uncompressed stream, read
-/// within the layer's limits.
-pub(crate) fn layer_diff_id(
-    store: &BlobStore,
-    layer: &LayerBlob,
-) -> Result<Digest, LayerReadError> {
+/// The sha256 of `stream`, `layer`'s uncompressed bytes, read within the
+/// layer's limits: its DiffID.
+pub(crate) fn diff_id_of(stream: impl Read, layer: &LayerBlob) -> Result<Digest, LayerReadError> {
     let io_err = |e| LayerReadError::Io {
         digest: layer.digest.clone(),
         error: e,
     };
     let limits = layer_limits(layer.size);
-    let reader = open(store, layer)?.take(limits.bytes.saturating_add(1));
+    let reader = stream.take(limits.bytes.saturating_add(1));
     let (diff_id, n) = crate::oci::digest::hash_reader(reader).map_err(io_err)?;
     if n > limits.bytes {
         return Err(io_err(io::Error::new(
@@ -132,6 +163,105 @@ pub(crate) fn layer_diff_id(
         )));
     }
     Ok(diff_id)
+}
+
+/// The DiffID of `layer`, in the one pass of `read_checked`: Ok means
+/// the blob holds its digest's bytes and they uncompress to the DiffID.
+pub(crate) fn checked_diff_id(
+    store: &BlobStore,
+    layer: &LayerBlob,
+) -> Result<(Digest, Option<Stamp>), LayerReadError> {
+    read_checked(store, layer, |stream| diff_id_of(stream, layer))
+}
+
+/// Reads `layer`'s blob from `store` once: `read` gets the decompressed
+/// stream while the compressed bytes are hashed on their way to it, and
+/// checked against the layer's digest and size after (what the
+/// decompressor leaves is read too). Ok means `read`'s answer is about
+/// the digest's bytes. A file this process wrote or hashed itself
+/// (`BlobStore::checked_stamp`) that keeps that stamp while read is not
+/// hashed again. Also returns the file's `Stamp`, when it kept it while
+/// read.
+pub(crate) fn read_checked<T>(
+    store: &BlobStore,
+    layer: &LayerBlob,
+    read: impl Fn(Box<dyn Read + '_>) -> Result<T, LayerReadError>,
+) -> Result<(T, Option<Stamp>), LayerReadError> {
+    match read_once(store, layer, &read, true)? {
+        Some(found) => Ok(found),
+        // Written while it was read: what was read is vouched for by
+        // nothing, so it is read again, hashed.
+        None => Ok(read_once(store, layer, &read, false)?.expect("a hashed read answers")),
+    }
+}
+
+/// `read_checked`, trusting the store's record of the file only when
+/// `trust`; `None` when it did and the file changed while read.
+fn read_once<T>(
+    store: &BlobStore,
+    layer: &LayerBlob,
+    read: &impl Fn(Box<dyn Read + '_>) -> Result<T, LayerReadError>,
+    trust: bool,
+) -> Result<Option<(T, Option<Stamp>)>, LayerReadError> {
+    let store_err = |e| LayerReadError::Store {
+        digest: layer.digest.clone(),
+        error: Box::new(e),
+    };
+    let (file, _) = store.open_blob(&layer.digest).map_err(store_err)?;
+    let before = Stamp::of_file(&file);
+    let vouched = trust && before.is_some() && before == store.checked_stamp(&layer.digest);
+    let mut hashed = HashingReader {
+        // One byte past the size is enough to tell a longer file.
+        inner: (&file).take(layer.size.saturating_add(1)),
+        hasher: (!vouched).then(Sha256::new),
+        read: 0,
+    };
+    let answer = {
+        let buffered = io::BufReader::with_capacity(256 * 1024, &mut hashed);
+        read(decoder(buffered, layer)?)?
+    };
+    if vouched {
+        let stamp = before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b));
+        return Ok(stamp.is_some().then_some((answer, stamp)));
+    }
+    io::copy(&mut hashed, &mut io::sink()).map_err(|e| LayerReadError::Io {
+        digest: layer.digest.clone(),
+        error: e,
+    })?;
+    let stamp = before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b));
+    let hasher = hashed.hasher.take().expect("hashing unless vouched");
+    let found = Digest::from_hash(hasher.finalize().into());
+    if found != layer.digest || hashed.read != layer.size {
+        return Err(store_err(StoreError::Mismatch {
+            path: store.path(&layer.digest),
+            digest: layer.digest.clone(),
+            expected_size: layer.size,
+            found,
+            found_size: hashed.read,
+        }));
+    }
+    if let Some(s) = &stamp {
+        store.note_checked(&layer.digest, s);
+    }
+    Ok(Some((answer, stamp)))
+}
+
+/// Counts what it reads, and hashes it when it has a hasher.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+    read: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// Calls `f` for every entry of `layer` in stream order. `keep` says whose

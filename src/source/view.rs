@@ -14,12 +14,10 @@
 //! that the output holds the right bytes.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
-use super::unpack::{apply_layer, decoder, entries_of, LayerEntry, LayerReadError};
+use super::unpack::{apply_layer, entries_of, read_checked, LayerEntry, LayerReadError};
 use super::{DiffIdMismatch, Opened, SourceError};
 use crate::fstree::FsTree;
 use crate::oci::{Digest, LayerBlob};
@@ -57,42 +55,12 @@ impl LayerView {
         store: &BlobStore,
         layer: &LayerBlob,
     ) -> Result<(LayerView, Option<Stamp>), LayerReadError> {
-        let store_err = |e| LayerReadError::Store {
-            digest: layer.digest.clone(),
-            error: Box::new(e),
-        };
-        let (file, _) = store.open_blob(&layer.digest).map_err(store_err)?;
-        let before = Stamp::of_file(&file);
-        let mut hashed = HashingReader {
-            // One byte past the size is enough to tell a longer file.
-            inner: (&file).take(layer.size.saturating_add(1)),
-            hasher: Sha256::new(),
-            read: 0,
-        };
-        let mut entries = Vec::new();
-        let diff_id = {
-            let buffered = io::BufReader::with_capacity(256 * 1024, &mut hashed);
-            let stream = decoder(buffered, layer)?;
-            entries_of(stream, layer, &|p| KEPT_FILES.contains(&p), &mut |e, c| {
-                entries.push((e, c))
-            })?
-        };
-        // The decompressor may stop before the compressed stream's end.
-        io::copy(&mut hashed, &mut io::sink()).map_err(|e| LayerReadError::Io {
-            digest: layer.digest.clone(),
-            error: e,
+        let keep = |p: &str| KEPT_FILES.contains(&p);
+        let ((diff_id, entries), stamp) = read_checked(store, layer, |stream| {
+            let mut entries = Vec::new();
+            let diff_id = entries_of(stream, layer, &keep, &mut |e, c| entries.push((e, c)))?;
+            Ok((diff_id, entries))
         })?;
-        let found = Digest::from_hash(hashed.hasher.finalize().into());
-        if found != layer.digest || hashed.read != layer.size {
-            return Err(store_err(StoreError::Mismatch {
-                path: store.path(&layer.digest),
-                digest: layer.digest.clone(),
-                expected_size: layer.size,
-                found,
-                found_size: hashed.read,
-            }));
-        }
-        let stamp = before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b));
         let view = LayerView {
             format: VIEW_FORMAT,
             layer: layer.digest.clone(),
@@ -123,21 +91,6 @@ impl LayerView {
     }
 }
 
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    read: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
 /// The file system `layers` make, applied in order, from their views:
 /// metadata of every entry, and the bytes of the kept files only.
 pub(crate) fn merged(views: &[&LayerView]) -> FsTree {
@@ -160,7 +113,7 @@ pub struct LayerViews {
 }
 
 /// Checks each layer's view against what its image's config lists (size
-/// and DiffID), as `check_diff_ids_on` does; every layer of `opened`
+/// and DiffID), as `Unchecked::check` does; every layer of `opened`
 /// must have a view in `views`.
 pub(crate) fn check_views(
     opened: &Opened,

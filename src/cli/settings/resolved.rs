@@ -15,8 +15,8 @@ use super::{
 };
 use crate::apt::sources::AptSettings;
 use crate::attest::Selection;
-use crate::cache::Cache;
 use crate::cache::RemoteCacheSettings;
+use crate::cache::{Cache, CheckReport};
 use crate::oci::Platform;
 use crate::pipeline::{self, AttestOptions, LockPolicy, Produced, Settings};
 use crate::recipe::Recipe;
@@ -61,6 +61,14 @@ impl CacheFolder {
             )
         })?;
         Ok(cache)
+    }
+
+    /// Opens the folder if it exists and opens, for work it only spares
+    /// (records of layers checked before): a command that needs no cache
+    /// neither makes one nor fails without one.
+    pub fn open_if_there(&self) -> Option<Cache> {
+        let dir = self.dir.as_ref().ok()?;
+        dir.is_dir().then(|| open_cache(dir).ok()).flatten()
     }
 }
 
@@ -185,9 +193,50 @@ impl Reader {
     /// Opens any image a user names (layout, archive, registry
     /// reference), every layer's DiffID checked.
     pub fn open(&self, words: &str) -> Result<Opened> {
+        Ok(self.open_checking(words, false)?.0)
+    }
+
+    /// `open`, saying how the layers were checked when the cache folder's
+    /// records of checked layers were used: layers stele built or checked
+    /// before are then not uncompressed again. A registry image's blobs go
+    /// into the cache folder, which must open; for other images it is
+    /// used when it exists, or when `make_cache` (`push`, which records
+    /// what it checked for the next push) and it can be made.
+    pub fn open_checking(
+        &self,
+        words: &str,
+        make_cache: bool,
+    ) -> Result<(Opened, Option<CheckReport>)> {
         let target = Target::parse(words)?;
-        self.with_access(&target, |access| {
-            Ok(crate::source::open_on(&target, access, self.registry.jobs)?)
+        // A registry image's blobs go where `read_into` says: the cache
+        // folder when it can be written, else a temp folder.
+        let into = match &target {
+            Target::Registry { .. } => Some(self.read_into()?),
+            _ => None,
+        };
+        let writable = |c: &Cache| c.blobs().begin().is_ok();
+        let local = match &into {
+            Some(_) => None,
+            None if make_cache => self.cache.open_writable().ok(),
+            None => self.cache.open_if_there().filter(writable),
+        };
+        let cache = match &into {
+            Some(ReadInto::Cache(c)) => Some(c),
+            Some(ReadInto::Scratch(_)) => None,
+            None => local.as_ref(),
+        };
+        let access = into.as_ref().map(|i| RegistryAccess {
+            settings: &self.registry,
+            cache: i.blobs(),
+        });
+        let unchecked = crate::source::open_deferred(&target, access.as_ref())?;
+        let jobs = self.registry.jobs;
+        Ok(match cache {
+            Some(c) => {
+                let (opened, report) = c.checked().check(unchecked, jobs)?;
+                (opened, Some(report))
+            }
+            None => (unchecked.check(jobs)?, None),
         })
     }
 }

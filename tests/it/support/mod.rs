@@ -11,7 +11,9 @@
 pub mod apps;
 pub mod archive;
 pub mod attest;
+pub mod bytes;
 pub mod deb;
+pub mod docker;
 pub mod docker_registry;
 pub mod edit;
 pub mod http;
