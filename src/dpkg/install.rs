@@ -205,6 +205,8 @@ pub enum InstallError {
     PasswdMaster { path: String, problem: &'static str },
     #[error(transparent)]
     Alternative(#[from] NotOffered),
+    #[error("{package}: {what}; stele bounds the work one image's packages may ask for: drop the package or ask its maintainer")]
+    TooMuchWork { package: String, what: String },
     #[error("{package}: reading /{path}: {error}")]
     Read {
         package: String,

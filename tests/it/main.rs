@@ -24,6 +24,7 @@ mod layer_cache;
 mod live;
 mod network;
 mod packages;
+mod parity;
 mod pipeline;
 mod provenance;
 mod refused;

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::ownership::{lexical_target, State};
-use super::{read_error, InstallError, Selected};
+use super::{package_label, read_error, InstallError, Selected};
 use crate::dpkg::deb::DebContents;
 use crate::fstree::{self, Content, FsTree, Node, NodeKind};
 use postinst_defaults::Made;
@@ -169,6 +169,12 @@ pub(super) fn passwd_masters(state: &State) -> Result<Option<(String, String)>, 
     }
 }
 
+/// The largest CA file read, and the most all of them may add up to: a
+/// certificate is a few KiB, Debian's whole set 220 KiB; a package's
+/// 384 MiB `.crt` is refused rather than held in memory.
+pub(super) const MAX_CA_FILE: u64 = 1 << 20;
+pub(super) const MAX_CA_TOTAL: u64 = 64 << 20;
+
 /// The certificates update-ca-certificates takes with the default
 /// configuration: every `.crt` file under /usr/share/ca-certificates, by
 /// image path in byte order.
@@ -177,6 +183,7 @@ fn ca_files<'a>(
     trees: &'a [FsTree],
 ) -> Result<BTreeMap<&'a str, Vec<u8>>, InstallError> {
     let mut certs: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    let mut total = 0u64;
     for (j, tree) in trees.iter().enumerate() {
         for (key, node) in tree.iter() {
             if !key.starts_with(CA_DIR) || !key.ends_with(".crt") {
@@ -190,6 +197,21 @@ fn ca_files<'a>(
                 },
                 _ => continue, // `find -type f` does not list symlinks
             };
+            total += content.size();
+            if content.size() > MAX_CA_FILE || total > MAX_CA_TOTAL {
+                let what = if content.size() > MAX_CA_FILE {
+                    format!(
+                        "/{key} is {} bytes, more than a CA file may be ({MAX_CA_FILE} bytes)",
+                        content.size()
+                    )
+                } else {
+                    format!("the CA files add up to more than {MAX_CA_TOTAL} bytes (at /{key})")
+                };
+                return Err(InstallError::TooMuchWork {
+                    package: package_label(&packages[j].0),
+                    what,
+                });
+            }
             let bytes = content
                 .read_all()
                 .map_err(|source| read_error(&packages[j].0, key, source))?;
@@ -286,13 +308,17 @@ fn ld_cache_bytes(
     let generator = ld_cache::generator(&libc_bin.version);
     match ld_cache::ld_cache(&view, machine, &generator) {
         Ok(cache) => Ok(Some(cache)),
-        Err((key, source)) => {
+        Err(ld_cache::Trouble::Read(key, source)) => {
             let j = trees
                 .iter()
                 .position(|t| t.get(&key).is_some())
                 .unwrap_or(0);
             Err(read_error(&packages[j].0, &key, source))
         }
+        Err(ld_cache::Trouble::Limit(what)) => Err(InstallError::TooMuchWork {
+            package: package_label(libc_bin),
+            what,
+        }),
     }
 }
 

@@ -56,11 +56,8 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         }
         "update-alternatives" => {
             match update_alternatives::parse(&args[1..]) {
-                Some(a) => r.record(at, a),
-                None => r.record(
-                    at,
-                    skipped("update-alternatives with options the reader does not follow"),
-                ),
+                Ok(a) => r.record(at, a),
+                Err(why) => r.record(at, skipped(&why)),
             }
             Status::True
         }

@@ -14,6 +14,7 @@ pub mod deb;
 pub mod docker_registry;
 pub mod edit;
 pub mod http;
+pub mod parity;
 pub mod podman;
 pub mod registry;
 pub mod repo;
