@@ -18,7 +18,10 @@
 
 mod adduser;
 mod commands;
+mod files;
 mod update_alternatives;
+
+pub(crate) use files::FileOp;
 
 use super::shell::{self, Found, Host, Invocation, Simple, Site, Status, Unreadable};
 
@@ -56,6 +59,11 @@ pub(crate) enum Action {
         user: String,
         group: String,
     },
+    /// `shadowconfig on`: the shadow files are made from the accounts.
+    ShadowOn,
+    /// A plain file command (`mkdir`, `chown`, `ln -s`, …), and the umask
+    /// in force where it runs.
+    File(FileOp, u32),
     /// `systemd-sysusers FILE`: the package's sysusers.d file, which stele
     /// applies from the tree.
     Sysusers {
@@ -102,6 +110,8 @@ pub(crate) struct AddUser {
     pub group: Option<String>,
     pub gid: Option<u32>,
     pub create_home: bool,
+    /// `--force-badname` / `--allow-bad-names`: upper case and `.` allowed.
+    pub bad_names: bool,
 }
 
 /// Where `which` and `command -v` look: the directories of the `PATH` dpkg
@@ -161,6 +171,8 @@ impl Reader<'_> {
                 | Action::AddUser(_)
                 | Action::AddGroup { .. }
                 | Action::AddMember { .. }
+                | Action::File(..)
+                | Action::ShadowOn
                 | Action::Sysusers { .. }),
             ) => Action::Skipped {
                 command: describe(&a),
@@ -226,6 +238,8 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::AddGroup { name, .. } => format!("addgroup --system {name}"),
         Action::AddMember { user, group } => format!("adduser {user} {group}"),
         Action::Sysusers { file } => format!("systemd-sysusers {file}"),
+        Action::File(op, _) => files::describe(op),
+        Action::ShadowOn => String::from("shadowconfig on"),
         Action::Generated { command, .. }
         | Action::NotNeeded { command, .. }
         | Action::Skipped { command, .. } => command.clone(),

@@ -91,6 +91,8 @@ pub(super) fn package_layers<'a>(
                 ),
             })
             .collect(),
+        accounts_base: base_accounts(lower)?,
+        reserved: crate::assemble::accounts::reserved(&recipe.users, &recipe.groups),
         ..InstallOptions::default()
     };
     let mut installed = install_locked(locked, &inputs.debs, recipe.epoch, &opts)?;
@@ -147,6 +149,24 @@ pub(super) fn package_layers<'a>(
         installed,
         locked,
         holder,
+    })
+}
+
+/// The base image's /etc/passwd and /etc/group, when it has both: the
+/// packages' accounts are added to them, as the recipe layer adds them.
+fn base_accounts(lower: &FsTree) -> Result<Option<(String, String)>, BuildError> {
+    let text = |key: &str| -> Result<Option<String>, BuildError> {
+        match lower.get(key).map(|n| &n.kind) {
+            Some(NodeKind::File(c)) if c.size() > 0 => {
+                let bytes = c.read_all()?;
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            _ => Ok(None),
+        }
+    };
+    Ok(match (text("etc/passwd")?, text("etc/group")?) {
+        (Some(p), Some(g)) => Some((p, g)),
+        _ => None,
     })
 }
 

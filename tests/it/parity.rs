@@ -15,7 +15,7 @@ use std::fs;
 use std::io::Write as _;
 
 use crate::support::parity::{
-    allowed_differences, apt_install, compare, path_matches, read_image, read_tree, Comparison,
+    allowed_differences, apt_install, compare, read_image, read_tree, Comparison,
 };
 use crate::support::*;
 
@@ -65,7 +65,11 @@ fn parity(name: &str, set: &[&str]) -> Option<Comparison> {
         .arg("--cache-dir")
         .arg(&cache));
     lock.expect_ok();
-    let out = tmp.path().join("image");
+    // Kept beside apt's tree, so a difference can be looked at.
+    let out = apt.root.with_extension("image");
+    if out.exists() {
+        fs::remove_dir_all(&out).unwrap();
+    }
     let built = run(stele()
         .arg("build")
         .arg(&recipe)
@@ -76,13 +80,12 @@ fn parity(name: &str, set: &[&str]) -> Option<Comparison> {
     built.expect_ok();
     let image = read_image(&check_layout(&out));
     let reference = read_tree(&apt.root);
-    let mut c = compare(&reference, &image);
     let allowed = allowed_differences(README_SECTION);
+    let left_out = |path: &str| allowed.iter().any(|a| a.left_out && a.covers(name, path));
+    let mut c = compare(&reference, &image, &left_out);
     let mut unexplained = Vec::new();
     c.differences.retain(|(path, what)| {
-        let ok = allowed.iter().any(|a| {
-            (a.sets.iter().any(|s| s == "all" || s == name)) && path_matches(&a.pattern, path)
-        });
+        let ok = allowed.iter().any(|a| a.covers(name, path));
         if !ok {
             unexplained.push(format!("/{path}: {what}"));
         }

@@ -105,6 +105,90 @@ pub(super) fn timezone(state: &mut State, epoch: u64) -> Result<(), InstallError
     Ok(())
 }
 
+/// debianutils' `update-shells` (its file trigger on shells.d): /etc/shells
+/// from its template and every package's /usr/share/debianutils/shells.d
+/// file (by name), each shell under /bin or /sbin also named under /usr
+/// when /usr is merged; /var/lib/shells.state lists the shells alone.
+pub(super) fn shells(state: &mut State, epoch: u64) -> Result<(), InstallError> {
+    const TEMPLATE: &str = "usr/share/debianutils/shells";
+    const SHELLS_D: &str = "usr/share/debianutils/shells.d/";
+    let Some(j) = installed(state, "debianutils") else {
+        return Ok(());
+    };
+    let read = |state: &State, key: &str| -> Result<Option<String>, InstallError> {
+        let Some(hs) = state.holders.get(key) else {
+            return Ok(None);
+        };
+        match state.trees[hs[0]].get(key).map(|n| &n.kind) {
+            Some(NodeKind::File(c)) if c.size() <= 1 << 16 => {
+                let bytes = c
+                    .read_all()
+                    .map_err(|e| read_error(&state.packages[hs[0]].0, key, e))?;
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            _ => Ok(None),
+        }
+    };
+    let Some(template) = read(state, TEMPLATE)? else {
+        return Ok(());
+    };
+    let merged = matches!(
+        state
+            .holders
+            .get("bin")
+            .and_then(|hs| state.trees[hs[0]].get("bin"))
+            .map(|n| &n.kind),
+        Some(NodeKind::Symlink(_))
+    );
+    let mut texts = vec![template];
+    let names: Vec<String> = state
+        .holders
+        .range(SHELLS_D.to_string()..)
+        .take_while(|(k, _)| k.starts_with(SHELLS_D))
+        .map(|(k, _)| k.clone())
+        .filter(|k| !k[SHELLS_D.len()..].contains('/'))
+        .collect();
+    for k in names {
+        texts.extend(read(state, &k)?);
+    }
+    let mut comments = String::new();
+    let mut shells: Vec<String> = Vec::new();
+    for (n, text) in texts.iter().enumerate() {
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('#') {
+                if n == 0 {
+                    comments.push_str(line);
+                    comments.push('\n');
+                }
+                continue;
+            }
+            if !line.starts_with('/') || line.chars().any(char::is_control) {
+                continue;
+            }
+            let mut add = vec![line.to_string()];
+            if merged && (line.starts_with("/bin/") || line.starts_with("/sbin/")) {
+                add.push(format!("/usr{line}"));
+            }
+            for s in add {
+                if !shells.contains(&s) {
+                    shells.push(s);
+                }
+            }
+        }
+    }
+    let list: String = shells.iter().map(|s| format!("{s}\n")).collect();
+    for (key, text) in [
+        ("etc/shells", format!("{comments}{list}")),
+        ("var/lib/shells.state", list),
+    ] {
+        if !state.holders.contains_key(key) {
+            state.place(j, key.to_string(), own_file(text.into_bytes(), epoch))?;
+        }
+    }
+    Ok(())
+}
+
 /// What base-files', libc-bin's, python3's and openjdk's postinsts make
 /// from shipped defaults, where nothing is installed yet.
 pub(super) fn postinst_defaults(state: &mut State, epoch: u64) -> Result<(), InstallError> {

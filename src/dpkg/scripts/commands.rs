@@ -3,7 +3,7 @@
 //! and the caches Debian's packages refresh. A command not named here is
 //! skipped as unknown, with its name.
 
-use super::{adduser, update_alternatives, Action, Reader};
+use super::{adduser, files, update_alternatives, Action, Reader};
 use crate::dpkg::shell::{Simple, Site, Status};
 
 /// Records what `cmd` does at `at`, and returns its exit status.
@@ -149,6 +149,20 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 );
             Status::True
         }
+        "shadowconfig" if args.get(1) == Some(&"on") && args.len() == 2 => {
+            r.record(at, Action::ShadowOn);
+            Status::True
+        }
+        "add-shell" | "remove-shell" | "update-shells" => {
+            r.record(
+                at,
+                Action::Generated {
+                    command: text.clone(),
+                    what: "/etc/shells, written by stele from debianutils' template and every shells.d file",
+                },
+            );
+            Status::True
+        }
         "dpkg-trigger" => {
             r.record(at, skipped("dpkg triggers are not run"));
             Status::True
@@ -184,8 +198,23 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             );
             Status::Unknown
         }
-        "mkdir" | "touch" | "chmod" | "chown" | "chgrp" | "rm" | "rmdir" | "ln" | "mv" | "cp"
-        | "sed" | "install" | "mknod" | "setcap" | "dpkg-statoverride" => {
+        "dpkg-statoverride" if args.get(1) == Some(&"--list") => {
+            // A first install has no override but those a script adds.
+            Status::False
+        }
+        "mkdir" | "install" | "touch" | "chmod" | "chown" | "chgrp" | "ln" | "cp"
+        | "dpkg-statoverride" => {
+            match files::parse(args) {
+                Ok(ops) => {
+                    for op in ops {
+                        r.record(at, Action::File(op, at.umask));
+                    }
+                }
+                Err(why) => r.record(at, skipped(&why)),
+            }
+            Status::True
+        }
+        "rm" | "rmdir" | "mv" | "sed" | "mknod" | "setcap" => {
             r.record(
                 at,
                 skipped(&format!(

@@ -39,6 +39,7 @@ pub(super) fn eval(list: &List, run: &Invocation, host: &mut dyn Host) {
         depth: 0,
         line: 1,
         oversize: Cell::new(false),
+        umask: 0o022,
     };
     // Whatever stops the walk (`exit`, a limit) leaves what was told so far;
     // a limit is named where it was hit.
@@ -81,6 +82,8 @@ struct Eval<'a> {
     line: usize,
     /// Set when an expansion was refused for being longer than `MAX_VALUE`.
     oversize: Cell<bool>,
+    /// `umask`, as far as the reader can tell.
+    umask: u32,
 }
 
 fn words_text(words: &[Word]) -> String {
@@ -452,6 +455,7 @@ impl Eval<'_> {
             line,
             doubt: self.doubt.as_deref(),
             probe: self.probe,
+            umask: self.umask,
         };
         f(&mut *self.host, &at)
     }
@@ -572,8 +576,23 @@ impl Eval<'_> {
         match args[0] {
             "true" | ":" => Ok(Status::True),
             "false" => Ok(Status::False),
+            "umask" => {
+                if let [_, mask] = args {
+                    match u32::from_str_radix(mask, 8) {
+                        Ok(m) if m <= 0o777 && self.doubt.is_none() => self.umask = m,
+                        // A mask the reader cannot tell makes what follows
+                        // created with a mode it does not know.
+                        _ => {
+                            self.doubt = Some(format!(
+                                "after a `umask` the reader cannot follow (line {line})"
+                            ))
+                        }
+                    }
+                }
+                Ok(Status::True)
+            }
             "set" | "echo" | "printf" | "export" | "local" | "readonly" | "shift" | "trap"
-            | "umask" | "cd" | "sleep" => {
+            | "cd" | "sleep" => {
                 if args[0] == "shift" && self.doubt.is_none() && !self.pos.is_empty() {
                     self.pos.remove(0);
                 }

@@ -143,7 +143,7 @@ pub struct AptTree {
 
 pub fn apt_install(suite: &str, name: &str, set: &[&str]) -> Option<AptTree> {
     let base = minbase(suite)?;
-    let root = parity_root().join(format!("{suite}-{name}"));
+    let root = parity_root().join(format!("{suite}-set-{name}"));
     copy_tree(&base, &root);
     if !set.is_empty() {
         // One chroot install at a time: they share the machine's disk and
@@ -316,17 +316,26 @@ pub fn read_image(layout: &Layout) -> BTreeMap<String, Entry> {
 }
 
 /// One row of README.md's parity table: paths (a `*` matches within one
-/// component, `**` any run of them), the sets it is for (`all` or names)
-/// and the reason.
+/// component, `**` any run of them), the sets it is for (`all` or names),
+/// whether stele leaves the path out on purpose (machine-specific files,
+/// logs, caches: not counted in the figure) or makes it differently
+/// (counted), and the reason.
 #[derive(Clone, Debug)]
 pub struct Allowed {
     pub pattern: String,
     pub sets: Vec<String>,
+    pub left_out: bool,
     pub reason: String,
 }
 
-/// The rows of the README's table headed `| path | sets | why |` in the
-/// section `heading`.
+impl Allowed {
+    pub fn covers(&self, set: &str, path: &str) -> bool {
+        self.sets.iter().any(|s| s == "all" || s == set) && path_matches(&self.pattern, path)
+    }
+}
+
+/// The rows of the README's table headed `| path | sets | kind | why |` in
+/// the section `heading`.
 pub fn allowed_differences(heading: &str) -> Vec<Allowed> {
     let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
@@ -335,8 +344,10 @@ pub fn allowed_differences(heading: &str) -> Vec<Allowed> {
         .unwrap_or_else(|| panic!("README.md has no section {heading}"))
         .1;
     let table = section
-        .split_once("| path | sets | why |")
-        .unwrap_or_else(|| panic!("README.md's {heading} has no `| path | sets | why |` table"))
+        .split_once("| path | sets | kind | why |")
+        .unwrap_or_else(|| {
+            panic!("README.md's {heading} has no `| path | sets | kind | why |` table")
+        })
         .1;
     table
         .lines()
@@ -348,7 +359,12 @@ pub fn allowed_differences(heading: &str) -> Vec<Allowed> {
             Allowed {
                 pattern: unquote(cells[0]).trim_start_matches('/').to_string(),
                 sets: cells[1].split(',').map(|s| unquote(s.trim())).collect(),
-                reason: cells.get(2).map_or(String::new(), |s| s.to_string()),
+                left_out: match cells[2] {
+                    "left out" => true,
+                    "differs" => false,
+                    other => panic!("README.md's parity table: kind `{other}` is neither `left out` nor `differs`"),
+                },
+                reason: cells.get(3).map_or(String::new(), |s| s.to_string()),
             }
         })
         .collect()
@@ -378,8 +394,9 @@ pub fn path_matches(pattern: &str, path: &str) -> bool {
     parts(&p, &s)
 }
 
-/// The comparison of one set: apt's paths identical in stele's image, and
-/// every difference (path, what).
+/// The comparison of one set: apt's paths (but those left out on
+/// purpose) identical in stele's image, and every difference (path,
+/// what).
 pub struct Comparison {
     pub reference_paths: usize,
     pub identical: usize,
@@ -392,10 +409,18 @@ impl Comparison {
     }
 }
 
-pub fn compare(apt: &BTreeMap<String, Entry>, stele: &BTreeMap<String, Entry>) -> Comparison {
+/// Compares apt's tree with stele's; `left_out` says which paths are
+/// left out of the comparison on purpose (on either side).
+pub fn compare(
+    apt: &BTreeMap<String, Entry>,
+    stele: &BTreeMap<String, Entry>,
+    left_out: &dyn Fn(&str) -> bool,
+) -> Comparison {
     let mut identical = 0;
     let mut differences = Vec::new();
-    for (path, a) in apt {
+    let mut reference_paths = 0;
+    for (path, a) in apt.iter().filter(|(p, _)| !left_out(p)) {
+        reference_paths += 1;
         match stele.get(path) {
             None => differences.push((path.clone(), String::from("missing from stele's image"))),
             Some(s) => match a.difference(s) {
@@ -404,12 +429,15 @@ pub fn compare(apt: &BTreeMap<String, Entry>, stele: &BTreeMap<String, Entry>) -
             },
         }
     }
-    for path in stele.keys().filter(|p| !apt.contains_key(*p)) {
+    for path in stele
+        .keys()
+        .filter(|p| !apt.contains_key(*p) && !left_out(p))
+    {
         differences.push((path.clone(), String::from("only in stele's image")));
     }
     differences.sort();
     Comparison {
-        reference_paths: apt.len(),
+        reference_paths,
         identical,
         differences,
     }
