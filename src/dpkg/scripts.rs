@@ -61,6 +61,8 @@ pub(crate) enum Action {
     },
     /// `shadowconfig on`: the shadow files are made from the accounts.
     ShadowOn,
+    /// A service enabled as a first install enables it.
+    Service(Service),
     /// A plain file command (`mkdir`, `chown`, `ln -s`, …), and the umask
     /// in force where it runs.
     File(FileOp, u32),
@@ -85,6 +87,14 @@ pub(crate) enum Action {
         command: String,
         why: String,
     },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// `deb-systemd-helper enable UNIT`: the links its `[Install]` names.
+    Enable(String),
+    /// `update-rc.d NAME defaults`: the rc?.d links its LSB header names.
+    RcDefaults(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,6 +183,7 @@ impl Reader<'_> {
                 | Action::AddMember { .. }
                 | Action::File(..)
                 | Action::ShadowOn
+                | Action::Service(_)
                 | Action::Sysusers { .. }),
             ) => Action::Skipped {
                 command: describe(&a),
@@ -240,6 +251,8 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::Sysusers { file } => format!("systemd-sysusers {file}"),
         Action::File(op, _) => files::describe(op),
         Action::ShadowOn => String::from("shadowconfig on"),
+        Action::Service(Service::Enable(u)) => format!("deb-systemd-helper enable {u}"),
+        Action::Service(Service::RcDefaults(n)) => format!("update-rc.d {n} defaults"),
         Action::Generated { command, .. }
         | Action::NotNeeded { command, .. }
         | Action::Skipped { command, .. } => command.clone(),

@@ -19,6 +19,7 @@ use sysusers::Declared;
 
 pub(super) mod alternatives;
 mod file_ops;
+mod services;
 pub(super) mod sysusers;
 
 pub(super) use file_ops::statoverride_text;
@@ -204,6 +205,23 @@ pub(super) fn configure(
                         effect.detail = String::from(
                             "/etc/shadow and /etc/gshadow, written with /etc/passwd and /etc/group",
                         );
+                    }
+                    Action::Service(service) => {
+                        let done = match &service {
+                            scripts::Service::Enable(unit) => {
+                                services::enable(state, j, unit, epoch)
+                            }
+                            scripts::Service::RcDefaults(name) => {
+                                services::rc_defaults(state, j, name, epoch)
+                            }
+                        };
+                        match done {
+                            Ok(detail) => effect.detail = detail,
+                            Err(why) => {
+                                effect.outcome = Outcome::Skipped;
+                                effect.detail = why;
+                            }
+                        }
                     }
                     Action::File(..) if RULED.contains(&p.name.as_str()) => {
                         effect.outcome = Outcome::NotNeeded;

@@ -3,7 +3,7 @@
 //! and the caches Debian's packages refresh. A command not named here is
 //! skipped as unknown, with its name.
 
-use super::{adduser, files, update_alternatives, Action, Reader};
+use super::{adduser, files, update_alternatives, Action, Reader, Service};
 use crate::dpkg::shell::{Simple, Site, Status};
 
 /// Records what `cmd` does at `at`, and returns its exit status.
@@ -83,14 +83,53 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             }
             Status::True
         }
-        "deb-systemd-helper" | "deb-systemd-invoke" | "systemctl" | "invoke-rc.d"
-        | "update-rc.d" | "service" | "start-stop-daemon" | "initctl" => {
-            if args.get(1) == Some(&"--quiet") && args.get(2) == Some(&"was-enabled") {
-                return Status::Unknown;
+        "deb-systemd-helper" => {
+            let rest: Vec<&str> = args[1..]
+                .iter()
+                .copied()
+                .filter(|a| *a != "--quiet")
+                .collect();
+            match rest.as_slice() {
+                // A unit never seen before counts as enabled, so a first
+                // install enables it (deb-systemd-helper(1p)).
+                ["was-enabled", _] => Status::True,
+                ["enable", units @ ..] if !units.is_empty() => {
+                    for unit in units {
+                        let action = if file_name(unit) {
+                            Action::Service(Service::Enable(unit.to_string()))
+                        } else {
+                            skipped(&format!(
+                                "refused: `{}` is not a unit name",
+                                unit.escape_debug()
+                            ))
+                        };
+                        r.record(at, action);
+                    }
+                    Status::True
+                }
+                _ => {
+                    r.record(at, not_needed("systemd's state for upgrades and removals; nothing to do on a first install"));
+                    Status::True
+                }
             }
+        }
+        "update-rc.d" => {
+            match &args[1..] {
+                [name, "defaults"] if file_name(name) => {
+                    r.record(at, Action::Service(Service::RcDefaults(name.to_string())));
+                }
+                _ => r.record(
+                    at,
+                    skipped("update-rc.d with arguments the reader does not follow"),
+                ),
+            }
+            Status::True
+        }
+        "deb-systemd-invoke" | "systemctl" | "invoke-rc.d" | "service" | "start-stop-daemon"
+        | "initctl" => {
             r.record(
                 at,
-                not_needed("service integration, not needed in an image"),
+                not_needed("starts or stops a service: an image runs none while it is built"),
             );
             Status::Unknown
         }
@@ -262,4 +301,14 @@ fn compare_versions(a: &str, op: &str, b: &str) -> Status {
         "gt" | ">>" => Status::of(ord == Greater),
         _ => Status::Unknown,
     }
+}
+
+/// A name that is one file name: no `/`, blank or control character.
+fn file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
 }
