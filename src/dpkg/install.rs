@@ -302,6 +302,7 @@ pub fn install(
     if opts.postinst_defaults {
         generated::postinst_defaults(&mut state, epoch)?;
         generated::shells(&mut state, epoch)?;
+        generated::pam_auth_update(&mut state, epoch)?;
     }
     // Last of the generated files: ldconfig runs from libc-bin's trigger,
     // after every package is configured.

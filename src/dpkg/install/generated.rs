@@ -18,6 +18,8 @@ use postinst_defaults::Made;
 pub(super) mod cert_links;
 pub(super) mod java_trust;
 pub(super) mod ld_cache;
+mod pam;
+pub(super) use pam::pam_auth_update;
 pub(super) mod postinst_defaults;
 
 const CA_DIR: &str = "usr/share/ca-certificates/";

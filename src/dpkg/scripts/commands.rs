@@ -192,6 +192,16 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             r.record(at, Action::ShadowOn);
             Status::True
         }
+        "pam-auth-update" => {
+            r.record(
+                at,
+                Action::Generated {
+                    command: text.clone(),
+                    what: "/etc/pam.d/common-*, written by stele from every profile in /usr/share/pam-configs",
+                },
+            );
+            Status::True
+        }
         "add-shell" | "remove-shell" | "update-shells" => {
             r.record(
                 at,
