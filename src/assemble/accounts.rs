@@ -137,9 +137,10 @@ pub(crate) fn account_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dpkg::install::DeclaredUser;
 
     #[test]
-    fn sorted_by_id_with_root_and_implied_group() {
+    fn in_the_order_declared_with_root_and_implied_group() {
         let users = vec![
             UserSpec {
                 name: "nonroot".into(),
@@ -156,12 +157,12 @@ mod tests {
                 shell: "/bin/sh".into(),
             },
         ];
-        let f = account_files(&users, &[], None, &[]);
+        let f = account_files(&users, &[], None, &[], 0);
         assert_eq!(
             f.passwd,
-            "root:x:0:0:root:/root:/sbin/nologin\napp:x:1000:1000::/app:/bin/sh\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n"
+            "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\napp:x:1000:1000::/app:/bin/sh\n"
         );
-        assert_eq!(f.group, "root:x:0:\napp:x:1000:\nnonroot:x:65532:\n");
+        assert_eq!(f.group, "root:x:0:\nnonroot:x:65532:\napp:x:1000:\n");
     }
 
     #[test]
@@ -177,6 +178,7 @@ mod tests {
                 home: "/nonexistent".into(),
                 shell: "/usr/sbin/nologin".into(),
                 create_home: false,
+                pair_ids: false,
             })
         };
         let masters = (
@@ -204,14 +206,14 @@ mod tests {
                 group: "systemd-journal".into(),
             },
         ];
-        let f = account_files(&[recipe_user], &[], Some(masters), &declared);
+        let f = account_files(&[recipe_user], &[], Some(masters), &declared, 0);
         assert_eq!(
             f.passwd,
-            "root:x:0:0:root:/root:/bin/bash\napp:x:100:100::/app:/bin/sh\n_apt:x:101:65534::/nonexistent:/usr/sbin/nologin\nmessagebus:x:102:102::/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n_apt:x:101:65534::/nonexistent:/usr/sbin/nologin\nmessagebus:x:102:102::/nonexistent:/usr/sbin/nologin\napp:x:100:100::/app:/bin/sh\n"
         );
         assert_eq!(
             f.group,
-            "root:x:0:\napp:x:100:\nsystemd-journal:x:101:messagebus\nmessagebus:x:102:\nnogroup:x:65534:\n"
+            "root:x:0:\nnogroup:x:65534:\nsystemd-journal:x:101:messagebus\nmessagebus:x:102:\napp:x:100:\n"
         );
     }
 }

@@ -105,7 +105,55 @@ pub struct AptSpec {
     pub layers: AptLayers,
     /// `alternatives`: name → (path, where the recipe says it).
     pub alternatives: BTreeMap<String, (String, Loc)>,
+    /// `variant`: a base set of packages chosen by their priority.
+    pub variant: Option<AptVariant>,
     pub loc: Loc,
+}
+
+/// A base set of packages, as debootstrap and mmdebstrap name their
+/// variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AptVariant {
+    /// Every `Essential: yes` package.
+    Essential,
+    /// The essential packages and apt.
+    Apt,
+    /// Every `Priority: required` package and apt (debootstrap's minbase).
+    Minbase,
+    /// Minbase and every `Priority: important` package.
+    Important,
+    /// Important and every `Priority: standard` package.
+    Standard,
+}
+
+impl AptVariant {
+    pub fn name(self) -> &'static str {
+        match self {
+            AptVariant::Essential => "essential",
+            AptVariant::Apt => "apt",
+            AptVariant::Minbase => "minbase",
+            AptVariant::Important => "important",
+            AptVariant::Standard => "standard",
+        }
+    }
+
+    /// Whether a package with these fields (from the package index, as
+    /// debootstrap reads them) is in the set.
+    pub fn includes(self, name: &str, essential: bool, priority: &str) -> bool {
+        let rank = match priority {
+            "required" => 0,
+            "important" => 1,
+            "standard" => 2,
+            _ => 3,
+        };
+        match self {
+            AptVariant::Essential => essential,
+            AptVariant::Apt => essential || name == "apt",
+            AptVariant::Minbase => essential || rank == 0 || name == "apt",
+            AptVariant::Important => essential || rank <= 1 || name == "apt",
+            AptVariant::Standard => essential || rank <= 2 || name == "apt",
+        }
+    }
 }
 
 impl AptSpec {

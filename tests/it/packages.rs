@@ -229,8 +229,9 @@ fn lock_build_and_rebuild_offline_from_cache_and_vendor() {
         "bin",
         "usr/bin/hello",
         "usr/lib/libgreet.so.2",
-        "var/lib/dpkg/status.d/hello",
-        "var/lib/dpkg/status.d/libgreet",
+        "var/lib/dpkg/status",
+        "var/lib/dpkg/info/hello.list",
+        "var/lib/dpkg/info/libgreet.list",
         "usr/share/base-passwd/passwd.master",
     ] {
         assert!(names.contains(&want), "{want} not in {names:?}");
@@ -252,7 +253,7 @@ fn lock_build_and_rebuild_offline_from_cache_and_vendor() {
     }
     let status = pkgs
         .iter()
-        .find(|e| e.path == "var/lib/dpkg/status.d/hello")
+        .find(|e| e.path == "var/lib/dpkg/status")
         .unwrap();
     let status = String::from_utf8(status.data.clone()).unwrap();
     assert!(
@@ -405,7 +406,7 @@ fn platforms_make_an_index_and_per_package_layers() {
             }
             if entries
                 .iter()
-                .any(|e| e.path == "var/lib/dpkg/status.d/data")
+                .any(|e| e.path == "var/lib/dpkg/info/data.list")
             {
                 data_layers.push(l["digest"].clone());
             }
@@ -529,7 +530,7 @@ fn packages_limited_to_platforms_are_locked_and_installed_only_there() {
     assert!(!paths["linux/arm64"].contains("usr/bin/amdtool"));
     for platform in ["linux/amd64", "linux/arm64"] {
         assert!(
-            paths[platform].contains("var/lib/dpkg/status.d/data"),
+            paths[platform].contains("var/lib/dpkg/info/data.list"),
             "{platform}"
         );
     }
@@ -580,7 +581,7 @@ fn packages_limited_to_platforms_are_locked_and_installed_only_there() {
     assert!(paths["linux/amd64"].contains("usr/bin/amdtool"));
     assert!(!paths["linux/arm64"]
         .iter()
-        .any(|p| p.starts_with("var/lib/dpkg/status.d/")));
+        .any(|p| p.starts_with("var/lib/dpkg/info/")));
 
     // A platform the recipe does not build: refused where it is written.
     fs::write(

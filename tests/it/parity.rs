@@ -35,10 +35,36 @@ fn can_run() -> bool {
     true
 }
 
+/// What a parity run leaves: the comparison, and stele's image (an OCI
+/// layout) for the real runs.
+struct Parity {
+    #[allow(dead_code)]
+    comparison: Comparison,
+    image: std::path::PathBuf,
+    /// How many packages apt installed.
+    packages: usize,
+}
+
+/// Runs `script` with bash in one container of `image` (no network but
+/// its own loopback), as root; its output.
+fn in_container(image: &std::path::Path, script: &str) -> Option<Run> {
+    if !have_tool("podman") {
+        return None;
+    }
+    let storage = crate::support::podman::lowercase_tempdir();
+    let r = crate::support::podman::podman_run_with(
+        storage.path(),
+        &["--entrypoint", "/bin/bash"],
+        &format!("oci:{}:latest", image.display()),
+        &["-c", script],
+    );
+    Some(r)
+}
+
 /// Builds `set` with apt and with stele, compares the two and returns the
 /// comparison after the allowed differences are taken out, failing on
 /// any other.
-fn parity(name: &str, set: &[&str]) -> Option<Comparison> {
+fn parity(name: &str, set: &[&str]) -> Option<Parity> {
     if !can_run() {
         return None;
     }
@@ -107,7 +133,11 @@ fn parity(name: &str, set: &[&str]) -> Option<Comparison> {
         unexplained.len(),
         unexplained.join("\n")
     );
-    Some(c)
+    Some(Parity {
+        comparison: c,
+        image: out,
+        packages: apt.packages.len(),
+    })
 }
 
 #[test]
@@ -115,9 +145,59 @@ fn minbase_equals_debootstrap() {
     parity("minbase", &[]);
 }
 
+/// Then, in the image: Debian's own tools read its dpkg database, nginx
+/// serves its default page, redis answers, and `su` reaches a system user.
 #[test]
 fn nginx_and_redis_equal_apt() {
-    parity("nginx-redis", &["nginx-light", "redis-server"]);
+    let Some(p) = parity("nginx-redis", &["nginx-light", "redis-server"]) else {
+        return;
+    };
+    let script = r#"set -e
+echo "packages $(dpkg -l | grep -c '^ii')"
+dpkg -L nginx-light | grep -qx /usr/sbin/nginx && echo "dpkg -L ok"
+dpkg -S /usr/bin/redis-server | grep -q '^redis-server' && echo "dpkg -S ok"
+dpkg -V && echo "dpkg -V ok"
+apt-get check -q >/dev/null && echo "apt-get check ok"
+su -s /bin/sh redis -c 'id -un' | sed 's/^/su: /'
+redis-server --daemonize yes --logfile /var/log/redis/redis.log >/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli ping 2>/dev/null | grep -q PONG && break; sleep 0.5; done
+echo "redis $(redis-cli ping)"
+nginx
+exec 3<>/dev/tcp/127.0.0.1/80
+printf 'GET / HTTP/1.0
+Host: localhost
+
+' >&3
+grep -q 'Welcome to nginx' <&3 && echo "nginx serves its page"
+"#;
+    let Some(r) = in_container(&p.image, script) else {
+        return;
+    };
+    assert!(
+        r.ok(),
+        "{}
+{}",
+        r.stdout,
+        r.stderr
+    );
+    let packages = format!("packages {}", p.packages);
+    for want in [
+        packages.as_str(),
+        "dpkg -L ok",
+        "dpkg -S ok",
+        "dpkg -V ok",
+        "apt-get check ok",
+        "su: redis",
+        "redis PONG",
+        "nginx serves its page",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l == want),
+            "`{want}` not in:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
 }
 
 #[test]

@@ -224,8 +224,8 @@ pub(super) fn configure(
                         }
                     }
                     Action::File(..) if RULED.contains(&p.name.as_str()) => {
-                        effect.outcome = Outcome::NotNeeded;
-                        effect.detail = format!("what {}'s script makes, stele makes by its own rules (install::generated)", p.name);
+                        effect.detail =
+                            format!("made by stele's rules for what {}'s script makes", p.name);
                     }
                     Action::File(op, umask) => {
                         match file_ops::apply(

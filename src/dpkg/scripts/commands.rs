@@ -213,16 +213,23 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             Status::True
         }
         "dpkg-trigger" => {
-            r.record(at, skipped("dpkg triggers are not run"));
+            r.record(
+                at,
+                not_needed("a trigger activation: the triggers that write files (ldconfig, update-shells, pam-auth-update, update-ca-certificates) are made by stele, the rest reload running services"),
+            );
+            Status::True
+        }
+        "." | "source" if args.get(1) == Some(&"/usr/share/debconf/confmodule") => {
+            // debconf's library, not an effect: what its questions decide
+            // is read from their defaults, and commands that depend on an
+            // answer are reported where they are met.
             Status::True
         }
         "." | "source" => {
-            let why = if args.get(1) == Some(&"/usr/share/debconf/confmodule") {
-                "debconf: questions are not asked, defaults only"
-            } else {
-                "sources another file"
-            };
-            r.record(at, skipped(why));
+            r.record(
+                at,
+                skipped("sources another file, which the reader does not read"),
+            );
             Status::Unknown
         }
         "db_get"
@@ -243,7 +250,7 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         | "db_x_loadtemplatefile" => {
             r.record(
                 at,
-                skipped("debconf: questions are not asked, defaults only"),
+                not_needed("a debconf question: an image takes its default, and what depends on the answer is read under doubt"),
             );
             Status::Unknown
         }

@@ -54,7 +54,11 @@ fn parse(name: &str, text: &str) -> Profile {
             }
         } else if let Some((k, v)) = line.split_once(':') {
             let v = v.trim();
-            let values = if v.is_empty() { Vec::new() } else { vec![v.to_string()] };
+            let values = if v.is_empty() {
+                Vec::new()
+            } else {
+                vec![v.to_string()]
+            };
             fields.push((k.trim().to_string(), values));
         }
     }
@@ -64,8 +68,13 @@ fn parse(name: &str, text: &str) -> Profile {
         default_on: false,
         fields,
     };
-    p.priority = p.value("Priority").and_then(|v| v.parse().ok()).unwrap_or(0);
-    p.default_on = p.value("Default").is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    p.priority = p
+        .value("Priority")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    p.default_on = p
+        .value("Default")
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
     p
 }
 
@@ -106,8 +115,15 @@ fn written(line: &str) -> String {
     format!("{control}{gap}{module} {args}")
 }
 
-pub(in crate::dpkg::install) fn pam_auth_update(state: &mut State, epoch: u64) -> Result<(), InstallError> {
-    let Some(j) = state.packages.iter().position(|(p, _)| p.name == "libpam-runtime") else {
+pub(in crate::dpkg::install) fn pam_auth_update(
+    state: &mut State,
+    epoch: u64,
+) -> Result<(), InstallError> {
+    let Some(j) = state
+        .packages
+        .iter()
+        .position(|(p, _)| p.name == "libpam-runtime")
+    else {
         return Ok(());
     };
     let names: Vec<String> = state
@@ -132,7 +148,12 @@ pub(in crate::dpkg::install) fn pam_auth_update(state: &mut State, epoch: u64) -
         ("account", "Account", "account", "account"),
         ("password", "Password", "password", "password"),
         ("session", "Session", "session", "session"),
-        ("session-noninteractive", "Session", "session_nonint", "session"),
+        (
+            "session-noninteractive",
+            "Session",
+            "session_nonint",
+            "session",
+        ),
     ] {
         let Some(template) = read(state, &format!("{TEMPLATES}common-{kind}"))? else {
             continue;
@@ -140,10 +161,15 @@ pub(in crate::dpkg::install) fn pam_auth_update(state: &mut State, epoch: u64) -
         let of_type = |t: &str| -> Vec<&Profile> {
             on.iter()
                 .copied()
-                .filter(|p| p.value(&format!("{field}-Type")).is_some_and(|v| v.eq_ignore_ascii_case(t)))
+                .filter(|p| {
+                    p.value(&format!("{field}-Type"))
+                        .is_some_and(|v| v.eq_ignore_ascii_case(t))
+                })
                 .filter(|p| {
                     kind != "session-noninteractive"
-                        || !p.value("Session-Interactive-Only").is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+                        || !p
+                            .value("Session-Interactive-Only")
+                            .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
                 })
                 .collect()
         };
@@ -166,7 +192,10 @@ pub(in crate::dpkg::install) fn pam_auth_update(state: &mut State, epoch: u64) -
                 state_text.push_str(l);
                 state_text.push('\n');
                 let jump = format!("success={}", primary.len() - i);
-                primary_lines.push(format!("{prefix}\t{}", written(&l.replace("success=end", &jump))));
+                primary_lines.push(format!(
+                    "{prefix}\t{}",
+                    written(&l.replace("success=end", &jump))
+                ));
             }
         }
         let mut additional_lines = Vec::new();
