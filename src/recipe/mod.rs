@@ -146,12 +146,15 @@ impl AptVariant {
             "standard" => 2,
             _ => 3,
         };
+        // debootstrap adds usr-is-merged to its variants for merged /usr
+        // (its default since bookworm), which keeps usrmerge and perl out.
+        let debootstrap = name == "apt" || name == "usr-is-merged";
         match self {
             AptVariant::Essential => essential,
             AptVariant::Apt => essential || name == "apt",
-            AptVariant::Minbase => essential || rank == 0 || name == "apt",
-            AptVariant::Important => essential || rank <= 1 || name == "apt",
-            AptVariant::Standard => essential || rank <= 2 || name == "apt",
+            AptVariant::Minbase => essential || rank == 0 || debootstrap,
+            AptVariant::Important => essential || rank <= 1 || debootstrap,
+            AptVariant::Standard => essential || rank <= 2 || debootstrap,
         }
     }
 }

@@ -466,7 +466,7 @@ fn locked_names(path: &Path) -> BTreeMap<String, Vec<String>> {
 
 /// What the two-platform recipe of the test below builds to.
 const GOLDEN_PER_PLATFORM: &str =
-    "sha256:e8e76aa4e130bd148dae64e04e000cbd8ebcd3b945af521ac02f7a10de8f25db";
+    "sha256:58442d6cd3fb5ce085e19190e5e139eb497241531af4dd592977c54b43092559";
 
 /// `{ name, platforms }` entries: each platform is resolved from the
 /// entries that name it (a package its architecture lacks is never asked
@@ -915,7 +915,7 @@ fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
 /// to exactly this image (the repository's key and signatures are
 /// deterministic, so the lock is too).
 const GOLDEN_SCRIPTS: &str =
-    "sha256:702acd2968040d0e1163277ce1b4c4a84aabe0106f0ab1b64dff42588b9365ec";
+    "sha256:0a2cac3bb4c0018a7afb1cea38d1e55a9960cf5c9d8d7926a2ca640212983804";
 
 #[test]
 fn maintainer_script_effects_alternatives_and_accounts() {
@@ -940,7 +940,7 @@ fn maintainer_script_effects_alternatives_and_accounts() {
     let digest = doc["digest"].as_str().unwrap().to_string();
     println!("golden scripts: {digest}");
     assert!(
-        r.stderr.contains("scripts: 6 effects reproduced, 1 not needed in an image, 1 skipped (busd: chown); see --json"),
+        r.stderr.contains("scripts: 7 effects reproduced, 0 not needed in an image, 1 skipped (busd: deb-systemd-helper); see --json"),
         "{}",
         r.stderr
     );
@@ -949,15 +949,19 @@ fn maintainer_script_effects_alternatives_and_accounts() {
         report["alternatives"],
         serde_json::json!({ "awk": "/usr/bin/bigawk" })
     );
-    let chown = report["effects"]
-        .as_array()
-        .unwrap()
+    let effects = report["effects"].as_array().unwrap();
+    // The chown is done (the home is the package's own); enabling a unit
+    // the package does not ship is reported as skipped, with why.
+    let chown = effects
         .iter()
-        .find(|e| e["outcome"] == "skipped")
+        .find(|e| e["source"] == "postinst:5")
         .unwrap();
     assert_eq!(chown["package"], "busd");
-    assert_eq!(chown["source"], "postinst:5");
+    assert_eq!(chown["outcome"], "reproduced");
     assert_eq!(chown["effect"], "chown _fetch /var/lib/fetch");
+    let skipped = effects.iter().find(|e| e["outcome"] == "skipped").unwrap();
+    assert_eq!(skipped["effect"], "deb-systemd-helper enable busd.service");
+    assert_eq!(skipped["detail"], "no unit file busd.service is installed");
 
     let files = image_files(&p.out());
     let link = |files: &std::collections::BTreeMap<String, TarEntry>, path: &str| {

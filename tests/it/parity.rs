@@ -41,8 +41,9 @@ struct Parity {
     #[allow(dead_code)]
     comparison: Comparison,
     image: std::path::PathBuf,
-    /// How many packages apt installed.
+    /// How many packages apt installed, and their names, sorted.
     packages: usize,
+    names: Vec<String>,
 }
 
 /// Runs `script` with bash in one container of `image` (no network but
@@ -137,12 +138,34 @@ fn parity(name: &str, set: &[&str]) -> Option<Parity> {
         comparison: c,
         image: out,
         packages: apt.packages.len(),
+        names: {
+            let mut names: Vec<String> = apt.packages.iter().map(|(n, _, _)| n.clone()).collect();
+            names.sort_unstable();
+            names
+        },
     })
 }
 
+/// And `recipes/debian.toml` (`variant = "minbase"`) locks exactly the
+/// packages debootstrap installed.
 #[test]
 fn minbase_equals_debootstrap() {
-    parity("minbase", &[]);
+    let Some(p) = parity("minbase", &[]) else {
+        return;
+    };
+    let lock =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/debian.lock")).unwrap();
+    let mut locked: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .collect();
+    locked.sort_unstable();
+    let names: Vec<&str> = p.names.iter().map(String::as_str).collect();
+    assert_eq!(
+        locked, names,
+        "recipes/debian.lock against debootstrap's minbase"
+    );
 }
 
 /// Then, in the image: Debian's own tools read its dpkg database, nginx
