@@ -180,12 +180,12 @@ fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
+/// Options, each with its value when it takes one.
+type Options<'a> = Vec<(&'a str, Option<&'a str>)>;
+
 /// Options (`-x` or `--long`) and the other words of `args` (after the
 /// command name); an option in `with_value` takes the next word.
-fn split<'a>(
-    args: &[&'a str],
-    with_value: &[&str],
-) -> Option<(Vec<(&'a str, Option<&'a str>)>, Vec<&'a str>)> {
+fn split<'a>(args: &[&'a str], with_value: &[&str]) -> Option<(Options<'a>, Vec<&'a str>)> {
     let mut opts = Vec::new();
     let mut words = Vec::new();
     let mut it = args.iter().copied();
