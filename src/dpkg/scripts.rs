@@ -237,6 +237,17 @@ impl Host for Reader<'_> {
     }
 }
 
+/// Whether `name` is one file name (a unit, an init script, …): no `/`,
+/// blank or control character, not `.` or `..`.
+pub(crate) fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+}
+
 /// How a report names an effect.
 pub(crate) fn describe(a: &Action) -> String {
     match a {

@@ -29,6 +29,26 @@ pub(super) struct Configured {
     pub report: ScriptReport,
 }
 
+/// What became of a declared account: kept (for the account files) and
+/// reported, or reported as refused.
+fn record_account(
+    effect: &mut ScriptEffect,
+    accounts: &mut Vec<Declared>,
+    d: Declared,
+    done: Result<String, String>,
+) {
+    match done {
+        Ok(detail) => {
+            effect.detail = detail;
+            accounts.push(d);
+        }
+        Err(why) => {
+            effect.outcome = Outcome::Skipped;
+            effect.detail = why;
+        }
+    }
+}
+
 /// Adds a checked account to `registry` and makes the home adduser
 /// makes: `SYS_DIR_MODE` 0755, owned by the user, only where nothing is
 /// (adduser leaves an existing folder, `/etc` say, as it is).
@@ -188,16 +208,7 @@ pub(super) fn configure(
                         };
                         let done = accounts::check(&d, relaxed)
                             .and_then(|()| add_account(state, j, registry, &d, &key_of, epoch));
-                        match done {
-                            Ok(detail) => {
-                                effect.detail = detail;
-                                accounts.push(d);
-                            }
-                            Err(why) => {
-                                effect.outcome = Outcome::Skipped;
-                                effect.detail = why;
-                            }
-                        }
+                        record_account(&mut effect, &mut accounts, d, done);
                     }
                     Action::ShadowOn => {
                         registry.add(&Declared::Shadow);
@@ -299,16 +310,7 @@ pub(super) fn configure(
                     let Some(d) = declared.next() else { break };
                     let done = accounts::check(&d, false)
                         .and_then(|()| add_account(state, j, registry, &d, &key_of, epoch));
-                    match done {
-                        Ok(detail) => {
-                            effect.detail = detail;
-                            accounts.push(d);
-                        }
-                        Err(why) => {
-                            effect.outcome = Outcome::Skipped;
-                            effect.detail = why;
-                        }
-                    }
+                    record_account(&mut effect, &mut accounts, d, done);
                 }
                 effects.push(effect);
             }

@@ -95,7 +95,7 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 ["was-enabled", _] => Status::True,
                 ["enable", units @ ..] if !units.is_empty() => {
                     for unit in units {
-                        let action = if file_name(unit) {
+                        let action = if super::is_file_name(unit) {
                             Action::Service(Service::Enable(unit.to_string()))
                         } else {
                             skipped(&format!(
@@ -115,7 +115,7 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         }
         "update-rc.d" => {
             match &args[1..] {
-                [name, "defaults"] if file_name(name) => {
+                [name, "defaults"] if super::is_file_name(name) => {
                     r.record(at, Action::Service(Service::RcDefaults(name.to_string())));
                 }
                 _ => r.record(
@@ -318,14 +318,4 @@ fn compare_versions(a: &str, op: &str, b: &str) -> Status {
         "gt" | ">>" => Status::of(ord == Greater),
         _ => Status::Unknown,
     }
-}
-
-/// A name that is one file name: no `/`, blank or control character.
-fn file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
 }

@@ -10,6 +10,7 @@
 //! Nothing is started: an image runs no service while it is built.
 
 use super::super::ownership::State;
+use crate::dpkg::scripts::is_file_name as valid;
 use crate::fstree::{Content, Node, NodeKind};
 
 const UNIT_DIRS: [&str; 2] = ["lib/systemd/system", "usr/lib/systemd/system"];
@@ -45,15 +46,6 @@ fn link(
         .place(j, key, Node::symlink(target, 0, 0, epoch))
         .map_err(|e| e.to_string())?;
     Ok(true)
-}
-
-fn valid(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
 }
 
 /// `update-rc.d NAME defaults`.
