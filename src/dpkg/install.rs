@@ -151,6 +151,11 @@ pub struct Installed {
     pub packages: Vec<InstalledPackage>,
     /// (passwd.master, group.master) when base-passwd is installed.
     pub passwd_masters: Option<(String, String)>,
+    /// The dpkg database's files that describe every package at once
+    /// (`status`, the trigger interests, the lock files, statoverrides):
+    /// they change whenever any package does, so they are not any one
+    /// package's, and go into the recipe layer beside the account files.
+    pub shared: FsTree,
     /// Accounts the packages declare, in install order.
     pub accounts: Vec<Declared>,
     /// Every maintainer-script effect and what became of it, and the
@@ -310,6 +315,30 @@ pub fn install(
         generated::ld_so_cache(&mut state, epoch)?;
     }
     let passwd_masters = generated::passwd_masters(&state)?;
+    let mut shared = FsTree::new();
+    for key in database::SHARED {
+        if let Some(hs) = state.holders.remove(*key) {
+            for h in hs {
+                if let Some(node) = state.trees[h].remove(key) {
+                    shared.replace(key.to_string(), node);
+                }
+            }
+        }
+    }
+    let triggers = "var/lib/dpkg/triggers/";
+    let trigger_keys: Vec<String> = state
+        .holders
+        .keys()
+        .filter(|k| k.starts_with(triggers))
+        .cloned()
+        .collect();
+    for key in trigger_keys {
+        for h in state.holders.remove(&key).unwrap_or_default() {
+            if let Some(node) = state.trees[h].remove(&key) {
+                shared.replace(key.clone(), node);
+            }
+        }
+    }
 
     let summaries: Vec<PackageSummary> = packages
         .iter()
@@ -327,6 +356,7 @@ pub fn install(
     Ok(Installed {
         packages: installed,
         passwd_masters,
+        shared,
         accounts: configured.accounts,
         report: configured.report,
     })

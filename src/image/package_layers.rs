@@ -53,6 +53,8 @@ pub(super) struct PackageLayers<'a> {
     pub masters: Option<(String, String)>,
     /// Accounts the packages declare.
     pub accounts: Vec<Declared>,
+    /// The dpkg database files about every package, for the recipe layer.
+    pub shared: FsTree,
     installed: Installed,
     locked: &'a [LockedPackage],
     /// Which of `layers` holds each package, by name.
@@ -146,6 +148,7 @@ pub(super) fn package_layers<'a>(
         tree,
         masters: installed.passwd_masters.clone(),
         accounts: installed.accounts.clone(),
+        shared: installed.shared.clone(),
         installed,
         locked,
         holder,
@@ -155,15 +158,7 @@ pub(super) fn package_layers<'a>(
 /// The base image's /etc/passwd and /etc/group, when it has both: the
 /// packages' accounts are added to them, as the recipe layer adds them.
 fn base_accounts(lower: &FsTree) -> Result<Option<(String, String)>, BuildError> {
-    let text = |key: &str| -> Result<Option<String>, BuildError> {
-        match lower.get(key).map(|n| &n.kind) {
-            Some(NodeKind::File(c)) if c.size() > 0 => {
-                let bytes = c.read_all()?;
-                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-            }
-            _ => Ok(None),
-        }
-    };
+    let text = |key: &str| super::file_text(lower, key);
     Ok(match (text("etc/passwd")?, text("etc/group")?) {
         (Some(p), Some(g)) => Some((p, g)),
         _ => None,

@@ -229,7 +229,6 @@ fn lock_build_and_rebuild_offline_from_cache_and_vendor() {
         "bin",
         "usr/bin/hello",
         "usr/lib/libgreet.so.2",
-        "var/lib/dpkg/status",
         "var/lib/dpkg/info/hello.list",
         "var/lib/dpkg/info/libgreet.list",
         "usr/share/base-passwd/passwd.master",
@@ -251,8 +250,9 @@ fn lock_build_and_rebuild_offline_from_cache_and_vendor() {
             e.mtime
         );
     }
-    let status = pkgs
-        .iter()
+    // dpkg's status describes every package: it is in the recipe layer.
+    let status = entries_of(&p.out(), &l.manifest["layers"][1])
+        .into_iter()
         .find(|e| e.path == "var/lib/dpkg/status")
         .unwrap();
     let status = String::from_utf8(status.data.clone()).unwrap();

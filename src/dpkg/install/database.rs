@@ -31,6 +31,15 @@ use crate::fstree::{self, Content, ContentReader, Node, NodeKind};
 
 const ADMIN_DIR: &str = "var/lib/dpkg";
 
+/// The database files about every package at once (besides `triggers/`).
+pub(super) const SHARED: &[&str] = &[
+    "var/lib/dpkg/status",
+    "var/lib/dpkg/info/format",
+    "var/lib/dpkg/lock",
+    "var/lib/dpkg/lock-frontend",
+    "var/lib/dpkg/statoverride",
+];
+
 /// dpkg's field table (lib/dpkg/parse.c): the order `status` lists the
 /// fields it knows; any other field follows, in the order shipped.
 const FIELD_ORDER: [&str; 31] = [

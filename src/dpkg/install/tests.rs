@@ -273,9 +273,13 @@ fn the_dpkg_database_as_dpkg_writes_it() {
         &[("conffiles", b"/etc/conf.cfg\n")],
     );
     let i = run(&[given, computed]).unwrap();
-    // One status for both, in dpkg's field order, sorted by name, owned
-    // by the last package installed.
-    let status = i.packages[1].tree.get("var/lib/dpkg/status").unwrap();
+    // One status for both, in dpkg's field order, sorted by name, apart
+    // from every package's own files.
+    let status = i.shared.get("var/lib/dpkg/status").unwrap();
+    assert!(i
+        .packages
+        .iter()
+        .all(|p| p.tree.get("var/lib/dpkg/status").is_none()));
     assert_eq!(
         status.kind,
         file("Package: conf\nStatus: install ok installed\nInstalled-Size: 3\nMaintainer: Test <t@example.invalid>\nArchitecture: amd64\nVersion: 2\nConffiles:\n /etc/conf.cfg 7dc22b2c6a992f0232345df41303f5ea\nDescription: test package\n long description\n\nPackage: tool\nStatus: install ok installed\nInstalled-Size: 3\nMaintainer: Test <t@example.invalid>\nArchitecture: amd64\nVersion: 1.0-1\nDescription: test package\n long description\n\n")
