@@ -60,7 +60,12 @@ pub(crate) fn account_files(
     }
     let mut homes = Vec::new();
     let (pw, gr) = (&mut registry.pw, &mut registry.gr);
-    for u in users {
+    // The recipe's own entries by id, so the recipe's order never matters.
+    let mut users: Vec<&UserSpec> = users.iter().collect();
+    users.sort_by(|a, b| (a.uid, &a.name).cmp(&(b.uid, &b.name)));
+    let mut groups: Vec<&GroupSpec> = groups.iter().collect();
+    groups.sort_by(|a, b| (a.gid, &a.name).cmp(&(b.gid, &b.name)));
+    for u in &users {
         homes.retain(|(h, _, _)| *h != u.home);
         pw.retain(|p| p.name != u.name && p.uid != u.uid);
         pw.push(PasswdLine {
@@ -75,7 +80,7 @@ pub(crate) fn account_files(
             homes.push((u.home.clone(), u.uid, u.gid));
         }
     }
-    for g in groups {
+    for g in &groups {
         gr.retain(|x| x.name != g.name && x.gid != g.gid);
         gr.push(GroupLine {
             name: g.name.clone(),
@@ -85,7 +90,7 @@ pub(crate) fn account_files(
     }
     // A user whose primary group nobody declared gets a group of its own
     // name, as useradd would make.
-    for u in users {
+    for u in &users {
         if !gr.iter().any(|g| g.gid == u.gid) && !gr.iter().any(|g| g.name == u.name) {
             gr.push(GroupLine {
                 name: u.name.clone(),
@@ -140,7 +145,7 @@ mod tests {
     use crate::dpkg::install::DeclaredUser;
 
     #[test]
-    fn in_the_order_declared_with_root_and_implied_group() {
+    fn recipe_accounts_by_id_with_root_and_implied_group() {
         let users = vec![
             UserSpec {
                 name: "nonroot".into(),
@@ -160,9 +165,9 @@ mod tests {
         let f = account_files(&users, &[], None, &[], 0);
         assert_eq!(
             f.passwd,
-            "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\napp:x:1000:1000::/app:/bin/sh\n"
+            "root:x:0:0:root:/root:/sbin/nologin\napp:x:1000:1000::/app:/bin/sh\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n"
         );
-        assert_eq!(f.group, "root:x:0:\nnonroot:x:65532:\napp:x:1000:\n");
+        assert_eq!(f.group, "root:x:0:\napp:x:1000:\nnonroot:x:65532:\n");
     }
 
     #[test]
