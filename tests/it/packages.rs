@@ -466,7 +466,7 @@ fn locked_names(path: &Path) -> BTreeMap<String, Vec<String>> {
 
 /// What the two-platform recipe of the test below builds to.
 const GOLDEN_PER_PLATFORM: &str =
-    "sha256:58442d6cd3fb5ce085e19190e5e139eb497241531af4dd592977c54b43092559";
+    "sha256:441f3a9ee58024e048f4d50ba1e08a90bffd7514462c134129cb4fb83cbe9413";
 
 /// `{ name, platforms }` entries: each platform is resolved from the
 /// entries that name it (a package its architecture lacks is never asked
@@ -915,7 +915,7 @@ fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
 /// to exactly this image (the repository's key and signatures are
 /// deterministic, so the lock is too).
 const GOLDEN_SCRIPTS: &str =
-    "sha256:0a2cac3bb4c0018a7afb1cea38d1e55a9960cf5c9d8d7926a2ca640212983804";
+    "sha256:2a45ada1c77eee87b1d8588e47b1654cd84fadea6ced889b04cccc22663b73d7";
 
 #[test]
 fn maintainer_script_effects_alternatives_and_accounts() {
