@@ -309,6 +309,9 @@ pub fn install(
         generated::shells(&mut state, epoch)?;
         generated::pam_auth_update(&mut state, epoch)?;
     }
+    if opts.ca_bundle {
+        generated::ca_local_dir(&mut state, epoch)?;
+    }
     // Last of the generated files: ldconfig runs from libc-bin's trigger,
     // after every package is configured.
     if opts.ld_cache {
