@@ -197,10 +197,26 @@ pub(crate) fn update_lock(
             platform: platform.clone(),
             error: Box::new(e),
         };
+        let mut requested = apt.packages_for(platform);
+        if let Some(variant) = apt.variant {
+            // The set as debootstrap takes it: by name from the indexes,
+            // each resolved like a named package (highest version).
+            let named: std::collections::BTreeSet<&str> = requested
+                .iter()
+                .map(|r| r.split_once('=').map_or(r.as_str(), |(n, _)| n))
+                .collect();
+            let base: std::collections::BTreeSet<String> = all
+                .iter()
+                .filter(|p| p.architecture == arch || p.architecture == "all")
+                .filter(|p| variant.includes(&p.name, p.essential, &p.priority))
+                .filter(|p| !named.contains(p.name.as_str()))
+                .map(|p| p.name.clone())
+                .collect();
+            requested.extend(base);
+        }
         let universe =
             resolver::Universe::preferring(all, arch, &preferred).map_err(resolve_error)?;
-        let chosen =
-            resolver::resolve(&universe, &apt.packages_for(platform)).map_err(resolve_error)?;
+        let chosen = resolver::resolve(&universe, &requested).map_err(resolve_error)?;
         // A kept package its source no longer offers is from the indexes
         // the old lock read: a snapshot has it as of their date.
         let old_date = |p: &Package| {
@@ -409,6 +425,9 @@ pub(crate) fn resolution_digest(recipe: &Recipe, apt: &AptSpec) -> Digest {
         "packages": packages,
         "platforms": recipe.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
     });
+    if let Some(variant) = apt.variant {
+        inputs["variant"] = serde_json::json!(variant.name());
+    }
     if !apt.alternatives.is_empty() {
         let chosen: BTreeMap<&str, &str> = apt
             .alternatives

@@ -61,7 +61,7 @@ pub(crate) fn recipe_tree(
         || masters.is_some()
         || !declared.is_empty()
     {
-        let acc = accounts::account_files(&recipe.users, &recipe.groups, masters, declared);
+        let acc = accounts::account_files(&recipe.users, &recipe.groups, masters, declared, epoch);
         tree.insert(
             "etc/passwd".into(),
             Node::file(Content::bytes(acc.passwd), 0o644, 0, 0, epoch),
@@ -72,6 +72,13 @@ pub(crate) fn recipe_tree(
             Node::file(Content::bytes(acc.group), 0o644, 0, 0, epoch),
         )
         .map_err(accounts)?;
+        for (key, text, mode, gid) in acc.shadow {
+            tree.insert(
+                key.into(),
+                Node::file(Content::bytes(text), mode, 0, gid, epoch),
+            )
+            .map_err(accounts)?;
+        }
         for (home, uid, gid) in acc.homes {
             let key =
                 crate::fstree::normalize_abs(&home).expect("validated when the recipe loaded");

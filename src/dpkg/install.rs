@@ -8,8 +8,8 @@
 //! - unpacking, with dpkg's file ownership (`ownership`: shared identical
 //!   files, Replaces, conflicts) and merged /usr (`merged_usr`:
 //!   usrmerge, debootstrap's default since bookworm).
-//! - the dpkg database, distroless style (`database`: `status.d/`, what
-//!   trivy, grype and syft read when /var/lib/dpkg/status is absent).
+//! - the dpkg database as dpkg leaves it (`database`: `status`, `info/`,
+//!   trigger interests), which dpkg, apt, debsums and scanners read.
 //! - what the preinst and postinst say, read (never run) by
 //!   `dpkg::scripts`: `configure` applies it after every package is
 //!   unpacked, as `dpkg --configure` would: update-alternatives
@@ -43,7 +43,7 @@
 use std::collections::BTreeMap;
 
 use crate::dpkg::deb::DebContents;
-use crate::fstree::{ContentError, FsTree, NodeKind};
+use crate::fstree::{Content, ContentError, FsTree, Node, NodeKind};
 
 use ownership::State;
 
@@ -70,7 +70,7 @@ pub struct Selected {
 pub struct InstallOptions {
     /// Install /bin, /sbin and /lib* under /usr and add the alias symlinks.
     pub merged_usr: bool,
-    /// Write `/var/lib/dpkg/status.d/` for scanners.
+    /// Write the dpkg database (`/var/lib/dpkg/status`, `info/`, …).
     pub dpkg_status: bool,
     /// Generate the CA bundle when ca-certificates is installed.
     pub ca_bundle: bool,
@@ -94,6 +94,12 @@ pub struct InstallOptions {
     /// Make what postinsts make from shipped defaults (base-files' /etc/profile
     /// and directories, libc-bin's /etc/nsswitch.conf, …).
     pub postinst_defaults: bool,
+    /// The account files the packages are installed over (a base image's
+    /// /etc/passwd and /etc/group), when there are any; else base-passwd's
+    /// masters when it is installed, else root alone.
+    pub accounts_base: Option<(String, String)>,
+    /// The names and ids the recipe's `[accounts]` takes.
+    pub reserved: Reserved,
 }
 
 impl Default for InstallOptions {
@@ -110,6 +116,8 @@ impl Default for InstallOptions {
             ld_cache: true,
             timezone: true,
             postinst_defaults: true,
+            accounts_base: None,
+            reserved: Reserved::default(),
         }
     }
 }
@@ -143,6 +151,11 @@ pub struct Installed {
     pub packages: Vec<InstalledPackage>,
     /// (passwd.master, group.master) when base-passwd is installed.
     pub passwd_masters: Option<(String, String)>,
+    /// The dpkg database's files that describe every package at once
+    /// (`status`, the trigger interests, the lock files, statoverrides):
+    /// they change whenever any package does, so they are not any one
+    /// package's, and go into the recipe layer beside the account files.
+    pub shared: FsTree,
     /// Accounts the packages declare, in install order.
     pub accounts: Vec<Declared>,
     /// Every maintainer-script effect and what became of it, and the
@@ -205,6 +218,8 @@ pub enum InstallError {
     PasswdMaster { path: String, problem: &'static str },
     #[error(transparent)]
     Alternative(#[from] NotOffered),
+    #[error("{package}: {what}; stele bounds the work one image's packages may ask for: drop the package or ask its maintainer")]
+    TooMuchWork { package: String, what: String },
     #[error("{package}: reading /{path}: {error}")]
     Read {
         package: String,
@@ -242,13 +257,38 @@ pub fn install(
         generated::ca_bundle(&mut state, epoch)?;
     }
     let configured = if opts.scripts {
-        configure::configure(
+        let seed = opts
+            .accounts_base
+            .clone()
+            .map_or_else(|| generated::passwd_masters(&state), |b| Ok(Some(b)))?;
+        let mut registry = match &seed {
+            Some((p, g)) => accounts::Registry::new(
+                accounts::parse_passwd(p),
+                accounts::parse_group(g),
+                opts.reserved.clone(),
+            ),
+            None => accounts::Registry::root_only(opts.reserved.clone()),
+        };
+        let mut overrides = Vec::new();
+        let configured = configure::configure(
             &mut state,
             opts.merged_usr,
             opts.native_arch.as_deref(),
             &opts.alternatives,
+            &mut registry,
+            &mut overrides,
             epoch,
-        )?
+        )?;
+        if !overrides.is_empty() {
+            let text = configure::statoverride_text(&overrides);
+            let last = state.packages.len() - 1;
+            state.place(
+                last,
+                "var/lib/dpkg/statoverride".into(),
+                Node::file(Content::bytes(text.into_bytes()), 0o644, 0, 0, epoch),
+            )?;
+        }
+        configured
     } else {
         configure::Configured {
             accounts: Vec::new(),
@@ -266,6 +306,11 @@ pub fn install(
     }
     if opts.postinst_defaults {
         generated::postinst_defaults(&mut state, epoch)?;
+        generated::shells(&mut state, epoch)?;
+        generated::pam_auth_update(&mut state, epoch)?;
+    }
+    if opts.ca_bundle {
+        generated::ca_local_dir(&mut state, epoch)?;
     }
     // Last of the generated files: ldconfig runs from libc-bin's trigger,
     // after every package is configured.
@@ -273,6 +318,30 @@ pub fn install(
         generated::ld_so_cache(&mut state, epoch)?;
     }
     let passwd_masters = generated::passwd_masters(&state)?;
+    let mut shared = FsTree::new();
+    for key in database::SHARED {
+        if let Some(hs) = state.holders.remove(*key) {
+            for h in hs {
+                if let Some(node) = state.trees[h].remove(key) {
+                    shared.replace(key.to_string(), node);
+                }
+            }
+        }
+    }
+    let triggers = "var/lib/dpkg/triggers/";
+    let trigger_keys: Vec<String> = state
+        .holders
+        .keys()
+        .filter(|k| k.starts_with(triggers))
+        .cloned()
+        .collect();
+    for key in trigger_keys {
+        for h in state.holders.remove(&key).unwrap_or_default() {
+            if let Some(node) = state.trees[h].remove(&key) {
+                shared.replace(key.clone(), node);
+            }
+        }
+    }
 
     let summaries: Vec<PackageSummary> = packages
         .iter()
@@ -290,6 +359,7 @@ pub fn install(
     Ok(Installed {
         packages: installed,
         passwd_masters,
+        shared,
         accounts: configured.accounts,
         report: configured.report,
     })
@@ -380,6 +450,7 @@ fn summary(p: &Selected, deb: &DebContents, j: usize, trees: &[FsTree]) -> Packa
     }
 }
 
+pub(crate) mod accounts;
 mod configure;
 mod database;
 mod effects;
@@ -387,6 +458,7 @@ mod generated;
 mod merged_usr;
 mod ownership;
 
+pub use accounts::Reserved;
 pub use configure::alternatives::{ManualChoice, NotOffered};
 pub use configure::sysusers::{Declared, DeclaredUser};
 pub use effects::{Outcome, ScriptEffect, ScriptReport};

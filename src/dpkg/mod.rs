@@ -15,3 +15,4 @@ mod scripts;
 mod shell;
 pub mod unpack;
 pub mod version;
+mod wildcard;

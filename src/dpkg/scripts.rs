@@ -18,7 +18,10 @@
 
 mod adduser;
 mod commands;
+mod files;
 mod update_alternatives;
+
+pub(crate) use files::FileOp;
 
 use super::shell::{self, Found, Host, Invocation, Simple, Site, Status, Unreadable};
 
@@ -56,6 +59,13 @@ pub(crate) enum Action {
         user: String,
         group: String,
     },
+    /// `shadowconfig on`: the shadow files are made from the accounts.
+    ShadowOn,
+    /// A service enabled as a first install enables it.
+    Service(Service),
+    /// A plain file command (`mkdir`, `chown`, `ln -s`, …), and the umask
+    /// in force where it runs.
+    File(FileOp, u32),
     /// `systemd-sysusers FILE`: the package's sysusers.d file, which stele
     /// applies from the tree.
     Sysusers {
@@ -77,6 +87,14 @@ pub(crate) enum Action {
         command: String,
         why: String,
     },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// `deb-systemd-helper enable UNIT`: the links its `[Install]` names.
+    Enable(String),
+    /// `update-rc.d NAME defaults`: the rc?.d links its LSB header names.
+    RcDefaults(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +120,8 @@ pub(crate) struct AddUser {
     pub group: Option<String>,
     pub gid: Option<u32>,
     pub create_home: bool,
+    /// `--force-badname` / `--allow-bad-names`: upper case and `.` allowed.
+    pub bad_names: bool,
 }
 
 /// Where `which` and `command -v` look: the directories of the `PATH` dpkg
@@ -161,6 +181,9 @@ impl Reader<'_> {
                 | Action::AddUser(_)
                 | Action::AddGroup { .. }
                 | Action::AddMember { .. }
+                | Action::File(..)
+                | Action::ShadowOn
+                | Action::Service(_)
                 | Action::Sysusers { .. }),
             ) => Action::Skipped {
                 command: describe(&a),
@@ -214,6 +237,17 @@ impl Host for Reader<'_> {
     }
 }
 
+/// Whether `name` is one file name (a unit, an init script, …): no `/`,
+/// blank or control character, not `.` or `..`.
+pub(crate) fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+}
+
 /// How a report names an effect.
 pub(crate) fn describe(a: &Action) -> String {
     match a {
@@ -226,6 +260,10 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::AddGroup { name, .. } => format!("addgroup --system {name}"),
         Action::AddMember { user, group } => format!("adduser {user} {group}"),
         Action::Sysusers { file } => format!("systemd-sysusers {file}"),
+        Action::File(op, _) => files::describe(op),
+        Action::ShadowOn => String::from("shadowconfig on"),
+        Action::Service(Service::Enable(u)) => format!("deb-systemd-helper enable {u}"),
+        Action::Service(Service::RcDefaults(n)) => format!("update-rc.d {n} defaults"),
         Action::Generated { command, .. }
         | Action::NotNeeded { command, .. }
         | Action::Skipped { command, .. } => command.clone(),

@@ -90,6 +90,8 @@ pub(crate) struct Site<'a> {
     pub doubt: Option<&'a str>,
     /// Inside an `if`'s condition: what runs there is asked, not done.
     pub probe: bool,
+    /// The file mode creation mask in force (`umask`; 022 at the start).
+    pub umask: u32,
 }
 
 /// Whoever knows what the commands a script runs mean.

@@ -351,6 +351,7 @@ fn plan_platform<'a>(
     let mut layers = Vec::new();
     let mut masters = None;
     let mut accounts = Vec::new();
+    let mut shared = FsTree::new();
     let mut package_step = None;
     if let Some(pi) = &inputs.packages {
         let mut p = package_layers::package_layers(recipe, pi, platform, &lower)?;
@@ -360,6 +361,7 @@ fn plan_platform<'a>(
         lower.overlay(std::mem::take(&mut p.tree));
         masters = p.masters.take();
         accounts = std::mem::take(&mut p.accounts);
+        shared = std::mem::take(&mut p.shared);
         package_step = Some(p);
     }
     let mut apps = Vec::new();
@@ -398,7 +400,7 @@ fn plan_platform<'a>(
             distro: distro.as_ref(),
         })
     });
-    let layer = recipe_layer(recipe, &lower, masters, &accounts, sbom)?;
+    let layer = recipe_layer(recipe, &lower, masters, &accounts, shared, sbom)?;
     check_user(recipe, platform, &lower, layer.as_ref().map(|l| &l.tree))?;
     layers.extend(layer);
     Ok(PlatformPlan {
@@ -481,17 +483,10 @@ fn recipe_layer(
     lower: &FsTree,
     masters: Option<(String, String)>,
     accounts: &[crate::dpkg::install::Declared],
+    shared: FsTree,
     sbom: Option<Vec<u8>>,
 ) -> Result<Option<LayerPlan>, BuildError> {
-    let text = |key: &str| -> Result<Option<String>, BuildError> {
-        match lower.get(key).map(|n| &n.kind) {
-            Some(NodeKind::File(c)) if c.size() > 0 => {
-                let bytes = c.read_all()?;
-                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-            }
-            _ => Ok(None),
-        }
-    };
+    let text = |key: &str| file_text(lower, key);
     let declared = !recipe.users.is_empty() || !recipe.groups.is_empty() || !accounts.is_empty();
     let masters = match (text("etc/passwd")?, text("etc/group")?) {
         (Some(p), Some(g)) if declared => Some((p, g)),
@@ -503,6 +498,12 @@ fn recipe_layer(
         masters.as_ref().map(|(p, g)| (p.as_str(), g.as_str())),
         accounts,
     )?;
+    // The dpkg database's shared files, unless the recipe writes the path.
+    for (key, node) in shared.iter() {
+        if tree.get(key).is_none() {
+            tree.replace(key.clone(), node.clone());
+        }
+    }
     let pointless: Vec<String> = tree
         .iter()
         .filter(|(k, n)| n.kind == NodeKind::Whiteout && lower.get(k).is_none())
@@ -541,6 +542,18 @@ fn recipe_layer(
         tree,
         created_by: "stele: recipe files, paths and accounts".into(),
     }))
+}
+
+/// The text of a non-empty file of `tree` (the account files below a
+/// layer), `None` when there is none.
+pub(crate) fn file_text(tree: &FsTree, key: &str) -> Result<Option<String>, BuildError> {
+    match tree.get(key).map(|n| &n.kind) {
+        Some(NodeKind::File(c)) if c.size() > 0 => {
+            let bytes = c.read_all()?;
+            Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// A base layer as an OCI manifest lists it. Docker's layer media types

@@ -54,6 +54,8 @@ pub(super) struct PackageLayers<'a> {
     pub masters: Option<(String, String)>,
     /// Accounts the packages declare.
     pub accounts: Vec<Declared>,
+    /// The dpkg database files about every package, for the recipe layer.
+    pub shared: FsTree,
     installed: Installed,
     locked: &'a [LockedPackage],
     /// Each package's source version, by package name, when its
@@ -95,6 +97,8 @@ pub(super) fn package_layers<'a>(
                 ),
             })
             .collect(),
+        accounts_base: base_accounts(lower)?,
+        reserved: crate::assemble::accounts::reserved(&recipe.users, &recipe.groups),
         ..InstallOptions::default()
     };
     let (mut installed, source_versions) =
@@ -191,10 +195,21 @@ pub(super) fn package_layers<'a>(
         tree,
         masters: installed.passwd_masters.clone(),
         accounts: installed.accounts.clone(),
+        shared: installed.shared.clone(),
         installed,
         locked,
         source_versions,
         holder,
+    })
+}
+
+/// The base image's /etc/passwd and /etc/group, when it has both: the
+/// packages' accounts are added to them, as the recipe layer adds them.
+fn base_accounts(lower: &FsTree) -> Result<Option<(String, String)>, BuildError> {
+    let text = |key: &str| super::file_text(lower, key);
+    Ok(match (text("etc/passwd")?, text("etc/group")?) {
+        (Some(p), Some(g)) => Some((p, g)),
+        _ => None,
     })
 }
 

@@ -123,7 +123,58 @@ pub struct AptSpec {
     pub layers: AptLayers,
     /// `alternatives`: name → (path, where the recipe says it).
     pub alternatives: BTreeMap<String, (String, Loc)>,
+    /// `variant`: a base set of packages chosen by their priority.
+    pub variant: Option<AptVariant>,
     pub loc: Loc,
+}
+
+/// A base set of packages, as debootstrap and mmdebstrap name their
+/// variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AptVariant {
+    /// Every `Essential: yes` package.
+    Essential,
+    /// The essential packages and apt.
+    Apt,
+    /// Every `Priority: required` package and apt (debootstrap's minbase).
+    Minbase,
+    /// Minbase and every `Priority: important` package.
+    Important,
+    /// Important and every `Priority: standard` package.
+    Standard,
+}
+
+impl AptVariant {
+    pub fn name(self) -> &'static str {
+        match self {
+            AptVariant::Essential => "essential",
+            AptVariant::Apt => "apt",
+            AptVariant::Minbase => "minbase",
+            AptVariant::Important => "important",
+            AptVariant::Standard => "standard",
+        }
+    }
+
+    /// Whether a package with these fields (from the package index, as
+    /// debootstrap reads them) is in the set.
+    pub fn includes(self, name: &str, essential: bool, priority: &str) -> bool {
+        let rank = match priority {
+            "required" => 0,
+            "important" => 1,
+            "standard" => 2,
+            _ => 3,
+        };
+        // debootstrap adds usr-is-merged to its variants for merged /usr
+        // (its default since bookworm), which keeps usrmerge and perl out.
+        let debootstrap = name == "apt" || name == "usr-is-merged";
+        match self {
+            AptVariant::Essential => essential,
+            AptVariant::Apt => essential || name == "apt",
+            AptVariant::Minbase => essential || rank == 0 || debootstrap,
+            AptVariant::Important => essential || rank <= 1 || debootstrap,
+            AptVariant::Standard => essential || rank <= 2 || debootstrap,
+        }
+    }
 }
 
 impl AptSpec {

@@ -139,6 +139,15 @@ pub(crate) struct AptTable {
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub alternatives: std::collections::BTreeMap<String, Spanned<String>>,
+    /// A base set of packages added to `packages`, named as debootstrap's
+    /// and mmdebstrap's variants name them: "essential" (every
+    /// `Essential: yes` package), "apt" (those and apt), "minbase" (every
+    /// `Priority: required` package and apt: debootstrap's
+    /// `--variant=minbase`), "important" (minbase and every `Priority:
+    /// important` package) or "standard" (and `Priority: standard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<AptVariantName>")]
+    pub variant: Option<Spanned<String>>,
 }
 
 /// One `[apt] packages` entry: `"name"` for every platform, or a table
@@ -377,6 +386,18 @@ enum LayerStrategyName {
 enum AptLayersName {
     Single,
     PerPackage,
+}
+
+/// `[apt] variant`, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)] // only its schema is used
+enum AptVariantName {
+    Essential,
+    Apt,
+    Minbase,
+    Important,
+    Standard,
 }
 
 /// The recipe's JSON Schema (draft 2020-12), generated from these types:

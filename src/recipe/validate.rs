@@ -241,11 +241,26 @@ pub(super) fn parse_apt(
         }
         alternatives.insert(name.clone(), (p.clone(), ctx.loc(path)));
     }
+    let variant = match a.variant.as_ref().map(|v| v.get_ref().as_str()) {
+        None => None,
+        Some("essential") => Some(AptVariant::Essential),
+        Some("apt") => Some(AptVariant::Apt),
+        Some("minbase" | "required") => Some(AptVariant::Minbase),
+        Some("important") => Some(AptVariant::Important),
+        Some("standard") => Some(AptVariant::Standard),
+        Some(other) => {
+            return Err(ctx.err(
+                a.variant.as_ref().expect("some"),
+                format!("variant = \"{other}\" is not known: use \"essential\", \"apt\", \"minbase\", \"important\" or \"standard\""),
+            ));
+        }
+    };
     Ok(AptSpec {
         sources,
         packages,
         layers,
         alternatives,
+        variant,
         loc: ctx.loc(&a.sources),
     })
 }

@@ -29,6 +29,7 @@ mod network;
 mod network_limits;
 mod network_promotion;
 mod packages;
+mod parity;
 mod pipeline;
 mod provenance;
 mod refused;

@@ -229,8 +229,8 @@ fn lock_build_and_rebuild_offline_from_cache_and_vendor() {
         "bin",
         "usr/bin/hello",
         "usr/lib/libgreet.so.2",
-        "var/lib/dpkg/status.d/hello",
-        "var/lib/dpkg/status.d/libgreet",
+        "var/lib/dpkg/info/hello.list",
+        "var/lib/dpkg/info/libgreet.list",
         "usr/share/base-passwd/passwd.master",
     ] {
         assert!(names.contains(&want), "{want} not in {names:?}");
@@ -250,9 +250,10 @@ fn lock_build_and_rebuild_offline_from_cache_and_vendor() {
             e.mtime
         );
     }
-    let status = pkgs
-        .iter()
-        .find(|e| e.path == "var/lib/dpkg/status.d/hello")
+    // dpkg's status describes every package: it is in the recipe layer.
+    let status = entries_of(&p.out(), &l.manifest["layers"][1])
+        .into_iter()
+        .find(|e| e.path == "var/lib/dpkg/status")
         .unwrap();
     let status = String::from_utf8(status.data.clone()).unwrap();
     assert!(
@@ -405,7 +406,7 @@ fn platforms_make_an_index_and_per_package_layers() {
             }
             if entries
                 .iter()
-                .any(|e| e.path == "var/lib/dpkg/status.d/data")
+                .any(|e| e.path == "var/lib/dpkg/info/data.list")
             {
                 data_layers.push(l["digest"].clone());
             }
@@ -467,7 +468,7 @@ fn locked_names(path: &Path) -> BTreeMap<String, Vec<String>> {
 /// the embedded SBOM's purls gained `distro=` and `upstream=` and an
 /// operating-system package.)
 const GOLDEN_PER_PLATFORM: &str =
-    "sha256:ca1d89a455a8727d240f8e4f3d0f88376fbae361e9bb60bd6856e09ee41d79f1";
+    "sha256:441f3a9ee58024e048f4d50ba1e08a90bffd7514462c134129cb4fb83cbe9413";
 
 /// `{ name, platforms }` entries: each platform is resolved from the
 /// entries that name it (a package its architecture lacks is never asked
@@ -531,7 +532,7 @@ fn packages_limited_to_platforms_are_locked_and_installed_only_there() {
     assert!(!paths["linux/arm64"].contains("usr/bin/amdtool"));
     for platform in ["linux/amd64", "linux/arm64"] {
         assert!(
-            paths[platform].contains("var/lib/dpkg/status.d/data"),
+            paths[platform].contains("var/lib/dpkg/info/data.list"),
             "{platform}"
         );
     }
@@ -582,7 +583,7 @@ fn packages_limited_to_platforms_are_locked_and_installed_only_there() {
     assert!(paths["linux/amd64"].contains("usr/bin/amdtool"));
     assert!(!paths["linux/arm64"]
         .iter()
-        .any(|p| p.starts_with("var/lib/dpkg/status.d/")));
+        .any(|p| p.starts_with("var/lib/dpkg/info/")));
 
     // A platform the recipe does not build: refused where it is written.
     fs::write(
@@ -918,7 +919,7 @@ fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
 /// deterministic, so the lock is too). (Moved when the embedded SBOM's
 /// purls gained `distro=` and `upstream=` and an operating-system package.)
 const GOLDEN_SCRIPTS: &str =
-    "sha256:23e5c3a31727df8a04a432a0dd4de5ca137cf385f161dd6cd4502559eba001ea";
+    "sha256:2a45ada1c77eee87b1d8588e47b1654cd84fadea6ced889b04cccc22663b73d7";
 
 #[test]
 fn maintainer_script_effects_alternatives_and_accounts() {
@@ -943,7 +944,7 @@ fn maintainer_script_effects_alternatives_and_accounts() {
     let digest = doc["digest"].as_str().unwrap().to_string();
     println!("golden scripts: {digest}");
     assert!(
-        r.stderr.contains("scripts: 6 effects reproduced, 1 not needed in an image, 1 skipped (busd: chown); see --json"),
+        r.stderr.contains("scripts: 7 effects reproduced, 0 not needed in an image, 1 skipped (busd: deb-systemd-helper); see --json"),
         "{}",
         r.stderr
     );
@@ -952,15 +953,19 @@ fn maintainer_script_effects_alternatives_and_accounts() {
         report["alternatives"],
         serde_json::json!({ "awk": "/usr/bin/bigawk" })
     );
-    let chown = report["effects"]
-        .as_array()
-        .unwrap()
+    let effects = report["effects"].as_array().unwrap();
+    // The chown is done (the home is the package's own); enabling a unit
+    // the package does not ship is reported as skipped, with why.
+    let chown = effects
         .iter()
-        .find(|e| e["outcome"] == "skipped")
+        .find(|e| e["source"] == "postinst:5")
         .unwrap();
     assert_eq!(chown["package"], "busd");
-    assert_eq!(chown["source"], "postinst:5");
+    assert_eq!(chown["outcome"], "reproduced");
     assert_eq!(chown["effect"], "chown _fetch /var/lib/fetch");
+    let skipped = effects.iter().find(|e| e["outcome"] == "skipped").unwrap();
+    assert_eq!(skipped["effect"], "deb-systemd-helper enable busd.service");
+    assert_eq!(skipped["detail"], "no unit file busd.service is installed");
 
     let files = image_files(&p.out());
     let link = |files: &std::collections::BTreeMap<String, TarEntry>, path: &str| {

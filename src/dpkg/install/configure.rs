@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::accounts::{self, Added, Registry};
 use super::effects::{Outcome, ScriptEffect, ScriptReport};
 use super::merged_usr::merged_alias;
 use super::ownership::{remove_entry, State};
@@ -17,20 +18,101 @@ use alternatives::{Change, ManualChoice, Registration};
 use sysusers::Declared;
 
 pub(super) mod alternatives;
+mod file_ops;
+mod services;
 pub(super) mod sysusers;
+
+pub(super) use file_ops::statoverride_text;
 
 pub(super) struct Configured {
     pub accounts: Vec<Declared>,
     pub report: ScriptReport,
 }
 
+/// What became of a declared account: kept (for the account files) and
+/// reported, or reported as refused.
+fn record_account(
+    effect: &mut ScriptEffect,
+    accounts: &mut Vec<Declared>,
+    d: Declared,
+    done: Result<String, String>,
+) {
+    match done {
+        Ok(detail) => {
+            effect.detail = detail;
+            accounts.push(d);
+        }
+        Err(why) => {
+            effect.outcome = Outcome::Skipped;
+            effect.detail = why;
+        }
+    }
+}
+
+/// Adds a checked account to `registry` and makes the home adduser
+/// makes: `SYS_DIR_MODE` 0755, owned by the user, only where nothing is
+/// (adduser leaves an existing folder, `/etc` say, as it is).
+fn add_account(
+    state: &mut State,
+    j: usize,
+    registry: &mut Registry,
+    d: &Declared,
+    key_of: &dyn Fn(&str) -> Option<String>,
+    epoch: u64,
+) -> Result<String, String> {
+    match registry.add(d) {
+        Added::User { uid, gid, home } => {
+            let mut detail = format!("uid {uid}, gid {gid}, in /etc/passwd and /etc/group");
+            if let Some(home) = home {
+                let key = file_ops::resolve(state, key_of, &home)
+                    .ok_or_else(|| format!("refused: the home {home} leads out of the root"))?;
+                if state.holders.contains_key(&key) {
+                    detail.push_str(&format!("; its home {home} exists and is left as it is"));
+                } else {
+                    let mut missing = Vec::new();
+                    let mut cur = key.as_str();
+                    while let Some(p) = fstree::parent(cur) {
+                        if state.holders.contains_key(p) {
+                            break;
+                        }
+                        missing.push(p.to_string());
+                        cur = p;
+                    }
+                    for p in missing.into_iter().rev() {
+                        state
+                            .place(j, p, fstree::Node::dir(0o755, 0, 0, epoch))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    state
+                        .place(j, key, fstree::Node::dir(0o755, uid, gid, epoch))
+                        .map_err(|e| e.to_string())?;
+                    detail.push_str(&format!("; home {home} made"));
+                }
+            }
+            Ok(detail)
+        }
+        Added::Group { gid } => Ok(format!("gid {gid}, in /etc/group")),
+        Added::Member => Ok(String::from("in /etc/group")),
+        Added::Nothing(why) => Ok(format!("nothing to do: {why}")),
+    }
+}
+
 const SYSUSERS_DIR: &str = "usr/lib/sysusers.d/";
 
+/// Packages whose scripts' file commands stele does not follow, because
+/// `install::generated` makes what they make (base-files' directories
+/// and links, dash's /bin/sh and its diversions): following both would
+/// make it twice.
+const RULED: [&str; 2] = ["base-files", "dash"];
+
+#[allow(clippy::too_many_arguments)]
 pub(super) fn configure(
     state: &mut State,
     merged_usr: bool,
     native_arch: Option<&str>,
     manual: &[ManualChoice],
+    registry: &mut Registry,
+    overrides: &mut Vec<file_ops::Override>,
     epoch: u64,
 ) -> Result<Configured, InstallError> {
     let key_of = |path: &str| -> Option<String> {
@@ -81,7 +163,8 @@ pub(super) fn configure(
                 native_arch,
                 lookup: &lookup,
             };
-            for step in scripts::read(&ctx, text, args) {
+            let steps = scripts::read(&ctx, text, args);
+            for step in steps {
                 let source = format!("{script}:{}", step.line);
                 let mut effect = ScriptEffect {
                     package: p.name.clone(),
@@ -109,18 +192,62 @@ pub(super) fn configure(
                         });
                         continue;
                     }
-                    Action::AddUser(u) => {
+                    Action::AddUser(_) | Action::AddGroup { .. } | Action::AddMember { .. } => {
+                        let (d, relaxed) = match step.action {
+                            Action::AddUser(u) => {
+                                let relaxed = u.bad_names;
+                                (Declared::User(u.into()), relaxed)
+                            }
+                            Action::AddGroup { name, gid } => {
+                                (Declared::Group { name, gid }, false)
+                            }
+                            Action::AddMember { user, group } => {
+                                (Declared::Member { user, group }, false)
+                            }
+                            _ => unreachable!("matched above"),
+                        };
+                        let done = accounts::check(&d, relaxed)
+                            .and_then(|()| add_account(state, j, registry, &d, &key_of, epoch));
+                        record_account(&mut effect, &mut accounts, d, done);
+                    }
+                    Action::ShadowOn => {
+                        registry.add(&Declared::Shadow);
+                        accounts.push(Declared::Shadow);
+                        effect.detail = String::from(
+                            "/etc/shadow and /etc/gshadow, written with /etc/passwd and /etc/group",
+                        );
+                    }
+                    Action::Service(service) => {
+                        let done = match &service {
+                            scripts::Service::Enable(unit) => {
+                                services::enable(state, j, unit, epoch)
+                            }
+                            scripts::Service::RcDefaults(name) => {
+                                services::rc_defaults(state, j, name, epoch)
+                            }
+                        };
+                        match done {
+                            Ok(detail) => effect.detail = detail,
+                            Err(why) => {
+                                effect.outcome = Outcome::Skipped;
+                                effect.detail = why;
+                            }
+                        }
+                    }
+                    Action::File(..) if RULED.contains(&p.name.as_str()) => {
                         effect.detail =
-                            format!("system user `{}`, in /etc/passwd and /etc/group", u.name);
-                        accounts.push(Declared::User(u.into()));
+                            format!("made by stele's rules for what {}'s script makes", p.name);
                     }
-                    Action::AddGroup { name, gid } => {
-                        effect.detail = format!("system group `{name}`, in /etc/group");
-                        accounts.push(Declared::Group { name, gid });
-                    }
-                    Action::AddMember { user, group } => {
-                        effect.detail = format!("`{user}` in group `{group}`, in /etc/group");
-                        accounts.push(Declared::Member { user, group });
+                    Action::File(op, umask) => {
+                        match file_ops::apply(
+                            state, j, &op, umask, registry, &key_of, overrides, epoch,
+                        ) {
+                            Ok(detail) => effect.detail = detail,
+                            Err(why) => {
+                                effect.outcome = Outcome::Skipped;
+                                effect.detail = why;
+                            }
+                        }
                     }
                     Action::Sysusers { file } => {
                         let file = if file.contains('/') {
@@ -176,8 +303,17 @@ pub(super) fn configure(
         for (path, bytes) in files {
             let text = String::from_utf8_lossy(&bytes);
             let (declared, found) = sysusers::read(&p.name, &path, &text);
-            accounts.extend(declared);
-            effects.extend(found);
+            // Each declaration pairs with the effect of its line, in order.
+            let mut declared = declared.into_iter();
+            for mut effect in found {
+                if effect.outcome == Outcome::Reproduced {
+                    let Some(d) = declared.next() else { break };
+                    let done = accounts::check(&d, false)
+                        .and_then(|()| add_account(state, j, registry, &d, &key_of, epoch));
+                    record_account(&mut effect, &mut accounts, d, done);
+                }
+                effects.push(effect);
+            }
         }
     }
     let present = |key: &str| state.holders.contains_key(key);

@@ -101,7 +101,14 @@ impl ScriptReport {
             .iter()
             .filter(|e| e.outcome == Outcome::Skipped)
         {
-            let first_word = e.effect.split_whitespace().next().unwrap_or("").to_string();
+            // The command's name; a `.` is named by what it reads.
+            let first_word = match e.effect.split_whitespace().next().unwrap_or("") {
+                "." | "source" => format!(
+                    "source {}",
+                    e.effect.split_whitespace().nth(1).unwrap_or("")
+                ),
+                w => w.to_string(),
+            };
             match out.iter_mut().find(|(p, _)| *p == e.package) {
                 Some((_, whats)) => {
                     if !whats.contains(&first_word) {

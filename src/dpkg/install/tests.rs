@@ -257,7 +257,7 @@ fn hard_links_follow_byte_order() {
 }
 
 #[test]
-fn dpkg_status_for_scanners() {
+fn the_dpkg_database_as_dpkg_writes_it() {
     let md5 = b"5a105e8b9d40e1329780d62ea2265d8a  usr/bin/tool\n";
     let given = with_control(
         pkg("tool", "1.0-1"),
@@ -273,26 +273,37 @@ fn dpkg_status_for_scanners() {
         &[("conffiles", b"/etc/conf.cfg\n")],
     );
     let i = run(&[given, computed]).unwrap();
-    let status = i.packages[0]
-        .tree
-        .get("var/lib/dpkg/status.d/tool")
-        .unwrap();
+    // One status for both, in dpkg's field order, sorted by name, apart
+    // from every package's own files.
+    let status = i.shared.get("var/lib/dpkg/status").unwrap();
+    assert!(i
+        .packages
+        .iter()
+        .all(|p| p.tree.get("var/lib/dpkg/status").is_none()));
     assert_eq!(
         status.kind,
-        file("Package: tool\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: Test <t@example.invalid>\nInstalled-Size: 3\nDescription: test package\n long description\n")
+        file("Package: conf\nStatus: install ok installed\nInstalled-Size: 3\nMaintainer: Test <t@example.invalid>\nArchitecture: amd64\nVersion: 2\nConffiles:\n /etc/conf.cfg 7dc22b2c6a992f0232345df41303f5ea\nDescription: test package\n long description\n\nPackage: tool\nStatus: install ok installed\nInstalled-Size: 3\nMaintainer: Test <t@example.invalid>\nArchitecture: amd64\nVersion: 1.0-1\nDescription: test package\n long description\n\n")
     );
     assert_eq!(
         (status.mode, status.uid, status.gid, status.mtime),
         (0o644, 0, 0, EPOCH)
     );
-    let sums = kind(&i, 0, "var/lib/dpkg/status.d/tool.md5sums");
+    let sums = kind(&i, 0, "var/lib/dpkg/info/tool.md5sums");
     assert_eq!(sums, Some(&NodeKind::File(Content::bytes(&md5[..]))));
     assert_eq!(
-        kind(&i, 1, "var/lib/dpkg/status.d/conf.md5sums"),
+        kind(&i, 0, "var/lib/dpkg/info/tool.list"),
+        Some(&file("/.\n/usr/bin/tool\n"))
+    );
+    assert_eq!(
+        kind(&i, 1, "var/lib/dpkg/info/conf.md5sums"),
         Some(&file("d41d8cd98f00b204e9800998ecf8427e  usr/bin/a\nd41d8cd98f00b204e9800998ecf8427e  usr/bin/b\n"))
     );
     assert_eq!(
-        kind(&i, 1, "var/lib/dpkg/status.d/tool"),
+        kind(&i, 1, "var/lib/dpkg/info/conf.conffiles"),
+        Some(&file("/etc/conf.cfg\n"))
+    );
+    assert_eq!(
+        kind(&i, 1, "var/lib/dpkg/info/tool.list"),
         None,
         "each package owns its own"
     );

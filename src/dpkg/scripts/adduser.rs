@@ -6,13 +6,9 @@ use super::{Action, AddUser};
 /// `adduser --system`, `addgroup --system`, `useradd -r`, `groupadd -r`
 /// and `adduser USER GROUP`, with literal names.
 pub(super) fn parse(args: &[&str]) -> Option<Action> {
-    let valid = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 32
-            && !n.starts_with('-')
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.$".contains(c))
-    };
+    // Names are checked as adduser checks them where the account is
+    // made (`install::accounts::check`), so a refusal names the rule.
+    let valid = |n: &str| !n.is_empty() && !n.starts_with('-');
     let tool = args[0];
     let mut system = false;
     let mut user = AddUser {
@@ -28,16 +24,14 @@ pub(super) fn parse(args: &[&str]) -> Option<Action> {
             "--group" if tool == "adduser" => user.own_group = true,
             "--group" if tool == "addgroup" => group_only = true,
             "-U" | "--user-group" => user.own_group = true,
+            "--force-badname" | "--allow-bad-names" | "--allow-badname" => user.bad_names = true,
             "--quiet"
             | "-q"
             | "--disabled-password"
             | "--disabled-login"
-            | "--force-badname"
-            | "--allow-bad-names"
             | "--no-log-init"
             | "-l"
-            | "--debug"
-            | "--allow-badname" => {}
+            | "--debug" => {}
             "--no-create-home" | "-M" => user.create_home = false,
             "--create-home" | "-m" => user.create_home = true,
             "--home" | "-d" => user.home = Some(it.next()?.to_string()),

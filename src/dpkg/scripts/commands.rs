@@ -3,7 +3,7 @@
 //! and the caches Debian's packages refresh. A command not named here is
 //! skipped as unknown, with its name.
 
-use super::{adduser, update_alternatives, Action, Reader};
+use super::{adduser, files, update_alternatives, Action, Reader, Service};
 use crate::dpkg::shell::{Simple, Site, Status};
 
 /// Records what `cmd` does at `at`, and returns its exit status.
@@ -56,11 +56,8 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         }
         "update-alternatives" => {
             match update_alternatives::parse(&args[1..]) {
-                Some(a) => r.record(at, a),
-                None => r.record(
-                    at,
-                    skipped("update-alternatives with options the reader does not follow"),
-                ),
+                Ok(a) => r.record(at, a),
+                Err(why) => r.record(at, skipped(&why)),
             }
             Status::True
         }
@@ -86,14 +83,53 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             }
             Status::True
         }
-        "deb-systemd-helper" | "deb-systemd-invoke" | "systemctl" | "invoke-rc.d"
-        | "update-rc.d" | "service" | "start-stop-daemon" | "initctl" => {
-            if args.get(1) == Some(&"--quiet") && args.get(2) == Some(&"was-enabled") {
-                return Status::Unknown;
+        "deb-systemd-helper" => {
+            let rest: Vec<&str> = args[1..]
+                .iter()
+                .copied()
+                .filter(|a| *a != "--quiet")
+                .collect();
+            match rest.as_slice() {
+                // A unit never seen before counts as enabled, so a first
+                // install enables it (deb-systemd-helper(1p)).
+                ["was-enabled", _] => Status::True,
+                ["enable", units @ ..] if !units.is_empty() => {
+                    for unit in units {
+                        let action = if super::is_file_name(unit) {
+                            Action::Service(Service::Enable(unit.to_string()))
+                        } else {
+                            skipped(&format!(
+                                "refused: `{}` is not a unit name",
+                                unit.escape_debug()
+                            ))
+                        };
+                        r.record(at, action);
+                    }
+                    Status::True
+                }
+                _ => {
+                    r.record(at, not_needed("systemd's state for upgrades and removals; nothing to do on a first install"));
+                    Status::True
+                }
             }
+        }
+        "update-rc.d" => {
+            match &args[1..] {
+                [name, "defaults"] if super::is_file_name(name) => {
+                    r.record(at, Action::Service(Service::RcDefaults(name.to_string())));
+                }
+                _ => r.record(
+                    at,
+                    skipped("update-rc.d with arguments the reader does not follow"),
+                ),
+            }
+            Status::True
+        }
+        "deb-systemd-invoke" | "systemctl" | "invoke-rc.d" | "service" | "start-stop-daemon"
+        | "initctl" => {
             r.record(
                 at,
-                not_needed("service integration, not needed in an image"),
+                not_needed("starts or stops a service: an image runs none while it is built"),
             );
             Status::Unknown
         }
@@ -152,17 +188,48 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 );
             Status::True
         }
+        "shadowconfig" if args.get(1) == Some(&"on") && args.len() == 2 => {
+            r.record(at, Action::ShadowOn);
+            Status::True
+        }
+        "pam-auth-update" => {
+            r.record(
+                at,
+                Action::Generated {
+                    command: text.clone(),
+                    what: "/etc/pam.d/common-*, written by stele from every profile in /usr/share/pam-configs",
+                },
+            );
+            Status::True
+        }
+        "add-shell" | "remove-shell" | "update-shells" => {
+            r.record(
+                at,
+                Action::Generated {
+                    command: text.clone(),
+                    what: "/etc/shells, written by stele from debianutils' template and every shells.d file",
+                },
+            );
+            Status::True
+        }
         "dpkg-trigger" => {
-            r.record(at, skipped("dpkg triggers are not run"));
+            r.record(
+                at,
+                not_needed("a trigger activation: the triggers that write files (ldconfig, update-shells, pam-auth-update, update-ca-certificates) are made by stele, the rest reload running services"),
+            );
+            Status::True
+        }
+        "." | "source" if args.get(1) == Some(&"/usr/share/debconf/confmodule") => {
+            // debconf's library, not an effect: what its questions decide
+            // is read from their defaults, and commands that depend on an
+            // answer are reported where they are met.
             Status::True
         }
         "." | "source" => {
-            let why = if args.get(1) == Some(&"/usr/share/debconf/confmodule") {
-                "debconf: questions are not asked, defaults only"
-            } else {
-                "sources another file"
-            };
-            r.record(at, skipped(why));
+            r.record(
+                at,
+                skipped("sources another file, which the reader does not read"),
+            );
             Status::Unknown
         }
         "db_get"
@@ -183,12 +250,27 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         | "db_x_loadtemplatefile" => {
             r.record(
                 at,
-                skipped("debconf: questions are not asked, defaults only"),
+                not_needed("a debconf question: an image takes its default, and what depends on the answer is read under doubt"),
             );
             Status::Unknown
         }
-        "mkdir" | "touch" | "chmod" | "chown" | "chgrp" | "rm" | "rmdir" | "ln" | "mv" | "cp"
-        | "sed" | "install" | "mknod" | "setcap" | "dpkg-statoverride" => {
+        "dpkg-statoverride" if args.get(1) == Some(&"--list") => {
+            // A first install has no override but those a script adds.
+            Status::False
+        }
+        "mkdir" | "install" | "touch" | "chmod" | "chown" | "chgrp" | "ln" | "cp"
+        | "dpkg-statoverride" => {
+            match files::parse(args) {
+                Ok(ops) => {
+                    for op in ops {
+                        r.record(at, Action::File(op, at.umask));
+                    }
+                }
+                Err(why) => r.record(at, skipped(&why)),
+            }
+            Status::True
+        }
+        "rm" | "rmdir" | "mv" | "sed" | "mknod" | "setcap" => {
             r.record(
                 at,
                 skipped(&format!(

@@ -3,7 +3,9 @@
 //! where it can and telling the host everything else. Its work is bounded
 //! by the limits below, whatever the script.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::lex::{is_name_char, Part, Word};
 use super::parse::{AndOr, Cmd, List, Pipeline};
@@ -15,6 +17,9 @@ pub(crate) const MAX_SCRIPT: usize = 1 << 20;
 pub(super) const MAX_STEPS: usize = 100_000;
 /// How deep commands nest in the text, and function calls at run time.
 pub(super) const MAX_DEPTH: usize = 32;
+/// The longest value a word or a variable may expand to; a longer one
+/// (`a=$a$a` doubled forty times) is not expanded.
+pub(crate) const MAX_VALUE: usize = 64 * 1024;
 
 /// Walks `list` as the script started by `run` would run it.
 pub(super) fn eval(list: &List, run: &Invocation, host: &mut dyn Host) {
@@ -32,16 +37,26 @@ pub(super) fn eval(list: &List, run: &Invocation, host: &mut dyn Host) {
         probe: false,
         count: 0,
         depth: 0,
+        line: 1,
+        oversize: Cell::new(false),
+        umask: 0o022,
     };
-    // Whatever stops the walk (`exit`, a limit) leaves what was told so far.
-    let _ = ev.list(list);
+    // Whatever stops the walk (`exit`, a limit) leaves what was told so far;
+    // a limit is named where it was hit.
+    if let Err(Flow::Limit(why)) = ev.list(list) {
+        let line = ev.line;
+        ev.tell(line, |host, at| {
+            host.unfollowed("(the rest of the script)", &why, at)
+        });
+    }
 }
 
 /// Why evaluation stops early.
 enum Flow {
     Exit,
     Return,
-    Limit,
+    /// A limit of the reader was reached: why, naming it.
+    Limit(String),
 }
 
 struct Eval<'a> {
@@ -50,7 +65,8 @@ struct Eval<'a> {
     path: &'a [&'a str],
     /// `None`: assigned where the reader could not follow.
     vars: BTreeMap<String, Option<String>>,
-    funcs: BTreeMap<String, List>,
+    /// Shared, so a call does not copy the body.
+    funcs: BTreeMap<String, Rc<List>>,
     /// The positional parameters, `$1` on.
     pos: Vec<String>,
     /// Set while reading code that runs only under a condition the reader
@@ -62,6 +78,12 @@ struct Eval<'a> {
     count: usize,
     /// Function calls open.
     depth: usize,
+    /// The line of the last command met, for a limit's report.
+    line: usize,
+    /// Set when an expansion was refused for being longer than `MAX_VALUE`.
+    oversize: Cell<bool>,
+    /// `umask`, as far as the reader can tell.
+    umask: u32,
 }
 
 fn words_text(words: &[Word]) -> String {
@@ -78,14 +100,10 @@ fn word_text(w: &Word) -> String {
         .collect()
 }
 
-/// Whether `s` matches the sh pattern `pat` (`*`, `?`, literal rest).
-fn glob_match(pat: &[char], s: &[char]) -> bool {
-    match pat.split_first() {
-        None => s.is_empty(),
-        Some(('*', rest)) => (0..=s.len()).any(|k| glob_match(rest, &s[k..])),
-        Some(('?', rest)) => !s.is_empty() && glob_match(rest, &s[1..]),
-        Some((c, rest)) => s.first() == Some(c) && glob_match(rest, &s[1..]),
-    }
+/// Whether `s` matches the sh pattern `pat` (`*`, `?`, literal rest);
+/// `None` when deciding it would cost more than the matcher's bound.
+fn glob_match(pat: &[char], s: &[char]) -> Option<bool> {
+    crate::dpkg::wildcard::matches(pat, s, '*', '?')
 }
 
 impl Eval<'_> {
@@ -142,6 +160,10 @@ impl Eval<'_> {
                 }
                 Part::Param { name, op, quoted } => {
                     let value = self.param(name, op.as_ref())?;
+                    if value.len() + cur.len() > MAX_VALUE {
+                        self.oversize.set(true);
+                        return None;
+                    }
                     if *quoted {
                         cur.push_str(&value);
                         have = true;
@@ -175,9 +197,17 @@ impl Eval<'_> {
                     have = true;
                 }
             }
+            if cur.len() > MAX_VALUE {
+                self.oversize.set(true);
+                return None;
+            }
         }
         if have {
             fields.push(cur);
+        }
+        if fields.iter().map(String::len).sum::<usize>() > MAX_VALUE {
+            self.oversize.set(true);
+            return None;
         }
         Some(fields)
     }
@@ -225,7 +255,9 @@ impl Eval<'_> {
     fn tick(&mut self) -> Result<(), Flow> {
         self.count += 1;
         if self.count > MAX_STEPS {
-            return Err(Flow::Limit);
+            return Err(Flow::Limit(format!(
+                "the reader stops after {MAX_STEPS} commands"
+            )));
         }
         Ok(())
     }
@@ -284,7 +316,7 @@ impl Eval<'_> {
         self.doubt = saved;
         match r {
             Ok(_) | Err(Flow::Exit | Flow::Return) => Ok(()),
-            Err(Flow::Limit) => Err(Flow::Limit),
+            Err(limit @ Flow::Limit(_)) => Err(limit),
         }
     }
 
@@ -386,15 +418,21 @@ impl Eval<'_> {
                                 }
                             }
                         }
-                        if glob_match(&p, &v) {
-                            return self.list(body);
+                        match glob_match(&p, &v) {
+                            Some(true) => return self.list(body),
+                            Some(false) => {}
+                            None => {
+                                let why = format!("in a `case` arm whose pattern is too costly to match (line {line})");
+                                self.doubtful(why, body)?;
+                                return Ok(Status::Unknown);
+                            }
                         }
                     }
                 }
                 Ok(Status::True)
             }
             Cmd::Func { name, body } => {
-                self.funcs.insert(name.clone(), body.clone());
+                self.funcs.insert(name.clone(), Rc::new(body.clone()));
                 Ok(Status::True)
             }
             Cmd::Group(body) => self.list(body),
@@ -417,6 +455,7 @@ impl Eval<'_> {
             line,
             doubt: self.doubt.as_deref(),
             probe: self.probe,
+            umask: self.umask,
         };
         f(&mut *self.host, &at)
     }
@@ -428,6 +467,7 @@ impl Eval<'_> {
         heredoc: bool,
         line: usize,
     ) -> Result<Status, Flow> {
+        self.line = line;
         // Leading NAME=value words are assignments.
         let mut k = 0;
         let mut assigns = Vec::new();
@@ -456,6 +496,8 @@ impl Eval<'_> {
                 }
             }
             let value = self.expand(&rest).map(|f| f.join(" "));
+            // A value too long to keep is unknown from here on.
+            self.oversize.set(false);
             assigns.push((name.to_string(), value));
             k += 1;
         }
@@ -469,7 +511,11 @@ impl Eval<'_> {
         }
         let written = words_text(words);
         let Some(argv) = self.expand_all(words) else {
-            let why = "its words cannot be expanded without running something";
+            let why = if self.oversize.replace(false) {
+                "its words expand to more than the reader's limit of 64 KiB"
+            } else {
+                "its words cannot be expanded without running something"
+            };
             self.tell(line, |host, at| host.unfollowed(&written, why, at));
             return Ok(Status::Unknown);
         };
@@ -502,7 +548,9 @@ impl Eval<'_> {
         }
         if let Some(body) = self.funcs.get(args[0]).cloned() {
             if self.depth >= MAX_DEPTH {
-                return Err(Flow::Limit);
+                return Err(Flow::Limit(format!(
+                    "functions call each other more than {MAX_DEPTH} deep"
+                )));
             }
             let saved = std::mem::replace(
                 &mut self.pos,
@@ -528,8 +576,23 @@ impl Eval<'_> {
         match args[0] {
             "true" | ":" => Ok(Status::True),
             "false" => Ok(Status::False),
+            "umask" => {
+                if let [_, mask] = args {
+                    match u32::from_str_radix(mask, 8) {
+                        Ok(m) if m <= 0o777 && self.doubt.is_none() => self.umask = m,
+                        // A mask the reader cannot tell makes what follows
+                        // created with a mode it does not know.
+                        _ => {
+                            self.doubt = Some(format!(
+                                "after a `umask` the reader cannot follow (line {line})"
+                            ))
+                        }
+                    }
+                }
+                Ok(Status::True)
+            }
             "set" | "echo" | "printf" | "export" | "local" | "readonly" | "shift" | "trap"
-            | "umask" | "cd" | "sleep" => {
+            | "cd" | "sleep" => {
                 if args[0] == "shift" && self.doubt.is_none() && !self.pos.is_empty() {
                     self.pos.remove(0);
                 }

@@ -2,6 +2,7 @@
 //! operators and redirections, with the line each starts on. A
 //! here-document's body is skipped, not kept.
 
+use super::eval::MAX_DEPTH;
 use super::Syntax;
 
 /// A piece of a word.
@@ -257,7 +258,7 @@ fn lex_word(chars: &[char], mut i: usize) -> Result<(Word, usize, usize), Syntax
                             i += 2;
                         }
                         '$' | '`' => {
-                            let (part, next, l) = lex_dollar(chars, i, true)?;
+                            let (part, next, l) = lex_dollar(chars, i, true, 0)?;
                             parts.push(part);
                             lines += l;
                             i = next;
@@ -273,7 +274,7 @@ fn lex_word(chars: &[char], mut i: usize) -> Result<(Word, usize, usize), Syntax
                 }
             }
             '$' | '`' => {
-                let (part, next, l) = lex_dollar(chars, i, false)?;
+                let (part, next, l) = lex_dollar(chars, i, false, 0)?;
                 parts.push(part);
                 lines += l;
                 i = next;
@@ -292,7 +293,17 @@ pub(super) fn is_name_char(c: char) -> bool {
 }
 
 /// `$NAME`, `${NAME...}`, `$1`, `$@`, `$(...)` or a backquote at `i`.
-fn lex_dollar(chars: &[char], i: usize, quoted: bool) -> Result<(Part, usize, usize), Syntax> {
+/// `depth` counts the `${…}` this one is inside: nesting is bounded, as
+/// each level is lexed by recursion.
+fn lex_dollar(
+    chars: &[char],
+    i: usize,
+    quoted: bool,
+    depth: usize,
+) -> Result<(Part, usize, usize), Syntax> {
+    if depth >= MAX_DEPTH {
+        return Err((1, format!("expansions nested more than {MAX_DEPTH} deep")));
+    }
     let closing = |open: char, close: char, from: usize| -> Result<usize, Syntax> {
         let mut depth = 0;
         for (k, &c) in chars.iter().enumerate().skip(from) {
@@ -335,7 +346,7 @@ fn lex_dollar(chars: &[char], i: usize, quoted: bool) -> Result<(Part, usize, us
                 let op_len = if rest.starts_with(':') { 2 } else { 1 };
                 let op: String = rest.chars().take(op_len).collect();
                 let arg: Vec<char> = rest.chars().skip(op_len).collect();
-                let (word, _, _) = lex_word_in_braces(&arg)?;
+                let (word, _, _) = lex_word_in_braces(&arg, depth + 1)?;
                 Some((op, word))
             };
             Ok((
@@ -382,13 +393,13 @@ fn lex_dollar(chars: &[char], i: usize, quoted: bool) -> Result<(Part, usize, us
 }
 
 /// The word of `${NAME:-word}`: quotes and expansions, no splitting.
-fn lex_word_in_braces(chars: &[char]) -> Result<(Word, usize, usize), Syntax> {
+fn lex_word_in_braces(chars: &[char], depth: usize) -> Result<(Word, usize, usize), Syntax> {
     let mut parts = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         match chars[i] {
             '$' | '`' => {
-                let (p, next, _) = lex_dollar(chars, i, false)?;
+                let (p, next, _) = lex_dollar(chars, i, false, depth)?;
                 parts.push(p);
                 i = next;
             }
@@ -400,7 +411,7 @@ fn lex_word_in_braces(chars: &[char]) -> Result<(Word, usize, usize), Syntax> {
                     .map_or(chars.len(), |k| i + 1 + k);
                 let inner: Vec<char> = chars[i + 1..end].to_vec();
                 if q == '"' {
-                    let (mut w, _, _) = lex_word_in_braces(&inner)?;
+                    let (mut w, _, _) = lex_word_in_braces(&inner, depth + 1)?;
                     for p in &mut w {
                         match p {
                             Part::Lit { quoted, .. } | Part::Param { quoted, .. } => *quoted = true,

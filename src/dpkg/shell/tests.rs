@@ -210,8 +210,66 @@ fn work_is_bounded() {
     let text = format!(
         "for a in {ten}; do for b in {ten}; do for c in {ten}; do for d in {ten}; do for e in {ten}; do run; done; done; done; done; done\n"
     );
-    let runs = told(&text).len();
-    assert!(runs < MAX_STEPS && runs > MAX_STEPS / 3, "{runs}");
-    // Recursion stops at MAX_DEPTH calls.
-    assert_eq!(told("f() { run; f; }\nf\n").len(), MAX_DEPTH);
+    let log = told(&text);
+    assert!(
+        log.len() < MAX_STEPS && log.len() > MAX_STEPS / 3,
+        "{}",
+        log.len()
+    );
+    // The limit is named where it was hit.
+    let last = log.last().unwrap();
+    assert!(
+        last.contains("the reader stops after 100000 commands"),
+        "{last}"
+    );
+    // Recursion stops at MAX_DEPTH calls, and says so.
+    let log = told("f() { run; f; }\nf\n");
+    assert_eq!(log.len(), MAX_DEPTH + 1);
+    assert!(
+        log[MAX_DEPTH].contains("more than 32 deep"),
+        "{}",
+        log[MAX_DEPTH]
+    );
+}
+
+/// What a hostile package's script does to a reader without bounds: each
+/// is cut off at its limit, named, in bounded time and memory.
+#[test]
+fn expansions_nesting_and_patterns_are_bounded() {
+    // `${…}` nested 100,000 deep is refused as a whole, not recursed into.
+    let deep = format!("echo {}x{}\n", "${a:-".repeat(100_000), "}".repeat(100_000));
+    let mut log = Log::default();
+    match read_with(&mut log, &deep, &[]) {
+        Err(Unreadable::Syntax { why, .. }) => {
+            assert!(why.contains("nested more than 32"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A variable doubled 40 times stops being known at 64 KiB.
+    let mut text = String::from("a=xxxxxxxx\n");
+    for _ in 0..40 {
+        text.push_str("a=$a$a\n");
+    }
+    text.push_str("run $a\n");
+    let log = told(&text);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].contains("unfollowed `run ${a}`"), "{}", log[0]);
+    let mut text = String::from("a=xxxxxxxx\n");
+    for _ in 0..12 {
+        text.push_str("a=$a$a\n");
+    }
+    text.push_str("run $a$a$a$a$a$a$a$a$a\n");
+    let log = told(&text);
+    assert!(
+        log[0].contains("more than the reader's limit of 64 KiB"),
+        "{}",
+        log[0]
+    );
+    // A pattern that makes a recursive matcher backtrack for minutes.
+    let pattern = "*a".repeat(40);
+    let text = format!(
+        "x={}\ncase \"$x\" in\n{pattern}b) run one ;;\n*) run other ;;\nesac\n",
+        "a".repeat(200)
+    );
+    assert_eq!(told(&text), ["4: run|other"]);
 }

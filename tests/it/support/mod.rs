@@ -18,6 +18,7 @@ pub mod docker_registry;
 pub mod edit;
 pub mod http;
 pub mod moving;
+pub mod parity;
 pub mod pki;
 pub mod podman;
 pub mod registry;

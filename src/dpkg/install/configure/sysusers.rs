@@ -20,6 +20,10 @@ pub enum Declared {
         user: String,
         group: String,
     },
+    /// `shadowconfig on` (passwd's postinst): /etc/shadow and /etc/gshadow
+    /// are made here, from the accounts so far (pwconv, grpconv); later
+    /// accounts are added to them as adduser adds them.
+    Shadow,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +40,10 @@ pub struct DeclaredUser {
     pub shell: String,
     /// Whether the home folder is made (adduser without --no-create-home).
     pub create_home: bool,
+    /// Whether user and group get one number free as both
+    /// (systemd-sysusers), rather than adduser's lowest free uid and the
+    /// same gid when free.
+    pub pair_ids: bool,
 }
 
 pub(super) const NOLOGIN: &str = "/usr/sbin/nologin";
@@ -55,6 +63,7 @@ impl From<AddUser> for DeclaredUser {
             gecos: u.gecos,
             home,
             shell: u.shell.unwrap_or_else(|| NOLOGIN.to_string()),
+            pair_ids: false,
         }
     }
 }
@@ -146,6 +155,7 @@ pub(super) fn read(package: &str, path: &str, text: &str) -> (Vec<Declared>, Vec
                                 home,
                                 shell,
                                 create_home: false,
+                                pair_ids: true,
                             }),
                             format!("system user `{}`", f[1]),
                         ))
@@ -222,6 +232,7 @@ mod tests {
                 home: "/".into(),
                 shell: NOLOGIN.into(),
                 create_home: false,
+                pair_ids: true,
             })]
         );
         assert_eq!(e[0].source, "/usr/lib/sysusers.d/dbus.conf:5");

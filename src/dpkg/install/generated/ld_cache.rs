@@ -153,6 +153,31 @@ impl<'a> ImageView<'a> {
     }
 }
 
+/// The most configuration files one cache reads (`ld.so.conf` and every
+/// file its includes name, each time it is named), and the most
+/// directories they may list: a package's includes that fan out (each file
+/// including a dozen others, nine deep) would otherwise be read billions
+/// of times.
+pub(crate) const MAX_CONF_FILES: usize = 512;
+pub(crate) const MAX_CONF_DIRS: usize = 4096;
+/// How deep includes nest before the walk stops following them.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Why no cache was made.
+#[derive(Debug)]
+pub(crate) enum Trouble {
+    /// A package's file could not be read (its key).
+    Read(String, ContentError),
+    /// A limit was reached: which.
+    Limit(String),
+}
+
+impl From<(String, ContentError)> for Trouble {
+    fn from((key, e): (String, ContentError)) -> Trouble {
+        Trouble::Read(key, e)
+    }
+}
+
 /// One cache entry: the name the loader looks up and where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CacheEntry {
@@ -167,7 +192,7 @@ pub(crate) fn ld_cache(
     view: &ImageView,
     machine: Machine,
     generator: &str,
-) -> Result<Vec<u8>, (String, ContentError)> {
+) -> Result<Vec<u8>, Trouble> {
     let entries = scan(view, machine)?;
     Ok(encode(&entries, generator))
 }
@@ -184,9 +209,10 @@ pub(crate) fn generator(libc_bin_version: &str) -> String {
 }
 
 /// The directories ldconfig scans, as named (no trailing slash), in order.
-fn directories(view: &ImageView, machine: Machine) -> Result<Vec<String>, (String, ContentError)> {
+fn directories(view: &ImageView, machine: Machine) -> Result<Vec<String>, Trouble> {
     let mut dirs = Vec::new();
-    read_conf(view, "/etc/ld.so.conf", &mut dirs, 0)?;
+    let mut files_read = 0;
+    read_conf(view, "/etc/ld.so.conf", &mut dirs, 0, &mut files_read)?;
     for d in [
         format!("/lib/{}", machine.triplet),
         format!("/usr/lib/{}", machine.triplet),
@@ -203,10 +229,17 @@ fn read_conf(
     path: &str,
     dirs: &mut Vec<String>,
     depth: usize,
-) -> Result<(), (String, ContentError)> {
+    files_read: &mut usize,
+) -> Result<(), Trouble> {
     // Includes nest; a loop of them is cut off rather than followed.
-    if depth > 8 {
+    if depth > MAX_INCLUDE_DEPTH {
         return Ok(());
+    }
+    *files_read += 1;
+    if *files_read > MAX_CONF_FILES {
+        return Err(Trouble::Limit(format!(
+            "the ld.so.conf includes name more than {MAX_CONF_FILES} files to read (at {path})"
+        )));
     }
     let Some(text) = view.text(path)? else {
         return Ok(());
@@ -228,7 +261,7 @@ fn read_conf(
                     format!("{conf_dir}/{pattern}")
                 };
                 for file in glob(view, &pattern) {
-                    read_conf(view, &file, dirs, depth + 1)?;
+                    read_conf(view, &file, dirs, depth + 1, files_read)?;
                 }
             }
         } else if line.len() > 5
@@ -241,6 +274,11 @@ fn read_conf(
             let dir = line.split('=').next().unwrap_or(line).trim_end();
             let dir = dir.trim_end_matches('/');
             if dir.starts_with('/') {
+                if dirs.len() >= MAX_CONF_DIRS {
+                    return Err(Trouble::Limit(format!(
+                        "the ld.so.conf files list more than {MAX_CONF_DIRS} directories (at {path})"
+                    )));
+                }
                 dirs.push(dir.to_string());
             }
         }
@@ -262,21 +300,21 @@ fn glob(view: &ImageView, pattern: &str) -> Vec<String> {
     let mut out: Vec<String> = view
         .children(&dir_key)
         .into_iter()
-        .filter(|name| !name.starts_with('.') && wildcard(name_pattern.as_bytes(), name.as_bytes()))
+        .filter(|name| {
+            // A match too costly to decide is no match: glob(3) has no
+            // such bound, but no real include needs one.
+            !name.starts_with('.')
+                && crate::dpkg::wildcard::matches(
+                    name_pattern.as_bytes(),
+                    name.as_bytes(),
+                    b'*',
+                    b'?',
+                ) == Some(true)
+        })
         .map(|name| format!("{dir}/{name}"))
         .collect();
     out.sort();
     out
-}
-
-/// `*` and `?` matching (a `[` class is taken literally: no ld.so.conf uses one).
-fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => (0..=name.len()).any(|i| wildcard(rest, &name[i..])),
-        Some((b'?', rest)) => !name.is_empty() && wildcard(rest, &name[1..]),
-        Some((c, rest)) => name.first() == Some(c) && wildcard(rest, &name[1..]),
-    }
 }
 
 /// glibc's `_dl_is_dso`: the names ldconfig looks at.
@@ -294,7 +332,7 @@ struct DirLib {
 }
 
 /// Every directory's libraries, in the order ldconfig adds them.
-fn scan(view: &ImageView, machine: Machine) -> Result<Vec<CacheEntry>, (String, ContentError)> {
+fn scan(view: &ImageView, machine: Machine) -> Result<Vec<CacheEntry>, Trouble> {
     let mut seen: Vec<String> = Vec::new();
     let mut entries: Vec<CacheEntry> = Vec::new();
     let mut read: BTreeMap<String, Option<Elf>> = BTreeMap::new();

@@ -426,3 +426,51 @@ fn ca_links_by_name_and_subject_hash() {
 fn deb_name(p: &Selected) -> String {
     format!("{}_{}_{}.deb", p.name, p.version, p.architecture)
 }
+
+/// ca-certificates' postinst on a first install: the configuration
+/// trusting every certificate (so `update-ca-certificates` run later
+/// keeps the bundle), and the folder for local CAs with /usr/local's
+/// mode and group; neither without ca-certificates.
+#[test]
+fn ca_certificates_conf_and_local_folder_as_the_postinst_writes_them() {
+    let base = package(
+        "base-files",
+        "amd64",
+        TarBuilder::new()
+            .dir("./usr/")
+            .raw(
+                b"./usr/local/",
+                tar::EntryType::Directory,
+                b"",
+                b"",
+                0o2775,
+                (0, 50),
+                0,
+            )
+            .dir("./usr/local/share/"),
+    );
+    let i = install(
+        &[base.clone(), ca_certificates()],
+        EPOCH,
+        &InstallOptions::default(),
+    )
+    .unwrap();
+    let (j, conf) = generated(&i, "etc/ca-certificates.conf").unwrap();
+    assert_eq!(j, 1, "owned by ca-certificates");
+    let conf = String::from_utf8(bytes(conf)).unwrap();
+    assert!(conf.starts_with("# This file lists certificates"), "{conf}");
+    let listed: Vec<&str> = conf.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        listed,
+        ["mozilla/ISRG_Root_X1.crt", "mozilla/Not a cert.crt"]
+    );
+    let (_, local) = generated(&i, "usr/local/share/ca-certificates").unwrap();
+    assert_eq!(
+        (&local.kind, local.mode, local.uid, local.gid),
+        (&NodeKind::Dir, 0o2775, 0, 50)
+    );
+
+    let i = install(&[base], EPOCH, &InstallOptions::default()).unwrap();
+    assert!(generated(&i, "etc/ca-certificates.conf").is_none());
+    assert!(generated(&i, "usr/local/share/ca-certificates").is_none());
+}

@@ -1,0 +1,182 @@
+//! Services enabled as a first install enables them, from what the
+//! packages declare: `update-rc.d NAME defaults` links
+//! `/etc/rcN.d/S01NAME` and `K01NAME` to `../init.d/NAME` for the
+//! runlevels of the script's LSB header (`Default-Start`,
+//! `Default-Stop`; 01 is update-rc.d's number without insserv), and
+//! `deb-systemd-helper enable UNIT` makes the links of the unit's
+//! `[Install]` section (`Alias=`, `WantedBy=`, `RequiredBy=`, and the
+//! units `Also=` names) in /etc/systemd/system, with the state
+//! deb-systemd-helper keeps in /var/lib/systemd/deb-systemd-helper-enabled.
+//! Nothing is started: an image runs no service while it is built.
+
+use super::super::ownership::State;
+use crate::dpkg::scripts::is_file_name as valid;
+use crate::fstree::{Content, Node, NodeKind};
+
+const UNIT_DIRS: [&str; 2] = ["lib/systemd/system", "usr/lib/systemd/system"];
+const STATE_DIR: &str = "var/lib/systemd/deb-systemd-helper-enabled";
+/// How many units `Also=` may lead to from one `enable`.
+const MAX_ALSO: usize = 16;
+/// The largest unit or init script read.
+const MAX_READ: u64 = 1 << 20;
+
+fn text(state: &State, key: &str) -> Option<String> {
+    let hs = state.holders.get(key)?;
+    match &state.trees[hs[0]].get(key)?.kind {
+        NodeKind::File(c) if c.size() <= MAX_READ => c
+            .read_all()
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        _ => None,
+    }
+}
+
+/// A link `key` → `target` owned by `j`, unless something is there.
+fn link(
+    state: &mut State,
+    j: usize,
+    key: String,
+    target: &str,
+    epoch: u64,
+) -> Result<bool, String> {
+    if state.holders.contains_key(&key) {
+        return Ok(false);
+    }
+    state
+        .place(j, key, Node::symlink(target, 0, 0, epoch))
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+/// `update-rc.d NAME defaults`.
+pub(super) fn rc_defaults(
+    state: &mut State,
+    j: usize,
+    name: &str,
+    epoch: u64,
+) -> Result<String, String> {
+    let script = format!("etc/init.d/{name}");
+    let Some(body) = text(state, &script) else {
+        return Err(format!("/{script} is not installed"));
+    };
+    let field = |f: &str| -> Vec<String> {
+        body.lines()
+            .skip_while(|l| !l.starts_with("### BEGIN INIT INFO"))
+            .take_while(|l| !l.starts_with("### END INIT INFO"))
+            .find_map(|l| {
+                l.trim_start_matches('#')
+                    .trim()
+                    .strip_prefix(f)
+                    .map(str::to_string)
+            })
+            .map(|v| {
+                v.trim_start_matches(':')
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut made = Vec::new();
+    for (prefix, levels) in [("S", field("Default-Start")), ("K", field("Default-Stop"))] {
+        for level in levels {
+            if !(level == "S" || (level.len() == 1 && level.as_bytes()[0].is_ascii_digit())) {
+                continue;
+            }
+            let key = format!("etc/rc{level}.d/{prefix}01{name}");
+            if link(state, j, key.clone(), &format!("../init.d/{name}"), epoch)? {
+                made.push(format!("/{key}"));
+            }
+        }
+    }
+    Ok(format!("links {}", made.join(", ")))
+}
+
+/// `deb-systemd-helper enable UNIT`.
+pub(super) fn enable(
+    state: &mut State,
+    j: usize,
+    unit: &str,
+    epoch: u64,
+) -> Result<String, String> {
+    let mut queue = vec![unit.to_string()];
+    let mut done: Vec<String> = Vec::new();
+    let mut made = Vec::new();
+    while let Some(unit) = queue.pop() {
+        if done.contains(&unit) || done.len() >= MAX_ALSO {
+            continue;
+        }
+        done.push(unit.clone());
+        let Some((dir, body)) = UNIT_DIRS
+            .iter()
+            .find_map(|d| text(state, &format!("{d}/{unit}")).map(|t| (*d, t)))
+        else {
+            if made.is_empty() && done.len() == 1 {
+                return Err(format!("no unit file {unit} is installed"));
+            }
+            continue;
+        };
+        // The unit as deb-systemd-helper names it: under /lib, where
+        // bookworm's units are, before merged /usr.
+        let target = format!("/{}/{unit}", dir.trim_start_matches("usr/"));
+        let mut aliases = Vec::new();
+        let mut wants = Vec::new();
+        let mut section = "";
+        for line in body.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                section = line;
+                continue;
+            }
+            if section != "[Install]" {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            let names = v
+                .split_whitespace()
+                .filter(|n| valid(n))
+                .map(str::to_string);
+            match k.trim() {
+                "Alias" => aliases.extend(names),
+                "WantedBy" => wants.extend(names.map(|t| format!("{t}.wants"))),
+                "RequiredBy" => wants.extend(names.map(|t| format!("{t}.requires"))),
+                "Also" => queue.extend(names),
+                _ => {}
+            }
+        }
+        let mut links: Vec<String> = aliases;
+        links.extend(wants.into_iter().map(|w| format!("{w}/{unit}")));
+        let mut also = String::new();
+        for rel in links {
+            let key = format!("etc/systemd/system/{rel}");
+            link(state, j, key.clone(), &target, epoch)?;
+            let mirror = format!("{STATE_DIR}/{rel}");
+            if !state.holders.contains_key(&mirror) {
+                state
+                    .place(
+                        j,
+                        mirror,
+                        Node::file(Content::bytes(Vec::new()), 0o644, 0, 0, epoch),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            also.push_str(&format!("/{key}\n"));
+            made.push(format!("/{key}"));
+        }
+        if !also.is_empty() {
+            let key = format!("{STATE_DIR}/{unit}.dsh-also");
+            if !state.holders.contains_key(&key) {
+                state
+                    .place(
+                        j,
+                        key,
+                        Node::file(Content::bytes(also.into_bytes()), 0o644, 0, 0, epoch),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(format!("links {}", made.join(", ")))
+}
