@@ -34,9 +34,6 @@ pub(crate) struct UnpackedPackages {
     /// `name version (arch)` of each package unpacked by this call, in
     /// lock order: what `-v` shows as the cache's misses.
     pub unpacked_now: Vec<String>,
-    /// Where the .debs fetched now came from: each route's name and how
-    /// many it supplied, in the order the routes were asked.
-    pub routes: Vec<(String, usize)>,
 }
 
 /// Where packages come from besides the caches: the apt settings
@@ -75,6 +72,10 @@ pub(crate) fn unpack_locked(
     let routes = fetch_debs(lock, &todo, fetcher, caches, routes, &|d| {
         progress(download_event(d))
     })?;
+    // Said when the downloads end, before the unpacking's own lines.
+    if !routes.is_empty() {
+        progress(Event::DebRoutes { routes: &routes });
+    }
     if !todo.is_empty() {
         progress(Event::Unpacking {
             packages: todo.len(),
@@ -101,7 +102,6 @@ pub(crate) fn unpack_locked(
         debs,
         reused,
         unpacked_now,
-        routes,
     })
 }
 

@@ -143,11 +143,6 @@ pub fn resolve(
             };
             let unpacked =
                 unpack_locked(&checked, &fetcher, caches, &routes, settings.jobs, progress)?;
-            if !unpacked.routes.is_empty() {
-                progress(Event::DebRoutes {
-                    routes: &unpacked.routes,
-                });
-            }
             progress(Event::Unpacked {
                 reused: unpacked.reused,
                 fresh: unpacked.debs.len() - unpacked.reused,

@@ -167,7 +167,18 @@ fn push_a_recipe_builds_as_build_does_and_locked_writes_no_lock() {
     assert_eq!(built.last_line(), digest, "push RECIPE and build agree");
 
     let target = format!("docker://{reference}:v1");
-    let r = p.run(&["verify", &target, "--key", s(&public), "--digest", &digest]);
+    // Only provenance was made (`--attest provenance`): that is what the
+    // key must have signed.
+    let r = p.run(&[
+        "verify",
+        &target,
+        "--key",
+        s(&public),
+        "--require",
+        "provenance",
+        "--digest",
+        &digest,
+    ]);
     r.expect_code(0);
     assert!(
         r.stdout.contains("pass  attestation provenance signature") && !r.stdout.contains("sbom"),

@@ -89,7 +89,7 @@ pub(crate) struct Reader {
 /// Where a registry image's blobs are read into.
 pub(crate) enum ReadInto<'a> {
     /// The cache folder (its lock held while this lives).
-    Cache(Cache),
+    Cache(Box<Cache>),
     /// The reader's temp folder.
     Scratch(&'a BlobStore),
 }
@@ -138,7 +138,7 @@ impl Reader {
     /// written, else a temp folder of this reader's.
     pub fn read_into(&self) -> Result<ReadInto<'_>> {
         let why = match self.cache.open_writable() {
-            Ok(cache) => return Ok(ReadInto::Cache(cache)),
+            Ok(cache) => return Ok(ReadInto::Cache(Box::new(cache))),
             Err(why) => why,
         };
         if let Some((store, _)) = self.scratch.get() {
@@ -221,7 +221,7 @@ impl Reader {
             None => self.cache.open_if_there().filter(writable),
         };
         let cache = match &into {
-            Some(ReadInto::Cache(c)) => Some(c),
+            Some(ReadInto::Cache(c)) => Some(&**c),
             Some(ReadInto::Scratch(_)) => None,
             None => local.as_ref(),
         };
