@@ -464,11 +464,14 @@ fn locked_names(path: &Path) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-/// What the two-platform recipe of the test below builds to. (Moved when
-/// the embedded SBOM's purls gained `distro=` and `upstream=` and an
-/// operating-system package.)
+/// What the two-platform recipe of the test below builds to. (Moved in
+/// this round by what images hold: the embedded SBOM's purls gained
+/// `distro=` and `upstream=` and an operating-system package; a new lock
+/// records its sources' dates, and the lock's digest is in the image;
+/// the image holds dpkg's own database and what the postinsts' file
+/// commands make.)
 const GOLDEN_PER_PLATFORM: &str =
-    "sha256:441f3a9ee58024e048f4d50ba1e08a90bffd7514462c134129cb4fb83cbe9413";
+    "sha256:315c4c41dc67917e6025c3b032827b175098f9d74b179bf17cf6d8d79515c532";
 
 /// `{ name, platforms }` entries: each platform is resolved from the
 /// entries that name it (a package its architecture lacks is never asked
@@ -916,10 +919,10 @@ fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
 
 /// The local-repository golden: this recipe with this repository builds
 /// to exactly this image (the repository's key and signatures are
-/// deterministic, so the lock is too). (Moved when the embedded SBOM's
-/// purls gained `distro=` and `upstream=` and an operating-system package.)
+/// deterministic, so the lock is too). Moved with `GOLDEN_PER_PLATFORM`,
+/// for the same reasons.
 const GOLDEN_SCRIPTS: &str =
-    "sha256:2a45ada1c77eee87b1d8588e47b1654cd84fadea6ced889b04cccc22663b73d7";
+    "sha256:0cd95c33fda32714486f920726f36c2f523f173b54a47dec64d3fd2508483fb6";
 
 #[test]
 fn maintainer_script_effects_alternatives_and_accounts() {
