@@ -181,7 +181,7 @@ fn push_a_recipe_builds_as_build_does_and_locked_writes_no_lock() {
     ]);
     r.expect_code(0);
     assert!(
-        r.stdout.contains("pass  attestation provenance signature") && !r.stdout.contains("sbom"),
+        r.stdout.contains("pass  signed provenance") && !r.stdout.contains("sbom"),
         "signed, and only the provenance: {}",
         r.stdout
     );

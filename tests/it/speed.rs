@@ -184,10 +184,10 @@ fn packages_grouped_by_source_and_an_update_changes_one_layer() {
     package_layers.sort();
     package_layers.dedup();
     assert_eq!(package_layers.len(), 3, "within the budget of 3");
-    // Each package's status entry travels with its files.
-    assert_eq!(holder(&g1, "var/lib/dpkg/status.d/libssl3"), ssl);
-    assert_eq!(holder(&g1, "var/lib/dpkg/status.d/openssl"), ssl);
-    assert_eq!(holder(&g1, "var/lib/dpkg/status.d/netbase"), shared);
+    // Each package's dpkg file list travels with its files.
+    assert_eq!(holder(&g1, "var/lib/dpkg/info/libssl3.list"), ssl);
+    assert_eq!(holder(&g1, "var/lib/dpkg/info/openssl.list"), ssl);
+    assert_eq!(holder(&g1, "var/lib/dpkg/info/netbase.list"), shared);
 
     // The history names each layer's sources.
     let l = check_layout(&grouped.dir.path().join("out/before"));
