@@ -23,6 +23,7 @@ mod everyday;
 mod generated_files;
 mod golden;
 mod hostile;
+mod hostile_packages;
 mod layer_cache;
 mod live;
 mod network;

@@ -12,7 +12,7 @@ use crate::support::*;
 
 const EPOCH: u64 = 1_700_000_000;
 
-fn passwd_masters() -> Deb {
+pub(crate) fn passwd_masters() -> Deb {
     Deb::new("base-passwd", "3.6.1", "amd64")
         .field("Essential", "yes")
         .entry(DebEntry::dir("usr/share/base-passwd"))
@@ -92,13 +92,19 @@ entrypoint = ["/bin/hello"]
 "#;
 
 /// A recipe folder for `repo`, with its keyring beside the recipe.
-struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
     url: String,
 }
 
 impl Project {
-    fn new(repo: &AptRepo, url: &str, platforms: &str, packages: &str, layers: &str) -> Project {
+    pub(crate) fn new(
+        repo: &AptRepo,
+        url: &str,
+        platforms: &str,
+        packages: &str,
+        layers: &str,
+    ) -> Project {
         Project::new_in(tempdir(), repo, url, platforms, packages, layers)
     }
 
@@ -134,7 +140,7 @@ impl Project {
     fn cache(&self) -> PathBuf {
         self.dir.path().join("cache")
     }
-    fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.path().join("out")
     }
 
@@ -149,7 +155,7 @@ impl Project {
         run(&mut cmd)
     }
 
-    fn build(&self, extra: &[&str]) -> Run {
+    pub(crate) fn build(&self, extra: &[&str]) -> Run {
         let mut args = vec!["build"];
         args.extend_from_slice(extra);
         let mut cmd = stele();
@@ -906,7 +912,7 @@ fn script_packages() -> Vec<Deb> {
 }
 
 /// The image's files, later layers over earlier ones.
-fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
+pub(crate) fn image_files(layout: &Path) -> std::collections::BTreeMap<String, TarEntry> {
     let l = check_layout(layout);
     let mut files = std::collections::BTreeMap::new();
     for (mt, blob) in &l.layers {

@@ -101,8 +101,11 @@ impl ScriptReport {
             .iter()
             .filter(|e| e.outcome == Outcome::Skipped)
         {
-            // The command's name; a `.` is named by what it reads.
+            // The command's name; a `.` is named by what it reads, and a
+            // script the reader refused whole by the whole placeholder
+            // (its first word alone read as "(the").
             let first_word = match e.effect.split_whitespace().next().unwrap_or("") {
+                _ if e.effect.starts_with('(') => e.effect.clone(),
                 "." | "source" => format!(
                     "source {}",
                     e.effect.split_whitespace().nth(1).unwrap_or("")
