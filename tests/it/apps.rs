@@ -237,8 +237,12 @@ fn a_wheel_installs_and_diff_names_the_python_package_that_changed() {
 /// The registry npm itself is configured with on this machine, for the
 /// `stele` the test starts (whose HOME is empty).
 fn npm_registry() -> String {
+    // npm writes a log below its cache even for `config get`: keep it out
+    // of the user's HOME.
+    let cache = tempdir();
     let out = Command::new("npm")
         .args(["config", "get", "registry"])
+        .env("npm_config_cache", cache.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "npm config get registry failed");
