@@ -195,11 +195,19 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
 struct Reader<'a> {
     ctx: &'a Context<'a>,
     steps: Vec<Step>,
-    /// What `MKTEMP` holds: a copy of an installed file (and whether it
-    /// kept its mode), or None once the script changed it in a way the
-    /// reader does not follow; and the lines of edits made only under a
-    /// condition the reader cannot decide, which the copy is taken without.
-    temp: Option<(Option<(String, bool)>, Vec<usize>)>,
+    /// What `MKTEMP` holds, once the script has written it.
+    temp: Option<Temp>,
+}
+
+/// A temporary file as far as the reader follows it.
+struct Temp {
+    /// The installed file it is a copy of, and whether the copy kept
+    /// that file's mode; None once the script changed it in a way the
+    /// reader does not follow.
+    copy: Option<(String, bool)>,
+    /// Lines of edits made only under a condition the reader cannot
+    /// decide, which the copy is taken without.
+    doubtful: Vec<usize>,
 }
 
 /// What `$(mktemp)` prints to the reader: a file no package ships, which

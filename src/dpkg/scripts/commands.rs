@@ -3,7 +3,9 @@
 //! and the caches Debian's packages refresh. A command not named here is
 //! skipped as unknown, with its name.
 
-use super::{adduser, files, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, MKTEMP};
+use super::{
+    adduser, files, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, Temp, MKTEMP,
+};
 use crate::dpkg::shell::{Simple, Site, Status};
 
 /// Records what `cmd` does at `at`, and returns its exit status.
@@ -74,7 +76,10 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         "ucf" => {
             match ucf::parse_ucf(&args[1..]) {
                 Ok(Action::Ucf(mut u)) if u.new == MKTEMP => match &r.temp {
-                    Some((Some((from, kept)), doubtful)) => {
+                    Some(Temp {
+                        copy: Some((from, kept)),
+                        doubtful,
+                    }) => {
                         u.new = from.clone();
                         u.unapplied = doubtful.clone();
                         u.mode = (!kept).then_some(0o600);
@@ -391,7 +396,10 @@ fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
                 a.starts_with('-') && !a.starts_with("--") && (a.contains('a') || a.contains('p'))
                     || matches!(*a, "--archive" | "--preserve")
             });
-            r.temp = Some((Some((from.to_string(), kept)), Vec::new()));
+            r.temp = Some(Temp {
+                copy: Some((from.to_string(), kept)),
+                doubtful: Vec::new(),
+            });
             r.record(
                 at,
                 Action::NotNeeded {
@@ -413,8 +421,19 @@ fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
         }
         _ => {
             match (&mut r.temp, at.doubt) {
-                (Some((Some(_), doubtful)), Some(_)) => doubtful.push(at.line),
-                (temp, _) => *temp = Some((None, Vec::new())),
+                (
+                    Some(Temp {
+                        copy: Some(_),
+                        doubtful,
+                    }),
+                    Some(_),
+                ) => doubtful.push(at.line),
+                (temp, _) => {
+                    *temp = Some(Temp {
+                        copy: None,
+                        doubtful: Vec::new(),
+                    })
+                }
             }
             None
         }
