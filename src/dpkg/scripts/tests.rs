@@ -486,3 +486,30 @@ fn php_modules_are_enabled_through_php_invoke_and_phpenmod() {
         ]
     );
 }
+
+#[test]
+fn statoverride_modes_may_have_a_leading_zero() {
+    // php-common's postinst.
+    let steps = run(
+        "#!/bin/sh\nset -e\nif ! dpkg-statoverride --list /var/lib/php/sessions >/dev/null; then\n\
+         dpkg-statoverride --update --quiet --add root root 01733 /var/lib/php/sessions\nfi\n\
+         dpkg-statoverride --add root root 017333 /x\n",
+    );
+    assert_eq!(
+        actions(&steps)[0],
+        &Action::File(
+            FileOp::StatOverride {
+                owner: "root".into(),
+                group: "root".into(),
+                mode: 0o1733,
+                path: "/var/lib/php/sessions".into(),
+                update: true,
+            },
+            0o022
+        )
+    );
+    assert_eq!(
+        skipped(&steps).iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+        [6]
+    );
+}
