@@ -152,8 +152,9 @@ pub struct Installed {
     /// (passwd.master, group.master) when base-passwd is installed.
     pub passwd_masters: Option<(String, String)>,
     /// The dpkg database's files that describe every package at once
-    /// (`status`, the trigger interests, the lock files, statoverrides):
-    /// they change whenever any package does, so they are not any one
+    /// (`status`, the trigger interests, the lock files, statoverrides),
+    /// and ucf's record of the files it manages (`/var/lib/ucf`): they
+    /// change whenever any package does, so they are not any one
     /// package's, and go into the recipe layer beside the account files.
     pub shared: FsTree,
     /// Accounts the packages declare, in install order.
@@ -293,6 +294,7 @@ pub fn install(
         configure::Configured {
             accounts: Vec::new(),
             report: ScriptReport::default(),
+            ucf: Vec::new(),
         }
     };
     if opts.ca_links {
@@ -319,6 +321,12 @@ pub fn install(
     }
     let passwd_masters = generated::passwd_masters(&state)?;
     let mut shared = FsTree::new();
+    for (key, node) in &configured.ucf {
+        for h in state.holders.remove(key).unwrap_or_default() {
+            state.trees[h].remove(key);
+        }
+        shared.replace(key.clone(), node.clone());
+    }
     for key in database::SHARED {
         if let Some(hs) = state.holders.remove(*key) {
             for h in hs {

@@ -19,9 +19,11 @@
 mod adduser;
 mod commands;
 mod files;
+mod ucf;
 mod update_alternatives;
 
 pub(crate) use files::FileOp;
+pub(crate) use ucf::Ucf;
 
 use super::shell::{self, Found, Host, Invocation, Simple, Site, Status, Unreadable};
 
@@ -33,6 +35,8 @@ pub(crate) struct Context<'a> {
     /// `dpkg --print-architecture`, when known.
     pub native_arch: Option<&'a str>,
     pub lookup: &'a dyn Fn(&str) -> Option<Found>,
+    /// The names in the folder at an absolute path, sorted, when it is one.
+    pub list: &'a dyn Fn(&str) -> Option<Vec<String>>,
 }
 
 /// One thing a script does that is worth reporting.
@@ -66,6 +70,16 @@ pub(crate) enum Action {
     /// A plain file command (`mkdir`, `chown`, `ln -s`, …), and the umask
     /// in force where it runs.
     File(FileOp, u32),
+    /// `ucf NEW DEST`: a configuration file ucf installs.
+    Ucf(Ucf),
+    /// `ucfr PACKAGE DEST`: ucf's record of the package that owns DEST.
+    Ucfr {
+        package: String,
+        dest: String,
+    },
+    /// `php_invoke enmod VERSION SAPI MODULE` (php-maintscript-helper) or
+    /// `phpenmod`: a PHP module enabled.
+    PhpEnmod(PhpEnmod),
     /// `systemd-sysusers FILE`: the package's sysusers.d file, which stele
     /// applies from the tree.
     Sysusers {
@@ -95,6 +109,21 @@ pub(crate) enum Service {
     Enable(String),
     /// `update-rc.d NAME defaults`: the rc?.d links its LSB header names.
     RcDefaults(String),
+}
+
+/// A PHP module enabled as php-common's phpenmod enables it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PhpEnmod {
+    /// A PHP version (`8.2`), or `ALL`: every one in /usr/lib/php.
+    pub version: String,
+    /// A SAPI (`cli`, `fpm`, …), or `ALL`: every one in /usr/lib/php/VERSION/sapi.
+    pub sapi: String,
+    pub module: String,
+    /// `-m`: enabled by a maintainer script (`enabled_by_maint`), not
+    /// the administrator (`enabled_by_admin`).
+    pub maint: bool,
+    /// `-r`: the module is recorded in /var/lib/php/modules/VERSION/registry.
+    pub register: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,6 +175,7 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
     let mut reader = Reader {
         ctx,
         steps: Vec::new(),
+        temp: None,
     };
     let (line, why) = match shell::read(text, &run, &mut reader) {
         Ok(()) => return reader.steps,
@@ -165,7 +195,24 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
 struct Reader<'a> {
     ctx: &'a Context<'a>,
     steps: Vec<Step>,
+    /// What `MKTEMP` holds, once the script has written it.
+    temp: Option<Temp>,
 }
+
+/// A temporary file as far as the reader follows it.
+struct Temp {
+    /// The installed file it is a copy of, and whether the copy kept
+    /// that file's mode; None once the script changed it in a way the
+    /// reader does not follow.
+    copy: Option<(String, bool)>,
+    /// Lines of edits made only under a condition the reader cannot
+    /// decide, which the copy is taken without.
+    doubtful: Vec<usize>,
+}
+
+/// What `$(mktemp)` prints to the reader: a file no package ships, which
+/// the reader follows only as a copy of another (see `Reader::temps`).
+pub(crate) const MKTEMP: &str = "/tmp/tmp.stele-mktemp";
 
 impl Reader<'_> {
     /// Records what a command at `at` does. Where it may not run at all,
@@ -184,6 +231,9 @@ impl Reader<'_> {
                 | Action::File(..)
                 | Action::ShadowOn
                 | Action::Service(_)
+                | Action::Ucf(_)
+                | Action::PhpEnmod(_)
+                | Action::Ucfr { .. }
                 | Action::Sysusers { .. }),
             ) => Action::Skipped {
                 command: describe(&a),
@@ -228,6 +278,12 @@ impl Host for Reader<'_> {
             ["dpkg", "--print-architecture"] => self.ctx.native_arch.map(str::to_string),
             // Images stele makes are Linux images.
             ["uname"] | ["uname", "-s"] => Some(String::from("Linux")),
+            ["mktemp"] => Some(String::from(MKTEMP)),
+            // The modules php-common's helpers registered so far.
+            ["phpquery", "-M", "-v", version] if is_file_name(version) => {
+                (self.ctx.list)(&format!("/var/lib/php/modules/{version}/registry"))
+                    .map(|names| names.join("\n"))
+            }
             _ => None,
         }
     }
@@ -260,6 +316,16 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::AddGroup { name, .. } => format!("addgroup --system {name}"),
         Action::AddMember { user, group } => format!("adduser {user} {group}"),
         Action::Sysusers { file } => format!("systemd-sysusers {file}"),
+        Action::Ucf(u) => format!("ucf {} {}", u.new, u.dest),
+        Action::Ucfr { package, dest } => format!("ucfr {package} {dest}"),
+        Action::PhpEnmod(e) => format!(
+            "phpenmod -v {} -s {}{}{} {}",
+            e.version,
+            e.sapi,
+            if e.maint { " -m" } else { "" },
+            if e.register { " -r" } else { "" },
+            e.module
+        ),
         Action::File(op, _) => files::describe(op),
         Action::ShadowOn => String::from("shadowconfig on"),
         Action::Service(Service::Enable(u)) => format!("deb-systemd-helper enable {u}"),

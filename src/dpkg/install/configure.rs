@@ -19,14 +19,19 @@ use sysusers::Declared;
 
 pub(super) mod alternatives;
 mod file_ops;
+mod php;
 mod services;
 pub(super) mod sysusers;
+mod ucf;
 
 pub(super) use file_ops::statoverride_text;
 
 pub(super) struct Configured {
     pub accounts: Vec<Declared>,
     pub report: ScriptReport,
+    /// ucf's state files (`/var/lib/ucf`), which every package using ucf
+    /// changes: they belong to none of them.
+    pub ucf: Vec<(String, fstree::Node)>,
 }
 
 /// What became of a declared account: kept (for the account files) and
@@ -125,6 +130,7 @@ pub(super) fn configure(
     let mut effects: Vec<ScriptEffect> = Vec::new();
     let mut regs: Vec<Registration> = Vec::new();
     let mut accounts: Vec<Declared> = Vec::new();
+    let mut ucf_state = ucf::UcfState::default();
     let packages = state.packages;
     for (j, (p, deb)) in packages.iter().enumerate() {
         let mut sysusers_named: Vec<String> = Vec::new();
@@ -157,11 +163,16 @@ pub(super) fn configure(
                     },
                 })
             };
+            let list = |path: &str| -> Option<Vec<String>> {
+                let key = key_of(path)?;
+                matches!(lookup(path), Some(Found::Dir)).then(|| php::children(state, &key))
+            };
             let ctx = scripts::Context {
                 package: &p.name,
                 arch: &p.architecture,
                 native_arch,
                 lookup: &lookup,
+                list: &list,
             };
             let steps = scripts::read(&ctx, text, args);
             for step in steps {
@@ -242,6 +253,32 @@ pub(super) fn configure(
                         match file_ops::apply(
                             state, j, &op, umask, registry, &key_of, overrides, epoch,
                         ) {
+                            Ok(detail) => effect.detail = detail,
+                            Err(why) => {
+                                effect.outcome = Outcome::Skipped;
+                                effect.detail = why;
+                            }
+                        }
+                    }
+                    Action::Ucf(u) => {
+                        let done = ucf_state.install(state, j, &u, registry, &key_of, epoch);
+                        match done {
+                            Ok(detail) => effect.detail = detail,
+                            Err(why) => {
+                                effect.outcome = Outcome::Skipped;
+                                effect.detail = why;
+                            }
+                        }
+                    }
+                    Action::PhpEnmod(e) => match php::enmod(state, j, &e, epoch) {
+                        Ok(detail) => effect.detail = detail,
+                        Err(why) => {
+                            effect.outcome = Outcome::Skipped;
+                            effect.detail = why;
+                        }
+                    },
+                    Action::Ucfr { package, dest } => {
+                        match ucf_state.register(state, &package, &dest, &key_of) {
                             Ok(detail) => effect.detail = detail,
                             Err(why) => {
                                 effect.outcome = Outcome::Skipped;
@@ -369,6 +406,7 @@ pub(super) fn configure(
             effects,
             alternatives: alts.chosen,
         },
+        ucf: ucf_state.files(epoch),
     })
 }
 

@@ -3,11 +3,16 @@
 //! and the caches Debian's packages refresh. A command not named here is
 //! skipped as unknown, with its name.
 
-use super::{adduser, files, update_alternatives, Action, Reader, Service};
+use super::{
+    adduser, files, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, Temp, MKTEMP,
+};
 use crate::dpkg::shell::{Simple, Site, Status};
 
 /// Records what `cmd` does at `at`, and returns its exit status.
 pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
+    if let Some(status) = temporary(r, cmd, at) {
+        return status;
+    }
     // Writing a file, or reading a here-document, is a file change the
     // reader does not make.
     if let Some(write) = cmd.writes.first() {
@@ -66,6 +71,35 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                     Some(a) => r.record(at, a),
                     None => r.record(at, skipped("only system accounts (`--system`, `-r`) and groups with a given id, with literal names, are followed")),
                 }
+            Status::True
+        }
+        "ucf" => {
+            match ucf::parse_ucf(&args[1..]) {
+                Ok(Action::Ucf(mut u)) if u.new == MKTEMP => match &r.temp {
+                    Some(Temp {
+                        copy: Some((from, kept)),
+                        doubtful,
+                    }) => {
+                        u.new = from.clone();
+                        u.unapplied = doubtful.clone();
+                        u.mode = (!kept).then_some(0o600);
+                        r.record(at, Action::Ucf(u));
+                    }
+                    _ => r.record(
+                        at,
+                        skipped("installs a temporary file whose content the reader cannot tell"),
+                    ),
+                },
+                Ok(a) => r.record(at, a),
+                Err(why) => r.record(at, skipped(&why)),
+            }
+            Status::True
+        }
+        "ucfr" => {
+            match ucf::parse_ucfr(&args[1..]) {
+                Ok(a) => r.record(at, a),
+                Err(why) => r.record(at, skipped(&why)),
+            }
             Status::True
         }
         "systemd-sysusers" => {
@@ -219,6 +253,51 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             );
             Status::True
         }
+        "." | "source" if args.get(1) == Some(&"/usr/lib/php/php-maintscript-helper") => {
+            // php-common's functions, of which the reader knows the one
+            // that changes files: `php_invoke` (below).
+            Status::True
+        }
+        "php_invoke" => {
+            match &args[1..] {
+                // php-maintscript-helper: for every SAPI, `phpenmod -m -r`
+                // (maintainer, registered); for one, `phpenmod -m`.
+                ["enmod", version, sapi, module] => {
+                    let all = *sapi == "ALL";
+                    let e = PhpEnmod {
+                        version: version.to_string(),
+                        sapi: sapi.to_string(),
+                        module: module.to_string(),
+                        maint: true,
+                        register: all,
+                    };
+                    match php_checked(e) {
+                        Ok(e) => r.record(at, Action::PhpEnmod(e)),
+                        Err(why) => r.record(at, skipped(&why)),
+                    }
+                }
+                [cmd, ..] if *cmd != "enmod" => r.record(
+                    at,
+                    not_needed("disables PHP modules: nothing to do on a first install"),
+                ),
+                _ => r.record(
+                    at,
+                    skipped("php_invoke with arguments the reader does not follow"),
+                ),
+            }
+            Status::True
+        }
+        "phpenmod" => {
+            match php_enmod_args(&args[1..]) {
+                Ok(es) => {
+                    for e in es {
+                        r.record(at, Action::PhpEnmod(e));
+                    }
+                }
+                Err(why) => r.record(at, skipped(&why)),
+            }
+            Status::True
+        }
         "." | "source" if args.get(1) == Some(&"/usr/share/debconf/confmodule") => {
             // debconf's library, not an effect: what its questions decide
             // is read from their defaults, and commands that depend on an
@@ -291,6 +370,138 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             Status::Unknown
         }
     }
+}
+
+/// A command on `MKTEMP` (see `Reader::temp`): `cp FILE "$tmp"` is
+/// followed as a copy; `rm` of it is no effect; any other command that
+/// names it makes its content unknown, or, under a condition the reader
+/// cannot decide, is remembered as an edit the copy does not have. `ucf`
+/// is left to its own reading.
+fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
+    let args = cmd.argv;
+    let named = args.iter().skip(1).any(|a| *a == MKTEMP)
+        || cmd.writes.iter().any(|w| w.path.as_deref() == Some(MKTEMP));
+    if !named || args[0] == "ucf" || at.probe {
+        return None;
+    }
+    let text = args.join(" ");
+    let operands: Vec<&str> = args[1..]
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    match (args[0], operands.as_slice()) {
+        ("cp", [from, to]) if *to == MKTEMP && from.starts_with('/') && at.doubt.is_none() => {
+            let kept = args[1..].iter().any(|a| {
+                a.starts_with('-') && !a.starts_with("--") && (a.contains('a') || a.contains('p'))
+                    || matches!(*a, "--archive" | "--preserve")
+            });
+            r.temp = Some(Temp {
+                copy: Some((from.to_string(), kept)),
+                doubtful: Vec::new(),
+            });
+            r.record(
+                at,
+                Action::NotNeeded {
+                    command: text,
+                    why: "a temporary copy, followed to the command that installs it",
+                },
+            );
+            Some(Status::True)
+        }
+        ("rm", _) => {
+            r.record(
+                at,
+                Action::NotNeeded {
+                    command: text,
+                    why: "removes a temporary file",
+                },
+            );
+            Some(Status::True)
+        }
+        _ => {
+            match (&mut r.temp, at.doubt) {
+                (
+                    Some(Temp {
+                        copy: Some(_),
+                        doubtful,
+                    }),
+                    Some(_),
+                ) => doubtful.push(at.line),
+                (temp, _) => {
+                    *temp = Some(Temp {
+                        copy: None,
+                        doubtful: Vec::new(),
+                    })
+                }
+            }
+            None
+        }
+    }
+}
+
+/// A module, version and SAPI must each be one file name.
+fn php_checked(e: PhpEnmod) -> Result<PhpEnmod, String> {
+    for (what, name) in [
+        ("module", &e.module),
+        ("version", &e.version),
+        ("SAPI", &e.sapi),
+    ] {
+        if !super::is_file_name(name) {
+            return Err(format!(
+                "refused: `{}` is not a PHP {what} name",
+                name.escape_debug()
+            ));
+        }
+    }
+    Ok(e)
+}
+
+/// `phpenmod [-v VERSION] [-s SAPI] [-m] [-r] [-q] MODULE…` (both
+/// default to ALL).
+fn php_enmod_args(args: &[&str]) -> Result<Vec<PhpEnmod>, String> {
+    let (mut version, mut sapi) = ("ALL", "ALL");
+    let (mut maint, mut register) = (false, false);
+    let mut modules = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i] {
+            "-v" | "-s" if i + 1 < args.len() => {
+                if args[i] == "-v" {
+                    version = args[i + 1];
+                } else {
+                    sapi = args[i + 1];
+                }
+                i += 1;
+            }
+            "-m" => maint = true,
+            "-r" => register = true,
+            "-q" => {}
+            a if a.starts_with('-') => {
+                return Err(format!(
+                    "phpenmod with an option the reader does not follow (`{}`)",
+                    a.escape_debug()
+                ))
+            }
+            m => modules.push(m),
+        }
+        i += 1;
+    }
+    if modules.is_empty() {
+        return Err(String::from("phpenmod without a module"));
+    }
+    modules
+        .into_iter()
+        .map(|m| {
+            php_checked(PhpEnmod {
+                version: version.to_string(),
+                sapi: sapi.to_string(),
+                module: m.to_string(),
+                maint,
+                register,
+            })
+        })
+        .collect()
 }
 
 /// `dpkg --compare-versions A OP B`: an empty version is earlier than any

@@ -140,11 +140,17 @@ pub(crate) fn describe(op: &FileOp) -> String {
     }
 }
 
+/// An octal mode; leading zeros as dpkg-statoverride and chmod take them
+/// (php-common's `01733`), at most 8 characters.
 fn octal(text: &str) -> Option<u32> {
-    (!text.is_empty() && text.len() <= 4)
-        .then(|| u32::from_str_radix(text, 8).ok())
-        .flatten()
-        .filter(|m| *m <= 0o7777)
+    if text.is_empty() || text.len() > 8 || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    let digits = text.trim_start_matches('0');
+    if digits.len() > 4 {
+        return None;
+    }
+    Some(u32::from_str_radix(digits, 8).unwrap_or(0)).filter(|m| *m <= 0o7777)
 }
 
 fn mode(text: &str) -> Option<Mode> {

@@ -12,6 +12,7 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
         arch: "amd64",
         native_arch: Some("amd64"),
         lookup: &lookup,
+        list: &|_| None,
     };
     read(&ctx, text, &["configure"])
 }
@@ -379,5 +380,136 @@ fn useradd_and_groupadd_system_accounts() {
     assert!(
         matches!(actions(&steps)[3], Action::Skipped { .. }),
         "not a system account"
+    );
+}
+
+#[test]
+fn ucf_and_ucfr_are_read_with_their_options() {
+    let steps = run(
+        "#!/bin/sh\nset -e\n\
+         ucf --three-way --debconf-ok --sum-file /usr/share/x.md5sum -s /usr/share /usr/share/x.conf /etc/x.conf\n\
+         ucfr --force p /etc/x.conf\n\
+         ucf -n /usr/share/x.conf /etc/x.conf\n\
+         ucf --state-dir /tmp/ucf /usr/share/x.conf /etc/x.conf\n\
+         ucf x.conf /etc/x.conf\n\
+         ucfr p\n",
+    );
+    assert_eq!(
+        actions(&steps)[..2],
+        [
+            &Action::Ucf(Ucf {
+                new: "/usr/share/x.conf".into(),
+                dest: "/etc/x.conf".into(),
+                three_way: true,
+                unapplied: Vec::new(),
+                mode: None,
+            }),
+            &Action::Ucfr {
+                package: "p".into(),
+                dest: "/etc/x.conf".into(),
+            },
+        ]
+    );
+    let lines: Vec<usize> = skipped(&steps).iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [5, 6, 7, 8]);
+}
+
+#[test]
+fn ucf_from_a_temporary_copy_installs_the_copied_file() {
+    // As openssh-server's postinst writes sshd_config: a copy edited only
+    // on debconf answers other than the defaults.
+    let script = "#!/bin/sh\nset -e\n. /usr/share/debconf/confmodule\n\
+         db_get p/question\nanswer=\"$RET\"\n\
+         new=\"$(mktemp)\"\n\
+         cp -aZ /usr/share/p/p.conf \"$new\"\n\
+         if [ \"$answer\" != true ]; then\n\
+         sed -i 's/^#A/A/' \"$new\"\nfi\n\
+         ucf --three-way \"$new\" /etc/p.conf\n\
+         rm -f \"$new\"\n";
+    let steps = run(script);
+    assert!(actions(&steps).contains(&&Action::Ucf(Ucf {
+        new: "/usr/share/p/p.conf".into(),
+        dest: "/etc/p.conf".into(),
+        three_way: true,
+        unapplied: vec![9],
+        mode: None,
+    })));
+    assert_eq!(
+        skipped(&steps),
+        [(9, "sed -i s/^#A/A/ /tmp/tmp.stele-mktemp".to_string())]
+    );
+    // An edit that surely runs makes the copy's content unknown.
+    let steps = run(
+        "#!/bin/sh\nt=$(mktemp)\ncp /usr/share/p/p.conf $t\nsed -i s/a/b/ $t\nucf $t /etc/p.conf\n",
+    );
+    let s: Vec<usize> = skipped(&steps).iter().map(|(l, _)| *l).collect();
+    assert_eq!(s, [4, 5]);
+    assert!(!actions(&steps).iter().any(|a| matches!(a, Action::Ucf(_))));
+}
+
+#[test]
+fn php_modules_are_enabled_through_php_invoke_and_phpenmod() {
+    let steps = run_with(
+        "php8.2-common",
+        "#!/bin/sh\nset -e\nif [ -e /usr/lib/php/php-maintscript-helper ]; then\n\
+         . /usr/lib/php/php-maintscript-helper\n\
+         for m in ctype exif; do\nphp_invoke enmod 8.2 ALL $m\ndone\nfi\n\
+         php_invoke enmod 8.2 cli ffi\nphp_invoke dismod 8.2 ALL ffi\n\
+         phpenmod -v 8.1 -s fpm -m a b\nphp_invoke enmod 8.2 ALL ../x\n",
+        &["/usr/lib/php/php-maintscript-helper"],
+    );
+    let php = |version: &str, sapi: &str, module: &str, register: bool, maint: bool| {
+        Action::PhpEnmod(PhpEnmod {
+            version: version.into(),
+            sapi: sapi.into(),
+            module: module.into(),
+            maint,
+            register,
+        })
+    };
+    assert_eq!(
+        actions(&steps),
+        [
+            &php("8.2", "ALL", "ctype", true, true),
+            &php("8.2", "ALL", "exif", true, true),
+            &php("8.2", "cli", "ffi", false, true),
+            &Action::NotNeeded {
+                command: "php_invoke dismod 8.2 ALL ffi".into(),
+                why: "disables PHP modules: nothing to do on a first install",
+            },
+            &php("8.1", "fpm", "a", false, true),
+            &php("8.1", "fpm", "b", false, true),
+            &Action::Skipped {
+                command: "php_invoke enmod 8.2 ALL ../x".into(),
+                why: "refused: `../x` is not a PHP module name".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn statoverride_modes_may_have_a_leading_zero() {
+    // php-common's postinst.
+    let steps = run(
+        "#!/bin/sh\nset -e\nif ! dpkg-statoverride --list /var/lib/php/sessions >/dev/null; then\n\
+         dpkg-statoverride --update --quiet --add root root 01733 /var/lib/php/sessions\nfi\n\
+         dpkg-statoverride --add root root 017333 /x\n",
+    );
+    assert_eq!(
+        actions(&steps)[0],
+        &Action::File(
+            FileOp::StatOverride {
+                owner: "root".into(),
+                group: "root".into(),
+                mode: 0o1733,
+                path: "/var/lib/php/sessions".into(),
+                update: true,
+            },
+            0o022
+        )
+    );
+    assert_eq!(
+        skipped(&steps).iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+        [6]
     );
 }

@@ -107,3 +107,164 @@ fn links_replace_shipped_symlinks_under_merged_usr_and_accounts_keep_order() {
 fn deb_name(p: &Selected) -> String {
     format!("{}_{}_{}.deb", p.name, p.version, p.architecture)
 }
+
+#[test]
+fn ucf_installs_records_and_backs_up_as_ucf_does_and_phpenmod_links_modules() {
+    let packages = vec![
+        package(
+            "ucf",
+            TarBuilder::new()
+                .dir("./")
+                .dir("./var/")
+                .dir("./var/lib/")
+                .dir("./var/lib/ucf/"),
+            "#!/bin/sh\nset -e\ntouch /var/lib/ucf/hashfile\ntouch /var/lib/ucf/registry\n",
+        ),
+        package(
+            "php-common",
+            TarBuilder::new()
+                .dir("./")
+                .dir("./usr/")
+                .dir("./usr/sbin/")
+                .file("./usr/sbin/phpenmod", b"#!/bin/sh\n")
+                .file("./usr/sbin/phpquery", b"#!/bin/sh\n")
+                .dir("./usr/lib/")
+                .dir("./usr/lib/php/")
+                .file(
+                    "./usr/lib/php/php-maintscript-helper",
+                    b"php_invoke() { :; }\n",
+                ),
+            "",
+        ),
+        package(
+            "php-mods",
+            TarBuilder::new()
+                .dir("./")
+                .dir("./etc/")
+                .dir("./etc/php/")
+                .dir("./etc/php/8.2/")
+                .dir("./etc/php/8.2/mods-available/")
+                .dir("./etc/php/8.2/cli/")
+                .dir("./etc/php/8.2/cli/conf.d/")
+                .dir("./usr/")
+                .dir("./usr/lib/")
+                .dir("./usr/lib/php/")
+                .dir("./usr/lib/php/8.2/")
+                .file("./usr/lib/php/8.2/php.ini-production", b"[PHP]\n")
+                .dir("./usr/lib/php/8.2/sapi/")
+                .file("./usr/lib/php/8.2/sapi/cli", b"")
+                .dir("./usr/share/")
+                .dir("./usr/share/php8.2-common/")
+                .file(
+                    "./usr/share/php8.2-common/a.ini",
+                    b"; priority=10\nextension=a.so\n",
+                )
+                .file("./usr/share/php8.2-common/b.ini", b"extension=b.so\n"),
+            "#!/bin/sh\nset -e\n\
+             ucf /usr/lib/php/8.2/php.ini-production /etc/php/8.2/cli/php.ini\n\
+             ucfr php-mods /etc/php/8.2/cli/php.ini\n\
+             if [ -e /usr/lib/php/php-maintscript-helper ]; then\n\
+             . /usr/lib/php/php-maintscript-helper\n\
+             for m in a b; do\n\
+             ucf /usr/share/php8.2-common/$m.ini /etc/php/8.2/mods-available/$m.ini\n\
+             ucfr --force php-mods /etc/php/8.2/mods-available/$m.ini\n\
+             ucfr php-mods /etc/php/8.2/mods-available/$m.ini\n\
+             php_invoke enmod 8.2 ALL $m\n\
+             done\n\
+             fi\n",
+        ),
+        // phpquery -M lists the modules registered by earlier packages.
+        package(
+            "php-cli",
+            TarBuilder::new().dir("./"),
+            "#!/bin/sh\nset -e\n. /usr/lib/php/php-maintscript-helper\n\
+             mods=$(phpquery -M -v 8.2)\n\
+             for m in $mods; do php_invoke enmod 8.2 cli $m; done\n",
+        ),
+    ];
+    let installed = install(&packages, 5, &InstallOptions::default()).unwrap();
+    let skipped: Vec<String> = installed
+        .report
+        .effects
+        .iter()
+        .filter(|e| e.outcome == Outcome::Skipped)
+        .map(|e| format!("{} {}: {}", e.source, e.effect, e.detail))
+        .collect();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let cli: Vec<&str> = installed
+        .report
+        .effects
+        .iter()
+        .filter(|e| e.package == "php-cli")
+        .map(|e| e.effect.as_str())
+        .collect();
+    assert_eq!(
+        cli,
+        ["phpenmod -v 8.2 -s cli -m a", "phpenmod -v 8.2 -s cli -m b"]
+    );
+    let mods = &installed.packages[2].tree;
+    let text = |tree: &crate::fstree::FsTree, key: &str| match tree.get(key).map(|n| &n.kind) {
+        Some(NodeKind::File(c)) => String::from_utf8(c.read_all().unwrap()).unwrap(),
+        other => panic!("/{key}: {other:?}"),
+    };
+    assert_eq!(text(mods, "etc/php/8.2/cli/php.ini"), "[PHP]\n");
+    assert_eq!(
+        text(mods, "etc/php/8.2/mods-available/a.ini"),
+        "; priority=10\nextension=a.so\n"
+    );
+    for (link, module) in [("10-a.ini", "a"), ("20-b.ini", "b")] {
+        assert_eq!(
+            mods.get(&format!("etc/php/8.2/cli/conf.d/{link}"))
+                .map(|n| &n.kind),
+            Some(&NodeKind::Symlink(format!(
+                "/etc/php/8.2/mods-available/{module}.ini"
+            )))
+        );
+        for state in ["cli/enabled_by_maint", "registry"] {
+            let key = format!("var/lib/php/modules/8.2/{state}/{module}");
+            assert_eq!(text(mods, &key), "", "/{key}");
+        }
+    }
+    // ucf's state is in no package's tree; the hashfile lists the files
+    // in the order ucf met them, each earlier state kept, newest first.
+    assert!(installed.packages[0]
+        .tree
+        .get("var/lib/ucf/hashfile")
+        .is_none());
+    let shared = &installed.shared;
+    let md5 = |b: &[u8]| format!("{:x}", <md5::Md5 as md5::Digest>::digest(b));
+    let ini = format!("{}  /etc/php/8.2/cli/php.ini\n", md5(b"[PHP]\n"));
+    let a = format!(
+        "{}  /etc/php/8.2/mods-available/a.ini\n",
+        md5(b"; priority=10\nextension=a.so\n")
+    );
+    let b = format!(
+        "{}  /etc/php/8.2/mods-available/b.ini\n",
+        md5(b"extension=b.so\n")
+    );
+    assert_eq!(text(shared, "var/lib/ucf/hashfile"), format!("{ini}{a}{b}"));
+    assert_eq!(text(shared, "var/lib/ucf/hashfile.0"), format!("{ini}{a}"));
+    assert_eq!(text(shared, "var/lib/ucf/hashfile.1"), ini);
+    assert_eq!(
+        text(shared, "var/lib/ucf/hashfile.2"),
+        "",
+        "ucf's own postinst touched it"
+    );
+    assert!(shared.get("var/lib/ucf/hashfile.3").is_none());
+    assert_eq!(
+        text(shared, "var/lib/ucf/registry"),
+        "php-mods \t /etc/php/8.2/cli/php.ini\n\
+         php-mods \t /etc/php/8.2/mods-available/a.ini\n\
+         php-mods \t /etc/php/8.2/mods-available/b.ini\n",
+        "a second ucfr of the same file changes nothing"
+    );
+    assert_eq!(text(shared, "var/lib/ucf/registry.2"), "");
+    assert!(shared.get("var/lib/ucf/registry.3").is_none());
+    assert_eq!(
+        text(
+            shared,
+            "var/lib/ucf/cache/:etc:php:8.2:mods-available:b.ini"
+        ),
+        "extension=b.so\n"
+    );
+}
