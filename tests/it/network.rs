@@ -477,19 +477,6 @@ fn a_credential_helper_named_in_docker_config_answers_for_the_registry() {
     );
 }
 
-/// Bytes that neither compress nor repeat.
-pub(crate) fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 11;
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect()
-}
-
 #[test]
 fn a_stalled_or_broken_download_goes_on_from_its_offset_where_ranges_are_served() {
     use crate::support::http::HttpServer;
@@ -499,7 +486,7 @@ fn a_stalled_or_broken_download_goes_on_from_its_offset_where_ranges_are_served(
     use stele::transport::{NetworkSettings, Transport};
 
     let dir = tempdir();
-    let bytes = noise(300_000);
+    let bytes = crate::support::bytes::noise(300_000, 10);
     fs::write(dir.path().join("blob"), &bytes).unwrap();
     let digest: Digest = sha256_digest(&bytes).parse().unwrap();
     let transport = Transport::new(NetworkSettings {

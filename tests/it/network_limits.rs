@@ -27,7 +27,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 fn image(tmp: &Path, len: usize, attest: bool) -> PathBuf {
     let src = tmp.join("src");
     fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("noise.bin"), crate::network::noise(len)).unwrap();
+    fs::write(src.join("noise.bin"), crate::support::bytes::noise(len, 10)).unwrap();
     fs::write(
         src.join("recipe.toml"),
         "[image]\nname = \"limits\"\n\n[[files]]\nsrc = \"noise.bin\"\ndest = \"/noise.bin\"\n",

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::bytes::noise;
 use crate::support::registry::{Auth, FakeRegistry, Fault};
 use oci_spec::image::{Arch, Descriptor, ImageConfigurationBuilder, MediaType, Os, RootFsBuilder};
 use stele::oci::{Built, Digest, Image, LayerBlob, Platform};
@@ -28,19 +29,6 @@ fn settings(auth_files: Vec<PathBuf>) -> RegistrySettings {
         }),
         ..RegistrySettings::default()
     }
-}
-
-/// Bytes that do not compress or repeat: a simple LCG.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect()
 }
 
 /// A one-layer image in its own store.

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::docker_registry::{have_registry, htpasswd_alice, DockerRegistry};
+use crate::support::docker_registry::{have_registry, htpasswd_alice, skopeo_raw, DockerRegistry};
 use crate::support::tree::populate;
 use crate::support::*;
 use serde_json::Value;
@@ -124,17 +124,7 @@ fn push_twice_sends_nothing_new_and_skopeo_and_stele_pull_the_same_digest() {
     let index = json(&fs::read(copied.join("index.json")).unwrap());
     assert_eq!(index["manifests"][0]["digest"], digest.as_str(), "{index}");
     blob(&copied, &digest);
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        raw.status.success(),
-        "{}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    assert_eq!(sha256_digest(&raw.stdout), digest);
+    assert_eq!(sha256_digest(&skopeo_raw(&reference)), digest);
 
     // stele pull writes a layout with the same digest and the same blobs.
     let pulled = tmp.path().join("pulled");

@@ -12,7 +12,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::bytes::noise;
-use crate::support::docker_registry::{have_registry, DockerRegistry};
+use crate::support::docker_registry::{have_registry, skopeo_raw, DockerRegistry};
 use crate::support::tree::populate;
 use crate::support::*;
 
@@ -387,17 +387,7 @@ fn pushes_and_pulls_skip_layers_checked_before() {
     );
 
     // skopeo reads back the image every push sent.
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        raw.status.success(),
-        "{}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    assert_eq!(sha256_digest(&raw.stdout), digest);
+    assert_eq!(sha256_digest(&skopeo_raw(&reference)), digest);
     let copied = t.join("skopeo");
     let r = run(Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false"])

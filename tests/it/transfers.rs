@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::bytes::noise;
 use crate::support::docker_registry::{have_registry, DockerRegistry};
 use crate::support::registry::{Auth, FakeRegistry, Fault};
 use crate::support::*;
@@ -17,19 +18,6 @@ use stele::oci::{Built, Image, LayerBlob, Platform};
 use stele::registry::{push_built, PushOptions, Reference, RegistrySettings};
 use stele::store::BlobStore;
 use stele::transport::{NetworkSettings, Transport};
-
-/// Bytes that do not compress or repeat.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect()
-}
 
 /// A two-platform image on a two-platform base (two layers a platform,
 /// the base's shared), with its attestations, as a layout.

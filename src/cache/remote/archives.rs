@@ -16,7 +16,7 @@ use super::{entry_fault, Repository};
 use crate::cache::lookup::{Answer, ArchiveCheck, Trouble};
 use crate::oci::media::{MANIFEST_LIMIT, OCI_MANIFEST};
 use crate::oci::Digest;
-use crate::registry::client::{pull_scope, read_limited, Req};
+use crate::registry::client::{pull_scope, Req};
 use crate::registry::RegistryError;
 use crate::store::BlobStore;
 
@@ -51,19 +51,20 @@ impl Repository {
         let down = |e: RegistryError| Trouble::down("looking up an archive", e);
         let repository = &self.reference.repository;
         let url = self.client.url(&format!("{repository}/manifests/{tag}"));
-        let resp = self
+        let document = self
             .client
-            .send(
-                &Req::new("GET", url.clone(), vec![pull_scope(repository)])
+            .fetch_document(
+                &Req::new("GET", url, vec![pull_scope(repository)])
                     .header("Accept", OCI_MANIFEST)
                     .allow(&[404]),
+                MANIFEST_LIMIT,
             )
             .map_err(down)?;
-        if resp.status() == 404 {
+        if document.status == 404 {
             return Ok(None);
         }
-        let bytes = read_limited(resp, MANIFEST_LIMIT, &url).map_err(down)?;
-        let (sha256, size) = pointed_at(&bytes).map_err(|why| Trouble::refused(&tag, why))?;
+        let (sha256, size) =
+            pointed_at(&document.bytes).map_err(|why| Trouble::refused(&tag, why))?;
         if !into.contains(&sha256) {
             match crate::registry::pull::pull_blob(
                 &self.client,

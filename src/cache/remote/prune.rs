@@ -256,15 +256,16 @@ fn read_entry(
 ) -> Result<Option<Listed>, RegistryError> {
     let repository = &reference.repository;
     let url = client.url(&format!("{repository}/manifests/{tag}"));
-    let resp = client.send(
-        &Req::new("GET", url.clone(), vec![pull_scope(repository)])
+    let document = client.fetch_document(
+        &Req::new("GET", url, vec![pull_scope(repository)])
             .header("Accept", OCI_MANIFEST)
             .allow(&[404]),
+        MANIFEST_LIMIT,
     )?;
-    if resp.status() == 404 {
+    if document.status == 404 {
         return Ok(None);
     }
-    let bytes = read_limited(resp, MANIFEST_LIMIT, &url)?;
+    let bytes = document.bytes;
     let Ok(manifest) = serde_json::from_slice::<oci_spec::image::ImageManifest>(&bytes) else {
         return Ok(None);
     };

@@ -53,8 +53,7 @@ impl CacheFolder {
     /// (or file system) opens, and fails only at the first write.
     pub fn open_writable(&self) -> Result<Cache> {
         let cache = self.open()?;
-        // A temp file made and removed, where a blob would be written.
-        cache.blobs().begin().map(drop).with_context(|| {
+        writable(&cache).with_context(|| {
             format!(
                 "the cache folder {} cannot be written",
                 cache.root().display()
@@ -63,13 +62,21 @@ impl CacheFolder {
         Ok(cache)
     }
 
-    /// Opens the folder if it exists and opens, for work it only spares
-    /// (records of layers checked before): a command that needs no cache
-    /// neither makes one nor fails without one.
+    /// Opens the folder if it exists, opens and can be written, for work
+    /// it only spares (records of layers checked before): a command that
+    /// needs no cache neither makes one nor fails without one.
     pub fn open_if_there(&self) -> Option<Cache> {
         let dir = self.dir.as_ref().ok()?;
-        dir.is_dir().then(|| open_cache(dir).ok()).flatten()
+        let cache = dir.is_dir().then(|| open_cache(dir).ok()).flatten()?;
+        writable(&cache).ok().map(|()| cache)
     }
+}
+
+/// Whether `cache` takes new blobs: a temp file made and removed where a
+/// blob would be written (a read-only folder or file system opens, and
+/// fails only at the first write).
+fn writable(cache: &Cache) -> Result<(), crate::store::StoreError> {
+    cache.blobs().begin().map(drop)
 }
 
 /// How a command reads the images a user names: a registry's blobs go
@@ -214,11 +221,10 @@ impl Reader {
             Target::Registry { .. } => Some(self.read_into()?),
             _ => None,
         };
-        let writable = |c: &Cache| c.blobs().begin().is_ok();
         let local = match &into {
             Some(_) => None,
             None if make_cache => self.cache.open_writable().ok(),
-            None => self.cache.open_if_there().filter(writable),
+            None => self.cache.open_if_there(),
         };
         let cache = match &into {
             Some(ReadInto::Cache(c)) => Some(&**c),

@@ -146,6 +146,23 @@ impl Drop for DockerRegistry {
     }
 }
 
+/// The manifest (or index) skopeo reads back for `reference`
+/// (`HOST/REPO:TAG`) from a plain-HTTP registry: a second reader of what
+/// stele pushed.
+pub fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    raw.stdout
+}
+
 pub fn have_registry() -> bool {
     have_tool("docker-registry")
 }
