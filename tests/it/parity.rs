@@ -113,6 +113,14 @@ fn parity(name: &str, set: &[&str]) -> Option<Parity> {
     let allowed = allowed_differences(README_SECTION);
     let left_out = |path: &str| allowed.iter().any(|a| a.left_out && a.covers(name, path));
     let mut c = compare(&reference, &image, &left_out);
+    // Every difference, allowed or not, kept beside the two trees: what
+    // the next step of parity work starts from.
+    let listing: Vec<String> = c
+        .differences
+        .iter()
+        .map(|(path, what)| format!("/{path}: {what}\n"))
+        .collect();
+    fs::write(apt.root.with_extension("differences"), listing.concat()).unwrap();
     let mut unexplained = Vec::new();
     c.differences.retain(|(path, what)| {
         let ok = allowed.iter().any(|a| a.covers(name, path));
