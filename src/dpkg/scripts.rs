@@ -19,6 +19,7 @@
 mod adduser;
 mod commands;
 mod files;
+mod postgresql;
 mod ucf;
 mod update_alternatives;
 
@@ -37,6 +38,9 @@ pub(crate) struct Context<'a> {
     pub lookup: &'a dyn Fn(&str) -> Option<Found>,
     /// The names in the folder at an absolute path, sorted, when it is one.
     pub list: &'a dyn Fn(&str) -> Option<Vec<String>>,
+    /// The absolute paths an installed package holds, as `dpkg -L`
+    /// lists them (sorted); None when no such package is installed.
+    pub files: &'a dyn Fn(&str) -> Option<Vec<String>>,
 }
 
 /// One thing a script does that is worth reporting.
@@ -176,6 +180,7 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
         ctx,
         steps: Vec::new(),
         temp: None,
+        sourced: Vec::new(),
     };
     let (line, why) = match shell::read(text, &run, &mut reader) {
         Ok(()) => return reader.steps,
@@ -197,6 +202,9 @@ struct Reader<'a> {
     steps: Vec<Step>,
     /// What `MKTEMP` holds, once the script has written it.
     temp: Option<Temp>,
+    /// The libraries of functions the script sourced that the reader
+    /// knows (`postgresql::FUNCTIONS`).
+    sourced: Vec<&'static str>,
 }
 
 /// A temporary file as far as the reader follows it.

@@ -167,12 +167,22 @@ pub(super) fn configure(
                 let key = key_of(path)?;
                 matches!(lookup(path), Some(Found::Dir)).then(|| php::children(state, &key))
             };
+            let files = |name: &str| -> Option<Vec<String>> {
+                let i = packages.iter().position(|(q, _)| q.name == name)?;
+                Some(
+                    state.trees[i]
+                        .iter()
+                        .map(|(k, _)| format!("/{k}"))
+                        .collect(),
+                )
+            };
             let ctx = scripts::Context {
                 package: &p.name,
                 arch: &p.architecture,
                 native_arch,
                 lookup: &lookup,
                 list: &list,
+                files: &files,
             };
             let steps = scripts::read(&ctx, text, args);
             for step in steps {

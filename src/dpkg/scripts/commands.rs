@@ -4,7 +4,8 @@
 //! skipped as unknown, with its name.
 
 use super::{
-    adduser, files, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, Temp, MKTEMP,
+    adduser, files, postgresql, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, Temp,
+    MKTEMP,
 };
 use crate::dpkg::shell::{Simple, Site, Status};
 
@@ -296,6 +297,18 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 }
                 Err(why) => r.record(at, skipped(&why)),
             }
+            Status::True
+        }
+        "." | "source" if args.get(1) == Some(&postgresql::FUNCTIONS) => {
+            // postgresql-common's functions: the reader knows those a
+            // first install's postinsts call (below).
+            if !r.sourced.contains(&postgresql::FUNCTIONS) {
+                r.sourced.push(postgresql::FUNCTIONS);
+            }
+            Status::True
+        }
+        name if postgresql::is_configure(name) && r.sourced.contains(&postgresql::FUNCTIONS) => {
+            postgresql::configure(r, args, at);
             Status::True
         }
         "." | "source" if args.get(1) == Some(&"/usr/share/debconf/confmodule") => {

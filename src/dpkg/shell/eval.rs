@@ -214,6 +214,9 @@ impl Eval<'_> {
 
     fn param(&self, name: &str, op: Option<&(String, Word)>) -> Option<String> {
         let Some((op, arg)) = op else {
+            if let Some(of) = name.strip_prefix('#').filter(|n| !n.is_empty()) {
+                return self.var(of).map(|v| v.chars().count().to_string());
+            }
             return self.var(name);
         };
         let value = self.var(name);
@@ -240,8 +243,49 @@ impl Eval<'_> {
                 Some(_) => Some(String::new()),
                 None => None,
             },
+            "#" | "##" | "%" | "%%" => {
+                let value: Vec<char> = value?.chars().collect();
+                let pat: Vec<char> = self.pattern(arg)?.chars().collect();
+                let n = value.len();
+                // Prefixes shortest first for `#`, longest first for `##`;
+                // suffixes likewise for `%` and `%%`.
+                let cuts: Vec<usize> = match op.as_str() {
+                    "#" | "%%" => (0..=n).collect(),
+                    _ => (0..=n).rev().collect(),
+                };
+                for k in cuts {
+                    let (piece, rest) = if op.starts_with('#') {
+                        (&value[..k], &value[k..])
+                    } else {
+                        (&value[k..], &value[..k])
+                    };
+                    if glob_match(&pat, piece)? {
+                        return Some(rest.iter().collect());
+                    }
+                }
+                Some(value.iter().collect())
+            }
             _ => None,
         }
+    }
+
+    /// A word as a pattern (`${v#PATTERN}`): its glob characters kept,
+    /// not split. A quoted `*` counts as a glob too, which no Debian
+    /// script relies on otherwise.
+    fn pattern(&self, word: &Word) -> Option<String> {
+        let mut out = String::new();
+        for part in word {
+            match part {
+                Part::Lit { text, .. } => out.push_str(text),
+                Part::Param { name, op, .. } => out.push_str(&self.param(name, op.as_ref())?),
+                Part::Subst { text } => out.push_str(&self.host.output(text)?),
+            }
+            if out.len() > MAX_VALUE {
+                self.oversize.set(true);
+                return None;
+            }
+        }
+        Some(out)
     }
 
     fn expand_all(&self, words: &[Word]) -> Option<Vec<String>> {

@@ -334,16 +334,33 @@ fn lex_dollar(
         Some('{') => {
             let end = closing('{', '}', i + 2)?;
             let inner: String = chars[i + 2..end].iter().collect();
-            let name_len = inner
-                .char_indices()
-                .find(|&(_, c)| !(is_name_char(c) || c == '#' || c == '@'))
-                .map_or(inner.len(), |(k, _)| k);
+            // `${#NAME}` keeps its `#` in the name; otherwise a name is
+            // name characters or one special (`@`, `*`, `#`), and a `#`
+            // or `%` after it is the prefix or suffix removal operator.
+            let name_len = if inner.starts_with('#') && inner.len() > 1 {
+                inner
+                    .char_indices()
+                    .find(|&(_, c)| !(is_name_char(c) || c == '#' || c == '@'))
+                    .map_or(inner.len(), |(k, _)| k)
+            } else if inner.starts_with(['@', '*', '#']) {
+                1
+            } else {
+                inner
+                    .char_indices()
+                    .find(|&(_, c)| !is_name_char(c))
+                    .map_or(inner.len(), |(k, _)| k)
+            };
             let name = inner[..name_len].to_string();
             let rest = &inner[name_len..];
             let op = if rest.is_empty() {
                 None
             } else {
-                let op_len = if rest.starts_with(':') { 2 } else { 1 };
+                let op_len =
+                    if rest.starts_with(':') || rest.starts_with("##") || rest.starts_with("%%") {
+                        2
+                    } else {
+                        1
+                    };
                 let op: String = rest.chars().take(op_len).collect();
                 let arg: Vec<char> = rest.chars().skip(op_len).collect();
                 let (word, _, _) = lex_word_in_braces(&arg, depth + 1)?;

@@ -92,6 +92,19 @@ run "$(uname -s)" `uname`
 }
 
 #[test]
+fn prefixes_and_suffixes_are_removed_as_sh_removes_them() {
+    let text = r#"
+pkg=postgresql-15
+file=archive.tar.gz
+run ${pkg##*-} ${pkg#*-} ${file%.*} ${file%%.*} ${file#x} "${#pkg}"
+"#;
+    assert_eq!(
+        told(text),
+        ["4: run|15|15|archive.tar|archive|archive.tar.gz|13"]
+    );
+}
+
+#[test]
 fn loops_cases_functions_and_shift() {
     let text = r#"
 greet() {
