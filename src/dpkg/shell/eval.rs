@@ -40,6 +40,8 @@ pub(super) fn eval(list: &List, run: &Invocation, host: &mut dyn Host) {
         line: 1,
         oversize: Cell::new(false),
         umask: 0o022,
+        out: None,
+        captured: Rc::new(Cell::new(0)),
     };
     // Whatever stops the walk (`exit`, a limit) leaves what was told so far;
     // a limit is named where it was hit.
@@ -84,6 +86,40 @@ struct Eval<'a> {
     oversize: Cell<bool>,
     /// `umask`, as far as the reader can tell.
     umask: u32,
+    /// Inside a command substitution the reader follows itself: what
+    /// `echo` prints so far. Anything it cannot follow there ends the
+    /// substitution as unknown (`Flow::Limit`).
+    out: Option<String>,
+    /// Commands evaluated in command substitutions, shared by all of them
+    /// so their work is bounded as the script's is.
+    captured: Rc<Cell<usize>>,
+}
+
+/// The host of a command substitution the reader follows: it answers
+/// file tests and known outputs as the script's host does, and any
+/// command it would be told of makes the substitution unknown.
+struct Capture<'a> {
+    outer: &'a dyn Host,
+    failed: bool,
+}
+
+impl Host for Capture<'_> {
+    fn command(&mut self, _: &Simple, _: &Site) -> Status {
+        self.failed = true;
+        Status::Unknown
+    }
+
+    fn unfollowed(&mut self, _: &str, _: &str, _: &Site) {
+        self.failed = true;
+    }
+
+    fn output(&self, text: &str) -> Option<String> {
+        self.outer.output(text)
+    }
+
+    fn file(&self, path: &str) -> Option<Found> {
+        self.outer.file(path)
+    }
 }
 
 fn words_text(words: &[Word]) -> String {
@@ -95,7 +131,7 @@ fn word_text(w: &Word) -> String {
         .map(|p| match p {
             Part::Lit { text, .. } => text.clone(),
             Part::Param { name, .. } => format!("${{{name}}}"),
-            Part::Subst { text } => format!("$({text})"),
+            Part::Subst { text, .. } => format!("$({text})"),
         })
         .collect()
 }
@@ -158,8 +194,20 @@ impl Eval<'_> {
                         have = true;
                     }
                 }
-                Part::Param { name, op, quoted } => {
-                    let value = self.param(name, op.as_ref())?;
+                Part::Param { .. } | Part::Subst { .. } => {
+                    let (value, quoted) = match part {
+                        Part::Param { name, op, quoted } => {
+                            (self.param(name, op.as_ref())?, quoted)
+                        }
+                        Part::Subst { text, quoted } => {
+                            let out = match self.host.output(text) {
+                                Some(out) => out,
+                                None => self.capture(text)?,
+                            };
+                            (out, quoted)
+                        }
+                        Part::Lit { .. } => unreachable!("matched above"),
+                    };
                     if value.len() + cur.len() > MAX_VALUE {
                         self.oversize.set(true);
                         return None;
@@ -191,10 +239,6 @@ impl Eval<'_> {
                             have = false;
                         }
                     }
-                }
-                Part::Subst { text } => {
-                    cur.push_str(&self.host.output(text)?);
-                    have = true;
                 }
             }
             if cur.len() > MAX_VALUE {
@@ -269,6 +313,45 @@ impl Eval<'_> {
         }
     }
 
+    /// What `$(text)` prints, when it only calls the script's functions,
+    /// loops and `echo` with words the reader can expand: it is read as
+    /// a subshell with the variables and functions of this point.
+    fn capture(&self, text: &str) -> Option<String> {
+        if self.depth >= MAX_DEPTH || self.doubt.is_some() {
+            return None;
+        }
+        let tokens = super::lex::lex(text).ok()?;
+        let list = super::parse::parse(&tokens).ok()?;
+        let mut host = Capture {
+            outer: &*self.host,
+            failed: false,
+        };
+        let mut sub = Eval {
+            host: &mut host,
+            path: self.path,
+            vars: self.vars.clone(),
+            funcs: self.funcs.clone(),
+            pos: self.pos.clone(),
+            doubt: None,
+            probe: false,
+            count: 0,
+            depth: self.depth + 1,
+            line: self.line,
+            oversize: Cell::new(false),
+            umask: self.umask,
+            out: Some(String::new()),
+            captured: Rc::clone(&self.captured),
+        };
+        let r = sub.list(&list);
+        let out = sub.out.take().unwrap_or_default();
+        let oversize = sub.oversize.get();
+        if host.failed || oversize || matches!(r, Err(Flow::Limit(_))) {
+            return None;
+        }
+        // `$(…)` drops the output's trailing newlines.
+        Some(out.trim_end_matches('\n').to_string())
+    }
+
     /// A word as a pattern (`${v#PATTERN}`): its glob characters kept,
     /// not split. A quoted `*` counts as a glob too, which no Debian
     /// script relies on otherwise.
@@ -278,7 +361,7 @@ impl Eval<'_> {
             match part {
                 Part::Lit { text, .. } => out.push_str(text),
                 Part::Param { name, op, .. } => out.push_str(&self.param(name, op.as_ref())?),
-                Part::Subst { text } => out.push_str(&self.host.output(text)?),
+                Part::Subst { text, .. } => out.push_str(&self.host.output(text)?),
             }
             if out.len() > MAX_VALUE {
                 self.oversize.set(true);
@@ -297,6 +380,14 @@ impl Eval<'_> {
     }
 
     fn tick(&mut self) -> Result<(), Flow> {
+        if self.out.is_some() {
+            self.captured.set(self.captured.get() + 1);
+            if self.captured.get() > MAX_STEPS {
+                return Err(Flow::Limit(format!(
+                    "the reader follows at most {MAX_STEPS} commands in command substitutions"
+                )));
+            }
+        }
         self.count += 1;
         if self.count > MAX_STEPS {
             return Err(Flow::Limit(format!(
@@ -342,6 +433,11 @@ impl Eval<'_> {
     }
 
     fn pipeline(&mut self, p: &Pipeline) -> Result<Status, Flow> {
+        if self.out.is_some() && p.cmds.len() > 1 {
+            return Err(Flow::Limit(String::from(
+                "a pipeline in a command substitution",
+            )));
+        }
         let mut st = Status::True;
         for c in &p.cmds {
             st = self.cmd(c)?;
@@ -567,6 +663,11 @@ impl Eval<'_> {
             return Ok(Status::True);
         }
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        if self.out.is_some() && (!redirs.is_empty() || heredoc || self.doubt.is_some()) {
+            return Err(Flow::Limit(String::from(
+                "a redirection or a condition in a command substitution",
+            )));
+        }
         // Output into a file, or a here-document's input: the host says
         // what that means, whatever the command.
         let writes: Vec<FileWrite> = redirs
@@ -635,6 +736,34 @@ impl Eval<'_> {
                 }
                 Ok(Status::True)
             }
+            "echo" if self.out.is_some() => {
+                let (newline, words) = match args.get(1) {
+                    Some(&"-n") => (false, &args[2..]),
+                    Some(o)
+                        if o.len() > 1
+                            && o.starts_with('-')
+                            && o[1..].chars().all(|c| matches!(c, 'n' | 'e' | 'E'))
+                            || args.iter().any(|a| a.contains('\\')) =>
+                    {
+                        return Err(Flow::Limit(String::from(
+                            "an `echo` whose options or escapes differ between shells",
+                        )))
+                    }
+                    _ => (true, &args[1..]),
+                };
+                let out = self.out.as_mut().expect("capturing");
+                out.push_str(&words.join(" "));
+                if newline {
+                    out.push('\n');
+                }
+                if out.len() > MAX_VALUE {
+                    self.oversize.set(true);
+                }
+                Ok(Status::True)
+            }
+            "printf" if self.out.is_some() => Err(Flow::Limit(String::from(
+                "a `printf` in a command substitution",
+            ))),
             "set" | "echo" | "printf" | "export" | "local" | "readonly" | "shift" | "trap"
             | "cd" | "sleep" => {
                 if args[0] == "shift" && self.doubt.is_none() && !self.pos.is_empty() {

@@ -20,6 +20,8 @@ pub(super) enum Part {
     /// `$(...)` or a backquote: its text, for the one substitution known.
     Subst {
         text: String,
+        /// Inside double quotes: not split into fields.
+        quoted: bool,
     },
 }
 
@@ -322,14 +324,14 @@ fn lex_dollar(
         let end = closing('`', '`', i + 1)?;
         let text: String = chars[i + 1..end].iter().collect();
         let lines = text.matches('\n').count();
-        return Ok((Part::Subst { text }, end + 1, lines));
+        return Ok((Part::Subst { text, quoted }, end + 1, lines));
     }
     match chars.get(i + 1) {
         Some('(') => {
             let end = closing('(', ')', i + 2)?;
             let text: String = chars[i + 2..end].iter().collect();
             let lines = text.matches('\n').count();
-            Ok((Part::Subst { text }, end + 1, lines))
+            Ok((Part::Subst { text, quoted }, end + 1, lines))
         }
         Some('{') => {
             let end = closing('{', '}', i + 2)?;

@@ -105,6 +105,38 @@ run ${pkg##*-} ${pkg#*-} ${file%.*} ${file%%.*} ${file#x} "${#pkg}"
 }
 
 #[test]
+fn command_substitutions_of_functions_loops_and_echo_are_followed() {
+    // xz-utils' postinst builds its slaves this way.
+    let text = r#"
+slave () {
+	dir=$1 filename=$2 target=$3
+	echo "--slave $dir/$filename $filename $dir/$target"
+}
+run --install /usr/bin/lzma lzma /usr/bin/xz 20 $(
+	slave /usr/share/man/man1 lzma.1.gz xz.1.gz
+	for util in cat more
+	do
+		slave /usr/bin lz$util xz$util
+	done
+)
+run "$(echo -n a; echo b)" x$(true)y
+run $(echo a | tr a b)
+run $(printf a)
+run $(ls /)
+"#;
+    assert_eq!(
+        told(text),
+        [
+            "6: run|--install|/usr/bin/lzma|lzma|/usr/bin/xz|20|--slave|/usr/share/man/man1/lzma.1.gz|lzma.1.gz|/usr/share/man/man1/xz.1.gz|--slave|/usr/bin/lzcat|lzcat|/usr/bin/xzcat|--slave|/usr/bin/lzmore|lzmore|/usr/bin/xzmore",
+            "13: run|ab|xy",
+            "14: unfollowed `run $(echo a | tr a b)`: its words cannot be expanded without running something",
+            "15: unfollowed `run $(printf a)`: its words cannot be expanded without running something",
+            "16: unfollowed `run $(ls /)`: its words cannot be expanded without running something",
+        ]
+    );
+}
+
+#[test]
 fn loops_cases_functions_and_shift() {
     let text = r#"
 greet() {
