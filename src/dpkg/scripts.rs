@@ -41,6 +41,8 @@ pub(crate) struct Context<'a> {
     /// The absolute paths an installed package holds, as `dpkg -L`
     /// lists them (sorted); None when no such package is installed.
     pub files: &'a dyn Fn(&str) -> Option<Vec<String>>,
+    /// Whether an earlier package registered the alternative `name`.
+    pub alternative: &'a dyn Fn(&str) -> bool,
 }
 
 /// One thing a script does that is worth reporting.
@@ -287,6 +289,13 @@ impl Host for Reader<'_> {
             // Images stele makes are Linux images.
             ["uname"] | ["uname", "-s"] => Some(String::from("Linux")),
             ["mktemp"] => Some(String::from(MKTEMP)),
+            // A name nothing registered: update-alternatives prints only
+            // an error (on stderr).
+            ["update-alternatives", "--display" | "--query" | "--list", name]
+                if !(self.ctx.alternative)(name) =>
+            {
+                Some(String::new())
+            }
             // The modules php-common's helpers registered so far.
             ["phpquery", "-M", "-v", version] if is_file_name(version) => {
                 (self.ctx.list)(&format!("/var/lib/php/modules/{version}/registry"))

@@ -176,6 +176,14 @@ pub(super) fn configure(
                         .collect(),
                 )
             };
+            let registered: std::collections::BTreeSet<&str> = regs
+                .iter()
+                .filter_map(|r| match &r.change {
+                    Change::Install(i) => Some(i.name.as_str()),
+                    Change::Remove { .. } => None,
+                })
+                .collect();
+            let alternative = |name: &str| registered.contains(name);
             let ctx = scripts::Context {
                 package: &p.name,
                 arch: &p.architecture,
@@ -183,6 +191,7 @@ pub(super) fn configure(
                 lookup: &lookup,
                 list: &list,
                 files: &files,
+                alternative: &alternative,
             };
             let steps = scripts::read(&ctx, text, args);
             for step in steps {

@@ -150,7 +150,16 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         }
         "update-rc.d" => {
             match &args[1..] {
-                [name, "defaults"] if super::is_file_name(name) => {
+                // The sequence numbers after `defaults` are ignored by
+                // update-rc.d since insserv's dependency ordering (it
+                // warns and falls back to the LSB header).
+                [name, "defaults", numbers @ ..]
+                    if super::is_file_name(name)
+                        && numbers.len() <= 2
+                        && numbers.iter().all(|n| {
+                            !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit())
+                        }) =>
+                {
                     r.record(at, Action::Service(Service::RcDefaults(name.to_string())));
                 }
                 _ => r.record(

@@ -14,6 +14,7 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
         lookup: &lookup,
         list: &|_| None,
         files: &|_| None,
+        alternative: &|_| false,
     };
     read(&ctx, text, &["configure"])
 }

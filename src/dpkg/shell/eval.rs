@@ -438,12 +438,50 @@ impl Eval<'_> {
                 "a pipeline in a command substitution",
             )));
         }
+        if let Some(st) = self.grep_of_nothing(p) {
+            self.tick()?;
+            return Ok(if p.bang { st.not() } else { st });
+        }
         let mut st = Status::True;
         for c in &p.cmds {
             st = self.cmd(c)?;
         }
         // A pipeline's status is its last command's.
         Ok(if p.bang { st.not() } else { st })
+    }
+
+    /// `CMD | grep -q …` where the host knows CMD prints nothing: grep
+    /// finds nothing, whatever it looks for (sysstat's `update-alternatives
+    /// --display sar | grep -q …` on a first install).
+    fn grep_of_nothing(&self, p: &Pipeline) -> Option<Status> {
+        let [Cmd::Simple { words: first, .. }, Cmd::Simple {
+            words: grep,
+            redirs,
+            ..
+        }] = p.cmds.as_slice()
+        else {
+            return None;
+        };
+        let grep = self.expand_all(grep)?;
+        let quiet = grep.iter().skip(1).any(|a| {
+            a == "--quiet" || a.starts_with('-') && !a.starts_with("--") && a.contains('q')
+        });
+        // One operand, the pattern: grep reads what the pipe gives it.
+        let operands = grep.iter().skip(1).filter(|a| !a.starts_with('-')).count();
+        let patterns_elsewhere = grep.iter().any(|a| a == "-e" || a == "-f");
+        if grep.first().map(String::as_str) != Some("grep")
+            || !quiet
+            || !redirs.is_empty()
+            || operands != 1
+            || patterns_elsewhere
+        {
+            return None;
+        }
+        let text = self.expand_all(first)?.join(" ");
+        self.host
+            .output(&text)
+            .filter(|out| out.is_empty())
+            .map(|_| Status::False)
     }
 
     /// Reads `body` as code that may or may not run.

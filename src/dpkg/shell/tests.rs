@@ -137,6 +137,30 @@ run $(ls /)
 }
 
 #[test]
+fn grep_of_what_prints_nothing_finds_nothing() {
+    let mut log = Log {
+        outputs: vec![("update-alternatives --display sar", "")],
+        ..Log::default()
+    };
+    let text = r#"if ! update-alternatives --display sar 2>/dev/null | grep -q '^/usr/bin/sar'; then
+    install sar
+fi
+if update-alternatives --display sar | grep -q x /etc/file; then
+    install other
+fi
+"#;
+    read_with(&mut log, text, &[]).unwrap();
+    assert_eq!(log.told[0], "2: install|sar");
+    // A grep of a file is the host's to answer.
+    assert!(
+        log.told
+            .contains(&String::from("4: grep|-q|x|/etc/file (probe)")),
+        "{:?}",
+        log.told
+    );
+}
+
+#[test]
 fn loops_cases_functions_and_shift() {
     let text = r#"
 greet() {
