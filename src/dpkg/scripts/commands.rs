@@ -316,6 +316,10 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             }
             Status::True
         }
+        "pg_updatedicts" | "/usr/sbin/pg_updatedicts" => {
+            postgresql::update_dicts(r, at);
+            Status::True
+        }
         name if postgresql::is_configure(name) && r.sourced.contains(&postgresql::FUNCTIONS) => {
             postgresql::configure(r, args, at);
             Status::True

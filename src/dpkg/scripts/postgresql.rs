@@ -80,6 +80,41 @@ pub(super) fn configure(r: &mut Reader, args: &[&str], at: &Site) {
     link_manpages(r, version, master, &packages, at);
 }
 
+/// `pg_updatedicts` (postgresql-common's postinst, on a first install):
+/// its cache folder, made with umask 022, and the dictionaries of the
+/// hunspell and myspell packages converted into it — which the reader
+/// does not do (it runs iconv), so it says so when there are any.
+pub(super) fn update_dicts(r: &mut Reader, at: &Site) {
+    let mkdir = ["mkdir", "-p", "/var/cache/postgresql/dicts"];
+    match super::files::parse(&mkdir) {
+        Ok(ops) => {
+            for op in ops {
+                r.record(at, Action::File(op, 0o022));
+            }
+        }
+        Err(why) => r.record(
+            at,
+            Action::Skipped {
+                command: mkdir.join(" "),
+                why,
+            },
+        ),
+    }
+    let dictionaries = ["/usr/share/hunspell", "/usr/share/myspell/dicts"]
+        .iter()
+        .flat_map(|d| (r.ctx.list)(d).unwrap_or_default())
+        .any(|name| name.ends_with(".aff"));
+    if dictionaries {
+        r.record(
+            at,
+            Action::Skipped {
+                command: String::from("pg_updatedicts"),
+                why: String::from("converts the installed hunspell/myspell dictionaries with iconv into /var/cache/postgresql/dicts, which the reader does not do"),
+            },
+        );
+    }
+}
+
 /// `_link_manpages VERSION MASTER PACKAGE…`.
 fn link_manpages(r: &mut Reader, version: &str, master: &str, packages: &[&str], at: &Site) {
     let mut mans: Vec<String> = Vec::new();

@@ -80,6 +80,16 @@ fn alone(state: &State, j: usize, key: &str) -> bool {
         .is_some_and(|hs| hs.iter().all(|&h| state.packages[h].0.source == *source))
 }
 
+/// Whether `j` itself ships `key` and base-files (the system's own
+/// folders: /etc, /var/log, …) does not: dpkg-statoverride, dpkg's own
+/// record of a path's owner and mode, may then set it although another
+/// source package ships it too (ssl-cert's and openssl's /etc/ssl/private).
+fn co_owned(state: &State, j: usize, key: &str) -> bool {
+    state.holders.get(key).is_some_and(|hs| {
+        hs.contains(&j) && hs.iter().all(|&h| state.packages[h].0.name != "base-files")
+    })
+}
+
 fn refused(key: &str) -> String {
     format!("refused: /{key} is installed by other source packages too, and a script changes only what its own source package installs")
 }
@@ -381,6 +391,16 @@ pub(super) fn apply(
             overrides.push((owner.clone(), group.clone(), *mode, path.clone()));
             let key = at(state, path)?;
             if *update && node(state, &key).is_some() {
+                if !alone(state, j, &key) && co_owned(state, j, &key) {
+                    for h in state.holders[&key].clone() {
+                        if let Some(n) = state.trees[h].get_mut(&key) {
+                            n.mode = *mode;
+                            n.uid = uid.unwrap_or(n.uid);
+                            n.gid = gid.unwrap_or(n.gid);
+                        }
+                    }
+                    return Ok(format!("in /var/lib/dpkg/statoverride; /{key} set"));
+                }
                 set(state, j, &key, false, &|n| {
                     n.mode = *mode;
                     n.uid = uid.unwrap_or(n.uid);
