@@ -43,6 +43,10 @@ pub(crate) struct Context<'a> {
     pub files: &'a dyn Fn(&str) -> Option<Vec<String>>,
     /// Whether an earlier package registered the alternative `name`.
     pub alternative: &'a dyn Fn(&str) -> bool,
+    /// An account made before this script: for `("passwd", USER)` the
+    /// user's groups (primary first), for `("group", GROUP)` none; None
+    /// when there is no such account.
+    pub account: &'a dyn Fn(&str, &str) -> Option<Vec<String>>,
 }
 
 /// One thing a script does that is worth reporting.
@@ -269,6 +273,39 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// An account as `Context::account` answers, with those this script
+    /// made so far (read in order, so earlier lines' accounts exist).
+    fn account(&self, kind: &str, name: &str) -> Option<Vec<String>> {
+        let mut found = (self.ctx.account)(kind, name);
+        for step in &self.steps {
+            match (&step.action, kind) {
+                (Action::AddUser(u), "passwd") if u.name == name => {
+                    let primary = if u.own_group {
+                        u.name.clone()
+                    } else {
+                        u.group.clone().unwrap_or_else(|| String::from("nogroup"))
+                    };
+                    found = Some(vec![primary]);
+                }
+                (Action::AddUser(u), "group") if u.own_group && u.name == name => {
+                    found = Some(Vec::new());
+                }
+                (Action::AddGroup { name: g, .. }, "group") if g == name => {
+                    found = Some(Vec::new());
+                }
+                (Action::AddMember { user, group }, "passwd") if user == name => {
+                    if let Some(groups) = found.as_mut().filter(|g| !g.contains(group)) {
+                        groups.push(group.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
 impl Host for Reader<'_> {
     fn command(&mut self, cmd: &Simple, at: &Site) -> Status {
         commands::run(self, cmd, at)
@@ -296,6 +333,7 @@ impl Host for Reader<'_> {
             {
                 Some(String::new())
             }
+            ["id", "-Gn", user] => self.account("passwd", user).map(|groups| groups.join(" ")),
             // The modules php-common's helpers registered so far.
             ["phpquery", "-M", "-v", version] if is_file_name(version) => {
                 (self.ctx.list)(&format!("/var/lib/php/modules/{version}/registry"))

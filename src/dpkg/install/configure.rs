@@ -184,6 +184,27 @@ pub(super) fn configure(
                 })
                 .collect();
             let alternative = |name: &str| registered.contains(name);
+            let known: &Registry = registry;
+            let account = |kind: &str, name: &str| -> Option<Vec<String>> {
+                if kind == "group" {
+                    return known.gid(name).map(|_| Vec::new());
+                }
+                known.uid(name)?;
+                let primary = known.pw.iter().find(|u| u.name == name).map(|u| u.gid);
+                let mut groups: Vec<String> = known
+                    .gr
+                    .iter()
+                    .filter(|g| Some(g.gid) == primary)
+                    .map(|g| g.name.clone())
+                    .take(1)
+                    .collect();
+                for g in &known.gr {
+                    if g.members.iter().any(|m| m == name) && !groups.contains(&g.name) {
+                        groups.push(g.name.clone());
+                    }
+                }
+                Some(groups)
+            };
             let ctx = scripts::Context {
                 package: &p.name,
                 arch: &p.architecture,
@@ -192,6 +213,7 @@ pub(super) fn configure(
                 list: &list,
                 files: &files,
                 alternative: &alternative,
+                account: &account,
             };
             let steps = scripts::read(&ctx, text, args);
             for step in steps {

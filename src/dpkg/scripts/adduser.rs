@@ -70,6 +70,14 @@ pub(super) fn parse(args: &[&str]) -> Option<Action> {
                     user.home = Some(format!("/home/{n}"));
                 }
             }
+            if tool == "adduser" && !user.gecos.is_empty() {
+                // adduser sets the comment with `chfn -f NAME [-r ROOM …]`,
+                // which writes the four GECOS fields.
+                let fields = user.gecos.split(',').count();
+                for _ in fields..4 {
+                    user.gecos.push(',');
+                }
+            }
             Some(Action::AddUser(user))
         }
         _ => None,

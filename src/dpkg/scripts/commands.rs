@@ -57,8 +57,10 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 Status::Unknown
             }
         },
+        // The accounts made before (by earlier packages and earlier
+        // lines); a package's own do not exist before its first configure.
         "getent" if matches!(args.get(1), Some(&("passwd" | "group"))) && args.len() == 3 => {
-            Status::False
+            Status::of(r.account(args[1], args[2]).is_some())
         }
         "update-alternatives" => {
             match update_alternatives::parse(&args[1..]) {

@@ -15,6 +15,7 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
         list: &|_| None,
         files: &|_| None,
         alternative: &|_| false,
+        account: &|_, _| None,
     };
     read(&ctx, text, &["configure"])
 }

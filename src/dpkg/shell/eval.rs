@@ -438,7 +438,7 @@ impl Eval<'_> {
                 "a pipeline in a command substitution",
             )));
         }
-        if let Some(st) = self.grep_of_nothing(p) {
+        if let Some(st) = self.grep_of_known(p) {
             self.tick()?;
             return Ok(if p.bang { st.not() } else { st });
         }
@@ -450,10 +450,12 @@ impl Eval<'_> {
         Ok(if p.bang { st.not() } else { st })
     }
 
-    /// `CMD | grep -q …` where the host knows CMD prints nothing: grep
-    /// finds nothing, whatever it looks for (sysstat's `update-alternatives
-    /// --display sar | grep -q …` on a first install).
-    fn grep_of_nothing(&self, p: &Pipeline) -> Option<Status> {
+    /// `CMD | grep -q PATTERN` where the host knows what CMD prints:
+    /// nothing (sysstat's `update-alternatives --display sar | grep -q …`
+    /// on a first install) matches no pattern; other output is searched
+    /// for a literal pattern (`id -Gn postgres | grep -qw ssl-cert`), with
+    /// `-w` and `-x` as grep reads them.
+    fn grep_of_known(&self, p: &Pipeline) -> Option<Status> {
         let [Cmd::Simple { words: first, .. }, Cmd::Simple {
             words: grep,
             redirs,
@@ -463,25 +465,46 @@ impl Eval<'_> {
             return None;
         };
         let grep = self.expand_all(grep)?;
-        let quiet = grep.iter().skip(1).any(|a| {
-            a == "--quiet" || a.starts_with('-') && !a.starts_with("--") && a.contains('q')
-        });
+        if grep.first().map(String::as_str) != Some("grep") || !redirs.is_empty() {
+            return None;
+        }
+        let mut flags = String::new();
+        let mut operands = Vec::new();
+        for a in &grep[1..] {
+            match a.strip_prefix('-') {
+                Some("-quiet") => flags.push('q'),
+                Some(f) if !f.is_empty() && !f.starts_with('-') => flags.push_str(f),
+                Some(_) => return None,
+                None => operands.push(a.as_str()),
+            }
+        }
         // One operand, the pattern: grep reads what the pipe gives it.
-        let operands = grep.iter().skip(1).filter(|a| !a.starts_with('-')).count();
-        let patterns_elsewhere = grep.iter().any(|a| a == "-e" || a == "-f");
-        if grep.first().map(String::as_str) != Some("grep")
-            || !quiet
-            || !redirs.is_empty()
-            || operands != 1
-            || patterns_elsewhere
-        {
+        let [pattern] = operands.as_slice() else {
+            return None;
+        };
+        if !flags.contains('q') || !flags.chars().all(|c| "qwxsEF".contains(c)) {
             return None;
         }
         let text = self.expand_all(first)?.join(" ");
-        self.host
-            .output(&text)
-            .filter(|out| out.is_empty())
-            .map(|_| Status::False)
+        let out = self.host.output(&text)?;
+        if out.is_empty() {
+            return Some(Status::False);
+        }
+        if pattern.is_empty() || pattern.contains(|c| ".[]*^$\\+?(){}|".contains(c)) {
+            return None;
+        }
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let found = out.lines().any(|line| {
+            if flags.contains('x') {
+                return line == *pattern;
+            }
+            line.match_indices(pattern).any(|(k, m)| {
+                !flags.contains('w')
+                    || (!line[..k].chars().next_back().is_some_and(word)
+                        && !line[k + m.len()..].chars().next().is_some_and(word))
+            })
+        });
+        Some(Status::of(found))
     }
 
     /// Reads `body` as code that may or may not run.

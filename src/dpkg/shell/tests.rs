@@ -158,6 +158,18 @@ fi
         "{:?}",
         log.told
     );
+    let mut ids = Log {
+        outputs: vec![("id -Gn postgres", "postgres ssl-certs")],
+        ..Log::default()
+    };
+    let text = "id -Gn postgres | grep -qw ssl-cert && add one\nid -Gn postgres | grep -q ssl-cert && add two\nid -Gn postgres | grep -q 'ssl.cert' && add three\n";
+    read_with(&mut ids, text, &[]).unwrap();
+    assert_eq!(ids.told[0], "2: add|two");
+    assert!(
+        ids.told[1].starts_with("3: id|-Gn|postgres"),
+        "{:?}",
+        ids.told
+    );
 }
 
 #[test]

@@ -102,6 +102,7 @@ pub(super) fn enable(
     let mut queue = vec![unit.to_string()];
     let mut done: Vec<String> = Vec::new();
     let mut made = Vec::new();
+    let mut found: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     while let Some(unit) = queue.pop() {
         if done.contains(&unit) || done.len() >= MAX_ALSO {
             continue;
@@ -121,6 +122,7 @@ pub(super) fn enable(
         let target = format!("/{}/{unit}", dir.trim_start_matches("usr/"));
         let mut aliases = Vec::new();
         let mut wants = Vec::new();
+        let mut also_of: Vec<String> = Vec::new();
         let mut section = "";
         for line in body.lines() {
             let line = line.trim();
@@ -142,13 +144,15 @@ pub(super) fn enable(
                 "Alias" => aliases.extend(names),
                 "WantedBy" => wants.extend(names.map(|t| format!("{t}.wants"))),
                 "RequiredBy" => wants.extend(names.map(|t| format!("{t}.requires"))),
-                "Also" => queue.extend(names),
+                "Also" => also_of.extend(names),
                 _ => {}
             }
         }
+        // The stack takes them in order.
+        queue.extend(also_of.iter().rev().cloned());
         let mut links: Vec<String> = aliases;
         links.extend(wants.into_iter().map(|w| format!("{w}/{unit}")));
-        let mut also = String::new();
+        let mut own = Vec::new();
         for rel in links {
             let key = format!("etc/systemd/system/{rel}");
             link(state, j, key.clone(), &target, epoch)?;
@@ -162,20 +166,48 @@ pub(super) fn enable(
                     )
                     .map_err(|e| e.to_string())?;
             }
-            also.push_str(&format!("/{key}\n"));
+            own.push(format!("/{key}"));
             made.push(format!("/{key}"));
         }
-        if !also.is_empty() {
-            let key = format!("{STATE_DIR}/{unit}.dsh-also");
-            if !state.holders.contains_key(&key) {
-                state
-                    .place(
-                        j,
-                        key,
-                        Node::file(Content::bytes(also.into_bytes()), 0o644, 0, 0, epoch),
-                    )
-                    .map_err(|e| e.to_string())?;
-            }
+        found.push((unit.clone(), also_of, own));
+    }
+    // deb-systemd-helper records in UNIT.dsh-also every link its enable
+    // made: those of the units it names in `Also=` (enabled first, in
+    // order), then its own.
+    fn full(
+        unit: &str,
+        found: &[(String, Vec<String>, Vec<String>)],
+        seen: &mut Vec<String>,
+    ) -> Vec<String> {
+        if seen.iter().any(|u| u == unit) {
+            return Vec::new();
+        }
+        seen.push(unit.to_string());
+        let Some((_, also, own)) = found.iter().find(|(u, _, _)| u == unit) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for a in also {
+            out.extend(full(a, found, seen));
+        }
+        out.extend(own.iter().cloned());
+        out
+    }
+    for (unit, _, _) in &found {
+        let links = full(unit, &found, &mut Vec::new());
+        if links.is_empty() {
+            continue;
+        }
+        let key = format!("{STATE_DIR}/{unit}.dsh-also");
+        if !state.holders.contains_key(&key) {
+            let text: String = links.iter().map(|l| format!("{l}\n")).collect();
+            state
+                .place(
+                    j,
+                    key,
+                    Node::file(Content::bytes(text.into_bytes()), 0o644, 0, 0, epoch),
+                )
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok(format!("links {}", made.join(", ")))
