@@ -47,6 +47,8 @@ pub(crate) struct Context<'a> {
     /// user's groups (primary first), for `("group", GROUP)` none; None
     /// when there is no such account.
     pub account: &'a dyn Fn(&str, &str) -> Option<Vec<String>>,
+    /// The package's debconf templates (its `templates` control member).
+    pub templates: Option<&'a str>,
 }
 
 /// One thing a script does that is worth reporting.
@@ -187,6 +189,7 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
         steps: Vec::new(),
         temp: None,
         sourced: Vec::new(),
+        assign: None,
     };
     let (line, why) = match shell::read(text, &run, &mut reader) {
         Ok(()) => return reader.steps,
@@ -211,6 +214,8 @@ struct Reader<'a> {
     /// The libraries of functions the script sourced that the reader
     /// knows (`postgresql::FUNCTIONS`).
     sourced: Vec<&'static str>,
+    /// A variable the last command set (`db_get`'s `RET`).
+    assign: Option<(String, Option<String>)>,
 }
 
 /// A temporary file as far as the reader follows it.
@@ -346,6 +351,31 @@ impl Host for Reader<'_> {
     fn file(&self, path: &str) -> Option<Found> {
         (self.ctx.lookup)(path)
     }
+
+    fn assigned(&mut self) -> Option<(String, Option<String>)> {
+        self.assign.take()
+    }
+}
+
+/// The default answer of the debconf question `name` in `templates`
+/// (`Default:`, the untranslated one; empty when the template has none),
+/// or None when the package does not define the question.
+pub(crate) fn template_default(templates: &str, name: &str) -> Option<String> {
+    for stanza in templates.split("\n\n") {
+        let mut found = false;
+        let mut default = String::new();
+        for line in stanza.lines() {
+            if let Some(v) = line.strip_prefix("Template:") {
+                found = v.trim() == name;
+            } else if let Some(v) = line.strip_prefix("Default:") {
+                default = v.trim().to_string();
+            }
+        }
+        if found {
+            return Some(default);
+        }
+    }
+    None
 }
 
 /// Whether `name` is one file name (a unit, an init script, …): no `/`,

@@ -105,6 +105,12 @@ pub(crate) trait Host {
     fn output(&self, text: &str) -> Option<String>;
     /// What is at the absolute `path`, for `[ -e … ]` and kin.
     fn file(&self, path: &str) -> Option<Found>;
+    /// A shell variable the last command told of set, as debconf's
+    /// `db_get` sets `RET` (None: to a value the reader cannot know);
+    /// taken once.
+    fn assigned(&mut self) -> Option<(String, Option<String>)> {
+        None
+    }
 }
 
 /// How a script is started.

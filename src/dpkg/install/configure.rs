@@ -214,6 +214,10 @@ pub(super) fn configure(
                 files: &files,
                 alternative: &alternative,
                 account: &account,
+                templates: deb
+                    .control
+                    .get("templates")
+                    .and_then(|b| std::str::from_utf8(b).ok()),
             };
             let steps = scripts::read(&ctx, text, args);
             for step in steps {

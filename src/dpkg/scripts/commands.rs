@@ -339,6 +339,32 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             );
             Status::Unknown
         }
+        "db_get" if args.len() == 2 => {
+            // The question's default, as debconf answers a question
+            // nobody was asked (noninteractive, as an image is built).
+            let default = r
+                .ctx
+                .templates
+                .and_then(|t| super::template_default(t, args[1]));
+            match default {
+                Some(value) => {
+                    r.record(
+                        at,
+                        not_needed("a debconf question: an image takes its default, which the script reads from RET"),
+                    );
+                    r.assign = Some((String::from("RET"), Some(value)));
+                    Status::True
+                }
+                None => {
+                    r.record(
+                        at,
+                        not_needed("a debconf question: an image takes its default, and what depends on the answer is read under doubt"),
+                    );
+                    r.assign = Some((String::from("RET"), None));
+                    Status::Unknown
+                }
+            }
+        }
         "db_get"
         | "db_set"
         | "db_input"

@@ -16,6 +16,7 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
         files: &|_| None,
         alternative: &|_| false,
         account: &|_, _| None,
+        templates: None,
     };
     read(&ctx, text, &["configure"])
 }
@@ -514,5 +515,39 @@ fn statoverride_modes_may_have_a_leading_zero() {
     assert_eq!(
         skipped(&steps).iter().map(|(l, _)| *l).collect::<Vec<_>>(),
         [6]
+    );
+}
+
+#[test]
+fn debconf_answers_are_the_templates_defaults() {
+    let templates = "Template: p/ssl\nType: boolean\nDefault: true\nDescription: use SSL?\n\nTemplate: p/name\nType: string\nDescription: a name\n";
+    assert_eq!(
+        template_default(templates, "p/ssl").as_deref(),
+        Some("true")
+    );
+    assert_eq!(template_default(templates, "p/name").as_deref(), Some(""));
+    assert_eq!(template_default(templates, "q/other"), None);
+    let script = "#!/bin/sh\nset -e\n. /usr/share/debconf/confmodule\n\
+         db_get p/ssl\ncase $RET in\n  true) SSL=on ;;\n  *) SSL=off ;;\nesac\n\
+         mkdir /etc/p-$SSL\ndb_get q/other\nmkdir /etc/q-$RET\n";
+    let ctx = Context {
+        package: "p",
+        arch: "amd64",
+        native_arch: Some("amd64"),
+        lookup: &|_| None,
+        list: &|_| None,
+        files: &|_| None,
+        alternative: &|_| false,
+        account: &|_, _| None,
+        templates: Some(templates),
+    };
+    let steps = read(&ctx, script, &["configure"]);
+    assert!(steps.iter().any(|s| matches!(&s.action, Action::File(FileOp::MakeDir { path, .. }, _) if path == "/etc/p-on")), "{steps:?}");
+    // Another package's question: its answer is not known here.
+    assert!(
+        skipped(&steps)
+            .iter()
+            .any(|(l, c)| *l == 11 && c.contains("${RET}")),
+        "{steps:?}"
     );
 }

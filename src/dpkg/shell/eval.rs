@@ -650,6 +650,15 @@ impl Eval<'_> {
         st
     }
 
+    /// A variable the host's last command set (debconf's `RET`): known
+    /// only where the command surely ran.
+    fn take_assignment(&mut self) {
+        if let Some((name, value)) = self.host.assigned() {
+            let value = if self.doubt.is_some() { None } else { value };
+            self.vars.insert(name, value);
+        }
+    }
+
     /// Tells the host something met at `line`.
     fn tell<R>(&mut self, line: usize, f: impl FnOnce(&mut dyn Host, &Site) -> R) -> R {
         let at = Site {
@@ -750,7 +759,9 @@ impl Eval<'_> {
                 writes: &writes,
                 heredoc,
             };
-            return Ok(self.tell(line, |host, at| host.command(&cmd, at)));
+            let st = self.tell(line, |host, at| host.command(&cmd, at));
+            self.take_assignment();
+            return Ok(st);
         }
         if let Some(body) = self.funcs.get(args[0]).cloned() {
             if self.depth >= MAX_DEPTH {
@@ -890,7 +901,9 @@ impl Eval<'_> {
                     writes: &[],
                     heredoc: false,
                 };
-                Ok(self.tell(line, |host, at| host.command(&cmd, at)))
+                let st = self.tell(line, |host, at| host.command(&cmd, at));
+                self.take_assignment();
+                Ok(st)
             }
         }
     }
