@@ -49,6 +49,8 @@ pub(crate) struct Context<'a> {
     pub account: &'a dyn Fn(&str, &str) -> Option<Vec<String>>,
     /// The package's debconf templates (its `templates` control member).
     pub templates: Option<&'a str>,
+    /// The owner (uid, gid) of what is at an absolute path.
+    pub owner: &'a dyn Fn(&str) -> Option<(u32, u32)>,
 }
 
 /// One thing a script does that is worth reporting.

@@ -184,6 +184,11 @@ pub(super) fn configure(
                 })
                 .collect();
             let alternative = |name: &str| registered.contains(name);
+            let owner = |path: &str| -> Option<(u32, u32)> {
+                let key = key_of(path)?;
+                let holder = state.holders.get(&key)?[0];
+                state.trees[holder].get(&key).map(|n| (n.uid, n.gid))
+            };
             let known: &Registry = registry;
             let account = |kind: &str, name: &str| -> Option<Vec<String>> {
                 if kind == "group" {
@@ -218,6 +223,7 @@ pub(super) fn configure(
                     .control
                     .get("templates")
                     .and_then(|b| std::str::from_utf8(b).ok()),
+                owner: &owner,
             };
             let steps = scripts::read(&ctx, text, args);
             for step in steps {

@@ -57,6 +57,7 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 Status::Unknown
             }
         },
+        "su" => su(r, args),
         // The accounts made before (by earlier packages and earlier
         // lines); a package's own do not exist before its first configure.
         "getent" if matches!(args.get(1), Some(&("passwd" | "group"))) && args.len() == 3 => {
@@ -583,4 +584,53 @@ fn compare_versions(a: &str, op: &str, b: &str) -> Status {
         "gt" | ">>" => Status::of(ord == Greater),
         _ => Status::Unknown,
     }
+}
+
+/// `su [-s SHELL] USER -c 'test -O PATH && test -G PATH'` (postgresql-
+/// common's check that the user owns its home, before it chowns it): a
+/// test of ownership the tree answers. A root-owned path is not owned by
+/// a package's user, whose ids are never 0. Anything else su runs is
+/// unknown.
+fn su(r: &mut Reader, args: &[&str]) -> Status {
+    let mut user = None;
+    let mut script = None;
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "-s" | "--shell" => {
+                it.next();
+            }
+            "-c" | "--command" => script = it.next().copied(),
+            "-" | "-l" | "--login" | "-m" | "-p" => {}
+            u if !u.starts_with('-') && user.is_none() => user = Some(u),
+            _ => return Status::Unknown,
+        }
+    }
+    let (Some(user), Some(script)) = (user, script) else {
+        return Status::Unknown;
+    };
+    if user == "root" || r.account("passwd", user).is_none() {
+        return Status::Unknown;
+    }
+    // `A && B` is false at the first test that is false.
+    for test in script.split("&&") {
+        let words: Vec<&str> = test.split_whitespace().collect();
+        let (op, path) = match words.as_slice() {
+            ["test", op, path] | ["[", op, path, "]"] => (*op, *path),
+            _ => return Status::Unknown,
+        };
+        let Some((uid, gid)) = (r.ctx.owner)(path) else {
+            return Status::Unknown;
+        };
+        let root = match op {
+            "-O" => uid == 0,
+            "-G" => gid == 0,
+            _ => return Status::Unknown,
+        };
+        if root {
+            return Status::False;
+        }
+        return Status::Unknown;
+    }
+    Status::Unknown
 }

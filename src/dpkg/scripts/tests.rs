@@ -17,6 +17,7 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
         alternative: &|_| false,
         account: &|_, _| None,
         templates: None,
+        owner: &|_| None,
     };
     read(&ctx, text, &["configure"])
 }
@@ -540,6 +541,7 @@ fn debconf_answers_are_the_templates_defaults() {
         alternative: &|_| false,
         account: &|_, _| None,
         templates: Some(templates),
+        owner: &|_| None,
     };
     let steps = read(&ctx, script, &["configure"]);
     assert!(steps.iter().any(|s| matches!(&s.action, Action::File(FileOp::MakeDir { path, .. }, _) if path == "/etc/p-on")), "{steps:?}");
@@ -550,4 +552,40 @@ fn debconf_answers_are_the_templates_defaults() {
             .any(|(l, c)| *l == 11 && c.contains("${RET}")),
         "{steps:?}"
     );
+}
+
+#[test]
+fn su_tests_of_ownership_are_answered_from_the_tree() {
+    let script = "#!/bin/sh\nset -e\nadduser --system --home /var/lib/db --no-create-home --group db\n\
+         mkdir -p /var/lib/db\n\
+         su -s /bin/sh db -c \"test -O /var/lib/db &&\n  test -G /var/lib/db\" || \\\n  chown db:db /var/lib/db\n\
+         su -s /bin/sh db -c 'test -O /srv/db' || chown db:db /srv/db\n";
+    let owner = |p: &str| match p {
+        "/var/lib/db" => Some((0, 0)),
+        "/srv/db" => Some((101, 101)),
+        _ => None,
+    };
+    let ctx = Context {
+        package: "p",
+        arch: "amd64",
+        native_arch: Some("amd64"),
+        lookup: &|_| None,
+        list: &|_| None,
+        files: &|_| None,
+        alternative: &|_| false,
+        account: &|_, _| None,
+        templates: None,
+        owner: &owner,
+    };
+    let steps = read(&ctx, script, &["configure"]);
+    let chowns: Vec<(usize, bool)> = steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::File(FileOp::Chown { path, .. }, _) => Some((s.line, path == "/var/lib/db")),
+            Action::Skipped { command, .. } if command.contains("chown") => Some((s.line, false)),
+            _ => None,
+        })
+        .collect();
+    // The root-owned home is chowned; the other is not decided.
+    assert_eq!(chowns, [(7, true), (8, false)], "{steps:?}");
 }
