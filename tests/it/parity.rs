@@ -246,10 +246,51 @@ fn all_sets(name: &str) -> bool {
     all
 }
 
+/// Then, in the image: Debian's tools read the dpkg database, and the
+/// postgres user makes a cluster in its home, starts the server and
+/// answers a query.
 #[test]
 fn postgresql_equals_apt() {
-    if all_sets("postgresql") {
-        parity("postgresql", &["postgresql"]);
+    if !all_sets("postgresql") {
+        return;
+    }
+    let Some(p) = parity("postgresql", &["postgresql"]) else {
+        return;
+    };
+    // /run is the container's: its start-up makes the socket folder, as
+    // systemd-tmpfiles does at boot from postgresql-common's tmpfiles.d.
+    let script = r#"set -e
+echo "packages $(dpkg -l | grep -c '^ii')"
+dpkg -L postgresql-15 | grep -qx /usr/lib/postgresql/15/bin/initdb && echo "dpkg -L ok"
+dpkg -S /usr/lib/postgresql/15/bin/postgres | grep -q '^postgresql-15' && echo "dpkg -S ok"
+dpkg -V && echo "dpkg -V ok"
+apt-get check -q >/dev/null && echo "apt-get check ok"
+install -d -m 2775 -o postgres -g postgres /run/postgresql
+su postgres -c '/usr/lib/postgresql/15/bin/initdb -D /var/lib/postgresql/data' >/dev/null && echo "initdb ok"
+su postgres -c '/usr/lib/postgresql/15/bin/pg_ctl -D /var/lib/postgresql/data -w -l /var/lib/postgresql/server.log start' >/dev/null && echo "started"
+echo "select $(su postgres -c "psql -tAc 'select 1'")"
+"#;
+    let Some(r) = in_container(&p.image, script) else {
+        return;
+    };
+    assert!(r.ok(), "{}\n{}", r.stdout, r.stderr);
+    let packages = format!("packages {}", p.packages);
+    for want in [
+        packages.as_str(),
+        "dpkg -L ok",
+        "dpkg -S ok",
+        "dpkg -V ok",
+        "apt-get check ok",
+        "initdb ok",
+        "started",
+        "select 1",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l == want),
+            "`{want}` not in:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
     }
 }
 
