@@ -70,7 +70,9 @@ pub(super) fn parse(args: &[&str]) -> Option<Action> {
                     user.home = Some(format!("/home/{n}"));
                 }
             }
-            if tool == "adduser" && !user.gecos.is_empty() {
+            // (A comment the account check refuses is reported as given.)
+            let plain = !user.gecos.contains(|c: char| c == ':' || c.is_control());
+            if tool == "adduser" && !user.gecos.is_empty() && plain {
                 // adduser sets the comment with `chfn -f NAME [-r ROOM …]`,
                 // which writes the four GECOS fields.
                 let fields = user.gecos.split(',').count();
