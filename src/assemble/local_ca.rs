@@ -214,7 +214,8 @@ fn whiteout(epoch: u64) -> Node {
 /// rather than followed.
 fn local_files(view: &View) -> Result<Vec<(String, Vec<u8>)>, LocalCaError> {
     match view.get(LOCAL_SRC).map(|n| &n.kind) {
-        Some(NodeKind::Dir) => {}
+        // Missing, it is made as the parent of the recipe's files.
+        Some(NodeKind::Dir) | None => {}
         Some(NodeKind::Symlink(t)) => {
             return Err(refuse(
                 LOCAL_SRC,

@@ -216,3 +216,169 @@ echo "== java"; $(echo /usr/lib/jvm/java-17-openjdk-*/bin/keytool) -list -cacert
     );
     assert!(s["java"].contains("trustedCertEntry"), "{}", r.stdout);
 }
+
+const LOCAL_RECIPE: &str = r#"
+[image]
+name = "local-ca-repo"
+epoch = 1700000000
+platforms = ["linux/amd64"]
+
+[apt]
+sources = [{ mirror = "LOCAL", suite = "stable", components = ["main"], keyring = "keyring.gpg" }]
+packages = ["ca-certificates"]
+"#;
+
+/// Each layer of the layout at `out`: its digest and its entries.
+fn layers_of(out: &std::path::Path) -> Vec<(String, Vec<TarEntry>)> {
+    let l = check_layout(out);
+    l.manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&l.layers)
+        .map(|(d, (mt, blob))| {
+            (
+                d["digest"].as_str().unwrap().to_string(),
+                tar_entries(&decompress(mt, blob)),
+            )
+        })
+        .collect()
+}
+
+fn entry<'a>(layer: &'a [TarEntry], path: &str) -> Option<&'a TarEntry> {
+    layer.iter().find(|e| e.path == path)
+}
+
+/// From a local signed repository (a ca-certificates of one CA): the
+/// package layer is the same bytes with or without the recipe's local
+/// CA, which joins the bundle and gets its links in the recipe layer; a
+/// CA read through `--context` makes the same image; a path the recipe
+/// writes itself stays the recipe's; a link or a file that is not a PEM
+/// certificate under the folder is refused, naming it and the fix.
+#[test]
+fn local_cas_join_in_the_recipe_layer_and_bad_ones_are_refused() {
+    if !have_tool("openssl") {
+        skip("needs openssl to make the test CAs");
+        return;
+    }
+    let work = tempdir();
+    let distro = Pki::new(&work.path().join("distro"));
+    let company = Pki::new(&work.path().join("company"));
+    let distro_pem = fs::read(distro.ca()).unwrap();
+    let company_pem = fs::read(company.ca()).unwrap();
+    let ca = Deb::new("ca-certificates", "20230311", "all")
+        .entry(DebEntry::dir("etc/ssl/certs"))
+        .entry(DebEntry::dir("usr/share/ca-certificates/mozilla"))
+        .entry(DebEntry::file(
+            "usr/share/ca-certificates/mozilla/Distro_CA.crt",
+            distro_pem.clone(),
+        ));
+    let repo = AptRepo::builder()
+        .suite("stable", &["amd64"])
+        .deb("stable", ca)
+        .build();
+    let (url, _server) = repo.serve();
+    let dir = work.path().join("project");
+    fs::create_dir_all(dir.join("ctx/cas")).unwrap();
+    fs::copy(repo.keyring_path(), dir.join("keyring.gpg")).unwrap();
+    fs::write(dir.join("company.crt"), &company_pem).unwrap();
+    fs::write(dir.join("ctx/company.crt"), &company_pem).unwrap();
+    let build = |name: &str, extra: &str, args: &[&str]| -> Run {
+        let recipe = dir.join(format!("{name}.toml"));
+        fs::write(&recipe, format!("{LOCAL_RECIPE}{extra}")).unwrap();
+        run(stele()
+            .arg("build")
+            .arg(&recipe)
+            .args(args)
+            .arg("-o")
+            .arg(dir.join(format!("out-{name}")))
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .env("STELE_MIRROR_LOCAL", &url))
+    };
+    let company_file = r#"
+[[files]]
+src = "company.crt"
+dest = "/usr/local/share/ca-certificates/Company CA.crt"
+"#;
+    let plain = build("plain", "", &[]);
+    plain.expect_ok();
+    let with = build("with", company_file, &[]);
+    with.expect_ok();
+    let (plain_layers, with_layers) = (
+        layers_of(&dir.join("out-plain")),
+        layers_of(&dir.join("out-with")),
+    );
+    assert_eq!(
+        plain_layers[0].0, with_layers[0].0,
+        "the package layer does not depend on the recipe's files"
+    );
+    let top = &with_layers.last().unwrap().1;
+    let bundle =
+        entry(top, "etc/ssl/certs/ca-certificates.crt").expect("the bundle, in the recipe layer");
+    assert_eq!(bundle.data, [distro_pem, company_pem.clone()].concat());
+    let pem = entry(top, "etc/ssl/certs/Company_CA.pem").expect("the .pem link");
+    assert_eq!(
+        pem.link.as_deref(),
+        Some("/usr/local/share/ca-certificates/Company CA.crt")
+    );
+    let hashes: Vec<&TarEntry> = top
+        .iter()
+        .filter(|e| e.link.as_deref() == Some("Company_CA.pem"))
+        .collect();
+    assert_eq!(hashes.len(), 1, "one subject-hash link to it");
+
+    // The same CA from another build context: the same image.
+    let ctx = build(
+        "ctx",
+        company_file,
+        &["--context", dir.join("ctx").to_str().unwrap()],
+    );
+    ctx.expect_ok();
+    assert_eq!(ctx.last_line(), with.last_line());
+
+    // The recipe's own bundle wins.
+    let own = build(
+        "own",
+        &format!(
+            "{company_file}\n[[paths]]\npath = \"/etc/ssl/certs/ca-certificates.crt\"\nkind = \"file\"\ncontent = \"mine\\n\"\n"
+        ),
+        &[],
+    );
+    own.expect_ok();
+    let own_layers = layers_of(&dir.join("out-own"));
+    let top = &own_layers.last().unwrap().1;
+    assert_eq!(
+        entry(top, "etc/ssl/certs/ca-certificates.crt")
+            .unwrap()
+            .data,
+        b"mine\n"
+    );
+    assert!(entry(top, "etc/ssl/certs/Company_CA.pem").is_some());
+
+    // Refused: a link (never followed), and a file that is no certificate.
+    std::os::unix::fs::symlink("../company.crt", dir.join("ctx/cas/link.crt")).unwrap();
+    let link = build(
+        "link",
+        "[[files]]\nsrc = \"cas\"\ndest = \"/usr/local/share/ca-certificates/cas\"\n",
+        &["--context", dir.join("ctx").to_str().unwrap()],
+    );
+    assert!(!link.ok());
+    assert!(
+        link.stderr.contains("link.toml: /usr/local/share/ca-certificates/cas/link.crt is a link to ../company.crt; put the certificate file itself there"),
+        "{}",
+        link.stderr
+    );
+    fs::write(dir.join("bad.crt"), "not a certificate\n").unwrap();
+    let bad = build(
+        "bad",
+        "[[files]]\nsrc = \"bad.crt\"\ndest = \"/usr/local/share/ca-certificates/bad.crt\"\n",
+        &[],
+    );
+    assert!(!bad.ok());
+    assert!(
+        bad.stderr.contains("/usr/local/share/ca-certificates/bad.crt is not a PEM certificate; give a PEM certificate (`openssl x509"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -115,6 +115,10 @@ fn a_local_ca_joins_the_bundle_links_and_java() {
         aliases,
         ["debian:example_corp.pem", "debian:isrg_root_x1.pem"]
     );
+    // Without the folder below (no base-files), the recipe's files make it.
+    let mut bare = lower();
+    bare.remove(LOCAL_SRC);
+    assert_eq!(changes(&bare, &top, BOTH, EPOCH).unwrap(), out);
     // Without a final newline, the bundle gets one (sed -e '$a\').
     let trimmed = CORP.trim_end().as_bytes();
     let out = changes(&lower(), &corp_top("c.crt", trimmed), BOTH, EPOCH).unwrap();
