@@ -21,7 +21,7 @@ pub enum AssembleError {
     #[error("{recipe}: {error}")]
     LocalCa {
         recipe: std::path::PathBuf,
-        error: local_ca::LocalCaError,
+        error: Box<local_ca::LocalCaError>,
     },
 }
 

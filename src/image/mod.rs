@@ -514,7 +514,7 @@ fn recipe_layer(
         crate::assemble::local_ca::changes(lower, &tree, tools, recipe.epoch).map_err(|error| {
             crate::assemble::AssembleError::LocalCa {
                 recipe: recipe.path.clone(),
-                error,
+                error: Box::new(error),
             }
         })?;
     for (key, node) in cas {
