@@ -36,10 +36,50 @@ src = "tls"
 dest = "/srv/tls"
 "#;
 
-/// The image, built once per run, and the company CA's PEM.
+/// What one container of the image prints (one podman storage for both
+/// tests: vfs copies the image's 0.5 GB per storage): OpenSSL and keytool
+/// against a TLS server whose leaf the company CA signed, then the
+/// certificates' state as stele built it, `update-ca-certificates
+/// --fresh` (its Java hook through dpkg's trigger), and the state after.
+const SCRIPT: &str = r#"
+(cd /srv/tls && exec openssl s_server -quiet -accept 127.0.0.1:8443 -cert leaf.crt -key leaf.key -www >/dev/null 2>&1) &
+server=$!
+i=0
+until openssl s_client -connect 127.0.0.1:8443 </dev/null >/dev/null 2>&1; do
+  i=$((i+1)); [ $i -lt 200 ] || { echo "the server never came up"; exit 1; }
+  sleep 0.1
+done
+check() {
+  out=$(openssl s_client -connect 127.0.0.1:8443 -verify_return_error -verify_ip 127.0.0.1 "$@" </dev/null 2>&1)
+  echo "exit $?"
+  echo "$out" | grep -E '^Verif'
+}
+echo "== capath"; check
+echo "== bundle"; check -no-CApath -CAfile /etc/ssl/certs/ca-certificates.crt
+echo "== other"; check -no-CApath -CAfile /usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt
+echo "== java"; $(echo /usr/lib/jvm/java-17-openjdk-*/bin/keytool) -list -cacerts -storepass changeit -alias debian:company_ca.pem
+kill $server
+K=$(echo /usr/lib/jvm/java-17-openjdk-*/bin/keytool)
+state() {
+  echo "== links"; find /etc/ssl/certs -maxdepth 1 -type l -printf '%f %l\n' | LC_ALL=C sort
+  echo "== bundle"; sha256sum < /etc/ssl/certs/ca-certificates.crt
+  echo "== java"; "$K" -list -cacerts -storepass changeit
+}
+echo "== stele"; state > /tmp/stele
+update-ca-certificates --fresh > /tmp/log 2>&1 || { cat /tmp/log; exit 1; }
+echo "== apt"; state > /tmp/apt
+cat /tmp/stele | sed 's/^== /== stele /'
+cat /tmp/apt | sed 's/^== /== apt /'
+echo "== log"; cat /tmp/log
+echo "== pending"; ls /var/lib/ca-certificates-java/
+"#;
+
+/// The image, built once per run, the company CA's PEM, and what
+/// [`SCRIPT`] printed in a container of it.
 struct Image {
     shared: Shared,
     ca_pem: String,
+    container: Run,
 }
 
 fn image() -> Option<&'static Image> {
@@ -64,9 +104,13 @@ fn image() -> Option<&'static Image> {
             .arg(dir.join("cache")))
         .expect_ok();
         let ca_pem = fs::read_to_string(pki.ca()).unwrap();
+        let shared = build_shared("local-ca", recipe, dir);
+        let container = shared.run(&["--user", "0", "--entrypoint", "/bin/sh"], &["-c", SCRIPT]);
+        container.expect_ok();
         Image {
-            shared: build_shared("local-ca", recipe, dir),
+            shared,
             ca_pem,
+            container,
         }
     }))
 }
@@ -118,26 +162,7 @@ fn local_ca_is_what_update_ca_certificates_leaves() {
         bundle.ends_with(&image.ca_pem) && bundle.matches("BEGIN CERTIFICATE").count() > 100,
         "the company CA ends the bundle, after the distribution's"
     );
-    let script = r#"
-set -e
-K=$(echo /usr/lib/jvm/java-17-openjdk-*/bin/keytool)
-state() {
-  echo "== links"; find /etc/ssl/certs -maxdepth 1 -type l -printf '%f %l\n' | LC_ALL=C sort
-  echo "== bundle"; sha256sum < /etc/ssl/certs/ca-certificates.crt
-  echo "== java"; "$K" -list -cacerts -storepass changeit
-}
-echo "== stele"; state > /tmp/stele
-update-ca-certificates --fresh > /tmp/log 2>&1 || { cat /tmp/log; exit 1; }
-echo "== apt"; state > /tmp/apt
-cat /tmp/stele | sed 's/^== /== stele /'
-cat /tmp/apt | sed 's/^== /== apt /'
-echo "== log"; cat /tmp/log
-echo "== pending"; ls /var/lib/ca-certificates-java/
-"#;
-    let r = image
-        .shared
-        .run(&["--user", "0", "--entrypoint", "/bin/sh"], &["-c", script]);
-    r.expect_ok();
+    let r = &image.container;
     let s = sections(&r.stdout);
     let log = &s["log"];
     assert!(
@@ -179,28 +204,7 @@ echo "== pending"; ls /var/lib/ca-certificates-java/
 #[test]
 fn a_server_the_company_ca_signed_is_trusted_in_the_image() {
     let Some(image) = image() else { return };
-    let script = r#"
-cd /srv/tls
-openssl s_server -quiet -accept 127.0.0.1:8443 -cert leaf.crt -key leaf.key -www >/dev/null 2>&1 &
-i=0
-until openssl s_client -connect 127.0.0.1:8443 </dev/null >/dev/null 2>&1; do
-  i=$((i+1)); [ $i -lt 200 ] || { echo "the server never came up"; exit 1; }
-  sleep 0.1
-done
-check() {
-  out=$(openssl s_client -connect 127.0.0.1:8443 -verify_return_error -verify_ip 127.0.0.1 "$@" </dev/null 2>&1)
-  echo "exit $?"
-  echo "$out" | grep -E '^Verif'
-}
-echo "== capath"; check
-echo "== bundle"; check -no-CApath -CAfile /etc/ssl/certs/ca-certificates.crt
-echo "== other"; check -no-CApath -CAfile /usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt
-echo "== java"; $(echo /usr/lib/jvm/java-17-openjdk-*/bin/keytool) -list -cacerts -storepass changeit -alias debian:company_ca.pem
-"#;
-    let r = image
-        .shared
-        .run(&["--user", "0", "--entrypoint", "/bin/sh"], &["-c", script]);
-    r.expect_ok();
+    let r = &image.container;
     let s = sections(&r.stdout);
     for trusted in ["capath", "bundle"] {
         assert!(
