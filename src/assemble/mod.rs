@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod files;
+pub mod local_ca;
 
 use crate::fstree::{Content, FsTree, Node, NodeKind, TreeError};
 use crate::recipe::{PathKind, Recipe};
@@ -17,6 +18,11 @@ pub enum AssembleError {
     Path { loc: String, error: TreeError },
     #[error("the account files: {error}")]
     Accounts { error: TreeError },
+    #[error("{recipe}: {error}")]
+    LocalCa {
+        recipe: std::path::PathBuf,
+        error: Box<local_ca::LocalCaError>,
+    },
 }
 
 /// The recipe layer's tree. `masters` is base-passwd's (passwd, group) when

@@ -470,6 +470,7 @@ pub use accounts::Reserved;
 pub use configure::alternatives::{ManualChoice, NotOffered};
 pub use configure::sysusers::{Declared, DeclaredUser};
 pub use effects::{Outcome, ScriptEffect, ScriptReport};
+pub(crate) use generated::{ca_store, java_trust, MAX_CA_FILE, MAX_CA_TOTAL};
 
 #[cfg(test)]
 mod tests;

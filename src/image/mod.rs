@@ -400,7 +400,12 @@ fn plan_platform<'a>(
             distro: distro.as_ref(),
         })
     });
-    let layer = recipe_layer(recipe, &lower, masters, &accounts, shared, sbom)?;
+    let installs = |name| package_step.as_ref().is_some_and(|p| p.installs(name));
+    let tools = crate::assemble::local_ca::CaTools {
+        ca_certificates: installs("ca-certificates"),
+        java: installs("ca-certificates-java"),
+    };
+    let layer = recipe_layer(recipe, &lower, masters, &accounts, shared, tools, sbom)?;
     check_user(recipe, platform, &lower, layer.as_ref().map(|l| &l.tree))?;
     layers.extend(layer);
     Ok(PlatformPlan {
@@ -475,7 +480,11 @@ fn check_user(
 /// `masters` is base-passwd's, when the packages install it: like its
 /// postinst, the account files are then written even without `[accounts]`,
 /// unless the base already has them. `accounts` are those the packages
-/// declare, merged into the base's files or the masters. `sbom` is the embedded SBOM's bytes;
+/// declare, merged into the base's files or the masters. `tools` says
+/// which certificate packages this build installs: certificates the
+/// recipe adds under /usr/local/share/ca-certificates then join the
+/// bundle, links and Java's store here (`assemble::local_ca`), so the
+/// package layers never depend on them. `sbom` is the embedded SBOM's bytes;
 /// without one, an SBOM the layers below carry (a stele-built base's) is
 /// whited out, since it describes another image.
 fn recipe_layer(
@@ -484,6 +493,7 @@ fn recipe_layer(
     masters: Option<(String, String)>,
     accounts: &[crate::dpkg::install::Declared],
     shared: FsTree,
+    tools: crate::assemble::local_ca::CaTools,
     sbom: Option<Vec<u8>>,
 ) -> Result<Option<LayerPlan>, BuildError> {
     let text = |key: &str| file_text(lower, key);
@@ -498,6 +508,20 @@ fn recipe_layer(
         masters.as_ref().map(|(p, g)| (p.as_str(), g.as_str())),
         accounts,
     )?;
+    // What update-ca-certificates would make of the recipe's local CAs,
+    // unless the recipe writes the path.
+    let cas =
+        crate::assemble::local_ca::changes(lower, &tree, tools, recipe.epoch).map_err(|error| {
+            crate::assemble::AssembleError::LocalCa {
+                recipe: recipe.path.clone(),
+                error: Box::new(error),
+            }
+        })?;
+    for (key, node) in cas {
+        if tree.get(&key).is_none() {
+            tree.replace(key, node);
+        }
+    }
     // The dpkg database's shared files, unless the recipe writes the path.
     for (key, node) in shared.iter() {
         if tree.get(key).is_none() {

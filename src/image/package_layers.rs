@@ -220,6 +220,11 @@ impl PackageLayers<'_> {
         &self.installed.report
     }
 
+    /// Whether the package named `name` is installed by this step.
+    pub(crate) fn installs(&self, name: &str) -> bool {
+        self.holder.contains_key(name)
+    }
+
     /// The packages installed, for the SBOM embedded in the image: known
     /// before any layer is written.
     pub(crate) fn deb_packages(&self) -> Vec<DebPackage> {

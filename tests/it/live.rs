@@ -21,7 +21,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// Whether `mirror = "host"` can find a `deb` source for `suite`.
-fn host_has_suite(suite: &str) -> bool {
+pub(crate) fn host_has_suite(suite: &str) -> bool {
     let sources = stele::apt::hostconf::host_sources(Path::new("/")).unwrap_or_default();
     let found = stele::apt::hostconf::find_host_source(&sources, suite).is_some();
     if !found {
@@ -207,7 +207,7 @@ fn readme_digest(recipe: &str) -> String {
 /// Where the live tests keep what they share: emptied once per run of the
 /// test binary (as the support layer does with HOME), so a run never reads
 /// what an earlier one built.
-fn live_root() -> &'static Path {
+pub(crate) fn live_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("live");
@@ -232,7 +232,7 @@ fn shared_debs() -> PathBuf {
 
 /// An image the live tests built once per run and share: the JVM takes a
 /// while to unpack and lay into layers, and several tests run it.
-struct Shared {
+pub(crate) struct Shared {
     dir: PathBuf,
     recipe: PathBuf,
     out: PathBuf,
@@ -246,14 +246,14 @@ impl Shared {
     }
 
     /// `podman run FLAGS IMAGE ARGS` in podman storage of the caller's own.
-    fn run(&self, flags: &[&str], args: &[&str]) -> Run {
+    pub(crate) fn run(&self, flags: &[&str], args: &[&str]) -> Run {
         let storage = lowercase_tempdir();
         podman_run_with(&storage.path().join("p"), flags, &self.image(), args)
     }
 
     /// The bytes of `path` in the image (its first platform), from the
     /// last layer holding it.
-    fn file(&self, path: &str) -> Vec<u8> {
+    pub(crate) fn file(&self, path: &str) -> Vec<u8> {
         let index = json(&fs::read(self.out.join("index.json")).unwrap());
         let mut manifest = json(&descriptor_blob(&self.out, &index["manifests"][0]));
         if manifest["manifests"].is_array() {
@@ -276,7 +276,7 @@ impl Shared {
 /// .debs imported from [`shared_debs`] (downloaded from the host mirror
 /// when missing there, then added to it). Prints how long it took, for
 /// the report of what the live tests cost.
-fn build_shared(name: &str, recipe: PathBuf, dir: PathBuf) -> Shared {
+pub(crate) fn build_shared(name: &str, recipe: PathBuf, dir: PathBuf) -> Shared {
     let out = dir.join("out");
     let cache = dir.join("cache");
     let debs = shared_debs();

@@ -26,6 +26,7 @@ mod hostile;
 mod hostile_packages;
 mod layer_cache;
 mod live;
+mod local_ca;
 mod network;
 mod network_limits;
 mod network_promotion;

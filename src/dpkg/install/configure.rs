@@ -19,6 +19,7 @@ use sysusers::Declared;
 
 pub(super) mod alternatives;
 mod file_ops;
+mod generated_rules;
 mod php;
 mod services;
 pub(super) mod sysusers;
@@ -226,6 +227,7 @@ pub(super) fn configure(
                 owner: &owner,
             };
             let steps = scripts::read(&ctx, text, args);
+            let ruled = generated_rules::spans(&p.name, script, text);
             for step in steps {
                 let source = format!("{script}:{}", step.line);
                 let mut effect = ScriptEffect {
@@ -359,6 +361,15 @@ pub(super) fn configure(
                     Action::Skipped { why, .. } => {
                         effect.outcome = Outcome::Skipped;
                         effect.detail = why;
+                    }
+                }
+                // What stele writes itself from the installed files.
+                if effect.outcome == Outcome::Skipped {
+                    if let Some((_, _, what)) =
+                        ruled.iter().find(|(a, b, _)| (*a..*b).contains(&step.line))
+                    {
+                        effect.outcome = Outcome::Reproduced;
+                        effect.detail = what.to_string();
                     }
                 }
                 effects.push(effect);

@@ -15,15 +15,15 @@ use crate::dpkg::deb::DebContents;
 use crate::fstree::{self, Content, FsTree, Node, NodeKind};
 use postinst_defaults::Made;
 
+pub(crate) mod ca_store;
 pub(super) mod cert_links;
-pub(super) mod java_trust;
+pub(crate) mod java_trust;
 pub(super) mod ld_cache;
 mod pam;
 pub(super) use pam::pam_auth_update;
 pub(super) mod postinst_defaults;
 
 const CA_DIR: &str = "usr/share/ca-certificates/";
-const CERTS_DIR: &str = "etc/ssl/certs";
 const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 const JAVA_CACERTS: &str = "etc/ssl/certs/java/cacerts";
 const LD_CACHE: &str = "etc/ld.so.cache";
@@ -314,8 +314,8 @@ pub(super) fn passwd_masters(state: &State) -> Result<Option<(String, String)>, 
 /// The largest CA file read, and the most all of them may add up to: a
 /// certificate is a few KiB, Debian's whole set 220 KiB; a package's
 /// 384 MiB `.crt` is refused rather than held in memory.
-pub(super) const MAX_CA_FILE: u64 = 1 << 20;
-pub(super) const MAX_CA_TOTAL: u64 = 64 << 20;
+pub(crate) const MAX_CA_FILE: u64 = 1 << 20;
+pub(crate) const MAX_CA_TOTAL: u64 = 64 << 20;
 
 /// The certificates update-ca-certificates takes with the default
 /// configuration: every `.crt` file under /usr/share/ca-certificates, by
@@ -363,64 +363,27 @@ fn ca_files<'a>(
     Ok(certs)
 }
 
-/// update-ca-certificates with the default configuration, each
-/// certificate given a final newline if it lacks one (Debian #635570).
+/// update-ca-certificates with the default configuration.
 fn bundle_bytes(
     packages: &[(Selected, DebContents)],
     trees: &[FsTree],
 ) -> Result<Vec<u8>, InstallError> {
-    let mut bundle = Vec::new();
-    for cert in ca_files(packages, trees)?.values() {
-        bundle.extend_from_slice(cert);
-        if !cert.is_empty() && !cert.ends_with(b"\n") {
-            bundle.push(b'\n');
-        }
-    }
-    Ok(bundle)
+    let files = ca_files(packages, trees)?;
+    Ok(ca_store::bundle(
+        files.iter().map(|(k, v)| (*k, v.as_slice())),
+    ))
 }
 
-/// The links update-ca-certificates makes in /etc/ssl/certs (key → target):
-/// `<name>.pem` to each CA file (a later file taking a name replaces the
-/// earlier, as `ln -sf` does), then `openssl rehash`'s `<hash>.<n>` to each
-/// `.pem` holding exactly one certificate, in name order, a certificate
-/// already linked under its hash left out as rehash leaves duplicates.
+/// The links update-ca-certificates makes in /etc/ssl/certs (key → target)
+/// for the CA files with the default configuration.
 fn link_targets(
     packages: &[(Selected, DebContents)],
     trees: &[FsTree],
 ) -> Result<BTreeMap<String, String>, InstallError> {
-    let mut pems: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
-    for (key, bytes) in ca_files(packages, trees)? {
-        let file_name = key.rsplit('/').next().unwrap_or(key);
-        pems.insert(
-            java_trust::pem_link_name(file_name),
-            (format!("/{key}"), bytes),
-        );
-    }
-    let mut links = BTreeMap::new();
-    let mut by_hash: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
-    for (pem, (target, bytes)) in &pems {
-        links.insert(format!("{CERTS_DIR}/{pem}"), target.clone());
-        let certs = bytes
-            .windows(b"-----BEGIN CERTIFICATE-----".len())
-            .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
-            .count();
-        let Some(der) = java_trust::first_certificate(bytes).filter(|_| certs == 1) else {
-            continue;
-        };
-        let Some(hash) = cert_links::subject_hash(&der) else {
-            continue;
-        };
-        let linked = by_hash.entry(hash).or_default();
-        if linked.contains(&der) {
-            continue;
-        }
-        links.insert(
-            format!("{CERTS_DIR}/{hash:08x}.{}", linked.len()),
-            pem.clone(),
-        );
-        linked.push(der);
-    }
-    Ok(links)
+    let files = ca_files(packages, trees)?;
+    Ok(ca_store::links(
+        files.iter().map(|(k, v)| (*k, v.as_slice())),
+    ))
 }
 
 /// ca-certificates-java's keystore of the same CAs as the bundle.

@@ -373,6 +373,7 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
         | "db_stop"
         | "db_fset"
         | "db_fget"
+        | "db_metaget"
         | "db_purge"
         | "db_reset"
         | "db_register"

@@ -268,3 +268,44 @@ fn ucf_installs_records_and_backs_up_as_ucf_does_and_phpenmod_links_modules() {
         "extension=b.so\n"
     );
 }
+
+/// ca-certificates' real postinst: the lines that make
+/// /usr/local/share/ca-certificates and build /etc/ca-certificates.conf
+/// (a `$(stat …)`, a `read` loop over debconf's answer) are reported as
+/// reproduced by the files stele writes, so the summary names nothing
+/// of the package; the calls of the tool stay its own effect.
+#[test]
+fn ca_certificates_postinst_is_reproduced_by_the_generated_files() {
+    let postinst = include_str!("../../fixtures/ca-certificates.postinst");
+    let packages = vec![package(
+        "ca-certificates",
+        TarBuilder::new().file(
+            "./usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt",
+            b"-----BEGIN CERTIFICATE-----\n",
+        ),
+        postinst,
+    )];
+    let installed = install(&packages, 5, &InstallOptions::default()).unwrap();
+    let effects = &installed.report.effects;
+    let skipped: Vec<String> = effects
+        .iter()
+        .filter(|e| e.outcome == Outcome::Skipped)
+        .map(|e| format!("{} {}: {}", e.source, e.effect, e.detail))
+        .collect();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let detail = |source: &str| {
+        effects
+            .iter()
+            .find(|e| e.source == source)
+            .map(|e| (e.outcome, e.detail.split(',').next().unwrap_or("")))
+    };
+    assert_eq!(
+        detail("postinst:45"),
+        Some((Outcome::Reproduced, "/usr/local/share/ca-certificates"))
+    );
+    assert_eq!(
+        detail("postinst:66"),
+        Some((Outcome::Reproduced, "/etc/ca-certificates.conf"))
+    );
+    assert!(!installed.report.summary().contains("ca-certificates"));
+}

@@ -62,6 +62,17 @@ pub(crate) fn keystore<'a>(
     epoch: u64,
 ) -> Vec<u8> {
     let mut certs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    add_files(&mut certs, files);
+    jks(&certs, epoch)
+}
+
+/// The hook's `+` lines for `files` (image path → PEM, in order) on the
+/// store's entries `certs` (alias → DER): each file's certificate under
+/// `debian:<link name>`, a file without one removing the alias.
+pub(crate) fn add_files<'a>(
+    certs: &mut BTreeMap<String, Vec<u8>>,
+    files: impl Iterator<Item = (&'a str, &'a [u8])>,
+) {
     for (path, pem) in files {
         let file_name = path.rsplit('/').next().unwrap_or(path);
         let alias = format!("debian:{}", pem_link_name(file_name)).to_lowercase();
@@ -74,7 +85,6 @@ pub(crate) fn keystore<'a>(
             }
         }
     }
-    jks(&certs, epoch)
 }
 
 /// The keystore holding `certs` (alias → DER), each entry dated
@@ -133,8 +143,8 @@ fn write_utf(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A keystore's trusted-certificate entries (alias, date in ms, DER), its
-/// integrity checked; for tests and comparisons with Java's own stores.
-#[cfg(test)]
+/// integrity checked (a recipe's local CAs join the store below them;
+/// tests compare with Java's own stores).
 pub(crate) fn parse(b: &[u8]) -> Option<Vec<(String, u64, Vec<u8>)>> {
     let body_len = b.len().checked_sub(20)?;
     if integrity(&b[..body_len])[..] != b[body_len..] {
@@ -170,7 +180,7 @@ pub(crate) fn parse(b: &[u8]) -> Option<Vec<(String, u64, Vec<u8>)>> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A real CA certificate (ISRG Root X1, as ca-certificates ships it).
