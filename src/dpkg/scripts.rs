@@ -19,6 +19,7 @@
 mod adduser;
 mod commands;
 mod files;
+pub(crate) mod sed;
 mod ucf;
 mod update_alternatives;
 
@@ -37,6 +38,9 @@ pub(crate) struct Context<'a> {
     pub lookup: &'a dyn Fn(&str) -> Option<Found>,
     /// The names in the folder at an absolute path, sorted, when it is one.
     pub list: &'a dyn Fn(&str) -> Option<Vec<String>>,
+    /// The text of the file at an absolute path, when it is one the
+    /// reader may read (`grep -q`).
+    pub read: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// One thing a script does that is worth reporting.
@@ -279,6 +283,21 @@ impl Host for Reader<'_> {
             // Images stele makes are Linux images.
             ["uname"] | ["uname", "-s"] => Some(String::from("Linux")),
             ["mktemp"] => Some(String::from(MKTEMP)),
+            // Where a command is, as dh_installtmpfiles' snippets ask
+            // (`[ -x "$(command -v systemd-tmpfiles)" ]`): nothing when
+            // it is not installed.
+            ["command", "-v", name] | ["which", name] if is_file_name(name) => Some(
+                COMMAND_PATH
+                    .iter()
+                    .map(|d| format!("{d}/{name}"))
+                    .find(|p| {
+                        matches!(
+                            (self.ctx.lookup)(p),
+                            Some(Found::File { executable: true } | Found::Symlink)
+                        )
+                    })
+                    .unwrap_or_default(),
+            ),
             // The modules php-common's helpers registered so far.
             ["phpquery", "-M", "-v", version] if is_file_name(version) => {
                 (self.ctx.list)(&format!("/var/lib/php/modules/{version}/registry"))

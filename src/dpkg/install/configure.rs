@@ -167,12 +167,16 @@ pub(super) fn configure(
                 let key = key_of(path)?;
                 matches!(lookup(path), Some(Found::Dir)).then(|| php::children(state, &key))
             };
+            let read = |path: &str| -> Option<String> {
+                file_ops::text(state, &file_ops::resolve(state, &key_of, path)?)
+            };
             let ctx = scripts::Context {
                 package: &p.name,
                 arch: &p.architecture,
                 native_arch,
                 lookup: &lookup,
                 list: &list,
+                read: &read,
             };
             let steps = scripts::read(&ctx, text, args);
             for step in steps {

@@ -4,7 +4,7 @@
 //! skipped as unknown, with its name.
 
 use super::{
-    adduser, files, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, Temp, MKTEMP,
+    adduser, files, sed, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, Temp, MKTEMP,
 };
 use crate::dpkg::shell::{Simple, Site, Status};
 
@@ -13,19 +13,30 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
     if let Some(status) = temporary(r, cmd, at) {
         return status;
     }
-    // Writing a file, or reading a here-document, is a file change the
-    // reader does not make.
+    // Writing a file: `cat > FILE <<EOF` and `echo … > FILE` are followed,
+    // any other a file change the reader does not make.
     if let Some(write) = cmd.writes.first() {
-        let to = write.path.as_deref().unwrap_or("a file named at run time");
-        let why = format!("writes {to}");
-        r.record(
-            at,
-            Action::Skipped {
+        let action = match (&write.path, cmd.writes.len()) {
+            (Some(path), 1) => files::write(cmd.argv, &write.op, path, cmd.body)
+                .map(|op| Action::File(op, at.umask))
+                .unwrap_or_else(|why| Action::Skipped {
+                    command: cmd.written.to_string(),
+                    why,
+                }),
+            (path, _) => Action::Skipped {
                 command: cmd.written.to_string(),
-                why,
+                why: format!(
+                    "writes {}",
+                    path.as_deref().unwrap_or("a file named at run time")
+                ),
             },
-        );
-        return Status::Unknown;
+        };
+        let status = match action {
+            Action::File(..) => Status::True,
+            _ => Status::Unknown,
+        };
+        r.record(at, action);
+        return status;
     }
     if cmd.heredoc {
         r.record(
@@ -337,8 +348,23 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             // A first install has no override but those a script adds.
             Status::False
         }
-        "mkdir" | "install" | "touch" | "chmod" | "chown" | "chgrp" | "ln" | "cp"
-        | "dpkg-statoverride" => {
+        "grep" => match sed::parse_grep(&args[1..]) {
+            // grep -q answers 1 for a missing file too (2, an error, is
+            // false as well for `if`).
+            Ok((patterns, file)) => match (r.ctx.lookup)(&file) {
+                None => Status::False,
+                Some(_) => match (r.ctx.read)(&file) {
+                    Some(text) => Status::of(sed::grep(&patterns, &text)),
+                    None => Status::Unknown,
+                },
+            },
+            Err(why) => {
+                r.record(at, skipped(&why));
+                Status::Unknown
+            }
+        },
+        "mkdir" | "install" | "touch" | "chmod" | "chown" | "chgrp" | "ln" | "cp" | "rm"
+        | "sed" | "dpkg-statoverride" => {
             match files::parse(args) {
                 Ok(ops) => {
                     for op in ops {
@@ -349,7 +375,7 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             }
             Status::True
         }
-        "rm" | "rmdir" | "mv" | "sed" | "mknod" | "setcap" => {
+        "rmdir" | "mv" | "mknod" | "setcap" => {
             r.record(
                 at,
                 skipped(&format!(
@@ -435,7 +461,16 @@ fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
                     })
                 }
             }
-            None
+            r.record(
+                at,
+                Action::Skipped {
+                    command: text,
+                    why: String::from(
+                        "changes a temporary file, which the reader follows only as a copy",
+                    ),
+                },
+            );
+            Some(Status::Unknown)
         }
     }
 }

@@ -13,6 +13,7 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
         native_arch: Some("amd64"),
         lookup: &lookup,
         list: &|_| None,
+        read: &|_| None,
     };
     read(&ctx, text, &["configure"])
 }

@@ -328,7 +328,7 @@ impl Eval<'_> {
                 redirs,
                 heredoc,
                 line,
-            } => self.simple(words, redirs, *heredoc, *line),
+            } => self.simple(words, redirs, heredoc.as_ref(), *line),
             Cmd::If { arms, otherwise } => {
                 for (k, (cond, body)) in arms.iter().enumerate() {
                     let saved = self.doubt.clone();
@@ -464,7 +464,7 @@ impl Eval<'_> {
         &mut self,
         words: &[Word],
         redirs: &[(String, Word)],
-        heredoc: bool,
+        heredoc: Option<&Word>,
         line: usize,
     ) -> Result<Status, Flow> {
         self.line = line;
@@ -537,12 +537,17 @@ impl Eval<'_> {
                     || w.path.as_deref() == Some("/dev/null"))
             })
             .collect();
-        if !writes.is_empty() || heredoc {
+        if !writes.is_empty() || heredoc.is_some() {
+            // Every part of a body is quoted: one field, or none when it
+            // is empty.
+            let body = heredoc.and_then(|w| self.expand(w)).map(|f| f.concat());
+            self.oversize.set(false);
             let cmd = Simple {
                 argv: &args,
                 written: &written,
                 writes: &writes,
-                heredoc,
+                heredoc: heredoc.is_some(),
+                body: body.as_deref(),
             };
             return Ok(self.tell(line, |host, at| host.command(&cmd, at)));
         }
@@ -655,6 +660,7 @@ impl Eval<'_> {
                     written,
                     writes: &[],
                     heredoc: false,
+                    body: None,
                 };
                 Ok(self.tell(line, |host, at| host.command(&cmd, at)))
             }

@@ -11,7 +11,8 @@ pub(super) enum Cmd {
     Simple {
         words: Vec<Word>,
         redirs: Vec<(String, Word)>,
-        heredoc: bool,
+        /// The body of the here-document it reads, if any.
+        heredoc: Option<Word>,
         line: usize,
     },
     If {
@@ -355,7 +356,7 @@ impl Parser<'_> {
     fn simple(&mut self, line: usize) -> Result<Cmd, Syntax> {
         let mut words = Vec::new();
         let mut redirs = Vec::new();
-        let mut heredoc = false;
+        let mut heredoc = None;
         loop {
             match self.toks.get(self.i).map(|t| &t.tok) {
                 Some(Tok::Word(w)) => {
@@ -366,8 +367,8 @@ impl Parser<'_> {
                     redirs.push((op.clone(), w.clone()));
                     self.i += 1;
                 }
-                Some(Tok::Heredoc) => {
-                    heredoc = true;
+                Some(Tok::Heredoc(body)) => {
+                    heredoc = Some(body.clone());
                     self.i += 1;
                 }
                 Some(Tok::Op("(")) if words.len() == 1 => {

@@ -12,7 +12,7 @@
 
 use super::super::accounts::Registry;
 use super::super::ownership::{lexical_target, State};
-use crate::dpkg::scripts::FileOp;
+use crate::dpkg::scripts::{sed, FileOp};
 use crate::fstree::{self, Content, Node, NodeKind};
 
 /// A statoverride line: owner, group, mode, path.
@@ -62,6 +62,50 @@ pub(super) fn resolve(
         }
     }
     None
+}
+
+/// The largest file a script's `grep`, `sed -i` or `>>` reads.
+const MAX_TEXT: u64 = 1 << 20;
+
+/// The text of the file at `key`, when it is a UTF-8 file of at most
+/// `MAX_TEXT` bytes.
+pub(super) fn text(state: &State, key: &str) -> Option<String> {
+    match &node(state, key)?.kind {
+        NodeKind::File(c) if c.size() <= MAX_TEXT => String::from_utf8(c.read_all().ok()?).ok(),
+        _ => None,
+    }
+}
+
+/// Gives the file at `key` (which `j` alone holds, or nobody) `text`:
+/// an existing file keeps its mode and owner, a new one is made as the
+/// shell makes it (0666 less the umask, root's).
+fn put(state: &mut State, j: usize, key: &str, text: String, umask: u32, epoch: u64) -> Done {
+    let content = Content::bytes(text.into_bytes());
+    match node(state, key).map(|n| n.kind.clone()) {
+        Some(NodeKind::File(_)) => {
+            if !alone(state, j, key) {
+                return Err(refused(key));
+            }
+            for h in state.holders[key].clone() {
+                if let Some(n) = state.trees[h].get_mut(key) {
+                    n.kind = NodeKind::File(content.clone());
+                    n.mtime = epoch;
+                }
+            }
+            Ok(format!("/{key} written"))
+        }
+        Some(_) => Err(format!("/{key} is not a plain file")),
+        None => {
+            if !parent_is_dir(state, key) {
+                return Err(format!("the folder of /{key} does not exist"));
+            }
+            let node = Node::file(content, 0o666 & !umask, 0, 0, epoch);
+            state
+                .place(j, key.to_string(), node)
+                .map_err(|e| e.to_string())?;
+            Ok(format!("/{key} made"))
+        }
+    }
 }
 
 fn node<'a>(state: &'a State, key: &str) -> Option<&'a Node> {
@@ -368,6 +412,45 @@ pub(super) fn apply(
                 .place(j, key.clone(), node)
                 .map_err(|e| e.to_string())?;
             Ok(format!("/{key} made, empty"))
+        }
+        FileOp::Write { path, text, append } => {
+            let key = at(state, path)?;
+            let text = match (append, node(state, &key)) {
+                (true, Some(_)) => {
+                    let old = self::text(state, &key)
+                        .ok_or_else(|| format!("/{key} is not a text file the reader reads"))?;
+                    old + text
+                }
+                _ => text.clone(),
+            };
+            put(state, j, &key, text, umask, epoch)
+        }
+        FileOp::Edit { path, edit } => {
+            let key = at(state, path)?;
+            let old = self::text(state, &key)
+                .ok_or_else(|| format!("/{key} is not a text file the reader reads"))?;
+            let new = sed::apply(edit, &old)?;
+            if new == old {
+                return Ok(format!("/{key} unchanged"));
+            }
+            put(state, j, &key, new, umask, epoch).map(|_| format!("/{key} edited"))
+        }
+        FileOp::Remove { path, force } => {
+            let key = at(state, path)?;
+            match node(state, &key).map(|n| &n.kind) {
+                None if *force => Ok(format!("/{key} is not there")),
+                None => Err(format!("/{key} does not exist")),
+                Some(NodeKind::Dir) => Err(format!("/{key} is a folder")),
+                Some(_) => {
+                    if !alone(state, j, &key) {
+                        return Err(refused(&key));
+                    }
+                    for h in state.holders.remove(&key).unwrap_or_default() {
+                        state.trees[h].remove(&key);
+                    }
+                    Ok(format!("/{key} removed"))
+                }
+            }
         }
         FileOp::StatOverride {
             owner,
