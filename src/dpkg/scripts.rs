@@ -23,7 +23,7 @@ pub(crate) mod sed;
 mod ucf;
 mod update_alternatives;
 
-pub(crate) use files::FileOp;
+pub(crate) use files::{FileOp, Mode};
 pub(crate) use ucf::Ucf;
 
 use super::shell::{self, Found, Host, Invocation, Simple, Site, Status, Unreadable};
@@ -84,6 +84,11 @@ pub(crate) enum Action {
     /// `php_invoke enmod VERSION SAPI MODULE` (php-maintscript-helper) or
     /// `phpenmod`: a PHP module enabled.
     PhpEnmod(PhpEnmod),
+    /// `systemd-tmpfiles --create FILE…`: tmpfiles.d files (names or
+    /// paths) whose lines stele applies to the tree.
+    Tmpfiles {
+        files: Vec<String>,
+    },
     /// `systemd-sysusers FILE`: the package's sysusers.d file, which stele
     /// applies from the tree.
     Sysusers {
@@ -111,6 +116,12 @@ pub(crate) enum Action {
 pub(crate) enum Service {
     /// `deb-systemd-helper enable UNIT`: the links its `[Install]` names.
     Enable(String),
+    /// `deb-systemd-helper update-state UNIT`: the state of those links,
+    /// not the links.
+    UpdateState(String),
+    /// `systemctl enable UNIT`: the links, without deb-systemd-helper's
+    /// state.
+    SystemctlEnable(String),
     /// `update-rc.d NAME defaults`: the rc?.d links its LSB header names.
     RcDefaults(String),
 }
@@ -238,6 +249,7 @@ impl Reader<'_> {
                 | Action::Ucf(_)
                 | Action::PhpEnmod(_)
                 | Action::Ucfr { .. }
+                | Action::Tmpfiles { .. }
                 | Action::Sysusers { .. }),
             ) => Action::Skipped {
                 command: describe(&a),
@@ -335,6 +347,7 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::AddGroup { name, .. } => format!("addgroup --system {name}"),
         Action::AddMember { user, group } => format!("adduser {user} {group}"),
         Action::Sysusers { file } => format!("systemd-sysusers {file}"),
+        Action::Tmpfiles { files } => format!("systemd-tmpfiles --create {}", files.join(" ")),
         Action::Ucf(u) => format!("ucf {} {}", u.new, u.dest),
         Action::Ucfr { package, dest } => format!("ucfr {package} {dest}"),
         Action::PhpEnmod(e) => format!(
@@ -348,6 +361,10 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::File(op, _) => files::describe(op),
         Action::ShadowOn => String::from("shadowconfig on"),
         Action::Service(Service::Enable(u)) => format!("deb-systemd-helper enable {u}"),
+        Action::Service(Service::UpdateState(u)) => {
+            format!("deb-systemd-helper update-state {u}")
+        }
+        Action::Service(Service::SystemctlEnable(u)) => format!("systemctl enable {u}"),
         Action::Service(Service::RcDefaults(n)) => format!("update-rc.d {n} defaults"),
         Action::Generated { command, .. }
         | Action::NotNeeded { command, .. }

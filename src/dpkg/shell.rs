@@ -75,6 +75,9 @@ pub(crate) struct Simple<'a> {
     /// That here-document's body as sh hands it to the command, when the
     /// reader can expand it.
     pub body: Option<&'a str>,
+    /// The `NAME=value` words before it: its own environment (None for a
+    /// value the reader cannot expand).
+    pub env: &'a [(String, Option<String>)],
 }
 
 /// A redirection that writes a file: `>`, `>>`, `2>` and kin.

@@ -22,6 +22,7 @@ mod file_ops;
 mod php;
 mod services;
 pub(super) mod sysusers;
+mod tmpfiles;
 mod ucf;
 
 pub(super) use file_ops::statoverride_text;
@@ -134,6 +135,7 @@ pub(super) fn configure(
     let packages = state.packages;
     for (j, (p, deb)) in packages.iter().enumerate() {
         let mut sysusers_named: Vec<String> = Vec::new();
+        let mut tmpfiles_named: Vec<String> = Vec::new();
         for (script, args) in [
             ("preinst", &["install"][..]),
             ("postinst", &["configure"][..]),
@@ -235,8 +237,22 @@ pub(super) fn configure(
                     Action::Service(service) => {
                         let done = match &service {
                             scripts::Service::Enable(unit) => {
-                                services::enable(state, j, unit, epoch)
+                                services::enable(state, j, unit, services::Enable::Helper, epoch)
                             }
+                            scripts::Service::UpdateState(unit) => services::enable(
+                                state,
+                                j,
+                                unit,
+                                services::Enable::StateOnly,
+                                epoch,
+                            ),
+                            scripts::Service::SystemctlEnable(unit) => services::enable(
+                                state,
+                                j,
+                                unit,
+                                services::Enable::Systemctl,
+                                epoch,
+                            ),
                             scripts::Service::RcDefaults(name) => {
                                 services::rc_defaults(state, j, name, epoch)
                             }
@@ -304,6 +320,26 @@ pub(super) fn configure(
                             effect.detail = format!("{file} is not in the package");
                         }
                     }
+                    Action::Tmpfiles { files } => {
+                        let mut found = Vec::new();
+                        let mut missing = Vec::new();
+                        for f in files {
+                            match tmpfiles::locate(state, &key_of, &f) {
+                                Some(path) => found.push(path),
+                                None => missing.push(f),
+                            }
+                        }
+                        if !missing.is_empty() {
+                            effect.outcome = Outcome::Skipped;
+                            effect.detail = format!("not in the tree: {}", missing.join(", "));
+                        } else {
+                            effect.detail = format!(
+                                "applied from {}, after the package's sysusers.d accounts",
+                                found.join(", ")
+                            );
+                            tmpfiles_named.extend(found);
+                        }
+                    }
                     Action::Generated { what, .. } => effect.detail = what.to_string(),
                     Action::NotNeeded { why, .. } => {
                         effect.outcome = Outcome::NotNeeded;
@@ -355,6 +391,13 @@ pub(super) fn configure(
                 }
                 effects.push(effect);
             }
+        }
+        // tmpfiles.d lines name the package's accounts, which its
+        // sysusers.d files made just above.
+        for path in tmpfiles_named {
+            effects.extend(tmpfiles::apply(
+                state, j, &path, registry, &key_of, overrides, epoch,
+            ));
         }
     }
     let present = |key: &str| state.holders.contains_key(key);

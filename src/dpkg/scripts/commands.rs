@@ -128,6 +128,29 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             }
             Status::True
         }
+        "systemd-tmpfiles" => {
+            let (opts, files): (Vec<&str>, Vec<&str>) =
+                args[1..].iter().partition(|a| a.starts_with('-'));
+            let create = opts.contains(&"--create");
+            let other = opts.iter().find(|o| !matches!(**o, "--create" | "--root="));
+            match (create, other, files.is_empty()) {
+                (true, None, false) if files.iter().all(|f| !f.contains("..")) => r.record(
+                    at,
+                    Action::Tmpfiles {
+                        files: files.iter().map(|f| f.to_string()).collect(),
+                    },
+                ),
+                (true, None, true) => r.record(
+                    at,
+                    skipped("applies every tmpfiles.d file; the reader applies the files a script names"),
+                ),
+                _ => r.record(
+                    at,
+                    skipped("systemd-tmpfiles other than `--create FILE…`"),
+                ),
+            }
+            Status::True
+        }
         "deb-systemd-helper" => {
             let rest: Vec<&str> = args[1..]
                 .iter()
@@ -138,15 +161,25 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 // A unit never seen before counts as enabled, so a first
                 // install enables it (deb-systemd-helper(1p)).
                 ["was-enabled", _] => Status::True,
-                ["enable", units @ ..] if !units.is_empty() => {
+                // Whether deb-systemd-helper enabled the unit before: its
+                // state file is there.
+                ["debian-installed", unit] if super::is_file_name(unit) => Status::of(
+                    (r.ctx.lookup)(&format!(
+                        "/var/lib/systemd/deb-systemd-helper-enabled/{unit}.dsh-also"
+                    ))
+                    .is_some(),
+                ),
+                [verb @ ("enable" | "update-state"), units @ ..] if !units.is_empty() => {
                     for unit in units {
-                        let action = if super::is_file_name(unit) {
-                            Action::Service(Service::Enable(unit.to_string()))
-                        } else {
+                        let action = if !super::is_file_name(unit) {
                             skipped(&format!(
                                 "refused: `{}` is not a unit name",
                                 unit.escape_debug()
                             ))
+                        } else if *verb == "enable" {
+                            Action::Service(Service::Enable(unit.to_string()))
+                        } else {
+                            Action::Service(Service::UpdateState(unit.to_string()))
                         };
                         r.record(at, action);
                     }
@@ -157,6 +190,58 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                     Status::True
                 }
             }
+        }
+        "systemctl" if systemctl_enable(&args[1..]).is_some() => {
+            for unit in systemctl_enable(&args[1..]).unwrap_or_default() {
+                let action = if super::is_file_name(unit) {
+                    Action::Service(Service::SystemctlEnable(unit.to_string()))
+                } else {
+                    skipped(&format!(
+                        "refused: `{}` is not a unit name",
+                        unit.escape_debug()
+                    ))
+                };
+                r.record(at, action);
+            }
+            Status::True
+        }
+        "/lib/runit-helper/runit-helper" | "/usr/lib/runit-helper/runit-helper" => {
+            // dh_runit's helper, as its postinst enables a service: the
+            // link runsvdir/default/NAME → /etc/sv/NAME, unless the admin's
+            // `.NAME` marker or a link is there (a first install has
+            // neither). What it does under /run and to running services
+            // an image does not need.
+            let var = |n: &str| {
+                cmd.env
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.as_deref())
+            };
+            match (args.get(1).copied(), var("NAME"), var("ENABLE")) {
+                (Some("postinst"), Some(Some(name)), Some(Some("yes")))
+                    if super::is_file_name(name) =>
+                {
+                    let link = format!("/etc/runit/runsvdir/default/{name}");
+                    let marker = format!("/etc/runit/runsvdir/default/.{name}");
+                    if (r.ctx.lookup)(&marker).is_none() && (r.ctx.lookup)(&link).is_none() {
+                        let op = files::FileOp::Symlink {
+                            target: format!("/etc/sv/{name}"),
+                            link,
+                            force: true,
+                        };
+                        r.record(at, Action::File(op, at.umask));
+                    }
+                }
+                (Some("postinst"), _, Some(Some("yes"))) => {
+                    r.record(at, skipped("runit-helper with a service name the reader cannot tell"))
+                }
+                _ => r.record(
+                    at,
+                    not_needed("runit-helper: nothing to enable on a first install"),
+                ),
+            }
+            Status::True
         }
         "update-rc.d" => {
             match &args[1..] {
@@ -564,4 +649,19 @@ fn compare_versions(a: &str, op: &str, b: &str) -> Status {
         "gt" | ">>" => Status::of(ord == Greater),
         _ => Status::Unknown,
     }
+}
+
+/// The units of `systemctl [OPTIONS] enable UNIT…` (options that change
+/// nothing in the tree, and `--root`, which is `$DPKG_ROOT`, empty for
+/// an image's scripts), or None for another systemctl call.
+fn systemctl_enable<'a>(args: &[&'a str]) -> Option<Vec<&'a str>> {
+    let mut words = args
+        .iter()
+        .copied()
+        .filter(|a| !matches!(*a, "-q" | "--quiet" | "--no-reload" | "--root=" | "--system"));
+    if words.next()? != "enable" {
+        return None;
+    }
+    let units: Vec<&str> = words.collect();
+    (!units.is_empty() && !units.iter().any(|u| u.starts_with('-'))).then_some(units)
 }

@@ -548,6 +548,7 @@ impl Eval<'_> {
                 writes: &writes,
                 heredoc: heredoc.is_some(),
                 body: body.as_deref(),
+                env: &assigns,
             };
             return Ok(self.tell(line, |host, at| host.command(&cmd, at)));
         }
@@ -571,13 +572,19 @@ impl Eval<'_> {
                 Err(e) => Err(e),
             };
         }
-        self.command(&args, &written, line)
+        self.command(&args, &written, &assigns, line)
     }
 
     /// The commands the reader implements itself: builtins that change
     /// nothing outside the shell, `test`, and the search of the path.
     /// Every other command is the host's.
-    fn command(&mut self, args: &[&str], written: &str, line: usize) -> Result<Status, Flow> {
+    fn command(
+        &mut self,
+        args: &[&str],
+        written: &str,
+        env: &[(String, Option<String>)],
+        line: usize,
+    ) -> Result<Status, Flow> {
         match args[0] {
             "true" | ":" => Ok(Status::True),
             "false" => Ok(Status::False),
@@ -661,6 +668,7 @@ impl Eval<'_> {
                     writes: &[],
                     heredoc: false,
                     body: None,
+                    env,
                 };
                 Ok(self.tell(line, |host, at| host.command(&cmd, at)))
             }

@@ -108,6 +108,11 @@ fn put(state: &mut State, j: usize, key: &str, text: String, umask: u32, epoch: 
     }
 }
 
+/// What the tree has at `key`, from its first holder.
+pub(super) fn node_at<'a>(state: &'a State, key: &str) -> Option<&'a Node> {
+    node(state, key)
+}
+
 fn node<'a>(state: &'a State, key: &str) -> Option<&'a Node> {
     let hs = state.holders.get(key)?;
     state.trees[hs[0]].get(key)
