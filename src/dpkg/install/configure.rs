@@ -215,9 +215,14 @@ pub(super) fn configure(
                                 let relaxed = u.bad_names;
                                 (Declared::User(u.into()), relaxed)
                             }
-                            Action::AddGroup { name, gid } => {
-                                (Declared::Group { name, gid }, false)
-                            }
+                            Action::AddGroup { name, gid } => (
+                                Declared::Group {
+                                    name,
+                                    gid,
+                                    sysusers: false,
+                                },
+                                false,
+                            ),
                             Action::AddMember { user, group } => {
                                 (Declared::Member { user, group }, false)
                             }
@@ -239,20 +244,12 @@ pub(super) fn configure(
                             scripts::Service::Enable(unit) => {
                                 services::enable(state, j, unit, services::Enable::Helper, epoch)
                             }
-                            scripts::Service::UpdateState(unit) => services::enable(
-                                state,
-                                j,
-                                unit,
-                                services::Enable::StateOnly,
-                                epoch,
-                            ),
-                            scripts::Service::SystemctlEnable(unit) => services::enable(
-                                state,
-                                j,
-                                unit,
-                                services::Enable::Systemctl,
-                                epoch,
-                            ),
+                            scripts::Service::UpdateState(unit) => {
+                                services::enable(state, j, unit, services::Enable::StateOnly, epoch)
+                            }
+                            scripts::Service::SystemctlEnable(unit) => {
+                                services::enable(state, j, unit, services::Enable::Systemctl, epoch)
+                            }
                             scripts::Service::RcDefaults(name) => {
                                 services::rc_defaults(state, j, name, epoch)
                             }

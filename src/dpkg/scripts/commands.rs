@@ -233,9 +233,10 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                         r.record(at, Action::File(op, at.umask));
                     }
                 }
-                (Some("postinst"), _, Some(Some("yes"))) => {
-                    r.record(at, skipped("runit-helper with a service name the reader cannot tell"))
-                }
+                (Some("postinst"), _, Some(Some("yes"))) => r.record(
+                    at,
+                    skipped("runit-helper with a service name the reader cannot tell"),
+                ),
                 _ => r.record(
                     at,
                     not_needed("runit-helper: nothing to enable on a first install"),
@@ -655,10 +656,12 @@ fn compare_versions(a: &str, op: &str, b: &str) -> Status {
 /// nothing in the tree, and `--root`, which is `$DPKG_ROOT`, empty for
 /// an image's scripts), or None for another systemctl call.
 fn systemctl_enable<'a>(args: &[&'a str]) -> Option<Vec<&'a str>> {
-    let mut words = args
-        .iter()
-        .copied()
-        .filter(|a| !matches!(*a, "-q" | "--quiet" | "--no-reload" | "--root=" | "--system"));
+    let mut words = args.iter().copied().filter(|a| {
+        !matches!(
+            *a,
+            "-q" | "--quiet" | "--no-reload" | "--root=" | "--system"
+        )
+    });
     if words.next()? != "enable" {
         return None;
     }

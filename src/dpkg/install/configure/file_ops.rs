@@ -6,7 +6,9 @@
 //! A script changes the owner or mode only of what its own package alone
 //! installs or its scripts made: a path another package holds too (`/etc`,
 //! `/var/log`, a home that already exists) keeps its owner and mode, and
-//! the command is reported as refused. Paths are resolved through the
+//! the command is reported as refused. It writes, edits or removes a file
+//! its own source package holds, or one no package ships (another
+//! script made it); never another package's shipped file. Paths are resolved through the
 //! links packages ship (and `/var/run` → `/run`, which base-files makes
 //! before any service package is configured), never out of the root.
 
@@ -76,14 +78,15 @@ pub(super) fn text(state: &State, key: &str) -> Option<String> {
     }
 }
 
-/// Gives the file at `key` (which `j` alone holds, or nobody) `text`:
+/// Gives the file at `key` (which `j` alone holds, no package ships, or
+/// nobody holds) `text`:
 /// an existing file keeps its mode and owner, a new one is made as the
 /// shell makes it (0666 less the umask, root's).
 fn put(state: &mut State, j: usize, key: &str, text: String, umask: u32, epoch: u64) -> Done {
     let content = Content::bytes(text.into_bytes());
     match node(state, key).map(|n| n.kind.clone()) {
         Some(NodeKind::File(_)) => {
-            if !alone(state, j, key) {
+            if !alone(state, j, key) && shipped(state, key) {
                 return Err(refused(key));
             }
             for h in state.holders[key].clone() {
@@ -127,6 +130,24 @@ fn alone(state: &State, j: usize, key: &str) -> bool {
         .holders
         .get(key)
         .is_some_and(|hs| hs.iter().all(|&h| state.packages[h].0.source == *source))
+}
+
+/// Whether a package's archive holds `key` (rather than a script or
+/// stele's rules having made it): such a file is dpkg's, checked by
+/// `dpkg -V`, and only its own source package's scripts change it. What
+/// scripts made (libc-bin's /etc/nsswitch.conf) is everyone's to edit, as
+/// libnss-systemd's postinst edits that one.
+fn shipped(state: &State, key: &str) -> bool {
+    let unmerged = key.strip_prefix("usr/");
+    state.holders.get(key).is_some_and(|hs| {
+        hs.iter().any(|&h| {
+            state.packages[h]
+                .1
+                .data
+                .iter()
+                .any(|e| e.path == key || Some(e.path.as_str()) == unmerged)
+        })
+    })
 }
 
 fn refused(key: &str) -> String {
@@ -447,7 +468,7 @@ pub(super) fn apply(
                 None => Err(format!("/{key} does not exist")),
                 Some(NodeKind::Dir) => Err(format!("/{key} is a folder")),
                 Some(_) => {
-                    if !alone(state, j, &key) {
+                    if !alone(state, j, &key) && shipped(state, &key) {
                         return Err(refused(&key));
                     }
                     for h in state.holders.remove(&key).unwrap_or_default() {

@@ -161,7 +161,9 @@ fn read_line(line: &str) -> Result<Line, Refusal> {
         ));
     }
     if mods.contains('~') {
-        return Err(skipped("a base64 argument, which the reader does not follow"));
+        return Err(skipped(
+            "a base64 argument, which the reader does not follow",
+        ));
     }
     match kind {
         'd' | 'D' | 'v' | 'q' | 'Q' | 'f' | 'F' | 'L' | 'z' | 'Z' | 'C' => {}
@@ -207,7 +209,9 @@ fn read_line(line: &str) -> Result<Line, Refusal> {
     let mode = match field(0) {
         None => None,
         Some(m) if m.starts_with('~') => {
-            return Err(skipped("a masked mode (`~`), which the reader does not follow"))
+            return Err(skipped(
+                "a masked mode (`~`), which the reader does not follow",
+            ))
         }
         Some(m) => {
             let (m, only) = creation_only(m);
@@ -281,7 +285,9 @@ fn ops(
         let owner = id(&l.user, &|v| registry.uid(v), n.uid);
         let group = id(&l.group, &|v| registry.gid(v), n.gid);
         let recursive = l.kind == 'Z';
-        if owner.is_some() || group.is_some() || recursive && (l.user.is_some() || l.group.is_some())
+        if owner.is_some()
+            || group.is_some()
+            || recursive && (l.user.is_some() || l.group.is_some())
         {
             adjust.push(FileOp::Chown {
                 path: l.path.clone(),
@@ -389,7 +395,10 @@ mod tests {
             )
         );
         let l = read_line("L+ /etc/mtab   -    -    -    -  ../proc/self/mounts").unwrap();
-        assert_eq!((l.plus, l.argument.as_deref()), (true, Some("../proc/self/mounts")));
+        assert_eq!(
+            (l.plus, l.argument.as_deref()),
+            (true, Some("../proc/self/mounts"))
+        );
         let l = read_line("f /etc/x 0644 - - - \"two words\\n\"").unwrap();
         assert_eq!(l.argument.as_deref(), Some("two words\n"));
         for (line, outcome) in [
@@ -398,8 +407,14 @@ mod tests {
             ("f^ /etc/hosts - - - - network.hosts", Outcome::NotNeeded),
             ("r! /forcefsck", Outcome::NotNeeded),
             ("x /var/tmp/systemd-private-*", Outcome::NotNeeded),
-            ("z /var/log/journal/%m 2755 root systemd-journal - -", Outcome::Skipped),
-            ("a+ /var/log/journal - - - - group:adm:r-x", Outcome::Skipped),
+            (
+                "z /var/log/journal/%m 2755 root systemd-journal - -",
+                Outcome::Skipped,
+            ),
+            (
+                "a+ /var/log/journal - - - - group:adm:r-x",
+                Outcome::Skipped,
+            ),
             ("h /var/log/journal - - - - +C", Outcome::Skipped),
             ("Z /var/x ~2750 root root - -", Outcome::Skipped),
             ("d relative 0755 - - -", Outcome::Skipped),
