@@ -514,3 +514,77 @@ fn statoverride_modes_may_have_a_leading_zero() {
         [6]
     );
 }
+
+/// libwrap0's here-documents, libnss-systemd's edits and marker, a
+/// runit service link, systemd's own `systemctl enable` and tmpfiles,
+/// and dh_installsystemd's socket snippet on a first install.
+#[test]
+fn writes_edits_services_and_tmpfiles_as_a_first_install_runs_them() {
+    let script = "#!/bin/sh -e\n\
+        if [ ! -e /etc/hosts.allow ]; then\ncat > /etc/hosts.allow <<EOF\n# $DPKG_MAINTSCRIPT_PACKAGE\n\nEOF\nfi\n\
+        echo one two >> /etc/log.conf\n\
+        echo -e 'a\\n' > /etc/x\n\
+        sed -E -i /etc/nsswitch.conf -e '/^passwd:/ s/$/ systemd/'\n\
+        sed -i /etc/nsswitch.conf -e '1d'\n\
+        rm /etc/marker\n\
+        NAME='ssh' ENABLE='yes' /lib/runit-helper/runit-helper postinst \"$@\"\n\
+        systemctl ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} enable getty@tty1.service || true\n\
+        systemctl try-restart x.service\n\
+        if deb-systemd-helper debian-installed 'ssh.socket'; then\n\
+        deb-systemd-helper enable 'ssh.socket'\nfi\n\
+        deb-systemd-helper update-state 'ssh.socket' >/dev/null || true\n\
+        if [ -x \"$(command -v systemd-tmpfiles)\" ]; then\n\
+        systemd-tmpfiles --create debian.conf >/dev/null || true\nfi\n\
+        if [ -x \"$(command -v absent-tool)\" ]; then\nabsent-tool\nfi\n";
+    let steps = run_with("libwrap0", script, &["/bin/systemd-tmpfiles"]);
+    let file = |op: FileOp| Action::File(op, 0o022);
+    let mut want = vec![
+        file(FileOp::Write {
+            path: "/etc/hosts.allow".into(),
+            text: "# libwrap0\n\n".into(),
+            append: false,
+        }),
+        file(FileOp::Write {
+            path: "/etc/log.conf".into(),
+            text: "one two\n".into(),
+            append: true,
+        }),
+    ];
+    let edits: Vec<&Action> = actions(&steps)
+        .into_iter()
+        .filter(|a| matches!(a, Action::File(FileOp::Edit { .. }, _)))
+        .collect();
+    assert_eq!(edits.len(), 1, "one sed followed: {steps:?}");
+    want.extend([
+        file(FileOp::Remove {
+            path: "/etc/marker".into(),
+            force: false,
+        }),
+        file(FileOp::Symlink {
+            target: "/etc/sv/ssh".into(),
+            link: "/etc/runit/runsvdir/default/ssh".into(),
+            force: true,
+        }),
+        Action::Service(Service::SystemctlEnable("getty@tty1.service".into())),
+        Action::Service(Service::UpdateState("ssh.socket".into())),
+        Action::Tmpfiles {
+            files: vec!["debian.conf".into()],
+        },
+    ]);
+    let followed: Vec<&Action> = actions(&steps)
+        .into_iter()
+        .filter(|a| {
+            !matches!(
+                a,
+                Action::Skipped { .. }
+                    | Action::NotNeeded { .. }
+                    | Action::File(FileOp::Edit { .. }, _)
+            )
+        })
+        .collect();
+    assert_eq!(followed, want.iter().collect::<Vec<_>>());
+    // `echo -e` and a sed command other than `s` are refused with why;
+    // nothing else is skipped (the missing tool's branch is not taken).
+    let skipped: Vec<usize> = skipped(&steps).iter().map(|(l, _)| *l).collect();
+    assert_eq!(skipped, [9, 11], "{steps:?}");
+}

@@ -683,6 +683,10 @@ impl Eval<'_> {
             [s] => Status::of(!s.is_empty()),
             ["-z", s] => Status::of(s.is_empty()),
             ["-n", s] => Status::of(!s.is_empty()),
+            // No file has an empty name (`[ -x "$(command -v absent)" ]`).
+            [op, ""] if matches!(*op, "-e" | "-f" | "-d" | "-x" | "-r" | "-s" | "-L" | "-h") => {
+                Status::False
+            }
             [op, path] if op.len() == 2 && op.starts_with('-') => {
                 if !path.starts_with('/') {
                     return Status::Unknown;
