@@ -290,7 +290,7 @@ pub(super) fn write(
             return Err(String::from("a here-document the reader cannot expand"))
         }
         (["echo", words @ ..], None)
-            if words.first().is_none_or(|w| !w.starts_with('-'))
+            if !words.first().is_some_and(|w| w.starts_with('-'))
                 && !words.iter().any(|w| w.contains('\\')) =>
         {
             format!("{}\n", words.join(" "))
