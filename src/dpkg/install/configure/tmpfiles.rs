@@ -16,7 +16,7 @@ use super::super::effects::{Outcome, ScriptEffect};
 use super::super::ownership::State;
 use super::file_ops::{self, Override};
 use crate::dpkg::scripts::{FileOp, Mode};
-use crate::fstree::NodeKind;
+use crate::fstree::{self, NodeKind};
 
 /// Where `systemd-tmpfiles` looks for a file named without a folder, in
 /// its order.
@@ -323,6 +323,22 @@ fn ops(
         });
         out
     };
+    // systemd-tmpfiles makes a missing folder of what it creates (0755).
+    let parent = fstree::parent(l.path.trim_start_matches('/'))
+        .filter(|p| {
+            file_ops::resolve(state, key_of, &format!("/{p}"))
+                .and_then(|k| file_ops::node_at(state, &k))
+                .is_none()
+        })
+        .map(|p| FileOp::MakeDir {
+            path: format!("/{p}"),
+            parents: true,
+            mode: None,
+            owner: None,
+            group: None,
+            existing: false,
+        });
+    let with_parent = |ops: Vec<FileOp>| parent.clone().into_iter().chain(ops).collect();
     match l.kind {
         'd' | 'D' | 'v' | 'q' | 'Q' if !exists => {
             let mut out = vec![FileOp::MakeDir {
@@ -343,9 +359,9 @@ fn ops(
                 append: false,
             }];
             out.extend(created(0o644));
-            out
+            with_parent(out)
         }
-        'C' if !exists => match &l.argument {
+        'C' if !exists => with_parent(match &l.argument {
             Some(from) => vec![FileOp::Copy {
                 from: from.clone(),
                 to: l.path.clone(),
@@ -356,7 +372,7 @@ fn ops(
                 to: l.path.clone(),
                 preserve: true,
             }],
-        },
+        }),
         'L' => {
             let target = l
                 .argument
@@ -366,11 +382,11 @@ fn ops(
                 Some(NodeKind::Symlink(t)) if *t == target => Vec::new(),
                 Some(NodeKind::Dir) => Vec::new(),
                 Some(_) if !l.plus => Vec::new(),
-                _ => vec![FileOp::Symlink {
+                _ => with_parent(vec![FileOp::Symlink {
                     target,
                     link: l.path.clone(),
                     force: l.plus,
-                }],
+                }]),
             }
         }
         _ => adjust,
