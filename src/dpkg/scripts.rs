@@ -193,7 +193,7 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
         temp: None,
     };
     let (line, why) = match shell::read(text, &run, &mut reader) {
-        Ok(()) => return reader.steps,
+        Ok(()) => return unfinished_writes(reader.steps),
         Err(Unreadable::TooLarge) => (1, format!("larger than {} bytes", shell::MAX_SCRIPT)),
         Err(Unreadable::Syntax { line, why }) => (line, format!("cannot be read: {why}")),
     };
@@ -204,6 +204,39 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
             why,
         },
     }]
+}
+
+/// A file the script writes or edits and later changes with a command the
+/// reader does not follow (exim4-config's `/etc/aliases.tmp`, filled by a
+/// loop's output and moved with `mv`) would be left half made: its writes
+/// are skipped instead, naming that command's line.
+fn unfinished_writes(mut steps: Vec<Step>) -> Vec<Step> {
+    let names = |command: &str, path: &str| {
+        command
+            .split_whitespace()
+            .any(|w| w.trim_start_matches(['>', '<', '|', '&', '0', '1', '2']) == path)
+    };
+    for k in 0..steps.len() {
+        let path = match &steps[k].action {
+            Action::File(FileOp::Write { path, .. } | FileOp::Edit { path, .. }, _) => path,
+            _ => continue,
+        };
+        let later = steps[k + 1..].iter().find(|s| match &s.action {
+            Action::Skipped { command, .. } => names(command, path),
+            _ => false,
+        });
+        if let Some(later) = later {
+            let why = format!(
+                "the file is changed later (line {}) by a command the reader does not follow",
+                later.line
+            );
+            steps[k].action = Action::Skipped {
+                command: describe(&steps[k].action),
+                why,
+            };
+        }
+    }
+    steps
 }
 
 /// The shell reader's host: what each command means, recorded as steps.

@@ -525,7 +525,7 @@ fn writes_edits_services_and_tmpfiles_as_a_first_install_runs_them() {
         echo one two >> /etc/log.conf\n\
         echo -e 'a\\n' > /etc/x\n\
         sed -E -i /etc/nsswitch.conf -e '/^passwd:/ s/$/ systemd/'\n\
-        sed -i /etc/nsswitch.conf -e '1d'\n\
+        sed -i /etc/other.conf -e '1d'\n\
         rm /etc/marker\n\
         NAME='ssh' ENABLE='yes' /lib/runit-helper/runit-helper postinst \"$@\"\n\
         systemctl ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} enable getty@tty1.service || true\n\
@@ -587,4 +587,35 @@ fn writes_edits_services_and_tmpfiles_as_a_first_install_runs_them() {
     // nothing else is skipped (the missing tool's branch is not taken).
     let skipped: Vec<usize> = skipped(&steps).iter().map(|(l, _)| *l).collect();
     assert_eq!(skipped, [9, 11], "{steps:?}");
+}
+
+/// exim4-config's aliases: two `echo`s, a loop's output appended, then
+/// `mv`: none of it is made, so no half-made file is left.
+#[test]
+fn a_file_finished_by_commands_the_reader_does_not_follow_is_not_made() {
+    let steps = run("#!/bin/sh\necho '# /etc/aliases' > /etc/aliases.tmp\n\
+         for i in a b; do\necho \"$i: root\"\ndone >> /etc/aliases.tmp\n\
+         mv /etc/aliases.tmp /etc/aliases\necho kept > /etc/other\n");
+    assert!(
+        !actions(&steps)
+            .iter()
+            .any(|a| matches!(a, Action::File(FileOp::Write { path, .. }, _) if path == "/etc/aliases.tmp")),
+        "{steps:?}"
+    );
+    assert_eq!(
+        skipped(&steps),
+        [
+            (2, "write /etc/aliases.tmp".to_string()),
+            (3, ">>/etc/aliases.tmp".to_string()),
+            (6, "mv /etc/aliases.tmp /etc/aliases".to_string()),
+        ]
+    );
+    assert!(actions(&steps).contains(&&Action::File(
+        FileOp::Write {
+            path: "/etc/other".into(),
+            text: "kept\n".into(),
+            append: false
+        },
+        0o022
+    )));
 }

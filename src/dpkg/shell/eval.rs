@@ -436,6 +436,29 @@ impl Eval<'_> {
                 Ok(Status::True)
             }
             Cmd::Group(body) => self.list(body),
+            Cmd::Redirected { cmd, redirs, line } => {
+                let status = self.cmd(cmd)?;
+                // What the command prints goes into a file: content the
+                // reader does not know.
+                for (op, target) in redirs {
+                    let path = self.expand(target).map(|f| f.join(" "));
+                    if op.ends_with('&')
+                        || op.starts_with('<')
+                        || path.as_deref() == Some("/dev/null")
+                    {
+                        continue;
+                    }
+                    let written = format!("{op}{}", path.unwrap_or_else(|| word_text(target)));
+                    self.tell(*line, |host, at| {
+                        host.unfollowed(
+                            &written,
+                            "writes the output of a compound command into a file",
+                            at,
+                        )
+                    });
+                }
+                Ok(status)
+            }
         }
     }
 
@@ -735,6 +758,7 @@ fn cond_line(cond: &List) -> usize {
             | Cmd::Case { line, .. } => Some(*line),
             Cmd::If { arms, .. } => arms.first().map(|(c, _)| cond_line(c)),
             Cmd::Group(l) => Some(cond_line(l)),
+            Cmd::Redirected { line, .. } => Some(*line),
             Cmd::Func { .. } => None,
         }
     }

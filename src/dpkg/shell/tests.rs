@@ -305,3 +305,18 @@ fn expansions_nesting_and_patterns_are_bounded() {
     );
     assert_eq!(told(&text), ["4: run|other"]);
 }
+
+/// The output of a loop, a group or an `if` into a file is a write the
+/// reader does not follow, named with its file; into /dev/null or
+/// another descriptor it is nothing.
+#[test]
+fn compound_commands_writing_files_are_unfollowed() {
+    let text = "for i in a b; do\necho $i\ndone >> /etc/list\n{ echo x; } > \"$dir/y\" 2>&1\nif true; then :; fi >/dev/null\n";
+    assert_eq!(
+        told(text),
+        [
+            "1: unfollowed `>>/etc/list`: writes the output of a compound command into a file",
+            "4: unfollowed `>/y`: writes the output of a compound command into a file",
+        ]
+    );
+}
