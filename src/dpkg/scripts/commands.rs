@@ -17,6 +17,10 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
     // any other a file change the reader does not make.
     if let Some(write) = cmd.writes.first() {
         let action = match (&write.path, cmd.writes.len()) {
+            (Some(path), 1) if path.starts_with("/dev/") => Action::NotNeeded {
+                command: cmd.written.to_string(),
+                why: "writes to a device (the terminal, a log): nothing in the image",
+            },
             (Some(path), 1) => files::write(cmd.argv, &write.op, path, cmd.body)
                 .map(|op| Action::File(op, at.umask))
                 .unwrap_or_else(|why| Action::Skipped {

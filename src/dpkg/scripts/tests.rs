@@ -523,6 +523,7 @@ fn writes_edits_services_and_tmpfiles_as_a_first_install_runs_them() {
     let script = "#!/bin/sh -e\n\
         if [ ! -e /etc/hosts.allow ]; then\ncat > /etc/hosts.allow <<EOF\n# $DPKG_MAINTSCRIPT_PACKAGE\n\nEOF\nfi\n\
         echo one two >> /etc/log.conf\n\
+        echo warning > /dev/stderr\n\
         echo -e 'a\\n' > /etc/x\n\
         sed -E -i /etc/nsswitch.conf -e '/^passwd:/ s/$/ systemd/'\n\
         sed -i /etc/other.conf -e '1d'\n\
@@ -586,7 +587,7 @@ fn writes_edits_services_and_tmpfiles_as_a_first_install_runs_them() {
     // `echo -e` and a sed command other than `s` are refused with why;
     // nothing else is skipped (the missing tool's branch is not taken).
     let skipped: Vec<usize> = skipped(&steps).iter().map(|(l, _)| *l).collect();
-    assert_eq!(skipped, [9, 11], "{steps:?}");
+    assert_eq!(skipped, [10, 12], "{steps:?}");
 }
 
 /// exim4-config's aliases: two `echo`s, a loop's output appended, then
