@@ -202,6 +202,7 @@ mod tests {
             Declared::Group {
                 name: "systemd-journal".into(),
                 gid: None,
+                sysusers: true,
             },
             user("messagebus", true),
             // Already there: left alone.
@@ -218,7 +219,7 @@ mod tests {
         );
         assert_eq!(
             f.group,
-            "root:x:0:\nnogroup:x:65534:\nsystemd-journal:x:101:messagebus\nmessagebus:x:102:\napp:x:100:\n"
+            "root:x:0:\nnogroup:x:65534:\nsystemd-journal:x:999:messagebus\nmessagebus:x:102:\napp:x:100:\n"
         );
     }
 }

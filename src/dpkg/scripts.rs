@@ -20,10 +20,11 @@ mod adduser;
 mod commands;
 mod files;
 mod postgresql;
+pub(crate) mod sed;
 mod ucf;
 mod update_alternatives;
 
-pub(crate) use files::FileOp;
+pub(crate) use files::{FileOp, Mode};
 pub(crate) use ucf::Ucf;
 
 use super::shell::{self, Found, Host, Invocation, Simple, Site, Status, Unreadable};
@@ -51,6 +52,9 @@ pub(crate) struct Context<'a> {
     pub templates: Option<&'a str>,
     /// The owner (uid, gid) of what is at an absolute path.
     pub owner: &'a dyn Fn(&str) -> Option<(u32, u32)>,
+    /// The text of the file at an absolute path, when it is one the
+    /// reader may read (`grep -q`).
+    pub read: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// One thing a script does that is worth reporting.
@@ -94,6 +98,11 @@ pub(crate) enum Action {
     /// `php_invoke enmod VERSION SAPI MODULE` (php-maintscript-helper) or
     /// `phpenmod`: a PHP module enabled.
     PhpEnmod(PhpEnmod),
+    /// `systemd-tmpfiles --create FILE…`: tmpfiles.d files (names or
+    /// paths) whose lines stele applies to the tree.
+    Tmpfiles {
+        files: Vec<String>,
+    },
     /// `systemd-sysusers FILE`: the package's sysusers.d file, which stele
     /// applies from the tree.
     Sysusers {
@@ -121,6 +130,12 @@ pub(crate) enum Action {
 pub(crate) enum Service {
     /// `deb-systemd-helper enable UNIT`: the links its `[Install]` names.
     Enable(String),
+    /// `deb-systemd-helper update-state UNIT`: the state of those links,
+    /// not the links.
+    UpdateState(String),
+    /// `systemctl enable UNIT`: the links, without deb-systemd-helper's
+    /// state.
+    SystemctlEnable(String),
     /// `update-rc.d NAME defaults`: the rc?.d links its LSB header names.
     RcDefaults(String),
 }
@@ -194,7 +209,7 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
         assign: None,
     };
     let (line, why) = match shell::read(text, &run, &mut reader) {
-        Ok(()) => return reader.steps,
+        Ok(()) => return unfinished_writes(reader.steps),
         Err(Unreadable::TooLarge) => (1, format!("larger than {} bytes", shell::MAX_SCRIPT)),
         Err(Unreadable::Syntax { line, why }) => (line, format!("cannot be read: {why}")),
     };
@@ -205,6 +220,39 @@ pub(crate) fn read(ctx: &Context, text: &str, args: &[&str]) -> Vec<Step> {
             why,
         },
     }]
+}
+
+/// A file the script writes or edits and later changes with a command the
+/// reader does not follow (exim4-config's `/etc/aliases.tmp`, filled by a
+/// loop's output and moved with `mv`) would be left half made: its writes
+/// are skipped instead, naming that command's line.
+fn unfinished_writes(mut steps: Vec<Step>) -> Vec<Step> {
+    let names = |command: &str, path: &str| {
+        command
+            .split_whitespace()
+            .any(|w| w.trim_start_matches(['>', '<', '|', '&', '0', '1', '2']) == path)
+    };
+    for k in 0..steps.len() {
+        let path = match &steps[k].action {
+            Action::File(FileOp::Write { path, .. } | FileOp::Edit { path, .. }, _) => path,
+            _ => continue,
+        };
+        let later = steps[k + 1..].iter().find(|s| match &s.action {
+            Action::Skipped { command, .. } => names(command, path),
+            _ => false,
+        });
+        if let Some(later) = later {
+            let why = format!(
+                "the file is changed later (line {}) by a command the reader does not follow",
+                later.line
+            );
+            steps[k].action = Action::Skipped {
+                command: describe(&steps[k].action),
+                why,
+            };
+        }
+    }
+    steps
 }
 
 /// The shell reader's host: what each command means, recorded as steps.
@@ -255,6 +303,7 @@ impl Reader<'_> {
                 | Action::Ucf(_)
                 | Action::PhpEnmod(_)
                 | Action::Ucfr { .. }
+                | Action::Tmpfiles { .. }
                 | Action::Sysusers { .. }),
             ) => Action::Skipped {
                 command: describe(&a),
@@ -341,6 +390,21 @@ impl Host for Reader<'_> {
                 Some(String::new())
             }
             ["id", "-Gn", user] => self.account("passwd", user).map(|groups| groups.join(" ")),
+            // Where a command is, as dh_installtmpfiles' snippets ask
+            // (`[ -x "$(command -v systemd-tmpfiles)" ]`): nothing when
+            // it is not installed.
+            ["command", "-v", name] | ["which", name] if is_file_name(name) => Some(
+                COMMAND_PATH
+                    .iter()
+                    .map(|d| format!("{d}/{name}"))
+                    .find(|p| {
+                        matches!(
+                            (self.ctx.lookup)(p),
+                            Some(Found::File { executable: true } | Found::Symlink)
+                        )
+                    })
+                    .unwrap_or_default(),
+            ),
             // The modules php-common's helpers registered so far.
             ["phpquery", "-M", "-v", version] if is_file_name(version) => {
                 (self.ctx.list)(&format!("/var/lib/php/modules/{version}/registry"))
@@ -403,6 +467,7 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::AddGroup { name, .. } => format!("addgroup --system {name}"),
         Action::AddMember { user, group } => format!("adduser {user} {group}"),
         Action::Sysusers { file } => format!("systemd-sysusers {file}"),
+        Action::Tmpfiles { files } => format!("systemd-tmpfiles --create {}", files.join(" ")),
         Action::Ucf(u) => format!("ucf {} {}", u.new, u.dest),
         Action::Ucfr { package, dest } => format!("ucfr {package} {dest}"),
         Action::PhpEnmod(e) => format!(
@@ -416,6 +481,10 @@ pub(crate) fn describe(a: &Action) -> String {
         Action::File(op, _) => files::describe(op),
         Action::ShadowOn => String::from("shadowconfig on"),
         Action::Service(Service::Enable(u)) => format!("deb-systemd-helper enable {u}"),
+        Action::Service(Service::UpdateState(u)) => {
+            format!("deb-systemd-helper update-state {u}")
+        }
+        Action::Service(Service::SystemctlEnable(u)) => format!("systemctl enable {u}"),
         Action::Service(Service::RcDefaults(n)) => format!("update-rc.d {n} defaults"),
         Action::Generated { command, .. }
         | Action::NotNeeded { command, .. }

@@ -70,8 +70,14 @@ pub(crate) struct Simple<'a> {
     /// Its redirections that write a file, in order (not those to
     /// `/dev/null` or another descriptor, nor input).
     pub writes: &'a [FileWrite],
-    /// Whether it reads a here-document (whose body the reader skips).
+    /// Whether it reads a here-document.
     pub heredoc: bool,
+    /// That here-document's body as sh hands it to the command, when the
+    /// reader can expand it.
+    pub body: Option<&'a str>,
+    /// The `NAME=value` words before it: its own environment (None for a
+    /// value the reader cannot expand).
+    pub env: &'a [(String, Option<String>)],
 }
 
 /// A redirection that writes a file: `>`, `>>`, `2>` and kin.

@@ -926,9 +926,10 @@ pub(crate) fn image_files(layout: &Path) -> std::collections::BTreeMap<String, T
 /// The local-repository golden: this recipe with this repository builds
 /// to exactly this image (the repository's key and signatures are
 /// deterministic, so the lock is too). Moved with `GOLDEN_PER_PLATFORM`,
-/// for the same reasons.
+/// for the same reasons, and again when sysusers.d accounts took
+/// systemd-sysusers' ids from the top of the system range (busd 999).
 const GOLDEN_SCRIPTS: &str =
-    "sha256:0cd95c33fda32714486f920726f36c2f523f173b54a47dec64d3fd2508483fb6";
+    "sha256:cfd61f1f026ef95027d46545ba84c4f8d2e7a441897b612cb99629c95b4d8bb4";
 
 #[test]
 fn maintainer_script_effects_alternatives_and_accounts() {
@@ -995,11 +996,11 @@ fn maintainer_script_effects_alternatives_and_accounts() {
     let group = String::from_utf8_lossy(&files["etc/group"].data).into_owned();
     assert_eq!(
         passwd,
-        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n_fetch:x:100:100::/var/lib/fetch:/usr/sbin/nologin\nbusd:x:101:101:Bus daemon:/run/busd:/usr/sbin/nologin\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n",
+        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n_fetch:x:100:100::/var/lib/fetch:/usr/sbin/nologin\nbusd:x:999:999:Bus daemon:/run/busd:/usr/sbin/nologin\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n",
     );
     assert_eq!(
         group,
-        "root:x:0:\ndaemon:x:1:\n_fetch:x:100:\nbusd:x:101:\nbususers:x:102:busd\nnonroot:x:65532:\n"
+        "root:x:0:\ndaemon:x:1:\n_fetch:x:100:\nbusd:x:999:\nbususers:x:998:busd\nnonroot:x:65532:\n"
     );
     // adduser makes the home it names; sysusers.d does not.
     let home = &files["var/lib/fetch"];

@@ -294,10 +294,51 @@ echo "select $(su postgres -c "psql -tAc 'select 1'")"
     }
 }
 
+/// Then, in the image: host keys made at start-up let `sshd -t` pass
+/// (the privilege separation folder is under /run, which a container
+/// starts empty), `su` reaches the sshd user, and Debian's own tools read
+/// the dpkg database.
 #[test]
 fn openssh_server_equals_apt() {
-    if all_sets("openssh-server") {
-        parity("openssh-server", &["openssh-server"]);
+    if !all_sets("openssh-server") {
+        return;
+    }
+    let Some(p) = parity("openssh-server", &["openssh-server"]) else {
+        return;
+    };
+    let script = r#"set -e
+echo "packages $(dpkg -l | grep -c '^ii')"
+dpkg -L openssh-server | grep -qx /usr/sbin/sshd && echo "dpkg -L ok"
+dpkg -S /usr/bin/ssh-agent | grep -q '^openssh-client' && echo "dpkg -S ok"
+dpkg -V && echo "dpkg -V ok"
+apt-get check -q >/dev/null && echo "apt-get check ok"
+ssh-keygen -A >/dev/null
+mkdir -p /run/sshd
+sshd -t && echo "sshd -t ok"
+su -s /bin/sh sshd -c 'id -un' | sed 's/^/su: /'
+stat -c 'ssh-agent %G %A' /usr/bin/ssh-agent
+"#;
+    let Some(r) = in_container(&p.image, script) else {
+        return;
+    };
+    assert!(r.ok(), "{}\n{}", r.stdout, r.stderr);
+    let packages = format!("packages {}", p.packages);
+    for want in [
+        packages.as_str(),
+        "dpkg -L ok",
+        "dpkg -S ok",
+        "dpkg -V ok",
+        "apt-get check ok",
+        "sshd -t ok",
+        "su: sshd",
+        "ssh-agent _ssh -rwxr-sr-x",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l == want),
+            "`{want}` not in:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
     }
 }
 

@@ -9,7 +9,11 @@
 //!   lowest free gid (so with base-passwd's `users` at 100, the first
 //!   service user is 100:101, as on Debian);
 //! - addgroup `--system`: the lowest free gid in 100-999;
-//! - sysusers.d: one number for user and group when it is free as both.
+//! - sysusers.d: the highest id in 100-999 free (systemd-sysusers searches
+//!   down from its SYSTEM_UID_MAX), for a user one number free as both
+//!   uid and gid, for a group a gid no user has as uid either (apt's
+//!   systemd-journal 999, systemd-network 998:998); their shadow lines
+//!   take sysusers' `!*`.
 //!
 //! An id a package names is kept when free. A name that exists already
 //! is left alone (adduser and systemd-sysusers do nothing then). What a
@@ -104,6 +108,9 @@ pub(crate) struct Registry {
     /// pwconv's (whose backup keeps the masters' `*` passwords, mode 0600).
     pw_backup: Option<(Vec<PasswdLine>, bool)>,
     gr_backup: Option<(Vec<GroupLine>, bool)>,
+    /// Users and groups systemd-sysusers made (their shadow password is
+    /// `!*`, adduser's `!`).
+    by_sysusers: std::collections::BTreeSet<String>,
 }
 
 /// What adding a declared account did.
@@ -133,6 +140,7 @@ impl Registry {
             shadow_at: None,
             pw_backup: None,
             gr_backup: None,
+            by_sysusers: std::collections::BTreeSet::new(),
         }
     }
 
@@ -141,6 +149,14 @@ impl Registry {
     /// change the entries record (empty: none).
     pub(crate) fn shadow_files(&self, days: &str) -> Vec<(&'static str, String, u32, u32)> {
         let shadow_gid = self.gid("shadow").unwrap_or(0);
+        let sysusers = &self.by_sysusers;
+        let locked = |name: &str| {
+            if sysusers.contains(name) {
+                "!*"
+            } else {
+                "!"
+            }
+        };
         let mut out = Vec::new();
         let passwd_text = |lines: &[PasswdLine], star: bool| -> String {
             lines
@@ -181,7 +197,7 @@ impl Registry {
                     if k < users_then {
                         format!("{}:*:{days}:0:99999:7:::\n", p.name)
                     } else {
-                        format!("{}:!:{days}::::::\n", p.name)
+                        format!("{}:{}:{days}::::::\n", p.name, locked(&p.name))
                     }
                 })
                 .collect()
@@ -191,7 +207,11 @@ impl Registry {
                 .iter()
                 .enumerate()
                 .map(|(k, g)| {
-                    let pw = if k < groups_then { "*" } else { "!" };
+                    let pw = if k < groups_then {
+                        "*"
+                    } else {
+                        locked(&g.name)
+                    };
                     format!("{}:{pw}::{}\n", g.name, g.members.join(","))
                 })
                 .collect()
@@ -276,16 +296,32 @@ impl Registry {
                 self.gr_backup = Some((self.gr.clone(), true));
                 Added::Member
             }
-            Declared::Group { name, gid } => {
+            Declared::Group {
+                name,
+                gid,
+                sysusers,
+            } => {
                 if self.group_exists(name) {
                     return Added::Nothing("the group exists already");
                 }
-                let Some(gid) = gid
-                    .filter(|&g| !self.gid_taken(g))
-                    .or_else(|| self.free_gid())
-                else {
+                let highest = || {
+                    SYSTEM_IDS
+                        .clone()
+                        .rev()
+                        .find(|&id| !self.gid_taken(id) && !self.uid_taken(id))
+                };
+                let Some(gid) = gid.filter(|&g| !self.gid_taken(g)).or_else(|| {
+                    if *sysusers {
+                        highest()
+                    } else {
+                        self.free_gid()
+                    }
+                }) else {
                     return Added::Nothing("no system gid is free");
                 };
+                if *sysusers {
+                    self.by_sysusers.insert(name.clone());
+                }
                 self.gr_backup = Some((self.gr.clone(), false));
                 self.gr.push(GroupLine {
                     name: name.clone(),
@@ -314,6 +350,9 @@ impl Registry {
                 let Some((uid, gid)) = self.user_ids(u) else {
                     return Added::Nothing("its group does not exist, or no system id is free");
                 };
+                if u.pair_ids {
+                    self.by_sysusers.insert(u.name.clone());
+                }
                 if u.own_group && !self.group_exists(&u.name) {
                     self.gr_backup = Some((self.gr.clone(), false));
                     self.gr.push(GroupLine {
@@ -346,14 +385,22 @@ impl Registry {
                     .or_else(|| {
                         Some(gid).filter(|&id| SYSTEM_IDS.contains(&id) && !self.uid_taken(id))
                     })
-                    .or_else(|| self.free_uid())?;
+                    .or_else(|| {
+                        if u.pair_ids {
+                            SYSTEM_IDS.clone().rev().find(|&id| !self.uid_taken(id))
+                        } else {
+                            self.free_uid()
+                        }
+                    })?;
                 return Some((uid, gid));
             }
             let uid = match wanted {
                 Some(uid) => uid,
-                // systemd-sysusers looks for one number free as both.
+                // systemd-sysusers looks for one number free as both,
+                // from the top of the system range down.
                 None if u.pair_ids => SYSTEM_IDS
                     .clone()
+                    .rev()
                     .find(|&id| !self.uid_taken(id) && !self.gid_taken(id))
                     .or_else(|| self.free_uid())?,
                 None => self.free_uid()?,
@@ -408,7 +455,7 @@ pub(crate) fn check(d: &Declared, relaxed: bool) -> Result<(), String> {
     let refuse = |what: String| Err(format!("refused: {what}"));
     match d {
         Declared::Shadow => {}
-        Declared::Group { name, gid } => {
+        Declared::Group { name, gid, .. } => {
             if !name_ok(name) {
                 return refuse(format!(
                     "`{}` is not a valid group name",
@@ -501,16 +548,40 @@ mod tests {
                 home: Some("/var/lib/x".into())
             }
         );
-        let mut sysusers = user("messagebus");
+        // systemd-sysusers numbers from the top: a group, then a user
+        // and its group on one number free as both (apt's
+        // systemd-journal 999, systemd-network 998:998).
+        r.add(&Declared::Shadow);
+        let journal = Declared::Group {
+            name: "systemd-journal".into(),
+            gid: None,
+            sysusers: true,
+        };
+        assert_eq!(r.add(&journal), Added::Group { gid: 999 });
+        let mut sysusers = user("systemd-network");
         sysusers.pair_ids = true;
         assert!(matches!(
             r.add(&Declared::User(sysusers)),
             Added::User {
-                uid: 102,
+                uid: 998,
+                gid: 998,
+                ..
+            }
+        ));
+        // adduser's next account is still the lowest free.
+        assert!(matches!(
+            r.add(&Declared::User(user("messagebus"))),
+            Added::User {
+                uid: 101,
                 gid: 102,
                 ..
             }
         ));
+        let files = r.shadow_files("1");
+        let text = |name: &str| &files.iter().find(|f| f.0 == name).unwrap().1;
+        assert!(text("etc/shadow").ends_with("systemd-network:!*:1::::::\nmessagebus:!:1::::::\n"));
+        assert!(text("etc/gshadow")
+            .ends_with("systemd-journal:!*::\nsystemd-network:!*::\nmessagebus:!::\n"));
         assert_eq!(
             r.add(&Declared::User(user("redis"))),
             Added::Nothing("the user exists already")
@@ -537,6 +608,7 @@ mod tests {
         bad.push(Declared::Group {
             name: "wheel".into(),
             gid: Some(0),
+            sysusers: false,
         });
         for d in &bad {
             let why = check(d, false).unwrap_err();

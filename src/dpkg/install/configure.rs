@@ -23,6 +23,7 @@ mod generated_rules;
 mod php;
 mod services;
 pub(super) mod sysusers;
+mod tmpfiles;
 mod ucf;
 
 pub(super) use file_ops::statoverride_text;
@@ -135,6 +136,7 @@ pub(super) fn configure(
     let packages = state.packages;
     for (j, (p, deb)) in packages.iter().enumerate() {
         let mut sysusers_named: Vec<String> = Vec::new();
+        let mut tmpfiles_named: Vec<String> = Vec::new();
         for (script, args) in [
             ("preinst", &["install"][..]),
             ("postinst", &["configure"][..]),
@@ -211,6 +213,9 @@ pub(super) fn configure(
                 }
                 Some(groups)
             };
+            let read = |path: &str| -> Option<String> {
+                file_ops::text(state, &file_ops::resolve(state, &key_of, path)?)
+            };
             let ctx = scripts::Context {
                 package: &p.name,
                 arch: &p.architecture,
@@ -225,6 +230,7 @@ pub(super) fn configure(
                     .get("templates")
                     .and_then(|b| std::str::from_utf8(b).ok()),
                 owner: &owner,
+                read: &read,
             };
             let steps = scripts::read(&ctx, text, args);
             let ruled = generated_rules::spans(&p.name, script, text);
@@ -262,9 +268,14 @@ pub(super) fn configure(
                                 let relaxed = u.bad_names;
                                 (Declared::User(u.into()), relaxed)
                             }
-                            Action::AddGroup { name, gid } => {
-                                (Declared::Group { name, gid }, false)
-                            }
+                            Action::AddGroup { name, gid } => (
+                                Declared::Group {
+                                    name,
+                                    gid,
+                                    sysusers: false,
+                                },
+                                false,
+                            ),
                             Action::AddMember { user, group } => {
                                 (Declared::Member { user, group }, false)
                             }
@@ -284,7 +295,13 @@ pub(super) fn configure(
                     Action::Service(service) => {
                         let done = match &service {
                             scripts::Service::Enable(unit) => {
-                                services::enable(state, j, unit, epoch)
+                                services::enable(state, j, unit, services::Enable::Helper, epoch)
+                            }
+                            scripts::Service::UpdateState(unit) => {
+                                services::enable(state, j, unit, services::Enable::StateOnly, epoch)
+                            }
+                            scripts::Service::SystemctlEnable(unit) => {
+                                services::enable(state, j, unit, services::Enable::Systemctl, epoch)
                             }
                             scripts::Service::RcDefaults(name) => {
                                 services::rc_defaults(state, j, name, epoch)
@@ -353,6 +370,26 @@ pub(super) fn configure(
                             effect.detail = format!("{file} is not in the package");
                         }
                     }
+                    Action::Tmpfiles { files } => {
+                        let mut found = Vec::new();
+                        let mut missing = Vec::new();
+                        for f in files {
+                            match tmpfiles::locate(state, &key_of, &f) {
+                                Some(path) => found.push(path),
+                                None => missing.push(f),
+                            }
+                        }
+                        if !missing.is_empty() {
+                            effect.outcome = Outcome::Skipped;
+                            effect.detail = format!("not in the tree: {}", missing.join(", "));
+                        } else {
+                            effect.detail = format!(
+                                "applied from {}, after the package's sysusers.d accounts",
+                                found.join(", ")
+                            );
+                            tmpfiles_named.extend(found);
+                        }
+                    }
                     Action::Generated { what, .. } => effect.detail = what.to_string(),
                     Action::NotNeeded { why, .. } => {
                         effect.outcome = Outcome::NotNeeded;
@@ -413,6 +450,13 @@ pub(super) fn configure(
                 }
                 effects.push(effect);
             }
+        }
+        // tmpfiles.d lines name the package's accounts, which its
+        // sysusers.d files made just above.
+        for path in tmpfiles_named {
+            effects.extend(tmpfiles::apply(
+                state, j, &path, registry, &key_of, overrides, epoch,
+            ));
         }
     }
     let present = |key: &str| state.holders.contains_key(key);

@@ -4,8 +4,8 @@
 //! skipped as unknown, with its name.
 
 use super::{
-    adduser, files, postgresql, ucf, update_alternatives, Action, PhpEnmod, Reader, Service, Temp,
-    MKTEMP,
+    adduser, files, postgresql, sed, ucf, update_alternatives, Action, PhpEnmod, Reader, Service,
+    Temp, MKTEMP,
 };
 use crate::dpkg::shell::{Simple, Site, Status};
 
@@ -14,19 +14,34 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
     if let Some(status) = temporary(r, cmd, at) {
         return status;
     }
-    // Writing a file, or reading a here-document, is a file change the
-    // reader does not make.
+    // Writing a file: `cat > FILE <<EOF` and `echo … > FILE` are followed,
+    // any other a file change the reader does not make.
     if let Some(write) = cmd.writes.first() {
-        let to = write.path.as_deref().unwrap_or("a file named at run time");
-        let why = format!("writes {to}");
-        r.record(
-            at,
-            Action::Skipped {
+        let action = match (&write.path, cmd.writes.len()) {
+            (Some(path), 1) if path.starts_with("/dev/") => Action::NotNeeded {
                 command: cmd.written.to_string(),
-                why,
+                why: "writes to a device (the terminal, a log): nothing in the image",
             },
-        );
-        return Status::Unknown;
+            (Some(path), 1) => files::write(cmd.argv, &write.op, path, cmd.body)
+                .map(|op| Action::File(op, at.umask))
+                .unwrap_or_else(|why| Action::Skipped {
+                    command: cmd.written.to_string(),
+                    why,
+                }),
+            (path, _) => Action::Skipped {
+                command: cmd.written.to_string(),
+                why: format!(
+                    "writes {}",
+                    path.as_deref().unwrap_or("a file named at run time")
+                ),
+            },
+        };
+        let status = match action {
+            Action::File(..) => Status::True,
+            _ => Status::Unknown,
+        };
+        r.record(at, action);
+        return status;
     }
     if cmd.heredoc {
         r.record(
@@ -121,6 +136,29 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             }
             Status::True
         }
+        "systemd-tmpfiles" => {
+            let (opts, files): (Vec<&str>, Vec<&str>) =
+                args[1..].iter().partition(|a| a.starts_with('-'));
+            let create = opts.contains(&"--create");
+            let other = opts.iter().find(|o| !matches!(**o, "--create" | "--root="));
+            match (create, other, files.is_empty()) {
+                (true, None, false) if files.iter().all(|f| !f.contains("..")) => r.record(
+                    at,
+                    Action::Tmpfiles {
+                        files: files.iter().map(|f| f.to_string()).collect(),
+                    },
+                ),
+                (true, None, true) => r.record(
+                    at,
+                    skipped("applies every tmpfiles.d file; the reader applies the files a script names"),
+                ),
+                _ => r.record(
+                    at,
+                    skipped("systemd-tmpfiles other than `--create FILE…`"),
+                ),
+            }
+            Status::True
+        }
         "deb-systemd-helper" => {
             let rest: Vec<&str> = args[1..]
                 .iter()
@@ -131,15 +169,25 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                 // A unit never seen before counts as enabled, so a first
                 // install enables it (deb-systemd-helper(1p)).
                 ["was-enabled", _] => Status::True,
-                ["enable", units @ ..] if !units.is_empty() => {
+                // Whether deb-systemd-helper enabled the unit before: its
+                // state file is there.
+                ["debian-installed", unit] if super::is_file_name(unit) => Status::of(
+                    (r.ctx.lookup)(&format!(
+                        "/var/lib/systemd/deb-systemd-helper-enabled/{unit}.dsh-also"
+                    ))
+                    .is_some(),
+                ),
+                [verb @ ("enable" | "update-state"), units @ ..] if !units.is_empty() => {
                     for unit in units {
-                        let action = if super::is_file_name(unit) {
-                            Action::Service(Service::Enable(unit.to_string()))
-                        } else {
+                        let action = if !super::is_file_name(unit) {
                             skipped(&format!(
                                 "refused: `{}` is not a unit name",
                                 unit.escape_debug()
                             ))
+                        } else if *verb == "enable" {
+                            Action::Service(Service::Enable(unit.to_string()))
+                        } else {
+                            Action::Service(Service::UpdateState(unit.to_string()))
                         };
                         r.record(at, action);
                     }
@@ -150,6 +198,59 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
                     Status::True
                 }
             }
+        }
+        "systemctl" if systemctl_enable(&args[1..]).is_some() => {
+            for unit in systemctl_enable(&args[1..]).unwrap_or_default() {
+                let action = if super::is_file_name(unit) {
+                    Action::Service(Service::SystemctlEnable(unit.to_string()))
+                } else {
+                    skipped(&format!(
+                        "refused: `{}` is not a unit name",
+                        unit.escape_debug()
+                    ))
+                };
+                r.record(at, action);
+            }
+            Status::True
+        }
+        "/lib/runit-helper/runit-helper" | "/usr/lib/runit-helper/runit-helper" => {
+            // dh_runit's helper, as its postinst enables a service: the
+            // link runsvdir/default/NAME → /etc/sv/NAME, unless the admin's
+            // `.NAME` marker or a link is there (a first install has
+            // neither). What it does under /run and to running services
+            // an image does not need.
+            let var = |n: &str| {
+                cmd.env
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.as_deref())
+            };
+            match (args.get(1).copied(), var("NAME"), var("ENABLE")) {
+                (Some("postinst"), Some(Some(name)), Some(Some("yes")))
+                    if super::is_file_name(name) =>
+                {
+                    let link = format!("/etc/runit/runsvdir/default/{name}");
+                    let marker = format!("/etc/runit/runsvdir/default/.{name}");
+                    if (r.ctx.lookup)(&marker).is_none() && (r.ctx.lookup)(&link).is_none() {
+                        let op = files::FileOp::Symlink {
+                            target: format!("/etc/sv/{name}"),
+                            link,
+                            force: true,
+                        };
+                        r.record(at, Action::File(op, at.umask));
+                    }
+                }
+                (Some("postinst"), _, Some(Some("yes"))) => r.record(
+                    at,
+                    skipped("runit-helper with a service name the reader cannot tell"),
+                ),
+                _ => r.record(
+                    at,
+                    not_needed("runit-helper: nothing to enable on a first install"),
+                ),
+            }
+            Status::True
         }
         "update-rc.d" => {
             match &args[1..] {
@@ -393,8 +494,23 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             // A first install has no override but those a script adds.
             Status::False
         }
-        "mkdir" | "install" | "touch" | "chmod" | "chown" | "chgrp" | "ln" | "cp"
-        | "dpkg-statoverride" => {
+        "grep" => match sed::parse_grep(&args[1..]) {
+            // grep -q answers 1 for a missing file too (2, an error, is
+            // false as well for `if`).
+            Ok((patterns, file)) => match (r.ctx.lookup)(&file) {
+                None => Status::False,
+                Some(_) => match (r.ctx.read)(&file) {
+                    Some(text) => Status::of(sed::grep(&patterns, &text)),
+                    None => Status::Unknown,
+                },
+            },
+            Err(why) => {
+                r.record(at, skipped(&why));
+                Status::Unknown
+            }
+        },
+        "mkdir" | "install" | "touch" | "chmod" | "chown" | "chgrp" | "ln" | "cp" | "rm"
+        | "sed" | "dpkg-statoverride" => {
             match files::parse(args) {
                 Ok(ops) => {
                     for op in ops {
@@ -405,7 +521,7 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             }
             Status::True
         }
-        "rm" | "rmdir" | "mv" | "sed" | "mknod" | "setcap" => {
+        "rmdir" | "mv" | "mknod" | "setcap" => {
             r.record(
                 at,
                 skipped(&format!(
@@ -491,7 +607,16 @@ fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
                     })
                 }
             }
-            None
+            r.record(
+                at,
+                Action::Skipped {
+                    command: text,
+                    why: String::from(
+                        "changes a temporary file, which the reader follows only as a copy",
+                    ),
+                },
+            );
+            Some(Status::Unknown)
         }
     }
 }
@@ -613,25 +738,42 @@ fn su(r: &mut Reader, args: &[&str]) -> Status {
     if user == "root" || r.account("passwd", user).is_none() {
         return Status::Unknown;
     }
-    // `A && B` is false at the first test that is false.
-    for test in script.split("&&") {
-        let words: Vec<&str> = test.split_whitespace().collect();
-        let (op, path) = match words.as_slice() {
-            ["test", op, path] | ["[", op, path, "]"] => (*op, *path),
-            _ => return Status::Unknown,
-        };
-        let Some((uid, gid)) = (r.ctx.owner)(path) else {
-            return Status::Unknown;
-        };
-        let root = match op {
-            "-O" => uid == 0,
-            "-G" => gid == 0,
-            _ => return Status::Unknown,
-        };
-        if root {
-            return Status::False;
-        }
+    // `A && B` is false at its first test when that is false; only a
+    // root-owned path is known not to be the user's.
+    let first = script.split("&&").next().unwrap_or_default();
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let (op, path) = match words.as_slice() {
+        ["test", op, path] | ["[", op, path, "]"] => (*op, *path),
+        _ => return Status::Unknown,
+    };
+    let Some((uid, gid)) = (r.ctx.owner)(path) else {
         return Status::Unknown;
+    };
+    let root = match op {
+        "-O" => uid == 0,
+        "-G" => gid == 0,
+        _ => return Status::Unknown,
+    };
+    if root {
+        Status::False
+    } else {
+        Status::Unknown
     }
-    Status::Unknown
+}
+
+/// The units of `systemctl [OPTIONS] enable UNIT…` (options that change
+/// nothing in the tree, and `--root`, which is `$DPKG_ROOT`, empty for
+/// an image's scripts), or None for another systemctl call.
+fn systemctl_enable<'a>(args: &[&'a str]) -> Option<Vec<&'a str>> {
+    let mut words = args.iter().copied().filter(|a| {
+        !matches!(
+            *a,
+            "-q" | "--quiet" | "--no-reload" | "--root=" | "--system"
+        )
+    });
+    if words.next()? != "enable" {
+        return None;
+    }
+    let units: Vec<&str> = words.collect();
+    (!units.is_empty() && !units.iter().any(|u| u.starts_with('-'))).then_some(units)
 }

@@ -1,6 +1,7 @@
 //! The plain file commands of maintainer scripts (`mkdir`, `install -d`,
 //! `chown`, `chgrp`, `chmod`, `ln -s`, `cp`, `touch`,
-//! `dpkg-statoverride --add`), read into what they do to the tree.
+//! `dpkg-statoverride --add`, `rm` of files, `cat > FILE <<EOF`, `echo >`,
+//! `sed -i`), read into what they do to the tree.
 //! Options the reader does not know make the command skipped, never
 //! guessed; paths must be absolute and stay under the root.
 
@@ -44,6 +45,23 @@ pub(crate) enum FileOp {
     },
     Touch {
         path: String,
+    },
+    /// `cat > PATH <<EOF` (a here-document), `echo WORDS > PATH`; `append`
+    /// for `>>`.
+    Write {
+        path: String,
+        text: String,
+        append: bool,
+    },
+    /// `rm [-f] PATH`: a file, never a folder.
+    Remove {
+        path: String,
+        force: bool,
+    },
+    /// `sed -i SCRIPT PATH`.
+    Edit {
+        path: String,
+        edit: super::sed::Edit,
     },
     /// `dpkg-statoverride --add [--update] USER GROUP MODE PATH`.
     StatOverride {
@@ -128,6 +146,11 @@ pub(crate) fn describe(op: &FileOp) -> String {
         FileOp::Symlink { target, link, .. } => format!("ln -s {target} {link}"),
         FileOp::Copy { from, to, .. } => format!("cp {from} {to}"),
         FileOp::Touch { path } => format!("touch {path}"),
+        FileOp::Write { path, append, .. } => {
+            format!("write {path}{}", if *append { " (append)" } else { "" })
+        }
+        FileOp::Remove { path, .. } => format!("rm {path}"),
+        FileOp::Edit { path, .. } => format!("sed -i {path}"),
         FileOp::StatOverride {
             owner,
             group,
@@ -245,6 +268,46 @@ fn split<'a>(args: &[&'a str], with_value: &[&str]) -> Option<(Options<'a>, Vec<
         }
     }
     Some((opts, words))
+}
+
+/// What a command writing `body` into `write` does: `cat` of a
+/// here-document, or `echo` of words without options or backslashes
+/// (dash's `echo` reads those as escapes).
+pub(super) fn write(
+    args: &[&str],
+    op: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<FileOp, String> {
+    let append = match op {
+        ">" | ">|" | "1>" => false,
+        ">>" | "1>>" => true,
+        _ => return Err(format!("a redirection `{op}` the reader does not follow")),
+    };
+    let text = match (args, body) {
+        (["cat"] | ["cat", "-"], Some(body)) => body.to_string(),
+        (["cat"] | ["cat", "-"], None) => {
+            return Err(String::from("a here-document the reader cannot expand"))
+        }
+        (["echo", words @ ..], None)
+            if !words.first().is_some_and(|w| w.starts_with('-'))
+                && !words.iter().any(|w| w.contains('\\')) =>
+        {
+            format!("{}\n", words.join(" "))
+        }
+        _ => {
+            return Err(format!(
+                "writes {path} with `{}`, which the reader does not follow",
+                args[0]
+            ))
+        }
+    };
+    check_path(path)?;
+    Ok(FileOp::Write {
+        path: path.to_string(),
+        text,
+        append,
+    })
 }
 
 /// What `args` (the command and its arguments) does, as one action per
@@ -396,6 +459,42 @@ pub(super) fn parse(args: &[&str]) -> Result<Vec<FileOp>, String> {
                 out.push(file_op(FileOp::Touch {
                     path: w.to_string(),
                 }));
+            }
+            Ok(out)
+        }
+        "rm" => {
+            let (opts, words) = split(&args[1..], &[]).ok_or_else(unknown)?;
+            let mut force = false;
+            for (o, _) in opts {
+                match o {
+                    "-f" | "--force" => force = true,
+                    "-v" | "--verbose" => {}
+                    // -r and the rest are not followed.
+                    _ => return Err(unknown()),
+                }
+            }
+            if words.is_empty() {
+                return Err(unknown());
+            }
+            let mut out = Vec::new();
+            for w in words {
+                check_path(w)?;
+                out.push(FileOp::Remove {
+                    path: w.to_string(),
+                    force,
+                });
+            }
+            Ok(out)
+        }
+        "sed" => {
+            let (edit, paths) = super::sed::parse_sed(&args[1..])?;
+            let mut out = Vec::new();
+            for p in paths {
+                check_path(&p)?;
+                out.push(FileOp::Edit {
+                    path: p,
+                    edit: edit.clone(),
+                });
             }
             Ok(out)
         }

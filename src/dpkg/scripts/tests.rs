@@ -18,6 +18,7 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
         account: &|_, _| None,
         templates: None,
         owner: &|_| None,
+        read: &|_| None,
     };
     read(&ctx, text, &["configure"])
 }
@@ -542,6 +543,7 @@ fn debconf_answers_are_the_templates_defaults() {
         account: &|_, _| None,
         templates: Some(templates),
         owner: &|_| None,
+        read: &|_| None,
     };
     let steps = read(&ctx, script, &["configure"]);
     assert!(steps.iter().any(|s| matches!(&s.action, Action::File(FileOp::MakeDir { path, .. }, _) if path == "/etc/p-on")), "{steps:?}");
@@ -576,6 +578,7 @@ fn su_tests_of_ownership_are_answered_from_the_tree() {
         account: &|_, _| None,
         templates: None,
         owner: &owner,
+        read: &|_| None,
     };
     let steps = read(&ctx, script, &["configure"]);
     let chowns: Vec<(usize, bool)> = steps
@@ -588,4 +591,110 @@ fn su_tests_of_ownership_are_answered_from_the_tree() {
         .collect();
     // The root-owned home is chowned; the other is not decided.
     assert_eq!(chowns, [(7, true), (8, false)], "{steps:?}");
+}
+
+/// libwrap0's here-documents, libnss-systemd's edits and marker, a
+/// runit service link, systemd's own `systemctl enable` and tmpfiles,
+/// and dh_installsystemd's socket snippet on a first install.
+#[test]
+fn writes_edits_services_and_tmpfiles_as_a_first_install_runs_them() {
+    let script = "#!/bin/sh -e\n\
+        if [ ! -e /etc/hosts.allow ]; then\ncat > /etc/hosts.allow <<EOF\n# $DPKG_MAINTSCRIPT_PACKAGE\n\nEOF\nfi\n\
+        echo one two >> /etc/log.conf\n\
+        echo warning > /dev/stderr\n\
+        echo -e 'a\\n' > /etc/x\n\
+        sed -E -i /etc/nsswitch.conf -e '/^passwd:/ s/$/ systemd/'\n\
+        sed -i /etc/other.conf -e '1d'\n\
+        rm /etc/marker\n\
+        NAME='ssh' ENABLE='yes' /lib/runit-helper/runit-helper postinst \"$@\"\n\
+        systemctl ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} enable getty@tty1.service || true\n\
+        systemctl try-restart x.service\n\
+        if deb-systemd-helper debian-installed 'ssh.socket'; then\n\
+        deb-systemd-helper enable 'ssh.socket'\nfi\n\
+        deb-systemd-helper update-state 'ssh.socket' >/dev/null || true\n\
+        if [ -x \"$(command -v systemd-tmpfiles)\" ]; then\n\
+        systemd-tmpfiles --create debian.conf >/dev/null || true\nfi\n\
+        if [ -x \"$(command -v absent-tool)\" ]; then\nabsent-tool\nfi\n";
+    let steps = run_with("libwrap0", script, &["/bin/systemd-tmpfiles"]);
+    let file = |op: FileOp| Action::File(op, 0o022);
+    let mut want = vec![
+        file(FileOp::Write {
+            path: "/etc/hosts.allow".into(),
+            text: "# libwrap0\n\n".into(),
+            append: false,
+        }),
+        file(FileOp::Write {
+            path: "/etc/log.conf".into(),
+            text: "one two\n".into(),
+            append: true,
+        }),
+    ];
+    let edits: Vec<&Action> = actions(&steps)
+        .into_iter()
+        .filter(|a| matches!(a, Action::File(FileOp::Edit { .. }, _)))
+        .collect();
+    assert_eq!(edits.len(), 1, "one sed followed: {steps:?}");
+    want.extend([
+        file(FileOp::Remove {
+            path: "/etc/marker".into(),
+            force: false,
+        }),
+        file(FileOp::Symlink {
+            target: "/etc/sv/ssh".into(),
+            link: "/etc/runit/runsvdir/default/ssh".into(),
+            force: true,
+        }),
+        Action::Service(Service::SystemctlEnable("getty@tty1.service".into())),
+        Action::Service(Service::UpdateState("ssh.socket".into())),
+        Action::Tmpfiles {
+            files: vec!["debian.conf".into()],
+        },
+    ]);
+    let followed: Vec<&Action> = actions(&steps)
+        .into_iter()
+        .filter(|a| {
+            !matches!(
+                a,
+                Action::Skipped { .. }
+                    | Action::NotNeeded { .. }
+                    | Action::File(FileOp::Edit { .. }, _)
+            )
+        })
+        .collect();
+    assert_eq!(followed, want.iter().collect::<Vec<_>>());
+    // `echo -e` and a sed command other than `s` are refused with why;
+    // nothing else is skipped (the missing tool's branch is not taken).
+    let skipped: Vec<usize> = skipped(&steps).iter().map(|(l, _)| *l).collect();
+    assert_eq!(skipped, [10, 12], "{steps:?}");
+}
+
+/// exim4-config's aliases: two `echo`s, a loop's output appended, then
+/// `mv`: none of it is made, so no half-made file is left.
+#[test]
+fn a_file_finished_by_commands_the_reader_does_not_follow_is_not_made() {
+    let steps = run("#!/bin/sh\necho '# /etc/aliases' > /etc/aliases.tmp\n\
+         for i in a b; do\necho \"$i: root\"\ndone >> /etc/aliases.tmp\n\
+         mv /etc/aliases.tmp /etc/aliases\necho kept > /etc/other\n");
+    assert!(
+        !actions(&steps)
+            .iter()
+            .any(|a| matches!(a, Action::File(FileOp::Write { path, .. }, _) if path == "/etc/aliases.tmp")),
+        "{steps:?}"
+    );
+    assert_eq!(
+        skipped(&steps),
+        [
+            (2, "write /etc/aliases.tmp".to_string()),
+            (3, ">>/etc/aliases.tmp".to_string()),
+            (6, "mv /etc/aliases.tmp /etc/aliases".to_string()),
+        ]
+    );
+    assert!(actions(&steps).contains(&&Action::File(
+        FileOp::Write {
+            path: "/etc/other".into(),
+            text: "kept\n".into(),
+            append: false
+        },
+        0o022
+    )));
 }

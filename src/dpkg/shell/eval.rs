@@ -529,7 +529,7 @@ impl Eval<'_> {
                 redirs,
                 heredoc,
                 line,
-            } => self.simple(words, redirs, *heredoc, *line),
+            } => self.simple(words, redirs, heredoc.as_ref(), *line),
             Cmd::If { arms, otherwise } => {
                 for (k, (cond, body)) in arms.iter().enumerate() {
                     let saved = self.doubt.clone();
@@ -637,6 +637,29 @@ impl Eval<'_> {
                 Ok(Status::True)
             }
             Cmd::Group(body) => self.list(body),
+            Cmd::Redirected { cmd, redirs, line } => {
+                let status = self.cmd(cmd)?;
+                // What the command prints goes into a file: content the
+                // reader does not know.
+                for (op, target) in redirs {
+                    let path = self.expand(target).map(|f| f.join(" "));
+                    if op.ends_with('&')
+                        || op.starts_with('<')
+                        || path.as_deref() == Some("/dev/null")
+                    {
+                        continue;
+                    }
+                    let written = format!("{op}{}", path.unwrap_or_else(|| word_text(target)));
+                    self.tell(*line, |host, at| {
+                        host.unfollowed(
+                            &written,
+                            "writes the output of a compound command into a file",
+                            at,
+                        )
+                    });
+                }
+                Ok(status)
+            }
         }
     }
 
@@ -674,7 +697,7 @@ impl Eval<'_> {
         &mut self,
         words: &[Word],
         redirs: &[(String, Word)],
-        heredoc: bool,
+        heredoc: Option<&Word>,
         line: usize,
     ) -> Result<Status, Flow> {
         self.line = line;
@@ -733,7 +756,7 @@ impl Eval<'_> {
             return Ok(Status::True);
         }
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
-        if self.out.is_some() && (!redirs.is_empty() || heredoc || self.doubt.is_some()) {
+        if self.out.is_some() && (!redirs.is_empty() || heredoc.is_some() || self.doubt.is_some()) {
             return Err(Flow::Limit(String::from(
                 "a redirection or a condition in a command substitution",
             )));
@@ -752,12 +775,18 @@ impl Eval<'_> {
                     || w.path.as_deref() == Some("/dev/null"))
             })
             .collect();
-        if !writes.is_empty() || heredoc {
+        if !writes.is_empty() || heredoc.is_some() {
+            // Every part of a body is quoted: one field, or none when it
+            // is empty.
+            let body = heredoc.and_then(|w| self.expand(w)).map(|f| f.concat());
+            self.oversize.set(false);
             let cmd = Simple {
                 argv: &args,
                 written: &written,
                 writes: &writes,
-                heredoc,
+                heredoc: heredoc.is_some(),
+                body: body.as_deref(),
+                env: &assigns,
             };
             let st = self.tell(line, |host, at| host.command(&cmd, at));
             self.take_assignment();
@@ -783,13 +812,19 @@ impl Eval<'_> {
                 Err(e) => Err(e),
             };
         }
-        self.command(&args, &written, line)
+        self.command(&args, &written, &assigns, line)
     }
 
     /// The commands the reader implements itself: builtins that change
     /// nothing outside the shell, `test`, and the search of the path.
     /// Every other command is the host's.
-    fn command(&mut self, args: &[&str], written: &str, line: usize) -> Result<Status, Flow> {
+    fn command(
+        &mut self,
+        args: &[&str],
+        written: &str,
+        env: &[(String, Option<String>)],
+        line: usize,
+    ) -> Result<Status, Flow> {
         match args[0] {
             "true" | ":" => Ok(Status::True),
             "false" => Ok(Status::False),
@@ -900,6 +935,8 @@ impl Eval<'_> {
                     written,
                     writes: &[],
                     heredoc: false,
+                    body: None,
+                    env,
                 };
                 let st = self.tell(line, |host, at| host.command(&cmd, at));
                 self.take_assignment();
@@ -916,6 +953,10 @@ impl Eval<'_> {
             [s] => Status::of(!s.is_empty()),
             ["-z", s] => Status::of(s.is_empty()),
             ["-n", s] => Status::of(!s.is_empty()),
+            // No file has an empty name (`[ -x "$(command -v absent)" ]`).
+            [op, ""] if matches!(*op, "-e" | "-f" | "-d" | "-x" | "-r" | "-s" | "-L" | "-h") => {
+                Status::False
+            }
             [op, path] if op.len() == 2 && op.starts_with('-') => {
                 if !path.starts_with('/') {
                     return Status::Unknown;
@@ -964,6 +1005,7 @@ fn cond_line(cond: &List) -> usize {
             | Cmd::Case { line, .. } => Some(*line),
             Cmd::If { arms, .. } => arms.first().map(|(c, _)| cond_line(c)),
             Cmd::Group(l) => Some(cond_line(l)),
+            Cmd::Redirected { line, .. } => Some(*line),
             Cmd::Func { .. } => None,
         }
     }

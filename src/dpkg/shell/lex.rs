@@ -1,6 +1,9 @@
 //! Text to tokens: words (literal, quoted and expanded parts kept apart),
 //! operators and redirections, with the line each starts on. A
-//! here-document's body is skipped, not kept.
+//! here-document's body is kept as a word: expanded as sh does when its
+//! delimiter is unquoted (parameters and substitutions, `\$`, `` \` ``,
+//! `\\` and `\newline` escapes), literal when any part of the delimiter
+//! is quoted, with leading tabs taken off each line for `<<-`.
 
 use super::eval::MAX_DEPTH;
 use super::Syntax;
@@ -34,8 +37,8 @@ pub(super) enum Tok {
     Op(&'static str),
     /// A redirection operator (`>`, `2>&1`, ...) and its target.
     Redir(String, Word),
-    /// A here-document: its body is not followed.
-    Heredoc,
+    /// A here-document: its body, each part quoted (no field splitting).
+    Heredoc(Word),
 }
 
 #[derive(Clone, Debug)]
@@ -49,7 +52,9 @@ pub(super) fn lex(text: &str) -> Result<Vec<Token>, Syntax> {
     let mut out = Vec::new();
     let mut i = 0;
     let mut line = 1;
-    let mut pending_heredocs: Vec<(String, bool)> = Vec::new();
+    // Each here-document met on a line: its delimiter, whether it is
+    // `<<-`, whether it is quoted, and the index of its token.
+    let mut pending_heredocs: Vec<(String, bool, bool, usize)> = Vec::new();
     while i < chars.len() {
         let c = chars[i];
         match c {
@@ -70,7 +75,9 @@ pub(super) fn lex(text: &str) -> Result<Vec<Token>, Syntax> {
                 });
                 i += 1;
                 line += 1;
-                for (delim, strip_tabs) in pending_heredocs.drain(..) {
+                for (delim, strip_tabs, quoted, at) in pending_heredocs.drain(..) {
+                    let body_line = line;
+                    let mut body = String::new();
                     loop {
                         if i >= chars.len() {
                             return Err((line, format!("here-document `{delim}` never ends")));
@@ -90,7 +97,18 @@ pub(super) fn lex(text: &str) -> Result<Vec<Token>, Syntax> {
                         if l == delim {
                             break;
                         }
+                        body.push_str(l);
+                        body.push('\n');
                     }
+                    let word = if quoted {
+                        vec![Part::Lit {
+                            text: body,
+                            quoted: true,
+                        }]
+                    } else {
+                        heredoc_word(&body).map_err(|(l, why)| (body_line + l - 1, why))?
+                    };
+                    out[at].tok = Tok::Heredoc(word);
                 }
             }
             ';' | '&' | '|' | '(' | ')' => {
@@ -137,9 +155,12 @@ pub(super) fn lex(text: &str) -> Result<Vec<Token>, Syntax> {
                             _ => String::new(),
                         })
                         .collect();
-                    pending_heredocs.push((delim, op == "<<-"));
+                    let quoted = word
+                        .iter()
+                        .any(|p| matches!(p, Part::Lit { quoted: true, .. }));
+                    pending_heredocs.push((delim, op == "<<-", quoted, out.len()));
                     out.push(Token {
-                        tok: Tok::Heredoc,
+                        tok: Tok::Heredoc(Vec::new()),
                         line: start_line,
                     });
                 } else {
@@ -288,6 +309,50 @@ fn lex_word(chars: &[char], mut i: usize) -> Result<(Word, usize, usize), Syntax
         }
     }
     Ok((parts, i, lines))
+}
+
+/// The body of a here-document with an unquoted delimiter, as a word of
+/// quoted parts: only `$`, `` ` `` and `\\` are special, as inside double
+/// quotes, but `"` is an ordinary character.
+fn heredoc_word(body: &str) -> Result<Word, Syntax> {
+    let chars: Vec<char> = body.chars().collect();
+    let mut parts = vec![Part::Lit {
+        text: String::new(),
+        quoted: true,
+    }];
+    let mut lines = 1;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                match chars.get(i + 1) {
+                    Some('\n') => lines += 1,
+                    Some(&n @ ('$' | '`' | '\\')) => push_lit(&mut parts, n, true),
+                    Some(&n) => {
+                        push_lit(&mut parts, '\\', true);
+                        push_lit(&mut parts, n, true);
+                    }
+                    None => push_lit(&mut parts, '\\', true),
+                }
+                i += 2;
+            }
+            '$' | '`' => {
+                let (part, next, l) =
+                    lex_dollar(&chars, i, true, 0).map_err(|(_, why)| (lines, why))?;
+                parts.push(part);
+                lines += l;
+                i = next;
+            }
+            c => {
+                if c == '\n' {
+                    lines += 1;
+                }
+                push_lit(&mut parts, c, true);
+                i += 1;
+            }
+        }
+    }
+    Ok(parts)
 }
 
 pub(super) fn is_name_char(c: char) -> bool {

@@ -11,7 +11,8 @@ pub(super) enum Cmd {
     Simple {
         words: Vec<Word>,
         redirs: Vec<(String, Word)>,
-        heredoc: bool,
+        /// The body of the here-document it reads, if any.
+        heredoc: Option<Word>,
         line: usize,
     },
     If {
@@ -37,6 +38,13 @@ pub(super) enum Cmd {
     Func {
         name: String,
         body: List,
+    },
+    /// A compound command whose output goes into files (`done >> FILE`):
+    /// those redirections.
+    Redirected {
+        cmd: Box<Cmd>,
+        redirs: Vec<(String, Word)>,
+        line: usize,
     },
     Group(List),
 }
@@ -226,8 +234,8 @@ impl Parser<'_> {
                         _ => return self.err("an `if` without `fi`"),
                     }
                 }
-                self.redirs_after()?;
-                Ok(Cmd::If { arms, otherwise })
+                let redirs = self.redirs_after();
+                Ok(redirected(Cmd::If { arms, otherwise }, redirs, line))
             }
             Some("for") => {
                 self.i += 1;
@@ -256,13 +264,14 @@ impl Parser<'_> {
                 self.expect_word("do")?;
                 let body = self.list(&["done"])?;
                 self.expect_word("done")?;
-                self.redirs_after()?;
-                Ok(Cmd::For {
+                let redirs = self.redirs_after();
+                let cmd = Cmd::For {
                     var,
                     words,
                     body,
                     line,
-                })
+                };
+                Ok(redirected(cmd, redirs, line))
             }
             Some("while" | "until") => {
                 self.i += 1;
@@ -270,8 +279,8 @@ impl Parser<'_> {
                 self.expect_word("do")?;
                 body.extend(self.list(&["done"])?);
                 self.expect_word("done")?;
-                self.redirs_after()?;
-                Ok(Cmd::Loop { body, line })
+                let redirs = self.redirs_after();
+                Ok(redirected(Cmd::Loop { body, line }, redirs, line))
             }
             Some("case") => {
                 self.i += 1;
@@ -313,15 +322,15 @@ impl Parser<'_> {
                         self.i += 1;
                     }
                 }
-                self.redirs_after()?;
-                Ok(Cmd::Case { word, arms, line })
+                let redirs = self.redirs_after();
+                Ok(redirected(Cmd::Case { word, arms, line }, redirs, line))
             }
             Some("{") => {
                 self.i += 1;
                 let body = self.list(&["}"])?;
                 self.expect_word("}")?;
-                self.redirs_after()?;
-                Ok(Cmd::Group(body))
+                let redirs = self.redirs_after();
+                Ok(redirected(Cmd::Group(body), redirs, line))
             }
             Some(w) if RESERVED.contains(&w) && !stops.contains(&w) => {
                 self.err(&format!("an unexpected `{w}`"))
@@ -335,27 +344,28 @@ impl Parser<'_> {
                         return self.err("a `(` without `)`");
                     }
                     self.i += 1;
-                    self.redirs_after()?;
-                    return Ok(Cmd::Group(body));
+                    let redirs = self.redirs_after();
+                    return Ok(redirected(Cmd::Group(body), redirs, line));
                 }
                 self.simple(line)
             }
         }
     }
 
-    /// Redirections after a compound command do not change what it does
-    /// to the image (they only route its output).
-    fn redirs_after(&mut self) -> Result<(), Syntax> {
-        while let Some(Tok::Redir(..)) = self.toks.get(self.i).map(|t| &t.tok) {
+    /// The redirections after a compound command.
+    fn redirs_after(&mut self) -> Vec<(String, Word)> {
+        let mut redirs = Vec::new();
+        while let Some(Tok::Redir(op, w)) = self.toks.get(self.i).map(|t| &t.tok) {
+            redirs.push((op.clone(), w.clone()));
             self.i += 1;
         }
-        Ok(())
+        redirs
     }
 
     fn simple(&mut self, line: usize) -> Result<Cmd, Syntax> {
         let mut words = Vec::new();
         let mut redirs = Vec::new();
-        let mut heredoc = false;
+        let mut heredoc = None;
         loop {
             match self.toks.get(self.i).map(|t| &t.tok) {
                 Some(Tok::Word(w)) => {
@@ -366,8 +376,8 @@ impl Parser<'_> {
                     redirs.push((op.clone(), w.clone()));
                     self.i += 1;
                 }
-                Some(Tok::Heredoc) => {
-                    heredoc = true;
+                Some(Tok::Heredoc(body)) => {
+                    heredoc = Some(body.clone());
                     self.i += 1;
                 }
                 Some(Tok::Op("(")) if words.len() == 1 => {
@@ -400,5 +410,18 @@ impl Parser<'_> {
             heredoc,
             line,
         })
+    }
+}
+
+/// `cmd`, wrapped when its output goes somewhere: only a file's name
+/// matters (the evaluator says it does not follow it).
+fn redirected(cmd: Cmd, redirs: Vec<(String, Word)>, line: usize) -> Cmd {
+    if redirs.is_empty() {
+        return cmd;
+    }
+    Cmd::Redirected {
+        cmd: Box::new(cmd),
+        redirs,
+        line,
     }
 }

@@ -23,6 +23,12 @@ impl Host for Log {
         }
         if cmd.heredoc {
             line.push_str(" <<");
+            if let Some(body) = cmd.body {
+                line.push_str(&format!("{body:?}"));
+            }
+        }
+        for (k, v) in cmd.env {
+            line.push_str(&format!(" [{k}={}]", v.as_deref().unwrap_or("?")));
         }
         if at.probe {
             line.push_str(" (probe)");
@@ -257,6 +263,32 @@ fn file_writes_and_here_documents_go_to_the_host_whatever_the_command() {
     );
 }
 
+/// Bodies as sh hands them over: expanded and unescaped when the
+/// delimiter is unquoted, literal when any of it is quoted, tabs taken
+/// off for `<<-` (all of them); several on one line in order; an expansion the reader
+/// cannot make leaves the body unknown, not guessed.
+#[test]
+fn here_document_bodies_are_kept_as_sh_expands_them() {
+    let text = "name=web\ncat > /etc/a <<EOF\nhost $name \\$HOME \\\\ \"q\" ${name:-x}\nline \\\ncontinued\nEOF\n\
+                cat > /etc/b <<'EOF'\nkept $name \\$x\nEOF\n\
+                \tcat <<-END >> /etc/c\n\tone\n\t\ttwo\n\tEND\n\
+                cat <<A; cat <<B\na\nA\nb\nB\n\
+                cat > /etc/d <<EOF\n$(hostname)\nEOF\n\
+                NAME='ssh' ENABLE=yes helper postinst\n";
+    assert_eq!(
+        told(text),
+        [
+            "2: cat >/etc/a <<\"host web $HOME \\\\ \\\"q\\\" web\\nline continued\\n\"",
+            "7: cat >/etc/b <<\"kept $name \\\\$x\\n\"",
+            "10: cat >>/etc/c <<\"one\\ntwo\\n\"",
+            "14: cat <<\"a\\n\"",
+            "14: cat <<\"b\\n\"",
+            "19: cat >/etc/d <<",
+            "22: helper|postinst [NAME=ssh] [ENABLE=yes]",
+        ]
+    );
+}
+
 #[test]
 fn what_cannot_be_read_at_all() {
     let mut log = Log::default();
@@ -353,4 +385,19 @@ fn expansions_nesting_and_patterns_are_bounded() {
         "a".repeat(200)
     );
     assert_eq!(told(&text), ["4: run|other"]);
+}
+
+/// The output of a loop, a group or an `if` into a file is a write the
+/// reader does not follow, named with its file; into /dev/null or
+/// another descriptor it is nothing.
+#[test]
+fn compound_commands_writing_files_are_unfollowed() {
+    let text = "for i in a b; do\necho $i\ndone >> /etc/list\n{ echo x; } > \"$dir/y\" 2>&1\nif true; then :; fi >/dev/null\n";
+    assert_eq!(
+        told(text),
+        [
+            "1: unfollowed `>>/etc/list`: writes the output of a compound command into a file",
+            "4: unfollowed `>/y`: writes the output of a compound command into a file",
+        ]
+    );
 }

@@ -6,13 +6,15 @@
 //! A script changes the owner or mode only of what its own package alone
 //! installs or its scripts made: a path another package holds too (`/etc`,
 //! `/var/log`, a home that already exists) keeps its owner and mode, and
-//! the command is reported as refused. Paths are resolved through the
+//! the command is reported as refused. It writes, edits or removes a file
+//! its own source package holds, or one no package ships (another
+//! script made it); never another package's shipped file. Paths are resolved through the
 //! links packages ship (and `/var/run` → `/run`, which base-files makes
 //! before any service package is configured), never out of the root.
 
 use super::super::accounts::Registry;
 use super::super::ownership::{lexical_target, State};
-use crate::dpkg::scripts::FileOp;
+use crate::dpkg::scripts::{sed, FileOp};
 use crate::fstree::{self, Content, Node, NodeKind};
 
 /// A statoverride line: owner, group, mode, path.
@@ -64,6 +66,56 @@ pub(super) fn resolve(
     None
 }
 
+/// The largest file a script's `grep`, `sed -i` or `>>` reads.
+const MAX_TEXT: u64 = 1 << 20;
+
+/// The text of the file at `key`, when it is a UTF-8 file of at most
+/// `MAX_TEXT` bytes.
+pub(super) fn text(state: &State, key: &str) -> Option<String> {
+    match &node(state, key)?.kind {
+        NodeKind::File(c) if c.size() <= MAX_TEXT => String::from_utf8(c.read_all().ok()?).ok(),
+        _ => None,
+    }
+}
+
+/// Gives the file at `key` (which `j` alone holds, no package ships, or
+/// nobody holds) `text`:
+/// an existing file keeps its mode and owner, a new one is made as the
+/// shell makes it (0666 less the umask, root's).
+fn put(state: &mut State, j: usize, key: &str, text: String, umask: u32, epoch: u64) -> Done {
+    let content = Content::bytes(text.into_bytes());
+    match node(state, key).map(|n| n.kind.clone()) {
+        Some(NodeKind::File(_)) => {
+            if !alone(state, j, key) && shipped(state, key) {
+                return Err(refused(key));
+            }
+            for h in state.holders[key].clone() {
+                if let Some(n) = state.trees[h].get_mut(key) {
+                    n.kind = NodeKind::File(content.clone());
+                    n.mtime = epoch;
+                }
+            }
+            Ok(format!("/{key} written"))
+        }
+        Some(_) => Err(format!("/{key} is not a plain file")),
+        None => {
+            if !parent_is_dir(state, key) {
+                return Err(format!("the folder of /{key} does not exist"));
+            }
+            let node = Node::file(content, 0o666 & !umask, 0, 0, epoch);
+            state
+                .place(j, key.to_string(), node)
+                .map_err(|e| e.to_string())?;
+            Ok(format!("/{key} made"))
+        }
+    }
+}
+
+/// What the tree has at `key`, from its first holder.
+pub(super) fn node_at<'a>(state: &'a State, key: &str) -> Option<&'a Node> {
+    node(state, key)
+}
+
 fn node<'a>(state: &'a State, key: &str) -> Option<&'a Node> {
     let hs = state.holders.get(key)?;
     state.trees[hs[0]].get(key)
@@ -87,6 +139,24 @@ fn alone(state: &State, j: usize, key: &str) -> bool {
 fn co_owned(state: &State, j: usize, key: &str) -> bool {
     state.holders.get(key).is_some_and(|hs| {
         hs.contains(&j) && hs.iter().all(|&h| state.packages[h].0.name != "base-files")
+    })
+}
+
+/// Whether a package's archive holds `key` (rather than a script or
+/// stele's rules having made it): such a file is dpkg's, checked by
+/// `dpkg -V`, and only its own source package's scripts change it. What
+/// scripts made (libc-bin's /etc/nsswitch.conf) is everyone's to edit, as
+/// libnss-systemd's postinst edits that one.
+fn shipped(state: &State, key: &str) -> bool {
+    let unmerged = key.strip_prefix("usr/");
+    state.holders.get(key).is_some_and(|hs| {
+        hs.iter().any(|&h| {
+            state.packages[h]
+                .1
+                .data
+                .iter()
+                .any(|e| e.path == key || Some(e.path.as_str()) == unmerged)
+        })
     })
 }
 
@@ -378,6 +448,45 @@ pub(super) fn apply(
                 .place(j, key.clone(), node)
                 .map_err(|e| e.to_string())?;
             Ok(format!("/{key} made, empty"))
+        }
+        FileOp::Write { path, text, append } => {
+            let key = at(state, path)?;
+            let text = match (append, node(state, &key)) {
+                (true, Some(_)) => {
+                    let old = self::text(state, &key)
+                        .ok_or_else(|| format!("/{key} is not a text file the reader reads"))?;
+                    old + text
+                }
+                _ => text.clone(),
+            };
+            put(state, j, &key, text, umask, epoch)
+        }
+        FileOp::Edit { path, edit } => {
+            let key = at(state, path)?;
+            let old = self::text(state, &key)
+                .ok_or_else(|| format!("/{key} is not a text file the reader reads"))?;
+            let new = sed::apply(edit, &old)?;
+            if new == old {
+                return Ok(format!("/{key} unchanged"));
+            }
+            put(state, j, &key, new, umask, epoch).map(|_| format!("/{key} edited"))
+        }
+        FileOp::Remove { path, force } => {
+            let key = at(state, path)?;
+            match node(state, &key).map(|n| &n.kind) {
+                None if *force => Ok(format!("/{key} is not there")),
+                None => Err(format!("/{key} does not exist")),
+                Some(NodeKind::Dir) => Err(format!("/{key} is a folder")),
+                Some(_) => {
+                    if !alone(state, j, &key) && shipped(state, &key) {
+                        return Err(refused(&key));
+                    }
+                    for h in state.holders.remove(&key).unwrap_or_default() {
+                        state.trees[h].remove(&key);
+                    }
+                    Ok(format!("/{key} removed"))
+                }
+            }
         }
         FileOp::StatOverride {
             owner,

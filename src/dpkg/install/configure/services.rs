@@ -6,8 +6,12 @@
 //! `deb-systemd-helper enable UNIT` makes the links of the unit's
 //! `[Install]` section (`Alias=`, `WantedBy=`, `RequiredBy=`, and the
 //! units `Also=` names) in /etc/systemd/system, with the state
-//! deb-systemd-helper keeps in /var/lib/systemd/deb-systemd-helper-enabled.
-//! Nothing is started: an image runs no service while it is built.
+//! deb-systemd-helper keeps in /var/lib/systemd/deb-systemd-helper-enabled;
+//! `deb-systemd-helper update-state UNIT` writes only that state, and
+//! `systemctl enable UNIT` only the links. An instance of a template
+//! (`getty@tty1.service`, or the template's `DefaultInstance=`) is linked
+//! under the instance's name to the template's file, as systemctl links
+//! it. Nothing is started: an image runs no service while it is built.
 
 use super::super::ownership::State;
 use crate::dpkg::scripts::is_file_name as valid;
@@ -92,26 +96,54 @@ pub(super) fn rc_defaults(
     Ok(format!("links {}", made.join(", ")))
 }
 
-/// `deb-systemd-helper enable UNIT`.
+/// Which of a unit's links and deb-systemd-helper's state are made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Enable {
+    /// `deb-systemd-helper enable`: the links and the state.
+    Helper,
+    /// `deb-systemd-helper update-state`: the state only.
+    StateOnly,
+    /// `systemctl enable`: the links only.
+    Systemctl,
+}
+
+/// The unit file of `unit` and the name its links take: the unit itself,
+/// or for an instance the template (`getty@tty1.service` →
+/// `getty@.service`).
+fn unit_file(state: &State, unit: &str) -> Option<(&'static str, String, String)> {
+    let find = |name: &str| {
+        UNIT_DIRS
+            .iter()
+            .find_map(|d| text(state, &format!("{d}/{name}")).map(|t| (*d, t)))
+    };
+    if let Some((dir, body)) = find(unit) {
+        return Some((dir, unit.to_string(), body));
+    }
+    let (prefix, rest) = unit.split_once('@')?;
+    let (_, suffix) = rest.rsplit_once('.')?;
+    let template = format!("{prefix}@.{suffix}");
+    find(&template).map(|(dir, body)| (dir, template, body))
+}
+
+/// `deb-systemd-helper enable UNIT` and its kin (see `Enable`).
 pub(super) fn enable(
     state: &mut State,
     j: usize,
     unit: &str,
+    how: Enable,
     epoch: u64,
 ) -> Result<String, String> {
     let mut queue = vec![unit.to_string()];
     let mut done: Vec<String> = Vec::new();
     let mut made = Vec::new();
+    // Per unit met: the units its `Also=` names, and its own links.
     let mut found: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     while let Some(unit) = queue.pop() {
         if done.contains(&unit) || done.len() >= MAX_ALSO {
             continue;
         }
         done.push(unit.clone());
-        let Some((dir, body)) = UNIT_DIRS
-            .iter()
-            .find_map(|d| text(state, &format!("{d}/{unit}")).map(|t| (*d, t)))
-        else {
+        let Some((dir, file, body)) = unit_file(state, &unit) else {
             if made.is_empty() && done.len() == 1 {
                 return Err(format!("no unit file {unit} is installed"));
             }
@@ -119,7 +151,29 @@ pub(super) fn enable(
         };
         // The unit as deb-systemd-helper names it: under /lib, where
         // bookworm's units are, before merged /usr.
-        let target = format!("/{}/{unit}", dir.trim_start_matches("usr/"));
+        let target = format!("/{}/{file}", dir.trim_start_matches("usr/"));
+        // A template is linked as an instance: the one named, else its
+        // DefaultInstance; without one, there is nothing to link.
+        let instance = match unit.split_once('@') {
+            Some((_, rest)) if rest.starts_with('.') => body
+                .lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix("DefaultInstance="))
+                .map(str::trim)
+                .filter(|i| valid(i))
+                .map(|i| unit.replacen("@.", &format!("@{i}."), 1)),
+            _ => Some(unit.clone()),
+        };
+        let Some(name) = instance else {
+            continue;
+        };
+        let instance_of = |n: String| match name.split_once('@') {
+            Some((_, rest)) if n.contains("@.") => {
+                let inst = rest.rsplit_once('.').map_or("", |(i, _)| i);
+                n.replacen("@.", &format!("@{inst}."), 1)
+            }
+            _ => n,
+        };
         let mut aliases = Vec::new();
         let mut wants = Vec::new();
         let mut also_of: Vec<String> = Vec::new();
@@ -141,7 +195,7 @@ pub(super) fn enable(
                 .filter(|n| valid(n))
                 .map(str::to_string);
             match k.trim() {
-                "Alias" => aliases.extend(names),
+                "Alias" => aliases.extend(names.map(instance_of)),
                 "WantedBy" => wants.extend(names.map(|t| format!("{t}.wants"))),
                 "RequiredBy" => wants.extend(names.map(|t| format!("{t}.requires"))),
                 "Also" => also_of.extend(names),
@@ -151,13 +205,17 @@ pub(super) fn enable(
         // The stack takes them in order.
         queue.extend(also_of.iter().rev().cloned());
         let mut links: Vec<String> = aliases;
-        links.extend(wants.into_iter().map(|w| format!("{w}/{unit}")));
+        links.extend(wants.into_iter().map(|w| format!("{w}/{name}")));
         let mut own = Vec::new();
         for rel in links {
             let key = format!("etc/systemd/system/{rel}");
-            link(state, j, key.clone(), &target, epoch)?;
+            if how != Enable::StateOnly {
+                link(state, j, key.clone(), &target, epoch)?;
+                made.push(format!("/{key}"));
+            }
+            own.push(format!("/{key}"));
             let mirror = format!("{STATE_DIR}/{rel}");
-            if !state.holders.contains_key(&mirror) {
+            if how == Enable::Helper && !state.holders.contains_key(&mirror) {
                 state
                     .place(
                         j,
@@ -166,14 +224,12 @@ pub(super) fn enable(
                     )
                     .map_err(|e| e.to_string())?;
             }
-            own.push(format!("/{key}"));
-            made.push(format!("/{key}"));
         }
         found.push((unit.clone(), also_of, own));
     }
     // deb-systemd-helper records in UNIT.dsh-also every link its enable
     // made: those of the units it names in `Also=` (enabled first, in
-    // order), then its own.
+    // order), then its own; systemctl keeps no such record.
     fn full(
         unit: &str,
         found: &[(String, Vec<String>, Vec<String>)],
@@ -193,22 +249,27 @@ pub(super) fn enable(
         out.extend(own.iter().cloned());
         out
     }
-    for (unit, _, _) in &found {
-        let links = full(unit, &found, &mut Vec::new());
-        if links.is_empty() {
-            continue;
+    if how != Enable::Systemctl {
+        for (unit, _, _) in &found {
+            let links = full(unit, &found, &mut Vec::new());
+            if links.is_empty() {
+                continue;
+            }
+            let key = format!("{STATE_DIR}/{unit}.dsh-also");
+            if !state.holders.contains_key(&key) {
+                let text: String = links.iter().map(|l| format!("{l}\n")).collect();
+                state
+                    .place(
+                        j,
+                        key,
+                        Node::file(Content::bytes(text.into_bytes()), 0o644, 0, 0, epoch),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
         }
-        let key = format!("{STATE_DIR}/{unit}.dsh-also");
-        if !state.holders.contains_key(&key) {
-            let text: String = links.iter().map(|l| format!("{l}\n")).collect();
-            state
-                .place(
-                    j,
-                    key,
-                    Node::file(Content::bytes(text.into_bytes()), 0o644, 0, 0, epoch),
-                )
-                .map_err(|e| e.to_string())?;
-        }
+    }
+    if how == Enable::StateOnly {
+        return Ok(format!("/{STATE_DIR}/{unit}.dsh-also"));
     }
     Ok(format!("links {}", made.join(", ")))
 }

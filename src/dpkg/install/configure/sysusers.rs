@@ -14,6 +14,9 @@ pub enum Declared {
     Group {
         name: String,
         gid: Option<u32>,
+        /// Numbered as systemd-sysusers numbers (the highest free id),
+        /// not as addgroup (the lowest).
+        sysusers: bool,
     },
     /// `user` joins `group` (sysusers `m`, `adduser USER GROUP`).
     Member {
@@ -172,6 +175,7 @@ pub(super) fn read(package: &str, path: &str, text: &str) -> (Vec<Declared>, Vec
                             Declared::Group {
                                 name: f[1].clone(),
                                 gid: gid.and_then(|g| g.parse().ok()),
+                                sysusers: true,
                             },
                             format!("system group `{}`", f[1]),
                         ))

@@ -309,3 +309,126 @@ fn ca_certificates_postinst_is_reproduced_by_the_generated_files() {
     );
     assert!(!installed.report.summary().contains("ca-certificates"));
 }
+
+/// systemd's postinst as a first install runs it: its tmpfiles.d lines
+/// after its sysusers.d group (the journal folder given to it), links
+/// made, what belongs to the runtime left out; a template enabled as an
+/// instance; then another package's here-document and its edit of a
+/// file a script made, and the marker it removes.
+#[test]
+fn tmpfiles_templates_here_documents_and_edits_on_the_tree() {
+    let mut tmpfiles_bin = TarBuilder::new();
+    tmpfiles_bin.dir("./").dir("./bin/").raw(
+        b"./bin/systemd-tmpfiles",
+        tar::EntryType::Regular,
+        b"elf",
+        b"",
+        0o755,
+        (0, 0),
+        5,
+    );
+    let packages = vec![
+        package(
+            "systemd",
+            tmpfiles_bin
+                .dir("./etc/")
+                .dir("./lib/")
+                .dir("./lib/systemd/")
+                .dir("./lib/systemd/system/")
+                .file(
+                    "./lib/systemd/system/getty@.service",
+                    b"[Install]\nWantedBy=getty.target\nDefaultInstance=tty1\n",
+                )
+                .dir("./usr/")
+                .dir("./usr/lib/")
+                .dir("./usr/lib/sysusers.d/")
+                .file("./usr/lib/sysusers.d/j.conf", b"g systemd-journal -\n")
+                .dir("./usr/lib/tmpfiles.d/")
+                .file(
+                    "./usr/lib/tmpfiles.d/s.conf",
+                    b"z /var/log/journal 2755 root systemd-journal - -\n\
+                      d /var/lib/private 0700 root root -\n\
+                      L /var/log/README - - - - ../../usr/share/doc/systemd/README.logs\n\
+                      d /run/user 0755 root root -\n\
+                      f /etc/issue.d/x 0600 - - - hello\n\
+                      a+ /var/log/journal - - - - group:adm:r-x\n",
+                )
+                .dir("./var/")
+                .dir("./var/log/"),
+            "#!/bin/sh\nset -e\nsystemctl enable getty@.service\nmkdir -p /var/log/journal\n\
+             if [ -x \"$(command -v systemd-tmpfiles)\" ]; then\n\
+             systemd-tmpfiles --create s.conf >/dev/null || true\nfi\n\
+             cp /lib/systemd/system/getty@.service /etc/nss.conf\n",
+        ),
+        package(
+            "wrap",
+            TarBuilder::new().dir("./"),
+            "#!/bin/sh\nset -e\nif [ ! -e /etc/hosts.allow ]; then\n\
+             cat > /etc/hosts.allow <<EOF\n# made by $DPKG_MAINTSCRIPT_PACKAGE\nEOF\nfi\n\
+             touch /etc/marker\nsed -i 's/^WantedBy=\\(.*\\)$/WantedBy=\\1 x/' /etc/nss.conf\n\
+             rm /etc/marker\n",
+        ),
+    ];
+    let installed = install(&packages, 5, &InstallOptions::default()).unwrap();
+    let tree = &installed.packages[0].tree;
+    let node = |t: &crate::fstree::FsTree, k: &str| {
+        t.get(k)
+            .map(|n| (n.kind.clone(), n.mode & 0o7777, n.uid, n.gid))
+    };
+    assert_eq!(
+        node(tree, "var/log/journal"),
+        Some((NodeKind::Dir, 0o2755, 0, 999)),
+        "the sysusers group, from the top of the range: {:?}",
+        installed.report.effects
+    );
+    assert_eq!(
+        node(tree, "var/lib/private"),
+        Some((NodeKind::Dir, 0o700, 0, 0))
+    );
+    assert_eq!(
+        tree.get("var/log/README").map(|n| &n.kind),
+        Some(&NodeKind::Symlink(
+            "../../usr/share/doc/systemd/README.logs".into()
+        ))
+    );
+    assert!(tree.get("run/user").is_none());
+    assert_eq!(
+        tree.get("etc/systemd/system/getty.target.wants/getty@tty1.service")
+            .map(|n| &n.kind),
+        Some(&NodeKind::Symlink(
+            "/lib/systemd/system/getty@.service".into()
+        ))
+    );
+    assert!(
+        !tree
+            .iter()
+            .any(|(k, _)| k.starts_with("var/lib/systemd/deb-systemd-helper-enabled")),
+        "systemctl keeps no deb-systemd-helper state"
+    );
+    let outcome = |line: &str| {
+        installed
+            .report
+            .effects
+            .iter()
+            .find(|e| e.source == format!("/usr/lib/tmpfiles.d/s.conf:{line}"))
+            .map(|e| e.outcome)
+    };
+    assert_eq!(outcome("4"), Some(Outcome::NotNeeded));
+    assert_eq!(outcome("6"), Some(Outcome::Skipped));
+    // A file with its argument, its missing folder made as tmpfiles makes it.
+    assert_eq!(node(tree, "etc/issue.d").map(|n| n.1), Some(0o755));
+    assert_eq!(node(tree, "etc/issue.d/x").map(|n| n.1), Some(0o600));
+    let wrap = &installed.packages[1].tree;
+    let text = |t: &crate::fstree::FsTree, k: &str| match t.get(k).map(|n| &n.kind) {
+        Some(NodeKind::File(c)) => String::from_utf8(c.read_all().unwrap()).unwrap(),
+        other => panic!("{k}: {other:?}"),
+    };
+    assert_eq!(text(wrap, "etc/hosts.allow"), "# made by wrap\n");
+    assert_eq!(
+        text(tree, "etc/nss.conf"),
+        "[Install]\nWantedBy=getty.target x\nDefaultInstance=tty1\n",
+        "edited where the file that systemd's script made is"
+    );
+    assert!(wrap.get("etc/marker").is_none() && tree.get("etc/marker").is_none());
+    assert_eq!(text(tree, "etc/issue.d/x"), "hello");
+}

@@ -254,21 +254,6 @@ fn is_openjdk_jre_headless(name: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn package_names() {
-        assert_eq!(python_minimal_version("python3.11-minimal"), Some("3.11"));
-        assert_eq!(python_minimal_version("python3-minimal"), None);
-        assert_eq!(python_minimal_version("python2.7-minimal"), None);
-        assert!(is_openjdk_jre_headless("openjdk-17-jre-headless"));
-        assert!(!is_openjdk_jre_headless("openjdk-17-jre"));
-        assert!(!is_openjdk_jre_headless("openjdk--jre-headless"));
-    }
-}
-
 /// /etc/locale.gen as locales' postinst writes it with debconf's default
 /// answers (no locale chosen): its header, whose `#` line the empty
 /// choice's `sed 0,/^[# ]*$/ …` empties, then every locale of
@@ -298,4 +283,19 @@ fn locale_gen(trees: &[FsTree], j: usize) -> Option<Vec<u8>> {
         out.push('\n');
     }
     Some(out.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names() {
+        assert_eq!(python_minimal_version("python3.11-minimal"), Some("3.11"));
+        assert_eq!(python_minimal_version("python3-minimal"), None);
+        assert_eq!(python_minimal_version("python2.7-minimal"), None);
+        assert!(is_openjdk_jre_headless("openjdk-17-jre-headless"));
+        assert!(!is_openjdk_jre_headless("openjdk-17-jre"));
+        assert!(!is_openjdk_jre_headless("openjdk--jre-headless"));
+    }
 }
