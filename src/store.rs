@@ -102,6 +102,9 @@ fn lock_if_ours(file: &File, path: &Path) -> io::Result<bool> {
     Ok(fs::symlink_metadata(path).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()))
 }
 
+/// Numbers `BlobStore::link_from`'s temp names within this process.
+static LINKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Removes what a killed process left in `dir`: entries named
 /// `prefix…` whose lock (see `temp_file_in`) can be taken. A live
 /// process's temp files hold their lock and are left alone. Best effort:
@@ -830,6 +833,57 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Gives this store the blob `digest` that `other` just wrote
+    /// (`BlobWriter::mirror_into`), open as `file`: a hard link to the
+    /// same file when both are on one file system and this store has no
+    /// file by that name, else a checked copy (`copy_stamped_from`).
+    ///
+    /// The two names are then one file, so a write into either in place
+    /// changes both. Stele never writes a blob in place (a blob is a temp
+    /// file renamed); whatever else does moves the file's ctime, which
+    /// every stamp recorded for it names (SECURITY.md), so it is hashed
+    /// again before anyone takes it, and refused as not its digest's
+    /// bytes. Linking moves the ctime too, so both stores note the stamp
+    /// the file has once linked, as `persist` notes the one it has once
+    /// renamed. Both names are made by this process: the umask gave the
+    /// one mode they share.
+    fn link_from(
+        &self,
+        other: &BlobStore,
+        digest: &Digest,
+        size: u64,
+        file: &File,
+    ) -> Result<(), StoreError> {
+        let dest = self.path(digest);
+        // Linked under a temp name, then renamed over whatever has the
+        // name (a damaged blob is replaced, as `persist` replaces one).
+        // `file` is open and holds its temp file's lock, so no sweep
+        // takes the temp name (`sweep_stale`); rename leaves it when both
+        // names are one file already.
+        let temp = self.dir().join(format!(
+            ".tmp-link-{}-{}",
+            std::process::id(),
+            LINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let linked = fs::hard_link(other.path(digest), &temp)
+            .and_then(|()| fs::rename(&temp, &dest))
+            .is_ok();
+        let _ = fs::remove_file(&temp);
+        if linked {
+            let linked = File::open(&dest).ok();
+            let stamp = linked.as_ref().and_then(Stamp::of_file);
+            // The same file (device and inode) through both names.
+            if stamp.is_some() && stamp == Stamp::of_file(file) {
+                let stamp = stamp.expect("checked above");
+                other.checked.note_stamp(digest, stamp.clone());
+                self.checked.note_stamp(digest, stamp);
+                return Ok(());
+            }
+            let _ = fs::remove_file(&dest);
+        }
+        self.copy_stamped_from(other, digest, size, Stamp::of_file(file).as_ref())
+    }
+
     /// `copy_checked_from` for a blob whose size only its file knows.
     pub(crate) fn copy_from(&self, other: &BlobStore, digest: &Digest) -> Result<(), StoreError> {
         if self.contains(digest) {
@@ -847,9 +901,9 @@ impl BlobStore {
 pub(crate) struct BlobWriter {
     store: BlobStore,
     file: BufWriter<NamedTempFile>,
-    /// A second store getting the same bytes (the layer cache): one hash
-    /// for both, cheaper than copying and checking the blob afterwards.
-    mirror: Option<(BlobStore, BufWriter<NamedTempFile>)>,
+    /// A second store getting the same blob (the layer cache): one hash
+    /// for both, and one file written (`persist` links it there).
+    mirror: Option<BlobStore>,
     hasher: Sha256,
     size: u64,
     /// Whether `persist` waits for the disk (see `put_bytes_unsynced`).
@@ -861,12 +915,7 @@ impl BlobWriter {
     /// `commit_verified_as` then return `Ok` only when both stores hold it.
     pub(crate) fn mirror_into(mut self, other: &BlobStore) -> Result<BlobWriter, StoreError> {
         other.writable()?;
-        let dir = other.dir();
-        let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
-            path: dir,
-            error: e,
-        })?;
-        self.mirror = Some((other.clone(), BufWriter::with_capacity(WRITE_BUFFER, temp)));
+        self.mirror = Some(other.clone());
         Ok(self)
     }
 
@@ -905,21 +954,22 @@ impl BlobWriter {
     }
 
     fn persist(self, digest: &Digest) -> Result<(), StoreError> {
-        let targets = std::iter::once((self.store, self.file)).chain(self.mirror);
-        for (store, file) in targets {
-            let dest = store.path(digest);
-            let io_err = |e| StoreError::Io {
-                path: dest.clone(),
-                error: e,
-            };
-            let temp = file.into_inner().map_err(|e| io_err(e.into_error()))?;
-            if self.sync {
-                temp.as_file().sync_all().map_err(io_err)?;
-            }
-            // Renamed over a blob already there: same digest, same bytes, or
-            // a damaged file this verified one replaces.
-            let file = temp.persist(&dest).map_err(|e| io_err(e.error))?;
-            store.checked.note(digest, &file);
+        let store = self.store;
+        let dest = store.path(digest);
+        let io_err = |e| StoreError::Io {
+            path: dest.clone(),
+            error: e,
+        };
+        let temp = self.file.into_inner().map_err(|e| io_err(e.into_error()))?;
+        if self.sync {
+            temp.as_file().sync_all().map_err(io_err)?;
+        }
+        // Renamed over a blob already there: same digest, same bytes, or
+        // a damaged file this verified one replaces.
+        let file = temp.persist(&dest).map_err(|e| io_err(e.error))?;
+        store.checked.note(digest, &file);
+        if let Some(mirror) = self.mirror {
+            mirror.link_from(&store, digest, self.size, &file)?;
         }
         Ok(())
     }
@@ -928,20 +978,13 @@ impl BlobWriter {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        if let Some((_, mirror)) = &mut self.mirror {
-            mirror.write_all(&buf[..n])?;
-        }
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()?;
-        if let Some((_, mirror)) = &mut self.mirror {
-            mirror.flush()?;
-        }
-        Ok(())
+        self.file.flush()
     }
 }
 
@@ -1014,6 +1057,38 @@ mod tests {
         assert_eq!(blob.finish().unwrap(), (digest.clone(), 5));
         a.verify(&digest, 5).unwrap();
         b.verify(&digest, 5).unwrap();
+    }
+
+    /// A mirrored blob is written once: the second store's name is a
+    /// hard link to the same file. A write into either name in place is
+    /// caught: the stamps noted no longer match, and the other store's
+    /// blob fails its check.
+    #[test]
+    fn a_mirrored_blob_is_one_file_and_a_change_in_place_is_caught() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = BlobStore::open(dir.path().join("out")).unwrap();
+        let cache = BlobStore::open(dir.path().join("cache")).unwrap();
+        let mut blob = out.begin().unwrap().mirror_into(&cache).unwrap();
+        blob.write_all(b"layer").unwrap();
+        let (digest, _) = blob.finish().unwrap();
+        let ino = |s: &BlobStore| fs::metadata(s.path(&digest)).unwrap().ino();
+        assert_eq!(ino(&out), ino(&cache));
+        let now = |s: &BlobStore| Stamp::of_file(&File::open(s.path(&digest)).unwrap());
+        assert_eq!(out.checked_stamp(&digest), now(&out));
+        assert_eq!(cache.checked_stamp(&digest), now(&cache));
+        // Someone edits the output's blob in place, same size.
+        fs::write(out.path(&digest), b"LAYER").unwrap();
+        assert_ne!(cache.checked_stamp(&digest), now(&cache));
+        let later = BlobStore::open(dir.path().join("cache")).unwrap();
+        assert!(matches!(
+            later.verify(&digest, 5),
+            Err(StoreError::Mismatch { .. })
+        ));
+        assert!(BlobStore::open(dir.path().join("elsewhere"))
+            .unwrap()
+            .copy_checked_from(&later, &digest, 5)
+            .is_err());
     }
 
     #[test]

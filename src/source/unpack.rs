@@ -325,6 +325,37 @@ pub(crate) fn for_each_entry(
     entries_of(open(store, layer)?, layer, keep, f)
 }
 
+/// `for_each_entry`, a layer of independent blocks uncompressed on
+/// several of `threads` (`unpack_blocks`). `f` sees the entries only once
+/// that read is taken (its DiffID is the config's), or else those of the
+/// sequential read, which decides every other case.
+pub(crate) fn for_each_entry_on(
+    store: &BlobStore,
+    layer: &LayerBlob,
+    threads: &Threads,
+    keep: &dyn Fn(&str) -> bool,
+    f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
+) -> Result<Digest, LayerReadError> {
+    let _busy = threads.enter();
+    if let (Some(codec), Ok((file, _))) =
+        (splittable(layer, threads), store.open_blob(&layer.digest))
+    {
+        let raw = io::BufReader::with_capacity(256 * 1024, file.take(layer.size));
+        let used = std::sync::atomic::AtomicUsize::new(0);
+        let mut entries = Vec::new();
+        let stream = BlockDecoder::new(raw, codec, threads, &used);
+        let read = entries_of(stream, layer, keep, &mut |e, c| entries.push((e, c)));
+        if read.as_ref().is_ok_and(|d| d == &layer.diff_id) {
+            threads.note(used.into_inner());
+            for (e, c) in entries {
+                f(e, c);
+            }
+            return read;
+        }
+    }
+    for_each_entry(store, layer, keep, f)
+}
+
 /// `for_each_entry` over `stream`, `layer`'s decompressed bytes.
 pub(crate) fn entries_of(
     stream: impl Read,

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::unpack::{apply_layer, entries_of, read_checked_on, LayerEntry, LayerReadError, Threads};
+use super::unpack::{
+    apply_layer, entries_of, read_checked_on, LayerEntry, LayerReadError, Threads,
+};
 use super::{DiffIdMismatch, Opened, SourceError};
 use crate::fstree::FsTree;
 use crate::oci::{Digest, LayerBlob};

@@ -291,7 +291,11 @@ fn large_layers_are_checked_in_blocks_and_the_report_says_so() {
         layout(&store, &[layer], None);
         let memo = memo(&dir.path().join(format!("cache{i}")));
         let report = check(&memo, &out).unwrap();
-        assert_eq!((report.read, report.split, report.widest), (1, 1, 2), "{report}");
+        assert_eq!(
+            (report.read, report.split, report.widest),
+            (1, 1, 2),
+            "{report}"
+        );
         assert!(
             report
                 .to_string()
