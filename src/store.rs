@@ -873,11 +873,13 @@ impl BlobStore {
             let linked = File::open(&dest).ok();
             let stamp = linked.as_ref().and_then(Stamp::of_file);
             // The same file (device and inode) through both names.
-            if stamp.is_some() && stamp == Stamp::of_file(file) {
-                let stamp = stamp.expect("checked above");
-                other.checked.note_stamp(digest, stamp.clone());
-                self.checked.note_stamp(digest, stamp);
-                return Ok(());
+            match stamp {
+                Some(stamp) if Some(&stamp) == Stamp::of_file(file).as_ref() => {
+                    other.checked.note_stamp(digest, stamp.clone());
+                    self.checked.note_stamp(digest, stamp);
+                    return Ok(());
+                }
+                _ => {}
             }
             let _ = fs::remove_file(&dest);
         }
