@@ -137,10 +137,15 @@ fresh_cache() { rm -rf "$WORK/cache" && cp -a "$WORK/cache-$1" "$WORK/cache" && 
 # The cold runs build in cache-unpacked itself, as a runner that keeps its
 # cache folder does: a copy would give every pack a new inode, and stele
 # hashes again a pack whose file is not the one it last found whole
-# (its stamp). After each run, what it added (layers, records) goes.
+# (its stamp). After each run, what it added (layers, records) goes, but
+# not `builders/`: the memo of the executable's own digest (`cache::memo`)
+# is about the binary, not the cache's state, and removing it made every
+# cold run hash the executable whenever the binary's file had changed
+# since the list was taken (a rebuild, another checkout's binary).
 (cd "$WORK/cache-unpacked" && find . ! -type d | sort) >"$WORK/cache-unpacked.list"
 reset_unpacked() {
-    (cd "$WORK/cache-unpacked" && find . ! -type d | sort | comm -13 "$WORK/cache-unpacked.list" - | xargs -r rm -f)
+    (cd "$WORK/cache-unpacked" && find . ! -type d | sort | comm -13 "$WORK/cache-unpacked.list" - |
+        grep -v '^\./builders/' | xargs -r rm -f)
     sync
 }
 
