@@ -7,6 +7,7 @@ mod content;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use content::{Content, ContentError, ContentReader};
+pub(crate) use content::pack_found_whole;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeKind {

@@ -12,6 +12,7 @@
 
 use super::records::Records;
 use crate::dpkg::unpack::{self, UnpackError, UnpackedDeb, UNPACK_FORMAT};
+use crate::fstree::pack_found_whole;
 use crate::oci::Digest;
 use crate::store::{BlobStore, Stamp, StoreError};
 
@@ -65,6 +66,7 @@ impl PackCache {
                 Stamp::of_file(&file).filter(|s| Some(s) == self.records.stamp(deb).as_ref())
             {
                 self.store.note_checked(digest, &now);
+                pack_found_whole(&self.store.path(digest), &now);
                 return true;
             }
         }
@@ -72,6 +74,7 @@ impl PackCache {
             Ok(stamp) => {
                 if let Some(s) = stamp {
                     self.records.put_stamp(deb, &s);
+                    pack_found_whole(&self.store.path(digest), &s);
                 }
                 true
             }
@@ -93,11 +96,13 @@ impl PackCache {
         // while its file keeps that stamp: recorded now, so the next
         // build takes it without hashing it (`pack_whole`).
         let (digest, _) = unpacked.pack();
-        if let (Some(written), Ok((file, _))) =
-            (self.store.checked_stamp(digest), self.store.open_blob(digest))
-        {
+        if let (Some(written), Ok((file, _))) = (
+            self.store.checked_stamp(digest),
+            self.store.open_blob(digest),
+        ) {
             if Stamp::of_file(&file).as_ref() == Some(&written) {
                 self.records.put_stamp(deb, &written);
+                pack_found_whole(&self.store.path(digest), &written);
             }
         }
         Ok(unpacked)
