@@ -6,8 +6,8 @@ mod content;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use content::{Content, ContentError, ContentReader};
 pub(crate) use content::pack_found_whole;
+pub use content::{Content, ContentError, ContentReader};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeKind {
