@@ -261,7 +261,7 @@ if [ "${BENCH_PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
     for codec in zstd gzip; do
         recipe=$SRC/bench-$codec.toml
         [ "$codec" = gzip ] && recipe=$SRC/bench.toml
-        perf record -q --call-graph dwarf,16384 -F 2000 -o "$WORK/perf-$codec.data" \
+        perf record -q --no-buildid-cache --call-graph dwarf,16384 -F 2000 -o "$WORK/perf-$codec.data" \
             "${U[@]}" "$recipe" >/dev/null 2>&1
         reset_unpacked
         perf script -i "$WORK/perf-$codec.data" 2>/dev/null |
