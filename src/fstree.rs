@@ -6,6 +6,7 @@ mod content;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub(crate) use content::pack_found_whole;
 pub use content::{Content, ContentError, ContentReader};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

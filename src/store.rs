@@ -16,6 +16,7 @@ use tempfile::NamedTempFile;
 
 use crate::oci::digest::{hash_reader, Digest};
 
+mod link;
 mod stamp;
 use stamp::Checked;
 pub(crate) use stamp::Stamp;
@@ -847,9 +848,9 @@ impl BlobStore {
 pub(crate) struct BlobWriter {
     store: BlobStore,
     file: BufWriter<NamedTempFile>,
-    /// A second store getting the same bytes (the layer cache): one hash
-    /// for both, cheaper than copying and checking the blob afterwards.
-    mirror: Option<(BlobStore, BufWriter<NamedTempFile>)>,
+    /// A second store getting the same blob (the layer cache): one hash
+    /// for both, and one file written (`persist` links it there).
+    mirror: Option<BlobStore>,
     hasher: Sha256,
     size: u64,
     /// Whether `persist` waits for the disk (see `put_bytes_unsynced`).
@@ -861,12 +862,7 @@ impl BlobWriter {
     /// `commit_verified_as` then return `Ok` only when both stores hold it.
     pub(crate) fn mirror_into(mut self, other: &BlobStore) -> Result<BlobWriter, StoreError> {
         other.writable()?;
-        let dir = other.dir();
-        let temp = temp_file_in(&dir, ".tmp-").map_err(|e| StoreError::Io {
-            path: dir,
-            error: e,
-        })?;
-        self.mirror = Some((other.clone(), BufWriter::with_capacity(WRITE_BUFFER, temp)));
+        self.mirror = Some(other.clone());
         Ok(self)
     }
 
@@ -905,21 +901,22 @@ impl BlobWriter {
     }
 
     fn persist(self, digest: &Digest) -> Result<(), StoreError> {
-        let targets = std::iter::once((self.store, self.file)).chain(self.mirror);
-        for (store, file) in targets {
-            let dest = store.path(digest);
-            let io_err = |e| StoreError::Io {
-                path: dest.clone(),
-                error: e,
-            };
-            let temp = file.into_inner().map_err(|e| io_err(e.into_error()))?;
-            if self.sync {
-                temp.as_file().sync_all().map_err(io_err)?;
-            }
-            // Renamed over a blob already there: same digest, same bytes, or
-            // a damaged file this verified one replaces.
-            let file = temp.persist(&dest).map_err(|e| io_err(e.error))?;
-            store.checked.note(digest, &file);
+        let store = self.store;
+        let dest = store.path(digest);
+        let io_err = |e| StoreError::Io {
+            path: dest.clone(),
+            error: e,
+        };
+        let temp = self.file.into_inner().map_err(|e| io_err(e.into_error()))?;
+        if self.sync {
+            temp.as_file().sync_all().map_err(io_err)?;
+        }
+        // Renamed over a blob already there: same digest, same bytes, or
+        // a damaged file this verified one replaces.
+        let file = temp.persist(&dest).map_err(|e| io_err(e.error))?;
+        store.checked.note(digest, &file);
+        if let Some(mirror) = self.mirror {
+            mirror.link_from(&store, digest, self.size, &file)?;
         }
         Ok(())
     }
@@ -928,20 +925,13 @@ impl BlobWriter {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        if let Some((_, mirror)) = &mut self.mirror {
-            mirror.write_all(&buf[..n])?;
-        }
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()?;
-        if let Some((_, mirror)) = &mut self.mirror {
-            mirror.flush()?;
-        }
-        Ok(())
+        self.file.flush()
     }
 }
 

@@ -63,6 +63,10 @@ pub struct CheckReport {
     pub hashed: usize,
     /// Uncompressed (and hashed) now, and recorded.
     pub read: usize,
+    /// Of those, uncompressed as independent blocks on several threads.
+    pub split: usize,
+    /// The most threads one layer was uncompressed on.
+    pub widest: usize,
 }
 
 impl std::fmt::Display for CheckReport {
@@ -71,7 +75,15 @@ impl std::fmt::Display for CheckReport {
             f,
             "layers: {} checked before, {} hashed, {} uncompressed",
             self.known, self.hashed, self.read
-        )
+        )?;
+        if self.split > 0 {
+            write!(
+                f,
+                " ({} of them in blocks on up to {} threads)",
+                self.split, self.widest
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -180,6 +192,7 @@ impl CheckedLayers {
         let known = AtomicUsize::new(0);
         let hashed = AtomicUsize::new(0);
         let read = AtomicUsize::new(0);
+        let threads = unpack::Threads::new(jobs);
         let opened = unchecked.check_with(jobs, |layer| {
             let codec = Codec::of(layer);
             if let Some(codec) = codec {
@@ -192,7 +205,7 @@ impl CheckedLayers {
                     return Ok(layer.diff_id.clone());
                 }
             }
-            let (diff_id, stamp) = unpack::checked_diff_id(&store, layer)?;
+            let (diff_id, stamp) = unpack::checked_diff_id_on(&store, layer, &threads)?;
             if let Some(codec) = codec {
                 self.put(layer, codec, &diff_id, stamp.as_ref());
             }
@@ -203,6 +216,8 @@ impl CheckedLayers {
             known: known.into_inner(),
             hashed: hashed.into_inner(),
             read: read.into_inner(),
+            split: threads.split_layers(),
+            widest: threads.widest(),
         };
         Ok((opened, report))
     }

@@ -12,6 +12,7 @@
 
 use super::records::Records;
 use crate::dpkg::unpack::{self, UnpackError, UnpackedDeb, UNPACK_FORMAT};
+use crate::fstree::pack_found_whole;
 use crate::oci::Digest;
 use crate::store::{BlobStore, Stamp, StoreError};
 
@@ -65,6 +66,7 @@ impl PackCache {
                 Stamp::of_file(&file).filter(|s| Some(s) == self.records.stamp(deb).as_ref())
             {
                 self.store.note_checked(digest, &now);
+                pack_found_whole(&self.store.path(digest), &now);
                 return true;
             }
         }
@@ -72,6 +74,7 @@ impl PackCache {
             Ok(stamp) => {
                 if let Some(s) = stamp {
                     self.records.put_stamp(deb, &s);
+                    pack_found_whole(&self.store.path(digest), &s);
                 }
                 true
             }
@@ -89,6 +92,19 @@ impl PackCache {
     pub fn unpack(&self, label: &str, deb: &Digest, size: u64) -> Result<UnpackedDeb, UnpackError> {
         let unpacked = unpack::unpack(&self.store, label, deb, size)?;
         self.record(deb, &unpacked)?;
+        // The pack this process just wrote (hashing every byte) is whole
+        // while its file keeps that stamp: recorded now, so the next
+        // build takes it without hashing it (`pack_whole`).
+        let (digest, _) = unpacked.pack();
+        if let (Some(written), Ok((file, _))) = (
+            self.store.checked_stamp(digest),
+            self.store.open_blob(digest),
+        ) {
+            if Stamp::of_file(&file).as_ref() == Some(&written) {
+                self.records.put_stamp(deb, &written);
+                pack_found_whole(&self.store.path(digest), &written);
+            }
+        }
         Ok(unpacked)
     }
 }
@@ -113,6 +129,19 @@ mod tests {
         let unpacked = cache.unpack("t", &digest, bytes.len() as u64).unwrap();
         let reloaded = cache.load(&digest).expect("recorded");
         assert_same(&reloaded.contents(2_000), &unpacked.contents(2_000));
+    }
+
+    /// A package this process unpacked is recorded with its pack's
+    /// stamp, so the next build takes it unhashed.
+    #[test]
+    fn a_pack_written_here_is_recorded_with_its_stamp() {
+        let bytes = sample();
+        let (dir, cache, digest) = cache_with(&bytes);
+        let unpacked = cache.unpack("t", &digest, bytes.len() as u64).unwrap();
+        let (pack, _) = unpacked.pack();
+        let file = std::fs::File::open(dir.path().join("blobs/sha256").join(pack.hex())).unwrap();
+        assert_eq!(cache.records.stamp(&digest), Stamp::of_file(&file));
+        assert!(cache.records.stamp(&digest).is_some());
     }
 
     #[test]
@@ -162,11 +191,11 @@ mod tests {
         let bytes = sample();
         let (dir, cache, digest) = cache_with(&bytes);
         let unpacked = cache.unpack("t.deb", &digest, bytes.len() as u64).unwrap();
-        assert!(cache.records.stamp(&digest).is_none());
+        // Recorded as written (`a_pack_written_here_is_recorded_with_its_stamp`).
         assert!(cache.load(&digest).is_some());
         let (pack, _) = unpacked.pack();
         let path = cache.store.path(pack);
-        let stamp = cache.records.stamp(&digest).expect("recorded when hashed");
+        let stamp = cache.records.stamp(&digest).expect("recorded when written");
         let now = |p: &std::path::Path| Stamp::of_file(&std::fs::File::open(p).unwrap());
         assert_eq!(Some(stamp.clone()), now(&path));
         assert!(dir

@@ -221,6 +221,7 @@ impl VerifySettings {
                 require,
                 recipe: expected,
                 policy,
+                jobs: super::settings::work_jobs(&args.jobs),
             },
             rebuild,
             reader: Reader::resolve(

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::oci::digest::HashingWriter;
 use crate::oci::Digest;
+use crate::store::Stamp;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
@@ -95,11 +96,36 @@ impl Content {
     }
 }
 
+/// Packs found whole in this process (hashed whole, or written here
+/// hashing every byte: `cache::packs`), each with the stamp its file had
+/// then. A file read while it keeps that stamp holds those bytes, so its
+/// files are not hashed again one by one (SECURITY.md: stamps).
+static WHOLE_PACKS: std::sync::Mutex<std::collections::BTreeMap<PathBuf, Stamp>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The pack file at `path` had `stamp` when it was found whole.
+pub(crate) fn pack_found_whole(path: &Path, stamp: &Stamp) {
+    WHOLE_PACKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path.to_path_buf(), stamp.clone());
+}
+
+fn whole_pack_stamp(path: &Path) -> Option<Stamp> {
+    WHOLE_PACKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(path)
+        .cloned()
+}
+
 /// Copies contents into a writer, keeping the last pack open: a layer's
 /// files mostly come from one package, so one open file serves them all.
 #[derive(Default)]
 pub struct ContentReader {
-    open: Option<(Arc<Path>, File)>,
+    /// The pack, and the stamp it was found whole with when it has it
+    /// now: its files are then copied unhashed while it keeps it.
+    open: Option<(Arc<Path>, File, Option<Stamp>)>,
     buf: Vec<u8>,
 }
 
@@ -151,11 +177,37 @@ impl ContentReader {
                     path: pack.to_path_buf(),
                     error: e,
                 };
-                if !matches!(&self.open, Some((p, _)) if p == pack) {
+                if !matches!(&self.open, Some((p, _, _)) if p == pack) {
                     let file = File::open(pack).map_err(read)?;
-                    self.open = Some((pack.clone(), file));
+                    let whole = whole_pack_stamp(pack)
+                        .filter(|w| Stamp::of_file(&file).as_ref() == Some(w));
+                    self.open = Some((pack.clone(), file, whole));
                 }
-                let (_, file) = self.open.as_ref().expect("opened above");
+                let (_, file, whole) = self.open.as_ref().expect("opened above");
+                if let Some(whole) = whole {
+                    let mut done = 0u64;
+                    while done < *size {
+                        let want = (*size - done).min(READ_CHUNK as u64) as usize;
+                        let n = match file.read_at(&mut self.buf[..want], offset + done) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(read(e)),
+                        };
+                        out.write_all(&self.buf[..n]).map_err(ContentError::Write)?;
+                        done += n as u64;
+                    }
+                    // Still the file found whole: these are its bytes.
+                    if done == *size && Stamp::of_file(file).as_ref() == Some(whole) {
+                        return Ok(());
+                    }
+                    return Err(ContentError::CacheDamaged {
+                        path: pack.to_path_buf(),
+                        offset: *offset,
+                        expected: format!("{size} bytes, {digest}"),
+                        found: format!("{done} bytes from a file changed while it was read"),
+                    });
+                }
                 let mut hw = HashingWriter::new(out);
                 let mut done = 0u64;
                 while done < *size {
@@ -215,6 +267,28 @@ mod tests {
             digest: Digest::of(b"rld\0\0"),
         };
         assert!(short.read_all().is_err());
+    }
+
+    /// A pack found whole is read unhashed while it keeps its stamp; one
+    /// written since (in place) is hashed file by file again, and its
+    /// damage found.
+    #[test]
+    fn a_pack_found_whole_is_trusted_only_while_it_keeps_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let pack: Arc<Path> = Arc::from(dir.path().join("pack").as_path());
+        std::fs::write(&pack, b"aaaahello world").unwrap();
+        let stamp = Stamp::of_file(&File::open(&pack).unwrap()).unwrap();
+        pack_found_whole(&pack, &stamp);
+        let good = Content::Cached {
+            pack: pack.clone(),
+            offset: 4,
+            size: 5,
+            digest: Digest::of(b"hello"),
+        };
+        assert_eq!(good.read_all().unwrap(), b"hello");
+        std::fs::write(&pack, b"aaaaHELLO world").unwrap();
+        let e = good.read_all().unwrap_err();
+        assert!(matches!(e, ContentError::CacheDamaged { .. }), "{e}");
     }
 
     #[test]

@@ -82,7 +82,8 @@ impl Coders {
         }
     }
 
-    fn compress(&mut self, codec: Codec, input: Vec<u8>) -> io::Result<Done> {
+    /// Compresses `input` into `out` (an empty buffer, reused).
+    fn compress(&mut self, codec: Codec, input: Vec<u8>, out: Vec<u8>) -> io::Result<Done> {
         let mut crc = Crc::new();
         let bytes = match codec {
             Codec::Gzip => {
@@ -91,7 +92,7 @@ impl Coders {
                     flate2::Compress::new(flate2::Compression::new(profile::GZIP_LEVEL), false)
                 });
                 d.reset();
-                deflate_block(d, &input)?
+                deflate_block(d, &input, out)?
             }
             Codec::Zstd => {
                 let z = match &mut self.zstd {
@@ -103,7 +104,8 @@ impl Coders {
                         self.zstd.insert(z)
                     }
                 };
-                let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(input.len()));
+                let mut out = out;
+                out.reserve(zstd::zstd_safe::compress_bound(input.len()));
                 z.compress_to_buffer(&input[..], &mut out)?;
                 out
             }
@@ -114,8 +116,8 @@ impl Coders {
 
 /// `input` as raw deflate ending in a sync flush, so it stops on a byte
 /// boundary with the stream still open.
-fn deflate_block(d: &mut flate2::Compress, input: &[u8]) -> io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() + input.len() / 8 + 64);
+fn deflate_block(d: &mut flate2::Compress, input: &[u8], mut out: Vec<u8>) -> io::Result<Vec<u8>> {
+    out.reserve(input.len() + input.len() / 8 + 64);
     let start = d.total_in();
     loop {
         let done = (d.total_in() - start) as usize;
@@ -145,11 +147,46 @@ struct State {
     closing: bool,
 }
 
+/// Block buffers given back after use, so later blocks (of any layer)
+/// reuse memory already touched: a fresh 4 MiB buffer costs a page fault
+/// per page written. At most `keep` are kept.
+struct Buffers {
+    free: Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+}
+
+impl Buffers {
+    fn new(keep: usize) -> Buffers {
+        Buffers {
+            free: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < self.keep {
+            free.push(buffer);
+        }
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     work: Condvar,
     room: Condvar,
     capacity: usize,
+    /// Input and output buffers, as many as can be in flight.
+    buffers: Buffers,
 }
 
 /// Compression threads shared by every layer a build writes at once.
@@ -171,6 +208,7 @@ impl BlockPool {
             work: Condvar::new(),
             room: Condvar::new(),
             capacity: 2 * jobs,
+            buffers: Buffers::new(4 * jobs),
         });
         let threads = (0..jobs)
             .map(|_| {
@@ -251,7 +289,8 @@ fn worker(shared: &Shared) {
         };
         // The layer may have given up (an error elsewhere); then nobody
         // waits for this block.
-        let _ = job.reply.send(coders.compress(job.codec, job.input));
+        let out = shared.buffers.take();
+        let _ = job.reply.send(coders.compress(job.codec, job.input, out));
     }
 }
 
@@ -296,7 +335,8 @@ pub(crate) struct BlockWriter<'p, W: Write> {
     /// Whether any block was compressed yet.
     started: bool,
     in_flight: InFlight<'p>,
-    spare: Vec<Vec<u8>>,
+    /// Buffers when there is no pool.
+    local: Buffers,
     crc: Crc,
 }
 
@@ -306,32 +346,40 @@ impl<'p, W: Write> BlockWriter<'p, W> {
             out.write_all(&GZIP_HEADER)?;
         }
         let block_size = codec.block_size();
+        let local = Buffers::new(2);
+        let mut buf = pool.map_or_else(|| local.take(), |p| p.shared.buffers.take());
+        buf.reserve(block_size);
         Ok(BlockWriter {
             codec,
             block_size,
             coders: Coders::new(),
             out,
-            buf: Vec::with_capacity(block_size),
+            buf,
             started: false,
             in_flight: InFlight {
                 pool,
                 replies: VecDeque::new(),
             },
-            spare: Vec::new(),
+            local,
             crc: Crc::new(),
         })
     }
 
+    fn buffers(&self) -> &Buffers {
+        self.in_flight
+            .pool
+            .map_or(&self.local, |p| &p.shared.buffers)
+    }
+
     /// Hands the full buffer on and starts a new one.
     fn send_block(&mut self) -> io::Result<()> {
-        let fresh = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.block_size));
+        let mut fresh = self.buffers().take();
+        fresh.reserve(self.block_size);
         let input = std::mem::replace(&mut self.buf, fresh);
         self.started = true;
         let Some(pool) = self.in_flight.pool else {
-            let done = self.coders.compress(self.codec, input);
+            let out = self.local.take();
+            let done = self.coders.compress(self.codec, input, out);
             return self.write_done(done);
         };
         // Room for the block: taken when free, else made by writing out
@@ -355,13 +403,11 @@ impl<'p, W: Write> BlockWriter<'p, W> {
     }
 
     fn write_done(&mut self, done: io::Result<Done>) -> io::Result<()> {
-        let mut done = done?;
+        let done = done?;
         self.out.write_all(&done.bytes)?;
         self.crc.combine(&done.crc);
-        done.input.clear();
-        if self.spare.is_empty() {
-            self.spare.push(done.input);
-        }
+        self.buffers().give(done.input);
+        self.buffers().give(done.bytes);
         Ok(())
     }
 
@@ -376,6 +422,8 @@ impl<'p, W: Write> BlockWriter<'p, W> {
         while let Some(done) = self.in_flight.pop() {
             self.write_done(done)?;
         }
+        let last = std::mem::take(&mut self.buf);
+        self.buffers().give(last);
         if self.codec == Codec::Gzip {
             self.out.write_all(&DEFLATE_END)?;
             self.out.write_all(&self.crc.sum().to_le_bytes())?;

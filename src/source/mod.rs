@@ -15,6 +15,7 @@ pub mod registry;
 pub(crate) mod tar_guard;
 pub mod target;
 pub mod unpack;
+mod unpack_blocks;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,12 +182,14 @@ impl Unchecked {
         &self.0
     }
 
-    /// Checks every layer in one pass each (`unpack::checked_diff_id`),
-    /// up to `jobs` at once.
+    /// Checks every layer in one pass each (`unpack::checked_diff_id_on`),
+    /// up to `jobs` threads at once (a layer of independent blocks on
+    /// several).
     pub fn check(self, jobs: usize) -> Result<Opened, SourceError> {
         let store = self.0.store.clone();
+        let threads = unpack::Threads::new(jobs);
         self.check_with(jobs, |layer| {
-            unpack::checked_diff_id(&store, layer).map(|(diff_id, _)| diff_id)
+            unpack::checked_diff_id_on(&store, layer, &threads).map(|(diff_id, _)| diff_id)
         })
     }
 

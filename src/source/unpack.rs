@@ -15,6 +15,8 @@ use crate::oci::{Digest, HashingWriter, LayerBlob};
 use crate::store::{BlobStore, Stamp, StoreError};
 
 use super::tar_guard::{layer_limits, TarGuard};
+pub(crate) use super::unpack_blocks::Threads;
+use super::unpack_blocks::{splittable, BlockDecoder};
 
 /// The largest file content handed over in memory (`keep`).
 const KEPT_LIMIT: u64 = 16 << 20;
@@ -174,6 +176,51 @@ pub(crate) fn checked_diff_id(
     read_checked(store, layer, |stream| diff_id_of(stream, layer))
 }
 
+/// `checked_diff_id`, a layer of independent blocks (`stele-2026.2`)
+/// uncompressed on several of `threads` (`read_checked_on`).
+pub(crate) fn checked_diff_id_on(
+    store: &BlobStore,
+    layer: &LayerBlob,
+    threads: &Threads,
+) -> Result<(Digest, Option<Stamp>), LayerReadError> {
+    read_checked_on(
+        store,
+        layer,
+        threads,
+        |stream| diff_id_of(stream, layer),
+        |diff_id| diff_id == &layer.diff_id,
+    )
+}
+
+/// `read_checked`, first trying `layer` as independent blocks on several
+/// of `threads` (`unpack_blocks`). That answer is taken only when `read`
+/// succeeds on it and `accept` takes it (its DiffID is the config's);
+/// anything else (the blocks are not independent, the bytes are not the
+/// digest's, the DiffID differs, any error) is decided by the sequential
+/// `read_checked`, so both paths give the same answer for every input.
+pub(crate) fn read_checked_on<T>(
+    store: &BlobStore,
+    layer: &LayerBlob,
+    threads: &Threads,
+    read: impl Fn(Box<dyn Read + '_>) -> Result<T, LayerReadError>,
+    accept: impl Fn(&T) -> bool,
+) -> Result<(T, Option<Stamp>), LayerReadError> {
+    let _busy = threads.enter();
+    if let Some(codec) = splittable(layer, threads) {
+        let used = std::sync::atomic::AtomicUsize::new(0);
+        let blocks = |raw: &mut dyn io::BufRead| {
+            read(Box::new(BlockDecoder::new(raw, codec, threads, &used)))
+        };
+        if let Ok(Some((answer, stamp))) = read_once(store, layer, &blocks, true) {
+            if accept(&answer) {
+                threads.note(used.into_inner());
+                return Ok((answer, stamp));
+            }
+        }
+    }
+    read_checked(store, layer, read)
+}
+
 /// Reads `layer`'s blob from `store` once: `read` gets the decompressed
 /// stream while the compressed bytes are hashed on their way to it, and
 /// checked against the layer's digest and size after (what the
@@ -187,20 +234,22 @@ pub(crate) fn read_checked<T>(
     layer: &LayerBlob,
     read: impl Fn(Box<dyn Read + '_>) -> Result<T, LayerReadError>,
 ) -> Result<(T, Option<Stamp>), LayerReadError> {
-    match read_once(store, layer, &read, true)? {
+    let decoded = |raw: &mut dyn io::BufRead| read(decoder(raw, layer)?);
+    match read_once(store, layer, &decoded, true)? {
         Some(found) => Ok(found),
         // Written while it was read: what was read is vouched for by
         // nothing, so it is read again, hashed.
-        None => Ok(read_once(store, layer, &read, false)?.expect("a hashed read answers")),
+        None => Ok(read_once(store, layer, &decoded, false)?.expect("a hashed read answers")),
     }
 }
 
 /// `read_checked`, trusting the store's record of the file only when
-/// `trust`; `None` when it did and the file changed while read.
+/// `trust`; `None` when it did and the file changed while read. `read`
+/// gets the compressed bytes.
 fn read_once<T>(
     store: &BlobStore,
     layer: &LayerBlob,
-    read: &impl Fn(Box<dyn Read + '_>) -> Result<T, LayerReadError>,
+    read: &dyn Fn(&mut dyn io::BufRead) -> Result<T, LayerReadError>,
     trust: bool,
 ) -> Result<Option<(T, Option<Stamp>)>, LayerReadError> {
     let store_err = |e| LayerReadError::Store {
@@ -217,8 +266,8 @@ fn read_once<T>(
         read: 0,
     };
     let answer = {
-        let buffered = io::BufReader::with_capacity(256 * 1024, &mut hashed);
-        read(decoder(buffered, layer)?)?
+        let mut buffered = io::BufReader::with_capacity(256 * 1024, &mut hashed);
+        read(&mut buffered)?
     };
     if vouched {
         let stamp = before.filter(|b| Stamp::of_file(&file).as_ref() == Some(b));
@@ -274,6 +323,37 @@ pub(crate) fn for_each_entry(
     f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
 ) -> Result<Digest, LayerReadError> {
     entries_of(open(store, layer)?, layer, keep, f)
+}
+
+/// `for_each_entry`, a layer of independent blocks uncompressed on
+/// several of `threads` (`unpack_blocks`). `f` sees the entries only once
+/// that read is taken (its DiffID is the config's), or else those of the
+/// sequential read, which decides every other case.
+pub(crate) fn for_each_entry_on(
+    store: &BlobStore,
+    layer: &LayerBlob,
+    threads: &Threads,
+    keep: &dyn Fn(&str) -> bool,
+    f: &mut dyn FnMut(LayerEntry, Option<Vec<u8>>),
+) -> Result<Digest, LayerReadError> {
+    let _busy = threads.enter();
+    if let (Some(codec), Ok((file, _))) =
+        (splittable(layer, threads), store.open_blob(&layer.digest))
+    {
+        let raw = io::BufReader::with_capacity(256 * 1024, file.take(layer.size));
+        let used = std::sync::atomic::AtomicUsize::new(0);
+        let mut entries = Vec::new();
+        let stream = BlockDecoder::new(raw, codec, threads, &used);
+        let read = entries_of(stream, layer, keep, &mut |e, c| entries.push((e, c)));
+        if read.as_ref().is_ok_and(|d| d == &layer.diff_id) {
+            threads.note(used.into_inner());
+            for (e, c) in entries {
+                f(e, c);
+            }
+            return read;
+        }
+    }
+    for_each_entry(store, layer, keep, f)
 }
 
 /// `for_each_entry` over `stream`, `layer`'s decompressed bytes.

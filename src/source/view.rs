@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::unpack::{apply_layer, entries_of, read_checked, LayerEntry, LayerReadError};
+use super::unpack::{
+    apply_layer, entries_of, read_checked_on, LayerEntry, LayerReadError, Threads,
+};
 use super::{DiffIdMismatch, Opened, SourceError};
 use crate::fstree::FsTree;
 use crate::oci::{Digest, LayerBlob};
@@ -51,16 +53,29 @@ impl LayerView {
     /// size, so the view is the digest's or there is none.
     /// Returns the blob file's `Stamp` too, when it did not change while
     /// it was read.
+    #[cfg(test)]
     pub(crate) fn read_stamped(
         store: &BlobStore,
         layer: &LayerBlob,
     ) -> Result<(LayerView, Option<Stamp>), LayerReadError> {
+        LayerView::read_stamped_on(store, layer, &Threads::new(1))
+    }
+
+    /// `read_stamped`, a layer of independent blocks uncompressed on
+    /// several of `threads` (`unpack::read_checked_on`).
+    pub(crate) fn read_stamped_on(
+        store: &BlobStore,
+        layer: &LayerBlob,
+        threads: &Threads,
+    ) -> Result<(LayerView, Option<Stamp>), LayerReadError> {
         let keep = |p: &str| KEPT_FILES.contains(&p);
-        let ((diff_id, entries), stamp) = read_checked(store, layer, |stream| {
+        let read = |stream: Box<dyn std::io::Read + '_>| {
             let mut entries = Vec::new();
             let diff_id = entries_of(stream, layer, &keep, &mut |e, c| entries.push((e, c)))?;
             Ok((diff_id, entries))
-        })?;
+        };
+        let accept = |(diff_id, _): &(Digest, _)| diff_id == &layer.diff_id;
+        let ((diff_id, entries), stamp) = read_checked_on(store, layer, threads, read, accept)?;
         let view = LayerView {
             format: VIEW_FORMAT,
             layer: layer.digest.clone(),
@@ -169,12 +184,13 @@ pub(crate) fn read_views(
     missing: &[(LayerBlob, String, String)],
     jobs: usize,
 ) -> Result<Vec<(LayerView, Option<Stamp>)>, SourceError> {
+    let threads = Threads::new(jobs);
     crate::parallel::map(
         missing,
         jobs,
         |(l, _, _)| l.size,
         |(layer, platform, position)| {
-            LayerView::read_stamped(&opened.store, layer).map_err(|e| {
+            LayerView::read_stamped_on(&opened.store, layer, &threads).map_err(|e| {
                 SourceError::DiffIdUnreadable {
                     image: opened.name.clone(),
                     platform: platform.clone(),

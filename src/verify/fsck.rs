@@ -16,7 +16,7 @@ use crate::oci::media::{
     self, CONFIG_LIMIT, CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_LIMIT, MANIFEST_TYPES,
 };
 use crate::oci::{our_digest, Digest, LayerBlob};
-use crate::source::unpack::for_each_entry;
+use crate::source::unpack::{for_each_entry_on, Threads};
 use crate::source::MANIFESTS_LIMIT;
 use crate::store::BlobStore;
 
@@ -443,7 +443,8 @@ fn result(name: String, problems: Vec<String>, ok: String) -> Check {
 /// config lists at the same position. This is what ties a config to its
 /// layers: a config swapped for another image's passes every digest check
 /// but fails here.
-pub fn diff_ids(store: &BlobStore, w: &Walk) -> Vec<Check> {
+pub fn diff_ids(store: &BlobStore, w: &Walk, jobs: usize) -> Vec<Check> {
+    let threads = Threads::new(jobs);
     let mut out = Vec::new();
     // Each distinct layer is uncompressed once, however often named.
     let mut found: BTreeMap<(String, String, u64), Result<Digest, String>> = BTreeMap::new();
@@ -480,7 +481,9 @@ pub fn diff_ids(store: &BlobStore, w: &Walk) -> Vec<Check> {
                 ));
                 continue;
             }
-            out.push(diff_id_check(store, layer, claimed, name, &mut found));
+            out.push(diff_id_check(
+                store, layer, claimed, name, &mut found, &threads,
+            ));
         }
     }
     out
@@ -492,6 +495,7 @@ fn diff_id_check(
     claimed: &str,
     name: String,
     found: &mut BTreeMap<(String, String, u64), Result<Digest, String>>,
+    threads: &Threads,
 ) -> Check {
     let claimed_digest: Digest = match claimed.parse() {
         Ok(d) => d,
@@ -515,7 +519,8 @@ fn diff_id_check(
     let result = found
         .entry(key)
         .or_insert_with(|| {
-            for_each_entry(store, &blob, &|_| false, &mut |_, _| {}).map_err(|e| e.to_string())
+            for_each_entry_on(store, &blob, threads, &|_| false, &mut |_, _| {})
+                .map_err(|e| e.to_string())
         })
         .clone();
     match result {

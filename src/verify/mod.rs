@@ -126,6 +126,9 @@ pub struct Options {
     /// `--policy`: its signers join `keys`, its kinds `require`, and what
     /// it asks of provenance is checked.
     pub policy: Option<policy::Policy>,
+    /// `--jobs`: threads one layer's DiffID check may use (a layer of
+    /// independent blocks); 0 counts as 1.
+    pub jobs: usize,
 }
 
 /// What `--key` requires when nothing says otherwise: what `stele build
@@ -359,7 +362,7 @@ pub fn verify(subject: &Subject, options: &Options) -> Report {
     let walk = fsck::walk(&subject.store, &subject.top);
     let mut checks = walk.checks.clone();
     checks.extend(fsck::media_types(&walk));
-    checks.extend(fsck::diff_ids(&subject.store, &walk));
+    checks.extend(fsck::diff_ids(&subject.store, &walk, options.jobs));
     let digest = subject.digest();
     checks.push(pin_check(digest.as_ref(), options.pin.as_ref()));
     let keys = options.all_keys();

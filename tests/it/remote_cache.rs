@@ -500,6 +500,10 @@ fn push_hostile_entries(reg: &DockerRegistry, repo: &str, p: &Project, runner: &
     for entry in fs::read_dir(cache.join("unpacked/v1")).unwrap() {
         let entry = entry.unwrap();
         let deb = entry.file_name().to_str().unwrap().to_string();
+        // Side files (`<deb hex>.stamp`: the pack's stamp) are no records.
+        if deb.contains('.') {
+            continue;
+        }
         let mut index = record(&Value::from(entry.path().to_str().unwrap()));
         let entries = index["entries"].as_array_mut().unwrap();
         let file = entries

@@ -83,6 +83,7 @@ fn report(known: usize, hashed: usize, read: usize) -> CheckReport {
         known,
         hashed,
         read,
+        ..CheckReport::default()
     }
 }
 
@@ -259,4 +260,47 @@ fn layers_are_checked_as_they_land() {
     assert_eq!(after, report(0, 0, 2));
     let (_, again) = memo.check(opened(&target), 2).unwrap();
     assert_eq!(again, report(2, 0, 0), "a later check did not read them");
+}
+
+/// A layer of several blocks with no record is uncompressed as
+/// independent blocks on both threads, and the report says so.
+#[test]
+fn large_layers_are_checked_in_blocks_and_the_report_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let text: String = (0..700_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("{:x} ", x >> 44)
+        })
+        .collect();
+    let mut big = FsTree::new();
+    big.insert(
+        "usr/share/big.txt".into(),
+        Node::file(Content::bytes(text), 0o644, 0, 0, 5),
+    )
+    .unwrap();
+    big.complete_parents(&Node::dir(0o755, 0, 0, 5)).unwrap();
+    for (i, encoding) in [GZIP, ZSTD].into_iter().enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        let store = BlobStore::open(&out).unwrap();
+        let layer = crate::layer::write_layer(&big, encoding, &store, None).unwrap();
+        assert!(layer.size > 2 << 20);
+        layout(&store, &[layer], None);
+        let memo = memo(&dir.path().join(format!("cache{i}")));
+        let report = check(&memo, &out).unwrap();
+        assert_eq!(
+            (report.read, report.split, report.widest),
+            (1, 1, 2),
+            "{report}"
+        );
+        assert!(
+            report
+                .to_string()
+                .ends_with("1 uncompressed (1 of them in blocks on up to 2 threads)"),
+            "{report}"
+        );
+    }
 }
