@@ -277,6 +277,9 @@ struct Temp {
     /// Lines of edits made only under a condition the reader cannot
     /// decide, which the copy is taken without.
     doubtful: Vec<usize>,
+    /// What the script wrote into it (a here-document, a `sed` of an
+    /// installed file) and its mode (mktemp's 0600 until a `chmod`).
+    written: Option<(Vec<u8>, u32)>,
 }
 
 /// What `$(mktemp)` prints to the reader: a file no package ships, which
@@ -382,6 +385,17 @@ impl Host for Reader<'_> {
             // Images stele makes are Linux images.
             ["uname"] | ["uname", "-s"] => Some(String::from("Linux")),
             ["mktemp"] => Some(String::from(MKTEMP)),
+            // A temporary file named after a template (`-t`, `--tmpdir`,
+            // `sstatXXXXXXXXX.def`): not a folder (`-d`), not a dry run.
+            ["mktemp", rest @ ..]
+                if rest.iter().all(|a| {
+                    matches!(*a, "-t" | "-q" | "--tmpdir")
+                        || a.starts_with("--tmpdir=")
+                        || !a.starts_with('-') && a.contains("XXX") && is_file_name(a)
+                }) =>
+            {
+                Some(String::from(MKTEMP))
+            }
             // A name nothing registered: update-alternatives prints only
             // an error (on stderr).
             ["update-alternatives", "--display" | "--query" | "--list", name]
@@ -415,6 +429,15 @@ impl Host for Reader<'_> {
     }
 
     fn file(&self, path: &str) -> Option<Found> {
+        // A file ucf installed earlier in this script exists from then on
+        // (sysstat's `[ -e "$DEFAULT" ] && chmod 644 "$DEFAULT"`).
+        let installed = self.steps.iter().any(|s| match &s.action {
+            Action::Ucf(u) => u.dest == path,
+            _ => false,
+        });
+        if installed {
+            return Some(Found::File { executable: false });
+        }
         (self.ctx.lookup)(path)
     }
 

@@ -96,8 +96,17 @@ pub(super) fn run(r: &mut Reader, cmd: &Simple, at: &Site) -> Status {
             match ucf::parse_ucf(&args[1..]) {
                 Ok(Action::Ucf(mut u)) if u.new == MKTEMP => match &r.temp {
                     Some(Temp {
+                        written: Some((bytes, mode)),
+                        ..
+                    }) => {
+                        u.content = Some(bytes.clone());
+                        u.mode = Some(*mode);
+                        r.record(at, Action::Ucf(u));
+                    }
+                    Some(Temp {
                         copy: Some((from, kept)),
                         doubtful,
+                        ..
                     }) => {
                         u.new = from.clone();
                         u.unapplied = doubtful.clone();
@@ -571,6 +580,7 @@ fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
             r.temp = Some(Temp {
                 copy: Some((from.to_string(), kept)),
                 doubtful: Vec::new(),
+                written: None,
             });
             r.record(
                 at,
@@ -591,12 +601,56 @@ fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
             );
             Some(Status::True)
         }
+        // What the script writes into it, where that is sure to run: a
+        // here-document, or a `sed` of an installed file.
+        ("cat", []) if written_whole(cmd) && at.doubt.is_none() && cmd.body.is_some() => {
+            let body = cmd.body.unwrap_or_default();
+            r.temp = Some(Temp {
+                copy: None,
+                doubtful: Vec::new(),
+                written: Some((body.as_bytes().to_vec(), 0o600)),
+            });
+            r.record(at, written_note(text));
+            Some(Status::True)
+        }
+        ("sed", _) if written_whole(cmd) && at.doubt.is_none() && sed_of(r, args).is_some() => {
+            let edited = sed_of(r, args).unwrap_or_default();
+            r.temp = Some(Temp {
+                copy: None,
+                doubtful: Vec::new(),
+                written: Some((edited.into_bytes(), 0o600)),
+            });
+            r.record(at, written_note(text));
+            Some(Status::True)
+        }
+        ("chmod", [mode, _])
+            if at.doubt.is_none()
+                && matches!(
+                    &r.temp,
+                    Some(Temp {
+                        written: Some(_),
+                        ..
+                    })
+                )
+                && u32::from_str_radix(mode, 8).is_ok_and(|m| m <= 0o7777) =>
+        {
+            if let Some(Temp {
+                written: Some((_, m)),
+                ..
+            }) = &mut r.temp
+            {
+                *m = u32::from_str_radix(mode, 8).unwrap_or(0o600);
+            }
+            r.record(at, written_note(text));
+            Some(Status::True)
+        }
         _ => {
             match (&mut r.temp, at.doubt) {
                 (
                     Some(Temp {
                         copy: Some(_),
                         doubtful,
+                        ..
                     }),
                     Some(_),
                 ) => doubtful.push(at.line),
@@ -604,6 +658,7 @@ fn temporary(r: &mut Reader, cmd: &Simple, at: &Site) -> Option<Status> {
                     *temp = Some(Temp {
                         copy: None,
                         doubtful: Vec::new(),
+                        written: None,
                     })
                 }
             }
@@ -776,4 +831,25 @@ fn systemctl_enable<'a>(args: &[&'a str]) -> Option<Vec<&'a str>> {
     }
     let units: Vec<&str> = words.collect();
     (!units.is_empty() && !units.iter().any(|u| u.starts_with('-'))).then_some(units)
+}
+
+/// Whether `cmd` writes only the temporary file, whole (`> "$tmp"`).
+fn written_whole(cmd: &Simple) -> bool {
+    matches!(cmd.writes, [w] if w.op == ">" && w.path.as_deref() == Some(MKTEMP))
+}
+
+fn written_note(command: String) -> Action {
+    Action::NotNeeded {
+        command,
+        why: "writes a temporary file, followed to the command that installs it",
+    }
+}
+
+/// `sed -e … FILE` of an installed file: the text it prints.
+fn sed_of(r: &Reader, args: &[&str]) -> Option<String> {
+    let (edit, files) = super::sed::parse_sed_printing(&args[1..]).ok()?;
+    match files.as_slice() {
+        [file] if file.starts_with('/') => super::sed::apply(&edit, &(r.ctx.read)(file)?).ok(),
+        _ => None,
+    }
 }

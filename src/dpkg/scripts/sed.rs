@@ -39,6 +39,16 @@ pub(crate) enum Piece {
 /// `sed` ARGS (after the name): the edit and the files it changes in
 /// place.
 pub(crate) fn parse_sed(args: &[&str]) -> Result<(Edit, Vec<String>), String> {
+    parse(args, true)
+}
+
+/// `sed` ARGS (after the name) without `-i`: the edit and the files whose
+/// edited text it prints (`sed -e … TEMPLATE > "$tmp"`).
+pub(crate) fn parse_sed_printing(args: &[&str]) -> Result<(Edit, Vec<String>), String> {
+    parse(args, false)
+}
+
+fn parse(args: &[&str], wants_in_place: bool) -> Result<(Edit, Vec<String>), String> {
     let mut extended = false;
     let mut in_place = false;
     let mut scripts: Vec<&str> = Vec::new();
@@ -69,13 +79,15 @@ pub(crate) fn parse_sed(args: &[&str]) -> Result<(Edit, Vec<String>), String> {
         }
         scripts.push(words.remove(0));
     }
-    if !in_place {
-        return Err(String::from(
-            "`sed` without `-i` prints, and changes no file",
-        ));
+    if in_place != wants_in_place {
+        return Err(String::from(if wants_in_place {
+            "`sed` without `-i` prints, and changes no file"
+        } else {
+            "`sed -i` changes files and prints nothing"
+        }));
     }
     if words.is_empty() {
-        return Err(String::from("`sed -i` without a file"));
+        return Err(String::from("`sed` without a file"));
     }
     let mut commands = Vec::new();
     for s in scripts {

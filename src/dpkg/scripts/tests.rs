@@ -409,6 +409,7 @@ fn ucf_and_ucfr_are_read_with_their_options() {
                 three_way: true,
                 unapplied: Vec::new(),
                 mode: None,
+                content: None,
             }),
             &Action::Ucfr {
                 package: "p".into(),
@@ -439,6 +440,7 @@ fn ucf_from_a_temporary_copy_installs_the_copied_file() {
         three_way: true,
         unapplied: vec![9],
         mode: None,
+        content: None,
     })));
     assert_eq!(
         skipped(&steps),
@@ -697,4 +699,79 @@ fn a_file_finished_by_commands_the_reader_does_not_follow_is_not_made() {
         },
         0o022
     )));
+}
+
+#[test]
+fn ucf_installs_what_the_script_wrote_into_its_temporary_file() {
+    // sysstat's manage_default_file and postgresql-common's
+    // setup_createclusterconf, as a first install runs them.
+    let templates = "Template: p/enable\nType: boolean\nDefault: false\n\nTemplate: p/ssl\nType: boolean\nDefault: true\n";
+    let script = "#!/bin/sh\nset -e\n\
+         db_get p/enable\nENABLED=\"$RET\"\n\
+         def_file=`mktemp -t sstatXXXXXXXXX.def`\n\
+         cat > \"$def_file\" << EOF\nENABLED=\"$ENABLED\"\nEOF\n\
+         ucf --three-way --debconf-ok \"$def_file\" /etc/default/p\n\
+         [ -e /etc/default/p ] && chmod 644 /etc/default/p\n\
+         rm -f \"$def_file\"\n\
+         db_get p/ssl\ncase $RET in true) SSL=on ;; *) SSL=off ;; esac\n\
+         CCTMP=`mktemp --tmpdir p.XXXXXX`\n\
+         sed -e \"s/^ssl =.*/ssl = $SSL/\" /usr/share/p/cc.conf > $CCTMP\n\
+         chmod 644 $CCTMP\n\
+         ucf --debconf-ok $CCTMP /etc/p/cc.conf\n";
+    let read =
+        |p: &str| (p == "/usr/share/p/cc.conf").then(|| String::from("port = 1\nssl = maybe\n"));
+    let ctx = Context {
+        package: "p",
+        arch: "amd64",
+        native_arch: Some("amd64"),
+        lookup: &|_| None,
+        list: &|_| None,
+        files: &|_| None,
+        alternative: &|_| false,
+        account: &|_, _| None,
+        templates: Some(templates),
+        owner: &|_| None,
+        read: &read,
+    };
+    let steps = read_script(&ctx, script);
+    let ucfs: Vec<(String, Option<String>, Option<u32>)> = steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Ucf(u) => Some((
+                u.dest.clone(),
+                u.content
+                    .as_ref()
+                    .map(|c| String::from_utf8_lossy(c).into_owned()),
+                u.mode,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ucfs,
+        [
+            (
+                "/etc/default/p".to_string(),
+                Some("ENABLED=\"false\"\n".to_string()),
+                Some(0o600)
+            ),
+            (
+                "/etc/p/cc.conf".to_string(),
+                Some("port = 1\nssl = on\n".to_string()),
+                Some(0o644)
+            ),
+        ],
+        "{steps:?}"
+    );
+    // The file ucf installed exists for the rest of the script.
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.line == 10 && matches!(&s.action, Action::File(FileOp::Chmod { .. }, _))),
+        "{steps:?}"
+    );
+}
+
+fn read_script(ctx: &Context, script: &str) -> Vec<Step> {
+    read(ctx, script, &["configure"])
 }

@@ -23,6 +23,9 @@ pub(crate) struct Ucf {
     /// The temporary file's mode, where the copy into it kept mktemp's
     /// 0600 (`cp` without `-p` or `-a`); ucf's `cp -p` carries it on.
     pub mode: Option<u32>,
+    /// What the script wrote into the temporary file NEW, when it wrote
+    /// it rather than copied an installed file.
+    pub content: Option<Vec<u8>>,
 }
 
 /// Whether `arg` is one of ucf's options that take a value, and whether
@@ -98,6 +101,7 @@ pub(super) fn parse_ucf(args: &[&str]) -> Result<Action, String> {
             three_way,
             unapplied: Vec::new(),
             mode: None,
+            content: None,
         })),
         _ => Err(String::from(
             "ucf takes two absolute paths, NEW and DEST, which the reader could not tell",

@@ -228,6 +228,17 @@ fn set(
 }
 
 /// The parent of `key` exists and is a directory.
+/// Places a file a command made at `key`, whose folder must exist.
+pub(super) fn place_made(state: &mut State, j: usize, key: &str, node: Node) -> Done {
+    if !parent_is_dir(state, key) {
+        return Err(format!("the folder of /{key} does not exist"));
+    }
+    state
+        .place(j, key.to_string(), node)
+        .map_err(|e| e.to_string())?;
+    Ok(format!("/{key} made"))
+}
+
 fn parent_is_dir(state: &State, key: &str) -> bool {
     match fstree::parent(key) {
         None => true,

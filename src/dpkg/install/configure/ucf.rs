@@ -81,21 +81,37 @@ impl UcfState {
                 u.dest, u.new
             ));
         }
-        let copy = FileOp::Copy {
-            from: u.new.clone(),
-            to: u.dest.clone(),
-            preserve: true,
-        };
-        file_ops::apply(
-            state,
-            j,
-            &copy,
-            0o022,
-            accounts,
-            key_of,
-            &mut Vec::new(),
-            epoch,
-        )?;
+        match &u.content {
+            // A file the script wrote into its temporary NEW: made with
+            // NEW's mode, as ucf's `cp -p` carries it.
+            Some(bytes) => {
+                let node = Node::file(
+                    Content::bytes(bytes.clone()),
+                    u.mode.unwrap_or(0o600),
+                    0,
+                    0,
+                    epoch,
+                );
+                file_ops::place_made(state, j, &dest_key, node)?;
+            }
+            None => {
+                let copy = FileOp::Copy {
+                    from: u.new.clone(),
+                    to: u.dest.clone(),
+                    preserve: true,
+                };
+                file_ops::apply(
+                    state,
+                    j,
+                    &copy,
+                    0o022,
+                    accounts,
+                    key_of,
+                    &mut Vec::new(),
+                    epoch,
+                )?;
+            }
+        }
         let node = state.trees[j]
             .get_mut(&dest_key)
             .ok_or_else(|| format!("{} was not made", u.dest))?;
