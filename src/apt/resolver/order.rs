@@ -61,13 +61,19 @@ pub fn install_order(packages: &[Package]) -> Vec<usize> {
         let next = match ready.pop_first() {
             Some((_, i)) => i,
             None => {
-                let remaining = (0..packages.len()).filter(|&i| !placed[i]);
+                // Every remaining package waits on another: break a cycle,
+                // in a group of packages that wait only on each other (so
+                // nothing is configured before a dependency outside its
+                // cycle), at its least name whose remaining dependencies
+                // are only Depends.
+                let cycle = waiting_only_on_each_other(&needs, &placed);
                 let only_depends = |i: &usize| needs[*i].iter().all(|(j, pre)| placed[*j] || !pre);
-                remaining
-                    .clone()
+                cycle
+                    .iter()
+                    .copied()
                     .filter(only_depends)
                     .min_by_key(|&i| key(i))
-                    .or_else(|| remaining.min_by_key(|&i| key(i)))
+                    .or_else(|| cycle.iter().copied().min_by_key(|&i| key(i)))
                     .expect("a package remains")
             }
         };
@@ -81,4 +87,45 @@ pub fn install_order(packages: &[Package]) -> Vec<usize> {
         }
     }
     order
+}
+
+/// The packages of the strongly connected groups of the unplaced ones
+/// (by what each still needs) that need nothing unplaced outside
+/// themselves. Such a group exists whenever every unplaced package waits
+/// on another.
+fn waiting_only_on_each_other(needs: &[BTreeMap<usize, bool>], placed: &[bool]) -> Vec<usize> {
+    let n = needs.len();
+    let edges = |i: usize| needs[i].keys().copied().filter(|&j| !placed[j]);
+    // What each unplaced package reaches through what it needs.
+    let reach = |from: usize| -> BTreeSet<usize> {
+        let mut seen = BTreeSet::from([from]);
+        let mut stack = vec![from];
+        while let Some(i) = stack.pop() {
+            for j in edges(i) {
+                if seen.insert(j) {
+                    stack.push(j);
+                }
+            }
+        }
+        seen
+    };
+    let reaches: Vec<Option<BTreeSet<usize>>> = (0..n)
+        .map(|i| (!placed[i]).then(|| reach(i)))
+        .collect();
+    // A package of a group needing nothing outside itself: every package
+    // it reaches reaches it back. All such groups together, so the choice
+    // among them is by name, not by the order packages were listed in.
+    let members: Vec<usize> = (0..n)
+        .filter(|&i| {
+            reaches[i].as_ref().is_some_and(|r| {
+                r.iter()
+                    .all(|&j| reaches[j].as_ref().is_some_and(|rj| rj.contains(&i)))
+            })
+        })
+        .collect();
+    if members.is_empty() {
+        (0..n).filter(|&i| !placed[i]).collect()
+    } else {
+        members
+    }
 }

@@ -546,4 +546,10 @@ fn install_order_breaks_cycles_by_name_keeping_pre_depends() {
     let pre = "Package: b\nVersion: 1\nDepends: a\n\nPackage: a\nVersion: 1\nPre-Depends: b";
     assert_eq!(order_of(pre), ["b", "a"]);
     assert!(install_order(&[]).is_empty());
+    // A cycle is broken inside itself: `aa` (the least name) waits on the
+    // cycle of `x` and `y`, which waits on the cycle of `w` and `z`, so
+    // the one of `w` and `z` is broken first and `aa` comes only once `x`
+    // is in.
+    let outside = "Package: aa\nVersion: 1\nDepends: x\n\nPackage: x\nVersion: 1\nDepends: y, z\n\nPackage: y\nVersion: 1\nDepends: x\n\nPackage: z\nVersion: 1\nDepends: w\n\nPackage: w\nVersion: 1\nDepends: z";
+    assert_eq!(order_of(outside), ["w", "z", "x", "aa", "y"]);
 }
