@@ -109,9 +109,8 @@ fn waiting_only_on_each_other(needs: &[BTreeMap<usize, bool>], placed: &[bool]) 
         }
         seen
     };
-    let reaches: Vec<Option<BTreeSet<usize>>> = (0..n)
-        .map(|i| (!placed[i]).then(|| reach(i)))
-        .collect();
+    let reaches: Vec<Option<BTreeSet<usize>>> =
+        (0..n).map(|i| (!placed[i]).then(|| reach(i))).collect();
     // A package of a group needing nothing outside itself: every package
     // it reaches reaches it back. All such groups together, so the choice
     // among them is by name, not by the order packages were listed in.

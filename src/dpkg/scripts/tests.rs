@@ -9,18 +9,46 @@ fn run_with(package: &str, text: &str, files: &[&str]) -> Vec<Step> {
     };
     let ctx = Context {
         package,
-        arch: "amd64",
-        native_arch: Some("amd64"),
         lookup: &lookup,
-        list: &|_| None,
-        files: &|_| None,
-        alternative: &|_| false,
-        account: &|_, _| None,
-        templates: None,
-        owner: &|_| None,
-        read: &|_| None,
+        ..nothing_known()
     };
     read(&ctx, text, &["configure"])
+}
+
+/// A context that knows nothing of the system: each test sets what it
+/// needs over it.
+fn nothing_known() -> Context<'static> {
+    fn no_file(_: &str) -> Option<Found> {
+        None
+    }
+    fn no_names(_: &str) -> Option<Vec<String>> {
+        None
+    }
+    fn not_registered(_: &str) -> bool {
+        false
+    }
+    fn no_account(_: &str, _: &str) -> Option<Vec<String>> {
+        None
+    }
+    fn no_owner(_: &str) -> Option<(u32, u32)> {
+        None
+    }
+    fn no_text(_: &str) -> Option<String> {
+        None
+    }
+    Context {
+        package: "p",
+        arch: "amd64",
+        native_arch: Some("amd64"),
+        lookup: &no_file,
+        list: &no_names,
+        files: &no_names,
+        alternative: &not_registered,
+        account: &no_account,
+        templates: None,
+        owner: &no_owner,
+        read: &no_text,
+    }
 }
 
 fn run(text: &str) -> Vec<Step> {
@@ -535,17 +563,8 @@ fn debconf_answers_are_the_templates_defaults() {
          db_get p/ssl\ncase $RET in\n  true) SSL=on ;;\n  *) SSL=off ;;\nesac\n\
          mkdir /etc/p-$SSL\ndb_get q/other\nmkdir /etc/q-$RET\n";
     let ctx = Context {
-        package: "p",
-        arch: "amd64",
-        native_arch: Some("amd64"),
-        lookup: &|_| None,
-        list: &|_| None,
-        files: &|_| None,
-        alternative: &|_| false,
-        account: &|_, _| None,
         templates: Some(templates),
-        owner: &|_| None,
-        read: &|_| None,
+        ..nothing_known()
     };
     let steps = read(&ctx, script, &["configure"]);
     assert!(steps.iter().any(|s| matches!(&s.action, Action::File(FileOp::MakeDir { path, .. }, _) if path == "/etc/p-on")), "{steps:?}");
@@ -570,17 +589,8 @@ fn su_tests_of_ownership_are_answered_from_the_tree() {
         _ => None,
     };
     let ctx = Context {
-        package: "p",
-        arch: "amd64",
-        native_arch: Some("amd64"),
-        lookup: &|_| None,
-        list: &|_| None,
-        files: &|_| None,
-        alternative: &|_| false,
-        account: &|_, _| None,
-        templates: None,
         owner: &owner,
-        read: &|_| None,
+        ..nothing_known()
     };
     let steps = read(&ctx, script, &["configure"]);
     let chowns: Vec<(usize, bool)> = steps
@@ -721,17 +731,9 @@ fn ucf_installs_what_the_script_wrote_into_its_temporary_file() {
     let read =
         |p: &str| (p == "/usr/share/p/cc.conf").then(|| String::from("port = 1\nssl = maybe\n"));
     let ctx = Context {
-        package: "p",
-        arch: "amd64",
-        native_arch: Some("amd64"),
-        lookup: &|_| None,
-        list: &|_| None,
-        files: &|_| None,
-        alternative: &|_| false,
-        account: &|_, _| None,
         templates: Some(templates),
-        owner: &|_| None,
         read: &read,
+        ..nothing_known()
     };
     let steps = read_script(&ctx, script);
     let ucfs: Vec<(String, Option<String>, Option<u32>)> = steps
