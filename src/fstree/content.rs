@@ -185,18 +185,7 @@ impl ContentReader {
                 }
                 let (_, file, whole) = self.open.as_ref().expect("opened above");
                 if let Some(whole) = whole {
-                    let mut done = 0u64;
-                    while done < *size {
-                        let want = (*size - done).min(READ_CHUNK as u64) as usize;
-                        let n = match file.read_at(&mut self.buf[..want], offset + done) {
-                            Ok(0) => break,
-                            Ok(n) => n,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            Err(e) => return Err(read(e)),
-                        };
-                        out.write_all(&self.buf[..n]).map_err(ContentError::Write)?;
-                        done += n as u64;
-                    }
+                    let done = copy_range(file, &mut self.buf, *offset, *size, out, &read)?;
                     // Still the file found whole: these are its bytes.
                     if done == *size && Stamp::of_file(file).as_ref() == Some(whole) {
                         return Ok(());
@@ -209,18 +198,7 @@ impl ContentReader {
                     });
                 }
                 let mut hw = HashingWriter::new(out);
-                let mut done = 0u64;
-                while done < *size {
-                    let want = (*size - done).min(READ_CHUNK as u64) as usize;
-                    let n = match file.read_at(&mut self.buf[..want], offset + done) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(read(e)),
-                    };
-                    hw.write_all(&self.buf[..n]).map_err(ContentError::Write)?;
-                    done += n as u64;
-                }
+                copy_range(file, &mut self.buf, *offset, *size, &mut hw, &read)?;
                 let (_, found, n) = hw.finish();
                 if n != *size || &found != digest {
                     return Err(ContentError::CacheDamaged {
@@ -234,6 +212,31 @@ impl ContentReader {
             }
         }
     }
+}
+
+/// Copies the `size` bytes at `offset` of `file` into `out` through
+/// `buf`; how many there were (fewer when the file ends first).
+fn copy_range<W: Write>(
+    file: &File,
+    buf: &mut [u8],
+    offset: u64,
+    size: u64,
+    out: &mut W,
+    read: &dyn Fn(io::Error) -> ContentError,
+) -> Result<u64, ContentError> {
+    let mut done = 0u64;
+    while done < size {
+        let want = (size - done).min(READ_CHUNK as u64) as usize;
+        let n = match file.read_at(&mut buf[..want], offset + done) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read(e)),
+        };
+        out.write_all(&buf[..n]).map_err(ContentError::Write)?;
+        done += n as u64;
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
