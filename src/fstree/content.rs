@@ -127,9 +127,31 @@ pub struct ContentReader {
     /// now: its files are then copied unhashed while it keeps it.
     open: Option<(Arc<Path>, File, Option<Stamp>)>,
     buf: Vec<u8>,
+    /// An entry of such a pack, read whole before it is written.
+    whole_buf: Vec<u8>,
 }
 
 const READ_CHUNK: usize = 128 * 1024;
+/// Entries of a pack found whole up to this size are read unhashed (then
+/// written); larger ones are hashed as they are copied.
+const WHOLE_READ: usize = 4 << 20;
+
+/// Writes into a slice from a position (`copy_range` into memory).
+struct SliceSink<'a>(&'a mut [u8], usize);
+
+impl Write for SliceSink<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.0.len() - self.1;
+        let n = data.len().min(room);
+        self.0[self.1..self.1 + n].copy_from_slice(&data[..n]);
+        self.1 += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 impl ContentReader {
     /// Writes `content` to `out`, failing if what was read is not the
@@ -184,18 +206,46 @@ impl ContentReader {
                     self.open = Some((pack.clone(), file, whole));
                 }
                 let (_, file, whole) = self.open.as_ref().expect("opened above");
-                if let Some(whole) = whole {
-                    let done = copy_range(file, &mut self.buf, *offset, *size, out, &read)?;
-                    // Still the file found whole: these are its bytes.
-                    if done == *size && Stamp::of_file(file).as_ref() == Some(whole) {
-                        return Ok(());
+                if let (Some(whole), true) = (whole, *size <= WHOLE_READ as u64) {
+                    // Read before it is written: a stamp that moved meanwhile
+                    // (another build marking the pack used) costs a hash of
+                    // these bytes, never a failed build or unchecked bytes.
+                    let mut bytes = std::mem::take(&mut self.whole_buf);
+                    bytes.clear();
+                    bytes.resize(*size as usize, 0);
+                    let done = copy_range(
+                        file,
+                        &mut self.buf,
+                        *offset,
+                        *size,
+                        &mut SliceSink(&mut bytes, 0),
+                        &read,
+                    )?;
+                    let same = Stamp::of_file(file).as_ref() == Some(whole);
+                    let sound = done == *size
+                        && (same || {
+                            let mut hw = HashingWriter::new(io::sink());
+                            let _ = hw.write_all(&bytes);
+                            let (_, found, n) = hw.finish();
+                            n == *size && &found == digest
+                        });
+                    if !same {
+                        // Later entries of this pack are hashed.
+                        if let Some(open) = self.open.as_mut() {
+                            open.2 = None;
+                        }
                     }
-                    return Err(ContentError::CacheDamaged {
-                        path: pack.to_path_buf(),
-                        offset: *offset,
-                        expected: format!("{size} bytes, {digest}"),
-                        found: format!("{done} bytes from a file changed while it was read"),
-                    });
+                    let written = sound.then(|| out.write_all(&bytes));
+                    self.whole_buf = bytes;
+                    return match written {
+                        Some(w) => w.map_err(ContentError::Write),
+                        None => Err(ContentError::CacheDamaged {
+                            path: pack.to_path_buf(),
+                            offset: *offset,
+                            expected: format!("{size} bytes, {digest}"),
+                            found: format!("{done} bytes from a file changed while it was read"),
+                        }),
+                    };
                 }
                 let mut hw = HashingWriter::new(out);
                 copy_range(file, &mut self.buf, *offset, *size, &mut hw, &read)?;
@@ -288,6 +338,14 @@ mod tests {
             size: 5,
             digest: Digest::of(b"hello"),
         };
+        assert_eq!(good.read_all().unwrap(), b"hello");
+        // Its stamp moved, its bytes did not (another build marked the
+        // pack used while this one read it): the bytes are hashed, and
+        // the copy goes on.
+        let file = File::options().write(true).open(&pack).unwrap();
+        file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+            .unwrap();
+        assert_ne!(Stamp::of_file(&file).unwrap(), stamp);
         assert_eq!(good.read_all().unwrap(), b"hello");
         std::fs::write(&pack, b"aaaaHELLO world").unwrap();
         let e = good.read_all().unwrap_err();
