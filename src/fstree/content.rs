@@ -136,23 +136,6 @@ const READ_CHUNK: usize = 128 * 1024;
 /// written); larger ones are hashed as they are copied.
 const WHOLE_READ: usize = 4 << 20;
 
-/// Writes into a slice from a position (`copy_range` into memory).
-struct SliceSink<'a>(&'a mut [u8], usize);
-
-impl Write for SliceSink<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = self.0.len() - self.1;
-        let n = data.len().min(room);
-        self.0[self.1..self.1 + n].copy_from_slice(&data[..n]);
-        self.1 += n;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 impl ContentReader {
     /// Writes `content` to `out`, failing if what was read is not the
     /// bytes the content's digest names.
@@ -213,14 +196,12 @@ impl ContentReader {
                     let mut bytes = std::mem::take(&mut self.whole_buf);
                     bytes.clear();
                     bytes.resize(*size as usize, 0);
-                    let done = copy_range(
-                        file,
-                        &mut self.buf,
-                        *offset,
-                        *size,
-                        &mut SliceSink(&mut bytes, 0),
-                        &read,
-                    )?;
+                    // Straight into the entry's buffer: no copy through `buf`.
+                    let done = match file.read_exact_at(&mut bytes, *offset) {
+                        Ok(()) => *size,
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+                        Err(e) => return Err(read(e)),
+                    };
                     let same = Stamp::of_file(file).as_ref() == Some(whole);
                     let sound = done == *size
                         && (same || {
