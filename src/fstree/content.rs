@@ -127,14 +127,9 @@ pub struct ContentReader {
     /// now: its files are then copied unhashed while it keeps it.
     open: Option<(Arc<Path>, File, Option<Stamp>)>,
     buf: Vec<u8>,
-    /// An entry of such a pack, read whole before it is written.
-    whole_buf: Vec<u8>,
 }
 
 const READ_CHUNK: usize = 128 * 1024;
-/// Entries of a pack found whole up to this size are read unhashed (then
-/// written); larger ones are hashed as they are copied.
-const WHOLE_READ: usize = 4 << 20;
 
 impl ContentReader {
     /// Writes `content` to `out`, failing if what was read is not the
@@ -189,42 +184,30 @@ impl ContentReader {
                     self.open = Some((pack.clone(), file, whole));
                 }
                 let (_, file, whole) = self.open.as_ref().expect("opened above");
-                if let (Some(whole), true) = (whole, *size <= WHOLE_READ as u64) {
-                    // Read before it is written: a stamp that moved meanwhile
-                    // (another build marking the pack used) costs a hash of
-                    // these bytes, never a failed build or unchecked bytes.
-                    let mut bytes = std::mem::take(&mut self.whole_buf);
-                    bytes.clear();
-                    bytes.resize(*size as usize, 0);
-                    // Straight into the entry's buffer: no copy through `buf`.
-                    let done = match file.read_exact_at(&mut bytes, *offset) {
-                        Ok(()) => *size,
-                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-                        Err(e) => return Err(read(e)),
-                    };
-                    let same = Stamp::of_file(file).as_ref() == Some(whole);
-                    let sound = done == *size
-                        && (same || {
-                            let mut hw = HashingWriter::new(io::sink());
-                            let _ = hw.write_all(&bytes);
-                            let (_, found, n) = hw.finish();
-                            n == *size && &found == digest
-                        });
-                    if !same {
+                if let Some(whole) = whole.clone() {
+                    let (sound, kept) = copy_whole(
+                        file,
+                        &whole,
+                        &mut self.buf,
+                        *offset,
+                        *size,
+                        digest,
+                        out,
+                        &read,
+                    )?;
+                    if !kept {
                         // Later entries of this pack are hashed.
                         if let Some(open) = self.open.as_mut() {
                             open.2 = None;
                         }
                     }
-                    let written = sound.then(|| out.write_all(&bytes));
-                    self.whole_buf = bytes;
-                    return match written {
-                        Some(w) => w.map_err(ContentError::Write),
-                        None => Err(ContentError::CacheDamaged {
+                    return match sound {
+                        Ok(()) => Ok(()),
+                        Err(found) => Err(ContentError::CacheDamaged {
                             path: pack.to_path_buf(),
                             offset: *offset,
                             expected: format!("{size} bytes, {digest}"),
-                            found: format!("{done} bytes from a file changed while it was read"),
+                            found,
                         }),
                     };
                 }
@@ -242,6 +225,80 @@ impl ContentReader {
                 Ok(())
             }
         }
+    }
+}
+
+/// Copies an entry of a pack found whole with `whole`, unhashed: each
+/// chunk is written only once the file is seen to keep that stamp after
+/// the chunk was read, so no write to the file can have overlapped the
+/// read. When the stamp has moved (another build marked the pack used,
+/// which moves its ctime, or a real write), the entry is read again from
+/// its start, hashed whole, and what was not yet written is written from
+/// that pass: the build fails only if the bytes are not the digest's.
+/// Returns whether the digest held (else what was found) and whether the
+/// pack kept its stamp.
+#[allow(clippy::too_many_arguments)]
+fn copy_whole<W: Write>(
+    file: &File,
+    whole: &Stamp,
+    buf: &mut [u8],
+    offset: u64,
+    size: u64,
+    digest: &Digest,
+    out: &mut W,
+    read: &dyn Fn(io::Error) -> ContentError,
+) -> Result<(Result<(), String>, bool), ContentError> {
+    let mut done = 0u64;
+    while done < size {
+        let want = (size - done).min(READ_CHUNK as u64) as usize;
+        let n = match file.read_at(&mut buf[..want], offset + done) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read(e)),
+        };
+        if Stamp::of_file(file).as_ref() != Some(whole) {
+            let mut hw = HashingWriter::new(SkipWriter {
+                skip: done,
+                out: &mut *out,
+            });
+            let n = copy_range(file, buf, offset, size, &mut hw, read)?;
+            let (_, found, _) = hw.finish();
+            let sound = if n == size && &found == digest {
+                Ok(())
+            } else {
+                Err(format!("{n} bytes, {found}"))
+            };
+            return Ok((sound, false));
+        }
+        out.write_all(&buf[..n]).map_err(ContentError::Write)?;
+        done += n as u64;
+    }
+    let sound = if done == size {
+        Ok(())
+    } else {
+        Err(format!("{done} bytes, the pack ends first"))
+    };
+    Ok((sound, true))
+}
+
+/// Passes on what is written after its first `skip` bytes: the bytes
+/// already written once, hashed again but not written twice.
+struct SkipWriter<'a, W: Write> {
+    skip: u64,
+    out: &'a mut W,
+}
+
+impl<W: Write> Write for SkipWriter<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let drop = (self.skip.min(data.len() as u64)) as usize;
+        self.skip -= drop as u64;
+        self.out.write_all(&data[drop..])?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -331,6 +388,84 @@ mod tests {
         std::fs::write(&pack, b"aaaaHELLO world").unwrap();
         let e = good.read_all().unwrap_err();
         assert!(matches!(e, ContentError::CacheDamaged { .. }), "{e}");
+    }
+
+    /// An entry longer than a chunk, whose pack's stamp moves after its
+    /// first chunk was written: the rest comes from a hashed pass, each
+    /// byte written once; a rest that is not the digest's bytes fails.
+    #[test]
+    fn a_stamp_moved_mid_entry_hashes_the_entry_and_writes_each_byte_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pack");
+        let body: Vec<u8> = (0..READ_CHUNK * 2 + 77).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &body).unwrap();
+        /// Moves the pack's stamp (and, with `damage`, its bytes past
+        /// the first chunk) on the first write it sees.
+        struct Marking {
+            path: PathBuf,
+            damage: bool,
+            seen: Vec<u8>,
+            first: usize,
+        }
+        impl Write for Marking {
+            fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+                if self.seen.is_empty() {
+                    self.first = data.len();
+                    let f = File::options().write(true).open(&self.path)?;
+                    f.set_modified(
+                        std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+                    )?;
+                    if self.damage {
+                        f.write_all_at(b"X", READ_CHUNK as u64 + 5)?;
+                    }
+                }
+                self.seen.extend_from_slice(data);
+                Ok(data.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let read = |e| ContentError::Read {
+            path: path.clone(),
+            error: e,
+        };
+        let size = body.len() as u64;
+        let mut buf = vec![0u8; READ_CHUNK];
+        for damage in [false, true] {
+            std::fs::write(&path, &body).unwrap();
+            let stamp = Stamp::of_file(&File::open(&path).unwrap()).unwrap();
+            let file = File::open(&path).unwrap();
+            let mut out = Marking {
+                path: path.clone(),
+                damage,
+                seen: Vec::new(),
+                first: 0,
+            };
+            let (sound, kept) = copy_whole(
+                &file,
+                &stamp,
+                &mut buf,
+                0,
+                size,
+                &Digest::of(&body),
+                &mut out,
+                &read,
+            )
+            .unwrap();
+            assert!(!kept, "the marker moved the stamp");
+            assert!(
+                out.seen.len() > READ_CHUNK || damage,
+                "the first chunk came unhashed"
+            );
+            assert_eq!(out.seen.len(), body.len(), "each byte written once");
+            if damage {
+                assert!(sound.is_err());
+            } else {
+                sound.unwrap();
+                assert_eq!(out.seen, body);
+            }
+        }
     }
 
     #[test]
