@@ -229,8 +229,56 @@ pub fn produce(
         progress: Some(&writing),
     };
     let output = crate::image::build(recipe, &inputs, &build_settings, store)?;
-    // What a push or pull of this image would otherwise uncompress again.
-    settings.cache.checked().record_built(&output.built, store);
+    // What a push or pull of this image would otherwise uncompress again:
+    // a few small cache files per layer, written beside the attestations
+    // (which wait on nothing they write) instead of before them.
+    let checked = settings.cache.checked();
+    let attestations = std::thread::scope(|scope| {
+        let recording =
+            (settings.jobs > 1).then(|| scope.spawn(|| checked.record_built(&output.built, store)));
+        if recording.is_none() {
+            checked.record_built(&output.built, store);
+        }
+        let attested = attest_built(
+            recipe,
+            settings,
+            attest_options,
+            &inputs,
+            &output,
+            store,
+            progress,
+        );
+        if let Some(recording) = recording {
+            // Best effort, like every cache write that only spares work.
+            let _ = recording.join();
+        }
+        attested
+    })?;
+    let remote_cache = caches.has_remote().then(|| {
+        push_remote(&caches, inputs.packages.as_ref(), &inputs.apps, settings);
+        let report = caches.report();
+        progress(Event::RemoteCache { report: &report });
+        report
+    });
+    Ok(Produced {
+        output,
+        attestations,
+        lock,
+        remote_cache,
+    })
+}
+
+/// Reports the layers written and makes the attestations `attest_options`
+/// asks for, of `output`, into `store`.
+fn attest_built(
+    recipe: &crate::recipe::Recipe,
+    settings: &Settings,
+    attest_options: &AttestOptions,
+    inputs: &crate::image::BuildInputs,
+    output: &BuildOutput,
+    store: &BlobStore,
+    progress: Progress,
+) -> Result<Vec<Attestation>, PipelineError> {
     progress(Event::Layers {
         stats: &output.layers,
         cache: settings.layer_cache,
@@ -268,18 +316,7 @@ pub fn produce(
             store,
         )?
     };
-    let remote_cache = caches.has_remote().then(|| {
-        push_remote(&caches, inputs.packages.as_ref(), &inputs.apps, settings);
-        let report = caches.report();
-        progress(Event::RemoteCache { report: &report });
-        report
-    });
-    Ok(Produced {
-        output,
-        attestations,
-        lock,
-        remote_cache,
-    })
+    Ok(attestations)
 }
 
 /// Pushes this build's .debs and application archives to `--cache-to`:
