@@ -23,7 +23,8 @@
 #   stele cold    packages cached (downloaded and unpacked), layer cache empty
 #   stele warm    nothing changed since the last build
 #   stele edit    one file of the recipe's [[files]] changed
-#   stele zstd    cold, with compression = "zstd"
+#   stele zstd    cold, with compression = "zstd" (runs alternate with the
+#                 cold gzip ones)
 #   buildah       `buildah bud --timestamp 0` of a Dockerfile that COPYs the
 #                 same files (the unpacked image stele built), vfs storage,
 #                 empty storage each run; and then `buildah push` to an OCI
@@ -236,8 +237,12 @@ for _ in $(seq "$RUNS"); do
     timed stele-first "${S[@]}" "$SRC/bench.toml"
 done
 U=("$STELE" build -o "$WORK/out/stele" --cache-dir "$WORK/cache-unpacked")
+# Cold gzip and cold zstd alternate, so the ratio of their medians is
+# taken under the same conditions (a shared machine's load moves both).
 for _ in $(seq "$RUNS"); do
     timed stele-cold "${U[@]}" "$SRC/bench.toml"
+    reset_unpacked
+    timed stele-zstd "${U[@]}" "$SRC/bench-zstd.toml"
     reset_unpacked
 done
 "${U[@]}" "$SRC/bench.toml" >/dev/null 2>&1
@@ -251,10 +256,6 @@ for i in $(seq "$RUNS"); do
 done
 grep -q "misses 1$" "$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }
 reset_unpacked
-for _ in $(seq "$RUNS"); do
-    timed stele-zstd "${U[@]}" "$SRC/bench-zstd.toml"
-    reset_unpacked
-done
 # Where a cold zstd build's CPU goes (perf, when it is installed and
 # BENCH_PROFILE=1): compression against the work either codec does.
 if [ "${BENCH_PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
