@@ -219,7 +219,7 @@ struct PlatformPlan<'a> {
     platform: &'a Platform,
     base: Option<&'a Image>,
     layers: Vec<LayerPlan>,
-    packages: Option<package_layers::PackageLayers<'a>>,
+    packages: Option<package_layers::PackageLayers>,
     /// `[python]`/`[node]` layers: each one's index in `layers` and the
     /// packages it holds.
     apps: Vec<(usize, Vec<crate::attest::DebPackage>)>,

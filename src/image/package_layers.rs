@@ -46,10 +46,13 @@ impl Packages {
 
 /// What the package step hands the rest of the build: the layers to
 /// write, and what SBOMs need once they are written.
-pub(super) struct PackageLayers<'a> {
+pub(super) struct PackageLayers {
     pub layers: Vec<LayerPlan>,
     /// Every installed path, for the recipe layer's parents and whiteouts.
     pub tree: FsTree,
+    /// The packages as SBOMs list them, read once (their copyright files
+    /// are parsed for licenses) for the embedded SBOM and the attestations.
+    debs: Vec<DebPackage>,
     /// base-passwd's (passwd, group) masters, when it is installed.
     pub masters: Option<(String, String)>,
     /// Accounts the packages declare.
@@ -57,20 +60,16 @@ pub(super) struct PackageLayers<'a> {
     /// The dpkg database files about every package, for the recipe layer.
     pub shared: FsTree,
     installed: Installed,
-    locked: &'a [LockedPackage],
-    /// Each package's source version, by package name, when its
-    /// `Source:` field names one.
-    source_versions: BTreeMap<String, String>,
     /// Which of `layers` holds each package, by name.
     holder: BTreeMap<String, usize>,
 }
 
-pub(super) fn package_layers<'a>(
+pub(super) fn package_layers(
     recipe: &Recipe,
-    inputs: &'a Packages,
+    inputs: &Packages,
     platform: &Platform,
     lower: &FsTree,
-) -> Result<PackageLayers<'a>, BuildError> {
+) -> Result<PackageLayers, BuildError> {
     let locked: &[LockedPackage] = inputs
         .lock
         .per_platform
@@ -190,15 +189,15 @@ pub(super) fn package_layers<'a>(
             }
         }
     }
+    let debs = deb_packages(&installed, locked, &source_versions);
     Ok(PackageLayers {
         layers,
         tree,
+        debs,
         masters: installed.passwd_masters.clone(),
         accounts: installed.accounts.clone(),
         shared: installed.shared.clone(),
         installed,
-        locked,
-        source_versions,
         holder,
     })
 }
@@ -213,7 +212,7 @@ fn base_accounts(lower: &FsTree) -> Result<Option<(String, String)>, BuildError>
     })
 }
 
-impl PackageLayers<'_> {
+impl PackageLayers {
     /// What the packages' maintainer scripts would have done, and what
     /// became of each effect.
     pub(crate) fn script_report(&self) -> &ScriptReport {
@@ -228,14 +227,14 @@ impl PackageLayers<'_> {
     /// The packages installed, for the SBOM embedded in the image: known
     /// before any layer is written.
     pub(crate) fn deb_packages(&self) -> Vec<DebPackage> {
-        deb_packages(&self.installed, self.locked, &self.source_versions)
+        self.debs.clone()
     }
 
     /// The SBOM entries, once the image's new layers exist: `blobs`, in
     /// order, starting with this step's.
     pub fn sbom(&self, blobs: &[LayerBlob]) -> Vec<SbomPackage> {
         let mut out: Vec<SbomPackage> = self
-            .deb_packages()
+            .debs
             .iter()
             .map(|p| SbomPackage {
                 layer_digest: blobs[self.holder[&p.name]].digest.clone(),
