@@ -63,7 +63,8 @@ const DEFLATE_END: [u8; 2] = [0x03, 0x00];
 struct Done {
     bytes: Vec<u8>,
     crc: Crc,
-    /// The input buffer, handed back for the next block.
+    /// The input buffer, handed back for the next block (already given
+    /// back, and empty, when a pool thread compressed it).
     input: Vec<u8>,
 }
 
@@ -172,6 +173,9 @@ impl Buffers {
     }
 
     fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 {
+            return;
+        }
         buffer.clear();
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if free.len() < self.keep {
@@ -290,7 +294,14 @@ fn worker(shared: &Shared) {
         // The layer may have given up (an error elsewhere); then nobody
         // waits for this block.
         let out = shared.buffers.take();
-        let _ = job.reply.send(coders.compress(job.codec, job.input, out));
+        let done = coders.compress(job.codec, job.input, out).map(|mut done| {
+            // The input is free as soon as it is compressed, not once the
+            // block is written out in order: the next block taken reuses
+            // memory already touched instead of another fresh buffer.
+            shared.buffers.give(std::mem::take(&mut done.input));
+            done
+        });
+        let _ = job.reply.send(done);
     }
 }
 
