@@ -250,13 +250,10 @@ fn copy_whole<W: Write>(
 ) -> Result<(Result<(), String>, bool), ContentError> {
     let mut done = 0u64;
     while done < size {
-        let want = (size - done).min(READ_CHUNK as u64) as usize;
-        let n = match file.read_at(&mut buf[..want], offset + done) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read(e)),
-        };
+        let n = read_chunk(file, buf, offset + done, size - done, read)?;
+        if n == 0 {
+            break;
+        }
         if Stamp::of_file(file).as_ref() != Some(whole) {
             let mut hw = HashingWriter::new(SkipWriter {
                 skip: done,
@@ -314,17 +311,33 @@ fn copy_range<W: Write>(
 ) -> Result<u64, ContentError> {
     let mut done = 0u64;
     while done < size {
-        let want = (size - done).min(READ_CHUNK as u64) as usize;
-        let n = match file.read_at(&mut buf[..want], offset + done) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read(e)),
-        };
+        let n = read_chunk(file, buf, offset + done, size - done, read)?;
+        if n == 0 {
+            break;
+        }
         out.write_all(&buf[..n]).map_err(ContentError::Write)?;
         done += n as u64;
     }
     Ok(done)
+}
+
+/// Reads up to a chunk (at most `left` bytes) at `at` into `buf`: how
+/// many, 0 when the file ends there.
+fn read_chunk(
+    file: &File,
+    buf: &mut [u8],
+    at: u64,
+    left: u64,
+    read: &dyn Fn(io::Error) -> ContentError,
+) -> Result<usize, ContentError> {
+    let want = left.min(READ_CHUNK as u64) as usize;
+    loop {
+        match file.read_at(&mut buf[..want], at) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read(e)),
+            Ok(n) => return Ok(n),
+        }
+    }
 }
 
 #[cfg(test)]
