@@ -344,17 +344,23 @@ fn read_chunk(
 mod tests {
     use super::*;
 
-    #[test]
-    fn cached_ranges_are_read_and_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let pack: Arc<Path> = Arc::from(dir.path().join("pack").as_path());
+    /// A pack holding `aaaahello world` in `dir`, and its `hello`.
+    fn hello_pack(dir: &Path) -> (Arc<Path>, Content) {
+        let pack: Arc<Path> = Arc::from(dir.join("pack").as_path());
         std::fs::write(&pack, b"aaaahello world").unwrap();
-        let good = Content::Cached {
+        let hello = Content::Cached {
             pack: pack.clone(),
             offset: 4,
             size: 5,
             digest: Digest::of(b"hello"),
         };
+        (pack, hello)
+    }
+
+    #[test]
+    fn cached_ranges_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pack, good) = hello_pack(dir.path());
         assert_eq!(good.read_all().unwrap(), b"hello");
         let bad = Content::Cached {
             pack: pack.clone(),
@@ -379,16 +385,9 @@ mod tests {
     #[test]
     fn a_pack_found_whole_is_trusted_only_while_it_keeps_its_stamp() {
         let dir = tempfile::tempdir().unwrap();
-        let pack: Arc<Path> = Arc::from(dir.path().join("pack").as_path());
-        std::fs::write(&pack, b"aaaahello world").unwrap();
+        let (pack, good) = hello_pack(dir.path());
         let stamp = Stamp::of_file(&File::open(&pack).unwrap()).unwrap();
         pack_found_whole(&pack, &stamp);
-        let good = Content::Cached {
-            pack: pack.clone(),
-            offset: 4,
-            size: 5,
-            digest: Digest::of(b"hello"),
-        };
         assert_eq!(good.read_all().unwrap(), b"hello");
         // Its stamp moved, its bytes did not (another build marked the
         // pack used while this one read it): the bytes are hashed, and

@@ -272,6 +272,20 @@ impl Shared {
     }
 }
 
+/// Writes `text` as `dir/NAME.toml` and locks it against the host's
+/// mirror with `dir/cache`: the recipe a live example then builds.
+pub(crate) fn locked_recipe(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let recipe = dir.join(format!("{name}.toml"));
+    fs::write(&recipe, text).unwrap();
+    run(stele()
+        .arg("lock")
+        .arg(&recipe)
+        .arg("--cache-dir")
+        .arg(dir.join("cache")))
+    .expect_ok();
+    recipe
+}
+
 /// `stele build RECIPE --locked` into `dir/out`, cold: its own empty cache,
 /// .debs imported from [`shared_debs`] (downloaded from the host mirror
 /// when missing there, then added to it). Prints how long it took, for
@@ -352,14 +366,7 @@ fn shared_script_effects() -> &'static Shared {
     CELL.get_or_init(|| {
         let dir = live_root().join("script-effects");
         fs::create_dir_all(&dir).unwrap();
-        let recipe = dir.join("script-effects.toml");
-        fs::write(&recipe, SCRIPT_EFFECTS).unwrap();
-        run(stele()
-            .arg("lock")
-            .arg(&recipe)
-            .arg("--cache-dir")
-            .arg(dir.join("cache")))
-        .expect_ok();
+        let recipe = locked_recipe(&dir, "script-effects", SCRIPT_EFFECTS);
         build_shared("script-effects", recipe, dir)
     })
 }

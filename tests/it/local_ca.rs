@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::sync::OnceLock;
 
-use crate::live::{build_shared, host_has_suite, live_root, Shared};
+use crate::live::{build_shared, host_has_suite, live_root, locked_recipe, Shared};
 use crate::support::pki::Pki;
 use crate::support::*;
 
@@ -95,14 +95,7 @@ fn image() -> Option<&'static Image> {
         fs::copy(pki.ca(), dir.join("company-ca.crt")).unwrap();
         fs::copy(leaf, dir.join("tls/leaf.crt")).unwrap();
         fs::copy(key, dir.join("tls/leaf.key")).unwrap();
-        let recipe = dir.join("local-ca.toml");
-        fs::write(&recipe, RECIPE).unwrap();
-        run(stele()
-            .arg("lock")
-            .arg(&recipe)
-            .arg("--cache-dir")
-            .arg(dir.join("cache")))
-        .expect_ok();
+        let recipe = locked_recipe(&dir, "local-ca", RECIPE);
         let ca_pem = fs::read_to_string(pki.ca()).unwrap();
         let shared = build_shared("local-ca", recipe, dir);
         let container = shared.run(&["--user", "0", "--entrypoint", "/bin/sh"], &["-c", SCRIPT]);
